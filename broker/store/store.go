@@ -1,0 +1,393 @@
+// Package store defines Gatehouse's persistence: one small interface per aggregate,
+// the records they hold, and the sentinel errors every backend returns. The SQL
+// implementation lives in store/sqlstore; store/storetest is the contract suite that
+// every backend passes.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with the operation's name; callers test with errors.Is.
+var (
+	// ErrNotFound: no record matches.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a unique key is taken, or an optimistic-lock version did not match.
+	ErrConflict = errors.New("store: conflict")
+	// ErrAlreadyUsed: an insert-once or use-once record was already consumed
+	// (code redeemed, refresh token rotated, replay-cache key seen).
+	ErrAlreadyUsed = errors.New("store: already used")
+	// ErrLastIdentity: unlinking would leave a user with no way to sign in.
+	ErrLastIdentity = errors.New("store: last linked identity")
+)
+
+// Store gives access to every aggregate of one backend.
+type Store interface {
+	Users() Users
+	Identities() Identities
+	Providers() Providers
+	Clients() Clients
+	APIs() APIs
+	Sessions() Sessions
+	Codes() Codes
+	RefreshTokens() RefreshTokens
+	Consents() Consents
+	Delegations() Delegations
+	SigningKeys() SigningKeys
+	Audit() Audit
+	Replay() Replay
+	// Ping reports whether the database answers (used by /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// User is a local Gatehouse account; upstream identities link to it.
+type User struct {
+	ID            string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Disabled      bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Users stores local accounts.
+type Users interface {
+	Create(ctx context.Context, u User) error
+	Get(ctx context.Context, id string) (User, error)
+	Update(ctx context.Context, u User) error
+	// FindByVerifiedEmail returns the users whose verified email equals email
+	// (case-insensitive), for linking decisions.
+	FindByVerifiedEmail(ctx context.Context, email string) ([]User, error)
+}
+
+// Identity is an upstream identity (provider, subject) linked to one local user.
+type Identity struct {
+	ProviderID    string
+	Subject       string
+	UserID        string
+	Email         string
+	EmailVerified bool
+	// Claims holds the raw claims/attributes (JSON) of the last login, for admins
+	// writing role rules.
+	Claims      []byte
+	LinkedAt    time.Time
+	LastLoginAt time.Time
+}
+
+// Identities stores links between upstream identities and local users.
+type Identities interface {
+	// Link returns ErrConflict when (provider, subject) is already linked.
+	Link(ctx context.Context, id Identity) error
+	Get(ctx context.Context, providerID, subject string) (Identity, error)
+	ListForUser(ctx context.Context, userID string) ([]Identity, error)
+	// RecordLogin updates email, verified flag, claims and last-login time.
+	RecordLogin(ctx context.Context, id Identity) error
+	// Unlink returns ErrLastIdentity rather than remove a user's last identity.
+	Unlink(ctx context.Context, userID, providerID, subject string) error
+}
+
+// ProviderConfig is an upstream identity provider as an admin configured it.
+type ProviderConfig struct {
+	ID      string
+	Kind    string // "oidc" or "saml"
+	Name    string
+	Domains []string // email domains for home-realm discovery
+	Enabled bool
+	// TrustEmailLinking: a verified email from this provider may link to an existing user.
+	TrustEmailLinking bool
+	// Settings is the kind-specific configuration (JSON); SecretsEnc holds its secrets,
+	// sealed with the master key.
+	Settings   []byte
+	SecretsEnc []byte
+	// Version increases on every update; Update compares it (optimistic locking).
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Providers stores upstream identity provider configurations.
+type Providers interface {
+	// Create stores p with Version 1; ErrConflict if the ID is taken.
+	Create(ctx context.Context, p ProviderConfig) error
+	Get(ctx context.Context, id string) (ProviderConfig, error)
+	List(ctx context.Context) ([]ProviderConfig, error)
+	// Update succeeds only if the stored version equals p.Version, and stores
+	// p.Version+1; otherwise ErrConflict (a concurrent edit won).
+	Update(ctx context.Context, p ProviderConfig) error
+	Delete(ctx context.Context, id string) error
+}
+
+// Client is an OAuth 2.0 client application.
+type Client struct {
+	ID                      string
+	Name                    string
+	LogoURI                 string
+	SecretHash              []byte // SHA-256 of a generated 256-bit secret; empty for public clients
+	Public                  bool
+	FirstParty              bool
+	RedirectURIs            []string
+	PostLogoutRedirectURIs  []string
+	GrantTypes              []string
+	Scopes                  []string
+	DefaultAudience         string
+	TokenEndpointAuthMethod string
+	JWKS                    []byte
+	JWKSURI                 string
+	AccessTokenTTL          time.Duration // zero: server default
+	RefreshTokenTTL         time.Duration // zero: server default
+	CreatedAt               time.Time
+	UpdatedAt               time.Time
+}
+
+// Clients stores OAuth 2.0 clients.
+type Clients interface {
+	Create(ctx context.Context, c Client) error
+	Get(ctx context.Context, id string) (Client, error)
+	List(ctx context.Context) ([]Client, error)
+	Update(ctx context.Context, c Client) error
+	Delete(ctx context.Context, id string) error
+}
+
+// Scope is one permission of an API, with the text shown on consent pages.
+type Scope struct {
+	Name        string
+	Description string
+}
+
+// API is a resource server tokens can be issued for.
+type API struct {
+	ID        string
+	Audience  string // absolute URI, unique
+	Name      string
+	Scopes    []Scope
+	CreatedAt time.Time
+}
+
+// APIs stores resource servers.
+type APIs interface {
+	Create(ctx context.Context, a API) error
+	Get(ctx context.Context, id string) (API, error)
+	GetByAudience(ctx context.Context, audience string) (API, error)
+	List(ctx context.Context) ([]API, error)
+	Update(ctx context.Context, a API) error
+	Delete(ctx context.Context, id string) error
+}
+
+// Session is a signed-in browser. The cookie carries a secret token; the database
+// keeps only its hash. ID is a public handle used to list and end sessions.
+type Session struct {
+	ID         string
+	TokenHash  []byte
+	UserID     string
+	ProviderID string
+	AuthTime   time.Time
+	AMR        []string
+	ACR        string
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute lifetime
+}
+
+// Sessions stores browser sessions.
+type Sessions interface {
+	Create(ctx context.Context, s Session) error
+	GetByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
+	Touch(ctx context.Context, id string, lastSeen time.Time) error
+	ListForUser(ctx context.Context, userID string) ([]Session, error)
+	Delete(ctx context.Context, id string) error
+	DeleteForUser(ctx context.Context, userID string) (int64, error)
+	// DeleteExpired removes sessions whose absolute expiry is before now, or that
+	// have not been seen since idleSince.
+	DeleteExpired(ctx context.Context, now, idleSince time.Time) (int64, error)
+}
+
+// AuthCode is an OAuth 2.0 authorization code; only its hash is stored.
+type AuthCode struct {
+	CodeHash      []byte
+	GrantID       string // ties every token issued from this code together
+	ClientID      string
+	UserID        string
+	SessionID     string
+	RedirectURI   string
+	Scopes        []string
+	Audience      string
+	CodeChallenge string
+	Nonce         string
+	AuthTime      time.Time
+	ACR           string
+	AMR           []string
+	DelegationID  string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        time.Time // zero until redeemed
+}
+
+// Codes stores authorization codes.
+type Codes interface {
+	Create(ctx context.Context, c AuthCode) error
+	// Redeem marks the code used, exactly once across every replica. A second
+	// redemption returns the code together with ErrAlreadyUsed, so the caller can
+	// revoke what the first one issued (RFC 6749 §4.1.2). An expired code is ErrNotFound.
+	Redeem(ctx context.Context, codeHash []byte, now time.Time) (AuthCode, error)
+	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
+}
+
+// RefreshToken is one link of a refresh-token family; only its hash is stored.
+type RefreshToken struct {
+	TokenHash    []byte
+	FamilyID     string
+	GrantID      string
+	ClientID     string
+	UserID       string
+	SessionID    string
+	Scopes       []string
+	Audience     string
+	DelegationID string
+	AuthTime     time.Time
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	RotatedAt    time.Time // zero while current
+	RevokedAt    time.Time // zero while not revoked
+}
+
+// RefreshFilter selects refresh tokens to revoke; set fields are AND-ed and at least
+// one must be set.
+type RefreshFilter struct {
+	FamilyID     string
+	GrantID      string
+	UserID       string
+	ClientID     string
+	SessionID    string
+	DelegationID string
+}
+
+// RefreshTokens stores refresh-token families.
+type RefreshTokens interface {
+	Create(ctx context.Context, t RefreshToken) error
+	GetByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
+	// Rotate atomically marks the token oldHash rotated and stores next in the same
+	// family. If oldHash was already rotated it revokes the whole family and returns
+	// the old token with ErrAlreadyUsed (RFC 9700 §4.14.2). Revoked or expired: ErrNotFound.
+	Rotate(ctx context.Context, oldHash []byte, next RefreshToken, now time.Time) (RefreshToken, error)
+	Revoke(ctx context.Context, f RefreshFilter, now time.Time) (int64, error)
+	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Consent records the scopes a user granted a client.
+type Consent struct {
+	UserID     string
+	ClientID   string
+	Scopes     []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// Consents stores remembered consent decisions.
+type Consents interface {
+	Get(ctx context.Context, userID, clientID string) (Consent, error)
+	// Put creates or replaces the consent of (user, client).
+	Put(ctx context.Context, c Consent) error
+	ListForUser(ctx context.Context, userID string) ([]Consent, error)
+	Touch(ctx context.Context, userID, clientID string, at time.Time) error
+	Delete(ctx context.Context, userID, clientID string) error
+}
+
+// Delegation lets a grantee (a user or a client) act for the grantor within Scopes
+// of one API until ExpiresAt or revocation.
+type Delegation struct {
+	ID              string
+	GrantorID       string
+	GranteeUserID   string
+	GranteeClientID string
+	Audience        string
+	Scopes          []string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	RevokedAt       time.Time
+}
+
+// Delegations stores delegation grants.
+type Delegations interface {
+	Create(ctx context.Context, d Delegation) error
+	Get(ctx context.Context, id string) (Delegation, error)
+	ListByGrantor(ctx context.Context, grantorID string) ([]Delegation, error)
+	// ListByGrantee lists grants to a user (granteeUserID) or a client (granteeClientID).
+	ListByGrantee(ctx context.Context, granteeUserID, granteeClientID string) ([]Delegation, error)
+	// Revoke is allowed only to the grantor; ErrNotFound otherwise.
+	Revoke(ctx context.Context, id, grantorID string, at time.Time) error
+}
+
+// Signing key states. A key is published from "next" on, signs only while "active",
+// and stays published while "retired" until the tokens it signed have expired.
+const (
+	KeyNext    = "next"
+	KeyActive  = "active"
+	KeyRetired = "retired"
+)
+
+// SigningKey is a token-signing key pair; the private part is sealed with the master key.
+type SigningKey struct {
+	ID          string // the JWK "kid"
+	Algorithm   string // ES256, RS256 or EdDSA
+	PublicJWK   []byte
+	PrivateEnc  []byte
+	State       string
+	CreatedAt   time.Time
+	ActivatedAt time.Time
+	RetiredAt   time.Time
+}
+
+// SigningKeys stores token-signing keys.
+type SigningKeys interface {
+	Insert(ctx context.Context, k SigningKey) error
+	List(ctx context.Context) ([]SigningKey, error)
+	// Promote makes the "next" key kid active and retires the previously active
+	// key(s), in one transaction. ErrNotFound if kid is not in state "next".
+	Promote(ctx context.Context, kid string, now time.Time) error
+	// DeleteRetiredBefore removes keys retired before t.
+	DeleteRetiredBefore(ctx context.Context, t time.Time) (int64, error)
+	// Reseal replaces the sealed private part (master key rotation).
+	Reseal(ctx context.Context, kid string, privateEnc []byte) error
+}
+
+// AuditEvent is one entry of the audit log: who did what to which target, from where.
+type AuditEvent struct {
+	ID        int64
+	Time      time.Time
+	Actor     string
+	Action    string
+	Target    string
+	IP        string
+	RequestID string
+	Details   []byte // JSON object
+}
+
+// AuditFilter selects audit events, newest first; zero fields do not filter.
+type AuditFilter struct {
+	Actor  string
+	Action string
+	Target string
+	Since  time.Time
+	Limit  int // 0: 100
+}
+
+// Audit stores the append-only audit log.
+type Audit interface {
+	Append(ctx context.Context, events ...AuditEvent) error
+	List(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+}
+
+// Replay is an insert-once cache of identifiers (SAML assertion IDs, client
+// assertion jti values) kept until they expire.
+type Replay interface {
+	// Remember stores key until expiresAt; ErrAlreadyUsed if an unexpired entry exists.
+	Remember(ctx context.Context, key string, expiresAt, now time.Time) error
+	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
+}
