@@ -1,0 +1,464 @@
+// Package config turns environment variables, an optional .env file and command-line
+// flags into one typed, validated Config. Every setting is declared once in Settings,
+// which also documents it (.env.example is checked against that table).
+package config
+
+import (
+	"bufio"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is Gatehouse's whole configuration.
+type Config struct {
+	Issuer      *url.URL
+	ListenAddr  string
+	DatabaseURL string
+
+	// MasterKeys: the first seals, all open (rotation). Empty only in demo mode,
+	// which supplies its own.
+	MasterKeys [][]byte
+	// SessionKeys authenticate and encrypt browser cookies, newest first.
+	SessionKeys [][]byte
+
+	TLSCertFile    string
+	TLSKeyFile     string
+	TrustedProxies []netip.Prefix
+	MaxConnections int
+
+	SigningAlgorithm string
+	KeyPublishDelay  time.Duration
+
+	AccessTokenTTL     time.Duration
+	IDTokenTTL         time.Duration
+	RefreshTokenTTL    time.Duration
+	AuthCodeTTL        time.Duration
+	SessionIdleTimeout time.Duration
+	SessionMaxAge      time.Duration
+
+	LogLevel  string
+	LogFormat string
+}
+
+// Setting declares one configuration variable.
+type Setting struct {
+	Env     string // GATEHOUSE_…
+	Default string
+	Help    string
+	Secret  bool // never printed
+	apply   func(c *Config, v string) error
+}
+
+// Flag is the command-line flag that overrides the setting: GATEHOUSE_LISTEN_ADDR → listen-addr.
+func (s Setting) Flag() string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s.Env, "GATEHOUSE_")), "_", "-")
+}
+
+// Settings lists every setting in the order .env.example documents them.
+var Settings = []Setting{
+	{Env: "GATEHOUSE_ISSUER", Default: "http://localhost:8080",
+		Help: "Public base URL of Gatehouse; the OAuth/OIDC issuer identifier. https is required unless the host is loopback.",
+		apply: func(c *Config, v string) error {
+			u, err := parseIssuer(v)
+			c.Issuer = u
+			return err
+		}},
+	{Env: "GATEHOUSE_LISTEN_ADDR", Default: "127.0.0.1:8080",
+		Help: "Address to listen on (host:port). Use :8080 to listen on every interface.",
+		apply: func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("must be host:port, like 127.0.0.1:8080")
+			}
+			c.ListenAddr = v
+			return nil
+		}},
+	{Env: "GATEHOUSE_DATABASE_URL", Default: "sqlite:gatehouse.db",
+		Help:   "Database: sqlite:PATH (embedded, single instance) or postgres://user:pass@host/db (several replicas).",
+		Secret: true,
+		apply: func(c *Config, v string) error {
+			if !strings.HasPrefix(v, "sqlite:") && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+				scheme, _, _ := strings.Cut(v, ":")
+				return fmt.Errorf("unknown database scheme %q: use sqlite:PATH or postgres://…", scheme)
+			}
+			if v == "sqlite:" {
+				return errors.New("sqlite: needs a file path, like sqlite:gatehouse.db")
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
+	{Env: "GATEHOUSE_MASTER_KEY", Default: "",
+		Help:   "32 random bytes, standard base64 (head -c32 /dev/urandom | base64). Encrypts signing keys and secrets at rest. Required by serve.",
+		Secret: true,
+		apply: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			k, err := ParseKey(v)
+			if err != nil {
+				return err
+			}
+			c.MasterKeys = append([][]byte{k}, c.MasterKeys...)
+			return nil
+		}},
+	{Env: "GATEHOUSE_MASTER_KEY_FILE", Default: "",
+		Help: "File holding the master key (base64) instead of GATEHOUSE_MASTER_KEY; must not be readable by group or others.",
+		apply: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if len(c.MasterKeys) > 0 {
+				return errors.New("set GATEHOUSE_MASTER_KEY or GATEHOUSE_MASTER_KEY_FILE, not both")
+			}
+			k, err := ReadKeyFile(v)
+			if err != nil {
+				return err
+			}
+			c.MasterKeys = [][]byte{k}
+			return nil
+		}},
+	{Env: "GATEHOUSE_PREVIOUS_MASTER_KEYS", Default: "",
+		Help:   "Comma-separated older master keys (base64), still accepted for decryption while secrets are re-encrypted.",
+		Secret: true,
+		apply: func(c *Config, v string) error {
+			keys, err := parseKeyList(v)
+			c.MasterKeys = append(c.MasterKeys, keys...)
+			return err
+		}},
+	{Env: "GATEHOUSE_SESSION_KEYS", Default: "",
+		Help:   "Comma-separated cookie keys (32 bytes, base64), newest first; older ones still open existing cookies. Default: derived from the master key.",
+		Secret: true,
+		apply: func(c *Config, v string) (err error) {
+			c.SessionKeys, err = parseKeyList(v)
+			return err
+		}},
+	{Env: "GATEHOUSE_TLS_CERT_FILE", Default: "",
+		Help:  "PEM certificate chain; with GATEHOUSE_TLS_KEY_FILE Gatehouse serves HTTPS itself.",
+		apply: func(c *Config, v string) error { c.TLSCertFile = v; return readable(v) }},
+	{Env: "GATEHOUSE_TLS_KEY_FILE", Default: "",
+		Help:  "PEM private key for GATEHOUSE_TLS_CERT_FILE.",
+		apply: func(c *Config, v string) error { c.TLSKeyFile = v; return readable(v) }},
+	{Env: "GATEHOUSE_TRUSTED_PROXIES", Default: "",
+		Help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto headers are believed; empty trusts none.",
+		apply: func(c *Config, v string) error {
+			c.TrustedProxies = nil
+			for _, s := range splitList(v) {
+				p, err := netip.ParsePrefix(s)
+				if err != nil {
+					if a, aerr := netip.ParseAddr(s); aerr == nil {
+						p = netip.PrefixFrom(a, a.BitLen())
+					} else {
+						return fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", s)
+					}
+				}
+				c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+			}
+			return nil
+		}},
+	{Env: "GATEHOUSE_MAX_CONNECTIONS", Default: "1024",
+		Help:  "Most simultaneous client connections; more wait in the kernel backlog, so health checks stay answerable.",
+		apply: func(c *Config, v string) error { return positiveInt(&c.MaxConnections, v) }},
+	{Env: "GATEHOUSE_SIGNING_ALG", Default: "ES256",
+		Help: "Algorithm of new token-signing keys: ES256, RS256 or EdDSA.",
+		apply: func(c *Config, v string) error {
+			switch v {
+			case "ES256", "RS256", "EdDSA":
+				c.SigningAlgorithm = v
+				return nil
+			}
+			return fmt.Errorf("%q is not one of ES256, RS256, EdDSA", v)
+		}},
+	{Env: "GATEHOUSE_KEY_PUBLISH_DELAY", Default: "1h",
+		Help:  "How long a rotated-in key is published in JWKS before it signs, so every cache has it.",
+		apply: func(c *Config, v string) error { return duration(&c.KeyPublishDelay, v, 0) }},
+	{Env: "GATEHOUSE_ACCESS_TOKEN_TTL", Default: "10m",
+		Help:  "Default access-token lifetime (clients may be given their own).",
+		apply: func(c *Config, v string) error { return duration(&c.AccessTokenTTL, v, time.Second) }},
+	{Env: "GATEHOUSE_ID_TOKEN_TTL", Default: "10m",
+		Help:  "ID-token lifetime.",
+		apply: func(c *Config, v string) error { return duration(&c.IDTokenTTL, v, time.Second) }},
+	{Env: "GATEHOUSE_REFRESH_TOKEN_TTL", Default: "720h",
+		Help:  "Default refresh-token lifetime; each rotation issues a new token with the family's remaining lifetime.",
+		apply: func(c *Config, v string) error { return duration(&c.RefreshTokenTTL, v, time.Second) }},
+	{Env: "GATEHOUSE_AUTH_CODE_TTL", Default: "60s",
+		Help:  "Authorization-code lifetime (RFC 6749 §4.1.2 recommends at most 10 minutes).",
+		apply: func(c *Config, v string) error { return duration(&c.AuthCodeTTL, v, time.Second) }},
+	{Env: "GATEHOUSE_SESSION_IDLE_TIMEOUT", Default: "1h",
+		Help:  "A browser session unused for this long ends.",
+		apply: func(c *Config, v string) error { return duration(&c.SessionIdleTimeout, v, time.Minute) }},
+	{Env: "GATEHOUSE_SESSION_MAX_AGE", Default: "12h",
+		Help:  "A browser session ends this long after sign-in, however active.",
+		apply: func(c *Config, v string) error { return duration(&c.SessionMaxAge, v, time.Minute) }},
+	{Env: "GATEHOUSE_LOG_LEVEL", Default: "info",
+		Help: "debug, info, warn or error.",
+		apply: func(c *Config, v string) error {
+			switch v {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = v
+				return nil
+			}
+			return fmt.Errorf("%q is not one of debug, info, warn, error", v)
+		}},
+	{Env: "GATEHOUSE_LOG_FORMAT", Default: "json",
+		Help: "json (for log collectors) or text (for people).",
+		apply: func(c *Config, v string) error {
+			if v != "json" && v != "text" {
+				return fmt.Errorf("%q is not json or text", v)
+			}
+			c.LogFormat = v
+			return nil
+		}},
+}
+
+// Source is where setting values come from, lowest precedence first: defaults, the
+// .env file, the environment, then flags.
+type Source struct {
+	DotEnv  map[string]string
+	Environ func(string) (string, bool)
+	Flags   map[string]string // by Env name; only flags the user set
+}
+
+// Load builds a Config from src and validates it. The error lists every problem,
+// one per line, each naming its setting.
+func Load(src Source) (*Config, error) {
+	c := &Config{}
+	var problems []string
+	for _, s := range Settings {
+		v := s.Default
+		if dv, ok := src.DotEnv[s.Env]; ok {
+			v = dv
+		}
+		if src.Environ != nil {
+			if ev, ok := src.Environ(s.Env); ok {
+				v = ev
+			}
+		}
+		if fv, ok := src.Flags[s.Env]; ok {
+			v = fv
+		}
+		if err := s.apply(c, strings.TrimSpace(v)); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", s.Env, err))
+		}
+	}
+	problems = append(problems, c.validate()...)
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return c, nil
+}
+
+// Error reports every configuration problem at once.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// validate checks rules that span settings.
+func (c *Config) validate() []string {
+	var p []string
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		p = append(p, "GATEHOUSE_TLS_CERT_FILE and GATEHOUSE_TLS_KEY_FILE go together: set both or neither")
+	}
+	if c.AuthCodeTTL > 10*time.Minute {
+		p = append(p, "GATEHOUSE_AUTH_CODE_TTL: at most 10m (RFC 6749 §4.1.2)")
+	}
+	if c.SessionIdleTimeout > c.SessionMaxAge && c.SessionMaxAge > 0 {
+		p = append(p, "GATEHOUSE_SESSION_IDLE_TIMEOUT: cannot exceed GATEHOUSE_SESSION_MAX_AGE")
+	}
+	return p
+}
+
+// RequireMasterKey is what serve checks: outside the demo a master key is mandatory.
+func (c *Config) RequireMasterKey() error {
+	if len(c.MasterKeys) == 0 {
+		return &Error{Problems: []string{"GATEHOUSE_MASTER_KEY: required (32 random bytes, base64: head -c32 /dev/urandom | base64), or GATEHOUSE_MASTER_KEY_FILE"}}
+	}
+	return nil
+}
+
+// TLS reports whether Gatehouse terminates TLS itself.
+func (c *Config) TLS() bool { return c.TLSCertFile != "" }
+
+// Environ adapts os.LookupEnv.
+func Environ(name string) (string, bool) { return os.LookupEnv(name) }
+
+// RegisterFlags defines one string flag per setting on fs; after fs.Parse, Set
+// returns the ones the user gave.
+func RegisterFlags(fs *flag.FlagSet) (set func() map[string]string) {
+	vals := map[string]*string{}
+	for _, s := range Settings {
+		usage := s.Help
+		if s.Default != "" {
+			usage += " (default " + s.Default + ")"
+		}
+		vals[s.Env] = fs.String(s.Flag(), "", usage+" [$"+s.Env+"]")
+	}
+	return func() map[string]string {
+		out := map[string]string{}
+		fs.Visit(func(f *flag.Flag) {
+			for _, s := range Settings {
+				if s.Flag() == f.Name {
+					out[s.Env] = *vals[s.Env]
+				}
+			}
+		})
+		return out
+	}
+}
+
+// ReadDotEnv reads KEY=VALUE lines from path; a missing file is not an error.
+// Values may be wrapped in single or double quotes; # starts a comment line.
+func ReadDotEnv(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: expected KEY=VALUE", path, n)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		out[strings.TrimSpace(k)] = v
+	}
+	return out, sc.Err()
+}
+
+// ParseKey decodes a 32-byte key from standard base64.
+func ParseKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, errors.New("not valid standard base64")
+	}
+	if len(k) != 32 {
+		return nil, fmt.Errorf("must decode to 32 bytes, got %d", len(k))
+	}
+	return k, nil
+}
+
+// ReadKeyFile reads a base64 key from a file that only its owner can read (DATA-14).
+func ReadKeyFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by group or others (mode %v); chmod 600 it", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	k, err := ParseKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+func parseIssuer(v string) (*url.URL, error) {
+	u, err := url.Parse(v)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an absolute URL like https://id.example.com", v)
+	}
+	// OIDC Discovery §3 / RFC 8414 §2: https, no query or fragment.
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("%q must not have a query, fragment or user info", v)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return nil, fmt.Errorf("%q must use https (http is allowed only on localhost)", v)
+		}
+	default:
+		return nil, fmt.Errorf("%q must be an https URL", v)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return u, nil
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
+}
+
+func parseKeyList(v string) ([][]byte, error) {
+	var keys [][]byte
+	for i, s := range splitList(v) {
+		k, err := ParseKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", i+1, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func readable(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	return f.Close()
+}
+
+func duration(dst *time.Duration, v string, minimum time.Duration) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 10m or 1h30m", v)
+	}
+	if d < minimum || d < 0 {
+		return fmt.Errorf("%s is shorter than the minimum %s", d, minimum)
+	}
+	*dst = d
+	return nil
+}
+
+func positiveInt(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%q is not a positive whole number", v)
+	}
+	*dst = n
+	return nil
+}
