@@ -1,0 +1,164 @@
+// Package providers defines the protocol-neutral interface between the broker
+// and upstream identity providers (OIDC, SAML), the Identity they return, the
+// claim Mapping that builds it, and the typed errors the broker maps to pages.
+package providers
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Provider is one configured upstream identity provider. A provider owns
+// protocol verification; the broker owns sessions, storage and rendering.
+// Implementations are safe for concurrent use.
+type Provider interface {
+	// ID is the provider's identifier in the broker's configuration.
+	ID() string
+	// Begin prepares the hop to the IdP: a redirect, or a form to auto-POST,
+	// plus opaque pending state the broker keeps (confidential and
+	// tamper-proof, e.g. an encrypted short-lived cookie bound to the
+	// browser) and hands back to Complete.
+	Begin(ctx context.Context, p BeginParams) (Start, error)
+	// Complete validates the IdP's response in r against pending and says who
+	// the user is. On error no Identity is returned (the zero value).
+	Complete(ctx context.Context, r *http.Request, pending []byte) (Identity, error)
+}
+
+// BeginParams is what the broker knows when a sign-in starts.
+type BeginParams struct {
+	// CallbackURL is where the IdP sends the browser back: the OIDC
+	// redirect_uri. SAML providers have their ACS URL fixed in Config and
+	// ignore it.
+	CallbackURL string
+	// LoginHint is passed upstream as login_hint (OIDC). SAML does not send
+	// it: a Subject in the AuthnRequest is rejected by many IdPs.
+	LoginHint string
+	// Extra holds additional authorization parameters for this request
+	// (prompt, max_age, acr_values, ui_locales...). For OIDC they are added
+	// to the authorization request; parameters the provider controls itself
+	// (state, nonce, code_challenge, redirect_uri, client_id, response_type,
+	// scope) are refused. SAML understands "prompt=login" (ForceAuthn).
+	Extra map[string]string
+	// RelayState is the SAML RelayState to send (at most 80 bytes,
+	// saml-bindings §3.5.3). The broker usually leaves it empty: pending
+	// state travels in its own cookie.
+	RelayState string
+}
+
+// Start tells the broker how to send the browser to the IdP: exactly one of
+// RedirectURL or Form is set.
+type Start struct {
+	// RedirectURL is a URL to answer with 302/303.
+	RedirectURL string
+	// Form is an HTML form the broker renders and submits (auto-POST).
+	Form *Form
+	// Pending is opaque state to keep until the matching Complete call. It
+	// contains secrets (PKCE verifier, nonce) and must be kept confidential.
+	Pending []byte
+}
+
+// Form is an HTML form for the SAML HTTP-POST binding.
+type Form struct {
+	// Action is the URL the form posts to (from admin-approved metadata).
+	Action string
+	// Fields are hidden inputs, in a stable order.
+	Fields []FormField
+}
+
+// FormField is one hidden input of a Form.
+type FormField struct {
+	Name, Value string
+}
+
+// Identity is who the IdP says the user is, after verification.
+type Identity struct {
+	// ProviderID is the ID of the provider that verified the response.
+	ProviderID string
+	// Subject is stable per provider; (ProviderID, Subject) is the key of a
+	// federated identity (OIDC Core §5.7), never Email alone.
+	Subject string
+	// Email and EmailVerified come from the Mapping. An absent verified flag
+	// is false.
+	Email         string
+	EmailVerified bool
+	Name          string
+	Groups        []string
+	// Claims are the raw claims (OIDC) or attributes (SAML), untrusted text
+	// for display and for role rules. SAML attributes map to []string.
+	Claims map[string]any
+	// AuthTime is when the user authenticated at the IdP (zero if unknown).
+	AuthTime time.Time
+	AMR      []string
+	ACR      string
+	// LogoutState is opaque, provider-specific state the broker stores with
+	// the session and passes back in LogoutParams (OIDC: the ID token for
+	// id_token_hint; SAML: NameID and SessionIndex). It may be nil.
+	LogoutState []byte
+}
+
+// LogoutProvider is implemented by providers that support upstream logout
+// initiated by Gatehouse (OIDC RP-initiated logout, SAML SP-initiated SLO).
+type LogoutProvider interface {
+	Provider
+	// BeginLogout returns where to send the browser to end the upstream
+	// session. ok is false when the IdP offers no logout endpoint.
+	BeginLogout(ctx context.Context, p LogoutParams) (s Start, ok bool, err error)
+	// CompleteLogout validates the IdP's answer at the return URL (SAML
+	// LogoutResponse; OIDC: the state parameter) against Start.Pending.
+	CompleteLogout(ctx context.Context, r *http.Request, pending []byte) error
+}
+
+// LogoutParams is what the broker knows about a session it ends upstream.
+type LogoutParams struct {
+	// LogoutState is Identity.LogoutState from the sign-in.
+	LogoutState []byte
+	// ReturnURL is where the IdP should send the browser afterwards (OIDC
+	// post_logout_redirect_uri; SAML providers use their SLO URL).
+	ReturnURL string
+}
+
+// LogoutRequestHandler is implemented by providers whose IdP can start a
+// logout (SAML IdP-initiated single logout).
+type LogoutRequestHandler interface {
+	Provider
+	// HandleLogoutRequest validates a LogoutRequest from the IdP and returns
+	// whose sessions to end and the response to send back once they ended.
+	HandleLogoutRequest(ctx context.Context, r *http.Request) (UpstreamLogout, error)
+}
+
+// UpstreamLogout is a validated IdP-initiated logout.
+type UpstreamLogout struct {
+	// Subject is the Identity.Subject whose sessions end.
+	Subject string
+	// SessionIndexes, if not empty, limit the logout to those IdP sessions
+	// (compare with the session index in LogoutState).
+	SessionIndexes []string
+	// Response is the LogoutResponse to send the browser back with.
+	Response Start
+}
+
+// MetadataProvider is implemented by providers that publish metadata about
+// Gatehouse to the IdP (SAML SP metadata).
+type MetadataProvider interface {
+	Provider
+	// Metadata returns the XML document and its media type.
+	Metadata() (body []byte, contentType string, err error)
+}
+
+// TokenVerifier is implemented by providers that can verify an upstream
+// token presented directly to Gatehouse (RFC 8693 subject_token): an OIDC
+// ID token, or a SAML 2.0 assertion (RFC 7522 encoding, base64url).
+type TokenVerifier interface {
+	Provider
+	VerifyToken(ctx context.Context, p TokenParams) (Identity, error)
+}
+
+// TokenParams describes an upstream token presented for exchange.
+type TokenParams struct {
+	// Token is the compact JWS (OIDC) or base64url-encoded assertion (SAML).
+	Token string
+	// Recipient is the URL the token was presented at (the token endpoint);
+	// a SAML bearer assertion must name it as Recipient (RFC 7522 §3).
+	Recipient string
+}
