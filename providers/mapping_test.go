@@ -117,4 +117,3 @@ func TestPublicMessageNeverLeaksDetail(t *testing.T) {
 		t.Error("UpstreamError is not ErrUpstream")
 	}
 }
-
