@@ -1,0 +1,53 @@
+package broker
+
+import (
+	"context"
+	"time"
+)
+
+// Maintain runs housekeeping every interval until ctx ends: signing-key promotion
+// and retirement, and sweeping expired sessions, codes, refresh tokens and replay
+// entries so stored state stays bounded (DOS-12). Every replica may run it; each
+// step is idempotent.
+func (s *Server) Maintain(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.maintainOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) maintainOnce(ctx context.Context) {
+	now := s.Now()
+	if err := s.keys.Maintain(ctx); err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "maintenance: signing keys", "error", err.Error())
+	}
+	sweeps := []struct {
+		what string
+		run  func() (int64, error)
+	}{
+		{"sessions", func() (int64, error) {
+			return s.store.Sessions().DeleteExpired(ctx, now, now.Add(-s.cfg.SessionIdleTimeout))
+		}},
+		{"authorization codes", func() (int64, error) { return s.store.Codes().DeleteExpired(ctx, now) }},
+		{"refresh tokens", func() (int64, error) { return s.store.RefreshTokens().DeleteExpired(ctx, now) }},
+		{"replay cache", func() (int64, error) { return s.store.Replay().DeleteExpired(ctx, now) }},
+	}
+	for _, sw := range sweeps {
+		n, err := sw.run()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "maintenance: sweep failed", "what", sw.what, "error", err.Error())
+			}
+			continue
+		}
+		if n > 0 {
+			s.log.DebugContext(ctx, "maintenance: swept", "what", sw.what, "rows", n)
+		}
+	}
+}

@@ -1,0 +1,234 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// requestInfo is what the outermost middleware learns about a request and every
+// later layer reads: its ID, the client's address and whether it arrived over TLS.
+type requestInfo struct {
+	ID     string
+	IP     string
+	Secure bool
+	Start  time.Time
+}
+
+type ctxKey int
+
+const requestInfoKey ctxKey = iota
+
+func infoFrom(ctx context.Context) requestInfo {
+	ri, _ := ctx.Value(requestInfoKey).(requestInfo)
+	return ri
+}
+
+// RequestID returns the ID of the request ctx belongs to ("" outside a request).
+func RequestID(ctx context.Context) string { return infoFrom(ctx).ID }
+
+var wellFormedRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+// withRequestInfo assigns the request ID and works out the client address. Forwarded
+// headers are believed only from configured proxies (X-Forwarded-For is trivially
+// forged by anyone else).
+func (s *Server) withRequestInfo(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := requestInfo{Start: s.Now(), Secure: r.TLS != nil}
+		peer := remoteAddr(r)
+		ri.IP = peer.String()
+		if s.trustedProxy(peer) {
+			if id := r.Header.Get("X-Request-ID"); wellFormedRequestID.MatchString(id) {
+				ri.ID = id
+			}
+			if ip, ok := s.forwardedClient(r.Header.Values("X-Forwarded-For")); ok {
+				ri.IP = ip.String()
+			}
+			if proto := r.Header.Get("X-Forwarded-Proto"); proto != "" {
+				ri.Secure = strings.EqualFold(proto, "https")
+			}
+		}
+		if ri.ID == "" {
+			ri.ID = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", ri.ID)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey, ri)))
+	})
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		a, _ := netip.ParseAddr(r.RemoteAddr)
+		return a.Unmap()
+	}
+	return ap.Addr().Unmap()
+}
+
+func (s *Server) trustedProxy(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedClient walks X-Forwarded-For from the right and returns the first address
+// that is not one of our proxies: everything left of it was written by the client.
+func (s *Server) forwardedClient(values []string) (netip.Addr, bool) {
+	var hops []string
+	for _, v := range values {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		if a = a.Unmap(); !s.trustedProxy(a) {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// statusRecorder remembers the status and size a handler wrote, for the access log
+// and metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withAccessLog writes one structured line per request. It logs the path, never the
+// query: authorization requests carry codes and state there.
+func (s *Server) withAccessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		ri := infoFrom(r.Context())
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelError
+		} else if rec.status >= 400 {
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(r.Context(), level, "request",
+			slog.String("request_id", ri.ID),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Int64("bytes", rec.bytes),
+			slog.Duration("duration", s.Now().Sub(ri.Start)),
+			slog.String("ip", ri.IP),
+			slog.String("user_agent", r.UserAgent()),
+		)
+	})
+}
+
+// withRecovery turns a panic into a logged 500 page; the process keeps serving (DOS-14).
+func (s *Server) withRecovery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(r.Context(), "panic", "request_id", RequestID(r.Context()), "panic", v, "stack", string(debug.Stack()))
+			s.metrics.panics.Inc()
+			s.renderError(w, r, errInternal)
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// contentSecurityPolicy allows nothing inline and nothing from elsewhere (WEB-13):
+// pages are server-rendered, scripts and styles come from /static only.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
+	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
+// withSecurityHeaders sets the hardening headers on every response before any handler
+// can write (WEB-12, WEB-13, WEB-15). Handlers may relax Cache-Control (static assets,
+// discovery) but nothing else.
+func (s *Server) withSecurityHeaders(next http.Handler) http.Handler {
+	hsts := s.cfg.Issuer.Scheme == "https"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		h.Set("Cache-Control", "no-store")
+		if hsts || infoFrom(r.Context()).Secure {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// defaultBodyLimit caps request bodies unless a route says otherwise (DOS-02).
+const defaultBodyLimit = 64 << 10
+
+// limitBody refuses a declared oversized body at once and caps an undeclared one
+// (chunked) while it is read; reading past the cap fails with *http.MaxBytesError,
+// which the error renderer turns into 413.
+func (s *Server) limitBody(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			w.Header().Set("Connection", "close")
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			s.renderError(w, r, &http.MaxBytesError{Limit: limit})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isBodyTooLarge reports whether err came from reading past a body limit.
+func isBodyTooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}

@@ -1,0 +1,46 @@
+package broker
+
+import (
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/static"
+)
+
+// routes is the whole route table, readable top to bottom. Each route says what kind
+// of caller it serves, which decides its protections:
+//   - page: a person's browser reading (GET).
+//   - form: a person's browser changing state (POST): cross-origin refusal and a
+//     CSRF token are checked before the handler runs.
+//   - endpoint: machines (health, metrics, discovery, OAuth endpoints): no cookies,
+//     no CSRF; their own authentication where they need it.
+func (s *Server) routes() {
+	s.page("GET /{$}", s.handleHome)
+	s.endpoint("GET /static/", static.Handler(s.adapt(func(http.ResponseWriter, *http.Request) error { return errNotFound })))
+
+	s.endpoint("GET /healthz", http.HandlerFunc(s.handleHealthz))
+	s.endpoint("GET /readyz", http.HandlerFunc(s.handleReadyz))
+	s.endpoint("GET /metrics", s.metrics.handler())
+
+	s.endpoint("GET /.well-known/openid-configuration", http.HandlerFunc(s.handleDiscovery))
+	s.endpoint("GET /.well-known/oauth-authorization-server", http.HandlerFunc(s.handleDiscovery))
+	s.endpoint("GET /oauth2/jwks", s.adapt(s.handleJWKS))
+
+	s.unmatched = s.metrics.instrument("unmatched", s.adapt(s.handleUnmatched))
+}
+
+func (s *Server) page(pattern string, h handlerFunc) {
+	s.mux.Handle(pattern, s.metrics.instrument(pattern, s.limitBody(defaultBodyLimit, s.adapt(h))))
+}
+
+func (s *Server) form(pattern string, h handlerFunc) {
+	s.mux.Handle(pattern, s.metrics.instrument(pattern, s.limitBody(defaultBodyLimit, s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.checkCSRF(r); err != nil {
+			return err
+		}
+		return h(w, r)
+	}))))
+}
+
+func (s *Server) endpoint(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.metrics.instrument(pattern, s.limitBody(defaultBodyLimit, h)))
+}

@@ -1,0 +1,124 @@
+// Package broker is Gatehouse's core: the HTTP server, its routes and the flows behind
+// them (sign-in, tokens, consent, delegation, administration).
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse/gatehouse/broker/audit"
+	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// KeySet is what the server needs of the signing-key manager.
+type KeySet interface {
+	// JWKS returns the published public keys (next, active and retired) as a JWK Set document.
+	JWKS(ctx context.Context) ([]byte, error)
+	// Maintain promotes a published next key and drops expired retired keys.
+	Maintain(ctx context.Context) error
+}
+
+// Options are the Server's dependencies; every one is explicit.
+type Options struct {
+	Config *config.Config
+	Store  store.Store
+	Keys   KeySet
+	Audit  *audit.Writer
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests inject a fixed one.
+	Now func() time.Time
+	// Registry receives the metrics; nil means a new registry with the Go runtime
+	// and process collectors.
+	Registry *prometheus.Registry
+}
+
+// Server is Gatehouse's HTTP server. It is an http.Handler.
+type Server struct {
+	cfg     *config.Config
+	store   store.Store
+	keys    KeySet
+	audit   *audit.Writer
+	log     *slog.Logger
+	Now     func() time.Time
+	metrics *metrics
+	cookies *sessions.CookieStore
+	csrf    *http.CrossOriginProtection
+
+	mux       *http.ServeMux
+	unmatched http.Handler
+	handler   http.Handler
+	discovery []byte // the discovery document, fixed for the process lifetime
+}
+
+// New builds a Server from its dependencies.
+func New(o Options) (*Server, error) {
+	if o.Config == nil || o.Store == nil || o.Keys == nil || o.Audit == nil || o.Logger == nil {
+		return nil, errors.New("broker: Config, Store, Keys, Audit and Logger are required")
+	}
+	s := &Server{
+		cfg:   o.Config,
+		store: o.Store,
+		keys:  o.Keys,
+		audit: o.Audit,
+		log:   o.Logger,
+		Now:   o.Now,
+		mux:   http.NewServeMux(),
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	var err error
+	if s.metrics, err = newMetrics(o.Registry); err != nil {
+		return nil, err
+	}
+	if s.cookies, err = newCookieStore(o.Config); err != nil {
+		return nil, err
+	}
+	s.csrf = http.NewCrossOriginProtection()
+	s.csrf.AddTrustedOrigin(o.Config.Issuer.Scheme + "://" + o.Config.Issuer.Host)
+	if s.discovery, err = s.discoveryDocument(); err != nil {
+		return nil, err
+	}
+	s.routes()
+	s.handler = s.withRequestInfo(s.withAccessLog(s.withRecovery(s.withSecurityHeaders(http.HandlerFunc(s.dispatch)))))
+	return s, nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// dispatch hands the request to the route table. The standard mux would answer
+// unknown paths and wrong methods in plain text; handleUnmatched answers with the
+// styled pages instead, keeping the 404/405 distinction and the Allow header.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	s.unmatched.ServeHTTP(w, r)
+}
+
+// handleUnmatched renders 405 (with Allow) when the path exists for another method,
+// 404 otherwise.
+func (s *Server) handleUnmatched(w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := s.mux.Handler(probe); p != "" && m != r.Method {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return errMethodNotAllowed
+	}
+	return errNotFound
+}

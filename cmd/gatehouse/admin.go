@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+)
+
+func cmdMigrate(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "migrate", "migrate [flags] up|status",
+		"up applies every pending migration, each in its own transaction; status lists them.\nserve migrates by itself; use this to migrate before rolling out new replicas.")
+	load := configFlags(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || (fs.Arg(0) != "up" && fs.Arg(0) != "status") {
+		fs.Usage()
+		return fmt.Errorf("migrate needs exactly one of: up, status")
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if fs.Arg(0) == "up" {
+		if err := db.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	ms, err := db.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")
+	for _, m := range ms {
+		applied := "pending"
+		if !m.AppliedAt.IsZero() {
+			applied = m.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\n", m.Version, m.Name, applied)
+	}
+	return tw.Flush()
+}
+
+func cmdKeys(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "keys", "keys [flags] list|rotate",
+		"list shows the token-signing keys and their states.\n"+
+			"rotate creates a next key: it is published in JWKS at once and a running server\n"+
+			"starts signing with it after GATEHOUSE_KEY_PUBLISH_DELAY; the old key stays\n"+
+			"published until the tokens it signed have expired.")
+	asJSON := fs.Bool("json", false, "print machine-readable JSON")
+	load := configFlags(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || (fs.Arg(0) != "list" && fs.Arg(0) != "rotate") {
+		fs.Usage()
+		return fmt.Errorf("keys needs exactly one of: list, rotate")
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	db, km, err := openKeys(ctx, cfg, newLogger(cfg, env.stderr))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	// Both commands make sure a key exists, as serve would: listing an empty set
+	// before first start would only confuse.
+	if err := km.EnsureKey(ctx); err != nil {
+		return err
+	}
+	if fs.Arg(0) == "rotate" {
+		k, err := km.Rotate(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeKeysJSON(env.stdout, []store.SigningKey{k})
+		}
+		fmt.Fprintf(env.stdout, "Created key %s (%s), published now; it signs once it has been published for %s.\n",
+			k.ID, k.Algorithm, cfg.KeyPublishDelay)
+		return nil
+	}
+	ks, err := db.SigningKeys().List(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeKeysJSON(env.stdout, ks)
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED")
+	for _, k := range ks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State, stamp(k.CreatedAt), stamp(k.ActivatedAt), stamp(k.RetiredAt))
+	}
+	return tw.Flush()
+}
+
+// keyJSON is the public, machine-readable view of a signing key: never its private part.
+type keyJSON struct {
+	KID         string          `json:"kid"`
+	Algorithm   string          `json:"alg"`
+	State       string          `json:"state"`
+	CreatedAt   time.Time       `json:"created_at"`
+	ActivatedAt *time.Time      `json:"activated_at,omitempty"`
+	RetiredAt   *time.Time      `json:"retired_at,omitempty"`
+	PublicJWK   json.RawMessage `json:"public_jwk"`
+}
+
+func writeKeysJSON(w io.Writer, ks []store.SigningKey) error {
+	out := make([]keyJSON, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, keyJSON{KID: k.ID, Algorithm: k.Algorithm, State: k.State, CreatedAt: k.CreatedAt.UTC(),
+			ActivatedAt: optionalTime(k.ActivatedAt), RetiredAt: optionalTime(k.RetiredAt), PublicJWK: k.PublicJWK})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func cmdVersion(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "version", "version", "Prints the version and the Go version it was built with.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, version())
+	return nil
+}
+
+// version is the module version, or the VCS revision of a development build.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "gatehouse (unknown version)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && (v == "" || v == "(devel)") {
+			v = s.Value
+		}
+	}
+	return fmt.Sprintf("gatehouse %s (%s)", v, bi.GoVersion)
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/net/netutil"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/broker/audit"
+	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/seal"
+	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+)
+
+// configFlags adds the configuration flags and --env-file to fs; the returned
+// function loads the Config once fs is parsed.
+func configFlags(fs *flag.FlagSet, env *environment) func() (*config.Config, error) {
+	envFile := fs.String("env-file", ".env", "file of GATEHOUSE_…=value lines read before the environment; a missing file is fine")
+	set := config.RegisterFlags(fs)
+	return func() (*config.Config, error) {
+		dot, err := config.ReadDotEnv(*envFile)
+		if err != nil {
+			return nil, err
+		}
+		return config.Load(config.Source{DotEnv: dot, Environ: env.lookupEnv, Flags: set()})
+	}
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openKeys opens the database and the signing-key manager over it.
+func openKeys(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqlstore.DB, *keys.Manager, error) {
+	if err := cfg.RequireMasterKey(); err != nil {
+		return nil, nil, err
+	}
+	ring, err := seal.NewKeyring(cfg.MasterKeys...)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	km, err := keys.NewManager(db.SigningKeys(), ring, keys.Options{
+		Algorithm:        cfg.SigningAlgorithm,
+		PublishDelay:     cfg.KeyPublishDelay,
+		MaxTokenLifetime: max(cfg.AccessTokenTTL, cfg.IDTokenTTL),
+		Logger:           log,
+	})
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, km, nil
+}
+
+// run serves Gatehouse until ctx ends, then shuts down gracefully: stop accepting,
+// drain in-flight requests, flush the audit queue, close the database.
+func run(ctx context.Context, env *environment, cfg *config.Config) error {
+	log := newLogger(cfg, env.stderr)
+	var cert tls.Certificate
+	if cfg.TLS() {
+		var err error
+		if cert, err = tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return fmt.Errorf("GATEHOUSE_TLS_CERT_FILE/GATEHOUSE_TLS_KEY_FILE: %w", err)
+		}
+	}
+	db, km, err := openKeys(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := km.EnsureKey(ctx); err != nil {
+		return err
+	}
+	aw := audit.NewWriter(db.Audit(), log, audit.Options{})
+	srv, err := broker.New(broker.Options{Config: cfg, Store: db, Keys: km, Audit: aw, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("GATEHOUSE_LISTEN_ADDR: %w", err)
+	}
+	hs := &http.Server{
+		Handler: srv,
+		// Slow clients cannot hold connections open (DOS-03, DOS-05).
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10, // DOS-01: larger headers get 431
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLS() {
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	ln = netutil.LimitListener(ln, cfg.MaxConnections)
+
+	mctx, stopMaintenance := context.WithCancel(context.WithoutCancel(ctx))
+	maintained := make(chan struct{})
+	go func() { defer close(maintained); srv.Maintain(mctx, time.Minute) }()
+
+	served := make(chan error, 1)
+	go func() {
+		if cfg.TLS() {
+			served <- hs.ServeTLS(ln, "", "")
+		} else {
+			served <- hs.Serve(ln)
+		}
+	}()
+	log.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer.String(), "tls", cfg.TLS())
+	if env.ready != nil {
+		env.ready(ln.Addr().String())
+	}
+
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		log.Info("shutting down: draining requests")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		err = hs.Shutdown(sctx)
+		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+		stopMaintenance()
+		<-maintained
+		err = errors.Join(err, aw.Close(sctx))
+		log.Info("shut down")
+		return err
+	}
+	stopMaintenance()
+	<-maintained
+	aw.Close(context.Background())
+	return err
+}
+
+func cmdServe(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "serve", "serve [flags]",
+		"Runs Gatehouse: applies pending database migrations, creates a signing key on first\nstart, and serves until SIGINT or SIGTERM, then drains in-flight requests.")
+	load := configFlags(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireMasterKey(); err != nil {
+		return err
+	}
+	return run(ctx, env, cfg)
+}
