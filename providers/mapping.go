@@ -175,6 +175,12 @@ func stringValues(v any) []string {
 	return nil
 }
 
+// IsZero reports whether m is unset (so a provider uses its default).
+func (m Mapping) IsZero() bool {
+	return len(m.Subject)+len(m.Email)+len(m.EmailVerified)+len(m.Name)+len(m.GivenName)+
+		len(m.FamilyName)+len(m.Groups) == 0 && !m.AssumeEmailVerified
+}
+
 // Validate reports a mapping that cannot produce a subject.
 func (m Mapping) Validate() error {
 	if len(m.Subject) == 0 {

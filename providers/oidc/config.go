@@ -1,0 +1,158 @@
+// Package oidc implements providers.Provider for upstream OpenID Connect
+// providers: discovery, authorization code with PKCE (S256), state, nonce,
+// the RFC 9207 iss response parameter, and ID token verification with
+// go-oidc plus the checks go-oidc leaves to the caller (nonce, iat, azp,
+// at_hash, clock skew).
+package oidc
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/providers/safehttp"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultClockSkew    = time.Minute
+	MaxClockSkew        = 5 * time.Minute
+	DefaultDiscoveryTTL = time.Hour
+	DefaultJWKSCooldown = 30 * time.Second
+	DefaultJWKSMaxAge   = time.Hour
+	DefaultPendingTTL   = 10 * time.Minute
+)
+
+// asymmetricAlgs are the JWS algorithms an ID token may use. HS* are absent
+// on purpose: the client secret as HMAC key is not supported, which also
+// rules out alg confusion with the public key (RFC 8725 §2.1, §3.1); "none"
+// is never accepted.
+var asymmetricAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// reservedParams are authorization request parameters the provider sets
+// itself; BeginParams.Extra and Config.AuthParams may not override them.
+var reservedParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
+	"code_challenge", "code_challenge_method", "response_mode", "request", "request_uri"}
+
+// Config configures one upstream OpenID Provider.
+type Config struct {
+	// ID is the provider's ID in the broker.
+	ID string
+	// Issuer is the OP's issuer identifier; discovery must return exactly it
+	// (OIDC Discovery §4.3, SECURITY.md OIDC-15).
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// Scopes requested; "openid" is always included. Default: openid email profile.
+	Scopes []string
+	// AuthParams are static extra authorization parameters (prompt, acr_values...).
+	AuthParams map[string]string
+	// UserinfoMerge fetches the UserInfo endpoint and adds its claims (ID
+	// token claims win on conflict; sub must be equal, OIDC Core §5.3.2).
+	UserinfoMerge bool
+	// Mapping turns claims into an Identity; zero means DefaultOIDCMapping.
+	Mapping providers.Mapping
+	// ClockSkew tolerated on exp, iat and nbf (default 1 min, at most 5).
+	ClockSkew time.Duration
+	// SigningAlgs restricts ID token algorithms; default: the asymmetric
+	// algorithms the OP advertises (RS256 if it advertises none).
+	SigningAlgs []string
+	// HTTPClient performs every outbound call; default safehttp.NewClient
+	// with the production policy. It must have a timeout.
+	HTTPClient *http.Client
+	// AllowHTTP permits an http:// issuer (tests and the demo only).
+	AllowHTTP bool
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// DiscoveryTTL: how long discovery is cached before a refresh.
+	DiscoveryTTL time.Duration
+	// JWKSCooldown: the minimum time between two JWKS fetches (DOS-10).
+	JWKSCooldown time.Duration
+	// JWKSMaxAge: cached keys older than this are refetched before use, so a
+	// key the OP removed stops verifying (OIDC-12).
+	JWKSMaxAge time.Duration
+	// PendingTTL: how long a started sign-in may take.
+	PendingTTL time.Duration
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.ID == "" {
+		add("oidc: ID is required")
+	}
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case c.Issuer == "" || err != nil || u.Host == "":
+		add("oidc: Issuer %q is not an absolute URL", c.Issuer)
+	case u.Scheme != "https" && !(c.AllowHTTP && u.Scheme == "http"):
+		add("oidc: Issuer must use https")
+	case u.RawQuery != "" || u.Fragment != "":
+		add("oidc: Issuer must not have a query or fragment")
+	}
+	if c.ClientID == "" {
+		add("oidc: ClientID is required")
+	}
+	if c.ClockSkew < 0 || c.ClockSkew > MaxClockSkew {
+		add("oidc: ClockSkew must be between 0 and %s", MaxClockSkew)
+	}
+	for _, a := range c.SigningAlgs {
+		if !slices.Contains(asymmetricAlgs, a) {
+			add("oidc: signing algorithm %q not allowed", a)
+		}
+	}
+	for k := range c.AuthParams {
+		if slices.Contains(reservedParams, k) {
+			add("oidc: AuthParams may not set %q", k)
+		}
+	}
+	if c.HTTPClient != nil && c.HTTPClient.Timeout == 0 {
+		add("oidc: HTTPClient must have a Timeout")
+	}
+	if !c.Mapping.IsZero() {
+		if err := c.Mapping.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", providers.ErrConfig, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if len(c.Scopes) == 0 {
+		c.Scopes = []string{"openid", "email", "profile"}
+	} else if !slices.Contains(c.Scopes, "openid") {
+		c.Scopes = append([]string{"openid"}, c.Scopes...)
+	}
+	if c.Mapping.IsZero() {
+		c.Mapping = providers.DefaultOIDCMapping()
+	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = DefaultClockSkew
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = safehttp.NewClient(safehttp.Options{})
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.DiscoveryTTL == 0 {
+		c.DiscoveryTTL = DefaultDiscoveryTTL
+	}
+	if c.JWKSCooldown == 0 {
+		c.JWKSCooldown = DefaultJWKSCooldown
+	}
+	if c.JWKSMaxAge == 0 {
+		c.JWKSMaxAge = DefaultJWKSMaxAge
+	}
+	if c.PendingTTL == 0 {
+		c.PendingTTL = DefaultPendingTTL
+	}
+}

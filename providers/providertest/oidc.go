@@ -1,0 +1,375 @@
+package providertest
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// OIDCOptions configures an OIDCIssuer.
+type OIDCOptions struct {
+	ClientID, ClientSecret string
+	// Now is the issuer's clock (required: tests use a fixed clock).
+	Now func() time.Time
+	// AdvertiseIssParameter sets authorization_response_iss_parameter_supported
+	// in discovery (RFC 9207 §3).
+	AdvertiseIssParameter bool
+	// Claims are the user's claims; "sub" defaults to "alice".
+	Claims map[string]any
+}
+
+// OIDCIssuer is an OpenID Provider on httptest: discovery, JWKS,
+// /authorize (302 back with code, state and iss), /token and /userinfo.
+// Exported knob fields may be changed between requests with Set.
+type OIDCIssuer struct {
+	Server *httptest.Server
+	opts   OIDCOptions
+
+	// JWKSHits counts GET /jwks.
+	JWKSHits atomic.Int64
+	// TokenHits counts POST /token.
+	TokenHits atomic.Int64
+
+	mu    sync.Mutex
+	keys  []*SigningKey // published; keys[0] signs unless Knobs.Key is set
+	codes map[string]grant
+	knobs Knobs
+}
+
+// Knobs script the issuer's next answers. Zero values mean "behave".
+type Knobs struct {
+	// Key signs ID tokens instead of the first published key (e.g. a key that
+	// is not or no longer in the JWKS).
+	Key *SigningKey
+	// OmitKID leaves kid out of the JWS header.
+	OmitKID bool
+	// Header adds JWS header fields.
+	Header map[string]any
+	// Claims override ID token claims; a nil value deletes the claim.
+	Claims map[string]any
+	// Sign, if set, replaces signing entirely (alg none, HS256 confusion...).
+	Sign func(claims map[string]any) string
+	// OmitIssParameter leaves iss out of the authorization response;
+	// IssParameter, if set, sends that value instead of the issuer.
+	OmitIssParameter bool
+	IssParameter     string
+	// DiscoveryIssuer overrides the issuer in the discovery document.
+	DiscoveryIssuer string
+	// AuthorizeError makes /authorize answer with error= and this code.
+	AuthorizeError, AuthorizeErrorDescription string
+	// UserinfoClaims override /userinfo claims.
+	UserinfoClaims map[string]any
+	// IgnorePKCE makes /token skip the code_verifier check.
+	IgnorePKCE bool
+}
+
+// SigningKey is a key the issuer signs with.
+type SigningKey struct {
+	KID    string
+	Alg    jose.SignatureAlgorithm
+	Signer crypto.Signer
+}
+
+// NewRSAKey generates a 2048-bit RS256 key.
+func NewRSAKey(kid string) *SigningKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return &SigningKey{KID: kid, Alg: jose.RS256, Signer: k}
+}
+
+// NewECKey generates a P-256 ES256 key.
+func NewECKey(kid string) *SigningKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return &SigningKey{KID: kid, Alg: jose.ES256, Signer: k}
+}
+
+type grant struct {
+	clientID, redirectURI, nonce, challenge string
+}
+
+// NewOIDCIssuer starts an issuer publishing keys (one RS256 key if none).
+// Close it with t.Cleanup(iss.Close).
+func NewOIDCIssuer(opts OIDCOptions, keys ...*SigningKey) *OIDCIssuer {
+	if len(keys) == 0 {
+		keys = []*SigningKey{NewRSAKey("k1")}
+	}
+	if opts.Claims == nil {
+		opts.Claims = map[string]any{}
+	}
+	if _, ok := opts.Claims["sub"]; !ok {
+		opts.Claims["sub"] = "alice"
+	}
+	iss := &OIDCIssuer{opts: opts, keys: keys, codes: map[string]grant{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", iss.discovery)
+	mux.HandleFunc("GET /jwks", iss.jwks)
+	mux.HandleFunc("GET /authorize", iss.authorize)
+	mux.HandleFunc("POST /token", iss.token)
+	mux.HandleFunc("GET /userinfo", iss.userinfo)
+	iss.Server = httptest.NewServer(mux)
+	return iss
+}
+
+// URL is the issuer identifier.
+func (i *OIDCIssuer) URL() string { return i.Server.URL }
+
+// Close stops the server.
+func (i *OIDCIssuer) Close() { i.Server.Close() }
+
+// Set changes the knobs under the issuer's lock.
+func (i *OIDCIssuer) Set(f func(k *Knobs)) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	f(&i.knobs)
+}
+
+// SetKeys replaces the published keys (key rotation).
+func (i *OIDCIssuer) SetKeys(keys ...*SigningKey) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.keys = keys
+}
+
+// Keys returns the published keys.
+func (i *OIDCIssuer) Keys() []*SigningKey {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return append([]*SigningKey(nil), i.keys...)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (i *OIDCIssuer) discovery(w http.ResponseWriter, r *http.Request) {
+	i.mu.Lock()
+	issuer := i.URL()
+	if i.knobs.DiscoveryIssuer != "" {
+		issuer = i.knobs.DiscoveryIssuer
+	}
+	i.mu.Unlock()
+	base := i.URL()
+	writeJSON(w, 200, map[string]any{
+		"issuer":                                         issuer,
+		"authorization_endpoint":                         base + "/authorize",
+		"token_endpoint":                                 base + "/token",
+		"userinfo_endpoint":                              base + "/userinfo",
+		"jwks_uri":                                       base + "/jwks",
+		"end_session_endpoint":                           base + "/logout",
+		"response_types_supported":                       []string{"code"},
+		"subject_types_supported":                        []string{"public"},
+		"id_token_signing_alg_values_supported":          []string{"RS256", "ES256"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"authorization_response_iss_parameter_supported": i.opts.AdvertiseIssParameter,
+	})
+}
+
+func (i *OIDCIssuer) jwks(w http.ResponseWriter, r *http.Request) {
+	i.JWKSHits.Add(1)
+	var set jose.JSONWebKeySet
+	for _, k := range i.Keys() {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Signer.Public(), KeyID: k.KID, Algorithm: string(k.Alg), Use: "sig"})
+	}
+	writeJSON(w, 200, set)
+}
+
+func randomString() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (i *OIDCIssuer) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("client_id") != i.opts.ClientID || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	redirect, err := url.Parse(q.Get("redirect_uri"))
+	if err != nil || !redirect.IsAbs() {
+		http.Error(w, "bad redirect_uri", http.StatusBadRequest)
+		return
+	}
+	i.mu.Lock()
+	k := i.knobs
+	resp := url.Values{"state": {q.Get("state")}}
+	if k.AuthorizeError != "" {
+		resp.Set("error", k.AuthorizeError)
+		resp.Set("error_description", k.AuthorizeErrorDescription)
+	} else {
+		code := randomString()
+		i.codes[code] = grant{clientID: q.Get("client_id"), redirectURI: q.Get("redirect_uri"),
+			nonce: q.Get("nonce"), challenge: q.Get("code_challenge")}
+		resp.Set("code", code)
+	}
+	i.mu.Unlock()
+	switch {
+	case k.IssParameter != "":
+		resp.Set("iss", k.IssParameter)
+	case !k.OmitIssParameter:
+		resp.Set("iss", i.URL())
+	}
+	redirect.RawQuery = resp.Encode()
+	http.Redirect(w, r, redirect.String(), http.StatusFound)
+}
+
+func (i *OIDCIssuer) token(w http.ResponseWriter, r *http.Request) {
+	i.TokenHits.Add(1)
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, 400, map[string]string{"error": "invalid_request"})
+		return
+	}
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	if id != i.opts.ClientID || subtle.ConstantTimeCompare([]byte(secret), []byte(i.opts.ClientSecret)) != 1 {
+		writeJSON(w, 401, map[string]string{"error": "invalid_client"})
+		return
+	}
+	i.mu.Lock()
+	g, found := i.codes[r.PostForm.Get("code")]
+	delete(i.codes, r.PostForm.Get("code")) // single use
+	k := i.knobs
+	i.mu.Unlock()
+	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+	pkceOK := k.IgnorePKCE || base64.RawURLEncoding.EncodeToString(sum[:]) == g.challenge
+	if !found || g.redirectURI != r.PostForm.Get("redirect_uri") || !pkceOK {
+		writeJSON(w, 400, map[string]string{"error": "invalid_grant"})
+		return
+	}
+	access := randomString()
+	idToken := i.IDToken(g.nonce, access)
+	writeJSON(w, 200, map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": idToken})
+}
+
+// Claims returns the ID token claims the issuer would send, knobs applied.
+func (i *OIDCIssuer) Claims(nonce string) map[string]any {
+	now := i.opts.Now()
+	c := map[string]any{
+		"iss": i.URL(), "aud": i.opts.ClientID, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+		"auth_time": now.Add(-time.Minute).Unix(),
+	}
+	if nonce != "" {
+		c["nonce"] = nonce
+	}
+	for k, v := range i.opts.Claims {
+		c[k] = v
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for k, v := range i.knobs.Claims {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+// IDToken mints an ID token for nonce (at_hash omitted if accessToken is
+// empty), with the knobs applied.
+func (i *OIDCIssuer) IDToken(nonce, accessToken string) string {
+	claims := i.Claims(nonce)
+	i.mu.Lock()
+	k := i.knobs
+	key := i.keys[0]
+	i.mu.Unlock()
+	if k.Key != nil {
+		key = k.Key
+	}
+	if accessToken != "" && key.Alg == jose.RS256 {
+		if _, set := claims["at_hash"]; !set {
+			sum := sha256.Sum256([]byte(accessToken))
+			claims["at_hash"] = base64.RawURLEncoding.EncodeToString(sum[:16])
+		}
+	}
+	if k.Sign != nil {
+		return k.Sign(claims)
+	}
+	return SignJWT(key, !k.OmitKID, k.Header, claims)
+}
+
+// SignJWT signs claims with key as a compact JWS.
+func SignJWT(key *SigningKey, withKID bool, header map[string]any, claims map[string]any) string {
+	var sk any = key.Signer
+	if withKID {
+		sk = jose.JSONWebKey{Key: key.Signer, KeyID: key.KID}
+	}
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	for k, v := range header {
+		opts = opts.WithHeader(jose.HeaderKey(k), v)
+	}
+	return sign(jose.SigningKey{Algorithm: key.Alg, Key: sk}, opts, claims)
+}
+
+// SignHS256 signs claims with HMAC-SHA256 keyed by secret (e.g. the issuer's
+// public key bytes: the alg-confusion attack).
+func SignHS256(secret []byte, kid string, claims map[string]any) string {
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if kid != "" {
+		opts = opts.WithHeader("kid", kid)
+	}
+	return sign(jose.SigningKey{Algorithm: jose.HS256, Key: secret}, opts, claims)
+}
+
+// SignNone returns an unsigned JWT with alg "none" and an empty signature.
+func SignNone(claims map[string]any) string {
+	h, _ := json.Marshal(map[string]string{"alg": "none", "typ": "JWT"})
+	p, _ := json.Marshal(claims)
+	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(p) + "."
+}
+
+func sign(key jose.SigningKey, opts *jose.SignerOptions, claims map[string]any) string {
+	s, err := jose.NewSigner(key, opts)
+	if err != nil {
+		panic(fmt.Sprintf("providertest: signer: %v", err))
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := s.Sign(payload)
+	if err != nil {
+		panic(fmt.Sprintf("providertest: sign: %v", err))
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+func (i *OIDCIssuer) userinfo(w http.ResponseWriter, r *http.Request) {
+	c := map[string]any{}
+	for k, v := range i.opts.Claims {
+		c[k] = v
+	}
+	i.mu.Lock()
+	for k, v := range i.knobs.UserinfoClaims {
+		c[k] = v
+	}
+	i.mu.Unlock()
+	writeJSON(w, 200, c)
+}
