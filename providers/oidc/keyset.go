@@ -59,7 +59,7 @@ var parseAlgs = func() []jose.SignatureAlgorithm {
 
 // VerifySignature implements oidc.KeySet.
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSigned(jwt, parseAlgs)
+	jws, err := jose.ParseSignedCompact(jwt, parseAlgs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed jwt: %w", err)
 	}
