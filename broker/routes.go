@@ -33,6 +33,7 @@ func (s *Server) page(pattern string, h handlerFunc) {
 }
 
 func (s *Server) form(pattern string, h handlerFunc) {
+	s.forms = append(s.forms, pattern)
 	s.mux.Handle(pattern, s.metrics.instrument(pattern, s.limitBody(defaultBodyLimit, s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.checkCSRF(r); err != nil {
 			return err

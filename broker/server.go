@@ -54,6 +54,7 @@ type Server struct {
 
 	mux       *http.ServeMux
 	unmatched http.Handler
+	forms     []string // form route patterns, so tests can hold each to POST-only
 	handler   http.Handler
 	discovery []byte // the discovery document, fixed for the process lifetime
 }

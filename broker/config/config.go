@@ -178,7 +178,7 @@ var Settings = []Setting{
 		}},
 	{Env: "GATEHOUSE_KEY_PUBLISH_DELAY", Default: "1h",
 		Help:  "How long a rotated-in key is published in JWKS before it signs, so every cache has it.",
-		apply: func(c *Config, v string) error { return duration(&c.KeyPublishDelay, v, 0) }},
+		apply: func(c *Config, v string) error { return duration(&c.KeyPublishDelay, v, time.Minute) }},
 	{Env: "GATEHOUSE_ACCESS_TOKEN_TTL", Default: "10m",
 		Help:  "Default access-token lifetime (clients may be given their own).",
 		apply: func(c *Config, v string) error { return duration(&c.AccessTokenTTL, v, time.Second) }},

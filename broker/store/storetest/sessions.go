@@ -1,0 +1,129 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+func newSession(id, userID string) store.Session {
+	return store.Session{
+		ID:         id,
+		TokenHash:  []byte("hash-of-" + id),
+		UserID:     userID,
+		ProviderID: "google",
+		AuthTime:   at(0),
+		AMR:        []string{"pwd", "otp"},
+		ACR:        "urn:example:loa:2",
+		IP:         "2001:db8::1",
+		UserAgent:  "Mozilla/5.0",
+		CreatedAt:  at(0),
+		LastSeenAt: at(time.Minute),
+		ExpiresAt:  at(24 * time.Hour),
+	}
+}
+
+func testSessions(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("CreateGet", func(t *testing.T) {
+		s := open(t)
+		x := newSession("s1", "u1")
+		must(t, "Create", s.Sessions().Create(t.Context(), x))
+		got, err := s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
+		must(t, "GetByTokenHash", err)
+		same(t, "session", got, x)
+	})
+	t.Run("CreateTaken", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			x    store.Session
+		}{
+			{"id", store.Session{ID: "s1", TokenHash: []byte("other")}},
+			{"token hash", store.Session{ID: "s2", TokenHash: []byte("hash-of-s1")}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := open(t)
+				must(t, "Create", s.Sessions().Create(t.Context(), newSession("s1", "u1")))
+				wantErr(t, "Create", s.Sessions().Create(t.Context(), tc.x), store.ErrConflict)
+			})
+		}
+	})
+	t.Run("GetMissing", func(t *testing.T) {
+		_, err := open(t).Sessions().GetByTokenHash(t.Context(), []byte("nope"))
+		wantErr(t, "GetByTokenHash", err, store.ErrNotFound)
+	})
+	t.Run("Touch", func(t *testing.T) {
+		s := open(t)
+		x := newSession("s1", "u1")
+		must(t, "Create", s.Sessions().Create(t.Context(), x))
+		must(t, "Touch", s.Sessions().Touch(t.Context(), "s1", at(time.Hour)))
+		x.LastSeenAt = at(time.Hour)
+		got, err := s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
+		must(t, "GetByTokenHash", err)
+		same(t, "session", got, x)
+		wantErr(t, "Touch missing", s.Sessions().Touch(t.Context(), "nope", at(0)), store.ErrNotFound)
+	})
+	t.Run("ListDelete", func(t *testing.T) {
+		s := open(t)
+		a, b, c := newSession("a", "u1"), newSession("b", "u1"), newSession("c", "u2")
+		a.CreatedAt = at(time.Second) // listed oldest first
+		for _, x := range []store.Session{a, b, c} {
+			must(t, "Create", s.Sessions().Create(t.Context(), x))
+		}
+		got, err := s.Sessions().ListForUser(t.Context(), "u1")
+		must(t, "ListForUser", err)
+		same(t, "sessions", got, []store.Session{b, a})
+
+		must(t, "Delete", s.Sessions().Delete(t.Context(), "b"))
+		wantErr(t, "Delete again", s.Sessions().Delete(t.Context(), "b"), store.ErrNotFound)
+		_, err = s.Sessions().GetByTokenHash(t.Context(), b.TokenHash)
+		wantErr(t, "GetByTokenHash after Delete", err, store.ErrNotFound)
+
+		n, err := s.Sessions().DeleteForUser(t.Context(), "u1")
+		must(t, "DeleteForUser", err)
+		if n != 1 {
+			t.Errorf("DeleteForUser deleted %d, want 1", n)
+		}
+		got, err = s.Sessions().ListForUser(t.Context(), "u1")
+		must(t, "ListForUser", err)
+		same(t, "sessions", got, nil)
+		if _, err := s.Sessions().GetByTokenHash(t.Context(), c.TokenHash); err != nil {
+			t.Errorf("another user's session went: %v", err)
+		}
+	})
+	t.Run("DeleteExpired", func(t *testing.T) {
+		now := at(48 * time.Hour)
+		for _, tc := range []struct {
+			name                string
+			expiresAt, lastSeen time.Time
+			idleSince           time.Time
+			deleted             bool
+		}{
+			{"live", now.Add(time.Hour), now, now.Add(-time.Hour), false},
+			{"past absolute expiry", now.Add(-time.Microsecond), now, now.Add(-time.Hour), true},
+			{"expires now", now, now, now.Add(-time.Hour), false},
+			{"idle", now.Add(time.Hour), now.Add(-2 * time.Hour), now.Add(-time.Hour), true},
+			{"idle but no idle limit", now.Add(time.Hour), now.Add(-2 * time.Hour), time.Time{}, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := open(t)
+				x := newSession("s1", "u1")
+				x.ExpiresAt, x.LastSeenAt = tc.expiresAt, tc.lastSeen
+				must(t, "Create", s.Sessions().Create(t.Context(), x))
+				keep := newSession("keep", "u1")
+				keep.ExpiresAt, keep.LastSeenAt = now.Add(time.Hour), now
+				must(t, "Create", s.Sessions().Create(t.Context(), keep))
+				n, err := s.Sessions().DeleteExpired(t.Context(), now, tc.idleSince)
+				must(t, "DeleteExpired", err)
+				want := map[bool]int64{true: 1, false: 0}[tc.deleted]
+				if n != want {
+					t.Errorf("DeleteExpired deleted %d, want %d", n, want)
+				}
+				_, err = s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
+				if gone := err != nil; gone != tc.deleted {
+					t.Errorf("session gone = %v, want %v (err %v)", gone, tc.deleted, err)
+				}
+			})
+		}
+	})
+}

@@ -1,0 +1,208 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("CreateGet", func(t *testing.T) {
+		s := open(t)
+		u := newUser("u1")
+		u.Disabled = true
+		must(t, "Create", s.Users().Create(t.Context(), u))
+		got, err := s.Users().Get(t.Context(), "u1")
+		must(t, "Get", err)
+		same(t, "user", got, u)
+	})
+	t.Run("CreateTakenID", func(t *testing.T) {
+		s := open(t)
+		createUser(t, s, "u1")
+		wantErr(t, "Create", s.Users().Create(t.Context(), newUser("u1")), store.ErrConflict)
+	})
+	t.Run("GetMissing", func(t *testing.T) {
+		_, err := open(t).Users().Get(t.Context(), "nobody")
+		wantErr(t, "Get", err, store.ErrNotFound)
+	})
+	t.Run("Update", func(t *testing.T) {
+		s := open(t)
+		u := createUser(t, s, "u1")
+		u.Email, u.EmailVerified, u.Name, u.Disabled = "new@example.com", false, "New", true
+		u.UpdatedAt = at(time.Hour)
+		changed := u
+		changed.CreatedAt = at(-time.Hour) // Update keeps CreatedAt
+		must(t, "Update", s.Users().Update(t.Context(), changed))
+		got, err := s.Users().Get(t.Context(), "u1")
+		must(t, "Get", err)
+		same(t, "user", got, u)
+	})
+	t.Run("UpdateMissing", func(t *testing.T) {
+		wantErr(t, "Update", open(t).Users().Update(t.Context(), newUser("nobody")), store.ErrNotFound)
+	})
+	t.Run("FindByVerifiedEmail", func(t *testing.T) {
+		s := open(t)
+		for _, u := range []store.User{
+			{ID: "a", Email: "Ann@Example.com", EmailVerified: true, CreatedAt: at(1 * time.Second)},
+			{ID: "b", Email: "ann@example.COM", EmailVerified: true, CreatedAt: at(2 * time.Second)},
+			{ID: "c", Email: "ann@example.com", EmailVerified: false, CreatedAt: at(3 * time.Second)},
+			{ID: "d", Email: "bob@example.com", EmailVerified: true, CreatedAt: at(4 * time.Second)},
+			{ID: "e", Email: "ÉVA@example.com", EmailVerified: true, CreatedAt: at(5 * time.Second)},
+		} {
+			must(t, "Create", s.Users().Create(t.Context(), u))
+		}
+		for _, tc := range []struct {
+			email string
+			want  []string
+		}{
+			{"ann@example.com", []string{"a", "b"}},
+			{"ANN@EXAMPLE.COM", []string{"a", "b"}},
+			{"éva@example.com", []string{"e"}},
+			{"bob@example.com", []string{"d"}},
+			{"carol@example.com", nil},
+			{"", nil},
+		} {
+			got, err := s.Users().FindByVerifiedEmail(t.Context(), tc.email)
+			must(t, "FindByVerifiedEmail", err)
+			var ids []string
+			for _, u := range got {
+				ids = append(ids, u.ID)
+			}
+			same(t, "FindByVerifiedEmail("+tc.email+")", ids, tc.want)
+		}
+	})
+}
+
+func newIdentity(providerID, subject, userID string) store.Identity {
+	return store.Identity{
+		ProviderID:    providerID,
+		Subject:       subject,
+		UserID:        userID,
+		Email:         subject + "@example.com",
+		EmailVerified: true,
+		Claims:        []byte(`{"sub":"` + subject + `"}`),
+		LinkedAt:      at(0),
+		LastLoginAt:   at(time.Second),
+	}
+}
+
+func testIdentities(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("LinkGet", func(t *testing.T) {
+		s := open(t)
+		createUser(t, s, "u1")
+		id := newIdentity("google", "s1", "u1")
+		must(t, "Link", s.Identities().Link(t.Context(), id))
+		got, err := s.Identities().Get(t.Context(), "google", "s1")
+		must(t, "Get", err)
+		same(t, "identity", got, id)
+	})
+	t.Run("LinkTaken", func(t *testing.T) {
+		s := open(t)
+		createUser(t, s, "u1")
+		createUser(t, s, "u2")
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("google", "s1", "u1")))
+		err := s.Identities().Link(t.Context(), newIdentity("google", "s1", "u2"))
+		wantErr(t, "Link again", err, store.ErrConflict)
+	})
+	t.Run("LinkUnknownUser", func(t *testing.T) {
+		err := open(t).Identities().Link(t.Context(), newIdentity("google", "s1", "nobody"))
+		wantErr(t, "Link", err, store.ErrNotFound)
+	})
+	t.Run("GetMissing", func(t *testing.T) {
+		_, err := open(t).Identities().Get(t.Context(), "google", "s1")
+		wantErr(t, "Get", err, store.ErrNotFound)
+	})
+	t.Run("ListForUser", func(t *testing.T) {
+		s := open(t)
+		createUser(t, s, "u1")
+		createUser(t, s, "u2")
+		a, b := newIdentity("saml", "x", "u1"), newIdentity("google", "y", "u1")
+		for _, id := range []store.Identity{a, b, newIdentity("google", "z", "u2")} {
+			must(t, "Link", s.Identities().Link(t.Context(), id))
+		}
+		got, err := s.Identities().ListForUser(t.Context(), "u1")
+		must(t, "ListForUser", err)
+		same(t, "identities", got, []store.Identity{b, a})
+		got, err = s.Identities().ListForUser(t.Context(), "nobody")
+		must(t, "ListForUser", err)
+		same(t, "identities", got, nil)
+	})
+	t.Run("RecordLogin", func(t *testing.T) {
+		s := open(t)
+		createUser(t, s, "u1")
+		createUser(t, s, "u2")
+		id := newIdentity("google", "s1", "u1")
+		must(t, "Link", s.Identities().Link(t.Context(), id))
+		login := id
+		login.Email, login.EmailVerified, login.Claims = "new@example.com", false, []byte(`{"new":true}`)
+		login.LastLoginAt = at(time.Hour)
+		login.UserID, login.LinkedAt = "u2", at(time.Hour) // not changed by RecordLogin
+		must(t, "RecordLogin", s.Identities().RecordLogin(t.Context(), login))
+		want := login
+		want.UserID, want.LinkedAt = id.UserID, id.LinkedAt
+		got, err := s.Identities().Get(t.Context(), "google", "s1")
+		must(t, "Get", err)
+		same(t, "identity", got, want)
+	})
+	t.Run("RecordLoginMissing", func(t *testing.T) {
+		err := open(t).Identities().RecordLogin(t.Context(), newIdentity("google", "s1", "u1"))
+		wantErr(t, "RecordLogin", err, store.ErrNotFound)
+	})
+	t.Run("Unlink", func(t *testing.T) {
+		for _, tc := range []struct {
+			name                    string
+			user, provider, subject string
+			want                    error
+			left                    int // identities u1 keeps
+		}{
+			{"one of two", "u1", "google", "a", nil, 1},
+			{"other user's identity", "u2", "google", "a", store.ErrNotFound, 2},
+			{"not linked", "u1", "google", "zzz", store.ErrNotFound, 2},
+			{"unknown user", "nobody", "google", "a", store.ErrNotFound, 2},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := open(t)
+				createUser(t, s, "u1")
+				createUser(t, s, "u2")
+				for _, id := range []store.Identity{newIdentity("google", "a", "u1"), newIdentity("saml", "b", "u1"), newIdentity("saml", "c", "u2")} {
+					must(t, "Link", s.Identities().Link(t.Context(), id))
+				}
+				wantErr(t, "Unlink", s.Identities().Unlink(t.Context(), tc.user, tc.provider, tc.subject), tc.want)
+				left, err := s.Identities().ListForUser(t.Context(), "u1")
+				must(t, "ListForUser", err)
+				if len(left) != tc.left {
+					t.Errorf("u1 has %d identities, want %d", len(left), tc.left)
+				}
+			})
+		}
+	})
+	t.Run("UnlinkLast", func(t *testing.T) {
+		s := open(t)
+		createUser(t, s, "u1")
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("google", "a", "u1")))
+		wantErr(t, "Unlink", s.Identities().Unlink(t.Context(), "u1", "google", "a"), store.ErrLastIdentity)
+		_, err := s.Identities().Get(t.Context(), "google", "a")
+		must(t, "Get after refused unlink", err)
+	})
+	t.Run("UnlinkConcurrent", func(t *testing.T) {
+		// Unlinking both of two identities at once must leave one.
+		s := open(t)
+		createUser(t, s, "u1")
+		ids := []store.Identity{newIdentity("google", "a", "u1"), newIdentity("saml", "b", "u1")}
+		for _, id := range ids {
+			must(t, "Link", s.Identities().Link(t.Context(), id))
+		}
+		errs := race(len(ids), func(i int) error {
+			return s.Identities().Unlink(t.Context(), "u1", ids[i].ProviderID, ids[i].Subject)
+		})
+		if ok, last := tally(t, errs, store.ErrLastIdentity); ok != 1 || last != 1 {
+			t.Errorf("%d unlinks succeeded and %d got ErrLastIdentity, want 1 and 1", ok, last)
+		}
+		left, err := s.Identities().ListForUser(t.Context(), "u1")
+		must(t, "ListForUser", err)
+		if len(left) != 1 {
+			t.Errorf("u1 has %d identities, want 1", len(left))
+		}
+	})
+}
