@@ -1,0 +1,449 @@
+// Package keys manages Gatehouse's token-signing keys: it creates and rotates them in
+// the database with their private parts sealed by the master key, publishes them as a
+// JWKS, and signs and verifies Gatehouse's own JWTs from an in-memory cache.
+//
+// A key's life: Rotate creates it in state "next", published in the JWKS but not
+// signing; once it has been published for PublishDelay (so that relying parties'
+// JWKS caches know it), Maintain promotes it to "active" and retires the previous
+// active key; a retired key stays published for MaxTokenLifetime (plus one
+// RefreshInterval) so that the tokens it signed can still be verified, and is then
+// deleted (OIDC Core §10.1.1).
+//
+// Master-key rotation: configure the keyring as [old, new] on every replica (new keys
+// open, old still seals), then [new, old] (new seals), run Reseal once, then drop old.
+package keys
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/seal"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Options configures a Manager. Zero fields take the defaults documented on each.
+type Options struct {
+	// Algorithm of newly generated keys: ES256 (default), RS256 (2048-bit) or EdDSA
+	// (Ed25519). Existing keys keep their algorithm, so changing it takes effect at
+	// the next rotation.
+	Algorithm string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// PublishDelay is how long a "next" key is published before it may sign. It must
+	// exceed RefreshInterval plus the longest JWKS cache lifetime of relying parties;
+	// default 1h.
+	PublishDelay time.Duration
+	// MaxTokenLifetime is the longest lifetime of any token the keys sign; a retired
+	// key stays published this long after retirement. Default 24h.
+	MaxTokenLifetime time.Duration
+	// RefreshInterval is how often the in-memory cache rereads the database, so that a
+	// rotation by another replica is seen here; default 30s.
+	RefreshInterval time.Duration
+	// Logger receives cache-refresh failures that a read survives by serving the
+	// previous keys; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultPublishDelay     = time.Hour
+	DefaultMaxTokenLifetime = 24 * time.Hour
+	DefaultRefreshInterval  = 30 * time.Second
+)
+
+var (
+	// ErrNoActiveKey: there is no active signing key (EnsureKey has not run).
+	ErrNoActiveKey = errors.New("keys: no active signing key")
+	// ErrInvalidToken: Verify refused the token. The wrapped text says why, for logs;
+	// it is not meant for clients.
+	ErrInvalidToken = errors.New("keys: invalid token")
+)
+
+// Manager owns the signing keys. It is safe for concurrent use; reads (JWKS, Sign,
+// Verify) work on an immutable snapshot loaded with one atomic pointer read.
+type Manager struct {
+	store   store.SigningKeys
+	keyring *seal.Keyring
+	opts    Options
+
+	snap atomic.Pointer[snapshot]
+	// reloadMu serialises database reloads; readers that find the cache stale while
+	// a reload is running keep using the previous snapshot instead of waiting.
+	reloadMu sync.Mutex
+}
+
+// snapshot is an immutable view of the published keys.
+type snapshot struct {
+	byKID     map[string]*loadedKey // next, active and retired keys
+	active    *loadedKey
+	jwks      []byte
+	refreshAt time.Time // when a read should reload from the database
+}
+
+// NewManager checks opts and returns a Manager. It does not touch the database; call
+// EnsureKey at startup.
+func NewManager(keys store.SigningKeys, keyring *seal.Keyring, opts Options) (*Manager, error) {
+	if keys == nil || keyring == nil {
+		return nil, errors.New("keys: NewManager needs a store and a keyring")
+	}
+	if opts.Algorithm == "" {
+		opts.Algorithm = ES256
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PublishDelay == 0 {
+		opts.PublishDelay = DefaultPublishDelay
+	}
+	if opts.MaxTokenLifetime == 0 {
+		opts.MaxTokenLifetime = DefaultMaxTokenLifetime
+	}
+	if opts.RefreshInterval == 0 {
+		opts.RefreshInterval = DefaultRefreshInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	var problems []error
+	if !validAlgorithm(opts.Algorithm) {
+		problems = append(problems, fmt.Errorf("algorithm %q is not one of ES256, RS256, EdDSA", opts.Algorithm))
+	}
+	if opts.PublishDelay < 0 || opts.MaxTokenLifetime < 0 || opts.RefreshInterval < 0 {
+		problems = append(problems, errors.New("durations must not be negative"))
+	}
+	// Another replica learns of a new key only at its next refresh, and serves a JWKS
+	// without it until then: the key must not sign before every replica publishes it.
+	if opts.PublishDelay <= opts.RefreshInterval {
+		problems = append(problems, fmt.Errorf("publish delay %s must exceed the refresh interval %s", opts.PublishDelay, opts.RefreshInterval))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	return &Manager{store: keys, keyring: keyring, opts: opts}, nil
+}
+
+// EnsureKey makes sure an active key exists, creating one on first start, and loads
+// the keys into the cache. It fails, creating nothing, when a stored key does not open
+// with the keyring (ErrKeyMaterial): a wrong master key must stop the server rather
+// than have it sign with a fresh key while the old ones vanish.
+//
+// Replicas starting at once on an empty database may each find no key and each create
+// one. Each inserts its key as "next", lists again and promotes one next key, preferring
+// another replica's (the oldest) to its own. Promote's transaction guarantees exactly one
+// active key whatever the interleaving, and a key another replica did not choose stays
+// published, as next or retired. With two replicas this also means both know every key
+// when they start: the second to insert sees both keys and promotes the first one's,
+// which the first one promotes too — or, if both saw both, each promotes the other's and
+// both know both. With more replicas, one may learn of another's key only at its next
+// refresh (within RefreshInterval), on a deployment that has signed nothing yet.
+func (m *Manager) EnsureKey(ctx context.Context) error {
+	recs, err := m.store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: list signing keys: %w", err)
+	}
+	// Fail closed before writing anything.
+	s, err := m.build(recs, m.snap.Load())
+	if err != nil {
+		return err
+	}
+	m.snap.Store(s)
+	if findState(recs, store.KeyActive) == nil {
+		var own string
+		if findState(recs, store.KeyNext) == nil {
+			rec, err := generate(m.keyring, m.opts.Algorithm, m.opts.Now())
+			if err != nil {
+				return fmt.Errorf("keys: %w", err)
+			}
+			if err := m.store.Insert(ctx, rec); err != nil {
+				return fmt.Errorf("keys: insert first signing key: %w", err)
+			}
+			own = rec.ID
+			if recs, err = m.store.List(ctx); err != nil {
+				return fmt.Errorf("keys: list signing keys: %w", err)
+			}
+		}
+		// Nothing can sign without an active key, so a waiting next key (ours, another
+		// replica's, or one left by a crash) is promoted without waiting.
+		if findState(recs, store.KeyActive) == nil {
+			var pick *store.SigningKey
+			for i, k := range recs {
+				if k.State != store.KeyNext || k.ID == own {
+					continue
+				}
+				if pick == nil || compareAge(k, *pick) < 0 {
+					pick = &recs[i]
+				}
+			}
+			kid := own
+			if pick != nil {
+				kid = pick.ID
+			}
+			if err := m.store.Promote(ctx, kid, m.opts.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+				// ErrNotFound: another replica promoted it first.
+				return fmt.Errorf("keys: promote first signing key %q: %w", kid, err)
+			}
+		}
+	}
+	if err := m.Refresh(ctx); err != nil {
+		return err
+	}
+	if m.snap.Load().active == nil {
+		return ErrNoActiveKey
+	}
+	return nil
+}
+
+// compareAge orders keys oldest first, by kid when created at the same instant.
+func compareAge(a, b store.SigningKey) int {
+	return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+}
+
+// Rotate creates a key in state "next": published in the JWKS from now on, signing
+// once Maintain promotes it after PublishDelay. The returned record has no PrivateEnc.
+func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
+	rec, err := generate(m.keyring, m.opts.Algorithm, m.opts.Now())
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: %w", err)
+	}
+	if err := m.store.Insert(ctx, rec); err != nil {
+		return store.SigningKey{}, fmt.Errorf("keys: insert next signing key: %w", err)
+	}
+	// Publish here at once; other replicas follow within RefreshInterval.
+	if err := m.Refresh(ctx); err != nil {
+		return store.SigningKey{}, err
+	}
+	rec.PrivateEnc = nil
+	return rec, nil
+}
+
+// Maintain promotes next keys published for at least PublishDelay, deletes retired
+// keys whose tokens have all expired, and reloads the cache. The server calls it at
+// start and periodically (every RefreshInterval or so); concurrent calls on several
+// replicas are safe.
+func (m *Manager) Maintain(ctx context.Context) error {
+	recs, err := m.store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: list signing keys: %w", err)
+	}
+	now := m.opts.Now()
+	noActive := findState(recs, store.KeyActive) == nil
+	err = m.promote(ctx, recs, func(k store.SigningKey) bool {
+		return noActive || !now.Before(k.CreatedAt.Add(m.opts.PublishDelay))
+	})
+	if err != nil {
+		return err
+	}
+	// A replica may go on signing with a key for up to one RefreshInterval after
+	// another replica retired it, so its tokens can be that much younger.
+	cutoff := now.Add(-m.opts.MaxTokenLifetime - m.opts.RefreshInterval)
+	if _, err := m.store.DeleteRetiredBefore(ctx, cutoff); err != nil {
+		return fmt.Errorf("keys: delete retired signing keys: %w", err)
+	}
+	return m.Refresh(ctx)
+}
+
+// promote promotes the next keys that pass ready, oldest first, so that the newest
+// ends active and older ones are retired rather than left waiting forever.
+func (m *Manager) promote(ctx context.Context, recs []store.SigningKey, ready func(store.SigningKey) bool) error {
+	var next []store.SigningKey
+	for _, k := range recs {
+		if k.State == store.KeyNext && ready(k) {
+			next = append(next, k)
+		}
+	}
+	slices.SortFunc(next, compareAge)
+	for _, k := range next {
+		err := m.store.Promote(ctx, k.ID, m.opts.Now())
+		if err != nil && !errors.Is(err, store.ErrNotFound) { // ErrNotFound: another replica promoted it
+			return fmt.Errorf("keys: promote signing key %q: %w", k.ID, err)
+		}
+	}
+	return nil
+}
+
+// Reseal seals again, with the keyring's newest master key, every private key sealed
+// with an older one, and returns how many it changed. It is idempotent and safe to
+// rerun after an interruption.
+func (m *Manager) Reseal(ctx context.Context) (int, error) {
+	recs, err := m.store.List(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("keys: list signing keys: %w", err)
+	}
+	n := 0
+	for _, k := range recs {
+		if !m.keyring.NeedsReseal(k.PrivateEnc) {
+			continue
+		}
+		der, err := m.keyring.Open(k.PrivateEnc, []byte(k.ID))
+		if err != nil {
+			return n, fmt.Errorf("%w: kid %q: open private key: %w", ErrKeyMaterial, k.ID, err)
+		}
+		sealed, err := m.keyring.Seal(der, []byte(k.ID))
+		clear(der)
+		if err != nil {
+			return n, fmt.Errorf("keys: kid %q: %w", k.ID, err)
+		}
+		if err := m.store.Reseal(ctx, k.ID, sealed); err != nil {
+			return n, fmt.Errorf("keys: reseal kid %q: %w", k.ID, err)
+		}
+		n++
+	}
+	return n, m.Refresh(ctx)
+}
+
+// Refresh rereads the keys from the database now. If any stored key is unusable it
+// returns an ErrKeyMaterial error and keeps the previous cache.
+func (m *Manager) Refresh(ctx context.Context) error {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	return m.reloadLocked(ctx)
+}
+
+func (m *Manager) reloadLocked(ctx context.Context) error {
+	recs, err := m.store.List(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: list signing keys: %w", err)
+	}
+	s, err := m.build(recs, m.snap.Load())
+	if err != nil {
+		return err
+	}
+	m.snap.Store(s)
+	return nil
+}
+
+// build decodes recs into a snapshot, reusing keys already decoded in prev.
+func (m *Manager) build(recs []store.SigningKey, prev *snapshot) (*snapshot, error) {
+	s := &snapshot{byKID: make(map[string]*loadedKey, len(recs)), refreshAt: m.opts.Now().Add(m.opts.RefreshInterval)}
+	for _, rec := range recs {
+		if rec.State != store.KeyNext && rec.State != store.KeyActive && rec.State != store.KeyRetired {
+			return nil, fmt.Errorf("%w: kid %q: unknown state %q", ErrKeyMaterial, rec.ID, rec.State)
+		}
+		var lk *loadedKey
+		if old := prev.lookup(rec.ID); old != nil && old.sameRecord(rec) && (old.private != nil || rec.State == store.KeyRetired) {
+			lk = &loadedKey{rec: rec, public: old.public}
+			if rec.State != store.KeyRetired {
+				lk.private = old.private
+			}
+			if rec.State == store.KeyActive && old.signer != nil {
+				lk.signer = old.signer // keeps its per-typ jose.Signer cache
+			}
+		} else {
+			var err error
+			if lk, err = load(m.keyring, rec); err != nil {
+				return nil, err
+			}
+		}
+		if _, dup := s.byKID[rec.ID]; dup {
+			return nil, fmt.Errorf("%w: kid %q is stored twice", ErrKeyMaterial, rec.ID)
+		}
+		s.byKID[rec.ID] = lk
+		if rec.State == store.KeyActive {
+			// Promote leaves at most one active key; should a backend ever break that,
+			// sign with the most recently activated one.
+			if s.active == nil || rec.ActivatedAt.After(s.active.rec.ActivatedAt) {
+				s.active = lk
+			}
+		}
+	}
+	if s.active != nil && s.active.signer == nil {
+		s.active.signer = newSigner(s.active)
+	}
+	jwks, err := marshalJWKS(s.byKID)
+	if err != nil {
+		return nil, err
+	}
+	s.jwks = jwks
+	return s, nil
+}
+
+func (s *snapshot) lookup(kid string) *loadedKey {
+	if s == nil {
+		return nil
+	}
+	return s.byKID[kid]
+}
+
+var stateOrder = map[string]int{store.KeyActive: 0, store.KeyNext: 1, store.KeyRetired: 2}
+
+func marshalJWKS(keys map[string]*loadedKey) ([]byte, error) {
+	sorted := make([]*loadedKey, 0, len(keys))
+	for _, k := range keys {
+		sorted = append(sorted, k)
+	}
+	// A stable order keeps the document byte-identical between refreshes (and so
+	// cacheable); the active key first helps clients that try keys in order.
+	slices.SortFunc(sorted, func(a, b *loadedKey) int {
+		return cmp.Or(cmp.Compare(stateOrder[a.rec.State], stateOrder[b.rec.State]),
+			b.rec.CreatedAt.Compare(a.rec.CreatedAt), cmp.Compare(a.rec.ID, b.rec.ID))
+	})
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(sorted))}
+	for _, k := range sorted {
+		set.Keys = append(set.Keys, k.publicJWK())
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("keys: marshal JWKS: %w", err)
+	}
+	return b, nil
+}
+
+func findState(recs []store.SigningKey, state string) *store.SigningKey {
+	for i := range recs {
+		if recs[i].State == state {
+			return &recs[i]
+		}
+	}
+	return nil
+}
+
+// view returns the current snapshot. The database is read only when the cache is
+// older than RefreshInterval, by one caller at a time, while concurrent callers
+// keep using the previous snapshot; a failed reload is logged and retried one
+// RefreshInterval later, the previous keys staying in use meanwhile.
+func (m *Manager) view(ctx context.Context) (*snapshot, error) {
+	s := m.snap.Load()
+	if s == nil {
+		// Nothing loaded yet (EnsureKey not called): load, waiting if need be.
+		if err := m.Refresh(ctx); err != nil {
+			return nil, err
+		}
+		return m.snap.Load(), nil
+	}
+	now := m.opts.Now()
+	if now.Before(s.refreshAt) || !m.reloadMu.TryLock() {
+		return s, nil
+	}
+	defer m.reloadMu.Unlock()
+	if cur := m.snap.Load(); cur != s {
+		return cur, nil // reloaded while we were checking
+	}
+	if err := m.reloadLocked(ctx); err != nil {
+		m.opts.Logger.ErrorContext(ctx, "signing keys: cache refresh failed; serving the previous keys", "error", err)
+		stale := *s
+		stale.refreshAt = now.Add(m.opts.RefreshInterval)
+		m.snap.Store(&stale)
+		return &stale, nil
+	}
+	return m.snap.Load(), nil
+}
+
+// JWKS returns the JSON Web Key Set (RFC 7517 §5) of the published keys — next,
+// active and retired — with public members, kid, alg and use "sig" only.
+func (m *Manager) JWKS(ctx context.Context) ([]byte, error) {
+	s, err := m.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(s.jwks), nil
+}
