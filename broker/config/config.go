@@ -54,8 +54,9 @@ type Setting struct {
 	Env     string // GATEHOUSE_…
 	Default string
 	Help    string
-	Secret  bool // never printed
-	apply   func(c *Config, v string) error
+	// Secret settings are never flags: command lines are visible to every local user.
+	Secret bool
+	apply  func(c *Config, v string) error
 }
 
 // Flag is the command-line flag that overrides the setting: GATEHOUSE_LISTEN_ADDR → listen-addr.
@@ -82,8 +83,7 @@ var Settings = []Setting{
 			return nil
 		}},
 	{Env: "GATEHOUSE_DATABASE_URL", Default: "sqlite:gatehouse.db",
-		Help:   "Database: sqlite:PATH (embedded, single instance) or postgres://user:pass@host/db (several replicas).",
-		Secret: true,
+		Help: "Database: sqlite:PATH (embedded, single instance) or postgres://user:pass@host/db (several replicas).",
 		apply: func(c *Config, v string) error {
 			if !strings.HasPrefix(v, "sqlite:") && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
 				scheme, _, _ := strings.Cut(v, ":")
@@ -296,6 +296,9 @@ func Environ(name string) (string, bool) { return os.LookupEnv(name) }
 func RegisterFlags(fs *flag.FlagSet) (set func() map[string]string) {
 	vals := map[string]*string{}
 	for _, s := range Settings {
+		if s.Secret {
+			continue
+		}
 		usage := s.Help
 		if s.Default != "" {
 			usage += " (default " + s.Default + ")"

@@ -17,10 +17,11 @@ func cmdMigrate(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "migrate", "migrate [flags] up|status",
 		"up applies every pending migration, each in its own transaction; status lists them.\nserve migrates by itself; use this to migrate before rolling out new replicas.")
 	load := configFlags(fs, env)
-	if err := fs.Parse(args); err != nil {
+	args, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || (fs.Arg(0) != "up" && fs.Arg(0) != "status") {
+	if len(args) != 1 || (args[0] != "up" && args[0] != "status") {
 		fs.Usage()
 		return fmt.Errorf("migrate needs exactly one of: up, status")
 	}
@@ -33,7 +34,7 @@ func cmdMigrate(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
-	if fs.Arg(0) == "up" {
+	if args[0] == "up" {
 		if err := db.Migrate(ctx); err != nil {
 			return err
 		}
@@ -62,10 +63,11 @@ func cmdKeys(ctx context.Context, env *environment, args []string) error {
 			"published until the tokens it signed have expired.")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	load := configFlags(fs, env)
-	if err := fs.Parse(args); err != nil {
+	args, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || (fs.Arg(0) != "list" && fs.Arg(0) != "rotate") {
+	if len(args) != 1 || (args[0] != "list" && args[0] != "rotate") {
 		fs.Usage()
 		return fmt.Errorf("keys needs exactly one of: list, rotate")
 	}
@@ -83,7 +85,7 @@ func cmdKeys(ctx context.Context, env *environment, args []string) error {
 	if err := km.EnsureKey(ctx); err != nil {
 		return err
 	}
-	if fs.Arg(0) == "rotate" {
+	if args[0] == "rotate" {
 		k, err := km.Rotate(ctx)
 		if err != nil {
 			return err

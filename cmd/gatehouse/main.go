@@ -87,3 +87,20 @@ func newFlagSet(env *environment, name, usageLine, about string) *flag.FlagSet {
 	}
 	return fs
 }
+
+// parse parses flags wherever they stand among the positional arguments, so
+// "keys rotate --json" works as well as "keys --json rotate"; it returns the
+// positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
