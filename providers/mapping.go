@@ -57,6 +57,7 @@ const (
 	attrGivenName   = "urn:oid:2.5.4.42"
 	attrSN          = "urn:oid:2.5.4.4"
 	attrIsMemberOf  = "urn:oid:1.3.6.1.4.1.5923.1.5.1.1"
+	attrAffiliation = "urn:oid:1.3.6.1.4.1.5923.1.1.1.1" // eduPersonAffiliation
 	wsClaims        = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 	msGroups        = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
 	msDisplayName   = "http://schemas.microsoft.com/identity/claims/displayname"
@@ -72,7 +73,7 @@ func DefaultSAMLMapping() Mapping {
 		Name:       []string{attrDisplayName, msDisplayName, "displayName", attrCN, "cn"},
 		GivenName:  []string{attrGivenName, wsClaims + "givenname", "givenName"},
 		FamilyName: []string{attrSN, wsClaims + "surname", "sn", "surname"},
-		Groups:     []string{msGroups, adfsGroup, attrIsMemberOf, "groups", "memberOf", "isMemberOf"},
+		Groups:     []string{msGroups, adfsGroup, attrIsMemberOf, "groups", "memberOf", "isMemberOf", attrAffiliation},
 	}
 }
 

@@ -129,11 +129,14 @@ type LogoutRequestHandler interface {
 
 // UpstreamLogout is a validated IdP-initiated logout.
 type UpstreamLogout struct {
-	// Subject is the Identity.Subject whose sessions end.
+	// Subject is the Identity.Subject whose sessions end, when the IdP's
+	// identifier is the subject; empty otherwise (use Match).
 	Subject string
-	// SessionIndexes, if not empty, limit the logout to those IdP sessions
-	// (compare with the session index in LogoutState).
+	// SessionIndexes, if not empty, limit the logout to those IdP sessions.
 	SessionIndexes []string
+	// Match reports whether a session whose Identity.LogoutState is given
+	// is one the IdP asked to end.
+	Match func(logoutState []byte) bool
 	// Response is the LogoutResponse to send the browser back with.
 	Response Start
 }

@@ -1,0 +1,130 @@
+package providertest
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/xml"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/jonboulle/clockwork"
+	dsig "github.com/russellhaering/goxmldsig"
+)
+
+// NewKeyPair returns a 2048-bit RSA key and a self-signed certificate valid
+// around now.
+func NewKeyPair(cn string, now time.Time) (*rsa.PrivateKey, *x509.Certificate) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: now.Add(-24 * time.Hour), NotAfter: now.AddDate(5, 0, 0), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return key, cert
+}
+
+type nowClock struct {
+	clockwork.Clock
+	now func() time.Time
+}
+
+func (c nowClock) Now() time.Time { return c.now() }
+
+// SAMLIdP is crewjam's saml.IdentityProvider on httptest with a fixed signed-in
+// user (no login page), for happy-path round trips.
+type SAMLIdP struct {
+	Server *httptest.Server
+	IdP    *saml.IdentityProvider
+	Key    *rsa.PrivateKey
+	Cert   *x509.Certificate
+
+	mu      sync.Mutex
+	sps     map[string]*saml.EntityDescriptor
+	session saml.Session
+}
+
+// NewSAMLIdP starts an IdP whose user is session (NameID, email, groups...).
+func NewSAMLIdP(now func() time.Time, key *rsa.PrivateKey, cert *x509.Certificate, session saml.Session) *SAMLIdP {
+	i := &SAMLIdP{Key: key, Cert: cert, sps: map[string]*saml.EntityDescriptor{}, session: session}
+	mux := http.NewServeMux()
+	i.Server = httptest.NewServer(mux)
+	base, _ := url.Parse(i.Server.URL)
+	i.IdP = &saml.IdentityProvider{
+		Key:                     key,
+		Certificate:             cert,
+		MetadataURL:             *base.JoinPath("metadata"),
+		SSOURL:                  *base.JoinPath("sso"),
+		LogoutURL:               *base.JoinPath("slo"),
+		ServiceProviderProvider: i,
+		SessionProvider:         i,
+		SignatureMethod:         dsig.RSASHA256SignatureMethod,
+		Clock:                   dsig.NewFakeClock(nowClock{Clock: clockwork.NewRealClock(), now: now}),
+		WantAuthnRequestsSigned: true,
+		RejectSHA1Signatures:    true,
+	}
+	mux.HandleFunc("/metadata", i.IdP.ServeMetadata)
+	mux.HandleFunc("/sso", i.IdP.ServeSSO)
+	return i
+}
+
+// Close stops the server.
+func (i *SAMLIdP) Close() { i.Server.Close() }
+
+// Metadata returns the IdP metadata XML.
+func (i *SAMLIdP) Metadata() []byte {
+	b, err := xml.Marshal(i.IdP.Metadata())
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// AddSP registers an SP by its metadata XML.
+func (i *SAMLIdP) AddSP(md []byte) error {
+	var ed saml.EntityDescriptor
+	if err := xml.Unmarshal(md, &ed); err != nil {
+		return err
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.sps[ed.EntityID] = &ed
+	return nil
+}
+
+// SetSession changes the signed-in user.
+func (i *SAMLIdP) SetSession(s saml.Session) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.session = s
+}
+
+// GetServiceProvider implements saml.ServiceProviderProvider.
+func (i *SAMLIdP) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescriptor, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if ed, ok := i.sps[id]; ok {
+		return ed, nil
+	}
+	return nil, os.ErrNotExist
+}
+
+// GetSession implements saml.SessionProvider: the user is always signed in.
+func (i *SAMLIdP) GetSession(_ http.ResponseWriter, _ *http.Request, _ *saml.IdpAuthnRequest) *saml.Session {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	s := i.session
+	return &s
+}

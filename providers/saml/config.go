@@ -1,0 +1,146 @@
+// Package saml implements providers.Provider for upstream SAML 2.0 identity
+// providers with crewjam/saml: one ServiceProvider per provider, signed
+// AuthnRequests, the HTTP-POST response binding only, and Gatehouse's own
+// checks on top of crewjam's (size and DOCTYPE limits before parsing,
+// exactly one assertion, replay cache with context, tighter clock skew).
+package saml
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	crewjam "github.com/crewjam/saml"
+
+	"github.com/gatehouse/gatehouse/providers"
+)
+
+// ReplayCache records assertion IDs until they expire. Remember fails
+// (with any error) when key is already recorded; the broker's store.Replay
+// has exactly this method and returns store.ErrAlreadyUsed.
+type ReplayCache interface {
+	Remember(ctx context.Context, key string, expiresAt, now time.Time) error
+}
+
+// Binding names for Config.RequestBinding.
+const (
+	BindingRedirect = "redirect"
+	BindingPOST     = "post"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultMaxResponseBytes = 256 << 10
+	DefaultPendingTTL       = 10 * time.Minute
+	DefaultClockSkew        = 90 * time.Second
+)
+
+// Config configures one SAML identity provider as seen by Gatehouse's SP.
+type Config struct {
+	// ID is the provider's ID in the broker.
+	ID string
+	// EntityID, ACSURL, SLOURL and MetadataURL are this provider's SP
+	// endpoints, given by the broker (e.g. {issuer}/saml/{id}/acs).
+	EntityID, ACSURL, SLOURL, MetadataURL string
+	// IdPMetadata comes from ParseIdPMetadata.
+	IdPMetadata *crewjam.EntityDescriptor
+	// Key and Certificate are the SP key pair (see GenerateKeyPair); they
+	// sign AuthnRequests and logout messages and decrypt assertions.
+	Key         *rsa.PrivateKey
+	Certificate *x509.Certificate
+	// Replay is required: each assertion ID is accepted once (SAML-Prof
+	// §4.1.4.5; SECURITY.md SAML-23).
+	Replay ReplayCache
+	// RequireSignedAssertion refuses assertions that rely on the Response
+	// signature alone. saml-profiles §4.1.4.5 accepts either, so it is off
+	// by default; crewjam always requires one of the two.
+	RequireSignedAssertion bool
+	// AllowIDPInitiated accepts unsolicited responses (Complete with nil
+	// pending). Off by default (SECURITY.md SAML-35).
+	AllowIDPInitiated bool
+	// ClockSkew on NotBefore/NotOnOrAfter, at most crewjam's MaxClockSkew
+	// (180 s), which is always applied too. Default 90 s.
+	ClockSkew time.Duration
+	// NameIDFormat requested in AuthnRequests (default persistent).
+	NameIDFormat string
+	// RequestBinding is how AuthnRequests travel: BindingRedirect (default
+	// when the IdP offers it) or BindingPOST.
+	RequestBinding string
+	// Mapping turns attributes into an Identity; zero means DefaultSAMLMapping.
+	Mapping providers.Mapping
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// MaxResponseBytes bounds the decoded SAMLResponse (SAML-44).
+	MaxResponseBytes int
+	// PendingTTL: how long a started sign-in may take.
+	PendingTTL time.Duration
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.ID == "" {
+		add("saml: ID is required")
+	}
+	for name, u := range map[string]string{"EntityID": c.EntityID, "ACSURL": c.ACSURL, "SLOURL": c.SLOURL, "MetadataURL": c.MetadataURL} {
+		if pu, err := url.Parse(u); err != nil || !pu.IsAbs() {
+			add("saml: %s %q is not an absolute URL", name, u)
+		}
+	}
+	if c.IdPMetadata == nil {
+		add("saml: IdPMetadata is required")
+	} else if err := checkIdPMetadata(c.IdPMetadata, true); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Key == nil || c.Certificate == nil {
+		add("saml: SP Key and Certificate are required")
+	} else if pub, ok := c.Certificate.PublicKey.(*rsa.PublicKey); !ok || !pub.Equal(c.Key.Public()) {
+		add("saml: SP Certificate does not match Key")
+	}
+	if c.Replay == nil {
+		add("saml: Replay cache is required")
+	}
+	if c.ClockSkew < 0 || c.ClockSkew > crewjam.MaxClockSkew {
+		add("saml: ClockSkew must be between 0 and %s", crewjam.MaxClockSkew)
+	}
+	switch c.RequestBinding {
+	case "", BindingRedirect, BindingPOST:
+	default:
+		add("saml: RequestBinding %q unknown", c.RequestBinding)
+	}
+	if !c.Mapping.IsZero() {
+		if err := c.Mapping.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", providers.ErrConfig, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.ClockSkew == 0 {
+		c.ClockSkew = DefaultClockSkew
+	}
+	if c.NameIDFormat == "" {
+		c.NameIDFormat = string(crewjam.PersistentNameIDFormat)
+	}
+	if c.Mapping.IsZero() {
+		c.Mapping = providers.DefaultSAMLMapping()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.PendingTTL == 0 {
+		c.PendingTTL = DefaultPendingTTL
+	}
+}

@@ -1,0 +1,122 @@
+package saml
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	crewjam "github.com/crewjam/saml"
+
+	"github.com/gatehouse/gatehouse/providers"
+)
+
+type logoutPending struct {
+	Kind       string `json:"k"`
+	ProviderID string `json:"p"`
+	RequestID  string `json:"r"`
+}
+
+// BeginLogout implements providers.LogoutProvider: an SP-initiated, signed
+// LogoutRequest (saml-profiles §4.4.3) over HTTP-Redirect when offered,
+// else HTTP-POST. ReturnURL is ignored: the IdP answers at the SLO URL.
+func (p *Provider) BeginLogout(_ context.Context, lp providers.LogoutParams) (providers.Start, bool, error) {
+	var ls logoutState
+	if err := json.Unmarshal(lp.LogoutState, &ls); err != nil || ls.NameID == "" {
+		return providers.Start{}, false, providers.Invalid("logout state unusable")
+	}
+	binding := crewjam.HTTPRedirectBinding
+	dest := p.sp.GetSLOBindingLocation(binding)
+	if dest == "" {
+		binding = crewjam.HTTPPostBinding
+		if dest = p.sp.GetSLOBindingLocation(binding); dest == "" {
+			return providers.Start{}, false, nil
+		}
+	}
+	var opts []crewjam.LogoutRequestOption
+	if ls.SessionIndex != "" {
+		opts = append(opts, crewjam.WithSessionIndex(ls.SessionIndex))
+	}
+	req, err := p.sp.MakeLogoutRequest(dest, ls.NameID, opts...)
+	if err != nil {
+		return providers.Start{}, false, fmt.Errorf("%w: logout request: %w", providers.ErrConfig, err)
+	}
+	raw, _ := json.Marshal(logoutPending{Kind: "saml-logout", ProviderID: p.cfg.ID, RequestID: req.ID})
+	if binding == crewjam.HTTPRedirectBinding {
+		u, err := p.sp.RedirectLogoutRequestURL(req, "")
+		if err != nil {
+			return providers.Start{}, false, fmt.Errorf("%w: logout request: %w", providers.ErrConfig, err)
+		}
+		return providers.Start{RedirectURL: u.String(), Pending: raw}, true, nil
+	}
+	doc, err := elementBytes(req.Element())
+	if err != nil {
+		return providers.Start{}, false, err
+	}
+	return providers.Start{Pending: raw, Form: &providers.Form{Action: dest, Fields: []providers.FormField{
+		{Name: "SAMLRequest", Value: base64.StdEncoding.EncodeToString(doc)}}}}, true, nil
+}
+
+// CompleteLogout validates the IdP's LogoutResponse at the SLO URL.
+func (p *Provider) CompleteLogout(_ context.Context, r *http.Request, rawPending []byte) error {
+	var pd logoutPending
+	if err := json.Unmarshal(rawPending, &pd); err != nil || pd.Kind != "saml-logout" || pd.ProviderID != p.cfg.ID {
+		return providers.Invalid("logout pending state unusable")
+	}
+	if err := r.ParseForm(); err != nil {
+		return providers.Invalid("logout response form: %v", err)
+	}
+	if _, err := p.sp.ParseLogoutResponse(r, []string{pd.RequestID}); err != nil {
+		return fmt.Errorf("%w: %w", providers.ErrInvalidResponse, err)
+	}
+	return nil
+}
+
+// HandleLogoutRequest implements providers.LogoutRequestHandler for an
+// IdP-initiated LogoutRequest (saml-profiles §4.4.4.1): crewjam checks its
+// signature, issuer, destination and time; its ID goes into the replay cache.
+func (p *Provider) HandleLogoutRequest(ctx context.Context, r *http.Request) (providers.UpstreamLogout, error) {
+	if err := r.ParseForm(); err != nil {
+		return providers.UpstreamLogout{}, providers.Invalid("logout request form: %v", err)
+	}
+	sp := *p.sp
+	rc := &replayAdapter{ctx: ctx, cache: p.cfg.Replay, now: p.cfg.Now(), prefix: "saml:" + p.cfg.ID + ":"}
+	sp.ReplayCache = rc
+	req, err := sp.ValidateLogoutRequest(r)
+	if err != nil {
+		return providers.UpstreamLogout{}, classify(err, rc)
+	}
+	if req.NameID == nil || req.NameID.Value == "" {
+		return providers.UpstreamLogout{}, providers.Invalid("logout request has no NameID")
+	}
+	var indexes []string
+	if req.SessionIndex != nil {
+		indexes = append(indexes, strings.TrimSpace(req.SessionIndex.Value))
+	}
+	for _, si := range req.AdditionalSessionIndexes {
+		indexes = append(indexes, strings.TrimSpace(si.Value))
+	}
+	nameID := *req.NameID
+	out := providers.UpstreamLogout{
+		SessionIndexes: indexes,
+		Match: func(state []byte) bool {
+			var ls logoutState
+			if json.Unmarshal(state, &ls) != nil || ls.NameID != nameID.Value {
+				return false
+			}
+			return len(indexes) == 0 || slices.Contains(indexes, ls.SessionIndex)
+		},
+	}
+	if p.cfg.Mapping.Subject[0] == providers.NameIDClaim {
+		out.Subject = nameID.Value
+	}
+	u, err := p.sp.MakeRedirectLogoutResponse(req.ID, r.Form.Get("RelayState"))
+	if err != nil {
+		return providers.UpstreamLogout{}, fmt.Errorf("%w: logout response: %w", providers.ErrConfig, err)
+	}
+	out.Response = providers.Start{RedirectURL: u.String()}
+	return out, nil
+}

@@ -1,0 +1,170 @@
+package saml
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"math/big"
+	"net/url"
+	"regexp"
+	"time"
+
+	crewjam "github.com/crewjam/saml"
+	"github.com/crewjam/saml/samlsp"
+
+	"github.com/gatehouse/gatehouse/providers"
+)
+
+// MaxMetadataBytes bounds IdP metadata documents.
+const MaxMetadataBytes = 1 << 20
+
+// MetadataOptions relax ParseIdPMetadata for tests and the demo.
+type MetadataOptions struct {
+	// AllowHTTP accepts http:// SSO/SLO locations (loopback IdPs).
+	AllowHTTP bool
+}
+
+// ParseIdPMetadata parses and validates IdP metadata (the broker fetches it
+// through safehttp, or the admin uploads it). It refuses metadata that
+// Gatehouse could not safely use: a DOCTYPE, no IDPSSODescriptor, no
+// usable signing certificate (SAML-13: never fail open), or an SSO
+// location that is not http(s) or has an unknown binding (SAML-50).
+// Parsing goes through samlsp.ParseMetadata, which runs crewjam's XML
+// round-trip validator (SAML-42).
+func ParseIdPMetadata(data []byte, o MetadataOptions) (*crewjam.EntityDescriptor, error) {
+	if len(data) > MaxMetadataBytes {
+		return nil, fmt.Errorf("%w: metadata larger than %d bytes", providers.ErrConfig, MaxMetadataBytes)
+	}
+	if err := refuseDTD(data); err != nil {
+		return nil, fmt.Errorf("%w: metadata: %w", providers.ErrConfig, err)
+	}
+	md, err := samlsp.ParseMetadata(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: metadata: %w", providers.ErrConfig, err)
+	}
+	if err := checkIdPMetadata(md, o.AllowHTTP); err != nil {
+		return nil, err
+	}
+	return md, nil
+}
+
+var spaces = regexp.MustCompile(`\s+`)
+
+// checkIdPMetadata is the validation shared by ParseIdPMetadata and
+// Config.Validate (which sees metadata built in code too).
+func checkIdPMetadata(md *crewjam.EntityDescriptor, allowHTTP bool) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: metadata: %s", providers.ErrConfig, fmt.Sprintf(format, args...))
+	}
+	if md.EntityID == "" {
+		return bad("no entityID")
+	}
+	if len(md.IDPSSODescriptors) == 0 {
+		return bad("no IDPSSODescriptor")
+	}
+	certs := 0
+	sso := 0
+	for _, d := range md.IDPSSODescriptors {
+		for _, kd := range d.KeyDescriptors {
+			if kd.Use != "" && kd.Use != "signing" {
+				continue
+			}
+			for _, c := range kd.KeyInfo.X509Data.X509Certificates {
+				der, err := base64.StdEncoding.DecodeString(spaces.ReplaceAllString(c.Data, ""))
+				if err != nil {
+					return bad("undecodable certificate")
+				}
+				cert, err := x509.ParseCertificate(der)
+				if err != nil {
+					return bad("unparsable certificate: %v", err)
+				}
+				if _, ok := cert.PublicKey.(*rsa.PublicKey); !ok && cert.PublicKeyAlgorithm != x509.ECDSA {
+					return bad("signing certificate with unsupported key type")
+				}
+				certs++
+			}
+		}
+		for _, s := range d.SingleSignOnServices {
+			if s.Binding != crewjam.HTTPRedirectBinding && s.Binding != crewjam.HTTPPostBinding {
+				continue
+			}
+			if err := checkLocation(s.Location, allowHTTP); err != nil {
+				return bad("SingleSignOnService: %v", err)
+			}
+			sso++
+		}
+		for _, s := range d.SingleLogoutServices {
+			if err := checkLocation(s.Location, allowHTTP); err != nil {
+				return bad("SingleLogoutService: %v", err)
+			}
+		}
+	}
+	if certs == 0 {
+		return bad("no signing certificate")
+	}
+	if sso == 0 {
+		return bad("no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding")
+	}
+	return nil
+}
+
+func checkLocation(loc string, allowHTTP bool) error {
+	u, err := url.Parse(loc)
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || (allowHTTP && u.Scheme == "http")) {
+		return fmt.Errorf("location %q is not an https URL", loc)
+	}
+	return nil
+}
+
+// refuseDTD refuses any document type declaration: SAML never needs one,
+// and it is where external and recursive entities live (SAML-40, SAML-41).
+func refuseDTD(data []byte) error {
+	if bytes.Contains(bytes.ToUpper(data), []byte("<!DOCTYPE")) || bytes.Contains(bytes.ToUpper(data), []byte("<!ENTITY")) {
+		return fmt.Errorf("document type declarations are not allowed")
+	}
+	return nil
+}
+
+// GenerateKeyPair creates a 2048-bit RSA key and a self-signed certificate
+// for an SP, valid for ten years from now (SAML metadata uses certificates
+// only as key containers; saml-metadata-interop §2.5.1).
+func GenerateKeyPair(commonName string, now time.Time) (*rsa.PrivateKey, *x509.Certificate, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: commonName},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	return key, cert, err
+}
+
+// Metadata implements providers.MetadataProvider: this provider's SP
+// metadata, to give to the IdP.
+func (p *Provider) Metadata() ([]byte, string, error) {
+	md := p.sp.Metadata()
+	b, err := xml.MarshalIndent(md, "", "  ")
+	if err != nil {
+		return nil, "", err
+	}
+	return append([]byte(xml.Header), b...), "application/samlmetadata+xml", nil
+}

@@ -1,0 +1,236 @@
+package saml
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	crewjam "github.com/crewjam/saml"
+	"github.com/jonboulle/clockwork"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/gatehouse/gatehouse/providers"
+)
+
+// Provider is one upstream SAML IdP.
+type Provider struct {
+	cfg     Config
+	sp      *crewjam.ServiceProvider
+	acsURL  url.URL
+	binding string
+}
+
+var (
+	_ providers.Provider             = (*Provider)(nil)
+	_ providers.LogoutProvider       = (*Provider)(nil)
+	_ providers.LogoutRequestHandler = (*Provider)(nil)
+	_ providers.MetadataProvider     = (*Provider)(nil)
+	_ providers.TokenVerifier        = (*Provider)(nil)
+)
+
+// funcClock adapts a func() time.Time to the clockwork.Clock inside
+// dsig.Clock; only Now is used for SAML and signature validation.
+type funcClock struct {
+	clockwork.Clock
+	now func() time.Time
+}
+
+func (c funcClock) Now() time.Time { return c.now() }
+
+// New validates cfg and builds the provider's ServiceProvider.
+func New(cfg Config) (*Provider, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	parse := func(s string) url.URL { u, _ := url.Parse(s); return *u }
+	sp := &crewjam.ServiceProvider{
+		EntityID:    cfg.EntityID,
+		Key:         cfg.Key,
+		Certificate: cfg.Certificate,
+		MetadataURL: parse(cfg.MetadataURL),
+		AcsURL:      parse(cfg.ACSURL),
+		SloURL:      parse(cfg.SLOURL),
+		IDPMetadata: cfg.IdPMetadata,
+		// Per-SP clock rather than the deprecated global saml.TimeNow, so
+		// providers (and parallel tests) can have their own clocks.
+		Clock:             dsig.NewFakeClock(funcClock{Clock: clockwork.NewRealClock(), now: cfg.Now}),
+		AuthnNameIDFormat: crewjam.NameIDFormat(cfg.NameIDFormat),
+		// SAML-17: SHA-1 signatures and digests refused; our own requests
+		// are signed with RSA-SHA256.
+		RejectSHA1Signatures:  true,
+		SignatureMethod:       dsig.RSASHA256SignatureMethod,
+		LogoutSignatureMethod: dsig.RSASHA256SignatureMethod,
+		AllowIDPInitiated:     cfg.AllowIDPInitiated,
+		// Only HTTP-POST is accepted at the ACS: no artifact resolution
+		// (an outbound call driven by the request) and no SimpleSign.
+		AssertionConsumerServiceBindings: []string{crewjam.HTTPPostBinding},
+		LogoutBindings:                   []string{crewjam.HTTPRedirectBinding, crewjam.HTTPPostBinding},
+		// saml-core §2.5.1.1: an assertion with conditions we do not
+		// understand is Indeterminate and MUST be rejected.
+		RejectUnknownConditions: true,
+		LimitRelayStateLength:   true,
+	}
+	p := &Provider{cfg: cfg, sp: sp, acsURL: sp.AcsURL}
+	switch {
+	case cfg.RequestBinding == BindingPOST || sp.GetSSOBindingLocation(crewjam.HTTPRedirectBinding) == "":
+		p.binding = crewjam.HTTPPostBinding
+	default:
+		p.binding = crewjam.HTTPRedirectBinding
+	}
+	return p, nil
+}
+
+// ID implements providers.Provider.
+func (p *Provider) ID() string { return p.cfg.ID }
+
+type pending struct {
+	Kind       string `json:"k"`
+	ProviderID string `json:"p"`
+	RequestID  string `json:"r"`
+	Created    int64  `json:"t"`
+}
+
+const pendingKind = "saml"
+
+// Begin implements providers.Provider: a signed AuthnRequest (RSA-SHA256;
+// in the query string for HTTP-Redirect, saml-bindings §3.4.4.1, enveloped
+// for HTTP-POST). Its ID goes into Pending for the InResponseTo check.
+func (p *Provider) Begin(_ context.Context, bp providers.BeginParams) (providers.Start, error) {
+	sp := p.sp
+	if bp.Extra["prompt"] == "login" {
+		spc := *p.sp
+		force := true
+		spc.ForceAuthn = &force
+		sp = &spc
+	}
+	dest := sp.GetSSOBindingLocation(p.binding)
+	req, err := sp.MakeAuthenticationRequest(dest, p.binding, crewjam.HTTPPostBinding)
+	if err != nil {
+		return providers.Start{}, fmt.Errorf("%w: authn request: %w", providers.ErrConfig, err)
+	}
+	raw, _ := json.Marshal(pending{Kind: pendingKind, ProviderID: p.cfg.ID, RequestID: req.ID, Created: p.cfg.Now().Unix()})
+	start := providers.Start{Pending: raw}
+	if p.binding == crewjam.HTTPRedirectBinding {
+		u, err := req.Redirect(bp.RelayState, sp)
+		if err != nil {
+			return providers.Start{}, fmt.Errorf("%w: authn request: %w", providers.ErrConfig, err)
+		}
+		start.RedirectURL = u.String()
+		return start, nil
+	}
+	doc, err := elementBytes(req.Element())
+	if err != nil {
+		return providers.Start{}, err
+	}
+	start.Form = &providers.Form{Action: dest, Fields: []providers.FormField{
+		{Name: "SAMLRequest", Value: base64.StdEncoding.EncodeToString(doc)},
+		{Name: "RelayState", Value: bp.RelayState},
+	}}
+	return start, nil
+}
+
+func (p *Provider) decodePending(raw []byte) (pending, error) {
+	var pd pending
+	if err := json.Unmarshal(raw, &pd); err != nil || pd.Kind != pendingKind || pd.RequestID == "" {
+		return pending{}, providers.Invalid("pending state unreadable")
+	}
+	if pd.ProviderID != p.cfg.ID {
+		return pending{}, providers.Invalid("pending state belongs to provider %q", pd.ProviderID)
+	}
+	age := p.cfg.Now().Sub(time.Unix(pd.Created, 0))
+	if age > p.cfg.PendingTTL || age < -p.cfg.ClockSkew {
+		return pending{}, providers.Invalid("sign-in started %s ago", age)
+	}
+	return pd, nil
+}
+
+// Complete implements providers.Provider for a POST to the ACS. pending nil
+// means an unsolicited (IdP-initiated) response, refused unless enabled.
+func (p *Provider) Complete(ctx context.Context, r *http.Request, rawPending []byte) (providers.Identity, error) {
+	var requestIDs []string
+	if rawPending == nil {
+		if !p.cfg.AllowIDPInitiated {
+			return providers.Identity{}, providers.Invalid("unsolicited response and IdP-initiated SSO is disabled")
+		}
+	} else {
+		pd, err := p.decodePending(rawPending)
+		if err != nil {
+			return providers.Identity{}, err
+		}
+		requestIDs = []string{pd.RequestID}
+	}
+	xmlDoc, err := p.readResponse(r)
+	if err != nil {
+		return providers.Identity{}, err
+	}
+	a, err := p.parse(ctx, xmlDoc, requestIDs, p.sp)
+	if err != nil {
+		return providers.Identity{}, err
+	}
+	return p.identity(a)
+}
+
+// parse runs the structural checks and crewjam's validation with a replay
+// cache bound to ctx, then Gatehouse's stricter checks.
+func (p *Provider) parse(ctx context.Context, xmlDoc []byte, requestIDs []string, base *crewjam.ServiceProvider) (*crewjam.Assertion, error) {
+	return p.parseAt(ctx, xmlDoc, requestIDs, base, p.acsURL)
+}
+
+// parseAt is parse for a response received at currentURL.
+func (p *Provider) parseAt(ctx context.Context, xmlDoc []byte, requestIDs []string, base *crewjam.ServiceProvider, currentURL url.URL) (*crewjam.Assertion, error) {
+	if err := checkStructure(xmlDoc); err != nil {
+		return nil, err
+	}
+	now := p.cfg.Now()
+	sp := *base // per call: the replay cache needs this request's context
+	rc := &replayAdapter{ctx: ctx, cache: p.cfg.Replay, now: now, prefix: "saml:" + p.cfg.ID + ":"}
+	sp.ReplayCache = rc
+	a, err := sp.ParseXMLResponse(xmlDoc, requestIDs, currentURL)
+	if err != nil {
+		return nil, classify(err, rc)
+	}
+	if err := p.checkAssertion(a, now); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// replayAdapter gives crewjam's context-free AssertionReplayCache the
+// request context and the provider's clock, and namespaces the keys.
+type replayAdapter struct {
+	ctx      context.Context
+	cache    ReplayCache
+	now      time.Time
+	prefix   string
+	replayed bool
+}
+
+func (a *replayAdapter) Consume(id string, expiresAt time.Time) error {
+	if err := a.cache.Remember(a.ctx, a.prefix+id, expiresAt, a.now); err != nil {
+		a.replayed = true
+		return fmt.Errorf("%w: %w", crewjam.ErrAssertionReplayed, err)
+	}
+	return nil
+}
+
+// classify maps crewjam's errors to the providers sentinels.
+func classify(err error, rc *replayAdapter) error {
+	var bad crewjam.ErrBadStatus
+	var ire *crewjam.InvalidResponseError
+	if errors.As(err, &ire) && ire.PrivateErr != nil {
+		err = ire.PrivateErr
+	}
+	switch {
+	case rc.replayed:
+		return fmt.Errorf("%w: %w", providers.ErrReplay, err)
+	case errors.As(err, &bad):
+		return &providers.UpstreamError{Code: bad.Status}
+	}
+	return fmt.Errorf("%w: %w", providers.ErrInvalidResponse, err)
+}
