@@ -1,0 +1,121 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+type audit struct{ db *DB }
+
+// auditBatch bounds the rows of one INSERT, well under both databases' limits on
+// parameters per statement.
+const auditBatch = 200
+
+// Append stores the events in one transaction; the database assigns their IDs.
+func (s audit) Append(ctx context.Context, events ...store.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		for len(events) > 0 {
+			batch := events[:min(len(events), auditBatch)]
+			events = events[len(batch):]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO audit_events (occurred_at, actor, action, target, ip, request_id, details) VALUES `)
+			args := make([]any, 0, 7*len(batch))
+			for i, e := range batch {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(")
+				for j := range 7 {
+					if j > 0 {
+						q.WriteString(", ")
+					}
+					q.WriteString("$" + strconv.Itoa(7*i+j+1))
+				}
+				q.WriteString(")")
+				args = append(args, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details))
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return wrap("audit: append", err)
+	}
+	return nil
+}
+
+// List returns the newest events first; events of the same time in the order they
+// were appended, newest first.
+func (s audit) List(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	const op = "audit: list"
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+" $"+strconv.Itoa(len(args)))
+	}
+	if f.Actor != "" {
+		add("actor =", f.Actor)
+	}
+	if f.Action != "" {
+		add("action =", f.Action)
+	}
+	if f.Target != "" {
+		add("target =", f.Target)
+	}
+	if !f.Since.IsZero() {
+		add("occurred_at >=", s.db.ts(f.Since))
+	}
+	q := `SELECT id, occurred_at, actor, action, target, ip, request_id, details FROM audit_events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	args = append(args, limit)
+	q += ` ORDER BY occurred_at DESC, id DESC LIMIT $` + strconv.Itoa(len(args))
+	rows, err := s.db.sql.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, func(r rowScanner) (store.AuditEvent, error) {
+		var e store.AuditEvent
+		err := r.Scan(&e.ID, tsd(&e.Time), &e.Actor, &e.Action, &e.Target, &e.IP, &e.RequestID, bd(&e.Details))
+		return e, err
+	})
+}
+
+type replay struct{ db *DB }
+
+// Remember inserts the key, or takes over an expired entry, in one statement: of
+// concurrent calls with one key, the database lets exactly one change a row.
+func (s replay) Remember(ctx context.Context, key string, expiresAt, now time.Time) error {
+	const op = "replay: remember"
+	n, err := s.db.execCount(ctx, op, `INSERT INTO replay_cache (id, expires_at) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_cache.expires_at <= $3`,
+		key, s.db.ts(expiresAt), s.db.ts(now))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return wrap(op, store.ErrAlreadyUsed)
+	}
+	return nil
+}
+
+func (s replay) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
+	return s.db.execCount(ctx, "replay: delete expired", `DELETE FROM replay_cache WHERE expires_at < $1`,
+		s.db.ts(before))
+}

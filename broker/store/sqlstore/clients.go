@@ -1,0 +1,131 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+type clients struct{ db *DB }
+
+const clientColumns = `id, name, logo_uri, secret_hash, is_public, first_party, redirect_uris,
+	post_logout_redirect_uris, grant_types, scopes, default_audience, token_endpoint_auth_method, jwks, jwks_uri,
+	access_token_ttl_ns, refresh_token_ttl_ns, created_at, updated_at`
+
+func scanClient(s rowScanner) (store.Client, error) {
+	var c store.Client
+	var accessTTL, refreshTTL int64
+	err := s.Scan(&c.ID, &c.Name, &c.LogoURI, bd(&c.SecretHash), &c.Public, &c.FirstParty, ld(&c.RedirectURIs),
+		ld(&c.PostLogoutRedirectURIs), ld(&c.GrantTypes), ld(&c.Scopes), &c.DefaultAudience,
+		&c.TokenEndpointAuthMethod, bd(&c.JWKS), &c.JWKSURI, &accessTTL, &refreshTTL, tsd(&c.CreatedAt),
+		tsd(&c.UpdatedAt))
+	c.AccessTokenTTL, c.RefreshTokenTTL = time.Duration(accessTTL), time.Duration(refreshTTL)
+	return c, err
+}
+
+// clientArgs are the values of every column but id, created_at and updated_at, as
+// $2…$16.
+func clientArgs(c store.Client) []any {
+	return []any{c.Name, c.LogoURI, blob(c.SecretHash), c.Public, c.FirstParty,
+		jsonList[string](c.RedirectURIs), jsonList[string](c.PostLogoutRedirectURIs),
+		jsonList[string](c.GrantTypes), jsonList[string](c.Scopes), c.DefaultAudience,
+		c.TokenEndpointAuthMethod, blob(c.JWKS), c.JWKSURI, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL)}
+}
+
+func (s clients) Create(ctx context.Context, c store.Client) error {
+	args := append(append([]any{c.ID}, clientArgs(c)...), s.db.ts(c.CreatedAt), s.db.ts(c.UpdatedAt))
+	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, args...)
+	if err != nil {
+		return wrap("clients: create", err)
+	}
+	return nil
+}
+
+func (s clients) Get(ctx context.Context, id string) (store.Client, error) {
+	c, err := scanClient(s.db.sql.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id))
+	if err != nil {
+		return store.Client{}, wrap("clients: get", err)
+	}
+	return c, nil
+}
+
+func (s clients) List(ctx context.Context) ([]store.Client, error) {
+	const op = "clients: list"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanClient)
+}
+
+// Update changes everything but ID and CreatedAt.
+func (s clients) Update(ctx context.Context, c store.Client) error {
+	args := append(append([]any{c.ID}, clientArgs(c)...), s.db.ts(c.UpdatedAt))
+	return s.db.execOne(ctx, "clients: update", `UPDATE clients
+SET name = $2, logo_uri = $3, secret_hash = $4, is_public = $5, first_party = $6, redirect_uris = $7,
+	post_logout_redirect_uris = $8, grant_types = $9, scopes = $10, default_audience = $11,
+	token_endpoint_auth_method = $12, jwks = $13, jwks_uri = $14, access_token_ttl_ns = $15,
+	refresh_token_ttl_ns = $16, updated_at = $17
+WHERE id = $1`, args...)
+}
+
+func (s clients) Delete(ctx context.Context, id string) error {
+	return s.db.execOne(ctx, "clients: delete", `DELETE FROM clients WHERE id = $1`, id)
+}
+
+type apis struct{ db *DB }
+
+const apiColumns = `id, audience, name, scopes, created_at`
+
+func scanAPI(s rowScanner) (store.API, error) {
+	var a store.API
+	err := s.Scan(&a.ID, &a.Audience, &a.Name, ld(&a.Scopes), tsd(&a.CreatedAt))
+	return a, err
+}
+
+func (s apis) Create(ctx context.Context, a store.API) error {
+	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO apis (`+apiColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		a.ID, a.Audience, a.Name, jsonList[store.Scope](a.Scopes), s.db.ts(a.CreatedAt))
+	if err != nil {
+		return wrap("apis: create", err)
+	}
+	return nil
+}
+
+func (s apis) Get(ctx context.Context, id string) (store.API, error) {
+	a, err := scanAPI(s.db.sql.QueryRowContext(ctx, `SELECT `+apiColumns+` FROM apis WHERE id = $1`, id))
+	if err != nil {
+		return store.API{}, wrap("apis: get", err)
+	}
+	return a, nil
+}
+
+func (s apis) GetByAudience(ctx context.Context, audience string) (store.API, error) {
+	a, err := scanAPI(s.db.sql.QueryRowContext(ctx, `SELECT `+apiColumns+` FROM apis WHERE audience = $1`, audience))
+	if err != nil {
+		return store.API{}, wrap("apis: get by audience", err)
+	}
+	return a, nil
+}
+
+func (s apis) List(ctx context.Context) ([]store.API, error) {
+	const op = "apis: list"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+apiColumns+` FROM apis ORDER BY id`)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanAPI)
+}
+
+// Update changes everything but ID and CreatedAt; ErrConflict if the audience is
+// another API's.
+func (s apis) Update(ctx context.Context, a store.API) error {
+	return s.db.execOne(ctx, "apis: update", `UPDATE apis SET audience = $2, name = $3, scopes = $4 WHERE id = $1`,
+		a.ID, a.Audience, a.Name, jsonList[store.Scope](a.Scopes))
+}
+
+func (s apis) Delete(ctx context.Context, id string) error {
+	return s.db.execOne(ctx, "apis: delete", `DELETE FROM apis WHERE id = $1`, id)
+}

@@ -1,0 +1,189 @@
+-- Times are TEXT in the fixed-width form 2006-01-02T15:04:05.000000Z (UTC), so that
+-- comparing the text compares the times; NULL is the zero time. Lists are JSON arrays.
+
+CREATE TABLE users (
+	id             TEXT PRIMARY KEY,
+	email          TEXT NOT NULL,
+	email_norm     TEXT NOT NULL, -- lower-cased by the application, for lookups
+	email_verified BOOLEAN NOT NULL,
+	name           TEXT NOT NULL,
+	disabled       BOOLEAN NOT NULL,
+	created_at     TEXT,
+	updated_at     TEXT
+);
+CREATE INDEX users_verified_email ON users (email_norm) WHERE email_verified;
+
+CREATE TABLE identities (
+	provider_id    TEXT NOT NULL,
+	subject        TEXT NOT NULL,
+	user_id        TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	email          TEXT NOT NULL,
+	email_verified BOOLEAN NOT NULL,
+	claims         BLOB,
+	linked_at      TEXT,
+	last_login_at  TEXT,
+	PRIMARY KEY (provider_id, subject)
+);
+CREATE INDEX identities_user ON identities (user_id);
+
+CREATE TABLE providers (
+	id                  TEXT PRIMARY KEY,
+	kind                TEXT NOT NULL,
+	name                TEXT NOT NULL,
+	domains             TEXT NOT NULL,
+	enabled             BOOLEAN NOT NULL,
+	trust_email_linking BOOLEAN NOT NULL,
+	settings            BLOB,
+	secrets_enc         BLOB,
+	version             INTEGER NOT NULL,
+	created_at          TEXT,
+	updated_at          TEXT
+);
+
+CREATE TABLE clients (
+	id                         TEXT PRIMARY KEY,
+	name                       TEXT NOT NULL,
+	logo_uri                   TEXT NOT NULL,
+	secret_hash                BLOB,
+	is_public                  BOOLEAN NOT NULL,
+	first_party                BOOLEAN NOT NULL,
+	redirect_uris              TEXT NOT NULL,
+	post_logout_redirect_uris  TEXT NOT NULL,
+	grant_types                TEXT NOT NULL,
+	scopes                     TEXT NOT NULL,
+	default_audience           TEXT NOT NULL,
+	token_endpoint_auth_method TEXT NOT NULL,
+	jwks                       BLOB,
+	jwks_uri                   TEXT NOT NULL,
+	access_token_ttl_ns        INTEGER NOT NULL,
+	refresh_token_ttl_ns       INTEGER NOT NULL,
+	created_at                 TEXT,
+	updated_at                 TEXT
+);
+
+CREATE TABLE apis (
+	id         TEXT PRIMARY KEY,
+	audience   TEXT NOT NULL UNIQUE,
+	name       TEXT NOT NULL,
+	scopes     TEXT NOT NULL, -- [{"Name":…,"Description":…}]
+	created_at TEXT
+);
+
+CREATE TABLE sessions (
+	id           TEXT PRIMARY KEY,
+	token_hash   BLOB NOT NULL UNIQUE,
+	user_id      TEXT NOT NULL,
+	provider_id  TEXT NOT NULL,
+	auth_time    TEXT,
+	amr          TEXT NOT NULL,
+	acr          TEXT NOT NULL,
+	ip           TEXT NOT NULL,
+	user_agent   TEXT NOT NULL,
+	created_at   TEXT,
+	last_seen_at TEXT,
+	expires_at   TEXT
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+
+CREATE TABLE auth_codes (
+	code_hash      BLOB PRIMARY KEY,
+	grant_id       TEXT NOT NULL,
+	client_id      TEXT NOT NULL,
+	user_id        TEXT NOT NULL,
+	session_id     TEXT NOT NULL,
+	redirect_uri   TEXT NOT NULL,
+	scopes         TEXT NOT NULL,
+	audience       TEXT NOT NULL,
+	code_challenge TEXT NOT NULL,
+	nonce          TEXT NOT NULL,
+	auth_time      TEXT,
+	acr            TEXT NOT NULL,
+	amr            TEXT NOT NULL,
+	delegation_id  TEXT NOT NULL,
+	created_at     TEXT,
+	expires_at     TEXT NOT NULL,
+	used_at        TEXT
+);
+CREATE INDEX auth_codes_expires ON auth_codes (expires_at);
+
+CREATE TABLE refresh_tokens (
+	token_hash    BLOB PRIMARY KEY,
+	family_id     TEXT NOT NULL,
+	grant_id      TEXT NOT NULL,
+	client_id     TEXT NOT NULL,
+	user_id       TEXT NOT NULL,
+	session_id    TEXT NOT NULL,
+	scopes        TEXT NOT NULL,
+	audience      TEXT NOT NULL,
+	delegation_id TEXT NOT NULL,
+	auth_time     TEXT,
+	created_at    TEXT,
+	expires_at    TEXT NOT NULL,
+	rotated_at    TEXT,
+	revoked_at    TEXT
+);
+-- One index per column RefreshFilter revokes by.
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
+CREATE INDEX refresh_tokens_client ON refresh_tokens (client_id);
+CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+CREATE INDEX refresh_tokens_delegation ON refresh_tokens (delegation_id);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+
+CREATE TABLE consents (
+	user_id      TEXT NOT NULL,
+	client_id    TEXT NOT NULL,
+	scopes       TEXT NOT NULL,
+	created_at   TEXT,
+	updated_at   TEXT,
+	last_used_at TEXT,
+	PRIMARY KEY (user_id, client_id)
+);
+
+CREATE TABLE delegations (
+	id                TEXT PRIMARY KEY,
+	grantor_id        TEXT NOT NULL,
+	grantee_user_id   TEXT NOT NULL,
+	grantee_client_id TEXT NOT NULL,
+	audience          TEXT NOT NULL,
+	scopes            TEXT NOT NULL,
+	created_at        TEXT,
+	expires_at        TEXT,
+	revoked_at        TEXT
+);
+CREATE INDEX delegations_grantor ON delegations (grantor_id);
+CREATE INDEX delegations_grantee_user ON delegations (grantee_user_id);
+CREATE INDEX delegations_grantee_client ON delegations (grantee_client_id);
+
+CREATE TABLE signing_keys (
+	id           TEXT PRIMARY KEY,
+	algorithm    TEXT NOT NULL,
+	public_jwk   BLOB,
+	private_enc  BLOB,
+	state        TEXT NOT NULL CHECK (state IN ('next', 'active', 'retired')),
+	created_at   TEXT,
+	activated_at TEXT,
+	retired_at   TEXT
+);
+
+CREATE TABLE audit_events (
+	id         INTEGER PRIMARY KEY, -- the rowid: increases with every append
+	occurred_at TEXT,
+	actor      TEXT NOT NULL,
+	action     TEXT NOT NULL,
+	target     TEXT NOT NULL,
+	ip         TEXT NOT NULL,
+	request_id TEXT NOT NULL,
+	details    BLOB
+);
+CREATE INDEX audit_events_time ON audit_events (occurred_at);
+CREATE INDEX audit_events_actor ON audit_events (actor, occurred_at);
+CREATE INDEX audit_events_target ON audit_events (target, occurred_at);
+
+CREATE TABLE replay_cache (
+	id         TEXT PRIMARY KEY,
+	expires_at TEXT NOT NULL
+);
+CREATE INDEX replay_cache_expires ON replay_cache (expires_at);

@@ -1,0 +1,130 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+type refreshTokens struct{ db *DB }
+
+const refreshColumns = `token_hash, family_id, grant_id, client_id, user_id, session_id, scopes, audience,
+	delegation_id, auth_time, created_at, expires_at, rotated_at, revoked_at`
+
+func scanRefresh(s rowScanner) (store.RefreshToken, error) {
+	var t store.RefreshToken
+	err := s.Scan(bd(&t.TokenHash), &t.FamilyID, &t.GrantID, &t.ClientID, &t.UserID, &t.SessionID, ld(&t.Scopes),
+		&t.Audience, &t.DelegationID, tsd(&t.AuthTime), tsd(&t.CreatedAt), tsd(&t.ExpiresAt), tsd(&t.RotatedAt),
+		tsd(&t.RevokedAt))
+	return t, err
+}
+
+const insertRefresh = `INSERT INTO refresh_tokens (` + refreshColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+
+func (s refreshTokens) insertArgs(t store.RefreshToken) []any {
+	return []any{t.TokenHash, t.FamilyID, t.GrantID, t.ClientID, t.UserID, t.SessionID, jsonList[string](t.Scopes),
+		t.Audience, t.DelegationID, s.db.ts(t.AuthTime), s.db.ts(t.CreatedAt), s.db.ts(t.ExpiresAt),
+		s.db.ts(t.RotatedAt), s.db.ts(t.RevokedAt)}
+}
+
+func (s refreshTokens) Create(ctx context.Context, t store.RefreshToken) error {
+	if _, err := s.db.sql.ExecContext(ctx, insertRefresh, s.insertArgs(t)...); err != nil {
+		return wrap("refresh tokens: create", err)
+	}
+	return nil
+}
+
+// GetByHash returns the token whatever its state; the caller checks expiry,
+// rotation and revocation.
+func (s refreshTokens) GetByHash(ctx context.Context, tokenHash []byte) (store.RefreshToken, error) {
+	t, err := scanRefresh(s.db.sql.QueryRowContext(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens
+WHERE token_hash = $1`, tokenHash))
+	if err != nil {
+		return store.RefreshToken{}, wrap("refresh tokens: get by hash", err)
+	}
+	return t, nil
+}
+
+// Rotate claims the old token with a conditional UPDATE, as Codes.Redeem does, and
+// inserts next in the same transaction. next joins the old token's family whatever
+// its FamilyID.
+func (s refreshTokens) Rotate(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time) (store.RefreshToken, error) {
+	const op = "refresh tokens: rotate"
+	var old store.RefreshToken
+	var reused bool
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		old, err = scanRefresh(tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET rotated_at = $2
+WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+RETURNING `+refreshColumns, oldHash, s.db.ts(now)))
+		if err == nil {
+			next.FamilyID = old.FamilyID
+			_, err = tx.ExecContext(ctx, insertRefresh, s.insertArgs(next)...)
+			return err
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// FOR UPDATE: concurrent replays revoke the family one after another
+		// rather than deadlock over its rows.
+		old, err = scanRefresh(tx.QueryRowContext(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens
+WHERE token_hash = $1`+s.db.dialect.forUpdate, oldHash))
+		switch {
+		case err != nil:
+			return err
+		case old.RotatedAt.IsZero():
+			return store.ErrNotFound // revoked or expired
+		}
+		// RFC 9700 §4.14.2: a rotated token presented again means it was stolen;
+		// revoke every token of the family, the one that replaced it included.
+		reused = true
+		_, err = tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $2
+WHERE family_id = $1 AND revoked_at IS NULL`, old.FamilyID, s.db.ts(now))
+		return err
+	})
+	switch {
+	case err != nil:
+		return store.RefreshToken{}, wrap(op, err)
+	case reused:
+		return old, fmt.Errorf("%s: %w", op, store.ErrAlreadyUsed)
+	}
+	return old, nil
+}
+
+// Revoke marks the matching tokens revoked and returns how many were not already.
+func (s refreshTokens) Revoke(ctx context.Context, f store.RefreshFilter, now time.Time) (int64, error) {
+	const op = "refresh tokens: revoke"
+	where := []string{"revoked_at IS NULL"}
+	args := []any{s.db.ts(now)}
+	for _, c := range []struct{ column, value string }{
+		{"family_id", f.FamilyID},
+		{"grant_id", f.GrantID},
+		{"user_id", f.UserID},
+		{"client_id", f.ClientID},
+		{"session_id", f.SessionID},
+		{"delegation_id", f.DelegationID},
+	} {
+		if c.value != "" {
+			args = append(args, c.value)
+			where = append(where, c.column+" = $"+strconv.Itoa(len(args)))
+		}
+	}
+	if len(args) == 1 {
+		// An empty filter would revoke every token of every user.
+		return 0, fmt.Errorf("%s: empty filter", op)
+	}
+	return s.db.execCount(ctx, op, `UPDATE refresh_tokens SET revoked_at = $1 WHERE `+strings.Join(where, " AND "),
+		args...)
+}
+
+func (s refreshTokens) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
+	return s.db.execCount(ctx, "refresh tokens: delete expired", `DELETE FROM refresh_tokens WHERE expires_at < $1`,
+		s.db.ts(before))
+}

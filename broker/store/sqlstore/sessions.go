@@ -1,0 +1,71 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+type sessions struct{ db *DB }
+
+const sessionColumns = `id, token_hash, user_id, provider_id, auth_time, amr, acr, ip, user_agent, created_at,
+	last_seen_at, expires_at`
+
+func scanSession(s rowScanner) (store.Session, error) {
+	var x store.Session
+	err := s.Scan(&x.ID, bd(&x.TokenHash), &x.UserID, &x.ProviderID, tsd(&x.AuthTime), ld(&x.AMR), &x.ACR, &x.IP,
+		&x.UserAgent, tsd(&x.CreatedAt), tsd(&x.LastSeenAt), tsd(&x.ExpiresAt))
+	return x, err
+}
+
+func (s sessions) Create(ctx context.Context, x store.Session) error {
+	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		x.ID, x.TokenHash, x.UserID, x.ProviderID, s.db.ts(x.AuthTime), jsonList[string](x.AMR), x.ACR, x.IP,
+		x.UserAgent, s.db.ts(x.CreatedAt), s.db.ts(x.LastSeenAt), s.db.ts(x.ExpiresAt))
+	if err != nil {
+		return wrap("sessions: create", err)
+	}
+	return nil
+}
+
+// GetByTokenHash returns the session whether or not it has expired; the caller's
+// clock decides.
+func (s sessions) GetByTokenHash(ctx context.Context, tokenHash []byte) (store.Session, error) {
+	x, err := scanSession(s.db.sql.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+WHERE token_hash = $1`, tokenHash))
+	if err != nil {
+		return store.Session{}, wrap("sessions: get by token hash", err)
+	}
+	return x, nil
+}
+
+func (s sessions) Touch(ctx context.Context, id string, lastSeen time.Time) error {
+	return s.db.execOne(ctx, "sessions: touch", `UPDATE sessions SET last_seen_at = $2 WHERE id = $1`,
+		id, s.db.ts(lastSeen))
+}
+
+func (s sessions) ListForUser(ctx context.Context, userID string) ([]store.Session, error) {
+	const op = "sessions: list for user"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+WHERE user_id = $1 ORDER BY created_at, id`, userID)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanSession)
+}
+
+func (s sessions) Delete(ctx context.Context, id string) error {
+	return s.db.execOne(ctx, "sessions: delete", `DELETE FROM sessions WHERE id = $1`, id)
+}
+
+func (s sessions) DeleteForUser(ctx context.Context, userID string) (int64, error) {
+	return s.db.execCount(ctx, "sessions: delete for user", `DELETE FROM sessions WHERE user_id = $1`, userID)
+}
+
+// DeleteExpired ignores idleSince when it is zero (NULL compares false).
+func (s sessions) DeleteExpired(ctx context.Context, now, idleSince time.Time) (int64, error) {
+	return s.db.execCount(ctx, "sessions: delete expired", `DELETE FROM sessions
+WHERE expires_at < $1 OR last_seen_at < $2`, s.db.ts(now), s.db.ts(idleSince))
+}

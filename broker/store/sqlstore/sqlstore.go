@@ -1,0 +1,213 @@
+// Package sqlstore implements store.Store over database/sql for SQLite
+// (modernc.org/sqlite) and PostgreSQL (pgx). The queries are shared; a small dialect
+// value holds what differs: connection setup, column encodings of time, locking and
+// the migration files.
+//
+// Times are stored in UTC with microsecond precision; the zero time is NULL. Empty
+// lists and empty byte slices read back as nil.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// DB is a store.Store backed by SQLite or PostgreSQL.
+type DB struct {
+	sql        *sql.DB
+	dialect    *dialect
+	migrations []migration
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open connects to databaseURL, either "sqlite:PATH" or "postgres://…"
+// ("postgresql://…"). It does not migrate: call Migrate when the caller decides the
+// schema may change.
+func Open(ctx context.Context, databaseURL string) (*DB, error) {
+	scheme, rest, ok := strings.Cut(databaseURL, ":")
+	if !ok {
+		return nil, errors.New("sqlstore: open: database URL has no scheme (want sqlite:PATH or postgres://…)")
+	}
+	var (
+		d   *dialect
+		dsn string
+		err error
+	)
+	switch scheme {
+	case "sqlite":
+		d = sqliteDialect
+		dsn, err = sqliteDSN(rest)
+	case "postgres", "postgresql":
+		d = postgresDialect
+		dsn = databaseURL
+	default:
+		return nil, fmt.Errorf("sqlstore: open: unsupported database URL scheme %q (want sqlite or postgres)", scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open: %w", err)
+	}
+	migrations, err := loadMigrations(d)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open: %w", err)
+	}
+	sdb, err := sql.Open(d.driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
+	}
+	if err := sdb.PingContext(ctx); err != nil {
+		_ = sdb.Close() // the ping error is the one worth reporting
+		return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
+	}
+	return &DB{sql: sdb, dialect: d, migrations: migrations}, nil
+}
+
+// sqliteDSN creates the database file with mode 0600 if it is missing (it holds
+// sealed secrets and token hashes) and returns the driver's DSN for it.
+func sqliteDSN(path string) (string, error) {
+	if path == "" || path == ":memory:" {
+		return "", errors.New("sqlite: want sqlite:PATH to a database file")
+	}
+	if strings.Contains(path, "?") {
+		// The driver would read the rest as its own parameters.
+		return "", fmt.Errorf("sqlite: path %q must not contain '?'", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("sqlite: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("sqlite: %w", err)
+	}
+	// _txlock=immediate: a transaction takes the write lock at BEGIN, so two writers
+	// queue on busy_timeout instead of failing with SQLITE_BUSY when a reader tries to
+	// upgrade. synchronous=NORMAL is durable enough in WAL mode (a power loss may lose
+	// the last transactions, never corrupt the file).
+	return path + "?_txlock=immediate&_busy_timeout=5000&_foreign_keys=1" +
+		"&_journal_mode=WAL&_synchronous=NORMAL", nil
+}
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.sql.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	if err := db.sql.Close(); err != nil {
+		return fmt.Errorf("sqlstore: close: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) Users() store.Users                 { return users{db} }
+func (db *DB) Identities() store.Identities       { return identities{db} }
+func (db *DB) Providers() store.Providers         { return providers{db} }
+func (db *DB) Clients() store.Clients             { return clients{db} }
+func (db *DB) APIs() store.APIs                   { return apis{db} }
+func (db *DB) Sessions() store.Sessions           { return sessions{db} }
+func (db *DB) Codes() store.Codes                 { return codes{db} }
+func (db *DB) RefreshTokens() store.RefreshTokens { return refreshTokens{db} }
+func (db *DB) Consents() store.Consents           { return consents{db} }
+func (db *DB) Delegations() store.Delegations     { return delegations{db} }
+func (db *DB) SigningKeys() store.SigningKeys     { return signingKeys{db} }
+func (db *DB) Audit() store.Audit                 { return audit{db} }
+func (db *DB) Replay() store.Replay               { return replay{db} }
+
+// inTx runs fn in a transaction and commits it if fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // fn's error says what went wrong
+		return err
+	}
+	return tx.Commit()
+}
+
+// execOne runs a statement that must change exactly one row; none is ErrNotFound.
+func (db *DB) execOne(ctx context.Context, op, query string, args ...any) error {
+	n, err := db.execCount(ctx, op, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	return nil
+}
+
+// execCount runs a statement and returns how many rows it changed.
+func (db *DB) execCount(ctx context.Context, op, query string, args ...any) (int64, error) {
+	res, err := db.sql.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	return n, nil
+}
+
+// wrap prefixes err with the operation's name and translates what the drivers
+// report into the store's sentinel errors.
+func wrap(op string, err error) error {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, "23505"):
+		return fmt.Errorf("%s: %w (%w)", op, store.ErrConflict, err)
+	case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, 0, "23503"):
+		// The record refers to a parent (a user) that does not exist.
+		return fmt.Errorf("%s: %w (%w)", op, store.ErrNotFound, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// isConstraint reports whether err is one of the SQLite extended result codes a and
+// b, or the PostgreSQL SQLSTATE pg.
+func isConstraint(err error, a, b int, pg string) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == a || se.Code() == b
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == pg
+}
+
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// collect scans every row with scan.
+func collect[T any](op string, rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return out, nil
+}

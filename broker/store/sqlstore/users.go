@@ -1,0 +1,140 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+type users struct{ db *DB }
+
+const userColumns = `id, email, email_verified, name, disabled, created_at, updated_at`
+
+func scanUser(s rowScanner) (store.User, error) {
+	var u store.User
+	err := s.Scan(&u.ID, &u.Email, &u.EmailVerified, &u.Name, &u.Disabled, tsd(&u.CreatedAt), tsd(&u.UpdatedAt))
+	return u, err
+}
+
+// emailKey is the form emails are compared in. It is computed here rather than with
+// SQL lower(), which only folds ASCII on SQLite.
+func emailKey(email string) string { return strings.ToLower(email) }
+
+func (s users) Create(ctx context.Context, u store.User) error {
+	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO users (id, email, email_norm, email_verified, name, disabled, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		u.ID, u.Email, emailKey(u.Email), u.EmailVerified, u.Name, u.Disabled, s.db.ts(u.CreatedAt), s.db.ts(u.UpdatedAt))
+	if err != nil {
+		return wrap("users: create", err)
+	}
+	return nil
+}
+
+func (s users) Get(ctx context.Context, id string) (store.User, error) {
+	u, err := scanUser(s.db.sql.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	if err != nil {
+		return store.User{}, wrap("users: get", err)
+	}
+	return u, nil
+}
+
+// Update changes everything but ID and CreatedAt.
+func (s users) Update(ctx context.Context, u store.User) error {
+	return s.db.execOne(ctx, "users: update", `UPDATE users
+SET email = $2, email_norm = $3, email_verified = $4, name = $5, disabled = $6, updated_at = $7
+WHERE id = $1`,
+		u.ID, u.Email, emailKey(u.Email), u.EmailVerified, u.Name, u.Disabled, s.db.ts(u.UpdatedAt))
+}
+
+func (s users) FindByVerifiedEmail(ctx context.Context, email string) ([]store.User, error) {
+	const op = "users: find by verified email"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+WHERE email_norm = $1 AND email_verified ORDER BY created_at, id`, emailKey(email))
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanUser)
+}
+
+type identities struct{ db *DB }
+
+const identityColumns = `provider_id, subject, user_id, email, email_verified, claims, linked_at, last_login_at`
+
+func scanIdentity(s rowScanner) (store.Identity, error) {
+	var id store.Identity
+	err := s.Scan(&id.ProviderID, &id.Subject, &id.UserID, &id.Email, &id.EmailVerified, bd(&id.Claims),
+		tsd(&id.LinkedAt), tsd(&id.LastLoginAt))
+	return id, err
+}
+
+// Link returns ErrNotFound when the user does not exist (a foreign key).
+func (s identities) Link(ctx context.Context, id store.Identity) error {
+	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO identities (`+identityColumns+`)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id.ProviderID, id.Subject, id.UserID, id.Email, id.EmailVerified, blob(id.Claims),
+		s.db.ts(id.LinkedAt), s.db.ts(id.LastLoginAt))
+	if err != nil {
+		return wrap("identities: link", err)
+	}
+	return nil
+}
+
+func (s identities) Get(ctx context.Context, providerID, subject string) (store.Identity, error) {
+	id, err := scanIdentity(s.db.sql.QueryRowContext(ctx, `SELECT `+identityColumns+` FROM identities
+WHERE provider_id = $1 AND subject = $2`, providerID, subject))
+	if err != nil {
+		return store.Identity{}, wrap("identities: get", err)
+	}
+	return id, nil
+}
+
+func (s identities) ListForUser(ctx context.Context, userID string) ([]store.Identity, error) {
+	const op = "identities: list for user"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+identityColumns+` FROM identities
+WHERE user_id = $1 ORDER BY provider_id, subject`, userID)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanIdentity)
+}
+
+func (s identities) RecordLogin(ctx context.Context, id store.Identity) error {
+	return s.db.execOne(ctx, "identities: record login", `UPDATE identities
+SET email = $3, email_verified = $4, claims = $5, last_login_at = $6
+WHERE provider_id = $1 AND subject = $2`,
+		id.ProviderID, id.Subject, id.Email, id.EmailVerified, blob(id.Claims), s.db.ts(id.LastLoginAt))
+}
+
+func (s identities) Unlink(ctx context.Context, userID, providerID, subject string) error {
+	const op = "identities: unlink"
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		// Lock the user so that two unlinks of its last two identities cannot both
+		// count two and leave none.
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`+s.db.dialect.forUpdate, userID).Scan(&id)
+		if err != nil {
+			return err
+		}
+		var linked, others int
+		err = tx.QueryRowContext(ctx, `SELECT
+	COUNT(CASE WHEN provider_id = $2 AND subject = $3 THEN 1 END),
+	COUNT(CASE WHEN provider_id <> $2 OR subject <> $3 THEN 1 END)
+FROM identities WHERE user_id = $1`, userID, providerID, subject).Scan(&linked, &others)
+		switch {
+		case err != nil:
+			return err
+		case linked == 0:
+			return store.ErrNotFound
+		case others == 0:
+			return store.ErrLastIdentity
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM identities WHERE provider_id = $1 AND subject = $2`, providerID, subject)
+		return err
+	})
+	if err != nil {
+		return wrap(op, err)
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+func newEvent(i int, actor, action, target string) store.AuditEvent {
+	return store.AuditEvent{
+		Time:      at(time.Duration(i) * time.Second),
+		Actor:     actor,
+		Action:    action,
+		Target:    target,
+		IP:        "192.0.2.1",
+		RequestID: fmt.Sprint("req-", i),
+		Details:   []byte(fmt.Sprintf(`{"i":%d}`, i)),
+	}
+}
+
+func testAudit(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("AppendList", func(t *testing.T) {
+		s := open(t)
+		events := []store.AuditEvent{
+			newEvent(1, "alice", "client.create", "c1"),
+			newEvent(2, "bob", "client.delete", "c1"),
+			newEvent(2, "alice", "user.disable", "u9"), // same time: appended later, listed first
+		}
+		must(t, "Append", s.Audit().Append(t.Context(), events[0]))
+		must(t, "Append", s.Audit().Append(t.Context(), events[1:]...))
+		must(t, "Append nothing", s.Audit().Append(t.Context()))
+		got, err := s.Audit().List(t.Context(), store.AuditFilter{})
+		must(t, "List", err)
+		if len(got) != 3 {
+			t.Fatalf("List returned %d events, want 3", len(got))
+		}
+		if !(got[2].ID > 0 && got[1].ID > got[2].ID && got[0].ID > got[1].ID) {
+			t.Errorf("IDs %d, %d, %d: want increasing with every append", got[2].ID, got[1].ID, got[0].ID)
+		}
+		for i, want := range []store.AuditEvent{events[2], events[1], events[0]} {
+			want.ID = got[i].ID
+			same(t, fmt.Sprint("event ", i), got[i], want)
+		}
+	})
+	t.Run("Filter", func(t *testing.T) {
+		s := open(t)
+		var events []store.AuditEvent
+		for i := range 10 {
+			actor := []string{"alice", "bob"}[i%2]
+			action := []string{"login", "logout", "client.update"}[i%3]
+			events = append(events, newEvent(i, actor, action, fmt.Sprint("t", i%4)))
+		}
+		must(t, "Append", s.Audit().Append(t.Context(), events...))
+		for _, tc := range []struct {
+			name   string
+			filter store.AuditFilter
+			want   []int // request numbers, newest first
+		}{
+			{"all", store.AuditFilter{}, []int{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
+			{"actor", store.AuditFilter{Actor: "bob"}, []int{9, 7, 5, 3, 1}},
+			{"action", store.AuditFilter{Action: "logout"}, []int{7, 4, 1}},
+			{"target", store.AuditFilter{Target: "t1"}, []int{9, 5, 1}},
+			{"since", store.AuditFilter{Since: at(7 * time.Second)}, []int{9, 8, 7}},
+			{"limit", store.AuditFilter{Limit: 2}, []int{9, 8}},
+			{"combined", store.AuditFilter{Actor: "alice", Action: "login", Since: at(time.Second)}, []int{6}},
+			{"no match", store.AuditFilter{Actor: "carol"}, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := s.Audit().List(t.Context(), tc.filter)
+				must(t, "List", err)
+				var reqs []int
+				for _, e := range got {
+					var n int
+					_, _ = fmt.Sscanf(e.RequestID, "req-%d", &n) // a mismatch shows below
+					reqs = append(reqs, n)
+				}
+				same(t, "events", reqs, tc.want)
+			})
+		}
+	})
+	t.Run("DefaultLimit", func(t *testing.T) {
+		// Also appends more events at once than one INSERT may carry.
+		s := open(t)
+		events := make([]store.AuditEvent, 250)
+		for i := range events {
+			events[i] = newEvent(i, "alice", "login", "u1")
+		}
+		must(t, "Append", s.Audit().Append(t.Context(), events...))
+		got, err := s.Audit().List(t.Context(), store.AuditFilter{})
+		must(t, "List", err)
+		if len(got) != 100 || got[0].RequestID != "req-249" {
+			t.Errorf("List returned %d events starting with %q, want 100 starting with req-249", len(got), got[0].RequestID)
+		}
+		got, err = s.Audit().List(t.Context(), store.AuditFilter{Limit: 1000})
+		must(t, "List", err)
+		if len(got) != 250 {
+			t.Errorf("List returned %d events, want 250", len(got))
+		}
+	})
+}
+
+func testReplay(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("Remember", func(t *testing.T) {
+		s := open(t)
+		must(t, "Remember", s.Replay().Remember(t.Context(), "jti-1", at(time.Minute), at(0)))
+		err := s.Replay().Remember(t.Context(), "jti-1", at(time.Minute), at(time.Second))
+		wantErr(t, "Remember again", err, store.ErrAlreadyUsed)
+		must(t, "Remember another key", s.Replay().Remember(t.Context(), "jti-2", at(time.Minute), at(time.Second)))
+	})
+	t.Run("RememberExpired", func(t *testing.T) {
+		s := open(t)
+		must(t, "Remember", s.Replay().Remember(t.Context(), "jti-1", at(time.Minute), at(0)))
+		// Once expired, the entry may be taken again, with the new expiry.
+		must(t, "Remember after expiry", s.Replay().Remember(t.Context(), "jti-1", at(time.Hour), at(time.Minute)))
+		err := s.Replay().Remember(t.Context(), "jti-1", at(time.Hour), at(30*time.Minute))
+		wantErr(t, "Remember before the new expiry", err, store.ErrAlreadyUsed)
+	})
+	t.Run("RememberConcurrent", func(t *testing.T) {
+		for _, tc := range []struct {
+			name     string
+			existing bool // an expired entry exists
+		}{{"new", false}, {"expired", true}} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := open(t)
+				if tc.existing {
+					must(t, "Remember", s.Replay().Remember(t.Context(), "k", at(0), at(-time.Minute)))
+				}
+				errs := race(concurrency, func(int) error {
+					return s.Replay().Remember(t.Context(), "k", at(time.Hour), at(time.Second))
+				})
+				if ok, used := tally(t, errs, store.ErrAlreadyUsed); ok != 1 || used != concurrency-1 {
+					t.Errorf("%d calls stored the key and %d got ErrAlreadyUsed, want 1 and %d", ok, used, concurrency-1)
+				}
+			})
+		}
+	})
+	t.Run("DeleteExpired", func(t *testing.T) {
+		s := open(t)
+		must(t, "Remember", s.Replay().Remember(t.Context(), "old", at(time.Minute), at(0)))
+		must(t, "Remember", s.Replay().Remember(t.Context(), "new", at(time.Hour), at(0)))
+		n, err := s.Replay().DeleteExpired(t.Context(), at(2*time.Minute))
+		must(t, "DeleteExpired", err)
+		if n != 1 {
+			t.Errorf("DeleteExpired deleted %d, want 1", n)
+		}
+		err = s.Replay().Remember(t.Context(), "new", at(2*time.Hour), at(2*time.Minute))
+		wantErr(t, "Remember the kept key", err, store.ErrAlreadyUsed)
+	})
+}

@@ -1,0 +1,169 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+func newConsent(userID, clientID string) store.Consent {
+	return store.Consent{
+		UserID:     userID,
+		ClientID:   clientID,
+		Scopes:     []string{"openid", "email"},
+		CreatedAt:  at(0),
+		UpdatedAt:  at(time.Second),
+		LastUsedAt: at(time.Minute),
+	}
+}
+
+func testConsents(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("PutGet", func(t *testing.T) {
+		s := open(t)
+		c := newConsent("u1", "c1")
+		must(t, "Put", s.Consents().Put(t.Context(), c))
+		got, err := s.Consents().Get(t.Context(), "u1", "c1")
+		must(t, "Get", err)
+		same(t, "consent", got, c)
+	})
+	t.Run("GetMissing", func(t *testing.T) {
+		s := open(t)
+		must(t, "Put", s.Consents().Put(t.Context(), newConsent("u1", "c1")))
+		_, err := s.Consents().Get(t.Context(), "u1", "c2")
+		wantErr(t, "Get", err, store.ErrNotFound)
+		_, err = s.Consents().Get(t.Context(), "u2", "c1")
+		wantErr(t, "Get", err, store.ErrNotFound)
+	})
+	t.Run("PutReplaces", func(t *testing.T) {
+		s := open(t)
+		c := newConsent("u1", "c1")
+		must(t, "Put", s.Consents().Put(t.Context(), c))
+		again := store.Consent{UserID: "u1", ClientID: "c1", Scopes: []string{"openid", "email", "profile"},
+			CreatedAt: at(time.Hour), UpdatedAt: at(time.Hour), LastUsedAt: at(time.Hour)}
+		must(t, "Put again", s.Consents().Put(t.Context(), again))
+		got, err := s.Consents().Get(t.Context(), "u1", "c1")
+		must(t, "Get", err)
+		again.CreatedAt = c.CreatedAt // when the user first agreed
+		same(t, "consent", got, again)
+	})
+	t.Run("ListForUser", func(t *testing.T) {
+		s := open(t)
+		b, a := newConsent("u1", "b"), newConsent("u1", "a")
+		for _, c := range []store.Consent{b, a, newConsent("u2", "a")} {
+			must(t, "Put", s.Consents().Put(t.Context(), c))
+		}
+		got, err := s.Consents().ListForUser(t.Context(), "u1")
+		must(t, "ListForUser", err)
+		same(t, "consents", got, []store.Consent{a, b})
+	})
+	t.Run("Touch", func(t *testing.T) {
+		s := open(t)
+		c := newConsent("u1", "c1")
+		must(t, "Put", s.Consents().Put(t.Context(), c))
+		must(t, "Touch", s.Consents().Touch(t.Context(), "u1", "c1", at(time.Hour)))
+		c.LastUsedAt = at(time.Hour)
+		got, err := s.Consents().Get(t.Context(), "u1", "c1")
+		must(t, "Get", err)
+		same(t, "consent", got, c)
+		wantErr(t, "Touch missing", s.Consents().Touch(t.Context(), "u1", "c2", at(0)), store.ErrNotFound)
+	})
+	t.Run("Delete", func(t *testing.T) {
+		s := open(t)
+		must(t, "Put", s.Consents().Put(t.Context(), newConsent("u1", "c1")))
+		must(t, "Put", s.Consents().Put(t.Context(), newConsent("u1", "c2")))
+		must(t, "Delete", s.Consents().Delete(t.Context(), "u1", "c1"))
+		_, err := s.Consents().Get(t.Context(), "u1", "c1")
+		wantErr(t, "Get after Delete", err, store.ErrNotFound)
+		wantErr(t, "Delete again", s.Consents().Delete(t.Context(), "u1", "c1"), store.ErrNotFound)
+		_, err = s.Consents().Get(t.Context(), "u1", "c2")
+		must(t, "Get the other consent", err)
+	})
+}
+
+func newDelegation(id, grantor, granteeUser, granteeClient string) store.Delegation {
+	return store.Delegation{
+		ID:              id,
+		GrantorID:       grantor,
+		GranteeUserID:   granteeUser,
+		GranteeClientID: granteeClient,
+		Audience:        "https://api.example.com",
+		Scopes:          []string{"read", "write"},
+		CreatedAt:       at(0),
+		ExpiresAt:       at(30 * 24 * time.Hour),
+	}
+}
+
+func testDelegations(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("CreateGet", func(t *testing.T) {
+		s := open(t)
+		d := newDelegation("d1", "alice", "bob", "")
+		d.RevokedAt = at(time.Hour)
+		must(t, "Create", s.Delegations().Create(t.Context(), d))
+		got, err := s.Delegations().Get(t.Context(), "d1")
+		must(t, "Get", err)
+		same(t, "delegation", got, d)
+	})
+	t.Run("CreateTaken", func(t *testing.T) {
+		s := open(t)
+		must(t, "Create", s.Delegations().Create(t.Context(), newDelegation("d1", "alice", "bob", "")))
+		err := s.Delegations().Create(t.Context(), newDelegation("d1", "carol", "bob", ""))
+		wantErr(t, "Create again", err, store.ErrConflict)
+	})
+	t.Run("GetMissing", func(t *testing.T) {
+		_, err := open(t).Delegations().Get(t.Context(), "d1")
+		wantErr(t, "Get", err, store.ErrNotFound)
+	})
+	t.Run("Lists", func(t *testing.T) {
+		s := open(t)
+		ds := []store.Delegation{
+			newDelegation("d1", "alice", "bob", ""),
+			newDelegation("d2", "alice", "", "cli"),
+			newDelegation("d3", "carol", "bob", ""),
+			newDelegation("d4", "carol", "", "other-cli"),
+		}
+		for i := range ds {
+			ds[i].CreatedAt = at(time.Duration(len(ds)-i) * time.Second) // listed oldest first
+			must(t, "Create", s.Delegations().Create(t.Context(), ds[i]))
+		}
+		ids := func(l []store.Delegation) []string {
+			var out []string
+			for _, d := range l {
+				out = append(out, d.ID)
+			}
+			return out
+		}
+		got, err := s.Delegations().ListByGrantor(t.Context(), "alice")
+		must(t, "ListByGrantor", err)
+		same(t, "delegations", got, []store.Delegation{ds[1], ds[0]})
+		for _, tc := range []struct {
+			user, client string
+			want         []string
+		}{
+			{"bob", "", []string{"d3", "d1"}},
+			{"", "cli", []string{"d2"}},
+			{"bob", "cli", []string{"d3", "d2", "d1"}},
+			{"", "", nil},
+			{"nobody", "", nil},
+		} {
+			got, err := s.Delegations().ListByGrantee(t.Context(), tc.user, tc.client)
+			must(t, "ListByGrantee", err)
+			same(t, "ListByGrantee("+tc.user+", "+tc.client+")", ids(got), tc.want)
+		}
+	})
+	t.Run("Revoke", func(t *testing.T) {
+		s := open(t)
+		d := newDelegation("d1", "alice", "bob", "")
+		must(t, "Create", s.Delegations().Create(t.Context(), d))
+		for _, tc := range []struct{ id, grantor string }{{"d1", "bob"}, {"d1", ""}, {"d2", "alice"}} {
+			err := s.Delegations().Revoke(t.Context(), tc.id, tc.grantor, at(time.Hour))
+			wantErr(t, "Revoke("+tc.id+", "+tc.grantor+")", err, store.ErrNotFound)
+		}
+		must(t, "Revoke", s.Delegations().Revoke(t.Context(), "d1", "alice", at(time.Hour)))
+		must(t, "Revoke again", s.Delegations().Revoke(t.Context(), "d1", "alice", at(2*time.Hour)))
+		got, err := s.Delegations().Get(t.Context(), "d1")
+		must(t, "Get", err)
+		d.RevokedAt = at(time.Hour) // the first revocation counts
+		same(t, "delegation", got, d)
+	})
+}
