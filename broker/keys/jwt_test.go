@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -231,6 +232,22 @@ func TestVerifyAcceptsNextAndRetiredKeys(t *testing.T) {
 	}
 	if _, err := verify(m, old); err != nil {
 		t.Errorf("token of the retired key: %v", err)
+	}
+}
+
+func TestSignerHidesPrivateKey(t *testing.T) {
+	m := newEnv(t).started(t, EdDSA)
+	s, err := m.Signer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := m.snap.Load().active.private.(ed25519.PrivateKey).Seed()
+	for _, out := range []string{fmt.Sprintf("%v", s), fmt.Sprintf("%+v", s), fmt.Sprintf("%#v", s), fmt.Sprint(m), fmt.Sprintf("%+v", m)} {
+		for _, secret := range []string{fmt.Sprint(seed[:8])[1:20], fmt.Sprintf("%x", seed[:8]), fmt.Sprintf("%#v", seed[:8])[8:30]} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%q shows private key bytes", out)
+			}
+		}
 	}
 }
 
