@@ -42,7 +42,9 @@ func newSigner(k *loadedKey) *Signer {
 
 // String keeps the private key out of %v and %+v output (an Ed25519 key is a byte
 // slice, which fmt would print in full).
-func (s *Signer) String() string { return "keys.Signer{kid: " + s.kid + ", alg: " + string(s.alg) + "}" }
+func (s *Signer) String() string {
+	return "keys.Signer{kid: " + s.kid + ", alg: " + string(s.alg) + "}"
+}
 
 // GoString keeps the private key out of %#v output.
 func (s *Signer) GoString() string { return s.String() }
