@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -162,4 +163,8 @@ func refused(t *testing.T, id providers.Identity, err error, want error) {
 	if id.Subject != "" || id.Claims != nil {
 		t.Fatalf("identity returned with error: %+v", id)
 	}
+}
+
+func regexpReplace(s, pattern, repl string) string {
+	return regexp.MustCompile(pattern).ReplaceAllString(s, repl)
 }
