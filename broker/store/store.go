@@ -2,6 +2,10 @@
 // the records they hold, and the sentinel errors every backend returns. The SQL
 // implementation lives in store/sqlstore; store/storetest is the contract suite that
 // every backend passes.
+//
+// Times round-trip with microsecond precision and read back in UTC; the zero time
+// means unset. Empty lists and byte slices read back as nil. A record is valid
+// while now is before its ExpiresAt.
 package store
 
 import (
@@ -80,7 +84,8 @@ type Identity struct {
 
 // Identities stores links between upstream identities and local users.
 type Identities interface {
-	// Link returns ErrConflict when (provider, subject) is already linked.
+	// Link returns ErrConflict when (provider, subject) is already linked, and
+	// ErrNotFound when the user does not exist.
 	Link(ctx context.Context, id Identity) error
 	Get(ctx context.Context, providerID, subject string) (Identity, error)
 	ListForUser(ctx context.Context, userID string) ([]Identity, error)
@@ -231,9 +236,10 @@ type AuthCode struct {
 // Codes stores authorization codes.
 type Codes interface {
 	Create(ctx context.Context, c AuthCode) error
-	// Redeem marks the code used, exactly once across every replica. A second
-	// redemption returns the code together with ErrAlreadyUsed, so the caller can
-	// revoke what the first one issued (RFC 6749 §4.1.2). An expired code is ErrNotFound.
+	// Redeem marks the code used, exactly once across every replica, and returns it.
+	// A second redemption, even after expiry, returns the code together with
+	// ErrAlreadyUsed, so the caller can revoke what the first one issued
+	// (RFC 6749 §4.1.2). An expired code is ErrNotFound.
 	Redeem(ctx context.Context, codeHash []byte, now time.Time) (AuthCode, error)
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
 }
@@ -272,9 +278,13 @@ type RefreshTokens interface {
 	Create(ctx context.Context, t RefreshToken) error
 	GetByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
 	// Rotate atomically marks the token oldHash rotated and stores next in the same
-	// family. If oldHash was already rotated it revokes the whole family and returns
-	// the old token with ErrAlreadyUsed (RFC 9700 §4.14.2). Revoked or expired: ErrNotFound.
+	// family (next.FamilyID is ignored); it returns the old token as rotated. If
+	// oldHash was already rotated it revokes the whole family and returns the old
+	// token with ErrAlreadyUsed (RFC 9700 §4.14.2), whatever the token's state.
+	// Otherwise revoked or expired: ErrNotFound.
 	Rotate(ctx context.Context, oldHash []byte, next RefreshToken, now time.Time) (RefreshToken, error)
+	// Revoke returns how many tokens it revoked (not those revoked already); an
+	// empty filter is an error.
 	Revoke(ctx context.Context, f RefreshFilter, now time.Time) (int64, error)
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
 }
@@ -292,7 +302,8 @@ type Consent struct {
 // Consents stores remembered consent decisions.
 type Consents interface {
 	Get(ctx context.Context, userID, clientID string) (Consent, error)
-	// Put creates or replaces the consent of (user, client).
+	// Put creates or replaces the consent of (user, client); a replacement keeps the
+	// original CreatedAt.
 	Put(ctx context.Context, c Consent) error
 	ListForUser(ctx context.Context, userID string) ([]Consent, error)
 	Touch(ctx context.Context, userID, clientID string, at time.Time) error
@@ -318,9 +329,11 @@ type Delegations interface {
 	Create(ctx context.Context, d Delegation) error
 	Get(ctx context.Context, id string) (Delegation, error)
 	ListByGrantor(ctx context.Context, grantorID string) ([]Delegation, error)
-	// ListByGrantee lists grants to a user (granteeUserID) or a client (granteeClientID).
+	// ListByGrantee lists grants to a user (granteeUserID) or a client (granteeClientID);
+	// an empty argument matches nothing.
 	ListByGrantee(ctx context.Context, granteeUserID, granteeClientID string) ([]Delegation, error)
-	// Revoke is allowed only to the grantor; ErrNotFound otherwise.
+	// Revoke is allowed only to the grantor; ErrNotFound otherwise. Revoking again
+	// keeps the first RevokedAt.
 	Revoke(ctx context.Context, id, grantorID string, at time.Time) error
 }
 
@@ -380,6 +393,7 @@ type AuditFilter struct {
 
 // Audit stores the append-only audit log.
 type Audit interface {
+	// Append stores the events in one transaction; the store assigns their IDs.
 	Append(ctx context.Context, events ...AuditEvent) error
 	List(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 }

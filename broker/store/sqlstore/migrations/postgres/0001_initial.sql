@@ -168,14 +168,14 @@ CREATE TABLE signing_keys (
 );
 
 CREATE TABLE audit_events (
-	id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	occurred_at TIMESTAMPTZ,
-	actor      TEXT NOT NULL,
-	action     TEXT NOT NULL,
-	target     TEXT NOT NULL,
-	ip         TEXT NOT NULL,
-	request_id TEXT NOT NULL,
-	details    BYTEA
+	actor       TEXT NOT NULL,
+	action      TEXT NOT NULL,
+	target      TEXT NOT NULL,
+	ip          TEXT NOT NULL,
+	request_id  TEXT NOT NULL,
+	details     BYTEA
 );
 CREATE INDEX audit_events_time ON audit_events (occurred_at);
 CREATE INDEX audit_events_actor ON audit_events (actor, occurred_at);

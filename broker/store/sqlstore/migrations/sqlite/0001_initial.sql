@@ -169,14 +169,14 @@ CREATE TABLE signing_keys (
 );
 
 CREATE TABLE audit_events (
-	id         INTEGER PRIMARY KEY, -- the rowid: increases with every append
+	id          INTEGER PRIMARY KEY, -- the rowid: increases with every append
 	occurred_at TEXT,
-	actor      TEXT NOT NULL,
-	action     TEXT NOT NULL,
-	target     TEXT NOT NULL,
-	ip         TEXT NOT NULL,
-	request_id TEXT NOT NULL,
-	details    BLOB
+	actor       TEXT NOT NULL,
+	action      TEXT NOT NULL,
+	target      TEXT NOT NULL,
+	ip          TEXT NOT NULL,
+	request_id  TEXT NOT NULL,
+	details     BLOB
 );
 CREATE INDEX audit_events_time ON audit_events (occurred_at);
 CREATE INDEX audit_events_actor ON audit_events (actor, occurred_at);
