@@ -1,0 +1,153 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+)
+
+var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+func openAudit(t *testing.T) store.Audit {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db.Audit()
+}
+
+func list(t *testing.T, a store.Audit) []store.AuditEvent {
+	t.Helper()
+	evs, err := a.List(context.Background(), store.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func TestRecordIsStoredBeforeItReturns(t *testing.T) {
+	a := openAudit(t)
+	w := NewWriter(a, slog.New(slog.DiscardHandler), Options{FlushInterval: time.Hour, Now: func() time.Time { return t0 }})
+	defer w.Close(context.Background())
+	err := w.Record(context.Background(), Event{Actor: "user:alice", Action: "consent.granted", Target: "client:web",
+		IP: "192.0.2.1", RequestID: "req-1", Details: map[string]any{"scopes": []string{"read"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := list(t, a)
+	if len(evs) != 1 {
+		t.Fatalf("want 1 event, got %d", len(evs))
+	}
+	e := evs[0]
+	if e.Actor != "user:alice" || e.Action != "consent.granted" || e.Target != "client:web" || e.IP != "192.0.2.1" ||
+		e.RequestID != "req-1" || !e.Time.Equal(t0) || string(e.Details) != `{"scopes":["read"]}` {
+		t.Fatalf("stored %+v", e)
+	}
+}
+
+func TestEnqueueGroupCommits(t *testing.T) {
+	a := openAudit(t)
+	counting := &countingAudit{Audit: a}
+	w := NewWriter(counting, slog.New(slog.DiscardHandler), Options{FlushInterval: 50 * time.Millisecond, BatchSize: 100})
+	for i := range 250 {
+		w.Enqueue(Event{Action: "token.issued", Target: "client:svc", Details: map[string]any{"n": i}})
+	}
+	// Full batches are written at once; the rest within the flush interval.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(list(t, a)) < 250 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(list(t, a)); n != 250 {
+		t.Fatalf("after the flush interval %d of 250 events are stored", n)
+	}
+	if calls := counting.calls(); calls > 5 {
+		t.Errorf("250 events took %d writes; want them grouped (≤ 5)", calls)
+	}
+	w.Close(context.Background())
+}
+
+func TestCloseFlushesTheQueue(t *testing.T) {
+	a := openAudit(t)
+	w := NewWriter(a, slog.New(slog.DiscardHandler), Options{FlushInterval: time.Hour})
+	for range 10 {
+		w.Enqueue(Event{Action: "token.issued"})
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(list(t, a)); n != 10 {
+		t.Fatalf("Close left %d of 10 events unwritten", 10-n)
+	}
+	w.Enqueue(Event{Action: "late"}) // after Close: written directly, not stranded
+	if n := len(list(t, a)); n != 11 {
+		t.Fatalf("an event enqueued after Close was lost")
+	}
+}
+
+func TestFailedBatchIsKeptInTheLog(t *testing.T) {
+	var logs syncBuffer
+	w := NewWriter(failingAudit{}, slog.New(slog.NewJSONHandler(&logs, nil)), Options{FlushInterval: time.Hour})
+	w.Enqueue(Event{Action: "token.issued", Actor: "client:svc"})
+	w.Close(context.Background())
+	if !bytes.Contains(logs.Bytes(), []byte(`"action":"token.issued"`)) || !bytes.Contains(logs.Bytes(), []byte("batch write failed")) {
+		t.Fatalf("the lost event is not in the log:\n%s", logs.Bytes())
+	}
+	if err := w.Record(context.Background(), Event{Action: "x"}); err == nil {
+		t.Fatal("Record hid a failed write")
+	}
+}
+
+type countingAudit struct {
+	store.Audit
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingAudit) Append(ctx context.Context, evs ...store.AuditEvent) error {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Audit.Append(ctx, evs...)
+}
+
+func (c *countingAudit) calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+type failingAudit struct{ store.Audit }
+
+func (failingAudit) Append(context.Context, ...store.AuditEvent) error {
+	return errors.New("database is down")
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
