@@ -173,3 +173,32 @@ func TestEnvExample(t *testing.T) {
 		t.Fatal(".env.example is out of date: go test ./broker/config -run TestEnvExample -update")
 	}
 }
+
+func TestParseKey(t *testing.T) {
+	good := key('k')
+	for _, tc := range []struct{ name, in, want string }{
+		{"valid", good, ""},
+		{"valid with newline", good + "\n", ""},
+		{"empty", "  ", "must decode to 32 bytes, got 0"},
+		{"not base64", "this is not base64!!", "not valid standard base64"},
+		{"url alphabet", strings.NewReplacer("+", "-", "/", "_").Replace(base64.StdEncoding.EncodeToString([]byte(strings.Repeat("\xfb\xff", 16)))), "not valid standard base64"},
+		{"missing padding", strings.TrimRight(good, "="), "not valid standard base64"},
+		{"16 bytes", base64.StdEncoding.EncodeToString(make([]byte, 16)), "got 16"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := ParseKey(tc.in)
+			if tc.want == "" {
+				if err != nil || len(k) != 32 {
+					t.Fatalf("%v %x", err, k)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			if in := strings.TrimSpace(tc.in); in != "" && strings.Contains(err.Error(), in) {
+				t.Errorf("error %q echoes the key", err)
+			}
+		})
+	}
+}

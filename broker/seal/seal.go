@@ -21,7 +21,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // KeySize is the length of a master key: AES-256.
@@ -172,31 +171,8 @@ func gcmAD(header, associatedData []byte) []byte {
 	return append(append(ad, header...), associatedData...)
 }
 
-// ParseMasterKey decodes a master key written as standard base64 (RFC 4648 §4, with
-// padding), as in GATEHOUSE_MASTER_KEY. Surrounding whitespace, such as the newline
-// at the end of a key file, is ignored. Errors say what is wrong without echoing
-// the input.
-func ParseMasterKey(text string) ([]byte, error) {
-	text = strings.TrimSpace(text)
-	if text == "" {
-		return nil, errors.New("seal: master key is empty")
-	}
-	key, err := base64.StdEncoding.DecodeString(text)
-	if err != nil {
-		var cie base64.CorruptInputError
-		if errors.As(err, &cie) {
-			return nil, fmt.Errorf("seal: master key is not standard base64 (invalid character or padding at offset %d)", int64(cie))
-		}
-		return nil, errors.New("seal: master key is not standard base64")
-	}
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("seal: master key decodes to %d bytes, want %d (generate one with: openssl rand -base64 32)", len(key), KeySize)
-	}
-	return key, nil
-}
-
 // NewMasterKey returns a fresh random master key as standard base64 text, the form
-// ParseMasterKey reads.
+// GATEHOUSE_MASTER_KEY takes.
 func NewMasterKey() (string, error) {
 	key := make([]byte, KeySize)
 	if _, err := rand.Read(key); err != nil {
