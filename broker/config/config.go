@@ -145,7 +145,13 @@ var Settings = []Setting{
 		apply: func(c *Config, v string) error { c.TLSCertFile = v; return readable(v) }},
 	{Env: "GATEHOUSE_TLS_KEY_FILE", Default: "",
 		Help:  "PEM private key for GATEHOUSE_TLS_CERT_FILE.",
-		apply: func(c *Config, v string) error { c.TLSKeyFile = v; return readable(v) }},
+		apply: func(c *Config, v string) error {
+			c.TLSKeyFile = v
+			if v == "" {
+				return nil
+			}
+			return ownerOnly(v)
+		}},
 	{Env: "GATEHOUSE_TRUSTED_PROXIES", Default: "",
 		Help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto headers are believed; empty trusts none.",
 		apply: func(c *Config, v string) error {
@@ -362,14 +368,10 @@ func ParseKey(s string) ([]byte, error) {
 	return k, nil
 }
 
-// ReadKeyFile reads a base64 key from a file that only its owner can read (DATA-14).
+// ReadKeyFile reads a base64 key from a file that only its owner can read.
 func ReadKeyFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by group or others (mode %v); chmod 600 it", path, st.Mode().Perm())
+	if err := ownerOnly(path); err != nil {
+		return nil, err
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -432,6 +434,19 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// ownerOnly refuses a secret file that group or others may read (DATA-14): a key
+// anyone on the machine can read is no longer a secret.
+func ownerOnly(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s is readable by group or others (mode %v); chmod 600 it", path, st.Mode().Perm())
+	}
+	return readable(path)
 }
 
 func readable(path string) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,7 +80,6 @@ func TestRefusals(t *testing.T) {
 		{"GATEHOUSE_ISSUER", "/relative", "absolute URL"},
 		{"GATEHOUSE_ISSUER", "ftp://id.example.com", "https"},
 		{"GATEHOUSE_MASTER_KEY", "!!!", "base64"},
-		{"GATEHOUSE_MASTER_KEY_FILE", loose, "readable by group or others"},
 		{"GATEHOUSE_MASTER_KEY_FILE", filepath.Join(dir, "missing"), "cannot read"},
 		{"GATEHOUSE_SESSION_KEYS", key('a') + ",bad", "key 2"},
 		{"GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8,nope", `"nope" is not a CIDR`},
@@ -200,5 +200,26 @@ func TestParseKey(t *testing.T) {
 				t.Errorf("error %q echoes the key", err)
 			}
 		})
+	}
+}
+
+// TestDATA14_SecretFilesOwnerOnly: key files anyone else on the machine can read
+// are refused at start.
+func TestDATA14_SecretFilesOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	for _, setting := range []string{"GATEHOUSE_MASTER_KEY_FILE", "GATEHOUSE_TLS_KEY_FILE"} {
+		for mode, ok := range map[os.FileMode]bool{0o600: true, 0o400: true, 0o640: false, 0o644: false, 0o604: false} {
+			f := filepath.Join(dir, fmt.Sprintf("%s-%o", setting, mode))
+			os.WriteFile(f, []byte(key('k')), 0o600)
+			os.Chmod(f, mode)
+			vars := map[string]string{setting: f}
+			if setting == "GATEHOUSE_TLS_KEY_FILE" {
+				vars["GATEHOUSE_TLS_CERT_FILE"] = f
+			}
+			_, err := Load(Source{Environ: env(vars)})
+			if refused := err != nil && strings.Contains(err.Error(), "readable by group or others"); refused == ok {
+				t.Errorf("%s with mode %o: %v", setting, mode, err)
+			}
+		}
 	}
 }

@@ -87,8 +87,16 @@ func sqliteDSN(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sqlite: %w", err)
 	}
-	if err := f.Close(); err != nil {
+	st, err := f.Stat()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return "", fmt.Errorf("sqlite: %w", err)
+	}
+	// DATA-14: refuse a database others can read rather than serve from it.
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("sqlite: %s is readable or writable by group or others (mode %v); chmod 600 it", path, perm)
 	}
 	// _txlock=immediate: a transaction takes the write lock at BEGIN, so two writers
 	// queue on busy_timeout instead of failing with SQLITE_BUSY when a reader tries to

@@ -178,6 +178,22 @@ func TestSQLiteFileMode(t *testing.T) {
 	}
 }
 
+func TestDATA14_SQLiteFileReadableByOthersIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644) // past the umask
+	db, err := Open(t.Context(), "sqlite:"+path)
+	if err == nil {
+		db.Close()
+		t.Fatal("opened a database file readable by others")
+	}
+	if !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("error does not say how to fix it: %v", err)
+	}
+}
+
 func TestSQLitePragmas(t *testing.T) {
 	db := openDB(t, "sqlite:"+filepath.Join(t.TempDir(), "gatehouse.db"))
 	for _, tc := range []struct{ pragma, want string }{
