@@ -144,7 +144,7 @@ var Settings = []Setting{
 		Help:  "PEM certificate chain; with GATEHOUSE_TLS_KEY_FILE Gatehouse serves HTTPS itself.",
 		apply: func(c *Config, v string) error { c.TLSCertFile = v; return readable(v) }},
 	{Env: "GATEHOUSE_TLS_KEY_FILE", Default: "",
-		Help:  "PEM private key for GATEHOUSE_TLS_CERT_FILE.",
+		Help: "PEM private key for GATEHOUSE_TLS_CERT_FILE.",
 		apply: func(c *Config, v string) error {
 			c.TLSKeyFile = v
 			if v == "" {
