@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// TestDOS12_MaintenanceSweepsExpiredState: expired sessions, codes, refresh tokens and
+// replay entries are deleted, so stored state stays bounded; live ones are kept.
+func TestDOS12_MaintenanceSweepsExpiredState(t *testing.T) {
+	ts := newTestServer(t, "https://id.example.com", nil, nil)
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	ts.Now = func() time.Time { return now }
+	ctx := context.Background()
+	st := ts.db
+	if err := st.Users().Create(ctx, store.User{ID: "u1", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []store.Session{
+		{ID: "expired", TokenHash: []byte("h1"), UserID: "u1", CreatedAt: now.Add(-13 * time.Hour), LastSeenAt: now.Add(-time.Minute), ExpiresAt: now.Add(-time.Hour)},
+		{ID: "idle", TokenHash: []byte("h2"), UserID: "u1", CreatedAt: now.Add(-2 * time.Hour), LastSeenAt: now.Add(-61 * time.Minute), ExpiresAt: now.Add(time.Hour)},
+		{ID: "live", TokenHash: []byte("h3"), UserID: "u1", CreatedAt: now.Add(-2 * time.Hour), LastSeenAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)},
+	} {
+		if err := st.Sessions().Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []store.AuthCode{
+		{CodeHash: []byte("c-old"), GrantID: "g1", ClientID: "c", UserID: "u1", CreatedAt: now.Add(-2 * time.Minute), ExpiresAt: now.Add(-time.Minute)},
+		{CodeHash: []byte("c-new"), GrantID: "g2", ClientID: "c", UserID: "u1", CreatedAt: now, ExpiresAt: now.Add(time.Minute)},
+	} {
+		if err := st.Codes().Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []store.RefreshToken{
+		{TokenHash: []byte("r-old"), FamilyID: "f1", ClientID: "c", UserID: "u1", CreatedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(-time.Hour)},
+		{TokenHash: []byte("r-new"), FamilyID: "f2", ClientID: "c", UserID: "u1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+	} {
+		if err := st.RefreshTokens().Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Replay().Remember(ctx, "old", now.Add(-time.Second), now.Add(-time.Minute))
+	st.Replay().Remember(ctx, "new", now.Add(time.Minute), now)
+
+	ts.maintainOnce(ctx)
+
+	sessions, err := st.Sessions().ListForUser(ctx, "u1")
+	if err != nil || len(sessions) != 1 || sessions[0].ID != "live" {
+		t.Errorf("sessions after sweep: %+v %v", sessions, err)
+	}
+	if _, err := st.Codes().Redeem(ctx, []byte("c-new"), now); err != nil {
+		t.Errorf("live code swept: %v", err)
+	}
+	if _, err := st.RefreshTokens().GetByHash(ctx, []byte("r-old")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired refresh token kept: %v", err)
+	}
+	if _, err := st.RefreshTokens().GetByHash(ctx, []byte("r-new")); err != nil {
+		t.Errorf("live refresh token swept: %v", err)
+	}
+	// The expired code's row is gone: creating the same hash again succeeds.
+	if err := st.Codes().Create(ctx, store.AuthCode{CodeHash: []byte("c-old"), GrantID: "g3", ClientID: "c", UserID: "u1", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Errorf("expired code kept: %v", err)
+	}
+	if err := st.Replay().Remember(ctx, "new", now.Add(time.Minute), now); !errors.Is(err, store.ErrAlreadyUsed) {
+		t.Errorf("live replay entry swept: %v", err)
+	}
+}
