@@ -149,6 +149,37 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+func cmdReseal(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "reseal", "reseal [flags]",
+		"Master-key rotation: with the new key in GATEHOUSE_MASTER_KEY and the old one in\n"+
+			"GATEHOUSE_PREVIOUS_MASTER_KEYS, re-encrypts every secret sealed with an old key\n"+
+			"under the new one. Safe to run again after an interruption; once it reports\n"+
+			"nothing left, remove the old key from GATEHOUSE_PREVIOUS_MASTER_KEYS.")
+	load := configFlags(fs, env)
+	args, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("reseal takes no arguments, got %q", args)
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	db, km, err := openKeys(ctx, cfg, newLogger(cfg, env.stderr))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := km.Reseal(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "Resealed %d signing key(s) under the newest master key.\n", n)
+	return nil
+}
+
 func cmdVersion(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "version", "version", "Prints the version and the Go version it was built with.")
 	if err := fs.Parse(args); err != nil {

@@ -34,6 +34,7 @@ func commands() []command {
 		{"demo", "Run Gatehouse with a local demo setup: no configuration needed", cmdDemo},
 		{"migrate", "Apply database migrations (up) or show them (status)", cmdMigrate},
 		{"keys", "List or rotate token-signing keys", cmdKeys},
+		{"reseal", "Re-encrypt every secret at rest under the newest master key", cmdReseal},
 		{"version", "Print the version", cmdVersion},
 	}
 }

@@ -445,3 +445,29 @@ func TestServeTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestDATA13_MasterKeyRotation: reseal moves every secret to the new master key,
+// idempotently, after which the old key can be dropped.
+func TestDATA13_MasterKeyRotation(t *testing.T) {
+	vars := baseVars(t)
+	if out, err := runCommand(t, vars, "keys", "rotate"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	vars["GATEHOUSE_MASTER_KEY"], vars["GATEHOUSE_PREVIOUS_MASTER_KEYS"] = masterKeyB, masterKeyA
+	for _, want := range []string{"Resealed 2 signing key(s)", "Resealed 0 signing key(s)"} {
+		out, err := runCommand(t, vars, "reseal")
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("reseal: %v %q, want %q", err, out, want)
+		}
+	}
+	delete(vars, "GATEHOUSE_PREVIOUS_MASTER_KEYS")
+	g := start(t, vars, "serve")
+	if _, jwks := get(t, g.url+"/oauth2/jwks"); len(kids(t, jwks)) != 2 {
+		t.Fatalf("after dropping the old master key: %s", jwks)
+	}
+	g.stop()
+	vars["GATEHOUSE_MASTER_KEY"] = masterKeyA // the old key alone no longer opens anything
+	if _, err := runCommand(t, vars, "keys", "list"); err == nil {
+		t.Fatal("the retired master key still opens the signing keys")
+	}
+}
