@@ -144,16 +144,16 @@ func kids(t *testing.T, jwks string) []string {
 
 func TestServeServesTheShell(t *testing.T) {
 	g := start(t, baseVars(t), "serve")
-	for path, want := range map[string]string{
-		"/":                                 `data-testid="home"`,
-		"/healthz":                          "ok",
-		"/readyz":                           `"status":"ok"`,
-		"/metrics":                          "gatehouse_http_requests_total",
-		"/.well-known/openid-configuration": `"jwks_uri":"http://localhost:8080/oauth2/jwks"`,
-		"/oauth2/jwks":                      `"kty":"EC"`,
+	for _, tc := range []struct{ path, want string }{
+		{"/", `data-testid="home"`},
+		{"/healthz", "ok"},
+		{"/readyz", `"status":"ok"`},
+		{"/.well-known/openid-configuration", `"jwks_uri":"http://localhost:8080/oauth2/jwks"`},
+		{"/oauth2/jwks", `"kty":"EC"`},
+		{"/metrics", `gatehouse_http_requests_total{code="200",method="get",route="GET /healthz"} 1`}, // counts the requests above
 	} {
-		if code, body := get(t, g.url+path); code != 200 || !strings.Contains(body, want) {
-			t.Errorf("GET %s: %d %.200s", path, code, body)
+		if code, body := get(t, g.url+tc.path); code != 200 || !strings.Contains(body, tc.want) {
+			t.Errorf("GET %s: %d %.200s", tc.path, code, body)
 		}
 	}
 	if err := g.stop(); err != nil {
