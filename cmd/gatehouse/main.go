@@ -34,6 +34,8 @@ func commands() []command {
 		{"demo", "Run Gatehouse with a local demo setup: no configuration needed", cmdDemo},
 		{"migrate", "Apply database migrations (up) or show them (status)", cmdMigrate},
 		{"keys", "List or rotate token-signing keys", cmdKeys},
+		{"clients", "Manage OAuth clients (create, list, show, update, delete, rotate-secret)", cmdClients},
+		{"apis", "Manage APIs (resource servers) and their scopes", cmdAPIs},
 		{"version", "Print the version", cmdVersion},
 	}
 }
