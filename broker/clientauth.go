@@ -107,9 +107,9 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 // invalid_client.
 func (s *Server) clientAuthFailed(r *http.Request, clientID, method string, cause error) error {
 	ri := infoFrom(r.Context())
-	s.ipLimit.take(ri.IP, failureCost)
+	s.ipLimit.charge(ri.IP, failureCost)
 	if clientID != "" {
-		s.clientLimit.take(clientID, failureCost)
+		s.clientLimit.charge(clientID, failureCost)
 	}
 	if !errors.Is(cause, errNoCredentials) {
 		if err := s.audit.Record(r.Context(), audit.Event{

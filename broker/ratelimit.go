@@ -54,6 +54,26 @@ func (l *limiter) take(key string, cost int) (ok bool, retryAfter int) {
 	return false, max(1, int(math.Ceil(missing/float64(l.limit))))
 }
 
+// charge takes cost tokens from key's bucket even when that leaves it in debt, so
+// the next requests wait for the refill: how failures are counted.
+func (l *limiter) charge(key string, cost int) {
+	if l == nil {
+		return
+	}
+	now := l.now()
+	l.mu.Lock()
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.sweepLocked(now)
+		}
+		b = rate.NewLimiter(l.limit, l.burst)
+		l.buckets[key] = b
+	}
+	l.mu.Unlock()
+	b.ReserveN(now, min(cost, l.burst))
+}
+
 func (l *limiter) sweepLocked(now time.Time) {
 	for k, b := range l.buckets {
 		if b.TokensAt(now) >= float64(l.burst) {
