@@ -38,7 +38,7 @@ const (
 	rs2 = "https://api2.test"
 )
 
-func newOAuthFixture(t *testing.T, settings map[string]string) *oauthFixture {
+func newOAuthFixture(t testing.TB, settings map[string]string) *oauthFixture {
 	t.Helper()
 	ts := newTestServer(t, "https://gatehouse.test", settings, nil)
 	fx := &oauthFixture{testServer: ts, secrets: map[string]string{}}
@@ -159,7 +159,7 @@ type codeOpts struct {
 }
 
 // newCode stores an authorization code and returns it with its PKCE verifier.
-func (fx *oauthFixture) newCode(t *testing.T, o codeOpts) (code, verifier, grantID string) {
+func (fx *oauthFixture) newCode(t testing.TB, o codeOpts) (code, verifier, grantID string) {
 	t.Helper()
 	code, hash := token.NewOpaque()
 	verifier, _ = token.NewOpaque()

@@ -52,7 +52,7 @@ func (s *syncBuffer) String() string {
 // newTestServer builds a Server for issuer with optional extra settings; extra
 // routes are registered before the server is used (for mechanisms no production
 // route exercises yet).
-func newTestServer(t *testing.T, issuer string, settings map[string]string, extra func(s *Server)) *testServer {
+func newTestServer(t testing.TB, issuer string, settings map[string]string, extra func(s *Server)) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	flags := map[string]string{
