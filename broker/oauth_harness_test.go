@@ -271,3 +271,8 @@ func jwtForm(assertion string) url.Values {
 func storeFilter(user, client, session string) store.RefreshFilter {
 	return store.RefreshFilter{UserID: user, ClientID: client, SessionID: session}
 }
+
+// httpHandler defers to the fixture built once the server's URL (the issuer) is known.
+func httpHandler(get func() *oauthFixture) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { get().ServeHTTP(w, r) })
+}

@@ -34,9 +34,7 @@ func (l *listFlag) Set(v string) error {
 		l.vals = append(l.vals, v)
 		return nil
 	}
-	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
-		l.vals = append(l.vals, s)
-	}
+	l.vals = append(l.vals, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })...)
 	return nil
 }
 
