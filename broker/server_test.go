@@ -67,7 +67,12 @@ func newTestServer(t testing.TB, issuer string, settings map[string]string, extr
 		t.Fatal(err)
 	}
 	dbPath := filepath.Join(t.TempDir(), "gatehouse.db")
-	db, err := sqlstore.Open(ctx, "sqlite:"+dbPath)
+	dbURL := "sqlite:" + dbPath
+	if u, ok := settings["test-database-url"]; ok {
+		dbURL = u
+		delete(flags, "test-database-url")
+	}
+	db, err := sqlstore.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
