@@ -5,7 +5,7 @@
 # module proxy on first use.
 export GOTOOLCHAIN := go1.27.3
 
-.PHONY: demo test check bench
+.PHONY: demo test check bench load
 
 ## demo: run Gatehouse locally with a demo setup (http://localhost:8080)
 demo:
@@ -27,3 +27,8 @@ check:
 ## bench: Go benchmarks of the hot paths
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
+
+## load: build Gatehouse, start it on a fresh SQLite database and drive the token and
+## introspection endpoints with wrk (needs the Debian packages wrk, jq, curl)
+load:
+	tools/load.sh

@@ -3,17 +3,35 @@ package broker
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/token"
 )
 
 // discoveryDocument is the metadata served at both /.well-known/openid-configuration
 // (OpenID Connect Discovery 1.0 §3) and /.well-known/oauth-authorization-server
 // (RFC 8414 §2). It lists only what works; each endpoint adds itself as it lands.
 func (s *Server) discoveryDocument() ([]byte, error) {
+	authMethods := registry.AuthMethods
+	confidential := []string{registry.AuthSecretBasic, registry.AuthSecretPost, registry.AuthPrivateKeyJWT}
 	return json.Marshal(map[string]any{
 		"issuer":                                s.cfg.Issuer.String(),
 		"jwks_uri":                              s.url("/oauth2/jwks"),
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{s.cfg.SigningAlgorithm},
+		"token_endpoint":                        s.url("/oauth2/token"),
+		"grant_types_supported":                 registry.GrantTypes,
+		"token_endpoint_auth_methods_supported": authMethods,
+		"token_endpoint_auth_signing_alg_values_supported":         registry.AssertionAlgs,
+		"introspection_endpoint":                                   s.url("/oauth2/introspect"),
+		"introspection_endpoint_auth_methods_supported":            confidential,
+		"introspection_endpoint_auth_signing_alg_values_supported": registry.AssertionAlgs,
+		"revocation_endpoint":                                      s.url("/oauth2/revoke"),
+		"revocation_endpoint_auth_methods_supported":               authMethods,
+		"revocation_endpoint_auth_signing_alg_values_supported":    registry.AssertionAlgs,
+		// PKCE is verified at the token endpoint, S256 only (RFC 7636 §4.2, AS-PKCE-02).
+		"code_challenge_methods_supported": []string{"S256"},
+		"scopes_supported":                 token.IdentityScopes[:1],
 	})
 }
 

@@ -37,6 +37,7 @@ func (s *Server) maintainOnce(ctx context.Context) {
 		{"authorization codes", func() (int64, error) { return s.store.Codes().DeleteExpired(ctx, now) }},
 		{"refresh tokens", func() (int64, error) { return s.store.RefreshTokens().DeleteExpired(ctx, now) }},
 		{"replay cache", func() (int64, error) { return s.store.Replay().DeleteExpired(ctx, now) }},
+		{"token revocations", func() (int64, error) { return s.store.Revocations().DeleteExpired(ctx, now) }},
 	}
 	for _, sw := range sweeps {
 		n, err := sw.run()

@@ -24,6 +24,9 @@ func (s *Server) routes() {
 	s.endpoint("GET /.well-known/openid-configuration", http.HandlerFunc(s.handleDiscovery))
 	s.endpoint("GET /.well-known/oauth-authorization-server", http.HandlerFunc(s.handleDiscovery))
 	s.endpoint("GET /oauth2/jwks", s.adapt(s.handleJWKS))
+	s.oauthEndpoint("POST /oauth2/token", s.handleToken)
+	s.oauthEndpoint("POST /oauth2/introspect", s.handleIntrospect)
+	s.oauthEndpoint("POST /oauth2/revoke", s.handleRevoke)
 
 	s.unmatched = s.metrics.instrument("unmatched", s.adapt(s.handleUnmatched))
 }
@@ -40,6 +43,21 @@ func (s *Server) form(pattern string, h handlerFunc) {
 		}
 		return h(w, r)
 	}))))
+}
+
+// oauthEndpoint is an endpoint for OAuth clients: errors, an oversized body included,
+// are RFC 6749 §5.2 JSON, never a page.
+func (s *Server) oauthEndpoint(pattern string, h handlerFunc) {
+	adapted := s.adaptOAuth(h)
+	s.mux.Handle(pattern, s.metrics.instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > oauthBodyLimit {
+			w.Header().Set("Connection", "close")
+			s.writeOAuthError(w, r, &http.MaxBytesError{Limit: oauthBodyLimit})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, oauthBodyLimit)
+		adapted.ServeHTTP(w, r)
+	})))
 }
 
 func (s *Server) endpoint(pattern string, h http.Handler) {

@@ -15,7 +15,9 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
 
 // KeySet is what the server needs of the signing-key manager.
@@ -24,6 +26,10 @@ type KeySet interface {
 	JWKS(ctx context.Context) ([]byte, error)
 	// Maintain promotes a published next key and drops expired retired keys.
 	Maintain(ctx context.Context) error
+	// Signer returns the signer of the active key.
+	Signer(ctx context.Context) (*keys.Signer, error)
+	// Verify checks a JWT Gatehouse signed, with the expected typ, into dst.
+	Verify(ctx context.Context, token, typ string, dst any) error
 }
 
 // Options are the Server's dependencies; every one is explicit.
@@ -38,6 +44,8 @@ type Options struct {
 	// Registry receives the metrics; nil means a new registry with the Go runtime
 	// and process collectors.
 	Registry *prometheus.Registry
+	// HTTPClient fetches clients' JWKS URIs; nil means the SSRF-guarded default.
+	HTTPClient *http.Client
 }
 
 // Server is Gatehouse's HTTP server. It is an http.Handler.
@@ -57,6 +65,12 @@ type Server struct {
 	forms     []string // form route patterns, so tests can hold each to POST-only
 	handler   http.Handler
 	discovery []byte // the discovery document, fixed for the process lifetime
+
+	registry    *registryCache
+	ipLimit     *limiter
+	clientLimit *limiter
+	jwksCache   jwksCache
+	httpClient  *http.Client
 }
 
 // New builds a Server from its dependencies.
@@ -75,6 +89,13 @@ func New(o Options) (*Server, error) {
 	}
 	if s.Now == nil {
 		s.Now = time.Now
+	}
+	s.registry = newRegistryCache(o.Store, s.Now)
+	s.ipLimit = newLimiter(o.Config.OAuthRatePerIP, s.Now)
+	s.clientLimit = newLimiter(o.Config.OAuthRatePerClient, s.Now)
+	s.httpClient = o.HTTPClient
+	if s.httpClient == nil {
+		s.httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})
 	}
 	var err error
 	if s.metrics, err = newMetrics(o.Registry); err != nil {

@@ -24,9 +24,12 @@ import (
 // testServer is a Server over a fresh SQLite database, with its log captured.
 type testServer struct {
 	*Server
-	db  *sqlstore.DB
-	cfg *config.Config
-	log *syncBuffer
+	db     *sqlstore.DB
+	dbPath string
+	cfg    *config.Config
+	log    *syncBuffer
+	aw     *audit.Writer
+	km     *keys.Manager
 }
 
 type syncBuffer struct {
@@ -63,7 +66,13 @@ func newTestServer(t testing.TB, issuer string, settings map[string]string, extr
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	dbPath := filepath.Join(t.TempDir(), "gatehouse.db")
+	dbURL := "sqlite:" + dbPath
+	if u, ok := settings["test-database-url"]; ok {
+		dbURL = u
+		delete(flags, "test-database-url")
+	}
+	db, err := sqlstore.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +102,7 @@ func newTestServer(t testing.TB, issuer string, settings map[string]string, extr
 	if extra != nil {
 		extra(s)
 	}
-	return &testServer{Server: s, db: db, cfg: cfg, log: logs}
+	return &testServer{Server: s, db: db, dbPath: dbPath, cfg: cfg, log: logs, aw: aw, km: km}
 }
 
 func (ts *testServer) do(r *http.Request) *http.Response {

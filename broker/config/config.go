@@ -47,6 +47,11 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// OAuthRatePerClient and OAuthRatePerIP are requests per second (burst twice that)
+	// at the token, introspection and revocation endpoints; 0 switches a limit off.
+	OAuthRatePerClient int
+	OAuthRatePerIP     int
 }
 
 // Setting declares one configuration variable.
@@ -203,6 +208,12 @@ var Settings = []Setting{
 	{Env: "GATEHOUSE_SESSION_MAX_AGE", Default: "12h",
 		Help:  "A browser session ends this long after sign-in, however active.",
 		apply: func(c *Config, v string) error { return duration(&c.SessionMaxAge, v, time.Minute) }},
+	{Env: "GATEHOUSE_OAUTH_RATE_PER_CLIENT", Default: "1000",
+		Help:  "Requests per second one client_id may make to the token, introspection and revocation endpoints (burst: twice that; a failed client authentication counts 100); 0 disables.",
+		apply: func(c *Config, v string) error { return nonNegativeInt(&c.OAuthRatePerClient, v) }},
+	{Env: "GATEHOUSE_OAUTH_RATE_PER_IP", Default: "2000",
+		Help:  "Requests per second one client IP address may make to those endpoints (burst: twice that; a failed client authentication counts 100); 0 disables.",
+		apply: func(c *Config, v string) error { return nonNegativeInt(&c.OAuthRatePerIP, v) }},
 	{Env: "GATEHOUSE_LOG_LEVEL", Default: "info",
 		Help: "debug, info, warn or error.",
 		apply: func(c *Config, v string) error {
@@ -476,6 +487,15 @@ func positiveInt(dst *int, v string) error {
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
 		return fmt.Errorf("%q is not a positive whole number", v)
+	}
+	*dst = n
+	return nil
+}
+
+func nonNegativeInt(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a whole number ≥ 0", v)
 	}
 	*dst = n
 	return nil

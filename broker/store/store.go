@@ -42,6 +42,7 @@ type Store interface {
 	SigningKeys() SigningKeys
 	Audit() Audit
 	Replay() Replay
+	Revocations() Revocations
 	// Ping reports whether the database answers (used by /readyz).
 	Ping(ctx context.Context) error
 	Close() error
@@ -128,17 +129,20 @@ type Providers interface {
 
 // Client is an OAuth 2.0 client application.
 type Client struct {
-	ID                      string
-	Name                    string
-	LogoURI                 string
-	SecretHash              []byte // SHA-256 of a generated 256-bit secret; empty for public clients
-	Public                  bool
-	FirstParty              bool
-	RedirectURIs            []string
-	PostLogoutRedirectURIs  []string
-	GrantTypes              []string
-	Scopes                  []string
-	DefaultAudience         string
+	ID                     string
+	Name                   string
+	LogoURI                string
+	SecretHash             []byte // SHA-256 of a generated 256-bit secret; empty for public clients
+	Public                 bool
+	FirstParty             bool
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string
+	Scopes                 []string
+	DefaultAudience        string
+	// Audiences are the other APIs (by audience URI) the client may ask tokens for
+	// with an RFC 8707 resource parameter.
+	Audiences               []string
 	TokenEndpointAuthMethod string
 	JWKS                    []byte
 	JWKSURI                 string
@@ -161,6 +165,9 @@ type Clients interface {
 type Scope struct {
 	Name        string
 	Description string
+	// Roles are the local roles that entitle a user to this scope; empty means any
+	// signed-in user is entitled.
+	Roles []string `json:",omitempty"`
 }
 
 // API is a resource server tokens can be issued for.
@@ -403,5 +410,18 @@ type Audit interface {
 type Replay interface {
 	// Remember stores key until expiresAt; ErrAlreadyUsed if an unexpired entry exists.
 	Remember(ctx context.Context, key string, expiresAt, now time.Time) error
+	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Revocations is a list of revoked self-contained tokens (JWT access tokens), kept
+// until the tokens it covers have expired. An entry revokes every token that carries
+// its key (e.g. "jti:…", "grant:…", "session:…") and was issued before IssuedBefore.
+type Revocations interface {
+	// Revoke stores key; if key is already stored, the later IssuedBefore and the
+	// later keepUntil win, so a revocation never shrinks.
+	Revoke(ctx context.Context, key string, issuedBefore, keepUntil time.Time) error
+	// Latest returns the latest IssuedBefore among the stored keys in keys, or the
+	// zero time if none is stored.
+	Latest(ctx context.Context, keys []string) (time.Time, error)
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
 }

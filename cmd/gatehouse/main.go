@@ -35,6 +35,8 @@ func commands() []command {
 		{"migrate", "Apply database migrations (up) or show them (status)", cmdMigrate},
 		{"keys", "List or rotate token-signing keys", cmdKeys},
 		{"reseal", "Re-encrypt every secret at rest under the newest master key", cmdReseal},
+		{"clients", "Manage OAuth clients (create, list, show, update, delete, rotate-secret)", cmdClients},
+		{"apis", "Manage APIs (resource servers) and their scopes", cmdAPIs},
 		{"version", "Print the version", cmdVersion},
 	}
 }

@@ -135,6 +135,7 @@ func (db *DB) Delegations() store.Delegations     { return delegations{db} }
 func (db *DB) SigningKeys() store.SigningKeys     { return signingKeys{db} }
 func (db *DB) Audit() store.Audit                 { return audit{db} }
 func (db *DB) Replay() store.Replay               { return replay{db} }
+func (db *DB) Revocations() store.Revocations     { return revocations{db} }
 
 // inTx runs fn in a transaction and commits it if fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {

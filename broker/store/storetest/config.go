@@ -143,6 +143,7 @@ func newClient(id string) store.Client {
 		GrantTypes:              []string{"authorization_code", "refresh_token"},
 		Scopes:                  []string{"openid", "email"},
 		DefaultAudience:         "https://api.example.com",
+		Audiences:               []string{"https://api2.example.com", "https://api3.example.com"},
 		TokenEndpointAuthMethod: "private_key_jwt",
 		JWKS:                    []byte(`{"keys":[]}`),
 		JWKSURI:                 "https://app.example.com/jwks",
@@ -185,7 +186,7 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		c := newClient("c1")
 		must(t, "Create", s.Clients().Create(t.Context(), c))
 		c = store.Client{ID: "c1", Name: "Renamed", RedirectURIs: []string{"https://new.example/cb"},
-			AccessTokenTTL: time.Minute, CreatedAt: c.CreatedAt, UpdatedAt: at(time.Hour)}
+			Audiences: []string{"https://new.example/api"}, AccessTokenTTL: time.Minute, CreatedAt: c.CreatedAt, UpdatedAt: at(time.Hour)}
 		changed := c
 		changed.CreatedAt = at(-time.Hour) // Update keeps CreatedAt
 		must(t, "Update", s.Clients().Update(t.Context(), changed))
@@ -213,7 +214,7 @@ func newAPI(id, audience string) store.API {
 		Name:     "API " + id,
 		Scopes: []store.Scope{
 			{Name: "read", Description: "Read your <data> & \"more\""},
-			{Name: "write", Description: "Change it"},
+			{Name: "write", Description: "Change it", Roles: []string{"editor", "admin"}},
 		},
 		CreatedAt: at(0),
 	}

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("SigningKeys", func(t *testing.T) { testSigningKeys(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("Replay", func(t *testing.T) { testReplay(t, open) })
+	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open) })
 }
 
 // t0 is the suite's fixed clock; at(d) is t0+d. t0 is not in UTC and has

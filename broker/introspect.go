@@ -1,0 +1,191 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/audit"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
+)
+
+// inactive is the whole answer for any token that is not active, whatever the reason
+// (RFC 7662 §2.2: no detail; AS-INT-03).
+var inactive = []byte(`{"active":false}`)
+
+// introspection is an active token's metadata (RFC 7662 §2.2).
+type introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id"`
+	Subject   string   `json:"sub"`
+	Audience  []string `json:"aud,omitempty"`
+	Issuer    string   `json:"iss"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	ID        string   `json:"jti,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
+}
+
+// handleIntrospect is the introspection endpoint (RFC 7662). Only confidential
+// clients may call it (§2.1, AS-INT-01), and a client learns only about tokens issued
+// to it or meant for an API it is registered for; anything else is inactive.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
+	if err := s.limitIP(r); err != nil {
+		return err
+	}
+	f, err := readForm(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.authenticateClient(r, f)
+	if err != nil {
+		return err
+	}
+	if c.Public {
+		return unauthorizedClient("public clients cannot introspect tokens") // AS-CA-05
+	}
+	tok := f.get("token")
+	if tok == "" {
+		return invalidRequest("token is required")
+	}
+	var info *introspection
+	if token.LooksLikeJWT(tok) {
+		info, err = s.introspectAccess(r.Context(), c, tok)
+	} else {
+		info, err = s.introspectRefresh(r.Context(), c, tok)
+	}
+	if err != nil {
+		return err
+	}
+	if info == nil {
+		writeNoStoreJSON(w, http.StatusOK, inactive)
+		return nil
+	}
+	b, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	writeNoStoreJSON(w, http.StatusOK, b)
+	return nil
+}
+
+// introspectAccess verifies an access token as Gatehouse's own (signature with a
+// published key and its algorithm, typ at+jwt, issuer, lifetime) and consults the
+// revocation list. nil means inactive.
+func (s *Server) introspectAccess(ctx context.Context, c *store.Client, tok string) (*introspection, error) {
+	var cl token.AccessClaims
+	if err := s.keys.Verify(ctx, tok, token.TypeAccess, &cl); err != nil {
+		return nil, nil
+	}
+	now := s.Now()
+	if cl.Issuer != s.cfg.Issuer.String() || now.Unix() >= cl.Expiry || cl.IssuedAt > now.Unix()+60 || cl.ID == "" {
+		return nil, nil
+	}
+	if cl.ClientID != c.ID && !slices.ContainsFunc(cl.Audience, func(a string) bool { return mayIntrospectFor(c, a) }) {
+		return nil, nil
+	}
+	latest, err := s.store.Revocations().Latest(ctx, cl.RevocationKeys())
+	if err != nil {
+		return nil, err
+	}
+	if !latest.IsZero() && !latest.Before(time.Unix(cl.IssuedAt, 0)) {
+		return nil, nil
+	}
+	return &introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, Subject: cl.Subject,
+		Audience: cl.Audience, Issuer: cl.Issuer, Expiry: cl.Expiry, IssuedAt: cl.IssuedAt, ID: cl.ID,
+		TokenType: "Bearer", AuthTime: cl.AuthTime}, nil
+}
+
+// mayIntrospectFor: a resource server registered as a client introspects tokens
+// for its own API (its default or allowed audiences).
+func mayIntrospectFor(c *store.Client, audience string) bool {
+	return audience != "" && (audience == c.DefaultAudience || slices.Contains(c.Audiences, audience))
+}
+
+// introspectRefresh reports on a refresh token, to the client it was issued to only.
+func (s *Server) introspectRefresh(ctx context.Context, c *store.Client, tok string) (*introspection, error) {
+	if len(tok) > 256 {
+		return nil, nil
+	}
+	t, err := s.store.RefreshTokens().GetByHash(ctx, token.Hash(tok))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	if t.ClientID != c.ID || !t.RotatedAt.IsZero() || !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt) {
+		return nil, nil
+	}
+	if revoked, err := s.grantRevokedSince(ctx, t); err != nil || revoked {
+		return nil, err
+	}
+	var aud []string
+	if t.Audience != "" {
+		aud = []string{t.Audience}
+	}
+	return &introspection{Active: true, Scope: token.FormatScope(t.Scopes), ClientID: t.ClientID, Subject: t.UserID,
+		Audience: aud, Issuer: s.cfg.Issuer.String(), Expiry: t.ExpiresAt.Unix(), IssuedAt: t.CreatedAt.Unix(),
+		TokenType: "refresh_token", AuthTime: token.Unix(t.AuthTime)}, nil
+}
+
+// handleRevoke is the revocation endpoint (RFC 7009). It answers 200 whatever the
+// token was — unknown, malformed, another client's, already revoked — so it is no
+// oracle (§2.2, AS-REV-03); token_type_hint is only a hint (§2.1) and an unknown
+// one is ignored. A refresh token takes its family and its grant's access tokens
+// with it (AS-REV-02); an access token is put on the revocation list until it
+// expires.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
+	if err := s.limitIP(r); err != nil {
+		return err
+	}
+	f, err := readForm(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.authenticateClient(r, f)
+	if err != nil {
+		return err
+	}
+	tok := f.get("token")
+	if tok == "" {
+		return invalidRequest("token is required")
+	}
+	ctx := r.Context()
+	now := s.Now()
+	var revoked string
+	if token.LooksLikeJWT(tok) {
+		var cl token.AccessClaims
+		if s.keys.Verify(ctx, tok, token.TypeAccess, &cl) == nil && cl.ClientID == c.ID && cl.ID != "" {
+			exp := time.Unix(cl.Expiry, 0)
+			if err := s.store.Revocations().Revoke(ctx, "jti:"+cl.ID, exp.Add(time.Second), exp); err != nil {
+				return err
+			}
+			revoked = "jti:" + cl.ID
+		}
+	} else if len(tok) <= 256 {
+		t, err := s.store.RefreshTokens().GetByHash(ctx, token.Hash(tok))
+		switch {
+		case err == nil && t.ClientID == c.ID:
+			if err := s.revokeFamily(ctx, t, now); err != nil {
+				return err
+			}
+			revoked = "family:" + t.FamilyID
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	if revoked != "" {
+		ri := infoFrom(ctx)
+		s.audit.Enqueue(audit.Event{Actor: "client:" + c.ID, Action: "token.revoked", Target: revoked, IP: ri.IP, RequestID: ri.ID})
+	}
+	writeNoStoreJSON(w, http.StatusOK, []byte("{}"))
+	return nil
+}

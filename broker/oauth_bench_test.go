@@ -1,0 +1,81 @@
+package broker
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkIssueAccessToken: minting and signing one access token (ES256).
+func BenchmarkIssueAccessToken(b *testing.B) {
+	fx := newOAuthFixture(b, nil)
+	c, _ := fx.registry.client(context.Background(), "svc")
+	signer, err := fx.km.Signer(context.Background())
+	must(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := fx.mintAccess(signer, accessGrant{client: c, audience: rs1, scopes: []string{"read"}}, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchPost(b *testing.B, fx *oauthFixture, path, auth, body string) {
+	b.Helper()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := httptest.NewRequest("POST", path, strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth(auth, url.QueryEscape(fx.secrets[auth]))
+			w := httptest.NewRecorder()
+			fx.ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				b.Fatalf("%d %s", w.Code, w.Body)
+			}
+		}
+	})
+}
+
+// BenchmarkClientCredentials: the whole request through the handler and middleware.
+func BenchmarkClientCredentials(b *testing.B) {
+	fx := newOAuthFixture(b, map[string]string{"GATEHOUSE_LOG_LEVEL": "warn", "GATEHOUSE_OAUTH_RATE_PER_CLIENT": "0", "GATEHOUSE_OAUTH_RATE_PER_IP": "0"})
+	benchPost(b, fx, "/oauth2/token", "svc", "grant_type=client_credentials&scope=read")
+}
+
+// BenchmarkIntrospect: introspecting a valid access token as its resource server.
+func BenchmarkIntrospect(b *testing.B) {
+	fx := newOAuthFixture(b, map[string]string{"GATEHOUSE_OAUTH_RATE_PER_CLIENT": "0", "GATEHOUSE_OAUTH_RATE_PER_IP": "0"})
+	at := fx.call(&testing.T{}, "/oauth2/token", "basic:svc", url.Values{"grant_type": {"client_credentials"}}).str("access_token")
+	benchPost(b, fx, "/oauth2/introspect", "rs1", "token="+at)
+}
+
+// BenchmarkRefreshRotation: one refresh-token rotation (database write included).
+func BenchmarkRefreshRotation(b *testing.B) {
+	fx := newOAuthFixture(b, map[string]string{"GATEHOUSE_OAUTH_RATE_PER_CLIENT": "0", "GATEHOUSE_OAUTH_RATE_PER_IP": "0"})
+	t := &testing.T{}
+	code, verifier, _ := fx.newCode(t, codeOpts{client: "web1", redirect: "https://app1.test/cb", scopes: []string{"read"}})
+	rt := fx.exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil).str("refresh_token")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/oauth2/token", strings.NewReader("grant_type=refresh_token&refresh_token="+rt))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth("web1", url.QueryEscape(fx.secrets["web1"]))
+		w := httptest.NewRecorder()
+		fx.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+		rt = tokenField(w.Body.String(), "refresh_token")
+	}
+}
+
+func tokenField(body, name string) string {
+	_, rest, _ := strings.Cut(body, `"`+name+`":"`)
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
+}

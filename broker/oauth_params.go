@@ -1,0 +1,98 @@
+package broker
+
+import (
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+)
+
+// oauthBodyLimit caps the body of the token, introspection and revocation
+// endpoints (DOS-02): far more than any legitimate request (the largest field, a
+// client assertion or a token, is capped at 8 KiB).
+const oauthBodyLimit = 64 << 10
+
+// maxParamLen bounds each parameter (DOS-11); parameters not listed get
+// defaultParamLen. Values that pass are still checked by their grant.
+var maxParamLen = map[string]int{
+	"scope":            1024,
+	"client_assertion": 8 << 10,
+	"token":            8 << 10,
+	"code":             256,
+	"refresh_token":    256,
+	"code_verifier":    128,
+	"client_id":        128,
+	"client_secret":    256,
+}
+
+const (
+	defaultParamLen = 2048
+	maxParams       = 32
+	// maxResources: RFC 8707 allows the resource parameter more than once; a
+	// handful is plenty, thousands is an attack (DOS-11).
+	maxResources = 8
+)
+
+// form is the parsed body of an OAuth request.
+type form struct{ v url.Values }
+
+// get returns the parameter's value; a parameter sent without a value counts as
+// omitted (RFC 6749 §3.1).
+func (f form) get(name string) string {
+	if vs := f.v[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// all returns every non-empty value of a repeatable parameter (resource).
+func (f form) all(name string) []string {
+	var out []string
+	for _, v := range f.v[name] {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// readForm parses an application/x-www-form-urlencoded body, refusing what RFC
+// 6749 §3.2 and §3.1 forbid and what no client needs: repeated parameters ("MUST
+// NOT be included more than once"), oversized values, and too many parameters.
+// Query parameters are ignored: credentials and grants travel in the body only.
+func readForm(r *http.Request) (form, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return form{}, invalidRequest("the body must be application/x-www-form-urlencoded")
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return form{}, err // a *http.MaxBytesError becomes 413
+	}
+	v, err := url.ParseQuery(string(b))
+	if err != nil {
+		return form{}, invalidRequest("the body is not valid form encoding")
+	}
+	if len(v) > maxParams {
+		return form{}, invalidRequest("too many parameters")
+	}
+	for name, vs := range v {
+		if name == "resource" {
+			if len(vs) > maxResources {
+				return form{}, invalidTarget("too many resource parameters")
+			}
+		} else if len(vs) > 1 {
+			return form{}, invalidRequest("a parameter is repeated")
+		}
+		limit, ok := maxParamLen[name]
+		if !ok {
+			limit = defaultParamLen
+		}
+		for _, x := range vs {
+			if len(x) > limit {
+				return form{}, invalidRequest("a parameter is too long")
+			}
+		}
+	}
+	return form{v}, nil
+}

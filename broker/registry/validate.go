@@ -1,0 +1,171 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// Grant types and client authentication methods Gatehouse implements.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+
+	AuthSecretBasic   = "client_secret_basic"
+	AuthSecretPost    = "client_secret_post"
+	AuthPrivateKeyJWT = "private_key_jwt"
+	AuthNone          = "none"
+)
+
+var (
+	GrantTypes  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
+	AuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone}
+	// AssertionAlgs are the JWS algorithms accepted for private_key_jwt client
+	// assertions: asymmetric only (RFC 8725 §3.1), never none or HMAC.
+	AssertionAlgs = []string{"ES256", "ES384", "PS256", "RS256", "EdDSA"}
+)
+
+// ValidateClient returns every problem with c at once (nil if none). It checks the
+// combinations too: public clients authenticate with none and cannot use
+// client_credentials; confidential ones need a secret or keys.
+func ValidateClient(c store.Client) error {
+	var p []string
+	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+	if c.ID == "" || len(c.ID) > 128 || strings.ContainsAny(c.ID, ": \t\r\n") {
+		add("client ID must be 1–128 characters without ':' or spaces")
+	}
+	if len(c.GrantTypes) == 0 {
+		add("at least one grant type is needed")
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(GrantTypes, g) {
+			add("grant type %q is not one of %s", g, strings.Join(GrantTypes, ", "))
+		}
+	}
+	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
+	if has(GrantRefreshToken) && !has(GrantAuthorizationCode) {
+		add("refresh_token needs authorization_code")
+	}
+	if has(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		add("authorization_code needs at least one redirect URI")
+	}
+	for _, u := range c.RedirectURIs {
+		if err := ValidateRedirectURI(u, c.Public); err != nil {
+			add("%v", err)
+		}
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := ValidateRedirectURI(u, c.Public); err != nil {
+			add("post-logout %v", err)
+		}
+	}
+	switch m := c.TokenEndpointAuthMethod; {
+	case !slices.Contains(AuthMethods, m):
+		add("token endpoint auth method %q is not one of %s", m, strings.Join(AuthMethods, ", "))
+	case c.Public != (m == AuthNone):
+		add("public clients, and only they, use token endpoint auth method none")
+	case (m == AuthSecretBasic || m == AuthSecretPost) && len(c.SecretHash) == 0:
+		add("%s needs a secret", m)
+	case m == AuthPrivateKeyJWT && len(c.JWKS) == 0 && c.JWKSURI == "":
+		add("private_key_jwt needs a JWKS or a JWKS URI")
+	}
+	if c.Public && has(GrantClientCredentials) {
+		add("a public client cannot use client_credentials")
+	}
+	if len(c.JWKS) > 0 {
+		if err := ValidateJWKS(c.JWKS); err != nil {
+			add("%v", err)
+		}
+	}
+	if c.JWKSURI != "" && !isHTTPS(c.JWKSURI) {
+		add("JWKS URI must be an https URL")
+	}
+	if c.LogoURI != "" && !isHTTPS(c.LogoURI) {
+		add("logo URI must be an https URL")
+	}
+	for _, s := range c.Scopes {
+		if !ValidScopeToken(s) {
+			add("scope %q is not a valid scope token", s)
+		}
+	}
+	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
+		add("token lifetimes must not be negative")
+	}
+	if len(p) > 0 {
+		return errors.New(strings.Join(p, "; "))
+	}
+	return nil
+}
+
+// ValidateJWKS checks a client's JWK Set: parseable, at least one key, public keys
+// only (a private member would mean the client handed us its private key).
+func ValidateJWKS(b []byte) error {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil {
+		return errors.New("JWKS is not a valid JWK Set")
+	}
+	if len(set.Keys) == 0 {
+		return errors.New("JWKS has no keys")
+	}
+	for _, k := range set.Keys {
+		if !k.IsPublic() || !k.Valid() {
+			return errors.New("JWKS must hold public keys only")
+		}
+	}
+	return nil
+}
+
+// ValidateAPI returns every problem with a at once.
+func ValidateAPI(a store.API) error {
+	var p []string
+	u, err := url.Parse(a.Audience)
+	if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(a.Audience, "#") {
+		// RFC 8707 §2: an absolute URI without a fragment.
+		p = append(p, fmt.Sprintf("audience %q must be an absolute URI without a fragment", a.Audience))
+	}
+	if a.Name == "" {
+		p = append(p, "name is required")
+	}
+	seen := map[string]bool{}
+	for _, s := range a.Scopes {
+		if !ValidScopeToken(s.Name) {
+			p = append(p, fmt.Sprintf("scope %q is not a valid scope token", s.Name))
+		}
+		if seen[s.Name] {
+			p = append(p, fmt.Sprintf("scope %q is listed twice", s.Name))
+		}
+		seen[s.Name] = true
+	}
+	if len(p) > 0 {
+		return errors.New(strings.Join(p, "; "))
+	}
+	return nil
+}
+
+// ValidScopeToken reports whether s is a scope-token of RFC 6749 §3.3:
+// 1*( %x21 / %x23-5B / %x5D-7E ), at most 128 characters.
+func ValidScopeToken(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func isHTTPS(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil && u.Fragment == ""
+}

@@ -1,0 +1,66 @@
+package registry
+
+import (
+	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+func TestValidateClient(t *testing.T) {
+	_, hash := NewSecret()
+	web := store.Client{ID: "web1", GrantTypes: []string{GrantAuthorizationCode, GrantRefreshToken},
+		RedirectURIs: []string{"https://app1.test/cb"}, TokenEndpointAuthMethod: AuthSecretBasic, SecretHash: hash,
+		Scopes: []string{"openid", "read"}}
+	if err := ValidateClient(web); err != nil {
+		t.Fatalf("valid client refused: %v", err)
+	}
+	for name, mutate := range map[string]func(c *store.Client){
+		"no grant types":          func(c *store.Client) { c.GrantTypes = nil },
+		"unknown grant":           func(c *store.Client) { c.GrantTypes = append(c.GrantTypes, "password") },
+		"refresh without code":    func(c *store.Client) { c.GrantTypes = []string{GrantRefreshToken} },
+		"code without redirect":   func(c *store.Client) { c.RedirectURIs = nil },
+		"bad redirect":            func(c *store.Client) { c.RedirectURIs = []string{"https://app1.test/cb#x"} },
+		"public with secret auth": func(c *store.Client) { c.Public = true },
+		"confidential with none":  func(c *store.Client) { c.TokenEndpointAuthMethod = AuthNone },
+		"secret auth, no secret":  func(c *store.Client) { c.SecretHash = nil },
+		"public cc": func(c *store.Client) {
+			c.Public, c.TokenEndpointAuthMethod, c.GrantTypes = true, AuthNone, []string{GrantClientCredentials}
+		},
+		"pkjwt without keys": func(c *store.Client) { c.TokenEndpointAuthMethod = AuthPrivateKeyJWT },
+		"private JWKS": func(c *store.Client) {
+			c.TokenEndpointAuthMethod = AuthPrivateKeyJWT
+			c.JWKS = []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)
+		},
+		"http JWKS URI": func(c *store.Client) {
+			c.TokenEndpointAuthMethod, c.JWKSURI = AuthPrivateKeyJWT, "http://keys.test/jwks"
+		},
+		"bad scope":    func(c *store.Client) { c.Scopes = []string{"a b"} },
+		"bad id":       func(c *store.Client) { c.ID = "a:b" },
+		"negative ttl": func(c *store.Client) { c.AccessTokenTTL = -1 },
+	} {
+		c := web
+		c.GrantTypes = append([]string(nil), web.GrantTypes...)
+		mutate(&c)
+		if err := ValidateClient(c); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestValidateAPI(t *testing.T) {
+	ok := store.API{ID: "rs1", Audience: "https://api1.test", Name: "API 1", Scopes: []store.Scope{{Name: "read"}}}
+	if err := ValidateAPI(ok); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []store.API{
+		{Audience: "api1", Name: "x"},
+		{Audience: "https://api1.test#f", Name: "x"},
+		{Audience: "https://api1.test"},
+		{Audience: "https://api1.test", Name: "x", Scopes: []store.Scope{{Name: "a"}, {Name: "a"}}},
+		{Audience: "https://api1.test", Name: "x", Scopes: []store.Scope{{Name: "a\"b"}}},
+	} {
+		if ValidateAPI(a) == nil {
+			t.Errorf("%+v accepted", a)
+		}
+	}
+}

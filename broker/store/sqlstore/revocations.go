@@ -1,0 +1,78 @@
+package sqlstore
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+type revocations struct{ db *DB }
+
+// Revoke upserts the key; CASE keeps the later of the stored and the new times, so
+// concurrent revocations on several replicas never shrink one another.
+func (s revocations) Revoke(ctx context.Context, key string, issuedBefore, keepUntil time.Time) error {
+	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO token_revocations (key, issued_before, keep_until)
+VALUES ($1, $2, $3)
+ON CONFLICT (key) DO UPDATE SET
+	issued_before = CASE WHEN excluded.issued_before > token_revocations.issued_before
+		THEN excluded.issued_before ELSE token_revocations.issued_before END,
+	keep_until = CASE WHEN excluded.keep_until > token_revocations.keep_until
+		THEN excluded.keep_until ELSE token_revocations.keep_until END`,
+		key, s.db.ts(issuedBefore), s.db.ts(keepUntil))
+	return wrapErr("revocations: revoke", err)
+}
+
+// Latest answers with one indexed query, whatever the number of keys: introspection
+// calls it on every request.
+func (s revocations) Latest(ctx context.Context, keys []string) (time.Time, error) {
+	const op = "revocations: latest"
+	if len(keys) == 0 {
+		return time.Time{}, nil
+	}
+	var b strings.Builder
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(i+1))
+		args[i] = k
+	}
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT issued_before FROM token_revocations WHERE key IN (`+b.String()+`)`, args...)
+	if err != nil {
+		return time.Time{}, wrap(op, err)
+	}
+	var latest time.Time
+	ts, err := collect(op, rows, func(r rowScanner) (time.Time, error) {
+		var t time.Time
+		err := r.Scan(tsd(&t))
+		return t, err
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, t := range ts {
+		if t.After(latest) {
+			latest = t
+		}
+	}
+	return latest, nil
+}
+
+func (s revocations) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
+	return s.db.execCount(ctx, "revocations: delete expired", `DELETE FROM token_revocations WHERE keep_until < $1`,
+		s.db.ts(before))
+}
+
+var _ store.Revocations = revocations{}
+
+// wrapErr is wrap for a possibly nil error.
+func wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return wrap(op, err)
+}

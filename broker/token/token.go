@@ -1,0 +1,165 @@
+// Package token mints Gatehouse's tokens — RFC 9068 JWT access tokens, OIDC ID
+// tokens and opaque refresh tokens — and decides what they may carry: the granted
+// scope and the audience.
+package token
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"hash"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/keys"
+)
+
+// Token types in the JWS typ header (RFC 8725 §3.11).
+const (
+	TypeAccess = "at+jwt" // RFC 9068 §2.1
+	TypeID     = "JWT"
+)
+
+// Audience is a JWT aud: one string when it has one member, an array otherwise
+// (RFC 7519 §4.1.3).
+type Audience []string
+
+func (a Audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
+
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = Audience{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(a))
+}
+
+// Contains reports whether s is one of the audiences.
+func (a Audience) Contains(s string) bool {
+	for _, x := range a {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// AccessClaims are the claims of an access token (RFC 9068 §2.2). Sub is the user,
+// or the client itself for client_credentials (§2.2: no resource owner involved).
+// Sid and Gid are Gatehouse's: the browser session and the grant (authorization)
+// the token came from, so that ending either revokes the token at introspection.
+type AccessClaims struct {
+	Issuer    string   `json:"iss"`
+	Subject   string   `json:"sub"`
+	Audience  Audience `json:"aud"`
+	Expiry    int64    `json:"exp"`
+	IssuedAt  int64    `json:"iat"`
+	ID        string   `json:"jti"`
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope,omitempty"`
+	AuthTime  int64    `json:"auth_time,omitempty"`
+	ACR       string   `json:"acr,omitempty"`
+	AMR       []string `json:"amr,omitempty"`
+	SessionID string   `json:"sid,omitempty"`
+	GrantID   string   `json:"gid,omitempty"`
+}
+
+// UserToken reports whether the token was issued for a user (not client_credentials).
+func (c *AccessClaims) UserToken() bool { return c.GrantID != "" }
+
+// RevocationKeys are the keys of store.Revocations that can revoke this token.
+func (c *AccessClaims) RevocationKeys() []string {
+	k := []string{"jti:" + c.ID, "client:" + c.ClientID}
+	if c.UserToken() {
+		k = append(k, "grant:"+c.GrantID, "user:"+c.Subject, UserClientKey(c.Subject, c.ClientID))
+	}
+	if c.SessionID != "" {
+		k = append(k, "session:"+c.SessionID)
+	}
+	return k
+}
+
+// UserClientKey is the revocation key of every token a client holds for a user
+// (consent revocation). A space cannot occur in either ID.
+func UserClientKey(userID, clientID string) string { return "user-client:" + userID + " " + clientID }
+
+// IDClaims are the claims of an ID token (OIDC Core §2, §3.1.3.6).
+type IDClaims struct {
+	Issuer          string   `json:"iss"`
+	Subject         string   `json:"sub"`
+	Audience        Audience `json:"aud"`
+	Expiry          int64    `json:"exp"`
+	IssuedAt        int64    `json:"iat"`
+	AuthTime        int64    `json:"auth_time,omitempty"`
+	Nonce           string   `json:"nonce,omitempty"`
+	AuthorizedParty string   `json:"azp,omitempty"`
+	AccessTokenHash string   `json:"at_hash,omitempty"`
+	ACR             string   `json:"acr,omitempty"`
+	AMR             []string `json:"amr,omitempty"`
+	SessionID       string   `json:"sid,omitempty"`
+}
+
+// SignAccess signs an access token.
+func SignAccess(s *keys.Signer, c *AccessClaims) (string, error) { return s.Sign(c, TypeAccess) }
+
+// SignID signs an ID token with the Signer that the access token's at_hash was
+// computed for.
+func SignID(s *keys.Signer, c *IDClaims) (string, error) { return s.Sign(c, TypeID) }
+
+// AccessTokenHash is the at_hash of accessToken for an ID token signed with alg
+// (OIDC Core §3.1.3.6): the left half of the hash the JWS alg uses, base64url.
+// EdDSA (Ed25519) hashes with SHA-512.
+func AccessTokenHash(alg, accessToken string) string {
+	var h hash.Hash
+	switch alg {
+	case "EdDSA", "ES512", "RS512", "PS512":
+		h = sha512.New()
+	default:
+		h = sha256.New()
+	}
+	h.Write([]byte(accessToken))
+	sum := h.Sum(nil)
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+// NewID returns a random token identifier (jti, grant and family IDs): 128 bits.
+func NewID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// NewOpaque returns a new opaque token (refresh token or authorization code) of 256
+// random bits and the hash to store; the token itself is never stored (DATA-03).
+func NewOpaque() (string, []byte) {
+	b := make([]byte, 32)
+	rand.Read(b)
+	t := base64.RawURLEncoding.EncodeToString(b)
+	return t, Hash(t)
+}
+
+// Hash is the stored form of an opaque token: SHA-256 (256-bit random tokens need
+// no stretching; ASVS 5 6.5.2).
+func Hash(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
+}
+
+// Unix is t in JWT NumericDate form; the zero time is 0 (claim omitted).
+func Unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// LooksLikeJWT tells a compact JWS from an opaque token without parsing it.
+func LooksLikeJWT(t string) bool { return strings.Count(t, ".") == 2 }

@@ -1,0 +1,96 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
+)
+
+// grantRefreshToken rotates a refresh token (RFC 6749 §6, RFC 9700 §4.14.2): the
+// presented token is claimed once across every replica and replaced by a new one in
+// the same family; presenting a rotated token again revokes the whole family and
+// every access token of its grant.
+func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*tokenResponse, error) {
+	ctx := r.Context()
+	raw := f.get("refresh_token")
+	if raw == "" {
+		return nil, invalidRequest("refresh_token is required")
+	}
+	hash := token.Hash(raw)
+	old, err := s.store.RefreshTokens().GetByHash(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalidGrant("the refresh token is invalid", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	if old.ClientID != c.ID {
+		// RFC 6749 §6: bound to the client. Another client holding it means it was
+		// stolen: its family is revoked (AS-RT-03).
+		if err := s.revokeFamily(ctx, old, now); err != nil {
+			return nil, err
+		}
+		if err := s.auditSecurity(r, c.ID, "refresh_token.foreign_client", old.UserID, map[string]any{"owner": old.ClientID, "family": old.FamilyID}); err != nil {
+			return nil, err
+		}
+		return nil, invalidGrant("the refresh token was issued to another client", nil)
+	}
+	// RFC 6749 §6: the new scope may only narrow the original (AS-RT-04). The new
+	// refresh token keeps the original scope; only the access token narrows.
+	scopes := old.Scopes
+	if raw := f.get("scope"); raw != "" {
+		req := token.ParseScope(raw)
+		if !token.Subset(req, old.Scopes) {
+			return nil, invalidScope("the requested scope exceeds the original grant")
+		}
+		scopes = req
+	}
+	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !slices.Contains(c.Scopes, sc) })
+	if revoked, err := s.grantRevokedSince(ctx, old); err != nil || revoked {
+		return nil, invalidGrant("the refresh token was revoked", err)
+	}
+	u, err := s.store.Users().Get(ctx, old.UserID)
+	if err != nil || u.Disabled {
+		return nil, invalidGrant("the user cannot receive tokens", err)
+	}
+	next, nextHash := token.NewOpaque()
+	rotated, err := s.store.RefreshTokens().Rotate(ctx, hash, store.RefreshToken{
+		TokenHash: nextHash, GrantID: old.GrantID, ClientID: old.ClientID, UserID: old.UserID,
+		SessionID: old.SessionID, Scopes: old.Scopes, Audience: old.Audience, DelegationID: old.DelegationID,
+		AuthTime: old.AuthTime, CreatedAt: now, ExpiresAt: old.ExpiresAt, // the family's remaining lifetime
+	}, now)
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		// The store revoked the family; the access tokens go through the grant.
+		if err := s.revokeGrant(ctx, rotated.GrantID, now); err != nil {
+			return nil, err
+		}
+		if err := s.auditSecurity(r, c.ID, "refresh_token.reused", rotated.UserID, map[string]any{"family": rotated.FamilyID}); err != nil {
+			return nil, err
+		}
+		return nil, invalidGrant("the refresh token was already used", err)
+	case errors.Is(err, store.ErrNotFound):
+		return nil, invalidGrant("the refresh token is revoked or expired", err)
+	case err != nil:
+		return nil, err
+	}
+	signer, err := s.keys.Signer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// OIDC Core §12.2: same iss and sub, auth_time of the original authentication,
+	// no nonce.
+	res, cl, err := s.issueUserTokens(signer, accessGrant{client: c, subject: old.UserID, audience: old.Audience,
+		scopes: scopes, grantID: old.GrantID, sessionID: old.SessionID, authTime: old.AuthTime}, "", now)
+	if err != nil {
+		return nil, err
+	}
+	res.RefreshToken = next
+	s.auditIssued(r, c.ID, registry.GrantRefreshToken, cl)
+	return res, nil
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+)
+
+func cmdAPIs(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "apis", "apis [flags] create|list|show ID|update ID|delete ID",
+		"Manages APIs (resource servers) tokens can be issued for. A --scope is\n"+
+			"NAME[=DESCRIPTION][@ROLE+ROLE…]: the roles that entitle a user to it (none: anyone).")
+	asJSON := fs.Bool("json", false, "print machine-readable JSON")
+	id := fs.String("id", "", "API ID (create; default: generated)")
+	audience := fs.String("audience", "", "audience URI, e.g. https://api.example.com (RFC 8707 resource)")
+	name := fs.String("name", "", "display name")
+	scopes := &listFlag{whole: true}
+	fs.Var(scopes, "scope", "scope NAME[=DESCRIPTION][@ROLE+ROLE] (repeatable; quote descriptions with spaces)")
+	load := configFlags(fs, env)
+	args, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(args) == 0 {
+		fs.Usage()
+		return errors.New("apis needs a subcommand")
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	as := db.APIs()
+	apply := func(a *store.API) {
+		if *audience != "" {
+			a.Audience = *audience
+		}
+		if *name != "" {
+			a.Name = *name
+		}
+		if scopes.set {
+			a.Scopes = nil
+			for _, s := range scopes.vals {
+				a.Scopes = append(a.Scopes, parseScopeFlag(s))
+			}
+		}
+	}
+	show := func(a store.API) error {
+		if *asJSON {
+			return writeJSON(env.stdout, a)
+		}
+		fmt.Fprintf(env.stdout, "id: %s\naudience: %s\nname: %s\n", a.ID, a.Audience, a.Name)
+		for _, s := range a.Scopes {
+			fmt.Fprintf(env.stdout, "scope %s: %s (roles: %s)\n", s.Name, s.Description, strings.Join(s.Roles, ", "))
+		}
+		return nil
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "create":
+		a := store.API{ID: *id, CreatedAt: time.Now().UTC()}
+		if a.ID == "" {
+			a.ID = registry.NewClientID()
+		}
+		apply(&a)
+		if err := registry.ValidateAPI(a); err != nil {
+			return err
+		}
+		if err := as.Create(ctx, a); err != nil {
+			return err
+		}
+		return show(a)
+	case "list":
+		list, err := as.List(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if list == nil {
+				list = []store.API{}
+			}
+			return writeJSON(env.stdout, list)
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tAUDIENCE\tNAME\tSCOPES")
+		for _, a := range list {
+			var names []string
+			for _, s := range a.Scopes {
+				names = append(names, s.Name)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.ID, a.Audience, a.Name, strings.Join(names, " "))
+		}
+		return tw.Flush()
+	case "show", "update", "delete":
+		if len(rest) != 1 {
+			return fmt.Errorf("apis %s needs exactly one API ID", sub)
+		}
+		if sub == "delete" {
+			return as.Delete(ctx, rest[0])
+		}
+		a, err := as.Get(ctx, rest[0])
+		if err != nil {
+			return err
+		}
+		if sub == "update" {
+			apply(&a)
+			if err := registry.ValidateAPI(a); err != nil {
+				return err
+			}
+			if err := as.Update(ctx, a); err != nil {
+				return err
+			}
+		}
+		return show(a)
+	}
+	fs.Usage()
+	return fmt.Errorf("unknown apis subcommand %q", sub)
+}
+
+// parseScopeFlag reads NAME[=DESCRIPTION][@ROLE+ROLE].
+func parseScopeFlag(s string) store.Scope {
+	var sc store.Scope
+	s, roles, hasRoles := strings.Cut(s, "@")
+	if hasRoles {
+		sc.Roles = strings.Split(roles, "+")
+	}
+	sc.Name, sc.Description, _ = strings.Cut(s, "=")
+	return sc
+}

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+)
+
+// listFlag is a repeatable flag; each use may also hold a comma- or space-separated list.
+type listFlag struct {
+	vals []string
+	set  bool
+	// whole keeps each use as one value (values that may contain spaces).
+	whole bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.vals, ",") }
+func (l *listFlag) Set(v string) error {
+	if !l.set {
+		l.vals, l.set = nil, true // the first use replaces the current value
+	}
+	if l.whole {
+		l.vals = append(l.vals, v)
+		return nil
+	}
+	l.vals = append(l.vals, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })...)
+	return nil
+}
+
+// clientFlags are the settable fields of a client, shared by create and update.
+type clientFlags struct {
+	id, name, logo, defaultAPI, authMethod, jwksFile, jwksURI *string
+	public, firstParty                                        *bool
+	accessTTL, refreshTTL                                     *time.Duration
+	redirects, postLogout, grants, scopes, apis               *listFlag
+}
+
+func addClientFlags(fs *flag.FlagSet) *clientFlags {
+	cf := &clientFlags{redirects: &listFlag{}, postLogout: &listFlag{}, grants: &listFlag{}, scopes: &listFlag{}, apis: &listFlag{}}
+	cf.id = fs.String("id", "", "client ID (create; default: generated)")
+	cf.name = fs.String("name", "", "display name shown on consent pages")
+	cf.logo = fs.String("logo-uri", "", "https URL of the client's logo")
+	cf.defaultAPI = fs.String("default-api", "", "audience of the API tokens are for when no resource is given")
+	cf.authMethod = fs.String("auth-method", "", "token endpoint auth method: client_secret_basic (default for confidential), client_secret_post, private_key_jwt, none (public)")
+	cf.jwksFile = fs.String("jwks-file", "", "file with the client's public JWK Set (private_key_jwt)")
+	cf.jwksURI = fs.String("jwks-uri", "", "https URL of the client's JWK Set (private_key_jwt)")
+	cf.public = fs.Bool("public", false, "public client (native or browser app): no secret, PKCE only")
+	cf.firstParty = fs.Bool("first-party", false, "first-party client: may skip the consent page")
+	cf.accessTTL = fs.Duration("client-access-token-ttl", 0, "access-token lifetime, at most the server's (0: server default)")
+	cf.refreshTTL = fs.Duration("client-refresh-token-ttl", 0, "refresh-token lifetime (0: server default)")
+	fs.Var(cf.redirects, "redirect-uri", "redirect URI (repeatable; exact match, loopback IPs any port)")
+	fs.Var(cf.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
+	fs.Var(cf.grants, "grant-type", "authorization_code, refresh_token, client_credentials (repeatable)")
+	fs.Var(cf.scopes, "scope", "scope the client may ask for (repeatable)")
+	fs.Var(cf.apis, "api", "audience of another API the client may ask tokens for with resource= (repeatable)")
+	return cf
+}
+
+// apply copies the flags the user set onto c.
+func (cf *clientFlags) apply(fs *flag.FlagSet, c *store.Client) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "name":
+			c.Name = *cf.name
+		case "logo-uri":
+			c.LogoURI = *cf.logo
+		case "default-api":
+			c.DefaultAudience = *cf.defaultAPI
+		case "auth-method":
+			c.TokenEndpointAuthMethod = *cf.authMethod
+		case "jwks-uri":
+			c.JWKSURI = *cf.jwksURI
+		case "jwks-file":
+			if c.JWKS, err = os.ReadFile(*cf.jwksFile); err != nil {
+				err = fmt.Errorf("--jwks-file: %w", err)
+			}
+		case "public":
+			c.Public = *cf.public
+		case "first-party":
+			c.FirstParty = *cf.firstParty
+		case "client-access-token-ttl":
+			c.AccessTokenTTL = *cf.accessTTL
+		case "client-refresh-token-ttl":
+			c.RefreshTokenTTL = *cf.refreshTTL
+		case "redirect-uri":
+			c.RedirectURIs = cf.redirects.vals
+		case "post-logout-redirect-uri":
+			c.PostLogoutRedirectURIs = cf.postLogout.vals
+		case "grant-type":
+			c.GrantTypes = cf.grants.vals
+		case "scope":
+			c.Scopes = cf.scopes.vals
+		case "api":
+			c.Audiences = cf.apis.vals
+		}
+	})
+	return err
+}
+
+func cmdClients(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "clients", "clients [flags] create|list|show ID|update ID|delete ID|rotate-secret ID",
+		"Manages OAuth clients. create prints the client ID and, for confidential clients,\n"+
+			"the generated secret: it is shown this once and stored only as a hash.\n"+
+			"rotate-secret replaces the secret (the old one stops working at once).\n"+
+			"Running servers see changes within a few seconds.")
+	asJSON := fs.Bool("json", false, "print machine-readable JSON")
+	cf := addClientFlags(fs)
+	load := configFlags(fs, env)
+	args, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(args) == 0 {
+		fs.Usage()
+		return errors.New("clients needs a subcommand")
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	cs := db.Clients()
+	now := time.Now().UTC()
+	sub, rest := args[0], args[1:]
+	needID := func() (string, error) {
+		if len(rest) != 1 {
+			return "", fmt.Errorf("clients %s needs exactly one client ID", sub)
+		}
+		return rest[0], nil
+	}
+	switch sub {
+	case "create":
+		c := store.Client{ID: *cf.id, CreatedAt: now, UpdatedAt: now}
+		if c.ID == "" {
+			c.ID = registry.NewClientID()
+		}
+		if err := cf.apply(fs, &c); err != nil {
+			return err
+		}
+		if c.TokenEndpointAuthMethod == "" {
+			c.TokenEndpointAuthMethod = registry.AuthSecretBasic
+			if c.Public {
+				c.TokenEndpointAuthMethod = registry.AuthNone
+			}
+		}
+		var secret string
+		if c.TokenEndpointAuthMethod == registry.AuthSecretBasic || c.TokenEndpointAuthMethod == registry.AuthSecretPost {
+			secret, c.SecretHash = registry.NewSecret()
+		}
+		if err := registry.ValidateClient(c); err != nil {
+			return err
+		}
+		if err := cs.Create(ctx, c); err != nil {
+			return err
+		}
+		return printClientWithSecret(env.stdout, *asJSON, c, secret)
+	case "list":
+		list, err := cs.List(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			out := make([]clientJSON, 0, len(list))
+			for _, c := range list {
+				out = append(out, toClientJSON(c))
+			}
+			return writeJSON(env.stdout, out)
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tTYPE\tGRANTS\tDEFAULT API")
+		for _, c := range list {
+			typ := "confidential"
+			if c.Public {
+				typ = "public"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, typ, strings.Join(c.GrantTypes, ","), c.DefaultAudience)
+		}
+		return tw.Flush()
+	case "show", "update", "delete", "rotate-secret":
+		id, err := needID()
+		if err != nil {
+			return err
+		}
+		if sub == "delete" {
+			if err := cs.Delete(ctx, id); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stderr, "Deleted client %s.\n", id)
+			return nil
+		}
+		c, err := cs.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		var secret string
+		switch sub {
+		case "update":
+			if err := cf.apply(fs, &c); err != nil {
+				return err
+			}
+		case "rotate-secret":
+			if c.TokenEndpointAuthMethod != registry.AuthSecretBasic && c.TokenEndpointAuthMethod != registry.AuthSecretPost {
+				return fmt.Errorf("client %s does not authenticate with a secret", id)
+			}
+			secret, c.SecretHash = registry.NewSecret()
+		}
+		if sub != "show" {
+			c.UpdatedAt = now
+			if err := registry.ValidateClient(c); err != nil {
+				return err
+			}
+			if err := cs.Update(ctx, c); err != nil {
+				return err
+			}
+		}
+		return printClientWithSecret(env.stdout, *asJSON, c, secret)
+	}
+	fs.Usage()
+	return fmt.Errorf("unknown clients subcommand %q", sub)
+}
+
+// clientJSON is the machine-readable view of a client: never its secret hash.
+type clientJSON struct {
+	ClientID                string   `json:"client_id"`
+	ClientSecret            string   `json:"client_secret,omitempty"`
+	Name                    string   `json:"name"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	Public                  bool     `json:"public"`
+	FirstParty              bool     `json:"first_party"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
+	GrantTypes              []string `json:"grant_types"`
+	Scopes                  []string `json:"scopes"`
+	DefaultAPI              string   `json:"default_api,omitempty"`
+	APIs                    []string `json:"apis"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	JWKSURI                 string   `json:"jwks_uri,omitempty"`
+	HasJWKS                 bool     `json:"has_jwks"`
+	AccessTokenTTL          string   `json:"access_token_ttl,omitempty"`
+	RefreshTokenTTL         string   `json:"refresh_token_ttl,omitempty"`
+}
+
+func toClientJSON(c store.Client) clientJSON {
+	ttl := func(d time.Duration) string {
+		if d == 0 {
+			return ""
+		}
+		return d.String()
+	}
+	nz := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	return clientJSON{ClientID: c.ID, Name: c.Name, LogoURI: c.LogoURI, Public: c.Public, FirstParty: c.FirstParty,
+		RedirectURIs: nz(c.RedirectURIs), PostLogoutRedirectURIs: nz(c.PostLogoutRedirectURIs), GrantTypes: nz(c.GrantTypes),
+		Scopes: nz(c.Scopes), DefaultAPI: c.DefaultAudience, APIs: nz(c.Audiences), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		JWKSURI: c.JWKSURI, HasJWKS: len(c.JWKS) > 0, AccessTokenTTL: ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL)}
+}
+
+func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret string) error {
+	if asJSON {
+		j := toClientJSON(c)
+		j.ClientSecret = secret
+		return writeJSON(w, j)
+	}
+	fmt.Fprintf(w, "client_id:     %s\n", c.ID)
+	if secret != "" {
+		fmt.Fprintf(w, "client_secret: %s\n(shown only now; Gatehouse stores a hash)\n", secret)
+	}
+	fmt.Fprintf(w, "name: %s\npublic: %v\nauth method: %s\ngrant types: %s\nscopes: %s\nredirect URIs: %s\ndefault API: %s\nother APIs: %s\n",
+		c.Name, c.Public, c.TokenEndpointAuthMethod, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "),
+		strings.Join(c.RedirectURIs, " "), c.DefaultAudience, strings.Join(c.Audiences, " "))
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

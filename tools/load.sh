@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# tools/load.sh — load-test Gatehouse's client_credentials and introspection paths.
+# Builds Gatehouse, starts it on a fresh SQLite database in a temp dir (loopback
+# only), registers an API, a client_credentials client and a resource-server client
+# through the CLI, then drives POST /oauth2/token and POST /oauth2/introspect with wrk
+# through ../shared/bench/loadrun.sh at 1 and 16 connections and prints the medians.
+# Env: RUNS (default 3), SECS (default 15), PORT (default 18080), BENCH (the kit dir).
+# Like hydra-bench.sh, logs at warn (no per-request access log line), and the rate
+# limits are raised far above the offered load so they measure their cost, not cap.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=${BENCH:-$ROOT/../shared/bench}
+RUNS=${RUNS:-3} SECS=${SECS:-15} PORT=${PORT:-18080}
+WORK=$(mktemp -d /tmp/gatehouse-load.XXXX)
+GH="$WORK/gatehouse"
+(cd "$ROOT" && go build -trimpath -o "$GH" ./cmd/gatehouse)
+export GATEHOUSE_DATABASE_URL="sqlite:$WORK/gatehouse.db"
+export GATEHOUSE_MASTER_KEY=$(head -c32 /dev/urandom | base64)
+export GATEHOUSE_LISTEN_ADDR="127.0.0.1:$PORT" GATEHOUSE_ISSUER="http://127.0.0.1:$PORT"
+export GATEHOUSE_LOG_LEVEL=warn GATEHOUSE_OAUTH_RATE_PER_CLIENT=100000000 GATEHOUSE_OAUTH_RATE_PER_IP=100000000
+cd "$WORK"
+"$GH" apis create --id bench --audience https://api.bench.test --name Bench --scope api --json > api.json
+"$GH" clients create --name bench --grant-type client_credentials --scope api --default-api https://api.bench.test --json > client.json
+"$GH" clients create --name bench-rs --grant-type client_credentials --scope api --default-api https://api.bench.test --json > rs.json
+"$GH" serve > server.log 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+basic() { printf '%s:%s' "$(jq -r .client_id "$1")" "$(jq -r .client_secret "$1")" | base64 -w0; }
+CC_AUTH="Basic $(basic client.json)" RS_AUTH="Basic $(basic rs.json)"
+echo "--- sample token response"
+curl -s -H "Authorization: $CC_AUTH" -d "grant_type=client_credentials&scope=api" "http://127.0.0.1:$PORT/oauth2/token" | tee tok.json; echo
+AT=$(jq -r .access_token tok.json)
+[ -n "$AT" ] && [ "$AT" != null ] || { echo "token request failed"; cat server.log; exit 1; }
+sleep 3
+echo "RSS_IDLE_KB=$(awk '/^VmRSS/{print $2}' /proc/$PID/status) (after 1 token)" | tee results.txt
+WRK_AUTH="$CC_AUTH" WRK_BODY="grant_type=client_credentials&scope=api" \
+  "$BENCH/loadrun.sh" gatehouse-cc "http://127.0.0.1:$PORT/oauth2/token" $PID "$RUNS" 1 10 | tee -a results.txt
+WRK_AUTH="$CC_AUTH" WRK_BODY="grant_type=client_credentials&scope=api" \
+  "$BENCH/loadrun.sh" gatehouse-cc "http://127.0.0.1:$PORT/oauth2/token" $PID "$RUNS" 16 "$SECS" | tee -a results.txt
+WRK_AUTH="$RS_AUTH" WRK_BODY="token=$AT" \
+  "$BENCH/loadrun.sh" gatehouse-introspect "http://127.0.0.1:$PORT/oauth2/introspect" $PID "$RUNS" 1 10 | tee -a results.txt
+WRK_AUTH="$RS_AUTH" WRK_BODY="token=$AT" \
+  "$BENCH/loadrun.sh" gatehouse-introspect "http://127.0.0.1:$PORT/oauth2/introspect" $PID "$RUNS" 16 "$SECS" | tee -a results.txt
+echo "RSS_END_KB=$(awk '/^VmRSS/{print $2}' /proc/$PID/status)"
+echo "server log lines at warn or above: $(wc -l < server.log)"
+python3 "$BENCH/summarize.py" results.txt
