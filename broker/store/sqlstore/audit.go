@@ -21,35 +21,61 @@ func (s audit) Append(ctx context.Context, events ...store.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		for len(events) > 0 {
-			batch := events[:min(len(events), auditBatch)]
-			events = events[len(batch):]
-			var q strings.Builder
-			q.WriteString(`INSERT INTO audit_events (occurred_at, actor, action, target, ip, request_id, details) VALUES `)
-			args := make([]any, 0, 7*len(batch))
-			for i, e := range batch {
-				if i > 0 {
+	insert := s.appendMultiRow
+	if s.db.dialect == sqliteDialect {
+		insert = s.appendPrepared
+	}
+	if err := s.db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, events) }); err != nil {
+		return wrap("audit: append", err)
+	}
+	return nil
+}
+
+const auditInsert = `INSERT INTO audit_events (occurred_at, actor, action, target, ip, request_id, details) VALUES `
+
+// appendPrepared runs one prepared single-row INSERT per event. SQLite runs in
+// process, so a row costs only its bind and step, while preparing a many-row
+// statement costs more than inserting its rows (its parser resolves every $N).
+func (s audit) appendPrepared(ctx context.Context, tx *sql.Tx, events []store.AuditEvent) error {
+	stmt, err := tx.PrepareContext(ctx, auditInsert+`($1, $2, $3, $4, $5, $6, $7)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, e := range events {
+		if _, err := stmt.ExecContext(ctx, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendMultiRow sends up to auditBatch rows per INSERT: over a network a round trip
+// costs more than the parse.
+func (s audit) appendMultiRow(ctx context.Context, tx *sql.Tx, events []store.AuditEvent) error {
+	for len(events) > 0 {
+		batch := events[:min(len(events), auditBatch)]
+		events = events[len(batch):]
+		var q strings.Builder
+		q.WriteString(auditInsert)
+		args := make([]any, 0, 7*len(batch))
+		for i, e := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(")
+			for j := range 7 {
+				if j > 0 {
 					q.WriteString(", ")
 				}
-				q.WriteString("(")
-				for j := range 7 {
-					if j > 0 {
-						q.WriteString(", ")
-					}
-					q.WriteString("$" + strconv.Itoa(7*i+j+1))
-				}
-				q.WriteString(")")
-				args = append(args, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details))
+				q.WriteString("$" + strconv.Itoa(7*i+j+1))
 			}
-			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-				return err
-			}
+			q.WriteString(")")
+			args = append(args, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details))
 		}
-		return nil
-	})
-	if err != nil {
-		return wrap("audit: append", err)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
 	}
 	return nil
 }
