@@ -189,6 +189,9 @@ type Session struct {
 	TokenHash  []byte
 	UserID     string
 	ProviderID string
+	// Subject is the upstream identity's subject at ProviderID, so an
+	// IdP-initiated logout can find the sessions it names.
+	Subject    string
 	AuthTime   time.Time
 	AMR        []string
 	ACR        string
@@ -197,6 +200,11 @@ type Session struct {
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time // absolute lifetime
+	// Roles are the local roles the provider's role rules gave at sign-in.
+	Roles []string
+	// LogoutStateEnc is the provider's logout state (an OIDC ID token for
+	// id_token_hint, a SAML NameID and SessionIndex), sealed by the broker.
+	LogoutStateEnc []byte
 }
 
 // Sessions stores browser sessions.
@@ -205,6 +213,9 @@ type Sessions interface {
 	GetByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
 	Touch(ctx context.Context, id string, lastSeen time.Time) error
 	ListForUser(ctx context.Context, userID string) ([]Session, error)
+	// ListForIdentity lists the sessions signed in with (providerID, subject),
+	// oldest first (IdP-initiated logout).
+	ListForIdentity(ctx context.Context, providerID, subject string) ([]Session, error)
 	Delete(ctx context.Context, id string) error
 	DeleteForUser(ctx context.Context, userID string) (int64, error)
 	// DeleteExpired removes sessions whose absolute expiry is before now, or that
