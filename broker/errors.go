@@ -78,6 +78,10 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	if ue.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "30")
 	}
+	var tmr *tooManyRequests
+	if errors.As(err, &tmr) {
+		h.Set("Retry-After", retryAfterSeconds(tmr.retryAfter))
+	}
 	w.WriteHeader(ue.Status)
 	templates.Error(templates.ErrorView{
 		Page:      templates.Page{Title: ue.Title},

@@ -10,12 +10,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
 // KeySet is what the server needs of the signing-key manager.
@@ -38,6 +41,15 @@ type Options struct {
 	// Registry receives the metrics; nil means a new registry with the Go runtime
 	// and process collectors.
 	Registry *prometheus.Registry
+	// UpstreamHTTPClient makes the calls to upstream providers; nil means the
+	// SSRF-guarded production client (providers/safehttp).
+	UpstreamHTTPClient *http.Client
+	// AllowHTTPUpstreams accepts http:// provider URLs: loopback IdPs in tests and
+	// the demo only. It is not a configuration setting on purpose.
+	AllowHTTPUpstreams bool
+	// ProviderCheckEvery is how often provider versions are re-read; 0 means
+	// upstream.DefaultCheckEvery.
+	ProviderCheckEvery time.Duration
 }
 
 // Server is Gatehouse's HTTP server. It is an http.Handler.
@@ -50,7 +62,12 @@ type Server struct {
 	Now     func() time.Time
 	metrics *metrics
 	cookies *sessions.CookieStore
+	flows   []securecookie.Codec
 	csrf    *http.CrossOriginProtection
+	ring    *seal.Keyring
+
+	upstreams *upstream.Registry
+	limits    loginLimits
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -83,6 +100,17 @@ func New(o Options) (*Server, error) {
 	if s.cookies, err = newCookieStore(o.Config); err != nil {
 		return nil, err
 	}
+	if s.flows, err = newFlowCodecs(o.Config); err != nil {
+		return nil, err
+	}
+	if s.ring, err = seal.NewKeyring(o.Config.MasterKeys...); err != nil {
+		return nil, err
+	}
+	s.upstreams = upstream.NewRegistry(o.Store.Providers(), upstream.Env{
+		Issuer: o.Config.Issuer, Keyring: s.ring, Replay: o.Store.Replay(), HTTPClient: o.UpstreamHTTPClient,
+		AllowHTTP: o.AllowHTTPUpstreams, Now: s.Now,
+	}, o.ProviderCheckEvery, o.Logger)
+	s.limits = newLoginLimits()
 	s.csrf = http.NewCrossOriginProtection()
 	s.csrf.AddTrustedOrigin(o.Config.Issuer.Scheme + "://" + o.Config.Issuer.Host)
 	if s.discovery, err = s.discoveryDocument(); err != nil {
@@ -92,6 +120,10 @@ func New(o Options) (*Server, error) {
 	s.handler = s.withRequestInfo(s.withAccessLog(s.withRecovery(s.withSecurityHeaders(http.HandlerFunc(s.dispatch)))))
 	return s, nil
 }
+
+// Upstreams is the provider registry (the demo and tests register providers
+// through the store and call Invalidate).
+func (s *Server) Upstreams() *upstream.Registry { return s.upstreams }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
