@@ -62,6 +62,8 @@ type signinEnv struct {
 	logs     *syncBuffer
 	oidc     *providertest.OIDCIssuer
 	idp      *providertest.SAMLIdP
+	// oidcPublicPEM is the issuer's public key, for alg-confusion knobs.
+	oidcPublicPEM []byte
 }
 
 // t0 for sign-in tests: real-ish "now", since the IdPs' certificates are made around it.
