@@ -47,6 +47,9 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// ProvidersFile is a JSON file of identity providers serve upserts at start.
+	ProvidersFile string
 }
 
 // Setting declares one configuration variable.
@@ -197,6 +200,9 @@ var Settings = []Setting{
 	{Env: "GATEHOUSE_SESSION_MAX_AGE", Default: "12h",
 		Help:  "A browser session ends this long after sign-in, however active.",
 		apply: func(c *Config, v string) error { return duration(&c.SessionMaxAge, v, time.Minute) }},
+	{Env: "GATEHOUSE_PROVIDERS_FILE", Default: "",
+		Help:  "JSON file of identity providers (see 'gatehouse providers --help') that serve creates or updates by ID at start; providers not in it are left alone.",
+		apply: func(c *Config, v string) error { c.ProvidersFile = v; return readable(v) }},
 	{Env: "GATEHOUSE_LOG_LEVEL", Default: "info",
 		Help: "debug, info, warn or error.",
 		apply: func(c *Config, v string) error {

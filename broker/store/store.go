@@ -66,6 +66,9 @@ type Users interface {
 	// FindByVerifiedEmail returns the users whose verified email equals email
 	// (case-insensitive), for linking decisions.
 	FindByVerifiedEmail(ctx context.Context, email string) ([]User, error)
+	// FindByEmail returns the users whose email equals email (case-insensitive),
+	// verified or not, oldest first: for admins looking a person up.
+	FindByEmail(ctx context.Context, email string) ([]User, error)
 }
 
 // Identity is an upstream identity (provider, subject) linked to one local user.
