@@ -64,6 +64,9 @@ type signinEnv struct {
 	idp      *providertest.SAMLIdP
 	// oidcPublicPEM is the issuer's public key, for alg-confusion knobs.
 	oidcPublicPEM []byte
+	// idpOnLocalhost puts SAML IdPs on the host name localhost, another site
+	// than Gatehouse's 127.0.0.1, so a browser sees the ACS POST as cross-site.
+	idpOnLocalhost bool
 }
 
 // t0 for sign-in tests: real-ish "now", since the IdPs' certificates are made around it.
@@ -160,6 +163,11 @@ func (e *signinEnv) addSAML(id, domain string, trust bool, session crewjam.Sessi
 	k, c := samlKeys()
 	idp := providertest.NewSAMLIdP(e.clk.Now, k, c, session)
 	e.t.Cleanup(idp.Close)
+	if e.idpOnLocalhost {
+		for _, u := range []*url.URL{&idp.IdP.MetadataURL, &idp.IdP.SSOURL, &idp.IdP.LogoutURL} {
+			u.Host = strings.Replace(u.Host, "127.0.0.1", "localhost", 1)
+		}
+	}
 	spec := upstream.Spec{ID: id, Kind: upstream.KindSAML, Name: "SAML " + id, Domains: []string{domain},
 		TrustEmailLinking: trust, SAML: &upstream.SAMLSettings{MetadataXML: string(idp.Metadata()),
 			Common: upstream.Common{RoleRules: []upstream.RoleRule{{Claim: "eduPersonAffiliation", Value: "faculty", Role: "teacher"}}}}}
