@@ -53,7 +53,7 @@ func (c *testClock) Add(d time.Duration) {
 // Secure cookies flow) over one database, optionally as several replicas behind
 // the one URL, with the real in-process OIDC issuer (H3) and crewjam SAML IdP.
 type signinEnv struct {
-	t        *testing.T
+	t        testing.TB
 	clk      *testClock
 	db       *sqlstore.DB
 	ts       *httptest.Server
@@ -78,7 +78,7 @@ type envOptions struct {
 	settings map[string]string
 }
 
-func newSigninEnv(t *testing.T, o envOptions) *signinEnv {
+func newSigninEnv(t testing.TB, o envOptions) *signinEnv {
 	t.Helper()
 	e := &signinEnv{t: t, clk: &testClock{t: signinT0}, logs: &syncBuffer{}}
 	var h atomic.Value
@@ -315,7 +315,7 @@ func attr(n *html.Node, key string) string {
 }
 
 // formFields returns the fields of the form posting to action on page.
-func formFields(t *testing.T, page, action string) url.Values {
+func formFields(t testing.TB, page, action string) url.Values {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(page))
 	if err != nil {
