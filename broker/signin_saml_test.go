@@ -27,6 +27,7 @@ type crafted struct {
 	PostSign   func(resp *etree.Element) // after signing (XSW)
 	RawPrefix  string                    // e.g. a DOCTYPE
 	RelayState string
+	Signer     *providertest.Signer // default: the test IdP's key
 }
 
 func (e *signinEnv) crafted(id, reqID string) crafted {
@@ -46,6 +47,12 @@ func (e *signinEnv) crafted(id, reqID string) crafted {
 func (cr crafted) encode() string {
 	k, c := samlKeys()
 	signer := providertest.Signer{Key: k, Cert: c}
+	if cr.Signer != nil {
+		signer = *cr.Signer
+	}
+	if cr.Signer != nil {
+		signer = *cr.Signer
+	}
 	a := providertest.BuildAssertion(cr.A)
 	if !cr.Unsigned && !cr.SignResp {
 		a = signer.Sign(a)
