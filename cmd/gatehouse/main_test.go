@@ -136,6 +136,9 @@ func kids(t *testing.T, jwks string) []string {
 
 func TestServeServesTheShell(t *testing.T) {
 	g := start(t, baseVars(t), "serve")
+	// The request counter appears in /metrics only once a request was counted;
+	// map order may visit /metrics first.
+	get(t, g.url+"/healthz")
 	for path, want := range map[string]string{
 		"/":                                 `data-testid="home"`,
 		"/healthz":                          "ok",
