@@ -160,11 +160,3 @@ func btoi(b bool) int {
 	}
 	return 0
 }
-
-// truncate shortens attacker-controlled text before it is logged or audited.
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}

@@ -28,16 +28,9 @@ const (
 // session key, newest first, so a rotated-out key still opens existing cookies. With
 // no session keys configured they are derived from the master key.
 func newCookieStore(c *config.Config) (*sessions.CookieStore, error) {
-	secrets := c.SessionKeys
-	if len(secrets) == 0 {
-		if len(c.MasterKeys) == 0 {
-			return nil, errors.New("broker: a master key or session keys are required for cookies")
-		}
-		secrets = [][]byte{derive(c.MasterKeys[0], "gatehouse session key")}
-	}
-	var pairs [][]byte
-	for _, k := range secrets {
-		pairs = append(pairs, derive(k, "gatehouse cookie authentication"), derive(k, "gatehouse cookie encryption"))
+	pairs, err := cookieKeyPairs(c, "gatehouse cookie")
+	if err != nil {
+		return nil, err
 	}
 	st := sessions.NewCookieStore(pairs...)
 	st.Options = &sessions.Options{
@@ -49,6 +42,23 @@ func newCookieStore(c *config.Config) (*sessions.CookieStore, error) {
 	}
 	st.MaxAge(st.Options.MaxAge)
 	return st, nil
+}
+
+// cookieKeyPairs derives an (authentication, encryption) key pair per configured
+// session key, newest first, labelled so that different cookies never share keys.
+func cookieKeyPairs(c *config.Config, label string) ([][]byte, error) {
+	secrets := c.SessionKeys
+	if len(secrets) == 0 {
+		if len(c.MasterKeys) == 0 {
+			return nil, errors.New("broker: a master key or session keys are required for cookies")
+		}
+		secrets = [][]byte{derive(c.MasterKeys[0], "gatehouse session key")}
+	}
+	var pairs [][]byte
+	for _, k := range secrets {
+		pairs = append(pairs, derive(k, label+" authentication"), derive(k, label+" encryption"))
+	}
+	return pairs, nil
 }
 
 func derive(key []byte, label string) []byte {

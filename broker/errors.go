@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse/templates"
@@ -16,7 +17,9 @@ type userError struct {
 	Title   string
 	Message string
 	Next    string // what the person can do now
-	Err     error
+	// RetryAfter, in seconds, is sent as Retry-After (429, 503).
+	RetryAfter int
+	Err        error
 }
 
 func (e *userError) Error() string {
@@ -43,7 +46,7 @@ var (
 		Next:    "Try again. If it keeps happening, give your administrator the request ID below."}
 	errUnavailable = &userError{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
 		Message: "Gatehouse cannot reach its database right now.",
-		Next:    "Wait a minute and try again."}
+		Next:    "Wait a minute and try again.", RetryAfter: 30}
 	errTooLarge = &userError{Status: http.StatusRequestEntityTooLarge, Title: "Request too large",
 		Message: "The request was larger than Gatehouse accepts.",
 		Next:    "Go back and try again with less data."}
@@ -75,8 +78,8 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	if ue.Status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "30")
+	if ue.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(ue.RetryAfter))
 	}
 	w.WriteHeader(ue.Status)
 	templates.Error(templates.ErrorView{

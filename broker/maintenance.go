@@ -27,6 +27,9 @@ func (s *Server) maintainOnce(ctx context.Context) {
 	if err := s.keys.Maintain(ctx); err != nil && ctx.Err() == nil {
 		s.log.ErrorContext(ctx, "maintenance: signing keys", "error", err.Error())
 	}
+	// SAML metadata configured by URL is refetched on its schedule; a failed
+	// fetch keeps the last good copy (SAML-48/49).
+	s.upstreams.RefreshMetadata(ctx)
 	sweeps := []struct {
 		what string
 		run  func() (int64, error)

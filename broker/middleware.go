@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -231,4 +232,36 @@ func (s *Server) limitBody(limit int64, next http.Handler) http.Handler {
 func isBodyTooLarge(err error) bool {
 	var mbe *http.MaxBytesError
 	return errors.As(err, &mbe)
+}
+
+// setFormAction widens the CSP form-action directive of this response to the
+// given upstream origins. Pages whose forms lead to a provider (the SAML auto-POST
+// form, and forms answered by a redirect to a provider: Chromium checks
+// form-action on every redirect of a form submission) need it; nothing else does.
+func setFormAction(w http.ResponseWriter, origins ...string) {
+	var extra []string
+	for _, o := range origins {
+		if o != "" && !strings.ContainsAny(o, " ;,'\"") {
+			extra = append(extra, o)
+		}
+	}
+	if len(extra) == 0 {
+		return
+	}
+	w.Header().Set("Content-Security-Policy", strings.Replace(contentSecurityPolicy,
+		"form-action 'self'", "form-action 'self' "+strings.Join(extra, " "), 1))
+}
+
+// allowUpstreamForms widens form-action to every enabled provider's origins.
+func (s *Server) allowUpstreamForms(w http.ResponseWriter, r *http.Request) {
+	setFormAction(w, s.upstreams.FormOrigins(r.Context())...)
+}
+
+// origin returns the scheme://host of an absolute URL, "" otherwise.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

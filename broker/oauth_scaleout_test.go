@@ -9,8 +9,6 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
-
 // TestScaleOutTwoReplicas: two servers with their own key managers on one
 // PostgreSQL behave as one.
 func TestScaleOutTwoReplicas(t *testing.T) {

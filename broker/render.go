@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 
 	"github.com/a-h/templ"
@@ -18,4 +19,11 @@ func render(w http.ResponseWriter, r *http.Request, status int, c templ.Componen
 	w.WriteHeader(status)
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+func jsonUnmarshal(b []byte, v any) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.Unmarshal(b, v)
 }

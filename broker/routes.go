@@ -11,11 +11,32 @@ import (
 //   - page: a person's browser reading (GET).
 //   - form: a person's browser changing state (POST): cross-origin refusal and a
 //     CSRF token are checked before the handler runs.
+//   - upstream: an identity provider's message carried by the browser, often a
+//     cross-site POST (SAML): no CSRF token, because the message itself is
+//     checked against the flow this browser started; its own body limit.
 //   - endpoint: machines (health, metrics, discovery, OAuth endpoints): no cookies,
 //     no CSRF; their own authentication where they need it.
 func (s *Server) routes() {
 	s.page("GET /{$}", s.handleHome)
 	s.endpoint("GET /static/", static.Handler(s.adapt(func(http.ResponseWriter, *http.Request) error { return errNotFound })))
+
+	// Federated sign-in (issue 3).
+	s.page("GET /login", s.handleLogin)
+	s.form("POST /login", s.handleLoginSubmit)
+	s.page("GET /login/{provider}", s.handleLoginStart)
+	s.page("GET /callback/{provider}", s.handleCallback)
+	s.page("GET /callback/{provider}/logout", s.handleLogoutReturn)
+	s.upstream("POST /saml/{provider}/acs", acsBodyLimit, s.handleACS)
+	s.endpoint("GET /saml/{provider}/metadata", s.adapt(s.handleSAMLMetadata))
+	s.upstream("GET /saml/{provider}/slo", defaultBodyLimit, s.handleSAMLSLO)
+	s.upstream("POST /saml/{provider}/slo", defaultBodyLimit, s.handleSAMLSLO)
+	s.page("GET /account", s.handleAccount)
+	s.form("POST /account/sessions/end", s.handleSessionEnd)
+	s.form("POST /account/link", s.handleLink)
+	s.form("POST /account/unlink", s.handleUnlink)
+	s.page("GET /logout", s.handleLogoutPage)
+	s.form("POST /logout", s.handleLogout)
+	s.page("GET /signed-out", s.handleSignedOut)
 
 	s.endpoint("GET /healthz", http.HandlerFunc(s.handleHealthz))
 	s.endpoint("GET /readyz", http.HandlerFunc(s.handleReadyz))
@@ -62,4 +83,8 @@ func (s *Server) oauthEndpoint(pattern string, h handlerFunc) {
 
 func (s *Server) endpoint(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, s.metrics.instrument(pattern, s.limitBody(defaultBodyLimit, h)))
+}
+
+func (s *Server) upstream(pattern string, limit int64, h handlerFunc) {
+	s.mux.Handle(pattern, s.metrics.instrument(pattern, s.limitBody(limit, s.adapt(h))))
 }

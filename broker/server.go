@@ -10,13 +10,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
 
@@ -44,8 +47,16 @@ type Options struct {
 	// Registry receives the metrics; nil means a new registry with the Go runtime
 	// and process collectors.
 	Registry *prometheus.Registry
-	// HTTPClient fetches clients' JWKS URIs; nil means the SSRF-guarded default.
+	// HTTPClient makes the calls to admin-supplied URLs: upstream providers and
+	// clients' JWKS URIs. nil means the SSRF-guarded production client
+	// (providers/safehttp).
 	HTTPClient *http.Client
+	// AllowHTTPUpstreams accepts http:// provider URLs: loopback IdPs in tests and
+	// the demo only. It is not a configuration setting on purpose.
+	AllowHTTPUpstreams bool
+	// ProviderCheckEvery is how often provider versions are re-read; 0 means
+	// upstream.DefaultCheckEvery.
+	ProviderCheckEvery time.Duration
 }
 
 // Server is Gatehouse's HTTP server. It is an http.Handler.
@@ -58,7 +69,12 @@ type Server struct {
 	Now     func() time.Time
 	metrics *metrics
 	cookies *sessions.CookieStore
+	flows   []securecookie.Codec
 	csrf    *http.CrossOriginProtection
+	ring    *seal.Keyring
+
+	upstreams *upstream.Registry
+	limits    loginLimits
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -91,8 +107,8 @@ func New(o Options) (*Server, error) {
 		s.Now = time.Now
 	}
 	s.registry = newRegistryCache(o.Store, s.Now)
-	s.ipLimit = newLimiter(o.Config.OAuthRatePerIP, s.Now)
-	s.clientLimit = newLimiter(o.Config.OAuthRatePerClient, s.Now)
+	s.ipLimit = perSecond(o.Config.OAuthRatePerIP, s.Now)
+	s.clientLimit = perSecond(o.Config.OAuthRatePerClient, s.Now)
 	s.httpClient = o.HTTPClient
 	if s.httpClient == nil {
 		s.httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})
@@ -104,6 +120,17 @@ func New(o Options) (*Server, error) {
 	if s.cookies, err = newCookieStore(o.Config); err != nil {
 		return nil, err
 	}
+	if s.flows, err = newFlowCodecs(o.Config); err != nil {
+		return nil, err
+	}
+	if s.ring, err = seal.NewKeyring(o.Config.MasterKeys...); err != nil {
+		return nil, err
+	}
+	s.upstreams = upstream.NewRegistry(o.Store.Providers(), upstream.Env{
+		Issuer: o.Config.Issuer, Keyring: s.ring, Replay: o.Store.Replay(), HTTPClient: o.HTTPClient,
+		AllowHTTP: o.AllowHTTPUpstreams, Now: s.Now,
+	}, o.ProviderCheckEvery, o.Logger)
+	s.limits = newLoginLimits(s.Now)
 	s.csrf = http.NewCrossOriginProtection()
 	s.csrf.AddTrustedOrigin(o.Config.Issuer.Scheme + "://" + o.Config.Issuer.Host)
 	if s.discovery, err = s.discoveryDocument(); err != nil {
@@ -113,6 +140,10 @@ func New(o Options) (*Server, error) {
 	s.handler = s.withRequestInfo(s.withAccessLog(s.withRecovery(s.withSecurityHeaders(http.HandlerFunc(s.dispatch)))))
 	return s, nil
 }
+
+// Upstreams is the provider registry (the demo and tests register providers
+// through the store and call Invalidate).
+func (s *Server) Upstreams() *upstream.Registry { return s.upstreams }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 

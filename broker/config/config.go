@@ -52,6 +52,8 @@ type Config struct {
 	// at the token, introspection and revocation endpoints; 0 switches a limit off.
 	OAuthRatePerClient int
 	OAuthRatePerIP     int
+	// ProvidersFile is a JSON file of identity providers serve upserts at start.
+	ProvidersFile string
 }
 
 // Setting declares one configuration variable.
@@ -214,6 +216,9 @@ var Settings = []Setting{
 	{Env: "GATEHOUSE_OAUTH_RATE_PER_IP", Default: "2000",
 		Help:  "Requests per second one client IP address may make to those endpoints (burst: twice that; a failed client authentication counts 100); 0 disables.",
 		apply: func(c *Config, v string) error { return nonNegativeInt(&c.OAuthRatePerIP, v) }},
+	{Env: "GATEHOUSE_PROVIDERS_FILE", Default: "",
+		Help:  "JSON file of identity providers (see 'gatehouse providers --help') that serve creates or updates by ID at start; providers not in it are left alone.",
+		apply: func(c *Config, v string) error { c.ProvidersFile = v; return readable(v) }},
 	{Env: "GATEHOUSE_LOG_LEVEL", Default: "info",
 		Help: "debug, info, warn or error.",
 		apply: func(c *Config, v string) error {

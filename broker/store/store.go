@@ -67,6 +67,9 @@ type Users interface {
 	// FindByVerifiedEmail returns the users whose verified email equals email
 	// (case-insensitive), for linking decisions.
 	FindByVerifiedEmail(ctx context.Context, email string) ([]User, error)
+	// FindByEmail returns the users whose email equals email (case-insensitive),
+	// verified or not, oldest first: for admins looking a person up.
+	FindByEmail(ctx context.Context, email string) ([]User, error)
 }
 
 // Identity is an upstream identity (provider, subject) linked to one local user.
@@ -196,6 +199,9 @@ type Session struct {
 	TokenHash  []byte
 	UserID     string
 	ProviderID string
+	// Subject is the upstream identity's subject at ProviderID, so an
+	// IdP-initiated logout can find the sessions it names.
+	Subject    string
 	AuthTime   time.Time
 	AMR        []string
 	ACR        string
@@ -204,6 +210,11 @@ type Session struct {
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time // absolute lifetime
+	// Roles are the local roles the provider's role rules gave at sign-in.
+	Roles []string
+	// LogoutStateEnc is the provider's logout state (an OIDC ID token for
+	// id_token_hint, a SAML NameID and SessionIndex), sealed by the broker.
+	LogoutStateEnc []byte
 }
 
 // Sessions stores browser sessions.
@@ -212,6 +223,9 @@ type Sessions interface {
 	GetByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
 	Touch(ctx context.Context, id string, lastSeen time.Time) error
 	ListForUser(ctx context.Context, userID string) ([]Session, error)
+	// ListForIdentity lists the sessions signed in with (providerID, subject),
+	// oldest first (IdP-initiated logout).
+	ListForIdentity(ctx context.Context, providerID, subject string) ([]Session, error)
 	Delete(ctx context.Context, id string) error
 	DeleteForUser(ctx context.Context, userID string) (int64, error)
 	// DeleteExpired removes sessions whose absolute expiry is before now, or that

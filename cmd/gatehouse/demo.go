@@ -8,6 +8,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/upstream"
+
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/seal"
 )
@@ -46,11 +50,29 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	inner := env.ready
 	demoEnv := *env
+	var idps *demoIdPs
+	defer func() {
+		if idps != nil {
+			idps.Close()
+		}
+	}()
+	demoEnv.prepare = func(ctx context.Context, db *sqlstore.DB, uenv upstream.Env, o *broker.Options) (err error) {
+		idps, err = startDemoIdPs(ctx, db, uenv, o)
+		return err
+	}
 	demoEnv.ready = func(addr string) {
 		fmt.Fprintf(env.stdout, `
   Gatehouse demo is running: open %[1]s/
 
-  Try:
+  Sign in (two demo identity providers run inside this process):
+    %[1]s/login   type alice@oidc.example or bob@oidc.example (OIDC),
+                                 or carol@saml.example or dave@saml.example (SAML),
+                                 pick who you are at the demo IdP, and land on your
+                                 account page with your roles; then sign out there.
+    go run ./cmd/gatehouse users show alice@oidc.example --env-file %[2]s
+                                 the claims role rules can match
+
+  Also:
     %[1]s/                                   the start page
     %[1]s/.well-known/openid-configuration   discovery metadata
     %[1]s/oauth2/jwks                         the published signing keys

@@ -10,6 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
 // command is one subcommand: its one-line summary and what it runs.
@@ -26,6 +30,10 @@ type environment struct {
 	lookupEnv      func(string) (string, bool)
 	// ready, if set, is called with the listening address once serve accepts requests.
 	ready func(addr string)
+	// prepare, if set, runs after the database is open and before the server
+	// starts: the demo registers its identity providers there and relaxes the
+	// upstream client for its loopback IdPs.
+	prepare func(ctx context.Context, db *sqlstore.DB, uenv upstream.Env, o *broker.Options) error
 }
 
 func commands() []command {
@@ -37,6 +45,8 @@ func commands() []command {
 		{"reseal", "Re-encrypt every secret at rest under the newest master key", cmdReseal},
 		{"clients", "Manage OAuth clients (create, list, show, update, delete, rotate-secret)", cmdClients},
 		{"apis", "Manage APIs (resource servers) and their scopes", cmdAPIs},
+		{"providers", "Add, list, show, enable, disable or remove identity providers", cmdProviders},
+		{"users", "Show a user with their linked identities and last sign-in claims", cmdUsers},
 		{"version", "Print the version", cmdVersion},
 	}
 }

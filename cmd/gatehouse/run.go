@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
 // configFlags adds the configuration flags and --env-file to fs; the returned
@@ -96,7 +98,22 @@ func run(ctx context.Context, env *environment, cfg *config.Config) error {
 		return err
 	}
 	aw := audit.NewWriter(db.Audit(), log, audit.Options{})
-	srv, err := broker.New(broker.Options{Config: cfg, Store: db, Keys: km, Audit: aw, Logger: log})
+	opts := broker.Options{Config: cfg, Store: db, Keys: km, Audit: aw, Logger: log}
+	ring, err := seal.NewKeyring(cfg.MasterKeys...)
+	if err != nil {
+		return err
+	}
+	uenv := upstream.Env{Issuer: cfg.Issuer, Keyring: ring, Replay: db.Replay()}
+	if env.prepare != nil {
+		if err := env.prepare(ctx, db, uenv, &opts); err != nil {
+			return err
+		}
+		uenv.HTTPClient, uenv.AllowHTTP = opts.HTTPClient, opts.AllowHTTPUpstreams
+	}
+	if err := loadProvidersFile(ctx, cfg.ProvidersFile, db, uenv, log); err != nil {
+		return err
+	}
+	srv, err := broker.New(opts)
 	if err != nil {
 		return err
 	}
@@ -176,4 +193,29 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	return run(ctx, env, cfg)
+}
+
+// loadProvidersFile creates or updates, by ID, every provider in the declarative
+// providers file (GATEHOUSE_PROVIDERS_FILE). Providers not in the file are left
+// alone, so the CLI and the file can coexist.
+func loadProvidersFile(ctx context.Context, path string, db *sqlstore.DB, uenv upstream.Env, log *slog.Logger) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: %w", err)
+	}
+	specs, err := upstream.ParseSpecs(b)
+	if err != nil {
+		return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: %w", err)
+	}
+	for _, sp := range specs {
+		p, created, err := upstream.Upsert(ctx, db.Providers(), uenv, sp)
+		if err != nil {
+			return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: provider %s: %w", sp.ID, err)
+		}
+		log.Info("provider from file", "provider", p.ID, "created", created, "version", p.Version)
+	}
+	return nil
 }

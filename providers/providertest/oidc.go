@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,17 @@ type OIDCOptions struct {
 	AdvertiseIssParameter bool
 	// Claims are the user's claims; "sub" defaults to "alice".
 	Claims map[string]any
+	// Users, if set, makes /authorize show a "pick who you are" page (the
+	// demo); the chosen user's claims replace Claims for that sign-in.
+	Users []DemoUser
+}
+
+// DemoUser is a person the demo IdPs offer on their pick-who-you-are page.
+type DemoUser struct {
+	// Label is what the page shows.
+	Label string
+	// Claims are OIDC claims (sub required); for the SAML IdP see SAMLIdP.
+	Claims map[string]any
 }
 
 // OIDCIssuer is an OpenID Provider on httptest: discovery, JWKS,
@@ -44,6 +56,8 @@ type OIDCIssuer struct {
 	JWKSHits atomic.Int64
 	// TokenHits counts POST /token.
 	TokenHits atomic.Int64
+	// LogoutHits counts GET /logout (RP-initiated logout).
+	LogoutHits atomic.Int64
 
 	mu    sync.Mutex
 	keys  []*SigningKey // published; keys[0] signs unless Knobs.Key is set
@@ -105,6 +119,7 @@ func NewECKey(kid string) *SigningKey {
 
 type grant struct {
 	clientID, redirectURI, nonce, challenge string
+	claims                                  map[string]any // nil: opts.Claims
 }
 
 // NewOIDCIssuer starts an issuer publishing keys (one RS256 key if none).
@@ -126,6 +141,7 @@ func NewOIDCIssuer(opts OIDCOptions, keys ...*SigningKey) *OIDCIssuer {
 	mux.HandleFunc("GET /authorize", iss.authorize)
 	mux.HandleFunc("POST /token", iss.token)
 	mux.HandleFunc("GET /userinfo", iss.userinfo)
+	mux.HandleFunc("GET /logout", iss.logout)
 	iss.Server = httptest.NewServer(mux)
 	return iss
 }
@@ -213,6 +229,15 @@ func (i *OIDCIssuer) authorize(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad redirect_uri", http.StatusBadRequest)
 		return
 	}
+	var claims map[string]any
+	if len(i.opts.Users) > 0 {
+		n, err := strconv.Atoi(q.Get("user"))
+		if err != nil || n < 0 || n >= len(i.opts.Users) {
+			i.pickUser(w, r)
+			return
+		}
+		claims = i.opts.Users[n].Claims
+	}
 	i.mu.Lock()
 	k := i.knobs
 	resp := url.Values{"state": {q.Get("state")}}
@@ -222,7 +247,7 @@ func (i *OIDCIssuer) authorize(w http.ResponseWriter, r *http.Request) {
 	} else {
 		code := randomString()
 		i.codes[code] = grant{clientID: q.Get("client_id"), redirectURI: q.Get("redirect_uri"),
-			nonce: q.Get("nonce"), challenge: q.Get("code_challenge")}
+			nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), claims: claims}
 		resp.Set("code", code)
 	}
 	i.mu.Unlock()
@@ -262,12 +287,14 @@ func (i *OIDCIssuer) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	access := randomString()
-	idToken := i.IDToken(g.nonce, access)
+	idToken := i.idToken(g.nonce, access, g.claims)
 	writeJSON(w, 200, map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": idToken})
 }
 
 // Claims returns the ID token claims the issuer would send, knobs applied.
-func (i *OIDCIssuer) Claims(nonce string) map[string]any {
+func (i *OIDCIssuer) Claims(nonce string) map[string]any { return i.claims(nonce, nil) }
+
+func (i *OIDCIssuer) claims(nonce string, user map[string]any) map[string]any {
 	now := i.opts.Now()
 	c := map[string]any{
 		"iss": i.URL(), "aud": i.opts.ClientID, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
@@ -276,7 +303,10 @@ func (i *OIDCIssuer) Claims(nonce string) map[string]any {
 	if nonce != "" {
 		c["nonce"] = nonce
 	}
-	for k, v := range i.opts.Claims {
+	if user == nil {
+		user = i.opts.Claims
+	}
+	for k, v := range user {
 		c[k] = v
 	}
 	i.mu.Lock()
@@ -294,7 +324,11 @@ func (i *OIDCIssuer) Claims(nonce string) map[string]any {
 // IDToken mints an ID token for nonce (at_hash omitted if accessToken is
 // empty), with the knobs applied.
 func (i *OIDCIssuer) IDToken(nonce, accessToken string) string {
-	claims := i.Claims(nonce)
+	return i.idToken(nonce, accessToken, nil)
+}
+
+func (i *OIDCIssuer) idToken(nonce, accessToken string, user map[string]any) string {
+	claims := i.claims(nonce, user)
 	i.mu.Lock()
 	k := i.knobs
 	key := i.keys[0]
@@ -372,4 +406,23 @@ func (i *OIDCIssuer) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	i.mu.Unlock()
 	writeJSON(w, 200, c)
+}
+
+// logout is RP-initiated logout: it redirects to post_logout_redirect_uri with
+// the state, as OpenID Connect RP-Initiated Logout 1.0 §3 describes.
+func (i *OIDCIssuer) logout(w http.ResponseWriter, r *http.Request) {
+	i.LogoutHits.Add(1)
+	q := r.URL.Query()
+	back, err := url.Parse(q.Get("post_logout_redirect_uri"))
+	if err != nil || !back.IsAbs() {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("signed out\n"))
+		return
+	}
+	v := back.Query()
+	if st := q.Get("state"); st != "" {
+		v.Set("state", st)
+	}
+	back.RawQuery = v.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
 }

@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -51,9 +53,13 @@ type SAMLIdP struct {
 	Key    *rsa.PrivateKey
 	Cert   *x509.Certificate
 
+	// SLOHits counts requests to /slo (single logout).
+	SLOHits atomic.Int64
+
 	mu      sync.Mutex
 	sps     map[string]*saml.EntityDescriptor
 	session saml.Session
+	users   []saml.Session // if set, /sso asks who you are (the demo)
 }
 
 // NewSAMLIdP starts an IdP whose user is session (NameID, email, groups...).
@@ -74,10 +80,29 @@ func NewSAMLIdP(now func() time.Time, key *rsa.PrivateKey, cert *x509.Certificat
 		Clock:                   dsig.NewFakeClock(nowClock{Clock: clockwork.NewRealClock(), now: now}),
 		WantAuthnRequestsSigned: true,
 		RejectSHA1Signatures:    true,
+		LogoutBindings:          []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
 	}
 	mux.HandleFunc("/metadata", i.IdP.ServeMetadata)
 	mux.HandleFunc("/sso", i.IdP.ServeSSO)
+	mux.HandleFunc("/slo", func(w http.ResponseWriter, r *http.Request) {
+		i.SLOHits.Add(1)
+		i.IdP.ServeSLO(w, r)
+	})
 	return i
+}
+
+// SetUsers makes /sso show a "pick who you are" page offering these people
+// (the demo); a chosen person replaces the fixed session for that sign-in.
+func (i *SAMLIdP) SetUsers(users ...saml.Session) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.users = users
+}
+
+// InvalidateSession implements saml.SessionInvalidator: sessions are not kept,
+// so a valid LogoutRequest always succeeds.
+func (i *SAMLIdP) InvalidateSession(http.ResponseWriter, *http.Request, *saml.IdpLogoutRequest) error {
+	return nil
 }
 
 // Close stops the server.
@@ -122,9 +147,23 @@ func (i *SAMLIdP) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDe
 }
 
 // GetSession implements saml.SessionProvider: the user is always signed in.
-func (i *SAMLIdP) GetSession(_ http.ResponseWriter, _ *http.Request, _ *saml.IdpAuthnRequest) *saml.Session {
+func (i *SAMLIdP) GetSession(w http.ResponseWriter, r *http.Request, _ *saml.IdpAuthnRequest) *saml.Session {
 	i.mu.Lock()
-	defer i.mu.Unlock()
+	users := i.users
 	s := i.session
+	i.mu.Unlock()
+	if len(users) == 0 {
+		return &s
+	}
+	n, err := strconv.Atoi(r.URL.Query().Get("user"))
+	if err != nil || n < 0 || n >= len(users) || r.Method != http.MethodGet {
+		var labels []string
+		for _, u := range users {
+			labels = append(labels, u.UserCommonName+" <"+u.UserEmail+">")
+		}
+		writePickPage(w, r, "Demo SAML identity provider", labels)
+		return nil
+	}
+	s = users[n]
 	return &s
 }

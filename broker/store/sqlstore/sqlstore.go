@@ -220,3 +220,20 @@ func collect[T any](op string, rows *sql.Rows, scan func(rowScanner) (T, error))
 	}
 	return out, nil
 }
+
+// countable are the tables Count may be asked about.
+var countable = map[string]bool{"users": true, "identities": true, "sessions": true, "providers": true,
+	"audit_events": true, "replay_cache": true}
+
+// Count returns the number of rows of one of Gatehouse's tables, for tests that
+// assert nothing was stored and for diagnostics.
+func (db *DB) Count(ctx context.Context, table string) (int, error) {
+	if !countable[table] {
+		return 0, fmt.Errorf("count: table %q not countable", table)
+	}
+	var n int
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+		return 0, wrap("count "+table, err)
+	}
+	return n, nil
+}

@@ -58,6 +58,16 @@ WHERE email_norm = $1 AND email_verified ORDER BY created_at, id`, emailKey(emai
 	return collect(op, rows, scanUser)
 }
 
+func (s users) FindByEmail(ctx context.Context, email string) ([]store.User, error) {
+	const op = "users: find by email"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+WHERE email_norm = $1 ORDER BY created_at, id`, emailKey(email))
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanUser)
+}
+
 type identities struct{ db *DB }
 
 const identityColumns = `provider_id, subject, user_id, email, email_verified, claims, linked_at, last_login_at`

@@ -21,6 +21,10 @@ func newSession(id, userID string) store.Session {
 		CreatedAt:  at(0),
 		LastSeenAt: at(time.Minute),
 		ExpiresAt:  at(24 * time.Hour),
+		Subject:    "sub-" + userID,
+		Roles:      []string{"staff", "admin"},
+		// Opaque bytes: the broker seals them; the store keeps them as given.
+		LogoutStateEnc: []byte{0, 1, 2, 0xff},
 	}
 }
 
@@ -90,6 +94,27 @@ func testSessions(t *testing.T, open func(t *testing.T) store.Store) {
 		if _, err := s.Sessions().GetByTokenHash(t.Context(), c.TokenHash); err != nil {
 			t.Errorf("another user's session went: %v", err)
 		}
+	})
+	t.Run("ListForIdentity", func(t *testing.T) {
+		s := open(t)
+		a, b, c := newSession("a", "u1"), newSession("b", "u1"), newSession("c", "u2")
+		b.CreatedAt = at(-time.Second) // listed oldest first
+		c.Subject = a.Subject          // same subject at another provider is another identity
+		c.ProviderID = "other"
+		d := newSession("d", "u3")
+		d.Roles, d.LogoutStateEnc = nil, nil // empty lists and bytes read back as nil
+		for _, x := range []store.Session{a, b, c, d} {
+			must(t, "Create", s.Sessions().Create(t.Context(), x))
+		}
+		got, err := s.Sessions().ListForIdentity(t.Context(), "google", "sub-u1")
+		must(t, "ListForIdentity", err)
+		same(t, "sessions", got, []store.Session{b, a})
+		got, err = s.Sessions().ListForIdentity(t.Context(), "google", "sub-u3")
+		must(t, "ListForIdentity", err)
+		same(t, "sessions", got, []store.Session{d})
+		got, err = s.Sessions().ListForIdentity(t.Context(), "google", "nobody")
+		must(t, "ListForIdentity", err)
+		same(t, "sessions", got, nil)
 	})
 	t.Run("DeleteExpired", func(t *testing.T) {
 		now := at(48 * time.Hour)

@@ -71,6 +71,13 @@ func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 			same(t, "FindByVerifiedEmail("+tc.email+")", ids, tc.want)
 		}
+		got, err := s.Users().FindByEmail(t.Context(), "ANN@example.com")
+		must(t, "FindByEmail", err)
+		var ids []string
+		for _, u := range got {
+			ids = append(ids, u.ID)
+		}
+		same(t, "FindByEmail (verified or not)", ids, []string{"a", "b", "c"})
 	})
 }
 

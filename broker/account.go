@@ -1,0 +1,167 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/templates"
+)
+
+// handleAccount shows the signed-in person their linked identities and sessions.
+func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
+	sess, u, ok := s.requireSession(w, r)
+	if !ok {
+		return nil
+	}
+	ctx := r.Context()
+	ids, err := s.store.Identities().ListForUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	sessions, err := s.store.Sessions().ListForUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	enabled, err := s.upstreams.Enabled(ctx)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, c := range enabled {
+		names[c.ID] = c.Name
+	}
+	name := func(id string) string {
+		if n, ok := names[id]; ok {
+			return n
+		}
+		return id
+	}
+	v := templates.AccountView{Page: templates.Page{Title: "Your account", SignedInAs: displayName(u)},
+		Name: u.Name, Email: u.Email, Roles: sess.Roles}
+	for _, id := range ids {
+		v.Identities = append(v.Identities, templates.IdentityRow{ProviderID: id.ProviderID, ProviderName: name(id.ProviderID),
+			Subject: id.Subject, Email: id.Email, LinkedAt: stampTime(id.LinkedAt), LastLoginAt: stampTime(id.LastLoginAt)})
+		if id.ProviderID == sess.ProviderID && id.Subject == sess.Subject {
+			v.PictureURL = httpsURL(pictureClaim(id.Claims))
+		}
+	}
+	now := s.Now()
+	for _, x := range sessions {
+		if !now.Before(x.ExpiresAt) || !now.Before(x.LastSeenAt.Add(s.cfg.SessionIdleTimeout)) {
+			continue
+		}
+		v.Sessions = append(v.Sessions, templates.SessionRow{ID: x.ID, ProviderName: name(x.ProviderID), IP: x.IP,
+			UserAgent: x.UserAgent, Started: stampTime(x.CreatedAt), LastSeen: stampTime(x.LastSeenAt), Current: x.ID == sess.ID})
+	}
+	for _, c := range enabled {
+		if !slices.ContainsFunc(ids, func(id store.Identity) bool { return id.ProviderID == c.ID }) {
+			v.LinkChoices = append(v.LinkChoices, templates.ProviderChoice{ID: c.ID, Name: c.Name})
+		}
+	}
+	if p := r.URL.Query().Get("linked"); p != "" && names[p] != "" {
+		v.Notice = "Linked your account at " + names[p] + "."
+	}
+	for action, dst := range map[string]*string{"/account/sessions/end": &v.CSRFEnd, "/account/unlink": &v.CSRFUnlink,
+		"/account/link": &v.CSRFLink, "/logout": &v.CSRFLogout} {
+		if *dst, err = s.csrfToken(w, r, action); err != nil {
+			return err
+		}
+	}
+	s.allowUpstreamForms(w, r)
+	return render(w, r, http.StatusOK, templates.Account(v))
+}
+
+func displayName(u store.User) string {
+	if u.Name != "" {
+		return u.Name
+	}
+	return u.Email
+}
+
+func stampTime(t time.Time) string {
+	if t.IsZero() {
+		return "–"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// pictureClaim reads the OIDC picture claim from stored claims.
+func pictureClaim(raw []byte) string {
+	var c struct {
+		Picture string `json:"picture"`
+	}
+	_ = jsonUnmarshal(raw, &c)
+	return c.Picture
+}
+
+// handleSessionEnd ends one of the signed-in person's sessions.
+func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error {
+	sess, u, ok := s.requireSession(w, r)
+	if !ok {
+		return nil
+	}
+	target := r.PostFormValue("session")
+	list, err := s.store.Sessions().ListForUser(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(list, func(x store.Session) bool { return x.ID == target }) {
+		return errNotFound // not one of theirs: say nothing about it
+	}
+	s.deleteSession(r.Context(), target)
+	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.ended", target, nil))
+	if target == sess.ID {
+		s.clearBrowser(w, r)
+		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
+		return nil
+	}
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	return nil
+}
+
+// handleLink starts linking another provider: a fresh sign-in there
+// (prompt=login), bound to this session (WEB-27).
+func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) error {
+	sess, _, ok := s.requireSession(w, r)
+	if !ok {
+		return nil
+	}
+	if err := s.rateLimit(s.limits.start, r); err != nil {
+		return err
+	}
+	b, err := s.upstreams.Get(r.Context(), r.PostFormValue("provider"))
+	if err != nil {
+		return errUnknownProvider
+	}
+	return s.beginFlow(w, r, b, flow{Purpose: flowLink, SessionID: sess.ID, ReturnTo: "/account"},
+		providers.BeginParams{Extra: map[string]string{"prompt": "login"}})
+}
+
+var errLastIdentity = &userError{Status: http.StatusConflict, Title: "Cannot unlink",
+	Message: "This is the only way you can sign in, so it cannot be unlinked.",
+	Next:    "Link another account first."}
+
+// handleUnlink removes a linked identity, never the last one.
+func (s *Server) handleUnlink(w http.ResponseWriter, r *http.Request) error {
+	_, u, ok := s.requireSession(w, r)
+	if !ok {
+		return nil
+	}
+	p, sub := r.PostFormValue("provider"), r.PostFormValue("subject")
+	err := s.store.Identities().Unlink(r.Context(), u.ID, p, sub)
+	switch {
+	case errors.Is(err, store.ErrLastIdentity):
+		return errLastIdentity
+	case errors.Is(err, store.ErrNotFound):
+		return errNotFound
+	case err != nil:
+		return err
+	}
+	s.record(r, u.ID, "identity.unlinked", p, map[string]any{"subject": sub})
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	return nil
+}

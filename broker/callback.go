@@ -1,0 +1,233 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/audit"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/providers"
+)
+
+// acsBodyLimit caps a SAML POST to the ACS before anything is decoded (SAML-44).
+const acsBodyLimit = 256 << 10
+
+// handleCallback is the OIDC redirect back from the provider.
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) error {
+	return s.completeFlow(w, r, false)
+}
+
+// handleACS is the SAML assertion consumer service (HTTP-POST binding).
+func (s *Server) handleACS(w http.ResponseWriter, r *http.Request) error {
+	return s.completeFlow(w, r, true)
+}
+
+// completeFlow finishes a sign-in or a link: the browser must hold the flow this
+// provider started (WEB-05: a response pushed into another browser finds none),
+// the flow is used once across every replica (OIDC-01), the provider verifies the
+// response, and only then is anything stored.
+func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool) error {
+	if err := s.rateLimit(s.limits.callback, r); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	id := r.PathValue("provider")
+	f, err := s.takeFlow(w, r, saml)
+	if err != nil {
+		return s.refuse(r, id, "no_pending_flow", err)
+	}
+	if f.Provider != id || (f.Purpose != flowLogin && f.Purpose != flowLink) {
+		// A response at another provider's endpoint than the flow was started
+		// for: the mix-up attack (RFC 9700 §4.4, SAML-21).
+		return s.refuse(r, id, "flow_for_other_provider", fmt.Errorf("flow for %q (%s) completed at %q", f.Provider, f.Purpose, id))
+	}
+	if err := s.store.Replay().Remember(ctx, "flow:"+f.ID, time.Unix(f.Created, 0).Add(flowTTL+time.Minute), s.Now()); err != nil {
+		if errors.Is(err, store.ErrAlreadyUsed) {
+			return s.refuse(r, id, "flow_replayed", err)
+		}
+		return err
+	}
+	b, err := s.provider(r)
+	if err != nil {
+		return err
+	}
+	ident, err := b.Provider.Complete(ctx, r, f.Pending)
+	if err != nil {
+		return s.upstreamFailure(r, id, "signin.refused", err)
+	}
+	if ident.ProviderID != id || ident.Subject == "" {
+		return s.refuse(r, id, "identity_for_other_provider", fmt.Errorf("identity from %q", ident.ProviderID))
+	}
+	if f.Purpose == flowLink {
+		return s.completeLink(w, r, b, f, ident)
+	}
+	u, err := s.resolveUser(ctx, r, b, ident)
+	if err != nil {
+		return err
+	}
+	roles := upstream.Roles(b.Common.RoleRules, ident)
+	sess, err := s.startSession(w, r, u, ident, roles)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: lastProviderCookie, Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
+		Secure: s.secureCookies(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	s.audit.Enqueue(s.auditEvent(r, u.ID, "signin.succeeded", id, map[string]any{"session": sess.ID, "roles": roles}))
+	http.Redirect(w, r, localReturnTo(f.ReturnTo, defaultReturnTo), http.StatusSeeOther)
+	return nil
+}
+
+// resolveUser finds or creates the local user of a verified identity. A new
+// identity joins an existing user only by a verified email from a provider the
+// admin trusts for that (WEB-25, OIDC-23); (provider, subject) is the key, never
+// the email or the subject alone (OIDC-24).
+func (s *Server) resolveUser(ctx context.Context, r *http.Request, b *upstream.Built, ident providers.Identity) (store.User, error) {
+	now := s.Now()
+	rec := s.identityRecord(ident, "", now)
+	existing, err := s.store.Identities().Get(ctx, ident.ProviderID, ident.Subject)
+	switch {
+	case err == nil:
+		u, err := s.store.Users().Get(ctx, existing.UserID)
+		if err != nil {
+			return store.User{}, err
+		}
+		if u.Disabled {
+			return store.User{}, s.refuse(r, ident.ProviderID, "user_disabled", errors.New("user disabled"))
+		}
+		rec.UserID = u.ID
+		return u, s.store.Identities().RecordLogin(ctx, rec)
+	case !errors.Is(err, store.ErrNotFound):
+		return store.User{}, err
+	}
+	trusted := b.Config.TrustEmailLinking && ident.EmailVerified && ident.Email != ""
+	if trusted {
+		us, err := s.store.Users().FindByVerifiedEmail(ctx, ident.Email)
+		if err != nil {
+			return store.User{}, err
+		}
+		if len(us) == 1 && !us[0].Disabled {
+			rec.UserID, rec.LinkedAt = us[0].ID, now
+			if err := s.store.Identities().Link(ctx, rec); err != nil {
+				return store.User{}, err
+			}
+			s.record(r, us[0].ID, "identity.linked", ident.ProviderID, map[string]any{"by": "verified_email", "subject": ident.Subject})
+			return us[0], nil
+		}
+	}
+	// Only a trusted provider's verified email counts as verified here: a user
+	// created by an untrusted provider must not become a link target for a
+	// later trusted sign-in with the same address (account pre-hijacking).
+	u := store.User{ID: randomID(16), Email: ident.Email, EmailVerified: trusted, Name: truncate(ident.Name, 256),
+		CreatedAt: now, UpdatedAt: now}
+	if err := s.store.Users().Create(ctx, u); err != nil {
+		return store.User{}, err
+	}
+	rec.UserID, rec.LinkedAt = u.ID, now
+	if err := s.store.Identities().Link(ctx, rec); err != nil {
+		return store.User{}, err
+	}
+	s.audit.Enqueue(s.auditEvent(r, u.ID, "user.created", ident.ProviderID, map[string]any{"subject": ident.Subject}))
+	return u, nil
+}
+
+func (s *Server) identityRecord(ident providers.Identity, userID string, now time.Time) store.Identity {
+	claims, _ := json.Marshal(ident.Claims)
+	return store.Identity{ProviderID: ident.ProviderID, Subject: ident.Subject, UserID: userID, Email: ident.Email,
+		EmailVerified: ident.EmailVerified, Claims: claims, LastLoginAt: now}
+}
+
+// completeLink links the identity to the signed-in user who asked for it from
+// the account page. The flow must belong to this very session (WEB-27), and the
+// sign-in at the provider must be fresh.
+func (s *Server) completeLink(w http.ResponseWriter, r *http.Request, b *upstream.Built, f flow, ident providers.Identity) error {
+	ctx := r.Context()
+	sess, u, ok := s.currentSession(r)
+	if !ok || sess.ID != f.SessionID {
+		return s.refuse(r, ident.ProviderID, "link_not_bound_to_session", errors.New("link flow of another session"))
+	}
+	now := s.Now()
+	if !ident.AuthTime.IsZero() && now.Sub(ident.AuthTime) > flowTTL+2*time.Minute {
+		return s.refuse(r, ident.ProviderID, "link_without_fresh_signin", fmt.Errorf("auth_time %s", ident.AuthTime))
+	}
+	rec := s.identityRecord(ident, u.ID, now)
+	existing, err := s.store.Identities().Get(ctx, ident.ProviderID, ident.Subject)
+	switch {
+	case err == nil && existing.UserID == u.ID:
+		if err := s.store.Identities().RecordLogin(ctx, rec); err != nil {
+			return err
+		}
+	case err == nil:
+		s.record(r, u.ID, "identity.link_refused", ident.ProviderID, map[string]any{"reason": "linked_to_another_user"})
+		return &userError{Status: http.StatusConflict, Title: "Account already linked",
+			Message: "That account at " + b.Config.Name + " is already linked to another Gatehouse account.",
+			Next:    "Sign in with it to use that Gatehouse account, or ask your administrator."}
+	case errors.Is(err, store.ErrNotFound):
+		rec.LinkedAt = now
+		if err := s.store.Identities().Link(ctx, rec); err != nil {
+			return err
+		}
+		s.record(r, u.ID, "identity.linked", ident.ProviderID, map[string]any{"by": "account_page", "subject": ident.Subject})
+	default:
+		return err
+	}
+	http.Redirect(w, r, "/account?linked="+b.Config.ID, http.StatusSeeOther)
+	return nil
+}
+
+// refuse records a refused security event and returns the page for it.
+func (s *Server) refuse(r *http.Request, providerID, reason string, cause error) error {
+	s.record(r, "", "signin.refused", providerID, map[string]any{"reason": reason})
+	return &userError{Status: http.StatusBadRequest, Title: "Sign-in failed",
+		Message: "The sign-in could not be completed: it was not started in this browser, took too long, or was already used.",
+		Next:    "Start again from the sign-in page.", Err: fmt.Errorf("%s: %w", reason, cause)}
+}
+
+// upstreamFailure turns a provider error into a page and an audit record. The
+// page says only what providers.PublicMessage says; the detail goes to the log.
+func (s *Server) upstreamFailure(r *http.Request, providerID, action string, err error) error {
+	status, reason := http.StatusBadRequest, "invalid_response"
+	var up *providers.UpstreamError
+	switch {
+	case errors.As(err, &up):
+		status, reason = http.StatusForbidden, "upstream_error"
+		if !up.AccessDenied() {
+			status = http.StatusBadGateway
+		}
+	case errors.Is(err, providers.ErrReplay):
+		reason = "replay"
+	case errors.Is(err, providers.ErrUnavailable):
+		status, reason = http.StatusBadGateway, "unavailable"
+	case errors.Is(err, providers.ErrConfig):
+		status, reason = http.StatusServiceUnavailable, "config"
+	}
+	details := map[string]any{"reason": reason}
+	if up != nil {
+		details["code"] = truncate(up.Code, 100)
+	}
+	s.record(r, "", action, providerID, details)
+	return &userError{Status: status, Title: "Sign-in failed", Message: providers.PublicMessage(err),
+		Next: "Start again from the sign-in page.", Err: err}
+}
+
+func (s *Server) auditEvent(r *http.Request, actor, action, target string, details map[string]any) audit.Event {
+	if actor == "" {
+		actor = "anonymous"
+	}
+	ri := infoFrom(r.Context())
+	return audit.Event{Actor: actor, Action: action, Target: target, IP: ri.IP, RequestID: ri.ID, Details: details}
+}
+
+// record writes a security event synchronously; a failure to write is logged,
+// not shown (the refusal itself stands).
+func (s *Server) record(r *http.Request, actor, action, target string, details map[string]any) {
+	if err := s.audit.Record(r.Context(), s.auditEvent(r, actor, action, target, details)); err != nil {
+		s.log.ErrorContext(r.Context(), "audit record failed", "request_id", RequestID(r.Context()), "action", action,
+			"error", strings.TrimSpace(err.Error()))
+	}
+}

@@ -1,0 +1,139 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/gatehouse/gatehouse/broker/config"
+)
+
+// flowTTL bounds a pending sign-in, link or upstream logout (WEB-24: ≤ 10 min).
+const flowTTL = 10 * time.Minute
+
+// Purposes of a flow.
+const (
+	flowLogin  = "login"
+	flowLink   = "link"
+	flowLogout = "logout"
+)
+
+// flow is a pending hop to an upstream provider, kept in an encrypted,
+// authenticated, short-lived cookie bound to the browser that started it. Pending
+// holds the provider's secrets (state, nonce, PKCE verifier, AuthnRequest ID); the
+// cookie's encryption keeps them confidential. ID makes the flow single-use across
+// replicas through the replay cache (OIDC-01).
+type flow struct {
+	ID       string `json:"i"`
+	Purpose  string `json:"u"`
+	Provider string `json:"p"`
+	Pending  []byte `json:"d"`
+	ReturnTo string `json:"r,omitempty"`
+	// SessionID binds a link flow to the signed-in session that asked for it (WEB-27).
+	SessionID string `json:"s,omitempty"`
+	Created   int64  `json:"t"`
+}
+
+// Flow cookies: SAML responses arrive by a cross-site POST, which a Lax cookie
+// does not accompany, so SAML flows use SameSite=None (WEB-09); OIDC callbacks are
+// top-level GET navigations and keep Lax. The session cookie is Lax either way.
+const (
+	flowCookieSecure       = "__Host-gatehouse-flow"
+	samlFlowCookieSecure   = "__Host-gatehouse-saml"
+	flowCookieInsecure     = "gatehouse-flow"
+	samlFlowCookieInsecure = "gatehouse-saml"
+)
+
+func newFlowCodecs(c *config.Config) ([]securecookie.Codec, error) {
+	pairs, err := cookieKeyPairs(c, "gatehouse flow cookie")
+	if err != nil {
+		return nil, err
+	}
+	codecs := securecookie.CodecsFromPairs(pairs...)
+	for _, cd := range codecs {
+		cd.(*securecookie.SecureCookie).MaxAge(int(flowTTL.Seconds())).SetSerializer(securecookie.JSONEncoder{})
+	}
+	return codecs, nil
+}
+
+func (s *Server) secureCookies() bool { return s.cfg.Issuer.Scheme == "https" }
+
+func (s *Server) flowCookie(saml bool) (name string, sameSite http.SameSite) {
+	switch {
+	case !s.secureCookies() && saml:
+		// SameSite=None needs Secure; a plain-http loopback demo keeps its IdPs
+		// on the same site (localhost) instead.
+		return samlFlowCookieInsecure, http.SameSiteLaxMode
+	case !s.secureCookies():
+		return flowCookieInsecure, http.SameSiteLaxMode
+	case saml:
+		return samlFlowCookieSecure, http.SameSiteNoneMode
+	}
+	return flowCookieSecure, http.SameSiteLaxMode
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// setFlow stores f in the browser, replacing a pending flow of the same kind.
+func (s *Server) setFlow(w http.ResponseWriter, f flow, saml bool) error {
+	f.ID, f.Created = randomID(18), s.Now().Unix()
+	name, sameSite := s.flowCookie(saml)
+	v, err := securecookie.EncodeMulti(name, f, s.flows...)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", MaxAge: int(flowTTL.Seconds()),
+		Secure: s.secureCookies(), HttpOnly: true, SameSite: sameSite})
+	return nil
+}
+
+var errNoFlow = errors.New("no pending flow in this browser")
+
+// takeFlow reads the browser's pending flow and clears its cookie: whatever
+// happens next, it is not used again from this browser.
+func (s *Server) takeFlow(w http.ResponseWriter, r *http.Request, saml bool) (flow, error) {
+	name, sameSite := s.flowCookie(saml)
+	c, err := r.Cookie(name)
+	if err != nil {
+		return flow{}, errNoFlow
+	}
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+		Secure: s.secureCookies(), HttpOnly: true, SameSite: sameSite})
+	var f flow
+	if err := securecookie.DecodeMulti(name, c.Value, &f, s.flows...); err != nil {
+		return flow{}, errNoFlow
+	}
+	if age := s.Now().Sub(time.Unix(f.Created, 0)); age > flowTTL || age < -time.Minute {
+		return flow{}, errNoFlow
+	}
+	return f, nil
+}
+
+// localReturnTo keeps only a same-origin relative path (SAML-36, BCP §4.11): no
+// scheme, no host, no "//" or "/\" that browsers read as another host, no
+// control characters. Anything else is def.
+func localReturnTo(raw, def string) string {
+	if raw == "" || len(raw) > 1024 || raw[0] != '/' || strings.HasPrefix(raw, "//") || strings.HasPrefix(raw, "/\\") {
+		return def
+	}
+	for _, c := range raw {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return def
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
+		return def
+	}
+	return u.RequestURI()
+}

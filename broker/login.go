@@ -1,0 +1,196 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/templates"
+)
+
+// lastProviderCookie remembers the provider of the last sign-in for a one-click
+// return. It holds only a provider ID, which is checked against the registry.
+const lastProviderCookie = "gatehouse-last-provider"
+
+// defaultReturnTo is where a sign-in ends when nobody asked for anywhere else.
+const defaultReturnTo = "/account"
+
+// handleLogin is the sign-in page. login_hint whose email domain picks exactly
+// one provider, or idp_hint naming one, skip it.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	returnTo := localReturnTo(q.Get("return_to"), defaultReturnTo)
+	enabled, err := s.upstreams.Enabled(r.Context())
+	if err != nil {
+		return err
+	}
+	if hint := q.Get("idp_hint"); hint != "" {
+		if i := slices.IndexFunc(enabled, func(c store.ProviderConfig) bool { return c.ID == hint }); i >= 0 {
+			http.Redirect(w, r, startURL(hint, returnTo, q.Get("login_hint")), http.StatusSeeOther)
+			return nil
+		}
+	}
+	email := truncate(strings.TrimSpace(q.Get("login_hint")), 256)
+	if email != "" {
+		if m := matchDomain(enabled, email); len(m) == 1 {
+			http.Redirect(w, r, startURL(m[0].ID, returnTo, email), http.StatusSeeOther)
+			return nil
+		}
+	}
+	return s.renderLogin(w, r, enabled, email, returnTo, "", nil)
+}
+
+// handleLoginSubmit is home-realm discovery: the email's domain picks the provider.
+func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error {
+	returnTo := localReturnTo(r.PostFormValue("return_to"), defaultReturnTo)
+	email := truncate(strings.TrimSpace(r.PostFormValue("email")), 256)
+	enabled, err := s.upstreams.Enabled(r.Context())
+	if err != nil {
+		return err
+	}
+	m := matchDomain(enabled, email)
+	switch {
+	case len(m) == 1:
+		http.Redirect(w, r, startURL(m[0].ID, returnTo, email), http.StatusSeeOther)
+		return nil
+	case len(m) > 1:
+		return s.renderLogin(w, r, m, email, returnTo, "Several organisations use this email domain. Choose yours.", nil)
+	}
+	return s.renderLogin(w, r, enabled, email, returnTo,
+		"No organisation is set up for this email address. Choose one below, or check the address.", nil)
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []store.ProviderConfig, email, returnTo, msg string, _ error) error {
+	token, err := s.csrfToken(w, r, "/login")
+	if err != nil {
+		return err
+	}
+	v := templates.LoginView{Page: templates.Page{Title: "Sign in"}, CSRF: token, Email: email, ReturnTo: returnTo, Message: msg}
+	for _, c := range list {
+		v.Providers = append(v.Providers, s.choice(r, c, startURL(c.ID, returnTo, "")))
+	}
+	if c, err := r.Cookie(lastProviderCookie); err == nil && msg == "" {
+		if i := slices.IndexFunc(list, func(p store.ProviderConfig) bool { return p.ID == c.Value }); i >= 0 {
+			ch := s.choice(r, list[i], startURL(list[i].ID, returnTo, ""))
+			v.LastUsed = &ch
+		}
+	}
+	if msg == "" && len(list) == 0 {
+		v.Message = "No sign-in providers are configured yet. Ask your administrator."
+	}
+	s.allowUpstreamForms(w, r)
+	return render(w, r, http.StatusOK, templates.Login(v))
+}
+
+// choice is how a provider appears in a list. The logo is shown only if https.
+func (s *Server) choice(r *http.Request, c store.ProviderConfig, href string) templates.ProviderChoice {
+	ch := templates.ProviderChoice{ID: c.ID, Name: c.Name, Href: href}
+	if b, err := s.upstreams.Get(r.Context(), c.ID); err == nil {
+		ch.LogoURL = httpsURL(b.Common.LogoURL)
+	}
+	return ch
+}
+
+func startURL(id, returnTo, loginHint string) string {
+	q := url.Values{}
+	if returnTo != "" && returnTo != defaultReturnTo {
+		q.Set("return_to", returnTo)
+	}
+	if loginHint != "" {
+		q.Set("login_hint", loginHint)
+	}
+	u := "/login/" + url.PathEscape(id)
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// matchDomain returns the providers that list email's domain.
+func matchDomain(list []store.ProviderConfig, email string) []store.ProviderConfig {
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return nil
+	}
+	domain := strings.ToLower(email[at+1:])
+	var out []store.ProviderConfig
+	for _, c := range list {
+		if slices.Contains(c.Domains, domain) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// httpsURL returns raw if it is an absolute https URL, else "" (WEB-17).
+func httpsURL(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+var errUnknownProvider = &userError{Status: http.StatusNotFound, Title: "Unknown sign-in option",
+	Message: "This sign-in option does not exist or is switched off.", Next: "Go back to the sign-in page and choose another."}
+
+// provider returns the built provider named in the path.
+func (s *Server) provider(r *http.Request) (*upstream.Built, error) {
+	b, err := s.upstreams.Get(r.Context(), r.PathValue("provider"))
+	switch {
+	case errors.Is(err, upstream.ErrUnknown):
+		return nil, errUnknownProvider
+	case errors.Is(err, providers.ErrConfig):
+		return nil, &userError{Status: http.StatusServiceUnavailable, Title: "Sign-in option unavailable",
+			Message: providers.PublicMessage(err), Next: "Choose another sign-in option, or contact your administrator.", Err: err}
+	}
+	return b, err
+}
+
+// handleLoginStart begins a sign-in at the provider in the path.
+func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) error {
+	if err := s.rateLimit(s.limits.start, r); err != nil {
+		return err
+	}
+	b, err := s.provider(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	return s.beginFlow(w, r, b, flow{Purpose: flowLogin, ReturnTo: localReturnTo(q.Get("return_to"), defaultReturnTo)},
+		providers.BeginParams{LoginHint: truncate(q.Get("login_hint"), 256)})
+}
+
+// beginFlow asks the provider for the hop upstream, keeps its pending state in
+// the flow cookie and sends the browser on its way.
+func (s *Server) beginFlow(w http.ResponseWriter, r *http.Request, b *upstream.Built, f flow, bp providers.BeginParams) error {
+	bp.CallbackURL = upstream.EndpointsFor(s.cfg.Issuer, b.Config.ID).Callback
+	start, err := b.Provider.Begin(r.Context(), bp)
+	if err != nil {
+		return s.upstreamFailure(r, b.Config.ID, "signin.begin_failed", err)
+	}
+	f.Provider, f.Pending = b.Config.ID, start.Pending
+	if err := s.setFlow(w, f, b.Config.Kind == upstream.KindSAML); err != nil {
+		return err
+	}
+	return s.sendUpstream(w, r, start, "Signing you in")
+}
+
+// sendUpstream redirects to the provider, or renders the auto-POST form.
+func (s *Server) sendUpstream(w http.ResponseWriter, r *http.Request, start providers.Start, title string) error {
+	if start.Form == nil {
+		http.Redirect(w, r, start.RedirectURL, http.StatusSeeOther)
+		return nil
+	}
+	v := templates.AutoPostView{Page: templates.Page{Title: title}, Action: start.Form.Action}
+	for _, f := range start.Form.Fields {
+		v.Fields = append(v.Fields, templates.Field{Name: f.Name, Value: f.Value})
+	}
+	setFormAction(w, origin(start.Form.Action))
+	return render(w, r, http.StatusOK, templates.AutoPost(v))
+}

@@ -1,0 +1,185 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/templates"
+)
+
+// handleLogoutPage asks before signing out: GET never changes state (WEB-04).
+func (s *Server) handleLogoutPage(w http.ResponseWriter, r *http.Request) error {
+	_, u, ok := s.currentSession(r)
+	token, err := s.csrfToken(w, r, "/logout")
+	if err != nil {
+		return err
+	}
+	page := templates.Page{Title: "Sign out"}
+	if ok {
+		page.SignedInAs = displayName(u)
+	}
+	s.allowUpstreamForms(w, r)
+	return render(w, r, http.StatusOK, templates.Logout(templates.LogoutView{Page: page, CSRF: token, SignedIn: ok}))
+}
+
+// handleLogout ends the Gatehouse session (the row goes, so a copy of the cookie
+// is worth nothing: WEB-07), then continues to the provider's logout where it
+// has one, and ends at the signed-out page.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
+	sess, u, ok := s.currentSession(r)
+	s.clearBrowser(w, r)
+	if !ok {
+		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
+		return nil
+	}
+	ctx := r.Context()
+	s.deleteSession(ctx, sess.ID)
+	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.logout", sess.ID, nil))
+	b, err := s.upstreams.Get(ctx, sess.ProviderID)
+	if err != nil {
+		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
+		return nil
+	}
+	lp, ok := b.Provider.(providers.LogoutProvider)
+	if !ok || len(sess.LogoutStateEnc) == 0 {
+		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
+		return nil
+	}
+	state, err := s.ring.Open(sess.LogoutStateEnc, []byte("session "+sess.ID))
+	if err != nil {
+		s.log.ErrorContext(ctx, "logout state unreadable", "request_id", RequestID(ctx), "error", err.Error())
+		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
+		return nil
+	}
+	start, ok, err := lp.BeginLogout(ctx, providers.LogoutParams{LogoutState: state,
+		ReturnURL: upstream.EndpointsFor(s.cfg.Issuer, b.Config.ID).LogoutDone})
+	if err != nil || !ok {
+		if err != nil {
+			s.log.WarnContext(ctx, "upstream logout unavailable", "request_id", RequestID(ctx), "provider", b.Config.ID, "error", err.Error())
+		}
+		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
+		return nil
+	}
+	if err := s.setFlow(w, flow{Purpose: flowLogout, Provider: b.Config.ID, Pending: start.Pending},
+		b.Config.Kind == upstream.KindSAML); err != nil {
+		return err
+	}
+	return s.sendUpstream(w, r, start, "Signing you out")
+}
+
+// handleLogoutReturn is where an OIDC provider sends the browser after its
+// logout (post_logout_redirect_uri).
+func (s *Server) handleLogoutReturn(w http.ResponseWriter, r *http.Request) error {
+	return s.finishUpstreamLogout(w, r, false)
+}
+
+// finishUpstreamLogout checks the provider's answer to our logout request. The
+// Gatehouse session is already gone; a bad answer only changes the page.
+func (s *Server) finishUpstreamLogout(w http.ResponseWriter, r *http.Request, saml bool) error {
+	id := r.PathValue("provider")
+	f, err := s.takeFlow(w, r, saml)
+	note := ""
+	switch {
+	case err != nil || f.Purpose != flowLogout || f.Provider != id:
+		note = "Your organisation's sign-in service did not confirm the sign-out."
+		s.record(r, "", "logout.refused", id, map[string]any{"reason": "no_pending_logout"})
+	default:
+		b, err := s.provider(r)
+		if err != nil {
+			return err
+		}
+		lp, ok := b.Provider.(providers.LogoutProvider)
+		if !ok {
+			return errNotFound
+		}
+		if err := lp.CompleteLogout(r.Context(), r, f.Pending); err != nil {
+			note = "Your organisation's sign-in service did not confirm the sign-out."
+			s.record(r, "", "logout.refused", id, map[string]any{"reason": "invalid_logout_response"})
+			s.log.WarnContext(r.Context(), "upstream logout response refused", "request_id", RequestID(r.Context()),
+				"provider", id, "error", err.Error())
+		}
+	}
+	return s.renderSignedOut(w, r, note)
+}
+
+func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) error {
+	return s.renderSignedOut(w, r, "")
+}
+
+func (s *Server) renderSignedOut(w http.ResponseWriter, r *http.Request, note string) error {
+	return render(w, r, http.StatusOK, templates.SignedOut(templates.SignedOutView{Page: templates.Page{Title: "Signed out"}, Note: note}))
+}
+
+// handleSAMLMetadata serves the SP metadata of a SAML provider, to give its IdP.
+func (s *Server) handleSAMLMetadata(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.provider(r)
+	if err != nil {
+		return err
+	}
+	mp, ok := b.Provider.(providers.MetadataProvider)
+	if !ok {
+		return errNotFound
+	}
+	body, ctype, err := mp.Metadata()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Write(body)
+	return nil
+}
+
+// handleSAMLSLO is the SAML single logout endpoint: the IdP's LogoutResponse to
+// our LogoutRequest, or the IdP's own LogoutRequest (IdP-initiated logout), which
+// ends the sessions it names and is answered.
+func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return &userError{Status: http.StatusBadRequest, Title: "Request not understood",
+			Message: "The sign-out message could not be read.", Next: "Go to the start page.", Err: err}
+	}
+	if r.Form.Has("SAMLResponse") {
+		return s.finishUpstreamLogout(w, r, true)
+	}
+	if err := s.rateLimit(s.limits.callback, r); err != nil {
+		return err
+	}
+	b, err := s.provider(r)
+	if err != nil {
+		return err
+	}
+	lh, ok := b.Provider.(providers.LogoutRequestHandler)
+	if !ok {
+		return errNotFound
+	}
+	ctx := r.Context()
+	req, err := lh.HandleLogoutRequest(ctx, r)
+	if err != nil {
+		return s.upstreamFailure(r, b.Config.ID, "logout.refused", err)
+	}
+	ended := 0
+	if req.Subject != "" {
+		list, err := s.store.Sessions().ListForIdentity(ctx, b.Config.ID, req.Subject)
+		if err != nil {
+			return err
+		}
+		for _, x := range list {
+			state, err := s.ring.Open(x.LogoutStateEnc, []byte("session "+x.ID))
+			if err != nil || req.Match == nil || !req.Match(state) {
+				continue
+			}
+			if err := s.store.Sessions().Delete(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			ended++
+		}
+	}
+	if cur, _, ok := s.currentSession(r); !ok || cur.ProviderID == b.Config.ID {
+		s.clearBrowser(w, r)
+	}
+	s.record(r, "", "logout.upstream", b.Config.ID, map[string]any{"sessions_ended": ended})
+	return s.sendUpstream(w, r, req.Response, "Signing you out")
+}

@@ -1,0 +1,124 @@
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/providers"
+)
+
+// sessionTokenKey is where the browser cookie keeps the session token. The
+// database keeps only its SHA-256, so a database dump holds no usable session.
+const sessionTokenKey = "sid"
+
+// touchEvery limits LastSeenAt writes to one per minute per session; the idle
+// timeout is minutes to hours, so this costs it nothing.
+const touchEvery = time.Minute
+
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// startSession creates a new session for user after a verified sign-in and puts
+// its token in a fresh browser cookie. Whatever the browser held before
+// (pre-login values, CSRF secret, an older session's token) is discarded, so a
+// planted cookie is worth nothing afterwards (WEB-06).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, id providers.Identity, roles []string) (store.Session, error) {
+	now := s.Now()
+	token := randomID(32) // 256 bits
+	sess := store.Session{
+		ID: randomID(16), TokenHash: tokenHash(token), UserID: u.ID, ProviderID: id.ProviderID, Subject: id.Subject,
+		AuthTime: id.AuthTime, AMR: id.AMR, ACR: id.ACR, IP: infoFrom(r.Context()).IP, UserAgent: truncate(r.UserAgent(), 256),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionMaxAge), Roles: roles,
+	}
+	if sess.AuthTime.IsZero() {
+		sess.AuthTime = now
+	}
+	if len(id.LogoutState) > 0 {
+		enc, err := s.ring.Seal(id.LogoutState, []byte("session "+sess.ID))
+		if err != nil {
+			return store.Session{}, err
+		}
+		sess.LogoutStateEnc = enc
+	}
+	if err := s.store.Sessions().Create(r.Context(), sess); err != nil {
+		return store.Session{}, err
+	}
+	bs := s.browserState(r)
+	bs.IsNew = true
+	clear(bs.Values)
+	bs.Values[sessionTokenKey] = token
+	if err := bs.Save(r, w); err != nil {
+		return store.Session{}, err
+	}
+	return sess, nil
+}
+
+// currentSession returns the browser's live session and its user. Expiry is
+// decided here with the server's clock, not by the cookie (WEB-11); a session
+// past its idle or absolute limit is deleted on sight.
+func (s *Server) currentSession(r *http.Request) (store.Session, store.User, bool) {
+	token, _ := s.browserState(r).Values[sessionTokenKey].(string)
+	if token == "" {
+		return store.Session{}, store.User{}, false
+	}
+	ctx := r.Context()
+	sess, err := s.store.Sessions().GetByTokenHash(ctx, tokenHash(token))
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.ErrorContext(ctx, "session lookup failed", "request_id", RequestID(ctx), "error", err.Error())
+		}
+		return store.Session{}, store.User{}, false
+	}
+	now := s.Now()
+	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeenAt.Add(s.cfg.SessionIdleTimeout)) {
+		s.deleteSession(ctx, sess.ID)
+		return store.Session{}, store.User{}, false
+	}
+	u, err := s.store.Users().Get(ctx, sess.UserID)
+	if err != nil || u.Disabled {
+		return store.Session{}, store.User{}, false
+	}
+	if now.Sub(sess.LastSeenAt) >= touchEvery {
+		if err := s.store.Sessions().Touch(ctx, sess.ID, now); err == nil {
+			sess.LastSeenAt = now
+		}
+	}
+	return sess, u, true
+}
+
+func (s *Server) deleteSession(ctx context.Context, id string) {
+	if err := s.store.Sessions().Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.ErrorContext(ctx, "session delete failed", "request_id", RequestID(ctx), "error", err.Error())
+	}
+}
+
+// clearBrowser forgets the session token and every other value in the browser
+// cookie (logout).
+func (s *Server) clearBrowser(w http.ResponseWriter, r *http.Request) {
+	bs := s.browserState(r)
+	clear(bs.Values)
+	bs.Options.MaxAge = -1
+	bs.Save(r, w)
+}
+
+// requireSession returns the signed-in session or, for a person who is not
+// signed in, a redirect to /login that brings them back here afterwards.
+func (s *Server) requireSession(w http.ResponseWriter, r *http.Request) (store.Session, store.User, bool) {
+	sess, u, ok := s.currentSession(r)
+	if !ok {
+		http.Redirect(w, r, loginURL(r.URL.RequestURI()), http.StatusSeeOther)
+	}
+	return sess, u, ok
+}
+
+// loginURL is the sign-in page that returns to returnTo.
+func loginURL(returnTo string) string {
+	return "/login?" + url.Values{"return_to": {returnTo}}.Encode()
+}

@@ -1,0 +1,190 @@
+package broker
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/beevik/etree"
+
+	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/providers/providertest"
+)
+
+// TestSAML48_49_MetadataRotationAndRefresh configures the IdP by metadata URL
+// and rotates its key through metadata refreshes.
+func TestSAML48_49_MetadataRotationAndRefresh(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	oldKey, oldCert := samlKeys()
+	newKey, newCert := providertest.NewKeyPair("new idp key", signinT0)
+	strayKey, strayCert := providertest.NewKeyPair("never published", signinT0)
+	e.addSAML("uni", "saml.example", false, carol())
+	var mu sync.Mutex
+	status, md := 200, []byte(nil)
+	serve := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.WriteHeader(status)
+		w.Write(md)
+	}))
+	t.Cleanup(serve.Close)
+	publish := func(code int, body []byte) {
+		mu.Lock()
+		status, md = code, body
+		mu.Unlock()
+	}
+	// (a) metadata lists the old and the new certificate.
+	e.idp.IdP.ExtraCertificates = append(e.idp.IdP.ExtraCertificates, newCert)
+	publish(200, e.idp.Metadata())
+	e.upsert(upstream.Spec{ID: "uni", Kind: upstream.KindSAML, Name: "SAML uni", Domains: []string{"saml.example"},
+		SAML: &upstream.SAMLSettings{MetadataURL: serve.URL}})
+	signIn := func(key *providertestKey) int {
+		c := newClient(e)
+		cr := e.crafted("uni", e.startSAML(c, "uni"))
+		cr.Signer = &providertest.Signer{Key: key.k, Cert: key.c}
+		res := e.postACS(c, "uni", cr)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := signIn(&providertestKey{newKey, newCert}); got != http.StatusSeeOther {
+		t.Fatalf("(a) new key while both are published: %d", got)
+	}
+	if got := signIn(&providertestKey{strayKey, strayCert}); got != http.StatusBadRequest {
+		t.Errorf("(c) a key never in metadata: %d", got)
+	}
+	// (b) the refresh drops the old certificate.
+	e.idp.IdP.Certificate, e.idp.IdP.Key, e.idp.IdP.ExtraCertificates = newCert, newKey, nil
+	publish(200, e.idp.Metadata())
+	cfg, _ := e.db.Providers().Get(context.Background(), "uni")
+	if changed, err := e.srv().Upstreams().RefreshOne(context.Background(), cfg); err != nil || !changed {
+		t.Fatalf("refresh: %v %v", changed, err)
+	}
+	if got := signIn(&providertestKey{oldKey, oldCert}); got != http.StatusBadRequest {
+		t.Errorf("(b) the dropped old key: %d", got)
+	}
+	// SAML-49: a failed refresh, or poisoned metadata, keeps the last good copy.
+	cfg, _ = e.db.Providers().Get(context.Background(), "uni")
+	for _, bad := range []struct {
+		code int
+		body string
+	}{{500, "oops"}, {200, "<EntityDescriptor/>"}, {200, `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x/>`},
+		{200, validUntil.ReplaceAllString(string(e.idp.Metadata()), `validUntil="2001-01-01T00:00:00Z"`)}} {
+		publish(bad.code, []byte(bad.body))
+		if _, err := e.srv().Upstreams().RefreshOne(context.Background(), cfg); err == nil {
+			t.Errorf("refresh accepted %d %.40s", bad.code, bad.body)
+		}
+	}
+	if got := signIn(&providertestKey{newKey, newCert}); got != http.StatusSeeOther {
+		t.Errorf("after failed refreshes the last good metadata is gone: %d", got)
+	}
+	// Over plain http, without the loopback test allowance: refused.
+	env := e.srv().Upstreams().Env()
+	env.AllowHTTP = false
+	if _, err := env.FetchMetadata(context.Background(), serve.URL); err == nil {
+		t.Error("metadata over http:// accepted")
+	}
+}
+
+var validUntil = regexp.MustCompile(`validUntil="[^"]*"`)
+
+type providertestKey struct {
+	k *rsa.PrivateKey
+	c *x509.Certificate
+}
+
+// deflateBomb is ~130 KB of DEFLATE that inflates to 128 MiB of zeros (enough
+// to pass any sane inflate limit; 1 GiB would take seconds just to build).
+func deflateBomb(t *testing.T) string {
+	var buf bytes.Buffer
+	w, _ := flate.NewWriter(&buf, flate.BestCompression)
+	zeros := make([]byte, 1<<20)
+	for range 128 {
+		w.Write(zeros)
+	}
+	w.Close()
+	return base64.StdEncoding.EncodeToString(buf.Bytes())
+}
+
+// idpLogoutForm is a LogoutRequest signed by the test IdP (HTTP-POST binding).
+func (e *signinEnv) idpLogoutForm(nameID string) url.Values {
+	ep := upstream.EndpointsFor(mustURL(e.ts.URL), "uni")
+	el := etree.NewElement("samlp:LogoutRequest")
+	el.CreateAttr("xmlns:samlp", providertest.NSProtocol)
+	el.CreateAttr("xmlns:saml", providertest.NSAssertion)
+	el.CreateAttr("ID", "lr-"+randomID(8))
+	el.CreateAttr("Version", "2.0")
+	el.CreateAttr("IssueInstant", e.clk.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
+	el.CreateAttr("Destination", ep.SLO)
+	el.CreateElement("saml:Issuer").SetText(e.idp.IdP.Metadata().EntityID)
+	n := el.CreateElement("saml:NameID")
+	n.CreateAttr("Format", "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress")
+	n.SetText(nameID)
+	k, c := samlKeys()
+	signed := providertest.Signer{Key: k, Cert: c}.Sign(el)
+	doc := etree.NewDocument()
+	doc.SetRoot(signed)
+	b, _ := doc.WriteToBytes()
+	return url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(b)}}
+}
+
+// TestSAML20_LogoutResponseWithoutIssuer posts an unsigned LogoutResponse
+// without Issuer to the SLO endpoint: refused, the process keeps serving.
+func TestSAML20_LogoutResponseWithoutIssuer(t *testing.T) {
+	t.Parallel()
+	e := samlEnv(t, envOptions{})
+	doc := `<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="x" Version="2.0" IssueInstant="` +
+		e.clk.Now().UTC().Format("2006-01-02T15:04:05Z") + `" InResponseTo="y"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>`
+	c := newClient(e)
+	res := e.postForm(c, "/saml/uni/slo", url.Values{"SAMLResponse": {encodeB64(doc)}})
+	_, page := e.follow(c, res)
+	if !strings.Contains(page, "did not confirm the sign-out") {
+		t.Errorf("page:\n%s", page)
+	}
+	e.wantAudit("logout.refused", "no_pending_logout")
+	if res := e.get(c, "/healthz"); res.StatusCode != 200 {
+		t.Error("server not serving after the SLO message")
+	}
+}
+
+// TestSAML45_DeflateBombAtSLO sends a 1 KB → 1 GB DEFLATE bomb by HTTP-Redirect.
+func TestSAML45_DeflateBombAtSLO(t *testing.T) {
+	t.Parallel()
+	e := samlEnv(t, envOptions{})
+	res := e.get(newClient(e), "/saml/uni/slo?SAMLRequest="+url.QueryEscape(deflateBomb(t)))
+	res.Body.Close()
+	if res.StatusCode < 400 || res.StatusCode >= 500 {
+		t.Errorf("deflate bomb: %d", res.StatusCode)
+	}
+}
+
+// TestIdPInitiatedLogout: the IdP's own LogoutRequest ends the sessions it
+// names and is answered.
+func TestIdPInitiatedLogout(t *testing.T) {
+	t.Parallel()
+	e := samlEnv(t, envOptions{})
+	c := newClient(e)
+	e.signIn(c, "carol@saml.example")
+	other := newClient(e)
+	e.signIn(other, "carol@saml.example")
+	if e.sessions() != 2 {
+		t.Fatalf("sessions %d", e.sessions())
+	}
+	res := e.postForm(c, "/saml/uni/slo", e.idpLogoutForm("carol@saml.example"))
+	if res.StatusCode != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "SAMLResponse=") {
+		t.Fatalf("logout request: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if e.sessions() != 0 {
+		t.Errorf("sessions after IdP-initiated logout: %d", e.sessions())
+	}
+}

@@ -1,0 +1,320 @@
+package broker
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
+)
+
+func sessionCookie(c *http.Client, e *signinEnv) *http.Cookie {
+	for _, ck := range c.Jar.Cookies(mustURL(e.ts.URL)) {
+		if ck.Name == browserCookieSecure {
+			return ck
+		}
+	}
+	return nil
+}
+
+// TestWEB06_SessionFixation plants a pre-login cookie; after sign-in the cookie
+// is new and the planted one is anonymous.
+func TestWEB06_SessionFixation(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	c := newClient(e)
+	e.follow(c, e.get(c, "/login")) // gets a pre-login cookie (CSRF secret)
+	planted := sessionCookie(c, e)
+	if planted == nil {
+		t.Fatal("no pre-login cookie")
+	}
+	e.signIn(c, "alice@oidc.example")
+	after := sessionCookie(c, e)
+	if after == nil || after.Value == planted.Value {
+		t.Fatal("the session cookie did not change at sign-in")
+	}
+	attacker := newClient(e)
+	attacker.Jar.SetCookies(mustURL(e.ts.URL), []*http.Cookie{planted})
+	if res := e.get(attacker, "/account"); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("planted cookie: %d, want a redirect to sign in", res.StatusCode)
+	}
+}
+
+// TestWEB07_LogoutReplay replays a cookie copied before logout.
+func TestWEB07_LogoutReplay(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	c := newClient(e)
+	_, page := e.signIn(c, "alice@oidc.example")
+	copied := sessionCookie(c, e)
+	e.follow(c, e.postForm(c, "/logout", formFields(t, page, "/logout")))
+	replay := newClient(e)
+	replay.Jar.SetCookies(mustURL(e.ts.URL), []*http.Cookie{copied})
+	if res := e.get(replay, "/account"); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("replayed cookie after logout: %d", res.StatusCode)
+	}
+	// GET /logout only asks (WEB-04).
+	c2 := newClient(e)
+	e.signIn(c2, "alice@oidc.example")
+	e.follow(c2, e.get(c2, "/logout"))
+	if e.sessions() != 1 {
+		t.Error("GET /logout ended the session")
+	}
+}
+
+// TestWEB11_SessionLifetime: idle timeout and absolute lifetime, server-side.
+func TestWEB11_SessionLifetime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		steps []time.Duration // clock advances, each followed by a request
+		alive []bool
+	}{
+		{"idle", []time.Duration{50 * time.Minute, 61 * time.Minute}, []bool{true, false}},
+		{"absolute", []time.Duration{50 * time.Minute, 50 * time.Minute, 25 * time.Minute}, []bool{true, true, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newSigninEnv(t, envOptions{settings: map[string]string{
+				"GATEHOUSE_SESSION_IDLE_TIMEOUT": "1h", "GATEHOUSE_SESSION_MAX_AGE": "2h"}})
+			e.addOIDC("corp", "oidc.example", false, aliceClaims())
+			c := newClient(e)
+			e.signIn(c, "alice@oidc.example")
+			for i, d := range tc.steps {
+				e.clk.Add(d)
+				res := e.get(c, "/account")
+				if alive := res.StatusCode == 200; alive != tc.alive[i] {
+					t.Fatalf("after step %d: status %d, want alive=%v", i, res.StatusCode, tc.alive[i])
+				}
+			}
+			if e.sessions() != 0 {
+				t.Error("the expired session row is still there")
+			}
+		})
+	}
+}
+
+// TestWEB24_DOS08_LoginRateLimit floods login initiation and callbacks from one address.
+func TestWEB24_DOS08_LoginRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	c := newClient(e)
+	limited := 0
+	for range 40 {
+		res := e.get(c, "/login/corp")
+		res.Body.Close()
+		if res.StatusCode == http.StatusTooManyRequests {
+			limited++
+			if res.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		}
+	}
+	if limited == 0 {
+		t.Fatal("40 flow starts from one address were all allowed")
+	}
+	for range 40 {
+		res := e.get(c, "/callback/corp?code=x&state=y")
+		res.Body.Close()
+		if res.StatusCode == http.StatusTooManyRequests {
+			return
+		}
+	}
+	t.Fatal("40 callbacks from one address were all processed")
+}
+
+// TestWEB25_OIDC23_NoLinkOnUnverifiedEmail: a second provider with the victim's
+// email links only when it is trusted for that and the email is verified.
+func TestWEB25_OIDC23_NoLinkOnUnverifiedEmail(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		trusted  bool
+		verified any
+		linked   bool
+	}{
+		{"untrusted_verified", false, true, false},
+		{"trusted_unverified", true, false, false},
+		{"trusted_verified_absent", true, nil, false},
+		{"trusted_verified", true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newSigninEnv(t, envOptions{})
+			e.addOIDC("corp", "oidc.example", true, aliceClaims())
+			evil := aliceClaims()
+			evil["sub"] = "attacker"
+			if tc.verified == nil {
+				delete(evil, "email_verified")
+			} else {
+				evil["email_verified"] = tc.verified
+			}
+			e.addOIDC("other", "other.example", tc.trusted, evil)
+			e.signIn(newClient(e), "alice@oidc.example")
+			e.signIn(newClient(e), "alice@other.example")
+			victim, _ := e.db.Identities().Get(context.Background(), "corp", "alice-sub")
+			second, err := e.db.Identities().Get(context.Background(), "other", "attacker")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if linked := second.UserID == victim.UserID; linked != tc.linked {
+				t.Errorf("linked %v, want %v", linked, tc.linked)
+			}
+		})
+	}
+}
+
+// TestOIDC24_SubjectCollision: two providers sending the same sub are two identities.
+func TestOIDC24_SubjectCollision(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	e.addOIDC("other", "other.example", false, aliceClaims())
+	e.signIn(newClient(e), "alice@oidc.example")
+	e.signIn(newClient(e), "alice@other.example")
+	if e.users() != 2 || e.identities() != 2 {
+		t.Errorf("users %d identities %d, want 2 and 2", e.users(), e.identities())
+	}
+}
+
+// TestWEB27_LinkFromAccountPage links a second provider explicitly, and refuses
+// a link flow that belongs to another session.
+func TestWEB27_LinkFromAccountPage(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	e.addSAML("uni", "saml.example", false, carol())
+	c := newClient(e)
+	_, page := e.signIn(c, "alice@oidc.example")
+	f := formFields(t, page, "/account/link")
+	f.Set("provider", "uni")
+	res, page := e.follow(c, e.postForm(c, "/account/link", f))
+	if !strings.Contains(page, `data-testid="identity-uni"`) || !strings.Contains(page, "Linked your account") {
+		t.Fatalf("after link: %s\n%s", res.Request.URL, page)
+	}
+	if e.users() != 1 || e.identities() != 2 {
+		t.Errorf("users %d identities %d", e.users(), e.identities())
+	}
+	// Unlink all but the last.
+	f = formFields(t, page, "/account/unlink")
+	_, page = e.follow(c, e.postForm(c, "/account/unlink", f))
+	if e.identities() != 1 || strings.Contains(page, "/account/unlink") {
+		t.Errorf("identities %d after unlink; unlink offered for the last: %v", e.identities(), strings.Contains(page, "/account/unlink"))
+	}
+
+	// The attacker starts a link flow in their own session and pushes the
+	// response into the victim's browser: refused, nothing linked.
+	attacker := newClient(e)
+	_, apage := e.signIn(attacker, "alice@oidc.example")
+	af := formFields(t, apage, "/account/link")
+	af.Set("provider", "uni")
+	res = e.postForm(attacker, "/account/link", af)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("link start: %d", res.StatusCode)
+	}
+	victim := newClient(e)
+	e.signIn(victim, "alice@oidc.example")
+	for _, ck := range attacker.Jar.Cookies(mustURL(e.ts.URL)) {
+		if ck.Name == samlFlowCookieSecure {
+			victim.Jar.SetCookies(mustURL(e.ts.URL), []*http.Cookie{ck})
+		}
+	}
+	before := e.identities()
+	res, page = e.follow(victim, e.get(victim, res.Header.Get("Location")))
+	if res.StatusCode != http.StatusBadRequest || e.identities() != before {
+		t.Errorf("foreign link flow: %d, identities %d -> %d\n%s", res.StatusCode, before, e.identities(), page)
+	}
+	e.wantAudit("signin.refused", "link_not_bound_to_session")
+	// Link requires POST with a CSRF token.
+	if res := e.postForm(victim, "/account/link", url.Values{"provider": {"uni"}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("link without CSRF token: %d", res.StatusCode)
+	}
+}
+
+// TestWEB28_RolesOnlyFromRules: a claim naming a role grants nothing; rules do.
+func TestWEB28_RolesOnlyFromRules(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	claims := aliceClaims()
+	claims["role"] = "admin"
+	claims["groups"] = []any{"gatehouse-admin", "staff"}
+	e.addOIDC("corp", "oidc.example", false, claims)
+	c := newClient(e)
+	e.signIn(c, "alice@oidc.example")
+	sess, _, ok := e.srv().currentSession(requestWithCookies(c, e))
+	if !ok || strings.Join(sess.Roles, ",") != "staff" {
+		t.Errorf("roles %v, want [staff]", sess.Roles)
+	}
+}
+
+func requestWithCookies(c *http.Client, e *signinEnv) *http.Request {
+	r, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/account", nil)
+	for _, ck := range c.Jar.Cookies(mustURL(e.ts.URL)) {
+		r.AddCookie(ck)
+	}
+	return r
+}
+
+// TestWEB17_LogoOnlyIfHTTPS: a javascript: logo is refused at save; an http
+// one is never rendered.
+func TestWEB17_LogoOnlyIfHTTPS(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	spec := upstream.Spec{ID: "bad", Kind: upstream.KindOIDC, Name: "Bad", ClientSecret: "x",
+		OIDC: &upstream.OIDCSettings{Issuer: e.oidc.URL(), ClientID: "gatehouse", Common: upstream.Common{LogoURL: "javascript:alert(1)"}}}
+	if _, _, err := upstream.Upsert(context.Background(), e.db.Providers(), e.srv().Upstreams().Env(), spec); err == nil {
+		t.Fatal("a javascript: logo URL was accepted")
+	}
+	if got := httpsURL(" jAvAsCrIpT:alert(1)"); got != "" {
+		t.Errorf("httpsURL kept %q", got)
+	}
+	if got := httpsURL("http://logo.example/x.png"); got != "" {
+		t.Errorf("httpsURL kept %q", got)
+	}
+}
+
+// TestSAML36_ReturnToOnlyLocal: return_to survives the flow only as a local path.
+func TestSAML36_ReturnToOnlyLocal(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"/oauth2/authorize?x=1": "/oauth2/authorize?x=1", "https://evil.test/": "/account", "//evil.test": "/account",
+		"/\\evil.test": "/account", "javascript:alert(1)": "/account", "/ok\r\nSet-Cookie:x": "/account",
+	} {
+		if got := localReturnTo(raw, "/account"); got != want {
+			t.Errorf("localReturnTo(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	e := newSigninEnv(t, envOptions{})
+	e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	c := newClient(e)
+	res, _ := e.follow(c, e.get(c, "/login?login_hint=alice%40oidc.example&return_to=%2Fsigned-out%3Fa%3D1"))
+	if res.Request.URL.RequestURI() != "/signed-out?a=1" {
+		t.Errorf("ended at %s", res.Request.URL)
+	}
+}
+
+// TestRegistryPicksUpEdits: an admin's edit (a new version) reaches a running
+// server without restart; disabling hides the provider.
+func TestRegistryPicksUpEdits(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	p, _ := e.db.Providers().Get(context.Background(), "corp")
+	p.Enabled = false
+	if err := e.db.Providers().Update(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Add(time.Second)
+	if res := e.get(newClient(e), "/login/corp"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("disabled provider: %d", res.StatusCode)
+	}
+	_ = store.ErrNotFound
+}

@@ -1,0 +1,258 @@
+package upstream
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/seal"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/providers/oidc"
+	"github.com/gatehouse/gatehouse/providers/saml"
+)
+
+// Env is what building providers needs from the broker.
+type Env struct {
+	// Issuer is Gatehouse's public base URL; callback and SAML endpoint URLs hang off it.
+	Issuer  *url.URL
+	Keyring *seal.Keyring
+	// Replay is the database-backed assertion replay cache shared by every replica.
+	Replay saml.ReplayCache
+	// HTTPClient makes every outbound call (discovery, JWKS, tokens, metadata);
+	// nil means safehttp's production policy.
+	HTTPClient *http.Client
+	// AllowHTTP accepts http:// issuers and metadata locations: loopback IdPs in
+	// tests and the demo only.
+	AllowHTTP bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (e Env) now() time.Time {
+	if e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
+}
+
+// Built is a provider ready to use, with the configuration it was built from.
+type Built struct {
+	Config   store.ProviderConfig
+	Common   Common
+	Provider providers.Provider
+	// FormOrigins are the origins a browser is sent to by a form post or a
+	// redirect after one (sign-in, logout), for the CSP form-action directive.
+	FormOrigins []string
+}
+
+// Endpoints are a provider's URLs at Gatehouse.
+type Endpoints struct {
+	Callback   string // OIDC redirect_uri
+	EntityID   string // SAML SP entity ID (= its metadata URL)
+	ACS        string
+	SLO        string
+	Metadata   string
+	LogoutDone string // OIDC post_logout_redirect_uri
+}
+
+// EndpointsFor returns the URLs of provider id at issuer.
+func EndpointsFor(issuer *url.URL, id string) Endpoints {
+	base := issuer.String()
+	saml := base + "/saml/" + id
+	return Endpoints{
+		Callback:   base + "/callback/" + id,
+		LogoutDone: base + "/callback/" + id + "/logout",
+		EntityID:   saml + "/metadata",
+		ACS:        saml + "/acs",
+		SLO:        saml + "/slo",
+		Metadata:   saml + "/metadata",
+	}
+}
+
+// decodeStrict decodes settings, refusing unknown fields so a typo (or a
+// smuggled field) is an error rather than silently ignored (ADM-03).
+func decodeStrict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("%w: settings: %w", providers.ErrConfig, err)
+	}
+	return nil
+}
+
+// DecodeOIDC reads OIDC settings.
+func DecodeOIDC(b []byte) (OIDCSettings, error) {
+	var s OIDCSettings
+	return s, decodeStrict(b, &s)
+}
+
+// DecodeSAML reads SAML settings.
+func DecodeSAML(b []byte) (SAMLSettings, error) {
+	var s SAMLSettings
+	return s, decodeStrict(b, &s)
+}
+
+// SealSecrets seals s for provider id.
+func SealSecrets(kr *seal.Keyring, id string, s Secrets) ([]byte, error) {
+	if s == (Secrets{}) {
+		return nil, nil
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return kr.Seal(b, []byte(id))
+}
+
+// OpenSecrets opens the secrets of cfg.
+func OpenSecrets(kr *seal.Keyring, cfg store.ProviderConfig) (Secrets, error) {
+	var s Secrets
+	if len(cfg.SecretsEnc) == 0 {
+		return s, nil
+	}
+	b, err := kr.Open(cfg.SecretsEnc, []byte(cfg.ID))
+	if err != nil {
+		return s, fmt.Errorf("%w: provider %s secrets: %w", providers.ErrConfig, cfg.ID, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("%w: provider %s secrets unreadable", providers.ErrConfig, cfg.ID)
+	}
+	return s, nil
+}
+
+// Build makes the provider cfg describes. It does no network I/O: OIDC
+// discovery happens on first use, SAML metadata is the stored last good copy.
+func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
+	if !ValidID(cfg.ID) {
+		return nil, fmt.Errorf("%w: provider ID %q", providers.ErrConfig, cfg.ID)
+	}
+	secrets, err := OpenSecrets(e.Keyring, cfg)
+	if err != nil {
+		return nil, err
+	}
+	switch cfg.Kind {
+	case KindOIDC:
+		s, err := DecodeOIDC(cfg.Settings)
+		if err != nil {
+			return nil, err
+		}
+		if errs := s.Common.validate(); len(errs) > 0 {
+			return nil, joinErrs(KindOIDC, errs)
+		}
+		p, err := oidc.New(oidc.Config{
+			ID: cfg.ID, Issuer: s.Issuer, ClientID: s.ClientID, ClientSecret: secrets.ClientSecret,
+			Scopes: s.Scopes, AuthParams: s.AuthParams, UserinfoMerge: s.UserinfoMerge,
+			Mapping: s.Mapping, SigningAlgs: s.SigningAlgs, HTTPClient: e.HTTPClient,
+			AllowHTTP: e.AllowHTTP, Now: e.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(s.Issuer)}, nil
+	case KindSAML:
+		s, err := DecodeSAML(cfg.Settings)
+		if err != nil {
+			return nil, err
+		}
+		if errs := s.Common.validate(); len(errs) > 0 {
+			return nil, joinErrs(KindSAML, errs)
+		}
+		if s.MetadataXML == "" {
+			return nil, fmt.Errorf("%w: provider %s has no IdP metadata yet", providers.ErrConfig, cfg.ID)
+		}
+		md, err := saml.ParseIdPMetadata([]byte(s.MetadataXML), saml.MetadataOptions{AllowHTTP: e.AllowHTTP})
+		if err != nil {
+			return nil, err
+		}
+		key, cert, err := parseKeyPair(secrets.SPKeyPEM, s.SPCertificatePEM)
+		if err != nil {
+			return nil, fmt.Errorf("%w: provider %s SP key pair: %w", providers.ErrConfig, cfg.ID, err)
+		}
+		ep := EndpointsFor(e.Issuer, cfg.ID)
+		p, err := saml.New(saml.Config{
+			ID: cfg.ID, EntityID: ep.EntityID, ACSURL: ep.ACS, SLOURL: ep.SLO, MetadataURL: ep.Metadata,
+			IdPMetadata: md, Key: key, Certificate: cert, Replay: e.Replay,
+			RequireSignedAssertion: s.RequireSignedAssertion, NameIDFormat: s.NameIDFormat,
+			RequestBinding: s.RequestBinding, Mapping: s.Mapping, Now: e.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		var locs []string
+		for _, d := range md.IDPSSODescriptors {
+			for _, e := range d.SingleSignOnServices {
+				locs = append(locs, e.Location)
+			}
+			for _, e := range d.SingleLogoutServices {
+				locs = append(locs, e.Location)
+			}
+		}
+		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(locs...)}, nil
+	}
+	return nil, fmt.Errorf("%w: provider %s has unknown kind %q", providers.ErrConfig, cfg.ID, cfg.Kind)
+}
+
+var originChars = regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`)
+
+// origins returns the distinct scheme://host[:port] of urls; anything that does
+// not look like a plain origin is left out rather than put into a CSP header.
+func origins(urls ...string) []string {
+	var out []string
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			continue
+		}
+		o := u.Scheme + "://" + u.Host
+		if originChars.MatchString(o) && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// NewSPKeyPair generates an SP key pair as PEM: the key goes into Secrets, the
+// certificate into SAMLSettings.
+func NewSPKeyPair(id string, now time.Time) (keyPEM, certPEM string, err error) {
+	key, cert, err := saml.GenerateKeyPair("gatehouse "+id, now)
+	if err != nil {
+		return "", "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})), nil
+}
+
+func parseKeyPair(keyPEM, certPEM string) (*rsa.PrivateKey, *x509.Certificate, error) {
+	kb, _ := pem.Decode([]byte(keyPEM))
+	cb, _ := pem.Decode([]byte(certPEM))
+	if kb == nil || cb == nil {
+		return nil, nil, errors.New("missing")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, nil, errors.New("not an RSA key")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rk, cert, nil
+}

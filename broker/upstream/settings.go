@@ -1,0 +1,150 @@
+// Package upstream turns stored provider configurations into live upstream
+// providers: the per-kind settings format, sealed secrets, SP key pairs, SAML
+// metadata fetching, role rules, and a registry that rebuilds a provider when an
+// admin's edit changes its version.
+package upstream
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/providers"
+)
+
+// Kinds of provider.
+const (
+	KindOIDC = "oidc"
+	KindSAML = "saml"
+)
+
+// RoleRule gives Role to a user whose Claim (an OIDC claim, a SAML attribute
+// name, or "groups" for the mapped groups) has Value among its values. Roles come
+// only from these rules, never from a claim naming a role (WEB-28).
+type RoleRule struct {
+	Claim string `json:"claim"`
+	Value string `json:"value"`
+	Role  string `json:"role"`
+}
+
+// Common are the settings every kind has.
+type Common struct {
+	// LogoURL is shown on the provider list; only https URLs are shown (WEB-17).
+	LogoURL string `json:"logo_url,omitempty"`
+	// Mapping overrides the kind's default claim mapping when not zero.
+	Mapping   providers.Mapping `json:"mapping,omitzero"`
+	RoleRules []RoleRule        `json:"role_rules,omitempty"`
+}
+
+// OIDCSettings is store.ProviderConfig.Settings for KindOIDC.
+type OIDCSettings struct {
+	Common
+	Issuer        string            `json:"issuer"`
+	ClientID      string            `json:"client_id"`
+	Scopes        []string          `json:"scopes,omitempty"`
+	AuthParams    map[string]string `json:"auth_params,omitempty"`
+	UserinfoMerge bool              `json:"userinfo_merge,omitempty"`
+	SigningAlgs   []string          `json:"signing_algs,omitempty"`
+}
+
+// SAMLSettings is store.ProviderConfig.Settings for KindSAML.
+type SAMLSettings struct {
+	Common
+	// MetadataURL, if set, is fetched (https only) and refreshed every
+	// MetadataRefresh; MetadataXML then holds the last good copy (SAML-48/49).
+	MetadataURL     string   `json:"metadata_url,omitempty"`
+	MetadataXML     string   `json:"metadata_xml,omitempty"`
+	MetadataRefresh Duration `json:"metadata_refresh,omitzero"`
+	// MetadataFetchedAt is when MetadataXML was last fetched from MetadataURL.
+	MetadataFetchedAt      time.Time `json:"metadata_fetched_at,omitzero"`
+	RequireSignedAssertion bool      `json:"require_signed_assertion,omitempty"`
+	NameIDFormat           string    `json:"name_id_format,omitempty"`
+	RequestBinding         string    `json:"request_binding,omitempty"`
+	// SPCertificatePEM is the SP's public certificate; its key is a secret.
+	SPCertificatePEM string `json:"sp_certificate_pem,omitempty"`
+}
+
+// Secrets are sealed into store.ProviderConfig.SecretsEnc with the provider ID
+// as associated data, so a sealed blob copied to another provider does not open.
+type Secrets struct {
+	ClientSecret string `json:"client_secret,omitempty"`
+	SPKeyPEM     string `json:"sp_key_pem,omitempty"`
+}
+
+// DefaultMetadataRefresh is how often metadata from a URL is refetched.
+const DefaultMetadataRefresh = Duration(6 * time.Hour)
+
+// Duration is a time.Duration written as "6h" in JSON.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string like \"6h\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+var validID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidID reports whether id may name a provider: it appears in URL paths
+// (/login/{id}, /saml/{id}/acs) and cookie values.
+func ValidID(id string) bool { return validID.MatchString(id) }
+
+func (c Common) validate() []error {
+	var errs []error
+	if c.LogoURL != "" {
+		if u, err := url.Parse(c.LogoURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("logo_url must be an https URL"))
+		}
+	}
+	if !c.Mapping.IsZero() {
+		if err := c.Mapping.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i, r := range c.RoleRules {
+		if r.Claim == "" || r.Value == "" || r.Role == "" {
+			errs = append(errs, fmt.Errorf("role_rules[%d]: claim, value and role are required", i))
+		}
+	}
+	return errs
+}
+
+// NormalizeDomains lower-cases, trims and deduplicates email domains and
+// refuses ones that are not plain host names.
+func NormalizeDomains(in []string) ([]string, error) {
+	var out []string
+	for _, d := range in {
+		d = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@")))
+		if d == "" {
+			continue
+		}
+		if strings.ContainsAny(d, "@/:* ") || !strings.Contains(d, ".") {
+			return nil, fmt.Errorf("domain %q is not an email domain like example.com", d)
+		}
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func joinErrs(kind string, errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s settings: %w", providers.ErrConfig, kind, errors.Join(errs...))
+}

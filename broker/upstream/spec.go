@@ -1,0 +1,208 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/providers"
+)
+
+// Spec is a provider as an admin writes it: in a providers file, in
+// `gatehouse providers add-* --from-file`, or built from CLI flags.
+type Spec struct {
+	ID      string   `json:"id"`
+	Kind    string   `json:"kind"`
+	Name    string   `json:"name"`
+	Domains []string `json:"domains,omitempty"`
+	// Enabled defaults to true.
+	Enabled           *bool         `json:"enabled,omitempty"`
+	TrustEmailLinking bool          `json:"trust_email_linking,omitempty"`
+	OIDC              *OIDCSettings `json:"oidc,omitempty"`
+	SAML              *SAMLSettings `json:"saml,omitempty"`
+	// ClientSecret (OIDC) is sealed before it is stored; empty on an update
+	// keeps the stored one.
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// ParseSpecs reads a providers file: a JSON array of specs, or an object with a
+// "providers" array. Unknown fields are errors.
+func ParseSpecs(b []byte) ([]Spec, error) {
+	b = bytes.TrimSpace(b)
+	var specs []Spec
+	if len(b) > 0 && b[0] == '{' {
+		var doc struct {
+			Providers []Spec `json:"providers"`
+		}
+		if err := decodeStrict(b, &doc); err != nil {
+			return nil, err
+		}
+		specs = doc.Providers
+	} else if err := decodeStrict(b, &specs); err != nil {
+		return nil, err
+	}
+	for i, s := range specs {
+		if !ValidID(s.ID) {
+			return nil, fmt.Errorf("%w: providers[%d]: id %q must be lower-case letters, digits and dashes", providers.ErrConfig, i, s.ID)
+		}
+	}
+	return specs, nil
+}
+
+func encode(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Upsert creates the provider spec describes, or updates the stored one with the
+// same ID. A SAML provider keeps its SP key pair across updates (IdPs have it
+// registered) and gets a new one on creation; metadata given by URL is fetched
+// now and must validate. The result is built once before it is stored, so an
+// unusable configuration is refused rather than saved (SAML-13). An update
+// that changes nothing leaves the version alone.
+func Upsert(ctx context.Context, st store.Providers, env Env, spec Spec) (cfg store.ProviderConfig, created bool, err error) {
+	old, err := st.Get(ctx, spec.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		created = true
+	case err != nil:
+		return cfg, false, err
+	}
+	cfg, err = env.configFromSpec(ctx, spec, old, created)
+	if err != nil {
+		return cfg, false, err
+	}
+	if _, err := env.Build(cfg); err != nil {
+		return cfg, false, err
+	}
+	now := env.now()
+	if created {
+		cfg.CreatedAt, cfg.UpdatedAt = now, now
+		if err := st.Create(ctx, cfg); err != nil {
+			return cfg, false, err
+		}
+		cfg.Version = 1
+		return cfg, true, nil
+	}
+	if unchanged(old, cfg) {
+		return old, false, nil
+	}
+	cfg.Version, cfg.CreatedAt, cfg.UpdatedAt = old.Version, old.CreatedAt, now
+	if err := st.Update(ctx, cfg); err != nil {
+		return cfg, false, err
+	}
+	cfg.Version++
+	return cfg, false, nil
+}
+
+func unchanged(a, b store.ProviderConfig) bool {
+	return a.Kind == b.Kind && a.Name == b.Name && slices.Equal(a.Domains, b.Domains) && a.Enabled == b.Enabled &&
+		a.TrustEmailLinking == b.TrustEmailLinking && bytes.Equal(a.Settings, b.Settings) && bytes.Equal(a.SecretsEnc, b.SecretsEnc)
+}
+
+func (e Env) configFromSpec(ctx context.Context, spec Spec, old store.ProviderConfig, created bool) (store.ProviderConfig, error) {
+	cfg := store.ProviderConfig{ID: spec.ID, Kind: spec.Kind, Name: spec.Name, Enabled: true, TrustEmailLinking: spec.TrustEmailLinking}
+	var errs []error
+	if !ValidID(spec.ID) {
+		errs = append(errs, fmt.Errorf("id %q must be 1-63 lower-case letters, digits and dashes", spec.ID))
+	}
+	if spec.Name == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	if spec.Enabled != nil {
+		cfg.Enabled = *spec.Enabled
+	}
+	doms, err := NormalizeDomains(spec.Domains)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.Domains = doms
+	if !created && old.Kind != spec.Kind {
+		errs = append(errs, fmt.Errorf("kind cannot change from %s to %s; remove the provider first", old.Kind, spec.Kind))
+	}
+	var secrets Secrets
+	if !created {
+		if secrets, err = OpenSecrets(e.Keyring, old); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return cfg, joinErrs("provider", errs)
+	}
+	switch spec.Kind {
+	case KindOIDC:
+		if spec.OIDC == nil {
+			return cfg, fmt.Errorf("%w: an oidc provider needs \"oidc\" settings", providers.ErrConfig)
+		}
+		if spec.ClientSecret != "" {
+			secrets.ClientSecret = spec.ClientSecret
+		}
+		if cfg.Settings, err = encode(spec.OIDC); err != nil {
+			return cfg, err
+		}
+	case KindSAML:
+		if spec.SAML == nil {
+			return cfg, fmt.Errorf("%w: a saml provider needs \"saml\" settings", providers.ErrConfig)
+		}
+		s := *spec.SAML
+		if err := e.samlMetadata(ctx, &s, old, created); err != nil {
+			return cfg, err
+		}
+		if secrets.SPKeyPEM == "" {
+			key, cert, err := NewSPKeyPair(spec.ID, e.now())
+			if err != nil {
+				return cfg, err
+			}
+			secrets.SPKeyPEM, s.SPCertificatePEM = key, cert
+		} else {
+			prev, _ := DecodeSAML(old.Settings)
+			s.SPCertificatePEM = prev.SPCertificatePEM
+		}
+		if cfg.Settings, err = encode(s); err != nil {
+			return cfg, err
+		}
+	default:
+		return cfg, fmt.Errorf("%w: kind must be oidc or saml, not %q", providers.ErrConfig, spec.Kind)
+	}
+	if !created && secrets == (Secrets{}) {
+		return cfg, nil
+	}
+	if !created {
+		if prev, err := OpenSecrets(e.Keyring, old); err == nil && prev == secrets {
+			cfg.SecretsEnc = old.SecretsEnc // unchanged: keep the bytes, so the version stays too
+			return cfg, nil
+		}
+	}
+	cfg.SecretsEnc, err = SealSecrets(e.Keyring, spec.ID, secrets)
+	return cfg, err
+}
+
+// samlMetadata fills s.MetadataXML: uploaded XML is checked; a URL is fetched.
+// On an update whose URL cannot be fetched now, the stored copy is kept.
+func (e Env) samlMetadata(ctx context.Context, s *SAMLSettings, old store.ProviderConfig, created bool) error {
+	if s.MetadataXML != "" {
+		s.MetadataURL = ""
+		s.MetadataFetchedAt = time.Time{}
+		return e.CheckMetadata([]byte(s.MetadataXML))
+	}
+	if s.MetadataURL == "" {
+		return fmt.Errorf("%w: a saml provider needs metadata_url or metadata_xml", providers.ErrConfig)
+	}
+	prev, _ := DecodeSAML(old.Settings)
+	body, err := e.FetchMetadata(ctx, s.MetadataURL)
+	if err != nil {
+		if created || prev.MetadataURL != s.MetadataURL || prev.MetadataXML == "" {
+			return err
+		}
+		s.MetadataXML, s.MetadataFetchedAt = prev.MetadataXML, prev.MetadataFetchedAt
+		return nil
+	}
+	if string(body) == prev.MetadataXML {
+		s.MetadataXML, s.MetadataFetchedAt = prev.MetadataXML, prev.MetadataFetchedAt
+		return nil
+	}
+	s.MetadataXML, s.MetadataFetchedAt = string(body), e.now().UTC()
+	return nil
+}
