@@ -24,6 +24,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 const (
@@ -403,7 +406,10 @@ func TestDOS05_ConnectionCap(t *testing.T) {
 	idle[1].Close()
 }
 
-func TestServeTLS(t *testing.T) {
+// selfSigned writes a certificate for localhost/127.0.0.1 and its key (mode 600) and
+// returns their paths with a pool that trusts the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
 	dir := t.TempDir()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -417,19 +423,29 @@ func TestServeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
 
+// startTLS serves Gatehouse over TLS and returns its https URL and a client trusting it.
+func startTLS(t *testing.T) (string, *http.Client, *x509.CertPool) {
+	certFile, keyFile, pool := selfSigned(t)
 	vars := baseVars(t)
 	vars["GATEHOUSE_TLS_CERT_FILE"], vars["GATEHOUSE_TLS_KEY_FILE"] = certFile, keyFile
 	vars["GATEHOUSE_ISSUER"] = "https://localhost:8443"
 	g := start(t, vars, "serve")
-	pool := x509.NewCertPool()
-	cert, _ := x509.ParseCertificate(der)
-	pool.AddCert(cert)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	res, err := client.Get(strings.Replace(g.url, "http://", "https://", 1) + "/healthz")
+	return strings.Replace(g.url, "http://", "https://", 1), client, pool
+}
+
+func TestServeTLS(t *testing.T) {
+	url, client, _ := startTLS(t)
+	res, err := client.Get(url + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,11 +454,63 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("https: %d tls=%v hsts=%q", res.StatusCode, res.TLS != nil, res.Header.Get("Strict-Transport-Security"))
 	}
 	// Plain http on the TLS port is not served.
-	if res, err := http.Get(g.url + "/healthz"); err == nil {
+	if res, err := http.Get(strings.Replace(url, "https://", "http://", 1) + "/healthz"); err == nil {
 		res.Body.Close()
 		if res.StatusCode == 200 {
 			t.Fatal("plain http was served on the TLS listener")
 		}
+	}
+}
+
+// TestDOS06_HTTP2RapidReset opens HTTP/2 streams and cancels each at once (CVE-2023-44487)
+// on one connection; the server must keep that from starving everyone else: the
+// health probe on another connection keeps answering, and the attacking connection
+// is throttled or closed rather than served without bound.
+func TestDOS06_HTTP2RapidReset(t *testing.T) {
+	url, client, pool := startTLS(t)
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(url, "https://"), &tls.Config{RootCAs: pool, NextProtos: []string{"h2"}, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("server did not negotiate HTTP/2 (%q)", p)
+	}
+	io.WriteString(conn, http2.ClientPreface)
+	fr := http2.NewFramer(conn, conn)
+	fr.WriteSettings()
+	var hdr bytes.Buffer
+	enc := hpack.NewEncoder(&hdr)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", "/healthz"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	// Read (and drop) whatever the server sends, so its writes never block.
+	go func() {
+		for {
+			if _, err := fr.ReadFrame(); err != nil {
+				return
+			}
+		}
+	}()
+	conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	sent := 0
+	for id := uint32(1); id < 2*20000; id += 2 {
+		if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hdr.Bytes(), EndStream: true, EndHeaders: true}) != nil ||
+			fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+			break // the server closed the connection: acceptable
+		}
+		sent++
+	}
+	t.Logf("sent %d HEADERS+RST_STREAM pairs", sent)
+	probe := *client
+	probe.Timeout = 5 * time.Second
+	res, err := probe.Get(url + "/healthz")
+	if err != nil {
+		t.Fatalf("after %d reset streams the health probe failed: %v", sent, err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("health probe: %d", res.StatusCode)
 	}
 }
 
