@@ -7,8 +7,9 @@ import (
 )
 
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
-	return render(w, r, http.StatusOK, templates.Home(templates.HomeView{
-		Page:   templates.Page{Title: "Welcome"},
-		Issuer: s.cfg.Issuer.String(),
-	}))
+	page := templates.Page{Title: "Welcome"}
+	if _, u, ok := s.currentSession(r); ok {
+		page.SignedInAs = displayName(u)
+	}
+	return render(w, r, http.StatusOK, templates.Home(templates.HomeView{Page: page, Issuer: s.cfg.Issuer.String()}))
 }
