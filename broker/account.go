@@ -65,8 +65,11 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
 	if p := r.URL.Query().Get("linked"); p != "" && names[p] != "" {
 		v.Notice = "Linked your account at " + names[p] + "."
 	}
+	if v.Apps, err = s.connectedApps(r, u.ID); err != nil {
+		return err
+	}
 	for action, dst := range map[string]*string{"/account/sessions/end": &v.CSRFEnd, "/account/unlink": &v.CSRFUnlink,
-		"/account/link": &v.CSRFLink, "/logout": &v.CSRFLogout} {
+		"/account/link": &v.CSRFLink, "/logout": &v.CSRFLogout, "/account/apps/revoke": &v.CSRFRevoke} {
 		if *dst, err = s.csrfToken(w, r, action); err != nil {
 			return err
 		}
@@ -112,7 +115,7 @@ func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error 
 	if !slices.ContainsFunc(list, func(x store.Session) bool { return x.ID == target }) {
 		return errNotFound // not one of theirs: say nothing about it
 	}
-	s.deleteSession(r.Context(), target)
+	s.endSession(r.Context(), target)
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.ended", target, nil))
 	if target == sess.ID {
 		s.clearBrowser(w, r)

@@ -1,8 +1,12 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/token"
@@ -11,7 +15,8 @@ import (
 // discoveryDocument is the metadata served at both /.well-known/openid-configuration
 // (OpenID Connect Discovery 1.0 §3) and /.well-known/oauth-authorization-server
 // (RFC 8414 §2). It lists only what works; each endpoint adds itself as it lands.
-func (s *Server) discoveryDocument() ([]byte, error) {
+// apiScopes are the registered APIs' scopes, added to scopes_supported.
+func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 	authMethods := registry.AuthMethods
 	confidential := []string{registry.AuthSecretBasic, registry.AuthSecretPost, registry.AuthPrivateKeyJWT}
 	return json.Marshal(map[string]any{
@@ -31,8 +36,64 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"revocation_endpoint_auth_signing_alg_values_supported":    registry.AssertionAlgs,
 		// PKCE is verified at the token endpoint, S256 only (RFC 7636 §4.2, AS-PKCE-02).
 		"code_challenge_methods_supported": []string{"S256"},
-		"scopes_supported":                 token.IdentityScopes[:1],
+		"scopes_supported":                 append(slices.Clone(token.IdentityScopes[:3]), apiScopes...),
+		// The browser side: authorization code flow only, PKCE S256, iss in every
+		// authorization response (RFC 9207 §3), no request objects (OIDC Core §6).
+		"authorization_endpoint":                         s.url("/oauth2/authorize"),
+		"userinfo_endpoint":                              s.url("/oauth2/userinfo"),
+		"end_session_endpoint":                           s.url("/oauth2/logout"),
+		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query", "form_post"},
+		"authorization_response_iss_parameter_supported": true,
+		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
+		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp",
+			"at_hash", "sid", "name", "email", "email_verified"},
+		"claims_parameter_supported":      false,
+		"request_parameter_supported":     false,
+		"request_uri_parameter_supported": false,
 	})
+}
+
+// discoveryCache holds the discovery document with the registered APIs' scopes,
+// re-read at most every registryTTL.
+type discoveryCache struct {
+	mu     sync.Mutex
+	doc    []byte
+	loaded time.Time
+}
+
+// currentDiscovery returns the document with the current API scopes; if the APIs
+// cannot be read it serves the last good document, or the one without them.
+func (s *Server) currentDiscovery(ctx context.Context) []byte {
+	c := &s.discoveryAPIs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.Now()
+	if c.doc != nil && now.Sub(c.loaded) < registryTTL && !now.Before(c.loaded) {
+		return c.doc
+	}
+	apis, err := s.store.APIs().List(ctx)
+	if err != nil {
+		if c.doc != nil {
+			return c.doc
+		}
+		return s.discovery
+	}
+	var scopes []string
+	for _, a := range apis {
+		for _, sc := range a.Scopes {
+			if !slices.Contains(scopes, sc.Name) && !slices.Contains(token.IdentityScopes, sc.Name) {
+				scopes = append(scopes, sc.Name)
+			}
+		}
+	}
+	slices.Sort(scopes)
+	doc, err := s.discoveryDocument(scopes...)
+	if err != nil {
+		return s.discovery
+	}
+	c.doc, c.loaded = doc, now
+	return doc
 }
 
 // url is the absolute public URL of a path on this issuer.
@@ -40,7 +101,7 @@ func (s *Server) url(path string) string { return s.cfg.Issuer.String() + path }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	publicJSON(w)
-	w.Write(s.discovery)
+	w.Write(s.currentDiscovery(r.Context()))
 }
 
 // handleJWKS publishes the token-verification keys (RFC 7517 §5), served from the key

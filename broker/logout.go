@@ -36,7 +36,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	ctx := r.Context()
-	s.deleteSession(ctx, sess.ID)
+	s.endSession(ctx, sess.ID)
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.logout", sess.ID, nil))
 	b, err := s.upstreams.Get(ctx, sess.ProviderID)
 	if err != nil {
@@ -172,6 +172,9 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 				continue
 			}
 			if err := s.store.Sessions().Delete(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: x.ID}); err != nil {
 				return err
 			}
 			ended++

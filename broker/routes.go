@@ -48,6 +48,20 @@ func (s *Server) routes() {
 	s.oauthEndpoint("POST /oauth2/token", s.handleToken)
 	s.oauthEndpoint("POST /oauth2/introspect", s.handleIntrospect)
 	s.oauthEndpoint("POST /oauth2/revoke", s.handleRevoke)
+	s.endpoint("GET /oauth2/userinfo", http.HandlerFunc(s.handleUserInfo))
+	s.endpoint("POST /oauth2/userinfo", http.HandlerFunc(s.handleUserInfo))
+
+	// The browser side of OAuth (issue 4). Authorization requests arrive from any
+	// site, by GET or by an application's auto-POST, so they are pages, not forms;
+	// the consent decision and the revocation of an app are forms.
+	s.page("GET /oauth2/authorize", s.handleAuthorize)
+	s.page("POST /oauth2/authorize", s.handleAuthorize)
+	s.page("GET /oauth2/authorize/resume", s.handleAuthorizeResume)
+	s.form("POST /oauth2/consent", s.handleConsentSubmit)
+	s.form("POST /account/apps/revoke", s.handleConsentRevoke)
+	s.page("GET /oauth2/logout", s.handleEndSession)
+	s.page("POST /oauth2/logout", s.handleEndSession)
+	s.form("POST /oauth2/logout/confirm", s.handleEndSessionConfirm)
 
 	s.unmatched = s.metrics.instrument("unmatched", s.adapt(s.handleUnmatched))
 }

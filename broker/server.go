@@ -80,7 +80,9 @@ type Server struct {
 	unmatched http.Handler
 	forms     []string // form route patterns, so tests can hold each to POST-only
 	handler   http.Handler
-	discovery []byte // the discovery document, fixed for the process lifetime
+	discovery []byte // the discovery document without API scopes
+	// discoveryAPIs is the discovery document with the registered APIs' scopes.
+	discoveryAPIs discoveryCache
 
 	registry    *registryCache
 	ipLimit     *limiter

@@ -99,6 +99,17 @@ func (s *Server) deleteSession(ctx context.Context, id string) {
 	}
 }
 
+// endSession ends a session on purpose (logout, "end" on the account page): the
+// row goes and so do the refresh tokens issued under it, and its access tokens
+// turn inactive at introspection and UserInfo (RevokeTokens). A session that
+// merely expires keeps its tokens until their own expiry.
+func (s *Server) endSession(ctx context.Context, id string) {
+	s.deleteSession(ctx, id)
+	if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: id}); err != nil {
+		s.log.ErrorContext(ctx, "session tokens not revoked", "request_id", RequestID(ctx), "error", err.Error())
+	}
+}
+
 // clearBrowser forgets the session token and every other value in the browser
 // cookie (logout).
 func (s *Server) clearBrowser(w http.ResponseWriter, r *http.Request) {

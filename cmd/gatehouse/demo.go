@@ -51,13 +51,20 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 	inner := env.ready
 	demoEnv := *env
 	var idps *demoIdPs
+	var app *demoApp
 	defer func() {
 		if idps != nil {
 			idps.Close()
 		}
+		if app != nil {
+			app.Close()
+		}
 	}()
 	demoEnv.prepare = func(ctx context.Context, db *sqlstore.DB, uenv upstream.Env, o *broker.Options) (err error) {
-		idps, err = startDemoIdPs(ctx, db, uenv, o)
+		if idps, err = startDemoIdPs(ctx, db, uenv, o); err != nil {
+			return err
+		}
+		app, err = startDemoApp(ctx, db, cfg.Issuer.String())
 		return err
 	}
 	demoEnv.ready = func(addr string) {
@@ -69,6 +76,11 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
                                  or carol@saml.example or dave@saml.example (SAML),
                                  pick who you are at the demo IdP, and land on your
                                  account page with your roles; then sign out there.
+    %[4]s/   the demo app: signs in through Gatehouse (code + PKCE),
+                                 asks to approve, and shows the ID token, access token
+                                 and UserInfo. alice, bob, carol and dave each get
+                                 different scopes of the Demo Notes API from their roles;
+                                 "Connected apps" on the account page revokes it.
     go run ./cmd/gatehouse users show alice@oidc.example --env-file %[2]s
                                  the claims role rules can match
 
@@ -81,7 +93,7 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 
   Everything lives in %[3]s/ (delete it to start over). Ctrl-C stops.
 
-`, cfg.Issuer, envFile, *dataDir)
+`, cfg.Issuer, envFile, *dataDir, app.url)
 		if inner != nil {
 			inner(addr)
 		}

@@ -1,0 +1,242 @@
+package broker
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/templates"
+)
+
+// handleAuthorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2),
+// GET and POST. Until the client and its redirect URI are validated, failures are
+// pages; afterwards they go back to the client (RFC 6749 §4.1.2.1).
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
+	v, err := authzParams(r)
+	if err != nil {
+		return err
+	}
+	c, redirect, err := s.authzClient(r.Context(), v)
+	if err != nil {
+		if _, ok := err.(*userError); ok {
+			s.record(r, "", "authorize.refused", truncate(v.Get("client_id"), 128), map[string]any{"reason": "client_or_redirect_uri"})
+		}
+		return err
+	}
+	q := authzRequest{ClientID: c.ID, RedirectURI: v.Get("redirect_uri"), Redirect: redirect}
+	if oe := parseAuthzRequest(v, c, &q); oe != nil {
+		return s.authzError(w, r, &q, oe)
+	}
+	p := pendingAuthz{Req: q, ID: token.NewID(), Created: s.Now().Unix(),
+		ForceLogin: q.prompt("login") || q.prompt("select_account")}
+	if p.ForceLogin {
+		if sess, _, ok := s.currentSession(r); ok {
+			p.PriorSession = sess.ID
+		}
+	}
+	return s.authorize(w, r, c, p)
+}
+
+// handleAuthorizeResume continues an authorization request after sign-in.
+func (s *Server) handleAuthorizeResume(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.openPending(r.URL.Query().Get("r"), purposeResume)
+	if err != nil {
+		return errAuthzExpired
+	}
+	c, err := s.pendingClient(r.Context(), &p.Req)
+	if err != nil {
+		return err
+	}
+	return s.authorize(w, r, c, p)
+}
+
+// pendingClient re-reads the client of a pending request: an admin may have
+// removed it, or its redirect URI, since.
+func (s *Server) pendingClient(ctx context.Context, q *authzRequest) (*store.Client, error) {
+	c, err := s.registry.client(ctx, q.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil || !registry.MatchRedirectURI(c.RedirectURIs, q.Redirect) {
+		return nil, errBadRedirect(nil)
+	}
+	return c, nil
+}
+
+// authorize decides what a valid request needs next: a sign-in, a consent, or
+// nothing more, in which case the code is issued.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Client, p pendingAuthz) error {
+	ctx := r.Context()
+	q := &p.Req
+	api, oe := s.authzAPI(ctx, c, q)
+	if oe != nil {
+		return s.authzError(w, r, q, oe)
+	}
+	sess, u, ok := s.currentSession(r)
+	switch {
+	case ok && p.ForceLogin:
+		ok = sess.ID != p.PriorSession
+	case ok && q.MaxAge >= 0 && s.Now().Sub(sess.AuthTime) > time.Duration(q.MaxAge)*time.Second:
+		// OIDC Core §3.1.2.1 max_age: the sign-in is too old; ask for a fresh one.
+		ok, p.ForceLogin, p.PriorSession = false, true, sess.ID
+	}
+	if !ok {
+		if q.prompt("none") {
+			return s.authzError(w, r, q, oauthErr(0, "login_required", "the user is not signed in", nil)) // AS-RED-12
+		}
+		return s.sendToLogin(w, r, p)
+	}
+	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: sess.Roles}
+	if q.ScopeGiven {
+		req.Requested = q.Scope
+	}
+	granted := token.GrantScopes(req)
+	if q.ScopeGiven && len(granted) == 0 {
+		return s.authzError(w, r, q, invalidScope("none of the requested scopes may be granted"))
+	}
+	need, err := s.consentNeeded(ctx, c, u.ID, granted, q)
+	if err != nil {
+		return err
+	}
+	if len(need) > 0 {
+		if q.prompt("none") {
+			return s.authzError(w, r, q, oauthErr(0, "consent_required", "the user has not consented", nil)) // AS-RED-12
+		}
+		return s.renderConsent(w, r, c, api, sess, u, p, granted, need)
+	}
+	return s.issueCode(w, r, c, sess, u, q, granted, api)
+}
+
+// sendToLogin sends the person to sign in, returning to the pending request.
+func (s *Server) sendToLogin(w http.ResponseWriter, r *http.Request, p pendingAuthz) error {
+	resume, err := s.resumeURL(p)
+	if err != nil {
+		return err
+	}
+	if len(resume) > maxResumeURL {
+		return s.authzError(w, r, &p.Req, invalidRequest("the authorization request is too large"))
+	}
+	target := loginURL(resume)
+	if p.Req.LoginHint != "" {
+		target += "&" + url.Values{"login_hint": {p.Req.LoginHint}}.Encode()
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+// authzAPI resolves the token's API from resource (RFC 8707 §2) or the client's
+// default; nil means the token is for no API (identity scopes only).
+func (s *Server) authzAPI(ctx context.Context, c *store.Client, q *authzRequest) (*store.API, *oauthError) {
+	aud, err := token.SelectAudience(q.Resource, c)
+	if err != nil {
+		return nil, invalidTarget("the resource is not an API this client may use")
+	}
+	if aud == "" {
+		return nil, nil
+	}
+	api, err := s.registry.api(ctx, aud)
+	if err != nil || api == nil {
+		return nil, invalidTarget("the resource is not a registered API")
+	}
+	return api, nil
+}
+
+// issueCode stores a new authorization code, bound to everything the token
+// endpoint checks when it is redeemed (token_code.go), and sends it to the client.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, c *store.Client, sess store.Session, u store.User,
+	q *authzRequest, granted []string, api *store.API) error {
+	ctx := r.Context()
+	now := s.Now()
+	code, hash := token.NewOpaque()
+	ac := store.AuthCode{CodeHash: hash, GrantID: token.NewID(), ClientID: c.ID, UserID: u.ID, SessionID: sess.ID,
+		RedirectURI: q.RedirectURI, Scopes: granted, CodeChallenge: q.Challenge, Nonce: q.Nonce,
+		AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR, CreatedAt: now, ExpiresAt: now.Add(s.cfg.AuthCodeTTL)}
+	if api != nil {
+		ac.Audience = api.Audience
+	}
+	if err := s.store.Codes().Create(ctx, ac); err != nil {
+		return err
+	}
+	if err := s.store.Consents().Touch(ctx, u.ID, c.ID, now); err != nil && !isNotFound(err) {
+		s.log.WarnContext(ctx, "consent last use not recorded", "request_id", RequestID(ctx), "error", err.Error())
+	}
+	s.audit.Enqueue(s.auditEvent(r, u.ID, "code.issued", c.ID, map[string]any{"grant": ac.GrantID, "scope": token.FormatScope(granted)}))
+	return s.authzRespond(w, r, q, url.Values{"code": {code}})
+}
+
+// authzError sends an error to the client's validated redirect URI (RFC 6749
+// §4.1.2.1, OIDC Core §3.1.2.6). The description is fixed text (AS-META-03).
+func (s *Server) authzError(w http.ResponseWriter, r *http.Request, q *authzRequest, oe *oauthError) error {
+	s.log.WarnContext(r.Context(), "authorization refused", "request_id", RequestID(r.Context()), "client_id", q.ClientID,
+		"error", oe.Code, "description", oe.Description)
+	return s.authzRespond(w, r, q, url.Values{"error": {oe.Code}, "error_description": {oe.Description}})
+}
+
+// authzRespond delivers an authorization response, success or error, with state
+// and iss (RFC 9207 §2; AS-RED-09): as query parameters on a 303 (BCP §4.12,
+// AS-RED-10), or as a self-submitting form (OAuth 2.0 Form Post Response Mode).
+func (s *Server) authzRespond(w http.ResponseWriter, r *http.Request, q *authzRequest, params url.Values) error {
+	if q.State != "" {
+		params.Set("state", q.State)
+	}
+	params.Set("iss", s.cfg.Issuer.String())
+	if q.ResponseMode == "form_post" {
+		v := templates.AutoPostView{Page: templates.Page{Title: "Returning to the application"}, Action: q.Redirect}
+		names := make([]string, 0, len(params))
+		for k := range params {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			v.Fields = append(v.Fields, templates.Field{Name: k, Value: params.Get(k)})
+		}
+		setFormAction(w, formTarget(q.Redirect))
+		return render(w, r, http.StatusOK, templates.AutoPost(v))
+	}
+	// RFC 6749 §3.1.2: keep the registered URI's own query.
+	sep := "?"
+	if strings.Contains(q.Redirect, "?") {
+		sep = "&"
+	}
+	w.Header().Set("Location", q.Redirect+sep+params.Encode())
+	w.WriteHeader(http.StatusSeeOther)
+	return nil
+}
+
+// formTarget is the CSP form-action source that lets a page's form, or the
+// redirect answering it, reach a client's redirect URI: its origin, or its scheme
+// for a native app's private-use URI scheme (RFC 8252 §7.1).
+func formTarget(redirect string) string {
+	if o := origin(redirect); o != "" {
+		return o
+	}
+	if u, err := url.Parse(redirect); err == nil && u.Scheme != "" && registry.ValidateRedirectURI(redirect, true) == nil {
+		return u.Scheme + ":"
+	}
+	return ""
+}
+
+// consentNeeded returns the granted scopes the person must still approve: none
+// for a first-party client, all of them for prompt=consent, otherwise those not
+// in the remembered consent.
+func (s *Server) consentNeeded(ctx context.Context, c *store.Client, userID string, granted []string, q *authzRequest) ([]string, error) {
+	if q.prompt("consent") {
+		return granted, nil
+	}
+	if c.FirstParty {
+		return nil, nil
+	}
+	stored, err := s.store.Consents().Get(ctx, userID, c.ID)
+	if err != nil && !isNotFound(err) {
+		return nil, err
+	}
+	need := slices.DeleteFunc(slices.Clone(granted), func(sc string) bool { return slices.Contains(stored.Scopes, sc) })
+	return need, nil
+}

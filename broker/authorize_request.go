@@ -1,0 +1,255 @@
+package broker
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
+)
+
+// authzRequest is a validated authorization request (RFC 6749 §4.1.1, OIDC Core
+// §3.1.2.1). It travels sealed between the authorize request, the sign-in hop and
+// the consent decision (authorize_pending.go), so its JSON names are short.
+type authzRequest struct {
+	ClientID string `json:"c"`
+	// RedirectURI is the redirect_uri as sent ("" when omitted): the token request
+	// must repeat it exactly (RFC 6749 §4.1.3). Redirect is where responses go.
+	RedirectURI  string   `json:"r,omitempty"`
+	Redirect     string   `json:"d"`
+	ResponseMode string   `json:"m,omitempty"`
+	State        string   `json:"s,omitempty"`
+	Nonce        string   `json:"n,omitempty"`
+	Scope        []string `json:"o,omitempty"`
+	ScopeGiven   bool     `json:"g,omitempty"`
+	Resource     []string `json:"e,omitempty"`
+	Challenge    string   `json:"p"`
+	Prompt       []string `json:"q,omitempty"`
+	MaxAge       int64    `json:"a"` // -1: none
+	LoginHint    string   `json:"h,omitempty"`
+}
+
+func (q *authzRequest) prompt(v string) bool { return slices.Contains(q.Prompt, v) }
+
+// authzParamLen bounds each authorization parameter (DOS-11); state must still
+// allow long but reasonable values. Unlisted parameters get defaultParamLen.
+var authzParamLen = map[string]int{
+	"client_id":             128,
+	"state":                 512,
+	"nonce":                 512,
+	"scope":                 1024,
+	"code_challenge":        128,
+	"code_challenge_method": 16,
+	"login_hint":            256,
+	"acr_values":            512,
+	"prompt":                64,
+	"max_age":               12,
+}
+
+const maxAuthzParams = 64
+
+// authzParams reads the request's parameters: the query for GET, the form body for
+// POST (OIDC Core §3.1.2.1). A request Gatehouse cannot even read is refused with
+// a page: there is no validated redirect URI yet.
+func authzParams(r *http.Request) (url.Values, error) {
+	if r.Method == http.MethodGet {
+		return r.URL.Query(), nil
+	}
+	if err := r.ParseForm(); err != nil {
+		if isBodyTooLarge(err) {
+			return nil, err
+		}
+		return nil, errBadAuthzRequest(err)
+	}
+	return r.PostForm, nil
+}
+
+func errBadAuthzRequest(cause error) *userError {
+	return &userError{Status: http.StatusBadRequest, Title: "Invalid sign-in request",
+		Message: "The application sent a sign-in request that Gatehouse cannot accept.",
+		Next:    "Go back to the application and try again. If it keeps happening, tell the application's owner.", Err: cause}
+}
+
+// single returns the one value of a parameter: a repeated parameter is refused
+// (RFC 6749 §3.1: "MUST NOT be included more than once"), an oversized one too.
+func single(v url.Values, name string) (string, bool) {
+	vs := v[name]
+	if len(vs) > 1 {
+		return "", false
+	}
+	limit, ok := authzParamLen[name]
+	if !ok {
+		limit = defaultParamLen
+	}
+	if len(vs) == 1 && len(vs[0]) > limit {
+		return "", false
+	}
+	if len(vs) == 0 {
+		return "", true
+	}
+	return vs[0], true
+}
+
+// authzClient validates client_id and redirect_uri. Until both are known good
+// nothing may be redirected (RFC 6749 §4.1.2.1, BCP §4.11.2): every failure here
+// is an error page. The redirect URI must equal a registered one exactly
+// (registry.MatchRedirectURI; AS-RED-01/02); it may be omitted only outside
+// OpenID Connect by a client with a single registered URI (OIDC Core §3.1.2.1,
+// AS-RED-03).
+func (s *Server) authzClient(ctx context.Context, v url.Values) (*store.Client, string, error) {
+	if len(v) > maxAuthzParams {
+		return nil, "", errBadAuthzRequest(nil)
+	}
+	id, ok1 := single(v, "client_id")
+	uri, ok2 := single(v, "redirect_uri")
+	if !ok1 || !ok2 || id == "" {
+		return nil, "", errBadAuthzRequest(nil)
+	}
+	c, err := s.registry.client(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if c == nil {
+		return nil, "", &userError{Status: http.StatusBadRequest, Title: "Unknown application",
+			Message: "The application that sent you here is not registered with Gatehouse.",
+			Next:    "Go back to the application and tell its owner."}
+	}
+	if uri == "" {
+		scope, _ := single(v, "scope")
+		if len(c.RedirectURIs) != 1 || slices.Contains(token.ParseScope(scope), "openid") {
+			return nil, "", errBadRedirect(nil)
+		}
+		return c, c.RedirectURIs[0], nil
+	}
+	if !registry.MatchRedirectURI(c.RedirectURIs, uri) {
+		return nil, "", errBadRedirect(nil)
+	}
+	return c, uri, nil
+}
+
+func errBadRedirect(cause error) *userError {
+	return &userError{Status: http.StatusBadRequest, Title: "Invalid return address",
+		Message: "The application asked Gatehouse to send you back to an address it has not registered, so Gatehouse did not.",
+		Next:    "Go back to the application and tell its owner.", Err: cause}
+}
+
+// parseAuthzRequest checks the rest of the request once the client and its
+// redirect URI are known; its errors go back to the client (RFC 6749 §4.1.2.1).
+// q arrives with ClientID, RedirectURI and Redirect set, and gets State and
+// ResponseMode first so that even its own errors reach the client properly.
+func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *oauthError {
+	state, stateOK := single(v, "state")
+	q.State = state
+	mode, ok := single(v, "response_mode")
+	switch {
+	case ok && (mode == "query" || mode == "form_post"):
+		q.ResponseMode = mode
+	case ok && mode == "":
+	default:
+		return invalidRequest("response_mode must be query or form_post")
+	}
+	if !stateOK {
+		return invalidRequest("state is repeated or too long")
+	}
+	for name := range v {
+		if name == "resource" {
+			if len(v[name]) > maxResources {
+				return invalidTarget("too many resource parameters")
+			}
+			continue
+		}
+		if _, ok := single(v, name); !ok {
+			return invalidRequest("a parameter is repeated or too long")
+		}
+	}
+	switch rt := v.Get("response_type"); rt {
+	case "code":
+	case "":
+		return invalidRequest("response_type is required")
+	default:
+		// Implicit and hybrid are disabled (BCP §2.1.2; AS-RED-07).
+		return oauthErr(0, "unsupported_response_type", "only response_type=code is supported", nil)
+	}
+	if !slices.Contains(c.GrantTypes, registry.GrantAuthorizationCode) {
+		return unauthorizedClient("the client may not use the authorization code grant")
+	}
+	// OIDC Core §6: request objects are not supported, and discovery says so.
+	if v.Get("request") != "" {
+		return oauthErr(0, "request_not_supported", "request objects are not supported", nil)
+	}
+	if v.Get("request_uri") != "" {
+		return oauthErr(0, "request_uri_not_supported", "request_uri is not supported", nil)
+	}
+	// PKCE S256 for every client, public and confidential (BCP §2.1.1, RFC 7636
+	// §4.3; AS-PKCE-01/02): a missing method means plain, which is refused.
+	q.Challenge = v.Get("code_challenge")
+	if q.Challenge == "" {
+		return invalidRequest("code_challenge is required (PKCE)")
+	}
+	if v.Get("code_challenge_method") != "S256" {
+		return invalidRequest("code_challenge_method must be S256")
+	}
+	if len(q.Challenge) != 43 || !base64URL(q.Challenge) {
+		return invalidRequest("code_challenge is malformed")
+	}
+	q.Nonce = v.Get("nonce")
+	if raw, given := v["scope"]; given && raw[0] != "" {
+		q.ScopeGiven = true
+		q.Scope = token.ParseScope(raw[0])
+		for _, sc := range q.Scope {
+			if !registry.ValidScopeToken(sc) {
+				return invalidScope("the scope parameter is malformed")
+			}
+		}
+	}
+	q.Resource = nil
+	for _, r := range v["resource"] {
+		if len(r) > defaultParamLen {
+			return invalidTarget("the resource is too long")
+		}
+		if r != "" {
+			q.Resource = append(q.Resource, r)
+		}
+	}
+	if p := v.Get("prompt"); p != "" {
+		q.Prompt = token.ParseScope(p)
+		for _, x := range q.Prompt {
+			if x != "none" && x != "login" && x != "consent" && x != "select_account" {
+				return invalidRequest("prompt has an unsupported value")
+			}
+		}
+		// OIDC Core §3.1.2.1: none with any other value is an error.
+		if slices.Contains(q.Prompt, "none") && len(q.Prompt) > 1 {
+			return invalidRequest("prompt=none cannot be combined with other values")
+		}
+	}
+	q.MaxAge = -1
+	if m := v.Get("max_age"); m != "" {
+		n, err := strconv.ParseInt(m, 10, 64)
+		if err != nil || n < 0 {
+			return invalidRequest("max_age must be a non-negative integer")
+		}
+		q.MaxAge = n
+	}
+	q.LoginHint = strings.TrimSpace(v.Get("login_hint"))
+	// acr_values, display, ui_locales, claims_locales, id_token_hint and unknown
+	// parameters are accepted and ignored (OIDC Core §3.1.2.1, §3.1.2.2).
+	return nil
+}
+
+// base64URL reports whether s is made of base64url characters only: an S256
+// challenge is 43 of them (RFC 7636 §4.2).
+func base64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

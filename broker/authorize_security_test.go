@@ -1,0 +1,426 @@
+package broker
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// wantErrorPage asserts a refusal shown as a page: 400, no Location (never a
+// redirect to an unvalidated URI; RFC 6749 §4.1.2.1), and nothing issued.
+func (e *authzEnv) wantErrorPage(t *testing.T, o outcome) {
+	t.Helper()
+	if o.status != http.StatusBadRequest || o.app != nil || o.res.Header.Get("Location") != "" ||
+		!strings.Contains(o.page, `data-testid="error"`) {
+		t.Fatalf("want a 400 error page, got %d app=%v\n%s", o.status, o.app, o.page)
+	}
+	e.wantNothingIssued(t)
+}
+
+// TestASRED01_RedirectURIVariants: every variant of the registered URI is refused
+// with a page, signed in or not.
+func TestASRED01_RedirectURIVariants(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	for _, uri := range []string{
+		"https://app.test/cb/../evil", "https://app.test/cbx", "https://app.test/cb/", "https://APP.test/cb",
+		"https://app.test:8443/cb", "http://app.test/cb", "https://app.test@evil.test/cb", "https://evil.test/cb",
+		"https://app.test/%2e%2e/cb", "https://app.test/cb#frag", "https://аpp.test/cb", "https://app.test/c%2562",
+		"https://app.test/c", "https://app.test", "javascript:alert(1)", "http://127.0.0.1/cb", // another client's
+	} {
+		t.Run(uri, func(t *testing.T) {
+			e.wantErrorPage(t, e.start(b, newAuthzReq("web", uri, "openid")))
+		})
+	}
+	if n := len(e.audited("authorize.refused")); n == 0 {
+		t.Error("refusals not audited")
+	}
+}
+
+// TestASRED02_RedirectURIQuery: a registered query matches exactly; added or
+// changed queries are refused. The response keeps the registered query.
+func TestASRED02_RedirectURIQuery(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	for _, uri := range []string{"https://app.test/cb?x=1", "https://app.test/cb?a=c", "https://app.test/cb?a=b&x=1"} {
+		e.wantErrorPage(t, e.start(b, newAuthzReq("web", uri, "openid")))
+	}
+	cb := e.code(b, newAuthzReq("web", "https://app.test/cb?a=b", "openid"))
+	if cb.Get("a") != "b" {
+		t.Errorf("registered query lost: %v", cb)
+	}
+}
+
+// TestASRED03_RedirectURIMissing: an OIDC request without redirect_uri, or a
+// client with several registered URIs, is refused with a page.
+func TestASRED03_RedirectURIMissing(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	e.wantErrorPage(t, e.start(b, newAuthzReq("web", "", "notes.read"))) // two registered URIs
+	e.wantErrorPage(t, e.start(b, newAuthzReq("web2", "", "openid")))    // OIDC
+	// Outside OIDC, the single registered URI is used; the token request then omits it.
+	q := newAuthzReq("web2", "", "notes.read")
+	o := e.start(b, q)
+	o = e.decide(b, o.page, "approve")
+	if o.app == nil || o.app.Host != "app2.test" {
+		t.Fatalf("%v", o.app)
+	}
+	if st, tok := e.redeem("web2", o.fields.Get("code"), q.verifier, ""); st != 200 {
+		t.Fatalf("redeem without redirect_uri: %d %v", st, tok)
+	}
+}
+
+// TestAuthorizeClientRefusals: unknown or missing client, repeated client_id or
+// redirect_uri, an oversized redirect_uri: pages, never redirects.
+func TestAuthorizeClientRefusals(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	for name, mut := range map[string]func(url.Values){
+		"unknown client":      func(v url.Values) { v.Set("client_id", "nobody") },
+		"no client":           func(v url.Values) { v.Del("client_id") },
+		"repeated client_id":  func(v url.Values) { v.Add("client_id", "web2") },
+		"repeated redirect":   func(v url.Values) { v.Add("redirect_uri", appCB) },
+		"oversized redirect":  func(v url.Values) { v.Set("redirect_uri", appCB+"?"+strings.Repeat("a", 1<<20)) },
+		"too many parameters": func(v url.Values) { addParams(v, 100) },
+		// net/url gives up on 10 000 parameters: the request cannot be read at all.
+		"10 000 resources": func(v url.Values) { v["resource"] = make([]string, 10000) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			q := newAuthzReq("web", appCB, "openid")
+			mut(q.params)
+			e.wantErrorPage(t, e.start(b, q))
+		})
+	}
+}
+
+func addParams(v url.Values, n int) {
+	for i := range n {
+		v.Set("x"+string(rune('a'+i%26))+strings.Repeat("y", i), "1")
+	}
+}
+
+// TestASRED07_ResponseType: only code; implicit and hybrid are refused by
+// redirect, a missing response_type is invalid_request.
+func TestASRED07_ResponseType(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	for rt, code := range map[string]string{"token": "unsupported_response_type", "id_token": "unsupported_response_type",
+		"code id_token": "unsupported_response_type", "": "invalid_request"} {
+		q := newAuthzReq("web", appCB, "openid")
+		q.params.Set("response_type", rt)
+		e.wantRedirectError(t, e.start(b, q), q, code)
+	}
+	e.wantNothingIssued(t)
+}
+
+// TestASPKCE01_02_AtAuthorize: PKCE S256 is required of every client at the
+// authorization endpoint: missing challenge, plain, or an omitted method (which
+// means plain) → invalid_request by redirect, nothing issued. Public and
+// confidential clients alike.
+func TestASPKCE01_02_AtAuthorize(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	for name, mut := range map[string]func(url.Values){
+		"missing":             func(v url.Values) { v.Del("code_challenge"); v.Del("code_challenge_method") },
+		"plain":               func(v url.Values) { v.Set("code_challenge_method", "plain") },
+		"method omitted":      func(v url.Values) { v.Del("code_challenge_method") },
+		"malformed challenge": func(v url.Values) { v.Set("code_challenge", "short") },
+		"lowercase s256":      func(v url.Values) { v.Set("code_challenge_method", "s256") },
+	} {
+		for _, client := range []struct{ id, cb string }{{"web", appCB}, {"native", "http://127.0.0.1:49152/cb"}} {
+			t.Run(name+"/"+client.id, func(t *testing.T) {
+				q := newAuthzReq(client.id, client.cb, "openid")
+				mut(q.params)
+				e.wantRedirectError(t, e.start(b, q), q, "invalid_request")
+			})
+		}
+	}
+	e.wantNothingIssued(t)
+}
+
+// TestAuthorizeParameterRefusals: repeated parameters, oversized values (DOS-11),
+// request objects, bad prompt and max_age, an unknown resource, scope none of
+// which may be granted: errors by redirect with state and iss.
+func TestAuthorizeParameterRefusals(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	cases := []struct {
+		name, code string
+		mut        func(url.Values)
+	}{
+		{"repeated scope", "invalid_request", func(v url.Values) { v.Add("scope", "openid") }},
+		{"repeated nonce", "invalid_request", func(v url.Values) { v.Add("nonce", "x") }},
+		{"state 1 MB", "invalid_request", func(v url.Values) { v.Set("state", strings.Repeat("s", 1<<20)) }},
+		{"scope 100 000 entries", "invalid_request", func(v url.Values) { v.Set("scope", strings.Repeat("a ", 50000)) }},
+		{"challenge 1 MB", "invalid_request", func(v url.Values) { v.Set("code_challenge", strings.Repeat("c", 1<<20)) }},
+		{"request object", "request_not_supported", func(v url.Values) { v.Set("request", "eyJ.eyJ.") }},
+		{"request_uri", "request_uri_not_supported", func(v url.Values) { v.Set("request_uri", "https://evil.test/r") }},
+		{"prompt none+login", "invalid_request", func(v url.Values) { v.Set("prompt", "none login") }},
+		{"prompt unknown", "invalid_request", func(v url.Values) { v.Set("prompt", "create") }},
+		{"max_age negative", "invalid_request", func(v url.Values) { v.Set("max_age", "-1") }},
+		{"response_mode fragment", "invalid_request", func(v url.Values) { v.Set("response_mode", "fragment") }},
+		{"unknown resource", "invalid_target", func(v url.Values) { v.Set("resource", "https://evil.test") }},
+		{"two resources", "invalid_target", func(v url.Values) { v["resource"] = []string{notesAPI, "https://other.test"} }},
+		{"9 resources", "invalid_target", func(v url.Values) { v["resource"] = make([]string, 9) }},
+		{"only ungrantable scope", "invalid_scope", func(v url.Values) { v.Set("scope", "admin") }},
+		{"malformed scope", "invalid_scope", func(v url.Values) { v.Set("scope", "openid \"x\"") }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := newAuthzReq("web", appCB, "openid notes.read")
+			c.mut(q.params)
+			o := e.start(b, q)
+			if len(q.params.Get("state")) > 512 {
+				q.params.Set("state", "") // an oversized state is not echoed
+			}
+			e.wantRedirectError(t, o, q, c.code)
+		})
+	}
+	e.wantNothingIssued(t)
+	// Long but reasonable values work (fapi2 long state), and unknown parameters
+	// are ignored (oidcc-ensure-request-with-unknown-parameter-succeeds), as is a
+	// request without nonce (…-without-nonce-succeeds-for-code-flow).
+	q := newAuthzReq("web", appCB, "openid notes.read")
+	q.params.Set("state", strings.Repeat("s", 512))
+	q.params.Set("extra_param", "ignored")
+	q.params.Del("nonce")
+	q.params.Set("acr_values", "urn:x")
+	q.params.Set("ui_locales", "<b>en</b>")
+	q.params.Set("display", "page")
+	if cb := e.code(b, q); cb.Get("state") != q.params.Get("state") {
+		t.Errorf("state %q", cb.Get("state"))
+	}
+}
+
+// TestASRED12_PromptNone: without a session → login_required; signed in without
+// consent → consent_required; with consent → a code, silently. No page is shown
+// and nothing is issued on the refusals.
+func TestASRED12_PromptNone(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	q := newAuthzReq("web", appCB, "openid notes.read")
+	q.params.Set("prompt", "none")
+	e.wantRedirectError(t, e.start(newClient(e.signinEnv), q), q, "login_required")
+	b := e.signedIn()
+	e.wantRedirectError(t, e.start(b, q), q, "consent_required")
+	e.wantNothingIssued(t)
+	e.code(b, newAuthzReq("web", appCB, "openid notes.read"))
+	if o := e.start(b, q); o.fields.Get("code") == "" || o.fields.Get("iss") != e.ts.URL {
+		t.Fatalf("prompt=none with consent: %v %s", o.fields, o.page)
+	}
+}
+
+// TestAuthorizePromptLoginAndMaxAge: not signed in → /login with login_hint, back
+// after sign-in; prompt=login and an exceeded max_age each need a fresh session
+// (oidcc-prompt-login, oidcc-max-age-1).
+func TestAuthorizePromptLoginAndMaxAge(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := newClient(e.signinEnv)
+	q := newAuthzReq("web", appCB, "openid notes.read")
+	q.params.Set("login_hint", "alice@oidc.example")
+	res := e.get(b, q.url())
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	if res.StatusCode != http.StatusSeeOther || loc.Path != "/login" || loc.Query().Get("login_hint") != "alice@oidc.example" ||
+		!strings.HasPrefix(loc.Query().Get("return_to"), "/oauth2/authorize/resume?") {
+		t.Fatalf("not sent to login: %d %s", res.StatusCode, loc)
+	}
+	e.code(b, q) // signs in via login_hint, consents
+	if n := e.sessions(); n != 1 {
+		t.Fatalf("%d sessions", n)
+	}
+	forced := func(set func(url.Values)) {
+		t.Helper()
+		q := newAuthzReq("web", appCB, "openid notes.read")
+		q.params.Set("login_hint", "alice@oidc.example")
+		set(q.params)
+		before := e.sessions()
+		res := e.get(b, q.url())
+		if loc, _ := url.Parse(res.Header.Get("Location")); loc == nil || loc.Path != "/login" {
+			t.Fatalf("no fresh sign-in asked: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		if cb := e.code(b, q); cb.Get("code") == "" || e.sessions() != before+1 {
+			t.Fatalf("after fresh sign-in: %v, sessions %d", cb, e.sessions())
+		}
+	}
+	forced(func(v url.Values) { v.Set("prompt", "login") })
+	e.clk.Add(10 * time.Second)
+	forced(func(v url.Values) { v.Set("max_age", "5") })
+	// A recent enough sign-in satisfies max_age.
+	q = newAuthzReq("web", appCB, "openid notes.read")
+	q.params.Set("max_age", "3600")
+	if o := e.start(b, q); o.fields.Get("code") == "" {
+		t.Fatalf("max_age=3600: %s", o.page)
+	}
+}
+
+// TestASCODE_BoundAtAuthorize: a code issued through the browser is bound to its
+// client and redirect URI (AS-CODE-03), to its PKCE challenge (AS-PKCE-04) and
+// expires after AuthCodeTTL (AS-CODE-05).
+func TestASCODE_BoundAtAuthorize(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	e.code(b, newAuthzReq("web", appCB, "openid")) // consent
+	issue := func() (authzReq, string) {
+		q := newAuthzReq("web", appCB, "openid")
+		return q, e.code(b, q).Get("code")
+	}
+	q, code := issue()
+	if st, out := e.redeem("web2", code, q.verifier, appCB); st != 400 || out["error"] != "invalid_grant" {
+		t.Errorf("other client: %d %v", st, out)
+	}
+	q, code = issue()
+	if st, out := e.redeem("web", code, q.verifier, "https://app.test/cb?a=b"); st != 400 || out["error"] != "invalid_grant" {
+		t.Errorf("other redirect: %d %v", st, out)
+	}
+	_, code = issue()
+	if st, out := e.redeem("web", code, newAuthzReq("web", appCB, "").verifier, appCB); st != 400 || out["error"] != "invalid_grant" {
+		t.Errorf("wrong verifier: %d %v", st, out)
+	}
+	q, code = issue()
+	e.clk.Add(61 * time.Second)
+	if st, out := e.redeem("web", code, q.verifier, appCB); st != 400 || out["error"] != "invalid_grant" {
+		t.Errorf("expired: %d %v", st, out)
+	}
+	if n := e.count("refresh_tokens"); n != 0 {
+		t.Errorf("%d refresh tokens issued", n)
+	}
+}
+
+// TestWEB01_ConsentCSRF: a consent decision without the CSRF token, with another
+// browser's token or sealed request, or sent cross-site → 403, no code, no consent.
+func TestWEB01_ConsentCSRF(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	victim, attacker := e.signedIn(), e.signedIn()
+	page := e.start(victim, newAuthzReq("web", appCB, "openid notes.read")).page
+	vf := formFields(t, page, "/oauth2/consent")
+	af := formFields(t, e.start(attacker, newAuthzReq("web", appCB, "openid notes.read")).page, "/oauth2/consent")
+	post := func(f url.Values, hdr map[string]string) int {
+		f.Set("decision", "approve")
+		req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/oauth2/consent", strings.NewReader(f.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		res, err := victim.Do(req)
+		must(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	with := func(f url.Values, k, v string) url.Values {
+		g := url.Values{}
+		for kk, vv := range f {
+			g[kk] = vv
+		}
+		if v == "" {
+			g.Del(k)
+		} else {
+			g.Set(k, v)
+		}
+		return g
+	}
+	same := map[string]string{"Origin": e.ts.URL}
+	for name, c := range map[string]struct {
+		f   url.Values
+		hdr map[string]string
+	}{
+		"no token":                {with(vf, "csrf_token", ""), same},
+		"other browser's token":   {with(vf, "csrf_token", af.Get("csrf_token")), same},
+		"other session's request": {with(vf, "request", af.Get("request")), same},
+		"cross-site fetch":        {vf, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		"foreign origin":          {vf, map[string]string{"Origin": "https://evil.test"}},
+		"tampered request":        {with(vf, "request", vf.Get("request")[:40]+"A"+vf.Get("request")[41:]), same},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if st := post(c.f, c.hdr); st != http.StatusForbidden && st != http.StatusBadRequest {
+				t.Fatalf("status %d", st)
+			}
+			e.wantNothingIssued(t)
+		})
+	}
+	// The genuine decision still works, once.
+	if st := post(vf, same); st != http.StatusSeeOther {
+		t.Fatalf("genuine: %d", st)
+	}
+	if st := post(vf, same); st == http.StatusSeeOther {
+		t.Fatal("consent decision replayed")
+	}
+	if n := e.count("auth_codes"); n != 1 {
+		t.Fatalf("%d codes", n)
+	}
+}
+
+// TestWEB17_ClientLogoScheme: a logo_uri that is not https (javascript:, data:,
+// mixed case) is not rendered on the consent page.
+func TestWEB17_ClientLogoScheme(t *testing.T) {
+	t.Parallel()
+	for _, logo := range []string{"javascript:alert(1)", " jAvAsCrIpT:alert(1)", "data:text/html,<script>alert(1)</script>", "http://app.test/l.png"} {
+		e := newAuthzEnv(t, func(c *store.Client) {
+			if c.ID == "web" {
+				c.LogoURI = logo
+			}
+		})
+		page := e.start(e.signedIn(), newAuthzReq("web", appCB, "openid")).page
+		if !strings.Contains(page, `data-testid="consent"`) || strings.Contains(page, `consent-logo`) ||
+			strings.Contains(strings.ToLower(page), "javascript:") || strings.Contains(page, "data:text") {
+			t.Errorf("logo %q rendered:\n%s", logo, page)
+		}
+	}
+}
+
+// TestWEB19_ReflectedParams: parameters a request reflects into pages are escaped.
+func TestWEB19_ReflectedParams(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t, func(c *store.Client) {
+		if c.ID == "web" {
+			c.Name = `<script>alert("name")</script>`
+		}
+	})
+	b := newClient(e.signinEnv)
+	q := newAuthzReq("web", appCB, "openid")
+	q.params.Set("login_hint", `"><script>alert(1)</script>@nowhere.example`)
+	o := e.start(b, q)
+	if strings.Contains(o.page, "<script>alert") {
+		t.Fatalf("login_hint reflected:\n%s", o.page)
+	}
+	b = e.signedIn()
+	o = e.start(b, newAuthzReq("web", appCB, "openid"))
+	if !strings.Contains(o.page, `data-testid="consent"`) || strings.Contains(o.page, `<script>alert("name")`) {
+		t.Fatalf("client name unescaped:\n%s", o.page)
+	}
+}
+
+// TestAuthorizeResumeTampered: a resume link that was changed, or that is older
+// than flowTTL, is refused with a page.
+func TestAuthorizeResumeTampered(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := newClient(e.signinEnv)
+	res := e.get(b, newAuthzReq("web", appCB, "openid").url())
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	resume := loc.Query().Get("return_to")
+	r := strings.Replace(resume, "r=", "r=A", 1)
+	if res := e.get(b, r); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("tampered: %d", res.StatusCode)
+	}
+	e.signedIn()
+	e.clk.Add(11 * time.Minute)
+	if res := e.get(b, resume); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("expired: %d", res.StatusCode)
+	}
+	_ = context.Background()
+}

@@ -1,0 +1,186 @@
+package broker
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/templates"
+)
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// identityScopeText describes the OpenID Connect scopes (OIDC Core §5.4) on the
+// consent page; API scopes bring their own descriptions.
+var identityScopeText = map[string]string{
+	"openid":         "Know who you are: your Gatehouse account ID.",
+	"profile":        "See your name.",
+	"email":          "See your email address and whether it is verified.",
+	"offline_access": "Keep this access while you are not using the application.",
+}
+
+// renderConsent asks the person to approve the scopes the client asks for. The
+// pending request rides in the form sealed to this session (WEB-01: another
+// session's form does not open here), and the form carries the CSRF token.
+func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.Client, api *store.API, sess store.Session,
+	u store.User, p pendingAuthz, granted, need []string) error {
+	sealed, err := s.sealPending(p, purposeConsent(sess.ID))
+	if err != nil {
+		return err
+	}
+	csrf, err := s.csrfToken(w, r, "/oauth2/consent")
+	if err != nil {
+		return err
+	}
+	v := templates.ConsentView{Page: templates.Page{Title: "Allow access?", SignedInAs: displayName(u)},
+		ClientID: c.ID, ClientName: clientName(c), LogoURL: httpsURL(c.LogoURI), UserName: displayName(u), UserEmail: u.Email,
+		Request: sealed, CSRF: csrf, ReturnHost: redirectHost(p.Req.Redirect)}
+	if api != nil {
+		v.APIName = api.Name
+	}
+	for _, sc := range granted {
+		row := templates.ConsentScope{Name: sc, Description: identityScopeText[sc], New: slices.Contains(need, sc)}
+		if api != nil {
+			if i := slices.IndexFunc(api.Scopes, func(x store.Scope) bool { return x.Name == sc }); i >= 0 {
+				row.Description = api.Scopes[i].Description
+			}
+		}
+		v.Scopes = append(v.Scopes, row)
+	}
+	// "Not you?": the same request again, after a fresh sign-in.
+	if sw, err := s.resumeURL(pendingAuthz{Req: p.Req, ID: p.ID, Created: p.Created, ForceLogin: true, PriorSession: sess.ID}); err == nil && len(sw) <= maxResumeURL {
+		v.SwitchURL = sw
+	}
+	// Chromium checks form-action on the redirect that answers the form too.
+	setFormAction(w, formTarget(p.Req.Redirect))
+	return render(w, r, http.StatusOK, templates.Consent(v))
+}
+
+func clientName(c *store.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+func redirectHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	return u.Host
+}
+
+var errConsentSession = &userError{Status: http.StatusForbidden, Title: "Request refused",
+	Message: "This approval does not belong to the account signed in in this browser, or it has expired.",
+	Next:    "Go back to the application and start again."}
+
+// handleConsentSubmit takes the person's decision. The form route has already
+// refused cross-site posts and a missing or wrong CSRF token (WEB-01); the
+// pending request must be sealed to this very session and is used once.
+func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	sess, u, ok := s.currentSession(r)
+	if !ok {
+		return errConsentSession
+	}
+	p, err := s.openPending(r.PostFormValue("request"), purposeConsent(sess.ID))
+	if err != nil {
+		s.record(r, u.ID, "consent.refused", "", map[string]any{"reason": "request_not_for_this_session"})
+		return errConsentSession
+	}
+	c, err := s.pendingClient(ctx, &p.Req)
+	if err != nil {
+		return err
+	}
+	now := s.Now()
+	if err := s.store.Replay().Remember(ctx, "consent:"+p.ID, time.Unix(p.Created, 0).Add(flowTTL+time.Minute), now); err != nil {
+		if errors.Is(err, store.ErrAlreadyUsed) {
+			return errAuthzExpired
+		}
+		return err
+	}
+	q := &p.Req
+	switch r.PostFormValue("decision") {
+	case "approve":
+	case "deny":
+		s.record(r, u.ID, "consent.denied", c.ID, nil)
+		return s.authzError(w, r, q, oauthErr(0, "access_denied", "the user denied the request", nil))
+	default:
+		return errBadAuthzRequest(nil)
+	}
+	api, oe := s.authzAPI(ctx, c, q)
+	if oe != nil {
+		return s.authzError(w, r, q, oe)
+	}
+	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: sess.Roles}
+	if q.ScopeGiven {
+		req.Requested = q.Scope
+	}
+	granted := token.GrantScopes(req)
+	if len(granted) == 0 && q.ScopeGiven {
+		return s.authzError(w, r, q, invalidScope("none of the requested scopes may be granted"))
+	}
+	stored, err := s.store.Consents().Get(ctx, u.ID, c.ID)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	all := slices.Clone(stored.Scopes)
+	for _, sc := range granted {
+		if !slices.Contains(all, sc) {
+			all = append(all, sc)
+		}
+	}
+	if err := s.store.Consents().Put(ctx, store.Consent{UserID: u.ID, ClientID: c.ID, Scopes: all,
+		CreatedAt: now, UpdatedAt: now, LastUsedAt: now}); err != nil {
+		return err
+	}
+	s.record(r, u.ID, "consent.granted", c.ID, map[string]any{"scope": token.FormatScope(granted)})
+	return s.issueCode(w, r, c, sess, u, q, granted, api)
+}
+
+// handleConsentRevoke is the account page's "Revoke" of a connected app: the
+// consent goes, and with it every refresh token (and, at introspection, access
+// token) the app holds for this person (DESIGN: revoking a consent revokes that
+// client's refresh tokens).
+func (s *Server) handleConsentRevoke(w http.ResponseWriter, r *http.Request) error {
+	_, u, ok := s.requireSession(w, r)
+	if !ok {
+		return nil
+	}
+	ctx := r.Context()
+	clientID := r.PostFormValue("client")
+	if err := s.store.Consents().Delete(ctx, u.ID, clientID); err != nil {
+		if isNotFound(err) {
+			return errNotFound
+		}
+		return err
+	}
+	if err := s.RevokeTokens(ctx, store.RefreshFilter{UserID: u.ID, ClientID: clientID}); err != nil {
+		return err
+	}
+	s.record(r, u.ID, "consent.revoked", clientID, nil)
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	return nil
+}
+
+// connectedApps lists the person's consents for the account page.
+func (s *Server) connectedApps(r *http.Request, userID string) ([]templates.AppRow, error) {
+	list, err := s.store.Consents().ListForUser(r.Context(), userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []templates.AppRow
+	for _, c := range list {
+		row := templates.AppRow{ClientID: c.ClientID, Name: c.ClientID, Scopes: token.FormatScope(c.Scopes), LastUsed: stampTime(c.LastUsedAt)}
+		if cl, err := s.registry.client(r.Context(), c.ClientID); err == nil && cl != nil {
+			row.Name = clientName(cl)
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}

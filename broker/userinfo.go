@@ -1,0 +1,116 @@
+package broker
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/token"
+)
+
+// bearerError is a protected-resource error (RFC 6750 §3.1), sent in
+// WWW-Authenticate. Description is fixed text, never input.
+type bearerError struct {
+	Status      int
+	Code        string // "" when the request carried no token at all (§3.1)
+	Description string
+}
+
+func (e *bearerError) Error() string { return "bearer: " + e.Code + ": " + e.Description }
+
+var (
+	errNoBearer = &bearerError{Status: http.StatusUnauthorized}
+	errBadToken = &bearerError{Status: http.StatusUnauthorized, Code: "invalid_token",
+		Description: "the access token is invalid, expired or revoked"}
+)
+
+// handleUserInfo is the OIDC UserInfo endpoint (Core §5.3), GET and POST, with the
+// access token in the Authorization header only (RFC 6750 §2.1; a token in the
+// query is refused, AS-JWT-08). The token must be Gatehouse's own access token
+// (RFC 9068: signature, typ at+jwt), unexpired, unrevoked, meant for Gatehouse
+// (AS-DEL-06) and carry openid. Claims follow the granted scopes (Core §5.4).
+func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
+	claims, err := s.userInfo(r)
+	if err != nil {
+		be, ok := err.(*bearerError)
+		if !ok {
+			s.log.ErrorContext(r.Context(), "userinfo failed", "request_id", RequestID(r.Context()), "error", err.Error())
+			writeNoStoreJSON(w, http.StatusInternalServerError, []byte(`{"error":"server_error"}`))
+			return
+		}
+		h := `Bearer realm="gatehouse"`
+		if be.Code != "" {
+			h += `, error="` + be.Code + `", error_description="` + be.Description + `"`
+			s.log.WarnContext(r.Context(), "userinfo refused", "request_id", RequestID(r.Context()), "error", be.Code)
+		}
+		w.Header().Set("WWW-Authenticate", h)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(be.Status)
+		return
+	}
+	b, err := json.Marshal(claims)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	writeNoStoreJSON(w, http.StatusOK, b)
+}
+
+func (s *Server) userInfo(r *http.Request) (map[string]any, error) {
+	if r.URL.Query().Has("access_token") {
+		return nil, &bearerError{Status: http.StatusBadRequest, Code: "invalid_request",
+			Description: "send the access token in the Authorization header"}
+	}
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return nil, errNoBearer
+	}
+	scheme, tok, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return nil, &bearerError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the Authorization header is malformed"}
+	}
+	// AS-JWT-12: bound the token before any parsing.
+	if len(tok) > 8<<10 || !token.LooksLikeJWT(tok) {
+		return nil, errBadToken
+	}
+	ctx := r.Context()
+	var cl token.AccessClaims
+	if err := s.keys.Verify(ctx, tok, token.TypeAccess, &cl); err != nil {
+		return nil, errBadToken
+	}
+	now := s.Now()
+	iss := s.cfg.Issuer.String()
+	if cl.Issuer != iss || now.Unix() >= cl.Expiry || cl.IssuedAt > now.Unix()+60 || cl.Subject == "" || !cl.UserToken() ||
+		!cl.Audience.Contains(iss) {
+		return nil, errBadToken
+	}
+	latest, err := s.store.Revocations().Latest(ctx, cl.RevocationKeys())
+	if err != nil {
+		return nil, err
+	}
+	if !latest.IsZero() && !latest.Before(time.Unix(cl.IssuedAt, 0)) {
+		return nil, errBadToken
+	}
+	scopes := token.ParseScope(cl.Scope)
+	if !slices.Contains(scopes, "openid") {
+		return nil, &bearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token lacks the openid scope"}
+	}
+	u, err := s.store.Users().Get(ctx, cl.Subject)
+	if err != nil || u.Disabled {
+		if err != nil && !isNotFound(err) {
+			return nil, err
+		}
+		return nil, errBadToken
+	}
+	out := map[string]any{"sub": u.ID}
+	if slices.Contains(scopes, "profile") && u.Name != "" {
+		out["name"] = u.Name
+	}
+	if slices.Contains(scopes, "email") && u.Email != "" {
+		out["email"] = u.Email
+		out["email_verified"] = u.EmailVerified
+	}
+	return out, nil
+}

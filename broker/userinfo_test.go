@@ -1,0 +1,114 @@
+package broker
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// userinfoCall calls UserInfo with an Authorization header value (or none).
+func (e *authzEnv) userinfoCall(method, path, auth string) *http.Response {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.ts.URL+path, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := e.ts.Client().Do(req)
+	must(e.t, err)
+	res.Body.Close()
+	return res
+}
+
+// TestUserInfoRefusals: RFC 6750 §3 answers — no token (401, no error code), a
+// bad or foreign token (401 invalid_token), a token in the query (AS-JWT-08, 400),
+// a token without openid (403 insufficient_scope), a token after its session
+// ended (revoked; 401). GET and POST work with the header.
+func TestUserInfoRefusals(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	q := newAuthzReq("web", appCB, "openid profile notes.read")
+	_, tok := e.redeem("web", e.code(b, q).Get("code"), q.verifier, appCB)
+	at := tok["access_token"].(string)
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if res := e.userinfoCall(m, "/oauth2/userinfo", "Bearer "+at); res.StatusCode != 200 || res.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("%s: %d", m, res.StatusCode)
+		}
+	}
+	q2 := newAuthzReq("web", appCB, "notes.read")
+	_, tok2 := e.redeem("web", e.code(b, q2).Get("code"), q2.verifier, appCB)
+	parts := strings.Split(at, ".")
+	for name, c := range map[string]struct {
+		path, auth string
+		status     int
+		code       string
+	}{
+		"no token":       {"/oauth2/userinfo", "", 401, ""},
+		"query token":    {"/oauth2/userinfo?access_token=" + url.QueryEscape(at), "", 400, "invalid_request"},
+		"basic scheme":   {"/oauth2/userinfo", "Basic eDp5", 400, "invalid_request"},
+		"garbage":        {"/oauth2/userinfo", "Bearer abc", 401, "invalid_token"},
+		"alg none":       {"/oauth2/userinfo", "Bearer eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." + parts[1] + ".", 401, "invalid_token"},
+		"bad signature":  {"/oauth2/userinfo", "Bearer " + parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2])), 401, "invalid_token"},
+		"10 MB token":    {"/oauth2/userinfo", "Bearer " + strings.Repeat("a.", 4<<10), 401, "invalid_token"},
+		"no openid":      {"/oauth2/userinfo", "Bearer " + tok2["access_token"].(string), 401, "invalid_token"},
+		"id token as AT": {"/oauth2/userinfo", "Bearer " + tok["id_token"].(string), 401, "invalid_token"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := e.userinfoCall(http.MethodGet, c.path, c.auth)
+			wa := res.Header.Get("WWW-Authenticate")
+			if res.StatusCode != c.status || !strings.HasPrefix(wa, "Bearer ") || (c.code != "" && !strings.Contains(wa, `error="`+c.code+`"`)) ||
+				(c.code == "" && strings.Contains(wa, "error=")) {
+				t.Fatalf("%d %q", res.StatusCode, wa)
+			}
+		})
+	}
+	// Ending the session revokes what it issued.
+	_, page := e.follow(b, e.get(b, "/logout"))
+	e.postForm(b, "/logout", formFields(t, page, "/logout")).Body.Close()
+	if res := e.userinfoCall(http.MethodGet, "/oauth2/userinfo", "Bearer "+at); res.StatusCode != 401 {
+		t.Fatalf("after logout: %d", res.StatusCode)
+	}
+	if st, out := e.refresh("web", tok["refresh_token"].(string)); st != 400 || out["error"] != "invalid_grant" {
+		t.Fatalf("refresh after logout: %d %v", st, out)
+	}
+}
+
+// TestRPInitiatedLogout: OIDC RP-Initiated Logout — an unregistered
+// post_logout_redirect_uri is a page (no redirect); a registered one, after the
+// person confirms, ends the session, revokes its tokens and returns with state.
+// A GET alone signs nobody out.
+func TestRPInitiatedLogout(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	q := newAuthzReq("web", appCB, "openid notes.read")
+	_, tok := e.redeem("web", e.code(b, q).Get("code"), q.verifier, appCB)
+	idt := tok["id_token"].(string)
+	for name, v := range map[string]url.Values{
+		"unregistered":       {"client_id": {"web"}, "post_logout_redirect_uri": {"https://evil.test/bye"}},
+		"no client":          {"post_logout_redirect_uri": {"https://app.test/bye"}},
+		"other client's":     {"client_id": {"web2"}, "post_logout_redirect_uri": {"https://app.test/bye"}},
+		"hint/client differ": {"client_id": {"web2"}, "id_token_hint": {idt}, "post_logout_redirect_uri": {"https://app.test/bye"}},
+		"forged hint":        {"id_token_hint": {idt + "x"}, "post_logout_redirect_uri": {"https://app.test/bye"}},
+	} {
+		res := e.get(b, "/oauth2/logout?"+v.Encode())
+		res.Body.Close()
+		if res.StatusCode != 400 || res.Header.Get("Location") != "" {
+			t.Errorf("%s: %d %s", name, res.StatusCode, res.Header.Get("Location"))
+		}
+	}
+	v := url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {"https://app.test/bye"}, "state": {"s1"}}
+	res, page := e.follow(b, e.get(b, "/oauth2/logout?"+v.Encode()))
+	if res.StatusCode != 200 || !strings.Contains(page, `data-testid="rp-logout"`) || e.sessions() != 1 {
+		t.Fatalf("confirmation: %d %d\n%s", res.StatusCode, e.sessions(), page)
+	}
+	res = e.postForm(b, "/oauth2/logout/confirm", formFields(t, page, "/oauth2/logout/confirm"))
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "https://app.test/bye?state=s1" || e.sessions() != 0 {
+		t.Fatalf("confirm: %d %q sessions %d", res.StatusCode, res.Header.Get("Location"), e.sessions())
+	}
+	if st, _ := e.refresh("web", tok["refresh_token"].(string)); st != 400 {
+		t.Fatalf("refresh token survived logout: %d", st)
+	}
+}
