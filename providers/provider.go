@@ -95,6 +95,11 @@ type Identity struct {
 	// the session and passes back in LogoutParams (OIDC: the ID token for
 	// id_token_hint; SAML: NameID and SessionIndex). It may be nil.
 	LogoutState []byte
+	// LogoutKey is a non-secret key for the upstream principal (SAML: a hash
+	// of the NameID) that UpstreamLogout.LogoutKey repeats, so an
+	// IdP-initiated logout finds the sessions even when Subject is mapped
+	// from another attribute. Empty if the provider has none.
+	LogoutKey string
 }
 
 // LogoutProvider is implemented by providers that support upstream logout
