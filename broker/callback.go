@@ -82,7 +82,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, b *upstream.Buil
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: lastProviderCookie, Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
+	http.SetCookie(w, &http.Cookie{Name: s.lastProviderCookie(), Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
 		Secure: s.secureCookies(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "signin.succeeded", id, map[string]any{"session": sess.ID, "roles": roles}))
 	http.Redirect(w, r, localReturnTo(returnTo, defaultReturnTo), http.StatusSeeOther)
