@@ -40,6 +40,11 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 	id := r.PathValue("provider")
 	f, err := s.takeFlow(w, r, saml)
 	if err != nil {
+		if saml && errors.Is(err, errNoFlow) {
+			if b, berr := s.provider(r); berr == nil && b.IdPInitiated {
+				return s.acceptUnsolicited(w, r, b)
+			}
+		}
 		return s.refuse(r, id, "no_pending_flow", err)
 	}
 	if f.Provider != id || (f.Purpose != flowLogin && f.Purpose != flowLink) {
@@ -67,17 +72,17 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 	if f.Purpose == flowLink {
 		return s.completeLink(w, r, b, f, ident)
 	}
-	return s.signIn(w, r, b, ident, f.ReturnTo)
+	return s.signIn(w, r, b, ident, upstream.Roles(b.Common.RoleRules, ident), f.ReturnTo)
 }
 
-// signIn resolves the verified identity to its local user and starts a session.
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request, b *upstream.Built, ident providers.Identity, returnTo string) error {
+// signIn resolves the verified identity to its local user and starts a session
+// with the roles the provider's rules gave.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, b *upstream.Built, ident providers.Identity, roles []string, returnTo string) error {
 	id := b.Config.ID
 	u, login, err := s.resolveUser(r.Context(), r, b, ident)
 	if err != nil {
 		return err
 	}
-	roles := upstream.Roles(b.Common.RoleRules, ident)
 	sess, err := s.startSession(w, r, u, ident, roles, login)
 	if err != nil {
 		return err
