@@ -139,11 +139,17 @@ type UpstreamLogout struct {
 	Subject string
 	// SessionIndexes, if not empty, limit the logout to those IdP sessions.
 	SessionIndexes []string
+	// LogoutKey is the Identity.LogoutKey of the principal named, to find
+	// its sessions when Subject is empty.
+	LogoutKey string
 	// Match reports whether a session whose Identity.LogoutState is given
 	// is one the IdP asked to end.
 	Match func(logoutState []byte) bool
-	// Response is the LogoutResponse to send the browser back with.
-	Response Start
+	// Respond builds the answer to send the browser back with, once the
+	// broker has ended the sessions: ended is how many. None means the
+	// principal or its sessions were unknown here, which the answer says
+	// rather than report success.
+	Respond func(ended int) (Start, error)
 }
 
 // MetadataProvider is implemented by providers that publish metadata about
