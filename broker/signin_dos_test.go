@@ -3,6 +3,7 @@ package broker
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 // TestDOS12_SessionsPerUserCapped signs one user in N+1 times: the oldest
@@ -15,6 +16,7 @@ func TestDOS12_SessionsPerUserCapped(t *testing.T) {
 	e.addOIDC("corp", "oidc.example", false, aliceClaims())
 	var clients []*http.Client
 	for range max + 1 {
+		e.clk.Add(time.Second) // "oldest" needs distinct start times
 		c := newClient(e)
 		if res, _ := e.signIn(c, "alice@oidc.example"); res.StatusCode != http.StatusOK {
 			t.Fatalf("sign-in: %d", res.StatusCode)
