@@ -37,6 +37,15 @@ func (s signIns) Record(ctx context.Context, x store.Session, login store.Identi
 		if maxPerUser <= 0 {
 			return nil
 		}
+		// Counting first keeps the common case (a few sessions) to one cheap
+		// indexed read; the DELETE runs only past the cap.
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE user_id = $1`, x.UserID).Scan(&n); err != nil {
+			return err
+		}
+		if n <= maxPerUser {
+			return nil
+		}
 		rows, err := tx.QueryContext(ctx, evictSessions, x.UserID, x.ID, maxPerUser-1)
 		if err != nil {
 			return err
