@@ -40,6 +40,11 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 	id := r.PathValue("provider")
 	f, err := s.takeFlow(w, r, saml)
 	if err != nil {
+		if saml && errors.Is(err, errNoFlow) {
+			if b, berr := s.provider(r); berr == nil && b.IdPInitiated {
+				return s.acceptUnsolicited(w, r, b)
+			}
+		}
 		return s.refuse(r, id, "no_pending_flow", err)
 	}
 	if f.Provider != id || (f.Purpose != flowLogin && f.Purpose != flowLink) {
@@ -67,44 +72,68 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 	if f.Purpose == flowLink {
 		return s.completeLink(w, r, b, f, ident)
 	}
-	u, err := s.resolveUser(ctx, r, b, ident)
+	return s.signIn(w, r, b, ident, upstream.Roles(b.Common.RoleRules, ident), f.ReturnTo)
+}
+
+// signIn resolves the verified identity to its local user and starts a session
+// with the roles the provider's rules gave.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, b *upstream.Built, ident providers.Identity, roles []string, returnTo string) error {
+	id := b.Config.ID
+	u, login, err := s.resolveUser(r.Context(), r, b, ident)
 	if err != nil {
 		return err
 	}
-	roles := upstream.Roles(b.Common.RoleRules, ident)
-	sess, err := s.startSession(w, r, u, ident, roles)
+	sess, err := s.startSession(w, r, u, ident, roles, login)
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: lastProviderCookie, Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
+	http.SetCookie(w, &http.Cookie{Name: s.lastProviderCookie(), Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
 		Secure: s.secureCookies(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "signin.succeeded", id, map[string]any{"session": sess.ID, "roles": roles}))
-	http.Redirect(w, r, localReturnTo(f.ReturnTo, defaultReturnTo), http.StatusSeeOther)
+	http.Redirect(w, r, localReturnTo(returnTo, defaultReturnTo), http.StatusSeeOther)
 	return nil
 }
 
 // resolveUser finds or creates the local user of a verified identity. A new
 // identity joins an existing user only by a verified email from a provider the
 // admin trusts for that (WEB-25, OIDC-23); (provider, subject) is the key, never
-// the email or the subject alone (OIDC-24).
-func (s *Server) resolveUser(ctx context.Context, r *http.Request, b *upstream.Built, ident providers.Identity) (store.User, error) {
+// the email or the subject alone (OIDC-24). login is the login record still to
+// write (with the session, in one transaction); zero when linking wrote it.
+func (s *Server) resolveUser(ctx context.Context, r *http.Request, b *upstream.Built, ident providers.Identity) (u store.User, login store.Identity, err error) {
 	now := s.Now()
 	rec := s.identityRecord(ident, "", now)
-	existing, err := s.store.Identities().Get(ctx, ident.ProviderID, ident.Subject)
-	switch {
-	case err == nil:
-		u, err := s.store.Users().Get(ctx, existing.UserID)
-		if err != nil {
-			return store.User{}, err
+	for range 2 {
+		existing, err := s.store.Identities().Get(ctx, ident.ProviderID, ident.Subject)
+		switch {
+		case err == nil:
+			u, err := s.store.Users().Get(ctx, existing.UserID)
+			if err != nil {
+				return store.User{}, store.Identity{}, err
+			}
+			if u.Disabled {
+				return store.User{}, store.Identity{}, s.refuse(r, ident.ProviderID, "user_disabled", errors.New("user disabled"))
+			}
+			rec.UserID = u.ID
+			return u, rec, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return store.User{}, store.Identity{}, err
 		}
-		if u.Disabled {
-			return store.User{}, s.refuse(r, ident.ProviderID, "user_disabled", errors.New("user disabled"))
+		u, err = s.linkNewIdentity(ctx, r, b, ident, rec)
+		if !errors.Is(err, store.ErrConflict) {
+			return u, store.Identity{}, err
 		}
-		rec.UserID = u.ID
-		return u, s.store.Identities().RecordLogin(ctx, rec)
-	case !errors.Is(err, store.ErrNotFound):
-		return store.User{}, err
+		// A concurrent first sign-in of the same identity linked it first:
+		// this one is a sign-in of the user it created.
 	}
+	return store.User{}, store.Identity{}, fmt.Errorf("resolve user: identity %s keeps conflicting", ident.ProviderID)
+}
+
+// linkNewIdentity links an identity seen for the first time: to the existing
+// user with the same email if the provider is trusted for that and the email
+// verified, else to a new user created with it in one transaction. ErrConflict
+// means another request linked the identity meanwhile, and nothing was stored.
+func (s *Server) linkNewIdentity(ctx context.Context, r *http.Request, b *upstream.Built, ident providers.Identity, rec store.Identity) (store.User, error) {
+	now := rec.LastLoginAt
 	trusted := b.Config.TrustEmailLinking && ident.EmailVerified && ident.Email != ""
 	if trusted {
 		us, err := s.store.Users().FindByVerifiedEmail(ctx, ident.Email)
@@ -125,11 +154,8 @@ func (s *Server) resolveUser(ctx context.Context, r *http.Request, b *upstream.B
 	// later trusted sign-in with the same address (account pre-hijacking).
 	u := store.User{ID: randomID(16), Email: ident.Email, EmailVerified: trusted, Name: truncate(ident.Name, 256),
 		CreatedAt: now, UpdatedAt: now}
-	if err := s.store.Users().Create(ctx, u); err != nil {
-		return store.User{}, err
-	}
-	rec.UserID, rec.LinkedAt = u.ID, now
-	if err := s.store.Identities().Link(ctx, rec); err != nil {
+	rec.LinkedAt = now
+	if err := s.store.Identities().LinkNewUser(ctx, u, rec); err != nil {
 		return store.User{}, err
 	}
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "user.created", ident.ProviderID, map[string]any{"subject": ident.Subject}))

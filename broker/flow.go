@@ -22,6 +22,9 @@ const (
 	flowLogin  = "login"
 	flowLink   = "link"
 	flowLogout = "logout"
+	// flowIdPInitiated is a verified unsolicited SAML sign-in waiting for the
+	// person to confirm it (SAML-35).
+	flowIdPInitiated = "idp-initiated"
 )
 
 // flow is a pending hop to an upstream provider, kept in an encrypted,
@@ -103,12 +106,21 @@ var errNoFlow = errors.New("no pending flow in this browser")
 // happens next, it is not used again from this browser.
 func (s *Server) takeFlow(w http.ResponseWriter, r *http.Request, saml bool) (flow, error) {
 	name, sameSite := s.flowCookie(saml)
-	c, err := r.Cookie(name)
-	if err != nil {
+	if _, err := r.Cookie(name); err != nil {
 		return flow{}, errNoFlow
 	}
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
 		Secure: s.secureCookies(), HttpOnly: true, SameSite: sameSite})
+	return s.peekFlow(r, saml)
+}
+
+// peekFlow reads the browser's pending flow and leaves it in place.
+func (s *Server) peekFlow(r *http.Request, saml bool) (flow, error) {
+	name, _ := s.flowCookie(saml)
+	c, err := r.Cookie(name)
+	if err != nil {
+		return flow{}, errNoFlow
+	}
 	var f flow
 	if err := securecookie.DecodeMulti(name, c.Value, &f, s.flows...); err != nil {
 		return flow{}, errNoFlow

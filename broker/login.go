@@ -13,9 +13,20 @@ import (
 	"github.com/gatehouse/gatehouse/templates"
 )
 
-// lastProviderCookie remembers the provider of the last sign-in for a one-click
-// return. It holds only a provider ID, which is checked against the registry.
-const lastProviderCookie = "gatehouse-last-provider"
+// The last-provider cookie remembers the provider of the last sign-in for a
+// one-click return. It holds only a provider ID, which is checked against the
+// registry. __Host- on https issuers like every other cookie (WEB-08).
+const (
+	lastProviderCookieSecure   = "__Host-gatehouse-last-provider"
+	lastProviderCookieInsecure = "gatehouse-last-provider"
+)
+
+func (s *Server) lastProviderCookie() string {
+	if s.secureCookies() {
+		return lastProviderCookieSecure
+	}
+	return lastProviderCookieInsecure
+}
 
 // defaultReturnTo is where a sign-in ends when nobody asked for anywhere else.
 const defaultReturnTo = "/account"
@@ -74,7 +85,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []stor
 	for _, c := range list {
 		v.Providers = append(v.Providers, s.choice(r, c, startURL(c.ID, returnTo, "")))
 	}
-	if c, err := r.Cookie(lastProviderCookie); err == nil && msg == "" {
+	if c, err := r.Cookie(s.lastProviderCookie()); err == nil && msg == "" {
 		if i := slices.IndexFunc(list, func(p store.ProviderConfig) bool { return p.ID == c.Value }); i >= 0 {
 			ch := s.choice(r, list[i], startURL(list[i].ID, returnTo, ""))
 			v.LastUsed = &ch

@@ -160,29 +160,39 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.upstreamFailure(r, b.Config.ID, "logout.refused", err)
 	}
+	// The sessions of the principal named: by subject when the provider's
+	// subject is what the IdP names, else by the provider's logout key.
+	var list []store.Session
+	switch {
+	case req.Subject != "":
+		list, err = s.store.Sessions().ListForIdentity(ctx, b.Config.ID, req.Subject)
+	case req.LogoutKey != "":
+		list, err = s.store.Sessions().ListForLogoutKey(ctx, b.Config.ID, req.LogoutKey)
+	}
+	if err != nil {
+		return err
+	}
 	ended := 0
-	if req.Subject != "" {
-		list, err := s.store.Sessions().ListForIdentity(ctx, b.Config.ID, req.Subject)
-		if err != nil {
+	for _, x := range list {
+		state, err := s.ring.Open(x.LogoutStateEnc, []byte("session "+x.ID))
+		if err != nil || req.Match == nil || !req.Match(state) {
+			continue
+		}
+		if err := s.store.Sessions().Delete(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		for _, x := range list {
-			state, err := s.ring.Open(x.LogoutStateEnc, []byte("session "+x.ID))
-			if err != nil || req.Match == nil || !req.Match(state) {
-				continue
-			}
-			if err := s.store.Sessions().Delete(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: x.ID}); err != nil {
-				return err
-			}
-			ended++
+		if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: x.ID}); err != nil {
+			return err
 		}
+		ended++
 	}
 	if cur, _, ok := s.currentSession(r); !ok || cur.ProviderID == b.Config.ID {
 		s.clearBrowser(w, r)
 	}
 	s.record(r, "", "logout.upstream", b.Config.ID, map[string]any{"sessions_ended": ended})
-	return s.sendUpstream(w, r, req.Response, "Signing you out")
+	answer, err := req.Respond(ended)
+	if err != nil {
+		return err
+	}
+	return s.sendUpstream(w, r, answer, "Signing you out")
 }

@@ -27,6 +27,8 @@ func (s *Server) routes() {
 	s.page("GET /callback/{provider}", s.handleCallback)
 	s.page("GET /callback/{provider}/logout", s.handleLogoutReturn)
 	s.upstream("POST /saml/{provider}/acs", acsBodyLimit, s.handleACS)
+	s.page("GET /saml/{provider}/continue", s.handleContinuePage)
+	s.form("POST /saml/{provider}/continue", s.handleContinue)
 	s.endpoint("GET /saml/{provider}/metadata", s.adapt(s.handleSAMLMetadata))
 	s.upstream("GET /saml/{provider}/slo", defaultBodyLimit, s.handleSAMLSLO)
 	s.upstream("POST /saml/{provider}/slo", defaultBodyLimit, s.handleSAMLSLO)

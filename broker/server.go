@@ -75,6 +75,8 @@ type Server struct {
 
 	upstreams *upstream.Registry
 	limits    loginLimits
+	// maxSessionsPerUser caps a user's sessions (DOS-12); tests lower it.
+	maxSessionsPerUser int
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -133,6 +135,7 @@ func New(o Options) (*Server, error) {
 		AllowHTTP: o.AllowHTTPUpstreams, Now: s.Now,
 	}, o.ProviderCheckEvery, o.Logger)
 	s.limits = newLoginLimits(s.Now)
+	s.maxSessionsPerUser = defaultMaxSessionsPerUser
 	s.csrf = http.NewCrossOriginProtection()
 	s.csrf.AddTrustedOrigin(o.Config.Issuer.Scheme + "://" + o.Config.Issuer.Host)
 	if s.discovery, err = s.discoveryDocument(); err != nil {

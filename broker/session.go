@@ -20,6 +20,10 @@ const sessionTokenKey = "sid"
 // timeout is minutes to hours, so this costs it nothing.
 const touchEvery = time.Minute
 
+// defaultMaxSessionsPerUser caps one user's sessions; a new sign-in beyond it
+// ends the oldest (DOS-12). Far above what a person uses.
+const defaultMaxSessionsPerUser = 50
+
 func tokenHash(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
@@ -29,13 +33,16 @@ func tokenHash(token string) []byte {
 // its token in a fresh browser cookie. Whatever the browser held before
 // (pre-login values, CSRF secret, an older session's token) is discarded, so a
 // planted cookie is worth nothing afterwards (WEB-06).
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, id providers.Identity, roles []string) (store.Session, error) {
+// login, if set, is the identity's login record, written with the session in
+// one transaction. A user's sessions beyond maxSessionsPerUser end, oldest
+// first (DOS-12).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, id providers.Identity, roles []string, login store.Identity) (store.Session, error) {
 	now := s.Now()
 	token := randomID(32) // 256 bits
 	sess := store.Session{
 		ID: randomID(16), TokenHash: tokenHash(token), UserID: u.ID, ProviderID: id.ProviderID, Subject: id.Subject,
 		AuthTime: id.AuthTime, AMR: id.AMR, ACR: id.ACR, IP: infoFrom(r.Context()).IP, UserAgent: truncate(r.UserAgent(), 256),
-		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionMaxAge), Roles: roles,
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionMaxAge), Roles: roles, LogoutKey: id.LogoutKey,
 	}
 	if sess.AuthTime.IsZero() {
 		sess.AuthTime = now
@@ -47,8 +54,12 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 		}
 		sess.LogoutStateEnc = enc
 	}
-	if err := s.store.Sessions().Create(r.Context(), sess); err != nil {
+	evicted, err := s.store.SignIns().Record(r.Context(), sess, login, s.maxSessionsPerUser)
+	if err != nil {
 		return store.Session{}, err
+	}
+	for _, old := range evicted {
+		s.audit.Enqueue(s.auditEvent(r, u.ID, "session.evicted", old, map[string]any{"max_per_user": s.maxSessionsPerUser}))
 	}
 	bs := s.browserState(r)
 	bs.IsNew = true

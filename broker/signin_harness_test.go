@@ -76,6 +76,8 @@ type envOptions struct {
 	dbURL    string // "" = a fresh SQLite file
 	replicas int
 	settings map[string]string
+	// wrapStore, if set, wraps the store each replica's server uses.
+	wrapStore func(store.Store) store.Store
 }
 
 func newSigninEnv(t testing.TB, o envOptions) *signinEnv {
@@ -121,7 +123,11 @@ func newSigninEnv(t testing.TB, o envOptions) *signinEnv {
 		}
 		aw := audit.NewWriter(db.Audit(), log, audit.Options{FlushInterval: time.Millisecond})
 		t.Cleanup(func() { aw.Close(context.Background()) })
-		s, err := New(Options{Config: cfg, Store: db, Keys: km, Audit: aw, Logger: log, Now: e.clk.Now,
+		var st store.Store = db
+		if o.wrapStore != nil {
+			st = o.wrapStore(db)
+		}
+		s, err := New(Options{Config: cfg, Store: st, Keys: km, Audit: aw, Logger: log, Now: e.clk.Now,
 			HTTPClient: safehttp.NewClient(safehttp.Options{AllowLoopback: true}), AllowHTTPUpstreams: true,
 			ProviderCheckEvery: time.Nanosecond})
 		if err != nil {

@@ -16,8 +16,10 @@ import (
 	"testing"
 
 	"github.com/beevik/etree"
+	crewjam "github.com/crewjam/saml"
 
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/providertest"
 )
 
@@ -186,5 +188,70 @@ func TestIdPInitiatedLogout(t *testing.T) {
 	}
 	if e.sessions() != 0 {
 		t.Errorf("sessions after IdP-initiated logout: %d", e.sessions())
+	}
+}
+
+// logoutStatus decodes the LogoutResponse the SLO endpoint redirects to and
+// returns its top-level and second-level status codes.
+func logoutStatus(t *testing.T, res *http.Response) (top, second string) {
+	t.Helper()
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout request answered %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	raw, err := base64.StdEncoding.DecodeString(loc.Query().Get("SAMLResponse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := etree.NewDocument()
+	if _, err := doc.ReadFrom(flate.NewReader(bytes.NewReader(raw))); err != nil {
+		t.Fatal(err)
+	}
+	if el := doc.FindElement("//Status/StatusCode"); el != nil {
+		top = el.SelectAttrValue("Value", "")
+		if sub := el.SelectElement("StatusCode"); sub != nil {
+			second = sub.SelectAttrValue("Value", "")
+		}
+	}
+	return top, second
+}
+
+// TestIdPInitiatedLogoutStatus: saml-core §3.7.3.2. A LogoutRequest whose
+// NameID is not the provider's subject (mapped from another attribute) still
+// ends the sessions it names, found by the logout key, and is answered
+// Success; one that matches no session here is answered
+// Responder/UnknownPrincipal, not Success, and ends nothing else.
+func TestIdPInitiatedLogoutStatus(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	s := carol()
+	s.CustomAttributes = append(s.CustomAttributes, crewjam.Attribute{Name: "employeeNumber",
+		Values: []crewjam.AttributeValue{{Type: "xs:string", Value: "E-1234"}}})
+	e.addSAML("uni", "saml.example", false, s, func(sp *upstream.Spec) {
+		sp.SAML.Mapping = providers.DefaultSAMLMapping()
+		sp.SAML.Mapping.Subject = []string{"employeeNumber"}
+	})
+	c := newClient(e)
+	e.signIn(c, "carol@saml.example")
+	if _, err := e.db.Identities().Get(context.Background(), "uni", "E-1234"); err != nil || e.sessions() != 1 {
+		t.Fatalf("subject not from the attribute: %v, sessions %d", err, e.sessions())
+	}
+
+	// No session for this NameID: UnknownPrincipal, Carol's session stays.
+	top, second := logoutStatus(t, e.postForm(newClient(e), "/saml/uni/slo", e.idpLogoutForm("nobody@saml.example")))
+	if top != crewjam.StatusResponder || second != crewjam.StatusUnknownPrincipal || e.sessions() != 1 {
+		t.Errorf("unknown principal: status %s / %s, sessions %d", top, second, e.sessions())
+	}
+	e.wantAuditAction("logout.upstream")
+
+	// Carol's NameID (not her subject): her session ends, Success.
+	top, _ = logoutStatus(t, e.postForm(c, "/saml/uni/slo", e.idpLogoutForm("carol@saml.example")))
+	if top != crewjam.StatusSuccess || e.sessions() != 0 {
+		t.Errorf("carol: status %s, sessions %d", top, e.sessions())
+	}
+	// The same again: her session is gone, so nothing was logged out here.
+	top, _ = logoutStatus(t, e.postForm(c, "/saml/uni/slo", e.idpLogoutForm("carol@saml.example")))
+	if top != crewjam.StatusResponder {
+		t.Errorf("second logout: status %s", top)
 	}
 }

@@ -95,6 +95,11 @@ type Identity struct {
 	// the session and passes back in LogoutParams (OIDC: the ID token for
 	// id_token_hint; SAML: NameID and SessionIndex). It may be nil.
 	LogoutState []byte
+	// LogoutKey is a non-secret key for the upstream principal (SAML: a hash
+	// of the NameID) that UpstreamLogout.LogoutKey repeats, so an
+	// IdP-initiated logout finds the sessions even when Subject is mapped
+	// from another attribute. Empty if the provider has none.
+	LogoutKey string
 }
 
 // LogoutProvider is implemented by providers that support upstream logout
@@ -134,11 +139,17 @@ type UpstreamLogout struct {
 	Subject string
 	// SessionIndexes, if not empty, limit the logout to those IdP sessions.
 	SessionIndexes []string
+	// LogoutKey is the Identity.LogoutKey of the principal named, to find
+	// its sessions when Subject is empty.
+	LogoutKey string
 	// Match reports whether a session whose Identity.LogoutState is given
 	// is one the IdP asked to end.
 	Match func(logoutState []byte) bool
-	// Response is the LogoutResponse to send the browser back with.
-	Response Start
+	// Respond builds the answer to send the browser back with, once the
+	// broker has ended the sessions: ended is how many. None means the
+	// principal or its sessions were unknown here, which the answer says
+	// rather than report success.
+	Respond func(ended int) (Start, error)
 }
 
 // MetadataProvider is implemented by providers that publish metadata about

@@ -43,6 +43,7 @@ type Store interface {
 	Audit() Audit
 	Replay() Replay
 	Revocations() Revocations
+	SignIns() SignIns
 	// Ping reports whether the database answers (used by /readyz).
 	Ping(ctx context.Context) error
 	Close() error
@@ -97,6 +98,11 @@ type Identities interface {
 	RecordLogin(ctx context.Context, id Identity) error
 	// Unlink returns ErrLastIdentity rather than remove a user's last identity.
 	Unlink(ctx context.Context, userID, providerID, subject string) error
+	// LinkNewUser creates u and links id to it in one transaction. When
+	// (provider, subject) is already linked (a concurrent first sign-in won) it
+	// returns ErrConflict and stores nothing, so no user is left without an
+	// identity.
+	LinkNewUser(ctx context.Context, u User, id Identity) error
 }
 
 // ProviderConfig is an upstream identity provider as an admin configured it.
@@ -215,6 +221,10 @@ type Session struct {
 	// LogoutStateEnc is the provider's logout state (an OIDC ID token for
 	// id_token_hint, a SAML NameID and SessionIndex), sealed by the broker.
 	LogoutStateEnc []byte
+	// LogoutKey is the provider's non-secret key for the upstream principal
+	// (e.g. a hash of a SAML NameID), so an IdP-initiated logout finds the
+	// session when the subject is another attribute; empty if none.
+	LogoutKey string
 }
 
 // Sessions stores browser sessions.
@@ -226,11 +236,25 @@ type Sessions interface {
 	// ListForIdentity lists the sessions signed in with (providerID, subject),
 	// oldest first (IdP-initiated logout).
 	ListForIdentity(ctx context.Context, providerID, subject string) ([]Session, error)
+	// ListForLogoutKey lists the sessions at providerID with that non-empty
+	// LogoutKey, oldest first (IdP-initiated logout).
+	ListForLogoutKey(ctx context.Context, providerID, logoutKey string) ([]Session, error)
 	Delete(ctx context.Context, id string) error
 	DeleteForUser(ctx context.Context, userID string) (int64, error)
 	// DeleteExpired removes sessions whose absolute expiry is before now, or that
 	// have not been seen since idleSince.
 	DeleteExpired(ctx context.Context, now, idleSince time.Time) (int64, error)
+}
+
+// SignIns records a completed sign-in: the few writes every login makes, in
+// one transaction.
+type SignIns interface {
+	// Record stores the new session s and, when login.ProviderID is set, the
+	// login on that identity (as Identities.RecordLogin; ErrNotFound and
+	// nothing stored if it is not linked). Then, if s's user has more than
+	// maxPerUser sessions (0: no cap), the oldest others are deleted (DOS-12);
+	// it returns the IDs of the sessions it deleted.
+	Record(ctx context.Context, s Session, login Identity, maxPerUser int) (evicted []string, err error)
 }
 
 // AuthCode is an OAuth 2.0 authorization code; only its hash is stored.

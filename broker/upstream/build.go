@@ -53,6 +53,8 @@ type Built struct {
 	// FormOrigins are the origins a browser is sent to by a form post or a
 	// redirect after one (sign-in, logout), for the CSP form-action directive.
 	FormOrigins []string
+	// IdPInitiated: the provider accepts unsolicited SAML responses (SAML-35).
+	IdPInitiated bool
 }
 
 // Endpoints are a provider's URLs at Gatehouse.
@@ -184,6 +186,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 			IdPMetadata: md, Key: key, Certificate: cert, Replay: e.Replay,
 			RequireSignedAssertion: s.RequireSignedAssertion, NameIDFormat: s.NameIDFormat,
 			RequestBinding: s.RequestBinding, Mapping: s.Mapping, Now: e.Now,
+			AllowIDPInitiated: s.AllowIDPInitiated,
 		})
 		if err != nil {
 			return nil, err
@@ -197,7 +200,8 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 				locs = append(locs, e.Location)
 			}
 		}
-		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(locs...)}, nil
+		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(locs...),
+			IdPInitiated: s.AllowIDPInitiated}, nil
 	}
 	return nil, fmt.Errorf("%w: provider %s has unknown kind %q", providers.ErrConfig, cfg.ID, cfg.Kind)
 }

@@ -65,6 +65,10 @@ type SAMLSettings struct {
 	RequireSignedAssertion bool      `json:"require_signed_assertion,omitempty"`
 	NameIDFormat           string    `json:"name_id_format,omitempty"`
 	RequestBinding         string    `json:"request_binding,omitempty"`
+	// AllowIDPInitiated accepts unsolicited (IdP-initiated) responses at the
+	// ACS. Off by default; when on, the person still confirms on an
+	// interstitial page before being signed in (SAML-35).
+	AllowIDPInitiated bool `json:"allow_idp_initiated,omitempty"`
 	// SPCertificatePEM is the SP's public certificate; its key is a secret.
 	SPCertificatePEM string `json:"sp_certificate_pem,omitempty"`
 }

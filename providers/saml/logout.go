@@ -2,6 +2,7 @@ package saml
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -113,10 +114,30 @@ func (p *Provider) HandleLogoutRequest(ctx context.Context, r *http.Request) (pr
 	if p.cfg.Mapping.Subject[0] == providers.NameIDClaim {
 		out.Subject = nameID.Value
 	}
-	u, err := p.sp.MakeRedirectLogoutResponse(req.ID, r.Form.Get("RelayState"))
-	if err != nil {
-		return providers.UpstreamLogout{}, fmt.Errorf("%w: logout response: %w", providers.ErrConfig, err)
+	out.LogoutKey = logoutKey(nameID.Value)
+	relayState := r.Form.Get("RelayState")
+	out.Respond = func(ended int) (providers.Start, error) {
+		// saml-core §3.7.3.2: Success only when the sessions the request
+		// names were ended here; a principal with no session here is
+		// answered Responder/UnknownPrincipal (§3.2.2.2), so the IdP does
+		// not report a logout that did not happen.
+		status := crewjam.Status{StatusCode: crewjam.StatusCode{Value: crewjam.StatusSuccess}}
+		if ended == 0 {
+			status = crewjam.Status{StatusCode: crewjam.StatusCode{Value: crewjam.StatusResponder,
+				StatusCode: &crewjam.StatusCode{Value: crewjam.StatusUnknownPrincipal}}}
+		}
+		u, err := p.sp.MakeRedirectLogoutResponseWithStatus(req.ID, relayState, status)
+		if err != nil {
+			return providers.Start{}, fmt.Errorf("%w: logout response: %w", providers.ErrConfig, err)
+		}
+		return providers.Start{RedirectURL: u.String()}, nil
 	}
-	out.Response = providers.Start{RedirectURL: u.String()}
 	return out, nil
+}
+
+// logoutKey is Identity.LogoutKey: a hash of the NameID, so the key stored
+// with sessions names nobody by itself.
+func logoutKey(nameID string) string {
+	h := sha256.Sum256([]byte("gatehouse saml nameid\x00" + nameID))
+	return base64.RawURLEncoding.EncodeToString(h[:18])
 }

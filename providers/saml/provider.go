@@ -169,7 +169,16 @@ func (p *Provider) Complete(ctx context.Context, r *http.Request, rawPending []b
 	if err != nil {
 		return providers.Identity{}, err
 	}
-	a, err := p.parse(ctx, xmlDoc, requestIDs, p.sp)
+	base := p.sp
+	if rawPending != nil && base.AllowIDPInitiated {
+		// A browser with a pending SP-initiated flow gets only the response
+		// to it: crewjam would otherwise take one without InResponseTo here
+		// too, and skip the broker's interstitial for unsolicited ones.
+		solicited := *p.sp
+		solicited.AllowIDPInitiated = false
+		base = &solicited
+	}
+	a, err := p.parse(ctx, xmlDoc, requestIDs, base)
 	if err != nil {
 		return providers.Identity{}, err
 	}

@@ -219,6 +219,7 @@ func (p *Provider) identity(a *crewjam.Assertion) (providers.Identity, error) {
 		}
 	}
 	id.LogoutState, _ = json.Marshal(ls)
+	id.LogoutKey = logoutKey(nameID.Value)
 	return id, nil
 }
 

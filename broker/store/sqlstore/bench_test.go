@@ -109,3 +109,52 @@ func BenchmarkAuditAppend50(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSignInWrites compares a returning user's sign-in writes: the login
+// record and the session as two statements (the first pass), and as one
+// SignIns.Record transaction with the per-user session cap. The user keeps
+// 20 sessions (old ones are deleted outside the timer), each case on a fresh
+// database.
+func BenchmarkSignInWrites(b *testing.B) {
+	for _, be := range backends {
+		for _, mode := range []string{"separate", "one_transaction", "tx_no_cap"} {
+			b.Run(be.name+"/"+mode, func(b *testing.B) {
+				db := openMigrated(b, be.url(b))
+				u := store.User{ID: "u", Email: "u@example.com", CreatedAt: benchNow}
+				id := store.Identity{ProviderID: "p", Subject: "s", UserID: "u", LinkedAt: benchNow, LastLoginAt: benchNow}
+				if err := db.Identities().LinkNewUser(b.Context(), u, id); err != nil {
+					b.Fatal(err)
+				}
+				i := 0
+				for b.Loop() {
+					i++
+					x := store.Session{ID: fmt.Sprint("s", i), TokenHash: benchHash(i), UserID: "u", ProviderID: "p", Subject: "s",
+						AMR: []string{"pwd"}, CreatedAt: benchNow.Add(time.Duration(i)), LastSeenAt: benchNow,
+						ExpiresAt: benchNow.Add(time.Hour), LogoutStateEnc: make([]byte, 300)}
+					var err error
+					if mode == "separate" {
+						if err = db.Identities().RecordLogin(b.Context(), id); err == nil {
+							err = db.Sessions().Create(b.Context(), x)
+						}
+					} else {
+						max := 50
+						if mode == "tx_no_cap" {
+							max = 0
+						}
+						_, err = db.SignIns().Record(b.Context(), x, id, max)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					if i > 20 {
+						b.StopTimer()
+						if err := db.Sessions().Delete(b.Context(), fmt.Sprint("s", i-20)); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+					}
+				}
+			})
+		}
+	}
+}

@@ -10,23 +10,27 @@ import (
 type sessions struct{ db *DB }
 
 const sessionColumns = `id, token_hash, user_id, provider_id, auth_time, amr, acr, ip, user_agent, created_at,
-	last_seen_at, expires_at, subject, roles, logout_state_enc`
+	last_seen_at, expires_at, subject, roles, logout_state_enc, logout_key`
 
 func scanSession(s rowScanner) (store.Session, error) {
 	var x store.Session
 	err := s.Scan(&x.ID, bd(&x.TokenHash), &x.UserID, &x.ProviderID, tsd(&x.AuthTime), ld(&x.AMR), &x.ACR, &x.IP,
 		&x.UserAgent, tsd(&x.CreatedAt), tsd(&x.LastSeenAt), tsd(&x.ExpiresAt), &x.Subject, ld(&x.Roles),
-		bd(&x.LogoutStateEnc))
+		bd(&x.LogoutStateEnc), &x.LogoutKey)
 	return x, err
 }
 
+const sessionInsert = `INSERT INTO sessions (` + sessionColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+
+func (db *DB) sessionArgs(x store.Session) []any {
+	return []any{x.ID, x.TokenHash, x.UserID, x.ProviderID, db.ts(x.AuthTime), jsonList[string](x.AMR), x.ACR, x.IP,
+		x.UserAgent, db.ts(x.CreatedAt), db.ts(x.LastSeenAt), db.ts(x.ExpiresAt), x.Subject,
+		jsonList[string](x.Roles), blob(x.LogoutStateEnc), x.LogoutKey}
+}
+
 func (s sessions) Create(ctx context.Context, x store.Session) error {
-	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		x.ID, x.TokenHash, x.UserID, x.ProviderID, s.db.ts(x.AuthTime), jsonList[string](x.AMR), x.ACR, x.IP,
-		x.UserAgent, s.db.ts(x.CreatedAt), s.db.ts(x.LastSeenAt), s.db.ts(x.ExpiresAt), x.Subject,
-		jsonList[string](x.Roles), blob(x.LogoutStateEnc))
-	if err != nil {
+	if _, err := s.db.sql.ExecContext(ctx, sessionInsert, s.db.sessionArgs(x)...); err != nil {
 		return wrap("sessions: create", err)
 	}
 	return nil
@@ -62,6 +66,19 @@ func (s sessions) ListForIdentity(ctx context.Context, providerID, subject strin
 	const op = "sessions: list for identity"
 	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
 WHERE provider_id = $1 AND subject = $2 ORDER BY created_at, id`, providerID, subject)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanSession)
+}
+
+func (s sessions) ListForLogoutKey(ctx context.Context, providerID, logoutKey string) ([]store.Session, error) {
+	const op = "sessions: list for logout key"
+	if logoutKey == "" {
+		return nil, nil
+	}
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+WHERE provider_id = $1 AND logout_key = $2 ORDER BY created_at, id`, providerID, logoutKey)
 	if err != nil {
 		return nil, wrap(op, err)
 	}

@@ -136,6 +136,7 @@ func (db *DB) SigningKeys() store.SigningKeys     { return signingKeys{db} }
 func (db *DB) Audit() store.Audit                 { return audit{db} }
 func (db *DB) Replay() store.Replay               { return replay{db} }
 func (db *DB) Revocations() store.Revocations     { return revocations{db} }
+func (db *DB) SignIns() store.SignIns             { return signIns{db} }
 
 // inTx runs fn in a transaction and commits it if fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {

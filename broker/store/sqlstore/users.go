@@ -22,10 +22,15 @@ func scanUser(s rowScanner) (store.User, error) {
 // SQL lower(), which only folds ASCII on SQLite.
 func emailKey(email string) string { return strings.ToLower(email) }
 
+const userInsert = `INSERT INTO users (id, email, email_norm, email_verified, name, disabled, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+func (db *DB) userArgs(u store.User) []any {
+	return []any{u.ID, u.Email, emailKey(u.Email), u.EmailVerified, u.Name, u.Disabled, db.ts(u.CreatedAt), db.ts(u.UpdatedAt)}
+}
+
 func (s users) Create(ctx context.Context, u store.User) error {
-	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO users (id, email, email_norm, email_verified, name, disabled, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		u.ID, u.Email, emailKey(u.Email), u.EmailVerified, u.Name, u.Disabled, s.db.ts(u.CreatedAt), s.db.ts(u.UpdatedAt))
+	_, err := s.db.sql.ExecContext(ctx, userInsert, s.db.userArgs(u)...)
 	if err != nil {
 		return wrap("users: create", err)
 	}
@@ -79,14 +84,36 @@ func scanIdentity(s rowScanner) (store.Identity, error) {
 	return id, err
 }
 
+const identityInsert = `INSERT INTO identities (` + identityColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+func (db *DB) identityArgs(id store.Identity) []any {
+	return []any{id.ProviderID, id.Subject, id.UserID, id.Email, id.EmailVerified, blob(id.Claims),
+		db.ts(id.LinkedAt), db.ts(id.LastLoginAt)}
+}
+
 // Link returns ErrNotFound when the user does not exist (a foreign key).
 func (s identities) Link(ctx context.Context, id store.Identity) error {
-	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO identities (`+identityColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		id.ProviderID, id.Subject, id.UserID, id.Email, id.EmailVerified, blob(id.Claims),
-		s.db.ts(id.LinkedAt), s.db.ts(id.LastLoginAt))
-	if err != nil {
+	if _, err := s.db.sql.ExecContext(ctx, identityInsert, s.db.identityArgs(id)...); err != nil {
 		return wrap("identities: link", err)
+	}
+	return nil
+}
+
+// LinkNewUser inserts the user and its first identity in one transaction: a
+// concurrent first sign-in of the same identity that loses the primary key
+// rolls its user back too.
+func (s identities) LinkNewUser(ctx context.Context, u store.User, id store.Identity) error {
+	id.UserID = u.ID
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, userInsert, s.db.userArgs(u)...); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, identityInsert, s.db.identityArgs(id)...)
+		return err
+	})
+	if err != nil {
+		return wrap("identities: link new user", err)
 	}
 	return nil
 }
@@ -110,11 +137,16 @@ WHERE user_id = $1 ORDER BY provider_id, subject`, userID)
 	return collect(op, rows, scanIdentity)
 }
 
-func (s identities) RecordLogin(ctx context.Context, id store.Identity) error {
-	return s.db.execOne(ctx, "identities: record login", `UPDATE identities
+const identityRecordLogin = `UPDATE identities
 SET email = $3, email_verified = $4, claims = $5, last_login_at = $6
-WHERE provider_id = $1 AND subject = $2`,
-		id.ProviderID, id.Subject, id.Email, id.EmailVerified, blob(id.Claims), s.db.ts(id.LastLoginAt))
+WHERE provider_id = $1 AND subject = $2`
+
+func (db *DB) recordLoginArgs(id store.Identity) []any {
+	return []any{id.ProviderID, id.Subject, id.Email, id.EmailVerified, blob(id.Claims), db.ts(id.LastLoginAt)}
+}
+
+func (s identities) RecordLogin(ctx context.Context, id store.Identity) error {
+	return s.db.execOne(ctx, "identities: record login", identityRecordLogin, s.db.recordLoginArgs(id)...)
 }
 
 func (s identities) Unlink(ctx context.Context, userID, providerID, subject string) error {

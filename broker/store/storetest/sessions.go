@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ func newSession(id, userID string) store.Session {
 		Roles:      []string{"staff", "admin"},
 		// Opaque bytes: the broker seals them; the store keeps them as given.
 		LogoutStateEnc: []byte{0, 1, 2, 0xff},
+		LogoutKey:      "key-" + userID,
 	}
 }
 
@@ -116,6 +118,23 @@ func testSessions(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "ListForIdentity", err)
 		same(t, "sessions", got, nil)
 	})
+	t.Run("ListForLogoutKey", func(t *testing.T) {
+		s := open(t)
+		a, b, c, d := newSession("a", "u1"), newSession("b", "u1"), newSession("c", "u2"), newSession("d", "u3")
+		b.CreatedAt = at(-time.Second)
+		c.ProviderID = "other" // the same key at another provider is another principal
+		c.LogoutKey = a.LogoutKey
+		d.LogoutKey = "" // no key: never listed
+		for _, x := range []store.Session{a, b, c, d} {
+			must(t, "Create", s.Sessions().Create(t.Context(), x))
+		}
+		got, err := s.Sessions().ListForLogoutKey(t.Context(), "google", "key-u1")
+		must(t, "ListForLogoutKey", err)
+		same(t, "sessions", got, []store.Session{b, a})
+		got, err = s.Sessions().ListForLogoutKey(t.Context(), "google", "")
+		must(t, "ListForLogoutKey", err)
+		same(t, "sessions", got, nil)
+	})
 	t.Run("DeleteExpired", func(t *testing.T) {
 		now := at(48 * time.Hour)
 		for _, tc := range []struct {
@@ -149,6 +168,79 @@ func testSessions(t *testing.T, open func(t *testing.T) store.Store) {
 					t.Errorf("session gone = %v, want %v (err %v)", gone, tc.deleted, err)
 				}
 			})
+		}
+	})
+}
+
+func testSignIns(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("RecordSessionAndLogin", func(t *testing.T) {
+		s := open(t)
+		createUser(t, s, "u1")
+		id := newIdentity("google", "s1", "u1")
+		must(t, "Link", s.Identities().Link(t.Context(), id))
+		login := id
+		login.Email, login.Claims, login.LastLoginAt = "new@example.com", []byte(`{"n":1}`), at(time.Hour)
+		x := newSession("s1", "u1")
+		evicted, err := s.SignIns().Record(t.Context(), x, login, 0)
+		must(t, "Record", err)
+		same(t, "evicted", evicted, nil)
+		got, err := s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
+		must(t, "GetByTokenHash", err)
+		same(t, "session", got, x)
+		gotID, err := s.Identities().Get(t.Context(), "google", "s1")
+		must(t, "Get", err)
+		same(t, "identity", gotID, login)
+	})
+	t.Run("RecordWithoutLogin", func(t *testing.T) {
+		s := open(t)
+		x := newSession("s1", "u1")
+		_, err := s.SignIns().Record(t.Context(), x, store.Identity{}, 0)
+		must(t, "Record", err)
+		_, err = s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
+		must(t, "GetByTokenHash", err)
+	})
+	t.Run("RecordUnlinkedIdentity", func(t *testing.T) {
+		// All or nothing: no session without its login record.
+		s := open(t)
+		x := newSession("s1", "u1")
+		_, err := s.SignIns().Record(t.Context(), x, newIdentity("google", "nobody", "u1"), 0)
+		wantErr(t, "Record", err, store.ErrNotFound)
+		_, err = s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
+		wantErr(t, "GetByTokenHash", err, store.ErrNotFound)
+	})
+	t.Run("RecordTakenSession", func(t *testing.T) {
+		s := open(t)
+		must(t, "Create", s.Sessions().Create(t.Context(), newSession("s1", "u1")))
+		_, err := s.SignIns().Record(t.Context(), newSession("s1", "u1"), store.Identity{}, 0)
+		wantErr(t, "Record", err, store.ErrConflict)
+	})
+	t.Run("RecordEvictsOldest", func(t *testing.T) {
+		// DOS-12: N+1 sessions for one user keep the newest N.
+		const max = 3
+		s := open(t)
+		var ids []string
+		for i := range max + 2 {
+			x := newSession(fmt.Sprintf("s%d", i), "u1")
+			x.CreatedAt = at(time.Duration(i) * time.Second)
+			evicted, err := s.SignIns().Record(t.Context(), x, store.Identity{}, max)
+			must(t, "Record", err)
+			ids = append(ids, x.ID)
+			var want []string
+			if i >= max {
+				want = []string{ids[i-max]}
+			}
+			same(t, fmt.Sprintf("evicted at session %d", i), evicted, want)
+		}
+		must(t, "Create", s.Sessions().Create(t.Context(), newSession("other", "u2")))
+		got, err := s.Sessions().ListForUser(t.Context(), "u1")
+		must(t, "ListForUser", err)
+		var left []string
+		for _, x := range got {
+			left = append(left, x.ID)
+		}
+		same(t, "sessions left", left, ids[len(ids)-max:])
+		if other, _ := s.Sessions().ListForUser(t.Context(), "u2"); len(other) != 1 {
+			t.Errorf("another user's sessions: %d", len(other))
 		}
 	})
 }

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("Replay", func(t *testing.T) { testReplay(t, open) })
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open) })
+	t.Run("SignIns", func(t *testing.T) { testSignIns(t, open) })
 }
 
 // t0 is the suite's fixed clock; at(d) is t0+d. t0 is not in UTC and has

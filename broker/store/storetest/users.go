@@ -152,6 +152,41 @@ func testIdentities(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "Get", err)
 		same(t, "identity", got, want)
 	})
+	t.Run("LinkNewUser", func(t *testing.T) {
+		s := open(t)
+		u := newUser("u1")
+		id := newIdentity("google", "s1", "ignored")
+		must(t, "LinkNewUser", s.Identities().LinkNewUser(t.Context(), u, id))
+		gotU, err := s.Users().Get(t.Context(), "u1")
+		must(t, "Users.Get", err)
+		same(t, "user", gotU, u)
+		got, err := s.Identities().Get(t.Context(), "google", "s1")
+		must(t, "Get", err)
+		id.UserID = "u1"
+		same(t, "identity", got, id)
+	})
+	t.Run("LinkNewUserTaken", func(t *testing.T) {
+		// The loser of two concurrent first sign-ins: nothing of it is stored.
+		s := open(t)
+		must(t, "LinkNewUser", s.Identities().LinkNewUser(t.Context(), newUser("u1"), newIdentity("google", "s1", "u1")))
+		err := s.Identities().LinkNewUser(t.Context(), newUser("u2"), newIdentity("google", "s1", "u2"))
+		wantErr(t, "LinkNewUser again", err, store.ErrConflict)
+		_, err = s.Users().Get(t.Context(), "u2")
+		wantErr(t, "Users.Get of the loser", err, store.ErrNotFound)
+		got, err := s.Identities().Get(t.Context(), "google", "s1")
+		must(t, "Get", err)
+		if got.UserID != "u1" {
+			t.Errorf("identity linked to %q, want u1", got.UserID)
+		}
+	})
+	t.Run("LinkNewUserTakenUserID", func(t *testing.T) {
+		s := open(t)
+		createUser(t, s, "u1")
+		err := s.Identities().LinkNewUser(t.Context(), newUser("u1"), newIdentity("google", "s1", "u1"))
+		wantErr(t, "LinkNewUser", err, store.ErrConflict)
+		_, err = s.Identities().Get(t.Context(), "google", "s1")
+		wantErr(t, "Get", err, store.ErrNotFound)
+	})
 	t.Run("RecordLoginMissing", func(t *testing.T) {
 		err := open(t).Identities().RecordLogin(t.Context(), newIdentity("google", "s1", "u1"))
 		wantErr(t, "RecordLogin", err, store.ErrNotFound)

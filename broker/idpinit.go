@@ -1,0 +1,120 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/templates"
+)
+
+// IdP-initiated SAML sign-in (SAML-35, WEB-05 b). Off unless a provider enables
+// it. The unsolicited response is verified at the ACS like any other (signature,
+// audience, recipient, fresh IssueInstant, assertion ID into the replay cache),
+// but nobody is signed in there: the verified identity waits in the browser's
+// encrypted flow cookie until the person confirms on an interstitial page with a
+// CSRF-protected POST. Any site can auto-post a response to the ACS; only the
+// person can press Continue. RelayState is ignored: the sign-in ends at the
+// account page (SAML-36).
+
+// idpInitiated is the Pending of a flowIdPInitiated flow.
+type idpInitiated struct {
+	Identity providers.Identity `json:"i"`
+	Roles    []string           `json:"r,omitempty"`
+}
+
+func continueURL(providerID string) string { return "/saml/" + providerID + "/continue" }
+
+var errNothingToContinue = &userError{Status: http.StatusBadRequest, Title: "Nothing to continue",
+	Message: "There is no sign-in from your organisation waiting in this browser, or it took too long.",
+	Next:    "Start again from the sign-in page."}
+
+// acceptUnsolicited verifies an unsolicited response and sends the browser to
+// the interstitial.
+func (s *Server) acceptUnsolicited(w http.ResponseWriter, r *http.Request, b *upstream.Built) error {
+	id := b.Config.ID
+	ident, err := b.Provider.Complete(r.Context(), r, nil)
+	if err != nil {
+		return s.upstreamFailure(r, id, "signin.refused", err)
+	}
+	if ident.ProviderID != id || ident.Subject == "" {
+		return s.refuse(r, id, "identity_for_other_provider", fmt.Errorf("identity from %q", ident.ProviderID))
+	}
+	p := idpInitiated{Identity: ident, Roles: upstream.Roles(b.Common.RoleRules, ident)}
+	raw, _ := json.Marshal(p)
+	err = s.setFlow(w, flow{Purpose: flowIdPInitiated, Provider: id, Pending: raw}, true)
+	if err != nil {
+		// Too big for a cookie: keep what signing in needs, not the raw
+		// attributes shown to admins.
+		p.Identity.Claims = nil
+		raw, _ = json.Marshal(p)
+		if err := s.setFlow(w, flow{Purpose: flowIdPInitiated, Provider: id, Pending: raw}, true); err != nil {
+			return s.refuse(r, id, "idp_initiated_too_large", err)
+		}
+	}
+	s.record(r, "", "signin.idp_initiated", id, map[string]any{"subject": ident.Subject})
+	http.Redirect(w, r, continueURL(id), http.StatusSeeOther)
+	return nil
+}
+
+// pendingUnsolicited returns the browser's verified unsolicited sign-in at the
+// provider in the path.
+func (s *Server) pendingUnsolicited(r *http.Request, f flow, err error) (*upstream.Built, idpInitiated, error) {
+	if err != nil || f.Purpose != flowIdPInitiated || f.Provider != r.PathValue("provider") {
+		return nil, idpInitiated{}, errNothingToContinue
+	}
+	b, err := s.provider(r)
+	if err != nil {
+		return nil, idpInitiated{}, err
+	}
+	var p idpInitiated
+	if !b.IdPInitiated || json.Unmarshal(f.Pending, &p) != nil || p.Identity.ProviderID != b.Config.ID {
+		// Switched off since, or unreadable.
+		return nil, idpInitiated{}, errNothingToContinue
+	}
+	return b, p, nil
+}
+
+// handleContinuePage is the interstitial: "Continue to sign in?".
+func (s *Server) handleContinuePage(w http.ResponseWriter, r *http.Request) error {
+	f, err := s.peekFlow(r, true)
+	b, p, err := s.pendingUnsolicited(r, f, err)
+	if err != nil {
+		return err
+	}
+	action := continueURL(b.Config.ID)
+	token, err := s.csrfToken(w, r, action)
+	if err != nil {
+		return err
+	}
+	who := p.Identity.Name
+	if who == "" {
+		who = p.Identity.Email
+	}
+	return render(w, r, http.StatusOK, templates.Continue(templates.ContinueView{Page: templates.Page{Title: "Continue to sign in?"},
+		CSRF: token, Action: action, ProviderName: b.Config.Name, Who: truncate(who, 256)}))
+}
+
+// handleContinue signs the person in once they confirmed (a form route: the
+// CSRF token and origin are checked before it runs). The flow is single-use
+// across replicas, like every other.
+func (s *Server) handleContinue(w http.ResponseWriter, r *http.Request) error {
+	f, err := s.takeFlow(w, r, true)
+	b, p, err := s.pendingUnsolicited(r, f, err)
+	if err != nil {
+		s.record(r, "", "signin.refused", r.PathValue("provider"), map[string]any{"reason": "no_pending_idp_initiated"})
+		return err
+	}
+	if err := s.store.Replay().Remember(r.Context(), "flow:"+f.ID, time.Unix(f.Created, 0).Add(flowTTL+time.Minute), s.Now()); err != nil {
+		if errors.Is(err, store.ErrAlreadyUsed) {
+			return s.refuse(r, b.Config.ID, "flow_replayed", err)
+		}
+		return err
+	}
+	return s.signIn(w, r, b, p.Identity, p.Roles, defaultReturnTo)
+}

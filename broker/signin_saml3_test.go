@@ -1,0 +1,145 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/providers/providertest"
+)
+
+// TestWEB25_SAMLNoLinkByEmail: a SAML IdP sends the email of an existing user
+// (signed in before through a trusted OIDC provider). It links to that user
+// only when the admin trusts it for email linking AND marked its emails as
+// verified (SAML has no verified flag); otherwise it gets a user of its own.
+func TestWEB25_SAMLNoLinkByEmail(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name           string
+		trusted, vouch bool
+		linked         bool
+	}{
+		{"untrusted", false, false, false},
+		{"untrusted_assumes_verified", false, true, false},
+		{"trusted_unverified", true, false, false},
+		{"trusted_verified", true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newSigninEnv(t, envOptions{})
+			e.addOIDC("corp", "oidc.example", true, aliceClaims())
+			e.addSAML("uni", "saml.example", tc.trusted, carol(), func(s *upstream.Spec) {
+				s.SAML.Mapping = providers.DefaultSAMLMapping()
+				s.SAML.Mapping.AssumeEmailVerified = tc.vouch
+			})
+			e.signIn(newClient(e), "alice@oidc.example")
+			victim, _ := e.db.Identities().Get(context.Background(), "corp", "alice-sub")
+			c := newClient(e)
+			cr := e.crafted("uni", e.startSAML(c, "uni"))
+			cr.A.NameID = "mallory-at-uni"
+			cr.A.Attributes = map[string][]string{"mail": {"Alice@oidc.example"}, "displayName": {"Mallory"}}
+			if res := e.postACS(c, "uni", cr); res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-in: %d", res.StatusCode)
+			}
+			got, err := e.db.Identities().Get(context.Background(), "uni", "mallory-at-uni")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if linked := got.UserID == victim.UserID; linked != tc.linked {
+				t.Errorf("linked to the existing user: %v, want %v", linked, tc.linked)
+			}
+			wantUsers := 2
+			if tc.linked {
+				wantUsers = 1
+				e.wantAuditAction("identity.linked")
+			}
+			if e.users() != wantUsers {
+				t.Errorf("users %d, want %d", e.users(), wantUsers)
+			}
+		})
+	}
+}
+
+// TestSAML21_CrossIdP: with two SAML providers, a response for a flow started
+// at one, presented at the other's ACS, is refused (the flow names its
+// provider); an assertion for provider B signed by another IdP's key, or
+// signed by B's key but issued in A's name, is refused. Nothing stored.
+func TestSAML21_CrossIdP(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	e.addSAML("uni", "saml.example", false, carol())
+	idpB := e.addSAML("uni2", "saml2.example", false, carol())
+	otherKey, otherCert := providertest.NewKeyPair("idp a key", signinT0)
+
+	// A's flow and response, posted to B's ACS.
+	c := newClient(e)
+	cr := e.crafted("uni", e.startSAML(c, "uni"))
+	e.refused(e.postACS(c, "uni2", cr), http.StatusBadRequest, 0)
+	e.wantAudit("signin.refused", "flow_for_other_provider")
+
+	forB := func() crafted {
+		cl := newClient(e)
+		reqID := e.startSAML(cl, "uni2")
+		cr := e.crafted("uni2", reqID)
+		cr.A.Issuer, cr.R.Issuer = idpB.IdP.Metadata().EntityID, idpB.IdP.Metadata().EntityID
+		c = cl
+		return cr
+	}
+	// Signed by a key B's metadata does not list, in B's name.
+	cr = forB()
+	cr.Signer = &providertest.Signer{Key: otherKey, Cert: otherCert}
+	e.refused(e.postACS(c, "uni2", cr), http.StatusBadRequest, 0)
+	// Signed with B's key, but issued in A's name.
+	cr = forB()
+	cr.A.Issuer, cr.R.Issuer = e.idp.IdP.Metadata().EntityID, e.idp.IdP.Metadata().EntityID
+	if cr.A.Issuer == idpB.IdP.Metadata().EntityID {
+		t.Fatal("test IdPs share an entity ID")
+	}
+	e.refused(e.postACS(c, "uni2", cr), http.StatusBadRequest, 0)
+	e.wantAudit("signin.refused", "invalid_response")
+	if e.identities() != 0 {
+		t.Errorf("identities %d", e.identities())
+	}
+}
+
+// TestSAML50_MetadataLocationRefused: IdP metadata whose SingleSignOnService
+// Location is javascript: (or data:, or http on a production issuer), or
+// whose only SSO service has a binding Gatehouse does not speak, is refused
+// when saved, so no sign-in page can ever render it; the stored provider is
+// unchanged.
+func TestSAML50_MetadataLocationRefused(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	e.addSAML("uni", "saml.example", false, carol())
+	good := string(e.idp.Metadata())
+	sso := e.idp.IdP.SSOURL.String()
+	before, _ := e.db.Providers().Get(context.Background(), "uni")
+	for name, md := range map[string]string{
+		"javascript":      strings.ReplaceAll(good, `Location="`+sso+`"`, `Location="javascript:alert(1)"`),
+		"data":            strings.ReplaceAll(good, `Location="`+sso+`"`, `Location="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;"`),
+		"unknown_binding": strings.ReplaceAll(strings.ReplaceAll(good, "HTTP-Redirect", "HTTP-Evil"), "HTTP-POST", "HTTP-Evil"),
+	} {
+		if md == good {
+			t.Fatalf("%s: the metadata was not changed", name)
+		}
+		_, _, err := upstream.Upsert(context.Background(), e.db.Providers(), e.srv().Upstreams().Env(), upstream.Spec{
+			ID: "uni", Kind: upstream.KindSAML, Name: "SAML uni", Domains: []string{"saml.example"},
+			SAML: &upstream.SAMLSettings{MetadataXML: md}})
+		if !errors.Is(err, providers.ErrConfig) {
+			t.Errorf("%s: saved (err %v)", name, err)
+		}
+	}
+	after, _ := e.db.Providers().Get(context.Background(), "uni")
+	if after.Version != before.Version {
+		t.Errorf("provider changed: version %d -> %d", before.Version, after.Version)
+	}
+	// The auto-POST / redirect to the IdP still goes to the good location.
+	res := e.get(newClient(e), "/login/uni")
+	if loc := res.Header.Get("Location"); !strings.HasPrefix(loc, sso) {
+		t.Errorf("sign-in goes to %q", loc)
+	}
+}
