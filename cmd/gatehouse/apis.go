@@ -10,7 +10,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 )
 
 func cmdAPIs(ctx context.Context, env *environment, args []string) error {
@@ -36,14 +35,11 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	as := db.APIs()
 	apply := func(a *store.API) {
 		if *audience != "" {

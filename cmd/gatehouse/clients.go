@@ -14,7 +14,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 )
 
 // listFlag is a repeatable flag; each use may also hold a comma- or space-separated list.
@@ -130,14 +129,11 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	cs := db.Clients()
 	now := time.Now().UTC()
 	sub, rest := args[0], args[1:]

@@ -199,12 +199,8 @@ func openProviders(ctx context.Context, cfg *config.Config) (*sqlstore.DB, upstr
 	if err != nil {
 		return nil, upstream.Env{}, err
 	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
-		return nil, upstream.Env{}, err
-	}
-	if err := db.Migrate(ctx); err != nil {
-		db.Close()
 		return nil, upstream.Env{}, err
 	}
 	return db, upstream.Env{Issuer: cfg.Issuer, Keyring: ring, Replay: db.Replay()}, nil

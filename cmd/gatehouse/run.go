@@ -48,6 +48,20 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// openDatabase opens the configured database and applies pending migrations, as
+// every command that reads or writes it must.
+func openDatabase(ctx context.Context, cfg *config.Config) (*sqlstore.DB, error) {
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 // openKeys opens the database and the signing-key manager over it.
 func openKeys(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqlstore.DB, *keys.Manager, error) {
 	if err := cfg.RequireMasterKey(); err != nil {
@@ -57,12 +71,8 @@ func openKeys(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqlst
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := db.Migrate(ctx); err != nil {
-		db.Close()
 		return nil, nil, err
 	}
 	km, err := keys.NewManager(db.SigningKeys(), ring, keys.Options{

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 )
 
 func cmdUsers(ctx context.Context, env *environment, args []string) error {
@@ -29,14 +28,11 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	var us []store.User
 	if strings.Contains(args[1], "@") {
 		if us, err = db.Users().FindByEmail(ctx, args[1]); err != nil {
