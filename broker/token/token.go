@@ -62,6 +62,7 @@ type AccessClaims struct {
 	Audience  Audience `json:"aud"`
 	Expiry    int64    `json:"exp"`
 	IssuedAt  int64    `json:"iat"`
+	NotBefore int64    `json:"nbf,omitempty"` // never set by us; checked if present (RFC 7519 §4.1.5)
 	ID        string   `json:"jti"`
 	ClientID  string   `json:"client_id"`
 	Scope     string   `json:"scope,omitempty"`
