@@ -32,7 +32,14 @@ const (
 
 func newAuthzEnv(t testing.TB, mut ...func(*store.Client)) *authzEnv {
 	t.Helper()
-	e := &authzEnv{signinEnv: newSigninEnv(t, envOptions{}), secrets: map[string]string{}}
+	return newAuthzEnvWith(t, envOptions{}, mut...)
+}
+
+// newAuthzEnvWith is newAuthzEnv with sign-in environment options (a wrapped store
+// for fault injection, replicas).
+func newAuthzEnvWith(t testing.TB, o envOptions, mut ...func(*store.Client)) *authzEnv {
+	t.Helper()
+	e := &authzEnv{signinEnv: newSigninEnv(t, o), secrets: map[string]string{}}
 	e.addOIDC("corp", "oidc.example", false, aliceClaims())
 	ctx := context.Background()
 	now := e.clk.Now()

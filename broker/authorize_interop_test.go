@@ -65,13 +65,13 @@ func runRP(t *testing.T, dir, caFile, step string, input map[string]any) map[str
 	return res
 }
 
-// TestInteropOpenIDClientBrowser: the certified openid-client 6.9.0, with its
+// TestASPKCE06_InteropOpenIDClientBrowser: the certified openid-client 6.9.0, with its
 // default strict checks, as the application; headless Chromium as the person.
 // Discovery → authorization URL (PKCE S256, state, nonce) → Chromium: Gatehouse
 // sign-in → the OIDC IdP → consent → back to the application's redirect URI →
 // code grant (iss, state, nonce, ID token checked by the library) → UserInfo →
 // refresh → introspection → revocation → reuse refused.
-func TestInteropOpenIDClientBrowser(t *testing.T) {
+func TestASPKCE06_InteropOpenIDClientBrowser(t *testing.T) {
 	dir := openidClient(t)
 	ctx := bt.New(t, 90*time.Second)
 	e := newAuthzEnv(t)

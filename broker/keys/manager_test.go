@@ -246,7 +246,9 @@ func TestFirstStartEveryAlgorithm(t *testing.T) {
 	}
 }
 
-func TestRotationLifecycle(t *testing.T) {
+// TestASJWT10_RotationLifecycle: during the overlap JWKS has both keys and tokens of
+// the old key verify; once the old key is gone from JWKS its tokens are refused.
+func TestASJWT10_RotationLifecycle(t *testing.T) {
 	for _, alg := range algorithms {
 		t.Run(alg, func(t *testing.T) {
 			ctx := context.Background()

@@ -1,6 +1,8 @@
 package token
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -92,5 +94,25 @@ func TestOpaqueTokens(t *testing.T) {
 			t.Fatal("opaque token not unique 256-bit or hash mismatch")
 		}
 		seen[tok] = true
+	}
+}
+
+// TestASCODE06_OpaqueTokenEntropy: codes and refresh tokens are 256 bits from
+// crypto/rand, never repeat, and what is stored is their hash.
+func TestASCODE06_OpaqueTokenEntropy(t *testing.T) {
+	seen := make(map[string]bool, 10000)
+	for range 10000 {
+		tok, hash := NewOpaque()
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || len(raw) < 32 {
+			t.Fatalf("token %q: %d bytes, %v", tok, len(raw), err)
+		}
+		if seen[tok] {
+			t.Fatal("a token repeated")
+		}
+		seen[tok] = true
+		if !bytes.Equal(hash, Hash(tok)) || bytes.Contains(hash, []byte(tok)) || len(hash) != 32 {
+			t.Fatal("the stored form is not the token's SHA-256")
+		}
 	}
 }

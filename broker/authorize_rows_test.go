@@ -1,0 +1,195 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// TestASRED09_IssOnEveryResponse: success, error and form_post responses all carry
+// iss, and discovery says so (RFC 9207 §2, §3).
+func TestASRED09_IssOnEveryResponse(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	if got := e.code(b, newAuthzReq("web", appCB, "openid")).Get("iss"); got != e.ts.URL {
+		t.Errorf("success response iss = %q", got)
+	}
+	q := newAuthzReq("web2", "https://app2.test/cb", "openid")
+	o := e.start(b, q)
+	e.wantRedirectError(t, e.decide(b, o.page, "deny"), q, "access_denied")
+	q = newAuthzReq("web", appCB, "openid")
+	q.params.Set("response_mode", "form_post")
+	if o := e.start(b, q); o.fields.Get("iss") != e.ts.URL || o.fields.Get("code") == "" {
+		t.Errorf("form_post fields %v", o.fields)
+	}
+	res := e.get(newClient(e.signinEnv), "/.well-known/openid-configuration")
+	page := body(t, res)
+	if !strings.Contains(page, `"authorization_response_iss_parameter_supported":true`) {
+		t.Errorf("discovery does not advertise iss: %s", page)
+	}
+}
+
+// TestASRED10_SeeOtherAfterPost: the consent and login POSTs answer 303 (or 302),
+// never 307, which would make the browser re-POST the form to the client.
+func TestASRED10_SeeOtherAfterPost(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	c := newClient(e.signinEnv)
+	page := body(t, e.get(c, "/login"))
+	res := e.postForm(c, "/login", withField(formFields(t, page, "/login"), "email", "alice@oidc.example"))
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther && res.StatusCode != http.StatusFound {
+		t.Errorf("POST /login: %d", res.StatusCode)
+	}
+	b := e.signedIn()
+	o := e.start(b, newAuthzReq("web", appCB, "openid"))
+	f := formFields(t, o.page, "/oauth2/consent")
+	f.Set("decision", "approve")
+	res = e.postForm(b, "/oauth2/consent", f)
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther && res.StatusCode != http.StatusFound {
+		t.Errorf("POST /oauth2/consent: %d", res.StatusCode)
+	}
+}
+
+// TestASRED11_NoReferrerLeaks: pages that may carry codes or state in their URL send
+// Referrer-Policy: no-referrer, and load scripts and styles from Gatehouse only.
+func TestASRED11_NoReferrerLeaks(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	consent := e.get(b, newAuthzReq("web", appCB, "openid profile").url())
+	for consent.StatusCode/100 == 3 {
+		consent.Body.Close()
+		consent = e.get(b, consent.Header.Get("Location"))
+	}
+	pages := map[string]*http.Response{
+		"login":   e.get(newClient(e.signinEnv), "/login"),
+		"account": e.get(b, "/account"),
+		"consent": consent,
+	}
+	external := regexp.MustCompile(`<(script|link)[^>]+(src|href)="(https?:)?//`)
+	for name, res := range pages {
+		page := body(t, res)
+		if res.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: Referrer-Policy %q", name, res.Header.Get("Referrer-Policy"))
+		}
+		if m := external.FindString(page); m != "" {
+			t.Errorf("%s loads a third-party resource: %s", name, m)
+		}
+	}
+}
+
+// failingStore makes one store operation fail, as a crash at that point would leave
+// things: whatever was written before it stays, nothing after it happens.
+type failingStore struct {
+	store.Store
+	failCodes   atomic.Bool
+	failRefresh atomic.Bool
+}
+
+type failingCodes struct {
+	store.Codes
+	s *failingStore
+}
+
+func (c failingCodes) Create(ctx context.Context, code store.AuthCode) error {
+	if c.s.failCodes.Load() {
+		return errors.New("crash before the code was stored")
+	}
+	return c.Codes.Create(ctx, code)
+}
+
+type failingRefresh struct {
+	store.RefreshTokens
+	s *failingStore
+}
+
+func (r failingRefresh) Create(ctx context.Context, t store.RefreshToken) error {
+	if r.s.failRefresh.Load() {
+		return errors.New("crash before the tokens were stored")
+	}
+	return r.RefreshTokens.Create(ctx, t)
+}
+
+func (f *failingStore) Codes() store.Codes { return failingCodes{f.Store.Codes(), f} }
+func (f *failingStore) RefreshTokens() store.RefreshTokens {
+	return failingRefresh{f.Store.RefreshTokens(), f}
+}
+
+func newFailingAuthzEnv(t *testing.T) (*authzEnv, *failingStore) {
+	var fs *failingStore
+	e := newAuthzEnvWith(t, envOptions{wrapStore: func(s store.Store) store.Store {
+		fs = &failingStore{Store: s}
+		return fs
+	}})
+	return e, fs
+}
+
+// TestDATA05_CrashBetweenConsentAndCode: the consent is stored, then issuing the code
+// fails. No code exists; a fresh authorization completes without asking again and
+// gets exactly the consented scopes.
+func TestDATA05_CrashBetweenConsentAndCode(t *testing.T) {
+	t.Parallel()
+	e, fs := newFailingAuthzEnv(t)
+	b := e.signedIn()
+	q := newAuthzReq("web", appCB, "openid notes.read")
+	o := e.start(b, q)
+	fs.failCodes.Store(true)
+	if o = e.decide(b, o.page, "approve"); o.app != nil && o.fields.Get("code") != "" {
+		t.Fatalf("a code was issued although storing it failed: %v", o.fields)
+	}
+	if n := e.count("auth_codes"); n != 0 {
+		t.Fatalf("%d codes stored", n)
+	}
+	fs.failCodes.Store(false)
+	q = newAuthzReq("web", appCB, "openid notes.read")
+	o = e.start(b, q)
+	if o.app == nil {
+		if strings.Contains(o.page, `data-testid="consent"`) {
+			// No consent survived: asking again is the other correct outcome.
+			o = e.decide(b, o.page, "approve")
+		} else {
+			t.Fatalf("no code and no consent page: %d\n%s", o.status, o.page)
+		}
+	}
+	status, tok := e.redeem("web", o.fields.Get("code"), q.verifier, appCB)
+	if status != 200 || tok["scope"] != "openid notes.read" {
+		t.Fatalf("after the crash: %d %v", status, tok)
+	}
+}
+
+// TestDATA06_CrashBetweenRedemptionAndTokens: the code is marked used, then storing
+// the tokens fails. The code cannot be redeemed again and no token is active.
+func TestDATA06_CrashBetweenRedemptionAndTokens(t *testing.T) {
+	t.Parallel()
+	e, fs := newFailingAuthzEnv(t)
+	b := e.signedIn()
+	q := newAuthzReq("web", appCB, "openid notes.read")
+	code := e.code(b, q).Get("code")
+	fs.failRefresh.Store(true)
+	status, out := e.redeem("web", code, q.verifier, appCB)
+	if status == 200 || out["access_token"] != nil {
+		t.Fatalf("tokens returned although storing them failed: %d %v", status, out)
+	}
+	fs.failRefresh.Store(false)
+	if status, out = e.redeem("web", code, q.verifier, appCB); status != 400 || out["error"] != "invalid_grant" {
+		t.Fatalf("second redemption after the crash: %d %v", status, out)
+	}
+	if n := e.count("refresh_tokens"); n != 0 {
+		t.Fatalf("%d refresh tokens stored", n)
+	}
+}
+
+func withField(v url.Values, k, val string) url.Values {
+	v.Set(k, val)
+	return v
+}
