@@ -372,7 +372,9 @@ func (e *signinEnv) count(table string) int {
 // audited returns the audit events with action, after the queue has flushed.
 func (e *signinEnv) audited(action string) []store.AuditEvent {
 	e.t.Helper()
-	time.Sleep(5 * time.Millisecond)
+	for _, s := range e.replicas {
+		must(e.t, s.audit.Flush(context.Background()))
+	}
 	evs, err := e.db.Audit().List(context.Background(), store.AuditFilter{Action: action})
 	if err != nil {
 		e.t.Fatal(err)

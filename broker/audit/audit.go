@@ -37,6 +37,7 @@ type Writer struct {
 	batchSize     int
 
 	queue   chan store.AuditEvent
+	flushes chan chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
 	once    sync.Once
@@ -54,7 +55,7 @@ func NewWriter(st store.Audit, log *slog.Logger, o Options) *Writer {
 	w := &Writer{
 		store: st, log: log, now: o.Now,
 		flushInterval: o.FlushInterval, batchSize: o.BatchSize,
-		stop: make(chan struct{}), stopped: make(chan struct{}),
+		flushes: make(chan chan struct{}), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -110,6 +111,25 @@ func (w *Writer) Enqueue(ev Event) {
 	}
 }
 
+// Flush returns once every event enqueued before it is stored (or its write has
+// failed and been logged), waiting at most until ctx ends.
+func (w *Writer) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case w.flushes <- done:
+	case <-w.stopped:
+		return nil // closed: everything was flushed then, later events are written at once
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Close flushes every queued event, waiting at most until ctx ends.
 func (w *Writer) Close(ctx context.Context) error {
 	w.once.Do(func() { close(w.stop) })
@@ -142,6 +162,20 @@ func (w *Writer) run() {
 		}
 		batch = batch[:0]
 	}
+	// drain takes every event already queued.
+	drain := func() {
+		for {
+			select {
+			case e := <-w.queue:
+				batch = append(batch, e)
+				if len(batch) >= w.batchSize {
+					flush()
+				}
+			default:
+				return
+			}
+		}
+	}
 	for {
 		select {
 		case e := <-w.queue:
@@ -151,19 +185,14 @@ func (w *Writer) run() {
 			}
 		case <-t.C:
 			flush()
+		case done := <-w.flushes:
+			drain()
+			flush()
+			close(done)
 		case <-w.stop:
-			for {
-				select {
-				case e := <-w.queue:
-					batch = append(batch, e)
-					if len(batch) >= w.batchSize {
-						flush()
-					}
-				default:
-					flush()
-					return
-				}
-			}
+			drain()
+			flush()
+			return
 		}
 	}
 }

@@ -151,3 +151,18 @@ func (s *syncBuffer) Bytes() []byte {
 	defer s.mu.Unlock()
 	return bytes.Clone(s.b.Bytes())
 }
+
+func TestFlushWritesWhatWasEnqueued(t *testing.T) {
+	a := openAudit(t)
+	w := NewWriter(a, slog.New(slog.DiscardHandler), Options{FlushInterval: time.Hour})
+	defer w.Close(context.Background())
+	for range 3 {
+		w.Enqueue(Event{Action: "signin.succeeded"})
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(list(t, a)); n != 3 {
+		t.Fatalf("after Flush %d of 3 events are stored", n)
+	}
+}
