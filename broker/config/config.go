@@ -217,7 +217,7 @@ var Settings = []Setting{
 		Help:  "Requests per second one client IP address may make to those endpoints (burst: twice that; a failed client authentication counts 100); 0 disables.",
 		apply: func(c *Config, v string) error { return nonNegativeInt(&c.OAuthRatePerIP, v) }},
 	{Env: "GATEHOUSE_PROVIDERS_FILE", Default: "",
-		Help:  "JSON file of identity providers (see 'gatehouse providers --help') that serve creates or updates by ID at start; providers not in it are left alone.",
+		Help:  "JSON or YAML file of identity providers (see 'gatehouse providers --help') that serve creates or updates by ID at start; providers not in it are left alone.",
 		apply: func(c *Config, v string) error { c.ProvidersFile = v; return readable(v) }},
 	{Env: "GATEHOUSE_LOG_LEVEL", Default: "info",
 		Help: "debug, info, warn or error.",

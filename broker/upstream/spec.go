@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sigs.k8s.io/yaml"
 	"slices"
 	"time"
 
@@ -30,10 +31,13 @@ type Spec struct {
 	ClientSecret string `json:"client_secret,omitempty"`
 }
 
-// ParseSpecs reads a providers file: a JSON array of specs, or an object with a
-// "providers" array. Unknown fields are errors.
+// ParseSpecs reads a providers file, JSON or YAML: a list of specs, or an object
+// with a "providers" list. Unknown fields are errors.
 func ParseSpecs(b []byte) ([]Spec, error) {
-	b = bytes.TrimSpace(b)
+	b, err := toJSON(b)
+	if err != nil {
+		return nil, err
+	}
 	var specs []Spec
 	if len(b) > 0 && b[0] == '{' {
 		var doc struct {
@@ -52,6 +56,33 @@ func ParseSpecs(b []byte) ([]Spec, error) {
 		}
 	}
 	return specs, nil
+}
+
+// ParseSpec reads one provider, JSON or YAML (gatehouse providers add-* --from-file).
+func ParseSpec(b []byte) (Spec, error) {
+	b, err := toJSON(b)
+	if err != nil {
+		return Spec{}, err
+	}
+	var s Spec
+	if err := decodeStrict(b, &s); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// toJSON passes JSON through and converts YAML to JSON, so that both go through the
+// same strict decoding (unknown fields refused) and the same error messages.
+func toJSON(b []byte) ([]byte, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && (b[0] == '{' || b[0] == '[') {
+		return b, nil
+	}
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: neither JSON nor YAML: %v", providers.ErrConfig, err)
+	}
+	return j, nil
 }
 
 func encode(v any) ([]byte, error) { return json.Marshal(v) }

@@ -23,7 +23,7 @@ const providersAbout = `Manages upstream identity providers.
 
   add-oidc    --id ID --name NAME --oidc-issuer URL --client-id ID --client-secret-file FILE [--domains a.com,b.com]
   add-saml    --id ID --name NAME (--metadata-url URL | --metadata-file FILE) [--domains ...]
-  add-*       --from-file FILE: the provider as JSON (the format of GATEHOUSE_PROVIDERS_FILE entries);
+  add-*       --from-file FILE: the provider as JSON or YAML (the format of GATEHOUSE_PROVIDERS_FILE entries);
               flags given as well override the file. Adding an existing ID updates it.
   list        every provider
   show ID     one provider; for SAML also the SP entity ID, metadata, ACS and SLO URLs to give the IdP
@@ -34,7 +34,7 @@ Secrets (client secret, SAML SP key) are stored encrypted with the master key an
 func cmdProviders(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "providers", "providers [flags] add-oidc|add-saml|list|show|disable|enable|remove [ID]", providersAbout)
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
-	fromFile := fs.String("from-file", "", "JSON file describing the provider")
+	fromFile := fs.String("from-file", "", "JSON or YAML file describing the provider")
 	var spec upstream.Spec
 	var oidcS upstream.OIDCSettings
 	var samlS upstream.SAMLSettings
@@ -206,13 +206,12 @@ func openProviders(ctx context.Context, cfg *config.Config) (*sqlstore.DB, upstr
 	return db, upstream.Env{Issuer: cfg.Issuer, Keyring: ring, Replay: db.Replay()}, nil
 }
 
-// mergeSpecFile reads one provider from JSON; flags the user set override it later.
+// mergeSpecFile reads one provider from JSON or YAML; flags the user set override it.
 func mergeSpecFile(b []byte, flags upstream.Spec, set map[string]bool) (upstream.Spec, error) {
-	specs, err := upstream.ParseSpecs(append(append([]byte("["), b...), ']'))
+	s, err := upstream.ParseSpec(b)
 	if err != nil {
 		return flags, err
 	}
-	s := specs[0]
 	if set["id"] {
 		s.ID = flags.ID
 	}
