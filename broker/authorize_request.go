@@ -32,6 +32,11 @@ type authzRequest struct {
 	Prompt       []string `json:"q,omitempty"`
 	MaxAge       int64    `json:"a"` // -1: none
 	LoginHint    string   `json:"h,omitempty"`
+	// ACRValues are acr_values, voluntary (OIDC Core §3.1.2.1); ACRRequired
+	// the essential acr values of the claims parameter (§5.5.1.1), which the
+	// sign-in must meet (authorize_authn.go).
+	ACRValues   []string `json:"v,omitempty"`
+	ACRRequired []string `json:"w,omitempty"`
 }
 
 func (q *authzRequest) prompt(v string) bool { return slices.Contains(q.Prompt, v) }
@@ -237,8 +242,13 @@ func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *oauthErr
 		q.MaxAge = n
 	}
 	q.LoginHint = strings.TrimSpace(v.Get("login_hint"))
-	// acr_values, display, ui_locales, claims_locales, id_token_hint and unknown
-	// parameters are accepted and ignored (OIDC Core §3.1.2.1, §3.1.2.2).
+	q.ACRValues = strings.Fields(v.Get("acr_values"))
+	if len(q.ACRValues) > maxACRValues {
+		return invalidRequest("acr_values has too many values")
+	}
+	q.ACRRequired = essentialACR(v.Get("claims"))
+	// display, ui_locales, claims_locales, id_token_hint, the rest of claims and
+	// unknown parameters are accepted and ignored (OIDC Core §3.1.2.1, §3.1.2.2).
 	return nil
 }
 

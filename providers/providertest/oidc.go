@@ -97,9 +97,6 @@ type Knobs struct {
 	UserinfoClaims map[string]any
 	// IgnorePKCE makes /token skip the code_verifier check.
 	IgnorePKCE bool
-	// IgnoreReauth makes /authorize ignore prompt=login and max_age: the ID
-	// token keeps the old auth_time of the person's session at the issuer.
-	IgnoreReauth bool
 }
 
 // SigningKey is a key the issuer signs with.
@@ -275,7 +272,7 @@ func (i *OIDCIssuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	} else {
 		code := randomString()
 		i.codes[code] = grant{clientID: q.Get("client_id"), redirectURI: q.Get("redirect_uri"),
-			nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), claims: claims, fresh: !k.IgnoreReauth && reauth(q)}
+			nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), claims: claims, fresh: reauth(q)}
 		resp.Set("code", code)
 	}
 	i.mu.Unlock()
