@@ -24,8 +24,18 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, redirect, err := s.authzClient(r.Context(), v)
 	if err != nil {
-		if _, ok := err.(*userError); ok {
-			s.record(r, "", "authorize.refused", truncate(v.Get("client_id"), 128), map[string]any{"reason": "client_or_redirect_uri"})
+		if ue, ok := err.(*userError); ok {
+			// Nothing may go back to the client (BCP §4.11.2); the refusal is
+			// still the client's, and audited as such.
+			reason := "malformed_request"
+			switch ue {
+			case errUnregisteredRedirect:
+				reason = "redirect_uri"
+			case errUnknownClient:
+				reason = "unknown_client"
+			}
+			s.record(r, "client:"+truncate(v.Get("client_id"), 128), "oauth.rejected", authorizePath,
+				map[string]any{"error": "invalid_request", "reason": reason})
 		}
 		return err
 	}
@@ -176,6 +186,10 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, c *store.Clie
 // authzError sends an error to the client's validated redirect URI (RFC 6749
 // §4.1.2.1, OIDC Core §3.1.2.6). The description is fixed text (AS-META-03).
 func (s *Server) authzError(w http.ResponseWriter, r *http.Request, q *authzRequest, oe *oauthError) error {
+	if oe.Client == "" {
+		oe.Client = q.ClientID
+	}
+	s.auditRejection(r, authorizePath, oe)
 	s.log.WarnContext(r.Context(), "authorization refused", "request_id", RequestID(r.Context()), "client_id", q.ClientID,
 		"error", oe.Code, "description", oe.Description)
 	return s.authzRespond(w, r, q, url.Values{"error": {oe.Code}, "error_description": {oe.Description}})

@@ -120,22 +120,30 @@ func (s *Server) authzClient(ctx context.Context, v url.Values) (*store.Client, 
 		return nil, "", err
 	}
 	if c == nil {
-		return nil, "", &userError{Status: http.StatusBadRequest, Title: "Unknown application",
-			Message: "The application that sent you here is not registered with Gatehouse.",
-			Next:    "Go back to the application and tell its owner."}
+		return nil, "", errUnknownClient
 	}
 	if uri == "" {
 		scope, _ := single(v, "scope")
 		if len(c.RedirectURIs) != 1 || slices.Contains(token.ParseScope(scope), "openid") {
-			return nil, "", errBadRedirect(nil)
+			return nil, "", errUnregisteredRedirect
 		}
 		return c, c.RedirectURIs[0], nil
 	}
 	if !registry.MatchRedirectURI(c.RedirectURIs, uri) {
-		return nil, "", errBadRedirect(nil)
+		return nil, "", errUnregisteredRedirect
 	}
 	return c, uri, nil
 }
+
+var errUnknownClient = &userError{Status: http.StatusBadRequest, Title: "Unknown application",
+	Message: "The application that sent you here is not registered with Gatehouse.",
+	Next:    "Go back to the application and tell its owner."}
+
+// errUnregisteredRedirect is authzClient's refusal of a redirect URI.
+var errUnregisteredRedirect = errBadRedirect(nil)
+
+// authorizePath is the authorization endpoint, the target of its audit rows.
+const authorizePath = "/oauth2/authorize"
 
 func errBadRedirect(cause error) *userError {
 	return &userError{Status: http.StatusBadRequest, Title: "Invalid return address",
@@ -194,13 +202,13 @@ func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *oauthErr
 	// §4.3; AS-PKCE-01/02): a missing method means plain, which is refused.
 	q.Challenge = v.Get("code_challenge")
 	if q.Challenge == "" {
-		return invalidRequest("code_challenge is required (PKCE)")
+		return rejected(invalidRequest("code_challenge is required (PKCE)"), "pkce_missing", "", "", nil)
 	}
 	if v.Get("code_challenge_method") != "S256" {
-		return invalidRequest("code_challenge_method must be S256")
+		return rejected(invalidRequest("code_challenge_method must be S256"), "pkce_method", "", "", nil)
 	}
 	if len(q.Challenge) != 43 || !base64URL(q.Challenge) {
-		return invalidRequest("code_challenge is malformed")
+		return rejected(invalidRequest("code_challenge is malformed"), "pkce_malformed", "", "", nil)
 	}
 	q.Nonce = v.Get("nonce")
 	if raw, given := v["scope"]; given && raw[0] != "" {

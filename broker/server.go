@@ -87,6 +87,7 @@ type Server struct {
 	discoveryAPIs discoveryCache
 
 	registry    *registryCache
+	rejections  *rejectionMetrics
 	ipLimit     *limiter
 	clientLimit *limiter
 	jwksCache   jwksCache
@@ -119,6 +120,9 @@ func New(o Options) (*Server, error) {
 	}
 	var err error
 	if s.metrics, err = newMetrics(o.Registry); err != nil {
+		return nil, err
+	}
+	if s.rejections, err = newRejectionMetrics(s.metrics.registry); err != nil {
 		return nil, err
 	}
 	if s.cookies, err = newCookieStore(o.Config); err != nil {
