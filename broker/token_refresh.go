@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -92,5 +93,23 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	}
 	res.RefreshToken = next
 	s.auditIssued(r, c.ID, registry.GrantRefreshToken, cl)
+	s.touchConsent(r, old.UserID, c.ID, now)
 	return res, nil
+}
+
+// consentTouchEvery bounds the connected-app "last used" writes a refreshing
+// client causes to one a minute per consent and replica: the account page shows
+// the time to the minute at best.
+const consentTouchEvery = time.Minute
+
+// touchConsent records that the client used the person's consent now. A client
+// without a consent row (first party) has nothing to touch, and a failed write
+// costs only the "last used" time, so neither refuses the request.
+func (s *Server) touchConsent(r *http.Request, userID, clientID string, now time.Time) {
+	if ok, _ := s.consentTouches.take(token.UserClientKey(userID, clientID), 1); !ok {
+		return
+	}
+	if err := s.store.Consents().Touch(r.Context(), userID, clientID, now); err != nil && !isNotFound(err) {
+		s.log.WarnContext(r.Context(), "consent last use not recorded", "request_id", RequestID(r.Context()), "error", err.Error())
+	}
 }
