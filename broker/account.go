@@ -141,7 +141,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) error {
 		return errUnknownProvider
 	}
 	return s.beginFlow(w, r, b, flow{Purpose: flowLink, SessionID: sess.ID, ReturnTo: "/account"},
-		providers.BeginParams{Extra: map[string]string{"prompt": "login"}})
+		providers.BeginParams{Reauthenticate: true})
 }
 
 var errLastIdentity = &userError{Status: http.StatusConflict, Title: "Cannot unlink",

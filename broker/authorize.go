@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -25,8 +24,18 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, redirect, err := s.authzClient(r.Context(), v)
 	if err != nil {
-		if _, ok := err.(*userError); ok {
-			s.record(r, "", "authorize.refused", truncate(v.Get("client_id"), 128), map[string]any{"reason": "client_or_redirect_uri"})
+		if ue, ok := err.(*userError); ok {
+			// Nothing may go back to the client (BCP §4.11.2); the refusal is
+			// still the client's, and audited as such.
+			reason := "malformed_request"
+			switch ue {
+			case errUnregisteredRedirect:
+				reason = "redirect_uri"
+			case errUnknownClient:
+				reason = "unknown_client"
+			}
+			s.record(r, "client:"+truncate(v.Get("client_id"), 128), "oauth.rejected", authorizePath,
+				map[string]any{"error": "invalid_request", "reason": reason})
 		}
 		return err
 	}
@@ -34,8 +43,10 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	if oe := parseAuthzRequest(v, c, &q); oe != nil {
 		return s.authzError(w, r, &q, oe)
 	}
+	// OIDC Core §3.1.2.1: prompt=login needs a new sign-in, at Gatehouse and at
+	// the upstream IdP; select_account lets the person choose (authorize_authn.go).
 	p := pendingAuthz{Req: q, ID: token.NewID(), Created: s.Now().Unix(),
-		ForceLogin: q.prompt("login") || q.prompt("select_account")}
+		ForceLogin: q.prompt("login"), Fresh: q.prompt("login"), SelectAccount: q.prompt("select_account")}
 	if p.ForceLogin {
 		if sess, _, ok := s.currentSession(r); ok {
 			p.PriorSession = sess.ID
@@ -80,17 +91,18 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 		return s.authzError(w, r, q, oe)
 	}
 	sess, u, ok := s.currentSession(r)
-	switch {
-	case ok && p.ForceLogin:
-		ok = sess.ID != p.PriorSession
-	case ok && q.MaxAge >= 0 && s.Now().Sub(sess.AuthTime) > time.Duration(q.MaxAge)*time.Second:
-		// OIDC Core §3.1.2.1 max_age: the sign-in is too old; ask for a fresh one.
-		ok, p.ForceLogin, p.PriorSession = false, true, sess.ID
+	if ok {
+		if why := s.sessionShortfall(sess, &p); why != "" {
+			// A new sign-in, which the prior session cannot stand in for.
+			ok, p.ForceLogin, p.PriorSession = false, true, sess.ID
+		}
 	}
-	if !ok {
+	if !ok || (p.SelectAccount && !p.Chosen) {
 		if q.prompt("none") {
 			return s.authzError(w, r, q, oauthErr(0, "login_required", "the user is not signed in", nil)) // AS-RED-12
 		}
+		// select_account: the sign-in page lets the person choose, once.
+		p.Chosen = p.SelectAccount
 		return s.sendToLogin(w, r, p)
 	}
 	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: sess.Roles}
@@ -174,6 +186,10 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, c *store.Clie
 // authzError sends an error to the client's validated redirect URI (RFC 6749
 // §4.1.2.1, OIDC Core §3.1.2.6). The description is fixed text (AS-META-03).
 func (s *Server) authzError(w http.ResponseWriter, r *http.Request, q *authzRequest, oe *oauthError) error {
+	if oe.Client == "" {
+		oe.Client = q.ClientID
+	}
+	s.auditRejection(r, authorizePath, oe)
 	s.log.WarnContext(r.Context(), "authorization refused", "request_id", RequestID(r.Context()), "client_id", q.ClientID,
 		"error", oe.Code, "description", oe.Description)
 	return s.authzRespond(w, r, q, url.Values{"error": {oe.Code}, "error_description": {oe.Description}})

@@ -25,10 +25,19 @@ type pendingAuthz struct {
 	// is satisfied only by a session other than PriorSession: a fresh sign-in.
 	ForceLogin   bool   `json:"f,omitempty"`
 	PriorSession string `json:"p,omitempty"`
+	// Fresh (prompt=login, max_age exceeded) also needs the upstream IdP to
+	// authenticate the person again, after Created (authorize_authn.go).
+	Fresh bool `json:"fr,omitempty"`
+	// SelectAccount (prompt=select_account, "not you?") lets the person choose
+	// the account on the sign-in page, and asks the IdP to let them choose
+	// too; Chosen says the page was shown.
+	SelectAccount bool `json:"sa,omitempty"`
+	Chosen        bool `json:"ch,omitempty"`
 }
 
 const (
 	purposeResume = "gatehouse authorize resume"
+	resumePath    = "/oauth2/authorize/resume"
 	// maxResumeURL is what /login keeps of return_to (localReturnTo).
 	maxResumeURL = 1024
 )
@@ -89,5 +98,5 @@ func (s *Server) resumeURL(p pendingAuthz) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "/oauth2/authorize/resume?" + url.Values{"r": {sealed}}.Encode(), nil
+	return resumePath + "?" + url.Values{"r": {sealed}}.Encode(), nil
 }

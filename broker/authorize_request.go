@@ -32,6 +32,11 @@ type authzRequest struct {
 	Prompt       []string `json:"q,omitempty"`
 	MaxAge       int64    `json:"a"` // -1: none
 	LoginHint    string   `json:"h,omitempty"`
+	// ACRValues are acr_values, voluntary (OIDC Core §3.1.2.1); ACRRequired
+	// the essential acr values of the claims parameter (§5.5.1.1), which the
+	// sign-in must meet (authorize_authn.go).
+	ACRValues   []string `json:"v,omitempty"`
+	ACRRequired []string `json:"w,omitempty"`
 }
 
 func (q *authzRequest) prompt(v string) bool { return slices.Contains(q.Prompt, v) }
@@ -115,22 +120,30 @@ func (s *Server) authzClient(ctx context.Context, v url.Values) (*store.Client, 
 		return nil, "", err
 	}
 	if c == nil {
-		return nil, "", &userError{Status: http.StatusBadRequest, Title: "Unknown application",
-			Message: "The application that sent you here is not registered with Gatehouse.",
-			Next:    "Go back to the application and tell its owner."}
+		return nil, "", errUnknownClient
 	}
 	if uri == "" {
 		scope, _ := single(v, "scope")
 		if len(c.RedirectURIs) != 1 || slices.Contains(token.ParseScope(scope), "openid") {
-			return nil, "", errBadRedirect(nil)
+			return nil, "", errUnregisteredRedirect
 		}
 		return c, c.RedirectURIs[0], nil
 	}
 	if !registry.MatchRedirectURI(c.RedirectURIs, uri) {
-		return nil, "", errBadRedirect(nil)
+		return nil, "", errUnregisteredRedirect
 	}
 	return c, uri, nil
 }
+
+var errUnknownClient = &userError{Status: http.StatusBadRequest, Title: "Unknown application",
+	Message: "The application that sent you here is not registered with Gatehouse.",
+	Next:    "Go back to the application and tell its owner."}
+
+// errUnregisteredRedirect is authzClient's refusal of a redirect URI.
+var errUnregisteredRedirect = errBadRedirect(nil)
+
+// authorizePath is the authorization endpoint, the target of its audit rows.
+const authorizePath = "/oauth2/authorize"
 
 func errBadRedirect(cause error) *userError {
 	return &userError{Status: http.StatusBadRequest, Title: "Invalid return address",
@@ -189,13 +202,13 @@ func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *oauthErr
 	// §4.3; AS-PKCE-01/02): a missing method means plain, which is refused.
 	q.Challenge = v.Get("code_challenge")
 	if q.Challenge == "" {
-		return invalidRequest("code_challenge is required (PKCE)")
+		return rejected(invalidRequest("code_challenge is required (PKCE)"), "pkce_missing", "", "", nil)
 	}
 	if v.Get("code_challenge_method") != "S256" {
-		return invalidRequest("code_challenge_method must be S256")
+		return rejected(invalidRequest("code_challenge_method must be S256"), "pkce_method", "", "", nil)
 	}
 	if len(q.Challenge) != 43 || !base64URL(q.Challenge) {
-		return invalidRequest("code_challenge is malformed")
+		return rejected(invalidRequest("code_challenge is malformed"), "pkce_malformed", "", "", nil)
 	}
 	q.Nonce = v.Get("nonce")
 	if raw, given := v["scope"]; given && raw[0] != "" {
@@ -237,8 +250,13 @@ func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *oauthErr
 		q.MaxAge = n
 	}
 	q.LoginHint = strings.TrimSpace(v.Get("login_hint"))
-	// acr_values, display, ui_locales, claims_locales, id_token_hint and unknown
-	// parameters are accepted and ignored (OIDC Core §3.1.2.1, §3.1.2.2).
+	q.ACRValues = strings.Fields(v.Get("acr_values"))
+	if len(q.ACRValues) > maxACRValues {
+		return invalidRequest("acr_values has too many values")
+	}
+	q.ACRRequired = essentialACR(v.Get("claims"))
+	// display, ui_locales, claims_locales, id_token_hint, the rest of claims and
+	// unknown parameters are accepted and ignored (OIDC Core §3.1.2.1, §3.1.2.2).
 	return nil
 }
 

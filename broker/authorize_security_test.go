@@ -28,18 +28,19 @@ func TestASRED01_RedirectURIVariants(t *testing.T) {
 	t.Parallel()
 	e := newAuthzEnv(t)
 	b := e.signedIn()
-	for _, uri := range []string{
+	variants := []string{
 		"https://app.test/cb/../evil", "https://app.test/cbx", "https://app.test/cb/", "https://APP.test/cb",
 		"https://app.test:8443/cb", "http://app.test/cb", "https://app.test@evil.test/cb", "https://evil.test/cb",
 		"https://app.test/%2e%2e/cb", "https://app.test/cb#frag", "https://аpp.test/cb", "https://app.test/c%2562",
 		"https://app.test/c", "https://app.test", "javascript:alert(1)", "http://127.0.0.1/cb", // another client's
-	} {
+	}
+	for _, uri := range variants {
 		t.Run(uri, func(t *testing.T) {
 			e.wantErrorPage(t, e.start(b, newAuthzReq("web", uri, "openid")))
 		})
 	}
-	if n := len(e.audited("authorize.refused")); n == 0 {
-		t.Error("refusals not audited")
+	if n := len(e.audited("oauth.rejected")); n != len(variants) {
+		t.Errorf("%d refusals audited, want one for each of %d", n, len(variants))
 	}
 }
 

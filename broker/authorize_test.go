@@ -275,3 +275,47 @@ func (e *authzEnv) refresh(client, rt string) (int, map[string]any) {
 	json.NewDecoder(res.Body).Decode(&out)
 	return res.StatusCode, out
 }
+
+// TestConnectedAppLastUsedOnRefresh: using a refresh token counts as using the
+// connected app, written at most once a minute per consent.
+func TestConnectedAppLastUsedOnRefresh(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	q := newAuthzReq("web", appCB, "openid notes.read offline_access")
+	cb := e.code(b, q)
+	_, tok := e.redeem("web", cb.Get("code"), q.verifier, appCB)
+	user := aliceID(t, e)
+	lastUsed := func() time.Time {
+		t.Helper()
+		c, err := e.db.Consents().Get(context.Background(), user, "web")
+		must(t, err)
+		return c.LastUsedAt
+	}
+	issued := lastUsed()
+	rt := tok["refresh_token"].(string)
+	refresh := func() {
+		t.Helper()
+		st, out := e.refresh("web", rt)
+		if st != 200 {
+			t.Fatalf("refresh: %d %v", st, out)
+		}
+		rt = out["refresh_token"].(string)
+	}
+	e.clk.Add(5 * time.Minute)
+	refresh()
+	if got := lastUsed(); !got.Equal(e.clk.Now()) {
+		t.Fatalf("last used %s after refresh at %s (issued %s)", got, e.clk.Now(), issued)
+	}
+	touched := e.clk.Now()
+	e.clk.Add(30 * time.Second)
+	refresh()
+	if got := lastUsed(); !got.Equal(touched) {
+		t.Errorf("written again within the minute: %s", got)
+	}
+	e.clk.Add(31 * time.Second)
+	refresh()
+	if got := lastUsed(); !got.Equal(e.clk.Now()) {
+		t.Errorf("not written after a minute: %s, want %s", got, e.clk.Now())
+	}
+}

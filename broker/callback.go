@@ -72,6 +72,9 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 	if f.Purpose == flowLink {
 		return s.completeLink(w, r, b, f, ident)
 	}
+	if reason := f.unmetBy(ident); reason != "" {
+		return s.refuseUnmet(w, r, f, id, reason) // OIDC-25
+	}
 	return s.signIn(w, r, b, ident, upstream.Roles(b.Common.RoleRules, ident), f.ReturnTo)
 }
 

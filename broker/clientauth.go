@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 )
@@ -34,7 +33,7 @@ func (s *Server) limitIP(r *http.Request) error {
 func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, error) {
 	basicID, basicSecret, hasBasic, err := basicCredentials(r)
 	if err != nil {
-		return nil, s.clientAuthFailed(r, "", "", err)
+		return nil, s.clientAuthFailed(r, "", "", "malformed_basic", err)
 	}
 	hasPost := f.get("client_secret") != ""
 	hasJWT := f.get("client_assertion") != "" || f.get("client_assertion_type") != ""
@@ -54,17 +53,17 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 	case hasJWT:
 		method = registry.AuthPrivateKeyJWT
 		if f.get("client_assertion_type") != assertionType {
-			return nil, s.clientAuthFailed(r, id, method, errors.New("unsupported client_assertion_type"))
+			return nil, s.clientAuthFailed(r, id, method, "bad_assertion", errors.New("unsupported client_assertion_type"))
 		}
 		if assertion, err = parseClientAssertion(f.get("client_assertion")); err != nil {
-			return nil, s.clientAuthFailed(r, id, method, err)
+			return nil, s.clientAuthFailed(r, id, method, "bad_assertion", err)
 		}
 		if id == "" {
 			id = assertion.subject // RFC 7523 §3: client_id is optional with an assertion
 		}
 	}
 	if id == "" {
-		return nil, s.clientAuthFailed(r, "", method, errNoCredentials)
+		return nil, s.clientAuthFailed(r, "", method, "no_credentials", errNoCredentials)
 	}
 	if ok, after := s.clientLimit.take(id, 1); !ok {
 		return nil, tooManyRequests(after)
@@ -85,41 +84,34 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 		}
 		// Always hash and compare, so an unknown client costs what a wrong secret does.
 		if !registry.SecretMatches(stored, secret) {
-			return nil, s.clientAuthFailed(r, id, method, errors.New("unknown client, other method or wrong secret"))
+			return nil, s.clientAuthFailed(r, id, method, "bad_secret", errors.New("unknown client, other method or wrong secret"))
 		}
 	case registry.AuthPrivateKeyJWT:
 		if c == nil || c.TokenEndpointAuthMethod != method {
-			return nil, s.clientAuthFailed(r, id, method, errors.New("unknown client or other method"))
+			return nil, s.clientAuthFailed(r, id, method, "bad_assertion", errors.New("unknown client or other method"))
 		}
 		if err := s.verifyClientAssertion(r, c, assertion); err != nil {
-			return nil, s.clientAuthFailed(r, id, method, err)
+			return nil, s.clientAuthFailed(r, id, method, "bad_assertion", err)
 		}
 	default: // none: a public client identifies itself and proves nothing (PKCE does).
 		if c == nil || c.TokenEndpointAuthMethod != registry.AuthNone || !c.Public {
-			return nil, s.clientAuthFailed(r, id, method, errors.New("unknown client, or a confidential client without credentials"))
+			return nil, s.clientAuthFailed(r, id, method, "no_credentials", errors.New("unknown client, or a confidential client without credentials"))
 		}
 	}
 	return c, nil
 }
 
 // clientAuthFailed counts the failure against the caller's address and the claimed
-// client (so guessing runs into 429), records it in the audit log, and returns
-// invalid_client.
-func (s *Server) clientAuthFailed(r *http.Request, clientID, method string, cause error) error {
-	ri := infoFrom(r.Context())
-	s.ipLimit.charge(ri.IP, failureCost)
-	if clientID != "" {
+// client (so guessing runs into 429) and returns invalid_client, which the error
+// writer records in the audit log (oauth_reject.go) with reason and method.
+func (s *Server) clientAuthFailed(r *http.Request, clientID, method, reason string, cause error) error {
+	s.ipLimit.charge(infoFrom(r.Context()).IP, failureCost)
+	if clientID == "" {
+		clientID = "unknown"
+	} else {
 		s.clientLimit.charge(clientID, failureCost)
 	}
-	if !errors.Is(cause, errNoCredentials) {
-		if err := s.audit.Record(r.Context(), audit.Event{
-			Actor: "client:" + truncate(clientID, 128), Action: "client.auth_failed", Target: r.URL.Path,
-			IP: ri.IP, RequestID: ri.ID, Details: map[string]any{"method": method},
-		}); err != nil {
-			return err
-		}
-	}
-	return invalidClient(cause)
+	return rejected(invalidClient(cause), reason, clientID, "", map[string]any{"method": method})
 }
 
 // basicCredentials reads client_secret_basic credentials: RFC 6749 §2.3.1 encodes

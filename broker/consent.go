@@ -52,7 +52,8 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 		v.Scopes = append(v.Scopes, row)
 	}
 	// "Not you?": the same request again, after a fresh sign-in.
-	if sw, err := s.resumeURL(pendingAuthz{Req: p.Req, ID: p.ID, Created: p.Created, ForceLogin: true, PriorSession: sess.ID}); err == nil && len(sw) <= maxResumeURL {
+	if sw, err := s.resumeURL(pendingAuthz{Req: p.Req, ID: p.ID, Created: p.Created, ForceLogin: true, PriorSession: sess.ID,
+		Fresh: p.Fresh, SelectAccount: true}); err == nil && len(sw) <= maxResumeURL {
 		v.SwitchURL = sw
 	}
 	// Chromium checks form-action on the redirect that answers the form too.

@@ -41,6 +41,11 @@ type flow struct {
 	// SessionID binds a link flow to the signed-in session that asked for it (WEB-27).
 	SessionID string `json:"s,omitempty"`
 	Created   int64  `json:"t"`
+	// FreshSince, if set, is when Gatehouse asked the IdP to sign the person in
+	// again: its auth_time may not be earlier. ACR, if set, lists the acr values
+	// one of which it must assert. Both checked by flow.unmetBy.
+	FreshSince int64    `json:"fa,omitempty"`
+	ACR        []string `json:"ac,omitempty"`
 }
 
 // Flow cookies: SAML responses arrive by a cross-site POST, which a Lax cookie

@@ -40,6 +40,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if p, ok := s.pendingFromReturnTo(returnTo); ok && p.SelectAccount {
+		// select_account: the person chooses; no hint chooses for them.
+		return s.renderLogin(w, r, enabled, truncate(strings.TrimSpace(q.Get("login_hint")), 256), returnTo, "", nil)
+	}
 	if hint := q.Get("idp_hint"); hint != "" {
 		if i := slices.IndexFunc(enabled, func(c store.ProviderConfig) bool { return c.ID == hint }); i >= 0 {
 			http.Redirect(w, r, startURL(hint, returnTo, q.Get("login_hint")), http.StatusSeeOther)
@@ -93,6 +97,13 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []stor
 	}
 	if msg == "" && len(list) == 0 {
 		v.Message = "No sign-in providers are configured yet. Ask your administrator."
+	}
+	// select_account without prompt=login: the signed-in account is one of the
+	// choices (OIDC Core §3.1.2.1); resuming with it is the choice made.
+	if p, ok := s.pendingFromReturnTo(returnTo); ok && p.SelectAccount && !p.ForceLogin {
+		if _, u, ok := s.currentSession(r); ok {
+			v.ContinueAs = &templates.AccountChoice{Name: displayName(u), Email: u.Email, Href: returnTo}
+		}
 	}
 	s.allowUpstreamForms(w, r)
 	return render(w, r, http.StatusOK, templates.Login(v))
@@ -173,8 +184,12 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	q := r.URL.Query()
-	return s.beginFlow(w, r, b, flow{Purpose: flowLogin, ReturnTo: localReturnTo(q.Get("return_to"), defaultReturnTo)},
-		providers.BeginParams{LoginHint: truncate(q.Get("login_hint"), 256)})
+	f := flow{Purpose: flowLogin, ReturnTo: localReturnTo(q.Get("return_to"), defaultReturnTo)}
+	bp := providers.BeginParams{LoginHint: truncate(q.Get("login_hint"), 256)}
+	if p, ok := s.pendingFromReturnTo(f.ReturnTo); ok {
+		s.signInDemands(p, &f, &bp)
+	}
+	return s.beginFlow(w, r, b, f, bp)
 }
 
 // beginFlow asks the provider for the hop upstream, keeps its pending state in

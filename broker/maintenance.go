@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
 )
 
 // Maintain runs housekeeping every interval until ctx ends: signing-key promotion
@@ -34,9 +36,7 @@ func (s *Server) maintainOnce(ctx context.Context) {
 		what string
 		run  func() (int64, error)
 	}{
-		{"sessions", func() (int64, error) {
-			return s.store.Sessions().DeleteExpired(ctx, now, now.Add(-s.cfg.SessionIdleTimeout))
-		}},
+		{"sessions", func() (int64, error) { return s.sweepSessions(ctx, now) }},
 		{"authorization codes", func() (int64, error) { return s.store.Codes().DeleteExpired(ctx, now) }},
 		{"refresh tokens", func() (int64, error) { return s.store.RefreshTokens().DeleteExpired(ctx, now) }},
 		{"replay cache", func() (int64, error) { return s.store.Replay().DeleteExpired(ctx, now) }},
@@ -54,4 +54,25 @@ func (s *Server) maintainOnce(ctx context.Context) {
 			s.log.DebugContext(ctx, "maintenance: swept", "what", sw.what, "rows", n)
 		}
 	}
+}
+
+// sweepSessions deletes the sessions past their idle or absolute limit and
+// revokes what was issued under each, as a logout does (endSession): a session
+// that ends by timeout must not leave its refresh tokens usable. The rows go
+// first; a revocation that fails is logged, and those refresh tokens then live
+// until their own expiry.
+func (s *Server) sweepSessions(ctx context.Context, now time.Time) (int64, error) {
+	ids, err := s.store.Sessions().DeleteExpired(ctx, now, now.Add(-s.cfg.SessionIdleTimeout))
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: id}); err != nil {
+			if ctx.Err() != nil {
+				return int64(len(ids)), err
+			}
+			s.log.ErrorContext(ctx, "maintenance: expired session's tokens not revoked", "session", id, "error", err.Error())
+		}
+	}
+	return int64(len(ids)), nil
 }

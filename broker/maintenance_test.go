@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"net/url"
 	"testing"
 	"time"
 
@@ -69,5 +70,50 @@ func TestDOS12_MaintenanceSweepsExpiredState(t *testing.T) {
 	}
 	if err := st.Replay().Remember(ctx, "new", now.Add(time.Minute), now); !errors.Is(err, store.ErrAlreadyUsed) {
 		t.Errorf("live replay entry swept: %v", err)
+	}
+}
+
+// TestWEB11_ExpiredSessionRevokesItsTokens: a session that ends by idle timeout
+// (or absolute expiry) at the maintenance sweep takes its refresh and access
+// tokens with it, as a logout does.
+func TestWEB11_ExpiredSessionRevokesItsTokens(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lastSeen time.Duration // before now
+		expires  time.Duration // after now
+	}{
+		{"idle", 61 * time.Minute, time.Hour},
+		{"absolute expiry", time.Minute, -time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newOAuthFixture(t, nil)
+			ctx := context.Background()
+			now := time.Now()
+			must(t, fx.db.Sessions().Create(ctx, store.Session{ID: "sess-1", TokenHash: []byte("h1"), UserID: "alice",
+				CreatedAt: now.Add(-2 * time.Hour), LastSeenAt: now.Add(-tc.lastSeen), ExpiresAt: now.Add(tc.expires)}))
+			code, verifier, _ := fx.newCode(t, codeOpts{client: "web1", redirect: "https://app1.test/cb"})
+			o := fx.exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil)
+			rt, at := o.str("refresh_token"), o.str("access_token")
+			if o.status != 200 || rt == "" {
+				t.Fatalf("%d %s", o.status, o.raw)
+			}
+			if !fx.activeFor(t, "web1", rt) || !fx.active(t, at) {
+				t.Fatal("tokens inactive before the sweep")
+			}
+
+			fx.maintainOnce(ctx)
+
+			if _, err := fx.db.Sessions().GetByTokenHash(ctx, []byte("h1")); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("session not swept: %v", err)
+			}
+			fx.call(t, "/oauth2/token", "basic:web1", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}).
+				wantError(t, 400, "invalid_grant")
+			if fx.activeFor(t, "web1", rt) {
+				t.Error("refresh token still introspects active")
+			}
+			if fx.active(t, at) {
+				t.Error("access token still introspects active")
+			}
+		})
 	}
 }

@@ -15,6 +15,12 @@ type oauthError struct {
 	Description string
 	RetryAfter  int // seconds, with 429
 	Err         error
+	// Reason (a short code), Client, Target and Details describe a refusal
+	// for its oauth.rejected audit row (oauth_reject.go).
+	Reason  string
+	Client  string
+	Target  string
+	Details map[string]any
 }
 
 func (e *oauthError) Error() string {
@@ -81,6 +87,7 @@ func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, err err
 			oe.Status, oe.Code, oe.RetryAfter = http.StatusServiceUnavailable, "temporarily_unavailable", 30
 		}
 	}
+	s.auditRejection(r, r.URL.Path, oe)
 	attrs := []any{"request_id", RequestID(r.Context()), "status", oe.Status, "path", r.URL.Path, "error", err.Error()}
 	if oe.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "oauth request failed", attrs...)

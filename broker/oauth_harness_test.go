@@ -226,6 +226,22 @@ func (fx *oauthFixture) auditCount(t *testing.T, action string) int {
 	return len(evs)
 }
 
+// rejections counts the oauth.rejected audit rows with reason (any reason if "").
+func (fx *oauthFixture) rejections(t *testing.T, reason string) int {
+	t.Helper()
+	evs, err := fx.db.Audit().List(context.Background(), store.AuditFilter{Action: "oauth.rejected", Limit: 10000})
+	must(t, err)
+	n := 0
+	for _, ev := range evs {
+		var d map[string]any
+		must(t, json.Unmarshal(ev.Details, &d))
+		if reason == "" || d["reason"] == reason {
+			n++
+		}
+	}
+	return n
+}
+
 // rows counts the rows of a table through a second connection to the file.
 func (fx *oauthFixture) rows(t *testing.T, table string) int {
 	t.Helper()

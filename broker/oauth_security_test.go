@@ -44,7 +44,7 @@ func TestASCA02_WrongSecret(t *testing.T) {
 	// Unknown client: the same answer.
 	fx.call(t, "/oauth2/token", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}, "client_secret": {good}}).
 		wantError(t, 401, "invalid_client")
-	if fx.auditCount(t, "token.issued") != 0 || fx.auditCount(t, "client.auth_failed") != 8 {
+	if fx.auditCount(t, "token.issued") != 0 || fx.rejections(t, "bad_secret") != 8 {
 		t.Fatal("want 8 audited failures and nothing issued")
 	}
 }

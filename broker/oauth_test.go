@@ -97,7 +97,7 @@ func TestASCODE01_CodeReuseRevokesEverything(t *testing.T) {
 	}
 	fx.call(t, "/oauth2/token", "basic:web1", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.str("refresh_token")}}).
 		wantError(t, 400, "invalid_grant")
-	if fx.auditCount(t, "code.reused") != 1 || fx.auditCount(t, "token.issued") != 1 {
+	if fx.rejections(t, "code_reused") != 1 || fx.auditCount(t, "token.issued") != 1 {
 		t.Error("audit: want one reuse and one issuance")
 	}
 }
@@ -200,7 +200,7 @@ func TestASRT01_RefreshReuseRevokesFamily(t *testing.T) {
 			t.Error("an access token of the family is still active")
 		}
 	}
-	if fx.auditCount(t, "refresh_token.reused") != 1 || fx.auditCount(t, "token.issued") != 2 {
+	if fx.rejections(t, "refresh_token_reused") != 1 || fx.auditCount(t, "token.issued") != 2 {
 		t.Error("audit: want one reuse event and two issuances")
 	}
 }

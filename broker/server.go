@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
@@ -86,11 +87,14 @@ type Server struct {
 	// discoveryAPIs is the discovery document with the registered APIs' scopes.
 	discoveryAPIs discoveryCache
 
-	registry    *registryCache
-	ipLimit     *limiter
-	clientLimit *limiter
-	jwksCache   jwksCache
-	httpClient  *http.Client
+	registry   *registryCache
+	rejections *rejectionMetrics
+	// consentTouches throttles the "last used" writes of refresh-token use.
+	consentTouches *limiter
+	ipLimit        *limiter
+	clientLimit    *limiter
+	jwksCache      jwksCache
+	httpClient     *http.Client
 }
 
 // New builds a Server from its dependencies.
@@ -113,12 +117,16 @@ func New(o Options) (*Server, error) {
 	s.registry = newRegistryCache(o.Store, s.Now)
 	s.ipLimit = perSecond(o.Config.OAuthRatePerIP, s.Now)
 	s.clientLimit = perSecond(o.Config.OAuthRatePerClient, s.Now)
+	s.consentTouches = newLimiter(rate.Every(consentTouchEvery), 1, s.Now)
 	s.httpClient = o.HTTPClient
 	if s.httpClient == nil {
 		s.httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})
 	}
 	var err error
 	if s.metrics, err = newMetrics(o.Registry); err != nil {
+		return nil, err
+	}
+	if s.rejections, err = newRejectionMetrics(s.metrics.registry); err != nil {
 		return nil, err
 	}
 	if s.cookies, err = newCookieStore(o.Config); err != nil {

@@ -89,7 +89,7 @@ func (s *Server) currentSession(r *http.Request) (store.Session, store.User, boo
 	}
 	now := s.Now()
 	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeenAt.Add(s.cfg.SessionIdleTimeout)) {
-		s.deleteSession(ctx, sess.ID)
+		s.endSession(ctx, sess.ID)
 		return store.Session{}, store.User{}, false
 	}
 	u, err := s.store.Users().Get(ctx, sess.UserID)
@@ -113,7 +113,8 @@ func (s *Server) deleteSession(ctx context.Context, id string) {
 // endSession ends a session on purpose (logout, "end" on the account page): the
 // row goes and so do the refresh tokens issued under it, and its access tokens
 // turn inactive at introspection and UserInfo (RevokeTokens). A session that
-// merely expires keeps its tokens until their own expiry.
+// expires (idle or absolute limit) ends the same way, whether it is found on
+// sight here or by the maintenance sweep (sweepSessions).
 func (s *Server) endSession(ctx context.Context, id string) {
 	s.deleteSession(ctx, id)
 	if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: id}); err != nil {

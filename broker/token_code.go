@@ -33,24 +33,19 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		if err := s.revokeGrant(ctx, ac.GrantID, now); err != nil {
 			return nil, err
 		}
-		if err := s.auditSecurity(r, c.ID, "code.reused", ac.UserID, map[string]any{"grant": ac.GrantID}); err != nil {
-			return nil, err
-		}
-		return nil, invalidGrant("the authorization code was already used", err)
+		return nil, rejected(invalidGrant("the authorization code was already used", err), "code_reused", c.ID, ac.UserID,
+			map[string]any{"grant": ac.GrantID})
 	case errors.Is(err, store.ErrNotFound):
-		return nil, invalidGrant("the authorization code is invalid or expired", err)
+		return nil, rejected(invalidGrant("the authorization code is invalid or expired", err), "code_unknown", c.ID, "", nil)
 	case err != nil:
 		return nil, err
 	}
-	if err := s.checkCode(c, &ac, f); err != nil {
-		if aerr := s.auditSecurity(r, c.ID, "code.refused", ac.UserID, map[string]any{"grant": ac.GrantID, "reason": err.Description}); aerr != nil {
-			return nil, aerr
-		}
-		return nil, err
+	if oe := s.checkCode(c, &ac, f); oe != nil {
+		return nil, rejected(oe, oe.Reason, c.ID, ac.UserID, map[string]any{"grant": ac.GrantID})
 	}
 	u, err := s.store.Users().Get(ctx, ac.UserID)
 	if err != nil || u.Disabled {
-		return nil, invalidGrant("the user cannot receive tokens", err)
+		return nil, rejected(invalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, ac.UserID, nil)
 	}
 	// The code's scope was decided at authorization; the client may have lost some
 	// of its allowed scopes since.
@@ -85,27 +80,27 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 func (s *Server) checkCode(c *store.Client, ac *store.AuthCode, f form) *oauthError {
 	if ac.ClientID != c.ID {
 		// RFC 6749 §4.1.3; AS-CODE-03.
-		return invalidGrant("the authorization code was issued to another client", nil)
+		return rejected(invalidGrant("the authorization code was issued to another client", nil), "code_other_client", "", "", nil)
 	}
 	if f.get("redirect_uri") != ac.RedirectURI {
 		// RFC 6749 §4.1.3: identical to the authorization request's.
-		return invalidGrant("redirect_uri does not match the authorization request", nil)
+		return rejected(invalidGrant("redirect_uri does not match the authorization request", nil), "redirect_uri", "", "", nil)
 	}
 	if ac.CodeChallenge == "" {
 		// Every authorization needs PKCE (BCP §2.1.1); a code without a challenge is
 		// not one Gatehouse issued.
-		return invalidGrant("the authorization code has no PKCE challenge", nil)
+		return rejected(invalidGrant("the authorization code has no PKCE challenge", nil), "pkce_missing", "", "", nil)
 	}
 	v := f.get("code_verifier")
 	if v == "" {
-		return invalidGrant("code_verifier is required", nil) // RFC 7636 §4.6; AS-PKCE-03
+		return rejected(invalidGrant("code_verifier is required", nil), "pkce_verifier_missing", "", "", nil) // RFC 7636 §4.6; AS-PKCE-03
 	}
 	if !validVerifier(v) {
-		return invalidGrant("code_verifier is malformed", nil) // RFC 7636 §4.1
+		return rejected(invalidGrant("code_verifier is malformed", nil), "pkce_verifier_malformed", "", "", nil) // RFC 7636 §4.1
 	}
 	sum := sha256.Sum256([]byte(v))
 	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(ac.CodeChallenge)) != 1 {
-		return invalidGrant("code_verifier does not match the challenge", nil) // RFC 7636 §4.6; AS-PKCE-04
+		return rejected(invalidGrant("code_verifier does not match the challenge", nil), "pkce_mismatch", "", "", nil) // RFC 7636 §4.6; AS-PKCE-04
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -23,7 +24,7 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	hash := token.Hash(raw)
 	old, err := s.store.RefreshTokens().GetByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, invalidGrant("the refresh token is invalid", err)
+		return nil, rejected(invalidGrant("the refresh token is invalid", err), "refresh_token_unknown", c.ID, "", nil)
 	}
 	if err != nil {
 		return nil, err
@@ -35,10 +36,8 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 		if err := s.revokeFamily(ctx, old, now); err != nil {
 			return nil, err
 		}
-		if err := s.auditSecurity(r, c.ID, "refresh_token.foreign_client", old.UserID, map[string]any{"owner": old.ClientID, "family": old.FamilyID}); err != nil {
-			return nil, err
-		}
-		return nil, invalidGrant("the refresh token was issued to another client", nil)
+		return nil, rejected(invalidGrant("the refresh token was issued to another client", nil), "refresh_token_other_client",
+			c.ID, old.UserID, map[string]any{"owner": old.ClientID, "family": old.FamilyID})
 	}
 	// RFC 6749 §6: the new scope may only narrow the original (AS-RT-04). The new
 	// refresh token keeps the original scope; only the access token narrows.
@@ -46,17 +45,20 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	if raw := f.get("scope"); raw != "" {
 		req := token.ParseScope(raw)
 		if !token.Subset(req, old.Scopes) {
-			return nil, invalidScope("the requested scope exceeds the original grant")
+			return nil, rejected(invalidScope("the requested scope exceeds the original grant"), "scope_exceeds_grant", c.ID, old.UserID, nil)
 		}
 		scopes = req
 	}
 	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !slices.Contains(c.Scopes, sc) })
-	if revoked, err := s.grantRevokedSince(ctx, old); err != nil || revoked {
-		return nil, invalidGrant("the refresh token was revoked", err)
+	if revoked, err := s.grantRevokedSince(ctx, old); err != nil {
+		return nil, err
+	} else if revoked {
+		return nil, rejected(invalidGrant("the refresh token was revoked", nil), "refresh_token_revoked", c.ID, old.UserID,
+			map[string]any{"family": old.FamilyID})
 	}
 	u, err := s.store.Users().Get(ctx, old.UserID)
 	if err != nil || u.Disabled {
-		return nil, invalidGrant("the user cannot receive tokens", err)
+		return nil, rejected(invalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, old.UserID, nil)
 	}
 	next, nextHash := token.NewOpaque()
 	rotated, err := s.store.RefreshTokens().Rotate(ctx, hash, store.RefreshToken{
@@ -70,12 +72,11 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 		if err := s.revokeGrant(ctx, rotated.GrantID, now); err != nil {
 			return nil, err
 		}
-		if err := s.auditSecurity(r, c.ID, "refresh_token.reused", rotated.UserID, map[string]any{"family": rotated.FamilyID}); err != nil {
-			return nil, err
-		}
-		return nil, invalidGrant("the refresh token was already used", err)
+		return nil, rejected(invalidGrant("the refresh token was already used", err), "refresh_token_reused", c.ID, rotated.UserID,
+			map[string]any{"family": rotated.FamilyID})
 	case errors.Is(err, store.ErrNotFound):
-		return nil, invalidGrant("the refresh token is revoked or expired", err)
+		return nil, rejected(invalidGrant("the refresh token is revoked or expired", err), "refresh_token_revoked", c.ID, old.UserID,
+			map[string]any{"family": old.FamilyID})
 	case err != nil:
 		return nil, err
 	}
@@ -92,5 +93,23 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	}
 	res.RefreshToken = next
 	s.auditIssued(r, c.ID, registry.GrantRefreshToken, cl)
+	s.touchConsent(r, old.UserID, c.ID, now)
 	return res, nil
+}
+
+// consentTouchEvery bounds the connected-app "last used" writes a refreshing
+// client causes to one a minute per consent and replica: the account page shows
+// the time to the minute at best.
+const consentTouchEvery = time.Minute
+
+// touchConsent records that the client used the person's consent now. A client
+// without a consent row (first party) has nothing to touch, and a failed write
+// costs only the "last used" time, so neither refuses the request.
+func (s *Server) touchConsent(r *http.Request, userID, clientID string, now time.Time) {
+	if ok, _ := s.consentTouches.take(token.UserClientKey(userID, clientID), 1); !ok {
+		return
+	}
+	if err := s.store.Consents().Touch(r.Context(), userID, clientID, now); err != nil && !isNotFound(err) {
+		s.log.WarnContext(r.Context(), "consent last use not recorded", "request_id", RequestID(r.Context()), "error", err.Error())
+	}
 }

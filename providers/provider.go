@@ -34,11 +34,25 @@ type BeginParams struct {
 	// LoginHint is passed upstream as login_hint (OIDC). SAML does not send
 	// it: a Subject in the AuthnRequest is rejected by many IdPs.
 	LoginHint string
+	// Reauthenticate asks the IdP to authenticate the person again even if
+	// it has a session of its own: OIDC prompt=login and max_age=0 (OIDC
+	// Core §3.1.2.1), SAML ForceAuthn="true" (saml-core §3.4.1). IdPs may
+	// ignore it, so the broker checks Identity.AuthTime itself.
+	Reauthenticate bool
+	// SelectAccount asks the IdP to let the person choose the account (OIDC
+	// prompt=select_account). SAML has no such request and ignores it.
+	SelectAccount bool
+	// ACRValues are the authentication context classes asked for, in order
+	// of preference: OIDC acr_values; for SAML, the values that are SAML
+	// AuthnContextClassRef URIs become a RequestedAuthnContext (exact). The
+	// broker checks Identity.ACR itself when the client required one.
+	ACRValues []string
 	// Extra holds additional authorization parameters for this request
-	// (prompt, max_age, acr_values, ui_locales...). For OIDC they are added
-	// to the authorization request; parameters the provider controls itself
-	// (state, nonce, code_challenge, redirect_uri, client_id, response_type,
-	// scope) are refused. SAML understands "prompt=login" (ForceAuthn).
+	// (ui_locales...). For OIDC they are added to the authorization request,
+	// before the typed fields above, which win; parameters the provider
+	// controls itself (state, nonce, code_challenge, redirect_uri,
+	// client_id, response_type, scope) are refused. SAML understands
+	// "prompt=login" (ForceAuthn), as Reauthenticate.
 	Extra map[string]string
 	// RelayState is the SAML RelayState to send (at most 80 bytes,
 	// saml-bindings §3.5.3). The broker usually leaves it empty: pending

@@ -242,8 +242,9 @@ type Sessions interface {
 	Delete(ctx context.Context, id string) error
 	DeleteForUser(ctx context.Context, userID string) (int64, error)
 	// DeleteExpired removes sessions whose absolute expiry is before now, or that
-	// have not been seen since idleSince.
-	DeleteExpired(ctx context.Context, now, idleSince time.Time) (int64, error)
+	// have not been seen since idleSince, and returns their IDs, so that the
+	// caller can revoke what was issued under them.
+	DeleteExpired(ctx context.Context, now, idleSince time.Time) ([]string, error)
 }
 
 // SignIns records a completed sign-in: the few writes every login makes, in

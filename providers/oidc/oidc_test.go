@@ -390,3 +390,32 @@ func TestLogout(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOIDC25_BeginAsksForReauthentication: Reauthenticate is prompt=login with
+// max_age=0 (OIDC Core §3.1.2.1), SelectAccount joins the prompt, ACRValues are
+// acr_values; the typed fields win over Extra.
+func TestOIDC25_BeginAsksForReauthentication(t *testing.T) {
+	e := newEnv(t, keys()[:1])
+	s, err := e.p.Begin(context.Background(), providers.BeginParams{CallbackURL: callbackURL, Reauthenticate: true,
+		SelectAccount: true, ACRValues: []string{"urn:mfa", "urn:pwd"}, Extra: map[string]string{"prompt": "none"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(s.RedirectURL)
+	q := u.Query()
+	for k, want := range map[string]string{"prompt": "login select_account", "max_age": "0", "acr_values": "urn:mfa urn:pwd"} {
+		if q.Get(k) != want {
+			t.Errorf("%s = %q, want %q", k, q.Get(k), want)
+		}
+	}
+	s, err = e.p.Begin(context.Background(), providers.BeginParams{CallbackURL: callbackURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ = url.Parse(s.RedirectURL)
+	for _, k := range []string{"prompt", "max_age", "acr_values"} {
+		if u.Query().Has(k) {
+			t.Errorf("%s sent without being asked for", k)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -93,6 +94,23 @@ func (p *Provider) Begin(ctx context.Context, bp providers.BeginParams) (provide
 	}
 	if bp.LoginHint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", bp.LoginHint))
+	}
+	var prompt []string
+	if bp.Reauthenticate {
+		// OIDC Core §3.1.2.1: prompt=login asks for a new authentication;
+		// max_age=0 also makes the OP return auth_time, which the broker
+		// checks, since an OP may ignore prompt.
+		prompt = append(prompt, "login")
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"))
+	}
+	if bp.SelectAccount {
+		prompt = append(prompt, "select_account")
+	}
+	if len(prompt) > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", strings.Join(prompt, " ")))
+	}
+	if len(bp.ACRValues) > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("acr_values", strings.Join(bp.ACRValues, " ")))
 	}
 	oc := d.oauth2
 	oc.RedirectURL = bp.CallbackURL

@@ -11,10 +11,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,11 +61,16 @@ type OIDCIssuer struct {
 	// LogoutHits counts GET /logout (RP-initiated logout).
 	LogoutHits atomic.Int64
 
-	mu    sync.Mutex
-	keys  []*SigningKey // published; keys[0] signs unless Knobs.Key is set
-	codes map[string]grant
-	knobs Knobs
+	mu        sync.Mutex
+	keys      []*SigningKey // published; keys[0] signs unless Knobs.Key is set
+	codes     map[string]grant
+	knobs     Knobs
+	authorize []url.Values
 }
+
+// sessionAge is how long ago the person signed in at the issuer, unless a
+// request makes them sign in again: auth_time is now - sessionAge.
+const sessionAge = time.Minute
 
 // Knobs script the issuer's next answers. Zero values mean "behave".
 type Knobs struct {
@@ -120,6 +127,21 @@ func NewECKey(kid string) *SigningKey {
 type grant struct {
 	clientID, redirectURI, nonce, challenge string
 	claims                                  map[string]any // nil: opts.Claims
+	// fresh: the person signed in again for this request (prompt=login, or
+	// max_age shorter than the session's age), so auth_time is now.
+	fresh bool
+}
+
+// AuthorizeRequests returns the query of every /authorize request received,
+// oldest first.
+func (i *OIDCIssuer) AuthorizeRequests() []url.Values {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	out := make([]url.Values, len(i.authorize))
+	for n, q := range i.authorize {
+		out[n] = maps.Clone(q)
+	}
+	return out
 }
 
 // NewOIDCIssuer starts an issuer publishing keys (one RS256 key if none).
@@ -138,7 +160,7 @@ func NewOIDCIssuer(opts OIDCOptions, keys ...*SigningKey) *OIDCIssuer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", iss.discovery)
 	mux.HandleFunc("GET /jwks", iss.jwks)
-	mux.HandleFunc("GET /authorize", iss.authorize)
+	mux.HandleFunc("GET /authorize", iss.handleAuthorize)
 	mux.HandleFunc("POST /token", iss.token)
 	mux.HandleFunc("GET /userinfo", iss.userinfo)
 	mux.HandleFunc("GET /logout", iss.logout)
@@ -218,8 +240,11 @@ func randomString() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (i *OIDCIssuer) authorize(w http.ResponseWriter, r *http.Request) {
+func (i *OIDCIssuer) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	i.mu.Lock()
+	i.authorize = append(i.authorize, q)
+	i.mu.Unlock()
 	if q.Get("client_id") != i.opts.ClientID || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
@@ -247,7 +272,7 @@ func (i *OIDCIssuer) authorize(w http.ResponseWriter, r *http.Request) {
 	} else {
 		code := randomString()
 		i.codes[code] = grant{clientID: q.Get("client_id"), redirectURI: q.Get("redirect_uri"),
-			nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), claims: claims}
+			nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), claims: claims, fresh: reauth(q)}
 		resp.Set("code", code)
 	}
 	i.mu.Unlock()
@@ -287,18 +312,37 @@ func (i *OIDCIssuer) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	access := randomString()
-	idToken := i.idToken(g.nonce, access, g.claims)
+	idToken := i.idToken(g.nonce, access, g.claims, g.fresh)
 	writeJSON(w, 200, map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": idToken})
 }
 
 // Claims returns the ID token claims the issuer would send, knobs applied.
-func (i *OIDCIssuer) Claims(nonce string) map[string]any { return i.claims(nonce, nil) }
+func (i *OIDCIssuer) Claims(nonce string) map[string]any { return i.claims(nonce, nil, false) }
 
-func (i *OIDCIssuer) claims(nonce string, user map[string]any) map[string]any {
+// reauth reports whether an authorization request makes the person sign in
+// again (OIDC Core §3.1.2.1): prompt=login, or a max_age the session exceeds.
+func reauth(q url.Values) bool {
+	for _, p := range strings.Fields(q.Get("prompt")) {
+		if p == "login" {
+			return true
+		}
+	}
+	if m := q.Get("max_age"); m != "" {
+		n, err := strconv.ParseInt(m, 10, 64)
+		return err == nil && time.Duration(n)*time.Second < sessionAge
+	}
+	return false
+}
+
+func (i *OIDCIssuer) claims(nonce string, user map[string]any, fresh bool) map[string]any {
 	now := i.opts.Now()
+	authTime := now.Add(-sessionAge)
+	if fresh {
+		authTime = now
+	}
 	c := map[string]any{
 		"iss": i.URL(), "aud": i.opts.ClientID, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
-		"auth_time": now.Add(-time.Minute).Unix(),
+		"auth_time": authTime.Unix(),
 	}
 	if nonce != "" {
 		c["nonce"] = nonce
@@ -324,11 +368,11 @@ func (i *OIDCIssuer) claims(nonce string, user map[string]any) map[string]any {
 // IDToken mints an ID token for nonce (at_hash omitted if accessToken is
 // empty), with the knobs applied.
 func (i *OIDCIssuer) IDToken(nonce, accessToken string) string {
-	return i.idToken(nonce, accessToken, nil)
+	return i.idToken(nonce, accessToken, nil, false)
 }
 
-func (i *OIDCIssuer) idToken(nonce, accessToken string, user map[string]any) string {
-	claims := i.claims(nonce, user)
+func (i *OIDCIssuer) idToken(nonce, accessToken string, user map[string]any, fresh bool) string {
+	claims := i.claims(nonce, user, fresh)
 	i.mu.Lock()
 	k := i.knobs
 	key := i.keys[0]

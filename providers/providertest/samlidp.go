@@ -56,15 +56,28 @@ type SAMLIdP struct {
 	// SLOHits counts requests to /slo (single logout).
 	SLOHits atomic.Int64
 
-	mu      sync.Mutex
-	sps     map[string]*saml.EntityDescriptor
-	session saml.Session
-	users   []saml.Session // if set, /sso asks who you are (the demo)
+	// IgnoreForceAuthn makes the IdP answer a ForceAuthn request from the
+	// person's existing session, as if it had not been asked.
+	IgnoreForceAuthn atomic.Bool
+
+	now      func() time.Time
+	mu       sync.Mutex
+	sps      map[string]*saml.EntityDescriptor
+	session  saml.Session
+	users    []saml.Session // if set, /sso asks who you are (the demo)
+	requests []saml.AuthnRequest
+}
+
+// AuthnRequests returns every AuthnRequest the IdP received, oldest first.
+func (i *SAMLIdP) AuthnRequests() []saml.AuthnRequest {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return append([]saml.AuthnRequest(nil), i.requests...)
 }
 
 // NewSAMLIdP starts an IdP whose user is session (NameID, email, groups...).
 func NewSAMLIdP(now func() time.Time, key *rsa.PrivateKey, cert *x509.Certificate, session saml.Session) *SAMLIdP {
-	i := &SAMLIdP{Key: key, Cert: cert, sps: map[string]*saml.EntityDescriptor{}, session: session}
+	i := &SAMLIdP{Key: key, Cert: cert, sps: map[string]*saml.EntityDescriptor{}, session: session, now: now}
 	mux := http.NewServeMux()
 	i.Server = httptest.NewServer(mux)
 	base, _ := url.Parse(i.Server.URL)
@@ -146,12 +159,17 @@ func (i *SAMLIdP) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDe
 	return nil, os.ErrNotExist
 }
 
-// GetSession implements saml.SessionProvider: the user is always signed in.
-func (i *SAMLIdP) GetSession(w http.ResponseWriter, r *http.Request, _ *saml.IdpAuthnRequest) *saml.Session {
+// GetSession implements saml.SessionProvider: the user is always signed in,
+// and signs in again (AuthnInstant now) when the request has ForceAuthn.
+func (i *SAMLIdP) GetSession(w http.ResponseWriter, r *http.Request, req *saml.IdpAuthnRequest) *saml.Session {
 	i.mu.Lock()
+	i.requests = append(i.requests, req.Request)
 	users := i.users
 	s := i.session
 	i.mu.Unlock()
+	if f := req.Request.ForceAuthn; f != nil && *f && !i.IgnoreForceAuthn.Load() {
+		s.CreateTime = i.now()
+	}
 	if len(users) == 0 {
 		return &s
 	}

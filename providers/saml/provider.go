@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	crewjam "github.com/crewjam/saml"
@@ -98,15 +100,28 @@ type pending struct {
 
 const pendingKind = "saml"
 
+// authnContextClassPrefix starts the SAML 2.0 authentication context classes
+// (saml-authn-context-2.0-os §3.4): the acr values a SAML IdP can be asked for.
+const authnContextClassPrefix = "urn:oasis:names:tc:SAML:2.0:ac:classes:"
+
 // Begin implements providers.Provider: a signed AuthnRequest (RSA-SHA256;
 // in the query string for HTTP-Redirect, saml-bindings §3.4.4.1, enveloped
 // for HTTP-POST). Its ID goes into Pending for the InResponseTo check.
 func (p *Provider) Begin(_ context.Context, bp providers.BeginParams) (providers.Start, error) {
 	sp := p.sp
-	if bp.Extra["prompt"] == "login" {
+	force := bp.Reauthenticate || bp.Extra["prompt"] == "login"
+	classes := slices.DeleteFunc(slices.Clone(bp.ACRValues), func(v string) bool { return !strings.HasPrefix(v, authnContextClassPrefix) })
+	if force || len(classes) > 0 {
 		spc := *p.sp
-		force := true
-		spc.ForceAuthn = &force
+		if force {
+			// saml-core §3.4.1: the IdP must authenticate the presenter
+			// directly, not rely on a previous security context.
+			spc.ForceAuthn = &force
+		}
+		if len(classes) > 0 {
+			// saml-core §3.3.2.2.1: any of these classes, exactly.
+			spc.RequestedAuthnContext = &crewjam.RequestedAuthnContext{Comparison: "exact", AuthnContextClassRefs: classes}
+		}
 		sp = &spc
 	}
 	dest := sp.GetSSOBindingLocation(p.binding)

@@ -99,3 +99,50 @@ func TestMetadata(t *testing.T) {
 		t.Fatalf("%s %s %v", md, ct, err)
 	}
 }
+
+// TestOIDC25_ForceAuthn: Reauthenticate sends ForceAuthn="true" (saml-core
+// §3.4.1) and SAML class references among the ACR values a
+// RequestedAuthnContext; the IdP's new AuthnInstant is the identity's AuthTime.
+func TestOIDC25_ForceAuthn(t *testing.T) {
+	e := newEnv(t)
+	const mfa = "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract"
+	start, err := e.p.Begin(context.Background(), providers.BeginParams{Reauthenticate: true, ACRValues: []string{"urn:mfa", mfa}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(start.RedirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := samlResponseField.FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("IdP answered %d: %s", resp.StatusCode, body)
+	}
+	reqs := e.idp.AuthnRequests()
+	if len(reqs) != 1 || reqs[0].ForceAuthn == nil || !*reqs[0].ForceAuthn {
+		t.Fatalf("AuthnRequest without ForceAuthn: %+v", reqs)
+	}
+	if rac := reqs[0].RequestedAuthnContext; rac == nil || !slices.Equal(rac.ClassRefs(), []string{mfa}) || rac.Comparison != "exact" {
+		t.Fatalf("RequestedAuthnContext %+v", rac)
+	}
+	id, err := e.p.Complete(context.Background(), post(html.UnescapeString(string(m[1]))), start.Pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !id.AuthTime.Equal(t0) {
+		t.Errorf("AuthTime %s, want the new sign-in at %s", id.AuthTime, t0)
+	}
+	// Without Reauthenticate: no ForceAuthn, no RequestedAuthnContext, and the
+	// IdP's session answers with its old AuthnInstant.
+	_, _, start = e.begin(t)
+	resp, err = http.Get(start.RedirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if reqs := e.idp.AuthnRequests(); len(reqs) != 2 || reqs[1].ForceAuthn != nil || reqs[1].RequestedAuthnContext != nil {
+		t.Fatalf("plain AuthnRequest %+v", reqs[1])
+	}
+}

@@ -94,7 +94,16 @@ func (s sessions) DeleteForUser(ctx context.Context, userID string) (int64, erro
 }
 
 // DeleteExpired ignores idleSince when it is zero (NULL compares false).
-func (s sessions) DeleteExpired(ctx context.Context, now, idleSince time.Time) (int64, error) {
-	return s.db.execCount(ctx, "sessions: delete expired", `DELETE FROM sessions
-WHERE expires_at < $1 OR last_seen_at < $2`, s.db.ts(now), s.db.ts(idleSince))
+func (s sessions) DeleteExpired(ctx context.Context, now, idleSince time.Time) ([]string, error) {
+	const op = "sessions: delete expired"
+	rows, err := s.db.sql.QueryContext(ctx, `DELETE FROM sessions
+WHERE expires_at < $1 OR last_seen_at < $2 RETURNING id`, s.db.ts(now), s.db.ts(idleSince))
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, func(r rowScanner) (string, error) {
+		var id string
+		err := r.Scan(&id)
+		return id, err
+	})
 }

@@ -157,12 +157,13 @@ func testSessions(t *testing.T, open func(t *testing.T) store.Store) {
 				keep := newSession("keep", "u1")
 				keep.ExpiresAt, keep.LastSeenAt = now.Add(time.Hour), now
 				must(t, "Create", s.Sessions().Create(t.Context(), keep))
-				n, err := s.Sessions().DeleteExpired(t.Context(), now, tc.idleSince)
+				ids, err := s.Sessions().DeleteExpired(t.Context(), now, tc.idleSince)
 				must(t, "DeleteExpired", err)
-				want := map[bool]int64{true: 1, false: 0}[tc.deleted]
-				if n != want {
-					t.Errorf("DeleteExpired deleted %d, want %d", n, want)
+				var want []string
+				if tc.deleted {
+					want = []string{"s1"}
 				}
+				same(t, "deleted IDs", ids, want)
 				_, err = s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
 				if gone := err != nil; gone != tc.deleted {
 					t.Errorf("session gone = %v, want %v (err %v)", gone, tc.deleted, err)
