@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 )
@@ -192,4 +193,46 @@ func TestDATA06_CrashBetweenRedemptionAndTokens(t *testing.T) {
 func withField(v url.Values, k, val string) url.Values {
 	v.Set(k, val)
 	return v
+}
+
+// TestDATA12_RestoreWatermark: after a restore, the watermark makes every token and
+// session issued before it useless — refresh (invalid_grant), access (userinfo 401,
+// introspection inactive), browser session (signed out) — while new ones work.
+func TestDATA12_RestoreWatermark(t *testing.T) {
+	t.Parallel()
+	e := newAuthzEnv(t)
+	b := e.signedIn()
+	q := newAuthzReq("web", appCB, "openid notes.read")
+	_, tok := e.redeem("web", e.code(b, q).Get("code"), q.verifier, appCB)
+	at, rt := tok["access_token"].(string), tok["refresh_token"].(string)
+	if res := e.userinfoCall(http.MethodGet, "/oauth2/userinfo", "Bearer "+at); res.StatusCode != 200 {
+		t.Fatalf("before the watermark: %d", res.StatusCode)
+	}
+
+	e.clk.Add(time.Second)
+	refresh, sessions, err := RevokeIssuedBefore(context.Background(), e.db, e.clk.Now(), e.srv().cfg.AccessTokenTTL)
+	must(t, err)
+	if refresh != 1 || sessions != 1 {
+		t.Fatalf("revoked %d refresh tokens and %d sessions, want 1 and 1", refresh, sessions)
+	}
+	if res := e.userinfoCall(http.MethodGet, "/oauth2/userinfo", "Bearer "+at); res.StatusCode != 401 {
+		t.Errorf("access token after the watermark: %d", res.StatusCode)
+	}
+	if st, out := e.refresh("web", rt); st != 400 || out["error"] != "invalid_grant" {
+		t.Errorf("refresh token after the watermark: %d %v", st, out)
+	}
+	if res := e.get(b, "/account"); res.StatusCode/100 != 3 || !strings.Contains(res.Header.Get("Location"), "/login") {
+		t.Errorf("the old session still works: %d", res.StatusCode)
+	}
+
+	e.clk.Add(2 * time.Second) // what is issued now is after the watermark
+	b = e.signedIn()
+	q = newAuthzReq("web", appCB, "openid notes.read")
+	status, tok := e.redeem("web", e.code(b, q).Get("code"), q.verifier, appCB)
+	if status != 200 {
+		t.Fatalf("new tokens after the watermark: %d %v", status, tok)
+	}
+	if res := e.userinfoCall(http.MethodGet, "/oauth2/userinfo", "Bearer "+tok["access_token"].(string)); res.StatusCode != 200 {
+		t.Errorf("a new access token is refused: %d", res.StatusCode)
+	}
 }

@@ -77,3 +77,21 @@ func (s *Server) grantRevokedSince(ctx context.Context, t store.RefreshToken) (b
 	}
 	return !latest.IsZero() && !latest.Before(t.CreatedAt), nil
 }
+
+// RevokeIssuedBefore applies a restore watermark (DATA-12): every refresh token,
+// access token and browser session issued before t stops working, so nothing a
+// restored database backup brought back can be used. Access tokens are refused
+// through one revocation entry they are all checked against, kept until the
+// longest-lived token issued before t has expired. It returns how many refresh
+// tokens and sessions it ended.
+func RevokeIssuedBefore(ctx context.Context, st store.Store, t time.Time, accessTokenTTL time.Duration) (refresh int64, sessions int, err error) {
+	if refresh, err = st.RefreshTokens().Revoke(ctx, store.RefreshFilter{IssuedBefore: t}, t); err != nil {
+		return 0, 0, err
+	}
+	if err := st.Revocations().Revoke(ctx, token.RevokeAllKey, t, t.Add(accessTokenTTL)); err != nil {
+		return refresh, 0, err
+	}
+	// A session restored from a backup was last seen before t.
+	ids, err := st.Sessions().DeleteExpired(ctx, t, t)
+	return refresh, len(ids), err
+}

@@ -317,6 +317,9 @@ type RefreshFilter struct {
 	ClientID     string
 	SessionID    string
 	DelegationID string
+	// IssuedBefore selects tokens created before it: the restore watermark that
+	// revokes whatever a database backup brought back (DATA-12).
+	IssuedBefore time.Time
 }
 
 // RefreshTokens stores refresh-token families.

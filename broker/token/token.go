@@ -76,9 +76,13 @@ type AccessClaims struct {
 // UserToken reports whether the token was issued for a user (not client_credentials).
 func (c *AccessClaims) UserToken() bool { return c.GrantID != "" }
 
+// RevokeAllKey is the revocation entry every access token is checked against: the
+// restore watermark (DATA-12).
+const RevokeAllKey = "all"
+
 // RevocationKeys are the keys of store.Revocations that can revoke this token.
 func (c *AccessClaims) RevocationKeys() []string {
-	k := []string{"jti:" + c.ID, "client:" + c.ClientID}
+	k := []string{"jti:" + c.ID, "client:" + c.ClientID, RevokeAllKey}
 	if c.UserToken() {
 		k = append(k, "grant:"+c.GrantID, "user:"+c.Subject, UserClientKey(c.Subject, c.ClientID))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse/gatehouse/broker"
 	"io"
 	"runtime/debug"
 	"text/tabwriter"
@@ -177,6 +178,45 @@ func cmdReseal(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "Resealed %d signing key(s) under the newest master key.\n", n)
+	return nil
+}
+
+func cmdWatermark(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "watermark", "watermark [flags]",
+		"Run after restoring the database from a backup, before serving: every refresh\n"+
+			"token, access token and browser session issued before --before stops working,\n"+
+			"so tokens revoked after the backup was taken do not come back to life. People\n"+
+			"sign in again and applications get new tokens.")
+	before := fs.String("before", "", "the watermark, RFC 3339 (default: now)")
+	load := configFlags(fs, env)
+	args, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("watermark takes no arguments, got %q", args)
+	}
+	t := time.Now()
+	if *before != "" {
+		if t, err = time.Parse(time.RFC3339, *before); err != nil {
+			return fmt.Errorf("--before: %q is not an RFC 3339 time like 2026-11-28T12:00:00Z", *before)
+		}
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	refresh, sessions, err := broker.RevokeIssuedBefore(ctx, db, t, cfg.AccessTokenTTL)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "Revoked everything issued before %s: %d refresh token(s), %d session(s), and every access token.\n",
+		t.UTC().Format(time.RFC3339), refresh, sessions)
 	return nil
 }
 

@@ -539,3 +539,14 @@ func TestDATA13_MasterKeyRotation(t *testing.T) {
 		t.Fatal("the retired master key still opens the signing keys")
 	}
 }
+
+func TestWatermarkCommand(t *testing.T) {
+	vars := baseVars(t)
+	out, err := runCommand(t, vars, "watermark", "--before", "2026-11-28T12:00:00Z")
+	if err != nil || !strings.Contains(out, "Revoked everything issued before 2026-11-28T12:00:00Z: 0 refresh token(s), 0 session(s)") {
+		t.Fatalf("watermark: %v %q", err, out)
+	}
+	if _, err := runCommand(t, vars, "watermark", "--before", "yesterday"); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
+		t.Fatalf("a bad time was accepted: %v", err)
+	}
+}

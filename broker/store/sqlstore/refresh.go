@@ -116,6 +116,10 @@ func (s refreshTokens) Revoke(ctx context.Context, f store.RefreshFilter, now ti
 			where = append(where, c.column+" = $"+strconv.Itoa(len(args)))
 		}
 	}
+	if !f.IssuedBefore.IsZero() {
+		args = append(args, s.db.ts(f.IssuedBefore))
+		where = append(where, "created_at < $"+strconv.Itoa(len(args)))
+	}
 	if len(args) == 1 {
 		// An empty filter would revoke every token of every user.
 		return 0, fmt.Errorf("%s: empty filter", op)

@@ -264,11 +264,14 @@ func testRefreshTokens(t *testing.T, open func(t *testing.T) store.Store) {
 			{"delegation", store.RefreshFilter{DelegationID: "d1"}, "14"},
 			{"user and client", store.RefreshFilter{UserID: "u1", ClientID: "c1"}, "12"},
 			{"no match", store.RefreshFilter{UserID: "u1", ClientID: "c1", GrantID: "g3"}, ""},
+			{"issued before", store.RefreshFilter{IssuedBefore: at(3 * time.Second)}, "12"}, // token N is created at N s
+			{"user issued before", store.RefreshFilter{UserID: "u2", IssuedBefore: at(5 * time.Second)}, "4"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := open(t)
 				for _, rt := range tokens {
 					rt.ExpiresAt = at(time.Hour)
+					rt.CreatedAt = at(time.Duration(rt.TokenHash[0]-'0') * time.Second)
 					must(t, "Create", s.RefreshTokens().Create(t.Context(), rt))
 				}
 				n, err := s.RefreshTokens().Revoke(t.Context(), tc.filter, at(2*time.Minute))
