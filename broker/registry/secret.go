@@ -5,43 +5,32 @@ package registry
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+
+	"github.com/gatehouse/gatehouse/broker/token"
 )
 
-// SecretBytes is the entropy of a generated client secret: 256 bits, so a fast hash
-// is enough to store it (no password-hash stretching: there is nothing to guess;
-// OIDC Core §16.19, ASVS 5 6.5.2).
-const SecretBytes = 32
-
-// NewSecret returns a fresh client secret and the hash to store. Gatehouse always
-// generates secrets; people never choose them.
-func NewSecret() (secret string, hash []byte) {
-	secret = randomString(SecretBytes)
-	return secret, HashSecret(secret)
-}
-
-// HashSecret is the stored form of a secret (or of any other 256-bit token).
-func HashSecret(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
-	return h[:]
-}
+// NewSecret returns a fresh client secret and the hash to store: a 256-bit opaque
+// token like codes and refresh tokens, so a fast hash is enough to store it (no
+// password-hash stretching: there is nothing to guess; OIDC Core §16.19, ASVS 5
+// 6.5.2). Gatehouse always generates secrets; people never choose them.
+func NewSecret() (secret string, hash []byte) { return token.NewOpaque() }
 
 // dummyHash stands in for the stored hash of an unknown client, so a lookup miss
 // costs the same hash and compare as a wrong secret.
-var dummyHash = HashSecret("no client has this secret")
+var dummyHash = token.Hash("no client has this secret")
 
 // SecretMatches reports whether presented hashes to stored, in constant time with
 // respect to both values. A nil stored hash (unknown or public client) is compared
 // against a dummy and never matches.
 func SecretMatches(stored []byte, presented string) bool {
-	h := sha256.Sum256([]byte(presented))
-	if len(stored) != sha256.Size {
-		subtle.ConstantTimeCompare(dummyHash, h[:])
+	h := token.Hash(presented)
+	if len(stored) != len(h) {
+		subtle.ConstantTimeCompare(dummyHash, h)
 		return false
 	}
-	return subtle.ConstantTimeCompare(stored, h[:]) == 1
+	return subtle.ConstantTimeCompare(stored, h) == 1
 }
 
 // NewClientID returns a random client identifier (128 bits, URL-safe).
