@@ -112,3 +112,24 @@ func TestES256FastPathOnlyForES256(t *testing.T) {
 		}
 	}
 }
+
+type appendingClaims struct{ Sub string }
+
+func (c appendingClaims) AppendJSON(b []byte) []byte {
+	return append(b, `{"sub":"`+c.Sub+`","via":"AppendJSON"}`...)
+}
+
+// Claims that encode themselves are signed as they encode, for every algorithm.
+func TestSignUsesAppendJSON(t *testing.T) {
+	for _, alg := range []string{ES256, RS256, EdDSA} {
+		m := newEnv(t).started(t, alg)
+		tok, err := m.Sign(context.Background(), appendingClaims{Sub: "alice"}, "at+jwt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]string
+		if err := m.Verify(context.Background(), tok, "at+jwt", &got); err != nil || got["sub"] != "alice" || got["via"] != "AppendJSON" {
+			t.Errorf("%s: payload %v, %v", alg, got, err)
+		}
+	}
+}

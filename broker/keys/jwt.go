@@ -70,8 +70,11 @@ func (s *Signer) Sign(claims any, typ string) (string, error) {
 	if typ == "" {
 		return "", errors.New("keys: sign: empty typ")
 	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
+	var payload []byte
+	var err error
+	if a, ok := claims.(jsonAppender); ok {
+		payload = a.AppendJSON(make([]byte, 0, 384))
+	} else if payload, err = json.Marshal(claims); err != nil {
 		return "", fmt.Errorf("keys: sign: marshal claims: %w", err)
 	}
 	if s.es256 != nil {
@@ -86,6 +89,12 @@ func (s *Signer) Sign(claims any, typ string) (string, error) {
 		return "", fmt.Errorf("keys: sign: %w", err)
 	}
 	return obj.CompactSerialize()
+}
+
+// jsonAppender is implemented by claims that encode themselves as encoding/json
+// would, without reflection (token.AccessClaims, on every access token).
+type jsonAppender interface {
+	AppendJSON(b []byte) []byte
 }
 
 func (s *Signer) joseSigner(typ string) (jose.Signer, error) {
