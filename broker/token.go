@@ -198,8 +198,16 @@ func (s *Server) auditIssued(r *http.Request, clientID, grant string, cl *token.
 	ri := infoFrom(r.Context())
 	s.audit.Enqueue(audit.Event{
 		Actor: "client:" + clientID, Action: "token.issued", Target: cl.Subject, IP: ri.IP, RequestID: ri.ID,
-		Details: map[string]any{"grant_type": grant, "jti": cl.ID, "aud": []string(cl.Audience), "scope": cl.Scope},
+		Details: issuedDetails{Audience: cl.Audience, GrantType: grant, JTI: cl.ID, Scope: cl.Scope},
 	})
+}
+
+// issuedDetails are the details of token.issued, in the key order a map would have.
+type issuedDetails struct {
+	Audience  []string `json:"aud"`
+	GrantType string   `json:"grant_type"`
+	JTI       string   `json:"jti"`
+	Scope     string   `json:"scope"`
 }
 
 // auditSecurity records a refused attack synchronously (SECURITY.md: one audit line

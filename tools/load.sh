@@ -3,7 +3,9 @@
 # Builds Gatehouse, starts it on a fresh SQLite database in a temp dir (loopback
 # only), registers an API, a client_credentials client and a resource-server client
 # through the CLI, then drives POST /oauth2/token and POST /oauth2/introspect with wrk
-# through ../shared/bench/loadrun.sh at 1 and 16 connections and prints the medians.
+# through ../shared/bench/loadrun.sh at 1 and 16 connections, then introspection at a
+# fixed 1,000 requests/s with tools/openloop (wrk cannot hold a rate), and prints the
+# medians.
 # Env: RUNS (default 3), SECS (default 15), PORT (default 18080), BENCH (the kit dir).
 # Like hydra-bench.sh, logs at warn (no per-request access log line), and the rate
 # limits are raised far above the offered load so they measure their cost, not cap.
@@ -13,7 +15,7 @@ BENCH=${BENCH:-$ROOT/../shared/bench}
 RUNS=${RUNS:-3} SECS=${SECS:-15} PORT=${PORT:-18080}
 WORK=$(mktemp -d /tmp/gatehouse-load.XXXX)
 GH="$WORK/gatehouse"
-(cd "$ROOT" && go build -trimpath -o "$GH" ./cmd/gatehouse)
+(cd "$ROOT" && go build -trimpath -o "$GH" ./cmd/gatehouse && go build -o "$WORK/openloop" ./tools/openloop)
 export GATEHOUSE_DATABASE_URL="sqlite:$WORK/gatehouse.db"
 export GATEHOUSE_MASTER_KEY=$(head -c32 /dev/urandom | base64)
 export GATEHOUSE_LISTEN_ADDR="127.0.0.1:$PORT" GATEHOUSE_ISSUER="http://127.0.0.1:$PORT"
@@ -42,6 +44,23 @@ WRK_AUTH="$RS_AUTH" WRK_BODY="token=$AT" \
   "$BENCH/loadrun.sh" gatehouse-introspect "http://127.0.0.1:$PORT/oauth2/introspect" $PID "$RUNS" 1 10 | tee -a results.txt
 WRK_AUTH="$RS_AUTH" WRK_BODY="token=$AT" \
   "$BENCH/loadrun.sh" gatehouse-introspect "http://127.0.0.1:$PORT/oauth2/introspect" $PID "$RUNS" 16 "$SECS" | tee -a results.txt
+# Open loop: requests due every 1 ms whatever the server does, latency counted from
+# when each was due; the server's CPU per request as loadrun.sh computes it.
+cpu() { sed 's/.*) //' /proc/$PID/stat | awk '{print $12+$13}'; }
+"$WORK/openloop" -url "http://127.0.0.1:$PORT/oauth2/introspect" -rate 1000 -duration 5s -warmup 0 \
+  -body "token=$AT" -auth "$RS_AUTH" -label warmup >/dev/null
+for i in $(seq 1 "$RUNS"); do
+  ( while kill -0 $PID 2>/dev/null; do awk '/^VmRSS/{print $2}' /proc/$PID/status; sleep 0.5; done ) > rss.txt &
+  SAMPLER=$!
+  c0=$(cpu)
+  out=$("$WORK/openloop" -url "http://127.0.0.1:$PORT/oauth2/introspect" -rate 1000 -duration "${SECS}s" -warmup 0 \
+    -body "token=$AT" -auth "$RS_AUTH" -label "gatehouse-introspect-rate1000-run$i")
+  c1=$(cpu)
+  kill $SAMPLER; wait $SAMPLER 2>/dev/null || true
+  reqs=$(sed 's/.* reqs=\([0-9]*\).*/\1/' <<<"$out")
+  echo "$out $(awk -v d=$((c1-c0)) -v t="$(getconf CLK_TCK)" -v r="$reqs" 'BEGIN{printf "srv_cpu_ms_per_req=%.3f", d*1000/t/r}') rss_max_kb=$(sort -n rss.txt | tail -1)" | tee -a results.txt
+  sleep 2
+done
 echo "RSS_END_KB=$(awk '/^VmRSS/{print $2}' /proc/$PID/status)"
 echo "server log lines at warn or above: $(wc -l < server.log)"
 python3 "$BENCH/summarize.py" results.txt

@@ -166,3 +166,24 @@ func TestFlushWritesWhatWasEnqueued(t *testing.T) {
 		t.Fatalf("after Flush %d of 3 events are stored", n)
 	}
 }
+
+// Details may be a map or a struct; none, nil or empty, is stored as NULL.
+func TestDetailsEncoding(t *testing.T) {
+	var nilMap map[string]any
+	type hot struct {
+		JTI string `json:"jti"`
+	}
+	for _, tc := range []struct {
+		details any
+		want    string
+	}{
+		{nil, ""}, {nilMap, ""}, {map[string]any{}, ""}, {struct{}{}, ""},
+		{map[string]any{"b": 1, "a": "x"}, `{"a":"x","b":1}`}, {hot{JTI: "j"}, `{"jti":"j"}`},
+	} {
+		w := &Writer{now: func() time.Time { return t0 }}
+		e, err := w.toStore(Event{Action: "x", Details: tc.details})
+		if err != nil || string(e.Details) != tc.want || (tc.want == "" && e.Details != nil) {
+			t.Errorf("%#v: stored %q, %v; want %q", tc.details, e.Details, err, tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -24,20 +25,27 @@ type Signer struct {
 	kid string
 	alg jose.SignatureAlgorithm
 	key jose.SigningKey
-	// byTyp caches one jose.Signer per typ header value. go-jose's signer holds
-	// only immutable configuration and uses crypto/rand per signature, so one
-	// instance serves concurrent callers. typ values are a handful of constants.
-	byTyp sync.Map // string -> jose.Signer
+	// es256 is the key of an ES256 Signer, which signs without go-jose (es256.go).
+	es256 *ecdsa.PrivateKey
+	// byTyp caches per typ header value either the encoded protected header (ES256)
+	// or one jose.Signer (other algorithms). go-jose's signer holds only immutable
+	// configuration and uses crypto/rand per signature, so one instance serves
+	// concurrent callers. typ values are a handful of constants.
+	byTyp sync.Map // string -> string (ES256) or jose.Signer
 }
 
 func newSigner(k *loadedKey) *Signer {
 	alg := jose.SignatureAlgorithm(k.rec.Algorithm)
-	return &Signer{
+	s := &Signer{
 		kid: k.rec.ID,
 		alg: alg,
 		// Wrapping the key in a JWK with a KeyID makes go-jose set the kid header.
 		key: jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: k.private, KeyID: k.rec.ID}},
 	}
+	if ec, ok := k.private.(*ecdsa.PrivateKey); ok && alg == jose.ES256 {
+		s.es256 = ec
+	}
+	return s
 }
 
 // String keeps the private key out of %v and %+v output (an Ed25519 key is a byte
@@ -62,19 +70,31 @@ func (s *Signer) Sign(claims any, typ string) (string, error) {
 	if typ == "" {
 		return "", errors.New("keys: sign: empty typ")
 	}
+	var payload []byte
+	var err error
+	if a, ok := claims.(jsonAppender); ok {
+		payload = a.AppendJSON(make([]byte, 0, 384))
+	} else if payload, err = json.Marshal(claims); err != nil {
+		return "", fmt.Errorf("keys: sign: marshal claims: %w", err)
+	}
+	if s.es256 != nil {
+		return s.signES256(payload, typ)
+	}
 	js, err := s.joseSigner(typ)
 	if err != nil {
 		return "", err
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", fmt.Errorf("keys: sign: marshal claims: %w", err)
 	}
 	obj, err := js.Sign(payload)
 	if err != nil {
 		return "", fmt.Errorf("keys: sign: %w", err)
 	}
 	return obj.CompactSerialize()
+}
+
+// jsonAppender is implemented by claims that encode themselves as encoding/json
+// would, without reflection (token.AccessClaims, on every access token).
+type jsonAppender interface {
+	AppendJSON(b []byte) []byte
 }
 
 func (s *Signer) joseSigner(typ string) (jose.Signer, error) {

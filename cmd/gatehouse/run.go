@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -88,9 +89,19 @@ func openKeys(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqlst
 	return db, km, nil
 }
 
+// gcPercent is the garbage collector's target (GOGC) when the environment sets none.
+// Gatehouse's live heap is a few MiB, so at Go's default of 100 the collector runs
+// after every ~4 MiB allocated: dozens of times a second under load, about 15% of
+// the CPU of a token request. 400 runs it a quarter as often for ~12 MiB more peak
+// heap (tools/load.sh: 0.117 -> 0.099 ms per request, peak RSS 38 -> 51 MiB).
+const gcPercent = 400
+
 // run serves Gatehouse until ctx ends, then shuts down gracefully: stop accepting,
 // drain in-flight requests, flush the audit queue, close the database.
 func run(ctx context.Context, env *environment, cfg *config.Config) error {
+	if _, set := env.lookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	log := newLogger(cfg, env.stderr)
 	var cert tls.Certificate
 	if cfg.TLS() {

@@ -36,14 +36,23 @@ const auditInsert = `INSERT INTO audit_events (occurred_at, actor, action, targe
 // appendPrepared runs one prepared single-row INSERT per event. SQLite runs in
 // process, so a row costs only its bind and step, while preparing a many-row
 // statement costs more than inserting its rows (its parser resolves every $N).
+//
+// The rows are inserted under a context without cancellation, checking ctx between
+// rows instead: for a cancellable context the driver starts a goroutine per
+// statement to watch it, which cost nearly as much as the insert itself. A row
+// cannot wait on another connection: BEGIN IMMEDIATE took the write lock.
 func (s audit) appendPrepared(ctx context.Context, tx *sql.Tx, events []store.AuditEvent) error {
 	stmt, err := tx.PrepareContext(ctx, auditInsert+`($1, $2, $3, $4, $5, $6, $7)`)
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
+	rowCtx := context.WithoutCancel(ctx)
 	for _, e := range events {
-		if _, err := stmt.ExecContext(ctx, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details)); err != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(rowCtx, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details)); err != nil {
 			return err
 		}
 	}

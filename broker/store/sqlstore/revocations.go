@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 	"strings"
 	"time"
@@ -26,22 +27,26 @@ ON CONFLICT (key) DO UPDATE SET
 }
 
 // Latest answers with one indexed query, whatever the number of keys: introspection
-// calls it on every request.
+// calls it on every request, so the query is prepared once per number of keys.
 func (s revocations) Latest(ctx context.Context, keys []string) (time.Time, error) {
 	const op = "revocations: latest"
 	if len(keys) == 0 {
 		return time.Time{}, nil
 	}
-	var b strings.Builder
 	args := make([]any, len(keys))
 	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("$" + strconv.Itoa(i+1))
 		args[i] = k
 	}
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT issued_before FROM token_revocations WHERE key IN (`+b.String()+`)`, args...)
+	var rows *sql.Rows
+	var err error
+	if len(keys) < len(latestQueries) {
+		var stmt *sql.Stmt
+		if stmt, err = s.db.prepared(ctx, latestQueries[len(keys)]); err == nil {
+			rows, err = stmt.QueryContext(ctx, args...)
+		}
+	} else {
+		rows, err = s.db.sql.QueryContext(ctx, latestQuery(len(keys)), args...)
+	}
 	if err != nil {
 		return time.Time{}, wrap(op, err)
 	}
@@ -60,6 +65,26 @@ func (s revocations) Latest(ctx context.Context, keys []string) (time.Time, erro
 		}
 	}
 	return latest, nil
+}
+
+// latestQueries are Latest's queries for up to 7 keys (an access token has at most
+// six revocation keys), so the set of prepared statements stays bounded.
+var latestQueries = func() (q [8]string) {
+	for n := 1; n < len(q); n++ {
+		q[n] = latestQuery(n)
+	}
+	return q
+}()
+
+func latestQuery(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(i+1))
+	}
+	return `SELECT issued_before FROM token_revocations WHERE key IN (` + b.String() + `)`
 }
 
 func (s revocations) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,6 +24,14 @@ func testRevocations(t *testing.T, open func(t *testing.T) store.Store) {
 		got, err = r.Latest(t.Context(), nil)
 		must(t, "Latest of no keys", err)
 		same(t, "latest of no keys", got, time.Time{})
+		// Every number of keys, the same answer (backends may prepare per count).
+		keys := []string{"grant:g"}
+		for n := 1; n <= 12; n++ {
+			got, err = r.Latest(t.Context(), keys)
+			must(t, "Latest", err)
+			same(t, fmt.Sprint("latest of ", n, " keys"), got, at(2*time.Second))
+			keys = append(keys, fmt.Sprint("jti:none", n))
+		}
 	})
 	t.Run("RevokeAgainNeverShrinks", func(t *testing.T) {
 		s := open(t)

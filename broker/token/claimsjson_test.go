@@ -1,0 +1,52 @@
+package token
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// AppendJSON must write exactly what encoding/json writes, for every field set or
+// empty and for strings that need escaping.
+func TestAccessClaimsAppendJSON(t *testing.T) {
+	odd := []string{"", "plain", `q"uote`, `back\slash`, "ctl\x01\n\t", "<script>&amp;", "ünïcode ✓",
+		"line\u2028sep", "bad\xffutf8", "del\x7f"}
+	cases := []AccessClaims{
+		{},
+		{Issuer: "https://id.example.com", Subject: "svc", Audience: Audience{"https://api.test"}, Expiry: 1772370000,
+			IssuedAt: 1772366400, ID: "9f1c0c1e8a0b4d6e", ClientID: "svc", Scope: "read write"},
+		{Issuer: "https://id.example.com", Subject: "u1", Audience: Audience{"https://api.test", "https://id.example.com"},
+			Expiry: -1, IssuedAt: 0, ID: "j", ClientID: "web", Scope: "openid read", AuthTime: 1772366000, ACR: "urn:mfa",
+			AMR: []string{"pwd", "otp"}, SessionID: "s1", GrantID: "g1"},
+		{Audience: Audience{}, AMR: []string{}},
+	}
+	for _, s := range odd {
+		cases = append(cases, AccessClaims{Issuer: s, Subject: s, Audience: Audience{s, s}, ID: s, ClientID: s, Scope: s,
+			ACR: s, AMR: []string{s}, SessionID: s, GrantID: s, AuthTime: 1})
+	}
+	for _, c := range cases {
+		want, err := json.Marshal(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("AppendJSON:\n got %s\nwant %s", got, want)
+		}
+	}
+}
+
+func BenchmarkAccessClaimsJSON(b *testing.B) {
+	c := AccessClaims{Issuer: "https://id.example.com", Subject: "Fcvxc_PEO4IhD5Mb34oMBw", Audience: Audience{"https://api.bench.test"},
+		Expiry: 1795902375, IssuedAt: 1795901775, ID: "zOlTQbNT-jsNz5PXn4mf-Q", ClientID: "Fcvxc_PEO4IhD5Mb34oMBw", Scope: "api"}
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = json.Marshal(&c)
+		}
+	})
+	b.Run("AppendJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = c.AppendJSON(make([]byte, 0, 512))
+		}
+	})
+}
