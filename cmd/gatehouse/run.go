@@ -92,8 +92,9 @@ func openKeys(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqlst
 // gcPercent is the garbage collector's target (GOGC) when the environment sets none.
 // Gatehouse's live heap is a few MiB, so at Go's default of 100 the collector runs
 // after every ~4 MiB allocated: dozens of times a second under load, about 15% of
-// the CPU of a token request. 400 runs it a quarter as often for ~12 MiB more peak
-// heap (tools/load.sh: 0.117 -> 0.099 ms per request, peak RSS 38 -> 51 MiB).
+// the CPU of a token request. 400 runs it about a quarter as often for a larger
+// peak heap (make load: 0.117 -> 0.099 ms per token request; peak RSS over the
+// whole run about 40 -> 78 MiB, idle RSS unchanged).
 const gcPercent = 400
 
 // run serves Gatehouse until ctx ends, then shuts down gracefully: stop accepting,
