@@ -17,6 +17,21 @@ const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 var errNoCredentials = errors.New("no client credentials")
 
+// clientRequest is how every client-authenticated endpoint (token, introspection,
+// revocation) starts: the caller's IP limit, the form (RFC 6749 §3.2 rules), then
+// client authentication.
+func (s *Server) clientRequest(r *http.Request) (form, *store.Client, error) {
+	if err := s.limitIP(r); err != nil {
+		return form{}, nil, err
+	}
+	f, err := readForm(r)
+	if err != nil {
+		return form{}, nil, err
+	}
+	c, err := s.authenticateClient(r, f)
+	return f, c, err
+}
+
 // limitIP applies the per-address bucket; every OAuth endpoint calls it first.
 func (s *Server) limitIP(r *http.Request) error {
 	if ok, after := s.ipLimit.take(infoFrom(r.Context()).IP, 1); !ok {

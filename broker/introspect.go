@@ -36,14 +36,7 @@ type introspection struct {
 // clients may call it (§2.1, AS-INT-01), and a client learns only about tokens issued
 // to it or meant for an API it is registered for; anything else is inactive.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limitIP(r); err != nil {
-		return err
-	}
-	f, err := readForm(r)
-	if err != nil {
-		return err
-	}
-	c, err := s.authenticateClient(r, f)
+	f, c, err := s.clientRequest(r)
 	if err != nil {
 		return err
 	}
@@ -134,14 +127,7 @@ func (s *Server) introspectRefresh(ctx context.Context, c *store.Client, tok str
 // with it (AS-REV-02); an access token is put on the revocation list until it
 // expires.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limitIP(r); err != nil {
-		return err
-	}
-	f, err := readForm(r)
-	if err != nil {
-		return err
-	}
-	c, err := s.authenticateClient(r, f)
+	f, c, err := s.clientRequest(r)
 	if err != nil {
 		return err
 	}

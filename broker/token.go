@@ -26,14 +26,7 @@ type tokenResponse struct {
 // handleToken is the token endpoint (RFC 6749 §3.2): it authenticates the client,
 // then hands the request to its grant.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limitIP(r); err != nil {
-		return err
-	}
-	f, err := readForm(r)
-	if err != nil {
-		return err
-	}
-	c, err := s.authenticateClient(r, f)
+	f, c, err := s.clientRequest(r)
 	if err != nil {
 		return err
 	}
