@@ -2,13 +2,13 @@ package broker
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/providers"
 )
 
@@ -24,11 +24,6 @@ const touchEvery = time.Minute
 // ends the oldest (DOS-12). Far above what a person uses.
 const defaultMaxSessionsPerUser = 50
 
-func tokenHash(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
-
 // startSession creates a new session for user after a verified sign-in and puts
 // its token in a fresh browser cookie. Whatever the browser held before
 // (pre-login values, CSRF secret, an older session's token) is discarded, so a
@@ -38,9 +33,9 @@ func tokenHash(token string) []byte {
 // first (DOS-12).
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, id providers.Identity, roles []string, login store.Identity) (store.Session, error) {
 	now := s.Now()
-	token := randomID(32) // 256 bits
+	secret := randomID(32) // 256 bits
 	sess := store.Session{
-		ID: randomID(16), TokenHash: tokenHash(token), UserID: u.ID, ProviderID: id.ProviderID, Subject: id.Subject,
+		ID: randomID(16), TokenHash: token.Hash(secret), UserID: u.ID, ProviderID: id.ProviderID, Subject: id.Subject,
 		AuthTime: id.AuthTime, AMR: id.AMR, ACR: id.ACR, IP: infoFrom(r.Context()).IP, UserAgent: truncate(r.UserAgent(), 256),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionMaxAge), Roles: roles, LogoutKey: id.LogoutKey,
 	}
@@ -64,7 +59,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 	bs := s.browserState(r)
 	bs.IsNew = true
 	clear(bs.Values)
-	bs.Values[sessionTokenKey] = token
+	bs.Values[sessionTokenKey] = secret
 	if err := bs.Save(r, w); err != nil {
 		return store.Session{}, err
 	}
@@ -75,12 +70,12 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 // decided here with the server's clock, not by the cookie (WEB-11); a session
 // past its idle or absolute limit is deleted on sight.
 func (s *Server) currentSession(r *http.Request) (store.Session, store.User, bool) {
-	token, _ := s.browserState(r).Values[sessionTokenKey].(string)
-	if token == "" {
+	secret, _ := s.browserState(r).Values[sessionTokenKey].(string)
+	if secret == "" {
 		return store.Session{}, store.User{}, false
 	}
 	ctx := r.Context()
-	sess, err := s.store.Sessions().GetByTokenHash(ctx, tokenHash(token))
+	sess, err := s.store.Sessions().GetByTokenHash(ctx, token.Hash(secret))
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.log.ErrorContext(ctx, "session lookup failed", "request_id", RequestID(ctx), "error", err.Error())
