@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,6 +30,7 @@ func BenchmarkOIDCCallback(b *testing.B) {
 			req.AddCookie(ck)
 		}
 		srv.limits = newLoginLimits(srv.Now)
+		e.endAllSessions() // a typical login: the user has no other session to count or evict
 		w := httptest.NewRecorder()
 		b.StartTimer()
 		srv.ServeHTTP(w, req)
@@ -60,11 +62,21 @@ func BenchmarkSAMLACS(b *testing.B) {
 			req.AddCookie(ck)
 		}
 		srv.limits = newLoginLimits(srv.Now)
+		e.endAllSessions() // a typical login: the user has no other session to count or evict
 		w := httptest.NewRecorder()
 		b.StartTimer()
 		srv.ServeHTTP(w, req)
 		if w.Code != http.StatusSeeOther {
 			b.Fatalf("acs: %d %s", w.Code, w.Body)
 		}
+	}
+}
+
+// endAllSessions deletes every session, so each benchmarked login is measured as a
+// user's only session rather than one that keeps hitting the per-user cap.
+func (e *signinEnv) endAllSessions() {
+	never := e.clk.Now().AddDate(100, 0, 0)
+	if _, err := e.db.Sessions().DeleteExpired(context.Background(), never, never); err != nil {
+		e.t.Fatal(err)
 	}
 }
