@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers"
 )
@@ -155,7 +156,7 @@ func (s *Server) linkNewIdentity(ctx context.Context, r *http.Request, b *upstre
 	// Only a trusted provider's verified email counts as verified here: a user
 	// created by an untrusted provider must not become a link target for a
 	// later trusted sign-in with the same address (account pre-hijacking).
-	u := store.User{ID: randomID(16), Email: ident.Email, EmailVerified: trusted, Name: truncate(ident.Name, 256),
+	u := store.User{ID: token.Random(16), Email: ident.Email, EmailVerified: trusted, Name: truncate(ident.Name, 256),
 		CreatedAt: now, UpdatedAt: now}
 	rec.LinkedAt = now
 	if err := s.store.Identities().LinkNewUser(ctx, u, rec); err != nil {

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -12,6 +10,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/token"
 )
 
 // flowTTL bounds a pending sign-in, link or upstream logout (WEB-24: ≤ 10 min).
@@ -86,15 +85,9 @@ func (s *Server) flowCookie(saml bool) (name string, sameSite http.SameSite) {
 	return flowCookieSecure, http.SameSiteLaxMode
 }
 
-func randomID(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 // setFlow stores f in the browser, replacing a pending flow of the same kind.
 func (s *Server) setFlow(w http.ResponseWriter, f flow, saml bool) error {
-	f.ID, f.Created = randomID(18), s.Now().Unix()
+	f.ID, f.Created = token.Random(18), s.Now().Unix()
 	name, sameSite := s.flowCookie(saml)
 	v, err := securecookie.EncodeMulti(name, f, s.flows...)
 	if err != nil {

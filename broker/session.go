@@ -33,9 +33,9 @@ const defaultMaxSessionsPerUser = 50
 // first (DOS-12).
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, id providers.Identity, roles []string, login store.Identity) (store.Session, error) {
 	now := s.Now()
-	secret := randomID(32) // 256 bits
+	secret := token.Random(32) // 256 bits
 	sess := store.Session{
-		ID: randomID(16), TokenHash: token.Hash(secret), UserID: u.ID, ProviderID: id.ProviderID, Subject: id.Subject,
+		ID: token.Random(16), TokenHash: token.Hash(secret), UserID: u.ID, ProviderID: id.ProviderID, Subject: id.Subject,
 		AuthTime: id.AuthTime, AMR: id.AMR, ACR: id.ACR, IP: infoFrom(r.Context()).IP, UserAgent: truncate(r.UserAgent(), 256),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionMaxAge), Roles: roles, LogoutKey: id.LogoutKey,
 	}

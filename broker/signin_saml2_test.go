@@ -18,6 +18,7 @@ import (
 	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
 
+	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/providertest"
@@ -124,7 +125,7 @@ func (e *signinEnv) idpLogoutForm(nameID string) url.Values {
 	el := etree.NewElement("samlp:LogoutRequest")
 	el.CreateAttr("xmlns:samlp", providertest.NSProtocol)
 	el.CreateAttr("xmlns:saml", providertest.NSAssertion)
-	el.CreateAttr("ID", "lr-"+randomID(8))
+	el.CreateAttr("ID", "lr-"+token.Random(8))
 	el.CreateAttr("Version", "2.0")
 	el.CreateAttr("IssueInstant", e.clk.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
 	el.CreateAttr("Destination", ep.SLO)

@@ -13,6 +13,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/gatehouse/gatehouse/broker/store/pgtest"
+	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers/providertest"
 )
@@ -35,12 +36,12 @@ func (e *signinEnv) crafted(id, reqID string) crafted {
 	now := e.clk.Now()
 	issuer := e.idp.IdP.Metadata().EntityID
 	return crafted{
-		A: providertest.Assertion{ID: "a-" + randomID(8), Issuer: issuer, NameID: "carol@saml.example",
+		A: providertest.Assertion{ID: "a-" + token.Random(8), Issuer: issuer, NameID: "carol@saml.example",
 			NameIDFormat: "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", Audience: ep.EntityID,
 			Recipient: ep.ACS, InResponseTo: reqID, SessionIndex: "idx-9", IssueInstant: now,
 			NotBefore: now.Add(-time.Minute), NotOnOrAfter: now.Add(5 * time.Minute),
 			Attributes: map[string][]string{"mail": {"carol@saml.example"}, "displayName": {"Carol"}}},
-		R: providertest.Response{ID: "r-" + randomID(8), Issuer: issuer, Destination: ep.ACS, InResponseTo: reqID, IssueInstant: now},
+		R: providertest.Response{ID: "r-" + token.Random(8), Issuer: issuer, Destination: ep.ACS, InResponseTo: reqID, IssueInstant: now},
 	}
 }
 

@@ -4,9 +4,7 @@
 package registry
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 
 	"github.com/gatehouse/gatehouse/broker/token"
 )
@@ -34,10 +32,4 @@ func SecretMatches(stored []byte, presented string) bool {
 }
 
 // NewClientID returns a random client identifier (128 bits, URL-safe).
-func NewClientID() string { return randomString(16) }
-
-func randomString(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails (crypto/rand, Go ≥ 1.24)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func NewClientID() string { return token.Random(16) }

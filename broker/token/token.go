@@ -135,19 +135,21 @@ func AccessTokenHash(alg, accessToken string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
 }
 
-// NewID returns a random token identifier (jti, grant and family IDs): 128 bits.
-func NewID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
+// Random returns n bytes from crypto/rand, base64url-encoded without padding: every
+// identifier and secret Gatehouse makes up is one of these.
+func Random(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand, Go ≥ 1.24)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// NewID returns a random token identifier (jti, grant and family IDs): 128 bits.
+func NewID() string { return Random(16) }
 
 // NewOpaque returns a new opaque token (refresh token or authorization code) of 256
 // random bits and the hash to store; the token itself is never stored (DATA-03).
 func NewOpaque() (string, []byte) {
-	b := make([]byte, 32)
-	rand.Read(b)
-	t := base64.RawURLEncoding.EncodeToString(b)
+	t := Random(32)
 	return t, Hash(t)
 }
 
