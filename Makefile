@@ -4,6 +4,8 @@
 # (see cmd/gatehouse/deps_test.go, DEP-07). The go command downloads it from the
 # module proxy on first use.
 export GOTOOLCHAIN := go1.27.3
+# Gatehouse needs no cgo (the SQLite driver is pure Go): build it as deployed, static.
+export CGO_ENABLED := 0
 
 .PHONY: demo test check bench load
 
