@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -231,21 +232,40 @@ func TestASRT04_RefreshScopeEscalation(t *testing.T) {
 	}
 }
 
+// TestASRT07_RefreshedIDTokenKeepsSubjectAndAuthTime also checks acr and amr: the
+// refreshed ID and access tokens describe the original login (OIDC Core §12.2), on
+// the second rotation as on the first.
 func TestASRT07_RefreshedIDTokenKeepsSubjectAndAuthTime(t *testing.T) {
 	fx := newOAuthFixture(t, nil)
 	code, verifier, _ := fx.newCode(t, codeOpts{client: "web1", redirect: "https://app1.test/cb"})
 	o := fx.exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil)
 	r := fx.call(t, "/oauth2/token", "basic:web1", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {o.str("refresh_token")}})
-	var a, b map[string]any
-	must(t, fx.km.Verify(t.Context(), o.str("id_token"), "JWT", &a))
-	must(t, fx.km.Verify(t.Context(), r.str("id_token"), "JWT", &b))
-	for _, k := range []string{"iss", "sub", "aud", "auth_time", "azp"} {
-		if a[k] == nil || a[k] != b[k] && k != "aud" {
-			t.Errorf("%s: %v then %v", k, a[k], b[k])
-		}
+	r2 := fx.call(t, "/oauth2/token", "basic:web1", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.str("refresh_token")}})
+	claims := func(raw, typ string) map[string]any {
+		var m map[string]any
+		must(t, fx.km.Verify(t.Context(), raw, typ, &m))
+		return m
 	}
-	if a["nonce"] != "n-123" || b["nonce"] != nil || a["at_hash"] == nil {
-		t.Errorf("nonce/at_hash: %v %v", a, b)
+	a := claims(o.str("id_token"), "JWT")
+	if a["nonce"] != "n-123" || a["at_hash"] == nil || a["acr"] != "urn:gatehouse:loa:1" || fmt.Sprint(a["amr"]) != "[pwd]" {
+		t.Errorf("first ID token: %v", a)
+	}
+	for i, res := range []oauthResult{r, r2} {
+		b := claims(res.str("id_token"), "JWT")
+		for _, k := range []string{"iss", "sub", "aud", "auth_time", "azp", "acr", "amr"} {
+			if a[k] == nil || fmt.Sprint(a[k]) != fmt.Sprint(b[k]) {
+				t.Errorf("refresh %d: ID token %s: %v then %v", i+1, k, a[k], b[k])
+			}
+		}
+		if b["nonce"] != nil {
+			t.Errorf("refresh %d: nonce %v", i+1, b["nonce"])
+		}
+		at := claims(res.str("access_token"), "at+jwt")
+		for _, k := range []string{"auth_time", "acr", "amr"} {
+			if fmt.Sprint(at[k]) != fmt.Sprint(a[k]) {
+				t.Errorf("refresh %d: access token %s = %v, want %v", i+1, k, at[k], a[k])
+			}
+		}
 	}
 }
 

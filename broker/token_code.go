@@ -65,7 +65,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		err := s.store.RefreshTokens().Create(ctx, store.RefreshToken{
 			TokenHash: hash, FamilyID: token.NewID(), GrantID: ac.GrantID, ClientID: c.ID, UserID: ac.UserID,
 			SessionID: ac.SessionID, Scopes: scopes, Audience: ac.Audience, DelegationID: ac.DelegationID,
-			AuthTime: ac.AuthTime, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
+			AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
 		})
 		if err != nil {
 			return nil, err

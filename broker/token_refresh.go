@@ -64,7 +64,7 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	rotated, err := s.store.RefreshTokens().Rotate(ctx, hash, store.RefreshToken{
 		TokenHash: nextHash, GrantID: old.GrantID, ClientID: old.ClientID, UserID: old.UserID,
 		SessionID: old.SessionID, Scopes: old.Scopes, Audience: old.Audience, DelegationID: old.DelegationID,
-		AuthTime: old.AuthTime, CreatedAt: now, ExpiresAt: old.ExpiresAt, // the family's remaining lifetime
+		AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR, CreatedAt: now, ExpiresAt: old.ExpiresAt, // the family's remaining lifetime
 	}, now)
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):
@@ -84,10 +84,10 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	if err != nil {
 		return nil, err
 	}
-	// OIDC Core §12.2: same iss and sub, auth_time of the original authentication,
-	// no nonce.
+	// OIDC Core §12.2: same iss and sub, auth_time, acr and amr of the original
+	// authentication, no nonce.
 	res, cl, err := s.issueUserTokens(signer, accessGrant{client: c, subject: old.UserID, audience: old.Audience,
-		scopes: scopes, grantID: old.GrantID, sessionID: old.SessionID, authTime: old.AuthTime}, "", now)
+		scopes: scopes, grantID: old.GrantID, sessionID: old.SessionID, authTime: old.AuthTime, acr: old.ACR, amr: old.AMR}, "", now)
 	if err != nil {
 		return nil, err
 	}

@@ -301,11 +301,15 @@ type RefreshToken struct {
 	Scopes       []string
 	Audience     string
 	DelegationID string
-	AuthTime     time.Time
-	CreatedAt    time.Time
-	ExpiresAt    time.Time
-	RotatedAt    time.Time // zero while current
-	RevokedAt    time.Time // zero while not revoked
+	// AuthTime, ACR and AMR describe the login the grant came from; tokens
+	// refreshed from it repeat them (OIDC Core §12.2).
+	AuthTime  time.Time
+	ACR       string
+	AMR       []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RotatedAt time.Time // zero while current
+	RevokedAt time.Time // zero while not revoked
 }
 
 // RefreshFilter selects refresh tokens to revoke; set fields are AND-ed and at least

@@ -123,6 +123,8 @@ func newRefresh(hash, family string) store.RefreshToken {
 		Audience:     "https://api.example.com",
 		DelegationID: "d1",
 		AuthTime:     at(0),
+		ACR:          "urn:example:loa:2",
+		AMR:          []string{"pwd", "otp"},
 		CreatedAt:    at(0),
 		ExpiresAt:    at(24 * time.Hour),
 	}
