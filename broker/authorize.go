@@ -43,6 +43,15 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	if oe := parseAuthzRequest(v, c, &q); oe != nil {
 		return s.authzError(w, r, &q, oe)
 	}
+	if hint := v.Get("id_token_hint"); hint != "" {
+		// OIDC Core §3.1.2.1: an ID token this client received names the user
+		// the answer must be about.
+		id, ok := s.idTokenHint(r.Context(), hint)
+		if !ok || id.Audience[0] != c.ID {
+			return s.authzError(w, r, &q, invalidRequest("id_token_hint is not an ID token issued to this client"))
+		}
+		q.HintSubject = id.Subject
+	}
 	// OIDC Core §3.1.2.1: prompt=login needs a new sign-in, at Gatehouse and at
 	// the upstream IdP; select_account lets the person choose (authorize_authn.go).
 	p := pendingAuthz{Req: q, ID: token.NewID(), Created: s.Now().Unix(),
@@ -91,6 +100,15 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 		return s.authzError(w, r, q, oe)
 	}
 	sess, u, ok := s.currentSession(r)
+	if ok && q.HintSubject != "" && u.ID != q.HintSubject {
+		// Someone other than the user id_token_hint names: a positive answer
+		// only if that user signs in for this request (OIDC Core §3.1.2.1), so
+		// one sign-in is offered, and a second mismatch is the client's error.
+		if q.prompt("none") || p.LoginOffered {
+			return s.authzError(w, r, q, oauthErr(0, "login_required", "the signed-in user is not the one id_token_hint names", nil))
+		}
+		ok, p.ForceLogin, p.PriorSession, p.SelectAccount = false, true, sess.ID, true
+	}
 	if ok {
 		if why := s.sessionShortfall(sess, &p); why != "" {
 			// A new sign-in, which the prior session cannot stand in for.
@@ -103,6 +121,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 		}
 		// select_account: the sign-in page lets the person choose, once.
 		p.Chosen = p.SelectAccount
+		p.LoginOffered = true
 		return s.sendToLogin(w, r, p)
 	}
 	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: sess.Roles}

@@ -33,6 +33,8 @@ type pendingAuthz struct {
 	// too; Chosen says the page was shown.
 	SelectAccount bool `json:"sa,omitempty"`
 	Chosen        bool `json:"ch,omitempty"`
+	// LoginOffered says this request already sent the person to sign in.
+	LoginOffered bool `json:"lo,omitempty"`
 }
 
 const (

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
@@ -37,6 +38,9 @@ type authzRequest struct {
 	// sign-in must meet (authorize_authn.go).
 	ACRValues   []string `json:"v,omitempty"`
 	ACRRequired []string `json:"w,omitempty"`
+	// HintSubject is the user an id_token_hint names: only that user's session
+	// gets a positive answer (authorize.go).
+	HintSubject string `json:"u,omitempty"`
 }
 
 func (q *authzRequest) prompt(v string) bool { return slices.Contains(q.Prompt, v) }
@@ -54,6 +58,7 @@ var authzParamLen = map[string]int{
 	"acr_values":            512,
 	"prompt":                64,
 	"max_age":               12,
+	"id_token_hint":         keys.MaxTokenSize,
 }
 
 const maxAuthzParams = 64
@@ -255,8 +260,9 @@ func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *oauthErr
 		return invalidRequest("acr_values has too many values")
 	}
 	q.ACRRequired = essentialACR(v.Get("claims"))
-	// display, ui_locales, claims_locales, id_token_hint, the rest of claims and
-	// unknown parameters are accepted and ignored (OIDC Core §3.1.2.1, §3.1.2.2).
+	// display, ui_locales, claims_locales, the rest of claims and unknown
+	// parameters are accepted and ignored (OIDC Core §3.1.2.1, §3.1.2.2);
+	// id_token_hint is read by handleAuthorize, which holds the keys.
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -37,12 +38,8 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) error 
 	}
 	clientID := v.Get("client_id")
 	if hint := v.Get("id_token_hint"); hint != "" {
-		// An expired hint is still a hint (§2); the signature and issuer must hold.
-		var id token.IDClaims
-		if s.keys.Verify(r.Context(), hint, token.TypeID, &id) != nil || id.Issuer != s.cfg.Issuer.String() || len(id.Audience) != 1 {
-			return errBadLogoutRequest
-		}
-		if clientID != "" && clientID != id.Audience[0] {
+		id, ok := s.idTokenHint(r.Context(), hint)
+		if !ok || clientID != "" && clientID != id.Audience[0] {
 			return errBadLogoutRequest
 		}
 		clientID = id.Audience[0]
@@ -123,4 +120,16 @@ func (s *Server) logoutReturn(w http.ResponseWriter, q authzRequest) error {
 	w.Header().Set("Location", loc)
 	w.WriteHeader(http.StatusSeeOther)
 	return nil
+}
+
+// idTokenHint reads an id_token_hint (OIDC Core §3.1.2.1; RP-Initiated Logout §2):
+// an ID token Gatehouse issued, to exactly one client (its only audience). An
+// expired one is still a hint of a past session, so only the signature (by a key
+// still published) and the issuer must hold.
+func (s *Server) idTokenHint(ctx context.Context, raw string) (token.IDClaims, bool) {
+	var id token.IDClaims
+	if s.keys.Verify(ctx, raw, token.TypeID, &id) != nil || id.Issuer != s.cfg.Issuer.String() || len(id.Audience) != 1 || id.Subject == "" {
+		return token.IDClaims{}, false
+	}
+	return id, true
 }
