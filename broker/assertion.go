@@ -215,7 +215,7 @@ func (jc *jwksCache) get(r *http.Request, hc *http.Client, uri string, now time.
 		return nil, err
 	}
 	jc.mu.Lock()
-	if jc.sets == nil || len(jc.sets) >= maxCached {
+	if jc.sets == nil || len(jc.sets) >= registry.MaxCached {
 		jc.sets = map[string]fetchedJWKS{}
 	}
 	jc.sets[uri] = fetchedJWKS{set: &set, fetched: now}

@@ -83,7 +83,7 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 	if ok, after := s.clientLimit.take(id, 1); !ok {
 		return nil, tooManyRequests(after)
 	}
-	c, err := s.registry.client(r.Context(), id)
+	c, err := s.registry.Client(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 
 // clientAuthFailed counts the failure against the caller's address and the claimed
 // client (so guessing runs into 429) and returns invalid_client, which the error
-// writer records in the audit log (oauth_reject.go) with reason and method.
+// writer records in the audit log (auditRejection) with reason and method.
 func (s *Server) clientAuthFailed(r *http.Request, clientID, method, reason string, cause error) error {
 	s.ipLimit.charge(infoFrom(r.Context()).IP, failureCost)
 	if clientID == "" {

@@ -178,7 +178,7 @@ func (s *Server) connectedApps(r *http.Request, userID string) ([]templates.AppR
 	var out []templates.AppRow
 	for _, c := range list {
 		row := templates.AppRow{ClientID: c.ClientID, Name: c.ClientID, Scopes: token.FormatScope(c.Scopes), LastUsed: stampTime(c.LastUsedAt)}
-		if cl, err := s.registry.client(r.Context(), c.ClientID); err == nil && cl != nil {
+		if cl, err := s.registry.Client(r.Context(), c.ClientID); err == nil && cl != nil {
 			row.Name = clientName(cl)
 		}
 		out = append(out, row)

@@ -55,7 +55,7 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 }
 
 // discoveryCache holds the discovery document with the registered APIs' scopes,
-// re-read at most every registryTTL.
+// re-read at most every registry.CacheTTL.
 type discoveryCache struct {
 	mu     sync.Mutex
 	doc    []byte
@@ -69,7 +69,7 @@ func (s *Server) currentDiscovery(ctx context.Context) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := s.Now()
-	if c.doc != nil && now.Sub(c.loaded) < registryTTL && !now.Before(c.loaded) {
+	if c.doc != nil && now.Sub(c.loaded) < registry.CacheTTL && !now.Before(c.loaded) {
 		return c.doc
 	}
 	apis, err := s.store.APIs().List(ctx)

@@ -46,7 +46,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) error 
 	}
 	var c *store.Client
 	if clientID != "" {
-		if c, err = s.registry.client(r.Context(), clientID); err != nil {
+		if c, err = s.registry.Client(r.Context(), clientID); err != nil {
 			return err
 		}
 		if c == nil {

@@ -13,7 +13,7 @@ import (
 // BenchmarkIssueAccessToken: minting and signing one access token (ES256).
 func BenchmarkIssueAccessToken(b *testing.B) {
 	fx := newOAuthFixture(b, nil)
-	c, _ := fx.registry.client(context.Background(), "svc")
+	c, _ := fx.registry.Client(context.Background(), "svc")
 	signer, err := fx.km.Signer(context.Background())
 	must(b, err)
 	b.ReportAllocs()

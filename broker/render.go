@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // render writes a page. It renders into a buffer first, so a failing component
@@ -26,4 +28,25 @@ func jsonUnmarshal(b []byte, v any) error {
 		return nil
 	}
 	return json.Unmarshal(b, v)
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
+	page := templates.Page{Title: "Welcome"}
+	if _, u, ok := s.currentSession(r); ok {
+		page.SignedInAs = displayName(u)
+	}
+	return render(w, r, http.StatusOK, templates.Home(templates.HomeView{Page: page, Issuer: s.cfg.Issuer.String()}))
+}
+
+// truncate shortens untrusted text (from clients, upstream IdPs, browsers) to at
+// most n bytes before it is stored, logged or audited, without splitting a
+// UTF-8 character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

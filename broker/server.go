@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
@@ -87,7 +88,7 @@ type Server struct {
 	// discoveryAPIs is the discovery document with the registered APIs' scopes.
 	discoveryAPIs discoveryCache
 
-	registry   *registryCache
+	registry   *registry.Cache
 	rejections *rejectionMetrics
 	// consentTouches throttles the "last used" writes of refresh-token use.
 	consentTouches *limiter
@@ -114,7 +115,7 @@ func New(o Options) (*Server, error) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	s.registry = newRegistryCache(o.Store, s.Now)
+	s.registry = registry.NewCache(o.Store, s.Now)
 	s.ipLimit = perSecond(o.Config.OAuthRatePerIP, s.Now)
 	s.clientLimit = perSecond(o.Config.OAuthRatePerClient, s.Now)
 	s.consentTouches = newLimiter(rate.Every(consentTouchEvery), 1, s.Now)

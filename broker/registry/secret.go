@@ -1,6 +1,6 @@
 // Package registry holds the rules for registering OAuth clients and APIs: generated
-// client secrets, redirect-URI registration and matching, and what a valid client or
-// API record is.
+// client secrets, redirect-URI registration and matching, what a valid client or API
+// record is, and the read-through cache the request paths look them up in.
 package registry
 
 import (

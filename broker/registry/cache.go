@@ -1,4 +1,4 @@
-package broker
+package registry
 
 import (
 	"context"
@@ -9,17 +9,19 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
-// registryTTL is how long a cached client or API is trusted before it is read again:
+// CacheTTL is how long a cached client or API is trusted before it is read again:
 // an admin's change made through the CLI on another process (or another replica)
 // takes effect within this time, while the hot token path reads no database.
-const registryTTL = 2 * time.Second
+const CacheTTL = 2 * time.Second
 
-// maxCached bounds each cache; unknown client IDs are cached too (as misses), so
-// random IDs could otherwise grow it without bound.
-const maxCached = 10_000
+// MaxCached bounds each cache, here and in the broker's other caches keyed by
+// request input: unknown client IDs are cached too (as misses), so random IDs
+// could otherwise grow it without bound.
+const MaxCached = 10_000
 
-// registryCache caches clients by ID and APIs by audience.
-type registryCache struct {
+// Cache is a read-through cache of clients by ID and APIs by audience, for the
+// request paths that look one up on every request.
+type Cache struct {
 	store store.Store
 	now   func() time.Time
 
@@ -38,18 +40,19 @@ type cachedAPI struct {
 	loaded time.Time
 }
 
-func newRegistryCache(st store.Store, now func() time.Time) *registryCache {
-	return &registryCache{store: st, now: now, clients: map[string]cachedClient{}, apis: map[string]cachedAPI{}}
+// NewCache returns an empty cache over st; now is the clock entries age by.
+func NewCache(st store.Store, now func() time.Time) *Cache {
+	return &Cache{store: st, now: now, clients: map[string]cachedClient{}, apis: map[string]cachedAPI{}}
 }
 
-// client returns the client, or nil if there is none. The returned value is shared:
+// Client returns the client, or nil if there is none. The returned value is shared:
 // callers must not modify it.
-func (rc *registryCache) client(ctx context.Context, id string) (*store.Client, error) {
+func (rc *Cache) Client(ctx context.Context, id string) (*store.Client, error) {
 	now := rc.now()
 	rc.mu.RLock()
 	e, ok := rc.clients[id]
 	rc.mu.RUnlock()
-	if ok && now.Sub(e.loaded) < registryTTL && !now.Before(e.loaded) {
+	if ok && now.Sub(e.loaded) < CacheTTL && !now.Before(e.loaded) {
 		return e.c, nil
 	}
 	c, err := rc.store.Clients().Get(ctx, id)
@@ -62,7 +65,7 @@ func (rc *registryCache) client(ctx context.Context, id string) (*store.Client, 
 		e = cachedClient{c: &c, loaded: now}
 	}
 	rc.mu.Lock()
-	if len(rc.clients) >= maxCached {
+	if len(rc.clients) >= MaxCached {
 		clear(rc.clients)
 	}
 	rc.clients[id] = e
@@ -70,13 +73,13 @@ func (rc *registryCache) client(ctx context.Context, id string) (*store.Client, 
 	return e.c, nil
 }
 
-// api returns the API with this audience, or nil if there is none.
-func (rc *registryCache) api(ctx context.Context, audience string) (*store.API, error) {
+// API returns the API with this audience, or nil if there is none.
+func (rc *Cache) API(ctx context.Context, audience string) (*store.API, error) {
 	now := rc.now()
 	rc.mu.RLock()
 	e, ok := rc.apis[audience]
 	rc.mu.RUnlock()
-	if ok && now.Sub(e.loaded) < registryTTL && !now.Before(e.loaded) {
+	if ok && now.Sub(e.loaded) < CacheTTL && !now.Before(e.loaded) {
 		return e.a, nil
 	}
 	a, err := rc.store.APIs().GetByAudience(ctx, audience)
@@ -89,7 +92,7 @@ func (rc *registryCache) api(ctx context.Context, audience string) (*store.API, 
 		e = cachedAPI{a: &a, loaded: now}
 	}
 	rc.mu.Lock()
-	if len(rc.apis) >= maxCached {
+	if len(rc.apis) >= MaxCached {
 		clear(rc.apis)
 	}
 	rc.apis[audience] = e
