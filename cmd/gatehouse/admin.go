@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/gatehouse/gatehouse/broker"
 	"io"
 	"runtime/debug"
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 )
@@ -18,15 +18,8 @@ func cmdMigrate(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "migrate", "migrate [flags] up|status",
 		"up applies every pending migration, each in its own transaction; status lists them.\nserve migrates by itself; use this to migrate before rolling out new replicas.")
 	load := configFlags(fs, env)
-	args, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(args) != 1 || (args[0] != "up" && args[0] != "status") {
-		fs.Usage()
-		return fmt.Errorf("migrate needs exactly one of: up, status")
-	}
-	cfg, err := load()
+	args, cfg, err := parseCommand(fs, load, args, func(a []string) bool { return len(a) == 1 && (a[0] == "up" || a[0] == "status") },
+		"migrate needs exactly one of: up, status")
 	if err != nil {
 		return err
 	}
@@ -64,15 +57,8 @@ func cmdKeys(ctx context.Context, env *environment, args []string) error {
 			"published until the tokens it signed have expired.")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	load := configFlags(fs, env)
-	args, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(args) != 1 || (args[0] != "list" && args[0] != "rotate") {
-		fs.Usage()
-		return fmt.Errorf("keys needs exactly one of: list, rotate")
-	}
-	cfg, err := load()
+	args, cfg, err := parseCommand(fs, load, args, func(a []string) bool { return len(a) == 1 && (a[0] == "list" || a[0] == "rotate") },
+		"keys needs exactly one of: list, rotate")
 	if err != nil {
 		return err
 	}
@@ -157,14 +143,7 @@ func cmdReseal(ctx context.Context, env *environment, args []string) error {
 			"under the new one. Safe to run again after an interruption; once it reports\n"+
 			"nothing left, remove the old key from GATEHOUSE_PREVIOUS_MASTER_KEYS.")
 	load := configFlags(fs, env)
-	args, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(args) > 0 {
-		return fmt.Errorf("reseal takes no arguments, got %q", args)
-	}
-	cfg, err := load()
+	_, cfg, err := parseCommand(fs, load, args, noArgs, "reseal takes no arguments")
 	if err != nil {
 		return err
 	}
@@ -189,22 +168,15 @@ func cmdWatermark(ctx context.Context, env *environment, args []string) error {
 			"sign in again and applications get new tokens.")
 	before := fs.String("before", "", "the watermark, RFC 3339 (default: now)")
 	load := configFlags(fs, env)
-	args, err := parse(fs, args)
+	_, cfg, err := parseCommand(fs, load, args, noArgs, "watermark takes no arguments")
 	if err != nil {
 		return err
-	}
-	if len(args) > 0 {
-		return fmt.Errorf("watermark takes no arguments, got %q", args)
 	}
 	t := time.Now()
 	if *before != "" {
 		if t, err = time.Parse(time.RFC3339, *before); err != nil {
 			return fmt.Errorf("--before: %q is not an RFC 3339 time like 2026-11-28T12:00:00Z", *before)
 		}
-	}
-	cfg, err := load()
-	if err != nil {
-		return err
 	}
 	db, err := openDatabase(ctx, cfg)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -23,15 +22,7 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 	scopes := &listFlag{whole: true}
 	fs.Var(scopes, "scope", "scope NAME[=DESCRIPTION][@ROLE+ROLE] (repeatable; quote descriptions with spaces)")
 	load := configFlags(fs, env)
-	args, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(args) == 0 {
-		fs.Usage()
-		return errors.New("apis needs a subcommand")
-	}
-	cfg, err := load()
+	args, cfg, err := parseCommand(fs, load, args, someArgs, "apis needs a subcommand")
 	if err != nil {
 		return err
 	}

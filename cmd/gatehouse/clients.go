@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -117,15 +116,7 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	cf := addClientFlags(fs)
 	load := configFlags(fs, env)
-	args, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(args) == 0 {
-		fs.Usage()
-		return errors.New("clients needs a subcommand")
-	}
-	cfg, err := load()
+	args, cfg, err := parseCommand(fs, load, args, someArgs, "clients needs a subcommand")
 	if err != nil {
 		return err
 	}

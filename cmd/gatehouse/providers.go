@@ -50,15 +50,7 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 	mdFile := fs.String("metadata-file", "", "SAML IdP metadata XML file")
 	logo := fs.String("logo-url", "", "https URL of a logo for the sign-in page")
 	load := configFlags(fs, env)
-	args, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(args) == 0 {
-		fs.Usage()
-		return errors.New("providers needs a subcommand")
-	}
-	cfg, err := load()
+	args, cfg, err := parseCommand(fs, load, args, someArgs, "providers needs a subcommand")
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,30 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// parseCommand is every database subcommand's prelude: it parses the flags and
+// positional arguments, shows the usage and returns wantArgs as the error when
+// valid refuses the arguments, and loads the configuration.
+func parseCommand(fs *flag.FlagSet, load func() (*config.Config, error), args []string,
+	valid func(args []string) bool, wantArgs string) ([]string, *config.Config, error) {
+	args, err := parse(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !valid(args) {
+		fs.Usage()
+		return nil, nil, errors.New(wantArgs)
+	}
+	cfg, err := load()
+	if err != nil {
+		return nil, nil, err
+	}
+	return args, cfg, nil
+}
+
+// noArgs and someArgs are the usual argument checks for parseCommand.
+func noArgs(args []string) bool   { return len(args) == 0 }
+func someArgs(args []string) bool { return len(args) > 0 }
+
 // openDatabase opens the configured database and applies pending migrations, as
 // every command that reads or writes it must.
 func openDatabase(ctx context.Context, cfg *config.Config) (*sqlstore.DB, error) {

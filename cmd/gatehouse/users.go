@@ -16,15 +16,8 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 		"show prints a user, their linked identities and the raw claims or attributes of each\nidentity's last sign-in: what role rules can match.")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	load := configFlags(fs, env)
-	args, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(args) != 2 || args[0] != "show" {
-		fs.Usage()
-		return errors.New("users needs: show EMAIL|ID")
-	}
-	cfg, err := load()
+	args, cfg, err := parseCommand(fs, load, args, func(a []string) bool { return len(a) == 2 && a[0] == "show" },
+		"users needs: show EMAIL|ID")
 	if err != nil {
 		return err
 	}
