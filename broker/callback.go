@@ -32,7 +32,9 @@ func (s *Server) handleACS(w http.ResponseWriter, r *http.Request) error {
 // completeFlow finishes a sign-in or a link: the browser must hold the flow this
 // provider started (WEB-05: a response pushed into another browser finds none),
 // the flow is used once across every replica (OIDC-01), the provider verifies the
-// response, and only then is anything stored.
+// response, and only then is anything stored. The flow's and the response's
+// replay keys are recorded with what the response leads to: with the session
+// for a sign-in, before anything else otherwise.
 func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool) error {
 	if err := s.rateLimit(s.limits.callback, r); err != nil {
 		return err
@@ -53,10 +55,7 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 		// for: the mix-up attack (RFC 9700 §4.4, SAML-21).
 		return s.refuse(r, id, "flow_for_other_provider", fmt.Errorf("flow for %q (%s) completed at %q", f.Provider, f.Purpose, id))
 	}
-	if err := s.store.Replay().Remember(ctx, "flow:"+f.ID, time.Unix(f.Created, 0).Add(flowTTL+time.Minute), s.Now()); err != nil {
-		if errors.Is(err, store.ErrAlreadyUsed) {
-			return s.refuse(r, id, "flow_replayed", err)
-		}
+	if err := s.refuseSpentFlow(r, id, f); err != nil {
 		return err
 	}
 	b, err := s.provider(r)
@@ -67,29 +66,46 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 	if err != nil {
 		return s.upstreamFailure(r, id, "signin.refused", err)
 	}
+	used := append([]store.ReplayKey{flowKey(f)}, replayKeys(ident.ReplayKeys)...)
 	if ident.ProviderID != id || ident.Subject == "" {
+		if err := s.spend(r, id, "signin.refused", used); err != nil {
+			return err
+		}
 		return s.refuse(r, id, "identity_for_other_provider", fmt.Errorf("identity from %q", ident.ProviderID))
 	}
 	if f.Purpose == flowLink {
+		if err := s.spend(r, id, "signin.refused", used); err != nil {
+			return err
+		}
 		return s.completeLink(w, r, b, f, ident)
 	}
 	if reason := f.unmetBy(ident); reason != "" {
+		if err := s.spend(r, id, "signin.refused", used); err != nil {
+			return err
+		}
 		return s.refuseUnmet(w, r, f, id, reason) // OIDC-25
 	}
-	return s.signIn(w, r, b, ident, upstream.Roles(b.Common.RoleRules, ident), f.ReturnTo)
+	return s.signIn(w, r, b, ident, upstream.Roles(b.Common.RoleRules, ident), f.ReturnTo, used)
 }
 
 // signIn resolves the verified identity to its local user and starts a session
-// with the roles the provider's rules gave.
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request, b *upstream.Built, ident providers.Identity, roles []string, returnTo string) error {
+// with the roles the provider's rules gave, recording the used replay keys with
+// it. A refused response is used up all the same.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, b *upstream.Built, ident providers.Identity, roles []string, returnTo string, used []store.ReplayKey) error {
 	id := b.Config.ID
 	u, login, err := s.resolveUser(r.Context(), r, b, ident)
 	if err != nil {
 		return err
 	}
-	sess, err := s.startSession(w, r, u, ident, roles, login)
+	if u.Disabled {
+		if err := s.spend(r, id, "signin.refused", used); err != nil {
+			return err
+		}
+		return s.refuse(r, id, "user_disabled", errors.New("user disabled"))
+	}
+	sess, err := s.startSession(w, r, u, ident, roles, login, used)
 	if err != nil {
-		return err
+		return s.replayFailure(r, id, "signin.refused", err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.lastProviderCookie(), Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
 		Secure: s.secureCookies(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
@@ -107,16 +123,9 @@ func (s *Server) resolveUser(ctx context.Context, r *http.Request, b *upstream.B
 	now := s.Now()
 	rec := s.identityRecord(ident, "", now)
 	for range 2 {
-		existing, err := s.store.Identities().Get(ctx, ident.ProviderID, ident.Subject)
+		u, err := s.store.Identities().UserOf(ctx, ident.ProviderID, ident.Subject)
 		switch {
 		case err == nil:
-			u, err := s.store.Users().Get(ctx, existing.UserID)
-			if err != nil {
-				return store.User{}, store.Identity{}, err
-			}
-			if u.Disabled {
-				return store.User{}, store.Identity{}, s.refuse(r, ident.ProviderID, "user_disabled", errors.New("user disabled"))
-			}
 			rec.UserID = u.ID
 			return u, rec, nil
 		case !errors.Is(err, store.ErrNotFound):

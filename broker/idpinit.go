@@ -2,10 +2,8 @@ package broker
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
@@ -41,6 +39,11 @@ func (s *Server) acceptUnsolicited(w http.ResponseWriter, r *http.Request, b *up
 	ident, err := b.Provider.Complete(r.Context(), r, nil)
 	if err != nil {
 		return s.upstreamFailure(r, id, "signin.refused", err)
+	}
+	// The assertion is used up here, not at the confirmation: the response
+	// itself can be posted only once (SAML-23).
+	if err := s.spend(r, id, "signin.refused", replayKeys(ident.ReplayKeys)); err != nil {
+		return err
 	}
 	if ident.ProviderID != id || ident.Subject == "" {
 		return s.refuse(r, id, "identity_for_other_provider", fmt.Errorf("identity from %q", ident.ProviderID))
@@ -110,11 +113,8 @@ func (s *Server) handleContinue(w http.ResponseWriter, r *http.Request) error {
 		s.record(r, "", "signin.refused", r.PathValue("provider"), map[string]any{"reason": "no_pending_idp_initiated"})
 		return err
 	}
-	if err := s.store.Replay().Remember(r.Context(), "flow:"+f.ID, time.Unix(f.Created, 0).Add(flowTTL+time.Minute), s.Now()); err != nil {
-		if errors.Is(err, store.ErrAlreadyUsed) {
-			return s.refuse(r, b.Config.ID, "flow_replayed", err)
-		}
+	if err := s.refuseSpentFlow(r, b.Config.ID, f); err != nil {
 		return err
 	}
-	return s.signIn(w, r, b, p.Identity, p.Roles, defaultReturnTo)
+	return s.signIn(w, r, b, p.Identity, p.Roles, defaultReturnTo, []store.ReplayKey{flowKey(f)})
 }

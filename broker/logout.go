@@ -160,6 +160,9 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.upstreamFailure(r, b.Config.ID, "logout.refused", err)
 	}
+	if err := s.spend(r, b.Config.ID, "logout.refused", replayKeys(req.ReplayKeys)); err != nil {
+		return err
+	}
 	// The sessions of the principal named: by subject when the provider's
 	// subject is what the IdP names, else by the provider's logout key.
 	var list []store.Session

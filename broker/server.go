@@ -140,7 +140,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.upstreams = upstream.NewRegistry(o.Store.Providers(), upstream.Env{
-		Issuer: o.Config.Issuer, Keyring: s.ring, Replay: o.Store.Replay(), HTTPClient: o.HTTPClient,
+		Issuer: o.Config.Issuer, Keyring: s.ring, HTTPClient: o.HTTPClient,
 		AllowHTTP: o.AllowHTTPUpstreams, Now: s.Now,
 	}, o.ProviderCheckEvery, o.Logger)
 	s.limits = newLoginLimits(s.Now)

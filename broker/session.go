@@ -28,10 +28,11 @@ const defaultMaxSessionsPerUser = 50
 // its token in a fresh browser cookie. Whatever the browser held before
 // (pre-login values, CSRF secret, an older session's token) is discarded, so a
 // planted cookie is worth nothing afterwards (WEB-06).
-// login, if set, is the identity's login record, written with the session in
-// one transaction. A user's sessions beyond maxSessionsPerUser end, oldest
-// first (DOS-12).
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, id providers.Identity, roles []string, login store.Identity) (store.Session, error) {
+// login, if set, is the identity's login record, and used the replay keys the
+// sign-in consumes, written with the session in one transaction (a used key is
+// store.ErrAlreadyUsed). A user's sessions beyond maxSessionsPerUser end,
+// oldest first (DOS-12).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, id providers.Identity, roles []string, login store.Identity, used []store.ReplayKey) (store.Session, error) {
 	now := s.Now()
 	secret := token.Random(32) // 256 bits
 	sess := store.Session{
@@ -49,7 +50,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 		}
 		sess.LogoutStateEnc = enc
 	}
-	evicted, err := s.store.SignIns().Record(r.Context(), sess, login, s.maxSessionsPerUser)
+	evicted, err := s.store.SignIns().Record(r.Context(), store.SignIn{Used: used, Session: sess, Login: login, MaxPerUser: s.maxSessionsPerUser})
 	if err != nil {
 		return store.Session{}, err
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -78,6 +79,9 @@ type envOptions struct {
 	settings map[string]string
 	// wrapStore, if set, wraps the store each replica's server uses.
 	wrapStore func(store.Store) store.Store
+	// checkEvery is how often the replicas re-read provider versions; zero
+	// means on every request, so that a test sees an admin's edit at once.
+	checkEvery time.Duration
 }
 
 func newSigninEnv(t testing.TB, o envOptions) *signinEnv {
@@ -129,7 +133,7 @@ func newSigninEnv(t testing.TB, o envOptions) *signinEnv {
 		}
 		s, err := New(Options{Config: cfg, Store: st, Keys: km, Audit: aw, Logger: log, Now: e.clk.Now,
 			HTTPClient: safehttp.NewClient(safehttp.Options{AllowLoopback: true}), AllowHTTPUpstreams: true,
-			ProviderCheckEvery: time.Nanosecond})
+			ProviderCheckEvery: cmp.Or(o.checkEvery, time.Nanosecond)})
 		if err != nil {
 			t.Fatal(err)
 		}

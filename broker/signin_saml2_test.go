@@ -192,6 +192,28 @@ func TestIdPInitiatedLogout(t *testing.T) {
 	}
 }
 
+// TestIdPInitiatedLogoutReplay: the same LogoutRequest posted again is refused
+// (its ID is in the replay cache) and ends nothing, even a session started since.
+func TestIdPInitiatedLogoutReplay(t *testing.T) {
+	t.Parallel()
+	e := samlEnv(t, envOptions{})
+	c := newClient(e)
+	e.signIn(c, "carol@saml.example")
+	form := e.idpLogoutForm("carol@saml.example")
+	res := e.postForm(c, "/saml/uni/slo", form)
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || e.sessions() != 0 {
+		t.Fatalf("logout request: %d, sessions %d", res.StatusCode, e.sessions())
+	}
+	e.signIn(newClient(e), "carol@saml.example")
+	res = e.postForm(newClient(e), "/saml/uni/slo", form)
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest || e.sessions() != 1 {
+		t.Errorf("replayed logout request: %d, sessions %d", res.StatusCode, e.sessions())
+	}
+	e.wantAudit("logout.refused", "replay")
+}
+
 // logoutStatus decodes the LogoutResponse the SLO endpoint redirects to and
 // returns its top-level and second-level status codes.
 func logoutStatus(t *testing.T, res *http.Response) (top, second string) {

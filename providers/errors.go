@@ -12,7 +12,8 @@ var (
 	// ErrInvalidResponse: the IdP's response failed verification (signature,
 	// audience, expiry, state, nonce, shape...). Possibly an attack.
 	ErrInvalidResponse = errors.New("providers: invalid response from identity provider")
-	// ErrReplay: the response (SAML assertion ID) was already used.
+	// ErrReplay: the response was already used: one of its ReplayKeys was
+	// recorded before (by the caller, which wraps this sentinel).
 	ErrReplay = errors.New("providers: response already used")
 	// ErrUnavailable: the IdP could not be reached or answered with a server
 	// error (discovery, JWKS, token endpoint). Retrying may help.

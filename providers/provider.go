@@ -21,8 +21,19 @@ type Provider interface {
 	// browser) and hands back to Complete.
 	Begin(ctx context.Context, p BeginParams) (Start, error)
 	// Complete validates the IdP's response in r against pending and says who
-	// the user is. On error no Identity is returned (the zero value).
+	// the user is. On error no Identity is returned (the zero value). The
+	// caller must record Identity.ReplayKeys before it acts on the Identity.
 	Complete(ctx context.Context, r *http.Request, pending []byte) (Identity, error)
+}
+
+// ReplayKey names a verified upstream message that may be accepted only once
+// (a SAML assertion or LogoutRequest ID), until ExpiresAt. A provider verifies
+// and the broker records: the caller stores each key insert-once (store.Replay)
+// and refuses the message if one was already stored, so that a sign-in can
+// record its keys in the transaction that starts the session.
+type ReplayKey struct {
+	Key       string
+	ExpiresAt time.Time
 }
 
 // BeginParams is what the broker knows when a sign-in starts.
@@ -114,6 +125,10 @@ type Identity struct {
 	// IdP-initiated logout finds the sessions even when Subject is mapped
 	// from another attribute. Empty if the provider has none.
 	LogoutKey string
+	// ReplayKeys must be recorded once before the Identity is used (SAML:
+	// the assertion ID, SAML-23). They are not part of the Identity's JSON:
+	// an Identity kept for later has had its keys recorded already.
+	ReplayKeys []ReplayKey `json:"-"`
 }
 
 // LogoutProvider is implemented by providers that support upstream logout
@@ -159,6 +174,9 @@ type UpstreamLogout struct {
 	// Match reports whether a session whose Identity.LogoutState is given
 	// is one the IdP asked to end.
 	Match func(logoutState []byte) bool
+	// ReplayKeys must be recorded once before any session is ended (SAML:
+	// the LogoutRequest ID).
+	ReplayKeys []ReplayKey
 	// Respond builds the answer to send the browser back with, once the
 	// broker has ended the sessions: ended is how many. None means the
 	// principal or its sessions were unknown here, which the answer says
@@ -179,6 +197,8 @@ type MetadataProvider interface {
 // ID token, or a SAML 2.0 assertion (RFC 7522 encoding, base64url).
 type TokenVerifier interface {
 	Provider
+	// VerifyToken returns the Identity the token asserts; as with Complete,
+	// the caller must record Identity.ReplayKeys before using it.
 	VerifyToken(ctx context.Context, p TokenParams) (Identity, error)
 }
 

@@ -93,6 +93,9 @@ type Identities interface {
 	// ErrNotFound when the user does not exist.
 	Link(ctx context.Context, id Identity) error
 	Get(ctx context.Context, providerID, subject string) (Identity, error)
+	// UserOf returns the user (provider, subject) is linked to, in one read;
+	// ErrNotFound if it is not linked.
+	UserOf(ctx context.Context, providerID, subject string) (User, error)
 	ListForUser(ctx context.Context, userID string) ([]Identity, error)
 	// RecordLogin updates email, verified flag, claims and last-login time.
 	RecordLogin(ctx context.Context, id Identity) error
@@ -247,15 +250,40 @@ type Sessions interface {
 	DeleteExpired(ctx context.Context, now, idleSince time.Time) ([]string, error)
 }
 
+// ReplayKey is a key to accept once in the replay cache (Replay), kept until
+// ExpiresAt: a sign-in flow's ID, an upstream assertion's ID.
+type ReplayKey struct {
+	Key       string
+	ExpiresAt time.Time
+}
+
+// SignIn is what a completed sign-in writes, all or nothing.
+type SignIn struct {
+	// Used are the replay-cache keys the sign-in consumes, recorded as
+	// Replay.Remember does at Session.CreatedAt: if one is already recorded
+	// and unexpired, Record returns ErrAlreadyUsed and stores nothing.
+	Used []ReplayKey
+	// Session is the new session.
+	Session Session
+	// Login, when its ProviderID is set, is the login on that identity (as
+	// Identities.RecordLogin; ErrNotFound and nothing stored if it is not
+	// linked).
+	Login Identity
+	// MaxPerUser caps the user's sessions (0: no cap): past it, the oldest
+	// others are deleted (DOS-12).
+	MaxPerUser int
+}
+
 // SignIns records a completed sign-in: the few writes every login makes, in
 // one transaction.
 type SignIns interface {
-	// Record stores the new session s and, when login.ProviderID is set, the
-	// login on that identity (as Identities.RecordLogin; ErrNotFound and
-	// nothing stored if it is not linked). Then, if s's user has more than
-	// maxPerUser sessions (0: no cap), the oldest others are deleted (DOS-12);
-	// it returns the IDs of the sessions it deleted.
-	Record(ctx context.Context, s Session, login Identity, maxPerUser int) (evicted []string, err error)
+	// Spent reports whether key is recorded in the replay cache and unexpired
+	// at now, so a spent flow is refused before its response is verified.
+	// It decides nothing: of concurrent sign-ins using one key, Record lets
+	// exactly one commit.
+	Spent(ctx context.Context, key string, now time.Time) (bool, error)
+	// Record stores in and returns the IDs of the sessions it evicted.
+	Record(ctx context.Context, in SignIn) (evicted []string, err error)
 }
 
 // AuthCode is an OAuth 2.0 authorization code; only its hash is stored.

@@ -26,8 +26,6 @@ type Env struct {
 	// Issuer is Gatehouse's public base URL; callback and SAML endpoint URLs hang off it.
 	Issuer  *url.URL
 	Keyring *seal.Keyring
-	// Replay is the database-backed assertion replay cache shared by every replica.
-	Replay saml.ReplayCache
 	// HTTPClient makes every outbound call (discovery, JWKS, tokens, metadata);
 	// nil means safehttp's production policy.
 	HTTPClient *http.Client
@@ -183,7 +181,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 		ep := EndpointsFor(e.Issuer, cfg.ID)
 		p, err := saml.New(saml.Config{
 			ID: cfg.ID, EntityID: ep.EntityID, ACSURL: ep.ACS, SLOURL: ep.SLO, MetadataURL: ep.Metadata,
-			IdPMetadata: md, Key: key, Certificate: cert, Replay: e.Replay,
+			IdPMetadata: md, Key: key, Certificate: cert,
 			RequireSignedAssertion: s.RequireSignedAssertion, NameIDFormat: s.NameIDFormat,
 			RequestBinding: s.RequestBinding, Mapping: s.Mapping, Now: e.Now,
 			AllowIDPInitiated: s.AllowIDPInitiated,

@@ -149,7 +149,7 @@ func run(ctx context.Context, env *environment, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	uenv := upstream.Env{Issuer: cfg.Issuer, Keyring: ring, Replay: db.Replay()}
+	uenv := upstream.Env{Issuer: cfg.Issuer, Keyring: ring}
 	if env.prepare != nil {
 		if err := env.prepare(ctx, db, uenv, &opts); err != nil {
 			return err

@@ -2,11 +2,12 @@
 // providers with crewjam/saml: one ServiceProvider per provider, signed
 // AuthnRequests, the HTTP-POST response binding only, and Gatehouse's own
 // checks on top of crewjam's (size and DOCTYPE limits before parsing,
-// exactly one assertion, replay cache with context, tighter clock skew).
+// exactly one assertion, tighter clock skew). Each accepted assertion or
+// LogoutRequest ID is returned as a providers.ReplayKey for the broker to
+// record once (SAML-Prof §4.1.4.5; SECURITY.md SAML-23).
 package saml
 
 import (
-	"context"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
@@ -18,13 +19,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/providers"
 )
-
-// ReplayCache records assertion IDs until they expire. Remember fails
-// (with any error) when key is already recorded; the broker's store.Replay
-// has exactly this method and returns store.ErrAlreadyUsed.
-type ReplayCache interface {
-	Remember(ctx context.Context, key string, expiresAt, now time.Time) error
-}
 
 // Binding names for Config.RequestBinding.
 const (
@@ -52,9 +46,6 @@ type Config struct {
 	// sign AuthnRequests and logout messages and decrypt assertions.
 	Key         *rsa.PrivateKey
 	Certificate *x509.Certificate
-	// Replay is required: each assertion ID is accepted once (SAML-Prof
-	// §4.1.4.5; SECURITY.md SAML-23).
-	Replay ReplayCache
 	// RequireSignedAssertion refuses assertions that rely on the Response
 	// signature alone. saml-profiles §4.1.4.5 accepts either, so it is off
 	// by default; crewjam always requires one of the two.
@@ -101,9 +92,6 @@ func (c Config) Validate() error {
 		add("saml: SP Key and Certificate are required")
 	} else if pub, ok := c.Certificate.PublicKey.(*rsa.PublicKey); !ok || !pub.Equal(c.Key.Public()) {
 		add("saml: SP Certificate does not match Key")
-	}
-	if c.Replay == nil {
-		add("saml: Replay cache is required")
 	}
 	if c.ClockSkew < 0 || c.ClockSkew > crewjam.MaxClockSkew {
 		add("saml: ClockSkew must be between 0 and %s", crewjam.MaxClockSkew)

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -46,13 +47,13 @@ var testKeys = sync.OnceValue(func() map[string]keyPair {
 
 var errAlreadyUsed = errors.New("already used")
 
-// memReplay is a hand-written fake of the broker's store.Replay.
+// memReplay is a hand-written fake of the broker's replay cache (store.Replay).
 type memReplay struct {
 	mu sync.Mutex
 	m  map[string]time.Time
 }
 
-func (r *memReplay) Remember(_ context.Context, key string, expiresAt, now time.Time) error {
+func (r *memReplay) Remember(key string, expiresAt, now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
@@ -87,7 +88,7 @@ func newEnv(t testing.TB, mut ...func(*Config)) *env {
 	}
 	replay := &memReplay{}
 	cfg := Config{ID: "idp-a", EntityID: spEntity, ACSURL: acsURL, SLOURL: "https://gatehouse.test/saml/idp-a/slo",
-		MetadataURL: spEntity, IdPMetadata: md, Key: k["sp"].key, Certificate: k["sp"].cert, Replay: replay, Now: now}
+		MetadataURL: spEntity, IdPMetadata: md, Key: k["sp"].key, Certificate: k["sp"].cert, Now: now}
 	for _, m := range mut {
 		m(&cfg)
 	}
@@ -147,8 +148,27 @@ func post(encoded string) *http.Request {
 	return r
 }
 
+// complete posts doc to the ACS and records the identity's replay keys.
 func (e *env) complete(doc *etree.Document, pending []byte) (providers.Identity, error) {
-	return e.p.Complete(context.Background(), post(providertest.Encode(doc)), pending)
+	return e.use(e.p.Complete(context.Background(), post(providertest.Encode(doc)), pending))
+}
+
+// use records id's replay keys as the broker does: a key recorded before
+// refuses the identity with ErrReplay. An accepted identity without a key
+// fails the test's expectations too.
+func (e *env) use(id providers.Identity, err error) (providers.Identity, error) {
+	if err != nil {
+		return id, err
+	}
+	if len(id.ReplayKeys) == 0 {
+		return providers.Identity{}, errors.New("identity without replay keys")
+	}
+	for _, k := range id.ReplayKeys {
+		if err := e.replay.Remember(k.Key, k.ExpiresAt, t0); err != nil {
+			return providers.Identity{}, fmt.Errorf("%w: %w", providers.ErrReplay, err)
+		}
+	}
+	return id, nil
 }
 
 func refused(t *testing.T, id providers.Identity, err error, want error) {

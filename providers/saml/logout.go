@@ -78,17 +78,20 @@ func (p *Provider) CompleteLogout(_ context.Context, r *http.Request, rawPending
 
 // HandleLogoutRequest implements providers.LogoutRequestHandler for an
 // IdP-initiated LogoutRequest (saml-profiles §4.4.4.1): crewjam checks its
-// signature, issuer, destination and time; its ID goes into the replay cache.
-func (p *Provider) HandleLogoutRequest(ctx context.Context, r *http.Request) (providers.UpstreamLogout, error) {
+// signature, issuer, destination and time; its ID is the replay key returned.
+func (p *Provider) HandleLogoutRequest(_ context.Context, r *http.Request) (providers.UpstreamLogout, error) {
 	if err := r.ParseForm(); err != nil {
 		return providers.UpstreamLogout{}, providers.Invalid("logout request form: %v", err)
 	}
 	sp := *p.sp
-	rc := &replayAdapter{ctx: ctx, cache: p.cfg.Replay, now: p.cfg.Now(), prefix: "saml:" + p.cfg.ID + ":"}
-	sp.ReplayCache = rc
+	used := p.usedIDs()
+	sp.ReplayCache = used
 	req, err := sp.ValidateLogoutRequest(r)
 	if err != nil {
-		return providers.UpstreamLogout{}, classify(err, rc)
+		return providers.UpstreamLogout{}, classify(err)
+	}
+	if len(used.keys) == 0 {
+		return providers.UpstreamLogout{}, providers.Invalid("logout request ID not reported for the replay cache")
 	}
 	if req.NameID == nil || req.NameID.Value == "" {
 		return providers.UpstreamLogout{}, providers.Invalid("logout request has no NameID")
@@ -103,6 +106,7 @@ func (p *Provider) HandleLogoutRequest(ctx context.Context, r *http.Request) (pr
 	nameID := *req.NameID
 	out := providers.UpstreamLogout{
 		SessionIndexes: indexes,
+		ReplayKeys:     used.keys,
 		Match: func(state []byte) bool {
 			var ls logoutState
 			if json.Unmarshal(state, &ls) != nil || ls.NameID != nameID.Value {

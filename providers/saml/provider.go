@@ -167,7 +167,7 @@ func (p *Provider) decodePending(raw []byte) (pending, error) {
 
 // Complete implements providers.Provider for a POST to the ACS. pending nil
 // means an unsolicited (IdP-initiated) response, refused unless enabled.
-func (p *Provider) Complete(ctx context.Context, r *http.Request, rawPending []byte) (providers.Identity, error) {
+func (p *Provider) Complete(_ context.Context, r *http.Request, rawPending []byte) (providers.Identity, error) {
 	var requestIDs []string
 	if rawPending == nil {
 		if !p.cfg.AllowIDPInitiated {
@@ -193,67 +193,69 @@ func (p *Provider) Complete(ctx context.Context, r *http.Request, rawPending []b
 		solicited.AllowIDPInitiated = false
 		base = &solicited
 	}
-	a, err := p.parse(ctx, xmlDoc, requestIDs, base)
+	a, used, err := p.parse(xmlDoc, requestIDs, base, p.acsURL)
 	if err != nil {
 		return providers.Identity{}, err
 	}
-	return p.identity(a)
+	id, err := p.identity(a)
+	if err != nil {
+		return providers.Identity{}, err
+	}
+	id.ReplayKeys = used
+	return id, nil
 }
 
-// parse runs the structural checks and crewjam's validation with a replay
-// cache bound to ctx, then Gatehouse's stricter checks.
-func (p *Provider) parse(ctx context.Context, xmlDoc []byte, requestIDs []string, base *crewjam.ServiceProvider) (*crewjam.Assertion, error) {
-	return p.parseAt(ctx, xmlDoc, requestIDs, base, p.acsURL)
-}
-
-// parseAt is parse for a response received at currentURL.
-func (p *Provider) parseAt(ctx context.Context, xmlDoc []byte, requestIDs []string, base *crewjam.ServiceProvider, currentURL url.URL) (*crewjam.Assertion, error) {
+// parse runs the structural checks on a response received at currentURL,
+// crewjam's validation and Gatehouse's stricter checks. It returns the
+// assertion's ID as the replay key the caller records (SAML-23).
+func (p *Provider) parse(xmlDoc []byte, requestIDs []string, base *crewjam.ServiceProvider, currentURL url.URL) (*crewjam.Assertion, []providers.ReplayKey, error) {
 	if err := checkStructure(xmlDoc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := p.cfg.Now()
-	sp := *base // per call: the replay cache needs this request's context
-	rc := &replayAdapter{ctx: ctx, cache: p.cfg.Replay, now: now, prefix: "saml:" + p.cfg.ID + ":"}
-	sp.ReplayCache = rc
+	sp := *base // per call: the IDs are this response's
+	used := p.usedIDs()
+	sp.ReplayCache = used
 	a, err := sp.ParseXMLResponse(xmlDoc, requestIDs, currentURL)
 	if err != nil {
-		return nil, classify(err, rc)
+		return nil, nil, classify(err)
 	}
 	if err := p.checkAssertion(a, now); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return a, nil
+	if len(used.keys) == 0 {
+		// crewjam records every accepted assertion; without its ID there
+		// is nothing to accept once.
+		return nil, nil, providers.Invalid("assertion ID not reported for the replay cache")
+	}
+	return a, used.keys, nil
 }
 
-// replayAdapter gives crewjam's context-free AssertionReplayCache the
-// request context and the provider's clock, and namespaces the keys.
-type replayAdapter struct {
-	ctx      context.Context
-	cache    ReplayCache
-	now      time.Time
-	prefix   string
-	replayed bool
+// usedIDs is the replay cache given to crewjam, which hands it the ID of each
+// message it accepts (an assertion, a LogoutRequest; crewjam prefixes the
+// latter). It records nothing itself: it collects namespaced keys for the
+// caller to record, so that the broker can store them in the transaction
+// that acts on the message.
+type usedIDs struct {
+	prefix string
+	keys   []providers.ReplayKey
 }
 
-func (a *replayAdapter) Consume(id string, expiresAt time.Time) error {
-	if err := a.cache.Remember(a.ctx, a.prefix+id, expiresAt, a.now); err != nil {
-		a.replayed = true
-		return fmt.Errorf("%w: %w", crewjam.ErrAssertionReplayed, err)
-	}
+func (p *Provider) usedIDs() *usedIDs { return &usedIDs{prefix: "saml:" + p.cfg.ID + ":"} }
+
+func (u *usedIDs) Consume(id string, expiresAt time.Time) error {
+	u.keys = append(u.keys, providers.ReplayKey{Key: u.prefix + id, ExpiresAt: expiresAt})
 	return nil
 }
 
 // classify maps crewjam's errors to the providers sentinels.
-func classify(err error, rc *replayAdapter) error {
+func classify(err error) error {
 	var bad crewjam.ErrBadStatus
 	var ire *crewjam.InvalidResponseError
 	if errors.As(err, &ire) && ire.PrivateErr != nil {
 		err = ire.PrivateErr
 	}
-	switch {
-	case rc.replayed:
-		return fmt.Errorf("%w: %w", providers.ErrReplay, err)
-	case errors.As(err, &bad):
+	if errors.As(err, &bad) {
 		return &providers.UpstreamError{Code: bad.Status}
 	}
 	return fmt.Errorf("%w: %w", providers.ErrInvalidResponse, err)

@@ -35,7 +35,7 @@ func TestRoundTripCrewjamIdP(t *testing.T) {
 	if resp.StatusCode != 200 || m == nil {
 		t.Fatalf("IdP answered %d: %s", resp.StatusCode, body)
 	}
-	id, err := e.p.Complete(context.Background(), post(html.UnescapeString(string(m[1]))), pending)
+	id, err := e.use(e.p.Complete(context.Background(), post(html.UnescapeString(string(m[1]))), pending))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestRoundTripCrewjamIdP(t *testing.T) {
 		t.Fatalf("identity %+v", id)
 	}
 	t.Run("SAML23 replay of the same response", func(t *testing.T) {
-		id, err := e.p.Complete(context.Background(), post(html.UnescapeString(string(m[1]))), pending)
+		id, err := e.use(e.p.Complete(context.Background(), post(html.UnescapeString(string(m[1]))), pending))
 		refused(t, id, err, providers.ErrReplay)
 	})
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/beevik/etree"
+	crewjam "github.com/crewjam/saml"
 
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/providertest"
@@ -211,10 +213,21 @@ func TestSAML23_ReplayCrafted(t *testing.T) {
 	e := newEnv(t)
 	reqID, pending, _ := e.begin(t)
 	enc := providertest.Encode(e.signedDoc(reqID))
-	if _, err := e.p.Complete(context.Background(), post(enc), pending); err != nil {
+	id, err := e.p.Complete(context.Background(), post(enc), pending)
+	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := e.p.Complete(context.Background(), post(enc), pending)
+	// The assertion's ID, under the provider's namespace, until the last
+	// moment crewjam would accept it (here IssueInstant + MaxIssueDelay,
+	// before NotOnOrAfter).
+	want := []providers.ReplayKey{{Key: "saml:idp-a:_a" + reqID, ExpiresAt: t0.Add(crewjam.MaxIssueDelay)}}
+	if !reflect.DeepEqual(id.ReplayKeys, want) {
+		t.Fatalf("replay keys %+v, want %+v", id.ReplayKeys, want)
+	}
+	if _, err := e.use(id, nil); err != nil {
+		t.Fatal(err)
+	}
+	id, err = e.use(e.p.Complete(context.Background(), post(enc), pending))
 	refused(t, id, err, providers.ErrReplay)
 }
 

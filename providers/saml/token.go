@@ -17,8 +17,8 @@ import (
 // urn:ietf:params:oauth:token-type:saml2, base64url per RFC 7522 §2.1). The
 // assertion must be signed by the IdP, name this SP as audience and
 // tp.Recipient (the token endpoint) as SubjectConfirmationData Recipient
-// (RFC 7522 §3), carry no InResponseTo, and is accepted only once.
-func (p *Provider) VerifyToken(ctx context.Context, tp providers.TokenParams) (providers.Identity, error) {
+// (RFC 7522 §3), carry no InResponseTo; its ID is the replay key returned, accepted once.
+func (p *Provider) VerifyToken(_ context.Context, tp providers.TokenParams) (providers.Identity, error) {
 	recipient, err := url.Parse(tp.Recipient)
 	if err != nil || !recipient.IsAbs() {
 		return providers.Identity{}, fmt.Errorf("%w: recipient %q", providers.ErrConfig, tp.Recipient)
@@ -58,7 +58,7 @@ func (p *Provider) VerifyToken(ctx context.Context, tp providers.TokenParams) (p
 	sp := *p.sp
 	sp.AllowIDPInitiated = true // no AuthnRequest: an InResponseTo is still refused
 	sp.AcsURL = *recipient
-	a, err := p.parseAt(ctx, xmlDoc, nil, &sp, *recipient)
+	a, used, err := p.parse(xmlDoc, nil, &sp, *recipient)
 	if err != nil {
 		return providers.Identity{}, err
 	}
@@ -67,5 +67,8 @@ func (p *Provider) VerifyToken(ctx context.Context, tp providers.TokenParams) (p
 		return providers.Identity{}, err
 	}
 	id.LogoutState = nil
+	// The same keys as at the ACS, so one assertion serves either a sign-in
+	// or an exchange, once (AS-TX-06).
+	id.ReplayKeys = used
 	return id, nil
 }

@@ -4,11 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
 type signIns struct{ db *DB }
+
+// replayUse records a replay-cache key as Replay.Remember does: it changes no
+// row when the key is recorded and unexpired at $3.
+const replayUse = `INSERT INTO replay_cache (id, expires_at) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_cache.expires_at <= $3`
 
 // evictSessions deletes a user's sessions beyond the newest $3 others than the
 // new session $2 (DOS-12). NOT IN with LIMIT reads the same on both databases.
@@ -16,37 +22,83 @@ const evictSessions = `DELETE FROM sessions WHERE user_id = $1 AND id <> $2 AND 
 	SELECT id FROM sessions WHERE user_id = $1 AND id <> $2 ORDER BY created_at DESC, id DESC LIMIT $3)
 RETURNING id`
 
-// Record makes a sign-in's writes one transaction: one commit instead of two
-// or three, and no session without its login record.
-func (s signIns) Record(ctx context.Context, x store.Session, login store.Identity, maxPerUser int) ([]string, error) {
+func (s signIns) Spent(ctx context.Context, key string, now time.Time) (bool, error) {
+	const op = "sign-ins: spent"
+	st, err := s.db.prepared(ctx, `SELECT count(*) FROM replay_cache WHERE id = $1 AND expires_at > $2`)
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	var n int
+	if err := st.QueryRowContext(ctx, key, s.db.ts(now)).Scan(&n); err != nil {
+		return false, wrap(op, err)
+	}
+	return n > 0, nil
+}
+
+// Record makes a sign-in's writes one transaction: one commit instead of one
+// per write, and no session without its login record or with a used key. Its
+// statements are prepared: parsing them cost SQLite more than running them.
+func (s signIns) Record(ctx context.Context, in store.SignIn) ([]string, error) {
 	const op = "sign-ins: record"
+	x := in.Session
 	var evicted []string
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, sessionInsert, s.db.sessionArgs(x)...); err != nil {
-			return err
+		stmt := func(query string) (*sql.Stmt, error) {
+			st, err := s.db.prepared(ctx, query)
+			if err != nil {
+				return nil, err
+			}
+			return tx.StmtContext(ctx, st), nil
 		}
-		if login.ProviderID != "" {
-			res, err := tx.ExecContext(ctx, identityRecordLogin, s.db.recordLoginArgs(login)...)
+		exec := func(query string, args ...any) (int64, error) {
+			st, err := stmt(query)
+			if err != nil {
+				return 0, err
+			}
+			res, err := st.ExecContext(ctx, args...)
+			if err != nil {
+				return 0, err
+			}
+			return res.RowsAffected()
+		}
+		// The keys first: a used one ends the transaction before anything
+		// else is written.
+		for _, k := range in.Used {
+			n, err := exec(replayUse, k.Key, s.db.ts(k.ExpiresAt), s.db.ts(x.CreatedAt))
 			if err != nil {
 				return err
 			}
-			if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if n == 0 {
+				return fmt.Errorf("a replay-cache key: %w", store.ErrAlreadyUsed)
+			}
+		}
+		if _, err := exec(sessionInsert, s.db.sessionArgs(x)...); err != nil {
+			return err
+		}
+		if in.Login.ProviderID != "" {
+			if n, err := exec(identityRecordLogin, s.db.recordLoginArgs(in.Login)...); err != nil {
+				return err
+			} else if n == 0 {
 				return fmt.Errorf("identity not linked: %w", store.ErrNotFound)
 			}
 		}
-		if maxPerUser <= 0 {
+		if in.MaxPerUser <= 0 {
 			return nil
 		}
 		// Counting first keeps the common case (a few sessions) to one cheap
 		// indexed read; the DELETE runs only past the cap.
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE user_id = $1`, x.UserID).Scan(&n); err != nil {
+		count, err := stmt(`SELECT count(*) FROM sessions WHERE user_id = $1`)
+		if err != nil {
 			return err
 		}
-		if n <= maxPerUser {
+		var n int
+		if err := count.QueryRowContext(ctx, x.UserID).Scan(&n); err != nil {
+			return err
+		}
+		if n <= in.MaxPerUser {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, evictSessions, x.UserID, x.ID, maxPerUser-1)
+		rows, err := tx.QueryContext(ctx, evictSessions, x.UserID, x.ID, in.MaxPerUser-1)
 		if err != nil {
 			return err
 		}

@@ -127,6 +127,22 @@ WHERE provider_id = $1 AND subject = $2`, providerID, subject))
 	return id, nil
 }
 
+// UserOf reads the identity's user by both primary keys in one statement,
+// prepared: a returning user's sign-in makes it.
+func (s identities) UserOf(ctx context.Context, providerID, subject string) (store.User, error) {
+	const op = "identities: user of"
+	st, err := s.db.prepared(ctx, `SELECT `+userColumns+` FROM users
+WHERE id = (SELECT user_id FROM identities WHERE provider_id = $1 AND subject = $2)`)
+	if err != nil {
+		return store.User{}, wrap(op, err)
+	}
+	u, err := scanUser(st.QueryRowContext(ctx, providerID, subject))
+	if err != nil {
+		return store.User{}, wrap(op, err)
+	}
+	return u, nil
+}
+
 func (s identities) ListForUser(ctx context.Context, userID string) ([]store.Identity, error) {
 	const op = "identities: list for user"
 	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+identityColumns+` FROM identities

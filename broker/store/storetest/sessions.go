@@ -182,7 +182,7 @@ func testSignIns(t *testing.T, open func(t *testing.T) store.Store) {
 		login := id
 		login.Email, login.Claims, login.LastLoginAt = "new@example.com", []byte(`{"n":1}`), at(time.Hour)
 		x := newSession("s1", "u1")
-		evicted, err := s.SignIns().Record(t.Context(), x, login, 0)
+		evicted, err := s.SignIns().Record(t.Context(), store.SignIn{Session: x, Login: login})
 		must(t, "Record", err)
 		same(t, "evicted", evicted, nil)
 		got, err := s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
@@ -195,7 +195,7 @@ func testSignIns(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RecordWithoutLogin", func(t *testing.T) {
 		s := open(t)
 		x := newSession("s1", "u1")
-		_, err := s.SignIns().Record(t.Context(), x, store.Identity{}, 0)
+		_, err := s.SignIns().Record(t.Context(), store.SignIn{Session: x})
 		must(t, "Record", err)
 		_, err = s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
 		must(t, "GetByTokenHash", err)
@@ -204,7 +204,7 @@ func testSignIns(t *testing.T, open func(t *testing.T) store.Store) {
 		// All or nothing: no session without its login record.
 		s := open(t)
 		x := newSession("s1", "u1")
-		_, err := s.SignIns().Record(t.Context(), x, newIdentity("google", "nobody", "u1"), 0)
+		_, err := s.SignIns().Record(t.Context(), store.SignIn{Session: x, Login: newIdentity("google", "nobody", "u1")})
 		wantErr(t, "Record", err, store.ErrNotFound)
 		_, err = s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
 		wantErr(t, "GetByTokenHash", err, store.ErrNotFound)
@@ -212,8 +212,85 @@ func testSignIns(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RecordTakenSession", func(t *testing.T) {
 		s := open(t)
 		must(t, "Create", s.Sessions().Create(t.Context(), newSession("s1", "u1")))
-		_, err := s.SignIns().Record(t.Context(), newSession("s1", "u1"), store.Identity{}, 0)
+		_, err := s.SignIns().Record(t.Context(), store.SignIn{Session: newSession("s1", "u1")})
 		wantErr(t, "Record", err, store.ErrConflict)
+	})
+	t.Run("RecordUsedKeys", func(t *testing.T) {
+		// A used key refuses the whole sign-in: no session, no login record.
+		s := open(t)
+		createUser(t, s, "u1")
+		id := newIdentity("google", "s1", "u1")
+		must(t, "Link", s.Identities().Link(t.Context(), id))
+		must(t, "Remember", s.Replay().Remember(t.Context(), "assertion", at(time.Hour), at(0)))
+		login := id
+		login.LastLoginAt = at(time.Hour)
+		x := newSession("s1", "u1")
+		used := []store.ReplayKey{{Key: "flow", ExpiresAt: at(time.Hour)}, {Key: "assertion", ExpiresAt: at(time.Hour)}}
+		_, err := s.SignIns().Record(t.Context(), store.SignIn{Used: used, Session: x, Login: login})
+		wantErr(t, "Record", err, store.ErrAlreadyUsed)
+		_, err = s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
+		wantErr(t, "GetByTokenHash", err, store.ErrNotFound)
+		gotID, err := s.Identities().Get(t.Context(), "google", "s1")
+		must(t, "Get", err)
+		same(t, "identity", gotID, id)
+		must(t, "Remember the rolled-back key", s.Replay().Remember(t.Context(), "flow", at(time.Hour), at(0)))
+
+		// Fresh keys are recorded with the session, where Replay sees them.
+		used = []store.ReplayKey{{Key: "flow-2", ExpiresAt: at(time.Hour)}, {Key: "assertion-2", ExpiresAt: at(time.Hour)}}
+		_, err = s.SignIns().Record(t.Context(), store.SignIn{Used: used, Session: x, Login: login})
+		must(t, "Record", err)
+		for _, k := range used {
+			err := s.Replay().Remember(t.Context(), k.Key, at(2*time.Hour), at(time.Minute))
+			wantErr(t, "Remember "+k.Key, err, store.ErrAlreadyUsed)
+		}
+	})
+	t.Run("RecordExpiredKey", func(t *testing.T) {
+		// As Replay.Remember: an expired key is taken over, at Session.CreatedAt.
+		s := open(t)
+		must(t, "Remember", s.Replay().Remember(t.Context(), "k", at(-time.Minute), at(-time.Hour)))
+		used := []store.ReplayKey{{Key: "k", ExpiresAt: at(time.Hour)}}
+		_, err := s.SignIns().Record(t.Context(), store.SignIn{Used: used, Session: newSession("s1", "u1")})
+		must(t, "Record", err)
+		_, err = s.SignIns().Record(t.Context(), store.SignIn{Used: used, Session: newSession("s2", "u1")})
+		wantErr(t, "Record again", err, store.ErrAlreadyUsed)
+	})
+	t.Run("RecordKeyConcurrent", func(t *testing.T) {
+		// Of concurrent sign-ins with one key, exactly one commits.
+		s := open(t)
+		used := []store.ReplayKey{{Key: "flow", ExpiresAt: at(time.Hour)}}
+		errs := race(concurrency, func(i int) error {
+			x := newSession(fmt.Sprintf("s%d", i), "u1")
+			_, err := s.SignIns().Record(t.Context(), store.SignIn{Used: used, Session: x, MaxPerUser: concurrency})
+			return err
+		})
+		if ok, usedErrs := tally(t, errs, store.ErrAlreadyUsed); ok != 1 || usedErrs != concurrency-1 {
+			t.Errorf("%d sign-ins committed and %d got ErrAlreadyUsed, want 1 and %d", ok, usedErrs, concurrency-1)
+		}
+		if got, err := s.Sessions().ListForUser(t.Context(), "u1"); err != nil || len(got) != 1 {
+			t.Errorf("sessions stored: %d (%v), want 1", len(got), err)
+		}
+	})
+	t.Run("Spent", func(t *testing.T) {
+		s := open(t)
+		spent := func(key string, now time.Time) bool {
+			t.Helper()
+			ok, err := s.SignIns().Spent(t.Context(), key, now)
+			must(t, "Spent", err)
+			return ok
+		}
+		if spent("flow", at(0)) {
+			t.Error("unknown key spent")
+		}
+		used := []store.ReplayKey{{Key: "flow", ExpiresAt: at(time.Hour)}}
+		_, err := s.SignIns().Record(t.Context(), store.SignIn{Used: used, Session: newSession("s1", "u1")})
+		must(t, "Record", err)
+		must(t, "Remember", s.Replay().Remember(t.Context(), "other", at(time.Hour), at(0)))
+		if !spent("flow", at(time.Minute)) || !spent("other", at(time.Minute)) {
+			t.Error("recorded key not spent")
+		}
+		if spent("flow", at(time.Hour)) {
+			t.Error("expired key spent")
+		}
 	})
 	t.Run("RecordEvictsOldest", func(t *testing.T) {
 		// DOS-12: N+1 sessions for one user keep the newest N.
@@ -223,7 +300,7 @@ func testSignIns(t *testing.T, open func(t *testing.T) store.Store) {
 		for i := range max + 2 {
 			x := newSession(fmt.Sprintf("s%d", i), "u1")
 			x.CreatedAt = at(time.Duration(i) * time.Second)
-			evicted, err := s.SignIns().Record(t.Context(), x, store.Identity{}, max)
+			evicted, err := s.SignIns().Record(t.Context(), store.SignIn{Session: x, MaxPerUser: max})
 			must(t, "Record", err)
 			ids = append(ids, x.ID)
 			var want []string

@@ -116,6 +116,17 @@ func testIdentities(t *testing.T, open func(t *testing.T) store.Store) {
 		err := open(t).Identities().Link(t.Context(), newIdentity("google", "s1", "nobody"))
 		wantErr(t, "Link", err, store.ErrNotFound)
 	})
+	t.Run("UserOf", func(t *testing.T) {
+		s := open(t)
+		u := createUser(t, s, "u1")
+		createUser(t, s, "u2")
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("google", "s1", "u1")))
+		got, err := s.Identities().UserOf(t.Context(), "google", "s1")
+		must(t, "UserOf", err)
+		same(t, "user", got, u)
+		_, err = s.Identities().UserOf(t.Context(), "google", "u2")
+		wantErr(t, "UserOf unlinked", err, store.ErrNotFound)
+	})
 	t.Run("GetMissing", func(t *testing.T) {
 		_, err := open(t).Identities().Get(t.Context(), "google", "s1")
 		wantErr(t, "Get", err, store.ErrNotFound)
