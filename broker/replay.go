@@ -34,7 +34,7 @@ func replayKeys(ks []providers.ReplayKey) []store.ReplayKey {
 // response is verified: no second code exchange or signature check for it.
 // It decides nothing for concurrent uses: recording flowKey does.
 func (s *Server) refuseSpentFlow(r *http.Request, providerID string, f flow) error {
-	spent, err := s.store.SignIns().Spent(r.Context(), flowKey(f).Key, s.Now())
+	spent, err := s.store.Replay().Used(r.Context(), flowKey(f).Key, s.Now())
 	if err != nil {
 		return err
 	}

@@ -277,11 +277,6 @@ type SignIn struct {
 // SignIns records a completed sign-in: the few writes every login makes, in
 // one transaction.
 type SignIns interface {
-	// Spent reports whether key is recorded in the replay cache and unexpired
-	// at now, so a spent flow is refused before its response is verified.
-	// It decides nothing: of concurrent sign-ins using one key, Record lets
-	// exactly one commit.
-	Spent(ctx context.Context, key string, now time.Time) (bool, error)
 	// Record stores in and returns the IDs of the sessions it evicted.
 	Record(ctx context.Context, in SignIn) (evicted []string, err error)
 }
@@ -484,6 +479,11 @@ type Audit interface {
 type Replay interface {
 	// Remember stores key until expiresAt; ErrAlreadyUsed if an unexpired entry exists.
 	Remember(ctx context.Context, key string, expiresAt, now time.Time) error
+	// Used reports whether key is recorded and unexpired at now, so a spent
+	// flow is refused before its response is verified. It decides nothing: of
+	// concurrent uses of one key, Remember (or SignIns.Record) lets exactly one
+	// through.
+	Used(ctx context.Context, key string, now time.Time) (bool, error)
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
 }
 

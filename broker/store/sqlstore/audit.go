@@ -134,13 +134,15 @@ func (s audit) List(ctx context.Context, f store.AuditFilter) ([]store.AuditEven
 
 type replay struct{ db *DB }
 
-// Remember inserts the key, or takes over an expired entry, in one statement: of
-// concurrent calls with one key, the database lets exactly one change a row.
+// replayUse inserts key $1 until $2, or takes over an entry expired at $3, in one
+// statement: of concurrent uses of one key, the database lets exactly one change a
+// row. Replay.Remember and SignIns.Record both record keys with it.
+const replayUse = `INSERT INTO replay_cache (id, expires_at) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_cache.expires_at <= $3`
+
 func (s replay) Remember(ctx context.Context, key string, expiresAt, now time.Time) error {
 	const op = "replay: remember"
-	n, err := s.db.execCount(ctx, op, `INSERT INTO replay_cache (id, expires_at) VALUES ($1, $2)
-ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_cache.expires_at <= $3`,
-		key, s.db.ts(expiresAt), s.db.ts(now))
+	n, err := s.db.execCount(ctx, op, replayUse, key, s.db.ts(expiresAt), s.db.ts(now))
 	if err != nil {
 		return err
 	}
@@ -148,6 +150,19 @@ ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_cac
 		return wrap(op, store.ErrAlreadyUsed)
 	}
 	return nil
+}
+
+func (s replay) Used(ctx context.Context, key string, now time.Time) (bool, error) {
+	const op = "replay: used"
+	st, err := s.db.prepared(ctx, `SELECT count(*) FROM replay_cache WHERE id = $1 AND expires_at > $2`)
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	var n int
+	if err := st.QueryRowContext(ctx, key, s.db.ts(now)).Scan(&n); err != nil {
+		return false, wrap(op, err)
+	}
+	return n > 0, nil
 }
 
 func (s replay) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {

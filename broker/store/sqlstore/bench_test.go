@@ -194,7 +194,7 @@ func BenchmarkSignInStore(b *testing.B) {
 		for b.Loop() {
 			i++
 			x, used := benchSignIn(i)
-			if spent, err := db.SignIns().Spent(b.Context(), used[0].Key, benchNow); err != nil || spent {
+			if spent, err := db.Replay().Used(b.Context(), used[0].Key, benchNow); err != nil || spent {
 				b.Fatal(spent, err)
 			}
 			if _, err := db.Identities().UserOf(b.Context(), "p", "s"); err != nil {

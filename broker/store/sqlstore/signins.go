@@ -4,36 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
 type signIns struct{ db *DB }
 
-// replayUse records a replay-cache key as Replay.Remember does: it changes no
-// row when the key is recorded and unexpired at $3.
-const replayUse = `INSERT INTO replay_cache (id, expires_at) VALUES ($1, $2)
-ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE replay_cache.expires_at <= $3`
-
 // evictSessions deletes a user's sessions beyond the newest $3 others than the
 // new session $2 (DOS-12). NOT IN with LIMIT reads the same on both databases.
 const evictSessions = `DELETE FROM sessions WHERE user_id = $1 AND id <> $2 AND id NOT IN (
 	SELECT id FROM sessions WHERE user_id = $1 AND id <> $2 ORDER BY created_at DESC, id DESC LIMIT $3)
 RETURNING id`
-
-func (s signIns) Spent(ctx context.Context, key string, now time.Time) (bool, error) {
-	const op = "sign-ins: spent"
-	st, err := s.db.prepared(ctx, `SELECT count(*) FROM replay_cache WHERE id = $1 AND expires_at > $2`)
-	if err != nil {
-		return false, wrap(op, err)
-	}
-	var n int
-	if err := st.QueryRowContext(ctx, key, s.db.ts(now)).Scan(&n); err != nil {
-		return false, wrap(op, err)
-	}
-	return n > 0, nil
-}
 
 // Record makes a sign-in's writes one transaction: one commit instead of one
 // per write, and no session without its login record or with a used key. Its

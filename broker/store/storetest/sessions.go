@@ -270,12 +270,12 @@ func testSignIns(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Errorf("sessions stored: %d (%v), want 1", len(got), err)
 		}
 	})
-	t.Run("Spent", func(t *testing.T) {
+	t.Run("ReplayUsed", func(t *testing.T) {
 		s := open(t)
 		spent := func(key string, now time.Time) bool {
 			t.Helper()
-			ok, err := s.SignIns().Spent(t.Context(), key, now)
-			must(t, "Spent", err)
+			ok, err := s.Replay().Used(t.Context(), key, now)
+			must(t, "Used", err)
 			return ok
 		}
 		if spent("flow", at(0)) {
