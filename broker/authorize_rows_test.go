@@ -95,6 +95,7 @@ type failingStore struct {
 	store.Store
 	failCodes   atomic.Bool
 	failRefresh atomic.Bool
+	failRevoke  atomic.Bool
 }
 
 type failingCodes struct {
@@ -119,6 +120,13 @@ func (r failingRefresh) Create(ctx context.Context, t store.RefreshToken) error 
 		return errors.New("crash before the tokens were stored")
 	}
 	return r.RefreshTokens.Create(ctx, t)
+}
+
+func (r failingRefresh) Revoke(ctx context.Context, f store.RefreshFilter, now time.Time) (int64, error) {
+	if r.s.failRevoke.Load() {
+		return 0, errors.New("crash before the tokens were revoked")
+	}
+	return r.RefreshTokens.Revoke(ctx, f, now)
 }
 
 func (f *failingStore) Codes() store.Codes { return failingCodes{f.Store.Codes(), f} }

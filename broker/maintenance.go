@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -56,23 +58,33 @@ func (s *Server) maintainOnce(ctx context.Context) {
 	}
 }
 
-// sweepSessions deletes the sessions past their idle or absolute limit and
-// revokes what was issued under each, as a logout does (endSession): a session
-// that ends by timeout must not leave its refresh tokens usable. The rows go
-// first; a revocation that fails is logged, and those refresh tokens then live
-// until their own expiry.
+// sweepBatch bounds the sessions one sweep query lists.
+const sweepBatch = 500
+
+// sweepSessions ends the sessions past their idle or absolute limit as a logout
+// does (endSession): what was issued under each is revoked first, and only then
+// is its row deleted, so a crash or a failed revocation leaves the row for the
+// next sweep instead of refresh tokens nobody will revoke. An expired row is
+// never used meanwhile: currentSession checks the limits itself.
 func (s *Server) sweepSessions(ctx context.Context, now time.Time) (int64, error) {
-	ids, err := s.store.Sessions().DeleteExpired(ctx, now, now.Add(-s.cfg.SessionIdleTimeout))
-	if err != nil {
-		return 0, err
-	}
-	for _, id := range ids {
-		if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: id}); err != nil {
-			if ctx.Err() != nil {
-				return int64(len(ids)), err
+	var ended int64
+	for {
+		ids, err := s.store.Sessions().ListExpired(ctx, now, now.Add(-s.cfg.SessionIdleTimeout), sweepBatch)
+		if err != nil {
+			return ended, err
+		}
+		for _, id := range ids {
+			if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: id}); err != nil {
+				// The row stays: the next sweep tries again.
+				return ended, fmt.Errorf("revoke the tokens of expired session %s: %w", id, err)
 			}
-			s.log.ErrorContext(ctx, "maintenance: expired session's tokens not revoked", "session", id, "error", err.Error())
+			if err := s.store.Sessions().Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return ended, err
+			}
+			ended++
+		}
+		if len(ids) < sweepBatch {
+			return ended, nil
 		}
 	}
-	return int64(len(ids)), nil
 }

@@ -75,7 +75,8 @@ func TestDOS12_MaintenanceSweepsExpiredState(t *testing.T) {
 
 // TestWEB11_ExpiredSessionRevokesItsTokens: a session that ends by idle timeout
 // (or absolute expiry) at the maintenance sweep takes its refresh and access
-// tokens with it, as a logout does.
+// tokens with it, as a logout does; a sweep that fails to revoke them (as a crash
+// would) leaves the session row for the next sweep instead of orphaned tokens.
 func TestWEB11_ExpiredSessionRevokesItsTokens(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -99,6 +100,19 @@ func TestWEB11_ExpiredSessionRevokesItsTokens(t *testing.T) {
 			}
 			if !fx.activeFor(t, "web1", rt) || !fx.active(t, at) {
 				t.Fatal("tokens inactive before the sweep")
+			}
+
+			// A sweep that cannot revoke the tokens keeps the row for the next one.
+			failing := &failingStore{Store: fx.store}
+			failing.failRevoke.Store(true)
+			fx.store = failing
+			fx.maintainOnce(ctx)
+			fx.store = failing.Store
+			if _, err := fx.db.Sessions().GetByTokenHash(ctx, []byte("h1")); err != nil {
+				t.Fatalf("session deleted although its tokens were not revoked: %v", err)
+			}
+			if !fx.activeFor(t, "web1", rt) {
+				t.Fatal("the failed sweep revoked the refresh token after all")
 			}
 
 			fx.maintainOnce(ctx)

@@ -107,15 +107,18 @@ func (s *Server) deleteSession(ctx context.Context, id string) {
 }
 
 // endSession ends a session on purpose (logout, "end" on the account page): the
-// row goes and so do the refresh tokens issued under it, and its access tokens
-// turn inactive at introspection and UserInfo (RevokeTokens). A session that
+// refresh tokens issued under it are revoked and its access tokens turn inactive
+// at introspection and UserInfo (RevokeTokens), then the row goes. A session that
 // expires (idle or absolute limit) ends the same way, whether it is found on
-// sight here or by the maintenance sweep (sweepSessions).
+// sight here or by the maintenance sweep (sweepSessions). Revoking first means a
+// crash in between leaves an expired-looking row for the sweep, not live tokens
+// of a deleted session; a failed revocation still deletes the row (the person
+// asked to be signed out) and is logged.
 func (s *Server) endSession(ctx context.Context, id string) {
-	s.deleteSession(ctx, id)
 	if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: id}); err != nil {
 		s.log.ErrorContext(ctx, "session tokens not revoked", "request_id", RequestID(ctx), "error", err.Error())
 	}
+	s.deleteSession(ctx, id)
 }
 
 // clearBrowser forgets the session token and every other value in the browser

@@ -244,9 +244,12 @@ type Sessions interface {
 	ListForLogoutKey(ctx context.Context, providerID, logoutKey string) ([]Session, error)
 	Delete(ctx context.Context, id string) error
 	DeleteForUser(ctx context.Context, userID string) (int64, error)
-	// DeleteExpired removes sessions whose absolute expiry is before now, or that
-	// have not been seen since idleSince, and returns their IDs, so that the
-	// caller can revoke what was issued under them.
+	// ListExpired lists up to limit sessions whose absolute expiry is before
+	// now, or that have not been seen since idleSince (zero: no idle limit).
+	ListExpired(ctx context.Context, now, idleSince time.Time, limit int) ([]string, error)
+	// DeleteExpired removes the sessions ListExpired would list, all at once,
+	// and returns their IDs: for a caller that has already revoked what was
+	// issued under them (a restore watermark).
 	DeleteExpired(ctx context.Context, now, idleSince time.Time) ([]string, error)
 }
 

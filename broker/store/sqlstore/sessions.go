@@ -94,6 +94,16 @@ func (s sessions) DeleteForUser(ctx context.Context, userID string) (int64, erro
 }
 
 // DeleteExpired ignores idleSince when it is zero (NULL compares false).
+func (s sessions) ListExpired(ctx context.Context, now, idleSince time.Time, limit int) ([]string, error) {
+	const op = "sessions: list expired"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT id FROM sessions
+WHERE expires_at < $1 OR last_seen_at < $2 ORDER BY id LIMIT $3`, s.db.ts(now), s.db.ts(idleSince), limit)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanID)
+}
+
 func (s sessions) DeleteExpired(ctx context.Context, now, idleSince time.Time) ([]string, error) {
 	const op = "sessions: delete expired"
 	rows, err := s.db.sql.QueryContext(ctx, `DELETE FROM sessions
@@ -101,9 +111,12 @@ WHERE expires_at < $1 OR last_seen_at < $2 RETURNING id`, s.db.ts(now), s.db.ts(
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	return collect(op, rows, func(r rowScanner) (string, error) {
-		var id string
-		err := r.Scan(&id)
-		return id, err
-	})
+	return collect(op, rows, scanID)
+}
+
+// scanID reads a row of one ID column.
+func scanID(r rowScanner) (string, error) {
+	var id string
+	err := r.Scan(&id)
+	return id, err
 }

@@ -135,6 +135,17 @@ func testSessions(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "ListForLogoutKey", err)
 		same(t, "sessions", got, nil)
 	})
+	t.Run("ListExpiredLimit", func(t *testing.T) {
+		s := open(t)
+		for _, id := range []string{"c", "a", "b"} {
+			x := newSession(id, "u1")
+			x.ExpiresAt = at(time.Hour)
+			must(t, "Create", s.Sessions().Create(t.Context(), x))
+		}
+		got, err := s.Sessions().ListExpired(t.Context(), at(2*time.Hour), time.Time{}, 2)
+		must(t, "ListExpired", err)
+		same(t, "listed IDs", got, []string{"a", "b"})
+	})
 	t.Run("DeleteExpired", func(t *testing.T) {
 		now := at(48 * time.Hour)
 		for _, tc := range []struct {
@@ -157,12 +168,15 @@ func testSessions(t *testing.T, open func(t *testing.T) store.Store) {
 				keep := newSession("keep", "u1")
 				keep.ExpiresAt, keep.LastSeenAt = now.Add(time.Hour), now
 				must(t, "Create", s.Sessions().Create(t.Context(), keep))
-				ids, err := s.Sessions().DeleteExpired(t.Context(), now, tc.idleSince)
-				must(t, "DeleteExpired", err)
 				var want []string
 				if tc.deleted {
 					want = []string{"s1"}
 				}
+				listed, err := s.Sessions().ListExpired(t.Context(), now, tc.idleSince, 10)
+				must(t, "ListExpired", err)
+				same(t, "listed IDs", listed, want)
+				ids, err := s.Sessions().DeleteExpired(t.Context(), now, tc.idleSince)
+				must(t, "DeleteExpired", err)
 				same(t, "deleted IDs", ids, want)
 				_, err = s.Sessions().GetByTokenHash(t.Context(), x.TokenHash)
 				if gone := err != nil; gone != tc.deleted {
