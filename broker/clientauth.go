@@ -2,14 +2,20 @@ package broker
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/go-jose/go-jose/v4"
 )
 
 // assertionType is the client_assertion_type of private_key_jwt (RFC 7523 §2.2).
@@ -166,4 +172,209 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// clientAssertion is a parsed, not yet verified private_key_jwt assertion.
+type clientAssertion struct {
+	jws     *jose.JSONWebSignature
+	subject string
+	claims  assertionClaims
+}
+
+type assertionClaims struct {
+	Issuer    string          `json:"iss"`
+	Subject   string          `json:"sub"`
+	Audience  json.RawMessage `json:"aud"`
+	Expiry    *float64        `json:"exp"`
+	NotBefore *float64        `json:"nbf"`
+	IssuedAt  *float64        `json:"iat"`
+	ID        string          `json:"jti"`
+}
+
+var assertionAlgs = func() []jose.SignatureAlgorithm {
+	out := make([]jose.SignatureAlgorithm, len(registry.AssertionAlgs))
+	for i, a := range registry.AssertionAlgs {
+		out[i] = jose.SignatureAlgorithm(a)
+	}
+	return out
+}()
+
+// Assertion time rules (RFC 7523 §3): a short leeway for clock skew, and a cap on how
+// far ahead exp may be, which bounds how long jti values must be remembered.
+const (
+	assertionLeeway      = 30 * time.Second
+	assertionMaxLifetime = 10 * time.Minute
+)
+
+// parseClientAssertion parses the compact JWS with an asymmetric algorithm only (no
+// none, no HMAC keyed with a public key: RFC 8725 §3.1) and refuses headers that
+// would bring their own key (jwk, jku, x5u, x5c: §3.10).
+func parseClientAssertion(raw string) (*clientAssertion, error) {
+	jws, err := jose.ParseSignedCompact(raw, assertionAlgs)
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, errors.New("client assertion is not a compact JWS with an allowed algorithm")
+	}
+	seg, _, _ := strings.Cut(raw, ".")
+	hb, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return nil, errors.New("client assertion header is not base64url")
+	}
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(hb, &header); err != nil {
+		return nil, errors.New("client assertion header is not JSON")
+	}
+	for name := range header {
+		if name != "alg" && name != "kid" && name != "typ" {
+			return nil, fmt.Errorf("client assertion header parameter %q is not accepted", truncate(name, 32))
+		}
+	}
+	a := &clientAssertion{jws: jws}
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &a.claims); err != nil {
+		return nil, errors.New("client assertion claims are not JSON")
+	}
+	a.subject = a.claims.Subject
+	return a, nil
+}
+
+// verifyClientAssertion checks the assertion's signature against the client's keys
+// and its claims per RFC 7523 §3 and OIDC Core §9: iss = sub = client_id; aud is the
+// issuer, the token endpoint or the endpoint called; exp within bounds; jti used once
+// (store.Replay, so once across every replica).
+func (s *Server) verifyClientAssertion(r *http.Request, c *store.Client, a *clientAssertion) error {
+	set, err := s.clientKeys(r, c)
+	if err != nil {
+		return err
+	}
+	h := a.jws.Signatures[0].Header
+	var payload []byte
+	for _, k := range set.Keys {
+		if (h.KeyID != "" && k.KeyID != h.KeyID) || (k.Algorithm != "" && k.Algorithm != h.Algorithm) || k.Use == "enc" {
+			continue
+		}
+		if p, err := a.jws.Verify(k.Key); err == nil {
+			payload = p
+			break
+		}
+	}
+	if payload == nil {
+		return errors.New("client assertion signature does not verify with the client's keys")
+	}
+	cl := a.claims
+	if cl.Issuer != c.ID || cl.Subject != c.ID {
+		return errors.New("client assertion iss and sub must be the client ID")
+	}
+	if !s.assertionAudienceOK(r, cl.Audience) {
+		return errors.New("client assertion aud is not this server")
+	}
+	now := s.Now()
+	if cl.Expiry == nil || cl.ID == "" {
+		return errors.New("client assertion lacks exp or jti")
+	}
+	exp := time.Unix(int64(*cl.Expiry), 0)
+	switch {
+	case !now.Before(exp.Add(assertionLeeway)):
+		return errors.New("client assertion expired")
+	case exp.After(now.Add(assertionMaxLifetime)):
+		return errors.New("client assertion exp too far in the future")
+	case cl.NotBefore != nil && time.Unix(int64(*cl.NotBefore), 0).After(now.Add(assertionLeeway)):
+		return errors.New("client assertion not yet valid")
+	case cl.IssuedAt != nil && time.Unix(int64(*cl.IssuedAt), 0).After(now.Add(assertionLeeway)):
+		return errors.New("client assertion issued in the future")
+	}
+	key := "client_assertion:" + c.ID + ":" + truncate(cl.ID, 256)
+	if err := s.store.Replay().Remember(r.Context(), key, exp.Add(assertionLeeway), now); err != nil {
+		if errors.Is(err, store.ErrAlreadyUsed) {
+			return errors.New("client assertion jti replayed")
+		}
+		return err
+	}
+	return nil
+}
+
+// assertionAudienceOK accepts the issuer or the URL of the token endpoint (RFC 7523
+// §3; OIDC Core §9; oidcc-ensure-client-assertion-with-iss-aud-succeeds), or of the
+// endpoint the assertion was sent to.
+func (s *Server) assertionAudienceOK(r *http.Request, raw json.RawMessage) bool {
+	var auds []string
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		auds = []string{one}
+	} else if json.Unmarshal(raw, &auds) != nil {
+		return false
+	}
+	ok := []string{s.cfg.Issuer.String(), s.url("/oauth2/token"), s.url(r.URL.Path)}
+	for _, a := range auds {
+		if slices.Contains(ok, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientKeys returns the client's registered JWKS, or the one at its JWKS URI,
+// fetched through the SSRF-guarded client and cached for jwksCacheTTL.
+func (s *Server) clientKeys(r *http.Request, c *store.Client) (*jose.JSONWebKeySet, error) {
+	if len(c.JWKS) > 0 {
+		var set jose.JSONWebKeySet
+		if err := json.Unmarshal(c.JWKS, &set); err != nil {
+			return nil, errors.New("client JWKS does not parse")
+		}
+		return &set, nil
+	}
+	if c.JWKSURI == "" {
+		return nil, errors.New("client has no keys")
+	}
+	return s.jwksCache.get(r, s.httpClient, c.JWKSURI, s.Now())
+}
+
+const jwksCacheTTL = 5 * time.Minute
+
+// jwksCache holds fetched client JWKS documents by URI.
+type jwksCache struct {
+	mu   sync.Mutex
+	sets map[string]fetchedJWKS
+}
+
+type fetchedJWKS struct {
+	set     *jose.JSONWebKeySet
+	fetched time.Time
+}
+
+func (jc *jwksCache) get(r *http.Request, hc *http.Client, uri string, now time.Time) (*jose.JSONWebKeySet, error) {
+	jc.mu.Lock()
+	f, ok := jc.sets[uri]
+	jc.mu.Unlock()
+	if ok && now.Sub(f.fetched) < jwksCacheTTL {
+		return f.set, nil
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch client JWKS: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch client JWKS: status %d", res.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, 256<<10))
+	if err != nil {
+		return nil, fmt.Errorf("fetch client JWKS: %w", err)
+	}
+	if err := registry.ValidateJWKS(b); err != nil {
+		return nil, err
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil {
+		return nil, err
+	}
+	jc.mu.Lock()
+	if jc.sets == nil || len(jc.sets) >= registry.MaxCached {
+		jc.sets = map[string]fetchedJWKS{}
+	}
+	jc.sets[uri] = fetchedJWKS{set: &set, fetched: now}
+	jc.mu.Unlock()
+	return &set, nil
 }

@@ -3,11 +3,14 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -153,4 +156,84 @@ func codeLabel(status int) string {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Maintain runs housekeeping every interval until ctx ends: signing-key promotion
+// and retirement, and sweeping expired sessions, codes, refresh tokens and replay
+// entries so stored state stays bounded (DOS-12). Every replica may run it; each
+// step is idempotent.
+func (s *Server) Maintain(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.maintainOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) maintainOnce(ctx context.Context) {
+	now := s.Now()
+	if err := s.keys.Maintain(ctx); err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "maintenance: signing keys", "error", err.Error())
+	}
+	// SAML metadata configured by URL is refetched on its schedule; a failed
+	// fetch keeps the last good copy (SAML-48/49).
+	s.upstreams.RefreshMetadata(ctx)
+	sweeps := []struct {
+		what string
+		run  func() (int64, error)
+	}{
+		{"sessions", func() (int64, error) { return s.sweepSessions(ctx, now) }},
+		{"authorization codes", func() (int64, error) { return s.store.Codes().DeleteExpired(ctx, now) }},
+		{"refresh tokens", func() (int64, error) { return s.store.RefreshTokens().DeleteExpired(ctx, now) }},
+		{"replay cache", func() (int64, error) { return s.store.Replay().DeleteExpired(ctx, now) }},
+		{"token revocations", func() (int64, error) { return s.store.Revocations().DeleteExpired(ctx, now) }},
+	}
+	for _, sw := range sweeps {
+		n, err := sw.run()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "maintenance: sweep failed", "what", sw.what, "error", err.Error())
+			}
+			continue
+		}
+		if n > 0 {
+			s.log.DebugContext(ctx, "maintenance: swept", "what", sw.what, "rows", n)
+		}
+	}
+}
+
+// sweepBatch bounds the sessions one sweep query lists.
+const sweepBatch = 500
+
+// sweepSessions ends the sessions past their idle or absolute limit as a logout
+// does (endSession): what was issued under each is revoked first, and only then
+// is its row deleted, so a crash or a failed revocation leaves the row for the
+// next sweep instead of refresh tokens nobody will revoke. An expired row is
+// never used meanwhile: currentSession checks the limits itself.
+func (s *Server) sweepSessions(ctx context.Context, now time.Time) (int64, error) {
+	var ended int64
+	for {
+		ids, err := s.store.Sessions().ListExpired(ctx, now, now.Add(-s.cfg.SessionIdleTimeout), sweepBatch)
+		if err != nil {
+			return ended, err
+		}
+		for _, id := range ids {
+			if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: id}); err != nil {
+				// The row stays: the next sweep tries again.
+				return ended, fmt.Errorf("revoke the tokens of expired session %s: %w", id, err)
+			}
+			if err := s.store.Sessions().Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return ended, err
+			}
+			ended++
+		}
+		if len(ids) < sweepBatch {
+			return ended, nil
+		}
+	}
 }
