@@ -1,0 +1,65 @@
+//go:build demo
+
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDemo(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo-data")
+	addr := freeAddr(t)
+	env, out, _ := testEnv(map[string]string{"GATEHOUSE_MASTER_KEY": "ignored-by-the-demo"})
+	ready := make(chan struct{})
+	env.ready = func(string) { close(ready) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dispatch(ctx, env, []string{"demo", "--data-dir", dir, "--listen-addr", addr}) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("demo exited: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	if !strings.Contains(out.String(), "open http://localhost:"+port+"/") {
+		t.Errorf("banner does not say where to go:\n%s", out)
+	}
+	code, body := get(t, "http://"+addr+"/")
+	if code != 200 || !strings.Contains(body, "http://localhost:"+port) {
+		t.Errorf("demo home: %d %s", code, body)
+	}
+	_, jwks := get(t, "http://"+addr+"/oauth2/jwks")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo shutdown: %v", err)
+	}
+	for path, mode := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "master.key"): 0o600, filepath.Join(dir, "gatehouse.db"): 0o600} {
+		st, err := os.Stat(path)
+		if err != nil || st.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v (%v)", path, st.Mode().Perm(), mode, err)
+		}
+	}
+	// The CLI commands the banner suggests work on the demo's data.
+	env, out, errs := testEnv(nil)
+	if err := dispatch(context.Background(), env, []string{"keys", "list", "--json", "--env-file", filepath.Join(dir, "demo.env")}); err != nil {
+		t.Fatalf("keys list on demo data: %v %s", err, errs)
+	}
+	if k := kids(t, jwks); len(k) != 1 || !strings.Contains(out.String(), k[0]) {
+		t.Errorf("demo keys: jwks %v, list %s", k, out)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
