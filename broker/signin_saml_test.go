@@ -263,3 +263,44 @@ func decodeB64(t *testing.T, s string) string {
 	}
 	return string(b)
 }
+
+// TestDisabledUserRefusedAndResponseSpent: a disabled user's verified sign-in is
+// refused with no session; the assertion it carried stays used, so it cannot be
+// presented again once the user is enabled (SAML-23), while a new one signs in.
+func TestDisabledUserRefusedAndResponseSpent(t *testing.T) {
+	t.Parallel()
+	e := samlEnv(t, envOptions{})
+	ctx := t.Context()
+	c := newClient(e)
+	if res := e.postACS(c, "uni", e.crafted("uni", e.startSAML(c, "uni"))); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first sign-in: %d", res.StatusCode)
+	}
+	e.replicas[0].deleteAllSessionsForTest(t)
+	setDisabled := func(disabled bool) {
+		t.Helper()
+		id, err := e.db.Identities().Get(ctx, "uni", "carol@saml.example")
+		must(t, err)
+		u, err := e.db.Users().Get(ctx, id.UserID)
+		must(t, err)
+		u.Disabled = disabled
+		must(t, e.db.Users().Update(ctx, u))
+	}
+	setDisabled(true)
+	users := e.users()
+	c2 := newClient(e)
+	cr := e.crafted("uni", e.startSAML(c2, "uni"))
+	e.refused(e.postACS(c2, "uni", cr), http.StatusBadRequest, users)
+	e.wantAudit("signin.refused", "user_disabled")
+
+	setDisabled(false)
+	c3 := newClient(e)
+	again := e.crafted("uni", e.startSAML(c3, "uni"))
+	again.A.ID = cr.A.ID // the refused assertion, under a fresh flow
+	e.refused(e.postACS(c3, "uni", again), http.StatusBadRequest, users)
+	e.wantAudit("signin.refused", "replay")
+
+	c4 := newClient(e)
+	if res := e.postACS(c4, "uni", e.crafted("uni", e.startSAML(c4, "uni"))); res.StatusCode != http.StatusSeeOther || e.sessions() != 1 {
+		t.Fatalf("sign-in after enabling: %d, %d sessions", res.StatusCode, e.sessions())
+	}
+}
