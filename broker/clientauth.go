@@ -40,7 +40,7 @@ func (s *Server) clientRequest(r *http.Request) (form, *store.Client, error) {
 
 // limitIP applies the per-address bucket; every OAuth endpoint calls it first.
 func (s *Server) limitIP(r *http.Request) error {
-	if ok, after := s.ipLimit.take(infoFrom(r.Context()).IP, 1); !ok {
+	if ok, after := s.ipLimit.Take(infoFrom(r.Context()).IP, 1); !ok {
 		return tooManyRequests(after)
 	}
 	return nil
@@ -86,7 +86,7 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 	if id == "" {
 		return nil, s.clientAuthFailed(r, "", method, "no_credentials", errNoCredentials)
 	}
-	if ok, after := s.clientLimit.take(id, 1); !ok {
+	if ok, after := s.clientLimit.Take(id, 1); !ok {
 		return nil, tooManyRequests(after)
 	}
 	c, err := s.registry.Client(r.Context(), id)
@@ -126,11 +126,11 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 // client (so guessing runs into 429) and returns invalid_client, which the error
 // writer records in the audit log (auditRejection) with reason and method.
 func (s *Server) clientAuthFailed(r *http.Request, clientID, method, reason string, cause error) error {
-	s.ipLimit.charge(infoFrom(r.Context()).IP, failureCost)
+	s.ipLimit.Charge(infoFrom(r.Context()).IP, failureCost)
 	if clientID == "" {
 		clientID = "unknown"
 	} else {
-		s.clientLimit.charge(clientID, failureCost)
+		s.clientLimit.Charge(clientID, failureCost)
 	}
 	return rejected(invalidClient(cause), reason, clientID, "", map[string]any{"method": method})
 }
@@ -378,3 +378,8 @@ func (jc *jwksCache) get(r *http.Request, hc *http.Client, uri string, now time.
 	jc.mu.Unlock()
 	return &set, nil
 }
+
+// failureCost is what a failed client authentication takes from the caller's and
+// the claimed client's buckets: guessing secrets exhausts a bucket this many times
+// faster than legitimate use does (DOS-07, AS-CA-02).
+const failureCost = 100

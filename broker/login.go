@@ -6,7 +6,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/gatehouse/gatehouse/broker/ratelimit"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers"
@@ -219,4 +223,31 @@ func (s *Server) sendUpstream(w http.ResponseWriter, r *http.Request, start prov
 	}
 	setFormAction(w, origin(start.Form.Action))
 	return render(w, r, http.StatusOK, templates.AutoPost(v))
+}
+
+// loginLimits are the per-IP limits on starting sign-in flows (which also caps the
+// pending flows one address can hold within their lifetime, WEB-24) and on upstream
+// callbacks (DOS-08).
+type loginLimits struct {
+	start    *ratelimit.Keyed
+	callback *ratelimit.Keyed
+}
+
+func newLoginLimits(now func() time.Time) loginLimits {
+	return loginLimits{
+		start:    ratelimit.New(rate.Every(6*time.Second), 30, now), // 30 at once, then 10 a minute
+		callback: ratelimit.New(rate.Every(3*time.Second), 30, now),
+	}
+}
+
+// rateLimit refuses a person's request once their address has used up l.
+func (s *Server) rateLimit(l *ratelimit.Keyed, r *http.Request) error {
+	ok, wait := l.Take(infoFrom(r.Context()).IP, 1)
+	if ok {
+		return nil
+	}
+	return &userError{Status: http.StatusTooManyRequests, Title: "Too many attempts",
+		Message: "There were too many sign-in attempts from your network.",
+		Next:    "Wait a minute and try again.", RetryAfter: wait,
+		Err: errors.New("sign-in rate limit for this address")}
 }

@@ -319,3 +319,10 @@ func rejected(oe *oauthError, reason, client, target string, details map[string]
 	oe.Reason, oe.Client, oe.Target, oe.Details = reason, client, target, details
 	return oe
 }
+
+// tooManyRequests is the 429 answer (RFC 6585 §4).
+func tooManyRequests(retryAfter int) *oauthError {
+	e := oauthErr(429, "slow_down", "too many requests; retry later", nil)
+	e.RetryAfter = retryAfter
+	return e
+}

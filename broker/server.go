@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/ratelimit"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -91,9 +92,9 @@ type Server struct {
 	registry   *registry.Cache
 	rejections *rejectionMetrics
 	// consentTouches throttles the "last used" writes of refresh-token use.
-	consentTouches *limiter
-	ipLimit        *limiter
-	clientLimit    *limiter
+	consentTouches *ratelimit.Keyed
+	ipLimit        *ratelimit.Keyed
+	clientLimit    *ratelimit.Keyed
 	jwksCache      jwksCache
 	httpClient     *http.Client
 }
@@ -116,9 +117,9 @@ func New(o Options) (*Server, error) {
 		s.Now = time.Now
 	}
 	s.registry = registry.NewCache(o.Store, s.Now)
-	s.ipLimit = perSecond(o.Config.OAuthRatePerIP, s.Now)
-	s.clientLimit = perSecond(o.Config.OAuthRatePerClient, s.Now)
-	s.consentTouches = newLimiter(rate.Every(consentTouchEvery), 1, s.Now)
+	s.ipLimit = ratelimit.PerSecond(o.Config.OAuthRatePerIP, s.Now)
+	s.clientLimit = ratelimit.PerSecond(o.Config.OAuthRatePerClient, s.Now)
+	s.consentTouches = ratelimit.New(rate.Every(consentTouchEvery), 1, s.Now)
 	s.httpClient = o.HTTPClient
 	if s.httpClient == nil {
 		s.httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})

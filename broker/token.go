@@ -438,7 +438,7 @@ const consentTouchEvery = time.Minute
 // without a consent row (first party) has nothing to touch, and a failed write
 // costs only the "last used" time, so neither refuses the request.
 func (s *Server) touchConsent(r *http.Request, userID, clientID string, now time.Time) {
-	if ok, _ := s.consentTouches.take(token.UserClientKey(userID, clientID), 1); !ok {
+	if ok, _ := s.consentTouches.Take(token.UserClientKey(userID, clientID), 1); !ok {
 		return
 	}
 	if err := s.store.Consents().Touch(r.Context(), userID, clientID, now); err != nil && !isNotFound(err) {
