@@ -105,7 +105,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, b *upstream.Buil
 	}
 	sess, err := s.startSession(w, r, u, ident, roles, login, used)
 	if err != nil {
-		return s.replayFailure(r, id, "signin.refused", err)
+		return s.replayFailure(r, id, "signin.refused", errors.Is(err, store.ErrAlreadyUsed) && s.flowTaken(r, used), err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.lastProviderCookie(), Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
 		Secure: s.secureCookies(), HttpOnly: true, SameSite: http.SameSiteLaxMode})

@@ -158,8 +158,10 @@ func localReturnTo(raw, def string) string {
 
 // flowKey makes a flow single-use until it could no longer be taken anyway.
 func flowKey(f flow) store.ReplayKey {
-	return store.ReplayKey{Key: "flow:" + f.ID, ExpiresAt: time.Unix(f.Created, 0).Add(flowTTL + time.Minute)}
+	return store.ReplayKey{Key: flowKeyPrefix + f.ID, ExpiresAt: time.Unix(f.Created, 0).Add(flowTTL + time.Minute)}
 }
+
+const flowKeyPrefix = "flow:"
 
 // replayKeys are a provider's keys as the store records them.
 func replayKeys(ks []providers.ReplayKey) []store.ReplayKey {
@@ -190,18 +192,36 @@ func (s *Server) spend(r *http.Request, providerID, action string, keys []store.
 	now := s.Now()
 	for _, k := range keys {
 		if err := s.store.Replay().Remember(r.Context(), k.Key, k.ExpiresAt, now); err != nil {
-			return s.replayFailure(r, providerID, action, err)
+			return s.replayFailure(r, providerID, action, strings.HasPrefix(k.Key, flowKeyPrefix), err)
 		}
 	}
 	return nil
 }
 
-// replayFailure refuses a response whose key was already recorded with the page
-// and audit reason of a replay (providers.ErrReplay); other errors pass as they
-// are.
-func (s *Server) replayFailure(r *http.Request, providerID, action string, err error) error {
-	if errors.Is(err, store.ErrAlreadyUsed) {
-		return s.upstreamFailure(r, providerID, action, fmt.Errorf("%w: %w", providers.ErrReplay, err))
+// flowTaken reports, after a sign-in's transaction found one of its keys used
+// (and so recorded none), whether its flow's key is among the used ones: another
+// request completed the same flow meanwhile.
+func (s *Server) flowTaken(r *http.Request, keys []store.ReplayKey) bool {
+	for _, k := range keys {
+		if strings.HasPrefix(k.Key, flowKeyPrefix) {
+			used, err := s.store.Replay().Used(r.Context(), k.Key, s.Now())
+			return err == nil && used
+		}
 	}
-	return err
+	return false
+}
+
+// replayFailure refuses a response one of whose keys was already recorded: a
+// taken flow key means the same response was submitted twice (OIDC-01, reason
+// flow_replayed, as refuseSpentFlow says when the submissions do not overlap);
+// any other key is a replayed upstream message (providers.ErrReplay). Other
+// errors pass as they are.
+func (s *Server) replayFailure(r *http.Request, providerID, action string, flowTaken bool, err error) error {
+	switch {
+	case !errors.Is(err, store.ErrAlreadyUsed):
+		return err
+	case flowTaken:
+		return s.refuse(r, providerID, "flow_replayed", err)
+	}
+	return s.upstreamFailure(r, providerID, action, fmt.Errorf("%w: %w", providers.ErrReplay, err))
 }

@@ -3,6 +3,9 @@ package broker
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,36 +14,75 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store/pgtest"
 )
 
-// linkBarrier holds every LinkNewUser call until n have arrived (or a second
-// has passed), so concurrent first sign-ins all find the identity missing and
-// race to create it.
-type linkBarrier struct {
-	store.Store
+// barrier holds each caller of wait until n have arrived (or a second has
+// passed), so concurrent requests reach one store call together.
+type barrier struct {
 	n       int
 	mu      sync.Mutex
 	arrived int
 	all     chan struct{}
 }
 
-func (b *linkBarrier) Identities() store.Identities {
-	return barrierIdentities{b.Store.Identities(), b}
+func newBarrier(n int) *barrier { return &barrier{n: n, all: make(chan struct{})} }
+
+func (b *barrier) wait() {
+	b.mu.Lock()
+	if b.arrived++; b.arrived == b.n {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+	case <-time.After(time.Second):
+	}
+}
+
+// concurrently sends n requests at once and returns their status codes.
+func concurrently(t *testing.T, n int, send func(i int) (*http.Response, error)) []int {
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			res, err := send(i)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			codes[i] = res.StatusCode
+		})
+	}
+	wg.Wait()
+	return codes
+}
+
+// sharedBackends are the databases replica and race tests run on.
+var sharedBackends = []struct {
+	name string
+	url  func(testing.TB) string
+}{
+	{"sqlite", func(tb testing.TB) string { return "sqlite:" + tb.TempDir() + "/shared.db" }},
+	{"postgres", pgtest.URL},
+}
+
+// linkBarrier holds every LinkNewUser call at a barrier, so concurrent first
+// sign-ins all find the identity missing and race to create it.
+type linkBarrier struct {
+	store.Store
+	*barrier
+}
+
+func (b linkBarrier) Identities() store.Identities {
+	return barrierIdentities{b.Store.Identities(), b.barrier}
 }
 
 type barrierIdentities struct {
 	store.Identities
-	b *linkBarrier
+	b *barrier
 }
 
 func (x barrierIdentities) LinkNewUser(ctx context.Context, u store.User, id store.Identity) error {
-	x.b.mu.Lock()
-	if x.b.arrived++; x.b.arrived == x.b.n {
-		close(x.b.all)
-	}
-	x.b.mu.Unlock()
-	select {
-	case <-x.b.all:
-	case <-time.After(time.Second):
-	}
+	x.b.wait()
 	return x.Identities.LinkNewUser(ctx, u, id)
 }
 
@@ -49,20 +91,13 @@ func (x barrierIdentities) LinkNewUser(ctx context.Context, u store.User, id sto
 // leaves no user row behind. On SQLite and PostgreSQL.
 func TestConcurrentFirstSignIn(t *testing.T) {
 	t.Parallel()
-	for _, b := range []struct {
-		name string
-		url  func(testing.TB) string
-	}{
-		{"sqlite", func(tb testing.TB) string { return "sqlite:" + tb.TempDir() + "/race.db" }},
-		{"postgres", pgtest.URL},
-	} {
+	for _, b := range sharedBackends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			const n = 3
-			bar := &linkBarrier{n: n, all: make(chan struct{})}
+			bar := newBarrier(n)
 			e := newSigninEnv(t, envOptions{dbURL: b.url(t), wrapStore: func(s store.Store) store.Store {
-				bar.Store = s
-				return bar
+				return linkBarrier{s, bar}
 			}})
 			e.addOIDC("corp", "oidc.example", false, aliceClaims())
 			clients := make([]*http.Client, n)
@@ -71,20 +106,7 @@ func TestConcurrentFirstSignIn(t *testing.T) {
 				clients[i] = newClient(e)
 				callbacks[i] = e.oidcCallback(clients[i], "corp")
 			}
-			codes := make([]int, n)
-			var wg sync.WaitGroup
-			for i := range clients {
-				wg.Go(func() {
-					res, err := clients[i].Get(callbacks[i])
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					res.Body.Close()
-					codes[i] = res.StatusCode
-				})
-			}
-			wg.Wait()
+			codes := concurrently(t, n, func(i int) (*http.Response, error) { return clients[i].Get(callbacks[i]) })
 			for i, code := range codes {
 				if code != http.StatusSeeOther {
 					t.Errorf("callback %d: %d\n%s", i, code, e.logs)
@@ -103,6 +125,59 @@ func TestConcurrentFirstSignIn(t *testing.T) {
 			if got := len(e.audited("user.created")); got != 1 {
 				t.Errorf("user.created audited %d times", got)
 			}
+		})
+	}
+}
+
+// recordBarrier holds every SignIns.Record call at a barrier, so concurrent
+// submissions of one response all pass the pre-check for a spent flow and meet in
+// the sign-in transaction.
+type recordBarrier struct {
+	store.Store
+	*barrier
+}
+
+func (b recordBarrier) SignIns() store.SignIns { return barrierSignIns{b.Store.SignIns(), b.barrier} }
+
+type barrierSignIns struct {
+	store.SignIns
+	b *barrier
+}
+
+func (x barrierSignIns) Record(ctx context.Context, in store.SignIn) ([]string, error) {
+	x.b.wait()
+	return x.SignIns.Record(ctx, in)
+}
+
+// TestOIDC01_ConcurrentDoubleSubmission: the same SAML response posted twice at
+// once from the browser that started the flow signs in exactly once; the other
+// submission is refused as a replayed flow and leaves no session. On SQLite and
+// PostgreSQL.
+func TestOIDC01_ConcurrentDoubleSubmission(t *testing.T) {
+	t.Parallel()
+	for _, b := range sharedBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			bar := newBarrier(2)
+			e := newSigninEnv(t, envOptions{dbURL: b.url(t), wrapStore: func(s store.Store) store.Store {
+				return recordBarrier{s, bar}
+			}})
+			e.addSAML("uni", "saml.example", false, carol())
+			c := newClient(e)
+			body := url.Values{"SAMLResponse": {e.crafted("uni", e.startSAML(c, "uni")).encode()}}.Encode()
+			codes := concurrently(t, 2, func(int) (*http.Response, error) {
+				req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/saml/uni/acs", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				return c.Do(req)
+			})
+			slices.Sort(codes)
+			if codes[0] != http.StatusSeeOther || codes[1] != http.StatusBadRequest {
+				t.Fatalf("statuses %v, want one sign-in (303) and one refusal (400)", codes)
+			}
+			if n := e.sessions(); n != 1 {
+				t.Errorf("%d sessions, want 1", n)
+			}
+			e.wantAudit("signin.refused", "flow_replayed")
 		})
 	}
 }

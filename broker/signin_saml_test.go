@@ -12,7 +12,6 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/gatehouse/gatehouse/broker/store/pgtest"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers/providertest"
@@ -211,13 +210,7 @@ func TestSAML35_UnsolicitedResponseRefused(t *testing.T) {
 // database refuses both, on SQLite and on PostgreSQL.
 func TestSAML23_ReplayAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	for _, b := range []struct {
-		name string
-		url  func(testing.TB) string
-	}{
-		{"sqlite", func(tb testing.TB) string { return "sqlite:" + tb.TempDir() + "/shared.db" }},
-		{"postgres", pgtest.URL},
-	} {
+	for _, b := range sharedBackends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			e := samlEnv(t, envOptions{dbURL: b.url(t), replicas: 2})
