@@ -13,4 +13,10 @@ import (
 var errNoDemo = errors.New("this gatehouse is built without the demo: run `make demo` " +
 	"(go run -tags demo ./cmd/gatehouse demo)")
 
-func cmdDemo(context.Context, *environment, []string) error { return errNoDemo }
+func cmdDemo(_ context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "demo", "demo", errNoDemo.Error())
+	if err := fs.Parse(args); err != nil {
+		return err // --help
+	}
+	return errNoDemo
+}
