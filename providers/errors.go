@@ -80,3 +80,30 @@ func PublicMessage(err error) string {
 		return "The sign-in could not be verified. Please sign in again."
 	}
 }
+
+// ConfigProblems collects what is wrong with a provider configuration, so that
+// Validate reports every problem at once rather than the first.
+type ConfigProblems struct{ errs []error }
+
+// Add records a problem.
+func (p *ConfigProblems) Add(format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf(format, args...))
+}
+
+// Mapping records what is wrong with m, if it is set.
+func (p *ConfigProblems) Mapping(m Mapping) {
+	if m.IsZero() {
+		return
+	}
+	if err := m.Validate(); err != nil {
+		p.errs = append(p.errs, err)
+	}
+}
+
+// Err is nil if nothing was recorded, else every problem, wrapping ErrConfig.
+func (p *ConfigProblems) Err() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrConfig, errors.Join(p.errs...))
+}

@@ -6,8 +6,6 @@
 package oidc
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -81,8 +79,8 @@ type Config struct {
 
 // Validate reports every problem with c at once.
 func (c Config) Validate() error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var problems providers.ConfigProblems
+	add := problems.Add
 	if c.ID == "" {
 		add("oidc: ID is required")
 	}
@@ -114,15 +112,8 @@ func (c Config) Validate() error {
 	if c.HTTPClient != nil && c.HTTPClient.Timeout == 0 {
 		add("oidc: HTTPClient must have a Timeout")
 	}
-	if !c.Mapping.IsZero() {
-		if err := c.Mapping.Validate(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", providers.ErrConfig, errors.Join(errs...))
-	}
-	return nil
+	problems.Mapping(c.Mapping)
+	return problems.Err()
 }
 
 func (c *Config) setDefaults() {

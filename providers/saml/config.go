@@ -10,8 +10,6 @@ package saml
 import (
 	"crypto/rsa"
 	"crypto/x509"
-	"errors"
-	"fmt"
 	"net/url"
 	"time"
 
@@ -73,8 +71,8 @@ type Config struct {
 
 // Validate reports every problem with c at once.
 func (c Config) Validate() error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var problems providers.ConfigProblems
+	add := problems.Add
 	if c.ID == "" {
 		add("saml: ID is required")
 	}
@@ -86,7 +84,7 @@ func (c Config) Validate() error {
 	if c.IdPMetadata == nil {
 		add("saml: IdPMetadata is required")
 	} else if err := checkIdPMetadata(c.IdPMetadata, true); err != nil {
-		errs = append(errs, err)
+		add("%w", err)
 	}
 	if c.Key == nil || c.Certificate == nil {
 		add("saml: SP Key and Certificate are required")
@@ -101,15 +99,8 @@ func (c Config) Validate() error {
 	default:
 		add("saml: RequestBinding %q unknown", c.RequestBinding)
 	}
-	if !c.Mapping.IsZero() {
-		if err := c.Mapping.Validate(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", providers.ErrConfig, errors.Join(errs...))
-	}
-	return nil
+	problems.Mapping(c.Mapping)
+	return problems.Err()
 }
 
 func (c *Config) setDefaults() {
