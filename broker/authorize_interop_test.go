@@ -70,7 +70,9 @@ func runRP(t *testing.T, dir, caFile, step string, input map[string]any) map[str
 // Discovery → authorization URL (PKCE S256, state, nonce) → Chromium: Gatehouse
 // sign-in → the OIDC IdP → consent → back to the application's redirect URI →
 // code grant (iss, state, nonce, ID token checked by the library) → UserInfo →
-// refresh → introspection → revocation → reuse refused.
+// refresh → introspection → revocation → reuse refused; then a silent
+// re-authorization (prompt=none with the ID token as id_token_hint,
+// oidcc-id-token-hint) that returns the same user without a page.
 func TestASPKCE06_InteropOpenIDClientBrowser(t *testing.T) {
 	dir := openidClient(t)
 	ctx := bt.New(t, 90*time.Second)
@@ -154,6 +156,20 @@ func TestASPKCE06_InteropOpenIDClientBrowser(t *testing.T) {
 	}
 	if fin["reuse"] != "invalid_grant" {
 		t.Errorf("reuse of the first refresh token: %v", fin["reuse"])
+	}
+
+	in["extra"] = map[string]any{"prompt": "none", "id_token_hint": tokens["id_token"]}
+	silent := runRP(t, dir, caFile, "start", in)
+	if err := chromedp.Do(ctx, chromedp.Navigate(silent["url"].(string)), bt.WaitTestID("rp-done")); err != nil {
+		t.Fatalf("silent re-authorization: %v\n%s", err, e.logs)
+	}
+	mu.Lock()
+	cb = rp.URL + callbacks[len(callbacks)-1]
+	mu.Unlock()
+	in["callbackUrl"], in["verifier"], in["state"], in["nonce"] = cb, silent["verifier"], silent["state"], silent["nonce"]
+	again := runRP(t, dir, caFile, "code", in)
+	if sid, _ := again["idClaims"].(map[string]any); sid["sub"] != id["sub"] || sid["nonce"] != silent["nonce"] {
+		t.Errorf("silent re-authorization: id token %v, want sub %v", sid, id["sub"])
 	}
 }
 

@@ -13,6 +13,17 @@ async function config() {
   return client.discovery(new URL(input.issuer), input.clientId, undefined, auth);
 }
 
+// codeGrant redeems the code in the callback URL, checking iss, state, nonce and the
+// ID token.
+function codeGrant(cfg) {
+  return client.authorizationCodeGrant(cfg, new URL(input.callbackUrl), {
+    pkceCodeVerifier: input.verifier,
+    expectedState: input.state,
+    expectedNonce: input.nonce,
+    idTokenExpected: true,
+  });
+}
+
 const steps = {
   // start: discovery and an authorization URL with PKCE, state and nonce.
   async start() {
@@ -29,6 +40,7 @@ const steps = {
       nonce,
     };
     if (input.resource) params.resource = input.resource;
+    Object.assign(params, input.extra ?? {}); // e.g. prompt, id_token_hint
     const url = client.buildAuthorizationUrl(cfg, params);
     return { url: url.href, verifier, state, nonce, metadata: cfg.serverMetadata() };
   },
@@ -37,12 +49,7 @@ const steps = {
   // introspection and revocation, reporting what each returned.
   async finish() {
     const cfg = await config();
-    const tokens = await client.authorizationCodeGrant(cfg, new URL(input.callbackUrl), {
-      pkceCodeVerifier: input.verifier,
-      expectedState: input.state,
-      expectedNonce: input.nonce,
-      idTokenExpected: true,
-    });
+    const tokens = await codeGrant(cfg);
     const idClaims = tokens.claims();
     const userinfo = await client.fetchUserInfo(cfg, tokens.access_token, idClaims.sub);
     const refreshed = await client.refreshTokenGrant(cfg, tokens.refresh_token);
@@ -65,6 +72,13 @@ const steps = {
       afterRevocation,
       reuse,
     };
+  },
+
+  // code: only the code grant from the callback URL, with the same checks as finish.
+  async code() {
+    const cfg = await config();
+    const tokens = await codeGrant(cfg);
+    return { tokens: { ...tokens }, idClaims: tokens.claims() };
   },
 
   // clientCredentials: a machine-to-machine token.
