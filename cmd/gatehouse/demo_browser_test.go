@@ -26,24 +26,13 @@ import (
 func TestDemoSignInBothWays(t *testing.T) {
 	ctx := bt.New(t, 90*time.Second)
 	dir := filepath.Join(t.TempDir(), "demo-data")
-	addr := freeAddr(t)
 	env, _, _ := testEnv(nil)
-	ready := make(chan struct{})
-	env.ready = func(string) { close(ready) }
-	dctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dispatch(dctx, env, []string{"demo", "--data-dir", dir, "--listen-addr", addr}) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("demo exited: %v", err)
-	}
+	addr, stopDemo := startDemo(t, env, dir)
 	stopped := false
 	stop := func() {
 		if !stopped {
 			stopped = true
-			cancel()
-			if err := <-done; err != nil {
+			if err := stopDemo(); err != nil {
 				t.Errorf("demo shutdown: %v", err)
 			}
 		}

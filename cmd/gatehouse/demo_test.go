@@ -13,18 +13,8 @@ import (
 
 func TestDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo-data")
-	addr := freeAddr(t)
 	env, out, _ := testEnv(map[string]string{"GATEHOUSE_MASTER_KEY": "ignored-by-the-demo"})
-	ready := make(chan struct{})
-	env.ready = func(string) { close(ready) }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dispatch(ctx, env, []string{"demo", "--data-dir", dir, "--listen-addr", addr}) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("demo exited: %v", err)
-	}
+	addr, stop := startDemo(t, env, dir)
 	_, port, _ := net.SplitHostPort(addr)
 	if !strings.Contains(out.String(), "open http://localhost:"+port+"/") {
 		t.Errorf("banner does not say where to go:\n%s", out)
@@ -34,8 +24,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo home: %d %s", code, body)
 	}
 	_, jwks := get(t, "http://"+addr+"/oauth2/jwks")
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("demo shutdown: %v", err)
 	}
 	for path, mode := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "master.key"): 0o600, filepath.Join(dir, "gatehouse.db"): 0o600} {
@@ -62,4 +51,26 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// startDemo runs "gatehouse demo" with its data in dir on a free loopback port and
+// returns its address once it serves; stop ends it and says how it exited.
+func startDemo(t *testing.T, env *environment, dir string) (addr string, stop func() error) {
+	t.Helper()
+	addr = freeAddr(t)
+	ready := make(chan struct{})
+	env.ready = func(string) { close(ready) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dispatch(ctx, env, []string{"demo", "--data-dir", dir, "--listen-addr", addr}) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("demo exited: %v", err)
+	}
+	return addr, func() error {
+		cancel()
+		return <-done
+	}
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"html"
 	"io"
 	"net/http"
@@ -78,18 +77,8 @@ func demoSignIn(t *testing.T, appURL, email string, user string) string {
 func TestDemoApp(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo-data")
 	for round := range 2 { // the second start finds everything registered
-		addr := freeAddr(t)
 		env, out, _ := testEnv(nil)
-		ready := make(chan struct{})
-		env.ready = func(string) { close(ready) }
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- dispatch(ctx, env, []string{"demo", "--data-dir", dir, "--listen-addr", addr}) }()
-		select {
-		case <-ready:
-		case err := <-done:
-			t.Fatalf("demo exited: %v", err)
-		}
+		_, stop := startDemo(t, env, dir)
 		m := regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/ +the demo app`).FindStringSubmatch(out.String())
 		if m == nil {
 			t.Fatalf("banner does not name the demo app:\n%s", out)
@@ -104,8 +93,7 @@ func TestDemoApp(t *testing.T) {
 				t.Errorf("bob's page:\n%s", bob)
 			}
 		}
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 	}
