@@ -22,80 +22,67 @@ const MaxCached = 10_000
 // Cache is a read-through cache of clients by ID and APIs by audience, for the
 // request paths that look one up on every request.
 type Cache struct {
-	store store.Store
-	now   func() time.Time
-
-	mu      sync.RWMutex
-	clients map[string]cachedClient
-	apis    map[string]cachedAPI
-}
-
-type cachedClient struct {
-	c      *store.Client // nil: no such client
-	loaded time.Time
-}
-
-type cachedAPI struct {
-	a      *store.API // nil: no such API
-	loaded time.Time
+	clients readThrough[store.Client]
+	apis    readThrough[store.API]
 }
 
 // NewCache returns an empty cache over st; now is the clock entries age by.
 func NewCache(st store.Store, now func() time.Time) *Cache {
-	return &Cache{store: st, now: now, clients: map[string]cachedClient{}, apis: map[string]cachedAPI{}}
+	return &Cache{
+		clients: readThrough[store.Client]{load: st.Clients().Get, now: now, entries: map[string]cached[store.Client]{}},
+		apis:    readThrough[store.API]{load: st.APIs().GetByAudience, now: now, entries: map[string]cached[store.API]{}},
+	}
 }
 
 // Client returns the client, or nil if there is none. The returned value is shared:
 // callers must not modify it.
 func (rc *Cache) Client(ctx context.Context, id string) (*store.Client, error) {
-	now := rc.now()
-	rc.mu.RLock()
-	e, ok := rc.clients[id]
-	rc.mu.RUnlock()
-	if ok && now.Sub(e.loaded) < CacheTTL && !now.Before(e.loaded) {
-		return e.c, nil
-	}
-	c, err := rc.store.Clients().Get(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		e = cachedClient{loaded: now}
-	case err != nil:
-		return nil, err
-	default:
-		e = cachedClient{c: &c, loaded: now}
-	}
-	rc.mu.Lock()
-	if len(rc.clients) >= MaxCached {
-		clear(rc.clients)
-	}
-	rc.clients[id] = e
-	rc.mu.Unlock()
-	return e.c, nil
+	return rc.clients.get(ctx, id)
 }
 
-// API returns the API with this audience, or nil if there is none.
+// API returns the API with this audience, or nil if there is none. The returned
+// value is shared: callers must not modify it.
 func (rc *Cache) API(ctx context.Context, audience string) (*store.API, error) {
-	now := rc.now()
-	rc.mu.RLock()
-	e, ok := rc.apis[audience]
-	rc.mu.RUnlock()
+	return rc.apis.get(ctx, audience)
+}
+
+// readThrough caches what load returns for a key, a miss (ErrNotFound) included,
+// for CacheTTL.
+type readThrough[T any] struct {
+	load func(ctx context.Context, key string) (T, error)
+	now  func() time.Time
+
+	mu      sync.RWMutex
+	entries map[string]cached[T]
+}
+
+type cached[T any] struct {
+	v      *T // nil: no such record
+	loaded time.Time
+}
+
+func (c *readThrough[T]) get(ctx context.Context, key string) (*T, error) {
+	now := c.now()
+	c.mu.RLock()
+	e, ok := c.entries[key]
+	c.mu.RUnlock()
 	if ok && now.Sub(e.loaded) < CacheTTL && !now.Before(e.loaded) {
-		return e.a, nil
+		return e.v, nil
 	}
-	a, err := rc.store.APIs().GetByAudience(ctx, audience)
+	v, err := c.load(ctx, key)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		e = cachedAPI{loaded: now}
+		e = cached[T]{loaded: now}
 	case err != nil:
 		return nil, err
 	default:
-		e = cachedAPI{a: &a, loaded: now}
+		e = cached[T]{v: &v, loaded: now}
 	}
-	rc.mu.Lock()
-	if len(rc.apis) >= MaxCached {
-		clear(rc.apis)
+	c.mu.Lock()
+	if len(c.entries) >= MaxCached {
+		clear(c.entries)
 	}
-	rc.apis[audience] = e
-	rc.mu.Unlock()
-	return e.a, nil
+	c.entries[key] = e
+	c.mu.Unlock()
+	return e.v, nil
 }
