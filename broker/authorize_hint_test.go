@@ -46,7 +46,7 @@ func TestIDTokenHint(t *testing.T) {
 	codes := e.count("auth_codes")
 	for name, q := range map[string]authzReq{
 		"garbage":         withHint("web", appCB, "not.a.jwt"),
-		"tampered":        withHint("web", appCB, hint[:len(hint)-4]+"AAAA"),
+		"tampered":        withHint("web", appCB, flipChar(hint, len(hint)-10)),
 		"other client's":  withHint("web2", "https://app2.test/cb", hint),
 		"an access token": withHint("web", appCB, tok["access_token"].(string)),
 		"too long":        withHint("web", appCB, strings.Repeat("a", 9<<10)),
