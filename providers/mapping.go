@@ -109,7 +109,7 @@ func (m Mapping) Apply(providerID string, claims map[string]any) (Identity, erro
 // multi-valued claim yields its first value.
 func (m Mapping) first(claims map[string]any, names []string) string {
 	for _, n := range names {
-		for _, v := range stringValues(claims[n]) {
+		for _, v := range StringValues(claims[n]) {
 			if v != "" {
 				return v
 			}
@@ -137,7 +137,7 @@ func (m Mapping) verified(claims map[string]any) bool {
 // groups returns the values of the first present group claim, deduplicated.
 func (m Mapping) groups(claims map[string]any) []string {
 	for _, n := range m.Groups {
-		vs := stringValues(claims[n])
+		vs := StringValues(claims[n])
 		if len(vs) == 0 {
 			continue
 		}
@@ -154,11 +154,11 @@ func (m Mapping) groups(claims map[string]any) []string {
 	return nil
 }
 
-// stringValues flattens a claim value into strings: a string, a []string
+// StringValues flattens a claim value into strings: a string, a []string
 // (SAML attributes), or a JSON array of strings. Other types (numbers,
 // objects) are ignored rather than formatted, so a mapping never matches a
 // value the IdP did not send as text.
-func stringValues(v any) []string {
+func StringValues(v any) []string {
 	switch v := v.(type) {
 	case string:
 		return []string{v}

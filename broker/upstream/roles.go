@@ -13,9 +13,9 @@ import (
 func Roles(rules []RoleRule, id providers.Identity) []string {
 	var roles []string
 	for _, r := range rules {
-		vals := claimStrings(id.Claims[r.Claim])
+		vals := providers.StringValues(id.Claims[r.Claim])
 		if r.Claim == "groups" {
-			vals = append(vals, id.Groups...)
+			vals = slices.Concat(vals, id.Groups) // not append: vals may be the claim's own slice
 		}
 		if slices.Contains(vals, r.Value) && !slices.Contains(roles, r.Role) {
 			roles = append(roles, r.Role)
@@ -23,24 +23,4 @@ func Roles(rules []RoleRule, id providers.Identity) []string {
 	}
 	slices.Sort(roles)
 	return roles
-}
-
-// claimStrings flattens a claim value into its strings; numbers and objects are
-// ignored so that a rule never matches a value the IdP did not send as text.
-func claimStrings(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return []string{v}
-	case []string:
-		return v
-	case []any:
-		var out []string
-		for _, e := range v {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
 }
