@@ -164,15 +164,18 @@ func (w *Writer) run() {
 		}
 		batch = batch[:0]
 	}
+	add := func(e store.AuditEvent) {
+		batch = append(batch, e)
+		if len(batch) >= w.batchSize {
+			flush()
+		}
+	}
 	// drain takes every event already queued.
 	drain := func() {
 		for {
 			select {
 			case e := <-w.queue:
-				batch = append(batch, e)
-				if len(batch) >= w.batchSize {
-					flush()
-				}
+				add(e)
 			default:
 				return
 			}
@@ -181,10 +184,7 @@ func (w *Writer) run() {
 	for {
 		select {
 		case e := <-w.queue:
-			batch = append(batch, e)
-			if len(batch) >= w.batchSize {
-				flush()
-			}
+			add(e)
 		case <-t.C:
 			flush()
 		case done := <-w.flushes:
