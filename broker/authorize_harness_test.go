@@ -186,7 +186,20 @@ func (e *authzEnv) code(c *http.Client, q authzReq) url.Values {
 // redeem exchanges a code at the token endpoint as client (basic auth).
 func (e *authzEnv) redeem(client, code, verifier, redirect string) (int, map[string]any) {
 	e.t.Helper()
-	v := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {redirect}}
+	return e.tokenRequest(client, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"code_verifier": {verifier}, "redirect_uri": {redirect}})
+}
+
+// refresh uses a refresh token at the token endpoint as client (basic auth).
+func (e *authzEnv) refresh(client, rt string) (int, map[string]any) {
+	e.t.Helper()
+	return e.tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+}
+
+// tokenRequest posts v to the token endpoint as client (basic auth) and decodes
+// the JSON answer.
+func (e *authzEnv) tokenRequest(client string, v url.Values) (int, map[string]any) {
+	e.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/oauth2/token", strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(client, e.secrets[client])

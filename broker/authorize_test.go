@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -260,20 +259,6 @@ func TestAuthorizeConnectedApps(t *testing.T) {
 	if o := e.start(b, newAuthzReq("web", appCB, "openid notes.read")); !strings.Contains(o.page, `data-testid="consent"`) {
 		t.Error("no consent asked after revocation")
 	}
-}
-
-func (e *authzEnv) refresh(client, rt string) (int, map[string]any) {
-	e.t.Helper()
-	v := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
-	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/oauth2/token", strings.NewReader(v.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(client, e.secrets[client])
-	res, err := e.ts.Client().Do(req)
-	must(e.t, err)
-	defer res.Body.Close()
-	var out map[string]any
-	json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
 }
 
 // TestConnectedAppLastUsedOnRefresh: using a refresh token counts as using the
