@@ -43,7 +43,13 @@ func TestIDTokenHint(t *testing.T) {
 		t.Fatalf("hint for the signed-in user: %v", cb)
 	}
 
-	codes := e.count("auth_codes")
+	codes, consents := e.count("auth_codes"), e.count("consents")
+	nothingIssued := func(what string) {
+		t.Helper()
+		if e.count("auth_codes") != codes || e.count("consents") != consents {
+			t.Errorf("%s: a code or consent was stored", what)
+		}
+	}
 	for name, q := range map[string]authzReq{
 		"garbage":         withHint("web", appCB, "not.a.jwt"),
 		"tampered":        withHint("web", appCB, flipChar(hint, len(hint)-10)),
@@ -52,9 +58,7 @@ func TestIDTokenHint(t *testing.T) {
 		"too long":        withHint("web", appCB, strings.Repeat("a", 9<<10)),
 	} {
 		e.wantRedirectError(t, e.start(b, q), q, "invalid_request")
-		if n := e.count("auth_codes"); n != codes {
-			t.Errorf("%s hint: a code was issued", name)
-		}
+		nothingIssued(name + " hint")
 	}
 
 	// Bob, another user of the same OP, is signed in now.
@@ -65,9 +69,7 @@ func TestIDTokenHint(t *testing.T) {
 	e.signIn(bob, "bob@oidc.example")
 	q := withHint("web", appCB, hint)
 	e.wantRedirectError(t, e.start(bob, q), q, "login_required")
-	if n := e.count("auth_codes"); n != codes {
-		t.Errorf("a code was issued to bob on alice's hint")
-	}
+	nothingIssued("bob on alice's hint")
 }
 
 // TestIDTokenHintOffersOneSignIn: interactively, a hint naming someone other than
