@@ -30,6 +30,9 @@ type Assertion struct {
 	Attributes                        map[string][]string
 	OmitIssuer, OmitSubject           bool
 	OmitConditions                    bool
+	// Edit, if set, changes the built element before it is signed: shapes
+	// the fields cannot express (a second Subject, repeated Attributes).
+	Edit func(assertion *etree.Element)
 }
 
 // Response describes the samlp:Response around it.
@@ -91,6 +94,9 @@ func BuildAssertion(a Assertion) *etree.Element {
 			}
 		}
 	}
+	if a.Edit != nil {
+		a.Edit(el)
+	}
 	return el
 }
 
@@ -130,6 +136,9 @@ type Signer struct {
 	SHA1 bool
 	// OmitCert leaves the certificate out of KeyInfo.
 	OmitCert bool
+	// Canonicalizer replaces exclusive c14n (as CanonicalizationMethod and
+	// Reference transform), e.g. dsig.MakeC14N10RecCanonicalizer().
+	Canonicalizer dsig.Canonicalizer
 }
 
 // Sign returns a signed copy of el with ds:Signature placed after Issuer
@@ -137,6 +146,9 @@ type Signer struct {
 func (s Signer) Sign(el *etree.Element) *etree.Element {
 	ctx := dsig.NewDefaultSigningContext(dsig.TLSCertKeyStore(tls.Certificate{Certificate: [][]byte{s.Cert.Raw}, PrivateKey: s.Key}))
 	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	if s.Canonicalizer != nil {
+		ctx.Canonicalizer = s.Canonicalizer
+	}
 	method := dsig.RSASHA256SignatureMethod
 	if s.SHA1 {
 		method = dsig.RSASHA1SignatureMethod
