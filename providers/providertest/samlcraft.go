@@ -40,6 +40,8 @@ type Response struct {
 	ID, Issuer, Destination, InResponseTo string
 	IssueInstant                          time.Time
 	Status                                string // default Success
+	// SubStatus, if set, is a second-level StatusCode (saml-core §3.2.2.2).
+	SubStatus string
 }
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -119,7 +121,11 @@ func BuildResponse(r Response, assertions ...*etree.Element) *etree.Document {
 	if status == "" {
 		status = "urn:oasis:names:tc:SAML:2.0:status:Success"
 	}
-	el.CreateElement("samlp:Status").CreateElement("samlp:StatusCode").CreateAttr("Value", status)
+	sc := el.CreateElement("samlp:Status").CreateElement("samlp:StatusCode")
+	sc.CreateAttr("Value", status)
+	if r.SubStatus != "" {
+		sc.CreateElement("samlp:StatusCode").CreateAttr("Value", r.SubStatus)
+	}
 	for _, a := range assertions {
 		el.AddChild(a)
 	}

@@ -222,7 +222,7 @@ func (p *Provider) parse(xmlDoc []byte, requestIDs []string, base *crewjam.Servi
 	sp.ReplayCache = used
 	a, err := sp.ParseXMLResponse(xmlDoc, requestIDs, currentURL)
 	if err != nil {
-		return nil, nil, classify(err)
+		return nil, nil, withSubStatus(classify(err), xmlDoc)
 	}
 	if err := p.checkAssertion(a, now); err != nil {
 		return nil, nil, err

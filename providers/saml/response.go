@@ -146,6 +146,11 @@ func checkStructure(doc []byte) error {
 	if err := walk(root); err != nil {
 		return err
 	}
+	if assertions == 0 && errorStatus(root) {
+		// saml-core §3.2.2: an IdP's error response (RequestDenied, NoPassive...)
+		// carries no assertion; crewjam checks it and reports its status.
+		return nil
+	}
 	if assertions != 1 || direct != 1 {
 		return providers.Invalid("expected exactly one Assertion in the Response, found %d (%d direct)", assertions, direct)
 	}

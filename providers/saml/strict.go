@@ -305,3 +305,32 @@ func (p *Provider) decryptAssertion(enc *etree.Element) (*etree.Element, error) 
 	}
 	return doc.Root(), nil
 }
+
+// withSubStatus puts the second-level StatusCode of xmlDoc, if any, into
+// the *providers.UpstreamError err for a non-success status: saml-core
+// §3.2.2.2 allows only Requester, Responder and VersionMismatch at the top,
+// so an IdP's RequestDenied or AuthnFailed (access denied, a 403 for the
+// person) is the code inside. crewjam reports only the top one.
+func withSubStatus(err error, xmlDoc []byte) error {
+	var up *providers.UpstreamError
+	if !errors.As(err, &up) {
+		return err
+	}
+	doc := etree.NewDocument()
+	if doc.ReadFromBytes(xmlDoc) != nil || doc.Root() == nil {
+		return err
+	}
+	if sc := doc.Root().FindElement("./Status/StatusCode/StatusCode"); sc != nil {
+		if v := sc.SelectAttrValue("Value", ""); v != "" {
+			up.Code = v
+		}
+	}
+	return err
+}
+
+// errorStatus reports whether the Response root has a top-level StatusCode
+// other than Success.
+func errorStatus(root *etree.Element) bool {
+	sc := root.FindElement("./Status/StatusCode")
+	return sc != nil && sc.SelectAttrValue("Value", "") != crewjam.StatusSuccess
+}

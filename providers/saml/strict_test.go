@@ -109,10 +109,11 @@ func TestSAMLOneIdentityPerAssertion(t *testing.T) {
 			} else {
 				doc = providertest.BuildResponse(e.response(reqID), e.signer.Sign(providertest.BuildAssertion(a)))
 			}
+			before := len(e.replay.m)
 			id, err := e.complete(doc, pending)
 			refused(t, id, err, providers.ErrInvalidResponse)
-			if len(e.replay.m) != 0 {
-				t.Fatalf("replay keys recorded for a refused response: %v", e.replay.m)
+			if len(e.replay.m) != before {
+				t.Fatal("replay keys recorded for a refused response")
 			}
 		})
 	}
@@ -300,4 +301,25 @@ func TestSAMLEmailsVerified(t *testing.T) {
 			t.Fatalf("%+v %v", id, err)
 		}
 	})
+}
+
+// TestSAML37_ErrorStatusWithoutAssertion: an IdP's error response, which
+// has no assertion and is often unsigned, is reported as the IdP's refusal
+// with its most specific status code, not as a malformed response.
+func TestSAML37_ErrorStatusWithoutAssertion(t *testing.T) {
+	e := newEnv(t)
+	for sub, want := range map[string]string{"": crewjam.StatusResponder, crewjam.StatusRequestDenied: crewjam.StatusRequestDenied} {
+		reqID, pending, _ := e.begin(t)
+		r := e.response(reqID)
+		r.Status, r.SubStatus = crewjam.StatusResponder, sub
+		id, err := e.complete(providertest.BuildResponse(r), pending)
+		refused(t, id, err, providers.ErrUpstream)
+		var up *providers.UpstreamError
+		if !errors.As(err, &up) || up.Code != want {
+			t.Errorf("code %v, want %s", err, want)
+		}
+	}
+	reqID, pending, _ := e.begin(t)
+	id, err := e.complete(providertest.BuildResponse(e.response(reqID)), pending)
+	refused(t, id, err, providers.ErrInvalidResponse) // Success without an assertion
 }
