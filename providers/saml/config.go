@@ -1,8 +1,10 @@
 // Package saml implements providers.Provider for upstream SAML 2.0 identity
 // providers with crewjam/saml: one ServiceProvider per provider, signed
 // AuthnRequests, the HTTP-POST response binding only, and Gatehouse's own
-// checks on top of crewjam's (size and DOCTYPE limits before parsing,
-// exactly one assertion, tighter clock skew). Each accepted assertion or
+// checks on top of crewjam's (size, DOCTYPE and UTF-8-only limits before
+// parsing, exactly one assertion naming exactly one principal, only
+// enveloped-signature and exclusive c14n signature transforms, tighter
+// clock skew). Each accepted assertion or
 // LogoutRequest ID is returned as a providers.ReplayKey for the broker to
 // record once (SAML-Prof §4.1.4.5; SECURITY.md SAML-23).
 package saml
