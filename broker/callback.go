@@ -234,9 +234,13 @@ func (s *Server) upstreamFailure(r *http.Request, providerID, action string, err
 	var up *providers.UpstreamError
 	switch {
 	case errors.As(err, &up):
-		status, reason = http.StatusForbidden, "upstream_error"
-		if !up.AccessDenied() {
-			status = http.StatusBadGateway
+		// The IdP answered, with an error about this sign-in (a SAML status,
+		// often unsigned; an OIDC error= parameter): a client error for the
+		// person, never a gateway failure (saml-core §3.2.2.2, RFC 6749
+		// §4.1.2.1).
+		status, reason = http.StatusBadRequest, "upstream_error"
+		if up.AccessDenied() {
+			status = http.StatusForbidden
 		}
 	case errors.Is(err, providers.ErrReplay):
 		reason = "replay"

@@ -184,7 +184,8 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 			IdPMetadata: md, Key: key, Certificate: cert,
 			RequireSignedAssertion: s.RequireSignedAssertion, NameIDFormat: s.NameIDFormat,
 			RequestBinding: s.RequestBinding, Mapping: s.Mapping, Now: e.Now,
-			AllowIDPInitiated: s.AllowIDPInitiated,
+			AllowIDPInitiated: s.AllowIDPInitiated, EmailsVerified: s.EmailsVerified,
+			SPMetadataValidity: time.Duration(s.SPMetadataValidity),
 		})
 		if err != nil {
 			return nil, err

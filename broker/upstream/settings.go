@@ -71,6 +71,12 @@ type SAMLSettings struct {
 	AllowIDPInitiated bool `json:"allow_idp_initiated,omitempty"`
 	// SPCertificatePEM is the SP's public certificate; its key is a secret.
 	SPCertificatePEM string `json:"sp_certificate_pem,omitempty"`
+	// SPMetadataValidity is how long the SP metadata at /saml/{id}/metadata
+	// stays valid (validUntil); zero means saml.DefaultSPMetadataValidity (720h).
+	SPMetadataValidity Duration `json:"sp_metadata_validity,omitzero"`
+	// EmailsVerified: this IdP verifies the email addresses it asserts, so
+	// they count as verified (for linking by email, WEB-25). Off by default.
+	EmailsVerified bool `json:"emails_verified,omitempty"`
 }
 
 // Secrets are sealed into store.ProviderConfig.SecretsEnc with the provider ID

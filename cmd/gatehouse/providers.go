@@ -23,6 +23,7 @@ const providersAbout = `Manages upstream identity providers.
 
   add-oidc    --id ID --name NAME --oidc-issuer URL --client-id ID --client-secret-file FILE [--domains a.com,b.com]
   add-saml    --id ID --name NAME (--metadata-url URL | --metadata-file FILE) [--domains ...]
+              [--emails-verified] [--sp-metadata-validity 720h]
   add-*       --from-file FILE: the provider as JSON or YAML (the format of GATEHOUSE_PROVIDERS_FILE entries);
               flags given as well override the file. Adding an existing ID updates it.
   list        every provider
@@ -48,6 +49,8 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 	scopes := fs.String("scopes", "", "OIDC scopes, comma-separated (default openid,email,profile)")
 	fs.StringVar(&samlS.MetadataURL, "metadata-url", "", "SAML IdP metadata URL (https; refreshed on a schedule)")
 	mdFile := fs.String("metadata-file", "", "SAML IdP metadata XML file")
+	fs.BoolVar(&samlS.EmailsVerified, "emails-verified", false, "SAML: the IdP verifies the email addresses it asserts")
+	spValidity := fs.Duration("sp-metadata-validity", 0, "SAML: how long Gatehouse's SP metadata stays valid (default 720h)")
 	logo := fs.String("logo-url", "", "https URL of a logo for the sign-in page")
 	load := configFlags(fs, env)
 	args, cfg, err := parseCommand(fs, load, args, someArgs, "providers needs a subcommand")
@@ -118,6 +121,12 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 					return err
 				}
 				spec.SAML.MetadataXML = string(b)
+			}
+			if set["emails-verified"] {
+				spec.SAML.EmailsVerified = samlS.EmailsVerified
+			}
+			if set["sp-metadata-validity"] {
+				spec.SAML.SPMetadataValidity = upstream.Duration(*spValidity)
 			}
 			common(&spec.SAML.Common)
 		}

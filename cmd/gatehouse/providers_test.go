@@ -62,6 +62,17 @@ func TestProvidersCommands(t *testing.T) {
 	if _, err = runCommand(t, vars, "providers", "add-oidc", "--id", "bad", "--name", "Bad", "--oidc-issuer", "http://op.example", "--client-id", "x"); err == nil {
 		t.Error("an http issuer was accepted")
 	}
+	// The two SAML settings with flags of their own; an out-of-range validity
+	// is refused by the provider's Validate.
+	if out, err = runCommand(t, vars, "providers", "add-saml", "--id", "uni", "--name", "University", "--metadata-file", md,
+		"--emails-verified", "--sp-metadata-validity", "2160h", "--json"); err != nil ||
+		!strings.Contains(out, `"emails_verified": true`) || !strings.Contains(out, `"sp_metadata_validity": "2160h0m0s"`) {
+		t.Errorf("add-saml with SAML settings: %v\n%s", err, out)
+	}
+	if out, err = runCommand(t, vars, "providers", "add-saml", "--id", "uni", "--name", "University", "--metadata-file", md,
+		"--sp-metadata-validity", "1h"); err == nil {
+		t.Errorf("an SP metadata validity of 1h was accepted:\n%s", out)
+	}
 	if _, err = runCommand(t, vars, "providers", "remove", "uni"); err != nil {
 		t.Error(err)
 	}

@@ -30,6 +30,9 @@ type Assertion struct {
 	Attributes                        map[string][]string
 	OmitIssuer, OmitSubject           bool
 	OmitConditions                    bool
+	// Edit, if set, changes the built element before it is signed: shapes
+	// the fields cannot express (a second Subject, repeated Attributes).
+	Edit func(assertion *etree.Element)
 }
 
 // Response describes the samlp:Response around it.
@@ -37,6 +40,8 @@ type Response struct {
 	ID, Issuer, Destination, InResponseTo string
 	IssueInstant                          time.Time
 	Status                                string // default Success
+	// SubStatus, if set, is a second-level StatusCode (saml-core §3.2.2.2).
+	SubStatus string
 }
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -91,6 +96,9 @@ func BuildAssertion(a Assertion) *etree.Element {
 			}
 		}
 	}
+	if a.Edit != nil {
+		a.Edit(el)
+	}
 	return el
 }
 
@@ -113,7 +121,11 @@ func BuildResponse(r Response, assertions ...*etree.Element) *etree.Document {
 	if status == "" {
 		status = "urn:oasis:names:tc:SAML:2.0:status:Success"
 	}
-	el.CreateElement("samlp:Status").CreateElement("samlp:StatusCode").CreateAttr("Value", status)
+	sc := el.CreateElement("samlp:Status").CreateElement("samlp:StatusCode")
+	sc.CreateAttr("Value", status)
+	if r.SubStatus != "" {
+		sc.CreateElement("samlp:StatusCode").CreateAttr("Value", r.SubStatus)
+	}
 	for _, a := range assertions {
 		el.AddChild(a)
 	}
@@ -130,6 +142,9 @@ type Signer struct {
 	SHA1 bool
 	// OmitCert leaves the certificate out of KeyInfo.
 	OmitCert bool
+	// Canonicalizer replaces exclusive c14n (as CanonicalizationMethod and
+	// Reference transform), e.g. dsig.MakeC14N10RecCanonicalizer().
+	Canonicalizer dsig.Canonicalizer
 }
 
 // Sign returns a signed copy of el with ds:Signature placed after Issuer
@@ -137,6 +152,9 @@ type Signer struct {
 func (s Signer) Sign(el *etree.Element) *etree.Element {
 	ctx := dsig.NewDefaultSigningContext(dsig.TLSCertKeyStore(tls.Certificate{Certificate: [][]byte{s.Cert.Raw}, PrivateKey: s.Key}))
 	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	if s.Canonicalizer != nil {
+		ctx.Canonicalizer = s.Canonicalizer
+	}
 	method := dsig.RSASHA256SignatureMethod
 	if s.SHA1 {
 		method = dsig.RSASHA1SignatureMethod

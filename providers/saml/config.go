@@ -1,8 +1,10 @@
 // Package saml implements providers.Provider for upstream SAML 2.0 identity
 // providers with crewjam/saml: one ServiceProvider per provider, signed
 // AuthnRequests, the HTTP-POST response binding only, and Gatehouse's own
-// checks on top of crewjam's (size and DOCTYPE limits before parsing,
-// exactly one assertion, tighter clock skew). Each accepted assertion or
+// checks on top of crewjam's (size, DOCTYPE and UTF-8-only limits before
+// parsing, exactly one assertion naming exactly one principal, only
+// enveloped-signature and exclusive c14n signature transforms, tighter
+// clock skew). Each accepted assertion or
 // LogoutRequest ID is returned as a providers.ReplayKey for the broker to
 // record once (SAML-Prof §4.1.4.5; SECURITY.md SAML-23).
 package saml
@@ -29,6 +31,16 @@ const (
 	DefaultMaxResponseBytes = 256 << 10
 	DefaultPendingTTL       = 10 * time.Minute
 	DefaultClockSkew        = 90 * time.Second
+	// DefaultSPMetadataValidity is how long SP metadata stays valid; IdPs
+	// that import it once (no refetch) keep working for a month.
+	DefaultSPMetadataValidity = 30 * 24 * time.Hour
+	// SPMetadataCacheDuration is the cacheDuration of SP metadata, and the
+	// shortest SPMetadataValidity allowed, so that a copy an IdP refetched on
+	// schedule has not expired yet.
+	SPMetadataCacheDuration = 24 * time.Hour
+	// MaxSPMetadataValidity matches the SP certificate's lifetime
+	// (GenerateKeyPair).
+	MaxSPMetadataValidity = 10 * 365 * 24 * time.Hour
 )
 
 // Config configures one SAML identity provider as seen by Gatehouse's SP.
@@ -67,6 +79,14 @@ type Config struct {
 	MaxResponseBytes int
 	// PendingTTL: how long a started sign-in may take.
 	PendingTTL time.Duration
+	// EmailsVerified: the admin knows this IdP verifies the email
+	// addresses it asserts, so Identity.EmailVerified is set when an email
+	// is mapped. Off by default: SAML has no attribute saying so (WEB-25).
+	EmailsVerified bool
+	// SPMetadataValidity is how long the SP metadata served at MetadataURL
+	// stays valid (its validUntil); between SPMetadataCacheDuration and
+	// MaxSPMetadataValidity. Default DefaultSPMetadataValidity.
+	SPMetadataValidity time.Duration
 }
 
 // Validate reports every problem with c at once.
@@ -99,6 +119,9 @@ func (c Config) Validate() error {
 	default:
 		add("saml: RequestBinding %q unknown", c.RequestBinding)
 	}
+	if v := c.SPMetadataValidity; v != 0 && (v < SPMetadataCacheDuration || v > MaxSPMetadataValidity) {
+		add("saml: SP metadata validity must be between %s and %s", SPMetadataCacheDuration, MaxSPMetadataValidity)
+	}
 	problems.Mapping(c.Mapping)
 	return problems.Err()
 }
@@ -121,5 +144,8 @@ func (c *Config) setDefaults() {
 	}
 	if c.PendingTTL == 0 {
 		c.PendingTTL = DefaultPendingTTL
+	}
+	if c.SPMetadataValidity == 0 {
+		c.SPMetadataValidity = DefaultSPMetadataValidity
 	}
 }

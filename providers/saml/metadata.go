@@ -162,6 +162,10 @@ func GenerateKeyPair(commonName string, now time.Time) (*rsa.PrivateKey, *x509.C
 // metadata, to give to the IdP.
 func (p *Provider) Metadata() ([]byte, string, error) {
 	md := p.sp.Metadata()
+	// saml-metadata §2.3.2: validUntil (now + Config.SPMetadataValidity,
+	// set on the ServiceProvider) bounds how long an IdP may use this copy;
+	// cacheDuration asks it to fetch a fresh one daily well before then.
+	md.CacheDuration = SPMetadataCacheDuration
 	b, err := xml.MarshalIndent(md, "", "  ")
 	if err != nil {
 		return nil, "", err

@@ -77,6 +77,10 @@ func New(cfg Config) (*Provider, error) {
 		// understand is Indeterminate and MUST be rejected.
 		RejectUnknownConditions: true,
 		LimitRelayStateLength:   true,
+		// Only enveloped-signature and exclusive c14n transforms, checked
+		// before any signature is verified (saml-core §5.4.4).
+		SignatureVerifier:     transformVerifier{},
+		MetadataValidDuration: cfg.SPMetadataValidity,
 	}
 	p := &Provider{cfg: cfg, sp: sp, acsURL: sp.AcsURL}
 	switch {
@@ -218,9 +222,16 @@ func (p *Provider) parse(xmlDoc []byte, requestIDs []string, base *crewjam.Servi
 	sp.ReplayCache = used
 	a, err := sp.ParseXMLResponse(xmlDoc, requestIDs, currentURL)
 	if err != nil {
-		return nil, nil, classify(err)
+		return nil, nil, withSubStatus(classify(err), xmlDoc)
 	}
 	if err := p.checkAssertion(a, now); err != nil {
+		return nil, nil, err
+	}
+	el, err := p.verifiedAssertion(xmlDoc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkIdentifiers(el, identityNames(p.cfg.Mapping)); err != nil {
 		return nil, nil, err
 	}
 	if len(used.keys) == 0 {

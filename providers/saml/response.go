@@ -70,7 +70,8 @@ func (p *Provider) readResponse(r *http.Request) ([]byte, error) {
 	return doc, nil
 }
 
-// checkStructure refuses, before crewjam sees the document: a DTD (SAML-40,
+// checkStructure refuses, before crewjam sees the document: anything but
+// plain UTF-8 (checkEncoding), a DTD (SAML-40,
 // SAML-41), deep nesting (SAML-43), a root that is not samlp:Response, and
 // anything but exactly one saml:Assertion or saml:EncryptedAssertion in the
 // whole document, as a direct child of the Response. crewjam returns the
@@ -78,6 +79,9 @@ func (p *Provider) readResponse(r *http.Request) ([]byte, error) {
 // XML signature wrapping variant (SAML-01…06) needs a second Assertion or a
 // relocated one. Duplicate ID attributes are refused too (SAML-15).
 func checkStructure(doc []byte) error {
+	if err := checkEncoding(doc); err != nil {
+		return err
+	}
 	if err := refuseDTD(doc); err != nil {
 		return providers.Invalid("%v", err)
 	}
@@ -142,6 +146,11 @@ func checkStructure(doc []byte) error {
 	if err := walk(root); err != nil {
 		return err
 	}
+	if assertions == 0 && errorStatus(root) {
+		// saml-core §3.2.2: an IdP's error response (RequestDenied, NoPassive...)
+		// carries no assertion; crewjam checks it and reports its status.
+		return nil
+	}
 	if assertions != 1 || direct != 1 {
 		return providers.Invalid("expected exactly one Assertion in the Response, found %d (%d direct)", assertions, direct)
 	}
@@ -202,6 +211,12 @@ func (p *Provider) identity(a *crewjam.Assertion) (providers.Identity, error) {
 	// A transient NameID changes at every login (saml-core §8.3.8), so it
 	// never serves as the subject: only mapped attributes can.
 	m := p.cfg.Mapping
+	if err := checkClaims(claims, identityNames(m)); err != nil {
+		return providers.Identity{}, err
+	}
+	// Config.EmailsVerified: the admin vouches for this IdP's addresses;
+	// SAML has no standard attribute saying an address was verified.
+	m.AssumeEmailVerified = m.AssumeEmailVerified || p.cfg.EmailsVerified
 	if nameID.Format == string(crewjam.TransientNameIDFormat) {
 		m.Subject = slices.DeleteFunc(slices.Clone(m.Subject), func(s string) bool { return s == providers.NameIDClaim })
 	}

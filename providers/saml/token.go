@@ -30,6 +30,9 @@ func (p *Provider) VerifyToken(_ context.Context, tp providers.TokenParams) (pro
 	if err != nil {
 		return providers.Identity{}, providers.Invalid("assertion is not base64url")
 	}
+	if err := checkEncoding(raw); err != nil {
+		return providers.Identity{}, err
+	}
 	if err := refuseDTD(raw); err != nil {
 		return providers.Identity{}, providers.Invalid("%v", err)
 	}
