@@ -180,7 +180,10 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ended := 0
+	// Looked up before the sessions end: whoever's browser delivers the request
+	// is signed out here only if its own session is among those named.
+	cur, _, signedIn := s.currentSession(r)
+	ended, endedHere := 0, false
 	for _, x := range list {
 		state, err := s.ring.Open(x.LogoutStateEnc, []byte("session "+x.ID))
 		if err != nil || req.Match == nil || !req.Match(state) {
@@ -193,8 +196,11 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		ended++
+		endedHere = endedHere || signedIn && x.ID == cur.ID
 	}
-	if cur, _, ok := s.currentSession(r); !ok || cur.ProviderID == b.Config.ID {
+	// saml-core §3.7.3.2: the request ends the sessions it names and no other,
+	// so this browser keeps its cookie unless its own session just ended.
+	if endedHere {
 		s.clearBrowser(w, r)
 	}
 	s.record(r, "", "logout.upstream", b.Config.ID, map[string]any{"sessions_ended": ended})
