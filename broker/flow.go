@@ -47,6 +47,11 @@ type flow struct {
 	// one of which it must assert. Both checked by flow.unmetBy.
 	FreshSince int64    `json:"fa,omitempty"`
 	ACR        []string `json:"ac,omitempty"`
+	// AppReturn, on a logout an application asked for, is its validated
+	// post_logout_redirect_uri and state (OpenID Connect RP-Initiated Logout
+	// §3), where the browser goes once the provider's logout is done. Kept in
+	// this sealed cookie, never in a URL the browser could change.
+	AppReturn *authzRequest `json:"ar,omitempty"`
 }
 
 // Flow cookies: SAML responses arrive by a cross-site POST, which a Lax cookie

@@ -211,8 +211,11 @@ func (s *Server) beginFlow(w http.ResponseWriter, r *http.Request, b *upstream.B
 	return s.sendUpstream(w, r, start, "Signing you in")
 }
 
-// sendUpstream redirects to the provider, or renders the auto-POST form.
-func (s *Server) sendUpstream(w http.ResponseWriter, r *http.Request, start providers.Start, title string) error {
+// sendUpstream redirects to the provider, or renders the auto-POST form. then
+// are origins the provider's answer may send the browser on to (an
+// application's post-logout return): CSP form-action also governs the redirects
+// that follow a form's submission.
+func (s *Server) sendUpstream(w http.ResponseWriter, r *http.Request, start providers.Start, title string, then ...string) error {
 	if start.Form == nil {
 		http.Redirect(w, r, start.RedirectURL, http.StatusSeeOther)
 		return nil
@@ -221,7 +224,7 @@ func (s *Server) sendUpstream(w http.ResponseWriter, r *http.Request, start prov
 	for _, f := range start.Form.Fields {
 		v.Fields = append(v.Fields, templates.Field{Name: f.Name, Value: f.Value})
 	}
-	setFormAction(w, origin(start.Form.Action))
+	setFormAction(w, append([]string{origin(start.Form.Action)}, then...)...)
 	return render(w, r, http.StatusOK, templates.AutoPost(v))
 }
 

@@ -40,24 +40,36 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
 		return nil
 	}
-	ctx := r.Context()
-	s.endSession(ctx, sess.ID)
+	s.endSession(r.Context(), sess.ID)
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.logout", sess.ID, nil))
+	if sent, err := s.upstreamLogout(w, r, sess, nil); sent || err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
+	return nil
+}
+
+// upstreamLogout continues the logout of an ended session at the provider it
+// came from (OIDC RP-Initiated Logout 1.0 §2, SAML SP-initiated single logout,
+// saml-profiles §4.4.3), when the provider offers one and its
+// skip_upstream_logout switch is off, and reports whether it sent the browser
+// there. The provider's answer comes back to finishUpstreamLogout, which then
+// sends the browser to app, if set: a post_logout_redirect_uri already
+// validated against the client's registration.
+func (s *Server) upstreamLogout(w http.ResponseWriter, r *http.Request, sess store.Session, app *authzRequest) (bool, error) {
+	ctx := r.Context()
 	b, err := s.upstreams.Get(ctx, sess.ProviderID)
-	if err != nil {
-		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
-		return nil
+	if err != nil || b.Common.SkipUpstreamLogout {
+		return false, nil
 	}
 	lp, ok := b.Provider.(providers.LogoutProvider)
 	if !ok || len(sess.LogoutStateEnc) == 0 {
-		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
-		return nil
+		return false, nil
 	}
 	state, err := s.ring.Open(sess.LogoutStateEnc, []byte("session "+sess.ID))
 	if err != nil {
 		s.log.ErrorContext(ctx, "logout state unreadable", "request_id", RequestID(ctx), "error", err.Error())
-		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
-		return nil
+		return false, nil
 	}
 	start, ok, err := lp.BeginLogout(ctx, providers.LogoutParams{LogoutState: state,
 		ReturnURL: upstream.EndpointsFor(s.cfg.Issuer, b.Config.ID).LogoutDone})
@@ -65,14 +77,17 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			s.log.WarnContext(ctx, "upstream logout unavailable", "request_id", RequestID(ctx), "provider", b.Config.ID, "error", err.Error())
 		}
-		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
-		return nil
+		return false, nil
 	}
-	if err := s.setFlow(w, flow{Purpose: flowLogout, Provider: b.Config.ID, Pending: start.Pending},
+	if err := s.setFlow(w, flow{Purpose: flowLogout, Provider: b.Config.ID, Pending: start.Pending, AppReturn: app},
 		b.Config.Kind == upstream.KindSAML); err != nil {
-		return err
+		return false, err
 	}
-	return s.sendUpstream(w, r, start, "Signing you out")
+	var then []string
+	if app != nil {
+		then = append(then, formTarget(app.Redirect))
+	}
+	return true, s.sendUpstream(w, r, start, "Signing you out", then...)
 }
 
 // handleLogoutReturn is where an OIDC provider sends the browser after its
@@ -105,9 +120,26 @@ func (s *Server) finishUpstreamLogout(w http.ResponseWriter, r *http.Request, sa
 			s.record(r, "", "logout.refused", id, map[string]any{"reason": "invalid_logout_response"})
 			s.log.WarnContext(r.Context(), "upstream logout response refused", "request_id", RequestID(r.Context()),
 				"provider", id, "error", err.Error())
+		} else if f.AppReturn != nil {
+			return s.appLogoutReturn(w, r, *f.AppReturn)
 		}
 	}
 	return s.renderSignedOut(w, r, note)
+}
+
+// appLogoutReturn ends an application's logout that went through the upstream
+// provider at its post_logout_redirect_uri. The client's registration is read
+// again: one changed since the logout began no longer gets the browser (§3).
+func (s *Server) appLogoutReturn(w http.ResponseWriter, r *http.Request, q authzRequest) error {
+	c, err := s.registry.Client(r.Context(), q.ClientID)
+	if err != nil {
+		return err
+	}
+	if c == nil || !slices.Contains(c.PostLogoutRedirectURIs, q.Redirect) {
+		s.record(r, "", "logout.refused", q.ClientID, map[string]any{"reason": "post_logout_redirect_uri"})
+		return s.renderSignedOut(w, r, "")
+	}
+	return s.logoutReturn(w, q)
 }
 
 func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) error {
@@ -180,7 +212,10 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ended := 0
+	// Looked up before the sessions end: whoever's browser delivers the request
+	// is signed out here only if its own session is among those named.
+	cur, _, signedIn := s.currentSession(r)
+	ended, endedHere := 0, false
 	for _, x := range list {
 		state, err := s.ring.Open(x.LogoutStateEnc, []byte("session "+x.ID))
 		if err != nil || req.Match == nil || !req.Match(state) {
@@ -193,8 +228,11 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		ended++
+		endedHere = endedHere || signedIn && x.ID == cur.ID
 	}
-	if cur, _, ok := s.currentSession(r); !ok || cur.ProviderID == b.Config.ID {
+	// saml-core §3.7.3.2: the request ends the sessions it names and no other,
+	// so this browser keeps its cookie unless its own session just ended.
+	if endedHere {
 		s.clearBrowser(w, r)
 	}
 	s.record(r, "", "logout.upstream", b.Config.ID, map[string]any{"sessions_ended": ended})
@@ -271,7 +309,9 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) error 
 		if view.Request, err = s.sealPending(pendingAuthz{Req: q, Created: s.Now().Unix()}, purposeLogout(sess.ID)); err != nil {
 			return err
 		}
-		setFormAction(w, formTarget(q.Redirect))
+		// The confirmation may go on to the provider's logout before the
+		// application (handleEndSessionConfirm); form-action covers both.
+		setFormAction(w, append(s.upstreams.FormOrigins(r.Context()), formTarget(q.Redirect))...)
 	} else {
 		s.allowUpstreamForms(w, r) // /logout continues to the provider's logout
 	}
@@ -282,9 +322,11 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) error 
 }
 
 // handleEndSessionConfirm signs out after the person confirmed, and returns to the
-// application: the Gatehouse session ends and its tokens are revoked (endSession).
-// Without a return address the confirmation posts to /logout instead, which also
-// signs out at the upstream provider.
+// application: the Gatehouse session ends and its tokens are revoked (endSession),
+// then, as at /logout, the upstream provider's logout follows where it has one,
+// and the application's return waits in the flow cookie until the provider
+// answers (finishUpstreamLogout). Without a return address the confirmation
+// posts to /logout instead.
 func (s *Server) handleEndSessionConfirm(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.currentSession(r)
 	if !ok {
@@ -297,6 +339,9 @@ func (s *Server) handleEndSessionConfirm(w http.ResponseWriter, r *http.Request)
 	s.clearBrowser(w, r)
 	s.endSession(r.Context(), sess.ID)
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.logout", sess.ID, map[string]any{"client": p.Req.ClientID}))
+	if sent, err := s.upstreamLogout(w, r, sess, &p.Req); sent || err != nil {
+		return err
+	}
 	return s.logoutReturn(w, p.Req)
 }
 

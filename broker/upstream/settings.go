@@ -39,6 +39,11 @@ type Common struct {
 	// Mapping overrides the kind's default claim mapping when not zero.
 	Mapping   providers.Mapping `json:"mapping,omitzero"`
 	RoleRules []RoleRule        `json:"role_rules,omitempty"`
+	// SkipUpstreamLogout keeps a Gatehouse logout (the account page's, or an
+	// application's RP-initiated one) from going on to the provider's own
+	// logout (OIDC end_session_endpoint, SAML single logout). Off by default:
+	// signing out of Gatehouse also signs out upstream where the IdP offers it.
+	SkipUpstreamLogout bool `json:"skip_upstream_logout,omitempty"`
 }
 
 // OIDCSettings is store.ProviderConfig.Settings for KindOIDC.
