@@ -26,6 +26,10 @@ const (
 	// flowIdPInitiated is a verified unsolicited SAML sign-in waiting for the
 	// person to confirm it (SAML-35).
 	flowIdPInitiated = "idp-initiated"
+	// flowLinkChoice is a verified first sign-in whose email an existing
+	// account has, waiting for the person to choose: link by proving that
+	// account, or keep a separate one (WEB-25).
+	flowLinkChoice = "link-choice"
 )
 
 // flow is a pending hop to an upstream provider, kept in an encrypted,
@@ -47,6 +51,9 @@ type flow struct {
 	// one of which it must assert. Both checked by flow.unmetBy.
 	FreshSince int64    `json:"fa,omitempty"`
 	ACR        []string `json:"ac,omitempty"`
+	// Link, on a login flow, is a verified identity (pendingIdentity JSON) to
+	// link to the account this sign-in proves, once it completes (WEB-25).
+	Link []byte `json:"l,omitempty"`
 }
 
 // Flow cookies: SAML responses arrive by a cross-site POST, which a Lax cookie

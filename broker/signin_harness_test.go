@@ -359,6 +359,25 @@ func (e *signinEnv) signIn(c *http.Client, email string) (*http.Response, string
 	return e.follow(c, e.postForm(c, "/login", f))
 }
 
+// chooseLink answers the link-choice page: "new" for a separate account, or
+// the ID of the existing account's provider to link by signing in there.
+func (e *signinEnv) chooseLink(c *http.Client, page, choice string) (*http.Response, string) {
+	e.t.Helper()
+	f := formFields(e.t, page, linkChoicePath)
+	f.Set("choice", choice)
+	return e.follow(c, e.postForm(c, linkChoicePath, f))
+}
+
+// sessionsOf counts a user's sessions.
+func (e *signinEnv) sessionsOf(userID string) int {
+	e.t.Helper()
+	ss, err := e.db.Sessions().ListForUser(context.Background(), userID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(ss)
+}
+
 // count returns the number of rows of what in the database.
 func (e *signinEnv) users() int      { return e.count("users") }
 func (e *signinEnv) sessions() int   { return e.count("sessions") }
