@@ -205,7 +205,7 @@ var samlKeys = sync.OnceValues(func() (*rsa.PrivateKey, *x509.Certificate) {
 
 func (e *signinEnv) upsert(spec upstream.Spec) store.ProviderConfig {
 	e.t.Helper()
-	cfg, _, err := upstream.Upsert(context.Background(), e.db.Providers(), e.srv().Upstreams().Env(), spec)
+	cfg, _, err := upstream.Upsert(context.Background(), e.db, e.srv().Upstreams().Env(), spec)
 	if err != nil {
 		e.t.Fatalf("Upsert %s: %v", spec.ID, err)
 	}

@@ -137,7 +137,7 @@ func TestSAML50_MetadataLocationRefused(t *testing.T) {
 		if md == good {
 			t.Fatalf("%s: the metadata was not changed", name)
 		}
-		_, _, err := upstream.Upsert(context.Background(), e.db.Providers(), e.srv().Upstreams().Env(), upstream.Spec{
+		_, _, err := upstream.Upsert(context.Background(), e.db, e.srv().Upstreams().Env(), upstream.Spec{
 			ID: "uni", Kind: upstream.KindSAML, Name: "SAML uni", Domains: []string{"saml.example"},
 			SAML: &upstream.SAMLSettings{MetadataXML: md}})
 		if !errors.Is(err, providers.ErrConfig) {

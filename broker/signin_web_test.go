@@ -309,7 +309,7 @@ func TestWEB17_LogoOnlyIfHTTPS(t *testing.T) {
 	e.addOIDC("corp", "oidc.example", false, aliceClaims())
 	spec := upstream.Spec{ID: "bad", Kind: upstream.KindOIDC, Name: "Bad", ClientSecret: "x",
 		OIDC: &upstream.OIDCSettings{Issuer: e.oidc.URL(), ClientID: "gatehouse", Common: upstream.Common{LogoURL: "javascript:alert(1)"}}}
-	if _, _, err := upstream.Upsert(context.Background(), e.db.Providers(), e.srv().Upstreams().Env(), spec); err == nil {
+	if _, _, err := upstream.Upsert(context.Background(), e.db, e.srv().Upstreams().Env(), spec); err == nil {
 		t.Fatal("a javascript: logo URL was accepted")
 	}
 	if got := httpsURL(" jAvAsCrIpT:alert(1)"); got != "" {
