@@ -74,8 +74,9 @@ func TestAuthorizeGoRelyingParty(t *testing.T) {
 	must(t, err)
 	var uc map[string]any
 	must(t, ui.Claims(&uc))
-	// The provider is not trusted for email linking, so Gatehouse does not vouch for the address.
-	if ui.Subject != idt.Subject || uc["name"] != "Alice" || ui.Email != "alice@oidc.example" || uc["email_verified"] != false {
+	// email_verified is the upstream's word (OIDC Core §5.1), whether or not the
+	// provider is trusted for email linking (it is not here).
+	if ui.Subject != idt.Subject || uc["name"] != "Alice" || ui.Email != "alice@oidc.example" || uc["email_verified"] != true {
 		t.Errorf("userinfo %v", uc)
 	}
 

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
+	"github.com/gatehouse/gatehouse/broker/emailaddr"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
@@ -85,18 +87,31 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 		}
 		return s.refuseUnmet(w, r, f, id, reason) // OIDC-25
 	}
+	if len(f.Link) > 0 {
+		return s.completeProof(w, r, b, f, ident, used)
+	}
 	return s.signIn(w, r, b, ident, upstream.Roles(b.Common.RoleRules, ident), f.ReturnTo, used)
 }
 
 // signIn resolves the verified identity to its local user and starts a session
 // with the roles the provider's rules gave, recording the used replay keys with
-// it. A refused response is used up all the same.
+// it. A refused response is used up all the same. A first sign-in whose
+// verified email belongs to an account the provider cannot vouch for goes to
+// the person's choice instead (linkchoice.go).
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request, b *upstream.Built, ident providers.Identity, roles []string, returnTo string, used []store.ReplayKey) error {
-	id := b.Config.ID
 	u, login, err := s.resolveUser(r.Context(), r, b, ident)
+	if errors.Is(err, errEmailTaken) {
+		return s.offerLinkChoice(w, r, b, ident, roles, returnTo, used)
+	}
 	if err != nil {
 		return err
 	}
+	return s.signInAs(w, r, b, u, ident, roles, login, returnTo, used)
+}
+
+// signInAs starts the session of user u, whose identity ident just signed in.
+func (s *Server) signInAs(w http.ResponseWriter, r *http.Request, b *upstream.Built, u store.User, ident providers.Identity, roles []string, login store.Identity, returnTo string, used []store.ReplayKey) error {
+	id := b.Config.ID
 	if u.Disabled {
 		if err := s.spend(r, id, "signin.refused", used); err != nil {
 			return err
@@ -114,11 +129,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, b *upstream.Buil
 	return nil
 }
 
-// resolveUser finds or creates the local user of a verified identity. A new
-// identity joins an existing user only by a verified email from a provider the
-// admin trusts for that (WEB-25, OIDC-23); (provider, subject) is the key, never
-// the email or the subject alone (OIDC-24). login is the login record still to
-// write (with the session, in one transaction); zero when linking wrote it.
+// resolveUser finds or creates the local user of a verified identity;
+// (provider, subject) is the key, never the email or the subject alone
+// (OIDC-24). login is the login record still to write (with the session, in one
+// transaction); zero when linking wrote it. errEmailTaken: the identity is new
+// and its verified email is an existing account's that the provider cannot
+// vouch for (linkNewIdentity).
 func (s *Server) resolveUser(ctx context.Context, r *http.Request, b *upstream.Built, ident providers.Identity) (u store.User, login store.Identity, err error) {
 	now := s.Now()
 	rec := s.identityRecord(ident, "", now)
@@ -141,38 +157,102 @@ func (s *Server) resolveUser(ctx context.Context, r *http.Request, b *upstream.B
 	return store.User{}, store.Identity{}, fmt.Errorf("resolve user: identity %s keeps conflicting", ident.ProviderID)
 }
 
-// linkNewIdentity links an identity seen for the first time: to the existing
-// user with the same email if the provider is trusted for that and the email
-// verified, else to a new user created with it in one transaction. ErrConflict
-// means another request linked the identity meanwhile, and nothing was stored.
+// errEmailTaken: a new identity's verified email is an existing account's, and
+// no automatic link is allowed; the person chooses (offerLinkChoice).
+var errEmailTaken = errors.New("an account with this email exists")
+
+// linkNewIdentity links an identity seen for the first time. It joins the
+// existing account with the same email (in canonical form) only when this
+// provider vouches for the email (vouches) and exactly one account's email is
+// vouched for by a provider of its own: a trusted provider speaks for its own
+// domains only, so it cannot claim another provider's people (OIDC-23, WEB-25),
+// and an account opened with an email nobody vouched for is no link target
+// (account pre-hijacking). Otherwise a verified email that an account already
+// has is errEmailTaken, and anything else gets a new user. ErrConflict means
+// another request linked the identity meanwhile, and nothing was stored.
 func (s *Server) linkNewIdentity(ctx context.Context, r *http.Request, b *upstream.Built, ident providers.Identity, rec store.Identity) (store.User, error) {
-	now := rec.LastLoginAt
-	trusted := b.Config.TrustEmailLinking && ident.EmailVerified && ident.Email != ""
-	if trusted {
-		us, err := s.store.Users().FindByVerifiedEmail(ctx, ident.Email)
+	if ident.Email != "" {
+		us, err := s.store.Users().FindByEmail(ctx, ident.Email)
 		if err != nil {
 			return store.User{}, err
 		}
-		if len(us) == 1 && !us[0].Disabled {
-			rec.UserID, rec.LinkedAt = us[0].ID, now
-			if err := s.store.Identities().Link(ctx, rec); err != nil {
+		if len(us) > 0 && vouches(b.Config, ident.Email, ident.EmailVerified) {
+			owner, err := s.emailOwner(ctx, us, ident.Email)
+			if err != nil {
 				return store.User{}, err
 			}
-			s.record(r, us[0].ID, "identity.linked", ident.ProviderID, map[string]any{"by": "verified_email", "subject": ident.Subject})
-			return us[0], nil
+			if owner.ID != "" {
+				rec.UserID, rec.LinkedAt = owner.ID, rec.LastLoginAt
+				if err := s.store.Identities().Link(ctx, rec); err != nil {
+					return store.User{}, err
+				}
+				s.record(r, owner.ID, "identity.linked", ident.ProviderID, map[string]any{"by": "verified_email", "subject": ident.Subject})
+				return owner, nil
+			}
+		}
+		if len(us) > 0 && ident.EmailVerified {
+			return store.User{}, errEmailTaken
 		}
 	}
-	// Only a trusted provider's verified email counts as verified here: a user
-	// created by an untrusted provider must not become a link target for a
-	// later trusted sign-in with the same address (account pre-hijacking).
-	u := store.User{ID: token.Random(16), Email: ident.Email, EmailVerified: trusted, Name: truncate(ident.Name, 256),
-		CreatedAt: now, UpdatedAt: now}
+	return s.createUser(ctx, r, ident, rec)
+}
+
+// createUser creates a user for a verified identity and links it, in one
+// transaction; ErrConflict if the identity was linked meanwhile. The profile
+// is what the provider said, verified flag included (OIDC Core §5.1:
+// email_verified tells apps the truth), whatever its trust for linking.
+func (s *Server) createUser(ctx context.Context, r *http.Request, ident providers.Identity, rec store.Identity) (store.User, error) {
+	now := rec.LastLoginAt
+	u := store.User{ID: token.Random(16), Email: ident.Email, EmailVerified: ident.EmailVerified && ident.Email != "",
+		Name: truncate(ident.Name, 256), CreatedAt: now, UpdatedAt: now}
 	rec.LinkedAt = now
 	if err := s.store.Identities().LinkNewUser(ctx, u, rec); err != nil {
 		return store.User{}, err
 	}
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "user.created", ident.ProviderID, map[string]any{"subject": ident.Subject}))
 	return u, nil
+}
+
+// vouches reports whether a provider's word settles who owns an email: the
+// admin trusts it for linking, it asserted the email verified, and the email's
+// domain is one of the provider's own configured domains.
+func vouches(p store.ProviderConfig, email string, verified bool) bool {
+	d := emailaddr.Domain(email)
+	return p.TrustEmailLinking && verified && d != "" && slices.Contains(p.Domains, d)
+}
+
+// emailOwner returns the one user among us whose email one of their own
+// identities vouches for (the identity's provider vouches for that email as it
+// asserted it), or a zero User when none or several do.
+func (s *Server) emailOwner(ctx context.Context, us []store.User, email string) (store.User, error) {
+	email = emailaddr.Canonical(email)
+	var owner store.User
+	for _, u := range us {
+		ids, err := s.store.Identities().ListForUser(ctx, u.ID)
+		if err != nil {
+			return store.User{}, err
+		}
+		for _, id := range ids {
+			if emailaddr.Canonical(id.Email) != email {
+				continue
+			}
+			p, err := s.store.Providers().Get(ctx, id.ProviderID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return store.User{}, err
+			}
+			if vouches(p, id.Email, id.EmailVerified) {
+				if owner.ID != "" && owner.ID != u.ID {
+					return store.User{}, nil
+				}
+				owner = u
+				break
+			}
+		}
+	}
+	return owner, nil
 }
 
 func (s *Server) identityRecord(ident providers.Identity, userID string, now time.Time) store.Identity {

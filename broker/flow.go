@@ -26,6 +26,10 @@ const (
 	// flowIdPInitiated is a verified unsolicited SAML sign-in waiting for the
 	// person to confirm it (SAML-35).
 	flowIdPInitiated = "idp-initiated"
+	// flowLinkChoice is a verified first sign-in whose email an existing
+	// account has, waiting for the person to choose: link by proving that
+	// account, or keep a separate one (WEB-25).
+	flowLinkChoice = "link-choice"
 )
 
 // flow is a pending hop to an upstream provider, kept in an encrypted,
@@ -52,6 +56,9 @@ type flow struct {
 	// §3), where the browser goes once the provider's logout is done. Kept in
 	// this sealed cookie, never in a URL the browser could change.
 	AppReturn *authzRequest `json:"ar,omitempty"`
+	// Link, on a login flow, is a verified identity (pendingIdentity JSON) to
+	// link to the account this sign-in proves, once it completes (WEB-25).
+	Link []byte `json:"l,omitempty"`
 }
 
 // Flow cookies: SAML responses arrive by a cross-site POST, which a Lax cookie

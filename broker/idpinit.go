@@ -20,10 +20,24 @@ import (
 // person can press Continue. RelayState is ignored: the sign-in ends at the
 // account page (SAML-36).
 
-// idpInitiated is the Pending of a flowIdPInitiated flow.
-type idpInitiated struct {
+// pendingIdentity is a verified identity kept in the browser's flow cookie
+// until the person acts on it: the Pending of a flowIdPInitiated or
+// flowLinkChoice flow, and a login flow's Link.
+type pendingIdentity struct {
 	Identity providers.Identity `json:"i"`
 	Roles    []string           `json:"r,omitempty"`
+}
+
+// setPendingIdentity stores f with p as its Pending. When that is too big for a
+// cookie, it keeps what signing in needs, not the raw claims shown to admins.
+func (s *Server) setPendingIdentity(w http.ResponseWriter, f flow, p pendingIdentity, saml bool) error {
+	f.Pending, _ = json.Marshal(p)
+	if s.setFlow(w, f, saml) == nil {
+		return nil
+	}
+	p.Identity.Claims = nil
+	f.Pending, _ = json.Marshal(p)
+	return s.setFlow(w, f, saml)
 }
 
 func continueURL(providerID string) string { return "/saml/" + providerID + "/continue" }
@@ -48,17 +62,9 @@ func (s *Server) acceptUnsolicited(w http.ResponseWriter, r *http.Request, b *up
 	if ident.ProviderID != id || ident.Subject == "" {
 		return s.refuse(r, id, "identity_for_other_provider", fmt.Errorf("identity from %q", ident.ProviderID))
 	}
-	p := idpInitiated{Identity: ident, Roles: upstream.Roles(b.Common.RoleRules, ident)}
-	raw, _ := json.Marshal(p)
-	err = s.setFlow(w, flow{Purpose: flowIdPInitiated, Provider: id, Pending: raw}, true)
-	if err != nil {
-		// Too big for a cookie: keep what signing in needs, not the raw
-		// attributes shown to admins.
-		p.Identity.Claims = nil
-		raw, _ = json.Marshal(p)
-		if err := s.setFlow(w, flow{Purpose: flowIdPInitiated, Provider: id, Pending: raw}, true); err != nil {
-			return s.refuse(r, id, "idp_initiated_too_large", err)
-		}
+	p := pendingIdentity{Identity: ident, Roles: upstream.Roles(b.Common.RoleRules, ident)}
+	if err := s.setPendingIdentity(w, flow{Purpose: flowIdPInitiated, Provider: id}, p, true); err != nil {
+		return s.refuse(r, id, "idp_initiated_too_large", err)
 	}
 	s.record(r, "", "signin.idp_initiated", id, map[string]any{"subject": ident.Subject})
 	http.Redirect(w, r, continueURL(id), http.StatusSeeOther)
@@ -67,18 +73,18 @@ func (s *Server) acceptUnsolicited(w http.ResponseWriter, r *http.Request, b *up
 
 // pendingUnsolicited returns the browser's verified unsolicited sign-in at the
 // provider in the path.
-func (s *Server) pendingUnsolicited(r *http.Request, f flow, err error) (*upstream.Built, idpInitiated, error) {
+func (s *Server) pendingUnsolicited(r *http.Request, f flow, err error) (*upstream.Built, pendingIdentity, error) {
 	if err != nil || f.Purpose != flowIdPInitiated || f.Provider != r.PathValue("provider") {
-		return nil, idpInitiated{}, errNothingToContinue
+		return nil, pendingIdentity{}, errNothingToContinue
 	}
 	b, err := s.provider(r)
 	if err != nil {
-		return nil, idpInitiated{}, err
+		return nil, pendingIdentity{}, err
 	}
-	var p idpInitiated
+	var p pendingIdentity
 	if !b.IdPInitiated || json.Unmarshal(f.Pending, &p) != nil || p.Identity.ProviderID != b.Config.ID {
 		// Switched off since, or unreadable.
-		return nil, idpInitiated{}, errNothingToContinue
+		return nil, pendingIdentity{}, errNothingToContinue
 	}
 	return b, p, nil
 }

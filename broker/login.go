@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/gatehouse/gatehouse/broker/emailaddr"
 	"github.com/gatehouse/gatehouse/broker/ratelimit"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
@@ -139,11 +140,10 @@ func startURL(id, returnTo, loginHint string) string {
 
 // matchDomain returns the providers that list email's domain.
 func matchDomain(list []store.ProviderConfig, email string) []store.ProviderConfig {
-	at := strings.LastIndexByte(email, '@')
-	if at < 0 {
+	domain := emailaddr.Domain(email)
+	if domain == "" {
 		return nil
 	}
-	domain := strings.ToLower(email[at+1:])
 	var out []store.ProviderConfig
 	for _, c := range list {
 		if slices.Contains(c.Domains, domain) {

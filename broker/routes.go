@@ -29,6 +29,8 @@ func (s *Server) routes() {
 	s.upstream("POST /saml/{provider}/acs", acsBodyLimit, s.handleACS)
 	s.page("GET /saml/{provider}/continue", s.handleContinuePage)
 	s.form("POST /saml/{provider}/continue", s.handleContinue)
+	s.page("GET "+linkChoicePath, s.handleLinkChoicePage)
+	s.form("POST "+linkChoicePath, s.handleLinkChoice)
 	s.endpoint("GET /saml/{provider}/metadata", s.adapt(s.handleSAMLMetadata))
 	s.upstream("GET /saml/{provider}/slo", defaultBodyLimit, s.handleSAMLSLO)
 	s.upstream("POST /saml/{provider}/slo", defaultBodyLimit, s.handleSAMLSLO)

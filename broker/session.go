@@ -50,7 +50,8 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 		}
 		sess.LogoutStateEnc = enc
 	}
-	evicted, err := s.store.SignIns().Record(r.Context(), store.SignIn{Used: used, Session: sess, Login: login, MaxPerUser: s.maxSessionsPerUser})
+	evicted, err := s.store.SignIns().Record(r.Context(), store.SignIn{Used: used, Session: sess, Login: login,
+		MaxPerUser: s.maxSessionsPerUser, Profile: profileUpdate(u, id, now)})
 	if err != nil {
 		return store.Session{}, err
 	}
@@ -65,6 +66,25 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 		return store.Session{}, err
 	}
 	return sess, nil
+}
+
+// profileUpdate is the user's profile as the identity signing in says it, or a
+// zero User when nothing changed: the identity signed in with last wins, and one
+// that sends no email or no name leaves that field as it was. Apps see the email
+// and verified flag of the person's latest sign-in (OIDC Core §5.1).
+func profileUpdate(u store.User, id providers.Identity, now time.Time) store.User {
+	p := u
+	if id.Email != "" {
+		p.Email, p.EmailVerified = id.Email, id.EmailVerified
+	}
+	if name := truncate(id.Name, 256); name != "" {
+		p.Name = name
+	}
+	if p.Email == u.Email && p.EmailVerified == u.EmailVerified && p.Name == u.Name {
+		return store.User{}
+	}
+	p.UpdatedAt = now
+	return p
 }
 
 // currentSession returns the browser's live session and its user. Expiry is

@@ -205,7 +205,7 @@ var samlKeys = sync.OnceValues(func() (*rsa.PrivateKey, *x509.Certificate) {
 
 func (e *signinEnv) upsert(spec upstream.Spec) store.ProviderConfig {
 	e.t.Helper()
-	cfg, _, err := upstream.Upsert(context.Background(), e.db.Providers(), e.srv().Upstreams().Env(), spec)
+	cfg, _, err := upstream.Upsert(context.Background(), e.db, e.srv().Upstreams().Env(), spec)
 	if err != nil {
 		e.t.Fatalf("Upsert %s: %v", spec.ID, err)
 	}
@@ -357,6 +357,25 @@ func (e *signinEnv) signIn(c *http.Client, email string) (*http.Response, string
 	f := formFields(e.t, page, "/login")
 	f.Set("email", email)
 	return e.follow(c, e.postForm(c, "/login", f))
+}
+
+// chooseLink answers the link-choice page: "new" for a separate account, or
+// the ID of the existing account's provider to link by signing in there.
+func (e *signinEnv) chooseLink(c *http.Client, page, choice string) (*http.Response, string) {
+	e.t.Helper()
+	f := formFields(e.t, page, linkChoicePath)
+	f.Set("choice", choice)
+	return e.follow(c, e.postForm(c, linkChoicePath, f))
+}
+
+// sessionsOf counts a user's sessions.
+func (e *signinEnv) sessionsOf(userID string) int {
+	e.t.Helper()
+	ss, err := e.db.Sessions().ListForUser(context.Background(), userID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(ss)
 }
 
 // count returns the number of rows of what in the database.

@@ -14,19 +14,23 @@ import (
 
 // TestWEB25_SAMLNoLinkByEmail: a SAML IdP sends the email of an existing user
 // (signed in before through a trusted OIDC provider). It links to that user
-// only when the admin trusts it for email linking AND marked its emails as
-// verified (SAML has no verified flag); otherwise it gets a user of its own.
+// automatically only when the admin trusts it for email linking, marked its
+// emails as verified (SAML has no verified flag) AND lists the email's domain
+// as its own; a verified email otherwise gets the explicit choice, and the
+// person here keeps a separate account.
 func TestWEB25_SAMLNoLinkByEmail(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name           string
-		trusted, vouch bool
-		linked         bool
+		name                      string
+		trusted, vouch, ownDomain bool
+		linked                    bool
 	}{
-		{"untrusted", false, false, false},
-		{"untrusted_assumes_verified", false, true, false},
-		{"trusted_unverified", true, false, false},
-		{"trusted_verified", true, true, true},
+		{"untrusted", false, false, false, false},
+		{"untrusted_assumes_verified", false, true, false, false},
+		{"trusted_unverified", true, false, false, false},
+		{"trusted_verified_other_domain", true, true, false, false},
+		{"trusted_unverified_own_domain", true, false, true, false},
+		{"trusted_verified_own_domain", true, true, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -35,15 +39,22 @@ func TestWEB25_SAMLNoLinkByEmail(t *testing.T) {
 			e.addSAML("uni", "saml.example", tc.trusted, carol(), func(s *upstream.Spec) {
 				s.SAML.Mapping = providers.DefaultSAMLMapping()
 				s.SAML.Mapping.AssumeEmailVerified = tc.vouch
+				if tc.ownDomain {
+					s.Domains = append(s.Domains, "oidc.example")
+				}
 			})
-			e.signIn(newClient(e), "alice@oidc.example")
+			vc := newClient(e)
+			e.follow(vc, e.get(vc, "/login/corp"))
 			victim, _ := e.db.Identities().Get(context.Background(), "corp", "alice-sub")
 			c := newClient(e)
 			cr := e.crafted("uni", e.startSAML(c, "uni"))
 			cr.A.NameID = "mallory-at-uni"
 			cr.A.Attributes = map[string][]string{"mail": {"Alice@oidc.example"}, "displayName": {"Mallory"}}
-			if res := e.postACS(c, "uni", cr); res.StatusCode != http.StatusSeeOther {
-				t.Fatalf("sign-in: %d", res.StatusCode)
+			res, page := e.follow(c, e.postACS(c, "uni", cr))
+			if offered := strings.Contains(page, `data-testid="link-choice"`); offered != (tc.vouch && !tc.linked) {
+				t.Fatalf("link choice offered %v (%s)", offered, res.Request.URL)
+			} else if offered {
+				e.chooseLink(c, page, "new")
 			}
 			got, err := e.db.Identities().Get(context.Background(), "uni", "mallory-at-uni")
 			if err != nil {
@@ -126,7 +137,7 @@ func TestSAML50_MetadataLocationRefused(t *testing.T) {
 		if md == good {
 			t.Fatalf("%s: the metadata was not changed", name)
 		}
-		_, _, err := upstream.Upsert(context.Background(), e.db.Providers(), e.srv().Upstreams().Env(), upstream.Spec{
+		_, _, err := upstream.Upsert(context.Background(), e.db, e.srv().Upstreams().Env(), upstream.Spec{
 			ID: "uni", Kind: upstream.KindSAML, Name: "SAML uni", Domains: []string{"saml.example"},
 			SAML: &upstream.SAMLSettings{MetadataXML: md}})
 		if !errors.Is(err, providers.ErrConfig) {

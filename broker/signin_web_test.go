@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -131,35 +132,66 @@ func TestWEB24_DOS08_LoginRateLimit(t *testing.T) {
 }
 
 // TestWEB25_OIDC23_NoLinkOnUnverifiedEmail: a second provider with the victim's
-// email links only when it is trusted for that and the email is verified.
+// email links automatically only when it vouches for the email: trusted for
+// linking, the email verified, and the email's domain one of the provider's
+// own. A verified email that does not qualify gets the explicit choice (link by
+// proof of both, or a separate account); an unverified one a separate account
+// without a word about the existing one.
 func TestWEB25_OIDC23_NoLinkOnUnverifiedEmail(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name     string
-		trusted  bool
-		verified any
-		linked   bool
+		name      string
+		trusted   bool
+		verified  any
+		ownDomain bool   // the second provider lists the victim's domain too
+		email     string // the email it asserts
+		linked    bool
+		choice    bool // the person is offered the explicit choice
 	}{
-		{"untrusted_verified", false, true, false},
-		{"trusted_unverified", true, false, false},
-		{"trusted_verified_absent", true, nil, false},
-		{"trusted_verified", true, true, true},
+		{"untrusted_verified", false, true, false, "alice@oidc.example", false, true},
+		{"trusted_unverified", true, false, false, "alice@oidc.example", false, false},
+		{"trusted_verified_absent", true, nil, false, "alice@oidc.example", false, false},
+		{"trusted_verified_other_domain", true, true, false, "alice@oidc.example", false, true},
+		{"trusted_verified_other_domain_case", true, true, false, "ALICE@Oidc.Example", false, true},
+		{"untrusted_verified_own_domain", false, true, true, "alice@oidc.example", false, true},
+		{"trusted_unverified_own_domain", true, false, true, "alice@oidc.example", false, false},
+		{"trusted_verified_own_domain", true, true, true, "Alice@OIDC.example", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newSigninEnv(t, envOptions{})
 			e.addOIDC("corp", "oidc.example", true, aliceClaims())
 			evil := aliceClaims()
-			evil["sub"] = "attacker"
+			evil["sub"], evil["email"] = "attacker", tc.email
 			if tc.verified == nil {
 				delete(evil, "email_verified")
 			} else {
 				evil["email_verified"] = tc.verified
 			}
-			e.addOIDC("other", "other.example", tc.trusted, evil)
-			e.signIn(newClient(e), "alice@oidc.example")
-			e.signIn(newClient(e), "alice@other.example")
+			e.addOIDC("other", "other.example", tc.trusted, evil, func(s *upstream.Spec) {
+				if tc.ownDomain {
+					s.Domains = append(s.Domains, "oidc.example")
+				}
+			})
+			vc := newClient(e)
+			e.follow(vc, e.get(vc, "/login/corp"))
 			victim, _ := e.db.Identities().Get(context.Background(), "corp", "alice-sub")
+			c := newClient(e)
+			res, page := e.signIn(c, "alice@other.example")
+			offered := strings.Contains(page, `data-testid="link-choice"`)
+			if offered != tc.choice {
+				t.Fatalf("link choice offered %v, want %v: %s\n%s", offered, tc.choice, res.Request.URL, page)
+			}
+			if offered {
+				// Nothing is linked or created until the person chooses.
+				if _, err := e.db.Identities().Get(context.Background(), "other", "attacker"); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("identity stored before the choice: %v", err)
+				}
+				if !strings.Contains(page, `data-testid="link-choice-corp"`) {
+					t.Errorf("the existing account's provider is not offered:\n%s", page)
+				}
+				e.chooseLink(c, page, "new")
+			}
 			second, err := e.db.Identities().Get(context.Background(), "other", "attacker")
 			if err != nil {
 				t.Fatal(err)
@@ -167,18 +199,24 @@ func TestWEB25_OIDC23_NoLinkOnUnverifiedEmail(t *testing.T) {
 			if linked := second.UserID == victim.UserID; linked != tc.linked {
 				t.Errorf("linked %v, want %v", linked, tc.linked)
 			}
+			if !tc.linked && e.sessionsOf(victim.UserID) != 1 {
+				t.Errorf("victim's account has %d sessions, want only the victim's own", e.sessionsOf(victim.UserID))
+			}
 		})
 	}
 }
 
-// TestOIDC24_SubjectCollision: two providers sending the same sub are two identities.
+// TestOIDC24_SubjectCollision: two providers sending the same sub are two
+// identities (and, neither vouching for the other's email, two accounts).
 func TestOIDC24_SubjectCollision(t *testing.T) {
 	t.Parallel()
 	e := newSigninEnv(t, envOptions{})
 	e.addOIDC("corp", "oidc.example", false, aliceClaims())
 	e.addOIDC("other", "other.example", false, aliceClaims())
 	e.signIn(newClient(e), "alice@oidc.example")
-	e.signIn(newClient(e), "alice@other.example")
+	c := newClient(e)
+	_, page := e.signIn(c, "alice@other.example")
+	e.chooseLink(c, page, "new")
 	if e.users() != 2 || e.identities() != 2 {
 		t.Errorf("users %d identities %d, want 2 and 2", e.users(), e.identities())
 	}
@@ -213,6 +251,7 @@ func TestWEB27_LinkFromAccountPage(t *testing.T) {
 	// response into the victim's browser: refused, nothing linked.
 	attacker := newClient(e)
 	_, apage := e.signIn(attacker, "alice@oidc.example")
+	_, apage = e.chooseLink(attacker, apage, "new")
 	af := formFields(t, apage, "/account/link")
 	af.Set("provider", "uni")
 	res = e.postForm(attacker, "/account/link", af)
@@ -220,7 +259,7 @@ func TestWEB27_LinkFromAccountPage(t *testing.T) {
 		t.Fatalf("link start: %d", res.StatusCode)
 	}
 	victim := newClient(e)
-	e.signIn(victim, "alice@oidc.example")
+	e.signIn(victim, "alice@oidc.example") // the attacker's account now: no choice
 	for _, ck := range attacker.Jar.Cookies(mustURL(e.ts.URL)) {
 		if ck.Name == samlFlowCookieSecure {
 			victim.Jar.SetCookies(mustURL(e.ts.URL), []*http.Cookie{ck})
@@ -270,7 +309,7 @@ func TestWEB17_LogoOnlyIfHTTPS(t *testing.T) {
 	e.addOIDC("corp", "oidc.example", false, aliceClaims())
 	spec := upstream.Spec{ID: "bad", Kind: upstream.KindOIDC, Name: "Bad", ClientSecret: "x",
 		OIDC: &upstream.OIDCSettings{Issuer: e.oidc.URL(), ClientID: "gatehouse", Common: upstream.Common{LogoURL: "javascript:alert(1)"}}}
-	if _, _, err := upstream.Upsert(context.Background(), e.db.Providers(), e.srv().Upstreams().Env(), spec); err == nil {
+	if _, _, err := upstream.Upsert(context.Background(), e.db, e.srv().Upstreams().Env(), spec); err == nil {
 		t.Fatal("a javascript: logo URL was accepted")
 	}
 	if got := httpsURL(" jAvAsCrIpT:alert(1)"); got != "" {

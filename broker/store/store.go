@@ -65,11 +65,9 @@ type Users interface {
 	Create(ctx context.Context, u User) error
 	Get(ctx context.Context, id string) (User, error)
 	Update(ctx context.Context, u User) error
-	// FindByVerifiedEmail returns the users whose verified email equals email
-	// (case-insensitive), for linking decisions.
-	FindByVerifiedEmail(ctx context.Context, email string) ([]User, error)
-	// FindByEmail returns the users whose email equals email (case-insensitive),
-	// verified or not, oldest first: for admins looking a person up.
+	// FindByEmail returns the users whose email equals email in canonical form
+	// (emailaddr.Canonical), verified or not, oldest first: for linking decisions
+	// and for admins looking a person up.
 	FindByEmail(ctx context.Context, email string) ([]User, error)
 }
 
@@ -101,6 +99,9 @@ type Identities interface {
 	RecordLogin(ctx context.Context, id Identity) error
 	// Unlink returns ErrLastIdentity rather than remove a user's last identity.
 	Unlink(ctx context.Context, userID, providerID, subject string) error
+	// CountForProvider counts the identities linked at a provider: its issuer
+	// may not change while any exist.
+	CountForProvider(ctx context.Context, providerID string) (int, error)
 	// LinkNewUser creates u and links id to it in one transaction. When
 	// (provider, subject) is already linked (a concurrent first sign-in won) it
 	// returns ErrConflict and stores nothing, so no user is left without an
@@ -136,6 +137,9 @@ type Providers interface {
 	// Update succeeds only if the stored version equals p.Version, and stores
 	// p.Version+1; otherwise ErrConflict (a concurrent edit won).
 	Update(ctx context.Context, p ProviderConfig) error
+	// Delete removes the provider and, in the same transaction, every identity
+	// linked at it: a provider added later under the same ID must not inherit
+	// them (its issuer may be another).
 	Delete(ctx context.Context, id string) error
 }
 
@@ -275,6 +279,10 @@ type SignIn struct {
 	// MaxPerUser caps the user's sessions (0: no cap): past it, the oldest
 	// others are deleted (DOS-12).
 	MaxPerUser int
+	// Profile, when its ID is set, is the user's email, verified flag and name
+	// as the identity signed in with now says them (as Users.Update, the other
+	// fields left alone).
+	Profile User
 }
 
 // SignIns records a completed sign-in: the few writes every login makes, in

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/providers"
 )
 
 // DefaultCheckEvery is how often the registry re-reads provider versions: an
@@ -17,8 +18,9 @@ import (
 // cost no database round trip.
 const DefaultCheckEvery = 3 * time.Second
 
-// Registry caches built providers by (ID, Version) and rebuilds one when its
-// stored version changes. It is safe for concurrent use.
+// Registry caches built providers by ID and rebuilds one when its stored
+// version changes, or when it was removed and added again: its version starts
+// at 1 again, so the configuration itself is compared too. It is safe for concurrent use.
 type Registry struct {
 	env   Env
 	st    store.Providers
@@ -33,9 +35,9 @@ type Registry struct {
 }
 
 type entry struct {
-	version int64
-	b       *Built
-	err     error
+	cfg store.ProviderConfig
+	b   *Built
+	err error
 }
 
 // ErrUnknown: no enabled provider has that ID.
@@ -108,14 +110,14 @@ func (r *Registry) Get(ctx context.Context, id string) (*Built, error) {
 	if cfg == nil || !cfg.Enabled {
 		return nil, fmt.Errorf("%w: %q", ErrUnknown, id)
 	}
-	if e, ok := r.built[id]; ok && e.version == cfg.Version {
+	if e, ok := r.built[id]; ok && e.cfg.Version == cfg.Version && e.cfg.CreatedAt.Equal(cfg.CreatedAt) && unchanged(e.cfg, *cfg) {
 		return e.b, e.err
 	}
 	b, err := r.env.Build(*cfg)
 	if err != nil && r.log != nil {
 		r.log.ErrorContext(ctx, "provider configuration unusable", "provider", id, "version", cfg.Version, "error", err.Error())
 	}
-	r.built[id] = &entry{version: cfg.Version, b: b, err: err}
+	r.built[id] = &entry{cfg: *cfg, b: b, err: err}
 	return b, err
 }
 
@@ -170,6 +172,20 @@ func (r *Registry) RefreshOne(ctx context.Context, c store.ProviderConfig) (chan
 	}
 	if string(body) == s.MetadataXML {
 		return false, nil
+	}
+	// The provider's identity is its entity ID (issuer.go): fetched metadata
+	// that names another one is refused, and an admin decides.
+	was, err := entityIDOf(s.MetadataXML)
+	if err != nil {
+		return false, err
+	}
+	now, err := entityIDOf(string(body))
+	if err != nil {
+		return false, err
+	}
+	if now != was {
+		return false, fmt.Errorf("%w: %w: metadata now names entity ID %s, not %s; update the provider to accept it",
+			providers.ErrConfig, ErrIssuerInUse, now, was)
 	}
 	s.MetadataXML, s.MetadataFetchedAt = string(body), r.env.now().UTC()
 	if c.Settings, err = encode(s); err != nil {

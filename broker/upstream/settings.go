@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/emailaddr"
 	"github.com/gatehouse/gatehouse/providers"
 )
 
@@ -143,7 +144,7 @@ func (c Common) validate() []error {
 func NormalizeDomains(in []string) ([]string, error) {
 	var out []string
 	for _, d := range in {
-		d = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@")))
+		d = emailaddr.CanonicalDomain(strings.TrimPrefix(strings.TrimSpace(d), "@"))
 		if d == "" {
 			continue
 		}

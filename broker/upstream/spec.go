@@ -92,9 +92,11 @@ func encode(v any) ([]byte, error) { return json.Marshal(v) }
 // registered) and gets a new one on creation; metadata given by URL is fetched
 // now and must validate. The result is built once before it is stored, so an
 // unusable configuration is refused rather than saved (SAML-13). An update
-// that changes nothing leaves the version alone.
-func Upsert(ctx context.Context, st store.Providers, env Env, spec Spec) (cfg store.ProviderConfig, created bool, err error) {
-	old, err := st.Get(ctx, spec.ID)
+// that changes nothing leaves the version alone. A provider's issuer (OIDC) or
+// entity ID (SAML) must be its own, and cannot change while identities are
+// linked at it (issuer.go).
+func Upsert(ctx context.Context, st Store, env Env, spec Spec) (cfg store.ProviderConfig, created bool, err error) {
+	old, err := st.Providers().Get(ctx, spec.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		created = true
@@ -105,13 +107,16 @@ func Upsert(ctx context.Context, st store.Providers, env Env, spec Spec) (cfg st
 	if err != nil {
 		return cfg, false, err
 	}
+	if err := checkIssuer(ctx, st, cfg, old, created); err != nil {
+		return cfg, false, err
+	}
 	if _, err := env.Build(cfg); err != nil {
 		return cfg, false, err
 	}
 	now := env.now()
 	if created {
 		cfg.CreatedAt, cfg.UpdatedAt = now, now
-		if err := st.Create(ctx, cfg); err != nil {
+		if err := st.Providers().Create(ctx, cfg); err != nil {
 			return cfg, false, err
 		}
 		cfg.Version = 1
@@ -121,7 +126,7 @@ func Upsert(ctx context.Context, st store.Providers, env Env, spec Spec) (cfg st
 		return old, false, nil
 	}
 	cfg.Version, cfg.CreatedAt, cfg.UpdatedAt = old.Version, old.CreatedAt, now
-	if err := st.Update(ctx, cfg); err != nil {
+	if err := st.Providers().Update(ctx, cfg); err != nil {
 		return cfg, false, err
 	}
 	cfg.Version++

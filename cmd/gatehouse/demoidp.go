@@ -83,7 +83,7 @@ func startDemoIdPs(ctx context.Context, db *sqlstore.DB, uenv upstream.Env, o *b
 					{Claim: "eduPersonAffiliation", Value: "student", Role: "student"}}}}},
 	}
 	for _, sp := range specs {
-		cfg, _, err := upstream.Upsert(ctx, db.Providers(), uenv, sp)
+		cfg, _, err := upstream.Upsert(ctx, db, uenv, sp)
 		if err != nil {
 			d.Close()
 			return nil, fmt.Errorf("demo provider %s: %w", sp.ID, err)

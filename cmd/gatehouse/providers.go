@@ -130,7 +130,7 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 			}
 			common(&spec.SAML.Common)
 		}
-		p, created, err := upstream.Upsert(ctx, db.Providers(), uenv, spec)
+		p, created, err := upstream.Upsert(ctx, db, uenv, spec)
 		if err != nil {
 			return err
 		}

@@ -257,7 +257,7 @@ func loadProvidersFile(ctx context.Context, path string, db *sqlstore.DB, uenv u
 		return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: %w", err)
 	}
 	for _, sp := range specs {
-		p, created, err := upstream.Upsert(ctx, db.Providers(), uenv, sp)
+		p, created, err := upstream.Upsert(ctx, db, uenv, sp)
 		if err != nil {
 			return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: provider %s: %w", sp.ID, err)
 		}

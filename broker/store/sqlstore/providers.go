@@ -74,5 +74,22 @@ WHERE id = $1 AND version = $2`,
 }
 
 func (s providers) Delete(ctx context.Context, id string) error {
-	return s.db.execOne(ctx, "providers: delete", `DELETE FROM providers WHERE id = $1`, id)
+	const op = "providers: delete"
+	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM providers WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM identities WHERE provider_id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return wrap(op, err)
+	}
+	return nil
 }

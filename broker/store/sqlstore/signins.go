@@ -63,6 +63,13 @@ func (s signIns) Record(ctx context.Context, in store.SignIn) ([]string, error) 
 				return fmt.Errorf("identity not linked: %w", store.ErrNotFound)
 			}
 		}
+		if in.Profile.ID != "" {
+			if n, err := exec(userProfileUpdate, s.db.profileArgs(in.Profile)...); err != nil {
+				return err
+			} else if n == 0 {
+				return fmt.Errorf("user: %w", store.ErrNotFound)
+			}
+		}
 		if in.MaxPerUser <= 0 {
 			return nil
 		}

@@ -3,8 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"strings"
 
+	"github.com/gatehouse/gatehouse/broker/emailaddr"
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
@@ -18,9 +18,9 @@ func scanUser(s rowScanner) (store.User, error) {
 	return u, err
 }
 
-// emailKey is the form emails are compared in. It is computed here rather than with
-// SQL lower(), which only folds ASCII on SQLite.
-func emailKey(email string) string { return strings.ToLower(email) }
+// emailKey is the form emails are compared in (emailaddr.Canonical). It is
+// computed here rather than with SQL lower(), which only folds ASCII on SQLite.
+func emailKey(email string) string { return emailaddr.Canonical(email) }
 
 const userInsert = `INSERT INTO users (id, email, email_norm, email_verified, name, disabled, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
@@ -53,14 +53,12 @@ WHERE id = $1`,
 		u.ID, u.Email, emailKey(u.Email), u.EmailVerified, u.Name, u.Disabled, s.db.ts(u.UpdatedAt))
 }
 
-func (s users) FindByVerifiedEmail(ctx context.Context, email string) ([]store.User, error) {
-	const op = "users: find by verified email"
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+userColumns+` FROM users
-WHERE email_norm = $1 AND email_verified ORDER BY created_at, id`, emailKey(email))
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	return collect(op, rows, scanUser)
+// userProfileUpdate is a sign-in's refresh of the profile (store.SignIn.Profile).
+const userProfileUpdate = `UPDATE users SET email = $2, email_norm = $3, email_verified = $4, name = $5, updated_at = $6
+WHERE id = $1`
+
+func (db *DB) profileArgs(u store.User) []any {
+	return []any{u.ID, u.Email, emailKey(u.Email), u.EmailVerified, u.Name, db.ts(u.UpdatedAt)}
 }
 
 func (s users) FindByEmail(ctx context.Context, email string) ([]store.User, error) {
@@ -141,6 +139,15 @@ WHERE id = (SELECT user_id FROM identities WHERE provider_id = $1 AND subject = 
 		return store.User{}, wrap(op, err)
 	}
 	return u, nil
+}
+
+func (s identities) CountForProvider(ctx context.Context, providerID string) (int, error) {
+	var n int
+	err := s.db.sql.QueryRowContext(ctx, `SELECT count(*) FROM identities WHERE provider_id = $1`, providerID).Scan(&n)
+	if err != nil {
+		return 0, wrap("identities: count for provider", err)
+	}
+	return n, nil
 }
 
 func (s identities) ListForUser(ctx context.Context, userID string) ([]store.Identity, error) {

@@ -123,10 +123,20 @@ func testProviders(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Delete", func(t *testing.T) {
 		s := open(t)
 		must(t, "Create", s.Providers().Create(t.Context(), newProvider("p1")))
+		must(t, "Create", s.Providers().Create(t.Context(), newProvider("p2")))
+		createUser(t, s, "u1")
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("p1", "s1", "u1")))
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("p2", "s1", "u1")))
 		must(t, "Delete", s.Providers().Delete(t.Context(), "p1"))
 		_, err := s.Providers().Get(t.Context(), "p1")
 		wantErr(t, "Get after Delete", err, store.ErrNotFound)
 		wantErr(t, "Delete again", s.Providers().Delete(t.Context(), "p1"), store.ErrNotFound)
+		// Its identities go with it: a provider added later under the same ID
+		// must not inherit them. Other providers' identities stay.
+		_, err = s.Identities().Get(t.Context(), "p1", "s1")
+		wantErr(t, "identity of the deleted provider", err, store.ErrNotFound)
+		_, err = s.Identities().Get(t.Context(), "p2", "s1")
+		must(t, "identity of another provider", err)
 	})
 }
 

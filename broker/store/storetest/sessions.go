@@ -206,6 +206,29 @@ func testSignIns(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "Get", err)
 		same(t, "identity", gotID, login)
 	})
+	t.Run("RecordProfile", func(t *testing.T) {
+		s := open(t)
+		u := newUser("u1")
+		u.Disabled = true
+		must(t, "Create", s.Users().Create(t.Context(), u))
+		profile := store.User{ID: "u1", Email: "New@Example.com", EmailVerified: true, Name: "New Name", UpdatedAt: at(time.Hour)}
+		_, err := s.SignIns().Record(t.Context(), store.SignIn{Session: newSession("s1", "u1"), Profile: profile})
+		must(t, "Record", err)
+		got, err := s.Users().Get(t.Context(), "u1")
+		must(t, "Get", err)
+		want := u
+		want.Email, want.EmailVerified, want.Name, want.UpdatedAt = profile.Email, true, profile.Name, profile.UpdatedAt
+		same(t, "user after a sign-in with a new profile", got, want)
+		byEmail, err := s.Users().FindByEmail(t.Context(), "new@example.com")
+		must(t, "FindByEmail", err)
+		same(t, "found by its new email", len(byEmail), 1)
+		// A profile for a user that does not exist stores nothing.
+		_, err = s.SignIns().Record(t.Context(), store.SignIn{Session: newSession("s2", "u1"), Profile: store.User{ID: "nobody"}})
+		wantErr(t, "Record with an unknown profile", err, store.ErrNotFound)
+		ss, err := s.Sessions().ListForUser(t.Context(), "u1")
+		must(t, "ListForUser", err)
+		same(t, "sessions after the refused record", len(ss), 1)
+	})
 	t.Run("RecordWithoutLogin", func(t *testing.T) {
 		s := open(t)
 		x := newSession("s1", "u1")

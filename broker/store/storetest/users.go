@@ -41,14 +41,15 @@ func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("UpdateMissing", func(t *testing.T) {
 		wantErr(t, "Update", open(t).Users().Update(t.Context(), newUser("nobody")), store.ErrNotFound)
 	})
-	t.Run("FindByVerifiedEmail", func(t *testing.T) {
+	t.Run("FindByEmail", func(t *testing.T) {
 		s := open(t)
 		for _, u := range []store.User{
 			{ID: "a", Email: "Ann@Example.com", EmailVerified: true, CreatedAt: at(1 * time.Second)},
-			{ID: "b", Email: "ann@example.COM", EmailVerified: true, CreatedAt: at(2 * time.Second)},
-			{ID: "c", Email: "ann@example.com", EmailVerified: false, CreatedAt: at(3 * time.Second)},
+			{ID: "b", Email: "ann@example.COM.", EmailVerified: true, CreatedAt: at(2 * time.Second)},
+			{ID: "c", Email: " ann@example.com", EmailVerified: false, CreatedAt: at(3 * time.Second)},
 			{ID: "d", Email: "bob@example.com", EmailVerified: true, CreatedAt: at(4 * time.Second)},
 			{ID: "e", Email: "ÉVA@example.com", EmailVerified: true, CreatedAt: at(5 * time.Second)},
+			{ID: "f", Email: "zoe@Bücher.example", CreatedAt: at(6 * time.Second)},
 		} {
 			must(t, "Create", s.Users().Create(t.Context(), u))
 		}
@@ -56,28 +57,23 @@ func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
 			email string
 			want  []string
 		}{
-			{"ann@example.com", []string{"a", "b"}},
-			{"ANN@EXAMPLE.COM", []string{"a", "b"}},
+			// One canonical form (emailaddr.Canonical), verified or not, oldest first.
+			{"ann@example.com", []string{"a", "b", "c"}},
+			{"ANN@EXAMPLE.COM", []string{"a", "b", "c"}},
 			{"éva@example.com", []string{"e"}},
 			{"bob@example.com", []string{"d"}},
+			{"zoe@xn--bcher-kva.example", []string{"f"}},
 			{"carol@example.com", nil},
 			{"", nil},
 		} {
-			got, err := s.Users().FindByVerifiedEmail(t.Context(), tc.email)
-			must(t, "FindByVerifiedEmail", err)
+			got, err := s.Users().FindByEmail(t.Context(), tc.email)
+			must(t, "FindByEmail", err)
 			var ids []string
 			for _, u := range got {
 				ids = append(ids, u.ID)
 			}
-			same(t, "FindByVerifiedEmail("+tc.email+")", ids, tc.want)
+			same(t, "FindByEmail("+tc.email+")", ids, tc.want)
 		}
-		got, err := s.Users().FindByEmail(t.Context(), "ANN@example.com")
-		must(t, "FindByEmail", err)
-		var ids []string
-		for _, u := range got {
-			ids = append(ids, u.ID)
-		}
-		same(t, "FindByEmail (verified or not)", ids, []string{"a", "b", "c"})
 	})
 }
 
@@ -162,6 +158,19 @@ func testIdentities(t *testing.T, open func(t *testing.T) store.Store) {
 		got, err := s.Identities().Get(t.Context(), "google", "s1")
 		must(t, "Get", err)
 		same(t, "identity", got, want)
+	})
+	t.Run("CountForProvider", func(t *testing.T) {
+		s := open(t)
+		createUser(t, s, "u1")
+		createUser(t, s, "u2")
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("google", "s1", "u1")))
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("google", "s2", "u2")))
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("okta", "s1", "u1")))
+		for provider, want := range map[string]int{"google": 2, "okta": 1, "none": 0} {
+			n, err := s.Identities().CountForProvider(t.Context(), provider)
+			must(t, "CountForProvider", err)
+			same(t, "CountForProvider("+provider+")", n, want)
+		}
 	})
 	t.Run("LinkNewUser", func(t *testing.T) {
 		s := open(t)

@@ -1,0 +1,173 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/providers/providertest"
+)
+
+// TestEmailLinkCrossProviderTakeover: a provider the admin trusts for email
+// linking, for its own domain, asserts the verified email of a person who signs
+// in through another provider (in another letter case). It is not that
+// person's provider: nobody is signed in as them, nothing is linked, and the
+// caller can only prove the account or keep a separate one.
+func TestEmailLinkCrossProviderTakeover(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	e.addOIDC("corp", "oidc.example", true, aliceClaims())
+	evil := aliceClaims()
+	evil["sub"], evil["email"], evil["name"] = "mallory", "ALICE@OIDC.EXAMPLE", "Mallory"
+	e.addOIDC("partner", "partner.example", true, evil)
+	e.signIn(newClient(e), "alice@oidc.example")
+	victim, err := e.db.Identities().UserOf(context.Background(), "corp", "alice-sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c := newClient(e)
+	_, page := e.signIn(c, "mallory@partner.example")
+	if !strings.Contains(page, `data-testid="link-choice"`) {
+		t.Fatalf("no link choice:\n%s", page)
+	}
+	if e.sessionsOf(victim.ID) != 1 || e.identities() != 1 || e.users() != 1 {
+		t.Fatalf("before the choice: victim sessions %d, identities %d, users %d", e.sessionsOf(victim.ID), e.identities(), e.users())
+	}
+	if len(e.audited("identity.linked")) != 0 {
+		t.Error("identity.linked audited")
+	}
+	_, page = e.chooseLink(c, page, "new")
+	mallory, err := e.db.Identities().UserOf(context.Background(), "partner", "mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mallory.ID == victim.ID || e.sessionsOf(victim.ID) != 1 {
+		t.Fatalf("partner's identity joined the victim's account (sessions %d)", e.sessionsOf(victim.ID))
+	}
+	if !strings.Contains(page, "Mallory") {
+		t.Errorf("not signed in to the separate account:\n%s", page)
+	}
+	if got, _ := e.db.Users().Get(context.Background(), victim.ID); got != victim {
+		t.Errorf("victim's account changed: %+v -> %+v", victim, got)
+	}
+}
+
+// TestLinkByProofOfBoth: a person whose SAML sign-in carries the verified email
+// of their existing account links the two by signing in the way the account
+// does (freshly), and is then signed in to it. The choice is used once.
+func TestLinkByProofOfBoth(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	iss := e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	e.addSAML("uni", "saml.example", false, carol(), func(s *upstream.Spec) {
+		s.SAML.Mapping = providers.DefaultSAMLMapping()
+		s.SAML.Mapping.AssumeEmailVerified = true
+	})
+	e.signIn(newClient(e), "alice@oidc.example")
+	alice, _ := e.db.Identities().UserOf(context.Background(), "corp", "alice-sub")
+
+	c := newClient(e)
+	cr := e.crafted("uni", e.startSAML(c, "uni"))
+	cr.A.NameID = "alice-at-uni"
+	cr.A.Attributes = map[string][]string{"mail": {"alice@OIDC.example"}, "displayName": {"Alice at Uni"}}
+	_, page := e.follow(c, e.postACS(c, "uni", cr))
+	choice := formFields(t, page, linkChoicePath)
+	res, page := e.chooseLink(c, page, "corp")
+	if !strings.Contains(page, `data-testid="identity-uni"`) {
+		t.Fatalf("not on alice's account with uni linked: %s\n%s", res.Request.URL, page)
+	}
+	if q := iss.AuthorizeRequests(); q[len(q)-1].Get("prompt") != "login" {
+		t.Errorf("proof sign-in was not fresh: %v", q[len(q)-1])
+	}
+	got, err := e.db.Identities().Get(context.Background(), "uni", "alice-at-uni")
+	if err != nil || got.UserID != alice.ID {
+		t.Fatalf("uni identity: %+v, %v; want linked to %s", got, err, alice.ID)
+	}
+	if e.users() != 1 || e.sessionsOf(alice.ID) != 2 {
+		t.Errorf("users %d, alice's sessions %d", e.users(), e.sessionsOf(alice.ID))
+	}
+	found := false
+	for _, ev := range e.audited("identity.linked") {
+		found = found || strings.Contains(string(ev.Details), `"by":"proof_of_both"`)
+	}
+	if !found {
+		t.Error("no identity.linked by proof_of_both")
+	}
+
+	// The choice again, from a copy of the browser as it was: nothing happens.
+	before := e.identities()
+	replay := newClient(e)
+	replay.Jar.SetCookies(mustURL(e.ts.URL), c.Jar.Cookies(mustURL(e.ts.URL)))
+	choice.Set("choice", "new")
+	if res := e.postForm(replay, linkChoicePath, choice); res.StatusCode < 400 {
+		t.Errorf("replayed choice: %d", res.StatusCode)
+	}
+	if e.identities() != before || e.users() != 1 {
+		t.Errorf("replayed choice stored something: identities %d -> %d, users %d", before, e.identities(), e.users())
+	}
+}
+
+// TestLinkProofMustBeAnAccount: the proving sign-in resolves to no account
+// (another person at that provider): nothing is linked, nobody is signed in.
+func TestLinkProofMustBeAnAccount(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	iss := e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	e.addSAML("uni", "saml.example", false, carol(), func(s *upstream.Spec) {
+		s.SAML.Mapping = providers.DefaultSAMLMapping()
+		s.SAML.Mapping.AssumeEmailVerified = true
+	})
+	e.signIn(newClient(e), "alice@oidc.example")
+	c := newClient(e)
+	cr := e.crafted("uni", e.startSAML(c, "uni"))
+	cr.A.NameID = "mallory-at-uni"
+	cr.A.Attributes = map[string][]string{"mail": {"alice@oidc.example"}}
+	_, page := e.follow(c, e.postACS(c, "uni", cr))
+	iss.Set(func(k *providertest.Knobs) { k.Claims = map[string]any{"sub": "someone-else"} })
+	sessions := e.sessions()
+	res, _ := e.chooseLink(c, page, "corp")
+	if res.StatusCode != http.StatusConflict {
+		t.Errorf("proof by an unlinked identity: %d", res.StatusCode)
+	}
+	if _, err := e.db.Identities().Get(context.Background(), "uni", "mallory-at-uni"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("uni identity stored: %v", err)
+	}
+	if e.sessions() != sessions || e.users() != 1 {
+		t.Errorf("sessions %d -> %d, users %d", sessions, e.sessions(), e.users())
+	}
+}
+
+// TestProfileFollowsLatestSignIn: the user's email, verified flag and name
+// are what the identity signed in with last says; an identity that sends no
+// name leaves the name alone. email_verified is the upstream's word, whatever
+// the provider's trust for linking.
+func TestProfileFollowsLatestSignIn(t *testing.T) {
+	t.Parallel()
+	e := newSigninEnv(t, envOptions{})
+	iss := e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	e.signIn(newClient(e), "alice@oidc.example")
+	u, _ := e.db.Identities().UserOf(context.Background(), "corp", "alice-sub")
+	if u.Email != "alice@oidc.example" || !u.EmailVerified || u.Name != "Alice" {
+		t.Fatalf("first sign-in: %+v (email_verified must follow the untrusted provider's true)", u)
+	}
+	iss.Set(func(k *providertest.Knobs) {
+		k.Claims = map[string]any{"email": "alice.smith@oidc.example", "email_verified": false, "name": "Alice Smith"}
+	})
+	e.signIn(newClient(e), "alice@oidc.example")
+	u, _ = e.db.Users().Get(context.Background(), u.ID)
+	if u.Email != "alice.smith@oidc.example" || u.EmailVerified || u.Name != "Alice Smith" {
+		t.Errorf("after a sign-in with a new profile: %+v", u)
+	}
+	iss.Set(func(k *providertest.Knobs) { k.Claims = map[string]any{"name": nil} })
+	e.signIn(newClient(e), "alice@oidc.example")
+	u, _ = e.db.Users().Get(context.Background(), u.ID)
+	if u.Name != "Alice Smith" || u.Email != "alice@oidc.example" || !u.EmailVerified {
+		t.Errorf("after a sign-in without a name: %+v", u)
+	}
+}
