@@ -85,15 +85,19 @@ func TestUpstreamErrorIs4xx(t *testing.T) {
 }
 
 // TestSAMLEmailsVerifiedSetting: with emails_verified set, a trusted SAML
-// provider's email is verified and links to the user with that address
-// (WEB-25); without it, it is not, and a new user is created.
+// provider's email in one of its own domains is verified and links to the user
+// with that address (WEB-25); without it, it is not, and a new user is created.
 func TestSAMLEmailsVerifiedSetting(t *testing.T) {
 	t.Parallel()
 	for _, verified := range []bool{false, true} {
 		e := newSigninEnv(t, envOptions{})
 		e.addOIDC("corp", "oidc.example", true, aliceClaims())
-		e.addSAML("uni", "saml.example", true, carol(), func(s *upstream.Spec) { s.SAML.EmailsVerified = verified })
-		e.signIn(newClient(e), "alice@oidc.example")
+		e.addSAML("uni", "saml.example", true, carol(), func(s *upstream.Spec) {
+			s.SAML.EmailsVerified = verified
+			s.Domains = append(s.Domains, "oidc.example")
+		})
+		vc := newClient(e)
+		e.follow(vc, e.get(vc, "/login/corp"))
 		victim, _ := e.db.Identities().Get(context.Background(), "corp", "alice-sub")
 		c := newClient(e)
 		cr := e.crafted("uni", e.startSAML(c, "uni"))
