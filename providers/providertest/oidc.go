@@ -97,6 +97,10 @@ type Knobs struct {
 	UserinfoClaims map[string]any
 	// IgnorePKCE makes /token skip the code_verifier check.
 	IgnorePKCE bool
+	// TokenType replaces "Bearer" as the token response's token_type;
+	// OmitTokenType leaves the member out (RFC 6749 §5.1 requires it).
+	TokenType     string
+	OmitTokenType bool
 }
 
 // SigningKey is a key the issuer signs with.
@@ -313,7 +317,14 @@ func (i *OIDCIssuer) token(w http.ResponseWriter, r *http.Request) {
 	}
 	access := randomString()
 	idToken := i.idToken(g.nonce, access, g.claims, g.fresh)
-	writeJSON(w, 200, map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": idToken})
+	resp := map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": idToken}
+	switch {
+	case k.OmitTokenType:
+		delete(resp, "token_type")
+	case k.TokenType != "":
+		resp["token_type"] = k.TokenType
+	}
+	writeJSON(w, 200, resp)
 }
 
 // Claims returns the ID token claims the issuer would send, knobs applied.
