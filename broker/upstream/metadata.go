@@ -13,9 +13,6 @@ import (
 	"github.com/gatehouse/gatehouse/providers/saml"
 )
 
-// metadataTimeout bounds one metadata fetch, whatever the client's own timeout.
-const metadataTimeout = 10 * time.Second
-
 func (e Env) client() *http.Client {
 	if e.HTTPClient != nil {
 		return e.HTTPClient
@@ -31,7 +28,9 @@ func (e Env) FetchMetadata(ctx context.Context, rawURL string) ([]byte, error) {
 	if err != nil || u.Host == "" || !(u.Scheme == "https" || (e.AllowHTTP && u.Scheme == "http")) {
 		return nil, fmt.Errorf("%w: metadata URL must be https", providers.ErrConfig)
 	}
-	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	// The request's deadline covers the body too, so the fetch ends within
+	// safehttp's bound even with an injected client that has a longer timeout.
+	ctx, cancel := context.WithTimeout(ctx, safehttp.DefaultTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

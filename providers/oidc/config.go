@@ -60,7 +60,8 @@ type Config struct {
 	// algorithms the OP advertises (RS256 if it advertises none).
 	SigningAlgs []string
 	// HTTPClient performs every outbound call; default safehttp.NewClient
-	// with the production policy. It must have a timeout.
+	// with the production policy. Its Timeout must be set and at most
+	// safehttp.DefaultTimeout.
 	HTTPClient *http.Client
 	// AllowHTTP permits an http:// issuer (tests and the demo only).
 	AllowHTTP bool
@@ -109,8 +110,10 @@ func (c Config) Validate() error {
 			add("oidc: AuthParams may not set %q", k)
 		}
 	}
-	if c.HTTPClient != nil && c.HTTPClient.Timeout == 0 {
-		add("oidc: HTTPClient must have a Timeout")
+	// Every call to the OP (discovery, JWKS, token, userinfo) must end within
+	// safehttp's bound, body included: http.Client.Timeout covers the body.
+	if c.HTTPClient != nil && (c.HTTPClient.Timeout <= 0 || c.HTTPClient.Timeout > safehttp.DefaultTimeout) {
+		add("oidc: HTTPClient must have a Timeout of at most %s", safehttp.DefaultTimeout)
 	}
 	problems.Mapping(c.Mapping)
 	return problems.Err()

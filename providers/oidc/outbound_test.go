@@ -1,10 +1,15 @@
 package oidc
 
 import (
+	"context"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/providertest"
+	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
 
 // RFC 6749 §5.1 makes token_type required and §7.1 says a client must not use
@@ -37,5 +42,54 @@ func TestTokenTypeMustBeBearer(t *testing.T) {
 			}
 			refused(t, id, err, providers.ErrInvalidResponse)
 		})
+	}
+}
+
+// Every call to the OP goes through the bounded client: an OP that sends its
+// headers and then trickles the body fails the sign-in instead of holding it.
+// The bound is lowered to 300 ms here; the production one is
+// safehttp.DefaultTimeout (10 s), asserted in safehttp's tests.
+func TestOutboundCallsBounded(t *testing.T) {
+	short := func(_ *providertest.OIDCOptions, c *Config) {
+		c.UserinfoMerge = true
+		c.HTTPClient = safehttp.NewClient(safehttp.Options{AllowLoopback: true, Timeout: 300 * time.Millisecond})
+	}
+	for _, path := range []string{"/.well-known/openid-configuration", "/jwks", "/token", "/userinfo"} {
+		t.Run(path, func(t *testing.T) {
+			e := newEnv(t, keys()[:1], short)
+			if path != "/.well-known/openid-configuration" {
+				// Discover while the OP behaves; the trickled call comes later.
+				if _, err := e.p.Begin(context.Background(), providers.BeginParams{CallbackURL: callbackURL}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.iss.Set(func(k *providertest.Knobs) { k.TricklePath = path })
+			if path == "/.well-known/openid-configuration" {
+				_, err := e.p.Begin(context.Background(), providers.BeginParams{CallbackURL: callbackURL})
+				if err == nil {
+					t.Fatal("discovery with a trickled body succeeded")
+				}
+				t.Logf("refused: %v", err)
+				return
+			}
+			r, pending := e.authorize(t)
+			id, err := e.p.Complete(context.Background(), r, pending)
+			if err == nil {
+				t.Fatalf("sign-in with a trickled %s succeeded: %+v", path, id)
+			}
+			t.Logf("refused: %v", err)
+			if id.Subject != "" {
+				t.Fatalf("identity returned with error: %+v", id)
+			}
+		})
+	}
+}
+
+func TestConfigClientTimeoutBounded(t *testing.T) {
+	for _, c := range []*http.Client{{}, {Timeout: time.Minute}} {
+		err := Config{ID: "op", Issuer: "https://op.example", ClientID: "c", HTTPClient: c}.Validate()
+		if err == nil || !strings.Contains(err.Error(), "Timeout of at most 10s") {
+			t.Errorf("client timeout %v: Validate() = %v", c.Timeout, err)
+		}
 	}
 }

@@ -27,7 +27,10 @@ var (
 
 // Defaults used when an Options field is zero.
 const (
-	DefaultTimeout       = 15 * time.Second
+	// DefaultTimeout bounds one outbound call in total: connecting, TLS, the
+	// response headers and reading the whole body, so an IdP that trickles
+	// its answer cannot hold a sign-in (or a metadata refresh) open.
+	DefaultTimeout       = 10 * time.Second
 	DefaultDialTimeout   = 5 * time.Second
 	DefaultHeaderTimeout = 10 * time.Second
 	DefaultMaxBodyBytes  = 1 << 20
@@ -41,7 +44,8 @@ type Options struct {
 	// AllowPrivate permits RFC 1918, RFC 6598 (CGNAT) and fc00::/7 addresses,
 	// for IdPs on an internal network.
 	AllowPrivate bool
-	// Timeout bounds a whole request including reading the body.
+	// Timeout bounds a whole request including reading the body
+	// (http.Client.Timeout); zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxBodyBytes bounds every response body.
 	MaxBodyBytes int64
