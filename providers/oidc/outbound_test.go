@@ -93,3 +93,31 @@ func TestConfigClientTimeoutBounded(t *testing.T) {
 		}
 	}
 }
+
+// The issuer is checked against the allowed networks when the provider is
+// configured, before any call: loopback, private and plain http are refused
+// unless GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS lists them, and the refusal says so.
+func TestConfigIssuerAllowedNetworks(t *testing.T) {
+	for _, tc := range []struct {
+		issuer, list string
+		ok           bool
+	}{
+		{"https://op.example", "", true},
+		{"http://127.0.0.1:9000", "", false},
+		{"http://127.0.0.1:9000", "10.0.0.0/8", false},
+		{"http://127.0.0.1:9000", "127.0.0.1", true},
+		{"https://10.1.2.3", "", false},
+		{"https://10.1.2.3", "10.0.0.0/8", true},
+		{"http://10.1.2.3", "10.0.0.0/8", false},
+		{"https://169.254.169.254", "0.0.0.0/0", false},
+		{"https://metadata.google.internal", "0.0.0.0/0", false},
+	} {
+		err := Config{ID: "op", Issuer: tc.issuer, ClientID: "c", Networks: safehttp.MustParseNetworks(tc.list)}.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("issuer %s, list %q: %v, want ok=%v", tc.issuer, tc.list, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), safehttp.AllowedNetworksSetting) {
+			t.Errorf("issuer %s: refusal %q does not name %s", tc.issuer, err, safehttp.AllowedNetworksSetting)
+		}
+	}
+}
