@@ -48,7 +48,7 @@ func TestFetchMetadataTrickledBody(t *testing.T) {
 // http): refused without GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS, naming it, and
 // before any request is sent; fetched through the default client once listed,
 // by address or by host name.
-func TestUpstreamAllowedNetworks_MetadataURL(t *testing.T) {
+func TestADM07_MetadataURLAllowedNetworks(t *testing.T) {
 	k, c := providertest.NewKeyPair("idp", time.Now())
 	idp := providertest.NewSAMLIdP(time.Now, k, c, crewjam.Session{})
 	t.Cleanup(idp.Close)

@@ -11,7 +11,7 @@ import (
 // An IdP on the organisation's own network: an OIDC issuer on http://127.0.0.1
 // is refused by default, with a message naming the setting that allows it, and
 // accepted once GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS lists the address.
-func TestUpstreamAllowedNetworks_AddOIDCOnLoopback(t *testing.T) {
+func TestADM07_AddOIDCOnLoopbackNeedsAllowedNetworks(t *testing.T) {
 	iss := providertest.NewOIDCIssuer(providertest.OIDCOptions{ClientID: "gatehouse", ClientSecret: "s", Now: time.Now})
 	t.Cleanup(iss.Close)
 	vars := baseVars(t)

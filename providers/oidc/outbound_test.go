@@ -97,7 +97,7 @@ func TestConfigClientTimeoutBounded(t *testing.T) {
 // The issuer is checked against the allowed networks when the provider is
 // configured, before any call: loopback, private and plain http are refused
 // unless GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS lists them, and the refusal says so.
-func TestConfigIssuerAllowedNetworks(t *testing.T) {
+func TestADM07_IssuerAllowedNetworks(t *testing.T) {
 	for _, tc := range []struct {
 		issuer, list string
 		ok           bool

@@ -38,7 +38,7 @@ func ParseNetworks(list string) (Networks, error) {
 		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			if a, aerr := netip.ParseAddr(s); aerr == nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil && a.Zone() == "" {
 				p, err = netip.PrefixFrom(a, a.BitLen()), nil
 			}
 		}

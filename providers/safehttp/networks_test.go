@@ -30,7 +30,7 @@ func TestParseNetworks(t *testing.T) {
 	}
 	for _, bad := range []string{"169.254.169.254", "169.254.0.0/16", "169.254.1.0/24", "fe80::/64", "fd00:ec2::254",
 		"100.100.100.200", "metadata.google.internal", "Metadata.Google.Internal.", "0.0.0.0", "224.0.0.0/8", "ff02::1",
-		"http://idp.example", "idp.example:443", "*.corp.example", "10.0.0.0/33", "under_score.example"} {
+		"http://idp.example", "idp.example:443", "*.corp.example", "10.0.0.0/33", "under_score.example", "::1%lo"} {
 		if _, err := ParseNetworks("10.0.0.0/8," + bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -39,7 +39,7 @@ func TestParseNetworks(t *testing.T) {
 
 // Each rule of the address policy, as the dialer applies it to the host being
 // dialled and the address it resolved to.
-func TestAllowedNetworksRules(t *testing.T) {
+func TestADM07_AllowedNetworksRules(t *testing.T) {
 	list := func(s string) Options { return Options{Networks: MustParseNetworks(s)} }
 	tests := []struct {
 		name  string
@@ -93,7 +93,7 @@ func TestAllowedNetworksRules(t *testing.T) {
 }
 
 // The same rules before anything is fetched, when an admin adds a provider.
-func TestCheckURL(t *testing.T) {
+func TestADM06_ADM07_CheckURL(t *testing.T) {
 	list := func(s string) Options { return Options{Networks: MustParseNetworks(s)} }
 	tests := []struct {
 		url string
@@ -139,7 +139,7 @@ func TestCheckURL(t *testing.T) {
 
 // Real connections: the list decides at dial time, by address and by the host
 // name being dialled, and a refused dial never reaches the server.
-func TestAllowedNetworksDial(t *testing.T) {
+func TestADM07_AllowedNetworksDial(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer srv.Close()
