@@ -52,11 +52,10 @@ type Options struct {
 	Registry *prometheus.Registry
 	// HTTPClient makes the calls to admin-supplied URLs: upstream providers and
 	// clients' JWKS URIs. nil means the SSRF-guarded production client
-	// (providers/safehttp).
+	// (providers/safehttp); for upstreams it allows the networks of
+	// GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS, which also decide which provider URLs
+	// are accepted.
 	HTTPClient *http.Client
-	// AllowHTTPUpstreams accepts http:// provider URLs: loopback IdPs in tests and
-	// the demo only. It is not a configuration setting on purpose.
-	AllowHTTPUpstreams bool
 	// ProviderCheckEvery is how often provider versions are re-read; 0 means
 	// upstream.DefaultCheckEvery.
 	ProviderCheckEvery time.Duration
@@ -142,7 +141,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.upstreams = upstream.NewRegistry(o.Store.Providers(), upstream.Env{
 		Issuer: o.Config.Issuer, Keyring: s.ring, HTTPClient: o.HTTPClient,
-		AllowHTTP: o.AllowHTTPUpstreams, Now: s.Now,
+		Networks: o.Config.UpstreamAllowedNetworks, Now: s.Now,
 	}, o.ProviderCheckEvery, o.Logger)
 	s.limits = newLoginLimits(s.Now)
 	s.maxSessionsPerUser = defaultMaxSessionsPerUser

@@ -99,7 +99,8 @@ func newSigninEnv(t testing.TB, o envOptions) *signinEnv {
 	if o.replicas == 0 {
 		o.replicas = 1
 	}
-	flags := map[string]string{"GATEHOUSE_ISSUER": e.ts.URL, "GATEHOUSE_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+	flags := map[string]string{"GATEHOUSE_ISSUER": e.ts.URL, "GATEHOUSE_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS": safehttp.LoopbackNetworks().String()}
 	for k, v := range o.settings {
 		flags[k] = v
 	}
@@ -132,7 +133,7 @@ func newSigninEnv(t testing.TB, o envOptions) *signinEnv {
 			st = o.wrapStore(db)
 		}
 		s, err := New(Options{Config: cfg, Store: st, Keys: km, Audit: aw, Logger: log, Now: e.clk.Now,
-			HTTPClient: safehttp.NewClient(safehttp.Options{AllowLoopback: true}), AllowHTTPUpstreams: true,
+			HTTPClient:         safehttp.NewClient(safehttp.Options{AllowLoopback: true}),
 			ProviderCheckEvery: cmp.Or(o.checkEvery, time.Nanosecond)})
 		if err != nil {
 			t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/providertest"
+	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
 
 // TestSAML48_49_MetadataRotationAndRefresh configures the IdP by metadata URL
@@ -93,7 +94,7 @@ func TestSAML48_49_MetadataRotationAndRefresh(t *testing.T) {
 	}
 	// Over plain http, without the loopback test allowance: refused.
 	env := e.srv().Upstreams().Env()
-	env.AllowHTTP = false
+	env.Networks = safehttp.Networks{}
 	if _, err := env.FetchMetadata(context.Background(), serve.URL); err == nil {
 		t.Error("metadata over http:// accepted")
 	}

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
 
 // Config is Gatehouse's whole configuration.
@@ -34,6 +36,9 @@ type Config struct {
 	TLSKeyFile     string
 	TrustedProxies []netip.Prefix
 	MaxConnections int
+	// UpstreamAllowedNetworks are the private and loopback networks where IdPs
+	// may be reached (GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS).
+	UpstreamAllowedNetworks safehttp.Networks
 
 	SigningAlgorithm string
 	KeyPublishDelay  time.Duration
@@ -175,6 +180,12 @@ var Settings = []Setting{
 				c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 			}
 			return nil
+		}},
+	{Env: "GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS", Default: "",
+		Help: "Comma-separated CIDRs and host names of identity providers on your own network: an IdP URL whose host is (or resolves to) a private or loopback address is refused unless listed; plain http only to a listed loopback host; link-local and cloud metadata addresses always refused. Empty: public https IdPs only.",
+		apply: func(c *Config, v string) (err error) {
+			c.UpstreamAllowedNetworks, err = safehttp.ParseNetworks(v)
+			return err
 		}},
 	{Env: "GATEHOUSE_MAX_CONNECTIONS", Default: "1024",
 		Help:  "Most simultaneous client connections; more wait in the kernel backlog, so health checks stay answerable.",

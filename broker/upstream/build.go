@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/oidc"
+	"github.com/gatehouse/gatehouse/providers/safehttp"
 	"github.com/gatehouse/gatehouse/providers/saml"
 )
 
@@ -27,11 +28,12 @@ type Env struct {
 	Issuer  *url.URL
 	Keyring *seal.Keyring
 	// HTTPClient makes every outbound call (discovery, JWKS, tokens, metadata);
-	// nil means safehttp's production policy.
+	// nil means a safehttp client allowing Networks.
 	HTTPClient *http.Client
-	// AllowHTTP accepts http:// issuers and metadata locations: loopback IdPs in
-	// tests and the demo only.
-	AllowHTTP bool
+	// Networks are the private and loopback networks IdPs may be on
+	// (GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS): they decide which issuer and
+	// metadata URLs are accepted, and where the default client may connect.
+	Networks safehttp.Networks
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -153,7 +155,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 			ID: cfg.ID, Issuer: s.Issuer, ClientID: s.ClientID, ClientSecret: secrets.ClientSecret,
 			Scopes: s.Scopes, AuthParams: s.AuthParams, UserinfoMerge: s.UserinfoMerge,
 			Mapping: s.Mapping, SigningAlgs: s.SigningAlgs, HTTPClient: e.HTTPClient,
-			AllowHTTP: e.AllowHTTP, Now: e.Now,
+			Networks: e.Networks, Now: e.Now,
 		})
 		if err != nil {
 			return nil, err
@@ -170,7 +172,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 		if s.MetadataXML == "" {
 			return nil, fmt.Errorf("%w: provider %s has no IdP metadata yet", providers.ErrConfig, cfg.ID)
 		}
-		md, err := saml.ParseIdPMetadata([]byte(s.MetadataXML), saml.MetadataOptions{AllowHTTP: e.AllowHTTP})
+		md, err := e.parseMetadata([]byte(s.MetadataXML))
 		if err != nil {
 			return nil, err
 		}
@@ -190,16 +192,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 		if err != nil {
 			return nil, err
 		}
-		var locs []string
-		for _, d := range md.IDPSSODescriptors {
-			for _, e := range d.SingleSignOnServices {
-				locs = append(locs, e.Location)
-			}
-			for _, e := range d.SingleLogoutServices {
-				locs = append(locs, e.Location)
-			}
-		}
-		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(locs...),
+		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(locations(md)...),
 			IdPInitiated: s.AllowIDPInitiated}, nil
 	}
 	return nil, fmt.Errorf("%w: provider %s has unknown kind %q", providers.ErrConfig, cfg.ID, cfg.Kind)

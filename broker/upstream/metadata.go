@@ -8,32 +8,33 @@ import (
 	"net/url"
 	"time"
 
+	crewjam "github.com/crewjam/saml"
+
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 	"github.com/gatehouse/gatehouse/providers/saml"
 )
 
-// metadataTimeout bounds one metadata fetch, whatever the client's own timeout.
-const metadataTimeout = 10 * time.Second
-
 func (e Env) client() *http.Client {
 	if e.HTTPClient != nil {
 		return e.HTTPClient
 	}
-	return safehttp.NewClient(safehttp.Options{})
+	return safehttp.NewClient(safehttp.Options{Networks: e.Networks})
 }
 
 // FetchMetadata fetches IdP metadata from rawURL through the SSRF-guarded client
-// and validates it as ParseIdPMetadata does, plus: https only (SAML-49), and not
-// past its validUntil. On any error the caller keeps its last good copy.
+// and validates it as ParseIdPMetadata does, plus: https only (SAML-49) unless
+// Networks allows http to a loopback host, and not past its validUntil. On any
+// error the caller keeps its last good copy.
 func (e Env) FetchMetadata(ctx context.Context, rawURL string) ([]byte, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" || !(u.Scheme == "https" || (e.AllowHTTP && u.Scheme == "http")) {
-		return nil, fmt.Errorf("%w: metadata URL must be https", providers.ErrConfig)
+	if err := safehttp.CheckURL(rawURL, safehttp.Options{Networks: e.Networks}); err != nil {
+		return nil, fmt.Errorf("%w: metadata_url: %w", providers.ErrConfig, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	// The request's deadline covers the body too, so the fetch ends within
+	// safehttp's bound even with an injected client that has a longer timeout.
+	ctx, cancel := context.WithTimeout(ctx, safehttp.DefaultTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata URL: %w", providers.ErrConfig, err)
 	}
@@ -58,7 +59,7 @@ func (e Env) FetchMetadata(ctx context.Context, rawURL string) ([]byte, error) {
 
 // CheckMetadata validates uploaded or fetched IdP metadata.
 func (e Env) CheckMetadata(body []byte) error {
-	md, err := saml.ParseIdPMetadata(body, saml.MetadataOptions{AllowHTTP: e.AllowHTTP})
+	md, err := e.parseMetadata(body)
 	if err != nil {
 		return err
 	}
@@ -66,4 +67,36 @@ func (e Env) CheckMetadata(body []byte) error {
 		return fmt.Errorf("%w: metadata expired at %s", providers.ErrConfig, md.ValidUntil.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// parseMetadata parses and validates IdP metadata. Its SSO and SLO locations
+// are where browsers are sent, not calls Gatehouse makes, so of the allowed
+// networks only the http rule applies to them: http only to a listed loopback
+// host (the demo's IdP); saml refuses http itself when nothing is listed.
+func (e Env) parseMetadata(body []byte) (*crewjam.EntityDescriptor, error) {
+	md, err := saml.ParseIdPMetadata(body, saml.MetadataOptions{AllowHTTP: !e.Networks.IsZero()})
+	if err != nil {
+		return nil, err
+	}
+	for _, loc := range locations(md) {
+		if u, err := url.Parse(loc); err == nil && u.Scheme == "http" && !e.Networks.AllowsHTTP(u.Hostname()) {
+			return nil, fmt.Errorf("%w: metadata: location %q uses http: only loopback hosts listed in %s may",
+				providers.ErrConfig, loc, safehttp.AllowedNetworksSetting)
+		}
+	}
+	return md, nil
+}
+
+// locations are the SSO and SLO locations of IdP metadata.
+func locations(md *crewjam.EntityDescriptor) []string {
+	var locs []string
+	for _, d := range md.IDPSSODescriptors {
+		for _, s := range d.SingleSignOnServices {
+			locs = append(locs, s.Location)
+		}
+		for _, s := range d.SingleLogoutServices {
+			locs = append(locs, s.Location)
+		}
+	}
+	return locs
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/seal"
+	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
 
 func cmdDemo(ctx context.Context, env *environment, args []string) error {
@@ -46,6 +47,8 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		"GATEHOUSE_ISSUER":      "http://localhost:" + port,
 		"GATEHOUSE_LISTEN_ADDR": *listen,
 		"GATEHOUSE_LOG_FORMAT":  "text",
+		// The demo IdPs run in this process, on loopback over http.
+		"GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS": safehttp.LoopbackNetworks().String(),
 	}})
 	if err != nil {
 		return err

@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/providertest"
-	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
 
 // demoIdPs are the demo's two in-process identity providers on loopback.
@@ -46,9 +45,6 @@ func onLocalhost(u url.URL) url.URL {
 // or updating them by ID, so restarts are idempotent), with role rules that give
 // the demo people different roles.
 func startDemoIdPs(ctx context.Context, db *sqlstore.DB, uenv upstream.Env, o *broker.Options) (*demoIdPs, error) {
-	o.HTTPClient = safehttp.NewClient(safehttp.Options{AllowLoopback: true})
-	o.AllowHTTPUpstreams = true
-	uenv.HTTPClient, uenv.AllowHTTP = o.HTTPClient, true
 	d := &demoIdPs{}
 	const secret = "demo-client-secret-loopback-only"
 	d.oidc = providertest.NewOIDCIssuer(providertest.OIDCOptions{ClientID: "gatehouse-demo", ClientSecret: secret,

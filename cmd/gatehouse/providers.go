@@ -204,7 +204,7 @@ func openProviders(ctx context.Context, cfg *config.Config) (*sqlstore.DB, upstr
 	if err != nil {
 		return nil, upstream.Env{}, err
 	}
-	return db, upstream.Env{Issuer: cfg.Issuer, Keyring: ring}, nil
+	return db, upstream.Env{Issuer: cfg.Issuer, Keyring: ring, Networks: cfg.UpstreamAllowedNetworks}, nil
 }
 
 // mergeSpecFile reads one provider from JSON or YAML; flags the user set override it.

@@ -149,12 +149,12 @@ func run(ctx context.Context, env *environment, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	uenv := upstream.Env{Issuer: cfg.Issuer, Keyring: ring}
+	uenv := upstream.Env{Issuer: cfg.Issuer, Keyring: ring, Networks: cfg.UpstreamAllowedNetworks}
 	if env.prepare != nil {
 		if err := env.prepare(ctx, db, uenv, &opts); err != nil {
 			return err
 		}
-		uenv.HTTPClient, uenv.AllowHTTP = opts.HTTPClient, opts.AllowHTTPUpstreams
+		uenv.HTTPClient = opts.HTTPClient
 	}
 	if err := loadProvidersFile(ctx, cfg.ProvidersFile, db, uenv, log); err != nil {
 		return err

@@ -60,10 +60,14 @@ type Config struct {
 	// algorithms the OP advertises (RS256 if it advertises none).
 	SigningAlgs []string
 	// HTTPClient performs every outbound call; default safehttp.NewClient
-	// with the production policy. It must have a timeout.
+	// with the production policy. Its Timeout must be set and at most
+	// safehttp.DefaultTimeout.
 	HTTPClient *http.Client
-	// AllowHTTP permits an http:// issuer (tests and the demo only).
-	AllowHTTP bool
+	// Networks are the private and loopback networks the OP may be on
+	// (GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS): the Issuer must pass
+	// safehttp.CheckURL with them (https, or http to a listed loopback host),
+	// and the default HTTPClient may connect to them.
+	Networks safehttp.Networks
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// DiscoveryTTL: how long discovery is cached before a refresh.
@@ -88,10 +92,14 @@ func (c Config) Validate() error {
 	switch {
 	case c.Issuer == "" || err != nil || u.Host == "":
 		add("oidc: Issuer %q is not an absolute URL", c.Issuer)
-	case u.Scheme != "https" && !(c.AllowHTTP && u.Scheme == "http"):
-		add("oidc: Issuer must use https")
 	case u.RawQuery != "" || u.Fragment != "":
 		add("oidc: Issuer must not have a query or fragment")
+	default:
+		// Refused before any call: an issuer on a private or loopback address
+		// the admin has not listed, a metadata service, or plain http.
+		if err := safehttp.CheckURL(c.Issuer, safehttp.Options{Networks: c.Networks}); err != nil {
+			add("oidc: Issuer: %v", err)
+		}
 	}
 	if c.ClientID == "" {
 		add("oidc: ClientID is required")
@@ -109,8 +117,10 @@ func (c Config) Validate() error {
 			add("oidc: AuthParams may not set %q", k)
 		}
 	}
-	if c.HTTPClient != nil && c.HTTPClient.Timeout == 0 {
-		add("oidc: HTTPClient must have a Timeout")
+	// Every call to the OP (discovery, JWKS, token, userinfo) must end within
+	// safehttp's bound, body included: http.Client.Timeout covers the body.
+	if c.HTTPClient != nil && (c.HTTPClient.Timeout <= 0 || c.HTTPClient.Timeout > safehttp.DefaultTimeout) {
+		add("oidc: HTTPClient must have a Timeout of at most %s", safehttp.DefaultTimeout)
 	}
 	problems.Mapping(c.Mapping)
 	return problems.Err()
@@ -129,7 +139,7 @@ func (c *Config) setDefaults() {
 		c.ClockSkew = DefaultClockSkew
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = safehttp.NewClient(safehttp.Options{})
+		c.HTTPClient = safehttp.NewClient(safehttp.Options{Networks: c.Networks})
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -44,7 +44,7 @@ func newEnv(t testing.TB, keys []*providertest.SigningKey, opts ...envOpt) *env 
 	clock := &fakeClock{t: t0}
 	io := providertest.OIDCOptions{ClientID: "gatehouse", ClientSecret: "s3cret", Now: clock.Now,
 		Claims: map[string]any{"sub": "alice", "email": "alice@corp.example", "email_verified": true, "name": "Alice"}}
-	cfg := Config{ID: "op-a", ClientID: "gatehouse", ClientSecret: "s3cret", AllowHTTP: true, Now: clock.Now,
+	cfg := Config{ID: "op-a", ClientID: "gatehouse", ClientSecret: "s3cret", Networks: safehttp.LoopbackNetworks(), Now: clock.Now,
 		HTTPClient: safehttp.NewClient(safehttp.Options{AllowLoopback: true, Timeout: 5 * time.Second})}
 	for _, o := range opts {
 		o(&io, &cfg)

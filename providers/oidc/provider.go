@@ -183,6 +183,13 @@ func (p *Provider) Complete(ctx context.Context, r *http.Request, rawPending []b
 		}
 		return providers.Identity{}, fmt.Errorf("%w: token endpoint: %w", providers.ErrUnavailable, err)
 	}
+	// RFC 6749 §5.1: token_type is required and case-insensitive; §7.1: a
+	// client must not use an access token whose type it does not understand.
+	// OIDC Core §3.1.3.3 says it is Bearer (RFC 6750); oauth2 would call an
+	// empty one Bearer, so the raw value is checked.
+	if !strings.EqualFold(tok.TokenType, "Bearer") {
+		return providers.Identity{}, providers.Invalid("token response token_type %q is not Bearer", tok.TokenType)
+	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
 		return providers.Identity{}, providers.Invalid("token response has no id_token")

@@ -97,6 +97,13 @@ type Knobs struct {
 	UserinfoClaims map[string]any
 	// IgnorePKCE makes /token skip the code_verifier check.
 	IgnorePKCE bool
+	// TokenType replaces "Bearer" as the token response's token_type;
+	// OmitTokenType leaves the member out (RFC 6749 §5.1 requires it).
+	TokenType     string
+	OmitTokenType bool
+	// TricklePath makes the response to this path (e.g. "/jwks") arrive one
+	// byte every 50 ms after its headers, a slow or hostile IdP.
+	TricklePath string
 }
 
 // SigningKey is a key the issuer signs with.
@@ -164,7 +171,28 @@ func NewOIDCIssuer(opts OIDCOptions, keys ...*SigningKey) *OIDCIssuer {
 	mux.HandleFunc("POST /token", iss.token)
 	mux.HandleFunc("GET /userinfo", iss.userinfo)
 	mux.HandleFunc("GET /logout", iss.logout)
-	iss.Server = httptest.NewServer(mux)
+	iss.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		iss.mu.Lock()
+		trickle := iss.knobs.TricklePath
+		iss.mu.Unlock()
+		if trickle == "" || r.URL.Path != trickle {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, r)
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		for _, b := range rec.Body.Bytes() {
+			w.Write([]byte{b})
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}))
 	return iss
 }
 
@@ -313,7 +341,14 @@ func (i *OIDCIssuer) token(w http.ResponseWriter, r *http.Request) {
 	}
 	access := randomString()
 	idToken := i.idToken(g.nonce, access, g.claims, g.fresh)
-	writeJSON(w, 200, map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": idToken})
+	resp := map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": idToken}
+	switch {
+	case k.OmitTokenType:
+		delete(resp, "token_type")
+	case k.TokenType != "":
+		resp["token_type"] = k.TokenType
+	}
+	writeJSON(w, 200, resp)
 }
 
 // Claims returns the ID token claims the issuer would send, knobs applied.

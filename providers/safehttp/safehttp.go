@@ -5,6 +5,7 @@
 package safehttp
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"syscall"
 	"time"
 )
 
@@ -27,7 +27,10 @@ var (
 
 // Defaults used when an Options field is zero.
 const (
-	DefaultTimeout       = 15 * time.Second
+	// DefaultTimeout bounds one outbound call in total: connecting, TLS, the
+	// response headers and reading the whole body, so an IdP that trickles
+	// its answer cannot hold a sign-in (or a metadata refresh) open.
+	DefaultTimeout       = 10 * time.Second
 	DefaultDialTimeout   = 5 * time.Second
 	DefaultHeaderTimeout = 10 * time.Second
 	DefaultMaxBodyBytes  = 1 << 20
@@ -36,12 +39,16 @@ const (
 
 // Options configures NewClient. The zero value is the production policy.
 type Options struct {
-	// AllowLoopback permits 127.0.0.0/8 and ::1 (tests, the demo).
+	// Networks are the private and loopback destinations allowed
+	// (AllowedNetworksSetting); plain http only to a loopback one.
+	Networks Networks
+	// AllowLoopback adds LoopbackNetworks to Networks (tests).
 	AllowLoopback bool
-	// AllowPrivate permits RFC 1918, RFC 6598 (CGNAT) and fc00::/7 addresses,
-	// for IdPs on an internal network.
+	// AllowPrivate adds every RFC 1918, RFC 6598 (CGNAT) and fc00::/7
+	// address to Networks (tests).
 	AllowPrivate bool
-	// Timeout bounds a whole request including reading the body.
+	// Timeout bounds a whole request including reading the body
+	// (http.Client.Timeout); zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxBodyBytes bounds every response body.
 	MaxBodyBytes int64
@@ -51,11 +58,13 @@ type Options struct {
 	TLSConfig *tls.Config
 }
 
-// NewClient returns an http.Client enforcing o. Link-local (169.254.0.0/16,
-// fe80::/10: cloud metadata services live there), unspecified, broadcast and
-// multicast addresses are always refused. The check runs at dial time on the
-// resolved address (net.Dialer.Control), so DNS rebinding cannot bypass it,
-// and environment proxies are ignored so the checked address is the peer.
+// NewClient returns an http.Client enforcing o. Loopback and private
+// addresses are refused unless o.Networks lists them; link-local
+// (169.254.0.0/16, fe80::/10), cloud metadata, unspecified, broadcast and
+// multicast addresses always are; plain http is used only towards a listed
+// loopback address. The check runs at dial time on the resolved address
+// (net.Dialer.Control), so DNS rebinding cannot bypass it, and environment
+// proxies are ignored so the checked address is the peer.
 func NewClient(o Options) *http.Client {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
@@ -66,19 +75,11 @@ func NewClient(o Options) *http.Client {
 	if o.MaxRedirects == 0 {
 		o.MaxRedirects = DefaultMaxRedirects
 	}
-	dialer := &net.Dialer{
-		Timeout: DefaultDialTimeout,
-		Control: func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
-			}
-			return CheckAddr(ap.Addr(), o)
-		},
-	}
+	o.Networks, o.AllowLoopback, o.AllowPrivate = o.networks(), false, false
+	dialer := &net.Dialer{Timeout: DefaultDialTimeout}
 	tr := &http.Transport{
 		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
+		DialContext:            guardedDial(dialer, o),
 		TLSClientConfig:        o.TLSConfig,
 		TLSHandshakeTimeout:    DefaultDialTimeout,
 		ResponseHeaderTimeout:  DefaultHeaderTimeout,
@@ -116,34 +117,9 @@ var (
 	broadcast = netip.MustParseAddr("255.255.255.255")
 )
 
-// CheckAddr applies the address policy of o to ip.
-func CheckAddr(ip netip.Addr, o Options) error {
-	ip = ip.Unmap()
-	if ip.Is6() && nat64.Contains(ip) {
-		b := ip.As16()
-		ip = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
-	}
-	deny := func(why string) error { return fmt.Errorf("%w: %s is %s", ErrForbiddenAddress, ip, why) }
-	switch {
-	case !ip.IsValid():
-		return deny("invalid")
-	case ip.IsUnspecified() || (ip.Is4() && thisNet.Contains(ip)):
-		return deny("unspecified")
-	case ip.IsLinkLocalUnicast():
-		return deny("link-local")
-	case ip.IsMulticast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() || ip == broadcast:
-		return deny("multicast or broadcast")
-	case ip.IsLoopback():
-		if !o.AllowLoopback {
-			return deny("loopback")
-		}
-	case ip.IsPrivate() || cgnat.Contains(ip):
-		if !o.AllowPrivate {
-			return deny("private")
-		}
-	}
-	return nil
-}
+// CheckAddr applies the address policy of o to ip, as for an https
+// connection to an address with no listed host name.
+func CheckAddr(ip netip.Addr, o Options) error { return o.check("", ip, false) }
 
 // limitTransport caps response bodies.
 type limitTransport struct {
@@ -152,6 +128,9 @@ type limitTransport struct {
 }
 
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" {
+		req = req.WithContext(context.WithValue(req.Context(), plainHTTPKey{}, true))
+	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
 		return nil, err

@@ -144,3 +144,38 @@ func TestTimeout(t *testing.T) {
 		t.Fatalf("err = %v after %v", err, time.Since(start))
 	}
 }
+
+// The whole call is bounded, the body included: an IdP that sends its headers
+// and then trickles the body one byte at a time gets an error, not a hang.
+func TestTrickledBodyTimesOut(t *testing.T) {
+	if DefaultTimeout != 10*time.Second || NewClient(Options{}).Timeout != DefaultTimeout {
+		t.Fatalf("default bound %v (client %v), want 10s", DefaultTimeout, NewClient(Options{}).Timeout)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		// 100 bytes at 50 ms: 5 s, long past the client's bound, but finite, so
+		// an unbounded client makes this test fail rather than hang.
+		for range 100 {
+			w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}))
+	defer srv.Close()
+	c := NewClient(Options{AllowLoopback: true, Timeout: 300 * time.Millisecond})
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("headers came at once, yet: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("read %d trickled bytes without an error", len(b))
+	}
+	t.Logf("after %d bytes: %v", len(b), err)
+}
