@@ -40,7 +40,7 @@ func TestInteropGoClients(t *testing.T) {
 	t1, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	must(t, err)
 	raw, _ := t1.Extra("id_token").(string)
-	idt, err := provider.Verifier(&oidc.Config{ClientID: "web1", SupportedSigningAlgs: []string{"ES256"}}).Verify(ctx, raw)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: "web1", SupportedSigningAlgs: []string{"RS256"}}).Verify(ctx, raw)
 	must(t, err)
 	must(t, idt.VerifyAccessToken(t1.AccessToken))
 	if idt.Subject != "alice" || idt.Nonce != "n-123" {
