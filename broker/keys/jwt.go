@@ -190,6 +190,9 @@ func (m *Manager) VerifyKey(ctx context.Context, token, expectedTyp string, dst 
 		return "", err
 	}
 	key := s.byKID[h.KeyID] // a map lookup only: the kid is attacker-controlled
+	if key == nil && m.reloadForUnknownKID(ctx) {
+		key = m.snap.Load().byKID[h.KeyID]
+	}
 	if key == nil {
 		return "", fmt.Errorf("%w: unknown kid", ErrInvalidToken)
 	}
@@ -204,6 +207,23 @@ func (m *Manager) VerifyKey(ctx context.Context, token, expectedTyp string, dst 
 		return "", fmt.Errorf("%w: payload is not the expected JSON", ErrInvalidToken)
 	}
 	return h.KeyID, nil
+}
+
+// reloadForUnknownKID rereads the keys for a token whose kid is not cached, at most
+// once per unknownKIDEvery across all callers: when another replica revoked its
+// active key, it signs with a replacement at once (Revoke), which this replica would
+// otherwise refuse until its next refresh. It reports whether it reloaded.
+func (m *Manager) reloadForUnknownKID(ctx context.Context) bool {
+	now := m.opts.Now().UnixNano()
+	last := m.unknownKIDReload.Load()
+	if now-last < int64(unknownKIDEvery) || !m.unknownKIDReload.CompareAndSwap(last, now) {
+		return false
+	}
+	if err := m.Refresh(ctx); err != nil {
+		m.opts.Logger.ErrorContext(ctx, "signing keys: reload for an unknown kid failed", "error", err)
+		return false
+	}
+	return true
 }
 
 // onlyOurHeaders reports whether the protected header of a compact JWS has no

@@ -89,7 +89,15 @@ type Manager struct {
 	// reloadMu serialises database reloads; readers that find the cache stale while
 	// a reload is running keep using the previous snapshot instead of waiting.
 	reloadMu sync.Mutex
+	// unknownKIDReload is when Verify last reloaded for a kid it did not know (Unix
+	// nanoseconds), so that such reloads happen at most once per unknownKIDEvery.
+	unknownKIDReload atomic.Int64
 }
+
+// unknownKIDEvery bounds the reloads that tokens with unknown kids cause: a key
+// another replica created without publish delay (Revoke's replacement) verifies
+// here within this time, and forged kids cost at most one List per interval.
+const unknownKIDEvery = time.Second
 
 // snapshot is an immutable view of the published keys.
 type snapshot struct {
