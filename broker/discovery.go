@@ -20,14 +20,14 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 	authMethods := registry.AuthMethods
 	confidential := []string{registry.AuthSecretBasic, registry.AuthSecretPost, registry.AuthPrivateKeyJWT}
 	return json.Marshal(map[string]any{
-		"issuer":                                s.cfg.Issuer.String(),
-		"jwks_uri":                              s.url("/oauth2/jwks"),
-		"subject_types_supported":               []string{"public"},
+		"issuer":                  s.cfg.Issuer.String(),
+		"jwks_uri":                s.url("/oauth2/jwks"),
+		"subject_types_supported": []string{"public"},
 		// OIDC Discovery §3: every alg an ID token may be signed with, RS256 among them.
-		"id_token_signing_alg_values_supported": s.keys.IDTokenAlgorithms(),
-		"token_endpoint":                        s.url("/oauth2/token"),
-		"grant_types_supported":                 registry.GrantTypes,
-		"token_endpoint_auth_methods_supported": authMethods,
+		"id_token_signing_alg_values_supported":                    s.keys.IDTokenAlgorithms(),
+		"token_endpoint":                                           s.url("/oauth2/token"),
+		"grant_types_supported":                                    registry.GrantTypes,
+		"token_endpoint_auth_methods_supported":                    authMethods,
 		"token_endpoint_auth_signing_alg_values_supported":         registry.AssertionAlgs,
 		"introspection_endpoint":                                   s.url("/oauth2/introspect"),
 		"introspection_endpoint_auth_methods_supported":            confidential,

@@ -19,7 +19,7 @@ type fakeKeys struct {
 	keys  []store.SigningKey
 	lists int // List calls, to show reads are served from the cache
 
-	failList error  // returned by List when set
+	failList error                  // returned by List when set
 	onInsert func(store.SigningKey) // called before Insert stores, outside the lock
 }
 

@@ -42,9 +42,9 @@ func (l *listFlag) Set(v string) error {
 // clientFlags are the settable fields of a client, shared by create and update.
 type clientFlags struct {
 	id, name, logo, defaultAPI, authMethod, jwksFile, jwksURI, idTokenAlg *string
-	public, firstParty                                        *bool
-	accessTTL, refreshTTL                                     *time.Duration
-	redirects, postLogout, grants, scopes, apis               *listFlag
+	public, firstParty                                                    *bool
+	accessTTL, refreshTTL                                                 *time.Duration
+	redirects, postLogout, grants, scopes, apis                           *listFlag
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
