@@ -225,7 +225,7 @@ func TestDATA01_WrongMasterKeyFailsClosed(t *testing.T) {
 	vars["GATEHOUSE_MASTER_KEY"] = masterKeyA
 	out, err := runCommand(t, vars, "keys", "list", "--json")
 	var listed []struct{ KID string }
-	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 {
+	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 2 {
 		t.Fatalf("the refused start created keys: %v %s", err, out)
 	}
 }
@@ -498,7 +498,7 @@ func TestDATA13_MasterKeyRotation(t *testing.T) {
 		t.Fatalf("%v %s", err, out)
 	}
 	vars["GATEHOUSE_MASTER_KEY"], vars["GATEHOUSE_PREVIOUS_MASTER_KEYS"] = masterKeyB, masterKeyA
-	for _, want := range []string{"Resealed 2 signing key(s)", "Resealed 0 signing key(s)"} {
+	for _, want := range []string{"Resealed 4 signing key(s)", "Resealed 0 signing key(s)"} { // active and next, ES256 and RS256
 		out, err := runCommand(t, vars, "reseal")
 		if err != nil || !strings.Contains(out, want) {
 			t.Fatalf("reseal: %v %q, want %q", err, out, want)
@@ -506,7 +506,7 @@ func TestDATA13_MasterKeyRotation(t *testing.T) {
 	}
 	delete(vars, "GATEHOUSE_PREVIOUS_MASTER_KEYS")
 	g := start(t, vars, "serve")
-	if _, jwks := get(t, g.url+"/oauth2/jwks"); len(kids(t, jwks)) != 2 {
+	if _, jwks := get(t, g.url+"/oauth2/jwks"); len(kids(t, jwks)) != 4 {
 		t.Fatalf("after dropping the old master key: %s", jwks)
 	}
 	g.stop()
