@@ -58,7 +58,7 @@ func TestAuthorizeGoRelyingParty(t *testing.T) {
 		t.Errorf("scope %q", got)
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	idt, err := provider.Verifier(&oidc.Config{ClientID: "web", SupportedSigningAlgs: []string{"ES256"}}).Verify(ctx, raw)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: "web", SupportedSigningAlgs: []string{"RS256"}}).Verify(ctx, raw)
 	must(t, err)
 	must(t, idt.VerifyAccessToken(tok.AccessToken))
 	var idc struct {

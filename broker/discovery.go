@@ -20,13 +20,14 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 	authMethods := registry.AuthMethods
 	confidential := []string{registry.AuthSecretBasic, registry.AuthSecretPost, registry.AuthPrivateKeyJWT}
 	return json.Marshal(map[string]any{
-		"issuer":                                s.cfg.Issuer.String(),
-		"jwks_uri":                              s.url("/oauth2/jwks"),
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{s.cfg.SigningAlgorithm},
-		"token_endpoint":                        s.url("/oauth2/token"),
-		"grant_types_supported":                 registry.GrantTypes,
-		"token_endpoint_auth_methods_supported": authMethods,
+		"issuer":                  s.cfg.Issuer.String(),
+		"jwks_uri":                s.url("/oauth2/jwks"),
+		"subject_types_supported": []string{"public"},
+		// OIDC Discovery §3: every alg an ID token may be signed with, RS256 among them.
+		"id_token_signing_alg_values_supported":                    s.keys.IDTokenAlgorithms(),
+		"token_endpoint":                                           s.url("/oauth2/token"),
+		"grant_types_supported":                                    registry.GrantTypes,
+		"token_endpoint_auth_methods_supported":                    authMethods,
 		"token_endpoint_auth_signing_alg_values_supported":         registry.AssertionAlgs,
 		"introspection_endpoint":                                   s.url("/oauth2/introspect"),
 		"introspection_endpoint_auth_methods_supported":            confidential,
@@ -107,7 +108,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 // handleJWKS publishes the token-verification keys (RFC 7517 §5), served from the key
 // manager's cache.
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) error {
-	b, err := s.keys.JWKS(r.Context())
+	b, err := s.publishedJWKS(r.Context())
 	if err != nil {
 		return err
 	}
@@ -115,6 +116,51 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
 	w.Write(b)
 	return nil
+}
+
+// publishedJWKS is the JWKS without any key revoked as compromised, on this replica
+// or another (SECURITY.md AS-JWT-10). The key cache is reread only every refresh
+// interval, so the revocation list, which every replica shares, is checked on each
+// request: one indexed query over the few published kids.
+func (s *Server) publishedJWKS(ctx context.Context) ([]byte, error) {
+	kids, err := s.keys.KeyIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	latest, err := s.store.Revocations().Latest(ctx, keyRevocationKeys(kids))
+	if err != nil || latest.IsZero() {
+		if err != nil {
+			return nil, err
+		}
+		return s.keys.JWKS(ctx)
+	}
+	// A key was revoked: reread the keys (Revoke deleted it), and leave out any
+	// revoked key still listed (the revoking command stopped half-way).
+	if err := s.keys.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	if kids, err = s.keys.KeyIDs(ctx); err != nil {
+		return nil, err
+	}
+	var revoked []string
+	for _, kid := range kids {
+		t, err := s.store.Revocations().Latest(ctx, []string{token.KeyRevocationKey(kid)})
+		if err != nil {
+			return nil, err
+		}
+		if !t.IsZero() {
+			revoked = append(revoked, kid)
+		}
+	}
+	return s.keys.JWKSWithout(ctx, revoked)
+}
+
+func keyRevocationKeys(kids []string) []string {
+	out := make([]string, len(kids))
+	for i, kid := range kids {
+		out[i] = token.KeyRevocationKey(kid)
+	}
+	return out
 }
 
 // publicJSON marks a response as public metadata: cacheable for five minutes (less

@@ -187,7 +187,8 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (token.Acces
 	if len(tok) > maxAccessTokenSize || !token.LooksLikeJWT(tok) {
 		return cl, errInvalidAccessToken
 	}
-	if err := s.keys.Verify(ctx, tok, token.TypeAccess, &cl); err != nil {
+	kid, err := s.keys.VerifyKey(ctx, tok, token.TypeAccess, &cl)
+	if err != nil {
 		return cl, errInvalidAccessToken
 	}
 	now := s.Now().Unix()
@@ -195,7 +196,9 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (token.Acces
 	if cl.Issuer != s.cfg.Issuer.String() || cl.ID == "" || now >= cl.Expiry || cl.IssuedAt > now+skew || cl.NotBefore > now+skew {
 		return cl, errInvalidAccessToken
 	}
-	latest, err := s.store.Revocations().Latest(ctx, cl.RevocationKeys())
+	// The signing key's entry too: a key revoked on another replica is still in
+	// this one's cache until its next refresh (SECURITY.md AS-JWT-04).
+	latest, err := s.store.Revocations().Latest(ctx, append(cl.RevocationKeys(), token.KeyRevocationKey(kid)))
 	if err != nil {
 		return cl, err
 	}

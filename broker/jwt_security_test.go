@@ -255,8 +255,8 @@ func TestASJWT11_JWKSHygiene(t *testing.T) {
 	var set struct{ Keys []map[string]any }
 	must(t, json.NewDecoder(res.Body).Decode(&set))
 	res.Body.Close()
-	if len(set.Keys) != 2 {
-		t.Fatalf("want the active and the next key, got %d", len(set.Keys))
+	if len(set.Keys) != 4 {
+		t.Fatalf("want the active and the next key of ES256 and of RS256, got %d", len(set.Keys))
 	}
 	seen := map[string]bool{}
 	for _, k := range set.Keys {

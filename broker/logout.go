@@ -363,10 +363,16 @@ func (s *Server) logoutReturn(w http.ResponseWriter, q authzRequest) error {
 // idTokenHint reads an id_token_hint (OIDC Core §3.1.2.1; RP-Initiated Logout §2):
 // an ID token Gatehouse issued, to exactly one client (its only audience). An
 // expired one is still a hint of a past session, so only the signature (by a key
-// still published) and the issuer must hold.
+// still published and not revoked) and the issuer must hold.
 func (s *Server) idTokenHint(ctx context.Context, raw string) (token.IDClaims, bool) {
 	var id token.IDClaims
-	if s.keys.Verify(ctx, raw, token.TypeID, &id) != nil || id.Issuer != s.cfg.Issuer.String() || len(id.Audience) != 1 || id.Subject == "" {
+	kid, err := s.keys.VerifyKey(ctx, raw, token.TypeID, &id)
+	if err != nil || id.Issuer != s.cfg.Issuer.String() || len(id.Audience) != 1 || id.Subject == "" {
+		return token.IDClaims{}, false
+	}
+	// A key revoked on another replica is still in this one's cache until its next
+	// refresh (SECURITY.md AS-JWT-04); a store failure refuses the hint too.
+	if revoked, err := s.store.Revocations().Latest(ctx, []string{token.KeyRevocationKey(kid)}); err != nil || !revoked.IsZero() {
 		return token.IDClaims{}, false
 	}
 	return id, true

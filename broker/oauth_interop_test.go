@@ -2,10 +2,15 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -40,7 +45,7 @@ func TestInteropGoClients(t *testing.T) {
 	t1, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	must(t, err)
 	raw, _ := t1.Extra("id_token").(string)
-	idt, err := provider.Verifier(&oidc.Config{ClientID: "web1", SupportedSigningAlgs: []string{"ES256"}}).Verify(ctx, raw)
+	idt, err := provider.Verifier(&oidc.Config{ClientID: "web1", SupportedSigningAlgs: []string{"RS256"}}).Verify(ctx, raw)
 	must(t, err)
 	must(t, idt.VerifyAccessToken(t1.AccessToken))
 	if idt.Subject != "alice" || idt.Nonce != "n-123" {
@@ -52,4 +57,87 @@ func TestInteropGoClients(t *testing.T) {
 	if t2.RefreshToken == t1.RefreshToken || t2.AccessToken == t1.AccessToken {
 		t.Fatal("refresh did not rotate")
 	}
+}
+
+// TestIDTokenAlgorithmPerClient: a relying party that never chose an algorithm
+// (a go-oidc verifier without SupportedSigningAlgs accepts RS256 only) accepts our
+// ID token (OIDC Core §3.1.3.7; id_token_signed_response_alg defaults to RS256,
+// Dynamic Client Registration §2); a client registered for ES256 gets ES256, with
+// at_hash of its algorithm. Discovery lists RS256 first, the JWKS carries both keys,
+// and access tokens keep the server's algorithm.
+func TestIDTokenAlgorithmPerClient(t *testing.T) {
+	var fx *oauthFixture
+	srv := httptest.NewTLSServer(httpHandler(func() *oauthFixture { return fx }))
+	defer srv.Close()
+	fx = newOAuthFixture(t, map[string]string{"GATEHOUSE_ISSUER": srv.URL})
+	ctx := oidc.ClientContext(context.Background(), srv.Client())
+	es := store.Client{ID: "web-es", RedirectURIs: []string{"https://app1.test/cb"}, GrantTypes: []string{registry.GrantAuthorizationCode},
+		Scopes: []string{"openid", "read"}, DefaultAudience: rs1, TokenEndpointAuthMethod: registry.AuthSecretBasic,
+		IDTokenSignedResponseAlg: "ES256"}
+	secret, hash := registry.NewSecret()
+	es.SecretHash, fx.secrets[es.ID] = hash, secret
+	must(t, registry.ValidateClient(es))
+	must(t, fx.db.Clients().Create(ctx, es))
+
+	var meta struct {
+		Algs []string `json:"id_token_signing_alg_values_supported"`
+	}
+	res, err := srv.Client().Get(srv.URL + "/.well-known/openid-configuration")
+	must(t, err)
+	must(t, json.NewDecoder(res.Body).Decode(&meta))
+	res.Body.Close()
+	if !slices.Equal(meta.Algs, []string{"RS256", "ES256"}) {
+		t.Errorf("id_token_signing_alg_values_supported %v, want [RS256 ES256]", meta.Algs)
+	}
+	keySet := oidc.NewRemoteKeySet(ctx, srv.URL+"/oauth2/jwks")
+	res, err = srv.Client().Get(srv.URL + "/oauth2/jwks")
+	must(t, err)
+	var set jose.JSONWebKeySet
+	must(t, json.NewDecoder(res.Body).Decode(&set))
+	res.Body.Close()
+	var algs []string
+	for _, k := range set.Keys {
+		algs = append(algs, k.Algorithm)
+	}
+	if slices.Sort(algs); !slices.Equal(algs, []string{"ES256", "RS256"}) {
+		t.Errorf("JWKS key algorithms %v, want one ES256 and one RS256", algs)
+	}
+
+	redeem := func(client string) (idToken, accessToken string) {
+		t.Helper()
+		code, verifier, _ := fx.newCode(t, codeOpts{client: client, redirect: "https://app1.test/cb"})
+		r := fx.exchange(t, "basic:"+client, code, verifier, "https://app1.test/cb", nil)
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", client, r.status, r.raw)
+		}
+		return r.str("id_token"), r.str("access_token")
+	}
+	defaultRP := oidc.NewVerifier(srv.URL, keySet, &oidc.Config{ClientID: "web1"})
+	raw, at := redeem("web1")
+	idt, err := defaultRP.Verify(ctx, raw)
+	if err != nil {
+		t.Fatalf("an RS256-only relying party refuses the ID token of a client with no registered alg: %v", err)
+	}
+	must(t, idt.VerifyAccessToken(at))
+	if alg := header(t, at).Algorithm; alg != "ES256" {
+		t.Errorf("access token alg %s, want the server's ES256", alg)
+	}
+
+	raw, at = redeem("web-es")
+	if alg := header(t, raw).Algorithm; alg != "ES256" {
+		t.Fatalf("ID token of a client registered for ES256 has alg %s", alg)
+	}
+	if _, err := oidc.NewVerifier(srv.URL, keySet, &oidc.Config{ClientID: "web-es"}).Verify(ctx, raw); err == nil {
+		t.Error("an RS256-only verifier accepts an ES256 token: the check above proves nothing")
+	}
+	idt, err = oidc.NewVerifier(srv.URL, keySet, &oidc.Config{ClientID: "web-es", SupportedSigningAlgs: []string{"ES256"}}).Verify(ctx, raw)
+	must(t, err)
+	must(t, idt.VerifyAccessToken(at))
+}
+
+func header(t *testing.T, tok string) jose.Header {
+	t.Helper()
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA})
+	must(t, err)
+	return jws.Signatures[0].Protected
 }

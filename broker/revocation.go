@@ -2,8 +2,13 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
 )
@@ -94,4 +99,41 @@ func RevokeIssuedBefore(ctx context.Context, st store.Store, t time.Time, access
 	// A session restored from a backup was last seen before t.
 	ids, err := st.Sessions().DeleteExpired(ctx, t, t)
 	return refresh, len(ids), err
+}
+
+// RevokeSigningKey revokes a compromised signing key (SECURITY.md AS-JWT-04,
+// AS-JWT-10): every token it signed is refused at once by every replica, through a
+// revocation-list entry that the verification of access tokens and ID-token hints
+// consults and the JWKS handler honours; km then deletes the key, promoting a new
+// one without publish delay if it was active. The entry is written first, so an
+// interrupted run already refuses the key's tokens, and running it again finishes.
+// It audits the revocation as actor.
+func RevokeSigningKey(ctx context.Context, st store.Store, km *keys.Manager, kid, actor string, now time.Time) (keys.Revoked, error) {
+	recs, err := st.SigningKeys().List(ctx)
+	if err != nil {
+		return keys.Revoked{}, err
+	}
+	if !slices.ContainsFunc(recs, func(k store.SigningKey) bool { return k.ID == kid }) {
+		return keys.Revoked{}, fmt.Errorf("no signing key %q: %w", kid, store.ErrNotFound)
+	}
+	// Tokens it signed (on a replica that has not refreshed yet, until now plus a
+	// refresh interval) all expire by until; the entry covers every issue time.
+	until := now.Add(km.RevocationHorizon())
+	if err := st.Revocations().Revoke(ctx, token.KeyRevocationKey(kid), until, until); err != nil {
+		return keys.Revoked{}, err
+	}
+	res, err := km.Revoke(ctx, kid)
+	if err != nil {
+		return res, err
+	}
+	details := map[string]any{"alg": res.Key.Algorithm, "state": res.Key.State}
+	if res.Replacement != nil {
+		details["replacement"] = res.Replacement.ID
+	}
+	b, _ := json.Marshal(details)
+	err = st.Audit().Append(ctx, store.AuditEvent{Time: now.UTC(), Actor: actor, Action: "key.revoked", Target: kid, Details: b})
+	if err != nil {
+		return res, errors.Join(errors.New("the key is revoked but the audit event was not written"), err)
+	}
+	return res, nil
 }

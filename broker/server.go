@@ -34,8 +34,19 @@ type KeySet interface {
 	Maintain(ctx context.Context) error
 	// Signer returns the signer of the active key.
 	Signer(ctx context.Context) (*keys.Signer, error)
+	// SignerFor returns the signer of the active key of an ID-token algorithm.
+	SignerFor(ctx context.Context, alg string) (*keys.Signer, error)
+	// IDTokenAlgorithms are the algorithms SignerFor has keys of, RS256 first.
+	IDTokenAlgorithms() []string
 	// Verify checks a JWT Gatehouse signed, with the expected typ, into dst.
 	Verify(ctx context.Context, token, typ string, dst any) error
+	// VerifyKey is Verify that also returns the kid of the key that signed it.
+	VerifyKey(ctx context.Context, token, typ string, dst any) (string, error)
+	// KeyIDs, Refresh and JWKSWithout let the JWKS handler drop at once a key
+	// another replica revoked (SECURITY.md AS-JWT-10).
+	KeyIDs(ctx context.Context) ([]string, error)
+	Refresh(ctx context.Context) error
+	JWKSWithout(ctx context.Context, kids []string) ([]byte, error)
 }
 
 // Options are the Server's dependencies; every one is explicit.

@@ -294,7 +294,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
 		res := ts.do(httptest.NewRequest("GET", path, nil))
 		got := body(t, res)
-		for _, want := range []string{`"issuer":"https://id.example.com/tenant"`, `"jwks_uri":"https://id.example.com/tenant/oauth2/jwks"`, `"id_token_signing_alg_values_supported":["ES256"]`} {
+		for _, want := range []string{`"issuer":"https://id.example.com/tenant"`, `"jwks_uri":"https://id.example.com/tenant/oauth2/jwks"`, `"id_token_signing_alg_values_supported":["RS256","ES256"]`} {
 			if !strings.Contains(got, want) {
 				t.Errorf("%s lacks %s: %s", path, want, got)
 			}

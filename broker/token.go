@@ -258,7 +258,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 	}
 	g := accessGrant{client: c, subject: ac.UserID, audience: ac.Audience, scopes: scopes, grantID: ac.GrantID,
 		sessionID: ac.SessionID, authTime: ac.AuthTime, acr: ac.ACR, amr: ac.AMR}
-	res, cl, err := s.issueUserTokens(signer, g, ac.Nonce, now)
+	res, cl, err := s.issueUserTokens(ctx, signer, g, ac.Nonce, now)
 	if err != nil {
 		return nil, err
 	}
@@ -323,20 +323,27 @@ func validVerifier(v string) bool {
 
 // issueUserTokens mints the access token, and an ID token when openid was granted,
 // both with one Signer so at_hash matches the ID token's algorithm.
-func (s *Server) issueUserTokens(signer *keys.Signer, g accessGrant, nonce string, now time.Time) (*tokenResponse, *token.AccessClaims, error) {
+func (s *Server) issueUserTokens(ctx context.Context, signer *keys.Signer, g accessGrant, nonce string, now time.Time) (*tokenResponse, *token.AccessClaims, error) {
 	at, cl, ttl, err := s.mintAccess(signer, g, now)
 	if err != nil {
 		return nil, nil, err
 	}
 	res := &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second), Scope: cl.Scope}
 	if slices.Contains(g.scopes, "openid") {
+		// OIDC Core §3.1.3.7: the ID token is signed with the alg the client
+		// registered (id_token_signed_response_alg, default RS256), which may differ
+		// from the access token's; at_hash follows the ID token's alg.
+		idSigner, err := s.keys.SignerFor(ctx, g.client.IDTokenAlg())
+		if err != nil {
+			return nil, nil, err
+		}
 		id := &token.IDClaims{
 			Issuer: s.cfg.Issuer.String(), Subject: g.subject, Audience: token.Audience{g.client.ID},
 			Expiry: now.Add(s.cfg.IDTokenTTL).Unix(), IssuedAt: now.Unix(), AuthTime: token.Unix(g.authTime),
-			Nonce: nonce, AuthorizedParty: g.client.ID, AccessTokenHash: token.AccessTokenHash(signer.Algorithm(), at),
+			Nonce: nonce, AuthorizedParty: g.client.ID, AccessTokenHash: token.AccessTokenHash(idSigner.Algorithm(), at),
 			ACR: g.acr, AMR: g.amr, SessionID: g.sessionID,
 		}
-		if res.IDToken, err = token.SignID(signer, id); err != nil {
+		if res.IDToken, err = token.SignID(idSigner, id); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -418,7 +425,7 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	}
 	// OIDC Core §12.2: same iss and sub, auth_time, acr and amr of the original
 	// authentication, no nonce.
-	res, cl, err := s.issueUserTokens(signer, accessGrant{client: c, subject: old.UserID, audience: old.Audience,
+	res, cl, err := s.issueUserTokens(ctx, signer, accessGrant{client: c, subject: old.UserID, audience: old.Audience,
 		scopes: scopes, grantID: old.GrantID, sessionID: old.SessionID, authTime: old.AuthTime, acr: old.ACR, amr: old.AMR}, "", now)
 	if err != nil {
 		return nil, err

@@ -19,15 +19,15 @@ type fakeKeys struct {
 	keys  []store.SigningKey
 	lists int // List calls, to show reads are served from the cache
 
-	failList error  // returned by List when set
-	onInsert func() // called before Insert stores, outside the lock
+	failList error                  // returned by List when set
+	onInsert func(store.SigningKey) // called before Insert stores, outside the lock
 }
 
 var _ store.SigningKeys = (*fakeKeys)(nil)
 
 func (f *fakeKeys) Insert(_ context.Context, k store.SigningKey) error {
 	if f.onInsert != nil {
-		f.onInsert()
+		f.onInsert(k)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -64,11 +64,33 @@ func (f *fakeKeys) Promote(_ context.Context, kid string, now time.Time) error {
 		return fmt.Errorf("promote: %w", store.ErrNotFound)
 	}
 	for j := range f.keys {
-		if f.keys[j].State == store.KeyActive {
+		if f.keys[j].State == store.KeyActive && f.keys[j].Algorithm == f.keys[i].Algorithm {
 			f.keys[j].State, f.keys[j].RetiredAt = store.KeyRetired, now
 		}
 	}
 	f.keys[i].State, f.keys[i].ActivatedAt = store.KeyActive, now
+	return nil
+}
+
+func (f *fakeKeys) Retire(_ context.Context, kid string, now time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.keys, func(k store.SigningKey) bool { return k.ID == kid && k.State == store.KeyActive })
+	if i < 0 {
+		return fmt.Errorf("retire: %w", store.ErrNotFound)
+	}
+	f.keys[i].State, f.keys[i].RetiredAt = store.KeyRetired, now
+	return nil
+}
+
+func (f *fakeKeys) Delete(_ context.Context, kid string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := len(f.keys)
+	f.keys = slices.DeleteFunc(f.keys, func(k store.SigningKey) bool { return k.ID == kid })
+	if len(f.keys) == n {
+		return fmt.Errorf("delete: %w", store.ErrNotFound)
+	}
 	return nil
 }
 
@@ -99,6 +121,16 @@ func (f *fakeKeys) records() []store.SigningKey {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.keys)
+}
+
+// serverKeys returns the stored records but the RS256 ID-token keys kept beside
+// another server algorithm: the keys whose lifecycle most tests follow.
+func (f *fakeKeys) serverKeys() []store.SigningKey {
+	recs := f.records()
+	if slices.ContainsFunc(recs, func(k store.SigningKey) bool { return k.Algorithm != RS256 }) {
+		recs = slices.DeleteFunc(recs, func(k store.SigningKey) bool { return k.Algorithm == RS256 })
+	}
+	return recs
 }
 
 func (f *fakeKeys) listCalls() int {
@@ -143,4 +175,14 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// rotate rotates m's keys and returns the new key of the server's algorithm, the
+// one the lifecycle tests follow (Rotate creates the RS256 one beside it).
+func rotate(ctx context.Context, m *Manager) (store.SigningKey, error) {
+	recs, err := m.Rotate(ctx)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	return recs[0], nil
 }

@@ -121,6 +121,22 @@ func (m *Manager) Signer(ctx context.Context) (*Signer, error) {
 	return s.active.signer, nil
 }
 
+// SignerFor returns a Signer for the active key of alg: an ID token is signed with
+// the algorithm its client registered (OIDC Core §3.1.3.7, Dynamic Client
+// Registration §2), which may differ from the access tokens'. It fails with
+// ErrNoActiveKey for an algorithm this Manager has no key of (IDTokenAlgorithms).
+func (m *Manager) SignerFor(ctx context.Context, alg string) (*Signer, error) {
+	s, err := m.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k := s.activeByAlg[alg]
+	if k == nil {
+		return nil, fmt.Errorf("%w for %q", ErrNoActiveKey, alg)
+	}
+	return k.signer, nil
+}
+
 // Sign signs claims with the current active key; see Signer.Sign.
 func (m *Manager) Sign(ctx context.Context, claims any, typ string) (string, error) {
 	s, err := m.Signer(ctx)
@@ -142,44 +158,72 @@ func (m *Manager) Sign(ctx context.Context, claims any, typ string) (string, err
 // crit or any other header beyond alg, kid and typ are refused. Errors wrap
 // ErrInvalidToken and never echo the token.
 func (m *Manager) Verify(ctx context.Context, token, expectedTyp string, dst any) error {
+	_, err := m.VerifyKey(ctx, token, expectedTyp, dst)
+	return err
+}
+
+// VerifyKey is Verify that also returns the kid of the key that signed the token,
+// so that the caller can refuse the tokens of a key revoked on another replica
+// before this one has dropped it (SECURITY.md AS-JWT-04).
+func (m *Manager) VerifyKey(ctx context.Context, token, expectedTyp string, dst any) (string, error) {
 	if len(token) > MaxTokenSize {
-		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenSize)
+		return "", fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenSize)
 	}
 	jws, err := jose.ParseSignedCompact(token, allowedAlgs)
 	if err != nil {
-		return fmt.Errorf("%w: not a compact JWS with an allowed algorithm", ErrInvalidToken)
+		return "", fmt.Errorf("%w: not a compact JWS with an allowed algorithm", ErrInvalidToken)
 	}
 	if len(jws.Signatures) != 1 {
-		return fmt.Errorf("%w: want exactly one signature", ErrInvalidToken)
+		return "", fmt.Errorf("%w: want exactly one signature", ErrInvalidToken)
 	}
 	if !onlyOurHeaders(token) {
-		return fmt.Errorf("%w: unexpected header parameter", ErrInvalidToken)
+		return "", fmt.Errorf("%w: unexpected header parameter", ErrInvalidToken)
 	}
 	h := jws.Signatures[0].Protected
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	// RFC 8725 §3.11: an exact typ keeps one kind of token from passing as another.
 	if expectedTyp == "" || typ != expectedTyp {
-		return fmt.Errorf("%w: wrong typ", ErrInvalidToken)
+		return "", fmt.Errorf("%w: wrong typ", ErrInvalidToken)
 	}
 	s, err := m.view(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	key := s.byKID[h.KeyID] // a map lookup only: the kid is attacker-controlled
+	if key == nil && m.reloadForUnknownKID(ctx) {
+		key = m.snap.Load().byKID[h.KeyID]
+	}
 	if key == nil {
-		return fmt.Errorf("%w: unknown kid", ErrInvalidToken)
+		return "", fmt.Errorf("%w: unknown kid", ErrInvalidToken)
 	}
 	if h.Algorithm != key.rec.Algorithm {
-		return fmt.Errorf("%w: alg does not match the key", ErrInvalidToken)
+		return "", fmt.Errorf("%w: alg does not match the key", ErrInvalidToken)
 	}
 	payload, err := jws.Verify(key.public)
 	if err != nil {
-		return fmt.Errorf("%w: bad signature", ErrInvalidToken)
+		return "", fmt.Errorf("%w: bad signature", ErrInvalidToken)
 	}
 	if err := json.Unmarshal(payload, dst); err != nil {
-		return fmt.Errorf("%w: payload is not the expected JSON", ErrInvalidToken)
+		return "", fmt.Errorf("%w: payload is not the expected JSON", ErrInvalidToken)
 	}
-	return nil
+	return h.KeyID, nil
+}
+
+// reloadForUnknownKID rereads the keys for a token whose kid is not cached, at most
+// once per unknownKIDEvery across all callers: when another replica revoked its
+// active key, it signs with a replacement at once (Revoke), which this replica would
+// otherwise refuse until its next refresh. It reports whether it reloaded.
+func (m *Manager) reloadForUnknownKID(ctx context.Context) bool {
+	now := m.opts.Now().UnixNano()
+	last := m.unknownKIDReload.Load()
+	if now-last < int64(unknownKIDEvery) || !m.unknownKIDReload.CompareAndSwap(last, now) {
+		return false
+	}
+	if err := m.Refresh(ctx); err != nil {
+		m.opts.Logger.ErrorContext(ctx, "signing keys: reload for an unknown kid failed", "error", err)
+		return false
+	}
+	return true
 }
 
 // onlyOurHeaders reports whether the protected header of a compact JWS has no

@@ -73,7 +73,7 @@ func selfSignedCert(t testing.TB, k *ecdsa.PrivateKey) string {
 func TestVerifyRefuses(t *testing.T) {
 	e := newEnv(t)
 	m := e.started(t, ES256)
-	rec := e.store.records()[0]
+	rec := e.store.serverKeys()[0]
 	kid := rec.ID
 	ours := m.snap.Load().active.private.(*ecdsa.PrivateKey)
 	foreign, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -178,7 +178,7 @@ func TestVerifyOtherAlgorithms(t *testing.T) {
 		e := newEnv(t)
 		m := e.started(t, RS256)
 		priv := m.snap.Load().active.private.(*rsa.PrivateKey)
-		kid := e.store.records()[0].ID
+		kid := e.store.serverKeys()[0].ID
 		ps, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: jose.JSONWebKey{Key: priv, KeyID: kid}},
 			(&jose.SignerOptions{}).WithType("at+jwt"))
 		if err != nil {
@@ -193,7 +193,7 @@ func TestVerifyOtherAlgorithms(t *testing.T) {
 	t.Run("EdDSA", func(t *testing.T) {
 		e := newEnv(t)
 		m := e.started(t, EdDSA)
-		kid := e.store.records()[0].ID
+		kid := e.store.serverKeys()[0].ID
 		_, other, _ := ed25519.GenerateKey(rand.Reader)
 		tok := forge(t, map[string]any{"alg": "EdDSA", "kid": kid, "typ": "at+jwt"}, `{"sub":"x"}`,
 			func(in []byte) []byte { return ed25519.Sign(other, in) })
@@ -208,7 +208,7 @@ func TestVerifyAcceptsNextAndRetiredKeys(t *testing.T) {
 	e := newEnv(t)
 	m := e.started(t, ES256)
 	old := sign(t, m, 1)
-	if _, err := m.Rotate(ctx); err != nil {
+	if _, err := rotate(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	// A token another replica signed with the next key just after promoting it.

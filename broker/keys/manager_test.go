@@ -111,7 +111,7 @@ func header(t testing.TB, tok string) jose.Header {
 	return jws.Signatures[0].Protected
 }
 
-// publishedKIDs returns the kids of the JWKS in order, checking its hygiene
+// publishedKIDs returns the kids of the JWKS keys of the server's algorithm in order, checking its hygiene
 // (public members only, alg and use set, no duplicate kid) on the way.
 func publishedKIDs(t testing.TB, m *Manager) []string {
 	t.Helper()
@@ -134,6 +134,9 @@ func publishedKIDs(t testing.TB, m *Manager) []string {
 		}
 		if k["use"] != "sig" || k["alg"] == nil || k["kid"] == nil {
 			t.Fatalf("JWKS key lacks use/alg/kid: %v", k)
+		}
+		if k["alg"] != m.opts.Algorithm {
+			continue // the RS256 ID-token keys beside the server's (TestIDTokenKeys)
 		}
 		kid := k["kid"].(string)
 		if slices.Contains(kids, kid) {
@@ -190,7 +193,7 @@ func TestFirstStartEveryAlgorithm(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			e := newEnv(t)
 			m := e.started(t, alg)
-			recs := e.store.records()
+			recs := e.store.serverKeys()
 			if len(recs) != 1 || recs[0].State != store.KeyActive || recs[0].Algorithm != alg {
 				t.Fatalf("after first start: %+v", recs)
 			}
@@ -209,7 +212,7 @@ func TestFirstStartEveryAlgorithm(t *testing.T) {
 			if err := m.EnsureKey(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if n := len(e.store.records()); n != 1 {
+			if n := len(e.store.serverKeys()); n != 1 {
 				t.Fatalf("second EnsureKey: %d keys", n)
 			}
 
@@ -254,10 +257,10 @@ func TestASJWT10_RotationLifecycle(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t)
 			m := e.started(t, alg)
-			oldKID := e.store.records()[0].ID
+			oldKID := e.store.serverKeys()[0].ID
 			before := sign(t, m, 1)
 
-			next, err := m.Rotate(ctx)
+			next, err := rotate(ctx, m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -333,10 +336,10 @@ func TestTwoRotationsPromoteInOrder(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	m := e.started(t, ES256)
-	first := e.store.records()[0].ID
-	n1, _ := m.Rotate(ctx)
+	first := e.store.serverKeys()[0].ID
+	n1, _ := rotate(ctx, m)
 	e.clock.Advance(time.Minute)
-	n2, _ := m.Rotate(ctx)
+	n2, _ := rotate(ctx, m)
 	e.clock.Advance(testPublishDelay)
 	if err := m.Maintain(ctx); err != nil {
 		t.Fatal(err)
@@ -351,12 +354,12 @@ func TestTwoReplicasSeeEachOthersRotation(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	a, b := e.started(t, ES256), e.started(t, ES256)
-	if n := len(e.store.records()); n != 1 {
+	if n := len(e.store.serverKeys()); n != 1 {
 		t.Fatalf("two sequential starts made %d keys", n)
 	}
-	oldKID := e.store.records()[0].ID
+	oldKID := e.store.serverKeys()[0].ID
 
-	next, err := a.Rotate(ctx)
+	next, err := rotate(ctx, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +407,12 @@ func TestConcurrentFirstStart(t *testing.T) {
 			e := newEnv(t)
 			var arrived sync.WaitGroup
 			arrived.Add(2)
-			e.store.onInsert = func() { arrived.Done(); arrived.Wait() } // both List before either Insert
+			e.store.onInsert = func(k store.SigningKey) { // both List before either Insert
+				if k.Algorithm == ES256 {
+					arrived.Done()
+					arrived.Wait()
+				}
+			}
 			a, b := e.manager(t, ES256), e.manager(t, ES256)
 			errs := make(chan error, 2)
 			for _, m := range []*Manager{a, b} {
@@ -415,7 +423,7 @@ func TestConcurrentFirstStart(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			recs := e.store.records()
+			recs := e.store.serverKeys()
 			if len(recs) != 2 {
 				t.Fatalf("%d keys, want 2", len(recs))
 			}
@@ -454,7 +462,7 @@ func TestWrongMasterKeyFailsClosed(t *testing.T) {
 			t.Error("error reveals the master key")
 		}
 	}
-	if n := len(e.store.records()); n != 1 {
+	if n := len(e.store.serverKeys()); n != 1 {
 		t.Errorf("EnsureKey wrote %d keys; a wrong master key must write nothing", n-1)
 	}
 	if _, err := m.Sign(context.Background(), testClaims{}, "at+jwt"); err == nil {
@@ -468,7 +476,7 @@ func TestWrongMasterKeyFailsClosed(t *testing.T) {
 func TestTamperedKeyRecordsFailClosed(t *testing.T) {
 	foreign := newEnv(t)
 	foreign.started(t, ES256)
-	foreignRec := foreign.store.records()[0]
+	foreignRec := foreign.store.serverKeys()[0]
 
 	tests := []struct {
 		name  string
@@ -486,8 +494,8 @@ func TestTamperedKeyRecordsFailClosed(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t)
 			m := e.started(t, ES256)
-			next, _ := m.Rotate(ctx)
-			recs := e.store.records()
+			next, _ := rotate(ctx, m)
+			recs := e.store.serverKeys()
 			victim, other := recs[0], recs[1]
 			if victim.ID == next.ID {
 				victim, other = other, victim
@@ -548,7 +556,7 @@ func TestRefreshFailureKeepsServing(t *testing.T) {
 		t.Errorf("%d reload attempts, want 1 per refresh interval", n)
 	}
 	e.store.setFailList(nil)
-	next, err := m.Rotate(context.Background())
+	next, err := rotate(context.Background(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +570,7 @@ func TestMasterKeyRotationReseal(t *testing.T) {
 	oldKey, newKey := masterKey(t), masterKey(t)
 	e := &env{store: &fakeKeys{}, clock: newClock(), kr: keyring(t, oldKey)}
 	m := e.started(t, EdDSA)
-	if _, err := m.Rotate(ctx); err != nil {
+	if _, err := rotate(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	tok := sign(t, m, 1)
@@ -570,8 +578,8 @@ func TestMasterKeyRotationReseal(t *testing.T) {
 	during := &env{store: e.store, clock: e.clock, kr: keyring(t, newKey, oldKey)}
 	md := during.started(t, EdDSA)
 	n, err := md.Reseal(ctx)
-	if err != nil || n != 2 {
-		t.Fatalf("Reseal = %d, %v; want 2 keys", n, err)
+	if err != nil || n != 4 {
+		t.Fatalf("Reseal = %d, %v; want 4 keys (EdDSA and RS256, active and next)", n, err)
 	}
 	if n, err := md.Reseal(ctx); err != nil || n != 0 {
 		t.Fatalf("second Reseal = %d, %v; want 0 (idempotent)", n, err)
@@ -582,7 +590,7 @@ func TestMasterKeyRotationReseal(t *testing.T) {
 	if _, err := verify(ma, tok); err != nil {
 		t.Errorf("token from before the master-key rotation: %v", err)
 	}
-	if n := len(e.store.records()); n != 2 {
+	if n := len(e.store.serverKeys()); n != 2 {
 		t.Errorf("%d keys after master-key rotation, want 2", n)
 	}
 }
@@ -631,7 +639,7 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	for range 5 {
-		if _, err := m.Rotate(ctx); err != nil {
+		if _, err := rotate(ctx, m); err != nil {
 			t.Error(err)
 		}
 		e.clock.Advance(testPublishDelay)

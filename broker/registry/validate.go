@@ -31,6 +31,11 @@ var (
 	// AssertionAlgs are the JWS algorithms accepted for private_key_jwt client
 	// assertions: asymmetric only (RFC 8725 §3.1), never none or HMAC.
 	AssertionAlgs = []string{"ES256", "ES384", "PS256", "RS256", "EdDSA"}
+	// IDTokenAlgs are the id_token_signed_response_alg values a client may register
+	// (OIDC Dynamic Client Registration §2): those Gatehouse can sign with, never
+	// none (OIDC Core §3.1.3.7 lets a client refuse unsigned tokens only if we never
+	// send them) or HMAC.
+	IDTokenAlgs = []string{"RS256", "ES256", "EdDSA"}
 )
 
 // ValidateClient returns every problem with c at once (nil if none). It checks the
@@ -96,11 +101,25 @@ func ValidateClient(c store.Client) error {
 			add("scope %q is not a valid scope token", s)
 		}
 	}
+	if a := c.IDTokenSignedResponseAlg; a != "" && !slices.Contains(IDTokenAlgs, a) {
+		add("ID token signing algorithm %q is not one of %s", a, strings.Join(IDTokenAlgs, ", "))
+	}
 	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
 		add("token lifetimes must not be negative")
 	}
 	if len(p) > 0 {
 		return errors.New(strings.Join(p, "; "))
+	}
+	return nil
+}
+
+// ValidateIDTokenAlg checks that a server whose keys sign ID tokens with supported
+// (keys.IDTokenAlgorithms) can sign the client's: a server on ES256 keeps RS256 and
+// ES256 keys, not EdDSA ones.
+func ValidateIDTokenAlg(c store.Client, supported []string) error {
+	if !slices.Contains(supported, c.IDTokenAlg()) {
+		return fmt.Errorf("this server signs ID tokens with %s only (GATEHOUSE_SIGNING_ALG adds one to RS256), not %s",
+			strings.Join(supported, ", "), c.IDTokenAlg())
 	}
 	return nil
 }

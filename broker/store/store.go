@@ -164,8 +164,20 @@ type Client struct {
 	JWKSURI                 string
 	AccessTokenTTL          time.Duration // zero: server default
 	RefreshTokenTTL         time.Duration // zero: server default
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// IDTokenSignedResponseAlg is the JWS alg of the client's ID tokens (OIDC Dynamic
+	// Client Registration §2): RS256, ES256 or EdDSA; empty means RS256.
+	IDTokenSignedResponseAlg string
+	CreatedAt                time.Time
+	UpdatedAt                time.Time
+}
+
+// IDTokenAlg is the algorithm the client's ID tokens are signed with: RS256 unless
+// it registered another (OIDC Dynamic Client Registration §2 default).
+func (c *Client) IDTokenAlg() string {
+	if c.IDTokenSignedResponseAlg == "" {
+		return "RS256"
+	}
+	return c.IDTokenSignedResponseAlg
 }
 
 // Clients stores OAuth 2.0 clients.
@@ -425,7 +437,8 @@ type Delegations interface {
 }
 
 // Signing key states. A key is published from "next" on, signs only while "active",
-// and stays published while "retired" until the tokens it signed have expired.
+// and stays published while "retired" until the tokens it signed have expired. There
+// is one active key per algorithm. A revoked (compromised) key is deleted at once.
 const (
 	KeyNext    = "next"
 	KeyActive  = "active"
@@ -449,8 +462,15 @@ type SigningKeys interface {
 	Insert(ctx context.Context, k SigningKey) error
 	List(ctx context.Context) ([]SigningKey, error)
 	// Promote makes the "next" key kid active and retires the previously active
-	// key(s), in one transaction. ErrNotFound if kid is not in state "next".
+	// key(s) of the same algorithm, in one transaction. ErrNotFound if kid is not in
+	// state "next".
 	Promote(ctx context.Context, kid string, now time.Time) error
+	// Retire retires the active key kid (one of an algorithm no longer used).
+	// ErrNotFound if kid is not active.
+	Retire(ctx context.Context, kid string, now time.Time) error
+	// Delete removes the key kid whatever its state (a revoked key). ErrNotFound if
+	// there is none.
+	Delete(ctx context.Context, kid string) error
 	// DeleteRetiredBefore removes keys retired before t.
 	DeleteRetiredBefore(ctx context.Context, t time.Time) (int64, error)
 	// Reseal replaces the sealed private part (master key rotation).

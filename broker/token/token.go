@@ -92,6 +92,11 @@ func (c *AccessClaims) RevocationKeys() []string {
 	return k
 }
 
+// KeyRevocationKey is the revocation key of every token signed with the signing key
+// kid: a key revoked as compromised (SECURITY.md AS-JWT-04, AS-JWT-10). The kid is
+// not a claim, so verifiers add it to RevocationKeys from the header they verified.
+func KeyRevocationKey(kid string) string { return "kid:" + kid }
+
 // UserClientKey is the revocation key of every token a client holds for a user
 // (consent revocation). A space cannot occur in either ID.
 func UserClientKey(userID, clientID string) string { return "user-client:" + userID + " " + clientID }
@@ -115,8 +120,8 @@ type IDClaims struct {
 // SignAccess signs an access token.
 func SignAccess(s *keys.Signer, c *AccessClaims) (string, error) { return s.Sign(c, TypeAccess) }
 
-// SignID signs an ID token with the Signer that the access token's at_hash was
-// computed for.
+// SignID signs an ID token with the Signer whose algorithm the at_hash was
+// computed for (OIDC Core §3.1.3.6): the client's registered ID-token algorithm.
 func SignID(s *keys.Signer, c *IDClaims) (string, error) { return s.Sign(c, TypeID) }
 
 // AccessTokenHash is the at_hash of accessToken for an ID token signed with alg

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 )
@@ -50,15 +51,20 @@ func cmdMigrate(ctx context.Context, env *environment, args []string) error {
 }
 
 func cmdKeys(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "keys", "keys [flags] list|rotate",
+	fs := newFlagSet(env, "keys", "keys [flags] list|rotate|revoke KID",
 		"list shows the token-signing keys and their states.\n"+
-			"rotate creates a next key: it is published in JWKS at once and a running server\n"+
-			"starts signing with it after GATEHOUSE_KEY_PUBLISH_DELAY; the old key stays\n"+
-			"published until the tokens it signed have expired.")
+			"rotate creates a next key per algorithm (the server's and RS256, for ID tokens):\n"+
+			"published in JWKS at once, a running server starts signing with it after\n"+
+			"GATEHOUSE_KEY_PUBLISH_DELAY; the old key stays published until the tokens it\n"+
+			"signed have expired.\n"+
+			"revoke is for a compromised key: it leaves JWKS and every token it signed is\n"+
+			"refused at once, on every replica; if it was signing, a new key signs from now\n"+
+			"on, without the publish delay.")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	load := configFlags(fs, env)
-	args, cfg, err := parseCommand(fs, load, args, func(a []string) bool { return len(a) == 1 && (a[0] == "list" || a[0] == "rotate") },
-		"keys needs exactly one of: list, rotate")
+	args, cfg, err := parseCommand(fs, load, args, func(a []string) bool {
+		return len(a) == 1 && (a[0] == "list" || a[0] == "rotate") || len(a) == 2 && a[0] == "revoke"
+	}, "keys needs one of: list, rotate, revoke KID")
 	if err != nil {
 		return err
 	}
@@ -72,16 +78,39 @@ func cmdKeys(ctx context.Context, env *environment, args []string) error {
 	if err := km.EnsureKey(ctx); err != nil {
 		return err
 	}
-	if args[0] == "rotate" {
-		k, err := km.Rotate(ctx)
+	switch args[0] {
+	case "rotate":
+		ks, err := km.Rotate(ctx)
 		if err != nil {
 			return err
 		}
 		if *asJSON {
-			return writeKeysJSON(env.stdout, []store.SigningKey{k})
+			return writeKeysJSON(env.stdout, ks)
 		}
-		fmt.Fprintf(env.stdout, "Created key %s (%s), published now; it signs once it has been published for %s.\n",
-			k.ID, k.Algorithm, cfg.KeyPublishDelay)
+		for _, k := range ks {
+			fmt.Fprintf(env.stdout, "Created key %s (%s), published now; it signs once it has been published for %s.\n",
+				k.ID, k.Algorithm, cfg.KeyPublishDelay)
+		}
+		return nil
+	case "revoke":
+		res, err := broker.RevokeSigningKey(ctx, db, km, args[1], "cli", time.Now())
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			ks := []store.SigningKey{res.Key}
+			if res.Replacement != nil {
+				ks = append(ks, *res.Replacement)
+			}
+			return writeKeysJSON(env.stdout, ks)
+		}
+		fmt.Fprintf(env.stdout, "Revoked key %s (%s, was %s): it has left JWKS, and every token it signed is refused from now on.\n",
+			res.Key.ID, res.Key.Algorithm, res.Key.State)
+		if r := res.Replacement; r != nil {
+			fmt.Fprintf(env.stdout, "Key %s (%s) signs in its place from now on, without the %s publish delay: relying parties\n"+
+				"that cached the JWKS fetch it again when they meet the new kid. Other replicas switch within %s.\n",
+				r.ID, r.Algorithm, cfg.KeyPublishDelay, keys.DefaultRefreshInterval)
+		}
 		return nil
 	}
 	ks, err := db.SigningKeys().List(ctx)
@@ -201,17 +230,38 @@ func cmdVersion(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-// version is the module version, or the VCS revision of a development build.
+// version is the module version, or the VCS revision (with "+dirty" when the
+// working tree had uncommitted changes) of a development build; never just
+// "(devel)", which says nothing about what is running.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "gatehouse (unknown version)"
 	}
+	return describeBuild(bi)
+}
+
+func describeBuild(bi *debug.BuildInfo) string {
 	v := bi.Main.Version
+	var rev, modified string
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && (v == "" || v == "(devel)") {
-			v = s.Value
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
 		}
+	}
+	switch {
+	case v != "" && v != "(devel)":
+		// A module version (go install …@v1.2.3): it names the source exactly.
+	case rev != "":
+		v = rev
+		if modified == "true" {
+			v += "+dirty"
+		}
+	default:
+		v = "development build (no module version or VCS revision recorded)"
 	}
 	return fmt.Sprintf("gatehouse %s (%s)", v, bi.GoVersion)
 }

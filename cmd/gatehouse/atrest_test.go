@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -95,12 +97,13 @@ func TestDATA01_SigningKeysAtRest(t *testing.T) {
 	for name, b := range backends(t) {
 		t.Run(name, func(t *testing.T) {
 			vars := map[string]string{"GATEHOUSE_DATABASE_URL": b.url, "GATEHOUSE_MASTER_KEY": masterKeyA}
-			if out, err := runCommand(t, vars, "keys", "rotate"); err != nil { // an active and a next key
+			// An active and a next key, each of ES256 and of RS256 (for ID tokens).
+			if out, err := runCommand(t, vars, "keys", "rotate"); err != nil {
 				t.Fatalf("%v %s", err, out)
 			}
 			secrets := privateMaterial(t, b.url)
-			if len(secrets) != 4 {
-				t.Fatalf("want 2 keys, got %d", len(secrets)/2)
+			if len(secrets) != 8 {
+				t.Fatalf("want 4 keys, got %d", len(secrets)/2)
 			}
 			dump := b.dump(t)
 			if bytes.Contains(dump, []byte("PRIVATE KEY")) {
@@ -123,7 +126,8 @@ func TestDATA01_SigningKeysAtRest(t *testing.T) {
 }
 
 // privateMaterial opens the stored signing keys with the master key, as only
-// Gatehouse can, and returns each key's private scalar and PKCS #8 encoding.
+// Gatehouse can, and returns each key's private scalar (ECDSA) or exponent (RSA) and
+// its PKCS #8 encoding.
 func privateMaterial(t *testing.T, url string) [][]byte {
 	t.Helper()
 	ctx := context.Background()
@@ -154,13 +158,16 @@ func privateMaterial(t *testing.T, url string) [][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ec, ok := priv.(*ecdsa.PrivateKey)
-		if !ok {
-			t.Fatalf("key %s is %T, want ECDSA (the ES256 default)", k.ID, priv)
-		}
-		d, err := ec.Bytes()
-		if err != nil {
-			t.Fatal(err)
+		var d []byte
+		switch priv := priv.(type) {
+		case *ecdsa.PrivateKey:
+			if d, err = priv.Bytes(); err != nil {
+				t.Fatal(err)
+			}
+		case *rsa.PrivateKey:
+			d = priv.D.Bytes()
+		default:
+			t.Fatalf("key %s is %T, want ECDSA (the ES256 default) or RSA (RS256 for ID tokens)", k.ID, priv)
 		}
 		out = append(out, d, der)
 	}
@@ -179,7 +186,7 @@ func TestServeOnPostgres(t *testing.T) {
 	// A second replica on the same database serves the same key.
 	g = start(t, vars, "serve")
 	_, again := get(t, g.url+"/oauth2/jwks")
-	if k1, k2 := kids(t, jwks), kids(t, again); len(k1) != 1 || len(k2) != 1 || k1[0] != k2[0] {
+	if k1, k2 := kids(t, jwks), kids(t, again); len(k1) != 2 || !slices.Equal(k1, k2) {
 		t.Fatalf("replicas disagree on keys: %v %v", k1, k2)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 )
@@ -38,10 +41,10 @@ func (l *listFlag) Set(v string) error {
 
 // clientFlags are the settable fields of a client, shared by create and update.
 type clientFlags struct {
-	id, name, logo, defaultAPI, authMethod, jwksFile, jwksURI *string
-	public, firstParty                                        *bool
-	accessTTL, refreshTTL                                     *time.Duration
-	redirects, postLogout, grants, scopes, apis               *listFlag
+	id, name, logo, defaultAPI, authMethod, jwksFile, jwksURI, idTokenAlg *string
+	public, firstParty                                                    *bool
+	accessTTL, refreshTTL                                                 *time.Duration
+	redirects, postLogout, grants, scopes, apis                           *listFlag
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
@@ -53,6 +56,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf.authMethod = fs.String("auth-method", "", "token endpoint auth method: client_secret_basic (default for confidential), client_secret_post, private_key_jwt, none (public)")
 	cf.jwksFile = fs.String("jwks-file", "", "file with the client's public JWK Set (private_key_jwt)")
 	cf.jwksURI = fs.String("jwks-uri", "", "https URL of the client's JWK Set (private_key_jwt)")
+	cf.idTokenAlg = fs.String("id-token-alg", "", "ID token signing algorithm (id_token_signed_response_alg): RS256 (default), ES256 or EdDSA")
 	cf.public = fs.Bool("public", false, "public client (native or browser app): no secret, PKCE only")
 	cf.firstParty = fs.Bool("first-party", false, "first-party client: may skip the consent page")
 	cf.accessTTL = fs.Duration("client-access-token-ttl", 0, "access-token lifetime, at most the server's (0: server default)")
@@ -80,6 +84,8 @@ func (cf *clientFlags) apply(fs *flag.FlagSet, c *store.Client) error {
 			c.TokenEndpointAuthMethod = *cf.authMethod
 		case "jwks-uri":
 			c.JWKSURI = *cf.jwksURI
+		case "id-token-alg":
+			c.IDTokenSignedResponseAlg = *cf.idTokenAlg
 		case "jwks-file":
 			if c.JWKS, err = os.ReadFile(*cf.jwksFile); err != nil {
 				err = fmt.Errorf("--jwks-file: %w", err)
@@ -143,6 +149,9 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		if err := cf.apply(fs, &c); err != nil {
 			return err
 		}
+		if c.IDTokenSignedResponseAlg == "" {
+			c.IDTokenSignedResponseAlg = keys.RS256 // OIDC Dynamic Client Registration §2
+		}
 		if c.TokenEndpointAuthMethod == "" {
 			c.TokenEndpointAuthMethod = registry.AuthSecretBasic
 			if c.Public {
@@ -153,7 +162,7 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		if c.TokenEndpointAuthMethod == registry.AuthSecretBasic || c.TokenEndpointAuthMethod == registry.AuthSecretPost {
 			secret, c.SecretHash = registry.NewSecret()
 		}
-		if err := registry.ValidateClient(c); err != nil {
+		if err := validateClient(c, cfg); err != nil {
 			return err
 		}
 		if err := cs.Create(ctx, c); err != nil {
@@ -212,7 +221,7 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		}
 		if sub != "show" {
 			c.UpdatedAt = now
-			if err := registry.ValidateClient(c); err != nil {
+			if err := validateClient(c, cfg); err != nil {
 				return err
 			}
 			if err := cs.Update(ctx, c); err != nil {
@@ -223,6 +232,11 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown clients subcommand %q", sub)
+}
+
+// validateClient checks c, and that this server's keys can sign its ID tokens.
+func validateClient(c store.Client, cfg *config.Config) error {
+	return errors.Join(registry.ValidateClient(c), registry.ValidateIDTokenAlg(c, keys.IDTokenAlgorithms(cfg.SigningAlgorithm)))
 }
 
 // clientJSON is the machine-readable view of a client: never its secret hash.
@@ -244,6 +258,7 @@ type clientJSON struct {
 	HasJWKS                 bool     `json:"has_jwks"`
 	AccessTokenTTL          string   `json:"access_token_ttl,omitempty"`
 	RefreshTokenTTL         string   `json:"refresh_token_ttl,omitempty"`
+	IDTokenAlg              string   `json:"id_token_signed_response_alg"`
 }
 
 func toClientJSON(c store.Client) clientJSON {
@@ -262,7 +277,8 @@ func toClientJSON(c store.Client) clientJSON {
 	return clientJSON{ClientID: c.ID, Name: c.Name, LogoURI: c.LogoURI, Public: c.Public, FirstParty: c.FirstParty,
 		RedirectURIs: nz(c.RedirectURIs), PostLogoutRedirectURIs: nz(c.PostLogoutRedirectURIs), GrantTypes: nz(c.GrantTypes),
 		Scopes: nz(c.Scopes), DefaultAPI: c.DefaultAudience, APIs: nz(c.Audiences), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		JWKSURI: c.JWKSURI, HasJWKS: len(c.JWKS) > 0, AccessTokenTTL: ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL)}
+		JWKSURI: c.JWKSURI, HasJWKS: len(c.JWKS) > 0, AccessTokenTTL: ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL),
+		IDTokenAlg: c.IDTokenAlg()}
 }
 
 func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret string) error {
@@ -275,9 +291,9 @@ func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret stri
 	if secret != "" {
 		fmt.Fprintf(w, "client_secret: %s\n(shown only now; Gatehouse stores a hash)\n", secret)
 	}
-	fmt.Fprintf(w, "name: %s\npublic: %v\nauth method: %s\ngrant types: %s\nscopes: %s\nredirect URIs: %s\ndefault API: %s\nother APIs: %s\n",
+	fmt.Fprintf(w, "name: %s\npublic: %v\nauth method: %s\ngrant types: %s\nscopes: %s\nredirect URIs: %s\ndefault API: %s\nother APIs: %s\nID token alg: %s\n",
 		c.Name, c.Public, c.TokenEndpointAuthMethod, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "),
-		strings.Join(c.RedirectURIs, " "), c.DefaultAudience, strings.Join(c.Audiences, " "))
+		strings.Join(c.RedirectURIs, " "), c.DefaultAudience, strings.Join(c.Audiences, " "), c.IDTokenAlg())
 	return nil
 }
 

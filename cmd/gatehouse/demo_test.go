@@ -38,7 +38,7 @@ func TestDemo(t *testing.T) {
 	if err := dispatch(context.Background(), env, []string{"keys", "list", "--json", "--env-file", filepath.Join(dir, "demo.env")}); err != nil {
 		t.Fatalf("keys list on demo data: %v %s", err, errs)
 	}
-	if k := kids(t, jwks); len(k) != 1 || !strings.Contains(out.String(), k[0]) {
+	if k := kids(t, jwks); len(k) != 2 || !strings.Contains(out.String(), k[0]) || !strings.Contains(out.String(), k[1]) {
 		t.Errorf("demo keys: jwks %v, list %s", k, out)
 	}
 }

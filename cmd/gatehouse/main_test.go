@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -172,14 +174,14 @@ func TestRestartKeepsKeysAndRotatePublishesANextKey(t *testing.T) {
 	g := start(t, vars, "serve")
 	_, jwks := get(t, g.url+"/oauth2/jwks")
 	first := kids(t, jwks)
-	if len(first) != 1 {
-		t.Fatalf("first start: %v", first)
+	if len(first) != 2 {
+		t.Fatalf("first start: %v, want the ES256 key and the RS256 key for ID tokens", first)
 	}
 	g.stop()
 
 	g = start(t, vars, "serve")
 	_, jwks = get(t, g.url+"/oauth2/jwks")
-	if again := kids(t, jwks); len(again) != 1 || again[0] != first[0] {
+	if again := kids(t, jwks); !slices.Equal(again, first) {
 		t.Fatalf("restart changed the keys: %v then %v", first, again)
 	}
 	g.stop()
@@ -193,21 +195,21 @@ func TestRestartKeepsKeysAndRotatePublishesANextKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	var listed []struct{ KID, State string }
-	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 2 {
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 4 {
 		t.Fatalf("keys list --json: %v %s", err, out)
 	}
 	states := map[string]string{}
 	for _, k := range listed {
 		states[k.KID] = k.State
 	}
-	if states[first[0]] != "active" || strings.Contains(out, "private") {
+	if states[first[0]] != "active" || states[first[1]] != "active" || strings.Contains(out, "private") {
 		t.Fatalf("after rotate: %s", out)
 	}
 
 	g = start(t, vars, "serve")
 	_, jwks = get(t, g.url+"/oauth2/jwks")
-	if both := kids(t, jwks); len(both) != 2 {
-		t.Fatalf("JWKS after rotate: %v", both)
+	if all := kids(t, jwks); len(all) != 4 {
+		t.Fatalf("JWKS after rotate: %v", all)
 	}
 }
 
@@ -223,7 +225,7 @@ func TestDATA01_WrongMasterKeyFailsClosed(t *testing.T) {
 	vars["GATEHOUSE_MASTER_KEY"] = masterKeyA
 	out, err := runCommand(t, vars, "keys", "list", "--json")
 	var listed []struct{ KID string }
-	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 {
+	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 2 {
 		t.Fatalf("the refused start created keys: %v %s", err, out)
 	}
 }
@@ -284,8 +286,35 @@ func TestVersion(t *testing.T) {
 	env, stdout, _ := testEnv(nil)
 	err := dispatch(context.Background(), env, []string{"version"})
 	out := stdout.String()
-	if err != nil || !strings.HasPrefix(out, "gatehouse ") || !strings.Contains(out, "go1.") {
+	// A test binary records neither a module version nor a VCS revision.
+	if err != nil || !strings.HasPrefix(out, "gatehouse ") || !strings.Contains(out, "go1.") || strings.Contains(out, "(devel)") {
 		t.Fatalf("%v %q", err, out)
+	}
+	setting := func(kv ...string) []debug.BuildSetting {
+		var s []debug.BuildSetting
+		for i := 0; i < len(kv); i += 2 {
+			s = append(s, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return s
+	}
+	const rev = "1bfdc88d0c2e4f1f0a4b5c6d7e8f901234567890"
+	for _, tt := range []struct {
+		name     string
+		version  string
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{"module version", "v1.2.3", setting("vcs.revision", rev), "gatehouse v1.2.3 (go1.27.3)"},
+		{"clean checkout", "(devel)", setting("vcs.revision", rev, "vcs.modified", "false"), "gatehouse " + rev + " (go1.27.3)"},
+		{"dirty checkout", "(devel)", setting("vcs.revision", rev, "vcs.modified", "true"), "gatehouse " + rev + "+dirty (go1.27.3)"},
+		{"nothing recorded", "(devel)", nil, "gatehouse development build (no module version or VCS revision recorded) (go1.27.3)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bi := &debug.BuildInfo{GoVersion: "go1.27.3", Main: debug.Module{Path: "github.com/gatehouse/gatehouse", Version: tt.version}, Settings: tt.settings}
+			if got := describeBuild(bi); got != tt.want {
+				t.Errorf("describeBuild = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -469,7 +498,7 @@ func TestDATA13_MasterKeyRotation(t *testing.T) {
 		t.Fatalf("%v %s", err, out)
 	}
 	vars["GATEHOUSE_MASTER_KEY"], vars["GATEHOUSE_PREVIOUS_MASTER_KEYS"] = masterKeyB, masterKeyA
-	for _, want := range []string{"Resealed 2 signing key(s)", "Resealed 0 signing key(s)"} {
+	for _, want := range []string{"Resealed 4 signing key(s)", "Resealed 0 signing key(s)"} { // active and next, ES256 and RS256
 		out, err := runCommand(t, vars, "reseal")
 		if err != nil || !strings.Contains(out, want) {
 			t.Fatalf("reseal: %v %q, want %q", err, out, want)
@@ -477,7 +506,7 @@ func TestDATA13_MasterKeyRotation(t *testing.T) {
 	}
 	delete(vars, "GATEHOUSE_PREVIOUS_MASTER_KEYS")
 	g := start(t, vars, "serve")
-	if _, jwks := get(t, g.url+"/oauth2/jwks"); len(kids(t, jwks)) != 2 {
+	if _, jwks := get(t, g.url+"/oauth2/jwks"); len(kids(t, jwks)) != 4 {
 		t.Fatalf("after dropping the old master key: %s", jwks)
 	}
 	g.stop()

@@ -59,14 +59,26 @@ WHERE id = $1 AND state = $4`, kid, s.db.ts(now), store.KeyActive, store.KeyNext
 		} else if n == 0 {
 			return fmt.Errorf("no key %q in state %q: %w", kid, store.KeyNext, store.ErrNotFound)
 		}
+		// One active key per algorithm: the server's and the RS256 key for ID tokens
+		// (OIDC Discovery §3) rotate independently.
 		_, err = tx.ExecContext(ctx, `UPDATE signing_keys SET state = $3, retired_at = $2
-WHERE id <> $1 AND state = $4`, kid, s.db.ts(now), store.KeyRetired, store.KeyActive)
+WHERE id <> $1 AND state = $4 AND algorithm = (SELECT algorithm FROM signing_keys WHERE id = $1)`,
+			kid, s.db.ts(now), store.KeyRetired, store.KeyActive)
 		return err
 	})
 	if err != nil {
 		return wrap(op, err)
 	}
 	return nil
+}
+
+func (s signingKeys) Retire(ctx context.Context, kid string, now time.Time) error {
+	return s.db.execOne(ctx, "signing keys: retire", `UPDATE signing_keys SET state = $3, retired_at = $2
+WHERE id = $1 AND state = $4`, kid, s.db.ts(now), store.KeyRetired, store.KeyActive)
+}
+
+func (s signingKeys) Delete(ctx context.Context, kid string) error {
+	return s.db.execOne(ctx, "signing keys: delete", `DELETE FROM signing_keys WHERE id = $1`, kid)
 }
 
 func (s signingKeys) DeleteRetiredBefore(ctx context.Context, t time.Time) (int64, error) {

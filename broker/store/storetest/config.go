@@ -142,25 +142,26 @@ func testProviders(t *testing.T, open func(t *testing.T) store.Store) {
 
 func newClient(id string) store.Client {
 	return store.Client{
-		ID:                      id,
-		Name:                    "Client " + id,
-		LogoURI:                 "https://app.example.com/logo.png",
-		SecretHash:              []byte{0xde, 0xad, 0xbe, 0xef},
-		Public:                  true,
-		FirstParty:              true,
-		RedirectURIs:            []string{"https://app.example.com/cb", "http://127.0.0.1/cb"},
-		PostLogoutRedirectURIs:  []string{"https://app.example.com/bye"},
-		GrantTypes:              []string{"authorization_code", "refresh_token"},
-		Scopes:                  []string{"openid", "email"},
-		DefaultAudience:         "https://api.example.com",
-		Audiences:               []string{"https://api2.example.com", "https://api3.example.com"},
-		TokenEndpointAuthMethod: "private_key_jwt",
-		JWKS:                    []byte(`{"keys":[]}`),
-		JWKSURI:                 "https://app.example.com/jwks",
-		AccessTokenTTL:          5*time.Minute + time.Nanosecond,
-		RefreshTokenTTL:         30 * 24 * time.Hour,
-		CreatedAt:               at(0),
-		UpdatedAt:               at(time.Second),
+		ID:                       id,
+		Name:                     "Client " + id,
+		LogoURI:                  "https://app.example.com/logo.png",
+		SecretHash:               []byte{0xde, 0xad, 0xbe, 0xef},
+		Public:                   true,
+		FirstParty:               true,
+		RedirectURIs:             []string{"https://app.example.com/cb", "http://127.0.0.1/cb"},
+		PostLogoutRedirectURIs:   []string{"https://app.example.com/bye"},
+		GrantTypes:               []string{"authorization_code", "refresh_token"},
+		Scopes:                   []string{"openid", "email"},
+		DefaultAudience:          "https://api.example.com",
+		Audiences:                []string{"https://api2.example.com", "https://api3.example.com"},
+		TokenEndpointAuthMethod:  "private_key_jwt",
+		JWKS:                     []byte(`{"keys":[]}`),
+		JWKSURI:                  "https://app.example.com/jwks",
+		AccessTokenTTL:           5*time.Minute + time.Nanosecond,
+		RefreshTokenTTL:          30 * 24 * time.Hour,
+		IDTokenSignedResponseAlg: "ES256",
+		CreatedAt:                at(0),
+		UpdatedAt:                at(time.Second),
 	}
 }
 
@@ -196,7 +197,8 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		c := newClient("c1")
 		must(t, "Create", s.Clients().Create(t.Context(), c))
 		c = store.Client{ID: "c1", Name: "Renamed", RedirectURIs: []string{"https://new.example/cb"},
-			Audiences: []string{"https://new.example/api"}, AccessTokenTTL: time.Minute, CreatedAt: c.CreatedAt, UpdatedAt: at(time.Hour)}
+			Audiences: []string{"https://new.example/api"}, AccessTokenTTL: time.Minute, IDTokenSignedResponseAlg: "EdDSA",
+			CreatedAt: c.CreatedAt, UpdatedAt: at(time.Hour)}
 		changed := c
 		changed.CreatedAt = at(-time.Hour) // Update keeps CreatedAt
 		must(t, "Update", s.Clients().Update(t.Context(), changed))

@@ -62,6 +62,54 @@ func testSigningKeys(t *testing.T, open func(t *testing.T) store.Store) {
 			same(t, "key "+id, keys[id], k)
 		}
 	})
+	t.Run("PromotePerAlgorithm", func(t *testing.T) {
+		// The server's key and the RS256 ID-token key rotate independently: promoting
+		// one algorithm's key leaves the other algorithm's active key active.
+		s := open(t)
+		rsa, rsaNext := newKey("rsa", store.KeyActive), newKey("rsa-next", store.KeyNext)
+		rsa.Algorithm, rsaNext.Algorithm = "RS256", "RS256"
+		for _, k := range []store.SigningKey{newKey("ec", store.KeyActive), rsa, newKey("ec-next", store.KeyNext), rsaNext} {
+			must(t, "Insert", s.SigningKeys().Insert(t.Context(), k))
+		}
+		must(t, "Promote", s.SigningKeys().Promote(t.Context(), "ec-next", at(time.Hour)))
+		keys := listKeys(t, s)
+		if keys["ec"].State != store.KeyRetired || keys["ec-next"].State != store.KeyActive || keys["rsa"].State != store.KeyActive {
+			t.Fatalf("after promoting ec-next: ec %s, ec-next %s, rsa %s; want retired, active, active",
+				keys["ec"].State, keys["ec-next"].State, keys["rsa"].State)
+		}
+		must(t, "Promote", s.SigningKeys().Promote(t.Context(), "rsa-next", at(2*time.Hour)))
+		keys = listKeys(t, s)
+		if keys["rsa"].State != store.KeyRetired || keys["rsa-next"].State != store.KeyActive || keys["ec-next"].State != store.KeyActive {
+			t.Fatalf("after promoting rsa-next: rsa %s, rsa-next %s, ec-next %s; want retired, active, active",
+				keys["rsa"].State, keys["rsa-next"].State, keys["ec-next"].State)
+		}
+	})
+	t.Run("Retire", func(t *testing.T) {
+		s := open(t)
+		for _, k := range []store.SigningKey{newKey("act", store.KeyActive), newKey("next", store.KeyNext)} {
+			must(t, "Insert", s.SigningKeys().Insert(t.Context(), k))
+		}
+		must(t, "Retire", s.SigningKeys().Retire(t.Context(), "act", at(time.Hour)))
+		want := newKey("act", store.KeyRetired)
+		want.RetiredAt = at(time.Hour)
+		same(t, "retired key", listKeys(t, s)["act"], want)
+		for _, kid := range []string{"act", "next", "missing"} {
+			wantErr(t, "Retire "+kid, s.SigningKeys().Retire(t.Context(), kid, at(2*time.Hour)), store.ErrNotFound)
+		}
+		same(t, "next key", listKeys(t, s)["next"], newKey("next", store.KeyNext))
+	})
+	t.Run("Delete", func(t *testing.T) {
+		s := open(t)
+		for _, k := range []store.SigningKey{newKey("act", store.KeyActive), newKey("next", store.KeyNext)} {
+			must(t, "Insert", s.SigningKeys().Insert(t.Context(), k))
+		}
+		must(t, "Delete", s.SigningKeys().Delete(t.Context(), "act"))
+		keys := listKeys(t, s)
+		if _, ok := keys["act"]; ok || len(keys) != 1 {
+			t.Errorf("keys left: %v, want next only", keys)
+		}
+		wantErr(t, "Delete again", s.SigningKeys().Delete(t.Context(), "act"), store.ErrNotFound)
+	})
 	t.Run("PromoteNotNext", func(t *testing.T) {
 		for _, kid := range []string{"act", "ret", "missing"} {
 			t.Run(kid, func(t *testing.T) {
