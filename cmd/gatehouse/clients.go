@@ -62,7 +62,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf.firstParty = fs.Bool("first-party", false, "first-party client: may skip the consent page")
 	cf.accessTTL = fs.Duration("client-access-token-ttl", 0, "access-token lifetime, at most the server's (0: server default)")
 	cf.refreshTTL = fs.Duration("client-refresh-token-ttl", 0, "refresh-token lifetime (0: server default)")
-	fs.Var(cf.redirects, "redirect-uri", "redirect URI (repeatable; exact match, loopback IPs any port)")
+	fs.Var(cf.redirects, "redirect-uri", "redirect URI (repeatable; exact match; public clients: loopback IPs any port)")
 	fs.Var(cf.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
 	fs.Var(cf.grants, "grant-type", "authorization_code, refresh_token, client_credentials (repeatable)")
 	fs.Var(cf.scopes, "scope", "scope the client may ask for (repeatable)")
