@@ -87,7 +87,7 @@ func (s *Server) pendingClient(ctx context.Context, q *authzRequest) (*store.Cli
 	if err != nil {
 		return nil, err
 	}
-	if c == nil || !registry.MatchRedirectURI(c.RedirectURIs, q.Redirect) {
+	if c == nil || !registry.MatchRedirectURI(c.RedirectURIs, q.Redirect, c.Public) {
 		return nil, errBadRedirect(nil)
 	}
 	return c, nil

@@ -141,7 +141,7 @@ func (s *Server) authzClient(ctx context.Context, v url.Values) (*store.Client, 
 		}
 		return c, c.RedirectURIs[0], nil
 	}
-	if !registry.MatchRedirectURI(c.RedirectURIs, uri) {
+	if !registry.MatchRedirectURI(c.RedirectURIs, uri, c.Public) {
 		return nil, "", errUnregisteredRedirect
 	}
 	return c, uri, nil

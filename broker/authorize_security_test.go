@@ -436,3 +436,35 @@ func TestAuthorizeResumeTampered(t *testing.T) {
 	}
 	_ = context.Background()
 }
+
+// TestASRED01_LoopbackAnyPortOnlyForPublicClients: RFC 8252 §7.3 lets a native
+// (public) client's loopback redirect URI match on any port; a confidential
+// client's registered loopback URI matches exactly, port included — another port,
+// or none, is an error page with nothing issued.
+func TestASRED01_LoopbackAnyPortOnlyForPublicClients(t *testing.T) {
+	t.Parallel()
+	const registered = "http://127.0.0.1:8080/cb"
+	e := newAuthzEnv(t, func(c *store.Client) {
+		if c.ID == "web2" {
+			c.RedirectURIs = []string{registered}
+		}
+	})
+	b := e.signedIn()
+	for _, uri := range []string{"http://127.0.0.1:51234/cb", "http://127.0.0.1/cb", "http://127.0.0.1:80/cb", "http://[::1]:8080/cb"} {
+		t.Run("confidential "+uri, func(t *testing.T) {
+			e.wantErrorPage(t, e.start(b, newAuthzReq("web2", uri, "openid")))
+		})
+	}
+	if cb := e.code(b, newAuthzReq("web2", registered, "openid")); cb.Get("code") == "" {
+		t.Fatal("confidential client: no code at its registered loopback URI")
+	}
+	for _, uri := range []string{"http://127.0.0.1:51234/cb", "http://127.0.0.1:1/cb", "http://127.0.0.1/cb"} {
+		o := e.start(b, newAuthzReq("native", uri, "openid"))
+		if o.app == nil && strings.Contains(o.page, `data-testid="consent"`) {
+			o = e.decide(b, o.page, "approve")
+		}
+		if o.app == nil || o.fields.Get("code") == "" || o.app.Host != strings.TrimPrefix(strings.TrimSuffix(uri, "/cb"), "http://") {
+			t.Errorf("native %s: %d %v", uri, o.status, o.app)
+		}
+	}
+}

@@ -52,6 +52,11 @@ func (s *Server) limitIP(r *http.Request) error {
 // client_secret_post, private_key_jwt, or none for public clients, which then only
 // identify themselves. Every failure is the same invalid_client.
 func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, error) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		// RFC 6749 §2.3, §5.2: one set of credentials per request. With two headers
+		// a proxy and Gatehouse could each read a different one.
+		return nil, rejected(invalidRequest("send at most one Authorization header"), "duplicate_authorization", "", "", nil)
+	}
 	basicID, basicSecret, hasBasic, err := basicCredentials(r)
 	if err != nil {
 		return nil, s.clientAuthFailed(r, "", "", "malformed_basic", err)

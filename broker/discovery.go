@@ -37,7 +37,9 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 		"revocation_endpoint_auth_signing_alg_values_supported":    registry.AssertionAlgs,
 		// PKCE is verified at the token endpoint, S256 only (RFC 7636 §4.2, AS-PKCE-02).
 		"code_challenge_methods_supported": []string{"S256"},
-		"scopes_supported":                 append(slices.Clone(token.IdentityScopes[:3]), apiScopes...),
+		// offline_access included (OIDC Core §11): consented like any scope; refresh
+		// tokens go to clients with the refresh_token grant.
+		"scopes_supported": append(slices.Clone(token.IdentityScopes), apiScopes...),
 		// The browser side: authorization code flow only, PKCE S256, iss in every
 		// authorization response (RFC 9207 §3), no request objects (OIDC Core §6).
 		"authorization_endpoint":                         s.url("/oauth2/authorize"),

@@ -34,7 +34,8 @@ type introspection struct {
 
 // handleIntrospect is the introspection endpoint (RFC 7662). Only confidential
 // clients may call it (§2.1, AS-INT-01), and a client learns only about tokens issued
-// to it or meant for an API it is registered for; anything else is inactive.
+// to it or meant for an API it is the registered resource server of; anything else
+// is inactive (§4: no token scanning by whoever may merely ask for the API's tokens).
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
 	f, c, err := s.clientRequest(r)
 	if err != nil {
@@ -69,7 +70,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 }
 
 // introspectAccess reports on one of Gatehouse's access tokens (verifyAccessToken)
-// to its client or to a resource server it is meant for. nil means inactive.
+// to its client or to the registered resource server of an API in its aud
+// (store.Client.ResourceServerFor, read with the cached client: no extra query).
+// Being allowed to ask for tokens for an API is not enough. nil means inactive.
 func (s *Server) introspectAccess(ctx context.Context, c *store.Client, tok string) (*introspection, error) {
 	cl, err := s.verifyAccessToken(ctx, tok)
 	if errors.Is(err, errInvalidAccessToken) {
@@ -78,18 +81,12 @@ func (s *Server) introspectAccess(ctx context.Context, c *store.Client, tok stri
 	if err != nil {
 		return nil, err
 	}
-	if cl.ClientID != c.ID && !slices.ContainsFunc(cl.Audience, func(a string) bool { return mayIntrospectFor(c, a) }) {
+	if cl.ClientID != c.ID && !slices.ContainsFunc(cl.Audience, func(a string) bool { return slices.Contains(c.ResourceServerFor, a) }) {
 		return nil, nil
 	}
 	return &introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, Subject: cl.Subject,
 		Audience: cl.Audience, Issuer: cl.Issuer, Expiry: cl.Expiry, IssuedAt: cl.IssuedAt, ID: cl.ID,
 		TokenType: "Bearer", AuthTime: cl.AuthTime}, nil
-}
-
-// mayIntrospectFor: a resource server registered as a client introspects tokens
-// for its own API (its default or allowed audiences).
-func mayIntrospectFor(c *store.Client, audience string) bool {
-	return audience != "" && (audience == c.DefaultAudience || slices.Contains(c.Audiences, audience))
 }
 
 // introspectRefresh reports on a refresh token, to the client it was issued to only.

@@ -25,7 +25,8 @@ import (
 
 // oauthFixture is the SECURITY.md §4 setup: web1, web2 (confidential, code +
 // refresh), spa and native (public), svc (client_credentials), jwt1 (private_key_jwt),
-// and the APIs rs1 and rs2, with the user alice.
+// the APIs rs1 and rs2 and the clients rs1 and rs2 registered as their resource
+// servers, with the user alice.
 type oauthFixture struct {
 	*testServer
 	secrets map[string]string // client ID → secret
@@ -61,7 +62,9 @@ func newOAuthFixture(t testing.TB, settings map[string]string) *oauthFixture {
 		{ID: "svc", GrantTypes: []string{registry.GrantClientCredentials}, Scopes: []string{"read", "write"},
 			DefaultAudience: rs1, TokenEndpointAuthMethod: registry.AuthSecretBasic},
 		{ID: "rs1", GrantTypes: []string{registry.GrantClientCredentials}, Scopes: []string{"read"},
-			DefaultAudience: rs1, TokenEndpointAuthMethod: registry.AuthSecretBasic},
+			DefaultAudience: rs1, ResourceServerFor: []string{rs1}, TokenEndpointAuthMethod: registry.AuthSecretBasic},
+		{ID: "rs2", GrantTypes: []string{registry.GrantClientCredentials}, Scopes: []string{"read"},
+			DefaultAudience: rs2, ResourceServerFor: []string{rs2}, TokenEndpointAuthMethod: registry.AuthSecretBasic},
 	} {
 		if !c.Public {
 			secret, hash := registry.NewSecret()
@@ -195,7 +198,7 @@ func (fx *oauthFixture) exchange(t *testing.T, auth, code, verifier, redirect st
 	return fx.call(t, "/oauth2/token", auth, v)
 }
 
-// introspect asks as rs1 (a resource server registered as a client).
+// introspect asks as rs1 (the registered resource server of the API rs1).
 func (fx *oauthFixture) introspect(t *testing.T, tok string) map[string]any {
 	t.Helper()
 	o := fx.call(t, "/oauth2/introspect", "basic:rs1", url.Values{"token": {tok}})

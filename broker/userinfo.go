@@ -63,11 +63,17 @@ func (s *Server) userInfo(r *http.Request) (map[string]any, error) {
 		return nil, &bearerError{Status: http.StatusBadRequest, Code: "invalid_request",
 			Description: "send the access token in the Authorization header"}
 	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		// RFC 6750 §3.1: more than one way of sending the token (here, two tokens).
+		return nil, &bearerError{Status: http.StatusBadRequest, Code: "invalid_request",
+			Description: "send one Authorization header"}
+	}
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		return nil, errNoBearer
 	}
 	scheme, tok, ok := strings.Cut(auth, " ")
+	tok = strings.TrimLeft(tok, " ") // RFC 6750 §2.1: "Bearer" 1*SP b64token
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return nil, &bearerError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the Authorization header is malformed"}
 	}

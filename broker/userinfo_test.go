@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -110,5 +111,40 @@ func TestRPInitiatedLogout(t *testing.T) {
 	}
 	if st, _ := e.refresh("web", tok["refresh_token"].(string)); st != 400 {
 		t.Fatalf("refresh token survived logout: %d", st)
+	}
+}
+
+// TestUserInfoAuthorizationHeader: more than one Authorization header is 400
+// invalid_request with no claims (RFC 6750 §3.1), even when both carry the same
+// good token; "Bearer" followed by more than one space is accepted (RFC 6750 §2.1:
+// "Bearer" 1*SP b64token).
+func TestUserInfoAuthorizationHeader(t *testing.T) {
+	fx := newOAuthFixture(t, nil)
+	code, verifier, _ := fx.newCode(t, codeOpts{client: "web1", redirect: "https://app1.test/cb"})
+	at := fx.exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil).str("access_token")
+	userinfo := func(headers ...string) (*http.Response, string) {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, "/oauth2/userinfo", nil)
+		for _, h := range headers {
+			r.Header.Add("Authorization", h)
+		}
+		res := fx.do(r)
+		return res, body(t, res)
+	}
+	for name, headers := range map[string][]string{
+		"the same token twice": {"Bearer " + at, "Bearer " + at},
+		"a bad second token":   {"Bearer " + at, "Bearer abc"},
+		"an empty second":      {"Bearer " + at, ""},
+		"Basic second":         {"Bearer " + at, "Basic eDp5"},
+	} {
+		res, raw := userinfo(headers...)
+		if res.StatusCode != 400 || !strings.Contains(res.Header.Get("WWW-Authenticate"), `error="invalid_request"`) || strings.Contains(raw, "alice") {
+			t.Errorf("%s: %d %q %s", name, res.StatusCode, res.Header.Get("WWW-Authenticate"), raw)
+		}
+	}
+	for _, sp := range []string{" ", "  ", "    "} {
+		if res, raw := userinfo("Bearer" + sp + at); res.StatusCode != 200 || !strings.Contains(raw, `"sub":"alice"`) {
+			t.Errorf("Bearer and %d spaces: %d %s", len(sp), res.StatusCode, raw)
+		}
 	}
 }

@@ -32,7 +32,8 @@ export GATEHOUSE_LOG_LEVEL=warn GATEHOUSE_OAUTH_RATE_PER_CLIENT=100000000 GATEHO
 cd "$WORK"
 "$GH" apis create --id bench --audience https://api.bench.test --name Bench --scope api --json > api.json
 "$GH" clients create --name bench --grant-type client_credentials --scope api --default-api https://api.bench.test --json > client.json
-"$GH" clients create --name bench-rs --grant-type client_credentials --scope api --default-api https://api.bench.test --json > rs.json
+"$GH" clients create --name bench-rs --grant-type client_credentials --scope api --default-api https://api.bench.test \
+  --resource-server-for https://api.bench.test --json > rs.json
 "$GH" serve > server.log 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT

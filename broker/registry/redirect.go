@@ -7,16 +7,21 @@ import (
 	"strings"
 )
 
-// MatchRedirectURI reports whether requested is one of the registered redirect URIs.
-// Matching is by exact string equality (RFC 9700 §4.1.3, RFC 6749 §3.1.2.3): no
-// normalisation, no prefixes, no case folding. The one exception is RFC 8252 §7.3: a
-// registered loopback IP redirect URI (http://127.0.0.1/… or http://[::1]/…) matches
-// the same URI with any port, because a native app picks a free port at run time.
-func MatchRedirectURI(registered []string, requested string) bool {
+// MatchRedirectURI reports whether requested is one of the registered redirect URIs
+// of a client, public or not. Matching is by exact string equality (RFC 9700 §4.1.3,
+// RFC 6749 §3.1.2.3): no normalisation, no prefixes, no case folding. The one
+// exception is RFC 8252 §7.3, for public (native) clients only: a registered loopback
+// IP redirect URI (http://127.0.0.1/… or http://[::1]/…) matches the same URI with
+// any port, because a native app picks a free port at run time. A confidential
+// client is a server with a fixed address: its port must match too.
+func MatchRedirectURI(registered []string, requested string, public bool) bool {
 	for _, r := range registered {
 		if r == requested {
 			return true
 		}
+	}
+	if !public {
+		return false
 	}
 	stripped, ok := stripLoopbackPort(requested)
 	if !ok {

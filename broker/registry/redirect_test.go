@@ -8,50 +8,54 @@ import (
 func TestMatchRedirectURI(t *testing.T) {
 	registered := []string{"https://app1.test/cb", "https://app1.test/cb2?a=b", "http://127.0.0.1/cb", "http://[::1]:8080/native"}
 	for _, tc := range []struct {
-		uri  string
-		want bool
+		uri                  string
+		public, confidential bool // matches for a public, a confidential client
 	}{
-		{"https://app1.test/cb", true},
-		{"https://app1.test/cb2?a=b", true},
+		{"https://app1.test/cb", true, true},
+		{"https://app1.test/cb2?a=b", true, true},
 		// AS-RED-01 variants: each is refused.
-		{"https://app1.test/cb/../evil", false},
-		{"https://app1.test/cbx", false},
-		{"https://app1.test/cb/", false},
-		{"https://APP1.test/cb", false},
-		{"https://app1.test:443/cb", false},
-		{"https://app1.test:8443/cb", false},
-		{"http://app1.test/cb", false},
-		{"https://app1.test@evil.test/cb", false},
-		{"https://evil.test@app1.test/cb", false},
-		{"https://app1.test/%2e%2e/cb", false},
-		{"https://app1.test/cb#frag", false},
-		{"https://аpp1.test/cb", false}, // Cyrillic а
-		{"https://app1.test/c%2562", false},
-		{"https://app1.test/cb?", false},
+		{"https://app1.test/cb/../evil", false, false},
+		{"https://app1.test/cbx", false, false},
+		{"https://app1.test/cb/", false, false},
+		{"https://APP1.test/cb", false, false},
+		{"https://app1.test:443/cb", false, false},
+		{"https://app1.test:8443/cb", false, false},
+		{"http://app1.test/cb", false, false},
+		{"https://app1.test@evil.test/cb", false, false},
+		{"https://evil.test@app1.test/cb", false, false},
+		{"https://app1.test/%2e%2e/cb", false, false},
+		{"https://app1.test/cb#frag", false, false},
+		{"https://аpp1.test/cb", false, false}, // Cyrillic а
+		{"https://app1.test/c%2562", false, false},
+		{"https://app1.test/cb?", false, false},
 		// AS-RED-02: query added or changed.
-		{"https://app1.test/cb?x=1", false},
-		{"https://app1.test/cb2?a=c", false},
-		{"https://app1.test/cb2", false},
-		// RFC 8252 §7.3: loopback IP literal, any port.
-		{"http://127.0.0.1/cb", true},
-		{"http://127.0.0.1:51234/cb", true},
-		{"http://127.0.0.1:1/cb", true},
-		{"http://[::1]/native", true},
-		{"http://[::1]:9/native", true},
-		{"http://127.0.0.1:51234/cb/x", false},
-		{"http://127.0.0.1:51234/cbx", false},
-		{"http://127.0.0.1:/cb", false},
-		{"http://127.0.0.1:123456/cb", false},
-		{"http://127.0.0.1:80@evil.test/cb", false},
-		{"http://127.0.0.1.evil.test/cb", false},
-		{"http://localhost:51234/cb", false},
-		{"https://127.0.0.1:51234/cb", false},
-		{"http://127.0.0.2:51234/cb", false},
-		{"http://[::1]:9/cb", false},
-		{"", false},
+		{"https://app1.test/cb?x=1", false, false},
+		{"https://app1.test/cb2?a=c", false, false},
+		{"https://app1.test/cb2", false, false},
+		// RFC 8252 §7.3: loopback IP literal, any port, for public clients only.
+		{"http://127.0.0.1/cb", true, true},
+		{"http://127.0.0.1:51234/cb", true, false},
+		{"http://127.0.0.1:1/cb", true, false},
+		{"http://[::1]/native", true, false},
+		{"http://[::1]:9/native", true, false},
+		{"http://[::1]:8080/native", true, true},
+		{"http://127.0.0.1:51234/cb/x", false, false},
+		{"http://127.0.0.1:51234/cbx", false, false},
+		{"http://127.0.0.1:/cb", false, false},
+		{"http://127.0.0.1:123456/cb", false, false},
+		{"http://127.0.0.1:80@evil.test/cb", false, false},
+		{"http://127.0.0.1.evil.test/cb", false, false},
+		{"http://localhost:51234/cb", false, false},
+		{"https://127.0.0.1:51234/cb", false, false},
+		{"http://127.0.0.2:51234/cb", false, false},
+		{"http://[::1]:9/cb", false, false},
+		{"", false, false},
 	} {
-		if got := MatchRedirectURI(registered, tc.uri); got != tc.want {
-			t.Errorf("MatchRedirectURI(%q) = %v, want %v", tc.uri, got, tc.want)
+		if got := MatchRedirectURI(registered, tc.uri, true); got != tc.public {
+			t.Errorf("public: MatchRedirectURI(%q) = %v, want %v", tc.uri, got, tc.public)
+		}
+		if got := MatchRedirectURI(registered, tc.uri, false); got != tc.confidential {
+			t.Errorf("confidential: MatchRedirectURI(%q) = %v, want %v", tc.uri, got, tc.confidential)
 		}
 	}
 }
@@ -88,8 +92,9 @@ func TestASRED04_RedirectURIRegistration(t *testing.T) {
 	}
 }
 
-// FuzzMatchRedirectURI: the matcher never panics, an exact match always matches, and
-// a match is either exact or differs from a registered loopback URI only in its port.
+// FuzzMatchRedirectURI: the matcher never panics, an exact match always matches, a
+// confidential client's match is exact, and a public client's match is either exact
+// or differs from a registered loopback URI only in its port.
 func FuzzMatchRedirectURI(f *testing.F) {
 	for _, s := range [][2]string{
 		{"https://app1.test/cb", "https://app1.test/cb"},
@@ -100,10 +105,13 @@ func FuzzMatchRedirectURI(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, registered, requested string) {
-		if !MatchRedirectURI([]string{requested}, requested) {
+		if !MatchRedirectURI([]string{requested}, requested, false) || !MatchRedirectURI([]string{requested}, requested, true) {
 			t.Fatalf("exact %q does not match itself", requested)
 		}
-		if !MatchRedirectURI([]string{registered}, requested) || registered == requested {
+		if MatchRedirectURI([]string{registered}, requested, false) && registered != requested {
+			t.Fatalf("%q matched %q for a confidential client", requested, registered)
+		}
+		if !MatchRedirectURI([]string{registered}, requested, true) || registered == requested {
 			return
 		}
 		if !strings.HasPrefix(requested, "http://127.0.0.1") && !strings.HasPrefix(requested, "http://[::1]") {

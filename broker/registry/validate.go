@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,6 +107,34 @@ func ValidateClient(c store.Client) error {
 	}
 	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
 		add("token lifetimes must not be negative")
+	}
+	if c.Public && len(c.ResourceServerFor) > 0 {
+		// RFC 7662 §2.1: the protected resource authenticates to introspect.
+		add("a public client cannot be a resource server")
+	}
+	if len(p) > 0 {
+		return errors.New(strings.Join(p, "; "))
+	}
+	return nil
+}
+
+// ValidateResourceServerFor checks that every API c is registered as the resource
+// server of is a registered API, listed once, and returns every problem at once.
+// It is separate from ValidateClient because it reads the APIs.
+func ValidateResourceServerFor(ctx context.Context, apis store.APIs, c store.Client) error {
+	var p []string
+	for i, aud := range c.ResourceServerFor {
+		if slices.Contains(c.ResourceServerFor[:i], aud) {
+			p = append(p, fmt.Sprintf("resource server for %q is listed twice", aud))
+			continue
+		}
+		_, err := apis.GetByAudience(ctx, aud)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			p = append(p, fmt.Sprintf("resource server for %q: no API has this audience", aud))
+		case err != nil:
+			return fmt.Errorf("validate resource server: %w", err)
+		}
 	}
 	if len(p) > 0 {
 		return errors.New(strings.Join(p, "; "))

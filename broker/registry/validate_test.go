@@ -1,6 +1,9 @@
 package registry
 
 import (
+	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -37,12 +40,46 @@ func TestValidateClient(t *testing.T) {
 		"bad scope":    func(c *store.Client) { c.Scopes = []string{"a b"} },
 		"bad id":       func(c *store.Client) { c.ID = "a:b" },
 		"negative ttl": func(c *store.Client) { c.AccessTokenTTL = -1 },
+		"public resource server": func(c *store.Client) {
+			c.Public, c.TokenEndpointAuthMethod, c.ResourceServerFor = true, AuthNone, []string{"https://api1.test"}
+		},
 	} {
 		c := web
 		c.GrantTypes = append([]string(nil), web.GrantTypes...)
 		mutate(&c)
 		if err := ValidateClient(c); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// fakeAPIs holds APIs by audience; only GetByAudience is used.
+type fakeAPIs struct {
+	store.APIs
+	audiences []string
+}
+
+func (f fakeAPIs) GetByAudience(_ context.Context, aud string) (store.API, error) {
+	if slices.Contains(f.audiences, aud) {
+		return store.API{Audience: aud}, nil
+	}
+	return store.API{}, store.ErrNotFound
+}
+
+func TestValidateResourceServerFor(t *testing.T) {
+	apis := fakeAPIs{audiences: []string{"https://api1.test", "https://api2.test"}}
+	for _, tc := range []struct {
+		rs   []string
+		want string // "" for valid
+	}{
+		{nil, ""},
+		{[]string{"https://api1.test", "https://api2.test"}, ""},
+		{[]string{"https://api3.test"}, `"https://api3.test": no API`},
+		{[]string{"https://api1.test", "https://api1.test"}, "listed twice"},
+	} {
+		err := ValidateResourceServerFor(t.Context(), apis, store.Client{ID: "rs", ResourceServerFor: tc.rs})
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.rs, err, tc.want)
 		}
 	}
 }

@@ -167,6 +167,7 @@ type Client struct {
 	// IDTokenSignedResponseAlg is the JWS alg of the client's ID tokens (OIDC Dynamic
 	// Client Registration §2): RS256, ES256 or EdDSA; empty means RS256.
 	IDTokenSignedResponseAlg string
+	ResourceServerFor        []string // APIs (by audience URI) whose tokens it may introspect (RFC 7662 §2.1)
 	CreatedAt                time.Time
 	UpdatedAt                time.Time
 }

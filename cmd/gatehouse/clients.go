@@ -44,11 +44,12 @@ type clientFlags struct {
 	id, name, logo, defaultAPI, authMethod, jwksFile, jwksURI, idTokenAlg *string
 	public, firstParty                                                    *bool
 	accessTTL, refreshTTL                                                 *time.Duration
-	redirects, postLogout, grants, scopes, apis                           *listFlag
+	redirects, postLogout, grants, scopes, apis, rsFor                    *listFlag
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
-	cf := &clientFlags{redirects: &listFlag{}, postLogout: &listFlag{}, grants: &listFlag{}, scopes: &listFlag{}, apis: &listFlag{}}
+	cf := &clientFlags{redirects: &listFlag{}, postLogout: &listFlag{}, grants: &listFlag{}, scopes: &listFlag{}, apis: &listFlag{},
+		rsFor: &listFlag{}}
 	cf.id = fs.String("id", "", "client ID (create; default: generated)")
 	cf.name = fs.String("name", "", "display name shown on consent pages")
 	cf.logo = fs.String("logo-uri", "", "https URL of the client's logo")
@@ -61,11 +62,13 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf.firstParty = fs.Bool("first-party", false, "first-party client: may skip the consent page")
 	cf.accessTTL = fs.Duration("client-access-token-ttl", 0, "access-token lifetime, at most the server's (0: server default)")
 	cf.refreshTTL = fs.Duration("client-refresh-token-ttl", 0, "refresh-token lifetime (0: server default)")
-	fs.Var(cf.redirects, "redirect-uri", "redirect URI (repeatable; exact match, loopback IPs any port)")
+	fs.Var(cf.redirects, "redirect-uri", "redirect URI (repeatable; exact match; public clients: loopback IPs any port)")
 	fs.Var(cf.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
 	fs.Var(cf.grants, "grant-type", "authorization_code, refresh_token, client_credentials (repeatable)")
 	fs.Var(cf.scopes, "scope", "scope the client may ask for (repeatable)")
 	fs.Var(cf.apis, "api", "audience of another API the client may ask tokens for with resource= (repeatable)")
+	fs.Var(cf.rsFor, "resource-server-for", "audience of an API this client is the resource server of: it may introspect\n"+
+		"any token for that API (repeatable; a registered API; \"\" to clear). Other clients introspect only their own tokens")
 	return cf
 }
 
@@ -108,6 +111,8 @@ func (cf *clientFlags) apply(fs *flag.FlagSet, c *store.Client) error {
 			c.Scopes = cf.scopes.vals
 		case "api":
 			c.Audiences = cf.apis.vals
+		case "resource-server-for":
+			c.ResourceServerFor = cf.rsFor.vals
 		}
 	})
 	return err
@@ -162,7 +167,7 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		if c.TokenEndpointAuthMethod == registry.AuthSecretBasic || c.TokenEndpointAuthMethod == registry.AuthSecretPost {
 			secret, c.SecretHash = registry.NewSecret()
 		}
-		if err := validateClient(c, cfg); err != nil {
+		if err := validateClient(ctx, db, c, cfg); err != nil {
 			return err
 		}
 		if err := cs.Create(ctx, c); err != nil {
@@ -221,7 +226,7 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		}
 		if sub != "show" {
 			c.UpdatedAt = now
-			if err := validateClient(c, cfg); err != nil {
+			if err := validateClient(ctx, db, c, cfg); err != nil {
 				return err
 			}
 			if err := cs.Update(ctx, c); err != nil {
@@ -234,9 +239,11 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 	return fmt.Errorf("unknown clients subcommand %q", sub)
 }
 
-// validateClient checks c, and that this server's keys can sign its ID tokens.
-func validateClient(c store.Client, cfg *config.Config) error {
-	return errors.Join(registry.ValidateClient(c), registry.ValidateIDTokenAlg(c, keys.IDTokenAlgorithms(cfg.SigningAlgorithm)))
+// validateClient reports every problem with c at once: its own, that this server's
+// keys can sign its ID tokens, and resource-server APIs that are not registered.
+func validateClient(ctx context.Context, db store.Store, c store.Client, cfg *config.Config) error {
+	return errors.Join(registry.ValidateClient(c), registry.ValidateIDTokenAlg(c, keys.IDTokenAlgorithms(cfg.SigningAlgorithm)),
+		registry.ValidateResourceServerFor(ctx, db.APIs(), c))
 }
 
 // clientJSON is the machine-readable view of a client: never its secret hash.
@@ -253,6 +260,7 @@ type clientJSON struct {
 	Scopes                  []string `json:"scopes"`
 	DefaultAPI              string   `json:"default_api,omitempty"`
 	APIs                    []string `json:"apis"`
+	ResourceServerFor       []string `json:"resource_server_for"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	JWKSURI                 string   `json:"jwks_uri,omitempty"`
 	HasJWKS                 bool     `json:"has_jwks"`
@@ -278,7 +286,7 @@ func toClientJSON(c store.Client) clientJSON {
 		RedirectURIs: nz(c.RedirectURIs), PostLogoutRedirectURIs: nz(c.PostLogoutRedirectURIs), GrantTypes: nz(c.GrantTypes),
 		Scopes: nz(c.Scopes), DefaultAPI: c.DefaultAudience, APIs: nz(c.Audiences), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		JWKSURI: c.JWKSURI, HasJWKS: len(c.JWKS) > 0, AccessTokenTTL: ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL),
-		IDTokenAlg: c.IDTokenAlg()}
+		IDTokenAlg: c.IDTokenAlg(), ResourceServerFor: nz(c.ResourceServerFor)}
 }
 
 func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret string) error {
@@ -291,9 +299,9 @@ func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret stri
 	if secret != "" {
 		fmt.Fprintf(w, "client_secret: %s\n(shown only now; Gatehouse stores a hash)\n", secret)
 	}
-	fmt.Fprintf(w, "name: %s\npublic: %v\nauth method: %s\ngrant types: %s\nscopes: %s\nredirect URIs: %s\ndefault API: %s\nother APIs: %s\nID token alg: %s\n",
+	fmt.Fprintf(w, "name: %s\npublic: %v\nauth method: %s\ngrant types: %s\nscopes: %s\nredirect URIs: %s\ndefault API: %s\nother APIs: %s\nID token alg: %s\nresource server for: %s\n",
 		c.Name, c.Public, c.TokenEndpointAuthMethod, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "),
-		strings.Join(c.RedirectURIs, " "), c.DefaultAudience, strings.Join(c.Audiences, " "), c.IDTokenAlg())
+		strings.Join(c.RedirectURIs, " "), c.DefaultAudience, strings.Join(c.Audiences, " "), c.IDTokenAlg(), strings.Join(c.ResourceServerFor, " "))
 	return nil
 }
 

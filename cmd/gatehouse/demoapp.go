@@ -93,8 +93,9 @@ func registerDemo(ctx context.Context, db *sqlstore.DB, appURL string) (string, 
 	}
 	secret, hash := registry.NewSecret()
 	c := store.Client{ID: demoAppID, Name: "Gatehouse demo app", SecretHash: hash,
-		// RFC 8252 §7.3: a loopback redirect URI matches on any port.
-		RedirectURIs: []string{"http://127.0.0.1/callback"}, PostLogoutRedirectURIs: []string{appURL + "/"},
+		// This start's exact address: the app is confidential, and only native
+		// (public) clients match a loopback redirect URI on any port (RFC 8252 §7.3).
+		RedirectURIs: []string{appURL + "/callback"}, PostLogoutRedirectURIs: []string{appURL + "/"},
 		GrantTypes:      []string{registry.GrantAuthorizationCode, registry.GrantRefreshToken},
 		Scopes:          []string{"openid", "profile", "email", "notes.read", "notes.write", "grades.read", "admin"},
 		DefaultAudience: demoAPIAudience, TokenEndpointAuthMethod: registry.AuthSecretBasic, CreatedAt: now, UpdatedAt: now}

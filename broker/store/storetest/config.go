@@ -160,6 +160,7 @@ func newClient(id string) store.Client {
 		AccessTokenTTL:           5*time.Minute + time.Nanosecond,
 		RefreshTokenTTL:          30 * 24 * time.Hour,
 		IDTokenSignedResponseAlg: "ES256",
+		ResourceServerFor:        []string{"https://api.example.com", "https://api4.example.com"},
 		CreatedAt:                at(0),
 		UpdatedAt:                at(time.Second),
 	}
@@ -198,7 +199,7 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "Create", s.Clients().Create(t.Context(), c))
 		c = store.Client{ID: "c1", Name: "Renamed", RedirectURIs: []string{"https://new.example/cb"},
 			Audiences: []string{"https://new.example/api"}, AccessTokenTTL: time.Minute, IDTokenSignedResponseAlg: "EdDSA",
-			CreatedAt: c.CreatedAt, UpdatedAt: at(time.Hour)}
+			ResourceServerFor: []string{"https://new.example/rs"}, CreatedAt: c.CreatedAt, UpdatedAt: at(time.Hour)}
 		changed := c
 		changed.CreatedAt = at(-time.Hour) // Update keeps CreatedAt
 		must(t, "Update", s.Clients().Update(t.Context(), changed))
