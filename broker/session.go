@@ -51,7 +51,19 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 		sess.LogoutStateEnc = enc
 	}
 	evicted, err := s.store.SignIns().Record(r.Context(), store.SignIn{Used: used, Session: sess, Login: login,
-		MaxPerUser: s.maxSessionsPerUser, Profile: profileUpdate(u, id, now)})
+		MaxPerUser: s.maxSessionsPerUser, Profile: profileUpdate(u, id, now),
+		RequireEnabledProvider: true})
+	if errors.Is(err, store.ErrDisabled) {
+		// The provider was disabled or removed while the person was at it: the
+		// cached build that verified the response may be seconds old, the
+		// database is not (the cut-off that follows a disable must find every
+		// session). The response is used up all the same.
+		if err := s.spend(r, id.ProviderID, "signin.refused", used); err != nil {
+			return store.Session{}, err
+		}
+		s.record(r, "", "signin.refused", id.ProviderID, map[string]any{"reason": "provider_disabled"})
+		return store.Session{}, errUnknownProvider
+	}
 	if err != nil {
 		return store.Session{}, err
 	}
