@@ -30,6 +30,8 @@ const providersAbout = `Manages upstream identity providers.
   list        every provider
   show ID     one provider; for SAML also the SP entity ID, metadata, ACS and SLO URLs to give the IdP
   disable ID, enable ID, remove ID
+              disable and remove end every session signed in with the provider and revoke the refresh
+              and access tokens issued under them, at once and on every replica
 
 Secrets (client secret, SAML SP key) are stored encrypted with the master key and never printed.`
 
