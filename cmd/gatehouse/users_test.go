@@ -4,12 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
 // cliWorld is a database as a running Gatehouse leaves it: providers corp and
@@ -196,4 +202,36 @@ func TestADM16_ProvidersDisableRemoveCutOff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProviderDisabledByFileCutsOff: a provider a file disables — the providers
+// file at start-up, or providers add-oidc --from-file — ends its sessions as
+// providers disable does.
+func TestProviderDisabledByFileCutsOff(t *testing.T) {
+	spec := `{"id":"corp","kind":"oidc","name":"Corp","enabled":false,
+		"oidc":{"issuer":"https://corp.example","client_id":"gatehouse"}}`
+	t.Run("providers file", func(t *testing.T) {
+		w := newCLIWorld(t)
+		path := filepath.Join(t.TempDir(), "providers.json")
+		w.must(t, os.WriteFile(path, []byte("["+spec+"]"), 0o600))
+		mk, err := config.ParseKey(masterKeyA)
+		w.must(t, err)
+		ring, err := seal.NewKeyring(mk)
+		w.must(t, err)
+		err = loadProvidersFile(context.Background(), path, w.db, upstream.Env{Keyring: ring}, 10*time.Minute, slog.New(slog.DiscardHandler))
+		w.must(t, err)
+		if s, rt := w.live(t, "s-ann-1"); s || rt || !w.revokedAccess(t, "session:s-ann-1") {
+			t.Errorf("after the file disabled corp: session %v, refresh token %v", s, rt)
+		}
+	})
+	t.Run("add-oidc --from-file", func(t *testing.T) {
+		w := newCLIWorld(t)
+		path := filepath.Join(t.TempDir(), "corp.json")
+		w.must(t, os.WriteFile(path, []byte(spec), 0o600))
+		w.run(t, "providers", "add-oidc", "--from-file", path)
+		if s, rt := w.live(t, "s-ann-1"); s || rt {
+			t.Errorf("after add-oidc disabled corp: session %v, refresh token %v", s, rt)
+		}
+		w.audited(t, "provider.disabled", "corp")
+	})
 }
