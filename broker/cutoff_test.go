@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/pgtest"
 )
 
@@ -287,11 +288,52 @@ func TestProviderDisabledDuringSignInCreatesNoSession(t *testing.T) {
 			cb := e.oidcCallback(c, "corp")
 			e.clk.Add(time.Second) // within the hour: the replica does not re-read the providers
 			e.cutOff(tc.change(e), CutOffTarget{ProviderID: "corp"})
+			identities := e.count("identities")
 			e.refused(e.get(c, cb), http.StatusNotFound, 1)
 			e.wantAudit("signin.refused", "provider_disabled")
-			if n := e.count("identities"); n != 1 {
-				t.Errorf("%d identities, want 1", n)
+			if n := e.count("identities"); n != identities {
+				t.Errorf("identities %d → %d", identities, n)
 			}
 		})
 	}
+}
+
+// disableAtRecord disables the provider just before the sign-in's transaction,
+// as an admin's disable landing between the callback's check and the session.
+type disableAtRecord struct {
+	store.Store
+}
+
+func (d disableAtRecord) SignIns() store.SignIns { return disablingSignIns{d.Store.SignIns(), d.Store} }
+
+type disablingSignIns struct {
+	store.SignIns
+	st store.Store
+}
+
+func (x disablingSignIns) Record(ctx context.Context, in store.SignIn) ([]string, error) {
+	p, err := x.st.Providers().Get(ctx, in.Session.ProviderID)
+	if err != nil {
+		return nil, err
+	}
+	p.Enabled = false
+	if err := x.st.Providers().Update(ctx, p); err != nil {
+		return nil, err
+	}
+	return x.SignIns.Record(ctx, in)
+}
+
+// TestProviderDisabledAtSessionCreatesNoSession: a disable that lands after the
+// callback checked the provider, just before the session is recorded, still
+// leaves no session: the sign-in's transaction reads the provider itself.
+func TestProviderDisabledAtSessionCreatesNoSession(t *testing.T) {
+	e := newAuthzEnvWith(t, envOptions{wrapStore: func(st store.Store) store.Store { return disableAtRecord{st} }})
+	res, _ := e.signIn(newClient(e.signinEnv), "alice@oidc.example")
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("sign-in: %d, want 404", res.StatusCode)
+	}
+	if n := e.sessions(); n != 0 {
+		t.Errorf("%d sessions", n)
+	}
+	e.wantAudit("signin.refused", "provider_disabled")
 }

@@ -99,6 +99,23 @@ func profileUpdate(u store.User, id providers.Identity, now time.Time) store.Use
 	return p
 }
 
+// refuseDisabledProvider refuses a sign-in or link completing at a provider the
+// database says is disabled or removed, before anything is verified or stored:
+// the registry's cached list (s.provider) may be seconds old on this replica.
+// startSession checks again in the transaction that records the session, for a
+// disable that lands in between.
+func (s *Server) refuseDisabledProvider(r *http.Request, id string) error {
+	p, err := s.store.Providers().Get(r.Context(), id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err != nil || !p.Enabled {
+		s.record(r, "", "signin.refused", id, map[string]any{"reason": "provider_disabled"})
+		return errUnknownProvider
+	}
+	return nil
+}
+
 // currentSession returns the browser's live session and its user. Expiry is
 // decided here with the server's clock, not by the cookie (WEB-11); a session
 // past its idle or absolute limit is deleted on sight.
