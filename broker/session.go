@@ -100,20 +100,23 @@ func profileUpdate(u store.User, id providers.Identity, now time.Time) store.Use
 }
 
 // refuseDisabledProvider refuses a sign-in or link completing at a provider the
-// database says is disabled or removed, before anything is verified or stored:
-// the registry's cached list (s.provider) may be seconds old on this replica.
-// startSession checks again in the transaction that records the session, for a
-// disable that lands in between.
-func (s *Server) refuseDisabledProvider(r *http.Request, id string) error {
+// database says is disabled or removed, before the response is verified or
+// anything but its flow's key is stored: the registry's cached list (s.provider)
+// may be seconds old on this replica. startSession checks again in the
+// transaction that records the session, for a disable that lands in between.
+func (s *Server) refuseDisabledProvider(r *http.Request, id string, f flow) error {
 	p, err := s.store.Providers().Get(r.Context(), id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if err != nil || !p.Enabled {
-		s.record(r, "", "signin.refused", id, map[string]any{"reason": "provider_disabled"})
-		return errUnknownProvider
+	if err == nil && p.Enabled {
+		return nil
 	}
-	return nil
+	if err := s.spend(r, id, "signin.refused", []store.ReplayKey{flowKey(f)}); err != nil {
+		return err
+	}
+	s.record(r, "", "signin.refused", id, map[string]any{"reason": "provider_disabled"})
+	return errUnknownProvider
 }
 
 // currentSession returns the browser's live session and its user. Expiry is

@@ -117,6 +117,9 @@ func TestUsersList(t *testing.T) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}
 	}
+	if out := w.run(t, "users", "show", "ann@corp.example"); !strings.Contains(out, "Identity corp / sub-ann") {
+		t.Errorf("show:\n%s", out)
+	}
 	var rows []userRow
 	if err := json.Unmarshal([]byte(w.run(t, "users", "list", "--json", "--email", "BOB@uni.example")), &rows); err != nil {
 		t.Fatal(err)
