@@ -64,6 +64,9 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 	if err != nil {
 		return err
 	}
+	if err := s.refuseDisabledProvider(r, id, f); err != nil {
+		return err
+	}
 	ident, err := b.Provider.Complete(ctx, r, f.Pending)
 	if err != nil {
 		return s.upstreamFailure(r, id, "signin.refused", err)

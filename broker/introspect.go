@@ -108,6 +108,9 @@ func (s *Server) introspectRefresh(ctx context.Context, c *store.Client, tok str
 	if revoked, err := s.grantRevokedSince(ctx, t); err != nil || revoked {
 		return nil, err
 	}
+	if ended, err := s.sessionEnded(ctx, t.SessionID); err != nil || ended {
+		return nil, err
+	}
 	var aud []string
 	if t.Audience != "" {
 		aud = []string{t.Audience}
@@ -195,6 +198,12 @@ func (s *Server) verifyAccessToken(ctx context.Context, tok string) (token.Acces
 	}
 	// The signing key's entry too: a key revoked on another replica is still in
 	// this one's cache until its next refresh (SECURITY.md AS-JWT-04).
+	// This one query also answers for a disabled user ("user:…") and a cut-off
+	// provider ("session:…" of each session CutOff ended): a sign-in records its
+	// session only at an enabled provider, and a code or refresh token of an ended
+	// session issues nothing (sessionEnded), so no access token of a cut-off
+	// session escapes its entry and introspection, the hot path, needs no read of
+	// the session or the provider.
 	latest, err := s.store.Revocations().Latest(ctx, append(cl.RevocationKeys(), token.KeyRevocationKey(kid)))
 	if err != nil {
 		return cl, err

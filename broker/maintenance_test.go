@@ -90,7 +90,8 @@ func TestWEB11_ExpiredSessionRevokesItsTokens(t *testing.T) {
 			fx := newOAuthFixture(t, nil)
 			ctx := context.Background()
 			now := time.Now()
-			must(t, fx.db.Sessions().Create(ctx, store.Session{ID: "sess-1", TokenHash: []byte("h1"), UserID: "alice",
+			must(t, fx.db.Sessions().Delete(ctx, "sess-1"))
+			must(t, fx.db.Sessions().Create(ctx, store.Session{ID: "sess-1", TokenHash: []byte("h1"), UserID: "alice", ProviderID: "corp",
 				CreatedAt: now.Add(-2 * time.Hour), LastSeenAt: now.Add(-tc.lastSeen), ExpiresAt: now.Add(tc.expires)}))
 			code, verifier, _ := fx.newCode(t, codeOpts{client: "web1", redirect: "https://app1.test/cb"})
 			o := fx.exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil)

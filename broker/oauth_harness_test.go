@@ -46,6 +46,12 @@ func newOAuthFixture(t testing.TB, settings map[string]string) *oauthFixture {
 	ctx := context.Background()
 	now := time.Now()
 	must(t, ts.db.Users().Create(ctx, store.User{ID: "alice", Email: "alice@corp.example", EmailVerified: true, CreatedAt: now, UpdatedAt: now}))
+	// Codes are issued under alice's browser session sess-1, signed in at corp:
+	// the token endpoint refuses a code or token whose session or provider is gone.
+	must(t, ts.db.Providers().Create(ctx, store.ProviderConfig{ID: "corp", Kind: "oidc", Name: "Corp", Enabled: true,
+		Settings: []byte(`{"issuer":"https://idp.corp.example","client_id":"gatehouse"}`), CreatedAt: now, UpdatedAt: now}))
+	must(t, ts.db.Sessions().Create(ctx, store.Session{ID: "sess-1", TokenHash: []byte("h1"), UserID: "alice", ProviderID: "corp",
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}))
 	must(t, ts.db.APIs().Create(ctx, store.API{ID: "rs1", Audience: rs1, Name: "API 1", Scopes: []store.Scope{
 		{Name: "read"}, {Name: "write"}, {Name: "admin", Roles: []string{"admin"}}}, CreatedAt: now}))
 	must(t, ts.db.APIs().Create(ctx, store.API{ID: "rs2", Audience: rs2, Name: "API 2", Scopes: []store.Scope{{Name: "read"}}, CreatedAt: now}))

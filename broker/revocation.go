@@ -23,11 +23,22 @@ import (
 // at once (AS-REV-02, DATA-10).
 func (s *Server) RevokeTokens(ctx context.Context, f store.RefreshFilter) error {
 	now := s.Now()
-	if _, err := s.store.RefreshTokens().Revoke(ctx, f, now); err != nil {
-		return err
-	}
 	if f.GrantID != "" {
+		if _, err := s.store.RefreshTokens().Revoke(ctx, f, now); err != nil {
+			return err
+		}
 		return s.revokeGrant(ctx, f.GrantID, now)
+	}
+	_, err := revokeTokens(ctx, s.store, f, now, s.cfg.AccessTokenTTL)
+	return err
+}
+
+// revokeTokens is RevokeTokens for every filter but a grant, on st at now, for the
+// server and for CutOff alike. It returns how many refresh tokens it revoked.
+func revokeTokens(ctx context.Context, st store.Store, f store.RefreshFilter, now time.Time, accessTokenTTL time.Duration) (int64, error) {
+	n, err := st.RefreshTokens().Revoke(ctx, f, now)
+	if err != nil {
+		return 0, err
 	}
 	var key string
 	switch {
@@ -42,9 +53,9 @@ func (s *Server) RevokeTokens(ctx context.Context, f store.RefreshFilter) error 
 	default:
 		// FamilyID and DelegationID: access tokens do not carry them; their refresh
 		// tokens are revoked above.
-		return nil
+		return n, nil
 	}
-	return s.store.Revocations().Revoke(ctx, key, now, now.Add(s.cfg.AccessTokenTTL))
+	return n, st.Revocations().Revoke(ctx, key, now, now.Add(accessTokenTTL))
 }
 
 // revokeGrant revokes every refresh and access token of a grant, including any
@@ -136,4 +147,90 @@ func RevokeSigningKey(ctx context.Context, st store.Store, km *keys.Manager, kid
 		return res, errors.Join(errors.New("the key is revoked but the audit event was not written"), err)
 	}
 	return res, nil
+}
+
+// CutOffTarget names whose access CutOff ends; exactly one field is set.
+type CutOffTarget struct {
+	// ProviderID: every session signed in at the provider, and what was issued
+	// under them (the provider was disabled or removed).
+	ProviderID string
+	// UserID: every session of the user and every refresh and access token
+	// issued to them (the user was disabled or signed out by an admin).
+	UserID string
+}
+
+// CutOff ends access at once, on every replica: the sessions of c end (their
+// rows go, so every replica's next request finds none) and the refresh tokens
+// and access tokens issued under them are revoked through the database (the
+// refresh-token rows and the revocation list introspection and UserInfo
+// consult). It is the one implementation of an admin's cut-off: the CLI's
+// providers disable|remove and users disable|sign-out call it, and the server's
+// own revocations share revokeTokens with it.
+//
+// Call it after the change that stops new access has committed (the provider
+// disabled or removed, the user disabled): a sign-in records its session only at
+// an enabled provider, under a lock the disable waits for
+// (store.SignIn.RequireEnabledProvider), so every session this lists is every
+// session there will be. A code or refresh token of an ended session is refused
+// by the token endpoint (sessionEnded). Each session's tokens are revoked before
+// its row is deleted, as endSession does: a failure leaves the row for a retry.
+// It returns how many sessions it ended and refresh tokens it revoked.
+func CutOff(ctx context.Context, st store.Store, c CutOffTarget, now time.Time, accessTokenTTL time.Duration) (sessions int, refresh int64, err error) {
+	var list []store.Session
+	switch {
+	case c.ProviderID != "" && c.UserID == "":
+		list, err = st.Sessions().ListForProvider(ctx, c.ProviderID)
+	case c.UserID != "" && c.ProviderID == "":
+		// Also the refresh tokens issued without a browser session, and every
+		// access token of the user through one revocation entry.
+		if refresh, err = revokeTokens(ctx, st, store.RefreshFilter{UserID: c.UserID}, now, accessTokenTTL); err != nil {
+			return 0, 0, err
+		}
+		list, err = st.Sessions().ListForUser(ctx, c.UserID)
+	default:
+		return 0, 0, errors.New("broker: a cut-off names a provider or a user")
+	}
+	if err != nil {
+		return 0, refresh, err
+	}
+	for _, x := range list {
+		n, err := revokeTokens(ctx, st, store.RefreshFilter{SessionID: x.ID}, now, accessTokenTTL)
+		if err != nil {
+			return sessions, refresh, fmt.Errorf("revoke the tokens of session %s: %w", x.ID, err)
+		}
+		refresh += n
+		if err := st.Sessions().Delete(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return sessions, refresh, err
+		}
+		sessions++
+	}
+	return sessions, refresh, nil
+}
+
+// sessionEnded reports whether a code or token issued under sessionID may no
+// longer be used: the session is gone (it ended, and whatever ended it revoked
+// its tokens) or its provider is removed or disabled. It stands behind the
+// revocation list for what a cut-off could miss: a provider disabled without
+// one (a providers file, a database edit), a code issued before the cut-off
+// and redeemed after it. Codes and tokens without a session (client
+// credentials, delegation) have none to check.
+func (s *Server) sessionEnded(ctx context.Context, sessionID string) (bool, error) {
+	if sessionID == "" {
+		return false, nil
+	}
+	sess, err := s.store.Sessions().Get(ctx, sessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	p, err := s.store.Providers().Get(ctx, sess.ProviderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !p.Enabled, nil
 }

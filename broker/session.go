@@ -51,7 +51,19 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 		sess.LogoutStateEnc = enc
 	}
 	evicted, err := s.store.SignIns().Record(r.Context(), store.SignIn{Used: used, Session: sess, Login: login,
-		MaxPerUser: s.maxSessionsPerUser, Profile: profileUpdate(u, id, now)})
+		MaxPerUser: s.maxSessionsPerUser, Profile: profileUpdate(u, id, now),
+		RequireEnabledProvider: true})
+	if errors.Is(err, store.ErrDisabled) {
+		// The provider was disabled or removed while the person was at it: the
+		// cached build that verified the response may be seconds old, the
+		// database is not (the cut-off that follows a disable must find every
+		// session). The response is used up all the same.
+		if err := s.spend(r, id.ProviderID, "signin.refused", used); err != nil {
+			return store.Session{}, err
+		}
+		s.record(r, "", "signin.refused", id.ProviderID, map[string]any{"reason": "provider_disabled"})
+		return store.Session{}, errUnknownProvider
+	}
 	if err != nil {
 		return store.Session{}, err
 	}
@@ -85,6 +97,26 @@ func profileUpdate(u store.User, id providers.Identity, now time.Time) store.Use
 	}
 	p.UpdatedAt = now
 	return p
+}
+
+// refuseDisabledProvider refuses a sign-in or link completing at a provider the
+// database says is disabled or removed, before the response is verified or
+// anything but its flow's key is stored: the registry's cached list (s.provider)
+// may be seconds old on this replica. startSession checks again in the
+// transaction that records the session, for a disable that lands in between.
+func (s *Server) refuseDisabledProvider(r *http.Request, id string, f flow) error {
+	p, err := s.store.Providers().Get(r.Context(), id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err == nil && p.Enabled {
+		return nil
+	}
+	if err := s.spend(r, id, "signin.refused", []store.ReplayKey{flowKey(f)}); err != nil {
+		return err
+	}
+	s.record(r, "", "signin.refused", id, map[string]any{"reason": "provider_disabled"})
+	return errUnknownProvider
 }
 
 // currentSession returns the browser's live session and its user. Expiry is

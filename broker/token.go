@@ -249,6 +249,15 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 	if err != nil || u.Disabled {
 		return nil, rejected(invalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, ac.UserID, nil)
 	}
+	// A code whose session ended before it was redeemed (an admin's cut-off
+	// included) issues nothing: the revocation list covers only tokens issued
+	// before the end.
+	if ended, err := s.sessionEnded(ctx, ac.SessionID); err != nil {
+		return nil, err
+	} else if ended {
+		return nil, rejected(invalidGrant("the sign-in the code came from has ended", nil), "session_ended", c.ID, ac.UserID,
+			map[string]any{"grant": ac.GrantID})
+	}
 	// The code's scope was decided at authorization; the client may have lost some
 	// of its allowed scopes since.
 	scopes := slices.DeleteFunc(slices.Clone(ac.Scopes), func(sc string) bool { return !slices.Contains(c.Scopes, sc) })
@@ -398,6 +407,12 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	u, err := s.store.Users().Get(ctx, old.UserID)
 	if err != nil || u.Disabled {
 		return nil, rejected(invalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, old.UserID, nil)
+	}
+	if ended, err := s.sessionEnded(ctx, old.SessionID); err != nil {
+		return nil, err
+	} else if ended {
+		return nil, rejected(invalidGrant("the refresh token was revoked", nil), "session_ended", c.ID, old.UserID,
+			map[string]any{"family": old.FamilyID})
 	}
 	next, nextHash := token.NewOpaque()
 	rotated, err := s.store.RefreshTokens().Rotate(ctx, hash, store.RefreshToken{

@@ -100,6 +100,13 @@ func (s *Server) userInfo(r *http.Request) (map[string]any, error) {
 		}
 		return nil, errBadToken
 	}
+	// Belt and braces behind the revocation list verifyAccessToken checked: not
+	// for a session that ended or whose provider is disabled or removed.
+	if ended, err := s.sessionEnded(ctx, cl.SessionID); err != nil {
+		return nil, err
+	} else if ended {
+		return nil, errBadToken
+	}
 	out := map[string]any{"sub": u.ID}
 	if slices.Contains(scopes, "profile") && u.Name != "" {
 		out["name"] = u.Name

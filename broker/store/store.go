@@ -25,6 +25,9 @@ var (
 	ErrAlreadyUsed = errors.New("store: already used")
 	// ErrLastIdentity: unlinking would leave a user with no way to sign in.
 	ErrLastIdentity = errors.New("store: last linked identity")
+	// ErrDisabled: a record a write depends on is switched off or gone (a
+	// sign-in at a provider disabled or removed meanwhile).
+	ErrDisabled = errors.New("store: disabled")
 )
 
 // Store gives access to every aggregate of one backend.
@@ -69,6 +72,8 @@ type Users interface {
 	// (emailaddr.Canonical), verified or not, oldest first: for linking decisions
 	// and for admins looking a person up.
 	FindByEmail(ctx context.Context, email string) ([]User, error)
+	// List returns every user, oldest first (gatehouse users list).
+	List(ctx context.Context) ([]User, error)
 }
 
 // Identity is an upstream identity (provider, subject) linked to one local user.
@@ -251,6 +256,8 @@ type Session struct {
 type Sessions interface {
 	Create(ctx context.Context, s Session) error
 	GetByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
+	// Get returns the session by its public ID, whether or not it has expired.
+	Get(ctx context.Context, id string) (Session, error)
 	Touch(ctx context.Context, id string, lastSeen time.Time) error
 	ListForUser(ctx context.Context, userID string) ([]Session, error)
 	// ListForIdentity lists the sessions signed in with (providerID, subject),
@@ -259,6 +266,9 @@ type Sessions interface {
 	// ListForLogoutKey lists the sessions at providerID with that non-empty
 	// LogoutKey, oldest first (IdP-initiated logout).
 	ListForLogoutKey(ctx context.Context, providerID, logoutKey string) ([]Session, error)
+	// ListForProvider lists every session signed in at providerID, oldest
+	// first (a provider disabled or removed ends them).
+	ListForProvider(ctx context.Context, providerID string) ([]Session, error)
 	Delete(ctx context.Context, id string) error
 	DeleteForUser(ctx context.Context, userID string) (int64, error)
 	// ListExpired lists up to limit sessions whose absolute expiry is before
@@ -296,6 +306,12 @@ type SignIn struct {
 	// as the identity signed in with now says them (as Users.Update, the other
 	// fields left alone).
 	Profile User
+	// RequireEnabledProvider: unless Session.ProviderID is a stored, enabled
+	// provider when the transaction runs, Record stores nothing and returns
+	// ErrDisabled. The provider's row is read under a shared lock, so a sign-in
+	// racing an admin's disable either commits first (and the cut-off that
+	// follows the disable finds its session) or sees the provider disabled.
+	RequireEnabledProvider bool
 }
 
 // SignIns records a completed sign-in: the few writes every login makes, in

@@ -47,7 +47,7 @@ func commands() []command {
 		{"clients", "Manage OAuth clients (create, list, show, update, delete, rotate-secret)", cmdClients},
 		{"apis", "Manage APIs (resource servers) and their scopes", cmdAPIs},
 		{"providers", "Add, list, show, enable, disable or remove identity providers", cmdProviders},
-		{"users", "Show a user with their linked identities and last sign-in claims", cmdUsers},
+		{"users", "List, show, disable, enable or sign out users", cmdUsers},
 		{"version", "Print the version", cmdVersion},
 	}
 }

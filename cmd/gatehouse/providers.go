@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -29,6 +30,8 @@ const providersAbout = `Manages upstream identity providers.
   list        every provider
   show ID     one provider; for SAML also the SP entity ID, metadata, ACS and SLO URLs to give the IdP
   disable ID, enable ID, remove ID
+              disable and remove end every session signed in with the provider and revoke the refresh
+              and access tokens issued under them, at once and on every replica
 
 Secrets (client secret, SAML SP key) are stored encrypted with the master key and never printed.`
 
@@ -134,6 +137,12 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 		if err != nil {
 			return err
 		}
+		if !p.Enabled {
+			// A file may say "enabled": false: as providers disable.
+			if err := cutOffProvider(ctx, env, db, cfg, p.ID, "provider.disabled", *asJSON); err != nil {
+				return err
+			}
+		}
 		verb := "Updated"
 		if created {
 			verb = "Added"
@@ -176,7 +185,12 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 			if err := db.Providers().Delete(ctx, p.ID); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.stdout, "Removed provider %s. Its users keep their accounts; they cannot sign in with it any more.\n", p.ID)
+			if err := cutOffProvider(ctx, env, db, cfg, p.ID, "provider.removed", *asJSON); err != nil {
+				return err
+			}
+			if !*asJSON {
+				fmt.Fprintf(env.stdout, "Removed provider %s. Its users keep their accounts; they cannot sign in with it any more.\n", p.ID)
+			}
 			return nil
 		case "disable", "enable":
 			p.Enabled, p.UpdatedAt = sub == "enable", time.Now()
@@ -184,11 +198,36 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 				return err
 			}
 			p.Version++
+			if sub == "enable" {
+				if err := recordAdmin(ctx, db, "provider.enabled", p.ID, map[string]any{"version": p.Version}); err != nil {
+					return err
+				}
+			} else if err := cutOffProvider(ctx, env, db, cfg, p.ID, "provider.disabled", *asJSON); err != nil {
+				return err
+			}
 		}
 		return showProvider(env.stdout, cfg, p, *asJSON)
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown providers subcommand %q", args[0])
+}
+
+// cutOffProvider ends, after the provider was disabled or removed, every
+// session signed in with it and revokes what was issued under them
+// (broker.CutOff), and records action in the audit log.
+func cutOffProvider(ctx context.Context, env *environment, db *sqlstore.DB, cfg *config.Config, id, action string, quiet bool) error {
+	sessions, refresh, err := broker.CutOff(ctx, db, broker.CutOffTarget{ProviderID: id}, time.Now(), cfg.AccessTokenTTL)
+	if err != nil {
+		return err
+	}
+	if err := recordAdmin(ctx, db, action, id, map[string]any{"sessions_ended": sessions, "refresh_tokens_revoked": refresh}); err != nil {
+		return err
+	}
+	if !quiet {
+		fmt.Fprintf(env.stdout, "Ended %d session(s) signed in with %s; revoked %d refresh token(s) and the access tokens issued under them.\n",
+			sessions, id, refresh)
+	}
+	return nil
 }
 
 // openProviders opens the database and the environment providers are checked in.

@@ -156,7 +156,7 @@ func run(ctx context.Context, env *environment, cfg *config.Config) error {
 		}
 		uenv.HTTPClient = opts.HTTPClient
 	}
-	if err := loadProvidersFile(ctx, cfg.ProvidersFile, db, uenv, log); err != nil {
+	if err := loadProvidersFile(ctx, cfg.ProvidersFile, db, uenv, cfg.AccessTokenTTL, log); err != nil {
 		return err
 	}
 	srv, err := broker.New(opts)
@@ -244,7 +244,7 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 // loadProvidersFile creates or updates, by ID, every provider in the declarative
 // providers file (GATEHOUSE_PROVIDERS_FILE). Providers not in the file are left
 // alone, so the CLI and the file can coexist.
-func loadProvidersFile(ctx context.Context, path string, db *sqlstore.DB, uenv upstream.Env, log *slog.Logger) error {
+func loadProvidersFile(ctx context.Context, path string, db *sqlstore.DB, uenv upstream.Env, accessTokenTTL time.Duration, log *slog.Logger) error {
 	if path == "" {
 		return nil
 	}
@@ -262,6 +262,16 @@ func loadProvidersFile(ctx context.Context, path string, db *sqlstore.DB, uenv u
 			return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: provider %s: %w", sp.ID, err)
 		}
 		log.Info("provider from file", "provider", p.ID, "created", created, "version", p.Version)
+		if !p.Enabled {
+			// Disabled in the file: its sessions end as with providers disable.
+			sessions, refresh, err := broker.CutOff(ctx, db, broker.CutOffTarget{ProviderID: p.ID}, time.Now(), accessTokenTTL)
+			if err != nil {
+				return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: provider %s: end its sessions: %w", p.ID, err)
+			}
+			if sessions > 0 {
+				log.Info("disabled provider's sessions ended", "provider", p.ID, "sessions", sessions, "refresh_tokens", refresh)
+			}
+		}
 	}
 	return nil
 }

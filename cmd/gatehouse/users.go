@@ -7,17 +7,40 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 )
 
+const usersAbout = `Manages local accounts.
+
+  list [--email EMAIL]  every user (or those with that email): ID, email, name, disabled, linked identities
+  show EMAIL|ID         a user, their linked identities and the raw claims or attributes of each
+                        identity's last sign-in: what role rules can match
+  disable EMAIL|ID      the user can no longer sign in; their sessions end and every refresh and access
+                        token issued to them is revoked at once, on every replica
+  enable EMAIL|ID       the user can sign in again; what disable ended stays ended
+  sign-out EMAIL|ID     ends every session of the user and revokes their tokens; the user stays enabled
+
+Each change is written to the audit log (actor admin).`
+
 func cmdUsers(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "users", "users [flags] show EMAIL|ID",
-		"show prints a user, their linked identities and the raw claims or attributes of each\nidentity's last sign-in: what role rules can match.")
+	fs := newFlagSet(env, "users", "users [flags] list|show|disable|enable|sign-out [EMAIL|ID]", usersAbout)
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
+	email := fs.String("email", "", "list: only the users with this email")
 	load := configFlags(fs, env)
-	args, cfg, err := parseCommand(fs, load, args, func(a []string) bool { return len(a) == 2 && a[0] == "show" },
-		"users needs: show EMAIL|ID")
+	args, cfg, err := parseCommand(fs, load, args, func(a []string) bool {
+		switch {
+		case len(a) == 1:
+			return a[0] == "list"
+		case len(a) == 2:
+			return a[0] == "show" || a[0] == "disable" || a[0] == "enable" || a[0] == "sign-out"
+		}
+		return false
+	}, "users needs: list, or show|disable|enable|sign-out EMAIL|ID")
 	if err != nil {
 		return err
 	}
@@ -26,18 +49,22 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
-	var us []store.User
-	if strings.Contains(args[1], "@") {
-		if us, err = db.Users().FindByEmail(ctx, args[1]); err != nil {
-			return err
-		}
-	} else if u, err := db.Users().Get(ctx, args[1]); err == nil {
-		us = []store.User{u}
-	} else if !errors.Is(err, store.ErrNotFound) {
+	if args[0] == "list" {
+		return listUsers(ctx, env, db, *email, *asJSON)
+	}
+	us, err := findUsers(ctx, db, args[1])
+	if err != nil {
 		return err
 	}
-	if len(us) == 0 {
-		return fmt.Errorf("no user %q", args[1])
+	if args[0] != "show" {
+		if len(us) > 1 {
+			ids := make([]string, len(us))
+			for i, u := range us {
+				ids[i] = u.ID
+			}
+			return fmt.Errorf("%d users have the email %s; name one by ID: %s", len(us), args[1], strings.Join(ids, ", "))
+		}
+		return changeUser(ctx, env, db, cfg, args[0], us[0])
 	}
 	type identityJSON struct {
 		Provider      string          `json:"provider"`
@@ -91,4 +118,109 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 	return nil
+}
+
+// findUsers finds the users an admin named by email (several may share one) or by ID.
+func findUsers(ctx context.Context, db *sqlstore.DB, emailOrID string) ([]store.User, error) {
+	var us []store.User
+	var err error
+	if strings.Contains(emailOrID, "@") {
+		if us, err = db.Users().FindByEmail(ctx, emailOrID); err != nil {
+			return nil, err
+		}
+	} else if u, err := db.Users().Get(ctx, emailOrID); err == nil {
+		us = []store.User{u}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if len(us) == 0 {
+		return nil, fmt.Errorf("no user %q", emailOrID)
+	}
+	return us, nil
+}
+
+// userRow is one user of users list.
+type userRow struct {
+	ID         string `json:"id"`
+	Email      string `json:"email"`
+	Name       string `json:"name"`
+	Disabled   bool   `json:"disabled"`
+	Identities int    `json:"identities"`
+}
+
+func listUsers(ctx context.Context, env *environment, db *sqlstore.DB, email string, asJSON bool) error {
+	var us []store.User
+	var err error
+	if email != "" {
+		us, err = db.Users().FindByEmail(ctx, email)
+	} else {
+		us, err = db.Users().List(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	rows := make([]userRow, 0, len(us))
+	for _, u := range us {
+		ids, err := db.Identities().ListForUser(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, userRow{ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled, Identities: len(ids)})
+	}
+	if asJSON {
+		return writeJSONTo(env.stdout, rows)
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tDISABLED\tIDENTITIES")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\n", r.ID, r.Email, r.Name, r.Disabled, r.Identities)
+	}
+	return tw.Flush()
+}
+
+// changeUser disables, enables or signs out u. Disabling is stored before the
+// cut-off runs, so no sign-in or token request started meanwhile outlives it
+// (broker.CutOff).
+func changeUser(ctx context.Context, env *environment, db *sqlstore.DB, cfg *config.Config, sub string, u store.User) error {
+	if sub == "disable" || sub == "enable" {
+		u.Disabled, u.UpdatedAt = sub == "disable", time.Now()
+		if err := db.Users().Update(ctx, u); err != nil {
+			return err
+		}
+	}
+	details := map[string]any{}
+	var sessions int
+	var refresh int64
+	if sub != "enable" {
+		var err error
+		if sessions, refresh, err = broker.CutOff(ctx, db, broker.CutOffTarget{UserID: u.ID}, time.Now(), cfg.AccessTokenTTL); err != nil {
+			return err
+		}
+		details["sessions_ended"], details["refresh_tokens_revoked"] = sessions, refresh
+	}
+	action := map[string]string{"disable": "user.disabled", "enable": "user.enabled", "sign-out": "user.signed_out"}[sub]
+	if err := recordAdmin(ctx, db, action, u.ID, details); err != nil {
+		return err
+	}
+	switch sub {
+	case "disable":
+		fmt.Fprintf(env.stdout, "Disabled user %s (%s).\n", u.ID, u.Email)
+	case "enable":
+		fmt.Fprintf(env.stdout, "Enabled user %s (%s); the sessions and tokens ended before stay ended.\n", u.ID, u.Email)
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "Ended %d session(s); revoked %d refresh token(s) and every access token of user %s.\n", sessions, refresh, u.ID)
+	return nil
+}
+
+// recordAdmin writes an admin change made from the command line to the audit
+// log (ADM-16): the CLI has no request, so no IP or request ID; the actor is
+// admin, whoever can reach the database and the configuration.
+func recordAdmin(ctx context.Context, db *sqlstore.DB, action, target string, details map[string]any) error {
+	details["via"] = "cli"
+	b, err := json.Marshal(details)
+	if err != nil {
+		return err
+	}
+	return db.Audit().Append(ctx, store.AuditEvent{Time: time.Now().UTC(), Actor: "admin", Action: action, Target: target, Details: b})
 }

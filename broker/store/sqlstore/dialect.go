@@ -19,6 +19,10 @@ type dialect struct {
 	// forUpdate locks the rows a SELECT returns until the transaction ends (empty on
 	// SQLite, for the same reason).
 	forUpdate string
+	// forShare locks the rows a SELECT returns against updates and deletes until
+	// the transaction ends, letting other readers take the same lock (empty on
+	// SQLite, for the same reason).
+	forShare string
 	// tableExists is a query returning one row if the table named $1 exists.
 	tableExists string
 	// timeArg encodes a non-zero UTC time for a query.
@@ -46,6 +50,7 @@ var postgresDialect = &dialect{
 	driver:      "pgx",
 	lock:        `SELECT pg_advisory_xact_lock($1)`,
 	forUpdate:   ` FOR UPDATE`,
+	forShare:    ` FOR SHARE`,
 	tableExists: `SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1`,
 	timeArg:     func(t time.Time) any { return t },
 }

@@ -47,6 +47,14 @@ WHERE token_hash = $1`, tokenHash))
 	return x, nil
 }
 
+func (s sessions) Get(ctx context.Context, id string) (store.Session, error) {
+	x, err := scanSession(s.db.sql.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
+	if err != nil {
+		return store.Session{}, wrap("sessions: get", err)
+	}
+	return x, nil
+}
+
 func (s sessions) Touch(ctx context.Context, id string, lastSeen time.Time) error {
 	return s.db.execOne(ctx, "sessions: touch", `UPDATE sessions SET last_seen_at = $2 WHERE id = $1`,
 		id, s.db.ts(lastSeen))
@@ -79,6 +87,17 @@ func (s sessions) ListForLogoutKey(ctx context.Context, providerID, logoutKey st
 	}
 	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
 WHERE provider_id = $1 AND logout_key = $2 ORDER BY created_at, id`, providerID, logoutKey)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanSession)
+}
+
+// ListForProvider is served by the sessions_identity index (provider_id, subject).
+func (s sessions) ListForProvider(ctx context.Context, providerID string) ([]store.Session, error) {
+	const op = "sessions: list for provider"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+WHERE provider_id = $1 ORDER BY created_at, id`, providerID)
 	if err != nil {
 		return nil, wrap(op, err)
 	}

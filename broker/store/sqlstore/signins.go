@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -51,6 +52,18 @@ func (s signIns) Record(ctx context.Context, in store.SignIn) ([]string, error) 
 			}
 			if n == 0 {
 				return fmt.Errorf("a replay-cache key: %w", store.ErrAlreadyUsed)
+			}
+		}
+		if in.RequireEnabledProvider {
+			// Shared lock: sign-ins at one provider do not wait for each
+			// other, only for (or block) a disable or removal of it.
+			var enabled bool
+			err := tx.QueryRowContext(ctx, `SELECT enabled FROM providers WHERE id = $1`+s.db.dialect.forShare, x.ProviderID).Scan(&enabled)
+			if errors.Is(err, sql.ErrNoRows) || err == nil && !enabled {
+				return fmt.Errorf("provider %q disabled or removed: %w", x.ProviderID, store.ErrDisabled)
+			}
+			if err != nil {
+				return err
 			}
 		}
 		if _, err := exec(sessionInsert, s.db.sessionArgs(x)...); err != nil {

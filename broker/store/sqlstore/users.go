@@ -71,6 +71,15 @@ WHERE email_norm = $1 ORDER BY created_at, id`, emailKey(email))
 	return collect(op, rows, scanUser)
 }
 
+func (s users) List(ctx context.Context) ([]store.User, error) {
+	const op = "users: list"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanUser)
+}
+
 type identities struct{ db *DB }
 
 const identityColumns = `provider_id, subject, user_id, email, email_verified, claims, linked_at, last_login_at`

@@ -118,6 +118,31 @@ func testSessions(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "ListForIdentity", err)
 		same(t, "sessions", got, nil)
 	})
+	t.Run("GetByID", func(t *testing.T) {
+		s := open(t)
+		x := newSession("s1", "u1")
+		must(t, "Create", s.Sessions().Create(t.Context(), x))
+		got, err := s.Sessions().Get(t.Context(), "s1")
+		must(t, "Get", err)
+		same(t, "session", got, x)
+		_, err = s.Sessions().Get(t.Context(), "nope")
+		wantErr(t, "Get missing", err, store.ErrNotFound)
+	})
+	t.Run("ListForProvider", func(t *testing.T) {
+		s := open(t)
+		a, b, c := newSession("a", "u1"), newSession("b", "u2"), newSession("c", "u1")
+		b.CreatedAt = at(-time.Second) // listed oldest first
+		c.ProviderID = "other"
+		for _, x := range []store.Session{a, b, c} {
+			must(t, "Create", s.Sessions().Create(t.Context(), x))
+		}
+		got, err := s.Sessions().ListForProvider(t.Context(), "google")
+		must(t, "ListForProvider", err)
+		same(t, "sessions", got, []store.Session{b, a})
+		got, err = s.Sessions().ListForProvider(t.Context(), "nobody")
+		must(t, "ListForProvider", err)
+		same(t, "sessions", got, nil)
+	})
 	t.Run("ListForLogoutKey", func(t *testing.T) {
 		s := open(t)
 		a, b, c, d := newSession("a", "u1"), newSession("b", "u1"), newSession("c", "u2"), newSession("d", "u3")
@@ -306,6 +331,68 @@ func testSignIns(t *testing.T, open func(t *testing.T) store.Store) {
 		if got, err := s.Sessions().ListForUser(t.Context(), "u1"); err != nil || len(got) != 1 {
 			t.Errorf("sessions stored: %d (%v), want 1", len(got), err)
 		}
+	})
+	t.Run("RecordRequiresEnabledProvider", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			setup func(t *testing.T, s store.Store)
+			want  error
+		}{
+			{"enabled", func(t *testing.T, s store.Store) {}, nil},
+			{"disabled", func(t *testing.T, s store.Store) {
+				p := newProvider("google")
+				p.Enabled = false
+				p.Version = 1
+				must(t, "Update", s.Providers().Update(t.Context(), p))
+			}, store.ErrDisabled},
+			{"removed", func(t *testing.T, s store.Store) {
+				must(t, "Delete", s.Providers().Delete(t.Context(), "google"))
+			}, store.ErrDisabled},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := open(t)
+				must(t, "Create", s.Providers().Create(t.Context(), newProvider("google")))
+				tc.setup(t, s)
+				used := []store.ReplayKey{{Key: "flow", ExpiresAt: at(time.Hour)}}
+				x := newSession("s1", "u1")
+				_, err := s.SignIns().Record(t.Context(), store.SignIn{Used: used, Session: x, RequireEnabledProvider: true})
+				if tc.want == nil {
+					must(t, "Record", err)
+					return
+				}
+				wantErr(t, "Record", err, tc.want)
+				// Nothing stored: no session, and the key is not spent.
+				_, err = s.Sessions().Get(t.Context(), "s1")
+				wantErr(t, "Get", err, store.ErrNotFound)
+				must(t, "Remember the rolled-back key", s.Replay().Remember(t.Context(), "flow", at(time.Hour), at(0)))
+			})
+		}
+	})
+	t.Run("RecordRacingProviderDisable", func(t *testing.T) {
+		// Every sign-in that commits while the provider is being disabled is
+		// seen by a listing made after the disable returned: the cut-off that
+		// follows a disable misses none.
+		s := open(t)
+		must(t, "Create", s.Providers().Create(t.Context(), newProvider("google")))
+		var listed []store.Session
+		errs := race(concurrency+1, func(i int) error {
+			if i == concurrency {
+				p := newProvider("google")
+				p.Enabled, p.Version = false, 1
+				if err := s.Providers().Update(t.Context(), p); err != nil {
+					return err
+				}
+				var err error
+				listed, err = s.Sessions().ListForProvider(t.Context(), "google")
+				return err
+			}
+			_, err := s.SignIns().Record(t.Context(), store.SignIn{Session: newSession(fmt.Sprintf("s%d", i), "u1"), RequireEnabledProvider: true})
+			return err
+		})
+		tally(t, errs, store.ErrDisabled)
+		stored, err := s.Sessions().ListForProvider(t.Context(), "google")
+		must(t, "ListForProvider", err)
+		same(t, "sessions stored against those listed after the disable", len(stored), len(listed))
 	})
 	t.Run("ReplayUsed", func(t *testing.T) {
 		s := open(t)

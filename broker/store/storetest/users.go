@@ -41,6 +41,20 @@ func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("UpdateMissing", func(t *testing.T) {
 		wantErr(t, "Update", open(t).Users().Update(t.Context(), newUser("nobody")), store.ErrNotFound)
 	})
+	t.Run("List", func(t *testing.T) {
+		s := open(t)
+		if got, err := s.Users().List(t.Context()); err != nil || got != nil {
+			t.Fatalf("List of none: %v, %v", got, err)
+		}
+		a, b := newUser("a"), newUser("b")
+		b.CreatedAt, b.Disabled = at(-time.Second), true // listed oldest first
+		for _, u := range []store.User{a, b} {
+			must(t, "Create", s.Users().Create(t.Context(), u))
+		}
+		got, err := s.Users().List(t.Context())
+		must(t, "List", err)
+		same(t, "users", got, []store.User{b, a})
+	})
 	t.Run("FindByEmail", func(t *testing.T) {
 		s := open(t)
 		for _, u := range []store.User{
