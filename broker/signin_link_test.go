@@ -9,7 +9,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
-	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/providertest"
 )
 
@@ -58,25 +57,37 @@ func TestEmailLinkCrossProviderTakeover(t *testing.T) {
 	}
 }
 
+// newLinkChoiceEnv has alice's account, signed in through corp (OIDC), and uni,
+// a SAML provider whose emails count as verified but that vouches for no
+// domain: a uni sign-in with alice's email gets the link choice.
+func newLinkChoiceEnv(t *testing.T) (*signinEnv, *providertest.OIDCIssuer) {
+	e := newSigninEnv(t, envOptions{})
+	iss := e.addOIDC("corp", "oidc.example", false, aliceClaims())
+	e.addSAML("uni", "saml.example", false, carol(), func(s *upstream.Spec) { s.SAML.EmailsVerified = true })
+	e.signIn(newClient(e), "alice@oidc.example")
+	return e, iss
+}
+
+// samlSignInAs signs c in at uni as nameID with email, and returns the page
+// it ends on.
+func (e *signinEnv) samlSignInAs(c *http.Client, nameID, email string) string {
+	e.t.Helper()
+	cr := e.crafted("uni", e.startSAML(c, "uni"))
+	cr.A.NameID = nameID
+	cr.A.Attributes = map[string][]string{"mail": {email}, "displayName": {nameID}}
+	_, page := e.follow(c, e.postACS(c, "uni", cr))
+	return page
+}
+
 // TestLinkByProofOfBoth: a person whose SAML sign-in carries the verified email
 // of their existing account links the two by signing in the way the account
 // does (freshly), and is then signed in to it. The choice is used once.
 func TestLinkByProofOfBoth(t *testing.T) {
 	t.Parallel()
-	e := newSigninEnv(t, envOptions{})
-	iss := e.addOIDC("corp", "oidc.example", false, aliceClaims())
-	e.addSAML("uni", "saml.example", false, carol(), func(s *upstream.Spec) {
-		s.SAML.Mapping = providers.DefaultSAMLMapping()
-		s.SAML.Mapping.AssumeEmailVerified = true
-	})
-	e.signIn(newClient(e), "alice@oidc.example")
+	e, iss := newLinkChoiceEnv(t)
 	alice, _ := e.db.Identities().UserOf(context.Background(), "corp", "alice-sub")
-
 	c := newClient(e)
-	cr := e.crafted("uni", e.startSAML(c, "uni"))
-	cr.A.NameID = "alice-at-uni"
-	cr.A.Attributes = map[string][]string{"mail": {"alice@OIDC.example"}, "displayName": {"Alice at Uni"}}
-	_, page := e.follow(c, e.postACS(c, "uni", cr))
+	page := e.samlSignInAs(c, "alice-at-uni", "alice@OIDC.example")
 	choice := formFields(t, page, linkChoicePath)
 	res, page := e.chooseLink(c, page, "corp")
 	if !strings.Contains(page, `data-testid="identity-uni"`) {
@@ -117,18 +128,9 @@ func TestLinkByProofOfBoth(t *testing.T) {
 // (another person at that provider): nothing is linked, nobody is signed in.
 func TestLinkProofMustBeAnAccount(t *testing.T) {
 	t.Parallel()
-	e := newSigninEnv(t, envOptions{})
-	iss := e.addOIDC("corp", "oidc.example", false, aliceClaims())
-	e.addSAML("uni", "saml.example", false, carol(), func(s *upstream.Spec) {
-		s.SAML.Mapping = providers.DefaultSAMLMapping()
-		s.SAML.Mapping.AssumeEmailVerified = true
-	})
-	e.signIn(newClient(e), "alice@oidc.example")
+	e, iss := newLinkChoiceEnv(t)
 	c := newClient(e)
-	cr := e.crafted("uni", e.startSAML(c, "uni"))
-	cr.A.NameID = "mallory-at-uni"
-	cr.A.Attributes = map[string][]string{"mail": {"alice@oidc.example"}}
-	_, page := e.follow(c, e.postACS(c, "uni", cr))
+	page := e.samlSignInAs(c, "mallory-at-uni", "alice@oidc.example")
 	iss.Set(func(k *providertest.Knobs) { k.Claims = map[string]any{"sub": "someone-else"} })
 	sessions := e.sessions()
 	res, _ := e.chooseLink(c, page, "corp")
