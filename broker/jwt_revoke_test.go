@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/go-jose/go-jose/v4"
 )
@@ -81,7 +82,7 @@ func (fx *oauthFixture) jwksKIDs(t *testing.T) []string {
 
 func (e *revokeEnv) revoke(t *testing.T, kid string) keys.Revoked {
 	t.Helper()
-	res, err := RevokeSigningKey(context.Background(), e.a.db, e.a.km, kid, "test-admin", time.Now())
+	res, err := revoke.SigningKey(context.Background(), e.a.db, e.a.km, kid, time.Now())
 	must(t, err)
 	return res
 }
