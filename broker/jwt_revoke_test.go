@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/go-jose/go-jose/v4"
 )
@@ -81,7 +81,9 @@ func (fx *oauthFixture) jwksKIDs(t *testing.T) []string {
 
 func (e *revokeEnv) revoke(t *testing.T, kid string) keys.Revoked {
 	t.Helper()
-	res, err := RevokeSigningKey(context.Background(), e.a.db, e.a.km, kid, "test-admin", time.Now())
+	// As gatehouse keys revoke does: through the admin operation, which audits it.
+	ops := &operations.Service{Store: e.a.db, Keys: e.a.km, Audit: e.a.aw}
+	res, err := ops.RevokeKey(context.Background(), operations.Actor{Name: "test-admin"}, kid)
 	must(t, err)
 	return res
 }

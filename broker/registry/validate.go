@@ -42,7 +42,10 @@ var (
 // ValidateClient returns every problem with c at once (nil if none). It checks the
 // combinations too: public clients authenticate with none and cannot use
 // client_credentials; confidential ones need a secret or keys.
-func ValidateClient(c store.Client) error {
+func ValidateClient(c store.Client) error { return joinProblems(ClientProblems(c)) }
+
+// ClientProblems is ValidateClient's list of problems, one a string (nil if none).
+func ClientProblems(c store.Client) []string {
 	var p []string
 	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
 	if c.ID == "" || len(c.ID) > 128 || strings.ContainsAny(c.ID, ": \t\r\n") {
@@ -112,16 +115,23 @@ func ValidateClient(c store.Client) error {
 		// RFC 7662 §2.1: the protected resource authenticates to introspect.
 		add("a public client cannot be a resource server")
 	}
-	if len(p) > 0 {
-		return errors.New(strings.Join(p, "; "))
-	}
-	return nil
+	return p
 }
 
 // ValidateResourceServerFor checks that every API c is registered as the resource
 // server of is a registered API, listed once, and returns every problem at once.
 // It is separate from ValidateClient because it reads the APIs.
 func ValidateResourceServerFor(ctx context.Context, apis store.APIs, c store.Client) error {
+	p, err := ResourceServerForProblems(ctx, apis, c)
+	if err != nil {
+		return err
+	}
+	return joinProblems(p)
+}
+
+// ResourceServerForProblems is ValidateResourceServerFor's list of problems; the
+// error is a failure to read the APIs.
+func ResourceServerForProblems(ctx context.Context, apis store.APIs, c store.Client) ([]string, error) {
 	var p []string
 	for i, aud := range c.ResourceServerFor {
 		if slices.Contains(c.ResourceServerFor[:i], aud) {
@@ -133,13 +143,10 @@ func ValidateResourceServerFor(ctx context.Context, apis store.APIs, c store.Cli
 		case errors.Is(err, store.ErrNotFound):
 			p = append(p, fmt.Sprintf("resource server for %q: no API has this audience", aud))
 		case err != nil:
-			return fmt.Errorf("validate resource server: %w", err)
+			return nil, fmt.Errorf("validate resource server: %w", err)
 		}
 	}
-	if len(p) > 0 {
-		return errors.New(strings.Join(p, "; "))
-	}
-	return nil
+	return p, nil
 }
 
 // ValidateIDTokenAlg checks that a server whose keys sign ID tokens with supported
@@ -172,7 +179,10 @@ func ValidateJWKS(b []byte) error {
 }
 
 // ValidateAPI returns every problem with a at once.
-func ValidateAPI(a store.API) error {
+func ValidateAPI(a store.API) error { return joinProblems(APIProblems(a)) }
+
+// APIProblems is ValidateAPI's list of problems (nil if none).
+func APIProblems(a store.API) []string {
 	var p []string
 	u, err := url.Parse(a.Audience)
 	if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(a.Audience, "#") {
@@ -192,10 +202,7 @@ func ValidateAPI(a store.API) error {
 		}
 		seen[s.Name] = true
 	}
-	if len(p) > 0 {
-		return errors.New(strings.Join(p, "; "))
-	}
-	return nil
+	return p
 }
 
 // ValidScopeToken reports whether s is a scope-token of RFC 6749 §3.3:
@@ -216,4 +223,12 @@ func ValidScopeToken(s string) bool {
 func isHTTPS(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil && u.Fragment == ""
+}
+
+// joinProblems is the error of a validator: its problems in one message.
+func joinProblems(p []string) error {
+	if len(p) > 0 {
+		return errors.New(strings.Join(p, "; "))
+	}
+	return nil
 }

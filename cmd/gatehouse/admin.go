@@ -9,10 +9,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
 func cmdMigrate(ctx context.Context, env *environment, args []string) error {
@@ -73,14 +73,11 @@ func cmdKeys(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
-	// Both commands make sure a key exists, as serve would: listing an empty set
-	// before first start would only confuse.
-	if err := km.EnsureKey(ctx); err != nil {
-		return err
-	}
+	ops, closeOps := newOperations(cfg, db, upstream.Env{}, km, nil)
+	defer closeOps()
 	switch args[0] {
 	case "rotate":
-		ks, err := km.Rotate(ctx)
+		ks, err := ops.RotateKeys(ctx, keyActor)
 		if err != nil {
 			return err
 		}
@@ -93,7 +90,7 @@ func cmdKeys(ctx context.Context, env *environment, args []string) error {
 		}
 		return nil
 	case "revoke":
-		res, err := broker.RevokeSigningKey(ctx, db, km, args[1], "cli", time.Now())
+		res, err := ops.RevokeKey(ctx, keyActor, args[1])
 		if err != nil {
 			return err
 		}
@@ -113,7 +110,7 @@ func cmdKeys(ctx context.Context, env *environment, args []string) error {
 		}
 		return nil
 	}
-	ks, err := db.SigningKeys().List(ctx)
+	ks, err := ops.ListKeys(ctx)
 	if err != nil {
 		return err
 	}
@@ -181,7 +178,9 @@ func cmdReseal(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
-	n, err := km.Reseal(ctx)
+	ops, closeOps := newOperations(cfg, db, upstream.Env{}, km, nil)
+	defer closeOps()
+	n, err := ops.ResealKeys(ctx, cliActor)
 	if err != nil {
 		return err
 	}
@@ -212,7 +211,9 @@ func cmdWatermark(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
-	refresh, sessions, err := broker.RevokeIssuedBefore(ctx, db, t, cfg.AccessTokenTTL)
+	ops, closeOps := newOperations(cfg, db, upstream.Env{}, nil, nil)
+	defer closeOps()
+	refresh, sessions, err := ops.Watermark(ctx, cliActor, t)
 	if err != nil {
 		return err
 	}

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
 func cmdAPIs(ctx context.Context, env *environment, args []string) error {
@@ -31,7 +30,8 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
-	as := db.APIs()
+	ops, closeOps := newOperations(cfg, db, upstream.Env{}, nil, nil)
+	defer closeOps()
 	apply := func(a *store.API) {
 		if *audience != "" {
 			a.Audience = *audience
@@ -59,20 +59,15 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 	sub, rest := args[0], args[1:]
 	switch sub {
 	case "create":
-		a := store.API{ID: *id, CreatedAt: time.Now().UTC()}
-		if a.ID == "" {
-			a.ID = registry.NewClientID()
-		}
+		a := store.API{ID: *id}
 		apply(&a)
-		if err := registry.ValidateAPI(a); err != nil {
-			return err
-		}
-		if err := as.Create(ctx, a); err != nil {
+		a, err := ops.CreateAPI(ctx, cliActor, a)
+		if err != nil {
 			return err
 		}
 		return show(a)
 	case "list":
-		list, err := as.List(ctx)
+		list, err := ops.ListAPIs(ctx)
 		if err != nil {
 			return err
 		}
@@ -97,18 +92,15 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 			return fmt.Errorf("apis %s needs exactly one API ID", sub)
 		}
 		if sub == "delete" {
-			return as.Delete(ctx, rest[0])
+			return ops.DeleteAPI(ctx, cliActor, rest[0])
 		}
-		a, err := as.Get(ctx, rest[0])
+		a, err := ops.GetAPI(ctx, rest[0])
 		if err != nil {
 			return err
 		}
 		if sub == "update" {
 			apply(&a)
-			if err := registry.ValidateAPI(a); err != nil {
-				return err
-			}
-			if err := as.Update(ctx, a); err != nil {
+			if a, err = ops.UpdateAPI(ctx, cliActor, a); err != nil {
 				return err
 			}
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,10 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gatehouse/gatehouse/broker/config"
-	"github.com/gatehouse/gatehouse/broker/keys"
-	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
 // listFlag is a repeatable flag; each use may also hold a comma- or space-separated list.
@@ -136,8 +134,8 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
-	cs := db.Clients()
-	now := time.Now().UTC()
+	ops, closeOps := newOperations(cfg, db, upstream.Env{}, nil, nil)
+	defer closeOps()
 	sub, rest := args[0], args[1:]
 	needID := func() (string, error) {
 		if len(rest) != 1 {
@@ -147,35 +145,17 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 	}
 	switch sub {
 	case "create":
-		c := store.Client{ID: *cf.id, CreatedAt: now, UpdatedAt: now}
-		if c.ID == "" {
-			c.ID = registry.NewClientID()
-		}
+		c := store.Client{ID: *cf.id}
 		if err := cf.apply(fs, &c); err != nil {
 			return err
 		}
-		if c.IDTokenSignedResponseAlg == "" {
-			c.IDTokenSignedResponseAlg = keys.RS256 // OIDC Dynamic Client Registration §2
-		}
-		if c.TokenEndpointAuthMethod == "" {
-			c.TokenEndpointAuthMethod = registry.AuthSecretBasic
-			if c.Public {
-				c.TokenEndpointAuthMethod = registry.AuthNone
-			}
-		}
-		var secret string
-		if c.TokenEndpointAuthMethod == registry.AuthSecretBasic || c.TokenEndpointAuthMethod == registry.AuthSecretPost {
-			secret, c.SecretHash = registry.NewSecret()
-		}
-		if err := validateClient(ctx, db, c, cfg); err != nil {
+		res, err := ops.CreateClient(ctx, cliActor, c)
+		if err != nil {
 			return err
 		}
-		if err := cs.Create(ctx, c); err != nil {
-			return err
-		}
-		return printClientWithSecret(env.stdout, *asJSON, c, secret)
+		return printClientWithSecret(env.stdout, *asJSON, res.Client, res.Secret)
 	case "list":
-		list, err := cs.List(ctx)
+		list, err := ops.ListClients(ctx)
 		if err != nil {
 			return err
 		}
@@ -201,49 +181,34 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		if err != nil {
 			return err
 		}
-		if sub == "delete" {
-			if err := cs.Delete(ctx, id); err != nil {
+		var res operations.ClientWithSecret
+		switch sub {
+		case "delete":
+			if err := ops.DeleteClient(ctx, cliActor, id); err != nil {
 				return err
 			}
 			fmt.Fprintf(env.stderr, "Deleted client %s.\n", id)
 			return nil
+		case "show":
+			res.Client, err = ops.GetClient(ctx, id)
+		case "update":
+			if res.Client, err = ops.GetClient(ctx, id); err != nil {
+				return err
+			}
+			if err := cf.apply(fs, &res.Client); err != nil {
+				return err
+			}
+			res.Client, err = ops.UpdateClient(ctx, cliActor, res.Client)
+		case "rotate-secret":
+			res, err = ops.RotateClientSecret(ctx, cliActor, id)
 		}
-		c, err := cs.Get(ctx, id)
 		if err != nil {
 			return err
 		}
-		var secret string
-		switch sub {
-		case "update":
-			if err := cf.apply(fs, &c); err != nil {
-				return err
-			}
-		case "rotate-secret":
-			if c.TokenEndpointAuthMethod != registry.AuthSecretBasic && c.TokenEndpointAuthMethod != registry.AuthSecretPost {
-				return fmt.Errorf("client %s does not authenticate with a secret", id)
-			}
-			secret, c.SecretHash = registry.NewSecret()
-		}
-		if sub != "show" {
-			c.UpdatedAt = now
-			if err := validateClient(ctx, db, c, cfg); err != nil {
-				return err
-			}
-			if err := cs.Update(ctx, c); err != nil {
-				return err
-			}
-		}
-		return printClientWithSecret(env.stdout, *asJSON, c, secret)
+		return printClientWithSecret(env.stdout, *asJSON, res.Client, res.Secret)
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown clients subcommand %q", sub)
-}
-
-// validateClient reports every problem with c at once: its own, that this server's
-// keys can sign its ID tokens, and resource-server APIs that are not registered.
-func validateClient(ctx context.Context, db store.Store, c store.Client, cfg *config.Config) error {
-	return errors.Join(registry.ValidateClient(c), registry.ValidateIDTokenAlg(c, keys.IDTokenAlgorithms(cfg.SigningAlgorithm)),
-		registry.ValidateResourceServerFor(ctx, db.APIs(), c))
 }
 
 // clientJSON is the machine-readable view of a client: never its secret hash.

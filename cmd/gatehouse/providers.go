@@ -3,17 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
@@ -65,6 +63,8 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
+	ops, closeOps := newOperations(cfg, db, uenv, nil, nil)
+	defer closeOps()
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
@@ -133,18 +133,16 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 			}
 			common(&spec.SAML.Common)
 		}
-		p, created, err := upstream.Upsert(ctx, db, uenv, spec)
+		ch, err := ops.UpsertProvider(ctx, cliActor, spec)
+		if ch.CutOff != nil && err == nil {
+			printCutOff(env, ch.Provider.ID, *ch.CutOff, *asJSON)
+		}
 		if err != nil {
 			return err
 		}
-		if !p.Enabled {
-			// A file may say "enabled": false: as providers disable.
-			if err := cutOffProvider(ctx, env, db, cfg, p.ID, "provider.disabled", *asJSON); err != nil {
-				return err
-			}
-		}
+		p := ch.Provider
 		verb := "Updated"
-		if created {
+		if ch.Created {
 			verb = "Added"
 		}
 		if !*asJSON {
@@ -152,7 +150,7 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 		}
 		return showProvider(env.stdout, cfg, p, *asJSON)
 	case "list":
-		ps, err := db.Providers().List(ctx)
+		ps, err := ops.ListProviders(ctx)
 		if err != nil {
 			return err
 		}
@@ -173,61 +171,42 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 		if len(args) != 2 {
 			return fmt.Errorf("providers %s needs a provider ID", sub)
 		}
-		p, err := db.Providers().Get(ctx, args[1])
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no provider %q", args[1])
+		ref := operations.ProviderRef{ID: args[1]}
+		var ch operations.ProviderChange
+		switch sub {
+		case "show":
+			ch.Provider, err = ops.GetProvider(ctx, ref.ID)
+		case "remove":
+			ch, err = ops.RemoveProvider(ctx, cliActor, ref)
+		case "disable":
+			ch, err = ops.DisableProvider(ctx, cliActor, ref)
+		case "enable":
+			ch, err = ops.EnableProvider(ctx, cliActor, ref)
 		}
 		if err != nil {
 			return err
 		}
-		switch sub {
-		case "remove":
-			if err := db.Providers().Delete(ctx, p.ID); err != nil {
-				return err
-			}
-			if err := cutOffProvider(ctx, env, db, cfg, p.ID, "provider.removed", *asJSON); err != nil {
-				return err
-			}
+		if ch.CutOff != nil {
+			printCutOff(env, ref.ID, *ch.CutOff, *asJSON)
+		}
+		if sub == "remove" {
 			if !*asJSON {
-				fmt.Fprintf(env.stdout, "Removed provider %s. Its users keep their accounts; they cannot sign in with it any more.\n", p.ID)
+				fmt.Fprintf(env.stdout, "Removed provider %s. Its users keep their accounts; they cannot sign in with it any more.\n", ref.ID)
 			}
 			return nil
-		case "disable", "enable":
-			p.Enabled, p.UpdatedAt = sub == "enable", time.Now()
-			if err := db.Providers().Update(ctx, p); err != nil {
-				return err
-			}
-			p.Version++
-			if sub == "enable" {
-				if err := recordAdmin(ctx, db, "provider.enabled", p.ID, map[string]any{"version": p.Version}); err != nil {
-					return err
-				}
-			} else if err := cutOffProvider(ctx, env, db, cfg, p.ID, "provider.disabled", *asJSON); err != nil {
-				return err
-			}
 		}
-		return showProvider(env.stdout, cfg, p, *asJSON)
+		return showProvider(env.stdout, cfg, ch.Provider, *asJSON)
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown providers subcommand %q", args[0])
 }
 
-// cutOffProvider ends, after the provider was disabled or removed, every
-// session signed in with it and revokes what was issued under them
-// (broker.CutOff), and records action in the audit log.
-func cutOffProvider(ctx context.Context, env *environment, db *sqlstore.DB, cfg *config.Config, id, action string, quiet bool) error {
-	sessions, refresh, err := broker.CutOff(ctx, db, broker.CutOffTarget{ProviderID: id}, time.Now(), cfg.AccessTokenTTL)
-	if err != nil {
-		return err
-	}
-	if err := recordAdmin(ctx, db, action, id, map[string]any{"sessions_ended": sessions, "refresh_tokens_revoked": refresh}); err != nil {
-		return err
-	}
+// printCutOff reports what disabling or removing provider id ended.
+func printCutOff(env *environment, id string, c operations.CutOffResult, quiet bool) {
 	if !quiet {
 		fmt.Fprintf(env.stdout, "Ended %d session(s) signed in with %s; revoked %d refresh token(s) and the access tokens issued under them.\n",
-			sessions, id, refresh)
+			c.Sessions, id, c.RefreshTokens)
 	}
-	return nil
 }
 
 // openProviders opens the database and the environment providers are checked in.

@@ -256,21 +256,22 @@ func loadProvidersFile(ctx context.Context, path string, db *sqlstore.DB, uenv u
 	if err != nil {
 		return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: %w", err)
 	}
+	ops, closeOps := newOperations(nil, db, uenv, nil, log)
+	defer closeOps()
+	ops.AccessTokenTTL = accessTokenTTL
 	for _, sp := range specs {
-		p, created, err := upstream.Upsert(ctx, db, uenv, sp)
+		ch, err := ops.UpsertProvider(ctx, fileActor, sp)
+		if ch.CutOff != nil && err != nil {
+			return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: provider %s: end its sessions: %w", sp.ID, err)
+		}
 		if err != nil {
 			return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: provider %s: %w", sp.ID, err)
 		}
-		log.Info("provider from file", "provider", p.ID, "created", created, "version", p.Version)
-		if !p.Enabled {
-			// Disabled in the file: its sessions end as with providers disable.
-			sessions, refresh, err := broker.CutOff(ctx, db, broker.CutOffTarget{ProviderID: p.ID}, time.Now(), accessTokenTTL)
-			if err != nil {
-				return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: provider %s: end its sessions: %w", p.ID, err)
-			}
-			if sessions > 0 {
-				log.Info("disabled provider's sessions ended", "provider", p.ID, "sessions", sessions, "refresh_tokens", refresh)
-			}
+		p := ch.Provider
+		log.Info("provider from file", "provider", p.ID, "created", ch.Created, "version", p.Version)
+		// Disabled in the file: its sessions ended as with providers disable.
+		if c := ch.CutOff; c != nil && c.Sessions > 0 {
+			log.Info("disabled provider's sessions ended", "provider", p.ID, "sessions", c.Sessions, "refresh_tokens", c.RefreshTokens)
 		}
 	}
 	return nil

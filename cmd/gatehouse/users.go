@@ -3,16 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/gatehouse/gatehouse/broker"
-	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
 const usersAbout = `Manages local accounts.
@@ -49,10 +46,12 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer db.Close()
+	ops, closeOps := newOperations(cfg, db, upstream.Env{}, nil, nil)
+	defer closeOps()
 	if args[0] == "list" {
-		return listUsers(ctx, env, db, *email, *asJSON)
+		return listUsers(ctx, env, ops, *email, *asJSON)
 	}
-	us, err := findUsers(ctx, db, args[1])
+	us, err := ops.FindUsers(ctx, args[1])
 	if err != nil {
 		return err
 	}
@@ -60,11 +59,11 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 		if len(us) > 1 {
 			ids := make([]string, len(us))
 			for i, u := range us {
-				ids[i] = u.ID
+				ids[i] = u.User.ID
 			}
 			return fmt.Errorf("%d users have the email %s; name one by ID: %s", len(us), args[1], strings.Join(ids, ", "))
 		}
-		return changeUser(ctx, env, db, cfg, args[0], us[0])
+		return changeUser(ctx, env, ops, args[0], us[0].User)
 	}
 	type identityJSON struct {
 		Provider      string          `json:"provider"`
@@ -84,11 +83,8 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 		Identities    []identityJSON `json:"identities"`
 	}
 	var out []userJSON
-	for _, u := range us {
-		ids, err := db.Identities().ListForUser(ctx, u.ID)
-		if err != nil {
-			return err
-		}
+	for _, ud := range us {
+		u, ids := ud.User, ud.Identities
 		uj := userJSON{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, Disabled: u.Disabled, Identities: []identityJSON{}}
 		for _, id := range ids {
 			claims := json.RawMessage(id.Claims)
@@ -120,25 +116,6 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-// findUsers finds the users an admin named by email (several may share one) or by ID.
-func findUsers(ctx context.Context, db *sqlstore.DB, emailOrID string) ([]store.User, error) {
-	var us []store.User
-	var err error
-	if strings.Contains(emailOrID, "@") {
-		if us, err = db.Users().FindByEmail(ctx, emailOrID); err != nil {
-			return nil, err
-		}
-	} else if u, err := db.Users().Get(ctx, emailOrID); err == nil {
-		us = []store.User{u}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	if len(us) == 0 {
-		return nil, fmt.Errorf("no user %q", emailOrID)
-	}
-	return us, nil
-}
-
 // userRow is one user of users list.
 type userRow struct {
 	ID         string `json:"id"`
@@ -148,24 +125,15 @@ type userRow struct {
 	Identities int    `json:"identities"`
 }
 
-func listUsers(ctx context.Context, env *environment, db *sqlstore.DB, email string, asJSON bool) error {
-	var us []store.User
-	var err error
-	if email != "" {
-		us, err = db.Users().FindByEmail(ctx, email)
-	} else {
-		us, err = db.Users().List(ctx)
-	}
+func listUsers(ctx context.Context, env *environment, ops *operations.Service, email string, asJSON bool) error {
+	us, err := ops.ListUsers(ctx, email)
 	if err != nil {
 		return err
 	}
 	rows := make([]userRow, 0, len(us))
-	for _, u := range us {
-		ids, err := db.Identities().ListForUser(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, userRow{ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled, Identities: len(ids)})
+	for _, ud := range us {
+		u := ud.User
+		rows = append(rows, userRow{ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled, Identities: len(ud.Identities)})
 	}
 	if asJSON {
 		return writeJSONTo(env.stdout, rows)
@@ -178,28 +146,13 @@ func listUsers(ctx context.Context, env *environment, db *sqlstore.DB, email str
 	return tw.Flush()
 }
 
-// changeUser disables, enables or signs out u. Disabling is stored before the
-// cut-off runs, so no sign-in or token request started meanwhile outlives it
-// (broker.CutOff).
-func changeUser(ctx context.Context, env *environment, db *sqlstore.DB, cfg *config.Config, sub string, u store.User) error {
-	if sub == "disable" || sub == "enable" {
-		u.Disabled, u.UpdatedAt = sub == "disable", time.Now()
-		if err := db.Users().Update(ctx, u); err != nil {
-			return err
-		}
-	}
-	details := map[string]any{}
-	var sessions int
-	var refresh int64
-	if sub != "enable" {
-		var err error
-		if sessions, refresh, err = broker.CutOff(ctx, db, broker.CutOffTarget{UserID: u.ID}, time.Now(), cfg.AccessTokenTTL); err != nil {
-			return err
-		}
-		details["sessions_ended"], details["refresh_tokens_revoked"] = sessions, refresh
-	}
-	action := map[string]string{"disable": "user.disabled", "enable": "user.enabled", "sign-out": "user.signed_out"}[sub]
-	if err := recordAdmin(ctx, db, action, u.ID, details); err != nil {
+// changeUser disables, enables or signs out u through the admin operations and
+// reports what the cut-off ended.
+func changeUser(ctx context.Context, env *environment, ops *operations.Service, sub string, u store.User) error {
+	change := map[string]func(context.Context, operations.Actor, string) (operations.UserChange, error){
+		"disable": ops.DisableUser, "enable": ops.EnableUser, "sign-out": ops.SignOutUser}[sub]
+	ch, err := change(ctx, cliActor, u.ID)
+	if err != nil {
 		return err
 	}
 	switch sub {
@@ -209,18 +162,7 @@ func changeUser(ctx context.Context, env *environment, db *sqlstore.DB, cfg *con
 		fmt.Fprintf(env.stdout, "Enabled user %s (%s); the sessions and tokens ended before stay ended.\n", u.ID, u.Email)
 		return nil
 	}
-	fmt.Fprintf(env.stdout, "Ended %d session(s); revoked %d refresh token(s) and every access token of user %s.\n", sessions, refresh, u.ID)
+	fmt.Fprintf(env.stdout, "Ended %d session(s); revoked %d refresh token(s) and every access token of user %s.\n",
+		ch.CutOff.Sessions, ch.CutOff.RefreshTokens, u.ID)
 	return nil
-}
-
-// recordAdmin writes an admin change made from the command line to the audit
-// log (ADM-16): the CLI has no request, so no IP or request ID; the actor is
-// admin, whoever can reach the database and the configuration.
-func recordAdmin(ctx context.Context, db *sqlstore.DB, action, target string, details map[string]any) error {
-	details["via"] = "cli"
-	b, err := json.Marshal(details)
-	if err != nil {
-		return err
-	}
-	return db.Audit().Append(ctx, store.AuditEvent{Time: time.Now().UTC(), Actor: "admin", Action: action, Target: target, Details: b})
 }

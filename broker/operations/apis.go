@@ -1,0 +1,65 @@
+package operations
+
+import (
+	"context"
+
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// ListAPIs returns every API.
+func (s *Service) ListAPIs(ctx context.Context) ([]store.API, error) {
+	return s.Store.APIs().List(ctx)
+}
+
+// GetAPI returns one API; ErrNotFound if there is none.
+func (s *Service) GetAPI(ctx context.Context, id string) (store.API, error) {
+	a, err := s.Store.APIs().Get(ctx, id)
+	return a, storeErr(err)
+}
+
+// CreateAPI registers an API (resource server): a generated ID if it has none,
+// validated (registry.APIProblems), ErrConflict if its ID or audience is taken.
+// It records api.created.
+func (s *Service) CreateAPI(ctx context.Context, a Actor, api store.API) (store.API, error) {
+	if api.ID == "" {
+		api.ID = registry.NewClientID()
+	}
+	api.CreatedAt = s.now().UTC()
+	if err := validateAPI(api); err != nil {
+		return api, err
+	}
+	if err := s.Store.APIs().Create(ctx, api); err != nil {
+		return api, storeErr(err)
+	}
+	return api, s.record(ctx, a, "api.created", api.ID, map[string]any{"audience": api.Audience})
+}
+
+// UpdateAPI replaces the stored API with api's audience, name and scopes. It
+// records api.updated.
+func (s *Service) UpdateAPI(ctx context.Context, a Actor, api store.API) (store.API, error) {
+	old, err := s.GetAPI(ctx, api.ID)
+	if err != nil {
+		return api, err
+	}
+	api.CreatedAt = old.CreatedAt
+	if err := validateAPI(api); err != nil {
+		return api, err
+	}
+	if err := s.Store.APIs().Update(ctx, api); err != nil {
+		return api, storeErr(err)
+	}
+	return api, s.record(ctx, a, "api.updated", api.ID, map[string]any{"audience": api.Audience})
+}
+
+// DeleteAPI removes an API. It records api.deleted.
+func (s *Service) DeleteAPI(ctx context.Context, a Actor, id string) error {
+	if err := s.Store.APIs().Delete(ctx, id); err != nil {
+		return storeErr(err)
+	}
+	return s.record(ctx, a, "api.deleted", id, nil)
+}
+
+func validateAPI(api store.API) error {
+	return invalid(registry.APIProblems(api), registry.ValidateAPI(api))
+}

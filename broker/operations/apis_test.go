@@ -1,0 +1,85 @@
+package operations
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// TestAPIOperations: create (with a generated ID), update and delete succeed and
+// record their events by the actor; an unknown API is ErrNotFound, a taken
+// audience ErrConflict, and an API with several problems is refused with all of
+// them; a refusal stores and audits nothing.
+func TestAPIOperations(t *testing.T) {
+	ok := store.API{Audience: "https://tasks.test", Name: "Tasks", Scopes: []store.Scope{{Name: "tasks.read"}}}
+	for _, tc := range []struct {
+		name   string
+		op     func(ctx context.Context, w *world) (target string, err error)
+		action string // "" for a refusal
+		want   error  // the refusal
+		n      int    // problems at least, for an *Invalid
+	}{
+		{"create", func(ctx context.Context, w *world) (string, error) {
+			a, err := w.ops.CreateAPI(ctx, admin, ok)
+			if err == nil && a.ID == "" {
+				t.Error("no ID generated")
+			}
+			return a.ID, err
+		}, "api.created", nil, 0},
+		{"update", func(ctx context.Context, w *world) (string, error) {
+			a, err := w.ops.GetAPI(ctx, "notes")
+			w.must(err)
+			a.Name = "Notes v2"
+			_, err = w.ops.UpdateAPI(ctx, admin, a)
+			if got, _ := w.ops.GetAPI(ctx, "notes"); got.Name != "Notes v2" || !got.CreatedAt.Equal(a.CreatedAt) {
+				t.Errorf("after update: %+v", got)
+			}
+			return "notes", err
+		}, "api.updated", nil, 0},
+		{"delete", func(ctx context.Context, w *world) (string, error) {
+			err := w.ops.DeleteAPI(ctx, admin, "notes")
+			if _, gerr := w.ops.GetAPI(ctx, "notes"); err == nil && gerr == nil {
+				t.Error("still stored")
+			}
+			return "notes", err
+		}, "api.deleted", nil, 0},
+		{"update unknown", func(ctx context.Context, w *world) (string, error) {
+			_, err := w.ops.UpdateAPI(ctx, admin, store.API{ID: "nope", Audience: "https://x.test", Name: "X"})
+			return "", err
+		}, "", ErrNotFound, 0},
+		{"delete unknown", func(ctx context.Context, w *world) (string, error) {
+			return "", w.ops.DeleteAPI(ctx, admin, "nope")
+		}, "", ErrNotFound, 0},
+		{"audience taken", func(ctx context.Context, w *world) (string, error) {
+			_, err := w.ops.CreateAPI(ctx, admin, store.API{Audience: "https://notes.test", Name: "Copy"})
+			return "", err
+		}, "", ErrConflict, 0},
+		{"invalid", func(ctx context.Context, w *world) (string, error) {
+			_, err := w.ops.CreateAPI(ctx, admin, store.API{Audience: "not a uri#x", Scopes: []store.Scope{{Name: "a"}, {Name: "a"}, {Name: "b c"}}})
+			return "", err
+		}, "", nil, 4}, // audience, name, scope twice, bad scope token
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			before := w.auditTotal()
+			target, err := tc.op(t.Context(), w)
+			switch {
+			case tc.action != "":
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.audited(t, tc.action, target)
+				return
+			case tc.n > 0:
+				wantProblems(t, err, tc.n)
+				w.refused(t, err, err, before)
+			default:
+				w.refused(t, err, tc.want, before)
+			}
+			if as, _ := w.ops.ListAPIs(t.Context()); len(as) != 1 || as[0].Name != "Notes" {
+				t.Errorf("APIs after a refusal: %+v", as)
+			}
+		})
+	}
+}

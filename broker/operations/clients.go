@@ -1,0 +1,143 @@
+package operations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// ClientWithSecret is a client and, after a create or rotate-secret, its new
+// secret: shown this once, stored only as a hash.
+type ClientWithSecret struct {
+	Client store.Client
+	Secret string
+}
+
+// ListClients returns every client.
+func (s *Service) ListClients(ctx context.Context) ([]store.Client, error) {
+	return s.Store.Clients().List(ctx)
+}
+
+// GetClient returns one client; ErrNotFound if there is none.
+func (s *Service) GetClient(ctx context.Context, id string) (store.Client, error) {
+	c, err := s.Store.Clients().Get(ctx, id)
+	return c, storeErr(err)
+}
+
+// CreateClient registers c: a generated ID if it has none, RS256 ID tokens and
+// client_secret_basic (none for a public client) unless it says otherwise, and a
+// generated secret for the secret methods. Its SecretHash is ignored. It is
+// validated completely (validateClient); ErrConflict if its ID is taken. It
+// records client.created.
+func (s *Service) CreateClient(ctx context.Context, a Actor, c store.Client) (ClientWithSecret, error) {
+	now := s.now().UTC()
+	c.CreatedAt, c.UpdatedAt, c.SecretHash = now, now, nil
+	if c.ID == "" {
+		c.ID = registry.NewClientID()
+	}
+	if c.IDTokenSignedResponseAlg == "" {
+		c.IDTokenSignedResponseAlg = keys.RS256 // OIDC Dynamic Client Registration §2
+	}
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = registry.AuthSecretBasic
+		if c.Public {
+			c.TokenEndpointAuthMethod = registry.AuthNone
+		}
+	}
+	var secret string
+	if usesSecret(c) {
+		secret, c.SecretHash = registry.NewSecret()
+	}
+	if err := s.validateClient(ctx, c); err != nil {
+		return ClientWithSecret{Client: c}, err
+	}
+	if err := s.Store.Clients().Create(ctx, c); err != nil {
+		return ClientWithSecret{Client: c}, storeErr(err)
+	}
+	return ClientWithSecret{Client: c, Secret: secret}, s.record(ctx, a, "client.created", c.ID, nil)
+}
+
+// UpdateClient replaces the stored client's settings with c's; its secret and
+// creation time stay (RotateClientSecret changes the secret). It records
+// client.updated.
+func (s *Service) UpdateClient(ctx context.Context, a Actor, c store.Client) (store.Client, error) {
+	old, err := s.GetClient(ctx, c.ID)
+	if err != nil {
+		return c, err
+	}
+	c.SecretHash, c.CreatedAt, c.UpdatedAt = old.SecretHash, old.CreatedAt, s.now().UTC()
+	if err := s.saveClient(ctx, c); err != nil {
+		return c, err
+	}
+	return c, s.record(ctx, a, "client.updated", c.ID, nil)
+}
+
+// RotateClientSecret replaces the secret of a client that authenticates with one;
+// the old one stops working at once. It records client.secret_rotated.
+func (s *Service) RotateClientSecret(ctx context.Context, a Actor, id string) (ClientWithSecret, error) {
+	c, err := s.GetClient(ctx, id)
+	if err != nil {
+		return ClientWithSecret{}, err
+	}
+	if !usesSecret(c) {
+		return ClientWithSecret{Client: c}, invalid([]string{fmt.Sprintf("client %s does not authenticate with a secret", id)}, nil)
+	}
+	var secret string
+	secret, c.SecretHash = registry.NewSecret()
+	c.UpdatedAt = s.now().UTC()
+	if err := s.saveClient(ctx, c); err != nil {
+		return ClientWithSecret{Client: c}, err
+	}
+	return ClientWithSecret{Client: c, Secret: secret}, s.record(ctx, a, "client.secret_rotated", c.ID, nil)
+}
+
+// DeleteClient removes a client. It records client.deleted.
+func (s *Service) DeleteClient(ctx context.Context, a Actor, id string) error {
+	if err := s.Store.Clients().Delete(ctx, id); err != nil {
+		return storeErr(err)
+	}
+	return s.record(ctx, a, "client.deleted", id, nil)
+}
+
+func (s *Service) saveClient(ctx context.Context, c store.Client) error {
+	if err := s.validateClient(ctx, c); err != nil {
+		return err
+	}
+	return storeErr(s.Store.Clients().Update(ctx, c))
+}
+
+func usesSecret(c store.Client) bool {
+	return c.TokenEndpointAuthMethod == registry.AuthSecretBasic || c.TokenEndpointAuthMethod == registry.AuthSecretPost
+}
+
+// validateClient reports every problem with c at once: its own
+// (registry.ClientProblems), that this server's keys can sign its ID tokens, and
+// resource-server APIs that are not registered.
+func (s *Service) validateClient(ctx context.Context, c store.Client) error {
+	own := registry.ClientProblems(c)
+	var alg []string
+	if err := registry.ValidateIDTokenAlg(c, keys.IDTokenAlgorithms(s.SigningAlgorithm)); err != nil {
+		alg = []string{err.Error()}
+	}
+	rs, err := registry.ResourceServerForProblems(ctx, s.Store.APIs(), c)
+	if err != nil {
+		return err
+	}
+	// The message keeps the validators' wording: each one's problems on a line.
+	var lines []string
+	for _, p := range [][]string{own, alg, rs} {
+		if len(p) > 0 {
+			lines = append(lines, strings.Join(p, "; "))
+		}
+	}
+	var text error
+	if len(lines) > 0 {
+		text = errors.New(strings.Join(lines, "\n"))
+	}
+	return invalid(append(append(own, alg...), rs...), text)
+}

@@ -1,0 +1,152 @@
+package operations
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// webClient is a valid confidential client of the notes API.
+func webClient(id string) store.Client {
+	return store.Client{ID: id, Name: "Web", GrantTypes: []string{registry.GrantAuthorizationCode, registry.GrantRefreshToken},
+		RedirectURIs: []string{"https://app.test/cb"}, Scopes: []string{"openid"}, DefaultAudience: "https://notes.test"}
+}
+
+// TestClientOperations: create (defaults filled, a secret shown once and stored
+// as a hash), update (the secret stays), rotate-secret (a new one) and delete
+// succeed and record their events by the actor.
+func TestClientOperations(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		op     func(ctx context.Context, w *world) error
+		action string
+	}{
+		{"create", func(ctx context.Context, w *world) error {
+			res, err := w.ops.CreateClient(ctx, admin, webClient("web"))
+			c := res.Client
+			if err == nil && (res.Secret == "" || c.TokenEndpointAuthMethod != registry.AuthSecretBasic || c.IDTokenSignedResponseAlg != "RS256") {
+				t.Errorf("created %+v with secret %q: want client_secret_basic, RS256 and a secret", c, res.Secret)
+			}
+			if got, _ := w.ops.GetClient(ctx, "web"); !registry.SecretMatches(got.SecretHash, res.Secret) {
+				t.Error("the stored hash is not the secret's")
+			}
+			return err
+		}, "client.created"},
+		{"update", func(ctx context.Context, w *world) error {
+			old := w.seedClient(t)
+			c := old
+			c.Name, c.SecretHash = "Web v2", []byte("ignored")
+			_, err := w.ops.UpdateClient(ctx, admin, c)
+			if got, _ := w.ops.GetClient(ctx, "web"); got.Name != "Web v2" || !bytes.Equal(got.SecretHash, old.SecretHash) {
+				t.Errorf("after update: %+v", got)
+			}
+			return err
+		}, "client.updated"},
+		{"rotate secret", func(ctx context.Context, w *world) error {
+			old := w.seedClient(t)
+			res, err := w.ops.RotateClientSecret(ctx, admin, "web")
+			if got, _ := w.ops.GetClient(ctx, "web"); bytes.Equal(got.SecretHash, old.SecretHash) || !registry.SecretMatches(got.SecretHash, res.Secret) {
+				t.Error("the secret was not replaced by the one returned")
+			}
+			return err
+		}, "client.secret_rotated"},
+		{"delete", func(ctx context.Context, w *world) error {
+			w.seedClient(t)
+			err := w.ops.DeleteClient(ctx, admin, "web")
+			if _, gerr := w.ops.GetClient(ctx, "web"); err == nil && gerr == nil {
+				t.Error("still stored")
+			}
+			return err
+		}, "client.deleted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			if err := tc.op(t.Context(), w); err != nil {
+				t.Fatal(err)
+			}
+			w.audited(t, tc.action, "web")
+		})
+	}
+}
+
+// seedClient stores webClient("web") with a secret, bypassing the operations.
+func (w *world) seedClient(t *testing.T) store.Client {
+	t.Helper()
+	c := webClient("web")
+	c.TokenEndpointAuthMethod, c.IDTokenSignedResponseAlg, c.CreatedAt, c.UpdatedAt = registry.AuthSecretBasic, "RS256", w.now, w.now
+	_, c.SecretHash = registry.NewSecret()
+	w.must(w.db.Clients().Create(t.Context(), c))
+	return c
+}
+
+// TestClientRefusals: an unknown client is ErrNotFound, a taken ID ErrConflict;
+// a client with problems of its own, an ID-token algorithm this server cannot
+// sign and an unregistered resource-server API is refused with every problem at
+// once; a secret rotation for a client without one is invalid. A refusal stores,
+// changes and audits nothing.
+func TestClientRefusals(t *testing.T) {
+	bad := store.Client{ID: "bad", GrantTypes: []string{"password"}, LogoURI: "http://logo.test/x.png",
+		IDTokenSignedResponseAlg: "EdDSA", ResourceServerFor: []string{"https://nowhere.test"}}
+	public := webClient("spa")
+	public.Public = true
+	for _, tc := range []struct {
+		name string
+		op   func(ctx context.Context, w *world, before *int) error
+		want error
+		n    int // problems at least, for an *Invalid
+	}{
+		{"update unknown", func(ctx context.Context, w *world, _ *int) error {
+			_, err := w.ops.UpdateClient(ctx, admin, webClient("nope"))
+			return err
+		}, ErrNotFound, 0},
+		{"rotate unknown", func(ctx context.Context, w *world, _ *int) error {
+			_, err := w.ops.RotateClientSecret(ctx, admin, "nope")
+			return err
+		}, ErrNotFound, 0},
+		{"delete unknown", func(ctx context.Context, w *world, _ *int) error { return w.ops.DeleteClient(ctx, admin, "nope") }, ErrNotFound, 0},
+		{"ID taken", func(ctx context.Context, w *world, _ *int) error {
+			_, err := w.ops.CreateClient(ctx, admin, webClient("web"))
+			return err
+		}, ErrConflict, 0},
+		// grant type, logo, ID-token alg (this server: RS256 and ES256), resource server.
+		{"invalid create", func(ctx context.Context, w *world, _ *int) error {
+			_, err := w.ops.CreateClient(ctx, admin, bad)
+			return err
+		}, nil, 4},
+		{"invalid update", func(ctx context.Context, w *world, _ *int) error {
+			c := webClient("web")
+			c.RedirectURIs, c.IDTokenSignedResponseAlg, c.ResourceServerFor = nil, "EdDSA", []string{"https://nowhere.test"}
+			_, err := w.ops.UpdateClient(ctx, admin, c)
+			return err
+		}, nil, 3},
+		{"rotate a public client", func(ctx context.Context, w *world, before *int) error {
+			res, err := w.ops.CreateClient(ctx, admin, public)
+			w.must(err)
+			*before = w.auditTotal() // the create above is not the refusal
+			_, err = w.ops.RotateClientSecret(ctx, admin, res.Client.ID)
+			return err
+		}, nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			seeded := w.seedClient(t)
+			before := w.auditTotal()
+			err := tc.op(t.Context(), w, &before)
+			if tc.n > 0 {
+				wantProblems(t, err, tc.n)
+				tc.want = err
+			}
+			w.refused(t, err, tc.want, before)
+			if got, _ := w.ops.GetClient(t.Context(), "web"); got.Name != seeded.Name || !bytes.Equal(got.SecretHash, seeded.SecretHash) ||
+				len(got.RedirectURIs) != 1 {
+				t.Errorf("web after a refusal: %+v", got)
+			}
+			if _, err := w.ops.GetClient(t.Context(), "bad"); err == nil {
+				t.Error("an invalid client was stored")
+			}
+		})
+	}
+}

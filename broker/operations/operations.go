@@ -1,0 +1,158 @@
+// Package operations holds the changes an admin can make to Gatehouse's
+// configuration — providers, clients, APIs, users and signing keys — each
+// validated completely, stored in one transaction where the store allows, and
+// audited with the acting admin. The CLI calls them in-process; the admin console
+// and the admin API are to call the same ones.
+package operations
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/audit"
+	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
+)
+
+// Service runs the admin operations. Its dependencies are explicit: an operation
+// that needs one that is not set (Keys for the key operations, Upstream's keyring
+// for providers) fails rather than guess.
+type Service struct {
+	Store store.Store
+	// Upstream checks and builds provider configurations (upstream.Upsert).
+	Upstream upstream.Env
+	// Keys is the signing-key manager, for the key operations.
+	Keys *keys.Manager
+	// Audit records each change synchronously (*audit.Writer).
+	Audit Auditor
+	// AccessTokenTTL is the server's access-token lifetime: how long the
+	// revocation entries of a cut-off or a watermark are kept.
+	AccessTokenTTL time.Duration
+	// SigningAlgorithm is the server's GATEHOUSE_SIGNING_ALG: it decides which
+	// ID-token algorithms a client may register (keys.IDTokenAlgorithms).
+	SigningAlgorithm string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Auditor records one audit event before returning: an admin change whose
+// record must not be lost. *audit.Writer is one.
+type Auditor interface {
+	Record(ctx context.Context, ev audit.Event) error
+}
+
+// Actor is who makes a change, as the audit log records it.
+type Actor struct {
+	// Name is the audit event's actor: an admin's identity, or what the CLI
+	// records for whoever can reach the database and the configuration.
+	Name string
+	// Via, if set, is recorded in the event's details as "via" (e.g. "cli").
+	Via string
+}
+
+// Typed errors. Test with errors.Is (ErrNotFound, ErrConflict) and errors.As
+// (*Invalid); the message of each stays the one the admin reads.
+var (
+	// ErrNotFound: the provider, client, API, user or key named does not exist.
+	ErrNotFound = errors.New("operations: not found")
+	// ErrConflict: the stored version changed since it was read (a concurrent
+	// edit won), or a unique ID is taken.
+	ErrConflict = errors.New("operations: conflict")
+)
+
+// Invalid is an input refused by validation, with every problem at once.
+type Invalid struct {
+	Problems []string
+	// text is the message as the validators word it, if they gave one; err is
+	// what they returned, so errors.Is still finds their sentinels.
+	text string
+	err  error
+}
+
+func (e *Invalid) Error() string {
+	if e.text != "" {
+		return e.text
+	}
+	return strings.Join(e.Problems, "; ")
+}
+
+func (e *Invalid) Unwrap() error { return e.err }
+
+// invalid builds an *Invalid from problems; nil if there are none.
+func invalid(problems []string, err error) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	inv := &Invalid{Problems: problems, err: err}
+	if err != nil {
+		inv.text = err.Error()
+	}
+	return inv
+}
+
+// kindError is ErrNotFound or ErrConflict with the message the admin reads and
+// the store's error underneath (errors.Is finds both).
+type kindError struct {
+	kind error
+	msg  string
+	err  error
+}
+
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+func (e *kindError) Unwrap() error        { return e.err }
+
+func notFound(msg string, err error) error {
+	if msg == "" {
+		msg = err.Error()
+	}
+	return &kindError{kind: ErrNotFound, msg: msg, err: err}
+}
+
+// storeErr maps the store's sentinels to the operations' typed errors.
+func storeErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("", err)
+	case errors.Is(err, store.ErrConflict):
+		return &kindError{kind: ErrConflict, msg: err.Error(), err: err}
+	}
+	return err
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// record writes the audit event of a change made by a (ADM-16). An operation
+// that has already changed the store reports a failure to record it.
+func (s *Service) record(ctx context.Context, a Actor, action, target string, details map[string]any) error {
+	if details == nil {
+		details = map[string]any{}
+	}
+	if a.Via != "" {
+		details["via"] = a.Via
+	}
+	if s.Audit == nil {
+		return errors.New("operations: no audit writer")
+	}
+	return s.Audit.Record(ctx, audit.Event{Actor: a.Name, Action: action, Target: target, Details: details})
+}
+
+// CutOffResult is what a cut-off ended (revoke.CutOff).
+type CutOffResult struct {
+	Sessions      int
+	RefreshTokens int64
+}
+
+func (c CutOffResult) details() map[string]any {
+	return map[string]any{"sessions_ended": c.Sessions, "refresh_tokens_revoked": c.RefreshTokens}
+}

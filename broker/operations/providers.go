@@ -1,0 +1,168 @@
+package operations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/broker/revoke"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/providers"
+)
+
+// ProviderRef names a provider to change. Version, if not zero, is the version
+// the admin last saw: the change is refused with ErrConflict if the stored one
+// differs (another admin changed it meanwhile).
+type ProviderRef struct {
+	ID      string
+	Version int64
+}
+
+// ProviderChange is a provider after a change, and what its cut-off ended if the
+// change disabled or removed it.
+type ProviderChange struct {
+	Provider store.ProviderConfig
+	Created  bool
+	// CutOff is set when the change ended the provider's sessions.
+	CutOff *CutOffResult
+}
+
+// ListProviders returns every provider.
+func (s *Service) ListProviders(ctx context.Context) ([]store.ProviderConfig, error) {
+	return s.Store.Providers().List(ctx)
+}
+
+// GetProvider returns one provider; ErrNotFound if there is none.
+func (s *Service) GetProvider(ctx context.Context, id string) (store.ProviderConfig, error) {
+	p, err := s.Store.Providers().Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return p, notFound(fmt.Sprintf("no provider %q", id), err)
+	}
+	return p, err
+}
+
+// UpsertProvider adds the provider spec describes, or updates the one with its
+// ID (upstream.Upsert: checked, built once, then stored under optimistic
+// locking). A provider the spec leaves disabled is cut off as DisableProvider
+// does. It records provider.added or provider.updated (nothing if the update
+// changed nothing), and provider.disabled for a cut-off.
+func (s *Service) UpsertProvider(ctx context.Context, a Actor, spec upstream.Spec) (ProviderChange, error) {
+	var before int64
+	if old, err := s.Store.Providers().Get(ctx, spec.ID); err == nil {
+		before = old.Version
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return ProviderChange{}, err
+	}
+	p, created, err := upstream.Upsert(ctx, s.Store, s.Upstream, spec)
+	if err != nil {
+		return ProviderChange{}, providerErr(err)
+	}
+	ch := ProviderChange{Provider: p, Created: created}
+	switch {
+	case created:
+		err = s.record(ctx, a, "provider.added", p.ID, map[string]any{"version": p.Version, "kind": p.Kind})
+	case p.Version != before:
+		err = s.record(ctx, a, "provider.updated", p.ID, map[string]any{"version": p.Version})
+	}
+	if err != nil {
+		return ch, err
+	}
+	if !p.Enabled {
+		// A file may say "enabled": false: as providers disable.
+		c, err := s.cutOffProvider(ctx, a, p.ID, "provider.disabled")
+		ch.CutOff = &c
+		if err != nil {
+			return ch, err
+		}
+	}
+	return ch, nil
+}
+
+// providerErr turns upstream's configuration errors into *Invalid and the
+// store's sentinels into the typed errors.
+func providerErr(err error) error {
+	if !errors.Is(err, providers.ErrConfig) {
+		return storeErr(err)
+	}
+	msg := strings.TrimPrefix(err.Error(), providers.ErrConfig.Error()+": ")
+	return invalid(strings.Split(msg, "\n"), err)
+}
+
+// EnableProvider lets people sign in with the provider again; what a disable
+// ended stays ended. It records provider.enabled.
+func (s *Service) EnableProvider(ctx context.Context, a Actor, ref ProviderRef) (ProviderChange, error) {
+	p, err := s.setEnabled(ctx, ref, true)
+	if err != nil {
+		return ProviderChange{}, err
+	}
+	return ProviderChange{Provider: p}, s.record(ctx, a, "provider.enabled", p.ID, map[string]any{"version": p.Version})
+}
+
+// DisableProvider stops sign-ins with the provider and then ends every session
+// signed in with it and revokes what was issued under them, at once and on every
+// replica (revoke.CutOff). It records provider.disabled with what it ended.
+func (s *Service) DisableProvider(ctx context.Context, a Actor, ref ProviderRef) (ProviderChange, error) {
+	p, err := s.setEnabled(ctx, ref, false)
+	if err != nil {
+		return ProviderChange{}, err
+	}
+	c, err := s.cutOffProvider(ctx, a, p.ID, "provider.disabled")
+	return ProviderChange{Provider: p, CutOff: &c}, err
+}
+
+// setEnabled stores the provider switched on or off; the store refuses it with
+// ErrConflict if its version moved since it was read.
+func (s *Service) setEnabled(ctx context.Context, ref ProviderRef, enabled bool) (store.ProviderConfig, error) {
+	p, err := s.providerAt(ctx, ref)
+	if err != nil {
+		return p, err
+	}
+	p.Enabled, p.UpdatedAt = enabled, s.now()
+	if err := s.Store.Providers().Update(ctx, p); err != nil {
+		return p, storeErr(err)
+	}
+	p.Version++
+	return p, nil
+}
+
+// RemoveProvider deletes the provider and the identities linked at it (their
+// users keep their accounts), then cuts it off as DisableProvider does. It
+// records provider.removed.
+func (s *Service) RemoveProvider(ctx context.Context, a Actor, ref ProviderRef) (ProviderChange, error) {
+	p, err := s.providerAt(ctx, ref)
+	if err != nil {
+		return ProviderChange{}, err
+	}
+	// The store's Delete takes no version: between this check and the delete
+	// another edit could land, and the removal wins, as an admin removing it meant.
+	if err := s.Store.Providers().Delete(ctx, p.ID); err != nil {
+		return ProviderChange{Provider: p}, storeErr(err)
+	}
+	c, err := s.cutOffProvider(ctx, a, p.ID, "provider.removed")
+	return ProviderChange{Provider: p, CutOff: &c}, err
+}
+
+// providerAt reads the provider ref names, at ref.Version if one is given.
+func (s *Service) providerAt(ctx context.Context, ref ProviderRef) (store.ProviderConfig, error) {
+	p, err := s.GetProvider(ctx, ref.ID)
+	if err != nil {
+		return p, err
+	}
+	if ref.Version != 0 && ref.Version != p.Version {
+		return p, &kindError{kind: ErrConflict, msg: fmt.Sprintf("provider %s is at version %d, not %d: it changed meanwhile", p.ID, p.Version, ref.Version)}
+	}
+	return p, nil
+}
+
+// cutOffProvider ends, after the provider was disabled or removed, every session
+// signed in with it and revokes what was issued under them, and records action.
+func (s *Service) cutOffProvider(ctx context.Context, a Actor, id, action string) (CutOffResult, error) {
+	sessions, refresh, err := revoke.CutOff(ctx, s.Store, revoke.Target{ProviderID: id}, s.now(), s.AccessTokenTTL)
+	c := CutOffResult{Sessions: sessions, RefreshTokens: refresh}
+	if err != nil {
+		return c, err
+	}
+	return c, s.record(ctx, a, action, id, c.details())
+}

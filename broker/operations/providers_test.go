@@ -1,0 +1,170 @@
+package operations
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/upstream"
+)
+
+func oidcSpec(id, issuer string) upstream.Spec {
+	return upstream.Spec{ID: id, Kind: upstream.KindOIDC, Name: "Provider " + id,
+		OIDC: &upstream.OIDCSettings{Issuer: issuer, ClientID: "gatehouse"}, ClientSecret: "s3cret"}
+}
+
+// TestProviderChanges: each provider operation succeeds, changes what it says,
+// cuts off what disable and remove end, and records its event by the actor.
+func TestProviderChanges(t *testing.T) {
+	off := false
+	disabledSpec := oidcSpec("corp", "https://corp.example")
+	disabledSpec.Enabled = &off
+	for _, tc := range []struct {
+		name     string
+		change   func(ctx context.Context, w *world) (ProviderChange, error)
+		action   string
+		target   string
+		enabled  bool // corp or the new provider afterwards
+		sessions int  // ended by the change's cut-off; -1: no cut-off
+	}{
+		{"add", func(ctx context.Context, w *world) (ProviderChange, error) {
+			return w.ops.UpsertProvider(ctx, admin, oidcSpec("partner", "https://partner.example"))
+		}, "provider.added", "partner", true, -1},
+		{"update", func(ctx context.Context, w *world) (ProviderChange, error) {
+			return w.ops.UpsertProvider(ctx, admin, oidcSpec("corp", "https://corp.example"))
+		}, "provider.updated", "corp", true, -1},
+		{"update to disabled", func(ctx context.Context, w *world) (ProviderChange, error) {
+			return w.ops.UpsertProvider(ctx, admin, disabledSpec)
+		}, "provider.disabled", "corp", false, 2},
+		{"disable", func(ctx context.Context, w *world) (ProviderChange, error) {
+			return w.ops.DisableProvider(ctx, admin, ProviderRef{ID: "corp"})
+		}, "provider.disabled", "corp", false, 2},
+		{"disable at the version read", func(ctx context.Context, w *world) (ProviderChange, error) {
+			return w.ops.DisableProvider(ctx, admin, ProviderRef{ID: "corp", Version: 1})
+		}, "provider.disabled", "corp", false, 2},
+		{"enable", func(ctx context.Context, w *world) (ProviderChange, error) {
+			return w.ops.EnableProvider(ctx, admin, ProviderRef{ID: "corp"})
+		}, "provider.enabled", "corp", true, -1},
+		{"remove", func(ctx context.Context, w *world) (ProviderChange, error) {
+			return w.ops.RemoveProvider(ctx, admin, ProviderRef{ID: "corp"})
+		}, "provider.removed", "corp", false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := t.Context()
+			ch, err := tc.change(ctx, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.audited(t, tc.action, tc.target)
+			p, err := w.ops.GetProvider(ctx, tc.target)
+			if tc.action == "provider.removed" {
+				if err == nil {
+					t.Error("the provider is still stored")
+				}
+			} else if err != nil || p.Enabled != tc.enabled || p.Version != ch.Provider.Version {
+				t.Errorf("stored %+v (%v), want enabled %v at version %d", p, err, tc.enabled, ch.Provider.Version)
+			}
+			if tc.sessions < 0 {
+				if ch.CutOff != nil {
+					t.Errorf("cut-off %+v, want none", ch.CutOff)
+				}
+				if s, rt := w.live("s-ann-1"); !s || !rt {
+					t.Error("corp's session was ended by a change that ends nothing")
+				}
+				return
+			}
+			if ch.CutOff == nil || ch.CutOff.Sessions != tc.sessions || ch.CutOff.RefreshTokens != int64(tc.sessions) {
+				t.Errorf("cut-off %+v, want %d sessions and refresh tokens", ch.CutOff, tc.sessions)
+			}
+			for _, id := range []string{"s-ann-1", "s-ann-2"} {
+				if s, rt := w.live(id); s || rt {
+					t.Errorf("%s after %s: session %v, refresh token %v", id, tc.name, s, rt)
+				}
+			}
+			if s, rt := w.live("s-bob"); !s || !rt {
+				t.Error("another provider's session was ended")
+			}
+		})
+	}
+}
+
+// TestProviderRefusals: a provider that does not exist, a spec with several
+// problems, and a change at a stale version are refused with their typed errors,
+// every problem at once; nothing is stored, ended or audited.
+func TestProviderRefusals(t *testing.T) {
+	bad := upstream.Spec{ID: "Not An ID", Kind: upstream.KindOIDC, OIDC: &upstream.OIDCSettings{}}
+	for _, tc := range []struct {
+		name   string
+		change func(ctx context.Context, w *world) error
+		want   error
+	}{
+		{"disable unknown", func(ctx context.Context, w *world) error {
+			_, err := w.ops.DisableProvider(ctx, admin, ProviderRef{ID: "nope"})
+			return err
+		}, ErrNotFound},
+		{"enable unknown", func(ctx context.Context, w *world) error {
+			_, err := w.ops.EnableProvider(ctx, admin, ProviderRef{ID: "nope"})
+			return err
+		}, ErrNotFound},
+		{"remove unknown", func(ctx context.Context, w *world) error {
+			_, err := w.ops.RemoveProvider(ctx, admin, ProviderRef{ID: "nope"})
+			return err
+		}, ErrNotFound},
+		{"show unknown", func(ctx context.Context, w *world) error {
+			_, err := w.ops.GetProvider(ctx, "nope")
+			return err
+		}, ErrNotFound},
+		{"disable at a stale version", func(ctx context.Context, w *world) error {
+			_, err := w.ops.DisableProvider(ctx, admin, ProviderRef{ID: "corp", Version: 7})
+			return err
+		}, ErrConflict},
+		{"remove at a stale version", func(ctx context.Context, w *world) error {
+			_, err := w.ops.RemoveProvider(ctx, admin, ProviderRef{ID: "corp", Version: 7})
+			return err
+		}, ErrConflict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			before := w.auditTotal()
+			w.refused(t, tc.change(t.Context(), w), tc.want, before)
+			if p, err := w.db.Providers().Get(t.Context(), "corp"); err != nil || !p.Enabled || p.Version != 1 {
+				t.Errorf("corp after a refused change: %+v %v", p, err)
+			}
+			if s, rt := w.live("s-ann-1"); !s || !rt {
+				t.Error("a refused change ended a session")
+			}
+		})
+	}
+	t.Run("invalid", func(t *testing.T) {
+		w := newWorld(t)
+		before := w.auditTotal()
+		_, err := w.ops.UpsertProvider(t.Context(), admin, bad)
+		wantProblems(t, err, 2) // the ID and the missing name
+		w.refused(t, err, err, before)
+		if ps, _ := w.ops.ListProviders(t.Context()); len(ps) != 2 {
+			t.Errorf("%d providers after a refused add", len(ps))
+		}
+	})
+	t.Run("issuer of another provider", func(t *testing.T) {
+		w := newWorld(t)
+		before := w.auditTotal()
+		_, err := w.ops.UpsertProvider(t.Context(), admin, oidcSpec("copy", "https://corp.example"))
+		wantProblems(t, err, 1)
+		w.refused(t, err, err, before)
+	})
+	t.Run("concurrent edit", func(t *testing.T) {
+		// The admin read version 1; another edit stored version 2 meanwhile.
+		w := newWorld(t)
+		ctx := t.Context()
+		p, err := w.ops.GetProvider(ctx, "corp")
+		w.must(err)
+		p.Name = "Corp (renamed)"
+		w.must(w.db.Providers().Update(ctx, p))
+		before := w.auditTotal()
+		_, err = w.ops.DisableProvider(ctx, admin, ProviderRef{ID: "corp", Version: p.Version})
+		w.refused(t, err, ErrConflict, before)
+		if got, _ := w.db.Providers().Get(ctx, "corp"); !got.Enabled {
+			t.Error("a refused disable disabled corp")
+		}
+	})
+}

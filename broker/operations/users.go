@@ -1,0 +1,119 @@
+package operations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/broker/revoke"
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// UserDetail is a user and the upstream identities linked to it.
+type UserDetail struct {
+	User       store.User
+	Identities []store.Identity
+}
+
+// UserChange is a user after a change, and what its cut-off ended (disable,
+// sign-out).
+type UserChange struct {
+	User   store.User
+	CutOff *CutOffResult
+}
+
+// ListUsers returns every user, or those whose email is email (canonical form),
+// with their identities.
+func (s *Service) ListUsers(ctx context.Context, email string) ([]UserDetail, error) {
+	var us []store.User
+	var err error
+	if email != "" {
+		us, err = s.Store.Users().FindByEmail(ctx, email)
+	} else {
+		us, err = s.Store.Users().List(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.withIdentities(ctx, us)
+}
+
+// FindUsers returns the users an admin named by email (several may share one)
+// or by ID, with their identities; ErrNotFound if none.
+func (s *Service) FindUsers(ctx context.Context, emailOrID string) ([]UserDetail, error) {
+	var us []store.User
+	var err error
+	if strings.Contains(emailOrID, "@") {
+		if us, err = s.Store.Users().FindByEmail(ctx, emailOrID); err != nil {
+			return nil, err
+		}
+	} else if u, err := s.Store.Users().Get(ctx, emailOrID); err == nil {
+		us = []store.User{u}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if len(us) == 0 {
+		return nil, notFound(fmt.Sprintf("no user %q", emailOrID), store.ErrNotFound)
+	}
+	return s.withIdentities(ctx, us)
+}
+
+func (s *Service) withIdentities(ctx context.Context, us []store.User) ([]UserDetail, error) {
+	out := make([]UserDetail, 0, len(us))
+	for _, u := range us {
+		ids, err := s.Store.Identities().ListForUser(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, UserDetail{User: u, Identities: ids})
+	}
+	return out, nil
+}
+
+// DisableUser stops the user signing in, then ends their sessions and revokes
+// every refresh and access token issued to them, at once and on every replica.
+// Disabling is stored before the cut-off runs, so no sign-in or token request
+// started meanwhile outlives it (revoke.CutOff). It records user.disabled.
+func (s *Service) DisableUser(ctx context.Context, a Actor, id string) (UserChange, error) {
+	return s.changeUser(ctx, a, id, "user.disabled")
+}
+
+// EnableUser lets the user sign in again; what a disable ended stays ended. It
+// records user.enabled.
+func (s *Service) EnableUser(ctx context.Context, a Actor, id string) (UserChange, error) {
+	return s.changeUser(ctx, a, id, "user.enabled")
+}
+
+// SignOutUser ends every session of the user and revokes their tokens as
+// DisableUser does; the user stays enabled. It records user.signed_out.
+func (s *Service) SignOutUser(ctx context.Context, a Actor, id string) (UserChange, error) {
+	return s.changeUser(ctx, a, id, "user.signed_out")
+}
+
+func (s *Service) changeUser(ctx context.Context, a Actor, id, action string) (UserChange, error) {
+	u, err := s.Store.Users().Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return UserChange{}, notFound(fmt.Sprintf("no user %q", id), err)
+	}
+	if err != nil {
+		return UserChange{}, err
+	}
+	if action != "user.signed_out" {
+		u.Disabled, u.UpdatedAt = action == "user.disabled", s.now()
+		if err := s.Store.Users().Update(ctx, u); err != nil {
+			return UserChange{User: u}, storeErr(err)
+		}
+	}
+	ch := UserChange{User: u}
+	details := map[string]any{}
+	if action != "user.enabled" {
+		sessions, refresh, err := revoke.CutOff(ctx, s.Store, revoke.Target{UserID: u.ID}, s.now(), s.AccessTokenTTL)
+		ch.CutOff = &CutOffResult{Sessions: sessions, RefreshTokens: refresh}
+		if err != nil {
+			return ch, err
+		}
+		details = ch.CutOff.details()
+	}
+	return ch, s.record(ctx, a, action, u.ID, details)
+}

@@ -1,0 +1,159 @@
+// Package revoke ends access: it revokes refresh tokens, writes the
+// revocation-list entries that introspection and UserInfo consult, ends browser
+// sessions, and cuts off users and providers. It sits below every capability: the
+// OAuth server's own revocations, the admin operations and the restore watermark
+// all call it, so there is one implementation of each way access ends.
+package revoke
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
+)
+
+// Tokens revokes the refresh tokens f selects and, through one revocation-list
+// entry kept for accessTokenTTL, the access tokens issued under the same selection
+// before now. It handles every filter but a grant (Grant does). It returns how many
+// refresh tokens it revoked.
+func Tokens(ctx context.Context, st store.Store, f store.RefreshFilter, now time.Time, accessTokenTTL time.Duration) (int64, error) {
+	n, err := st.RefreshTokens().Revoke(ctx, f, now)
+	if err != nil {
+		return 0, err
+	}
+	var key string
+	switch {
+	case f.SessionID != "":
+		key = "session:" + f.SessionID
+	case f.UserID != "" && f.ClientID != "":
+		key = token.UserClientKey(f.UserID, f.ClientID)
+	case f.UserID != "":
+		key = "user:" + f.UserID
+	case f.ClientID != "":
+		key = "client:" + f.ClientID
+	default:
+		// FamilyID and DelegationID: access tokens do not carry them; their refresh
+		// tokens are revoked above.
+		return n, nil
+	}
+	return n, st.Revocations().Revoke(ctx, key, now, now.Add(accessTokenTTL))
+}
+
+// Grant revokes every refresh and access token of a grant, including any still
+// being issued by a concurrent request: the entry covers every issue time until
+// until, which must be when the longest-lived token of the grant has expired.
+func Grant(ctx context.Context, st store.Store, grantID string, now, until time.Time) error {
+	if grantID == "" {
+		return nil
+	}
+	if _, err := st.RefreshTokens().Revoke(ctx, store.RefreshFilter{GrantID: grantID}, now); err != nil {
+		return err
+	}
+	return st.Revocations().Revoke(ctx, "grant:"+grantID, until, until)
+}
+
+// IssuedBefore applies a restore watermark (DATA-12): every refresh token, access
+// token and browser session issued before t stops working, so nothing a restored
+// database backup brought back can be used. Access tokens are refused through one
+// revocation entry they are all checked against, kept until the longest-lived
+// token issued before t has expired. It returns how many refresh tokens and
+// sessions it ended.
+func IssuedBefore(ctx context.Context, st store.Store, t time.Time, accessTokenTTL time.Duration) (refresh int64, sessions int, err error) {
+	if refresh, err = st.RefreshTokens().Revoke(ctx, store.RefreshFilter{IssuedBefore: t}, t); err != nil {
+		return 0, 0, err
+	}
+	if err := st.Revocations().Revoke(ctx, token.RevokeAllKey, t, t.Add(accessTokenTTL)); err != nil {
+		return refresh, 0, err
+	}
+	// A session restored from a backup was last seen before t.
+	ids, err := st.Sessions().DeleteExpired(ctx, t, t)
+	return refresh, len(ids), err
+}
+
+// SigningKey revokes a compromised signing key (SECURITY.md AS-JWT-04,
+// AS-JWT-10): every token it signed is refused at once by every replica, through a
+// revocation-list entry that the verification of access tokens and ID-token hints
+// consults and the JWKS handler honours; km then deletes the key, promoting a new
+// one without publish delay if it was active. The entry is written first, so an
+// interrupted run already refuses the key's tokens, and running it again finishes.
+// The caller audits it.
+func SigningKey(ctx context.Context, st store.Store, km *keys.Manager, kid string, now time.Time) (keys.Revoked, error) {
+	recs, err := st.SigningKeys().List(ctx)
+	if err != nil {
+		return keys.Revoked{}, err
+	}
+	if !slices.ContainsFunc(recs, func(k store.SigningKey) bool { return k.ID == kid }) {
+		return keys.Revoked{}, fmt.Errorf("no signing key %q: %w", kid, store.ErrNotFound)
+	}
+	// Tokens it signed (on a replica that has not refreshed yet, until now plus a
+	// refresh interval) all expire by until; the entry covers every issue time.
+	until := now.Add(km.RevocationHorizon())
+	if err := st.Revocations().Revoke(ctx, token.KeyRevocationKey(kid), until, until); err != nil {
+		return keys.Revoked{}, err
+	}
+	return km.Revoke(ctx, kid)
+}
+
+// Target names whose access CutOff ends; exactly one field is set.
+type Target struct {
+	// ProviderID: every session signed in at the provider, and what was issued
+	// under them (the provider was disabled or removed).
+	ProviderID string
+	// UserID: every session of the user and every refresh and access token
+	// issued to them (the user was disabled or signed out by an admin).
+	UserID string
+}
+
+// CutOff ends access at once, on every replica: the sessions of c end (their
+// rows go, so every replica's next request finds none) and the refresh tokens
+// and access tokens issued under them are revoked through the database (the
+// refresh-token rows and the revocation list introspection and UserInfo
+// consult). It is the one implementation of an admin's cut-off: the admin
+// operations (providers disable|remove, users disable|sign-out) call it, and the
+// server's own revocations share Tokens with it.
+//
+// Call it after the change that stops new access has committed (the provider
+// disabled or removed, the user disabled): a sign-in records its session only at
+// an enabled provider, under a lock the disable waits for
+// (store.SignIn.RequireEnabledProvider), so every session this lists is every
+// session there will be. A code or refresh token of an ended session is refused
+// by the token endpoint (the broker's sessionEnded). Each session's tokens are
+// revoked before its row is deleted, as ending a session does: a failure leaves
+// the row for a retry. It returns how many sessions it ended and refresh tokens it
+// revoked.
+func CutOff(ctx context.Context, st store.Store, c Target, now time.Time, accessTokenTTL time.Duration) (sessions int, refresh int64, err error) {
+	var list []store.Session
+	switch {
+	case c.ProviderID != "" && c.UserID == "":
+		list, err = st.Sessions().ListForProvider(ctx, c.ProviderID)
+	case c.UserID != "" && c.ProviderID == "":
+		// Also the refresh tokens issued without a browser session, and every
+		// access token of the user through one revocation entry.
+		if refresh, err = Tokens(ctx, st, store.RefreshFilter{UserID: c.UserID}, now, accessTokenTTL); err != nil {
+			return 0, 0, err
+		}
+		list, err = st.Sessions().ListForUser(ctx, c.UserID)
+	default:
+		return 0, 0, errors.New("broker: a cut-off names a provider or a user")
+	}
+	if err != nil {
+		return 0, refresh, err
+	}
+	for _, x := range list {
+		n, err := Tokens(ctx, st, store.RefreshFilter{SessionID: x.ID}, now, accessTokenTTL)
+		if err != nil {
+			return sessions, refresh, fmt.Errorf("revoke the tokens of session %s: %w", x.ID, err)
+		}
+		refresh += n
+		if err := st.Sessions().Delete(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return sessions, refresh, err
+		}
+		sessions++
+	}
+	return sessions, refresh, nil
+}
