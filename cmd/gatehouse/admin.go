@@ -77,7 +77,7 @@ func cmdKeys(ctx context.Context, env *environment, args []string) error {
 	defer closeOps()
 	switch args[0] {
 	case "rotate":
-		ks, err := ops.RotateKeys(ctx, keyActor)
+		ks, err := ops.RotateKeys(ctx, cliActor)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func cmdKeys(ctx context.Context, env *environment, args []string) error {
 		}
 		return nil
 	case "revoke":
-		res, err := ops.RevokeKey(ctx, keyActor, args[1])
+		res, err := ops.RevokeKey(ctx, cliActor, args[1])
 		if err != nil {
 			return err
 		}

@@ -77,7 +77,7 @@ func TestASJWT10_KeysRevokeCommand(t *testing.T) {
 	}
 	defer db.Close()
 	evs, err := db.Audit().List(context.Background(), store.AuditFilter{Action: "key.revoked"})
-	if err != nil || len(evs) != 1 || evs[0].Target != compromised || evs[0].Actor != "cli" {
+	if err != nil || len(evs) != 1 || evs[0].Target != compromised || evs[0].Actor != "admin" {
 		t.Fatalf("audit: %v %+v", err, evs)
 	}
 

@@ -14,13 +14,9 @@ import (
 
 // The actors the audit log records for a change made from the command line
 // (ADM-16): there is no request, so no IP or request ID; the actor is admin,
-// whoever can reach the database and the configuration, with via "cli". A key
-// revocation has always been recorded with actor "cli", and the tests of both
-// hold them to it; unifying the two (e.g. "cli:<os user>") is a decision of its
-// own, made here in one place.
+// whoever can reach the database and the configuration, with via "cli".
 var (
 	cliActor = operations.Actor{Name: "admin", Via: "cli"}
-	keyActor = operations.Actor{Name: "cli"}
 	// fileActor applies GATEHOUSE_PROVIDERS_FILE at serve start.
 	fileActor = operations.Actor{Name: "admin", Via: "providers-file"}
 )
