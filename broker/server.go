@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
 
@@ -80,7 +81,7 @@ type Server struct {
 	audit   *audit.Writer
 	log     *slog.Logger
 	Now     func() time.Time
-	metrics *metrics
+	web     *web.Core // the plumbing capabilities share; cfg, store, audit and log are its own too
 	cookies *sessions.CookieStore
 	flows   []securecookie.Codec
 	csrf    *http.CrossOriginProtection
@@ -99,8 +100,7 @@ type Server struct {
 	// discoveryAPIs is the discovery document with the registered APIs' scopes.
 	discoveryAPIs discoveryCache
 
-	registry   *registry.Cache
-	rejections *rejectionMetrics
+	registry *registry.Cache
 	// consentTouches throttles the "last used" writes of refresh-token use.
 	consentTouches *ratelimit.Keyed
 	ipLimit        *ratelimit.Keyed
@@ -135,10 +135,10 @@ func New(o Options) (*Server, error) {
 		s.httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})
 	}
 	var err error
-	if s.metrics, err = newMetrics(o.Registry); err != nil {
-		return nil, err
-	}
-	if s.rejections, err = newRejectionMetrics(s.metrics.registry); err != nil {
+	// web's clock reads s.Now on every call, so a clock set after New (tests)
+	// reaches the middleware too.
+	if s.web, err = web.NewCore(web.Options{Config: o.Config, Store: o.Store, Audit: o.Audit, Log: o.Logger,
+		Now: func() time.Time { return s.Now() }, Registry: o.Registry}); err != nil {
 		return nil, err
 	}
 	if s.cookies, err = newCookieStore(o.Config); err != nil {
@@ -162,7 +162,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.routes()
-	s.handler = s.withRequestInfo(s.withAccessLog(s.withRecovery(s.withSecurityHeaders(http.HandlerFunc(s.dispatch)))))
+	s.handler = s.web.WithRequestInfo(s.web.WithAccessLog(s.web.WithRecovery(s.web.WithSecurityHeaders(http.HandlerFunc(s.dispatch)))))
 	return s, nil
 }
 
