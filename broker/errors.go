@@ -16,9 +16,8 @@ type (
 )
 
 var (
-	errNotFound           = web.ErrNotFound
-	errMethodNotAllowed   = web.ErrMethodNotAllowed
-	errForbiddenCrossSite = web.ErrForbiddenCrossSite
+	errNotFound         = web.ErrNotFound
+	errMethodNotAllowed = web.ErrMethodNotAllowed
 )
 
 func (s *Server) adapt(h handlerFunc) http.Handler { return s.web.Adapt(h) }

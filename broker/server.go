@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
-	"github.com/gorilla/sessions"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
@@ -75,17 +74,15 @@ type Options struct {
 
 // Server is Gatehouse's HTTP server. It is an http.Handler.
 type Server struct {
-	cfg     *config.Config
-	store   store.Store
-	keys    KeySet
-	audit   *audit.Writer
-	log     *slog.Logger
-	Now     func() time.Time
-	web     *web.Core // the plumbing capabilities share; cfg, store, audit and log are its own too
-	cookies *sessions.CookieStore
-	flows   []securecookie.Codec
-	csrf    *http.CrossOriginProtection
-	ring    *seal.Keyring
+	cfg   *config.Config
+	store store.Store
+	keys  KeySet
+	audit *audit.Writer
+	log   *slog.Logger
+	Now   func() time.Time
+	web   *web.Core // the plumbing capabilities share; cfg, store, audit and log are its own too
+	flows []securecookie.Codec
+	ring  *seal.Keyring
 
 	upstreams *upstream.Registry
 	limits    loginLimits
@@ -141,9 +138,6 @@ func New(o Options) (*Server, error) {
 		Now: func() time.Time { return s.Now() }, Registry: o.Registry}); err != nil {
 		return nil, err
 	}
-	if s.cookies, err = newCookieStore(o.Config); err != nil {
-		return nil, err
-	}
 	if s.flows, err = newFlowCodecs(o.Config); err != nil {
 		return nil, err
 	}
@@ -156,8 +150,6 @@ func New(o Options) (*Server, error) {
 	}, o.ProviderCheckEvery, o.Logger)
 	s.limits = newLoginLimits(s.Now)
 	s.maxSessionsPerUser = defaultMaxSessionsPerUser
-	s.csrf = http.NewCrossOriginProtection()
-	s.csrf.AddTrustedOrigin(o.Config.Issuer.Scheme + "://" + o.Config.Issuer.Host)
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // testServer is a Server over a fresh SQLite database, with its log captured.
@@ -421,7 +422,7 @@ func (ts *testServer) browser(t *testing.T) (*http.Cookie, string) {
 }
 
 func (ts *testServer) post(cookie *http.Cookie, token string, header map[string]string) *http.Response {
-	req := httptest.NewRequest("POST", "https://id.example.com/test/form", strings.NewReader(url.Values{csrfField: {token}}.Encode()))
+	req := httptest.NewRequest("POST", "https://id.example.com/test/form", strings.NewReader(url.Values{web.CSRFField: {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if cookie != nil {
 		req.AddCookie(cookie)
@@ -470,7 +471,7 @@ func TestWEB01_CSRF(t *testing.T) {
 		{"no token", cookie, "", nil, 403},
 		{"another browser's token", cookie, otherToken, nil, 403},
 		{"token without its cookie", nil, token, nil, 403},
-		{"token for another form", otherCookie, formToken([]byte("x"), "/test/form"), nil, 403},
+		{"token for another form", otherCookie, web.FormToken([]byte("x"), "/test/form"), nil, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := ts.post(tc.cookie, tc.token, tc.header)

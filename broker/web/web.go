@@ -6,8 +6,10 @@ package web
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
@@ -27,6 +29,9 @@ type Core struct {
 	Now        func() time.Time
 	Metrics    *Metrics
 	Rejections *RejectionMetrics
+	// Cookies is the browser cookie (pre-login state and the CSRF secret).
+	Cookies *sessions.CookieStore
+	CSRF    *http.CrossOriginProtection
 }
 
 // Options are Core's dependencies.
@@ -42,7 +47,8 @@ type Options struct {
 	Registry *prometheus.Registry
 }
 
-// NewCore builds the shared state and registers its metrics.
+// NewCore builds the shared state: metrics, the browser cookie store and the
+// cross-origin protection trusting the issuer's own origin.
 func NewCore(o Options) (*Core, error) {
 	c := &Core{Config: o.Config, Store: o.Store, Audit: o.Audit, Log: o.Log, Now: o.Now}
 	if c.Now == nil {
@@ -55,5 +61,10 @@ func NewCore(o Options) (*Core, error) {
 	if c.Rejections, err = NewRejectionMetrics(c.Metrics.Registry); err != nil {
 		return nil, err
 	}
+	if c.Cookies, err = NewCookieStore(o.Config); err != nil {
+		return nil, err
+	}
+	c.CSRF = http.NewCrossOriginProtection()
+	c.CSRF.AddTrustedOrigin(o.Config.Issuer.Scheme + "://" + o.Config.Issuer.Host)
 	return c, nil
 }
