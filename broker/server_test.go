@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/web"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 // testServer is a Server over a fresh SQLite database, with its log captured.
@@ -28,26 +27,9 @@ type testServer struct {
 	db     *sqlstore.DB
 	dbPath string
 	cfg    *config.Config
-	log    *syncBuffer
+	log    *testsupport.LockedBuffer
 	aw     *audit.Writer
 	km     *keys.Manager
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newTestServer builds a Server for issuer with optional extra settings; extra
@@ -85,7 +67,7 @@ func newTestServer(t testing.TB, issuer string, settings map[string]string, extr
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testsupport.LockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	km, err := keys.NewManager(db.SigningKeys(), ring, keys.Options{Logger: log})
 	if err != nil {
