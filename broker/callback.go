@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/emailaddr"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
@@ -339,21 +337,4 @@ func (s *Server) upstreamFailure(r *http.Request, providerID, action string, err
 	s.record(r, "", action, providerID, details)
 	return &userError{Status: status, Title: "Sign-in failed", Message: providers.PublicMessage(err),
 		Next: "Start again from the sign-in page.", Err: err}
-}
-
-func (s *Server) auditEvent(r *http.Request, actor, action, target string, details map[string]any) audit.Event {
-	if actor == "" {
-		actor = "anonymous"
-	}
-	ri := infoFrom(r.Context())
-	return audit.Event{Actor: actor, Action: action, Target: target, IP: ri.IP, RequestID: ri.ID, Details: details}
-}
-
-// record writes a security event synchronously; a failure to write is logged,
-// not shown (the refusal itself stands).
-func (s *Server) record(r *http.Request, actor, action, target string, details map[string]any) {
-	if err := s.audit.Record(r.Context(), s.auditEvent(r, actor, action, target, details)); err != nil {
-		s.log.ErrorContext(r.Context(), "audit record failed", "request_id", RequestID(r.Context()), "action", action,
-			"error", strings.TrimSpace(err.Error()))
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gorilla/securecookie"
 )
@@ -72,7 +73,7 @@ const (
 )
 
 func newFlowCodecs(c *config.Config) ([]securecookie.Codec, error) {
-	pairs, err := cookieKeyPairs(c, "gatehouse flow cookie")
+	pairs, err := web.CookieKeyPairs(c, "gatehouse flow cookie")
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	crewjam "github.com/crewjam/saml"
 
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // signedInTo reports whether browser c's session cookie still opens the
@@ -66,7 +67,7 @@ func TestIdPInitiatedLogoutOtherBrowser(t *testing.T) {
 	res := e.postForm(carolBrowser, "/saml/uni/slo", e.idpLogoutForm("carol@saml.example"))
 	cleared := false
 	for _, ck := range res.Cookies() {
-		cleared = cleared || ck.Name == browserCookieSecure && ck.MaxAge < 0
+		cleared = cleared || ck.Name == web.BrowserCookieSecure && ck.MaxAge < 0
 	}
 	if top, _ := logoutStatus(t, res); top != crewjam.StatusSuccess || !cleared {
 		t.Errorf("in Carol's browser: status %s, cookie cleared %v", top, cleared)

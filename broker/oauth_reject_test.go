@@ -27,7 +27,7 @@ func lastRejection(t *testing.T, db interface {
 // counterValue sums the series of a counter in the server's registry.
 func counterValue(t *testing.T, s *Server, name string) float64 {
 	t.Helper()
-	mfs, err := s.metrics.registry.Gather()
+	mfs, err := s.web.Metrics.Registry.Gather()
 	must(t, err)
 	sum := 0.0
 	for _, mf := range mfs {

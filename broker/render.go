@@ -1,27 +1,11 @@
 package broker
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
-	"unicode/utf8"
 
-	"github.com/a-h/templ"
 	"github.com/gatehouse/gatehouse/templates"
 )
-
-// render writes a page. It renders into a buffer first, so a failing component
-// becomes a clean error page instead of half a page.
-func render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) error {
-	var buf bytes.Buffer
-	if err := c.Render(r.Context(), &buf); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, err := buf.WriteTo(w)
-	return err
-}
 
 func jsonUnmarshal(b []byte, v any) error {
 	if len(b) == 0 {
@@ -36,17 +20,4 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
 		page.SignedInAs = displayName(u)
 	}
 	return render(w, r, http.StatusOK, templates.Home(templates.HomeView{Page: page, Issuer: s.cfg.Issuer.String()}))
-}
-
-// truncate shortens untrusted text (from clients, upstream IdPs, browsers) to at
-// most n bytes before it is stored, logged or audited, without splitting a
-// UTF-8 character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

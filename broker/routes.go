@@ -44,7 +44,7 @@ func (s *Server) routes() {
 
 	s.endpoint("GET /healthz", http.HandlerFunc(s.handleHealthz))
 	s.endpoint("GET /readyz", http.HandlerFunc(s.handleReadyz))
-	s.endpoint("GET /metrics", s.metrics.handler())
+	s.endpoint("GET /metrics", s.web.Metrics.Handler())
 
 	s.endpoint("GET /.well-known/openid-configuration", http.HandlerFunc(s.handleDiscovery))
 	s.endpoint("GET /.well-known/oauth-authorization-server", http.HandlerFunc(s.handleDiscovery))
@@ -67,16 +67,16 @@ func (s *Server) routes() {
 	s.page("POST /oauth2/logout", s.handleEndSession)
 	s.form("POST /oauth2/logout/confirm", s.handleEndSessionConfirm)
 
-	s.unmatched = s.metrics.instrument("unmatched", s.adapt(s.handleUnmatched))
+	s.unmatched = s.web.Metrics.Instrument("unmatched", s.adapt(s.handleUnmatched))
 }
 
 func (s *Server) page(pattern string, h handlerFunc) {
-	s.mux.Handle(pattern, s.metrics.instrument(pattern, s.limitBody(defaultBodyLimit, s.adapt(h))))
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.limitBody(defaultBodyLimit, s.adapt(h))))
 }
 
 func (s *Server) form(pattern string, h handlerFunc) {
 	s.forms = append(s.forms, pattern)
-	s.mux.Handle(pattern, s.metrics.instrument(pattern, s.limitBody(defaultBodyLimit, s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.limitBody(defaultBodyLimit, s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.checkCSRF(r); err != nil {
 			return err
 		}
@@ -88,7 +88,7 @@ func (s *Server) form(pattern string, h handlerFunc) {
 // are RFC 6749 §5.2 JSON, never a page.
 func (s *Server) oauthEndpoint(pattern string, h handlerFunc) {
 	adapted := s.adaptOAuth(h)
-	s.mux.Handle(pattern, s.metrics.instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > oauthBodyLimit {
 			w.Header().Set("Connection", "close")
 			s.writeOAuthError(w, r, &http.MaxBytesError{Limit: oauthBodyLimit})
@@ -100,9 +100,9 @@ func (s *Server) oauthEndpoint(pattern string, h handlerFunc) {
 }
 
 func (s *Server) endpoint(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, s.metrics.instrument(pattern, s.limitBody(defaultBodyLimit, h)))
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.limitBody(defaultBodyLimit, h)))
 }
 
 func (s *Server) upstream(pattern string, limit int64, h handlerFunc) {
-	s.mux.Handle(pattern, s.metrics.instrument(pattern, s.limitBody(limit, s.adapt(h))))
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.limitBody(limit, s.adapt(h))))
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
-	"github.com/gorilla/sessions"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
 
@@ -74,17 +74,15 @@ type Options struct {
 
 // Server is Gatehouse's HTTP server. It is an http.Handler.
 type Server struct {
-	cfg     *config.Config
-	store   store.Store
-	keys    KeySet
-	audit   *audit.Writer
-	log     *slog.Logger
-	Now     func() time.Time
-	metrics *metrics
-	cookies *sessions.CookieStore
-	flows   []securecookie.Codec
-	csrf    *http.CrossOriginProtection
-	ring    *seal.Keyring
+	cfg   *config.Config
+	store store.Store
+	keys  KeySet
+	audit *audit.Writer
+	log   *slog.Logger
+	Now   func() time.Time
+	web   *web.Core // the plumbing capabilities share; cfg, store, audit and log are its own too
+	flows []securecookie.Codec
+	ring  *seal.Keyring
 
 	upstreams *upstream.Registry
 	limits    loginLimits
@@ -99,8 +97,7 @@ type Server struct {
 	// discoveryAPIs is the discovery document with the registered APIs' scopes.
 	discoveryAPIs discoveryCache
 
-	registry   *registry.Cache
-	rejections *rejectionMetrics
+	registry *registry.Cache
 	// consentTouches throttles the "last used" writes of refresh-token use.
 	consentTouches *ratelimit.Keyed
 	ipLimit        *ratelimit.Keyed
@@ -135,13 +132,10 @@ func New(o Options) (*Server, error) {
 		s.httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})
 	}
 	var err error
-	if s.metrics, err = newMetrics(o.Registry); err != nil {
-		return nil, err
-	}
-	if s.rejections, err = newRejectionMetrics(s.metrics.registry); err != nil {
-		return nil, err
-	}
-	if s.cookies, err = newCookieStore(o.Config); err != nil {
+	// web's clock reads s.Now on every call, so a clock set after New (tests)
+	// reaches the middleware too.
+	if s.web, err = web.NewCore(web.Options{Config: o.Config, Store: o.Store, Audit: o.Audit, Log: o.Logger,
+		Now: func() time.Time { return s.Now() }, Registry: o.Registry}); err != nil {
 		return nil, err
 	}
 	if s.flows, err = newFlowCodecs(o.Config); err != nil {
@@ -156,13 +150,11 @@ func New(o Options) (*Server, error) {
 	}, o.ProviderCheckEvery, o.Logger)
 	s.limits = newLoginLimits(s.Now)
 	s.maxSessionsPerUser = defaultMaxSessionsPerUser
-	s.csrf = http.NewCrossOriginProtection()
-	s.csrf.AddTrustedOrigin(o.Config.Issuer.Scheme + "://" + o.Config.Issuer.Host)
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err
 	}
 	s.routes()
-	s.handler = s.withRequestInfo(s.withAccessLog(s.withRecovery(s.withSecurityHeaders(http.HandlerFunc(s.dispatch)))))
+	s.handler = s.web.WithRequestInfo(s.web.WithAccessLog(s.web.WithRecovery(s.web.WithSecurityHeaders(http.HandlerFunc(s.dispatch)))))
 	return s, nil
 }
 

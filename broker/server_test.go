@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,8 @@ import (
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/web"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 // testServer is a Server over a fresh SQLite database, with its log captured.
@@ -27,26 +27,9 @@ type testServer struct {
 	db     *sqlstore.DB
 	dbPath string
 	cfg    *config.Config
-	log    *syncBuffer
+	log    *testsupport.LockedBuffer
 	aw     *audit.Writer
 	km     *keys.Manager
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newTestServer builds a Server for issuer with optional extra settings; extra
@@ -84,7 +67,7 @@ func newTestServer(t testing.TB, issuer string, settings map[string]string, extr
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testsupport.LockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	km, err := keys.NewManager(db.SigningKeys(), ring, keys.Options{Logger: log})
 	if err != nil {
@@ -421,7 +404,7 @@ func (ts *testServer) browser(t *testing.T) (*http.Cookie, string) {
 }
 
 func (ts *testServer) post(cookie *http.Cookie, token string, header map[string]string) *http.Response {
-	req := httptest.NewRequest("POST", "https://id.example.com/test/form", strings.NewReader(url.Values{csrfField: {token}}.Encode()))
+	req := httptest.NewRequest("POST", "https://id.example.com/test/form", strings.NewReader(url.Values{web.CSRFField: {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if cookie != nil {
 		req.AddCookie(cookie)
@@ -470,7 +453,7 @@ func TestWEB01_CSRF(t *testing.T) {
 		{"no token", cookie, "", nil, 403},
 		{"another browser's token", cookie, otherToken, nil, 403},
 		{"token without its cookie", nil, token, nil, 403},
-		{"token for another form", otherCookie, formToken([]byte("x"), "/test/form"), nil, 403},
+		{"token for another form", otherCookie, web.FormToken([]byte("x"), "/test/form"), nil, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := ts.post(tc.cookie, tc.token, tc.header)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // cookieRecorder is a transport that keeps every Set-Cookie Gatehouse sends.
@@ -97,7 +99,7 @@ func TestWEB08_CookieFlagsSignInRoundTrips(t *testing.T) {
 			t.Errorf("%s set %s: %s", rc.path, rc.raw, strings.Join(bad, ", "))
 		}
 	}
-	for _, want := range []string{browserCookieSecure, flowCookieSecure, samlFlowCookieSecure, lastProviderCookieSecure} {
+	for _, want := range []string{web.BrowserCookieSecure, flowCookieSecure, samlFlowCookieSecure, lastProviderCookieSecure} {
 		if !names[want] {
 			t.Errorf("the round trips never set %s (saw %v)", want, names)
 		}

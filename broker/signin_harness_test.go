@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 	"github.com/gatehouse/gatehouse/providers/providertest"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
@@ -60,7 +61,7 @@ type signinEnv struct {
 	ts       *httptest.Server
 	replicas []*Server
 	active   atomic.Int32
-	logs     *syncBuffer
+	logs     *testsupport.LockedBuffer
 	oidc     *providertest.OIDCIssuer
 	idp      *providertest.SAMLIdP
 	// oidcPublicPEM is the issuer's public key, for alg-confusion knobs.
@@ -86,7 +87,7 @@ type envOptions struct {
 
 func newSigninEnv(t testing.TB, o envOptions) *signinEnv {
 	t.Helper()
-	e := &signinEnv{t: t, clk: &testClock{t: signinT0}, logs: &syncBuffer{}}
+	e := &signinEnv{t: t, clk: &testClock{t: signinT0}, logs: &testsupport.LockedBuffer{}}
 	var h atomic.Value
 	e.ts = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.Load().(http.Handler).ServeHTTP(w, r)

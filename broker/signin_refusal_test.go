@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers/providertest"
 )
 
@@ -33,7 +34,7 @@ func (e *signinEnv) refused(res *http.Response, status int, usersBefore int) str
 		e.t.Errorf("users %d after a refusal, want %d", n, usersBefore)
 	}
 	for _, c := range res.Cookies() {
-		if c.Name == browserCookieSecure && c.MaxAge >= 0 {
+		if c.Name == web.BrowserCookieSecure && c.MaxAge >= 0 {
 			e.t.Errorf("refusal set a session cookie")
 		}
 	}

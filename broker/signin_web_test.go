@@ -11,11 +11,12 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 func sessionCookie(c *http.Client, e *signinEnv) *http.Cookie {
 	for _, ck := range c.Jar.Cookies(mustURL(e.ts.URL)) {
-		if ck.Name == browserCookieSecure {
+		if ck.Name == web.BrowserCookieSecure {
 			return ck
 		}
 	}

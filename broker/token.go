@@ -208,15 +208,6 @@ type issuedDetails struct {
 	Scope     string   `json:"scope"`
 }
 
-// auditSecurity records a refused attack synchronously (SECURITY.md: one audit line
-// per security-relevant rejection).
-func (s *Server) auditSecurity(r *http.Request, clientID, action, target string, details map[string]any) error {
-	ri := infoFrom(r.Context())
-	return s.audit.Record(r.Context(), audit.Event{
-		Actor: "client:" + clientID, Action: action, Target: target, IP: ri.IP, RequestID: ri.ID, Details: details,
-	})
-}
-
 // grantAuthorizationCode redeems a code (RFC 6749 §4.1.3). The code is claimed
 // first, exactly once across every replica (store.Codes.Redeem), and only then
 // checked: a code presented with the wrong client, redirect URI or verifier is burnt,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -98,7 +99,7 @@ func TestCloseFlushesTheQueue(t *testing.T) {
 }
 
 func TestFailedBatchIsKeptInTheLog(t *testing.T) {
-	var logs syncBuffer
+	var logs testsupport.LockedBuffer
 	w := NewWriter(failingAudit{}, slog.New(slog.NewJSONHandler(&logs, nil)), Options{FlushInterval: time.Hour})
 	w.Enqueue(Event{Action: "token.issued", Actor: "client:svc"})
 	w.Close(context.Background())
@@ -133,23 +134,6 @@ type failingAudit struct{ store.Audit }
 
 func (failingAudit) Append(context.Context, ...store.AuditEvent) error {
 	return errors.New("database is down")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
 }
 
 func TestFlushWritesWhatWasEnqueued(t *testing.T) {

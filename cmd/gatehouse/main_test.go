@@ -29,6 +29,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 const (
@@ -36,28 +38,10 @@ const (
 	masterKeyB = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=" // another 32 bytes
 )
 
-// lockedBuffer collects a command's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // testEnv is an environment whose GATEHOUSE_* variables are exactly vars; nothing
 // from the real environment or a .env file leaks in.
-func testEnv(vars map[string]string) (*environment, *lockedBuffer, *lockedBuffer) {
-	out, errs := &lockedBuffer{}, &lockedBuffer{}
+func testEnv(vars map[string]string) (*environment, *testsupport.LockedBuffer, *testsupport.LockedBuffer) {
+	out, errs := &testsupport.LockedBuffer{}, &testsupport.LockedBuffer{}
 	return &environment{stdout: out, stderr: errs, lookupEnv: func(k string) (string, bool) {
 		v, ok := vars[k]
 		return v, ok
@@ -75,7 +59,7 @@ func baseVars(t *testing.T) map[string]string {
 // running is a gatehouse command serving in-process.
 type running struct {
 	url    string
-	stderr *lockedBuffer
+	stderr *testsupport.LockedBuffer
 	stop   func() error
 }
 

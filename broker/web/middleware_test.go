@@ -1,12 +1,15 @@
-package broker
+package web
 
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/config"
 )
 
-// withSecurityHeaders assigns its headers to the map directly: the keys must be
+// WithSecurityHeaders assigns its headers to the map directly: the keys must be
 // canonical for Header.Get to find them, and one response's changes must not reach
 // another's.
 func TestSecurityHeadersAssignedDirectly(t *testing.T) {
@@ -19,8 +22,9 @@ func TestSecurityHeadersAssignedDirectly(t *testing.T) {
 			t.Errorf("%q is not canonical", kv[0])
 		}
 	}
-	ts := newTestServer(t, "https://id.example.com", nil, nil)
-	h := ts.withSecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	issuer, _ := url.Parse("https://id.example.com")
+	c := &Core{Config: &config.Config{Issuer: issuer}}
+	h := c.WithSecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Cache-Control", "private")
 		w.Header()["X-Frame-Options"][0] = "SAMEORIGIN"
 	}))
