@@ -13,7 +13,7 @@ import (
 
 // handleAccount shows the signed-in person their linked identities and sessions.
 func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
-	sess, u, ok := s.requireSession(w, r)
+	sess, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
 	}
@@ -103,7 +103,7 @@ func pictureClaim(raw []byte) string {
 
 // handleSessionEnd ends one of the signed-in person's sessions.
 func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error {
-	sess, u, ok := s.requireSession(w, r)
+	sess, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
 	}
@@ -115,10 +115,10 @@ func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error 
 	if !slices.ContainsFunc(list, func(x store.Session) bool { return x.ID == target }) {
 		return errNotFound // not one of theirs: say nothing about it
 	}
-	s.endSession(r.Context(), target)
+	s.web.EndSession(r.Context(), target)
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.ended", target, nil))
 	if target == sess.ID {
-		s.clearBrowser(w, r)
+		s.web.ClearBrowser(w, r)
 		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
 		return nil
 	}
@@ -129,7 +129,7 @@ func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error 
 // handleLink starts linking another provider: a fresh sign-in there
 // (prompt=login), bound to this session (WEB-27).
 func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) error {
-	sess, _, ok := s.requireSession(w, r)
+	sess, _, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
 	}
@@ -150,7 +150,7 @@ var errLastIdentity = &userError{Status: http.StatusConflict, Title: "Cannot unl
 
 // handleUnlink removes a linked identity, never the last one.
 func (s *Server) handleUnlink(w http.ResponseWriter, r *http.Request) error {
-	_, u, ok := s.requireSession(w, r)
+	_, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/templates"
 )
@@ -60,7 +61,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	p := pendingAuthz{Req: q, ID: token.NewID(), Created: s.Now().Unix(),
 		ForceLogin: q.prompt("login"), Fresh: q.prompt("login"), SelectAccount: q.prompt("select_account")}
 	if p.ForceLogin {
-		if sess, _, ok := s.currentSession(r); ok {
+		if sess, _, ok := s.web.CurrentSession(r); ok {
 			p.PriorSession = sess.ID
 		}
 	}
@@ -102,7 +103,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 	if oe != nil {
 		return s.authzError(w, r, q, oe)
 	}
-	sess, u, ok := s.currentSession(r)
+	sess, u, ok := s.web.CurrentSession(r)
 	if ok && q.HintSubject != "" && u.ID != q.HintSubject {
 		// Someone other than the user id_token_hint names: a positive answer
 		// only if that user signs in for this request (OIDC Core §3.1.2.1), so
@@ -157,7 +158,7 @@ func (s *Server) sendToLogin(w http.ResponseWriter, r *http.Request, p pendingAu
 	if len(resume) > maxResumeURL {
 		return s.authzError(w, r, &p.Req, invalidRequest("the authorization request is too large"))
 	}
-	target := loginURL(resume)
+	target := web.LoginURL(resume)
 	if p.Req.LoginHint != "" {
 		target += "&" + url.Values{"login_hint": {p.Req.LoginHint}}.Encode()
 	}

@@ -267,7 +267,7 @@ func (s *Server) identityRecord(ident providers.Identity, userID string, now tim
 // sign-in at the provider must be fresh.
 func (s *Server) completeLink(w http.ResponseWriter, r *http.Request, b *upstream.Built, f flow, ident providers.Identity) error {
 	ctx := r.Context()
-	sess, u, ok := s.currentSession(r)
+	sess, u, ok := s.web.CurrentSession(r)
 	if !ok || sess.ID != f.SessionID {
 		return s.refuse(r, ident.ProviderID, "link_not_bound_to_session", errors.New("link flow of another session"))
 	}

@@ -85,7 +85,7 @@ var errConsentSession = &userError{Status: http.StatusForbidden, Title: "Request
 // pending request must be sealed to this very session and is used once.
 func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	sess, u, ok := s.currentSession(r)
+	sess, u, ok := s.web.CurrentSession(r)
 	if !ok {
 		return errConsentSession
 	}
@@ -149,7 +149,7 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 // token) the app holds for this person (DESIGN: revoking a consent revokes that
 // client's refresh tokens).
 func (s *Server) handleConsentRevoke(w http.ResponseWriter, r *http.Request) error {
-	_, u, ok := s.requireSession(w, r)
+	_, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
 	}

@@ -2,14 +2,10 @@ package broker
 
 import (
 	"net/http"
-
-	"github.com/gorilla/sessions"
 )
 
 // The browser cookie and CSRF protection live in broker/web; these are the names
 // the broker's handlers were written with.
-
-func (s *Server) browserState(r *http.Request) *sessions.Session { return s.web.BrowserState(r) }
 
 func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request, action string) (string, error) {
 	return s.web.CSRFToken(w, r, action)

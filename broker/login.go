@@ -106,7 +106,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []stor
 	// select_account without prompt=login: the signed-in account is one of the
 	// choices (OIDC Core §3.1.2.1); resuming with it is the choice made.
 	if p, ok := s.pendingFromReturnTo(returnTo); ok && p.SelectAccount && !p.ForceLogin {
-		if _, u, ok := s.currentSession(r); ok {
+		if _, u, ok := s.web.CurrentSession(r); ok {
 			v.ContinueAs = &templates.AccountChoice{Name: displayName(u), Email: u.Email, Href: returnTo}
 		}
 	}

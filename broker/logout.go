@@ -17,7 +17,7 @@ import (
 
 // handleLogoutPage asks before signing out: GET never changes state (WEB-04).
 func (s *Server) handleLogoutPage(w http.ResponseWriter, r *http.Request) error {
-	_, u, ok := s.currentSession(r)
+	_, u, ok := s.web.CurrentSession(r)
 	token, err := s.csrfToken(w, r, "/logout")
 	if err != nil {
 		return err
@@ -34,13 +34,13 @@ func (s *Server) handleLogoutPage(w http.ResponseWriter, r *http.Request) error 
 // is worth nothing: WEB-07), then continues to the provider's logout where it
 // has one, and ends at the signed-out page.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
-	sess, u, ok := s.currentSession(r)
-	s.clearBrowser(w, r)
+	sess, u, ok := s.web.CurrentSession(r)
+	s.web.ClearBrowser(w, r)
 	if !ok {
 		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
 		return nil
 	}
-	s.endSession(r.Context(), sess.ID)
+	s.web.EndSession(r.Context(), sess.ID)
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.logout", sess.ID, nil))
 	if sent, err := s.upstreamLogout(w, r, sess, nil); sent || err != nil {
 		return err
@@ -214,7 +214,7 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Looked up before the sessions end: whoever's browser delivers the request
 	// is signed out here only if its own session is among those named.
-	cur, _, signedIn := s.currentSession(r)
+	cur, _, signedIn := s.web.CurrentSession(r)
 	ended, endedHere := 0, false
 	for _, x := range list {
 		state, err := s.ring.Open(x.LogoutStateEnc, []byte("session "+x.ID))
@@ -233,7 +233,7 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 	// saml-core §3.7.3.2: the request ends the sessions it names and no other,
 	// so this browser keeps its cookie unless its own session just ended.
 	if endedHere {
-		s.clearBrowser(w, r)
+		s.web.ClearBrowser(w, r)
 	}
 	s.record(r, "", "logout.upstream", b.Config.ID, map[string]any{"sessions_ended": ended})
 	answer, err := req.Respond(ended)
@@ -293,7 +293,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) error 
 		}
 		q.ClientID, q.Redirect = c.ID, ret
 	}
-	sess, u, ok := s.currentSession(r)
+	sess, u, ok := s.web.CurrentSession(r)
 	if !ok {
 		if q.Redirect != "" {
 			return s.logoutReturn(w, q)
@@ -328,7 +328,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) error 
 // answers (finishUpstreamLogout). Without a return address the confirmation
 // posts to /logout instead.
 func (s *Server) handleEndSessionConfirm(w http.ResponseWriter, r *http.Request) error {
-	sess, u, ok := s.currentSession(r)
+	sess, u, ok := s.web.CurrentSession(r)
 	if !ok {
 		return errAuthzExpired
 	}
@@ -336,8 +336,8 @@ func (s *Server) handleEndSessionConfirm(w http.ResponseWriter, r *http.Request)
 	if err != nil || p.Req.Redirect == "" {
 		return errAuthzExpired
 	}
-	s.clearBrowser(w, r)
-	s.endSession(r.Context(), sess.ID)
+	s.web.ClearBrowser(w, r)
+	s.web.EndSession(r.Context(), sess.ID)
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.logout", sess.ID, map[string]any{"client": p.Req.ClientID}))
 	if sent, err := s.upstreamLogout(w, r, sess, &p.Req); sent || err != nil {
 		return err

@@ -1,24 +1,14 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/providers"
 )
-
-// sessionTokenKey is where the browser cookie keeps the session token. The
-// database keeps only its SHA-256, so a database dump holds no usable session.
-const sessionTokenKey = "sid"
-
-// touchEvery limits LastSeenAt writes to one per minute per session; the idle
-// timeout is minutes to hours, so this costs it nothing.
-const touchEvery = time.Minute
 
 // defaultMaxSessionsPerUser caps one user's sessions; a new sign-in beyond it
 // ends the oldest (DOS-12). Far above what a person uses.
@@ -70,11 +60,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 	for _, old := range evicted {
 		s.audit.Enqueue(s.auditEvent(r, u.ID, "session.evicted", old, map[string]any{"max_per_user": s.maxSessionsPerUser}))
 	}
-	bs := s.browserState(r)
-	bs.IsNew = true
-	clear(bs.Values)
-	bs.Values[sessionTokenKey] = secret
-	if err := bs.Save(r, w); err != nil {
+	if err := s.web.SetSessionToken(w, r, secret); err != nil {
 		return store.Session{}, err
 	}
 	return sess, nil
@@ -117,82 +103,4 @@ func (s *Server) refuseDisabledProvider(r *http.Request, id string, f flow) erro
 	}
 	s.record(r, "", "signin.refused", id, map[string]any{"reason": "provider_disabled"})
 	return errUnknownProvider
-}
-
-// currentSession returns the browser's live session and its user. Expiry is
-// decided here with the server's clock, not by the cookie (WEB-11); a session
-// past its idle or absolute limit is deleted on sight.
-func (s *Server) currentSession(r *http.Request) (store.Session, store.User, bool) {
-	secret, _ := s.browserState(r).Values[sessionTokenKey].(string)
-	if secret == "" {
-		return store.Session{}, store.User{}, false
-	}
-	ctx := r.Context()
-	sess, err := s.store.Sessions().GetByTokenHash(ctx, token.Hash(secret))
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			s.log.ErrorContext(ctx, "session lookup failed", "request_id", RequestID(ctx), "error", err.Error())
-		}
-		return store.Session{}, store.User{}, false
-	}
-	now := s.Now()
-	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeenAt.Add(s.cfg.SessionIdleTimeout)) {
-		s.endSession(ctx, sess.ID)
-		return store.Session{}, store.User{}, false
-	}
-	u, err := s.store.Users().Get(ctx, sess.UserID)
-	if err != nil || u.Disabled {
-		return store.Session{}, store.User{}, false
-	}
-	if now.Sub(sess.LastSeenAt) >= touchEvery {
-		if err := s.store.Sessions().Touch(ctx, sess.ID, now); err == nil {
-			sess.LastSeenAt = now
-		}
-	}
-	return sess, u, true
-}
-
-func (s *Server) deleteSession(ctx context.Context, id string) {
-	if err := s.store.Sessions().Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.ErrorContext(ctx, "session delete failed", "request_id", RequestID(ctx), "error", err.Error())
-	}
-}
-
-// endSession ends a session on purpose (logout, "end" on the account page): the
-// refresh tokens issued under it are revoked and its access tokens turn inactive
-// at introspection and UserInfo (RevokeTokens), then the row goes. A session that
-// expires (idle or absolute limit) ends the same way, whether it is found on
-// sight here or by the maintenance sweep (sweepSessions). Revoking first means a
-// crash in between leaves an expired-looking row for the sweep, not live tokens
-// of a deleted session; a failed revocation still deletes the row (the person
-// asked to be signed out) and is logged.
-func (s *Server) endSession(ctx context.Context, id string) {
-	if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: id}); err != nil {
-		s.log.ErrorContext(ctx, "session tokens not revoked", "request_id", RequestID(ctx), "error", err.Error())
-	}
-	s.deleteSession(ctx, id)
-}
-
-// clearBrowser forgets the session token and every other value in the browser
-// cookie (logout).
-func (s *Server) clearBrowser(w http.ResponseWriter, r *http.Request) {
-	bs := s.browserState(r)
-	clear(bs.Values)
-	bs.Options.MaxAge = -1
-	bs.Save(r, w)
-}
-
-// requireSession returns the signed-in session or, for a person who is not
-// signed in, a redirect to /login that brings them back here afterwards.
-func (s *Server) requireSession(w http.ResponseWriter, r *http.Request) (store.Session, store.User, bool) {
-	sess, u, ok := s.currentSession(r)
-	if !ok {
-		http.Redirect(w, r, loginURL(r.URL.RequestURI()), http.StatusSeeOther)
-	}
-	return sess, u, ok
-}
-
-// loginURL is the sign-in page that returns to returnTo.
-func loginURL(returnTo string) string {
-	return "/login?" + url.Values{"return_to": {returnTo}}.Encode()
 }

@@ -288,7 +288,7 @@ func TestWEB28_RolesOnlyFromRules(t *testing.T) {
 	e.addOIDC("corp", "oidc.example", false, claims)
 	c := newClient(e)
 	e.signIn(c, "alice@oidc.example")
-	sess, _, ok := e.srv().currentSession(requestWithCookies(c, e))
+	sess, _, ok := e.srv().web.CurrentSession(requestWithCookies(c, e))
 	if !ok || strings.Join(sess.Roles, ",") != "staff" {
 		t.Errorf("roles %v, want [staff]", sess.Roles)
 	}
