@@ -4,9 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/templates"
 )
@@ -40,13 +40,13 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
 		}
 		return id
 	}
-	v := templates.AccountView{Page: templates.Page{Title: "Your account", SignedInAs: displayName(u)},
+	v := templates.AccountView{Page: templates.Page{Title: "Your account", SignedInAs: web.DisplayName(u)},
 		Name: u.Name, Email: u.Email, Roles: sess.Roles}
 	for _, id := range ids {
 		v.Identities = append(v.Identities, templates.IdentityRow{ProviderID: id.ProviderID, ProviderName: name(id.ProviderID),
-			Subject: id.Subject, Email: id.Email, LinkedAt: stampTime(id.LinkedAt), LastLoginAt: stampTime(id.LastLoginAt)})
+			Subject: id.Subject, Email: id.Email, LinkedAt: web.StampTime(id.LinkedAt), LastLoginAt: web.StampTime(id.LastLoginAt)})
 		if id.ProviderID == sess.ProviderID && id.Subject == sess.Subject {
-			v.PictureURL = httpsURL(pictureClaim(id.Claims))
+			v.PictureURL = web.HTTPSURL(pictureClaim(id.Claims))
 		}
 	}
 	now := s.Now()
@@ -55,7 +55,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		v.Sessions = append(v.Sessions, templates.SessionRow{ID: x.ID, ProviderName: name(x.ProviderID), IP: x.IP,
-			UserAgent: x.UserAgent, Started: stampTime(x.CreatedAt), LastSeen: stampTime(x.LastSeenAt), Current: x.ID == sess.ID})
+			UserAgent: x.UserAgent, Started: web.StampTime(x.CreatedAt), LastSeen: web.StampTime(x.LastSeenAt), Current: x.ID == sess.ID})
 	}
 	for _, c := range enabled {
 		if !slices.ContainsFunc(ids, func(id store.Identity) bool { return id.ProviderID == c.ID }) {
@@ -65,7 +65,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
 	if p := r.URL.Query().Get("linked"); p != "" && names[p] != "" {
 		v.Notice = "Linked your account at " + names[p] + "."
 	}
-	if v.Apps, err = s.connectedApps(r, u.ID); err != nil {
+	if v.Apps, err = s.authz.ConnectedApps(r.Context(), u.ID); err != nil {
 		return err
 	}
 	for action, dst := range map[string]*string{"/account/sessions/end": &v.CSRFEnd, "/account/unlink": &v.CSRFUnlink,
@@ -78,26 +78,12 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
 	return render(w, r, http.StatusOK, templates.Account(v))
 }
 
-func displayName(u store.User) string {
-	if u.Name != "" {
-		return u.Name
-	}
-	return u.Email
-}
-
-func stampTime(t time.Time) string {
-	if t.IsZero() {
-		return "–"
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
-}
-
 // pictureClaim reads the OIDC picture claim from stored claims.
 func pictureClaim(raw []byte) string {
 	var c struct {
 		Picture string `json:"picture"`
 	}
-	_ = jsonUnmarshal(raw, &c)
+	_ = web.JSONUnmarshal(raw, &c)
 	return c.Picture
 }
 

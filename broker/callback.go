@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 )
 
@@ -86,7 +87,7 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 		if err := s.spend(r, id, "signin.refused", used); err != nil {
 			return err
 		}
-		return s.refuseUnmet(w, r, f, id, reason) // OIDC-25
+		return s.authz.RefuseUnmet(w, r, f.ReturnTo, id, reason) // OIDC-25
 	}
 	if len(f.Link) > 0 {
 		return s.completeProof(w, r, b, f, ident, used)
@@ -272,7 +273,7 @@ func (s *Server) completeLink(w http.ResponseWriter, r *http.Request, b *upstrea
 		return s.refuse(r, ident.ProviderID, "link_not_bound_to_session", errors.New("link flow of another session"))
 	}
 	now := s.Now()
-	if !ident.AuthTime.IsZero() && now.Sub(ident.AuthTime) > flowTTL+2*time.Minute {
+	if !ident.AuthTime.IsZero() && now.Sub(ident.AuthTime) > web.FlowTTL+2*time.Minute {
 		return s.refuse(r, ident.ProviderID, "link_without_fresh_signin", fmt.Errorf("auth_time %s", ident.AuthTime))
 	}
 	rec := s.identityRecord(ident, u.ID, now)

@@ -159,8 +159,8 @@ func (s *Server) handleLinkChoice(w http.ResponseWriter, r *http.Request) error 
 	link, _ := json.Marshal(pendingIdentity{Identity: p.Identity})
 	nf := flow{Purpose: flowLogin, ReturnTo: f.ReturnTo, Link: link}
 	var bp providers.BeginParams
-	if pa, ok := s.pendingFromReturnTo(f.ReturnTo); ok {
-		s.signInDemands(pa, &nf, &bp)
+	if d, ok := s.authz.SignInDemands(f.ReturnTo); ok {
+		s.applyDemands(d, &nf, &bp)
 	}
 	// Proof of the existing account is a fresh sign-in (WEB-25), as for a
 	// link from the account page.

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/ratelimit"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/templates"
 )
@@ -45,7 +46,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if p, ok := s.pendingFromReturnTo(returnTo); ok && p.SelectAccount {
+	if p, ok := s.authz.SignInDemands(returnTo); ok && p.SelectAccount {
 		// select_account: the person chooses; no hint chooses for them.
 		return s.renderLogin(w, r, enabled, truncate(strings.TrimSpace(q.Get("login_hint")), 256), returnTo, "", nil)
 	}
@@ -105,9 +106,9 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []stor
 	}
 	// select_account without prompt=login: the signed-in account is one of the
 	// choices (OIDC Core §3.1.2.1); resuming with it is the choice made.
-	if p, ok := s.pendingFromReturnTo(returnTo); ok && p.SelectAccount && !p.ForceLogin {
+	if p, ok := s.authz.SignInDemands(returnTo); ok && p.SelectAccount && !p.ForceLogin {
 		if _, u, ok := s.web.CurrentSession(r); ok {
-			v.ContinueAs = &templates.AccountChoice{Name: displayName(u), Email: u.Email, Href: returnTo}
+			v.ContinueAs = &templates.AccountChoice{Name: web.DisplayName(u), Email: u.Email, Href: returnTo}
 		}
 	}
 	s.allowUpstreamForms(w, r)
@@ -118,7 +119,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []stor
 func (s *Server) choice(r *http.Request, c store.ProviderConfig, href string) templates.ProviderChoice {
 	ch := templates.ProviderChoice{ID: c.ID, Name: c.Name, Href: href}
 	if b, err := s.upstreams.Get(r.Context(), c.ID); err == nil {
-		ch.LogoURL = httpsURL(b.Common.LogoURL)
+		ch.LogoURL = web.HTTPSURL(b.Common.LogoURL)
 	}
 	return ch
 }
@@ -153,15 +154,6 @@ func matchDomain(list []store.ProviderConfig, email string) []store.ProviderConf
 	return out
 }
 
-// httpsURL returns raw if it is an absolute https URL, else "" (WEB-17).
-func httpsURL(raw string) string {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return ""
-	}
-	return u.String()
-}
-
 var errUnknownProvider = &userError{Status: http.StatusNotFound, Title: "Unknown sign-in option",
 	Message: "This sign-in option does not exist or is switched off.", Next: "Go back to the sign-in page and choose another."}
 
@@ -190,8 +182,8 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) error 
 	q := r.URL.Query()
 	f := flow{Purpose: flowLogin, ReturnTo: localReturnTo(q.Get("return_to"), defaultReturnTo)}
 	bp := providers.BeginParams{LoginHint: truncate(q.Get("login_hint"), 256)}
-	if p, ok := s.pendingFromReturnTo(f.ReturnTo); ok {
-		s.signInDemands(p, &f, &bp)
+	if d, ok := s.authz.SignInDemands(f.ReturnTo); ok {
+		s.applyDemands(d, &f, &bp)
 	}
 	return s.beginFlow(w, r, b, f, bp)
 }

@@ -1,16 +1,13 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 
+	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/templates"
 )
@@ -24,7 +21,7 @@ func (s *Server) handleLogoutPage(w http.ResponseWriter, r *http.Request) error 
 	}
 	page := templates.Page{Title: "Sign out"}
 	if ok {
-		page.SignedInAs = displayName(u)
+		page.SignedInAs = web.DisplayName(u)
 	}
 	s.allowUpstreamForms(w, r)
 	return render(w, r, http.StatusOK, templates.Logout(templates.LogoutView{Page: page, CSRF: token, SignedIn: ok}))
@@ -42,21 +39,21 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.web.EndSession(r.Context(), sess.ID)
 	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.logout", sess.ID, nil))
-	if sent, err := s.upstreamLogout(w, r, sess, nil); sent || err != nil {
+	if sent, err := s.UpstreamLogout(w, r, sess, nil); sent || err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
 	return nil
 }
 
-// upstreamLogout continues the logout of an ended session at the provider it
+// UpstreamLogout continues the logout of an ended session at the provider it
 // came from (OIDC RP-Initiated Logout 1.0 §2, SAML SP-initiated single logout,
 // saml-profiles §4.4.3), when the provider offers one and its
 // skip_upstream_logout switch is off, and reports whether it sent the browser
 // there. The provider's answer comes back to finishUpstreamLogout, which then
 // sends the browser to app, if set: a post_logout_redirect_uri already
 // validated against the client's registration.
-func (s *Server) upstreamLogout(w http.ResponseWriter, r *http.Request, sess store.Session, app *authzRequest) (bool, error) {
+func (s *Server) UpstreamLogout(w http.ResponseWriter, r *http.Request, sess store.Session, app *web.AppReturn) (bool, error) {
 	ctx := r.Context()
 	b, err := s.upstreams.Get(ctx, sess.ProviderID)
 	if err != nil || b.Common.SkipUpstreamLogout {
@@ -85,7 +82,7 @@ func (s *Server) upstreamLogout(w http.ResponseWriter, r *http.Request, sess sto
 	}
 	var then []string
 	if app != nil {
-		then = append(then, formTarget(app.Redirect))
+		then = append(then, web.FormTarget(app.Redirect))
 	}
 	return true, s.sendUpstream(w, r, start, "Signing you out", then...)
 }
@@ -121,32 +118,17 @@ func (s *Server) finishUpstreamLogout(w http.ResponseWriter, r *http.Request, sa
 			s.log.WarnContext(r.Context(), "upstream logout response refused", "request_id", RequestID(r.Context()),
 				"provider", id, "error", err.Error())
 		} else if f.AppReturn != nil {
-			return s.appLogoutReturn(w, r, *f.AppReturn)
+			return s.authz.AppLogoutReturn(w, r, *f.AppReturn)
 		}
 	}
-	return s.renderSignedOut(w, r, note)
-}
-
-// appLogoutReturn ends an application's logout that went through the upstream
-// provider at its post_logout_redirect_uri. The client's registration is read
-// again: one changed since the logout began no longer gets the browser (§3).
-func (s *Server) appLogoutReturn(w http.ResponseWriter, r *http.Request, q authzRequest) error {
-	c, err := s.registry.Client(r.Context(), q.ClientID)
-	if err != nil {
-		return err
-	}
-	if c == nil || !slices.Contains(c.PostLogoutRedirectURIs, q.Redirect) {
-		s.record(r, "", "logout.refused", q.ClientID, map[string]any{"reason": "post_logout_redirect_uri"})
-		return s.renderSignedOut(w, r, "")
-	}
-	return s.logoutReturn(w, q)
+	return s.RenderSignedOut(w, r, note)
 }
 
 func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) error {
-	return s.renderSignedOut(w, r, "")
+	return s.RenderSignedOut(w, r, "")
 }
 
-func (s *Server) renderSignedOut(w http.ResponseWriter, r *http.Request, note string) error {
+func (s *Server) RenderSignedOut(w http.ResponseWriter, r *http.Request, note string) error {
 	return render(w, r, http.StatusOK, templates.SignedOut(templates.SignedOutView{Page: templates.Page{Title: "Signed out"}, Note: note}))
 }
 
@@ -224,7 +206,7 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 		if err := s.store.Sessions().Delete(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: x.ID}); err != nil {
+		if _, err := revoke.Tokens(ctx, s.store, store.RefreshFilter{SessionID: x.ID}, s.Now(), s.cfg.AccessTokenTTL); err != nil {
 			return err
 		}
 		ended++
@@ -241,139 +223,4 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.sendUpstream(w, r, answer, "Signing you out")
-}
-
-func purposeLogout(sessionID string) string { return "gatehouse rp logout " + sessionID }
-
-var errBadLogoutRequest = &userError{Status: http.StatusBadRequest, Title: "Invalid sign-out request",
-	Message: "The application sent a sign-out request that Gatehouse cannot accept, so you were not sent back to it.",
-	Next:    "You can sign out on your account page."}
-
-// handleEndSession is OpenID Connect RP-Initiated Logout 1.0 (§2), GET and POST.
-// It never signs out on the request alone — any site can send a browser here —
-// but asks the person (§2: the OP SHOULD ask); and it returns only to a
-// post_logout_redirect_uri registered for the client the request names (§3), by
-// client_id or by the audience of id_token_hint. Anything else is a page.
-func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) error {
-	v, err := authzParams(r)
-	if err != nil {
-		return err
-	}
-	if len(v) > maxAuthzParams {
-		return errBadLogoutRequest
-	}
-	for name := range v {
-		if len(v[name]) > 1 || len(v[name][0]) > 8<<10 {
-			return errBadLogoutRequest
-		}
-	}
-	clientID := v.Get("client_id")
-	if hint := v.Get("id_token_hint"); hint != "" {
-		id, ok := s.idTokenHint(r.Context(), hint)
-		if !ok || clientID != "" && clientID != id.Audience[0] {
-			return errBadLogoutRequest
-		}
-		clientID = id.Audience[0]
-	}
-	var c *store.Client
-	if clientID != "" {
-		if c, err = s.registry.Client(r.Context(), clientID); err != nil {
-			return err
-		}
-		if c == nil {
-			return errBadLogoutRequest
-		}
-	}
-	q := authzRequest{State: truncate(v.Get("state"), 512)}
-	if ret := v.Get("post_logout_redirect_uri"); ret != "" {
-		// Exact match against the client's registered list (§3, BCP §4.11).
-		if c == nil || !slices.Contains(c.PostLogoutRedirectURIs, ret) {
-			s.record(r, "", "logout.refused", clientID, map[string]any{"reason": "post_logout_redirect_uri"})
-			return errBadLogoutRequest
-		}
-		q.ClientID, q.Redirect = c.ID, ret
-	}
-	sess, u, ok := s.web.CurrentSession(r)
-	if !ok {
-		if q.Redirect != "" {
-			return s.logoutReturn(w, q)
-		}
-		return s.renderSignedOut(w, r, "")
-	}
-	view := templates.RPLogoutView{Page: templates.Page{Title: "Sign out", SignedInAs: displayName(u)}, Action: "/logout"}
-	if c != nil {
-		view.ClientName = clientName(c)
-	}
-	if q.Redirect != "" {
-		view.Action = "/oauth2/logout/confirm"
-		if view.Request, err = s.sealPending(pendingAuthz{Req: q, Created: s.Now().Unix()}, purposeLogout(sess.ID)); err != nil {
-			return err
-		}
-		// The confirmation may go on to the provider's logout before the
-		// application (handleEndSessionConfirm); form-action covers both.
-		setFormAction(w, append(s.upstreams.FormOrigins(r.Context()), formTarget(q.Redirect))...)
-	} else {
-		s.allowUpstreamForms(w, r) // /logout continues to the provider's logout
-	}
-	if view.CSRF, err = s.csrfToken(w, r, view.Action); err != nil {
-		return err
-	}
-	return render(w, r, http.StatusOK, templates.RPLogout(view))
-}
-
-// handleEndSessionConfirm signs out after the person confirmed, and returns to the
-// application: the Gatehouse session ends and its tokens are revoked (endSession),
-// then, as at /logout, the upstream provider's logout follows where it has one,
-// and the application's return waits in the flow cookie until the provider
-// answers (finishUpstreamLogout). Without a return address the confirmation
-// posts to /logout instead.
-func (s *Server) handleEndSessionConfirm(w http.ResponseWriter, r *http.Request) error {
-	sess, u, ok := s.web.CurrentSession(r)
-	if !ok {
-		return errAuthzExpired
-	}
-	p, err := s.openPending(r.PostFormValue("request"), purposeLogout(sess.ID))
-	if err != nil || p.Req.Redirect == "" {
-		return errAuthzExpired
-	}
-	s.web.ClearBrowser(w, r)
-	s.web.EndSession(r.Context(), sess.ID)
-	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.logout", sess.ID, map[string]any{"client": p.Req.ClientID}))
-	if sent, err := s.upstreamLogout(w, r, sess, &p.Req); sent || err != nil {
-		return err
-	}
-	return s.logoutReturn(w, p.Req)
-}
-
-// logoutReturn redirects to a validated post_logout_redirect_uri with state (§3).
-func (s *Server) logoutReturn(w http.ResponseWriter, q authzRequest) error {
-	loc := q.Redirect
-	if q.State != "" {
-		sep := "?"
-		if strings.Contains(loc, "?") {
-			sep = "&"
-		}
-		loc += sep + url.Values{"state": {q.State}}.Encode()
-	}
-	w.Header().Set("Location", loc)
-	w.WriteHeader(http.StatusSeeOther)
-	return nil
-}
-
-// idTokenHint reads an id_token_hint (OIDC Core §3.1.2.1; RP-Initiated Logout §2):
-// an ID token Gatehouse issued, to exactly one client (its only audience). An
-// expired one is still a hint of a past session, so only the signature (by a key
-// still published and not revoked) and the issuer must hold.
-func (s *Server) idTokenHint(ctx context.Context, raw string) (token.IDClaims, bool) {
-	var id token.IDClaims
-	kid, err := s.keys.VerifyKey(ctx, raw, token.TypeID, &id)
-	if err != nil || id.Issuer != s.cfg.Issuer.String() || len(id.Audience) != 1 || id.Subject == "" {
-		return token.IDClaims{}, false
-	}
-	// A key revoked on another replica is still in this one's cache until its next
-	// refresh (SECURITY.md AS-JWT-04); a store failure refuses the hint too.
-	if revoked, err := s.store.Revocations().Latest(ctx, []string{token.KeyRevocationKey(kid)}); err != nil || !revoked.IsZero() {
-		return token.IDClaims{}, false
-	}
-	return id, true
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
@@ -108,7 +109,7 @@ func (s *Server) sweepSessions(ctx context.Context, now time.Time) (int64, error
 			return ended, err
 		}
 		for _, id := range ids {
-			if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: id}); err != nil {
+			if _, err := revoke.Tokens(ctx, s.store, store.RefreshFilter{SessionID: id}, s.Now(), s.cfg.AccessTokenTTL); err != nil {
 				// The row stays: the next sweep tries again.
 				return ended, fmt.Errorf("revoke the tokens of expired session %s: %w", id, err)
 			}

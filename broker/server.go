@@ -12,12 +12,11 @@ import (
 
 	"github.com/gorilla/securecookie"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/keys"
-	"github.com/gatehouse/gatehouse/broker/ratelimit"
+	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -89,21 +88,14 @@ type Server struct {
 	// maxSessionsPerUser caps a user's sessions (DOS-12); tests lower it.
 	maxSessionsPerUser int
 
+	oauth *oauth.Server // the OAuth 2.0 / OpenID Connect server
+	// authz is what sign-in needs of the OAuth server.
+	authz web.Authorizations
+
 	mux       *http.ServeMux
 	unmatched http.Handler
 	forms     []string // form route patterns, so tests can hold each to POST-only
 	handler   http.Handler
-	discovery []byte // the discovery document without API scopes
-	// discoveryAPIs is the discovery document with the registered APIs' scopes.
-	discoveryAPIs discoveryCache
-
-	registry *registry.Cache
-	// consentTouches throttles the "last used" writes of refresh-token use.
-	consentTouches *ratelimit.Keyed
-	ipLimit        *ratelimit.Keyed
-	clientLimit    *ratelimit.Keyed
-	jwksCache      jwksCache
-	httpClient     *http.Client
 }
 
 // New builds a Server from its dependencies.
@@ -123,19 +115,18 @@ func New(o Options) (*Server, error) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	s.registry = registry.NewCache(o.Store, s.Now)
-	s.ipLimit = ratelimit.PerSecond(o.Config.OAuthRatePerIP, s.Now)
-	s.clientLimit = ratelimit.PerSecond(o.Config.OAuthRatePerClient, s.Now)
-	s.consentTouches = ratelimit.New(rate.Every(consentTouchEvery), 1, s.Now)
-	s.httpClient = o.HTTPClient
-	if s.httpClient == nil {
-		s.httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})
+	httpClient := o.HTTPClient
+	if httpClient == nil {
+		httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})
 	}
+	// Every capability reads s.Now on every call, so a clock set after New
+	// (tests) reaches them all.
+	now := func() time.Time { return s.Now() }
 	var err error
 	// web's clock reads s.Now on every call, so a clock set after New (tests)
 	// reaches the middleware too.
 	if s.web, err = web.NewCore(web.Options{Config: o.Config, Store: o.Store, Audit: o.Audit, Log: o.Logger,
-		Now: func() time.Time { return s.Now() }, Registry: o.Registry}); err != nil {
+		Now: now, Registry: o.Registry}); err != nil {
 		return nil, err
 	}
 	if s.flows, err = newFlowCodecs(o.Config); err != nil {
@@ -150,9 +141,11 @@ func New(o Options) (*Server, error) {
 	}, o.ProviderCheckEvery, o.Logger)
 	s.limits = newLoginLimits(s.Now)
 	s.maxSessionsPerUser = defaultMaxSessionsPerUser
-	if s.discovery, err = s.discoveryDocument(); err != nil {
+	if s.oauth, err = oauth.New(oauth.Options{Web: s.web, Keys: o.Keys, Ring: s.ring, Registry: registry.NewCache(o.Store, s.Now),
+		Upstreams: s.upstreams, SignOut: s, HTTPClient: httpClient, Now: now}); err != nil {
 		return nil, err
 	}
+	s.authz = s.oauth
 	s.routes()
 	s.handler = s.web.WithRequestInfo(s.web.WithAccessLog(s.web.WithRecovery(s.web.WithSecurityHeaders(http.HandlerFunc(s.dispatch)))))
 	return s, nil

@@ -313,10 +313,10 @@ func TestWEB17_LogoOnlyIfHTTPS(t *testing.T) {
 	if _, _, err := upstream.Upsert(context.Background(), e.db, e.srv().Upstreams().Env(), spec); err == nil {
 		t.Fatal("a javascript: logo URL was accepted")
 	}
-	if got := httpsURL(" jAvAsCrIpT:alert(1)"); got != "" {
+	if got := web.HTTPSURL(" jAvAsCrIpT:alert(1)"); got != "" {
 		t.Errorf("httpsURL kept %q", got)
 	}
-	if got := httpsURL("http://logo.example/x.png"); got != "" {
+	if got := web.HTTPSURL("http://logo.example/x.png"); got != "" {
 		t.Errorf("httpsURL kept %q", got)
 	}
 }
