@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/broker/oauth"
+	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/static"
 )
@@ -19,31 +20,31 @@ import (
 //   - endpoint: machines (health, metrics, discovery, OAuth endpoints): no cookies,
 //     no CSRF; their own authentication where they need it.
 func (s *Server) routes() {
-	o := s.oauth
+	in, o := s.signin, s.oauth
 	s.page("GET /{$}", s.handleHome)
 	s.endpoint("GET /static/", static.Handler(s.web.Adapt(func(http.ResponseWriter, *http.Request) error { return web.ErrNotFound })))
 
 	// Federated sign-in (issue 3).
-	s.page("GET /login", s.handleLogin)
-	s.form("POST /login", s.handleLoginSubmit)
-	s.page("GET /login/{provider}", s.handleLoginStart)
-	s.page("GET /callback/{provider}", s.handleCallback)
-	s.page("GET /callback/{provider}/logout", s.handleLogoutReturn)
-	s.upstream("POST /saml/{provider}/acs", acsBodyLimit, s.handleACS)
-	s.page("GET /saml/{provider}/continue", s.handleContinuePage)
-	s.form("POST /saml/{provider}/continue", s.handleContinue)
-	s.page("GET "+linkChoicePath, s.handleLinkChoicePage)
-	s.form("POST "+linkChoicePath, s.handleLinkChoice)
-	s.endpoint("GET /saml/{provider}/metadata", s.web.Adapt(s.handleSAMLMetadata))
-	s.upstream("GET /saml/{provider}/slo", web.DefaultBodyLimit, s.handleSAMLSLO)
-	s.upstream("POST /saml/{provider}/slo", web.DefaultBodyLimit, s.handleSAMLSLO)
-	s.page("GET /account", s.handleAccount)
-	s.form("POST /account/sessions/end", s.handleSessionEnd)
-	s.form("POST /account/link", s.handleLink)
-	s.form("POST /account/unlink", s.handleUnlink)
-	s.page("GET /logout", s.handleLogoutPage)
-	s.form("POST /logout", s.handleLogout)
-	s.page("GET /signed-out", s.handleSignedOut)
+	s.page("GET /login", in.HandleLogin)
+	s.form("POST /login", in.HandleLoginSubmit)
+	s.page("GET /login/{provider}", in.HandleLoginStart)
+	s.page("GET /callback/{provider}", in.HandleCallback)
+	s.page("GET /callback/{provider}/logout", in.HandleLogoutReturn)
+	s.upstream("POST /saml/{provider}/acs", signin.ACSBodyLimit, in.HandleACS)
+	s.page("GET /saml/{provider}/continue", in.HandleContinuePage)
+	s.form("POST /saml/{provider}/continue", in.HandleContinue)
+	s.page("GET "+signin.LinkChoicePath, in.HandleLinkChoicePage)
+	s.form("POST "+signin.LinkChoicePath, in.HandleLinkChoice)
+	s.endpoint("GET /saml/{provider}/metadata", s.web.Adapt(in.HandleSAMLMetadata))
+	s.upstream("GET /saml/{provider}/slo", web.DefaultBodyLimit, in.HandleSAMLSLO)
+	s.upstream("POST /saml/{provider}/slo", web.DefaultBodyLimit, in.HandleSAMLSLO)
+	s.page("GET /account", in.HandleAccount)
+	s.form("POST /account/sessions/end", in.HandleSessionEnd)
+	s.form("POST /account/link", in.HandleLink)
+	s.form("POST /account/unlink", in.HandleUnlink)
+	s.page("GET /logout", in.HandleLogoutPage)
+	s.form("POST /logout", in.HandleLogout)
+	s.page("GET /signed-out", in.HandleSignedOut)
 
 	s.endpoint("GET /healthz", http.HandlerFunc(s.handleHealthz))
 	s.endpoint("GET /readyz", http.HandlerFunc(s.handleReadyz))

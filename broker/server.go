@@ -1,5 +1,6 @@
-// Package broker is Gatehouse's core: the HTTP server, its routes and the flows behind
-// them (sign-in, tokens, consent, delegation, administration).
+// Package broker is Gatehouse's wiring: configuration in, the one route table
+// (routes.go), the middleware order, start, stop and maintenance; the flows
+// themselves live in the capability packages below it (signin, oauth).
 package broker
 
 import (
@@ -10,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/securecookie"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
+	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/broker/web"
@@ -80,17 +81,13 @@ type Server struct {
 	log   *slog.Logger
 	Now   func() time.Time
 	web   *web.Core // the plumbing capabilities share; cfg, store, audit and log are its own too
-	flows []securecookie.Codec
-	ring  *seal.Keyring
 
 	upstreams *upstream.Registry
-	limits    loginLimits
-	// maxSessionsPerUser caps a user's sessions (DOS-12); tests lower it.
-	maxSessionsPerUser int
 
-	oauth *oauth.Server // the OAuth 2.0 / OpenID Connect server
-	// authz is what sign-in needs of the OAuth server.
-	authz web.Authorizations
+	// The capabilities, each a package of its own; what one needs of the
+	// other is an interface of broker/web, satisfied here.
+	signin *signin.Server // federated sign-in
+	oauth  *oauth.Server  // the OAuth 2.0 / OpenID Connect server
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -129,23 +126,25 @@ func New(o Options) (*Server, error) {
 		Now: now, Registry: o.Registry}); err != nil {
 		return nil, err
 	}
-	if s.flows, err = newFlowCodecs(o.Config); err != nil {
-		return nil, err
-	}
-	if s.ring, err = seal.NewKeyring(o.Config.MasterKeys...); err != nil {
+	ring, err := seal.NewKeyring(o.Config.MasterKeys...)
+	if err != nil {
 		return nil, err
 	}
 	s.upstreams = upstream.NewRegistry(o.Store.Providers(), upstream.Env{
-		Issuer: o.Config.Issuer, Keyring: s.ring, HTTPClient: o.HTTPClient,
+		Issuer: o.Config.Issuer, Keyring: ring, HTTPClient: o.HTTPClient,
 		Networks: o.Config.UpstreamAllowedNetworks, Now: s.Now,
 	}, o.ProviderCheckEvery, o.Logger)
-	s.limits = newLoginLimits(s.Now)
-	s.maxSessionsPerUser = defaultMaxSessionsPerUser
-	if s.oauth, err = oauth.New(oauth.Options{Web: s.web, Keys: o.Keys, Ring: s.ring, Registry: registry.NewCache(o.Store, s.Now),
-		Upstreams: s.upstreams, SignOut: s, HTTPClient: httpClient, Now: now}); err != nil {
+	// Each capability needs the other: sign-in reaches the OAuth server
+	// through web.Authorizations, the OAuth server reaches sign-in through
+	// web.SignOut (signOut below, as sign-in is built second).
+	if s.oauth, err = oauth.New(oauth.Options{Web: s.web, Keys: o.Keys, Ring: ring, Registry: registry.NewCache(o.Store, s.Now),
+		Upstreams: s.upstreams, SignOut: signOut{s}, HTTPClient: httpClient, Now: now}); err != nil {
 		return nil, err
 	}
-	s.authz = s.oauth
+	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,
+		Authorizations: s.oauth, Now: now}); err != nil {
+		return nil, err
+	}
 	s.routes()
 	s.handler = s.web.WithRequestInfo(s.web.WithAccessLog(s.web.WithRecovery(s.web.WithSecurityHeaders(http.HandlerFunc(s.dispatch)))))
 	return s, nil
@@ -181,7 +180,19 @@ func (s *Server) handleUnmatched(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		return errMethodNotAllowed
+		return web.ErrMethodNotAllowed
 	}
-	return errNotFound
+	return web.ErrNotFound
+}
+
+// signOut is sign-in's side of web.SignOut for the OAuth server, which is built
+// before sign-in.
+type signOut struct{ s *Server }
+
+func (o signOut) UpstreamLogout(w http.ResponseWriter, r *http.Request, sess store.Session, app *web.AppReturn) (bool, error) {
+	return o.s.signin.UpstreamLogout(w, r, sess, app)
+}
+
+func (o signOut) RenderSignedOut(w http.ResponseWriter, r *http.Request, note string) error {
+	return o.s.signin.RenderSignedOut(w, r, note)
 }

@@ -313,7 +313,7 @@ func TestDOS14_PanicRecovery(t *testing.T) {
 
 func TestDOS02_BodyLimit(t *testing.T) {
 	ts := newTestServer(t, "https://id.example.com", nil, func(s *Server) {
-		s.endpoint("POST /test/echo", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		s.endpoint("POST /test/echo", s.web.Adapt(func(w http.ResponseWriter, r *http.Request) error {
 			if err := r.ParseForm(); err != nil {
 				return err
 			}
@@ -321,7 +321,7 @@ func TestDOS02_BodyLimit(t *testing.T) {
 			return nil
 		}))
 	})
-	big := "a=" + strings.Repeat("x", defaultBodyLimit+1)
+	big := "a=" + strings.Repeat("x", web.DefaultBodyLimit+1)
 	// Declared length over the limit: refused before the handler reads anything.
 	req := httptest.NewRequest("POST", "/test/echo", strings.NewReader(big))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -345,7 +345,7 @@ func TestDOS02_BodyLimit(t *testing.T) {
 func TestTrustedProxies(t *testing.T) {
 	ts := newTestServer(t, "https://id.example.com", map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8"}, func(s *Server) {
 		s.endpoint("GET /test/whoami", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Write([]byte(infoFrom(r.Context()).IP + " " + RequestID(r.Context())))
+			w.Write([]byte(web.InfoFrom(r.Context()).IP + " " + web.RequestID(r.Context())))
 		}))
 	})
 	for _, tc := range []struct{ remote, xff, reqID, wantIP, wantID string }{
@@ -379,7 +379,7 @@ func TestAccessLogHasNoQueryStrings(t *testing.T) {
 func formServer(t *testing.T, issuer string) *testServer {
 	return newTestServer(t, issuer, nil, func(s *Server) {
 		s.page("GET /test/form", func(w http.ResponseWriter, r *http.Request) error {
-			tok, err := s.csrfToken(w, r, "/test/form")
+			tok, err := s.web.CSRFToken(w, r, "/test/form")
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/broker/web"
@@ -262,7 +263,7 @@ func TestWEB27_LinkFromAccountPage(t *testing.T) {
 	victim := newClient(e)
 	e.signIn(victim, "alice@oidc.example") // the attacker's account now: no choice
 	for _, ck := range attacker.Jar.Cookies(mustURL(e.ts.URL)) {
-		if ck.Name == samlFlowCookieSecure {
+		if ck.Name == signin.SAMLFlowCookieSecure {
 			victim.Jar.SetCookies(mustURL(e.ts.URL), []*http.Cookie{ck})
 		}
 	}
@@ -321,17 +322,10 @@ func TestWEB17_LogoOnlyIfHTTPS(t *testing.T) {
 	}
 }
 
-// TestSAML36_ReturnToOnlyLocal: return_to survives the flow only as a local path.
+// TestSAML36_ReturnToOnlyLocal: return_to survives the flow only as a local
+// path (the rule itself: package signin's test of the same name).
 func TestSAML36_ReturnToOnlyLocal(t *testing.T) {
 	t.Parallel()
-	for raw, want := range map[string]string{
-		"/oauth2/authorize?x=1": "/oauth2/authorize?x=1", "https://evil.test/": "/account", "//evil.test": "/account",
-		"/\\evil.test": "/account", "javascript:alert(1)": "/account", "/ok\r\nSet-Cookie:x": "/account",
-	} {
-		if got := localReturnTo(raw, "/account"); got != want {
-			t.Errorf("localReturnTo(%q) = %q, want %q", raw, got, want)
-		}
-	}
 	e := newSigninEnv(t, envOptions{})
 	e.addOIDC("corp", "oidc.example", false, aliceClaims())
 	c := newClient(e)

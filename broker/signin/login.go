@@ -1,4 +1,4 @@
-package broker
+package signin
 
 import (
 	"errors"
@@ -23,13 +23,13 @@ import (
 // one-click return. It holds only a provider ID, which is checked against the
 // registry. __Host- on https issuers like every other cookie (WEB-08).
 const (
-	lastProviderCookieSecure   = "__Host-gatehouse-last-provider"
+	LastProviderCookieSecure   = "__Host-gatehouse-last-provider"
 	lastProviderCookieInsecure = "gatehouse-last-provider"
 )
 
 func (s *Server) lastProviderCookie() string {
 	if s.secureCookies() {
-		return lastProviderCookieSecure
+		return LastProviderCookieSecure
 	}
 	return lastProviderCookieInsecure
 }
@@ -37,9 +37,9 @@ func (s *Server) lastProviderCookie() string {
 // defaultReturnTo is where a sign-in ends when nobody asked for anywhere else.
 const defaultReturnTo = "/account"
 
-// handleLogin is the sign-in page. login_hint whose email domain picks exactly
+// HandleLogin is the sign-in page. login_hint whose email domain picks exactly
 // one provider, or idp_hint naming one, skip it.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleLogin(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	returnTo := localReturnTo(q.Get("return_to"), defaultReturnTo)
 	enabled, err := s.upstreams.Enabled(r.Context())
@@ -48,7 +48,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	if p, ok := s.authz.SignInDemands(returnTo); ok && p.SelectAccount {
 		// select_account: the person chooses; no hint chooses for them.
-		return s.renderLogin(w, r, enabled, truncate(strings.TrimSpace(q.Get("login_hint")), 256), returnTo, "", nil)
+		return s.renderLogin(w, r, enabled, web.Truncate(strings.TrimSpace(q.Get("login_hint")), 256), returnTo, "", nil)
 	}
 	if hint := q.Get("idp_hint"); hint != "" {
 		if i := slices.IndexFunc(enabled, func(c store.ProviderConfig) bool { return c.ID == hint }); i >= 0 {
@@ -56,7 +56,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
-	email := truncate(strings.TrimSpace(q.Get("login_hint")), 256)
+	email := web.Truncate(strings.TrimSpace(q.Get("login_hint")), 256)
 	if email != "" {
 		if m := matchDomain(enabled, email); len(m) == 1 {
 			http.Redirect(w, r, startURL(m[0].ID, returnTo, email), http.StatusSeeOther)
@@ -66,10 +66,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	return s.renderLogin(w, r, enabled, email, returnTo, "", nil)
 }
 
-// handleLoginSubmit is home-realm discovery: the email's domain picks the provider.
-func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error {
+// HandleLoginSubmit is home-realm discovery: the email's domain picks the provider.
+func (s *Server) HandleLoginSubmit(w http.ResponseWriter, r *http.Request) error {
 	returnTo := localReturnTo(r.PostFormValue("return_to"), defaultReturnTo)
-	email := truncate(strings.TrimSpace(r.PostFormValue("email")), 256)
+	email := web.Truncate(strings.TrimSpace(r.PostFormValue("email")), 256)
 	enabled, err := s.upstreams.Enabled(r.Context())
 	if err != nil {
 		return err
@@ -87,7 +87,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []store.ProviderConfig, email, returnTo, msg string, _ error) error {
-	token, err := s.csrfToken(w, r, "/login")
+	token, err := s.web.CSRFToken(w, r, "/login")
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []stor
 		}
 	}
 	s.allowUpstreamForms(w, r)
-	return render(w, r, http.StatusOK, templates.Login(v))
+	return web.Render(w, r, http.StatusOK, templates.Login(v))
 }
 
 // choice is how a provider appears in a list. The logo is shown only if https.
@@ -154,7 +154,7 @@ func matchDomain(list []store.ProviderConfig, email string) []store.ProviderConf
 	return out
 }
 
-var errUnknownProvider = &userError{Status: http.StatusNotFound, Title: "Unknown sign-in option",
+var errUnknownProvider = &web.UserError{Status: http.StatusNotFound, Title: "Unknown sign-in option",
 	Message: "This sign-in option does not exist or is switched off.", Next: "Go back to the sign-in page and choose another."}
 
 // provider returns the built provider named in the path.
@@ -164,14 +164,14 @@ func (s *Server) provider(r *http.Request) (*upstream.Built, error) {
 	case errors.Is(err, upstream.ErrUnknown):
 		return nil, errUnknownProvider
 	case errors.Is(err, providers.ErrConfig):
-		return nil, &userError{Status: http.StatusServiceUnavailable, Title: "Sign-in option unavailable",
+		return nil, &web.UserError{Status: http.StatusServiceUnavailable, Title: "Sign-in option unavailable",
 			Message: providers.PublicMessage(err), Next: "Choose another sign-in option, or contact your administrator.", Err: err}
 	}
 	return b, err
 }
 
-// handleLoginStart begins a sign-in at the provider in the path.
-func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) error {
+// HandleLoginStart begins a sign-in at the provider in the path.
+func (s *Server) HandleLoginStart(w http.ResponseWriter, r *http.Request) error {
 	if err := s.rateLimit(s.limits.start, r); err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) error 
 	}
 	q := r.URL.Query()
 	f := flow{Purpose: flowLogin, ReturnTo: localReturnTo(q.Get("return_to"), defaultReturnTo)}
-	bp := providers.BeginParams{LoginHint: truncate(q.Get("login_hint"), 256)}
+	bp := providers.BeginParams{LoginHint: web.Truncate(q.Get("login_hint"), 256)}
 	if d, ok := s.authz.SignInDemands(f.ReturnTo); ok {
 		s.applyDemands(d, &f, &bp)
 	}
@@ -216,8 +216,8 @@ func (s *Server) sendUpstream(w http.ResponseWriter, r *http.Request, start prov
 	for _, f := range start.Form.Fields {
 		v.Fields = append(v.Fields, templates.Field{Name: f.Name, Value: f.Value})
 	}
-	setFormAction(w, append([]string{origin(start.Form.Action)}, then...)...)
-	return render(w, r, http.StatusOK, templates.AutoPost(v))
+	web.SetFormAction(w, append([]string{web.Origin(start.Form.Action)}, then...)...)
+	return web.Render(w, r, http.StatusOK, templates.AutoPost(v))
 }
 
 // loginLimits are the per-IP limits on starting sign-in flows (which also caps the
@@ -237,11 +237,11 @@ func newLoginLimits(now func() time.Time) loginLimits {
 
 // rateLimit refuses a person's request once their address has used up l.
 func (s *Server) rateLimit(l *ratelimit.Keyed, r *http.Request) error {
-	ok, wait := l.Take(infoFrom(r.Context()).IP, 1)
+	ok, wait := l.Take(web.InfoFrom(r.Context()).IP, 1)
 	if ok {
 		return nil
 	}
-	return &userError{Status: http.StatusTooManyRequests, Title: "Too many attempts",
+	return &web.UserError{Status: http.StatusTooManyRequests, Title: "Too many attempts",
 		Message: "There were too many sign-in attempts from your network.",
 		Next:    "Wait a minute and try again.", RetryAfter: wait,
 		Err: errors.New("sign-in rate limit for this address")}

@@ -1,4 +1,4 @@
-package broker
+package signin
 
 import (
 	"errors"
@@ -64,8 +64,8 @@ type flow struct {
 // does not accompany, so SAML flows use SameSite=None (WEB-09); OIDC callbacks are
 // top-level GET navigations and keep Lax. The session cookie is Lax either way.
 const (
-	flowCookieSecure       = "__Host-gatehouse-flow"
-	samlFlowCookieSecure   = "__Host-gatehouse-saml"
+	FlowCookieSecure       = "__Host-gatehouse-flow"
+	SAMLFlowCookieSecure   = "__Host-gatehouse-saml"
 	flowCookieInsecure     = "gatehouse-flow"
 	samlFlowCookieInsecure = "gatehouse-saml"
 )
@@ -93,9 +93,9 @@ func (s *Server) flowCookie(saml bool) (name string, sameSite http.SameSite) {
 	case !s.secureCookies():
 		return flowCookieInsecure, http.SameSiteLaxMode
 	case saml:
-		return samlFlowCookieSecure, http.SameSiteNoneMode
+		return SAMLFlowCookieSecure, http.SameSiteNoneMode
 	}
-	return flowCookieSecure, http.SameSiteLaxMode
+	return FlowCookieSecure, http.SameSiteLaxMode
 }
 
 // setFlow stores f in the browser, replacing a pending flow of the same kind.

@@ -1,4 +1,4 @@
-package broker
+package signin
 
 import (
 	"errors"
@@ -7,12 +7,9 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 )
-
-// defaultMaxSessionsPerUser caps one user's sessions; a new sign-in beyond it
-// ends the oldest (DOS-12). Far above what a person uses.
-const defaultMaxSessionsPerUser = 50
 
 // startSession creates a new session for user after a verified sign-in and puts
 // its token in a fresh browser cookie. Whatever the browser held before
@@ -20,14 +17,14 @@ const defaultMaxSessionsPerUser = 50
 // planted cookie is worth nothing afterwards (WEB-06).
 // login, if set, is the identity's login record, and used the replay keys the
 // sign-in consumes, written with the session in one transaction (a used key is
-// store.ErrAlreadyUsed). A user's sessions beyond maxSessionsPerUser end,
+// store.ErrAlreadyUsed). A user's sessions beyond MaxSessionsPerUser end,
 // oldest first (DOS-12).
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, id providers.Identity, roles []string, login store.Identity, used []store.ReplayKey) (store.Session, error) {
 	now := s.Now()
 	secret := token.Random(32) // 256 bits
 	sess := store.Session{
 		ID: token.Random(16), TokenHash: token.Hash(secret), UserID: u.ID, ProviderID: id.ProviderID, Subject: id.Subject,
-		AuthTime: id.AuthTime, AMR: id.AMR, ACR: id.ACR, IP: infoFrom(r.Context()).IP, UserAgent: truncate(r.UserAgent(), 256),
+		AuthTime: id.AuthTime, AMR: id.AMR, ACR: id.ACR, IP: web.InfoFrom(r.Context()).IP, UserAgent: web.Truncate(r.UserAgent(), 256),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionMaxAge), Roles: roles, LogoutKey: id.LogoutKey,
 	}
 	if sess.AuthTime.IsZero() {
@@ -41,7 +38,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 		sess.LogoutStateEnc = enc
 	}
 	evicted, err := s.store.SignIns().Record(r.Context(), store.SignIn{Used: used, Session: sess, Login: login,
-		MaxPerUser: s.maxSessionsPerUser, Profile: profileUpdate(u, id, now),
+		MaxPerUser: s.MaxSessionsPerUser, Profile: profileUpdate(u, id, now),
 		RequireEnabledProvider: true})
 	if errors.Is(err, store.ErrDisabled) {
 		// The provider was disabled or removed while the person was at it: the
@@ -51,14 +48,14 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 		if err := s.spend(r, id.ProviderID, "signin.refused", used); err != nil {
 			return store.Session{}, err
 		}
-		s.record(r, "", "signin.refused", id.ProviderID, map[string]any{"reason": "provider_disabled"})
+		s.web.Record(r, "", "signin.refused", id.ProviderID, map[string]any{"reason": "provider_disabled"})
 		return store.Session{}, errUnknownProvider
 	}
 	if err != nil {
 		return store.Session{}, err
 	}
 	for _, old := range evicted {
-		s.audit.Enqueue(s.auditEvent(r, u.ID, "session.evicted", old, map[string]any{"max_per_user": s.maxSessionsPerUser}))
+		s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "session.evicted", old, map[string]any{"max_per_user": s.MaxSessionsPerUser}))
 	}
 	if err := s.web.SetSessionToken(w, r, secret); err != nil {
 		return store.Session{}, err
@@ -75,7 +72,7 @@ func profileUpdate(u store.User, id providers.Identity, now time.Time) store.Use
 	if id.Email != "" {
 		p.Email, p.EmailVerified = id.Email, id.EmailVerified
 	}
-	if name := truncate(id.Name, 256); name != "" {
+	if name := web.Truncate(id.Name, 256); name != "" {
 		p.Name = name
 	}
 	if p.Email == u.Email && p.EmailVerified == u.EmailVerified && p.Name == u.Name {
@@ -101,6 +98,6 @@ func (s *Server) refuseDisabledProvider(r *http.Request, id string, f flow) erro
 	if err := s.spend(r, id, "signin.refused", []store.ReplayKey{flowKey(f)}); err != nil {
 		return err
 	}
-	s.record(r, "", "signin.refused", id, map[string]any{"reason": "provider_disabled"})
+	s.web.Record(r, "", "signin.refused", id, map[string]any{"reason": "provider_disabled"})
 	return errUnknownProvider
 }

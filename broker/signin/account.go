@@ -1,4 +1,4 @@
-package broker
+package signin
 
 import (
 	"errors"
@@ -11,8 +11,8 @@ import (
 	"github.com/gatehouse/gatehouse/templates"
 )
 
-// handleAccount shows the signed-in person their linked identities and sessions.
-func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
+// HandleAccount shows the signed-in person their linked identities and sessions.
+func (s *Server) HandleAccount(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
@@ -70,12 +70,12 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	for action, dst := range map[string]*string{"/account/sessions/end": &v.CSRFEnd, "/account/unlink": &v.CSRFUnlink,
 		"/account/link": &v.CSRFLink, "/logout": &v.CSRFLogout, "/account/apps/revoke": &v.CSRFRevoke} {
-		if *dst, err = s.csrfToken(w, r, action); err != nil {
+		if *dst, err = s.web.CSRFToken(w, r, action); err != nil {
 			return err
 		}
 	}
 	s.allowUpstreamForms(w, r)
-	return render(w, r, http.StatusOK, templates.Account(v))
+	return web.Render(w, r, http.StatusOK, templates.Account(v))
 }
 
 // pictureClaim reads the OIDC picture claim from stored claims.
@@ -87,8 +87,8 @@ func pictureClaim(raw []byte) string {
 	return c.Picture
 }
 
-// handleSessionEnd ends one of the signed-in person's sessions.
-func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error {
+// HandleSessionEnd ends one of the signed-in person's sessions.
+func (s *Server) HandleSessionEnd(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
@@ -99,10 +99,10 @@ func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if !slices.ContainsFunc(list, func(x store.Session) bool { return x.ID == target }) {
-		return errNotFound // not one of theirs: say nothing about it
+		return web.ErrNotFound // not one of theirs: say nothing about it
 	}
 	s.web.EndSession(r.Context(), target)
-	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.ended", target, nil))
+	s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "session.ended", target, nil))
 	if target == sess.ID {
 		s.web.ClearBrowser(w, r)
 		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
@@ -112,9 +112,9 @@ func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// handleLink starts linking another provider: a fresh sign-in there
+// HandleLink starts linking another provider: a fresh sign-in there
 // (prompt=login), bound to this session (WEB-27).
-func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleLink(w http.ResponseWriter, r *http.Request) error {
 	sess, _, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
@@ -130,12 +130,12 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) error {
 		providers.BeginParams{Reauthenticate: true})
 }
 
-var errLastIdentity = &userError{Status: http.StatusConflict, Title: "Cannot unlink",
+var errLastIdentity = &web.UserError{Status: http.StatusConflict, Title: "Cannot unlink",
 	Message: "This is the only way you can sign in, so it cannot be unlinked.",
 	Next:    "Link another account first."}
 
-// handleUnlink removes a linked identity, never the last one.
-func (s *Server) handleUnlink(w http.ResponseWriter, r *http.Request) error {
+// HandleUnlink removes a linked identity, never the last one.
+func (s *Server) HandleUnlink(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
@@ -146,11 +146,11 @@ func (s *Server) handleUnlink(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, store.ErrLastIdentity):
 		return errLastIdentity
 	case errors.Is(err, store.ErrNotFound):
-		return errNotFound
+		return web.ErrNotFound
 	case err != nil:
 		return err
 	}
-	s.record(r, u.ID, "identity.unlinked", p, map[string]any{"subject": sub})
+	s.web.Record(r, u.ID, "identity.unlinked", p, map[string]any{"subject": sub})
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 	return nil
 }

@@ -1,4 +1,4 @@
-package broker
+package signin
 
 import (
 	"errors"
@@ -12,10 +12,10 @@ import (
 	"github.com/gatehouse/gatehouse/templates"
 )
 
-// handleLogoutPage asks before signing out: GET never changes state (WEB-04).
-func (s *Server) handleLogoutPage(w http.ResponseWriter, r *http.Request) error {
+// HandleLogoutPage asks before signing out: GET never changes state (WEB-04).
+func (s *Server) HandleLogoutPage(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.web.CurrentSession(r)
-	token, err := s.csrfToken(w, r, "/logout")
+	token, err := s.web.CSRFToken(w, r, "/logout")
 	if err != nil {
 		return err
 	}
@@ -24,13 +24,13 @@ func (s *Server) handleLogoutPage(w http.ResponseWriter, r *http.Request) error 
 		page.SignedInAs = web.DisplayName(u)
 	}
 	s.allowUpstreamForms(w, r)
-	return render(w, r, http.StatusOK, templates.Logout(templates.LogoutView{Page: page, CSRF: token, SignedIn: ok}))
+	return web.Render(w, r, http.StatusOK, templates.Logout(templates.LogoutView{Page: page, CSRF: token, SignedIn: ok}))
 }
 
-// handleLogout ends the Gatehouse session (the row goes, so a copy of the cookie
+// HandleLogout ends the Gatehouse session (the row goes, so a copy of the cookie
 // is worth nothing: WEB-07), then continues to the provider's logout where it
 // has one, and ends at the signed-out page.
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleLogout(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.web.CurrentSession(r)
 	s.web.ClearBrowser(w, r)
 	if !ok {
@@ -38,7 +38,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	s.web.EndSession(r.Context(), sess.ID)
-	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.logout", sess.ID, nil))
+	s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "session.logout", sess.ID, nil))
 	if sent, err := s.UpstreamLogout(w, r, sess, nil); sent || err != nil {
 		return err
 	}
@@ -65,14 +65,14 @@ func (s *Server) UpstreamLogout(w http.ResponseWriter, r *http.Request, sess sto
 	}
 	state, err := s.ring.Open(sess.LogoutStateEnc, []byte("session "+sess.ID))
 	if err != nil {
-		s.log.ErrorContext(ctx, "logout state unreadable", "request_id", RequestID(ctx), "error", err.Error())
+		s.log.ErrorContext(ctx, "logout state unreadable", "request_id", web.RequestID(ctx), "error", err.Error())
 		return false, nil
 	}
 	start, ok, err := lp.BeginLogout(ctx, providers.LogoutParams{LogoutState: state,
 		ReturnURL: upstream.EndpointsFor(s.cfg.Issuer, b.Config.ID).LogoutDone})
 	if err != nil || !ok {
 		if err != nil {
-			s.log.WarnContext(ctx, "upstream logout unavailable", "request_id", RequestID(ctx), "provider", b.Config.ID, "error", err.Error())
+			s.log.WarnContext(ctx, "upstream logout unavailable", "request_id", web.RequestID(ctx), "provider", b.Config.ID, "error", err.Error())
 		}
 		return false, nil
 	}
@@ -87,9 +87,9 @@ func (s *Server) UpstreamLogout(w http.ResponseWriter, r *http.Request, sess sto
 	return true, s.sendUpstream(w, r, start, "Signing you out", then...)
 }
 
-// handleLogoutReturn is where an OIDC provider sends the browser after its
+// HandleLogoutReturn is where an OIDC provider sends the browser after its
 // logout (post_logout_redirect_uri).
-func (s *Server) handleLogoutReturn(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleLogoutReturn(w http.ResponseWriter, r *http.Request) error {
 	return s.finishUpstreamLogout(w, r, false)
 }
 
@@ -102,7 +102,7 @@ func (s *Server) finishUpstreamLogout(w http.ResponseWriter, r *http.Request, sa
 	switch {
 	case err != nil || f.Purpose != flowLogout || f.Provider != id:
 		note = "Your organisation's sign-in service did not confirm the sign-out."
-		s.record(r, "", "logout.refused", id, map[string]any{"reason": "no_pending_logout"})
+		s.web.Record(r, "", "logout.refused", id, map[string]any{"reason": "no_pending_logout"})
 	default:
 		b, err := s.provider(r)
 		if err != nil {
@@ -110,12 +110,12 @@ func (s *Server) finishUpstreamLogout(w http.ResponseWriter, r *http.Request, sa
 		}
 		lp, ok := b.Provider.(providers.LogoutProvider)
 		if !ok {
-			return errNotFound
+			return web.ErrNotFound
 		}
 		if err := lp.CompleteLogout(r.Context(), r, f.Pending); err != nil {
 			note = "Your organisation's sign-in service did not confirm the sign-out."
-			s.record(r, "", "logout.refused", id, map[string]any{"reason": "invalid_logout_response"})
-			s.log.WarnContext(r.Context(), "upstream logout response refused", "request_id", RequestID(r.Context()),
+			s.web.Record(r, "", "logout.refused", id, map[string]any{"reason": "invalid_logout_response"})
+			s.log.WarnContext(r.Context(), "upstream logout response refused", "request_id", web.RequestID(r.Context()),
 				"provider", id, "error", err.Error())
 		} else if f.AppReturn != nil {
 			return s.authz.AppLogoutReturn(w, r, *f.AppReturn)
@@ -124,23 +124,23 @@ func (s *Server) finishUpstreamLogout(w http.ResponseWriter, r *http.Request, sa
 	return s.RenderSignedOut(w, r, note)
 }
 
-func (s *Server) handleSignedOut(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleSignedOut(w http.ResponseWriter, r *http.Request) error {
 	return s.RenderSignedOut(w, r, "")
 }
 
 func (s *Server) RenderSignedOut(w http.ResponseWriter, r *http.Request, note string) error {
-	return render(w, r, http.StatusOK, templates.SignedOut(templates.SignedOutView{Page: templates.Page{Title: "Signed out"}, Note: note}))
+	return web.Render(w, r, http.StatusOK, templates.SignedOut(templates.SignedOutView{Page: templates.Page{Title: "Signed out"}, Note: note}))
 }
 
-// handleSAMLMetadata serves the SP metadata of a SAML provider, to give its IdP.
-func (s *Server) handleSAMLMetadata(w http.ResponseWriter, r *http.Request) error {
+// HandleSAMLMetadata serves the SP metadata of a SAML provider, to give its IdP.
+func (s *Server) HandleSAMLMetadata(w http.ResponseWriter, r *http.Request) error {
 	b, err := s.provider(r)
 	if err != nil {
 		return err
 	}
 	mp, ok := b.Provider.(providers.MetadataProvider)
 	if !ok {
-		return errNotFound
+		return web.ErrNotFound
 	}
 	body, ctype, err := mp.Metadata()
 	if err != nil {
@@ -152,12 +152,12 @@ func (s *Server) handleSAMLMetadata(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// handleSAMLSLO is the SAML single logout endpoint: the IdP's LogoutResponse to
+// HandleSAMLSLO is the SAML single logout endpoint: the IdP's LogoutResponse to
 // our LogoutRequest, or the IdP's own LogoutRequest (IdP-initiated logout), which
 // ends the sessions it names and is answered.
-func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
-		return &userError{Status: http.StatusBadRequest, Title: "Request not understood",
+		return &web.UserError{Status: http.StatusBadRequest, Title: "Request not understood",
 			Message: "The sign-out message could not be read.", Next: "Go to the start page.", Err: err}
 	}
 	if r.Form.Has("SAMLResponse") {
@@ -172,7 +172,7 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 	}
 	lh, ok := b.Provider.(providers.LogoutRequestHandler)
 	if !ok {
-		return errNotFound
+		return web.ErrNotFound
 	}
 	ctx := r.Context()
 	req, err := lh.HandleLogoutRequest(ctx, r)
@@ -217,7 +217,7 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 	if endedHere {
 		s.web.ClearBrowser(w, r)
 	}
-	s.record(r, "", "logout.upstream", b.Config.ID, map[string]any{"sessions_ended": ended})
+	s.web.Record(r, "", "logout.upstream", b.Config.ID, map[string]any{"sessions_ended": ended})
 	answer, err := req.Respond(ended)
 	if err != nil {
 		return err
