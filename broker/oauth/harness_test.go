@@ -2,21 +2,17 @@ package oauth
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
-	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/registry"
-	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/web"
-	"github.com/gatehouse/gatehouse/internal/testsupport"
+	"github.com/gatehouse/gatehouse/internal/testsupport/deps"
 )
 
 // The OAuth server built from its own dependencies, without broker's wiring
@@ -44,34 +40,8 @@ type testEnv struct {
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := config.Load(config.Source{Flags: map[string]string{"GATEHOUSE_ISSUER": "https://gatehouse.test",
-		"GATEHOUSE_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ring, err := seal.NewKeyring(cfg.MasterKeys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(&testsupport.LockedBuffer{}, nil))
-	km, err := keys.NewManager(db.SigningKeys(), ring, keys.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := km.EnsureKey(ctx); err != nil {
-		t.Fatal(err)
-	}
-	aw := audit.NewWriter(db.Audit(), log, audit.Options{FlushInterval: time.Millisecond})
-	t.Cleanup(func() { aw.Close(context.Background()) })
+	d := deps.New(t, "https://gatehouse.test", nil, "", audit.Options{FlushInterval: time.Millisecond})
+	cfg, db, ring, log, aw, km := d.Config, d.DB, d.Ring, d.Log, d.Audit, d.Keys
 	wc, err := web.NewCore(web.Options{Config: cfg, Store: db, Audit: aw, Log: log})
 	if err != nil {
 		t.Fatal(err)
