@@ -116,12 +116,10 @@ func New(o Options) (*Server, error) {
 	if httpClient == nil {
 		httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})
 	}
-	// Every capability reads s.Now on every call, so a clock set after New
-	// (tests) reaches them all.
+	// web and every capability read s.Now on every call, so a clock set after
+	// New (tests) reaches the middleware and the handlers alike.
 	now := func() time.Time { return s.Now() }
 	var err error
-	// web's clock reads s.Now on every call, so a clock set after New (tests)
-	// reaches the middleware too.
 	if s.web, err = web.NewCore(web.Options{Config: o.Config, Store: o.Store, Audit: o.Audit, Log: o.Logger,
 		Now: now, Registry: o.Registry}); err != nil {
 		return nil, err
