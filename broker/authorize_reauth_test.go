@@ -12,6 +12,7 @@ import (
 
 	crewjam "github.com/crewjam/saml"
 
+	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/providers/providertest"
 )
 
@@ -145,7 +146,7 @@ func TestOIDC25_FreshnessIsCheckedOnResume(t *testing.T) {
 	res := e.get(b, q.url())
 	loc, _ := url.Parse(res.Header.Get("Location"))
 	resume := loc.Query().Get("return_to")
-	if loc.Path != "/login" || !strings.HasPrefix(resume, resumePath) {
+	if loc.Path != "/login" || !strings.HasPrefix(resume, oauth.ResumePath) {
 		t.Fatalf("not sent to sign in: %s", loc)
 	}
 	e.oidc.Set(func(k *providertest.Knobs) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
@@ -218,7 +219,7 @@ func TestDATA12_RestoreWatermark(t *testing.T) {
 	}
 
 	e.clk.Add(time.Second)
-	refresh, sessions, err := RevokeIssuedBefore(context.Background(), e.db, e.clk.Now(), e.srv().cfg.AccessTokenTTL)
+	refresh, sessions, err := revoke.IssuedBefore(context.Background(), e.db, e.clk.Now(), e.srv().cfg.AccessTokenTTL)
 	must(t, err)
 	if refresh != 1 || sessions != 1 {
 		t.Fatalf("revoked %d refresh tokens and %d sessions, want 1 and 1", refresh, sessions)

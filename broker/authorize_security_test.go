@@ -417,7 +417,7 @@ func TestWEB19_ReflectedParams(t *testing.T) {
 }
 
 // TestAuthorizeResumeTampered: a resume link that was changed, or that is older
-// than flowTTL, is refused with a page.
+// than web.FlowTTL, is refused with a page.
 func TestAuthorizeResumeTampered(t *testing.T) {
 	t.Parallel()
 	e := newAuthzEnv(t)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/pgtest"
 )
@@ -101,11 +102,11 @@ func (e *authzEnv) wantCutOff(t *testing.T, ct cutoffTokens) {
 }
 
 // cutOff does what the CLI does: the change first, then CutOff.
-func (e *authzEnv) cutOff(change func(ctx context.Context) error, target CutOffTarget) (sessions int, refresh int64) {
+func (e *authzEnv) cutOff(change func(ctx context.Context) error, target revoke.Target) (sessions int, refresh int64) {
 	e.t.Helper()
 	ctx := context.Background()
 	must(e.t, change(ctx))
-	sessions, refresh, err := CutOff(ctx, e.db, target, e.clk.Now(), e.srv().cfg.AccessTokenTTL)
+	sessions, refresh, err := revoke.CutOff(ctx, e.db, target, e.clk.Now(), e.srv().cfg.AccessTokenTTL)
 	must(e.t, err)
 	return sessions, refresh
 }
@@ -162,7 +163,7 @@ func TestDATA10_ProviderCutOff(t *testing.T) {
 					dbURL = pgtest.URL(t)
 				}
 				e, ct := newCutoffEnv(t, dbURL)
-				sessions, refresh := e.cutOff(tc.change(e), CutOffTarget{ProviderID: "corp"})
+				sessions, refresh := e.cutOff(tc.change(e), revoke.Target{ProviderID: "corp"})
 				if sessions != 1 || refresh != 1 {
 					t.Errorf("ended %d sessions and %d refresh tokens, want 1 and 1", sessions, refresh)
 				}
@@ -181,7 +182,7 @@ func TestDATA10_ProviderCutOff(t *testing.T) {
 func TestDATA10_UserCutOff(t *testing.T) {
 	t.Run("user disabled", func(t *testing.T) {
 		e, ct := newCutoffEnv(t, "")
-		sessions, refresh := e.cutOff(e.setDisabled(true), CutOffTarget{UserID: e.alice()})
+		sessions, refresh := e.cutOff(e.setDisabled(true), revoke.Target{UserID: e.alice()})
 		if sessions != 1 || refresh != 1 {
 			t.Errorf("ended %d sessions and %d refresh tokens, want 1 and 1", sessions, refresh)
 		}
@@ -189,7 +190,7 @@ func TestDATA10_UserCutOff(t *testing.T) {
 	})
 	t.Run("user signed out", func(t *testing.T) {
 		e, ct := newCutoffEnv(t, "")
-		e.cutOff(func(context.Context) error { return nil }, CutOffTarget{UserID: e.alice()})
+		e.cutOff(func(context.Context) error { return nil }, revoke.Target{UserID: e.alice()})
 		e.wantCutOff(t, ct)
 		// Still enabled: a new sign-in works and its tokens are good.
 		e.clk.Add(time.Second)
@@ -201,7 +202,7 @@ func TestDATA10_UserCutOff(t *testing.T) {
 	})
 	t.Run("enabling again revives nothing", func(t *testing.T) {
 		e, ct := newCutoffEnv(t, "")
-		e.cutOff(e.setDisabled(true), CutOffTarget{UserID: e.alice()})
+		e.cutOff(e.setDisabled(true), revoke.Target{UserID: e.alice()})
 		e.clk.Add(time.Second)
 		must(t, e.setDisabled(false)(context.Background()))
 		e.wantCutOff(t, ct)
@@ -214,13 +215,13 @@ func TestDATA10_UserCutOff(t *testing.T) {
 func TestDATA10_CodeOfCutOffSessionIssuesNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		target func(e *authzEnv) (func(ctx context.Context) error, CutOffTarget)
+		target func(e *authzEnv) (func(ctx context.Context) error, revoke.Target)
 	}{
-		{"provider disabled", func(e *authzEnv) (func(ctx context.Context) error, CutOffTarget) {
-			return e.disableProvider, CutOffTarget{ProviderID: "corp"}
+		{"provider disabled", func(e *authzEnv) (func(ctx context.Context) error, revoke.Target) {
+			return e.disableProvider, revoke.Target{ProviderID: "corp"}
 		}},
-		{"user signed out", func(e *authzEnv) (func(ctx context.Context) error, CutOffTarget) {
-			return func(context.Context) error { return nil }, CutOffTarget{UserID: e.alice()}
+		{"user signed out", func(e *authzEnv) (func(ctx context.Context) error, revoke.Target) {
+			return func(context.Context) error { return nil }, revoke.Target{UserID: e.alice()}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,7 +288,7 @@ func TestProviderDisabledDuringSignInCreatesNoSession(t *testing.T) {
 			c := newClient(e.signinEnv)
 			cb := e.oidcCallback(c, "corp")
 			e.clk.Add(time.Second) // within the hour: the replica does not re-read the providers
-			e.cutOff(tc.change(e), CutOffTarget{ProviderID: "corp"})
+			e.cutOff(tc.change(e), revoke.Target{ProviderID: "corp"})
 			identities := e.count("identities")
 			e.refused(e.get(c, cb), http.StatusNotFound, 1)
 			e.wantAudit("signin.refused", "provider_disabled")

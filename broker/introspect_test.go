@@ -3,6 +3,8 @@ package broker
 import (
 	"net/url"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/oauth"
 )
 
 // TestASINT01_IntrospectionOnlyForOwnClientOrResourceServer: being allowed to ask
@@ -23,7 +25,7 @@ func TestASINT01_IntrospectionOnlyForOwnClientOrResourceServer(t *testing.T) {
 	ask := func(caller, tok string) oauthResult {
 		t.Helper()
 		if caller == "jwt1" {
-			v := url.Values{"token": {tok}, "client_assertion_type": {assertionType}, "client_assertion": {fx.assertion(t, func(_, c map[string]any) {
+			v := url.Values{"token": {tok}, "client_assertion_type": {oauth.AssertionType}, "client_assertion": {fx.assertion(t, func(_, c map[string]any) {
 				c["aud"] = "https://gatehouse.test/oauth2/introspect"
 			})}}
 			return fx.call(t, "/oauth2/introspect", "", v)

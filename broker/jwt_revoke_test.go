@@ -40,7 +40,7 @@ func newRevokeEnv(t *testing.T) *revokeEnv {
 		if !fx.active(t, e.svcAT) || !fx.active(t, e.userAT) || fx.userinfo(t, e.userAT) != http.StatusOK {
 			t.Fatal("tokens not valid on both replicas before the revocation: the test proves nothing")
 		}
-		if _, ok := fx.idTokenHint(context.Background(), e.idTok); !ok {
+		if _, ok := fx.oauth.IDTokenHint(context.Background(), e.idTok); !ok {
 			t.Fatal("ID token not a valid hint before the revocation")
 		}
 	}
@@ -107,14 +107,14 @@ func TestASJWT04_RevokedKeyTokensRefusedOnEveryReplica(t *testing.T) {
 			t.Errorf("%s: userinfo with a token of the revoked key: %d, want 401", name, code)
 		}
 		// The ID token was signed by the RS256 key, which is not revoked.
-		if _, ok := fx.idTokenHint(context.Background(), e.idTok); !ok {
+		if _, ok := fx.oauth.IDTokenHint(context.Background(), e.idTok); !ok {
 			t.Errorf("%s: the ID token of a key not revoked is refused", name)
 		}
 	}
 	// Revoking the ID-token key makes its ID tokens worthless as hints everywhere.
 	e.revoke(t, e.idTokenKID)
 	for name, fx := range map[string]*oauthFixture{"revoking replica": e.a, "other replica": e.b} {
-		if _, ok := fx.idTokenHint(context.Background(), e.idTok); ok {
+		if _, ok := fx.oauth.IDTokenHint(context.Background(), e.idTok); ok {
 			t.Errorf("%s: an ID token of the revoked key is accepted as id_token_hint", name)
 		}
 	}

@@ -41,7 +41,7 @@ var sqlPackages = []string{
 
 func TestLayersImportRules(t *testing.T) {
 	pkgs := importLists(t, "..")
-	for _, want := range []string{"broker", "broker/web", "broker/store", "broker/store/sqlstore", "cmd/gatehouse"} {
+	for _, want := range []string{"broker", "broker/web", "broker/signin", "broker/oauth", "broker/store", "broker/store/sqlstore", "cmd/gatehouse"} {
 		if _, ok := pkgs[want]; !ok {
 			t.Fatalf("package %s not found: the test reads the wrong tree", want)
 		}

@@ -1,28 +1,12 @@
 package broker
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
-
-// BenchmarkIssueAccessToken: minting and signing one access token (ES256).
-func BenchmarkIssueAccessToken(b *testing.B) {
-	fx := newOAuthFixture(b, nil)
-	c, _ := fx.registry.Client(context.Background(), "svc")
-	signer, err := fx.km.Signer(context.Background())
-	must(b, err)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, _, err := fx.mintAccess(signer, accessGrant{client: c, audience: rs1, scopes: []string{"read"}}, time.Now()); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 func benchPost(b *testing.B, fx *oauthFixture, path, auth, body string) {
 	b.Helper()

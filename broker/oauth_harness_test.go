@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
@@ -290,7 +291,7 @@ func (fx *oauthFixture) assertion(t *testing.T, mutate func(h map[string]any, c 
 }
 
 func jwtForm(assertion string) url.Values {
-	return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {assertionType}, "client_assertion": {assertion}}
+	return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {oauth.AssertionType}, "client_assertion": {assertion}}
 }
 
 func storeFilter(user, client, session string) store.RefreshFilter {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
@@ -182,7 +183,7 @@ func TestSecurityRejectionsAtAuthorizeAreAudited(t *testing.T) {
 				t.Fatalf("%d audit rows, want 1", n)
 			}
 			ev, d := lastRejection(t, e.db)
-			if d["reason"] != tc.reason || ev.Actor != tc.actor || ev.Target != authorizePath || ev.IP == "" || ev.RequestID == "" {
+			if d["reason"] != tc.reason || ev.Actor != tc.actor || ev.Target != oauth.AuthorizePath || ev.IP == "" || ev.RequestID == "" {
 				t.Errorf("row %+v details %v", ev, d)
 			}
 		})

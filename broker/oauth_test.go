@@ -274,7 +274,7 @@ func TestRevokeTokensForConsentAndSession(t *testing.T) {
 	code, verifier, _ := fx.newCode(t, codeOpts{client: "web1", redirect: "https://app1.test/cb"})
 	o := fx.exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil)
 	time.Sleep(time.Second) // tokens carry whole-second iat; the revocation must come after it
-	must(t, fx.RevokeTokens(t.Context(), storeFilter("alice", "web1", "")))
+	must(t, fx.oauth.RevokeTokens(t.Context(), storeFilter("alice", "web1", "")))
 	// DATA-10: immediately inactive, and the refresh token refused.
 	if fx.active(t, o.str("access_token")) || fx.activeFor(t, "web1", o.str("refresh_token")) {
 		t.Fatal("consent revocation left a token active")
@@ -282,7 +282,7 @@ func TestRevokeTokensForConsentAndSession(t *testing.T) {
 	code, verifier, _ = fx.newCode(t, codeOpts{client: "web1", redirect: "https://app1.test/cb"})
 	o = fx.exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil)
 	time.Sleep(time.Second)
-	must(t, fx.RevokeTokens(t.Context(), storeFilter("", "", "sess-1")))
+	must(t, fx.oauth.RevokeTokens(t.Context(), storeFilter("", "", "sess-1")))
 	if fx.active(t, o.str("access_token")) {
 		t.Fatal("session end left the access token active")
 	}

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // handleHealthz says the process is up; it checks nothing else, so an orchestrator
@@ -25,7 +27,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	status, code := "ok", http.StatusOK
 	db := "ok"
 	if err := s.store.Ping(ctx); err != nil {
-		s.log.WarnContext(ctx, "readiness: database unreachable", "request_id", RequestID(ctx), "error", err.Error())
+		s.log.WarnContext(ctx, "readiness: database unreachable", "request_id", web.RequestID(ctx), "error", err.Error())
 		status, code, db = "unavailable", http.StatusServiceUnavailable, "unreachable"
 	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": map[string]string{"database": db}})
@@ -96,10 +98,10 @@ func (s *Server) maintainOnce(ctx context.Context) {
 const sweepBatch = 500
 
 // sweepSessions ends the sessions past their idle or absolute limit as a logout
-// does (endSession): what was issued under each is revoked first, and only then
+// does (web.Core.EndSession): what was issued under each is revoked first, and only then
 // is its row deleted, so a crash or a failed revocation leaves the row for the
 // next sweep instead of refresh tokens nobody will revoke. An expired row is
-// never used meanwhile: currentSession checks the limits itself.
+// never used meanwhile: web.Core.CurrentSession checks the limits itself.
 func (s *Server) sweepSessions(ctx context.Context, now time.Time) (int64, error) {
 	var ended int64
 	for {
@@ -108,7 +110,7 @@ func (s *Server) sweepSessions(ctx context.Context, now time.Time) (int64, error
 			return ended, err
 		}
 		for _, id := range ids {
-			if err := s.RevokeTokens(ctx, store.RefreshFilter{SessionID: id}); err != nil {
+			if _, err := revoke.Tokens(ctx, s.store, store.RefreshFilter{SessionID: id}, s.Now(), s.cfg.AccessTokenTTL); err != nil {
 				// The row stays: the next sweep tries again.
 				return ended, fmt.Errorf("revoke the tokens of expired session %s: %w", id, err)
 			}

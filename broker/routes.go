@@ -3,6 +3,9 @@ package broker
 import (
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/broker/oauth"
+	"github.com/gatehouse/gatehouse/broker/signin"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/static"
 )
 
@@ -17,67 +20,68 @@ import (
 //   - endpoint: machines (health, metrics, discovery, OAuth endpoints): no cookies,
 //     no CSRF; their own authentication where they need it.
 func (s *Server) routes() {
+	in, o := s.signin, s.oauth
 	s.page("GET /{$}", s.handleHome)
-	s.endpoint("GET /static/", static.Handler(s.adapt(func(http.ResponseWriter, *http.Request) error { return errNotFound })))
+	s.endpoint("GET /static/", static.Handler(s.web.Adapt(func(http.ResponseWriter, *http.Request) error { return web.ErrNotFound })))
 
 	// Federated sign-in (issue 3).
-	s.page("GET /login", s.handleLogin)
-	s.form("POST /login", s.handleLoginSubmit)
-	s.page("GET /login/{provider}", s.handleLoginStart)
-	s.page("GET /callback/{provider}", s.handleCallback)
-	s.page("GET /callback/{provider}/logout", s.handleLogoutReturn)
-	s.upstream("POST /saml/{provider}/acs", acsBodyLimit, s.handleACS)
-	s.page("GET /saml/{provider}/continue", s.handleContinuePage)
-	s.form("POST /saml/{provider}/continue", s.handleContinue)
-	s.page("GET "+linkChoicePath, s.handleLinkChoicePage)
-	s.form("POST "+linkChoicePath, s.handleLinkChoice)
-	s.endpoint("GET /saml/{provider}/metadata", s.adapt(s.handleSAMLMetadata))
-	s.upstream("GET /saml/{provider}/slo", defaultBodyLimit, s.handleSAMLSLO)
-	s.upstream("POST /saml/{provider}/slo", defaultBodyLimit, s.handleSAMLSLO)
-	s.page("GET /account", s.handleAccount)
-	s.form("POST /account/sessions/end", s.handleSessionEnd)
-	s.form("POST /account/link", s.handleLink)
-	s.form("POST /account/unlink", s.handleUnlink)
-	s.page("GET /logout", s.handleLogoutPage)
-	s.form("POST /logout", s.handleLogout)
-	s.page("GET /signed-out", s.handleSignedOut)
+	s.page("GET /login", in.HandleLogin)
+	s.form("POST /login", in.HandleLoginSubmit)
+	s.page("GET /login/{provider}", in.HandleLoginStart)
+	s.page("GET /callback/{provider}", in.HandleCallback)
+	s.page("GET /callback/{provider}/logout", in.HandleLogoutReturn)
+	s.upstream("POST /saml/{provider}/acs", signin.ACSBodyLimit, in.HandleACS)
+	s.page("GET /saml/{provider}/continue", in.HandleContinuePage)
+	s.form("POST /saml/{provider}/continue", in.HandleContinue)
+	s.page("GET "+signin.LinkChoicePath, in.HandleLinkChoicePage)
+	s.form("POST "+signin.LinkChoicePath, in.HandleLinkChoice)
+	s.endpoint("GET /saml/{provider}/metadata", s.web.Adapt(in.HandleSAMLMetadata))
+	s.upstream("GET /saml/{provider}/slo", web.DefaultBodyLimit, in.HandleSAMLSLO)
+	s.upstream("POST /saml/{provider}/slo", web.DefaultBodyLimit, in.HandleSAMLSLO)
+	s.page("GET /account", in.HandleAccount)
+	s.form("POST /account/sessions/end", in.HandleSessionEnd)
+	s.form("POST /account/link", in.HandleLink)
+	s.form("POST /account/unlink", in.HandleUnlink)
+	s.page("GET /logout", in.HandleLogoutPage)
+	s.form("POST /logout", in.HandleLogout)
+	s.page("GET /signed-out", in.HandleSignedOut)
 
 	s.endpoint("GET /healthz", http.HandlerFunc(s.handleHealthz))
 	s.endpoint("GET /readyz", http.HandlerFunc(s.handleReadyz))
 	s.endpoint("GET /metrics", s.web.Metrics.Handler())
 
-	s.endpoint("GET /.well-known/openid-configuration", http.HandlerFunc(s.handleDiscovery))
-	s.endpoint("GET /.well-known/oauth-authorization-server", http.HandlerFunc(s.handleDiscovery))
-	s.endpoint("GET /oauth2/jwks", s.adapt(s.handleJWKS))
-	s.oauthEndpoint("POST /oauth2/token", s.handleToken)
-	s.oauthEndpoint("POST /oauth2/introspect", s.handleIntrospect)
-	s.oauthEndpoint("POST /oauth2/revoke", s.handleRevoke)
-	s.endpoint("GET /oauth2/userinfo", http.HandlerFunc(s.handleUserInfo))
-	s.endpoint("POST /oauth2/userinfo", http.HandlerFunc(s.handleUserInfo))
+	s.endpoint("GET /.well-known/openid-configuration", http.HandlerFunc(o.HandleDiscovery))
+	s.endpoint("GET /.well-known/oauth-authorization-server", http.HandlerFunc(o.HandleDiscovery))
+	s.endpoint("GET /oauth2/jwks", s.web.Adapt(o.HandleJWKS))
+	s.oauthEndpoint("POST /oauth2/token", o.HandleToken)
+	s.oauthEndpoint("POST /oauth2/introspect", o.HandleIntrospect)
+	s.oauthEndpoint("POST /oauth2/revoke", o.HandleRevoke)
+	s.endpoint("GET /oauth2/userinfo", http.HandlerFunc(o.HandleUserInfo))
+	s.endpoint("POST /oauth2/userinfo", http.HandlerFunc(o.HandleUserInfo))
 
 	// The browser side of OAuth (issue 4). Authorization requests arrive from any
 	// site, by GET or by an application's auto-POST, so they are pages, not forms;
 	// the consent decision and the revocation of an app are forms.
-	s.page("GET /oauth2/authorize", s.handleAuthorize)
-	s.page("POST /oauth2/authorize", s.handleAuthorize)
-	s.page("GET /oauth2/authorize/resume", s.handleAuthorizeResume)
-	s.form("POST /oauth2/consent", s.handleConsentSubmit)
-	s.form("POST /account/apps/revoke", s.handleConsentRevoke)
-	s.page("GET /oauth2/logout", s.handleEndSession)
-	s.page("POST /oauth2/logout", s.handleEndSession)
-	s.form("POST /oauth2/logout/confirm", s.handleEndSessionConfirm)
+	s.page("GET /oauth2/authorize", o.HandleAuthorize)
+	s.page("POST /oauth2/authorize", o.HandleAuthorize)
+	s.page("GET /oauth2/authorize/resume", o.HandleAuthorizeResume)
+	s.form("POST /oauth2/consent", o.HandleConsentSubmit)
+	s.form("POST /account/apps/revoke", o.HandleConsentRevoke)
+	s.page("GET /oauth2/logout", o.HandleEndSession)
+	s.page("POST /oauth2/logout", o.HandleEndSession)
+	s.form("POST /oauth2/logout/confirm", o.HandleEndSessionConfirm)
 
-	s.unmatched = s.web.Metrics.Instrument("unmatched", s.adapt(s.handleUnmatched))
+	s.unmatched = s.web.Metrics.Instrument("unmatched", s.web.Adapt(s.handleUnmatched))
 }
 
-func (s *Server) page(pattern string, h handlerFunc) {
-	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.limitBody(defaultBodyLimit, s.adapt(h))))
+func (s *Server) page(pattern string, h web.HandlerFunc) {
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.web.LimitBody(web.DefaultBodyLimit, s.web.Adapt(h))))
 }
 
-func (s *Server) form(pattern string, h handlerFunc) {
+func (s *Server) form(pattern string, h web.HandlerFunc) {
 	s.forms = append(s.forms, pattern)
-	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.limitBody(defaultBodyLimit, s.adapt(func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.checkCSRF(r); err != nil {
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.web.LimitBody(web.DefaultBodyLimit, s.web.Adapt(func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.web.CheckCSRF(r); err != nil {
 			return err
 		}
 		return h(w, r)
@@ -86,23 +90,23 @@ func (s *Server) form(pattern string, h handlerFunc) {
 
 // oauthEndpoint is an endpoint for OAuth clients: errors, an oversized body included,
 // are RFC 6749 §5.2 JSON, never a page.
-func (s *Server) oauthEndpoint(pattern string, h handlerFunc) {
-	adapted := s.adaptOAuth(h)
+func (s *Server) oauthEndpoint(pattern string, h web.HandlerFunc) {
+	adapted := s.web.AdaptOAuth(h)
 	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > oauthBodyLimit {
+		if r.ContentLength > oauth.BodyLimit {
 			w.Header().Set("Connection", "close")
-			s.writeOAuthError(w, r, &http.MaxBytesError{Limit: oauthBodyLimit})
+			s.web.WriteOAuthError(w, r, &http.MaxBytesError{Limit: oauth.BodyLimit})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, oauthBodyLimit)
+		r.Body = http.MaxBytesReader(w, r.Body, oauth.BodyLimit)
 		adapted.ServeHTTP(w, r)
 	})))
 }
 
 func (s *Server) endpoint(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.limitBody(defaultBodyLimit, h)))
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.web.LimitBody(web.DefaultBodyLimit, h)))
 }
 
-func (s *Server) upstream(pattern string, limit int64, h handlerFunc) {
-	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.limitBody(limit, s.adapt(h))))
+func (s *Server) upstream(pattern string, limit int64, h web.HandlerFunc) {
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.web.LimitBody(limit, s.web.Adapt(h))))
 }

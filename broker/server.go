@@ -1,5 +1,6 @@
-// Package broker is Gatehouse's core: the HTTP server, its routes and the flows behind
-// them (sign-in, tokens, consent, delegation, administration).
+// Package broker is Gatehouse's wiring: configuration in, the one route table
+// (routes.go), the middleware order, start, stop and maintenance; the flows
+// themselves live in the capability packages below it (signin, oauth).
 package broker
 
 import (
@@ -10,16 +11,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/securecookie"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/keys"
-	"github.com/gatehouse/gatehouse/broker/ratelimit"
+	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
+	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/broker/web"
@@ -81,29 +81,18 @@ type Server struct {
 	log   *slog.Logger
 	Now   func() time.Time
 	web   *web.Core // the plumbing capabilities share; cfg, store, audit and log are its own too
-	flows []securecookie.Codec
-	ring  *seal.Keyring
 
 	upstreams *upstream.Registry
-	limits    loginLimits
-	// maxSessionsPerUser caps a user's sessions (DOS-12); tests lower it.
-	maxSessionsPerUser int
+
+	// The capabilities, each a package of its own; what one needs of the
+	// other is an interface of broker/web, satisfied here.
+	signin *signin.Server // federated sign-in
+	oauth  *oauth.Server  // the OAuth 2.0 / OpenID Connect server
 
 	mux       *http.ServeMux
 	unmatched http.Handler
 	forms     []string // form route patterns, so tests can hold each to POST-only
 	handler   http.Handler
-	discovery []byte // the discovery document without API scopes
-	// discoveryAPIs is the discovery document with the registered APIs' scopes.
-	discoveryAPIs discoveryCache
-
-	registry *registry.Cache
-	// consentTouches throttles the "last used" writes of refresh-token use.
-	consentTouches *ratelimit.Keyed
-	ipLimit        *ratelimit.Keyed
-	clientLimit    *ratelimit.Keyed
-	jwksCache      jwksCache
-	httpClient     *http.Client
 }
 
 // New builds a Server from its dependencies.
@@ -123,34 +112,35 @@ func New(o Options) (*Server, error) {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	s.registry = registry.NewCache(o.Store, s.Now)
-	s.ipLimit = ratelimit.PerSecond(o.Config.OAuthRatePerIP, s.Now)
-	s.clientLimit = ratelimit.PerSecond(o.Config.OAuthRatePerClient, s.Now)
-	s.consentTouches = ratelimit.New(rate.Every(consentTouchEvery), 1, s.Now)
-	s.httpClient = o.HTTPClient
-	if s.httpClient == nil {
-		s.httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})
+	httpClient := o.HTTPClient
+	if httpClient == nil {
+		httpClient = safehttp.NewClient(safehttp.Options{Timeout: 5 * time.Second, MaxBodyBytes: 256 << 10})
 	}
+	// web and every capability read s.Now on every call, so a clock set after
+	// New (tests) reaches the middleware and the handlers alike.
+	now := func() time.Time { return s.Now() }
 	var err error
-	// web's clock reads s.Now on every call, so a clock set after New (tests)
-	// reaches the middleware too.
 	if s.web, err = web.NewCore(web.Options{Config: o.Config, Store: o.Store, Audit: o.Audit, Log: o.Logger,
-		Now: func() time.Time { return s.Now() }, Registry: o.Registry}); err != nil {
+		Now: now, Registry: o.Registry}); err != nil {
 		return nil, err
 	}
-	if s.flows, err = newFlowCodecs(o.Config); err != nil {
-		return nil, err
-	}
-	if s.ring, err = seal.NewKeyring(o.Config.MasterKeys...); err != nil {
+	ring, err := seal.NewKeyring(o.Config.MasterKeys...)
+	if err != nil {
 		return nil, err
 	}
 	s.upstreams = upstream.NewRegistry(o.Store.Providers(), upstream.Env{
-		Issuer: o.Config.Issuer, Keyring: s.ring, HTTPClient: o.HTTPClient,
+		Issuer: o.Config.Issuer, Keyring: ring, HTTPClient: o.HTTPClient,
 		Networks: o.Config.UpstreamAllowedNetworks, Now: s.Now,
 	}, o.ProviderCheckEvery, o.Logger)
-	s.limits = newLoginLimits(s.Now)
-	s.maxSessionsPerUser = defaultMaxSessionsPerUser
-	if s.discovery, err = s.discoveryDocument(); err != nil {
+	// Each capability needs the other: sign-in reaches the OAuth server
+	// through web.Authorizations, the OAuth server reaches sign-in through
+	// web.SignOut (signOut below, as sign-in is built second).
+	if s.oauth, err = oauth.New(oauth.Options{Web: s.web, Keys: o.Keys, Ring: ring, Registry: registry.NewCache(o.Store, s.Now),
+		Upstreams: s.upstreams, SignOut: signOut{s}, HTTPClient: httpClient, Now: now}); err != nil {
+		return nil, err
+	}
+	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,
+		Authorizations: s.oauth, Now: now}); err != nil {
 		return nil, err
 	}
 	s.routes()
@@ -188,7 +178,19 @@ func (s *Server) handleUnmatched(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		return errMethodNotAllowed
+		return web.ErrMethodNotAllowed
 	}
-	return errNotFound
+	return web.ErrNotFound
+}
+
+// signOut is sign-in's side of web.SignOut for the OAuth server, which is built
+// before sign-in.
+type signOut struct{ s *Server }
+
+func (o signOut) UpstreamLogout(w http.ResponseWriter, r *http.Request, sess store.Session, app *web.AppReturn) (bool, error) {
+	return o.s.signin.UpstreamLogout(w, r, sess, app)
+}
+
+func (o signOut) RenderSignedOut(w http.ResponseWriter, r *http.Request, note string) error {
+	return o.s.signin.RenderSignedOut(w, r, note)
 }

@@ -1,13 +1,10 @@
 package broker
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +12,10 @@ import (
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/keys"
-	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/internal/testsupport"
+	"github.com/gatehouse/gatehouse/internal/testsupport/deps"
 )
 
 // testServer is a Server over a fresh SQLite database, with its log captured.
@@ -37,55 +34,16 @@ type testServer struct {
 // route exercises yet).
 func newTestServer(t testing.TB, issuer string, settings map[string]string, extra func(s *Server)) *testServer {
 	t.Helper()
-	ctx := context.Background()
-	flags := map[string]string{
-		"GATEHOUSE_ISSUER":     issuer,
-		"GATEHOUSE_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-	}
-	for k, v := range settings {
-		flags[k] = v
-	}
-	cfg, err := config.Load(config.Source{Flags: flags})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbPath := filepath.Join(t.TempDir(), "gatehouse.db")
-	dbURL := "sqlite:" + dbPath
-	if u, ok := settings["test-database-url"]; ok {
-		dbURL = u
-		delete(flags, "test-database-url")
-	}
-	db, err := sqlstore.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ring, err := seal.NewKeyring(cfg.MasterKeys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &testsupport.LockedBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	km, err := keys.NewManager(db.SigningKeys(), ring, keys.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := km.EnsureKey(ctx); err != nil {
-		t.Fatal(err)
-	}
-	aw := audit.NewWriter(db.Audit(), log, audit.Options{})
-	t.Cleanup(func() { aw.Close(context.Background()) })
-	s, err := New(Options{Config: cfg, Store: db, Keys: km, Audit: aw, Logger: log})
+	d := deps.New(t, issuer, settings, settings["test-database-url"], audit.Options{})
+	cfg, db, km, aw := d.Config, d.DB, d.Keys, d.Audit
+	s, err := New(Options{Config: cfg, Store: db, Keys: km, Audit: aw, Logger: d.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if extra != nil {
 		extra(s)
 	}
-	return &testServer{Server: s, db: db, dbPath: dbPath, cfg: cfg, log: logs, aw: aw, km: km}
+	return &testServer{Server: s, db: db, dbPath: d.DBPath, cfg: cfg, log: d.Logs, aw: aw, km: km}
 }
 
 func (ts *testServer) do(r *http.Request) *http.Response {
@@ -313,7 +271,7 @@ func TestDOS14_PanicRecovery(t *testing.T) {
 
 func TestDOS02_BodyLimit(t *testing.T) {
 	ts := newTestServer(t, "https://id.example.com", nil, func(s *Server) {
-		s.endpoint("POST /test/echo", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		s.endpoint("POST /test/echo", s.web.Adapt(func(w http.ResponseWriter, r *http.Request) error {
 			if err := r.ParseForm(); err != nil {
 				return err
 			}
@@ -321,7 +279,7 @@ func TestDOS02_BodyLimit(t *testing.T) {
 			return nil
 		}))
 	})
-	big := "a=" + strings.Repeat("x", defaultBodyLimit+1)
+	big := "a=" + strings.Repeat("x", web.DefaultBodyLimit+1)
 	// Declared length over the limit: refused before the handler reads anything.
 	req := httptest.NewRequest("POST", "/test/echo", strings.NewReader(big))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -345,7 +303,7 @@ func TestDOS02_BodyLimit(t *testing.T) {
 func TestTrustedProxies(t *testing.T) {
 	ts := newTestServer(t, "https://id.example.com", map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8"}, func(s *Server) {
 		s.endpoint("GET /test/whoami", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Write([]byte(infoFrom(r.Context()).IP + " " + RequestID(r.Context())))
+			w.Write([]byte(web.InfoFrom(r.Context()).IP + " " + web.RequestID(r.Context())))
 		}))
 	})
 	for _, tc := range []struct{ remote, xff, reqID, wantIP, wantID string }{
@@ -379,7 +337,7 @@ func TestAccessLogHasNoQueryStrings(t *testing.T) {
 func formServer(t *testing.T, issuer string) *testServer {
 	return newTestServer(t, issuer, nil, func(s *Server) {
 		s.page("GET /test/form", func(w http.ResponseWriter, r *http.Request) error {
-			tok, err := s.csrfToken(w, r, "/test/form")
+			tok, err := s.web.CSRFToken(w, r, "/test/form")
 			if err != nil {
 				return err
 			}

@@ -62,7 +62,7 @@ func benchLogins(b *testing.B, e *signinEnv, callback func(c *http.Client) *http
 		for _, ck := range c.Jar.Cookies(mustURL(e.ts.URL)) {
 			req.AddCookie(ck)
 		}
-		srv.limits = newLoginLimits(srv.Now)
+		srv.signin.ResetLimits()
 		e.endAllSessions() // a typical login: the user has no other session to count or evict
 		e.clk.Add(time.Millisecond)
 		w := httptest.NewRecorder()

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/web"
 )
 
@@ -70,7 +71,7 @@ func TestWEB08_CookieFlagsSignInRoundTrips(t *testing.T) {
 		}
 		names[ck.Name] = true
 		wantSameSite := http.SameSiteLaxMode
-		if ck.Name == samlFlowCookieSecure {
+		if ck.Name == signin.SAMLFlowCookieSecure {
 			wantSameSite = http.SameSiteNoneMode
 		}
 		var bad []string
@@ -92,14 +93,14 @@ func TestWEB08_CookieFlagsSignInRoundTrips(t *testing.T) {
 		if !strings.HasPrefix(ck.Name, "__Host-") {
 			bad = append(bad, "no __Host- prefix")
 		}
-		if ck.MaxAge == 0 && ck.Expires.IsZero() && ck.Name != samlFlowCookieSecure && ck.Name != flowCookieSecure {
+		if ck.MaxAge == 0 && ck.Expires.IsZero() && ck.Name != signin.SAMLFlowCookieSecure && ck.Name != signin.FlowCookieSecure {
 			bad = append(bad, "no explicit lifetime")
 		}
 		if len(bad) > 0 {
 			t.Errorf("%s set %s: %s", rc.path, rc.raw, strings.Join(bad, ", "))
 		}
 	}
-	for _, want := range []string{web.BrowserCookieSecure, flowCookieSecure, samlFlowCookieSecure, lastProviderCookieSecure} {
+	for _, want := range []string{web.BrowserCookieSecure, signin.FlowCookieSecure, signin.SAMLFlowCookieSecure, signin.LastProviderCookieSecure} {
 		if !names[want] {
 			t.Errorf("the round trips never set %s (saw %v)", want, names)
 		}

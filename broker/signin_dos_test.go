@@ -12,7 +12,7 @@ func TestDOS12_SessionsPerUserCapped(t *testing.T) {
 	t.Parallel()
 	const max = 3
 	e := newSigninEnv(t, envOptions{})
-	e.srv().maxSessionsPerUser = max
+	e.srv().signin.MaxSessionsPerUser = max
 	e.addOIDC("corp", "oidc.example", false, aliceClaims())
 	var clients []*http.Client
 	for range max + 1 {

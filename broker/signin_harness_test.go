@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/seal"
+	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/upstream"
@@ -365,9 +366,9 @@ func (e *signinEnv) signIn(c *http.Client, email string) (*http.Response, string
 // the ID of the existing account's provider to link by signing in there.
 func (e *signinEnv) chooseLink(c *http.Client, page, choice string) (*http.Response, string) {
 	e.t.Helper()
-	f := formFields(e.t, page, linkChoicePath)
+	f := formFields(e.t, page, signin.LinkChoicePath)
 	f.Set("choice", choice)
-	return e.follow(c, e.postForm(c, linkChoicePath, f))
+	return e.follow(c, e.postForm(c, signin.LinkChoicePath, f))
 }
 
 // sessionsOf counts a user's sessions.

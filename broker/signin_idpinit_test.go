@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
@@ -44,7 +45,7 @@ func TestSAML35_IdPInitiatedInterstitial(t *testing.T) {
 		t.Fatalf("interstitial: %d\n%s", res.StatusCode, page)
 	}
 	form := formFields(t, page, "/saml/uni/continue")
-	flowCopy := jarCookie(c, e, samlFlowCookieSecure)
+	flowCopy := jarCookie(c, e, signin.SAMLFlowCookieSecure)
 
 	// Without the CSRF token, or cross-site: refused, nobody signed in.
 	if res := e.postForm(c, "/saml/uni/continue", url.Values{}); res.StatusCode != http.StatusForbidden {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers/providertest"
@@ -88,7 +89,7 @@ func TestLinkByProofOfBoth(t *testing.T) {
 	alice, _ := e.db.Identities().UserOf(context.Background(), "corp", "alice-sub")
 	c := newClient(e)
 	page := e.samlSignInAs(c, "alice-at-uni", "alice@OIDC.example")
-	choice := formFields(t, page, linkChoicePath)
+	choice := formFields(t, page, signin.LinkChoicePath)
 	res, page := e.chooseLink(c, page, "corp")
 	if !strings.Contains(page, `data-testid="identity-uni"`) {
 		t.Fatalf("not on alice's account with uni linked: %s\n%s", res.Request.URL, page)
@@ -116,7 +117,7 @@ func TestLinkByProofOfBoth(t *testing.T) {
 	replay := newClient(e)
 	replay.Jar.SetCookies(mustURL(e.ts.URL), c.Jar.Cookies(mustURL(e.ts.URL)))
 	choice.Set("choice", "new")
-	if res := e.postForm(replay, linkChoicePath, choice); res.StatusCode < 400 {
+	if res := e.postForm(replay, signin.LinkChoicePath, choice); res.StatusCode < 400 {
 		t.Errorf("replayed choice: %d", res.StatusCode)
 	}
 	if e.identities() != before || e.users() != 1 {

@@ -117,7 +117,7 @@ func TestConcurrentFirstSignIn(t *testing.T) {
 			}
 			id, _ := e.db.Identities().Get(context.Background(), "corp", "alice-sub")
 			for i, c := range clients {
-				sess, u, ok := e.srv().currentSession(requestWithCookies(c, e))
+				sess, u, ok := e.srv().web.CurrentSession(requestWithCookies(c, e))
 				if !ok || u.ID != id.UserID || sess.UserID != id.UserID {
 					t.Errorf("client %d: signed in %v as %q, want %q", i, ok, u.ID, id.UserID)
 				}

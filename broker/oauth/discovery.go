@@ -1,4 +1,4 @@
-package broker
+package oauth
 
 import (
 	"context"
@@ -102,14 +102,14 @@ func (s *Server) currentDiscovery(ctx context.Context) []byte {
 // url is the absolute public URL of a path on this issuer.
 func (s *Server) url(path string) string { return s.cfg.Issuer.String() + path }
 
-func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+func (s *Server) HandleDiscovery(w http.ResponseWriter, r *http.Request) {
 	publicJSON(w)
 	w.Write(s.currentDiscovery(r.Context()))
 }
 
-// handleJWKS publishes the token-verification keys (RFC 7517 §5), served from the key
+// HandleJWKS publishes the token-verification keys (RFC 7517 §5), served from the key
 // manager's cache.
-func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleJWKS(w http.ResponseWriter, r *http.Request) error {
 	b, err := s.publishedJWKS(r.Context())
 	if err != nil {
 		return err

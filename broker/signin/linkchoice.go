@@ -1,4 +1,4 @@
-package broker
+package signin
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/templates"
 )
@@ -23,9 +24,9 @@ import (
 // this page: it proves nothing, and the page would tell anyone who can type an
 // address that an account has it.
 
-const linkChoicePath = "/signin/link"
+const LinkChoicePath = "/signin/link"
 
-var errNothingToLink = &userError{Status: http.StatusBadRequest, Title: "Nothing to link",
+var errNothingToLink = &web.UserError{Status: http.StatusBadRequest, Title: "Nothing to link",
 	Message: "There is no sign-in waiting in this browser, or it took too long.",
 	Next:    "Start again from the sign-in page."}
 
@@ -40,8 +41,8 @@ func (s *Server) offerLinkChoice(w http.ResponseWriter, r *http.Request, b *upst
 	if err := s.setPendingIdentity(w, f, pendingIdentity{Identity: ident, Roles: roles}, false); err != nil {
 		return s.refuse(r, id, "link_choice_too_large", err)
 	}
-	s.record(r, "", "signin.link_offered", id, map[string]any{"subject": ident.Subject})
-	http.Redirect(w, r, linkChoicePath, http.StatusSeeOther)
+	s.web.Record(r, "", "signin.link_offered", id, map[string]any{"subject": ident.Subject})
+	http.Redirect(w, r, LinkChoicePath, http.StatusSeeOther)
 	return nil
 }
 
@@ -88,8 +89,8 @@ func (s *Server) linkOptions(r *http.Request, p pendingIdentity) ([]store.Provid
 	return out, nil
 }
 
-// handleLinkChoicePage asks: link to the existing account, or keep apart?
-func (s *Server) handleLinkChoicePage(w http.ResponseWriter, r *http.Request) error {
+// HandleLinkChoicePage asks: link to the existing account, or keep apart?
+func (s *Server) HandleLinkChoicePage(w http.ResponseWriter, r *http.Request) error {
 	f, err := s.peekFlow(r, false)
 	b, p, err := s.pendingLinkChoice(r, f, err)
 	if err != nil {
@@ -99,26 +100,26 @@ func (s *Server) handleLinkChoicePage(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	token, err := s.csrfToken(w, r, linkChoicePath)
+	token, err := s.web.CSRFToken(w, r, LinkChoicePath)
 	if err != nil {
 		return err
 	}
 	v := templates.LinkChoiceView{Page: templates.Page{Title: "An account with this email exists"}, CSRF: token,
-		Action: linkChoicePath, ProviderName: b.Config.Name, Email: truncate(p.Identity.Email, 256)}
+		Action: LinkChoicePath, ProviderName: b.Config.Name, Email: web.Truncate(p.Identity.Email, 256)}
 	for _, c := range options {
 		v.Providers = append(v.Providers, s.choice(r, c, ""))
 	}
-	return render(w, r, http.StatusOK, templates.LinkChoice(v))
+	return web.Render(w, r, http.StatusOK, templates.LinkChoice(v))
 }
 
-// handleLinkChoice carries out the choice (a form route: CSRF token and origin
+// HandleLinkChoice carries out the choice (a form route: CSRF token and origin
 // are checked before it runs). The waiting identity is used once across
 // replicas, like every flow.
-func (s *Server) handleLinkChoice(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleLinkChoice(w http.ResponseWriter, r *http.Request) error {
 	f, err := s.takeFlow(w, r, false)
 	b, p, err := s.pendingLinkChoice(r, f, err)
 	if err != nil {
-		s.record(r, "", "signin.refused", f.Provider, map[string]any{"reason": "no_pending_link_choice"})
+		s.web.Record(r, "", "signin.refused", f.Provider, map[string]any{"reason": "no_pending_link_choice"})
 		return err
 	}
 	id := b.Config.ID
@@ -142,7 +143,7 @@ func (s *Server) handleLinkChoice(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if !slices.ContainsFunc(options, func(c store.ProviderConfig) bool { return c.ID == choice }) {
-		return &userError{Status: http.StatusBadRequest, Title: "Choose an option",
+		return &web.UserError{Status: http.StatusBadRequest, Title: "Choose an option",
 			Message: "That is not one of the ways to sign in to the existing account.",
 			Next:    "Start again from the sign-in page.", Err: fmt.Errorf("link choice %q", choice)}
 	}
@@ -159,13 +160,13 @@ func (s *Server) handleLinkChoice(w http.ResponseWriter, r *http.Request) error 
 	link, _ := json.Marshal(pendingIdentity{Identity: p.Identity})
 	nf := flow{Purpose: flowLogin, ReturnTo: f.ReturnTo, Link: link}
 	var bp providers.BeginParams
-	if pa, ok := s.pendingFromReturnTo(f.ReturnTo); ok {
-		s.signInDemands(pa, &nf, &bp)
+	if d, ok := s.authz.SignInDemands(f.ReturnTo); ok {
+		s.applyDemands(d, &nf, &bp)
 	}
 	// Proof of the existing account is a fresh sign-in (WEB-25), as for a
 	// link from the account page.
 	bp.Reauthenticate, nf.FreshSince = true, s.Now().Unix()
-	s.record(r, "", "signin.link_chosen", id, map[string]any{"subject": p.Identity.Subject, "proof": choice})
+	s.web.Record(r, "", "signin.link_chosen", id, map[string]any{"subject": p.Identity.Subject, "proof": choice})
 	return s.beginFlow(w, r, proof, nf, bp)
 }
 
@@ -188,8 +189,8 @@ func (s *Server) completeProof(w http.ResponseWriter, r *http.Request, b *upstre
 	}
 	u, err := s.store.Identities().UserOf(ctx, ident.ProviderID, ident.Subject)
 	if errors.Is(err, store.ErrNotFound) {
-		s.record(r, "", "identity.link_refused", p.Identity.ProviderID, map[string]any{"reason": "proof_not_an_account"})
-		return &userError{Status: http.StatusConflict, Title: "No account to link to",
+		s.web.Record(r, "", "identity.link_refused", p.Identity.ProviderID, map[string]any{"reason": "proof_not_an_account"})
+		return &web.UserError{Status: http.StatusConflict, Title: "No account to link to",
 			Message: "The account you signed in with at " + b.Config.Name + " does not belong to a Gatehouse account yet.",
 			Next:    "Start again from the sign-in page and sign in the way you did before."}
 	}
@@ -205,7 +206,7 @@ func (s *Server) completeProof(w http.ResponseWriter, r *http.Request, b *upstre
 		}
 		return err
 	}
-	s.record(r, u.ID, "identity.linked", p.Identity.ProviderID, map[string]any{"by": "proof_of_both", "subject": p.Identity.Subject, "proof": id})
+	s.web.Record(r, u.ID, "identity.linked", p.Identity.ProviderID, map[string]any{"by": "proof_of_both", "subject": p.Identity.Subject, "proof": id})
 	login := s.identityRecord(ident, u.ID, now)
 	return s.signInAs(w, r, b, u, ident, upstream.Roles(b.Common.RoleRules, ident), login, f.ReturnTo, nil)
 }

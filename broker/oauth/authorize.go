@@ -1,4 +1,4 @@
-package broker
+package oauth
 
 import (
 	"context"
@@ -13,21 +13,21 @@ import (
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
-	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/templates"
 )
 
-// handleAuthorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2),
+// HandleAuthorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2),
 // GET and POST. Until the client and its redirect URI are validated, failures are
 // pages; afterwards they go back to the client (RFC 6749 §4.1.2.1).
-func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	v, err := authzParams(r)
 	if err != nil {
 		return err
 	}
 	c, redirect, err := s.authzClient(r.Context(), v)
 	if err != nil {
-		if ue, ok := err.(*userError); ok {
+		if ue, ok := err.(*web.UserError); ok {
 			// Nothing may go back to the client (BCP §4.11.2); the refusal is
 			// still the client's, and audited as such.
 			reason := "malformed_request"
@@ -37,7 +37,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 			case errUnknownClient:
 				reason = "unknown_client"
 			}
-			s.record(r, "client:"+truncate(v.Get("client_id"), 128), "oauth.rejected", authorizePath,
+			s.web.Record(r, "client:"+web.Truncate(v.Get("client_id"), 128), "oauth.rejected", AuthorizePath,
 				map[string]any{"error": "invalid_request", "reason": reason})
 		}
 		return err
@@ -49,9 +49,9 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	if hint := v.Get("id_token_hint"); hint != "" {
 		// OIDC Core §3.1.2.1: an ID token this client received names the user
 		// the answer must be about.
-		id, ok := s.idTokenHint(r.Context(), hint)
+		id, ok := s.IDTokenHint(r.Context(), hint)
 		if !ok || id.Audience[0] != c.ID {
-			return s.authzError(w, r, &q, invalidRequest("id_token_hint is not an ID token issued to this client"))
+			return s.authzError(w, r, &q, web.InvalidRequest("id_token_hint is not an ID token issued to this client"))
 		}
 		q.HintSubject = id.Subject
 	}
@@ -60,15 +60,15 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	p := pendingAuthz{Req: q, ID: token.NewID(), Created: s.Now().Unix(),
 		ForceLogin: q.prompt("login"), Fresh: q.prompt("login"), SelectAccount: q.prompt("select_account")}
 	if p.ForceLogin {
-		if sess, _, ok := s.currentSession(r); ok {
+		if sess, _, ok := s.web.CurrentSession(r); ok {
 			p.PriorSession = sess.ID
 		}
 	}
 	return s.authorize(w, r, c, p)
 }
 
-// handleAuthorizeResume continues an authorization request after sign-in.
-func (s *Server) handleAuthorizeResume(w http.ResponseWriter, r *http.Request) error {
+// HandleAuthorizeResume continues an authorization request after sign-in.
+func (s *Server) HandleAuthorizeResume(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.openPending(r.URL.Query().Get("r"), purposeResume)
 	if err != nil {
 		return errAuthzExpired
@@ -102,13 +102,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 	if oe != nil {
 		return s.authzError(w, r, q, oe)
 	}
-	sess, u, ok := s.currentSession(r)
+	sess, u, ok := s.web.CurrentSession(r)
 	if ok && q.HintSubject != "" && u.ID != q.HintSubject {
 		// Someone other than the user id_token_hint names: a positive answer
 		// only if that user signs in for this request (OIDC Core §3.1.2.1), so
 		// one sign-in is offered, and a second mismatch is the client's error.
 		if q.prompt("none") || p.LoginOffered {
-			return s.authzError(w, r, q, oauthErr(0, "login_required", "the signed-in user is not the one id_token_hint names", nil))
+			return s.authzError(w, r, q, web.OAuthErr(0, "login_required", "the signed-in user is not the one id_token_hint names", nil))
 		}
 		ok, p.ForceLogin, p.PriorSession, p.SelectAccount = false, true, sess.ID, true
 	}
@@ -120,7 +120,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 	}
 	if !ok || (p.SelectAccount && !p.Chosen) {
 		if q.prompt("none") {
-			return s.authzError(w, r, q, oauthErr(0, "login_required", "the user is not signed in", nil)) // AS-RED-12
+			return s.authzError(w, r, q, web.OAuthErr(0, "login_required", "the user is not signed in", nil)) // AS-RED-12
 		}
 		// select_account: the sign-in page lets the person choose, once.
 		p.Chosen = p.SelectAccount
@@ -133,7 +133,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 	}
 	granted := token.GrantScopes(req)
 	if q.ScopeGiven && len(granted) == 0 {
-		return s.authzError(w, r, q, invalidScope("none of the requested scopes may be granted"))
+		return s.authzError(w, r, q, web.InvalidScope("none of the requested scopes may be granted"))
 	}
 	need, err := s.consentNeeded(ctx, c, u.ID, granted, q)
 	if err != nil {
@@ -141,7 +141,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 	}
 	if len(need) > 0 {
 		if q.prompt("none") {
-			return s.authzError(w, r, q, oauthErr(0, "consent_required", "the user has not consented", nil)) // AS-RED-12
+			return s.authzError(w, r, q, web.OAuthErr(0, "consent_required", "the user has not consented", nil)) // AS-RED-12
 		}
 		return s.renderConsent(w, r, c, api, sess, u, p, granted, need)
 	}
@@ -155,9 +155,9 @@ func (s *Server) sendToLogin(w http.ResponseWriter, r *http.Request, p pendingAu
 		return err
 	}
 	if len(resume) > maxResumeURL {
-		return s.authzError(w, r, &p.Req, invalidRequest("the authorization request is too large"))
+		return s.authzError(w, r, &p.Req, web.InvalidRequest("the authorization request is too large"))
 	}
-	target := loginURL(resume)
+	target := web.LoginURL(resume)
 	if p.Req.LoginHint != "" {
 		target += "&" + url.Values{"login_hint": {p.Req.LoginHint}}.Encode()
 	}
@@ -167,17 +167,17 @@ func (s *Server) sendToLogin(w http.ResponseWriter, r *http.Request, p pendingAu
 
 // authzAPI resolves the token's API from resource (RFC 8707 §2) or the client's
 // default; nil means the token is for no API (identity scopes only).
-func (s *Server) authzAPI(ctx context.Context, c *store.Client, q *authzRequest) (*store.API, *oauthError) {
+func (s *Server) authzAPI(ctx context.Context, c *store.Client, q *authzRequest) (*store.API, *web.OAuthError) {
 	aud, err := token.SelectAudience(q.Resource, c)
 	if err != nil {
-		return nil, invalidTarget("the resource is not an API this client may use")
+		return nil, web.InvalidTarget("the resource is not an API this client may use")
 	}
 	if aud == "" {
 		return nil, nil
 	}
 	api, err := s.registry.API(ctx, aud)
 	if err != nil || api == nil {
-		return nil, invalidTarget("the resource is not a registered API")
+		return nil, web.InvalidTarget("the resource is not a registered API")
 	}
 	return api, nil
 }
@@ -199,20 +199,20 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, c *store.Clie
 		return err
 	}
 	if err := s.store.Consents().Touch(ctx, u.ID, c.ID, now); err != nil && !isNotFound(err) {
-		s.log.WarnContext(ctx, "consent last use not recorded", "request_id", RequestID(ctx), "error", err.Error())
+		s.log.WarnContext(ctx, "consent last use not recorded", "request_id", web.RequestID(ctx), "error", err.Error())
 	}
-	s.audit.Enqueue(s.auditEvent(r, u.ID, "code.issued", c.ID, map[string]any{"grant": ac.GrantID, "scope": token.FormatScope(granted)}))
+	s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "code.issued", c.ID, map[string]any{"grant": ac.GrantID, "scope": token.FormatScope(granted)}))
 	return s.authzRespond(w, r, q, url.Values{"code": {code}})
 }
 
 // authzError sends an error to the client's validated redirect URI (RFC 6749
 // §4.1.2.1, OIDC Core §3.1.2.6). The description is fixed text (AS-META-03).
-func (s *Server) authzError(w http.ResponseWriter, r *http.Request, q *authzRequest, oe *oauthError) error {
+func (s *Server) authzError(w http.ResponseWriter, r *http.Request, q *authzRequest, oe *web.OAuthError) error {
 	if oe.Client == "" {
 		oe.Client = q.ClientID
 	}
-	s.auditRejection(r, authorizePath, oe)
-	s.log.WarnContext(r.Context(), "authorization refused", "request_id", RequestID(r.Context()), "client_id", q.ClientID,
+	s.web.AuditRejection(r, AuthorizePath, oe)
+	s.log.WarnContext(r.Context(), "authorization refused", "request_id", web.RequestID(r.Context()), "client_id", q.ClientID,
 		"error", oe.Code, "description", oe.Description)
 	return s.authzRespond(w, r, q, url.Values{"error": {oe.Code}, "error_description": {oe.Description}})
 }
@@ -235,8 +235,8 @@ func (s *Server) authzRespond(w http.ResponseWriter, r *http.Request, q *authzRe
 		for _, k := range names {
 			v.Fields = append(v.Fields, templates.Field{Name: k, Value: params.Get(k)})
 		}
-		setFormAction(w, formTarget(q.Redirect))
-		return render(w, r, http.StatusOK, templates.AutoPost(v))
+		web.SetFormAction(w, web.FormTarget(q.Redirect))
+		return web.Render(w, r, http.StatusOK, templates.AutoPost(v))
 	}
 	// RFC 6749 §3.1.2: keep the registered URI's own query.
 	sep := "?"
@@ -246,19 +246,6 @@ func (s *Server) authzRespond(w http.ResponseWriter, r *http.Request, q *authzRe
 	w.Header().Set("Location", q.Redirect+sep+params.Encode())
 	w.WriteHeader(http.StatusSeeOther)
 	return nil
-}
-
-// formTarget is the CSP form-action source that lets a page's form, or the
-// redirect answering it, reach a client's redirect URI: its origin, or its scheme
-// for a native app's private-use URI scheme (RFC 8252 §7.1).
-func formTarget(redirect string) string {
-	if o := origin(redirect); o != "" {
-		return o
-	}
-	if u, err := url.Parse(redirect); err == nil && u.Scheme != "" && registry.ValidateRedirectURI(redirect, true) == nil {
-		return u.Scheme + ":"
-	}
-	return ""
 }
 
 // consentNeeded returns the granted scopes the person must still approve: none
@@ -286,17 +273,15 @@ func (s *Server) consentNeeded(ctx context.Context, c *store.Client, userID stri
 //  1. authorize decides what the browser's session lacks (sessionShortfall) and
 //     sends the person to /login; the demands ride in the sealed pending request
 //     inside return_to, which the browser can neither read nor change.
-//  2. /login/{provider} reads them from there (pendingFromReturnTo) into the
+//  2. /login/{provider} reads them from there (SignInDemands, through
+//     web.Authorizations) into the
 //     provider's BeginParams (prompt=login max_age=0, ForceAuthn, acr_values…)
 //     and into the encrypted flow cookie.
-//  3. The callback checks the IdP's answer against the flow (flow.unmetBy): an
-//     IdP that ignored the demand is refused, and the client told so.
+//  3. The callback checks the IdP's answer against the flow (package signin,
+//     flow.unmetBy): an IdP that ignored the demand is refused, and the client
+//     told so (RefuseUnmet).
 //  4. The resumed request checks the session again, so a sign-in started
 //     without the demands (another tab, a dropped return_to) is not enough.
-
-// authTimeSkew is how far an IdP's clock may be behind ours when its auth_time
-// must be after the moment Gatehouse asked for a new sign-in.
-const authTimeSkew = time.Minute
 
 // sessionShortfall says what the browser's session lacks for p, as an audit
 // reason, or "" if it will do. An exceeded max_age turns into a demand for a
@@ -307,7 +292,7 @@ func (s *Server) sessionShortfall(sess store.Session, p *pendingAuthz) string {
 	switch {
 	case p.ForceLogin && sess.ID == p.PriorSession:
 		return "new_session_required"
-	case p.Fresh && sess.AuthTime.Before(time.Unix(p.Created, 0).Add(-authTimeSkew)):
+	case p.Fresh && sess.AuthTime.Before(time.Unix(p.Created, 0).Add(-web.AuthTimeSkew)):
 		return "auth_time_before_request"
 	case !p.Fresh && q.MaxAge >= 0 && s.Now().Sub(sess.AuthTime) > time.Duration(q.MaxAge)*time.Second:
 		p.Fresh = true
@@ -322,55 +307,40 @@ func (s *Server) sessionShortfall(sess store.Session, p *pendingAuthz) string {
 // return_to is the resume URL of one.
 func (s *Server) pendingFromReturnTo(returnTo string) (pendingAuthz, bool) {
 	u, err := url.Parse(returnTo)
-	if err != nil || u.Path != resumePath {
+	if err != nil || u.Path != ResumePath {
 		return pendingAuthz{}, false
 	}
 	p, err := s.openPending(u.Query().Get("r"), purposeResume)
 	return p, err == nil
 }
 
-// signInDemands turns what the pending request asks of the sign-in into the
-// provider's BeginParams and the flow's checks.
-func (s *Server) signInDemands(p pendingAuthz, f *flow, bp *providers.BeginParams) {
-	bp.Reauthenticate = p.Fresh
-	bp.SelectAccount = p.SelectAccount
-	bp.ACRValues = p.Req.acrPreference()
-	if p.Fresh {
-		f.FreshSince = s.Now().Unix()
+// SignInDemands reads what the pending authorization request returnTo resumes
+// asks of the sign-in, for the provider's BeginParams and the flow's checks.
+func (s *Server) SignInDemands(returnTo string) (web.SignInDemands, bool) {
+	p, ok := s.pendingFromReturnTo(returnTo)
+	if !ok {
+		return web.SignInDemands{}, false
 	}
-	f.ACR = p.Req.ACRRequired
+	return web.SignInDemands{ForceLogin: p.ForceLogin, Fresh: p.Fresh, SelectAccount: p.SelectAccount,
+		ACRValues: p.Req.acrPreference(), ACRRequired: p.Req.ACRRequired}, true
 }
 
-// unmetBy says how the IdP's answer falls short of the flow's demands, as an
-// audit reason, or "".
-func (f flow) unmetBy(id providers.Identity) string {
-	if f.FreshSince != 0 && (id.AuthTime.IsZero() || id.AuthTime.Before(time.Unix(f.FreshSince, 0).Add(-authTimeSkew))) {
-		// OIDC Core §3.1.2.1: the IdP did not sign the person in again (or,
-		// for max_age, did not say when it did: auth_time is then required).
-		return "stale_auth_time"
-	}
-	if len(f.ACR) > 0 && !slices.Contains(f.ACR, id.ACR) {
-		return "acr_not_satisfied"
-	}
-	return ""
-}
-
-// refuseUnmet refuses a verified sign-in that did not meet what the client asked
+// RefuseUnmet refuses a verified sign-in that did not meet what the client asked
 // for. The client gets the error (OIDC Core §3.1.2.6: login_required; an unmet
 // essential acr is a failed authentication, §5.5.1.1: access_denied) when the
-// request is still good; otherwise the person gets a page.
-func (s *Server) refuseUnmet(w http.ResponseWriter, r *http.Request, f flow, providerID, reason string) error {
-	s.record(r, "", "signin.refused", providerID, map[string]any{"reason": reason})
-	if p, ok := s.pendingFromReturnTo(f.ReturnTo); ok {
+// request returnTo resumes is still good; otherwise the person gets a page.
+func (s *Server) RefuseUnmet(w http.ResponseWriter, r *http.Request, returnTo, providerID, reason string) error {
+	s.web.Record(r, "", "signin.refused", providerID, map[string]any{"reason": reason})
+	if p, ok := s.pendingFromReturnTo(returnTo); ok {
 		if _, err := s.pendingClient(r.Context(), &p.Req); err == nil {
-			oe := oauthErr(0, "login_required", "the identity provider did not sign the user in again", nil)
+			oe := web.OAuthErr(0, "login_required", "the identity provider did not sign the user in again", nil)
 			if reason == "acr_not_satisfied" {
-				oe = oauthErr(0, "access_denied", "the identity provider did not authenticate the user as required", nil)
+				oe = web.OAuthErr(0, "access_denied", "the identity provider did not authenticate the user as required", nil)
 			}
 			return s.authzError(w, r, &p.Req, oe)
 		}
 	}
-	return &userError{Status: http.StatusForbidden, Title: "Sign-in not accepted",
+	return &web.UserError{Status: http.StatusForbidden, Title: "Sign-in not accepted",
 		Message: "Your organisation's sign-in service did not confirm a new sign-in, or not with the method this application requires.",
 		Next:    "Go back to the application and try again."}
 }

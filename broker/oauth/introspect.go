@@ -1,4 +1,4 @@
-package broker
+package oauth
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // inactive is the whole answer for any token that is not active, whatever the reason
@@ -32,21 +33,21 @@ type introspection struct {
 	AuthTime  int64    `json:"auth_time,omitempty"`
 }
 
-// handleIntrospect is the introspection endpoint (RFC 7662). Only confidential
+// HandleIntrospect is the introspection endpoint (RFC 7662). Only confidential
 // clients may call it (§2.1, AS-INT-01), and a client learns only about tokens issued
 // to it or meant for an API it is the registered resource server of; anything else
 // is inactive (§4: no token scanning by whoever may merely ask for the API's tokens).
-func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleIntrospect(w http.ResponseWriter, r *http.Request) error {
 	f, c, err := s.clientRequest(r)
 	if err != nil {
 		return err
 	}
 	if c.Public {
-		return unauthorizedClient("public clients cannot introspect tokens") // AS-CA-05
+		return web.UnauthorizedClient("public clients cannot introspect tokens") // AS-CA-05
 	}
 	tok := f.get("token")
 	if tok == "" {
-		return invalidRequest("token is required")
+		return web.InvalidRequest("token is required")
 	}
 	var info *introspection
 	if token.LooksLikeJWT(tok) {
@@ -58,14 +59,14 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if info == nil {
-		writeNoStoreJSON(w, http.StatusOK, inactive)
+		web.WriteNoStoreJSON(w, http.StatusOK, inactive)
 		return nil
 	}
 	b, err := json.Marshal(info)
 	if err != nil {
 		return err
 	}
-	writeNoStoreJSON(w, http.StatusOK, b)
+	web.WriteNoStoreJSON(w, http.StatusOK, b)
 	return nil
 }
 
@@ -120,20 +121,20 @@ func (s *Server) introspectRefresh(ctx context.Context, c *store.Client, tok str
 		TokenType: "refresh_token", AuthTime: token.Unix(t.AuthTime)}, nil
 }
 
-// handleRevoke is the revocation endpoint (RFC 7009). It answers 200 whatever the
+// HandleRevoke is the revocation endpoint (RFC 7009). It answers 200 whatever the
 // token was — unknown, malformed, another client's, already revoked — so it is no
 // oracle (§2.2, AS-REV-03); token_type_hint is only a hint (§2.1) and an unknown
 // one is ignored. A refresh token takes its family and its grant's access tokens
 // with it (AS-REV-02); an access token is put on the revocation list until it
 // expires.
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleRevoke(w http.ResponseWriter, r *http.Request) error {
 	f, c, err := s.clientRequest(r)
 	if err != nil {
 		return err
 	}
 	tok := f.get("token")
 	if tok == "" {
-		return invalidRequest("token is required")
+		return web.InvalidRequest("token is required")
 	}
 	ctx := r.Context()
 	now := s.Now()
@@ -160,10 +161,10 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if revoked != "" {
-		ri := infoFrom(ctx)
+		ri := web.InfoFrom(ctx)
 		s.audit.Enqueue(audit.Event{Actor: "client:" + c.ID, Action: "token.revoked", Target: revoked, IP: ri.IP, RequestID: ri.ID})
 	}
-	writeNoStoreJSON(w, http.StatusOK, []byte("{}"))
+	web.WriteNoStoreJSON(w, http.StatusOK, []byte("{}"))
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package broker
+package oauth
 
 import (
 	"encoding/base64"
@@ -15,11 +15,12 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/go-jose/go-jose/v4"
 )
 
-// assertionType is the client_assertion_type of private_key_jwt (RFC 7523 §2.2).
-const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+// AssertionType is the client_assertion_type of private_key_jwt (RFC 7523 §2.2).
+const AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 var errNoCredentials = errors.New("no client credentials")
 
@@ -40,8 +41,8 @@ func (s *Server) clientRequest(r *http.Request) (form, *store.Client, error) {
 
 // limitIP applies the per-address bucket; every OAuth endpoint calls it first.
 func (s *Server) limitIP(r *http.Request) error {
-	if ok, after := s.ipLimit.Take(infoFrom(r.Context()).IP, 1); !ok {
-		return tooManyRequests(after)
+	if ok, after := s.ipLimit.Take(web.InfoFrom(r.Context()).IP, 1); !ok {
+		return web.TooManyRequests(after)
 	}
 	return nil
 }
@@ -55,7 +56,7 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 	if len(r.Header.Values("Authorization")) > 1 {
 		// RFC 6749 §2.3, §5.2: one set of credentials per request. With two headers
 		// a proxy and Gatehouse could each read a different one.
-		return nil, rejected(invalidRequest("send at most one Authorization header"), "duplicate_authorization", "", "", nil)
+		return nil, web.Rejected(web.InvalidRequest("send at most one Authorization header"), "duplicate_authorization", "", "", nil)
 	}
 	basicID, basicSecret, hasBasic, err := basicCredentials(r)
 	if err != nil {
@@ -64,21 +65,21 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 	hasPost := f.get("client_secret") != ""
 	hasJWT := f.get("client_assertion") != "" || f.get("client_assertion_type") != ""
 	if btoi(hasBasic)+btoi(hasPost)+btoi(hasJWT) > 1 {
-		return nil, invalidRequest("use exactly one client authentication method")
+		return nil, web.InvalidRequest("use exactly one client authentication method")
 	}
 	id, method := f.get("client_id"), registry.AuthNone
 	var assertion *clientAssertion
 	switch {
 	case hasBasic:
 		if id != "" && id != basicID {
-			return nil, invalidRequest("client_id does not match the authenticated client")
+			return nil, web.InvalidRequest("client_id does not match the authenticated client")
 		}
 		id, method = basicID, registry.AuthSecretBasic
 	case hasPost:
 		method = registry.AuthSecretPost
 	case hasJWT:
 		method = registry.AuthPrivateKeyJWT
-		if f.get("client_assertion_type") != assertionType {
+		if f.get("client_assertion_type") != AssertionType {
 			return nil, s.clientAuthFailed(r, id, method, "bad_assertion", errors.New("unsupported client_assertion_type"))
 		}
 		if assertion, err = parseClientAssertion(f.get("client_assertion")); err != nil {
@@ -92,7 +93,7 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 		return nil, s.clientAuthFailed(r, "", method, "no_credentials", errNoCredentials)
 	}
 	if ok, after := s.clientLimit.Take(id, 1); !ok {
-		return nil, tooManyRequests(after)
+		return nil, web.TooManyRequests(after)
 	}
 	c, err := s.registry.Client(r.Context(), id)
 	if err != nil {
@@ -131,13 +132,13 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 // client (so guessing runs into 429) and returns invalid_client, which the error
 // writer records in the audit log (auditRejection) with reason and method.
 func (s *Server) clientAuthFailed(r *http.Request, clientID, method, reason string, cause error) error {
-	s.ipLimit.Charge(infoFrom(r.Context()).IP, failureCost)
+	s.ipLimit.Charge(web.InfoFrom(r.Context()).IP, failureCost)
 	if clientID == "" {
 		clientID = "unknown"
 	} else {
 		s.clientLimit.Charge(clientID, failureCost)
 	}
-	return rejected(invalidClient(cause), reason, clientID, "", map[string]any{"method": method})
+	return web.Rejected(web.InvalidClient(cause), reason, clientID, "", map[string]any{"method": method})
 }
 
 // basicCredentials reads client_secret_basic credentials: RFC 6749 §2.3.1 encodes
@@ -230,7 +231,7 @@ func parseClientAssertion(raw string) (*clientAssertion, error) {
 	}
 	for name := range header {
 		if name != "alg" && name != "kid" && name != "typ" {
-			return nil, fmt.Errorf("client assertion header parameter %q is not accepted", truncate(name, 32))
+			return nil, fmt.Errorf("client assertion header parameter %q is not accepted", web.Truncate(name, 32))
 		}
 	}
 	a := &clientAssertion{jws: jws}
@@ -286,7 +287,7 @@ func (s *Server) verifyClientAssertion(r *http.Request, c *store.Client, a *clie
 	case cl.IssuedAt != nil && time.Unix(int64(*cl.IssuedAt), 0).After(now.Add(assertionLeeway)):
 		return errors.New("client assertion issued in the future")
 	}
-	key := "client_assertion:" + c.ID + ":" + truncate(cl.ID, 256)
+	key := "client_assertion:" + c.ID + ":" + web.Truncate(cl.ID, 256)
 	if err := s.store.Replay().Remember(r.Context(), key, exp.Add(assertionLeeway), now); err != nil {
 		if errors.Is(err, store.ErrAlreadyUsed) {
 			return errors.New("client assertion jti replayed")

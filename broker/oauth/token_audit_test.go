@@ -1,4 +1,4 @@
-package broker
+package oauth
 
 import (
 	"encoding/json"

@@ -1,6 +1,7 @@
-package broker
+package oauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/templates"
 )
 
@@ -32,12 +34,12 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 	if err != nil {
 		return err
 	}
-	csrf, err := s.csrfToken(w, r, "/oauth2/consent")
+	csrf, err := s.web.CSRFToken(w, r, "/oauth2/consent")
 	if err != nil {
 		return err
 	}
-	v := templates.ConsentView{Page: templates.Page{Title: "Allow access?", SignedInAs: displayName(u)},
-		ClientID: c.ID, ClientName: clientName(c), LogoURL: httpsURL(c.LogoURI), UserName: displayName(u), UserEmail: u.Email,
+	v := templates.ConsentView{Page: templates.Page{Title: "Allow access?", SignedInAs: web.DisplayName(u)},
+		ClientID: c.ID, ClientName: clientName(c), LogoURL: web.HTTPSURL(c.LogoURI), UserName: web.DisplayName(u), UserEmail: u.Email,
 		Request: sealed, CSRF: csrf, ReturnHost: redirectHost(p.Req.Redirect)}
 	if api != nil {
 		v.APIName = api.Name
@@ -57,8 +59,8 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 		v.SwitchURL = sw
 	}
 	// Chromium checks form-action on the redirect that answers the form too.
-	setFormAction(w, formTarget(p.Req.Redirect))
-	return render(w, r, http.StatusOK, templates.Consent(v))
+	web.SetFormAction(w, web.FormTarget(p.Req.Redirect))
+	return web.Render(w, r, http.StatusOK, templates.Consent(v))
 }
 
 func clientName(c *store.Client) string {
@@ -76,22 +78,22 @@ func redirectHost(raw string) string {
 	return u.Host
 }
 
-var errConsentSession = &userError{Status: http.StatusForbidden, Title: "Request refused",
+var errConsentSession = &web.UserError{Status: http.StatusForbidden, Title: "Request refused",
 	Message: "This approval does not belong to the account signed in in this browser, or it has expired.",
 	Next:    "Go back to the application and start again."}
 
-// handleConsentSubmit takes the person's decision. The form route has already
+// HandleConsentSubmit takes the person's decision. The form route has already
 // refused cross-site posts and a missing or wrong CSRF token (WEB-01); the
 // pending request must be sealed to this very session and is used once.
-func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleConsentSubmit(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	sess, u, ok := s.currentSession(r)
+	sess, u, ok := s.web.CurrentSession(r)
 	if !ok {
 		return errConsentSession
 	}
 	p, err := s.openPending(r.PostFormValue("request"), purposeConsent(sess.ID))
 	if err != nil {
-		s.record(r, u.ID, "consent.refused", "", map[string]any{"reason": "request_not_for_this_session"})
+		s.web.Record(r, u.ID, "consent.refused", "", map[string]any{"reason": "request_not_for_this_session"})
 		return errConsentSession
 	}
 	c, err := s.pendingClient(ctx, &p.Req)
@@ -99,7 +101,7 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	now := s.Now()
-	if err := s.store.Replay().Remember(ctx, "consent:"+p.ID, time.Unix(p.Created, 0).Add(flowTTL+time.Minute), now); err != nil {
+	if err := s.store.Replay().Remember(ctx, "consent:"+p.ID, time.Unix(p.Created, 0).Add(web.FlowTTL+time.Minute), now); err != nil {
 		if errors.Is(err, store.ErrAlreadyUsed) {
 			return errAuthzExpired
 		}
@@ -109,8 +111,8 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 	switch r.PostFormValue("decision") {
 	case "approve":
 	case "deny":
-		s.record(r, u.ID, "consent.denied", c.ID, nil)
-		return s.authzError(w, r, q, oauthErr(0, "access_denied", "the user denied the request", nil))
+		s.web.Record(r, u.ID, "consent.denied", c.ID, nil)
+		return s.authzError(w, r, q, web.OAuthErr(0, "access_denied", "the user denied the request", nil))
 	default:
 		return errBadAuthzRequest(nil)
 	}
@@ -124,7 +126,7 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 	}
 	granted := token.GrantScopes(req)
 	if len(granted) == 0 && q.ScopeGiven {
-		return s.authzError(w, r, q, invalidScope("none of the requested scopes may be granted"))
+		return s.authzError(w, r, q, web.InvalidScope("none of the requested scopes may be granted"))
 	}
 	stored, err := s.store.Consents().Get(ctx, u.ID, c.ID)
 	if err != nil && !isNotFound(err) {
@@ -140,16 +142,16 @@ func (s *Server) handleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 		CreatedAt: now, UpdatedAt: now, LastUsedAt: now}); err != nil {
 		return err
 	}
-	s.record(r, u.ID, "consent.granted", c.ID, map[string]any{"scope": token.FormatScope(granted)})
+	s.web.Record(r, u.ID, "consent.granted", c.ID, map[string]any{"scope": token.FormatScope(granted)})
 	return s.issueCode(w, r, c, sess, u, q, granted, api)
 }
 
-// handleConsentRevoke is the account page's "Revoke" of a connected app: the
+// HandleConsentRevoke is the account page's "Revoke" of a connected app: the
 // consent goes, and with it every refresh token (and, at introspection, access
 // token) the app holds for this person (DESIGN: revoking a consent revokes that
 // client's refresh tokens).
-func (s *Server) handleConsentRevoke(w http.ResponseWriter, r *http.Request) error {
-	_, u, ok := s.requireSession(w, r)
+func (s *Server) HandleConsentRevoke(w http.ResponseWriter, r *http.Request) error {
+	_, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
 	}
@@ -157,28 +159,28 @@ func (s *Server) handleConsentRevoke(w http.ResponseWriter, r *http.Request) err
 	clientID := r.PostFormValue("client")
 	if err := s.store.Consents().Delete(ctx, u.ID, clientID); err != nil {
 		if isNotFound(err) {
-			return errNotFound
+			return web.ErrNotFound
 		}
 		return err
 	}
 	if err := s.RevokeTokens(ctx, store.RefreshFilter{UserID: u.ID, ClientID: clientID}); err != nil {
 		return err
 	}
-	s.record(r, u.ID, "consent.revoked", clientID, nil)
+	s.web.Record(r, u.ID, "consent.revoked", clientID, nil)
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 	return nil
 }
 
-// connectedApps lists the person's consents for the account page.
-func (s *Server) connectedApps(r *http.Request, userID string) ([]templates.AppRow, error) {
-	list, err := s.store.Consents().ListForUser(r.Context(), userID)
+// ConnectedApps lists the person's consents for the account page.
+func (s *Server) ConnectedApps(ctx context.Context, userID string) ([]templates.AppRow, error) {
+	list, err := s.store.Consents().ListForUser(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	var out []templates.AppRow
 	for _, c := range list {
-		row := templates.AppRow{ClientID: c.ClientID, Name: c.ClientID, Scopes: token.FormatScope(c.Scopes), LastUsed: stampTime(c.LastUsedAt)}
-		if cl, err := s.registry.Client(r.Context(), c.ClientID); err == nil && cl != nil {
+		row := templates.AppRow{ClientID: c.ClientID, Name: c.ClientID, Scopes: token.FormatScope(c.Scopes), LastUsed: web.StampTime(c.LastUsedAt)}
+		if cl, err := s.registry.Client(ctx, c.ClientID); err == nil && cl != nil {
 			row.Name = clientName(cl)
 		}
 		out = append(out, row)

@@ -1,4 +1,4 @@
-package broker
+package oauth
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // bearerError is a protected-resource error (RFC 6750 §3.1), sent in
@@ -26,24 +27,24 @@ var (
 		Description: "the access token is invalid, expired or revoked"}
 )
 
-// handleUserInfo is the OIDC UserInfo endpoint (Core §5.3), GET and POST, with the
+// HandleUserInfo is the OIDC UserInfo endpoint (Core §5.3), GET and POST, with the
 // access token in the Authorization header only (RFC 6750 §2.1; a token in the
 // query is refused, AS-JWT-08). The token must be Gatehouse's own access token
 // (RFC 9068: signature, typ at+jwt), unexpired, unrevoked, meant for Gatehouse
 // (AS-DEL-06) and carry openid. Claims follow the granted scopes (Core §5.4).
-func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
+func (s *Server) HandleUserInfo(w http.ResponseWriter, r *http.Request) {
 	claims, err := s.userInfo(r)
 	if err != nil {
 		be, ok := err.(*bearerError)
 		if !ok {
-			s.log.ErrorContext(r.Context(), "userinfo failed", "request_id", RequestID(r.Context()), "error", err.Error())
-			writeNoStoreJSON(w, http.StatusInternalServerError, []byte(`{"error":"server_error"}`))
+			s.log.ErrorContext(r.Context(), "userinfo failed", "request_id", web.RequestID(r.Context()), "error", err.Error())
+			web.WriteNoStoreJSON(w, http.StatusInternalServerError, []byte(`{"error":"server_error"}`))
 			return
 		}
 		h := `Bearer realm="gatehouse"`
 		if be.Code != "" {
 			h += `, error="` + be.Code + `", error_description="` + be.Description + `"`
-			s.log.WarnContext(r.Context(), "userinfo refused", "request_id", RequestID(r.Context()), "error", be.Code)
+			s.log.WarnContext(r.Context(), "userinfo refused", "request_id", web.RequestID(r.Context()), "error", be.Code)
 		}
 		w.Header().Set("WWW-Authenticate", h)
 		w.Header().Set("Cache-Control", "no-store")
@@ -55,7 +56,7 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	writeNoStoreJSON(w, http.StatusOK, b)
+	web.WriteNoStoreJSON(w, http.StatusOK, b)
 }
 
 func (s *Server) userInfo(r *http.Request) (map[string]any, error) {

@@ -1,4 +1,4 @@
-package broker
+package signin
 
 import (
 	"errors"
@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/ratelimit"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/templates"
 )
@@ -22,13 +23,13 @@ import (
 // one-click return. It holds only a provider ID, which is checked against the
 // registry. __Host- on https issuers like every other cookie (WEB-08).
 const (
-	lastProviderCookieSecure   = "__Host-gatehouse-last-provider"
+	LastProviderCookieSecure   = "__Host-gatehouse-last-provider"
 	lastProviderCookieInsecure = "gatehouse-last-provider"
 )
 
 func (s *Server) lastProviderCookie() string {
 	if s.secureCookies() {
-		return lastProviderCookieSecure
+		return LastProviderCookieSecure
 	}
 	return lastProviderCookieInsecure
 }
@@ -36,18 +37,18 @@ func (s *Server) lastProviderCookie() string {
 // defaultReturnTo is where a sign-in ends when nobody asked for anywhere else.
 const defaultReturnTo = "/account"
 
-// handleLogin is the sign-in page. login_hint whose email domain picks exactly
+// HandleLogin is the sign-in page. login_hint whose email domain picks exactly
 // one provider, or idp_hint naming one, skip it.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleLogin(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	returnTo := localReturnTo(q.Get("return_to"), defaultReturnTo)
 	enabled, err := s.upstreams.Enabled(r.Context())
 	if err != nil {
 		return err
 	}
-	if p, ok := s.pendingFromReturnTo(returnTo); ok && p.SelectAccount {
+	if p, ok := s.authz.SignInDemands(returnTo); ok && p.SelectAccount {
 		// select_account: the person chooses; no hint chooses for them.
-		return s.renderLogin(w, r, enabled, truncate(strings.TrimSpace(q.Get("login_hint")), 256), returnTo, "", nil)
+		return s.renderLogin(w, r, enabled, web.Truncate(strings.TrimSpace(q.Get("login_hint")), 256), returnTo, "", nil)
 	}
 	if hint := q.Get("idp_hint"); hint != "" {
 		if i := slices.IndexFunc(enabled, func(c store.ProviderConfig) bool { return c.ID == hint }); i >= 0 {
@@ -55,7 +56,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
-	email := truncate(strings.TrimSpace(q.Get("login_hint")), 256)
+	email := web.Truncate(strings.TrimSpace(q.Get("login_hint")), 256)
 	if email != "" {
 		if m := matchDomain(enabled, email); len(m) == 1 {
 			http.Redirect(w, r, startURL(m[0].ID, returnTo, email), http.StatusSeeOther)
@@ -65,10 +66,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	return s.renderLogin(w, r, enabled, email, returnTo, "", nil)
 }
 
-// handleLoginSubmit is home-realm discovery: the email's domain picks the provider.
-func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error {
+// HandleLoginSubmit is home-realm discovery: the email's domain picks the provider.
+func (s *Server) HandleLoginSubmit(w http.ResponseWriter, r *http.Request) error {
 	returnTo := localReturnTo(r.PostFormValue("return_to"), defaultReturnTo)
-	email := truncate(strings.TrimSpace(r.PostFormValue("email")), 256)
+	email := web.Truncate(strings.TrimSpace(r.PostFormValue("email")), 256)
 	enabled, err := s.upstreams.Enabled(r.Context())
 	if err != nil {
 		return err
@@ -86,7 +87,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []store.ProviderConfig, email, returnTo, msg string, _ error) error {
-	token, err := s.csrfToken(w, r, "/login")
+	token, err := s.web.CSRFToken(w, r, "/login")
 	if err != nil {
 		return err
 	}
@@ -105,20 +106,20 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []stor
 	}
 	// select_account without prompt=login: the signed-in account is one of the
 	// choices (OIDC Core §3.1.2.1); resuming with it is the choice made.
-	if p, ok := s.pendingFromReturnTo(returnTo); ok && p.SelectAccount && !p.ForceLogin {
-		if _, u, ok := s.currentSession(r); ok {
-			v.ContinueAs = &templates.AccountChoice{Name: displayName(u), Email: u.Email, Href: returnTo}
+	if p, ok := s.authz.SignInDemands(returnTo); ok && p.SelectAccount && !p.ForceLogin {
+		if _, u, ok := s.web.CurrentSession(r); ok {
+			v.ContinueAs = &templates.AccountChoice{Name: web.DisplayName(u), Email: u.Email, Href: returnTo}
 		}
 	}
 	s.allowUpstreamForms(w, r)
-	return render(w, r, http.StatusOK, templates.Login(v))
+	return web.Render(w, r, http.StatusOK, templates.Login(v))
 }
 
 // choice is how a provider appears in a list. The logo is shown only if https.
 func (s *Server) choice(r *http.Request, c store.ProviderConfig, href string) templates.ProviderChoice {
 	ch := templates.ProviderChoice{ID: c.ID, Name: c.Name, Href: href}
 	if b, err := s.upstreams.Get(r.Context(), c.ID); err == nil {
-		ch.LogoURL = httpsURL(b.Common.LogoURL)
+		ch.LogoURL = web.HTTPSURL(b.Common.LogoURL)
 	}
 	return ch
 }
@@ -153,16 +154,7 @@ func matchDomain(list []store.ProviderConfig, email string) []store.ProviderConf
 	return out
 }
 
-// httpsURL returns raw if it is an absolute https URL, else "" (WEB-17).
-func httpsURL(raw string) string {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return ""
-	}
-	return u.String()
-}
-
-var errUnknownProvider = &userError{Status: http.StatusNotFound, Title: "Unknown sign-in option",
+var errUnknownProvider = &web.UserError{Status: http.StatusNotFound, Title: "Unknown sign-in option",
 	Message: "This sign-in option does not exist or is switched off.", Next: "Go back to the sign-in page and choose another."}
 
 // provider returns the built provider named in the path.
@@ -172,14 +164,14 @@ func (s *Server) provider(r *http.Request) (*upstream.Built, error) {
 	case errors.Is(err, upstream.ErrUnknown):
 		return nil, errUnknownProvider
 	case errors.Is(err, providers.ErrConfig):
-		return nil, &userError{Status: http.StatusServiceUnavailable, Title: "Sign-in option unavailable",
+		return nil, &web.UserError{Status: http.StatusServiceUnavailable, Title: "Sign-in option unavailable",
 			Message: providers.PublicMessage(err), Next: "Choose another sign-in option, or contact your administrator.", Err: err}
 	}
 	return b, err
 }
 
-// handleLoginStart begins a sign-in at the provider in the path.
-func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) error {
+// HandleLoginStart begins a sign-in at the provider in the path.
+func (s *Server) HandleLoginStart(w http.ResponseWriter, r *http.Request) error {
 	if err := s.rateLimit(s.limits.start, r); err != nil {
 		return err
 	}
@@ -189,9 +181,9 @@ func (s *Server) handleLoginStart(w http.ResponseWriter, r *http.Request) error 
 	}
 	q := r.URL.Query()
 	f := flow{Purpose: flowLogin, ReturnTo: localReturnTo(q.Get("return_to"), defaultReturnTo)}
-	bp := providers.BeginParams{LoginHint: truncate(q.Get("login_hint"), 256)}
-	if p, ok := s.pendingFromReturnTo(f.ReturnTo); ok {
-		s.signInDemands(p, &f, &bp)
+	bp := providers.BeginParams{LoginHint: web.Truncate(q.Get("login_hint"), 256)}
+	if d, ok := s.authz.SignInDemands(f.ReturnTo); ok {
+		s.applyDemands(d, &f, &bp)
 	}
 	return s.beginFlow(w, r, b, f, bp)
 }
@@ -224,8 +216,8 @@ func (s *Server) sendUpstream(w http.ResponseWriter, r *http.Request, start prov
 	for _, f := range start.Form.Fields {
 		v.Fields = append(v.Fields, templates.Field{Name: f.Name, Value: f.Value})
 	}
-	setFormAction(w, append([]string{origin(start.Form.Action)}, then...)...)
-	return render(w, r, http.StatusOK, templates.AutoPost(v))
+	web.SetFormAction(w, append([]string{web.Origin(start.Form.Action)}, then...)...)
+	return web.Render(w, r, http.StatusOK, templates.AutoPost(v))
 }
 
 // loginLimits are the per-IP limits on starting sign-in flows (which also caps the
@@ -245,11 +237,11 @@ func newLoginLimits(now func() time.Time) loginLimits {
 
 // rateLimit refuses a person's request once their address has used up l.
 func (s *Server) rateLimit(l *ratelimit.Keyed, r *http.Request) error {
-	ok, wait := l.Take(infoFrom(r.Context()).IP, 1)
+	ok, wait := l.Take(web.InfoFrom(r.Context()).IP, 1)
 	if ok {
 		return nil
 	}
-	return &userError{Status: http.StatusTooManyRequests, Title: "Too many attempts",
+	return &web.UserError{Status: http.StatusTooManyRequests, Title: "Too many attempts",
 		Message: "There were too many sign-in attempts from your network.",
 		Next:    "Wait a minute and try again.", RetryAfter: wait,
 		Err: errors.New("sign-in rate limit for this address")}

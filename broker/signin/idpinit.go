@@ -1,4 +1,4 @@
-package broker
+package signin
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/templates"
 )
@@ -42,7 +43,7 @@ func (s *Server) setPendingIdentity(w http.ResponseWriter, f flow, p pendingIden
 
 func continueURL(providerID string) string { return "/saml/" + providerID + "/continue" }
 
-var errNothingToContinue = &userError{Status: http.StatusBadRequest, Title: "Nothing to continue",
+var errNothingToContinue = &web.UserError{Status: http.StatusBadRequest, Title: "Nothing to continue",
 	Message: "There is no sign-in from your organisation waiting in this browser, or it took too long.",
 	Next:    "Start again from the sign-in page."}
 
@@ -66,7 +67,7 @@ func (s *Server) acceptUnsolicited(w http.ResponseWriter, r *http.Request, b *up
 	if err := s.setPendingIdentity(w, flow{Purpose: flowIdPInitiated, Provider: id}, p, true); err != nil {
 		return s.refuse(r, id, "idp_initiated_too_large", err)
 	}
-	s.record(r, "", "signin.idp_initiated", id, map[string]any{"subject": ident.Subject})
+	s.web.Record(r, "", "signin.idp_initiated", id, map[string]any{"subject": ident.Subject})
 	http.Redirect(w, r, continueURL(id), http.StatusSeeOther)
 	return nil
 }
@@ -89,15 +90,15 @@ func (s *Server) pendingUnsolicited(r *http.Request, f flow, err error) (*upstre
 	return b, p, nil
 }
 
-// handleContinuePage is the interstitial: "Continue to sign in?".
-func (s *Server) handleContinuePage(w http.ResponseWriter, r *http.Request) error {
+// HandleContinuePage is the interstitial: "Continue to sign in?".
+func (s *Server) HandleContinuePage(w http.ResponseWriter, r *http.Request) error {
 	f, err := s.peekFlow(r, true)
 	b, p, err := s.pendingUnsolicited(r, f, err)
 	if err != nil {
 		return err
 	}
 	action := continueURL(b.Config.ID)
-	token, err := s.csrfToken(w, r, action)
+	token, err := s.web.CSRFToken(w, r, action)
 	if err != nil {
 		return err
 	}
@@ -105,18 +106,18 @@ func (s *Server) handleContinuePage(w http.ResponseWriter, r *http.Request) erro
 	if who == "" {
 		who = p.Identity.Email
 	}
-	return render(w, r, http.StatusOK, templates.Continue(templates.ContinueView{Page: templates.Page{Title: "Continue to sign in?"},
-		CSRF: token, Action: action, ProviderName: b.Config.Name, Who: truncate(who, 256)}))
+	return web.Render(w, r, http.StatusOK, templates.Continue(templates.ContinueView{Page: templates.Page{Title: "Continue to sign in?"},
+		CSRF: token, Action: action, ProviderName: b.Config.Name, Who: web.Truncate(who, 256)}))
 }
 
-// handleContinue signs the person in once they confirmed (a form route: the
+// HandleContinue signs the person in once they confirmed (a form route: the
 // CSRF token and origin are checked before it runs). The flow is single-use
 // across replicas, like every other.
-func (s *Server) handleContinue(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleContinue(w http.ResponseWriter, r *http.Request) error {
 	f, err := s.takeFlow(w, r, true)
 	b, p, err := s.pendingUnsolicited(r, f, err)
 	if err != nil {
-		s.record(r, "", "signin.refused", r.PathValue("provider"), map[string]any{"reason": "no_pending_idp_initiated"})
+		s.web.Record(r, "", "signin.refused", r.PathValue("provider"), map[string]any{"reason": "no_pending_idp_initiated"})
 		return err
 	}
 	if err := s.refuseSpentFlow(r, b.Config.ID, f); err != nil {

@@ -1,4 +1,4 @@
-package broker
+package oauth
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // authzRequest is a validated authorization request (RFC 6749 §4.1.1, OIDC Core
@@ -78,7 +79,7 @@ func authzParams(r *http.Request) (url.Values, error) {
 		return r.URL.Query(), nil
 	}
 	if err := r.ParseForm(); err != nil {
-		if isBodyTooLarge(err) {
+		if web.IsBodyTooLarge(err) {
 			return nil, err
 		}
 		return nil, errBadAuthzRequest(err)
@@ -86,8 +87,8 @@ func authzParams(r *http.Request) (url.Values, error) {
 	return r.PostForm, nil
 }
 
-func errBadAuthzRequest(cause error) *userError {
-	return &userError{Status: http.StatusBadRequest, Title: "Invalid sign-in request",
+func errBadAuthzRequest(cause error) *web.UserError {
+	return &web.UserError{Status: http.StatusBadRequest, Title: "Invalid sign-in request",
 		Message: "The application sent a sign-in request that Gatehouse cannot accept.",
 		Next:    "Go back to the application and try again. If it keeps happening, tell the application's owner.", Err: cause}
 }
@@ -147,18 +148,18 @@ func (s *Server) authzClient(ctx context.Context, v url.Values) (*store.Client, 
 	return c, uri, nil
 }
 
-var errUnknownClient = &userError{Status: http.StatusBadRequest, Title: "Unknown application",
+var errUnknownClient = &web.UserError{Status: http.StatusBadRequest, Title: "Unknown application",
 	Message: "The application that sent you here is not registered with Gatehouse.",
 	Next:    "Go back to the application and tell its owner."}
 
 // errUnregisteredRedirect is authzClient's refusal of a redirect URI.
 var errUnregisteredRedirect = errBadRedirect(nil)
 
-// authorizePath is the authorization endpoint, the target of its audit rows.
-const authorizePath = "/oauth2/authorize"
+// AuthorizePath is the authorization endpoint, the target of its audit rows.
+const AuthorizePath = "/oauth2/authorize"
 
-func errBadRedirect(cause error) *userError {
-	return &userError{Status: http.StatusBadRequest, Title: "Invalid return address",
+func errBadRedirect(cause error) *web.UserError {
+	return &web.UserError{Status: http.StatusBadRequest, Title: "Invalid return address",
 		Message: "The application asked Gatehouse to send you back to an address it has not registered, so Gatehouse did not.",
 		Next:    "Go back to the application and tell its owner.", Err: cause}
 }
@@ -167,7 +168,7 @@ func errBadRedirect(cause error) *userError {
 // redirect URI are known; its errors go back to the client (RFC 6749 §4.1.2.1).
 // q arrives with ClientID, RedirectURI and Redirect set, and gets State and
 // ResponseMode first so that even its own errors reach the client properly.
-func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *oauthError {
+func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *web.OAuthError {
 	state, stateOK := single(v, "state")
 	q.State = state
 	mode, ok := single(v, "response_mode")
@@ -176,51 +177,51 @@ func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *oauthErr
 		q.ResponseMode = mode
 	case ok && mode == "":
 	default:
-		return invalidRequest("response_mode must be query or form_post")
+		return web.InvalidRequest("response_mode must be query or form_post")
 	}
 	if !stateOK {
-		return invalidRequest("state is repeated or too long")
+		return web.InvalidRequest("state is repeated or too long")
 	}
 	for name := range v {
 		if name == "resource" {
 			if len(v[name]) > maxResources {
-				return invalidTarget("too many resource parameters")
+				return web.InvalidTarget("too many resource parameters")
 			}
 			continue
 		}
 		if _, ok := single(v, name); !ok {
-			return invalidRequest("a parameter is repeated or too long")
+			return web.InvalidRequest("a parameter is repeated or too long")
 		}
 	}
 	switch rt := v.Get("response_type"); rt {
 	case "code":
 	case "":
-		return invalidRequest("response_type is required")
+		return web.InvalidRequest("response_type is required")
 	default:
 		// Implicit and hybrid are disabled (BCP §2.1.2; AS-RED-07).
-		return oauthErr(0, "unsupported_response_type", "only response_type=code is supported", nil)
+		return web.OAuthErr(0, "unsupported_response_type", "only response_type=code is supported", nil)
 	}
 	if !slices.Contains(c.GrantTypes, registry.GrantAuthorizationCode) {
-		return unauthorizedClient("the client may not use the authorization code grant")
+		return web.UnauthorizedClient("the client may not use the authorization code grant")
 	}
 	// OIDC Core §6: request objects are not supported, and discovery says so.
 	if v.Get("request") != "" {
-		return oauthErr(0, "request_not_supported", "request objects are not supported", nil)
+		return web.OAuthErr(0, "request_not_supported", "request objects are not supported", nil)
 	}
 	if v.Get("request_uri") != "" {
-		return oauthErr(0, "request_uri_not_supported", "request_uri is not supported", nil)
+		return web.OAuthErr(0, "request_uri_not_supported", "request_uri is not supported", nil)
 	}
 	// PKCE S256 for every client, public and confidential (BCP §2.1.1, RFC 7636
 	// §4.3; AS-PKCE-01/02): a missing method means plain, which is refused.
 	q.Challenge = v.Get("code_challenge")
 	if q.Challenge == "" {
-		return rejected(invalidRequest("code_challenge is required (PKCE)"), "pkce_missing", "", "", nil)
+		return web.Rejected(web.InvalidRequest("code_challenge is required (PKCE)"), "pkce_missing", "", "", nil)
 	}
 	if v.Get("code_challenge_method") != "S256" {
-		return rejected(invalidRequest("code_challenge_method must be S256"), "pkce_method", "", "", nil)
+		return web.Rejected(web.InvalidRequest("code_challenge_method must be S256"), "pkce_method", "", "", nil)
 	}
 	if len(q.Challenge) != 43 || !base64URL(q.Challenge) {
-		return rejected(invalidRequest("code_challenge is malformed"), "pkce_malformed", "", "", nil)
+		return web.Rejected(web.InvalidRequest("code_challenge is malformed"), "pkce_malformed", "", "", nil)
 	}
 	q.Nonce = v.Get("nonce")
 	if raw, given := v["scope"]; given && raw[0] != "" {
@@ -228,14 +229,14 @@ func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *oauthErr
 		q.Scope = token.ParseScope(raw[0])
 		for _, sc := range q.Scope {
 			if !registry.ValidScopeToken(sc) {
-				return invalidScope("the scope parameter is malformed")
+				return web.InvalidScope("the scope parameter is malformed")
 			}
 		}
 	}
 	q.Resource = nil
 	for _, r := range v["resource"] {
 		if len(r) > defaultParamLen {
-			return invalidTarget("the resource is too long")
+			return web.InvalidTarget("the resource is too long")
 		}
 		if r != "" {
 			q.Resource = append(q.Resource, r)
@@ -245,31 +246,31 @@ func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *oauthErr
 		q.Prompt = token.ParseScope(p)
 		for _, x := range q.Prompt {
 			if x != "none" && x != "login" && x != "consent" && x != "select_account" {
-				return invalidRequest("prompt has an unsupported value")
+				return web.InvalidRequest("prompt has an unsupported value")
 			}
 		}
 		// OIDC Core §3.1.2.1: none with any other value is an error.
 		if slices.Contains(q.Prompt, "none") && len(q.Prompt) > 1 {
-			return invalidRequest("prompt=none cannot be combined with other values")
+			return web.InvalidRequest("prompt=none cannot be combined with other values")
 		}
 	}
 	q.MaxAge = -1
 	if m := v.Get("max_age"); m != "" {
 		n, err := strconv.ParseInt(m, 10, 64)
 		if err != nil || n < 0 {
-			return invalidRequest("max_age must be a non-negative integer")
+			return web.InvalidRequest("max_age must be a non-negative integer")
 		}
 		q.MaxAge = n
 	}
 	q.LoginHint = strings.TrimSpace(v.Get("login_hint"))
 	q.ACRValues = strings.Fields(v.Get("acr_values"))
 	if len(q.ACRValues) > maxACRValues {
-		return invalidRequest("acr_values has too many values")
+		return web.InvalidRequest("acr_values has too many values")
 	}
 	q.ACRRequired = essentialACR(v.Get("claims"))
 	// display, ui_locales, claims_locales, the rest of claims and unknown
 	// parameters are accepted and ignored (OIDC Core §3.1.2.1, §3.1.2.2);
-	// id_token_hint is read by handleAuthorize, which holds the keys.
+	// id_token_hint is read by HandleAuthorize, which holds the keys.
 	return nil
 }
 
@@ -287,7 +288,7 @@ func base64URL(s string) bool {
 
 // pendingAuthz is an authorization request waiting for a sign-in or a consent
 // decision. It is sealed with the master key (AES-256-GCM), so the browser that
-// carries it can neither read nor change it, and it expires with flowTTL. The
+// carries it can neither read nor change it, and it expires with web.FlowTTL. The
 // sealing purpose is its associated data: a request sealed for the consent form is
 // bound to the session it was shown to, and opens for no other.
 type pendingAuthz struct {
@@ -312,7 +313,7 @@ type pendingAuthz struct {
 
 const (
 	purposeResume = "gatehouse authorize resume"
-	resumePath    = "/oauth2/authorize/resume"
+	ResumePath    = "/oauth2/authorize/resume"
 	// maxResumeURL is what /login keeps of return_to (localReturnTo).
 	maxResumeURL = 1024
 )
@@ -357,13 +358,13 @@ func (s *Server) openPending(raw, purpose string) (pendingAuthz, error) {
 	if err != nil || json.Unmarshal(b, &p) != nil {
 		return p, errPendingInvalid
 	}
-	if age := s.Now().Sub(time.Unix(p.Created, 0)); age > flowTTL || age < -time.Minute {
+	if age := s.Now().Sub(time.Unix(p.Created, 0)); age > web.FlowTTL || age < -time.Minute {
 		return p, errPendingInvalid
 	}
 	return p, nil
 }
 
-var errAuthzExpired = &userError{Status: http.StatusBadRequest, Title: "Request expired",
+var errAuthzExpired = &web.UserError{Status: http.StatusBadRequest, Title: "Request expired",
 	Message: "This sign-in request has expired or was already answered.",
 	Next:    "Go back to the application and start again."}
 
@@ -373,5 +374,5 @@ func (s *Server) resumeURL(p pendingAuthz) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return resumePath + "?" + url.Values{"r": {sealed}}.Encode(), nil
+	return ResumePath + "?" + url.Values{"r": {sealed}}.Encode(), nil
 }

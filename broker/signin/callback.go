@@ -1,4 +1,4 @@
-package broker
+package signin
 
 import (
 	"context"
@@ -13,19 +13,20 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 )
 
-// acsBodyLimit caps a SAML POST to the ACS before anything is decoded (SAML-44).
-const acsBodyLimit = 256 << 10
+// ACSBodyLimit caps a SAML POST to the ACS before anything is decoded (SAML-44).
+const ACSBodyLimit = 256 << 10
 
-// handleCallback is the OIDC redirect back from the provider.
-func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) error {
+// HandleCallback is the OIDC redirect back from the provider.
+func (s *Server) HandleCallback(w http.ResponseWriter, r *http.Request) error {
 	return s.completeFlow(w, r, false)
 }
 
-// handleACS is the SAML assertion consumer service (HTTP-POST binding).
-func (s *Server) handleACS(w http.ResponseWriter, r *http.Request) error {
+// HandleACS is the SAML assertion consumer service (HTTP-POST binding).
+func (s *Server) HandleACS(w http.ResponseWriter, r *http.Request) error {
 	return s.completeFlow(w, r, true)
 }
 
@@ -86,7 +87,7 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 		if err := s.spend(r, id, "signin.refused", used); err != nil {
 			return err
 		}
-		return s.refuseUnmet(w, r, f, id, reason) // OIDC-25
+		return s.authz.RefuseUnmet(w, r, f.ReturnTo, id, reason) // OIDC-25
 	}
 	if len(f.Link) > 0 {
 		return s.completeProof(w, r, b, f, ident, used)
@@ -125,7 +126,7 @@ func (s *Server) signInAs(w http.ResponseWriter, r *http.Request, b *upstream.Bu
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.lastProviderCookie(), Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
 		Secure: s.secureCookies(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	s.audit.Enqueue(s.auditEvent(r, u.ID, "signin.succeeded", id, map[string]any{"session": sess.ID, "roles": roles}))
+	s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "signin.succeeded", id, map[string]any{"session": sess.ID, "roles": roles}))
 	http.Redirect(w, r, localReturnTo(returnTo, defaultReturnTo), http.StatusSeeOther)
 	return nil
 }
@@ -187,7 +188,7 @@ func (s *Server) linkNewIdentity(ctx context.Context, r *http.Request, b *upstre
 				if err := s.store.Identities().Link(ctx, rec); err != nil {
 					return store.User{}, err
 				}
-				s.record(r, owner.ID, "identity.linked", ident.ProviderID, map[string]any{"by": "verified_email", "subject": ident.Subject})
+				s.web.Record(r, owner.ID, "identity.linked", ident.ProviderID, map[string]any{"by": "verified_email", "subject": ident.Subject})
 				return owner, nil
 			}
 		}
@@ -205,12 +206,12 @@ func (s *Server) linkNewIdentity(ctx context.Context, r *http.Request, b *upstre
 func (s *Server) createUser(ctx context.Context, r *http.Request, ident providers.Identity, rec store.Identity) (store.User, error) {
 	now := rec.LastLoginAt
 	u := store.User{ID: token.Random(16), Email: ident.Email, EmailVerified: ident.EmailVerified && ident.Email != "",
-		Name: truncate(ident.Name, 256), CreatedAt: now, UpdatedAt: now}
+		Name: web.Truncate(ident.Name, 256), CreatedAt: now, UpdatedAt: now}
 	rec.LinkedAt = now
 	if err := s.store.Identities().LinkNewUser(ctx, u, rec); err != nil {
 		return store.User{}, err
 	}
-	s.audit.Enqueue(s.auditEvent(r, u.ID, "user.created", ident.ProviderID, map[string]any{"subject": ident.Subject}))
+	s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "user.created", ident.ProviderID, map[string]any{"subject": ident.Subject}))
 	return u, nil
 }
 
@@ -267,12 +268,12 @@ func (s *Server) identityRecord(ident providers.Identity, userID string, now tim
 // sign-in at the provider must be fresh.
 func (s *Server) completeLink(w http.ResponseWriter, r *http.Request, b *upstream.Built, f flow, ident providers.Identity) error {
 	ctx := r.Context()
-	sess, u, ok := s.currentSession(r)
+	sess, u, ok := s.web.CurrentSession(r)
 	if !ok || sess.ID != f.SessionID {
 		return s.refuse(r, ident.ProviderID, "link_not_bound_to_session", errors.New("link flow of another session"))
 	}
 	now := s.Now()
-	if !ident.AuthTime.IsZero() && now.Sub(ident.AuthTime) > flowTTL+2*time.Minute {
+	if !ident.AuthTime.IsZero() && now.Sub(ident.AuthTime) > web.FlowTTL+2*time.Minute {
 		return s.refuse(r, ident.ProviderID, "link_without_fresh_signin", fmt.Errorf("auth_time %s", ident.AuthTime))
 	}
 	rec := s.identityRecord(ident, u.ID, now)
@@ -283,8 +284,8 @@ func (s *Server) completeLink(w http.ResponseWriter, r *http.Request, b *upstrea
 			return err
 		}
 	case err == nil:
-		s.record(r, u.ID, "identity.link_refused", ident.ProviderID, map[string]any{"reason": "linked_to_another_user"})
-		return &userError{Status: http.StatusConflict, Title: "Account already linked",
+		s.web.Record(r, u.ID, "identity.link_refused", ident.ProviderID, map[string]any{"reason": "linked_to_another_user"})
+		return &web.UserError{Status: http.StatusConflict, Title: "Account already linked",
 			Message: "That account at " + b.Config.Name + " is already linked to another Gatehouse account.",
 			Next:    "Sign in with it to use that Gatehouse account, or ask your administrator."}
 	case errors.Is(err, store.ErrNotFound):
@@ -292,7 +293,7 @@ func (s *Server) completeLink(w http.ResponseWriter, r *http.Request, b *upstrea
 		if err := s.store.Identities().Link(ctx, rec); err != nil {
 			return err
 		}
-		s.record(r, u.ID, "identity.linked", ident.ProviderID, map[string]any{"by": "account_page", "subject": ident.Subject})
+		s.web.Record(r, u.ID, "identity.linked", ident.ProviderID, map[string]any{"by": "account_page", "subject": ident.Subject})
 	default:
 		return err
 	}
@@ -302,8 +303,8 @@ func (s *Server) completeLink(w http.ResponseWriter, r *http.Request, b *upstrea
 
 // refuse records a refused security event and returns the page for it.
 func (s *Server) refuse(r *http.Request, providerID, reason string, cause error) error {
-	s.record(r, "", "signin.refused", providerID, map[string]any{"reason": reason})
-	return &userError{Status: http.StatusBadRequest, Title: "Sign-in failed",
+	s.web.Record(r, "", "signin.refused", providerID, map[string]any{"reason": reason})
+	return &web.UserError{Status: http.StatusBadRequest, Title: "Sign-in failed",
 		Message: "The sign-in could not be completed: it was not started in this browser, took too long, or was already used.",
 		Next:    "Start again from the sign-in page.", Err: fmt.Errorf("%s: %w", reason, cause)}
 }
@@ -332,9 +333,9 @@ func (s *Server) upstreamFailure(r *http.Request, providerID, action string, err
 	}
 	details := map[string]any{"reason": reason}
 	if up != nil {
-		details["code"] = truncate(up.Code, 100)
+		details["code"] = web.Truncate(up.Code, 100)
 	}
-	s.record(r, "", action, providerID, details)
-	return &userError{Status: status, Title: "Sign-in failed", Message: providers.PublicMessage(err),
+	s.web.Record(r, "", action, providerID, details)
+	return &web.UserError{Status: status, Title: "Sign-in failed", Message: providers.PublicMessage(err),
 		Next: "Start again from the sign-in page.", Err: err}
 }

@@ -1,10 +1,11 @@
-package broker
+package signin
 
 import (
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,9 +16,6 @@ import (
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gorilla/securecookie"
 )
-
-// flowTTL bounds a pending sign-in, link or upstream logout (WEB-24: ≤ 10 min).
-const flowTTL = 10 * time.Minute
 
 // Purposes of a flow.
 const (
@@ -56,7 +54,7 @@ type flow struct {
 	// post_logout_redirect_uri and state (OpenID Connect RP-Initiated Logout
 	// §3), where the browser goes once the provider's logout is done. Kept in
 	// this sealed cookie, never in a URL the browser could change.
-	AppReturn *authzRequest `json:"ar,omitempty"`
+	AppReturn *web.AppReturn `json:"ar,omitempty"`
 	// Link, on a login flow, is a verified identity (pendingIdentity JSON) to
 	// link to the account this sign-in proves, once it completes (WEB-25).
 	Link []byte `json:"l,omitempty"`
@@ -66,8 +64,8 @@ type flow struct {
 // does not accompany, so SAML flows use SameSite=None (WEB-09); OIDC callbacks are
 // top-level GET navigations and keep Lax. The session cookie is Lax either way.
 const (
-	flowCookieSecure       = "__Host-gatehouse-flow"
-	samlFlowCookieSecure   = "__Host-gatehouse-saml"
+	FlowCookieSecure       = "__Host-gatehouse-flow"
+	SAMLFlowCookieSecure   = "__Host-gatehouse-saml"
 	flowCookieInsecure     = "gatehouse-flow"
 	samlFlowCookieInsecure = "gatehouse-saml"
 )
@@ -79,7 +77,7 @@ func newFlowCodecs(c *config.Config) ([]securecookie.Codec, error) {
 	}
 	codecs := securecookie.CodecsFromPairs(pairs...)
 	for _, cd := range codecs {
-		cd.(*securecookie.SecureCookie).MaxAge(int(flowTTL.Seconds())).SetSerializer(securecookie.JSONEncoder{})
+		cd.(*securecookie.SecureCookie).MaxAge(int(web.FlowTTL.Seconds())).SetSerializer(securecookie.JSONEncoder{})
 	}
 	return codecs, nil
 }
@@ -95,9 +93,9 @@ func (s *Server) flowCookie(saml bool) (name string, sameSite http.SameSite) {
 	case !s.secureCookies():
 		return flowCookieInsecure, http.SameSiteLaxMode
 	case saml:
-		return samlFlowCookieSecure, http.SameSiteNoneMode
+		return SAMLFlowCookieSecure, http.SameSiteNoneMode
 	}
-	return flowCookieSecure, http.SameSiteLaxMode
+	return FlowCookieSecure, http.SameSiteLaxMode
 }
 
 // setFlow stores f in the browser, replacing a pending flow of the same kind.
@@ -108,7 +106,7 @@ func (s *Server) setFlow(w http.ResponseWriter, f flow, saml bool) error {
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", MaxAge: int(flowTTL.Seconds()),
+	http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", MaxAge: int(web.FlowTTL.Seconds()),
 		Secure: s.secureCookies(), HttpOnly: true, SameSite: sameSite})
 	return nil
 }
@@ -138,7 +136,7 @@ func (s *Server) peekFlow(r *http.Request, saml bool) (flow, error) {
 	if err := securecookie.DecodeMulti(name, c.Value, &f, s.flows...); err != nil {
 		return flow{}, errNoFlow
 	}
-	if age := s.Now().Sub(time.Unix(f.Created, 0)); age > flowTTL || age < -time.Minute {
+	if age := s.Now().Sub(time.Unix(f.Created, 0)); age > web.FlowTTL || age < -time.Minute {
 		return flow{}, errNoFlow
 	}
 	return f, nil
@@ -171,7 +169,7 @@ func localReturnTo(raw, def string) string {
 
 // flowKey makes a flow single-use until it could no longer be taken anyway.
 func flowKey(f flow) store.ReplayKey {
-	return store.ReplayKey{Key: flowKeyPrefix + f.ID, ExpiresAt: time.Unix(f.Created, 0).Add(flowTTL + time.Minute)}
+	return store.ReplayKey{Key: flowKeyPrefix + f.ID, ExpiresAt: time.Unix(f.Created, 0).Add(web.FlowTTL + time.Minute)}
 }
 
 const flowKeyPrefix = "flow:"
@@ -237,4 +235,31 @@ func (s *Server) replayFailure(r *http.Request, providerID, action string, flowT
 		return s.refuse(r, providerID, "flow_replayed", err)
 	}
 	return s.upstreamFailure(r, providerID, action, fmt.Errorf("%w: %w", providers.ErrReplay, err))
+}
+
+// applyDemands puts what a pending authorization request asks of the sign-in
+// into the provider's BeginParams and the flow's checks (OIDC-25; the steps are
+// described in package oauth, authorize.go).
+func (s *Server) applyDemands(d web.SignInDemands, f *flow, bp *providers.BeginParams) {
+	bp.Reauthenticate = d.Fresh
+	bp.SelectAccount = d.SelectAccount
+	bp.ACRValues = d.ACRValues
+	if d.Fresh {
+		f.FreshSince = s.Now().Unix()
+	}
+	f.ACR = d.ACRRequired
+}
+
+// unmetBy says how the IdP's answer falls short of the flow's demands, as an
+// audit reason, or "".
+func (f flow) unmetBy(id providers.Identity) string {
+	if f.FreshSince != 0 && (id.AuthTime.IsZero() || id.AuthTime.Before(time.Unix(f.FreshSince, 0).Add(-web.AuthTimeSkew))) {
+		// OIDC Core §3.1.2.1: the IdP did not sign the person in again (or,
+		// for max_age, did not say when it did: auth_time is then required).
+		return "stale_auth_time"
+	}
+	if len(f.ACR) > 0 && !slices.Contains(f.ACR, id.ACR) {
+		return "acr_not_satisfied"
+	}
+	return ""
 }

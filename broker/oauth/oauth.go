@@ -1,16 +1,18 @@
-package broker
+package oauth
 
 import (
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
-// oauthBodyLimit caps the body of the token, introspection and revocation
+// BodyLimit caps the body of the token, introspection and revocation
 // endpoints (DOS-02): far more than any legitimate request (the largest field, a
 // client assertion or a token, is capped at 8 KiB).
-const oauthBodyLimit = 64 << 10
+const BodyLimit = 64 << 10
 
 // maxParamLen bounds each parameter (DOS-11); parameters not listed get
 // defaultParamLen. Values that pass are still checked by their grant.
@@ -66,12 +68,12 @@ func readForm(r *http.Request) (form, error) {
 	if ct := r.Header.Get("Content-Type"); ct != formType { // the exact value is the common case
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != formType {
-			return form{}, invalidRequest("the body must be application/x-www-form-urlencoded")
+			return form{}, web.InvalidRequest("the body must be application/x-www-form-urlencoded")
 		}
 	}
 	var b []byte
 	var err error
-	if n := r.ContentLength; n >= 0 && n <= oauthBodyLimit {
+	if n := r.ContentLength; n >= 0 && n <= BodyLimit {
 		// A declared length is read in one allocation; ReadAll would start at 512
 		// bytes for bodies that are mostly under 100.
 		b = make([]byte, n)
@@ -84,18 +86,18 @@ func readForm(r *http.Request) (form, error) {
 	}
 	v, err := url.ParseQuery(string(b))
 	if err != nil {
-		return form{}, invalidRequest("the body is not valid form encoding")
+		return form{}, web.InvalidRequest("the body is not valid form encoding")
 	}
 	if len(v) > maxParams {
-		return form{}, invalidRequest("too many parameters")
+		return form{}, web.InvalidRequest("too many parameters")
 	}
 	for name, vs := range v {
 		if name == "resource" {
 			if len(vs) > maxResources {
-				return form{}, invalidTarget("too many resource parameters")
+				return form{}, web.InvalidTarget("too many resource parameters")
 			}
 		} else if len(vs) > 1 {
-			return form{}, invalidRequest("a parameter is repeated")
+			return form{}, web.InvalidRequest("a parameter is repeated")
 		}
 		limit, ok := maxParamLen[name]
 		if !ok {
@@ -103,7 +105,7 @@ func readForm(r *http.Request) (form, error) {
 		}
 		for _, x := range vs {
 			if len(x) > limit {
-				return form{}, invalidRequest("a parameter is too long")
+				return form{}, web.InvalidRequest("a parameter is too long")
 			}
 		}
 	}

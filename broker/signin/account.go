@@ -1,19 +1,19 @@
-package broker
+package signin
 
 import (
 	"errors"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/templates"
 )
 
-// handleAccount shows the signed-in person their linked identities and sessions.
-func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
-	sess, u, ok := s.requireSession(w, r)
+// HandleAccount shows the signed-in person their linked identities and sessions.
+func (s *Server) HandleAccount(w http.ResponseWriter, r *http.Request) error {
+	sess, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
 	}
@@ -40,13 +40,13 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
 		}
 		return id
 	}
-	v := templates.AccountView{Page: templates.Page{Title: "Your account", SignedInAs: displayName(u)},
+	v := templates.AccountView{Page: templates.Page{Title: "Your account", SignedInAs: web.DisplayName(u)},
 		Name: u.Name, Email: u.Email, Roles: sess.Roles}
 	for _, id := range ids {
 		v.Identities = append(v.Identities, templates.IdentityRow{ProviderID: id.ProviderID, ProviderName: name(id.ProviderID),
-			Subject: id.Subject, Email: id.Email, LinkedAt: stampTime(id.LinkedAt), LastLoginAt: stampTime(id.LastLoginAt)})
+			Subject: id.Subject, Email: id.Email, LinkedAt: web.StampTime(id.LinkedAt), LastLoginAt: web.StampTime(id.LastLoginAt)})
 		if id.ProviderID == sess.ProviderID && id.Subject == sess.Subject {
-			v.PictureURL = httpsURL(pictureClaim(id.Claims))
+			v.PictureURL = web.HTTPSURL(pictureClaim(id.Claims))
 		}
 	}
 	now := s.Now()
@@ -55,7 +55,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		v.Sessions = append(v.Sessions, templates.SessionRow{ID: x.ID, ProviderName: name(x.ProviderID), IP: x.IP,
-			UserAgent: x.UserAgent, Started: stampTime(x.CreatedAt), LastSeen: stampTime(x.LastSeenAt), Current: x.ID == sess.ID})
+			UserAgent: x.UserAgent, Started: web.StampTime(x.CreatedAt), LastSeen: web.StampTime(x.LastSeenAt), Current: x.ID == sess.ID})
 	}
 	for _, c := range enabled {
 		if !slices.ContainsFunc(ids, func(id store.Identity) bool { return id.ProviderID == c.ID }) {
@@ -65,31 +65,17 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
 	if p := r.URL.Query().Get("linked"); p != "" && names[p] != "" {
 		v.Notice = "Linked your account at " + names[p] + "."
 	}
-	if v.Apps, err = s.connectedApps(r, u.ID); err != nil {
+	if v.Apps, err = s.authz.ConnectedApps(r.Context(), u.ID); err != nil {
 		return err
 	}
 	for action, dst := range map[string]*string{"/account/sessions/end": &v.CSRFEnd, "/account/unlink": &v.CSRFUnlink,
 		"/account/link": &v.CSRFLink, "/logout": &v.CSRFLogout, "/account/apps/revoke": &v.CSRFRevoke} {
-		if *dst, err = s.csrfToken(w, r, action); err != nil {
+		if *dst, err = s.web.CSRFToken(w, r, action); err != nil {
 			return err
 		}
 	}
 	s.allowUpstreamForms(w, r)
-	return render(w, r, http.StatusOK, templates.Account(v))
-}
-
-func displayName(u store.User) string {
-	if u.Name != "" {
-		return u.Name
-	}
-	return u.Email
-}
-
-func stampTime(t time.Time) string {
-	if t.IsZero() {
-		return "–"
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
+	return web.Render(w, r, http.StatusOK, templates.Account(v))
 }
 
 // pictureClaim reads the OIDC picture claim from stored claims.
@@ -97,13 +83,13 @@ func pictureClaim(raw []byte) string {
 	var c struct {
 		Picture string `json:"picture"`
 	}
-	_ = jsonUnmarshal(raw, &c)
+	_ = web.JSONUnmarshal(raw, &c)
 	return c.Picture
 }
 
-// handleSessionEnd ends one of the signed-in person's sessions.
-func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error {
-	sess, u, ok := s.requireSession(w, r)
+// HandleSessionEnd ends one of the signed-in person's sessions.
+func (s *Server) HandleSessionEnd(w http.ResponseWriter, r *http.Request) error {
+	sess, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
 	}
@@ -113,12 +99,12 @@ func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if !slices.ContainsFunc(list, func(x store.Session) bool { return x.ID == target }) {
-		return errNotFound // not one of theirs: say nothing about it
+		return web.ErrNotFound // not one of theirs: say nothing about it
 	}
-	s.endSession(r.Context(), target)
-	s.audit.Enqueue(s.auditEvent(r, u.ID, "session.ended", target, nil))
+	s.web.EndSession(r.Context(), target)
+	s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "session.ended", target, nil))
 	if target == sess.ID {
-		s.clearBrowser(w, r)
+		s.web.ClearBrowser(w, r)
 		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
 		return nil
 	}
@@ -126,10 +112,10 @@ func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// handleLink starts linking another provider: a fresh sign-in there
+// HandleLink starts linking another provider: a fresh sign-in there
 // (prompt=login), bound to this session (WEB-27).
-func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) error {
-	sess, _, ok := s.requireSession(w, r)
+func (s *Server) HandleLink(w http.ResponseWriter, r *http.Request) error {
+	sess, _, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
 	}
@@ -144,13 +130,13 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) error {
 		providers.BeginParams{Reauthenticate: true})
 }
 
-var errLastIdentity = &userError{Status: http.StatusConflict, Title: "Cannot unlink",
+var errLastIdentity = &web.UserError{Status: http.StatusConflict, Title: "Cannot unlink",
 	Message: "This is the only way you can sign in, so it cannot be unlinked.",
 	Next:    "Link another account first."}
 
-// handleUnlink removes a linked identity, never the last one.
-func (s *Server) handleUnlink(w http.ResponseWriter, r *http.Request) error {
-	_, u, ok := s.requireSession(w, r)
+// HandleUnlink removes a linked identity, never the last one.
+func (s *Server) HandleUnlink(w http.ResponseWriter, r *http.Request) error {
+	_, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
 	}
@@ -160,11 +146,11 @@ func (s *Server) handleUnlink(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, store.ErrLastIdentity):
 		return errLastIdentity
 	case errors.Is(err, store.ErrNotFound):
-		return errNotFound
+		return web.ErrNotFound
 	case err != nil:
 		return err
 	}
-	s.record(r, u.ID, "identity.unlinked", p, map[string]any{"subject": sub})
+	s.web.Record(r, u.ID, "identity.unlinked", p, map[string]any{"subject": sub})
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 	return nil
 }

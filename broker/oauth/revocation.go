@@ -1,4 +1,4 @@
-package broker
+package oauth
 
 import (
 	"context"
@@ -57,20 +57,6 @@ func (s *Server) grantRevokedSince(ctx context.Context, t store.RefreshToken) (b
 		return false, err
 	}
 	return !latest.IsZero() && !latest.Before(t.CreatedAt), nil
-}
-
-// RevokeIssuedBefore applies a restore watermark (DATA-12); see revoke.IssuedBefore.
-func RevokeIssuedBefore(ctx context.Context, st store.Store, t time.Time, accessTokenTTL time.Duration) (refresh int64, sessions int, err error) {
-	return revoke.IssuedBefore(ctx, st, t, accessTokenTTL)
-}
-
-// CutOffTarget names whose access CutOff ends; exactly one field is set.
-type CutOffTarget = revoke.Target
-
-// CutOff ends the access of a provider's or a user's sessions at once, on every
-// replica; see revoke.CutOff, the one implementation the admin operations call.
-func CutOff(ctx context.Context, st store.Store, c CutOffTarget, now time.Time, accessTokenTTL time.Duration) (sessions int, refresh int64, err error) {
-	return revoke.CutOff(ctx, st, c, now, accessTokenTTL)
 }
 
 // sessionEnded reports whether a code or token issued under sessionID may no

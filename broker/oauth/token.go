@@ -1,4 +1,4 @@
-package broker
+package oauth
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // tokenResponse is a successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
@@ -28,9 +29,9 @@ type tokenResponse struct {
 	IDToken      string `json:"id_token,omitempty"`
 }
 
-// handleToken is the token endpoint (RFC 6749 §3.2): it authenticates the client,
+// HandleToken is the token endpoint (RFC 6749 §3.2): it authenticates the client,
 // then hands the request to its grant.
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) error {
 	f, c, err := s.clientRequest(r)
 	if err != nil {
 		return err
@@ -39,7 +40,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	var grant func(r *http.Request, c *store.Client, f form) (*tokenResponse, error)
 	switch gt {
 	case "":
-		return invalidRequest("grant_type is required")
+		return web.InvalidRequest("grant_type is required")
 	case registry.GrantClientCredentials:
 		grant = s.grantClientCredentials
 	case registry.GrantAuthorizationCode:
@@ -47,11 +48,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	case registry.GrantRefreshToken:
 		grant = s.grantRefreshToken
 	default:
-		return oauthErr(http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported", nil)
+		return web.OAuthErr(http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported", nil)
 	}
 	// RFC 6749 §5.2 unauthorized_client; BCP §2.4 (AS-CODE-07).
 	if !slices.Contains(c.GrantTypes, gt) {
-		return unauthorizedClient("the client may not use this grant type")
+		return web.UnauthorizedClient("the client may not use this grant type")
 	}
 	res, err := grant(r, c, f)
 	if err != nil {
@@ -61,7 +62,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeNoStoreJSON(w, http.StatusOK, b)
+	web.WriteNoStoreJSON(w, http.StatusOK, b)
 	return nil
 }
 
@@ -131,7 +132,7 @@ func (s *Server) grantClientCredentials(r *http.Request, c *store.Client, f form
 		return nil, err
 	}
 	if api == nil {
-		return nil, invalidTarget("no resource was given and the client has no default API")
+		return nil, web.InvalidTarget("no resource was given and the client has no default API")
 	}
 	scopes, err := s.requestedScopes(f, token.ScopeRequest{ClientAllowed: c.Scopes, API: api})
 	if err != nil {
@@ -156,7 +157,7 @@ func (s *Server) grantClientCredentials(r *http.Request, c *store.Client, f form
 func (s *Server) targetAPI(ctx context.Context, c *store.Client, f form) (*store.API, error) {
 	aud, err := token.SelectAudience(f.all("resource"), c)
 	if err != nil {
-		return nil, invalidTarget("the resource is not an API this client may use")
+		return nil, web.InvalidTarget("the resource is not an API this client may use")
 	}
 	if aud == "" {
 		return nil, nil
@@ -166,7 +167,7 @@ func (s *Server) targetAPI(ctx context.Context, c *store.Client, f form) (*store
 		return nil, err
 	}
 	if api == nil {
-		return nil, invalidTarget("the resource is not a registered API")
+		return nil, web.InvalidTarget("the resource is not a registered API")
 	}
 	return api, nil
 }
@@ -179,13 +180,13 @@ func (s *Server) requestedScopes(f form, req token.ScopeRequest) ([]string, erro
 		req.Requested = token.ParseScope(raw)
 		for _, sc := range req.Requested {
 			if !registry.ValidScopeToken(sc) {
-				return nil, invalidScope("the scope parameter is malformed")
+				return nil, web.InvalidScope("the scope parameter is malformed")
 			}
 		}
 	}
 	granted := token.GrantScopes(req)
 	if len(req.Requested) > 0 && len(granted) == 0 {
-		return nil, invalidScope("none of the requested scopes may be granted")
+		return nil, web.InvalidScope("none of the requested scopes may be granted")
 	}
 	return granted, nil
 }
@@ -193,7 +194,7 @@ func (s *Server) requestedScopes(f form, req token.ScopeRequest) ([]string, erro
 // auditIssued queues the issuance event for the next group commit: issuance is high
 // volume and must not wait on a database write. Never the token itself (DATA-04).
 func (s *Server) auditIssued(r *http.Request, clientID, grant string, cl *token.AccessClaims) {
-	ri := infoFrom(r.Context())
+	ri := web.InfoFrom(r.Context())
 	s.audit.Enqueue(audit.Event{
 		Actor: "client:" + clientID, Action: "token.issued", Target: cl.Subject, IP: ri.IP, RequestID: ri.ID,
 		Details: issuedDetails{Audience: cl.Audience, GrantType: grant, JTI: cl.ID, Scope: cl.Scope},
@@ -217,7 +218,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 	ctx := r.Context()
 	code := f.get("code")
 	if code == "" {
-		return nil, invalidRequest("code is required")
+		return nil, web.InvalidRequest("code is required")
 	}
 	now := s.Now()
 	ac, err := s.store.Codes().Redeem(ctx, token.Hash(code), now)
@@ -226,19 +227,19 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		if err := s.revokeGrant(ctx, ac.GrantID, now); err != nil {
 			return nil, err
 		}
-		return nil, rejected(invalidGrant("the authorization code was already used", err), "code_reused", c.ID, ac.UserID,
+		return nil, web.Rejected(web.InvalidGrant("the authorization code was already used", err), "code_reused", c.ID, ac.UserID,
 			map[string]any{"grant": ac.GrantID})
 	case errors.Is(err, store.ErrNotFound):
-		return nil, rejected(invalidGrant("the authorization code is invalid or expired", err), "code_unknown", c.ID, "", nil)
+		return nil, web.Rejected(web.InvalidGrant("the authorization code is invalid or expired", err), "code_unknown", c.ID, "", nil)
 	case err != nil:
 		return nil, err
 	}
 	if oe := s.checkCode(c, &ac, f); oe != nil {
-		return nil, rejected(oe, oe.Reason, c.ID, ac.UserID, map[string]any{"grant": ac.GrantID})
+		return nil, web.Rejected(oe, oe.Reason, c.ID, ac.UserID, map[string]any{"grant": ac.GrantID})
 	}
 	u, err := s.store.Users().Get(ctx, ac.UserID)
 	if err != nil || u.Disabled {
-		return nil, rejected(invalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, ac.UserID, nil)
+		return nil, web.Rejected(web.InvalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, ac.UserID, nil)
 	}
 	// A code whose session ended before it was redeemed (an admin's cut-off
 	// included) issues nothing: the revocation list covers only tokens issued
@@ -246,7 +247,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 	if ended, err := s.sessionEnded(ctx, ac.SessionID); err != nil {
 		return nil, err
 	} else if ended {
-		return nil, rejected(invalidGrant("the sign-in the code came from has ended", nil), "session_ended", c.ID, ac.UserID,
+		return nil, web.Rejected(web.InvalidGrant("the sign-in the code came from has ended", nil), "session_ended", c.ID, ac.UserID,
 			map[string]any{"grant": ac.GrantID})
 	}
 	// The code's scope was decided at authorization; the client may have lost some
@@ -279,30 +280,30 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 }
 
 // checkCode binds the code to the client, the redirect URI and the PKCE verifier.
-func (s *Server) checkCode(c *store.Client, ac *store.AuthCode, f form) *oauthError {
+func (s *Server) checkCode(c *store.Client, ac *store.AuthCode, f form) *web.OAuthError {
 	if ac.ClientID != c.ID {
 		// RFC 6749 §4.1.3; AS-CODE-03.
-		return rejected(invalidGrant("the authorization code was issued to another client", nil), "code_other_client", "", "", nil)
+		return web.Rejected(web.InvalidGrant("the authorization code was issued to another client", nil), "code_other_client", "", "", nil)
 	}
 	if f.get("redirect_uri") != ac.RedirectURI {
 		// RFC 6749 §4.1.3: identical to the authorization request's.
-		return rejected(invalidGrant("redirect_uri does not match the authorization request", nil), "redirect_uri", "", "", nil)
+		return web.Rejected(web.InvalidGrant("redirect_uri does not match the authorization request", nil), "redirect_uri", "", "", nil)
 	}
 	if ac.CodeChallenge == "" {
 		// Every authorization needs PKCE (BCP §2.1.1); a code without a challenge is
 		// not one Gatehouse issued.
-		return rejected(invalidGrant("the authorization code has no PKCE challenge", nil), "pkce_missing", "", "", nil)
+		return web.Rejected(web.InvalidGrant("the authorization code has no PKCE challenge", nil), "pkce_missing", "", "", nil)
 	}
 	v := f.get("code_verifier")
 	if v == "" {
-		return rejected(invalidGrant("code_verifier is required", nil), "pkce_verifier_missing", "", "", nil) // RFC 7636 §4.6; AS-PKCE-03
+		return web.Rejected(web.InvalidGrant("code_verifier is required", nil), "pkce_verifier_missing", "", "", nil) // RFC 7636 §4.6; AS-PKCE-03
 	}
 	if !validVerifier(v) {
-		return rejected(invalidGrant("code_verifier is malformed", nil), "pkce_verifier_malformed", "", "", nil) // RFC 7636 §4.1
+		return web.Rejected(web.InvalidGrant("code_verifier is malformed", nil), "pkce_verifier_malformed", "", "", nil) // RFC 7636 §4.1
 	}
 	sum := sha256.Sum256([]byte(v))
 	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(ac.CodeChallenge)) != 1 {
-		return rejected(invalidGrant("code_verifier does not match the challenge", nil), "pkce_mismatch", "", "", nil) // RFC 7636 §4.6; AS-PKCE-04
+		return web.Rejected(web.InvalidGrant("code_verifier does not match the challenge", nil), "pkce_mismatch", "", "", nil) // RFC 7636 §4.6; AS-PKCE-04
 	}
 	return nil
 }
@@ -358,12 +359,12 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	ctx := r.Context()
 	raw := f.get("refresh_token")
 	if raw == "" {
-		return nil, invalidRequest("refresh_token is required")
+		return nil, web.InvalidRequest("refresh_token is required")
 	}
 	hash := token.Hash(raw)
 	old, err := s.store.RefreshTokens().GetByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, rejected(invalidGrant("the refresh token is invalid", err), "refresh_token_unknown", c.ID, "", nil)
+		return nil, web.Rejected(web.InvalidGrant("the refresh token is invalid", err), "refresh_token_unknown", c.ID, "", nil)
 	}
 	if err != nil {
 		return nil, err
@@ -375,7 +376,7 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 		if err := s.revokeFamily(ctx, old, now); err != nil {
 			return nil, err
 		}
-		return nil, rejected(invalidGrant("the refresh token was issued to another client", nil), "refresh_token_other_client",
+		return nil, web.Rejected(web.InvalidGrant("the refresh token was issued to another client", nil), "refresh_token_other_client",
 			c.ID, old.UserID, map[string]any{"owner": old.ClientID, "family": old.FamilyID})
 	}
 	// RFC 6749 §6: the new scope may only narrow the original (AS-RT-04). The new
@@ -384,7 +385,7 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	if raw := f.get("scope"); raw != "" {
 		req := token.ParseScope(raw)
 		if !token.Subset(req, old.Scopes) {
-			return nil, rejected(invalidScope("the requested scope exceeds the original grant"), "scope_exceeds_grant", c.ID, old.UserID, nil)
+			return nil, web.Rejected(web.InvalidScope("the requested scope exceeds the original grant"), "scope_exceeds_grant", c.ID, old.UserID, nil)
 		}
 		scopes = req
 	}
@@ -392,17 +393,17 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	if revoked, err := s.grantRevokedSince(ctx, old); err != nil {
 		return nil, err
 	} else if revoked {
-		return nil, rejected(invalidGrant("the refresh token was revoked", nil), "refresh_token_revoked", c.ID, old.UserID,
+		return nil, web.Rejected(web.InvalidGrant("the refresh token was revoked", nil), "refresh_token_revoked", c.ID, old.UserID,
 			map[string]any{"family": old.FamilyID})
 	}
 	u, err := s.store.Users().Get(ctx, old.UserID)
 	if err != nil || u.Disabled {
-		return nil, rejected(invalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, old.UserID, nil)
+		return nil, web.Rejected(web.InvalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, old.UserID, nil)
 	}
 	if ended, err := s.sessionEnded(ctx, old.SessionID); err != nil {
 		return nil, err
 	} else if ended {
-		return nil, rejected(invalidGrant("the refresh token was revoked", nil), "session_ended", c.ID, old.UserID,
+		return nil, web.Rejected(web.InvalidGrant("the refresh token was revoked", nil), "session_ended", c.ID, old.UserID,
 			map[string]any{"family": old.FamilyID})
 	}
 	next, nextHash := token.NewOpaque()
@@ -417,10 +418,10 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 		if err := s.revokeGrant(ctx, rotated.GrantID, now); err != nil {
 			return nil, err
 		}
-		return nil, rejected(invalidGrant("the refresh token was already used", err), "refresh_token_reused", c.ID, rotated.UserID,
+		return nil, web.Rejected(web.InvalidGrant("the refresh token was already used", err), "refresh_token_reused", c.ID, rotated.UserID,
 			map[string]any{"family": rotated.FamilyID})
 	case errors.Is(err, store.ErrNotFound):
-		return nil, rejected(invalidGrant("the refresh token is revoked or expired", err), "refresh_token_revoked", c.ID, old.UserID,
+		return nil, web.Rejected(web.InvalidGrant("the refresh token is revoked or expired", err), "refresh_token_revoked", c.ID, old.UserID,
 			map[string]any{"family": old.FamilyID})
 	case err != nil:
 		return nil, err
@@ -455,6 +456,6 @@ func (s *Server) touchConsent(r *http.Request, userID, clientID string, now time
 		return
 	}
 	if err := s.store.Consents().Touch(r.Context(), userID, clientID, now); err != nil && !isNotFound(err) {
-		s.log.WarnContext(r.Context(), "consent last use not recorded", "request_id", RequestID(r.Context()), "error", err.Error())
+		s.log.WarnContext(r.Context(), "consent last use not recorded", "request_id", web.RequestID(r.Context()), "error", err.Error())
 	}
 }

@@ -1,0 +1,65 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/templates"
+)
+
+// What the capabilities need of each other, declared here, below both, and
+// satisfied by broker's wiring: a capability never imports another (DESIGN.md
+// "Layout").
+
+// SignInDemands is what a pending authorization request asks of the sign-in that
+// will resume it (OIDC Core §3.1.2.1: prompt=login, max_age, acr_values,
+// select_account; §5.5.1.1: an essential acr).
+type SignInDemands struct {
+	// ForceLogin: only a new session will do, so the browser's current one is
+	// not offered to continue with.
+	ForceLogin bool
+	// Fresh: the IdP must sign the person in again (prompt=login, an exceeded max_age).
+	Fresh bool
+	// SelectAccount: the IdP should let the person choose an account.
+	SelectAccount bool
+	// ACRValues are asked of the IdP, in order of preference; ACRRequired are
+	// the values one of which its answer must assert.
+	ACRValues   []string
+	ACRRequired []string
+}
+
+// AppReturn is an application's validated post_logout_redirect_uri and state
+// (OpenID Connect RP-Initiated Logout 1.0 §3), where the browser goes once the
+// upstream provider's logout is done. Its JSON names are those it had as part of
+// the sealed flow cookie.
+type AppReturn struct {
+	ClientID string `json:"c"`
+	Redirect string `json:"d"`
+	State    string `json:"s,omitempty"`
+}
+
+// Authorizations is what sign-in needs of the OAuth server.
+type Authorizations interface {
+	// SignInDemands reads the demands of the pending authorization request
+	// returnTo resumes, if it is the resume URL of one.
+	SignInDemands(returnTo string) (SignInDemands, bool)
+	// RefuseUnmet refuses a verified sign-in that did not meet those demands:
+	// to the client when the request resumed by returnTo is still good,
+	// otherwise with a page.
+	RefuseUnmet(w http.ResponseWriter, r *http.Request, returnTo, providerID, reason string) error
+	// AppLogoutReturn ends an application's logout that went through the
+	// upstream provider at its post_logout_redirect_uri.
+	AppLogoutReturn(w http.ResponseWriter, r *http.Request, app AppReturn) error
+	// ConnectedApps lists the person's consents for the account page.
+	ConnectedApps(ctx context.Context, userID string) ([]templates.AppRow, error)
+}
+
+// SignOut is what the OAuth server needs of sign-in.
+type SignOut interface {
+	// UpstreamLogout continues the logout of an ended session at the provider
+	// it came from, then at app, and reports whether it sent the browser there.
+	UpstreamLogout(w http.ResponseWriter, r *http.Request, sess store.Session, app *AppReturn) (bool, error)
+	// RenderSignedOut renders the signed-out page, with note if set.
+	RenderSignedOut(w http.ResponseWriter, r *http.Request, note string) error
+}
