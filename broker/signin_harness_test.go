@@ -407,3 +407,16 @@ func (e *signinEnv) audited(action string) []store.AuditEvent {
 	}
 	return evs
 }
+
+func carol() crewjam.Session {
+	return crewjam.Session{ID: "idp-sess-1", Index: "idx-1", NameID: "carol@saml.example",
+		NameIDFormat: string(crewjam.EmailAddressNameIDFormat), UserEmail: "carol@saml.example",
+		UserCommonName: "Carol", CustomAttributes: []crewjam.Attribute{{Name: "eduPersonAffiliation",
+			Values: []crewjam.AttributeValue{{Type: "xs:string", Value: "faculty"}}}}}
+}
+
+func aliceClaims() map[string]any {
+	return map[string]any{"sub": "alice-sub", "email": "alice@oidc.example", "email_verified": true,
+		"name": "Alice", "groups": []any{"staff"}}
+}
+
