@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,4 +132,27 @@ func TestWEB11_ExpiredSessionRevokesItsTokens(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingStore makes the refresh-token revocation fail, as a crash at that point
+// would leave things: whatever was written before it stays, nothing after it happens.
+type failingStore struct {
+	store.Store
+	failRevoke atomic.Bool
+}
+
+type failingRefresh struct {
+	store.RefreshTokens
+	s *failingStore
+}
+
+func (r failingRefresh) Revoke(ctx context.Context, f store.RefreshFilter, now time.Time) (int64, error) {
+	if r.s.failRevoke.Load() {
+		return 0, errors.New("crash before the tokens were revoked")
+	}
+	return r.RefreshTokens.Revoke(ctx, f, now)
+}
+
+func (f *failingStore) RefreshTokens() store.RefreshTokens {
+	return failingRefresh{f.Store.RefreshTokens(), f}
 }

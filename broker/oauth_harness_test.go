@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -18,16 +17,16 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
 )
 
-// oauthFixture is the SECURITY.md §4 setup: web1, web2 (confidential, code +
-// refresh), spa and native (public), svc (client_credentials), jwt1 (private_key_jwt),
-// the APIs rs1 and rs2 and the clients rs1 and rs2 registered as their resource
-// servers, with the user alice.
+// oauthFixture is brokertest.OAuthFixture for the maintenance tests, which swap
+// the server's store and so must stay inside package broker (which brokertest
+// imports): web1, web2 (confidential, code + refresh), spa and native (public),
+// svc (client_credentials), jwt1 (private_key_jwt), the APIs rs1 and rs2 and the
+// clients rs1 and rs2 registered as their resource servers, with the user alice.
 type oauthFixture struct {
 	*testServer
 	secrets map[string]string // client ID → secret
@@ -228,77 +227,7 @@ func (fx *oauthFixture) activeFor(t *testing.T, client, tok string) bool {
 }
 
 // auditCount flushes the batched audit log and counts events with action.
-func (fx *oauthFixture) auditCount(t *testing.T, action string) int {
-	t.Helper()
-	must(t, fx.aw.Flush(context.Background()))
-	evs, err := fx.db.Audit().List(context.Background(), store.AuditFilter{Action: action, Limit: 10000})
-	must(t, err)
-	return len(evs)
-}
-
 // rejections counts the oauth.rejected audit rows with reason (any reason if "").
-func (fx *oauthFixture) rejections(t *testing.T, reason string) int {
-	t.Helper()
-	evs, err := fx.db.Audit().List(context.Background(), store.AuditFilter{Action: "oauth.rejected", Limit: 10000})
-	must(t, err)
-	n := 0
-	for _, ev := range evs {
-		var d map[string]any
-		must(t, json.Unmarshal(ev.Details, &d))
-		if reason == "" || d["reason"] == reason {
-			n++
-		}
-	}
-	return n
-}
-
 // rows counts the rows of a table through a second connection to the file.
-func (fx *oauthFixture) rows(t *testing.T, table string) int {
-	t.Helper()
-	db, err := sql.Open("sqlite", fx.dbPath)
-	must(t, err)
-	defer db.Close()
-	var n int
-	must(t, db.QueryRow(`SELECT count(*) FROM `+table).Scan(&n))
-	return n
-}
-
 // assertion builds a private_key_jwt assertion for jwt1, with mutate applied.
-func (fx *oauthFixture) assertion(t *testing.T, mutate func(h map[string]any, c map[string]any)) string {
-	t.Helper()
-	now := time.Now()
-	h := map[string]any{"alg": "ES256", "kid": "k1", "typ": "JWT"}
-	c := map[string]any{"iss": "jwt1", "sub": "jwt1", "aud": "https://gatehouse.test/oauth2/token",
-		"exp": now.Add(2 * time.Minute).Unix(), "iat": now.Unix(), "jti": token.NewID()}
-	if mutate != nil {
-		mutate(h, c)
-	}
-	opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{}}
-	for k, v := range h {
-		if k != "alg" && k != "kid" {
-			opts.ExtraHeaders[jose.HeaderKey(k)] = v
-		}
-	}
-	sk := jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: fx.jwtKey, KeyID: h["kid"].(string)}}
-	s, err := jose.NewSigner(sk, opts)
-	must(t, err)
-	payload, _ := json.Marshal(c)
-	obj, err := s.Sign(payload)
-	must(t, err)
-	out, err := obj.CompactSerialize()
-	must(t, err)
-	return out
-}
-
-func jwtForm(assertion string) url.Values {
-	return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {oauth.AssertionType}, "client_assertion": {assertion}}
-}
-
-func storeFilter(user, client, session string) store.RefreshFilter {
-	return store.RefreshFilter{UserID: user, ClientID: client, SessionID: session}
-}
-
 // httpHandler defers to the fixture built once the server's URL (the issuer) is known.
-func httpHandler(get func() *oauthFixture) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { get().ServeHTTP(w, r) })
-}

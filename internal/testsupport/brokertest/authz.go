@@ -233,3 +233,16 @@ func (e *AuthzEnv) WantRedirectError(t *testing.T, o Outcome, q AuthzReq, code s
 		t.Fatalf("want %s with state and iss, got %v", code, o.Fields)
 	}
 }
+
+// UserinfoCall calls UserInfo with an Authorization header value (or none).
+func (e *AuthzEnv) UserinfoCall(method, path, auth string) *http.Response {
+	e.T.Helper()
+	req, _ := http.NewRequest(method, e.TS.URL+path, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := e.TS.Client().Do(req)
+	Must(e.T, err)
+	res.Body.Close()
+	return res
+}

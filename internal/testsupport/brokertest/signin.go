@@ -64,12 +64,14 @@ type SigninEnv struct {
 	Replicas []*broker.Server
 	// Audits and KeyManagers are each replica's audit writer and signing-key
 	// manager, as the harness built them.
-	Audits      []*audit.Writer
+	Audits []*audit.Writer
+	// Cfg is the configuration every replica runs with.
+	Cfg         *config.Config
 	KeyManagers []*keys.Manager
-	Active   atomic.Int32
-	Logs     *testsupport.LockedBuffer
-	OIDC     *providertest.OIDCIssuer
-	IdP      *providertest.SAMLIdP
+	Active      atomic.Int32
+	Logs        *testsupport.LockedBuffer
+	OIDC        *providertest.OIDCIssuer
+	IdP         *providertest.SAMLIdP
 	// oidcPublicPEM is the issuer's public key, for alg-confusion knobs.
 	OIDCPublicPEM []byte
 	// idpOnLocalhost puts SAML IdPs on the host name localhost, another site
@@ -115,6 +117,7 @@ func NewSigninEnv(t testing.TB, o Options) *SigninEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.Cfg = cfg
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	for i := range o.Replicas {
 		db, err := sqlstore.Open(ctx, o.DBURL)
@@ -427,4 +430,13 @@ func Carol() crewjam.Session {
 func AliceClaims() map[string]any {
 	return map[string]any{"sub": "alice-sub", "email": "alice@oidc.example", "email_verified": true,
 		"name": "Alice", "groups": []any{"staff"}}
+}
+
+// DeleteAllSessions empties the sessions table, so that a test can assert that
+// a later step created none.
+func (e *SigninEnv) DeleteAllSessions(t testing.TB) {
+	t.Helper()
+	if _, err := e.DB.Sessions().DeleteExpired(t.Context(), e.Clk.Now().Add(100*365*24*time.Hour), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
 }
