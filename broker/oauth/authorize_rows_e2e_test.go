@@ -2,12 +2,10 @@ package oauth_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,55 +90,10 @@ func TestASRED11_NoReferrerLeaks(t *testing.T) {
 	}
 }
 
-// failingStore makes one store operation fail, as a crash at that point would leave
-// things: whatever was written before it stays, nothing after it happens.
-type failingStore struct {
-	store.Store
-	failCodes   atomic.Bool
-	failRefresh atomic.Bool
-	failRevoke  atomic.Bool
-}
-
-type failingCodes struct {
-	store.Codes
-	s *failingStore
-}
-
-func (c failingCodes) Create(ctx context.Context, code store.AuthCode) error {
-	if c.s.failCodes.Load() {
-		return errors.New("crash before the code was stored")
-	}
-	return c.Codes.Create(ctx, code)
-}
-
-type failingRefresh struct {
-	store.RefreshTokens
-	s *failingStore
-}
-
-func (r failingRefresh) Create(ctx context.Context, t store.RefreshToken) error {
-	if r.s.failRefresh.Load() {
-		return errors.New("crash before the tokens were stored")
-	}
-	return r.RefreshTokens.Create(ctx, t)
-}
-
-func (r failingRefresh) Revoke(ctx context.Context, f store.RefreshFilter, now time.Time) (int64, error) {
-	if r.s.failRevoke.Load() {
-		return 0, errors.New("crash before the tokens were revoked")
-	}
-	return r.RefreshTokens.Revoke(ctx, f, now)
-}
-
-func (f *failingStore) Codes() store.Codes { return failingCodes{f.Store.Codes(), f} }
-func (f *failingStore) RefreshTokens() store.RefreshTokens {
-	return failingRefresh{f.Store.RefreshTokens(), f}
-}
-
-func newFailingAuthzEnv(t *testing.T) (*brokertest.AuthzEnv, *failingStore) {
-	var fs *failingStore
+func newFailingAuthzEnv(t *testing.T) (*brokertest.AuthzEnv, *brokertest.FailingStore) {
+	var fs *brokertest.FailingStore
 	e := brokertest.NewAuthzEnvWith(t, brokertest.Options{WrapStore: func(s store.Store) store.Store {
-		fs = &failingStore{Store: s}
+		fs = &brokertest.FailingStore{Store: s}
 		return fs
 	}})
 	return e, fs
@@ -155,14 +108,14 @@ func TestDATA05_CrashBetweenConsentAndCode(t *testing.T) {
 	b := e.SignedIn()
 	q := brokertest.NewAuthzReq("web", brokertest.AppCB, "openid notes.read")
 	o := e.Start(b, q)
-	fs.failCodes.Store(true)
+	fs.FailCodes.Store(true)
 	if o = e.Decide(b, o.Page, "approve"); o.App != nil && o.Fields.Get("code") != "" {
 		t.Fatalf("a code was issued although storing it failed: %v", o.Fields)
 	}
 	if n := e.Count("auth_codes"); n != 0 {
 		t.Fatalf("%d codes stored", n)
 	}
-	fs.failCodes.Store(false)
+	fs.FailCodes.Store(false)
 	q = brokertest.NewAuthzReq("web", brokertest.AppCB, "openid notes.read")
 	o = e.Start(b, q)
 	if o.App == nil {
@@ -187,12 +140,12 @@ func TestDATA06_CrashBetweenRedemptionAndTokens(t *testing.T) {
 	b := e.SignedIn()
 	q := brokertest.NewAuthzReq("web", brokertest.AppCB, "openid notes.read")
 	code := e.Code(b, q).Get("code")
-	fs.failRefresh.Store(true)
+	fs.FailRefresh.Store(true)
 	status, out := e.Redeem("web", code, q.Verifier, brokertest.AppCB)
 	if status == 200 || out["access_token"] != nil {
 		t.Fatalf("tokens returned although storing them failed: %d %v", status, out)
 	}
-	fs.failRefresh.Store(false)
+	fs.FailRefresh.Store(false)
 	if status, out = e.Redeem("web", code, q.Verifier, brokertest.AppCB); status != 400 || out["error"] != "invalid_grant" {
 		t.Fatalf("second redemption after the crash: %d %v", status, out)
 	}
