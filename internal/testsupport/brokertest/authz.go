@@ -150,7 +150,7 @@ func (e *AuthzEnv) Start(c *http.Client, q AuthzReq) Outcome {
 	return e.Drive(c, e.Get(c, q.URL()))
 }
 
-// approve submits the consent form on page with decision.
+// Decide submits the consent form on page with decision.
 func (e *AuthzEnv) Decide(c *http.Client, page, decision string) Outcome {
 	e.T.Helper()
 	f := FormFields(e.T, page, "/oauth2/consent")
@@ -210,7 +210,7 @@ func (e *AuthzEnv) TokenRequest(client string, v url.Values) (int, map[string]an
 	return res.StatusCode, out
 }
 
-// wantNoCode asserts nothing was issued: no code row and no consent row.
+// WantNothingIssued asserts nothing was issued: no code row and no consent row.
 func (e *AuthzEnv) WantNothingIssued(t *testing.T) {
 	t.Helper()
 	if n := e.Count("auth_codes"); n != 0 {

@@ -219,7 +219,7 @@ func (fx *OAuthFixture) Active(t *testing.T, tok string) bool {
 	return fx.Introspect(t, tok)["active"] == true
 }
 
-// introspectAs asks as client (basic auth), for refresh tokens.
+// ActiveFor asks as client (basic auth), for refresh tokens.
 func (fx *OAuthFixture) ActiveFor(t *testing.T, client, tok string) bool {
 	t.Helper()
 	o := fx.Call(t, "/oauth2/introspect", "basic:"+client, url.Values{"token": {tok}})

@@ -64,35 +64,38 @@ type SigninEnv struct {
 	Replicas []*broker.Server
 	// Audits and KeyManagers are each replica's audit writer and signing-key
 	// manager, as the harness built them.
-	Audits []*audit.Writer
-	// Cfg is the configuration every replica runs with.
-	Cfg         *config.Config
+	Audits      []*audit.Writer
 	KeyManagers []*keys.Manager
-	Active      atomic.Int32
-	Logs        *testsupport.LockedBuffer
-	OIDC        *providertest.OIDCIssuer
-	IdP         *providertest.SAMLIdP
-	// oidcPublicPEM is the issuer's public key, for alg-confusion knobs.
+	// Cfg is the configuration every replica runs with.
+	Cfg *config.Config
+	// Active is the index of the replica that serves the next request.
+	Active atomic.Int32
+	Logs   *testsupport.LockedBuffer
+	OIDC   *providertest.OIDCIssuer
+	IdP    *providertest.SAMLIdP
+	// OIDCPublicPEM is the issuer's public key, for alg-confusion knobs.
 	OIDCPublicPEM []byte
-	// idpOnLocalhost puts SAML IdPs on the host name localhost, another site
+	// IdPOnLocalhost puts SAML IdPs on the host name localhost, another site
 	// than Gatehouse's 127.0.0.1, so a browser sees the ACS POST as cross-site.
 	IdPOnLocalhost bool
 }
 
-// t0 for sign-in tests: real-ish "now", since the IdPs' certificates are made around it.
+// SigninT0 is the start of sign-in tests' clock: real-ish "now", since the IdPs' certificates are made around it.
 var SigninT0 = time.Now().UTC().Truncate(time.Second)
 
+// Options shape a SigninEnv.
 type Options struct {
 	DBURL    string // "" = a fresh SQLite file
 	Replicas int
 	Settings map[string]string
-	// wrapStore, if set, wraps the store each replica's server uses.
+	// WrapStore, if set, wraps the store each replica's server uses.
 	WrapStore func(store.Store) store.Store
-	// checkEvery is how often the replicas re-read provider versions; zero
+	// CheckEvery is how often the replicas re-read provider versions; zero
 	// means on every request, so that a test sees an admin's edit at once.
 	CheckEvery time.Duration
 }
 
+// NewSigninEnv starts the broker (o.Replicas of it) on one httptest TLS server.
 func NewSigninEnv(t testing.TB, o Options) *SigninEnv {
 	t.Helper()
 	e := &SigninEnv{T: t, Clk: &Clock{t: SigninT0}, Logs: &testsupport.LockedBuffer{}}
