@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"context"
@@ -8,16 +8,18 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
+
+	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
 
 // TestDOS12_MaintenanceSweepsExpiredState: expired sessions, codes, refresh tokens and
 // replay entries are deleted, so stored state stays bounded; live ones are kept.
 func TestDOS12_MaintenanceSweepsExpiredState(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", nil, nil)
+	ts := brokertest.NewTestServer(t, "https://id.example.com", nil, nil)
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	ts.Now = func() time.Time { return now }
 	ctx := context.Background()
-	st := ts.db
+	st := ts.DB
 	if err := st.Users().Create(ctx, store.User{ID: "u1", CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +51,7 @@ func TestDOS12_MaintenanceSweepsExpiredState(t *testing.T) {
 	st.Replay().Remember(ctx, "old", now.Add(-time.Second), now.Add(-time.Minute))
 	st.Replay().Remember(ctx, "new", now.Add(time.Minute), now)
 
-	ts.maintainOnce(ctx)
+	ts.MaintainOnce(ctx)
 
 	sessions, err := st.Sessions().ListForUser(ctx, "u1")
 	if err != nil || len(sessions) != 1 || sessions[0].ID != "live" {
@@ -87,46 +89,46 @@ func TestWEB11_ExpiredSessionRevokesItsTokens(t *testing.T) {
 		{"absolute expiry", time.Minute, -time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fx := newOAuthFixture(t, nil)
+			fx := brokertest.NewOAuthFixture(t, nil)
 			ctx := context.Background()
 			now := time.Now()
-			must(t, fx.db.Sessions().Delete(ctx, "sess-1"))
-			must(t, fx.db.Sessions().Create(ctx, store.Session{ID: "sess-1", TokenHash: []byte("h1"), UserID: "alice", ProviderID: "corp",
+			brokertest.Must(t, fx.DB.Sessions().Delete(ctx, "sess-1"))
+			brokertest.Must(t, fx.DB.Sessions().Create(ctx, store.Session{ID: "sess-1", TokenHash: []byte("h1"), UserID: "alice", ProviderID: "corp",
 				CreatedAt: now.Add(-2 * time.Hour), LastSeenAt: now.Add(-tc.lastSeen), ExpiresAt: now.Add(tc.expires)}))
-			code, verifier, _ := fx.newCode(t, codeOpts{client: "web1", redirect: "https://app1.test/cb"})
-			o := fx.exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil)
-			rt, at := o.str("refresh_token"), o.str("access_token")
-			if o.status != 200 || rt == "" {
-				t.Fatalf("%d %s", o.status, o.raw)
+			code, verifier, _ := fx.NewCode(t, brokertest.CodeOpts{Client: "web1", Redirect: "https://app1.test/cb"})
+			o := fx.Exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil)
+			rt, at := o.Str("refresh_token"), o.Str("access_token")
+			if o.Status != 200 || rt == "" {
+				t.Fatalf("%d %s", o.Status, o.Raw)
 			}
-			if !fx.activeFor(t, "web1", rt) || !fx.active(t, at) {
+			if !fx.ActiveFor(t, "web1", rt) || !fx.Active(t, at) {
 				t.Fatal("tokens inactive before the sweep")
 			}
 
 			// A sweep that cannot revoke the tokens keeps the row for the next one.
-			failing := &failingStore{Store: fx.store}
-			failing.failRevoke.Store(true)
-			fx.store = failing
-			fx.maintainOnce(ctx)
-			fx.store = failing.Store
-			if _, err := fx.db.Sessions().GetByTokenHash(ctx, []byte("h1")); err != nil {
+			failing := &brokertest.FailingStore{Store: fx.Store()}
+			failing.FailRevoke.Store(true)
+			fx.SetStore(failing)
+			fx.MaintainOnce(ctx)
+			fx.SetStore(failing.Store)
+			if _, err := fx.DB.Sessions().GetByTokenHash(ctx, []byte("h1")); err != nil {
 				t.Fatalf("session deleted although its tokens were not revoked: %v", err)
 			}
-			if !fx.activeFor(t, "web1", rt) {
+			if !fx.ActiveFor(t, "web1", rt) {
 				t.Fatal("the failed sweep revoked the refresh token after all")
 			}
 
-			fx.maintainOnce(ctx)
+			fx.MaintainOnce(ctx)
 
-			if _, err := fx.db.Sessions().GetByTokenHash(ctx, []byte("h1")); !errors.Is(err, store.ErrNotFound) {
+			if _, err := fx.DB.Sessions().GetByTokenHash(ctx, []byte("h1")); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("session not swept: %v", err)
 			}
-			fx.call(t, "/oauth2/token", "basic:web1", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}).
-				wantError(t, 400, "invalid_grant")
-			if fx.activeFor(t, "web1", rt) {
+			fx.Call(t, "/oauth2/token", "basic:web1", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}).
+				WantError(t, 400, "invalid_grant")
+			if fx.ActiveFor(t, "web1", rt) {
 				t.Error("refresh token still introspects active")
 			}
-			if fx.active(t, at) {
+			if fx.Active(t, at) {
 				t.Error("access token still introspects active")
 			}
 		})

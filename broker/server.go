@@ -152,6 +152,17 @@ func New(o Options) (*Server, error) {
 // through the store and call Invalidate).
 func (s *Server) Upstreams() *upstream.Registry { return s.upstreams }
 
+// SignIn, OAuth and Web are the capabilities and the web layer this Server
+// wired, for the end-to-end tests in internal/testsupport/brokertest and the
+// capabilities' own packages (which cannot reach into broker).
+func (s *Server) SignIn() *signin.Server { return s.signin }
+
+// OAuth is the OAuth 2.0 / OpenID Connect server this Server wired.
+func (s *Server) OAuth() *oauth.Server { return s.oauth }
+
+// Web is the web layer this Server's capabilities share.
+func (s *Server) Web() *web.Core { return s.web }
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // dispatch hands the request to the route table. The standard mux would answer

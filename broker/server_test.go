@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"io"
@@ -9,57 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/broker/audit"
-	"github.com/gatehouse/gatehouse/broker/config"
-	"github.com/gatehouse/gatehouse/broker/keys"
-	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/web"
-	"github.com/gatehouse/gatehouse/internal/testsupport"
-	"github.com/gatehouse/gatehouse/internal/testsupport/deps"
+
+	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
-
-// testServer is a Server over a fresh SQLite database, with its log captured.
-type testServer struct {
-	*Server
-	db     *sqlstore.DB
-	dbPath string
-	cfg    *config.Config
-	log    *testsupport.LockedBuffer
-	aw     *audit.Writer
-	km     *keys.Manager
-}
-
-// newTestServer builds a Server for issuer with optional extra settings; extra
-// routes are registered before the server is used (for mechanisms no production
-// route exercises yet).
-func newTestServer(t testing.TB, issuer string, settings map[string]string, extra func(s *Server)) *testServer {
-	t.Helper()
-	d := deps.New(t, issuer, settings, settings["test-database-url"], audit.Options{})
-	cfg, db, km, aw := d.Config, d.DB, d.Keys, d.Audit
-	s, err := New(Options{Config: cfg, Store: db, Keys: km, Audit: aw, Logger: d.Log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if extra != nil {
-		extra(s)
-	}
-	return &testServer{Server: s, db: db, dbPath: d.DBPath, cfg: cfg, log: d.Logs, aw: aw, km: km}
-}
-
-func (ts *testServer) do(r *http.Request) *http.Response {
-	w := httptest.NewRecorder()
-	ts.ServeHTTP(w, r)
-	return w.Result()
-}
-
-func body(t *testing.T, res *http.Response) string {
-	t.Helper()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // htmlRoutes are every route that answers a person with HTML, including error pages.
 var htmlRoutes = []struct{ method, path string }{
@@ -70,9 +24,9 @@ var htmlRoutes = []struct{ method, path string }{
 }
 
 func TestWEB12_Clickjacking(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", nil, nil)
+	ts := brokertest.NewTestServer(t, "https://id.example.com", nil, nil)
 	for _, rt := range htmlRoutes {
-		res := ts.do(httptest.NewRequest(rt.method, rt.path, nil))
+		res := ts.Do(httptest.NewRequest(rt.method, rt.path, nil))
 		if got := res.Header.Get("X-Frame-Options"); got != "DENY" {
 			t.Errorf("%s %s: X-Frame-Options %q", rt.method, rt.path, got)
 		}
@@ -83,9 +37,9 @@ func TestWEB12_Clickjacking(t *testing.T) {
 }
 
 func TestWEB13_ContentSecurityPolicy(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", nil, nil)
+	ts := brokertest.NewTestServer(t, "https://id.example.com", nil, nil)
 	for _, rt := range htmlRoutes {
-		res := ts.do(httptest.NewRequest(rt.method, rt.path, nil))
+		res := ts.Do(httptest.NewRequest(rt.method, rt.path, nil))
 		csp := res.Header.Get("Content-Security-Policy")
 		directives := map[string]string{}
 		for _, d := range strings.Split(csp, ";") {
@@ -104,7 +58,7 @@ func TestWEB13_ContentSecurityPolicy(t *testing.T) {
 			t.Errorf("%s %s: CSP allows unsafe script: %q", rt.method, rt.path, csp)
 		}
 		// No inline script or style in the page itself, which the CSP would block anyway.
-		page := body(t, res)
+		page := brokertest.Body(t, res)
 		if strings.Contains(page, "<script>") || strings.Contains(page, "<style") || strings.Contains(page, " style=") || strings.Contains(page, " on") && strings.Contains(page, "onerror=") {
 			t.Errorf("%s %s: inline script or style in page", rt.method, rt.path)
 		}
@@ -116,9 +70,9 @@ func TestWEB15_OtherHeaders(t *testing.T) {
 		issuer string
 		hsts   bool
 	}{{"https://id.example.com", true}, {"http://localhost:8080", false}} {
-		ts := newTestServer(t, tc.issuer, nil, nil)
+		ts := brokertest.NewTestServer(t, tc.issuer, nil, nil)
 		for _, rt := range htmlRoutes {
-			res := ts.do(httptest.NewRequest(rt.method, rt.path, nil))
+			res := ts.Do(httptest.NewRequest(rt.method, rt.path, nil))
 			h := res.Header
 			want := map[string]string{
 				"X-Content-Type-Options":     "nosniff",
@@ -141,69 +95,69 @@ func TestWEB15_OtherHeaders(t *testing.T) {
 }
 
 func TestStaticAssetsAreHashedAndImmutable(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", nil, nil)
-	page := body(t, ts.do(httptest.NewRequest("GET", "/", nil)))
+	ts := brokertest.NewTestServer(t, "https://id.example.com", nil, nil)
+	page := brokertest.Body(t, ts.Do(httptest.NewRequest("GET", "/", nil)))
 	i := strings.Index(page, `href="/static/style.`)
 	if i < 0 {
 		t.Fatalf("page does not link the hashed stylesheet:\n%s", page)
 	}
 	href := page[i+len(`href="`):]
 	href = href[:strings.Index(href, `"`)]
-	res := ts.do(httptest.NewRequest("GET", href, nil))
+	res := ts.Do(httptest.NewRequest("GET", href, nil))
 	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/css; charset=utf-8" ||
 		res.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
 		t.Fatalf("GET %s: %d %v", href, res.StatusCode, res.Header)
 	}
-	if !strings.Contains(body(t, res), "--brand") {
+	if !strings.Contains(brokertest.Body(t, res), "--brand") {
 		t.Error("stylesheet content missing")
 	}
 }
 
 func TestUnknownRoutesGetStyledPages(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", nil, nil)
-	res := ts.do(httptest.NewRequest("GET", "/does/not/exist?x=<script>", nil))
-	page := body(t, res)
+	ts := brokertest.NewTestServer(t, "https://id.example.com", nil, nil)
+	res := ts.Do(httptest.NewRequest("GET", "/does/not/exist?x=<script>", nil))
+	page := brokertest.Body(t, res)
 	if res.StatusCode != 404 || !strings.Contains(page, `data-testid="error"`) || !strings.Contains(page, "Page not found") {
 		t.Fatalf("404: %d\n%s", res.StatusCode, page)
 	}
 	if id := res.Header.Get("X-Request-ID"); id == "" || !strings.Contains(page, id) {
 		t.Errorf("error page does not show the request ID %q", id)
 	}
-	res = ts.do(httptest.NewRequest("DELETE", "/healthz", nil))
+	res = ts.Do(httptest.NewRequest("DELETE", "/healthz", nil))
 	if res.StatusCode != 405 || res.Header.Get("Allow") != "GET" {
 		t.Fatalf("405: %d Allow=%q", res.StatusCode, res.Header.Get("Allow"))
 	}
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", nil, func(s *Server) {
+	ts := brokertest.NewTestServer(t, "https://id.example.com", nil, func(s *broker.Server) {
 		// A page that needs the database, as most will.
-		s.page("GET /test/needs-db", func(w http.ResponseWriter, r *http.Request) error {
-			_, err := s.store.Clients().List(r.Context())
+		s.Page("GET /test/needs-db", func(w http.ResponseWriter, r *http.Request) error {
+			_, err := s.Store().Clients().List(r.Context())
 			return err
 		})
 	})
 	for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": `{"checks":{"database":"ok"},"status":"ok"}`} {
-		res := ts.do(httptest.NewRequest("GET", path, nil))
-		if got := body(t, res); res.StatusCode != 200 || got != want {
+		res := ts.Do(httptest.NewRequest("GET", path, nil))
+		if got := brokertest.Body(t, res); res.StatusCode != 200 || got != want {
 			t.Errorf("%s: %d %q", path, res.StatusCode, got)
 		}
 	}
-	if res := ts.do(httptest.NewRequest("GET", "/test/needs-db", nil)); res.StatusCode != 200 {
+	if res := ts.Do(httptest.NewRequest("GET", "/test/needs-db", nil)); res.StatusCode != 200 {
 		t.Fatalf("needs-db with database up: %d", res.StatusCode)
 	}
 
-	ts.db.Close() // the database goes away
+	ts.DB.Close() // the database goes away
 
-	res := ts.do(httptest.NewRequest("GET", "/readyz", nil))
-	if got := body(t, res); res.StatusCode != 503 || !strings.Contains(got, `"database":"unreachable"`) {
+	res := ts.Do(httptest.NewRequest("GET", "/readyz", nil))
+	if got := brokertest.Body(t, res); res.StatusCode != 503 || !strings.Contains(got, `"database":"unreachable"`) {
 		t.Errorf("/readyz with database gone: %d %s", res.StatusCode, got)
 	}
-	if res := ts.do(httptest.NewRequest("GET", "/healthz", nil)); res.StatusCode != 200 {
-		t.Errorf("/healthz must not depend on the database: %d", res.StatusCode)
+	if res := ts.Do(httptest.NewRequest("GET", "/healthz", nil)); res.StatusCode != 200 {
+		t.Errorf("/healthz brokertest.Must not depend on the database: %d", res.StatusCode)
 	}
-	res = ts.do(httptest.NewRequest("GET", "/test/needs-db", nil))
-	page := body(t, res)
+	res = ts.Do(httptest.NewRequest("GET", "/test/needs-db", nil))
+	page := brokertest.Body(t, res)
 	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" || !strings.Contains(page, "Temporarily unavailable") {
 		t.Fatalf("page needing the database: %d %v\n%s", res.StatusCode, res.Header, page)
 	}
@@ -213,10 +167,10 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", nil, nil)
-	ts.do(httptest.NewRequest("GET", "/healthz", nil))
-	ts.do(httptest.NewRequest("GET", "/missing", nil))
-	m := body(t, ts.do(httptest.NewRequest("GET", "/metrics", nil)))
+	ts := brokertest.NewTestServer(t, "https://id.example.com", nil, nil)
+	ts.Do(httptest.NewRequest("GET", "/healthz", nil))
+	ts.Do(httptest.NewRequest("GET", "/missing", nil))
+	m := brokertest.Body(t, ts.Do(httptest.NewRequest("GET", "/metrics", nil)))
 	for _, want := range []string{
 		`gatehouse_http_requests_total{code="200",method="get",route="GET /healthz"} 1`,
 		`gatehouse_http_requests_total{code="404",method="get",route="unmatched"} 1`,
@@ -231,10 +185,10 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestDiscoveryAndJWKS(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com/tenant", nil, nil)
+	ts := brokertest.NewTestServer(t, "https://id.example.com/tenant", nil, nil)
 	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
-		res := ts.do(httptest.NewRequest("GET", path, nil))
-		got := body(t, res)
+		res := ts.Do(httptest.NewRequest("GET", path, nil))
+		got := brokertest.Body(t, res)
 		for _, want := range []string{`"issuer":"https://id.example.com/tenant"`, `"jwks_uri":"https://id.example.com/tenant/oauth2/jwks"`, `"id_token_signing_alg_values_supported":["RS256","ES256"]`} {
 			if !strings.Contains(got, want) {
 				t.Errorf("%s lacks %s: %s", path, want, got)
@@ -244,8 +198,8 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 			t.Errorf("%s headers: %v", path, res.Header)
 		}
 	}
-	res := ts.do(httptest.NewRequest("GET", "/oauth2/jwks", nil))
-	got := body(t, res)
+	res := ts.Do(httptest.NewRequest("GET", "/oauth2/jwks", nil))
+	got := brokertest.Body(t, res)
 	if res.StatusCode != 200 || !strings.Contains(got, `"alg":"ES256"`) || !strings.Contains(got, `"kid":`) ||
 		strings.Contains(got, `"d":`) || res.Header.Get("Content-Type") != "application/jwk-set+json" {
 		t.Fatalf("jwks: %d %v %s", res.StatusCode, res.Header, got)
@@ -253,25 +207,25 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 }
 
 func TestDOS14_PanicRecovery(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", nil, func(s *Server) {
-		s.page("GET /test/panic", func(w http.ResponseWriter, r *http.Request) error { panic("secret internal detail") })
+	ts := brokertest.NewTestServer(t, "https://id.example.com", nil, func(s *broker.Server) {
+		s.Page("GET /test/panic", func(w http.ResponseWriter, r *http.Request) error { panic("secret internal detail") })
 	})
-	res := ts.do(httptest.NewRequest("GET", "/test/panic", nil))
-	page := body(t, res)
+	res := ts.Do(httptest.NewRequest("GET", "/test/panic", nil))
+	page := brokertest.Body(t, res)
 	if res.StatusCode != 500 || strings.Contains(page, "secret internal detail") || !strings.Contains(page, "Something went wrong") {
 		t.Fatalf("panic: %d\n%s", res.StatusCode, page)
 	}
-	if !strings.Contains(ts.log.String(), "secret internal detail") {
+	if !strings.Contains(ts.Log.String(), "secret internal detail") {
 		t.Error("the panic was not logged")
 	}
-	if res := ts.do(httptest.NewRequest("GET", "/healthz", nil)); res.StatusCode != 200 {
+	if res := ts.Do(httptest.NewRequest("GET", "/healthz", nil)); res.StatusCode != 200 {
 		t.Error("server stopped serving after a panic")
 	}
 }
 
 func TestDOS02_BodyLimit(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", nil, func(s *Server) {
-		s.endpoint("POST /test/echo", s.web.Adapt(func(w http.ResponseWriter, r *http.Request) error {
+	ts := brokertest.NewTestServer(t, "https://id.example.com", nil, func(s *broker.Server) {
+		s.Endpoint("POST /test/echo", s.Web().Adapt(func(w http.ResponseWriter, r *http.Request) error {
 			if err := r.ParseForm(); err != nil {
 				return err
 			}
@@ -283,26 +237,26 @@ func TestDOS02_BodyLimit(t *testing.T) {
 	// Declared length over the limit: refused before the handler reads anything.
 	req := httptest.NewRequest("POST", "/test/echo", strings.NewReader(big))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if res := ts.do(req); res.StatusCode != 413 {
+	if res := ts.Do(req); res.StatusCode != 413 {
 		t.Errorf("declared oversized body: %d", res.StatusCode)
 	}
 	// Chunked (no length): refused once reading passes the limit.
 	req = httptest.NewRequest("POST", "/test/echo", io.MultiReader(strings.NewReader(big)))
 	req.ContentLength = -1
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if res := ts.do(req); res.StatusCode != 413 {
+	if res := ts.Do(req); res.StatusCode != 413 {
 		t.Errorf("chunked oversized body: %d", res.StatusCode)
 	}
 	req = httptest.NewRequest("POST", "/test/echo", strings.NewReader("a=fine"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if res := ts.do(req); res.StatusCode != 200 || body(t, res) != "fine" {
+	if res := ts.Do(req); res.StatusCode != 200 || brokertest.Body(t, res) != "fine" {
 		t.Errorf("small body refused")
 	}
 }
 
 func TestTrustedProxies(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8"}, func(s *Server) {
-		s.endpoint("GET /test/whoami", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := brokertest.NewTestServer(t, "https://id.example.com", map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8"}, func(s *broker.Server) {
+		s.Endpoint("GET /test/whoami", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(web.InfoFrom(r.Context()).IP + " " + web.RequestID(r.Context())))
 		}))
 	})
@@ -315,7 +269,7 @@ func TestTrustedProxies(t *testing.T) {
 		req.RemoteAddr = tc.remote
 		req.Header.Set("X-Forwarded-For", tc.xff)
 		req.Header.Set("X-Request-ID", tc.reqID)
-		ip, id, _ := strings.Cut(body(t, ts.do(req)), " ")
+		ip, id, _ := strings.Cut(brokertest.Body(t, ts.Do(req)), " ")
 		if ip != tc.wantIP {
 			t.Errorf("remote %s XFF %q: IP %s, want %s", tc.remote, tc.xff, ip, tc.wantIP)
 		}
@@ -326,25 +280,25 @@ func TestTrustedProxies(t *testing.T) {
 }
 
 func TestAccessLogHasNoQueryStrings(t *testing.T) {
-	ts := newTestServer(t, "https://id.example.com", nil, nil)
-	ts.do(httptest.NewRequest("GET", "/?code=SECRETCODE&state=abc", nil))
-	if l := ts.log.String(); strings.Contains(l, "SECRETCODE") || !strings.Contains(l, `"path":"/"`) {
+	ts := brokertest.NewTestServer(t, "https://id.example.com", nil, nil)
+	ts.Do(httptest.NewRequest("GET", "/?code=SECRETCODE&state=abc", nil))
+	if l := ts.Log.String(); strings.Contains(l, "SECRETCODE") || !strings.Contains(l, `"path":"/"`) {
 		t.Fatalf("access log: %s", l)
 	}
 }
 
 // formServer has a form route, as consent, delegation and admin pages will.
-func formServer(t *testing.T, issuer string) *testServer {
-	return newTestServer(t, issuer, nil, func(s *Server) {
-		s.page("GET /test/form", func(w http.ResponseWriter, r *http.Request) error {
-			tok, err := s.web.CSRFToken(w, r, "/test/form")
+func formServer(t *testing.T, issuer string) *brokertest.TestServer {
+	return brokertest.NewTestServer(t, issuer, nil, func(s *broker.Server) {
+		s.Page("GET /test/form", func(w http.ResponseWriter, r *http.Request) error {
+			tok, err := s.Web().CSRFToken(w, r, "/test/form")
 			if err != nil {
 				return err
 			}
 			w.Write([]byte(tok))
 			return nil
 		})
-		s.form("POST /test/form", func(w http.ResponseWriter, r *http.Request) error {
+		s.Form("POST /test/form", func(w http.ResponseWriter, r *http.Request) error {
 			w.Write([]byte("changed"))
 			return nil
 		})
@@ -352,16 +306,16 @@ func formServer(t *testing.T, issuer string) *testServer {
 }
 
 // browser fetches the form page and returns its cookie and token.
-func (ts *testServer) browser(t *testing.T) (*http.Cookie, string) {
+func browser(ts *brokertest.TestServer, t *testing.T) (*http.Cookie, string) {
 	t.Helper()
-	res := ts.do(httptest.NewRequest("GET", "https://id.example.com/test/form", nil))
+	res := ts.Do(httptest.NewRequest("GET", "https://id.example.com/test/form", nil))
 	if len(res.Cookies()) != 1 {
 		t.Fatalf("want one cookie, got %v", res.Header["Set-Cookie"])
 	}
-	return res.Cookies()[0], body(t, res)
+	return res.Cookies()[0], brokertest.Body(t, res)
 }
 
-func (ts *testServer) post(cookie *http.Cookie, token string, header map[string]string) *http.Response {
+func post(ts *brokertest.TestServer, cookie *http.Cookie, token string, header map[string]string) *http.Response {
 	req := httptest.NewRequest("POST", "https://id.example.com/test/form", strings.NewReader(url.Values{web.CSRFField: {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if cookie != nil {
@@ -370,12 +324,12 @@ func (ts *testServer) post(cookie *http.Cookie, token string, header map[string]
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	return ts.do(req)
+	return ts.Do(req)
 }
 
 func TestWEB08_CookieFlags(t *testing.T) {
 	ts := formServer(t, "https://id.example.com")
-	res := ts.do(httptest.NewRequest("GET", "https://id.example.com/test/form", nil))
+	res := ts.Do(httptest.NewRequest("GET", "https://id.example.com/test/form", nil))
 	raw := res.Header.Values("Set-Cookie")
 	if len(raw) != 1 {
 		t.Fatalf("Set-Cookie: %v", raw)
@@ -386,7 +340,7 @@ func TestWEB08_CookieFlags(t *testing.T) {
 	}
 	// A plain-http loopback issuer (the demo) cannot use the __Host- prefix or Secure.
 	ts = formServer(t, "http://localhost:8080")
-	c = ts.do(httptest.NewRequest("GET", "http://localhost:8080/test/form", nil)).Cookies()[0]
+	c = ts.Do(httptest.NewRequest("GET", "http://localhost:8080/test/form", nil)).Cookies()[0]
 	if c.Name != "gatehouse" || c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
 		t.Fatalf("loopback cookie flags: %+v", c)
 	}
@@ -394,8 +348,8 @@ func TestWEB08_CookieFlags(t *testing.T) {
 
 func TestWEB01_CSRF(t *testing.T) {
 	ts := formServer(t, "https://id.example.com")
-	cookie, token := ts.browser(t)
-	otherCookie, otherToken := ts.browser(t)
+	cookie, token := browser(ts, t)
+	otherCookie, otherToken := browser(ts, t)
 
 	for _, tc := range []struct {
 		name   string
@@ -414,8 +368,8 @@ func TestWEB01_CSRF(t *testing.T) {
 		{"token for another form", otherCookie, web.FormToken([]byte("x"), "/test/form"), nil, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := ts.post(tc.cookie, tc.token, tc.header)
-			got := body(t, res)
+			res := post(ts, tc.cookie, tc.token, tc.header)
+			got := brokertest.Body(t, res)
 			if res.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d: %s", res.StatusCode, tc.want, got)
 			}
@@ -428,16 +382,16 @@ func TestWEB01_CSRF(t *testing.T) {
 
 func TestWEB04_NoStateChangeByGET(t *testing.T) {
 	ts := formServer(t, "https://id.example.com")
-	if len(ts.forms) == 0 {
+	if len(ts.Forms()) == 0 {
 		t.Fatal("no form routes registered")
 	}
-	for _, pattern := range ts.forms {
+	for _, pattern := range ts.Forms() {
 		method, path, _ := strings.Cut(pattern, " ")
 		if method != "POST" {
 			t.Errorf("form route %q changes state on %s", pattern, method)
 		}
 		for _, m := range []string{"PUT", "DELETE", "PATCH"} {
-			if res := ts.do(httptest.NewRequest(m, path, nil)); res.StatusCode != 405 {
+			if res := ts.Do(httptest.NewRequest(m, path, nil)); res.StatusCode != 405 {
 				t.Errorf("%s %s: %d, want 405", m, path, res.StatusCode)
 			}
 		}

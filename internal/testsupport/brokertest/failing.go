@@ -1,0 +1,56 @@
+package brokertest
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+)
+
+// FailingStore makes each store operation whose switch is on fail, as a crash at
+// that point would leave things: whatever was written before it stays, nothing
+// after it happens.
+type FailingStore struct {
+	store.Store
+	FailCodes   atomic.Bool
+	FailRefresh atomic.Bool
+	FailRevoke  atomic.Bool
+}
+
+type failingCodes struct {
+	store.Codes
+	s *FailingStore
+}
+
+func (c failingCodes) Create(ctx context.Context, code store.AuthCode) error {
+	if c.s.FailCodes.Load() {
+		return errors.New("crash before the code was stored")
+	}
+	return c.Codes.Create(ctx, code)
+}
+
+type failingRefresh struct {
+	store.RefreshTokens
+	s *FailingStore
+}
+
+func (r failingRefresh) Create(ctx context.Context, t store.RefreshToken) error {
+	if r.s.FailRefresh.Load() {
+		return errors.New("crash before the tokens were stored")
+	}
+	return r.RefreshTokens.Create(ctx, t)
+}
+
+func (r failingRefresh) Revoke(ctx context.Context, f store.RefreshFilter, now time.Time) (int64, error) {
+	if r.s.FailRevoke.Load() {
+		return 0, errors.New("crash before the tokens were revoked")
+	}
+	return r.RefreshTokens.Revoke(ctx, f, now)
+}
+
+func (f *FailingStore) Codes() store.Codes { return failingCodes{f.Store.Codes(), f} }
+func (f *FailingStore) RefreshTokens() store.RefreshTokens {
+	return failingRefresh{f.Store.RefreshTokens(), f}
+}
