@@ -51,19 +51,19 @@ func getProvider(ctx context.Context, st store.Store, id string) (store.Provider
 // ID (upstream.Upsert: checked, built once, then stored under optimistic
 // locking). A provider the spec leaves disabled is cut off as DisableProvider
 // does. It records provider.added or provider.updated (nothing if the update
-// changed nothing), and provider.disabled for a cut-off. All of it is one
-// transaction; a SAML metadata URL is fetched inside it (upstream.Upsert
-// checks what it stores), which holds SQLite's write lock for that long.
+// changed nothing), and provider.disabled for a cut-off. The writes are one
+// transaction; the checking, and the fetch of a SAML metadata URL, come before
+// it (upstream.Prepare), so the transaction never waits on the network.
 func (s *Service) UpsertProvider(ctx context.Context, a Actor, spec upstream.Spec) (ProviderChange, error) {
 	var ch ProviderChange
-	err := s.Store.InTx(ctx, func(tx store.Store) error {
-		var before int64
-		if old, err := tx.Providers().Get(ctx, spec.ID); err == nil {
-			before = old.Version
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		p, created, err := upstream.Upsert(ctx, tx, s.Upstream, spec)
+	prep, err := upstream.Prepare(ctx, s.Store, s.Upstream, spec)
+	if err != nil {
+		return ch, providerErr(err)
+	}
+	old, _ := prep.Previous()
+	before := old.Version
+	err = s.Store.InTx(ctx, func(tx store.Store) error {
+		p, created, err := prep.Save(ctx, tx, s.Upstream)
 		if err != nil {
 			return providerErr(err)
 		}
