@@ -76,11 +76,19 @@ func NewWriter(st store.Audit, log *slog.Logger, o Options) *Writer {
 // Record writes ev now and returns only once it is stored: for consent, delegation,
 // admin changes and refused attacks, whose record must not be lost in a crash.
 func (w *Writer) Record(ctx context.Context, ev Event) error {
+	return w.RecordTo(ctx, w.store, ev)
+}
+
+// RecordTo writes ev as Record does, but through st: the admin operations pass
+// their transaction's store.Audit, so that the event is stored with the change it
+// records or not at all. The log line is written once st has the row, before the
+// caller commits.
+func (w *Writer) RecordTo(ctx context.Context, st store.Audit, ev Event) error {
 	e, err := w.toStore(ev)
 	if err != nil {
 		return err
 	}
-	if err := w.store.Append(ctx, e); err != nil {
+	if err := st.Append(ctx, e); err != nil {
 		return err
 	}
 	w.logEvent(e)

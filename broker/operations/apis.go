@@ -29,35 +29,42 @@ func (s *Service) CreateAPI(ctx context.Context, a Actor, api store.API) (store.
 	if err := validateAPI(api); err != nil {
 		return api, err
 	}
-	if err := s.Store.APIs().Create(ctx, api); err != nil {
-		return api, storeErr(err)
-	}
-	return api, s.record(ctx, a, "api.created", api.ID, map[string]any{"audience": api.Audience})
+	return api, s.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.APIs().Create(ctx, api); err != nil {
+			return storeErr(err)
+		}
+		return s.record(ctx, tx, a, "api.created", api.ID, map[string]any{"audience": api.Audience})
+	})
 }
 
 // UpdateAPI replaces the stored API with api's audience, name and scopes. It
 // records api.updated.
 func (s *Service) UpdateAPI(ctx context.Context, a Actor, api store.API) (store.API, error) {
-	old, err := s.GetAPI(ctx, api.ID)
-	if err != nil {
-		return api, err
-	}
-	api.CreatedAt = old.CreatedAt
-	if err := validateAPI(api); err != nil {
-		return api, err
-	}
-	if err := s.Store.APIs().Update(ctx, api); err != nil {
-		return api, storeErr(err)
-	}
-	return api, s.record(ctx, a, "api.updated", api.ID, map[string]any{"audience": api.Audience})
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		old, err := tx.APIs().Get(ctx, api.ID)
+		if err != nil {
+			return storeErr(err)
+		}
+		api.CreatedAt = old.CreatedAt
+		if err := validateAPI(api); err != nil {
+			return err
+		}
+		if err := tx.APIs().Update(ctx, api); err != nil {
+			return storeErr(err)
+		}
+		return s.record(ctx, tx, a, "api.updated", api.ID, map[string]any{"audience": api.Audience})
+	})
+	return api, err
 }
 
 // DeleteAPI removes an API. It records api.deleted.
 func (s *Service) DeleteAPI(ctx context.Context, a Actor, id string) error {
-	if err := s.Store.APIs().Delete(ctx, id); err != nil {
-		return storeErr(err)
-	}
-	return s.record(ctx, a, "api.deleted", id, nil)
+	return s.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.APIs().Delete(ctx, id); err != nil {
+			return storeErr(err)
+		}
+		return s.record(ctx, tx, a, "api.deleted", id, nil)
+	})
 }
 
 func validateAPI(api store.API) error {

@@ -53,62 +53,85 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, c store.Client) (Cl
 	if usesSecret(c) {
 		secret, c.SecretHash = registry.NewSecret()
 	}
-	if err := s.validateClient(ctx, c); err != nil {
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		if err := s.validateClient(ctx, tx, c); err != nil {
+			return err
+		}
+		if err := tx.Clients().Create(ctx, c); err != nil {
+			return storeErr(err)
+		}
+		return s.record(ctx, tx, a, "client.created", c.ID, nil)
+	})
+	if err != nil {
 		return ClientWithSecret{Client: c}, err
 	}
-	if err := s.Store.Clients().Create(ctx, c); err != nil {
-		return ClientWithSecret{Client: c}, storeErr(err)
-	}
-	return ClientWithSecret{Client: c, Secret: secret}, s.record(ctx, a, "client.created", c.ID, nil)
+	return ClientWithSecret{Client: c, Secret: secret}, nil
 }
 
 // UpdateClient replaces the stored client's settings with c's; its secret and
 // creation time stay (RotateClientSecret changes the secret). It records
 // client.updated.
 func (s *Service) UpdateClient(ctx context.Context, a Actor, c store.Client) (store.Client, error) {
-	old, err := s.GetClient(ctx, c.ID)
-	if err != nil {
-		return c, err
-	}
-	c.SecretHash, c.CreatedAt, c.UpdatedAt = old.SecretHash, old.CreatedAt, s.now().UTC()
-	if err := s.saveClient(ctx, c); err != nil {
-		return c, err
-	}
-	return c, s.record(ctx, a, "client.updated", c.ID, nil)
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		old, err := tx.Clients().Get(ctx, c.ID)
+		if err != nil {
+			return storeErr(err)
+		}
+		c.SecretHash, c.CreatedAt, c.UpdatedAt = old.SecretHash, old.CreatedAt, s.now().UTC()
+		if err := s.saveClient(ctx, tx, c); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "client.updated", c.ID, nil)
+	})
+	return c, err
 }
 
 // RotateClientSecret replaces the secret of a client that authenticates with one;
 // the old one stops working at once. It records client.secret_rotated.
 func (s *Service) RotateClientSecret(ctx context.Context, a Actor, id string) (ClientWithSecret, error) {
-	c, err := s.GetClient(ctx, id)
-	if err != nil {
-		return ClientWithSecret{}, err
-	}
-	if !usesSecret(c) {
-		return ClientWithSecret{Client: c}, invalid([]string{fmt.Sprintf("client %s does not authenticate with a secret", id)}, nil)
-	}
-	var secret string
-	secret, c.SecretHash = registry.NewSecret()
-	c.UpdatedAt = s.now().UTC()
-	if err := s.saveClient(ctx, c); err != nil {
-		return ClientWithSecret{Client: c}, err
-	}
-	return ClientWithSecret{Client: c, Secret: secret}, s.record(ctx, a, "client.secret_rotated", c.ID, nil)
+	var out ClientWithSecret
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		c, err := tx.Clients().Get(ctx, id)
+		if err != nil {
+			return storeErr(err)
+		}
+		out.Client = c
+		if !usesSecret(c) {
+			return invalid([]string{fmt.Sprintf("client %s does not authenticate with a secret", id)}, nil)
+		}
+		var secret string
+		secret, c.SecretHash = registry.NewSecret()
+		c.UpdatedAt = s.now().UTC()
+		out.Client = c
+		if err := s.saveClient(ctx, tx, c); err != nil {
+			return err
+		}
+		if err := s.record(ctx, tx, a, "client.secret_rotated", c.ID, nil); err != nil {
+			return err
+		}
+		out.Secret = secret
+		return nil
+	})
+	return out, err
 }
 
 // DeleteClient removes a client. It records client.deleted.
 func (s *Service) DeleteClient(ctx context.Context, a Actor, id string) error {
-	if err := s.Store.Clients().Delete(ctx, id); err != nil {
-		return storeErr(err)
-	}
-	return s.record(ctx, a, "client.deleted", id, nil)
+	return s.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.Clients().Delete(ctx, id); err != nil {
+			return storeErr(err)
+		}
+		return s.record(ctx, tx, a, "client.deleted", id, nil)
+	})
 }
 
-func (s *Service) saveClient(ctx context.Context, c store.Client) error {
-	if err := s.validateClient(ctx, c); err != nil {
+// saveClient validates c and updates it, both through st (the operation's
+// transaction).
+func (s *Service) saveClient(ctx context.Context, st store.Store, c store.Client) error {
+	if err := s.validateClient(ctx, st, c); err != nil {
 		return err
 	}
-	return storeErr(s.Store.Clients().Update(ctx, c))
+	return storeErr(st.Clients().Update(ctx, c))
 }
 
 func usesSecret(c store.Client) bool {
@@ -118,13 +141,13 @@ func usesSecret(c store.Client) bool {
 // validateClient reports every problem with c at once: its own
 // (registry.ClientProblems), that this server's keys can sign its ID tokens, and
 // resource-server APIs that are not registered.
-func (s *Service) validateClient(ctx context.Context, c store.Client) error {
+func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Client) error {
 	own := registry.ClientProblems(c)
 	var alg []string
 	if err := registry.ValidateIDTokenAlg(c, keys.IDTokenAlgorithms(s.SigningAlgorithm)); err != nil {
 		alg = []string{err.Error()}
 	}
-	rs, err := registry.ResourceServerForProblems(ctx, s.Store.APIs(), c)
+	rs, err := registry.ResourceServerForProblems(ctx, st.APIs(), c)
 	if err != nil {
 		return err
 	}

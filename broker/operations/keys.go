@@ -10,6 +10,12 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
+// The key operations that go through keys.Manager (RotateKeys, RevokeKey,
+// ResealKeys) are not one transaction with their audit event: the manager owns
+// its writes, on the store it was built with, and takes the key lock itself. The
+// event is written right after the manager's change; a failure to write it is
+// reported.
+
 // errNoKeys: a key operation on a Service without a key manager.
 var errNoKeys = errors.New("operations: no signing-key manager")
 
@@ -34,7 +40,7 @@ func (s *Service) RotateKeys(ctx context.Context, a Actor) ([]store.SigningKey, 
 		return nil, err
 	}
 	for _, k := range ks {
-		if err := s.record(ctx, a, "key.rotated", k.ID, map[string]any{"alg": k.Algorithm}); err != nil {
+		if err := s.record(ctx, s.Store, a, "key.rotated", k.ID, map[string]any{"alg": k.Algorithm}); err != nil {
 			return ks, err
 		}
 	}
@@ -57,7 +63,7 @@ func (s *Service) RevokeKey(ctx context.Context, a Actor, kid string) (keys.Revo
 	if res.Replacement != nil {
 		details["replacement"] = res.Replacement.ID
 	}
-	if err := s.record(ctx, a, "key.revoked", kid, details); err != nil {
+	if err := s.record(ctx, s.Store, a, "key.revoked", kid, details); err != nil {
 		return res, errors.Join(errors.New("the key is revoked but the audit event was not written"), err)
 	}
 	return res, nil
@@ -74,17 +80,22 @@ func (s *Service) ResealKeys(ctx context.Context, a Actor) (int, error) {
 	if err != nil || n == 0 {
 		return n, err
 	}
-	return n, s.record(ctx, a, "keys.resealed", "", map[string]any{"keys": n})
+	return n, s.record(ctx, s.Store, a, "keys.resealed", "", map[string]any{"keys": n})
 }
 
 // Watermark is the restore watermark (DATA-12): everything issued before t stops
-// working (revoke.IssuedBefore). It records watermark.applied.
+// working (revoke.IssuedBefore). It records watermark.applied, in the same
+// transaction.
 func (s *Service) Watermark(ctx context.Context, a Actor, t time.Time) (refresh int64, sessions int, err error) {
-	if refresh, sessions, err = revoke.IssuedBefore(ctx, s.Store, t, s.AccessTokenTTL); err != nil {
-		return refresh, sessions, err
-	}
-	return refresh, sessions, s.record(ctx, a, "watermark.applied", "", map[string]any{
-		"before": t.UTC().Format(time.RFC3339), "refresh_tokens_revoked": refresh, "sessions_ended": sessions})
+	err = s.Store.InTx(ctx, func(tx store.Store) error {
+		var err error
+		if refresh, sessions, err = revoke.IssuedBefore(ctx, tx, t, s.AccessTokenTTL); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "watermark.applied", "", map[string]any{
+			"before": t.UTC().Format(time.RFC3339), "refresh_tokens_revoked": refresh, "sessions_ended": sessions})
+	})
+	return refresh, sessions, err
 }
 
 func (s *Service) ensureKey(ctx context.Context) error {

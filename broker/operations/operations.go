@@ -1,8 +1,8 @@
 // Package operations holds the changes an admin can make to Gatehouse's
 // configuration — providers, clients, APIs, users and signing keys — each
-// validated completely, stored in one transaction where the store allows, and
-// audited with the acting admin. The CLI calls them in-process; the admin console
-// and the admin API are to call the same ones.
+// validated completely, and stored with its cut-off and its audit event (with the
+// acting admin) in one transaction (store.Store.InTx). The CLI calls them
+// in-process; the admin console and the admin API are to call the same ones.
 package operations
 
 import (
@@ -38,10 +38,11 @@ type Service struct {
 	Now func() time.Time
 }
 
-// Auditor records one audit event before returning: an admin change whose
-// record must not be lost. *audit.Writer is one.
+// Auditor records one audit event through st before returning: an admin change
+// whose record must not be lost. The operations pass their transaction's Audit,
+// so the event commits with the change or not at all. *audit.Writer is one.
 type Auditor interface {
-	Record(ctx context.Context, ev audit.Event) error
+	RecordTo(ctx context.Context, st store.Audit, ev audit.Event) error
 }
 
 // Actor is who makes a change, as the audit log records it.
@@ -132,9 +133,9 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// record writes the audit event of a change made by a (ADM-16). An operation
-// that has already changed the store reports a failure to record it.
-func (s *Service) record(ctx context.Context, a Actor, action, target string, details map[string]any) error {
+// record writes the audit event of a change made by a (ADM-16) through st: the
+// operation's transaction, so a failure to record it undoes the change too.
+func (s *Service) record(ctx context.Context, st store.Store, a Actor, action, target string, details map[string]any) error {
 	if details == nil {
 		details = map[string]any{}
 	}
@@ -144,7 +145,7 @@ func (s *Service) record(ctx context.Context, a Actor, action, target string, de
 	if s.Audit == nil {
 		return errors.New("operations: no audit writer")
 	}
-	return s.Audit.Record(ctx, audit.Event{Actor: a.Name, Action: action, Target: target, Details: details})
+	return s.Audit.RecordTo(ctx, st.Audit(), audit.Event{Actor: a.Name, Action: action, Target: target, Details: details})
 }
 
 // CutOffResult is what a cut-off ended (revoke.CutOff).

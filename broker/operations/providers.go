@@ -36,7 +36,11 @@ func (s *Service) ListProviders(ctx context.Context) ([]store.ProviderConfig, er
 
 // GetProvider returns one provider; ErrNotFound if there is none.
 func (s *Service) GetProvider(ctx context.Context, id string) (store.ProviderConfig, error) {
-	p, err := s.Store.Providers().Get(ctx, id)
+	return getProvider(ctx, s.Store, id)
+}
+
+func getProvider(ctx context.Context, st store.Store, id string) (store.ProviderConfig, error) {
+	p, err := st.Providers().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return p, notFound(fmt.Sprintf("no provider %q", id), err)
 	}
@@ -47,37 +51,38 @@ func (s *Service) GetProvider(ctx context.Context, id string) (store.ProviderCon
 // ID (upstream.Upsert: checked, built once, then stored under optimistic
 // locking). A provider the spec leaves disabled is cut off as DisableProvider
 // does. It records provider.added or provider.updated (nothing if the update
-// changed nothing), and provider.disabled for a cut-off.
+// changed nothing), and provider.disabled for a cut-off. The writes are one
+// transaction; the checking, and the fetch of a SAML metadata URL, come before
+// it (upstream.Prepare), so the transaction never waits on the network.
 func (s *Service) UpsertProvider(ctx context.Context, a Actor, spec upstream.Spec) (ProviderChange, error) {
-	var before int64
-	if old, err := s.Store.Providers().Get(ctx, spec.ID); err == nil {
-		before = old.Version
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return ProviderChange{}, err
-	}
-	p, created, err := upstream.Upsert(ctx, s.Store, s.Upstream, spec)
+	var ch ProviderChange
+	prep, err := upstream.Prepare(ctx, s.Store, s.Upstream, spec)
 	if err != nil {
-		return ProviderChange{}, providerErr(err)
+		return ch, providerErr(err)
 	}
-	ch := ProviderChange{Provider: p, Created: created}
-	switch {
-	case created:
-		err = s.record(ctx, a, "provider.added", p.ID, map[string]any{"version": p.Version, "kind": p.Kind})
-	case p.Version != before:
-		err = s.record(ctx, a, "provider.updated", p.ID, map[string]any{"version": p.Version})
-	}
-	if err != nil {
-		return ch, err
-	}
-	if !p.Enabled {
-		// A file may say "enabled": false: as providers disable.
-		c, err := s.cutOffProvider(ctx, a, p.ID, "provider.disabled")
-		ch.CutOff = &c
+	old, _ := prep.Previous()
+	before := old.Version
+	err = s.Store.InTx(ctx, func(tx store.Store) error {
+		p, created, err := prep.Save(ctx, tx, s.Upstream)
 		if err != nil {
-			return ch, err
+			return providerErr(err)
 		}
-	}
-	return ch, nil
+		ch = ProviderChange{Provider: p, Created: created}
+		switch {
+		case created:
+			err = s.record(ctx, tx, a, "provider.added", p.ID, map[string]any{"version": p.Version, "kind": p.Kind})
+		case p.Version != before:
+			err = s.record(ctx, tx, a, "provider.updated", p.ID, map[string]any{"version": p.Version})
+		}
+		if err != nil || p.Enabled {
+			return err
+		}
+		// A file may say "enabled": false: as providers disable.
+		c, err := s.cutOffProvider(ctx, tx, a, p.ID, "provider.disabled")
+		ch.CutOff = &c
+		return err
+	})
+	return ch, err
 }
 
 // providerErr turns upstream's configuration errors into *Invalid and the
@@ -93,34 +98,46 @@ func providerErr(err error) error {
 // EnableProvider lets people sign in with the provider again; what a disable
 // ended stays ended. It records provider.enabled.
 func (s *Service) EnableProvider(ctx context.Context, a Actor, ref ProviderRef) (ProviderChange, error) {
-	p, err := s.setEnabled(ctx, ref, true)
-	if err != nil {
-		return ProviderChange{}, err
-	}
-	return ProviderChange{Provider: p}, s.record(ctx, a, "provider.enabled", p.ID, map[string]any{"version": p.Version})
+	var ch ProviderChange
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		p, err := s.setEnabled(ctx, tx, ref, true)
+		if err != nil {
+			return err
+		}
+		ch.Provider = p
+		return s.record(ctx, tx, a, "provider.enabled", p.ID, map[string]any{"version": p.Version})
+	})
+	return ch, err
 }
 
-// DisableProvider stops sign-ins with the provider and then ends every session
+// DisableProvider stops sign-ins with the provider and ends every session
 // signed in with it and revokes what was issued under them, at once and on every
-// replica (revoke.CutOff). It records provider.disabled with what it ended.
+// replica (revoke.CutOff). It records provider.disabled with what it ended. The
+// disable, the cut-off and the event are one transaction: a crash leaves either
+// none of them or all.
 func (s *Service) DisableProvider(ctx context.Context, a Actor, ref ProviderRef) (ProviderChange, error) {
-	p, err := s.setEnabled(ctx, ref, false)
-	if err != nil {
-		return ProviderChange{}, err
-	}
-	c, err := s.cutOffProvider(ctx, a, p.ID, "provider.disabled")
-	return ProviderChange{Provider: p, CutOff: &c}, err
+	var ch ProviderChange
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		p, err := s.setEnabled(ctx, tx, ref, false)
+		if err != nil {
+			return err
+		}
+		c, err := s.cutOffProvider(ctx, tx, a, p.ID, "provider.disabled")
+		ch = ProviderChange{Provider: p, CutOff: &c}
+		return err
+	})
+	return ch, err
 }
 
 // setEnabled stores the provider switched on or off; the store refuses it with
 // ErrConflict if its version moved since it was read.
-func (s *Service) setEnabled(ctx context.Context, ref ProviderRef, enabled bool) (store.ProviderConfig, error) {
-	p, err := s.providerAt(ctx, ref)
+func (s *Service) setEnabled(ctx context.Context, st store.Store, ref ProviderRef, enabled bool) (store.ProviderConfig, error) {
+	p, err := providerAt(ctx, st, ref)
 	if err != nil {
 		return p, err
 	}
 	p.Enabled, p.UpdatedAt = enabled, s.now()
-	if err := s.Store.Providers().Update(ctx, p); err != nil {
+	if err := st.Providers().Update(ctx, p); err != nil {
 		return p, storeErr(err)
 	}
 	p.Version++
@@ -128,25 +145,31 @@ func (s *Service) setEnabled(ctx context.Context, ref ProviderRef, enabled bool)
 }
 
 // RemoveProvider deletes the provider and the identities linked at it (their
-// users keep their accounts), then cuts it off as DisableProvider does. It
-// records provider.removed.
+// users keep their accounts), and cuts it off as DisableProvider does, in one
+// transaction. It records provider.removed.
 func (s *Service) RemoveProvider(ctx context.Context, a Actor, ref ProviderRef) (ProviderChange, error) {
-	p, err := s.providerAt(ctx, ref)
-	if err != nil {
-		return ProviderChange{}, err
-	}
-	// The store's Delete takes no version: between this check and the delete
-	// another edit could land, and the removal wins, as an admin removing it meant.
-	if err := s.Store.Providers().Delete(ctx, p.ID); err != nil {
-		return ProviderChange{Provider: p}, storeErr(err)
-	}
-	c, err := s.cutOffProvider(ctx, a, p.ID, "provider.removed")
-	return ProviderChange{Provider: p, CutOff: &c}, err
+	var ch ProviderChange
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		p, err := providerAt(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		ch.Provider = p
+		// The store's Delete takes no version: between this check and the delete
+		// another edit could land, and the removal wins, as an admin removing it meant.
+		if err := tx.Providers().Delete(ctx, p.ID); err != nil {
+			return storeErr(err)
+		}
+		c, err := s.cutOffProvider(ctx, tx, a, p.ID, "provider.removed")
+		ch.CutOff = &c
+		return err
+	})
+	return ch, err
 }
 
 // providerAt reads the provider ref names, at ref.Version if one is given.
-func (s *Service) providerAt(ctx context.Context, ref ProviderRef) (store.ProviderConfig, error) {
-	p, err := s.GetProvider(ctx, ref.ID)
+func providerAt(ctx context.Context, st store.Store, ref ProviderRef) (store.ProviderConfig, error) {
+	p, err := getProvider(ctx, st, ref.ID)
 	if err != nil {
 		return p, err
 	}
@@ -156,13 +179,14 @@ func (s *Service) providerAt(ctx context.Context, ref ProviderRef) (store.Provid
 	return p, nil
 }
 
-// cutOffProvider ends, after the provider was disabled or removed, every session
-// signed in with it and revokes what was issued under them, and records action.
-func (s *Service) cutOffProvider(ctx context.Context, a Actor, id, action string) (CutOffResult, error) {
-	sessions, refresh, err := revoke.CutOff(ctx, s.Store, revoke.Target{ProviderID: id}, s.now(), s.AccessTokenTTL)
+// cutOffProvider ends, in the transaction st that disabled or removed the
+// provider, every session signed in with it and revokes what was issued under
+// them, and records action.
+func (s *Service) cutOffProvider(ctx context.Context, st store.Store, a Actor, id, action string) (CutOffResult, error) {
+	sessions, refresh, err := revoke.CutOff(ctx, st, revoke.Target{ProviderID: id}, s.now(), s.AccessTokenTTL)
 	c := CutOffResult{Sessions: sessions, RefreshTokens: refresh}
 	if err != nil {
 		return c, err
 	}
-	return c, s.record(ctx, a, action, id, c.details())
+	return c, s.record(ctx, st, a, action, id, c.details())
 }

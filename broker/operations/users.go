@@ -91,29 +91,36 @@ func (s *Service) SignOutUser(ctx context.Context, a Actor, id string) (UserChan
 	return s.changeUser(ctx, a, id, "user.signed_out")
 }
 
+// changeUser stores the user's change, its cut-off and its event in one
+// transaction.
 func (s *Service) changeUser(ctx context.Context, a Actor, id, action string) (UserChange, error) {
-	u, err := s.Store.Users().Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return UserChange{}, notFound(fmt.Sprintf("no user %q", id), err)
-	}
-	if err != nil {
-		return UserChange{}, err
-	}
-	if action != "user.signed_out" {
-		u.Disabled, u.UpdatedAt = action == "user.disabled", s.now()
-		if err := s.Store.Users().Update(ctx, u); err != nil {
-			return UserChange{User: u}, storeErr(err)
+	var ch UserChange
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		u, err := tx.Users().Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound(fmt.Sprintf("no user %q", id), err)
 		}
-	}
-	ch := UserChange{User: u}
-	details := map[string]any{}
-	if action != "user.enabled" {
-		sessions, refresh, err := revoke.CutOff(ctx, s.Store, revoke.Target{UserID: u.ID}, s.now(), s.AccessTokenTTL)
-		ch.CutOff = &CutOffResult{Sessions: sessions, RefreshTokens: refresh}
 		if err != nil {
-			return ch, err
+			return err
 		}
-		details = ch.CutOff.details()
-	}
-	return ch, s.record(ctx, a, action, u.ID, details)
+		if action != "user.signed_out" {
+			u.Disabled, u.UpdatedAt = action == "user.disabled", s.now()
+			if err := tx.Users().Update(ctx, u); err != nil {
+				ch.User = u
+				return storeErr(err)
+			}
+		}
+		ch.User = u
+		details := map[string]any{}
+		if action != "user.enabled" {
+			sessions, refresh, err := revoke.CutOff(ctx, tx, revoke.Target{UserID: u.ID}, s.now(), s.AccessTokenTTL)
+			ch.CutOff = &CutOffResult{Sessions: sessions, RefreshTokens: refresh}
+			if err != nil {
+				return err
+			}
+			details = ch.CutOff.details()
+		}
+		return s.record(ctx, tx, a, action, u.ID, details)
+	})
+	return ch, err
 }

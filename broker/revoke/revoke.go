@@ -117,9 +117,10 @@ type Target struct {
 // operations (providers disable|remove, users disable|sign-out) call it, and the
 // server's own revocations share Tokens with it.
 //
-// Call it after the change that stops new access has committed (the provider
-// disabled or removed, the user disabled): a sign-in records its session only at
-// an enabled provider, under a lock the disable waits for
+// Call it after the change that stops new access (the provider disabled or
+// removed, the user disabled) has committed, or after it in the same transaction
+// (store.Store.InTx, as the admin operations do): a sign-in records its session
+// only at an enabled provider, under a lock the disable waits for
 // (store.SignIn.RequireEnabledProvider), so every session this lists is every
 // session there will be. A code or refresh token of an ended session is refused
 // by the token endpoint (the broker's sessionEnded). Each session's tokens are

@@ -47,6 +47,11 @@ type Store interface {
 	Replay() Replay
 	Revocations() Revocations
 	SignIns() SignIns
+	// InTx runs fn with a Store whose every aggregate runs on one database
+	// transaction: committed when fn returns nil, rolled back (fn's error
+	// returned) otherwise. Everything fn writes must go through tx. InTx on tx
+	// nests: a failing inner fn undoes only its own writes.
+	InTx(ctx context.Context, fn func(tx Store) error) error
 	// Ping reports whether the database answers (used by /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -96,25 +96,60 @@ func encode(v any) ([]byte, error) { return json.Marshal(v) }
 // entity ID (SAML) must be its own, and cannot change while identities are
 // linked at it (issuer.go).
 func Upsert(ctx context.Context, st Store, env Env, spec Spec) (cfg store.ProviderConfig, created bool, err error) {
+	p, err := Prepare(ctx, st, env, spec)
+	if err != nil {
+		return p.cfg, false, err
+	}
+	return p.Save(ctx, st, env)
+}
+
+// Prepared is a provider configuration Prepare checked and built, for Save to
+// store.
+type Prepared struct {
+	cfg, old store.ProviderConfig
+	created  bool
+}
+
+// Previous is the stored provider Prepare read, and whether there was none.
+func (p Prepared) Previous() (old store.ProviderConfig, created bool) { return p.old, p.created }
+
+// Prepare is Upsert's checking half: it reads the stored provider, turns spec
+// into its configuration (a SAML metadata URL is fetched here), checks the
+// issuer rules and builds it once. It writes nothing, so it belongs outside a
+// transaction: on SQLite a write transaction would hold the write lock, and
+// every sign-in with it, for as long as the fetch takes.
+func Prepare(ctx context.Context, st Store, env Env, spec Spec) (Prepared, error) {
+	p := Prepared{}
 	old, err := st.Providers().Get(ctx, spec.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		created = true
+		p.created = true
 	case err != nil:
-		return cfg, false, err
+		return p, err
 	}
-	cfg, err = env.configFromSpec(ctx, spec, old, created)
-	if err != nil {
-		return cfg, false, err
+	p.old = old
+	if p.cfg, err = env.configFromSpec(ctx, spec, old, p.created); err != nil {
+		return p, err
 	}
-	if err := checkIssuer(ctx, st, cfg, old, created); err != nil {
-		return cfg, false, err
+	if err := checkIssuer(ctx, st, p.cfg, old, p.created); err != nil {
+		return p, err
 	}
-	if _, err := env.Build(cfg); err != nil {
+	if _, err := env.Build(p.cfg); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// Save is Upsert's storing half: it creates the provider, or updates it at the
+// version Prepare read (store.ErrConflict if another edit came in between). The
+// issuer rules are checked again against what is stored now; that reads only.
+func (p Prepared) Save(ctx context.Context, st Store, env Env) (cfg store.ProviderConfig, created bool, err error) {
+	cfg, old := p.cfg, p.old
+	if err := checkIssuer(ctx, st, cfg, old, p.created); err != nil {
 		return cfg, false, err
 	}
 	now := env.now()
-	if created {
+	if p.created {
 		cfg.CreatedAt, cfg.UpdatedAt = now, now
 		if err := st.Providers().Create(ctx, cfg); err != nil {
 			return cfg, false, err

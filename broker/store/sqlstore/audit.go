@@ -154,7 +154,7 @@ func (s replay) Remember(ctx context.Context, key string, expiresAt, now time.Ti
 
 func (s replay) Used(ctx context.Context, key string, now time.Time) (bool, error) {
 	const op = "replay: used"
-	st, err := s.db.prepared(ctx, `SELECT count(*) FROM replay_cache WHERE id = $1 AND expires_at > $2`)
+	st, err := s.db.stmt(ctx, `SELECT count(*) FROM replay_cache WHERE id = $1 AND expires_at > $2`)
 	if err != nil {
 		return false, wrap(op, err)
 	}

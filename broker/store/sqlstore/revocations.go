@@ -41,7 +41,7 @@ func (s revocations) Latest(ctx context.Context, keys []string) (time.Time, erro
 	var err error
 	if len(keys) < len(latestQueries) {
 		var stmt *sql.Stmt
-		if stmt, err = s.db.prepared(ctx, latestQueries[len(keys)]); err == nil {
+		if stmt, err = s.db.stmt(ctx, latestQueries[len(keys)]); err == nil {
 			rows, err = stmt.QueryContext(ctx, args...)
 		}
 	} else {

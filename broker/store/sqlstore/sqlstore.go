@@ -30,10 +30,20 @@ const maxIdleConns = 16
 
 // DB is a store.Store backed by SQLite or PostgreSQL.
 type DB struct {
-	sql        *sql.DB
+	// sql is what the aggregates query: the pool, or inside InTx its transaction.
+	sql        querier
+	pool       *sql.DB
+	tx         *sql.Tx // InTx's transaction; nil outside one
 	dialect    *dialect
 	migrations []migration
-	stmts      sync.Map // query text -> *sql.Stmt, see prepared
+	stmts      *sync.Map // query text -> *sql.Stmt on pool, see prepared
+}
+
+// querier is what *sql.DB and *sql.Tx have in common that the aggregates use.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 var _ store.Store = (*DB)(nil)
@@ -82,7 +92,7 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 	// of an introspection request under load). Idle ones still close after a while.
 	sdb.SetMaxIdleConns(maxIdleConns)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{sql: sdb, dialect: d, migrations: migrations}, nil
+	return &DB{sql: sdb, pool: sdb, dialect: d, migrations: migrations, stmts: new(sync.Map)}, nil
 }
 
 // sqliteDSN creates the database file with mode 0600 if it is missing (it holds
@@ -120,7 +130,7 @@ func sqliteDSN(path string) (string, error) {
 
 // Ping reports whether the database answers.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.sql.PingContext(ctx); err != nil {
+	if err := db.pool.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlstore: ping: %w", err)
 	}
 	return nil
@@ -128,11 +138,14 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	if db.tx != nil {
+		return errors.New("sqlstore: close: inside a transaction (InTx closes nothing)")
+	}
 	db.stmts.Range(func(_, st any) bool {
 		_ = st.(*sql.Stmt).Close() // closing the pool below reports what matters
 		return true
 	})
-	if err := db.sql.Close(); err != nil {
+	if err := db.pool.Close(); err != nil {
 		return fmt.Errorf("sqlstore: close: %w", err)
 	}
 	return nil
@@ -162,7 +175,7 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := db.stmts.Load(query); ok {
 		return st.(*sql.Stmt), nil
 	}
-	st, err := db.sql.PrepareContext(ctx, query)
+	st, err := db.pool.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -173,9 +186,25 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// inTx runs fn in a transaction and commits it if fn returns nil.
+// stmt returns prepared(query), bound to InTx's transaction inside one (where
+// the pool's connections must not be used: on SQLite they would wait for the
+// transaction's write lock).
+func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	st, err := db.prepared(ctx, query)
+	if err != nil || db.tx == nil {
+		return st, err
+	}
+	return db.tx.StmtContext(ctx, st), nil
+}
+
+// inTx runs fn in a transaction and commits it if fn returns nil. Inside InTx fn
+// runs in InTx's transaction instead, under a savepoint, so that the aggregate's
+// writes stay all or nothing there too.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
+	if db.tx != nil {
+		return db.savepoint(ctx, func() error { return fn(db.tx) })
+	}
+	tx, err := db.pool.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -184,6 +213,56 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// InTx runs fn with a store whose aggregates all run on one transaction, and
+// commits it if fn returns nil; otherwise it rolls back and returns fn's error.
+// Inside fn every write must go through tx: on SQLite another connection would
+// wait for this transaction's write lock. InTx on tx nests under a savepoint:
+// its writes are undone if its fn fails, the outer transaction goes on.
+func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
+	if db.tx != nil {
+		return db.savepoint(ctx, func() error { return fn(db) })
+	}
+	tx, err := db.pool.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	txdb := &DB{sql: tx, pool: db.pool, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
+	if err := fn(txdb); err != nil {
+		_ = tx.Rollback() // fn's error says what went wrong
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+// nestedSavepoint names the savepoint of a nested transaction. Both databases
+// allow the name again in a nested one; ROLLBACK TO and RELEASE refer to the
+// innermost.
+const nestedSavepoint = "gatehouse_nested"
+
+// savepoint runs fn inside InTx's transaction and undoes fn's writes if it fails.
+// On PostgreSQL that also clears a failed statement's abort of the transaction.
+func (db *DB) savepoint(ctx context.Context, fn func() error) error {
+	if _, err := db.tx.ExecContext(ctx, `SAVEPOINT `+nestedSavepoint); err != nil {
+		return fmt.Errorf("sqlstore: savepoint: %w", err)
+	}
+	if err := fn(); err != nil {
+		// Without cancellation: a cancelled ctx must still undo fn's writes
+		// (database/sql rolls the whole transaction back then anyway).
+		uctx := context.WithoutCancel(ctx)
+		if _, rerr := db.tx.ExecContext(uctx, `ROLLBACK TO SAVEPOINT `+nestedSavepoint); rerr == nil {
+			_, _ = db.tx.ExecContext(uctx, `RELEASE SAVEPOINT `+nestedSavepoint) // pops it; fn's error is the one to report
+		}
+		return err
+	}
+	if _, err := db.tx.ExecContext(ctx, `RELEASE SAVEPOINT `+nestedSavepoint); err != nil {
+		return fmt.Errorf("sqlstore: release savepoint: %w", err)
+	}
+	return nil
 }
 
 // execOne runs a statement that must change exactly one row; none is ErrNotFound.

@@ -138,7 +138,7 @@ WHERE provider_id = $1 AND subject = $2`, providerID, subject))
 // prepared: a returning user's sign-in makes it.
 func (s identities) UserOf(ctx context.Context, providerID, subject string) (store.User, error) {
 	const op = "identities: user of"
-	st, err := s.db.prepared(ctx, `SELECT `+userColumns+` FROM users
+	st, err := s.db.stmt(ctx, `SELECT `+userColumns+` FROM users
 WHERE id = (SELECT user_id FROM identities WHERE provider_id = $1 AND subject = $2)`)
 	if err != nil {
 		return store.User{}, wrap(op, err)

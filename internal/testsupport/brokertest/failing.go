@@ -54,3 +54,27 @@ func (f *FailingStore) Codes() store.Codes { return failingCodes{f.Store.Codes()
 func (f *FailingStore) RefreshTokens() store.RefreshTokens {
 	return failingRefresh{f.Store.RefreshTokens(), f}
 }
+
+// InTx runs fn on the transaction's store wrapped with the same switches, so that
+// a failure inside an InTx is one too.
+func (f *FailingStore) InTx(ctx context.Context, fn func(tx store.Store) error) error {
+	return f.Store.InTx(ctx, func(tx store.Store) error {
+		return fn(&failingTx{Store: tx, s: f})
+	})
+}
+
+// failingTx is a transaction's store under a FailingStore's switches.
+type failingTx struct {
+	store.Store
+	s *FailingStore
+}
+
+func (t *failingTx) Codes() store.Codes { return failingCodes{t.Store.Codes(), t.s} }
+func (t *failingTx) RefreshTokens() store.RefreshTokens {
+	return failingRefresh{t.Store.RefreshTokens(), t.s}
+}
+func (t *failingTx) InTx(ctx context.Context, fn func(tx store.Store) error) error {
+	return t.Store.InTx(ctx, func(tx store.Store) error {
+		return fn(&failingTx{Store: tx, s: t.s})
+	})
+}
