@@ -66,10 +66,13 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		}
 	}()
 	demoEnv.prepare = func(ctx context.Context, db *sqlstore.DB, uenv upstream.Env, o *broker.Options) (err error) {
-		if idps, err = startDemoIdPs(ctx, db, uenv, o); err != nil {
+		// The demo sets itself up as an admin would: through the operations.
+		ops, closeOps := newOperations(cfg, db, uenv, nil, nil)
+		defer closeOps()
+		if idps, err = startDemoIdPs(ctx, ops, o); err != nil {
 			return err
 		}
-		app, err = startDemoApp(ctx, db, cfg.Issuer.String())
+		app, err = startDemoApp(ctx, ops, cfg.Issuer.String())
 		return err
 	}
 	demoEnv.ready = func(addr string) {

@@ -7,8 +7,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
 func TestDemo(t *testing.T) {
@@ -57,7 +62,12 @@ func freeAddr(t *testing.T) string {
 // returns its address once it serves; stop ends it and says how it exited.
 func startDemo(t *testing.T, env *environment, dir string) (addr string, stop func() error) {
 	t.Helper()
-	addr = freeAddr(t)
+	return startDemoOn(t, env, dir, freeAddr(t))
+}
+
+// startDemoOn is startDemo on addr.
+func startDemoOn(t *testing.T, env *environment, dir, addr string) (string, func() error) {
+	t.Helper()
 	ready := make(chan struct{})
 	env.ready = func(string) { close(ready) }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,5 +82,60 @@ func startDemo(t *testing.T, env *environment, dir string) (addr string, stop fu
 	return addr, func() error {
 		cancel()
 		return <-done
+	}
+}
+
+// TestDemoRestartKeepsAccounts: people who signed in to the demo keep their
+// accounts when it starts again on the same data: the demo IdPs come back on
+// the same ports, so their issuers (which never change under linked
+// identities) are the same.
+func TestDemoRestartKeepsAccounts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo-data")
+	env, _, _ := testEnv(nil)
+	addr, stop := startDemo(t, env, dir)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]store.ProviderConfig{}
+	for i, p := range []string{"demo-oidc", "demo-saml"} {
+		before[p], err = db.Providers().Get(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := store.User{ID: "u" + strconv.Itoa(i), Email: p + "@example.test"}
+		if err := db.Identities().LinkNewUser(ctx, u, store.Identity{ProviderID: p, Subject: "someone"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	env, out, _ := testEnv(nil)
+	_, stop = startDemoOn(t, env, dir, addr)
+	if err := stop(); err != nil {
+		t.Fatalf("demo restart: %v\n%s", err, out)
+	}
+	db, err = sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for p, old := range before {
+		now, err := db.Providers().Get(ctx, p)
+		if err != nil || string(now.Settings) == "" {
+			t.Fatalf("%s after restart: %v", p, err)
+		}
+		was, _ := upstream.IssuerOf(old)
+		is, _ := upstream.IssuerOf(now)
+		if was != is {
+			t.Errorf("%s: issuer %s became %s", p, was, is)
+		}
+		if n, _ := db.Identities().CountForProvider(ctx, p); n != 1 {
+			t.Errorf("%s: %d identities after restart, want 1", p, n)
+		}
 	}
 }

@@ -19,9 +19,9 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 )
 
 // The demo's API and application. The API's scopes are granted by the demo IdPs'
@@ -55,13 +55,13 @@ type demoApp struct {
 
 // startDemoApp registers the demo API and app (idempotently; the app gets a new
 // secret every start, kept only in this process) and serves the app.
-func startDemoApp(ctx context.Context, db *sqlstore.DB, issuer string) (*demoApp, error) {
+func startDemoApp(ctx context.Context, ops *operations.Service, issuer string) (*demoApp, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	a := &demoApp{issuer: issuer, url: "http://" + ln.Addr().String()}
-	if a.secret, err = registerDemo(ctx, db, a.url); err != nil {
+	if a.secret, err = registerDemo(ctx, ops, a.url); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -76,39 +76,38 @@ func startDemoApp(ctx context.Context, db *sqlstore.DB, issuer string) (*demoApp
 
 func (a *demoApp) Close() { a.srv.Close() }
 
-// registerDemo creates or updates the demo API and the demo app's client.
-func registerDemo(ctx context.Context, db *sqlstore.DB, appURL string) (string, error) {
-	now := time.Now()
+// registerDemo creates or updates the demo API and the demo app's client through
+// the admin operations, as an admin would, and returns the app's new secret.
+func registerDemo(ctx context.Context, ops *operations.Service, appURL string) (string, error) {
 	api := demoAPI
-	api.CreatedAt = now
-	if _, err := db.APIs().GetByAudience(ctx, demoAPIAudience); errors.Is(err, store.ErrNotFound) {
-		err = db.APIs().Create(ctx, api)
+	if _, err := ops.GetAPI(ctx, api.ID); errors.Is(err, operations.ErrNotFound) {
+		_, err = ops.CreateAPI(ctx, demoActor, api)
 		if err != nil {
 			return "", err
 		}
 	} else if err != nil {
 		return "", err
-	} else if err := db.APIs().Update(ctx, api); err != nil {
+	} else if _, err := ops.UpdateAPI(ctx, demoActor, api); err != nil {
 		return "", err
 	}
-	secret, hash := registry.NewSecret()
-	c := store.Client{ID: demoAppID, Name: "Gatehouse demo app", SecretHash: hash,
+	c := store.Client{ID: demoAppID, Name: "Gatehouse demo app",
 		// This start's exact address: the app is confidential, and only native
 		// (public) clients match a loopback redirect URI on any port (RFC 8252 §7.3).
 		RedirectURIs: []string{appURL + "/callback"}, PostLogoutRedirectURIs: []string{appURL + "/"},
 		GrantTypes:      []string{registry.GrantAuthorizationCode, registry.GrantRefreshToken},
 		Scopes:          []string{"openid", "profile", "email", "notes.read", "notes.write", "grades.read", "admin"},
-		DefaultAudience: demoAPIAudience, TokenEndpointAuthMethod: registry.AuthSecretBasic, CreatedAt: now, UpdatedAt: now}
-	if err := registry.ValidateClient(c); err != nil {
+		DefaultAudience: demoAPIAudience, TokenEndpointAuthMethod: registry.AuthSecretBasic}
+	if _, err := ops.GetClient(ctx, demoAppID); errors.Is(err, operations.ErrNotFound) {
+		created, err := ops.CreateClient(ctx, demoActor, c)
+		return created.Secret, err
+	} else if err != nil {
 		return "", err
 	}
-	if old, err := db.Clients().Get(ctx, demoAppID); err == nil {
-		c.CreatedAt = old.CreatedAt
-		return secret, db.Clients().Update(ctx, c)
-	} else if !errors.Is(err, store.ErrNotFound) {
+	if _, err := ops.UpdateClient(ctx, demoActor, c); err != nil {
 		return "", err
 	}
-	return secret, db.Clients().Create(ctx, c)
+	rotated, err := ops.RotateClientSecret(ctx, demoActor, demoAppID)
+	return rotated.Secret, err
 }
 
 // config discovers Gatehouse on first use: it is not listening yet when the app starts.

@@ -4,15 +4,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	crewjam "github.com/crewjam/saml"
 
 	"github.com/gatehouse/gatehouse/broker"
-	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/providertest"
@@ -41,21 +44,35 @@ func onLocalhost(u url.URL) url.URL {
 	return u
 }
 
+// demoIdPAddrs are the loopback addresses of the demo's OIDC and SAML IdPs: the
+// two ports after Gatehouse's, so that their issuers, and the demo people's
+// accounts, stay the same from one start to the next.
+func demoIdPAddrs(listen string) (oidcAddr, samlAddr string) {
+	_, p, err := net.SplitHostPort(listen)
+	port, perr := strconv.Atoi(p)
+	if err != nil || perr != nil || port <= 0 || port > 65533 {
+		return "", ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)), net.JoinHostPort("127.0.0.1", strconv.Itoa(port+2))
+}
+
 // startDemoIdPs starts the demo IdPs and registers them as providers (creating
 // or updating them by ID, so restarts are idempotent), with role rules that give
 // the demo people different roles.
-func startDemoIdPs(ctx context.Context, db *sqlstore.DB, uenv upstream.Env, o *broker.Options) (*demoIdPs, error) {
+func startDemoIdPs(ctx context.Context, ops *operations.Service, o *broker.Options) (*demoIdPs, error) {
+	uenv := ops.Upstream
 	d := &demoIdPs{}
+	oidcAddr, samlAddr := demoIdPAddrs(o.Config.ListenAddr)
 	const secret = "demo-client-secret-loopback-only"
 	d.oidc = providertest.NewOIDCIssuer(providertest.OIDCOptions{ClientID: "gatehouse-demo", ClientSecret: secret,
-		Now: time.Now, AdvertiseIssParameter: true, Users: []providertest.DemoUser{
+		Addr: oidcAddr, Now: time.Now, AdvertiseIssParameter: true, Users: []providertest.DemoUser{
 			{Label: "Alice (alice@oidc.example), an administrator", Claims: map[string]any{"sub": "alice", "email": "alice@oidc.example",
 				"email_verified": true, "name": "Alice Example", "groups": []any{"staff", "admins"}}},
 			{Label: "Bob (bob@oidc.example), staff", Claims: map[string]any{"sub": "bob", "email": "bob@oidc.example",
 				"email_verified": true, "name": "Bob Example", "groups": []any{"staff"}}},
 		}})
 	key, cert := providertest.NewKeyPair("gatehouse demo SAML IdP", time.Now())
-	d.saml = providertest.NewSAMLIdP(time.Now, key, cert, crewjam.Session{})
+	d.saml = providertest.NewSAMLIdPOn(samlAddr, time.Now, key, cert, crewjam.Session{})
 	idp := d.saml.IdP
 	idp.MetadataURL, idp.SSOURL, idp.LogoutURL = onLocalhost(idp.MetadataURL), onLocalhost(idp.SSOURL), onLocalhost(idp.LogoutURL)
 	affiliation := func(v string) []crewjam.Attribute {
@@ -79,7 +96,16 @@ func startDemoIdPs(ctx context.Context, db *sqlstore.DB, uenv upstream.Env, o *b
 					{Claim: "eduPersonAffiliation", Value: "student", Role: "student"}}}}},
 	}
 	for _, sp := range specs {
-		cfg, _, err := upstream.Upsert(ctx, db, uenv, sp)
+		ch, err := ops.UpsertProvider(ctx, demoActor, sp)
+		if errors.Is(err, upstream.ErrIssuerInUse) {
+			// The demo IdP could not get its port back, so its issuer moved: a
+			// provider's issuer never changes under linked identities, so the
+			// demo provider starts afresh (its people sign in as new).
+			if _, err = ops.RemoveProvider(ctx, demoActor, operations.ProviderRef{ID: sp.ID}); err == nil {
+				ch, err = ops.UpsertProvider(ctx, demoActor, sp)
+			}
+		}
+		cfg := ch.Provider
 		if err != nil {
 			d.Close()
 			return nil, fmt.Errorf("demo provider %s: %w", sp.ID, err)

@@ -29,6 +29,9 @@ type OIDCOptions struct {
 	ClientID, ClientSecret string
 	// Now is the issuer's clock (required: tests use a fixed clock).
 	Now func() time.Time
+	// Addr, if set, is the loopback address to listen on (the demo keeps its
+	// issuers across restarts); when it is taken, any free port is used.
+	Addr string
 	// AdvertiseIssParameter sets authorization_response_iss_parameter_supported
 	// in discovery (RFC 9207 §3).
 	AdvertiseIssParameter bool
@@ -171,7 +174,7 @@ func NewOIDCIssuer(opts OIDCOptions, keys ...*SigningKey) *OIDCIssuer {
 	mux.HandleFunc("POST /token", iss.token)
 	mux.HandleFunc("GET /userinfo", iss.userinfo)
 	mux.HandleFunc("GET /logout", iss.logout)
-	iss.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	iss.Server = serverOn(opts.Addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		iss.mu.Lock()
 		trickle := iss.knobs.TricklePath
 		iss.mu.Unlock()

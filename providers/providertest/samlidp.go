@@ -77,9 +77,15 @@ func (i *SAMLIdP) AuthnRequests() []saml.AuthnRequest {
 
 // NewSAMLIdP starts an IdP whose user is session (NameID, email, groups...).
 func NewSAMLIdP(now func() time.Time, key *rsa.PrivateKey, cert *x509.Certificate, session saml.Session) *SAMLIdP {
+	return NewSAMLIdPOn("", now, key, cert, session)
+}
+
+// NewSAMLIdPOn is NewSAMLIdP listening on addr if it is free (the demo keeps
+// its entity ID across restarts), else on any free loopback port.
+func NewSAMLIdPOn(addr string, now func() time.Time, key *rsa.PrivateKey, cert *x509.Certificate, session saml.Session) *SAMLIdP {
 	i := &SAMLIdP{Key: key, Cert: cert, sps: map[string]*saml.EntityDescriptor{}, session: session, now: now}
 	mux := http.NewServeMux()
-	i.Server = httptest.NewServer(mux)
+	i.Server = serverOn(addr, mux)
 	base, _ := url.Parse(i.Server.URL)
 	i.IdP = &saml.IdentityProvider{
 		Key:                     key,
