@@ -15,7 +15,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
-	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
@@ -26,27 +25,12 @@ import (
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
 
-// KeySet is what the server needs of the signing-key manager.
+// KeySet is what the server needs of the signing-key manager: what the OAuth
+// server needs of it, and the maintenance pass.
 type KeySet interface {
-	// JWKS returns the published public keys (next, active and retired) as a JWK Set document.
-	JWKS(ctx context.Context) ([]byte, error)
+	oauth.KeySet
 	// Maintain promotes a published next key and drops expired retired keys.
 	Maintain(ctx context.Context) error
-	// Signer returns the signer of the active key.
-	Signer(ctx context.Context) (*keys.Signer, error)
-	// SignerFor returns the signer of the active key of an ID-token algorithm.
-	SignerFor(ctx context.Context, alg string) (*keys.Signer, error)
-	// IDTokenAlgorithms are the algorithms SignerFor has keys of, RS256 first.
-	IDTokenAlgorithms() []string
-	// Verify checks a JWT Gatehouse signed, with the expected typ, into dst.
-	Verify(ctx context.Context, token, typ string, dst any) error
-	// VerifyKey is Verify that also returns the kid of the key that signed it.
-	VerifyKey(ctx context.Context, token, typ string, dst any) (string, error)
-	// KeyIDs, Refresh and JWKSWithout let the JWKS handler drop at once a key
-	// another replica revoked (SECURITY.md AS-JWT-10).
-	KeyIDs(ctx context.Context) ([]string, error)
-	Refresh(ctx context.Context) error
-	JWKSWithout(ctx context.Context, kids []string) ([]byte, error)
 }
 
 // Options are the Server's dependencies; every one is explicit.
