@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 
@@ -18,6 +19,9 @@ import (
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
+
+// demoActor sets up the demo's providers, API and app (the audit log's actor).
+var demoActor = operations.Actor{Name: "admin", Via: "demo"}
 
 func cmdDemo(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "demo", "demo [flags]",

@@ -17,8 +17,6 @@ import (
 // whoever can reach the database and the configuration, with via "cli".
 var (
 	cliActor = operations.Actor{Name: "admin", Via: "cli"}
-	// demoActor sets up the demo's providers, API and app.
-	demoActor = operations.Actor{Name: "admin", Via: "demo"}
 	// fileActor applies GATEHOUSE_PROVIDERS_FILE at serve start.
 	fileActor = operations.Actor{Name: "admin", Via: "providers-file"}
 )
