@@ -1,17 +1,13 @@
 package signin
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
-	"github.com/gatehouse/gatehouse/broker/emailaddr"
+	"github.com/gatehouse/gatehouse/broker/accounts"
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers"
@@ -101,8 +97,8 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 // verified email belongs to an account the provider cannot vouch for goes to
 // the person's choice instead (linkchoice.go).
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request, b *upstream.Built, ident providers.Identity, roles []string, returnTo string, used []store.ReplayKey) error {
-	u, login, err := s.resolveUser(r.Context(), r, b, ident)
-	if errors.Is(err, errEmailTaken) {
+	u, login, err := s.accounts.Resolve(r.Context(), b.Config, ident)
+	if errors.Is(err, accounts.ErrEmailTaken) {
 		return s.offerLinkChoice(w, r, b, ident, roles, returnTo, used)
 	}
 	if err != nil {
@@ -131,138 +127,6 @@ func (s *Server) signInAs(w http.ResponseWriter, r *http.Request, b *upstream.Bu
 	return nil
 }
 
-// resolveUser finds or creates the local user of a verified identity;
-// (provider, subject) is the key, never the email or the subject alone
-// (OIDC-24). login is the login record still to write (with the session, in one
-// transaction); zero when linking wrote it. errEmailTaken: the identity is new
-// and its verified email is an existing account's that the provider cannot
-// vouch for (linkNewIdentity).
-func (s *Server) resolveUser(ctx context.Context, r *http.Request, b *upstream.Built, ident providers.Identity) (u store.User, login store.Identity, err error) {
-	now := s.Now()
-	rec := s.identityRecord(ident, "", now)
-	for range 2 {
-		u, err := s.store.Identities().UserOf(ctx, ident.ProviderID, ident.Subject)
-		switch {
-		case err == nil:
-			rec.UserID = u.ID
-			return u, rec, nil
-		case !errors.Is(err, store.ErrNotFound):
-			return store.User{}, store.Identity{}, err
-		}
-		u, err = s.linkNewIdentity(ctx, r, b, ident, rec)
-		if !errors.Is(err, store.ErrConflict) {
-			return u, store.Identity{}, err
-		}
-		// A concurrent first sign-in of the same identity linked it first:
-		// this one is a sign-in of the user it created.
-	}
-	return store.User{}, store.Identity{}, fmt.Errorf("resolve user: identity %s keeps conflicting", ident.ProviderID)
-}
-
-// errEmailTaken: a new identity's verified email is an existing account's, and
-// no automatic link is allowed; the person chooses (offerLinkChoice).
-var errEmailTaken = errors.New("an account with this email exists")
-
-// linkNewIdentity links an identity seen for the first time. It joins the
-// existing account with the same email (in canonical form) only when this
-// provider vouches for the email (vouches) and exactly one account's email is
-// vouched for by a provider of its own: a trusted provider speaks for its own
-// domains only, so it cannot claim another provider's people (OIDC-23, WEB-25),
-// and an account opened with an email nobody vouched for is no link target
-// (account pre-hijacking). Otherwise a verified email that an account already
-// has is errEmailTaken, and anything else gets a new user. ErrConflict means
-// another request linked the identity meanwhile, and nothing was stored.
-func (s *Server) linkNewIdentity(ctx context.Context, r *http.Request, b *upstream.Built, ident providers.Identity, rec store.Identity) (store.User, error) {
-	if ident.Email != "" {
-		us, err := s.store.Users().FindByEmail(ctx, ident.Email)
-		if err != nil {
-			return store.User{}, err
-		}
-		if len(us) > 0 && vouches(b.Config, ident.Email, ident.EmailVerified) {
-			owner, err := s.emailOwner(ctx, us, ident.Email)
-			if err != nil {
-				return store.User{}, err
-			}
-			if owner.ID != "" {
-				rec.UserID, rec.LinkedAt = owner.ID, rec.LastLoginAt
-				if err := s.store.Identities().Link(ctx, rec); err != nil {
-					return store.User{}, err
-				}
-				s.web.Record(r, owner.ID, "identity.linked", ident.ProviderID, map[string]any{"by": "verified_email", "subject": ident.Subject})
-				return owner, nil
-			}
-		}
-		if len(us) > 0 && ident.EmailVerified {
-			return store.User{}, errEmailTaken
-		}
-	}
-	return s.createUser(ctx, r, ident, rec)
-}
-
-// createUser creates a user for a verified identity and links it, in one
-// transaction; ErrConflict if the identity was linked meanwhile. The profile
-// is what the provider said, verified flag included (OIDC Core §5.1:
-// email_verified tells apps the truth), whatever its trust for linking.
-func (s *Server) createUser(ctx context.Context, r *http.Request, ident providers.Identity, rec store.Identity) (store.User, error) {
-	now := rec.LastLoginAt
-	u := store.User{ID: token.Random(16), Email: ident.Email, EmailVerified: ident.EmailVerified && ident.Email != "",
-		Name: web.Truncate(ident.Name, 256), CreatedAt: now, UpdatedAt: now}
-	rec.LinkedAt = now
-	if err := s.store.Identities().LinkNewUser(ctx, u, rec); err != nil {
-		return store.User{}, err
-	}
-	s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "user.created", ident.ProviderID, map[string]any{"subject": ident.Subject}))
-	return u, nil
-}
-
-// vouches reports whether a provider's word settles who owns an email: the
-// admin trusts it for linking, it asserted the email verified, and the email's
-// domain is one of the provider's own configured domains.
-func vouches(p store.ProviderConfig, email string, verified bool) bool {
-	d := emailaddr.Domain(email)
-	return p.TrustEmailLinking && verified && d != "" && slices.Contains(p.Domains, d)
-}
-
-// emailOwner returns the one user among us whose email one of their own
-// identities vouches for (the identity's provider vouches for that email as it
-// asserted it), or a zero User when none or several do.
-func (s *Server) emailOwner(ctx context.Context, us []store.User, email string) (store.User, error) {
-	email = emailaddr.Canonical(email)
-	var owner store.User
-	for _, u := range us {
-		ids, err := s.store.Identities().ListForUser(ctx, u.ID)
-		if err != nil {
-			return store.User{}, err
-		}
-		for _, id := range ids {
-			if emailaddr.Canonical(id.Email) != email {
-				continue
-			}
-			p, err := s.store.Providers().Get(ctx, id.ProviderID)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return store.User{}, err
-			}
-			if vouches(p, id.Email, id.EmailVerified) {
-				if owner.ID != "" && owner.ID != u.ID {
-					return store.User{}, nil
-				}
-				owner = u
-				break
-			}
-		}
-	}
-	return owner, nil
-}
-
-func (s *Server) identityRecord(ident providers.Identity, userID string, now time.Time) store.Identity {
-	claims, _ := json.Marshal(ident.Claims)
-	return store.Identity{ProviderID: ident.ProviderID, Subject: ident.Subject, UserID: userID, Email: ident.Email,
-		EmailVerified: ident.EmailVerified, Claims: claims, LastLoginAt: now}
-}
-
 // completeLink links the identity to the signed-in user who asked for it from
 // the account page. The flow must belong to this very session (WEB-27), and the
 // sign-in at the provider must be fresh.
@@ -276,7 +140,7 @@ func (s *Server) completeLink(w http.ResponseWriter, r *http.Request, b *upstrea
 	if !ident.AuthTime.IsZero() && now.Sub(ident.AuthTime) > web.FlowTTL+2*time.Minute {
 		return s.refuse(r, ident.ProviderID, "link_without_fresh_signin", fmt.Errorf("auth_time %s", ident.AuthTime))
 	}
-	rec := s.identityRecord(ident, u.ID, now)
+	rec := accounts.IdentityRecord(ident, u.ID, now)
 	existing, err := s.store.Identities().Get(ctx, ident.ProviderID, ident.Subject)
 	switch {
 	case err == nil && existing.UserID == u.ID:

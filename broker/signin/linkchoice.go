@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/gatehouse/gatehouse/broker/accounts"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/broker/web"
@@ -129,7 +130,7 @@ func (s *Server) HandleLinkChoice(w http.ResponseWriter, r *http.Request) error 
 	used := []store.ReplayKey{flowKey(f)}
 	choice := r.PostFormValue("choice")
 	if choice == "new" {
-		u, err := s.createUser(r.Context(), r, p.Identity, s.identityRecord(p.Identity, "", s.Now()))
+		u, err := s.accounts.NewUser(r.Context(), p.Identity)
 		if errors.Is(err, store.ErrConflict) {
 			return s.refuse(r, id, "identity_linked_meanwhile", err)
 		}
@@ -198,7 +199,7 @@ func (s *Server) completeProof(w http.ResponseWriter, r *http.Request, b *upstre
 		return err
 	}
 	now := s.Now()
-	rec := s.identityRecord(p.Identity, u.ID, now)
+	rec := accounts.IdentityRecord(p.Identity, u.ID, now)
 	rec.LinkedAt = now
 	if err := s.store.Identities().Link(ctx, rec); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -207,6 +208,6 @@ func (s *Server) completeProof(w http.ResponseWriter, r *http.Request, b *upstre
 		return err
 	}
 	s.web.Record(r, u.ID, "identity.linked", p.Identity.ProviderID, map[string]any{"by": "proof_of_both", "subject": p.Identity.Subject, "proof": id})
-	login := s.identityRecord(ident, u.ID, now)
+	login := accounts.IdentityRecord(ident, u.ID, now)
 	return s.signInAs(w, r, b, u, ident, upstream.Roles(b.Common.RoleRules, ident), login, f.ReturnTo, nil)
 }

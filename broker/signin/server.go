@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 
+	"github.com/gatehouse/gatehouse/broker/accounts"
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/seal"
@@ -50,6 +51,7 @@ type Server struct {
 	authz web.Authorizations
 
 	upstreams *upstream.Registry
+	accounts  *accounts.Resolver
 	limits    loginLimits
 	// MaxSessionsPerUser caps a user's sessions (DOS-12); tests lower it.
 	MaxSessionsPerUser int
@@ -62,6 +64,8 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{cfg: o.Web.Config, store: o.Web.Store, audit: o.Web.Audit, log: o.Web.Log, Now: o.Now, web: o.Web,
 		ring: o.Ring, authz: o.Authorizations, upstreams: o.Upstreams, MaxSessionsPerUser: defaultMaxSessionsPerUser}
+	// The resolver reads s.Now on every call, like the handlers.
+	s.accounts = &accounts.Resolver{Store: s.store, Audit: s.audit, Log: s.log, Now: func() time.Time { return s.Now() }}
 	var err error
 	if s.flows, err = newFlowCodecs(s.cfg); err != nil {
 		return nil, err
