@@ -2,10 +2,12 @@ package oauth_test
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
 
@@ -59,5 +61,20 @@ func TestOfflineAccess(t *testing.T) {
 	st, tok = e.Redeem("web2", e.Code(b, q2).Get("code"), q2.Verifier, "https://app2.test/cb")
 	if st != 200 || slices.Contains(token.ParseScope(tok["scope"].(string)), "offline_access") {
 		t.Fatalf("web2: %d %v", st, tok)
+	}
+}
+
+// TestDiscoveryListsTokenExchange: both metadata documents list the RFC 8693 grant
+// in grant_types_supported (RFC 8414 §2), so clients can find it.
+func TestDiscoveryListsTokenExchange(t *testing.T) {
+	fx := brokertest.NewOAuthFixture(t, nil)
+	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
+		var d struct {
+			GrantTypes []string `json:"grant_types_supported"`
+		}
+		brokertest.Must(t, json.Unmarshal([]byte(brokertest.Body(t, fx.Do(httptest.NewRequest("GET", path, nil)))), &d))
+		if !slices.Contains(d.GrantTypes, registry.GrantTokenExchange) {
+			t.Errorf("%s: grant_types_supported %v lacks %s", path, d.GrantTypes, registry.GrantTokenExchange)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/internal/testsupport/deps"
 )
@@ -75,7 +76,7 @@ func BenchmarkIssueAccessToken(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, _, err := e.mintAccess(signer, accessGrant{client: c, audience: rs1, scopes: []string{"read"}}, time.Now()); err != nil {
+		if _, _, _, err := e.mintAccess(signer, c, token.AccessGrant{ClientID: c.ID, Audience: rs1, Scopes: []string{"read"}}, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}

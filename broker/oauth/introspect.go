@@ -31,6 +31,9 @@ type introspection struct {
 	ID        string   `json:"jti,omitempty"`
 	TokenType string   `json:"token_type,omitempty"`
 	AuthTime  int64    `json:"auth_time,omitempty"`
+	// Act is an exchanged token's actor chain (RFC 8693 §4.1, §2.2.1 via RFC 7662
+	// §2.2's "other claims"): the acting party and, nested, the prior ones.
+	Act *token.Actor `json:"act,omitempty"`
 }
 
 // HandleIntrospect is the introspection endpoint (RFC 7662). Only confidential
@@ -87,7 +90,7 @@ func (s *Server) introspectAccess(ctx context.Context, c *store.Client, tok stri
 	}
 	return &introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, Subject: cl.Subject,
 		Audience: cl.Audience, Issuer: cl.Issuer, Expiry: cl.Expiry, IssuedAt: cl.IssuedAt, ID: cl.ID,
-		TokenType: "Bearer", AuthTime: cl.AuthTime}, nil
+		TokenType: "Bearer", AuthTime: cl.AuthTime, Act: cl.Act}, nil
 }
 
 // introspectRefresh reports on a refresh token, to the client it was issued to only.

@@ -1,10 +1,14 @@
 package oauth_test
 
 import (
+	"context"
 	"net/url"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/oauth"
+	"github.com/gatehouse/gatehouse/broker/token"
 
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
@@ -67,5 +71,31 @@ func TestASINT01_IntrospectionOnlyForOwnClientOrResourceServer(t *testing.T) {
 				t.Fatalf(`want exactly {"active":false}, got %s`, o.Raw)
 			}
 		})
+	}
+}
+
+// TestIntrospectionShowsAct: an active token with an RFC 8693 §4.1 act claim is
+// introspected with it, as the JSON object, the prior actors nested; a token
+// without one has no act.
+func TestIntrospectionShowsAct(t *testing.T) {
+	fx := brokertest.NewOAuthFixture(t, nil)
+	now := time.Now()
+	sign := func(act *token.Actor) string {
+		t.Helper()
+		cl := token.NewAccess("https://gatehouse.test", token.AccessGrant{ClientID: "svc", Subject: "u1", Audience: brokertest.RS1,
+			Scopes: []string{"read"}, GrantID: "g1", Act: act}, now, time.Minute)
+		tok, err := fx.KM.Sign(context.Background(), cl, token.TypeAccess)
+		brokertest.Must(t, err)
+		return tok
+	}
+	o := fx.Call(t, "/oauth2/introspect", "basic:svc", url.Values{"token": {sign(&token.Actor{Subject: "svc",
+		Act: &token.Actor{Subject: "web1", Issuer: "https://gatehouse.test"}})}})
+	want := map[string]any{"sub": "svc", "act": map[string]any{"sub": "web1", "iss": "https://gatehouse.test"}}
+	if o.Status != 200 || o.Body["active"] != true || !reflect.DeepEqual(o.Body["act"], want) {
+		t.Fatalf("introspection of a token with act: %d %s", o.Status, o.Raw)
+	}
+	o = fx.Call(t, "/oauth2/introspect", "basic:svc", url.Values{"token": {sign(nil)}})
+	if _, has := o.Body["act"]; o.Body["active"] != true || has {
+		t.Fatalf("introspection of a token without act: %d %s", o.Status, o.Raw)
 	}
 }

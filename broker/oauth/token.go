@@ -66,54 +66,15 @@ func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// accessGrant is what an access token is minted from.
-type accessGrant struct {
-	client    *store.Client
-	subject   string // user ID; "" for client_credentials (the client is the subject)
-	audience  string // API audience; "" for none
-	scopes    []string
-	grantID   string
-	sessionID string
-	authTime  time.Time
-	acr       string
-	amr       []string
-}
-
-// mintAccess signs an access token for g with signer. A token that carries openid is
-// also for Gatehouse's own UserInfo endpoint, so the issuer joins its audience.
+// mintAccess signs the access token of g, issued to c (token.NewAccess), with
+// signer; it returns the token, its claims and its lifetime.
 func (s *Server) mintAccess(signer interface {
 	Sign(claims any, typ string) (string, error)
-}, g accessGrant, now time.Time) (string, *token.AccessClaims, time.Duration, error) {
-	ttl := s.accessTTL(g.client)
-	var aud token.Audience
-	if g.audience != "" {
-		aud = append(aud, g.audience)
-	}
-	if g.subject != "" && slices.Contains(g.scopes, "openid") {
-		aud = append(aud, s.cfg.Issuer.String())
-	}
-	sub := g.subject
-	if sub == "" {
-		sub = g.client.ID
-	}
-	cl := &token.AccessClaims{
-		Issuer: s.cfg.Issuer.String(), Subject: sub, Audience: aud,
-		Expiry: now.Add(ttl).Unix(), IssuedAt: now.Unix(), ID: token.NewID(),
-		ClientID: g.client.ID, Scope: token.FormatScope(g.scopes),
-		AuthTime: token.Unix(g.authTime), ACR: g.acr, AMR: g.amr,
-		SessionID: g.sessionID, GrantID: g.grantID,
-	}
+}, c *store.Client, g token.AccessGrant, now time.Time) (string, *token.AccessClaims, time.Duration, error) {
+	ttl := token.AccessTTL(c, s.cfg.AccessTokenTTL)
+	cl := token.NewAccess(s.cfg.Issuer.String(), g, now, ttl)
 	tok, err := signer.Sign(cl, token.TypeAccess)
 	return tok, cl, ttl, err
-}
-
-// accessTTL is the client's own access-token lifetime if it is shorter than the
-// server's: the signing keys are kept published for the server's lifetime only.
-func (s *Server) accessTTL(c *store.Client) time.Duration {
-	if c.AccessTokenTTL > 0 && c.AccessTokenTTL < s.cfg.AccessTokenTTL {
-		return c.AccessTokenTTL
-	}
-	return s.cfg.AccessTokenTTL
 }
 
 func (s *Server) refreshTTL(c *store.Client) time.Duration {
@@ -143,7 +104,7 @@ func (s *Server) grantClientCredentials(r *http.Request, c *store.Client, f form
 		return nil, err
 	}
 	now := s.Now()
-	at, cl, ttl, err := s.mintAccess(signer, accessGrant{client: c, audience: api.Audience, scopes: scopes}, now)
+	at, cl, ttl, err := s.mintAccess(signer, c, token.AccessGrant{ClientID: c.ID, Audience: api.Audience, Scopes: scopes}, now)
 	if err != nil {
 		return nil, err
 	}
@@ -257,9 +218,9 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 	if err != nil {
 		return nil, err
 	}
-	g := accessGrant{client: c, subject: ac.UserID, audience: ac.Audience, scopes: scopes, grantID: ac.GrantID,
-		sessionID: ac.SessionID, authTime: ac.AuthTime, acr: ac.ACR, amr: ac.AMR}
-	res, cl, err := s.issueUserTokens(ctx, signer, g, ac.Nonce, now)
+	g := token.AccessGrant{ClientID: c.ID, Subject: ac.UserID, Audience: ac.Audience, Scopes: scopes, GrantID: ac.GrantID,
+		SessionID: ac.SessionID, AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR}
+	res, cl, err := s.issueUserTokens(ctx, signer, c, g, ac.Nonce, now)
 	if err != nil {
 		return nil, err
 	}
@@ -324,25 +285,26 @@ func validVerifier(v string) bool {
 
 // issueUserTokens mints the access token, and an ID token when openid was granted,
 // both with one Signer so at_hash matches the ID token's algorithm.
-func (s *Server) issueUserTokens(ctx context.Context, signer *keys.Signer, g accessGrant, nonce string, now time.Time) (*tokenResponse, *token.AccessClaims, error) {
-	at, cl, ttl, err := s.mintAccess(signer, g, now)
+func (s *Server) issueUserTokens(ctx context.Context, signer *keys.Signer, c *store.Client, g token.AccessGrant, nonce string,
+	now time.Time) (*tokenResponse, *token.AccessClaims, error) {
+	at, cl, ttl, err := s.mintAccess(signer, c, g, now)
 	if err != nil {
 		return nil, nil, err
 	}
 	res := &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second), Scope: cl.Scope}
-	if slices.Contains(g.scopes, "openid") {
+	if slices.Contains(g.Scopes, "openid") {
 		// OIDC Core §3.1.3.7: the ID token is signed with the alg the client
 		// registered (id_token_signed_response_alg, default RS256), which may differ
 		// from the access token's; at_hash follows the ID token's alg.
-		idSigner, err := s.keys.SignerFor(ctx, g.client.IDTokenAlg())
+		idSigner, err := s.keys.SignerFor(ctx, c.IDTokenAlg())
 		if err != nil {
 			return nil, nil, err
 		}
 		id := &token.IDClaims{
-			Issuer: s.cfg.Issuer.String(), Subject: g.subject, Audience: token.Audience{g.client.ID},
-			Expiry: now.Add(s.cfg.IDTokenTTL).Unix(), IssuedAt: now.Unix(), AuthTime: token.Unix(g.authTime),
-			Nonce: nonce, AuthorizedParty: g.client.ID, AccessTokenHash: token.AccessTokenHash(idSigner.Algorithm(), at),
-			ACR: g.acr, AMR: g.amr, SessionID: g.sessionID,
+			Issuer: s.cfg.Issuer.String(), Subject: g.Subject, Audience: token.Audience{c.ID},
+			Expiry: now.Add(s.cfg.IDTokenTTL).Unix(), IssuedAt: now.Unix(), AuthTime: token.Unix(g.AuthTime),
+			Nonce: nonce, AuthorizedParty: c.ID, AccessTokenHash: token.AccessTokenHash(idSigner.Algorithm(), at),
+			ACR: g.ACR, AMR: g.AMR, SessionID: g.SessionID,
 		}
 		if res.IDToken, err = token.SignID(idSigner, id); err != nil {
 			return nil, nil, err
@@ -432,8 +394,8 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	}
 	// OIDC Core §12.2: same iss and sub, auth_time, acr and amr of the original
 	// authentication, no nonce.
-	res, cl, err := s.issueUserTokens(ctx, signer, accessGrant{client: c, subject: old.UserID, audience: old.Audience,
-		scopes: scopes, grantID: old.GrantID, sessionID: old.SessionID, authTime: old.AuthTime, acr: old.ACR, amr: old.AMR}, "", now)
+	res, cl, err := s.issueUserTokens(ctx, signer, c, token.AccessGrant{ClientID: c.ID, Subject: old.UserID, Audience: old.Audience,
+		Scopes: scopes, GrantID: old.GrantID, SessionID: old.SessionID, AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR}, "", now)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/broker/keys"
@@ -139,8 +140,9 @@ func usesSecret(c store.Client) bool {
 }
 
 // validateClient reports every problem with c at once: its own
-// (registry.ClientProblems), that this server's keys can sign its ID tokens, and
-// resource-server APIs that are not registered.
+// (registry.ClientProblems), that this server's keys can sign its ID tokens,
+// resource-server APIs that are not registered, and exchange providers that are
+// not configured.
 func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Client) error {
 	own := registry.ClientProblems(c)
 	var alg []string
@@ -151,9 +153,13 @@ func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Cl
 	if err != nil {
 		return err
 	}
+	xp, err := registry.ExchangeProvidersProblems(ctx, st.Providers(), c)
+	if err != nil {
+		return err
+	}
 	// The message keeps the validators' wording: each one's problems on a line.
 	var lines []string
-	for _, p := range [][]string{own, alg, rs} {
+	for _, p := range [][]string{own, alg, rs, xp} {
 		if len(p) > 0 {
 			lines = append(lines, strings.Join(p, "; "))
 		}
@@ -162,5 +168,5 @@ func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Cl
 	if len(lines) > 0 {
 		text = errors.New(strings.Join(lines, "\n"))
 	}
-	return invalid(append(append(own, alg...), rs...), text)
+	return invalid(slices.Concat(own, alg, rs, xp), text)
 }

@@ -19,6 +19,7 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange" // RFC 8693 §2.1
 
 	AuthSecretBasic   = "client_secret_basic"
 	AuthSecretPost    = "client_secret_post"
@@ -26,8 +27,16 @@ const (
 	AuthNone          = "none"
 )
 
+// Token type identifiers of RFC 8693 §3: the subject token types a client may be
+// allowed to exchange.
+const (
+	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+	TokenTypeIDToken     = "urn:ietf:params:oauth:token-type:id_token"
+	TokenTypeSAML2       = "urn:ietf:params:oauth:token-type:saml2"
+)
+
 var (
-	GrantTypes  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
+	GrantTypes  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange}
 	AuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone}
 	// AssertionAlgs are the JWS algorithms accepted for private_key_jwt client
 	// assertions: asymmetric only (RFC 8725 §3.1), never none or HMAC.
@@ -37,6 +46,9 @@ var (
 	// none (OIDC Core §3.1.3.7 lets a client refuse unsigned tokens only if we never
 	// send them) or HMAC.
 	IDTokenAlgs = []string{"RS256", "ES256", "EdDSA"}
+	// ExchangeTokenTypes are the subject token types Gatehouse exchanges: its own
+	// access tokens, upstream OIDC ID tokens and upstream SAML 2.0 assertions.
+	ExchangeTokenTypes = []string{TokenTypeAccessToken, TokenTypeIDToken, TokenTypeSAML2}
 )
 
 // ValidateClient returns every problem with c at once (nil if none). It checks the
@@ -115,7 +127,73 @@ func ClientProblems(c store.Client) []string {
 		// RFC 7662 §2.1: the protected resource authenticates to introspect.
 		add("a public client cannot be a resource server")
 	}
+	p = append(p, exchangeProblems(c)...)
 	return p
+}
+
+// exchangeProblems are the problems with c's token-exchange settings that need no
+// store (ExchangeProvidersProblems checks the providers exist).
+func exchangeProblems(c store.Client) []string {
+	var p []string
+	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+	if !slices.Contains(c.GrantTypes, GrantTokenExchange) {
+		if len(c.ExchangeTokenTypes) > 0 || len(c.ExchangeProviders) > 0 {
+			add("exchange token types and providers need the %s grant", GrantTokenExchange)
+		}
+		return p
+	}
+	if c.Public {
+		// RFC 8693 §2.1: the client authenticates to exchange a token.
+		add("a public client cannot use token exchange")
+	}
+	if len(c.ExchangeTokenTypes) == 0 {
+		add("token exchange needs at least one exchange subject token type")
+	}
+	for i, tt := range c.ExchangeTokenTypes {
+		switch {
+		case !slices.Contains(ExchangeTokenTypes, tt):
+			add("exchange token type %q is not one of %s", tt, strings.Join(ExchangeTokenTypes, ", "))
+		case slices.Contains(c.ExchangeTokenTypes[:i], tt):
+			add("exchange token type %q is listed twice", tt)
+		}
+	}
+	if len(c.ExchangeProviders) > 0 && !slices.Contains(c.ExchangeTokenTypes, TokenTypeIDToken) &&
+		!slices.Contains(c.ExchangeTokenTypes, TokenTypeSAML2) {
+		// Providers' tokens are upstream ID tokens or assertions; access tokens are Gatehouse's own.
+		add("exchange providers need the id_token or saml2 exchange token type")
+	}
+	return p
+}
+
+// ValidateExchangeProviders checks that every provider c may exchange the tokens of
+// is a configured provider, listed once, and returns every problem at once. It is
+// separate from ValidateClient because it reads the providers.
+func ValidateExchangeProviders(ctx context.Context, providers store.Providers, c store.Client) error {
+	p, err := ExchangeProvidersProblems(ctx, providers, c)
+	if err != nil {
+		return err
+	}
+	return joinProblems(p)
+}
+
+// ExchangeProvidersProblems is ValidateExchangeProviders' list of problems; the
+// error is a failure to read the providers.
+func ExchangeProvidersProblems(ctx context.Context, providers store.Providers, c store.Client) ([]string, error) {
+	var p []string
+	for i, id := range c.ExchangeProviders {
+		if slices.Contains(c.ExchangeProviders[:i], id) {
+			p = append(p, fmt.Sprintf("exchange provider %q is listed twice", id))
+			continue
+		}
+		_, err := providers.Get(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			p = append(p, fmt.Sprintf("exchange provider %q: no provider has this ID", id))
+		case err != nil:
+			return nil, fmt.Errorf("validate exchange providers: %w", err)
+		}
+	}
+	return p, nil
 }
 
 // ValidateResourceServerFor checks that every API c is registered as the resource

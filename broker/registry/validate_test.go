@@ -101,3 +101,91 @@ func TestValidateAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateClientExchange: the token-exchange grant (RFC 8693) is for
+// confidential clients (§2.1: the client authenticates; SECURITY.md AS-TX-09) that
+// say which subject token types they present; provider lists need an upstream type.
+func TestValidateClientExchange(t *testing.T) {
+	_, hash := NewSecret()
+	svc := store.Client{ID: "svc", GrantTypes: []string{GrantClientCredentials, GrantTokenExchange},
+		TokenEndpointAuthMethod: AuthSecretBasic, SecretHash: hash,
+		ExchangeTokenTypes: []string{TokenTypeAccessToken, TokenTypeIDToken, TokenTypeSAML2},
+		ExchangeProviders:  []string{"corp"}}
+	if err := ValidateClient(svc); err != nil {
+		t.Fatalf("valid exchange client refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(c *store.Client)
+		want   string
+	}{
+		{"public", func(c *store.Client) {
+			c.Public, c.TokenEndpointAuthMethod, c.SecretHash, c.GrantTypes = true, AuthNone, nil, []string{GrantTokenExchange}
+		}, "a public client cannot use token exchange"},
+		{"no types", func(c *store.Client) { c.ExchangeTokenTypes, c.ExchangeProviders = nil, nil },
+			"at least one exchange subject token type"},
+		{"unknown type", func(c *store.Client) {
+			c.ExchangeTokenTypes = []string{TokenTypeIDToken, "urn:ietf:params:oauth:token-type:jwt"}
+		}, `exchange token type "urn:ietf:params:oauth:token-type:jwt" is not one of`},
+		{"short name", func(c *store.Client) { c.ExchangeTokenTypes = []string{"id_token"} }, `"id_token" is not one of`},
+		{"twice", func(c *store.Client) { c.ExchangeTokenTypes = []string{TokenTypeSAML2, TokenTypeSAML2} }, "listed twice"},
+		{"providers without upstream type", func(c *store.Client) { c.ExchangeTokenTypes = []string{TokenTypeAccessToken} },
+			"exchange providers need the id_token or saml2 exchange token type"},
+		{"types without grant", func(c *store.Client) { c.GrantTypes, c.ExchangeProviders = []string{GrantClientCredentials}, nil },
+			"need the " + GrantTokenExchange + " grant"},
+		{"providers without grant", func(c *store.Client) { c.GrantTypes, c.ExchangeTokenTypes = []string{GrantClientCredentials}, nil },
+			"need the " + GrantTokenExchange + " grant"},
+	} {
+		c := svc
+		c.GrantTypes, c.ExchangeTokenTypes = slices.Clone(svc.GrantTypes), slices.Clone(svc.ExchangeTokenTypes)
+		tc.mutate(&c)
+		if err := ValidateClient(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	// Access tokens alone, no providers: a service trading Gatehouse tokens only.
+	local := svc
+	local.ExchangeTokenTypes, local.ExchangeProviders = []string{TokenTypeAccessToken}, nil
+	if err := ValidateClient(local); err != nil {
+		t.Errorf("local-only exchange client refused: %v", err)
+	}
+}
+
+// fakeProviders holds provider IDs; only Get is used.
+type fakeProviders struct {
+	store.Providers
+	ids []string
+}
+
+func (f fakeProviders) Get(_ context.Context, id string) (store.ProviderConfig, error) {
+	if slices.Contains(f.ids, id) {
+		return store.ProviderConfig{ID: id}, nil
+	}
+	return store.ProviderConfig{}, store.ErrNotFound
+}
+
+func TestValidateExchangeProviders(t *testing.T) {
+	ps := fakeProviders{ids: []string{"corp", "partner"}}
+	for _, tc := range []struct {
+		ids  []string
+		want string // "" for valid
+	}{
+		{nil, ""},
+		{[]string{"corp", "partner"}, ""},
+		{[]string{"gone"}, `exchange provider "gone": no provider`},
+		{[]string{"corp", "corp"}, "listed twice"},
+	} {
+		err := ValidateExchangeProviders(t.Context(), ps, store.Client{ID: "svc", ExchangeProviders: tc.ids})
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.ids, err, tc.want)
+		}
+	}
+}
+
+// TestGrantTypesListTokenExchange: clients may register the exchange grant, and
+// discovery (built from GrantTypes) lists it.
+func TestGrantTypesListTokenExchange(t *testing.T) {
+	if !slices.Contains(GrantTypes, GrantTokenExchange) {
+		t.Errorf("GrantTypes %v lacks %s", GrantTypes, GrantTokenExchange)
+	}
+}

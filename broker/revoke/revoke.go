@@ -101,8 +101,9 @@ func SigningKey(ctx context.Context, st store.Store, km *keys.Manager, kid strin
 
 // Target names whose access CutOff ends; exactly one field is set.
 type Target struct {
-	// ProviderID: every session signed in at the provider, and what was issued
-	// under them (the provider was disabled or removed).
+	// ProviderID: every session signed in at the provider, what was issued under
+	// them, and every access token exchanged from the provider's tokens (the
+	// provider was disabled or removed).
 	ProviderID string
 	// UserID: every session of the user and every refresh and access token
 	// issued to them (the user was disabled or signed out by an admin).
@@ -131,6 +132,13 @@ func CutOff(ctx context.Context, st store.Store, c Target, now time.Time, access
 	var list []store.Session
 	switch {
 	case c.ProviderID != "" && c.UserID == "":
+		// Tokens exchanged from the provider's ID tokens or assertions (RFC 8693)
+		// have no session: they carry the provider (token.AccessClaims.Provider)
+		// and stop through its entry.
+		key := token.ProviderRevocationKey(c.ProviderID)
+		if err := st.Revocations().Revoke(ctx, key, now, now.Add(accessTokenTTL)); err != nil {
+			return 0, 0, err
+		}
 		list, err = st.Sessions().ListForProvider(ctx, c.ProviderID)
 	case c.UserID != "" && c.ProviderID == "":
 		// Also the refresh tokens issued without a browser session, and every

@@ -68,3 +68,45 @@ func TestCutOffNamesOneTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestCutOffProviderRevokesExchangedTokens: cutting a provider off writes its
+// revocation entry, so an access token exchanged from its tokens (RFC 8693; it has
+// no session to end) stops at once; a token without the provider is untouched.
+func TestCutOffProviderRevokesExchangedTokens(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2031, 1, 1, 12, 0, 0, 0, time.UTC)
+	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "revoke.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := CutOff(ctx, db, Target{ProviderID: "corp"}, now, 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	revoked := func(cl token.AccessClaims) bool {
+		t.Helper()
+		latest, err := db.Revocations().Latest(ctx, cl.RevocationKeys())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As verifyAccessToken decides: revoked if issued at or before the entry.
+		return !latest.IsZero() && !latest.Before(time.Unix(cl.IssuedAt, 0))
+	}
+	iat := now.Add(-time.Minute).Unix()
+	exchanged := token.AccessClaims{ID: "j1", ClientID: "svc", Subject: "ann", GrantID: "g1", Provider: "corp", IssuedAt: iat}
+	if !revoked(exchanged) {
+		t.Error("a token exchanged from the cut-off provider is still valid")
+	}
+	for name, cl := range map[string]token.AccessClaims{
+		"no provider":    {ID: "j2", ClientID: "svc", Subject: "ann", GrantID: "g2", IssuedAt: iat},
+		"other provider": {ID: "j3", ClientID: "svc", Subject: "ann", GrantID: "g3", Provider: "uni", IssuedAt: iat},
+		"issued after":   {ID: "j4", ClientID: "svc", Subject: "ann", GrantID: "g4", Provider: "corp", IssuedAt: now.Add(time.Second).Unix()},
+	} {
+		if revoked(cl) {
+			t.Errorf("%s: revoked", name)
+		}
+	}
+}

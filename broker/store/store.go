@@ -178,8 +178,13 @@ type Client struct {
 	// Client Registration §2): RS256, ES256 or EdDSA; empty means RS256.
 	IDTokenSignedResponseAlg string
 	ResourceServerFor        []string // APIs (by audience URI) whose tokens it may introspect (RFC 7662 §2.1)
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
+	// ExchangeTokenTypes are the subject token types (RFC 8693 §3 URIs) the client may
+	// present with the token-exchange grant; ExchangeProviders the upstream providers
+	// (by ID) whose ID tokens or assertions it may exchange.
+	ExchangeTokenTypes []string
+	ExchangeProviders  []string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 // IDTokenAlg is the algorithm the client's ID tokens are signed with: RS256 unless

@@ -54,6 +54,34 @@ func (c *AccessClaims) AppendJSON(b []byte) []byte {
 		b = append(b, `,"gid":`...)
 		b = appendString(b, c.GrantID)
 	}
+	if c.Act != nil {
+		b = append(b, `,"act":`...)
+		b = c.Act.appendJSON(b)
+	}
+	if c.MayAct != nil {
+		b = append(b, `,"may_act":`...)
+		b = c.MayAct.appendJSON(b)
+	}
+	if c.Provider != "" {
+		b = append(b, `,"idp":`...)
+		b = appendString(b, c.Provider)
+	}
+	return append(b, '}')
+}
+
+// appendJSON appends the actor as encoding/json would marshal it; a nested act
+// (a prior actor, RFC 8693 §4.1) recurses.
+func (a *Actor) appendJSON(b []byte) []byte {
+	b = append(b, `{"sub":`...)
+	b = appendString(b, a.Subject)
+	if a.Issuer != "" {
+		b = append(b, `,"iss":`...)
+		b = appendString(b, a.Issuer)
+	}
+	if a.Act != nil {
+		b = append(b, `,"act":`...)
+		b = a.Act.appendJSON(b)
+	}
 	return append(b, '}')
 }
 

@@ -18,10 +18,18 @@ func TestAccessClaimsAppendJSON(t *testing.T) {
 			Expiry: -1, IssuedAt: 0, ID: "j", ClientID: "web", Scope: "openid read", AuthTime: 1772366000, ACR: "urn:mfa",
 			AMR: []string{"pwd", "otp"}, SessionID: "s1", GrantID: "g1"},
 		{Audience: Audience{}, AMR: []string{}},
+		// RFC 8693: an exchanged token with its actor chain (§4.1), a may_act (§4.4)
+		// and the upstream provider it came from.
+		{Issuer: "https://id.example.com", Subject: "u1", Audience: Audience{"https://api2.test"}, Expiry: 1772370000,
+			IssuedAt: 1772366400, ID: "x", ClientID: "svc2", Scope: "read",
+			Act:    &Actor{Subject: "svc2", Act: &Actor{Subject: "svc1", Issuer: "https://id.example.com", Act: &Actor{}}},
+			MayAct: &Actor{Subject: "svc3"}, Provider: "corp"},
+		{Act: &Actor{}, MayAct: &Actor{Issuer: "https://other.example"}},
 	}
 	for _, s := range odd {
 		cases = append(cases, AccessClaims{Issuer: s, Subject: s, Audience: Audience{s, s}, ID: s, ClientID: s, Scope: s,
-			ACR: s, AMR: []string{s}, SessionID: s, GrantID: s, AuthTime: 1})
+			ACR: s, AMR: []string{s}, SessionID: s, GrantID: s, AuthTime: 1,
+			Act: &Actor{Subject: s, Issuer: s, Act: &Actor{Subject: s, Issuer: s}}, MayAct: &Actor{Subject: s, Issuer: s}, Provider: s})
 	}
 	for _, c := range cases {
 		want, err := json.Marshal(&c)
@@ -32,6 +40,35 @@ func TestAccessClaimsAppendJSON(t *testing.T) {
 			t.Errorf("AppendJSON:\n got %s\nwant %s", got, want)
 		}
 	}
+}
+
+// FuzzAccessClaimsAppendJSON: whatever claims a JSON payload decodes to (nested act
+// chains included), AppendJSON writes what encoding/json writes.
+func FuzzAccessClaimsAppendJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{}`,
+		`{"iss":"https://id.example.com","sub":"svc","aud":"https://api.test","exp":1,"iat":2,"jti":"j","client_id":"svc","scope":"read"}`,
+		`{"sub":"u1","aud":["a","b"],"amr":["pwd"],"sid":"s","gid":"g","idp":"corp","auth_time":3,"acr":"urn:mfa"}`,
+		`{"sub":"u1","act":{"sub":"svc2","act":{"sub":"svc1","iss":"https://id.example.com","act":{"sub":"svc0"}}}}`,
+		`{"may_act":{"sub":"svc3","iss":"https://id.example.com"},"act":{"sub":"< "x"}}`,
+		`{"act":{},"may_act":{"act":{"act":{}}},"aud":[]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var c AccessClaims
+		if json.Unmarshal(payload, &c) != nil {
+			return
+		}
+		c.NotBefore = 0 // never set by Gatehouse, so AppendJSON does not write it
+		want, err := json.Marshal(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("AppendJSON:\n got %s\nwant %s", got, want)
+		}
+	})
 }
 
 func BenchmarkAccessClaimsJSON(b *testing.B) {

@@ -56,6 +56,9 @@ func (a Audience) Contains(s string) bool {
 // or the client itself for client_credentials (§2.2: no resource owner involved).
 // Sid and Gid are Gatehouse's: the browser session and the grant (authorization)
 // the token came from, so that ending either revokes the token at introspection.
+// Idp is Gatehouse's too: the upstream provider of a token exchanged from an
+// upstream ID token or assertion (RFC 8693), which has no session, so that
+// disabling the provider revokes it.
 type AccessClaims struct {
 	Issuer    string   `json:"iss"`
 	Subject   string   `json:"sub"`
@@ -71,6 +74,30 @@ type AccessClaims struct {
 	AMR       []string `json:"amr,omitempty"`
 	SessionID string   `json:"sid,omitempty"`
 	GrantID   string   `json:"gid,omitempty"`
+	Act       *Actor   `json:"act,omitempty"`     // RFC 8693 §4.1
+	MayAct    *Actor   `json:"may_act,omitempty"` // RFC 8693 §4.4; never set by Gatehouse yet
+	Provider  string   `json:"idp,omitempty"`
+}
+
+// Actor is an RFC 8693 §4.1 act claim: the party acting for the token's subject.
+// The outermost Actor is the current actor; a nested Act is a prior actor in the
+// delegation chain (the service that called this one). Only the outermost act and
+// the sub matter for access decisions: prior actors are informational (§4.1).
+// As a may_act claim (§4.4) it names a party allowed to act for the subject.
+type Actor struct {
+	Subject string `json:"sub"`
+	Issuer  string `json:"iss,omitempty"`
+	Act     *Actor `json:"act,omitempty"`
+}
+
+// Depth is the length of the delegation chain: 0 for nil, 1 for one actor, one
+// more for each nested prior actor.
+func (a *Actor) Depth() int {
+	n := 0
+	for ; a != nil; a = a.Act {
+		n++
+	}
+	return n
 }
 
 // UserToken reports whether the token was issued for a user (not client_credentials).
@@ -89,8 +116,16 @@ func (c *AccessClaims) RevocationKeys() []string {
 	if c.SessionID != "" {
 		k = append(k, "session:"+c.SessionID)
 	}
+	if c.Provider != "" {
+		k = append(k, ProviderRevocationKey(c.Provider))
+	}
 	return k
 }
+
+// ProviderRevocationKey is the revocation key of every token exchanged from the
+// upstream provider id's tokens: cutting the provider off revokes them (they have
+// no session to end).
+func ProviderRevocationKey(id string) string { return "provider:" + id }
 
 // KeyRevocationKey is the revocation key of every token signed with the signing key
 // kid: a key revoked as compromised (SECURITY.md AS-JWT-04, AS-JWT-10). The kid is

@@ -148,7 +148,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 		if err != nil {
 			return nil, err
 		}
-		if errs := s.Common.validate(); len(errs) > 0 {
+		if errs := s.Common.validate(KindOIDC); len(errs) > 0 {
 			return nil, joinErrs(KindOIDC, errs)
 		}
 		p, err := oidc.New(oidc.Config{
@@ -166,7 +166,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 		if err != nil {
 			return nil, err
 		}
-		if errs := s.Common.validate(); len(errs) > 0 {
+		if errs := s.Common.validate(KindSAML); len(errs) > 0 {
 			return nil, joinErrs(KindSAML, errs)
 		}
 		if s.MetadataXML == "" {

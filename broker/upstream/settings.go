@@ -45,6 +45,48 @@ type Common struct {
 	// logout (OIDC end_session_endpoint, SAML single logout). Off by default:
 	// signing out of Gatehouse also signs out upstream where the IdP offers it.
 	SkipUpstreamLogout bool `json:"skip_upstream_logout,omitempty"`
+	// Exchange governs token exchange of this provider's tokens (off by default).
+	Exchange ExchangeSettings `json:"exchange,omitzero"`
+}
+
+// ExchangeSettings govern this provider's tokens presented at the token endpoint
+// (RFC 8693 token exchange; SECURITY.md AS-TX-02). Off unless Enabled.
+type ExchangeSettings struct {
+	Enabled bool `json:"enabled,omitempty"`
+	// Audiences (OIDC only) are the aud values an ID token must carry (one of) to be
+	// exchanged: the client IDs of the organisation's apps whose ID tokens the admin
+	// allows. The provider's own client_id counts only when listed. Required when enabled.
+	Audiences []string `json:"audiences,omitempty"`
+	// OneTime (OIDC): each ID token is exchanged at most once (its jti, or a hash of the
+	// token). SAML assertions are always accepted once, login and exchange together.
+	OneTime bool `json:"one_time,omitempty"`
+	// CreateUsers: an identity not yet linked to a Gatehouse user gets one (the same
+	// linking rules as a first browser sign-in); otherwise it is refused.
+	CreateUsers bool `json:"create_users,omitempty"`
+}
+
+// validate checks the exchange settings of a provider of kind.
+func (x ExchangeSettings) validate(kind string) []error {
+	var errs []error
+	switch {
+	case kind == KindSAML && len(x.Audiences) > 0:
+		// RFC 8693 §3 saml2; SECURITY.md AS-TX-06: the assertion is checked against
+		// the same SP audience as at the ACS, never an admin-chosen one.
+		errs = append(errs, errors.New("exchange.audiences: a SAML assertion's audience is the SP entity ID"))
+	case kind == KindOIDC && x.Enabled && len(x.Audiences) == 0:
+		// AS-TX-02: an ID token minted for any app of the organisation must not
+		// become a Gatehouse token unless the admin names that app.
+		errs = append(errs, errors.New("exchange.audiences: an OIDC provider enabled for token exchange needs the ID-token audiences it accepts"))
+	}
+	for i, a := range x.Audiences {
+		switch {
+		case a == "":
+			errs = append(errs, fmt.Errorf("exchange.audiences[%d] is empty", i))
+		case slices.Contains(x.Audiences[:i], a):
+			errs = append(errs, fmt.Errorf("exchange.audiences: %q is listed twice", a))
+		}
+	}
+	return errs
 }
 
 // OIDCSettings is store.ProviderConfig.Settings for KindOIDC.
@@ -119,8 +161,8 @@ var validID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // (/login/{id}, /saml/{id}/acs) and cookie values.
 func ValidID(id string) bool { return validID.MatchString(id) }
 
-func (c Common) validate() []error {
-	var errs []error
+func (c Common) validate(kind string) []error {
+	errs := c.Exchange.validate(kind)
 	if c.LogoURL != "" {
 		if u, err := url.Parse(c.LogoURL); err != nil || u.Scheme != "https" || u.Host == "" {
 			errs = append(errs, fmt.Errorf("logo_url must be an https URL"))

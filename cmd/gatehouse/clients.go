@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/operations"
+	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 )
@@ -43,11 +44,12 @@ type clientFlags struct {
 	public, firstParty                                                    *bool
 	accessTTL, refreshTTL                                                 *time.Duration
 	redirects, postLogout, grants, scopes, apis, rsFor                    *listFlag
+	exchangeTypes, exchangeProviders                                      *listFlag
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf := &clientFlags{redirects: &listFlag{}, postLogout: &listFlag{}, grants: &listFlag{}, scopes: &listFlag{}, apis: &listFlag{},
-		rsFor: &listFlag{}}
+		rsFor: &listFlag{}, exchangeTypes: &listFlag{}, exchangeProviders: &listFlag{}}
 	cf.id = fs.String("id", "", "client ID (create; default: generated)")
 	cf.name = fs.String("name", "", "display name shown on consent pages")
 	cf.logo = fs.String("logo-uri", "", "https URL of the client's logo")
@@ -62,11 +64,16 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf.refreshTTL = fs.Duration("client-refresh-token-ttl", 0, "refresh-token lifetime (0: server default)")
 	fs.Var(cf.redirects, "redirect-uri", "redirect URI (repeatable; exact match; public clients: loopback IPs any port)")
 	fs.Var(cf.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
-	fs.Var(cf.grants, "grant-type", "authorization_code, refresh_token, client_credentials (repeatable)")
+	fs.Var(cf.grants, "grant-type", "authorization_code, refresh_token, client_credentials,\n"+
+		registry.GrantTokenExchange+" (repeatable)")
 	fs.Var(cf.scopes, "scope", "scope the client may ask for (repeatable)")
 	fs.Var(cf.apis, "api", "audience of another API the client may ask tokens for with resource= (repeatable)")
 	fs.Var(cf.rsFor, "resource-server-for", "audience of an API this client is the resource server of: it may introspect\n"+
 		"any token for that API (repeatable; a registered API; \"\" to clear). Other clients introspect only their own tokens")
+	fs.Var(cf.exchangeTypes, "exchange-token-type", "subject token type the client may exchange (RFC 8693): access_token,\n"+
+		"id_token, saml2 or the full URI (repeatable; needs the token-exchange grant; \"\" to clear)")
+	fs.Var(cf.exchangeProviders, "exchange-provider", "ID of a provider whose ID tokens or assertions the client may exchange\n"+
+		"(repeatable; needs the id_token or saml2 exchange token type; \"\" to clear)")
 	return cf
 }
 
@@ -111,9 +118,27 @@ func (cf *clientFlags) apply(fs *flag.FlagSet, c *store.Client) error {
 			c.Audiences = cf.apis.vals
 		case "resource-server-for":
 			c.ResourceServerFor = cf.rsFor.vals
+		case "exchange-token-type":
+			c.ExchangeTokenTypes = nil
+			for _, v := range cf.exchangeTypes.vals {
+				c.ExchangeTokenTypes = append(c.ExchangeTokenTypes, exchangeTokenType(v))
+			}
+		case "exchange-provider":
+			c.ExchangeProviders = cf.exchangeProviders.vals
 		}
 	})
 	return err
+}
+
+// exchangeTokenType is the RFC 8693 §3 URI of a short token type name; anything
+// else is kept as given, for validation to accept as a URI or refuse.
+func exchangeTokenType(v string) string {
+	for _, uri := range registry.ExchangeTokenTypes {
+		if v == strings.TrimPrefix(uri, "urn:ietf:params:oauth:token-type:") {
+			return uri
+		}
+	}
+	return v
 }
 
 func cmdClients(ctx context.Context, env *environment, args []string) error {
@@ -226,6 +251,8 @@ type clientJSON struct {
 	DefaultAPI              string   `json:"default_api,omitempty"`
 	APIs                    []string `json:"apis"`
 	ResourceServerFor       []string `json:"resource_server_for"`
+	ExchangeTokenTypes      []string `json:"exchange_token_types"`
+	ExchangeProviders       []string `json:"exchange_providers"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	JWKSURI                 string   `json:"jwks_uri,omitempty"`
 	HasJWKS                 bool     `json:"has_jwks"`
@@ -251,7 +278,8 @@ func toClientJSON(c store.Client) clientJSON {
 		RedirectURIs: nz(c.RedirectURIs), PostLogoutRedirectURIs: nz(c.PostLogoutRedirectURIs), GrantTypes: nz(c.GrantTypes),
 		Scopes: nz(c.Scopes), DefaultAPI: c.DefaultAudience, APIs: nz(c.Audiences), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		JWKSURI: c.JWKSURI, HasJWKS: len(c.JWKS) > 0, AccessTokenTTL: ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL),
-		IDTokenAlg: c.IDTokenAlg(), ResourceServerFor: nz(c.ResourceServerFor)}
+		IDTokenAlg: c.IDTokenAlg(), ResourceServerFor: nz(c.ResourceServerFor),
+		ExchangeTokenTypes: nz(c.ExchangeTokenTypes), ExchangeProviders: nz(c.ExchangeProviders)}
 }
 
 func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret string) error {
@@ -264,9 +292,11 @@ func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret stri
 	if secret != "" {
 		fmt.Fprintf(w, "client_secret: %s\n(shown only now; Gatehouse stores a hash)\n", secret)
 	}
-	fmt.Fprintf(w, "name: %s\npublic: %v\nauth method: %s\ngrant types: %s\nscopes: %s\nredirect URIs: %s\ndefault API: %s\nother APIs: %s\nID token alg: %s\nresource server for: %s\n",
+	fmt.Fprintf(w, "name: %s\npublic: %v\nauth method: %s\ngrant types: %s\nscopes: %s\nredirect URIs: %s\ndefault API: %s\nother APIs: %s\nID token alg: %s\nresource server for: %s\n"+
+		"exchange token types: %s\nexchange providers: %s\n",
 		c.Name, c.Public, c.TokenEndpointAuthMethod, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "),
-		strings.Join(c.RedirectURIs, " "), c.DefaultAudience, strings.Join(c.Audiences, " "), c.IDTokenAlg(), strings.Join(c.ResourceServerFor, " "))
+		strings.Join(c.RedirectURIs, " "), c.DefaultAudience, strings.Join(c.Audiences, " "), c.IDTokenAlg(), strings.Join(c.ResourceServerFor, " "),
+		strings.Join(c.ExchangeTokenTypes, " "), strings.Join(c.ExchangeProviders, " "))
 	return nil
 }
 

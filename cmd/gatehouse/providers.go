@@ -23,6 +23,8 @@ const providersAbout = `Manages upstream identity providers.
   add-oidc    --id ID --name NAME --oidc-issuer URL --client-id ID --client-secret-file FILE [--domains a.com,b.com]
   add-saml    --id ID --name NAME (--metadata-url URL | --metadata-file FILE) [--domains ...]
               [--emails-verified] [--sp-metadata-validity 720h]
+  add-*       [--exchange --exchange-audience AUD ... --exchange-one-time --exchange-create-users]
+              token exchange (RFC 8693) of the provider's ID tokens or assertions; OIDC needs the audiences
   add-*       --from-file FILE: the provider as JSON or YAML (the format of GATEHOUSE_PROVIDERS_FILE entries);
               flags given as well override the file. Adding an existing ID updates it.
   list        every provider
@@ -53,6 +55,13 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 	fs.BoolVar(&samlS.EmailsVerified, "emails-verified", false, "SAML: the IdP verifies the email addresses it asserts")
 	spValidity := fs.Duration("sp-metadata-validity", 0, "SAML: how long Gatehouse's SP metadata stays valid (default 720h)")
 	logo := fs.String("logo-url", "", "https URL of a logo for the sign-in page")
+	var exchange upstream.ExchangeSettings
+	exchangeAuds := &listFlag{}
+	fs.BoolVar(&exchange.Enabled, "exchange", false, "allow this provider's ID tokens (OIDC) or assertions (SAML) at token exchange")
+	fs.Var(exchangeAuds, "exchange-audience", "OIDC: an aud an ID token must carry to be exchanged, e.g. the client ID of one of\n"+
+		"the organisation's apps (repeatable; required with --exchange; the provider's own client ID only if listed)")
+	fs.BoolVar(&exchange.OneTime, "exchange-one-time", false, "OIDC: each ID token is exchanged at most once")
+	fs.BoolVar(&exchange.CreateUsers, "exchange-create-users", false, "exchange of an identity not linked yet creates its user (as a first sign-in)")
 	load := configFlags(fs, env)
 	args, cfg, err := parseCommand(fs, load, args, someArgs, "providers needs a subcommand")
 	if err != nil {
@@ -90,6 +99,18 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 		common := func(c *upstream.Common) {
 			if set["logo-url"] {
 				c.LogoURL = *logo
+			}
+			if set["exchange"] {
+				c.Exchange.Enabled = exchange.Enabled
+			}
+			if set["exchange-audience"] {
+				c.Exchange.Audiences = exchangeAuds.vals
+			}
+			if set["exchange-one-time"] {
+				c.Exchange.OneTime = exchange.OneTime
+			}
+			if set["exchange-create-users"] {
+				c.Exchange.CreateUsers = exchange.CreateUsers
 			}
 		}
 		if kind == upstream.KindOIDC {
@@ -310,12 +331,39 @@ func showProvider(w io.Writer, cfg *config.Config, p store.ProviderConfig, asJSO
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ID\t%s\nKind\t%s\nName\t%s\nEnabled\t%v\nDomains\t%s\nTrust email linking\t%v\nVersion\t%d\n",
 		d.ID, d.Kind, d.Name, d.Enabled, strings.Join(d.Domains, ", "), d.TrustEmailLinking, d.Version)
+	fmt.Fprintf(tw, "Token exchange\t%s\n", describeExchange(p))
 	if d.Kind == upstream.KindSAML {
 		fmt.Fprintf(tw, "SP entity ID\t%s\nSP metadata URL\t%s\nACS URL\t%s\nSLO URL\t%s\n", d.SPEntityID, d.SPMetadataURL, d.ACSURL, d.SLOURL)
 	} else {
 		fmt.Fprintf(tw, "Redirect URI\t%s\nClient secret set\t%v\n", d.Callback, d.SecretsSet)
 	}
 	return tw.Flush()
+}
+
+// describeExchange is the provider's token-exchange settings in one line.
+func describeExchange(p store.ProviderConfig) string {
+	var x upstream.ExchangeSettings
+	if p.Kind == upstream.KindSAML {
+		s, _ := upstream.DecodeSAML(p.Settings)
+		x = s.Exchange
+	} else {
+		s, _ := upstream.DecodeOIDC(p.Settings)
+		x = s.Exchange
+	}
+	if !x.Enabled {
+		return "off"
+	}
+	out := []string{"on"}
+	if len(x.Audiences) > 0 {
+		out = append(out, "audiences "+strings.Join(x.Audiences, ", "))
+	}
+	if x.OneTime {
+		out = append(out, "one-time")
+	}
+	if x.CreateUsers {
+		out = append(out, "creates users")
+	}
+	return strings.Join(out, "; ")
 }
 
 func writeJSONTo(w io.Writer, v any) error {

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	crewjam "github.com/crewjam/saml"
 
+	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers/providertest"
 )
 
@@ -78,5 +81,60 @@ func TestProvidersCommands(t *testing.T) {
 	}
 	if _, err = runCommand(t, vars, "providers", "show", "uni"); err == nil {
 		t.Error("show after remove")
+	}
+}
+
+// TestProvidersExchangeSettings: the --exchange flags set a provider's token-exchange
+// settings (SECURITY.md AS-TX-02), show prints them, an edit of them bumps the
+// version, and the per-kind rules are refused with readable messages.
+func TestProvidersExchangeSettings(t *testing.T) {
+	vars := baseVars(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte("s3cret"), 0o600)
+	oidc := []string{"providers", "add-oidc", "--id", "corp", "--name", "Corp", "--oidc-issuer", "https://id.corp.example",
+		"--client-id", "gatehouse", "--client-secret-file", secret}
+	out, err := runCommand(t, vars, append(oidc, "--exchange", "--exchange-audience", "cli-app", "--exchange-audience", "gatehouse",
+		"--exchange-one-time")...)
+	if err != nil || !strings.Contains(out, "version 1") {
+		t.Fatalf("add-oidc: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`Token exchange +on; audiences cli-app, gatehouse; one-time\n`).MatchString(out) {
+		t.Errorf("add-oidc output lacks the exchange settings:\n%s", out)
+	}
+	out, err = runCommand(t, vars, append(oidc, "--exchange", "--exchange-audience", "cli-app", "--exchange-create-users", "--json")...)
+	var got struct {
+		Version  int64 `json:"version"`
+		Settings struct {
+			Exchange upstream.ExchangeSettings `json:"exchange"`
+		} `json:"settings"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.Version != 2 ||
+		!reflect.DeepEqual(got.Settings.Exchange, upstream.ExchangeSettings{Enabled: true, Audiences: []string{"cli-app"}, CreateUsers: true}) {
+		t.Fatalf("changed exchange settings: %v %+v\n%s", err, got, out)
+	}
+	if out, err = runCommand(t, vars, append(oidc, "--exchange")...); err == nil ||
+		!strings.Contains(err.Error(), "needs the ID-token audiences") {
+		t.Errorf("OIDC exchange without audiences: %v\n%s", err, out)
+	}
+	if out, _ = runCommand(t, vars, "providers", "show", "corp"); !regexp.MustCompile(`Version +2\n`).MatchString(out) {
+		t.Errorf("a refused change was stored:\n%s", out)
+	}
+
+	k, c := providertest.NewKeyPair("cli idp", time.Now())
+	idp := providertest.NewSAMLIdP(time.Now, k, c, crewjam.Session{})
+	t.Cleanup(idp.Close)
+	md := filepath.Join(dir, "idp.xml")
+	os.WriteFile(md, []byte(strings.ReplaceAll(string(idp.Metadata()), "http://127.0.0.1", "https://idp.example")), 0o600)
+	saml := []string{"providers", "add-saml", "--id", "uni", "--name", "University", "--metadata-file", md}
+	if out, err = runCommand(t, vars, append(saml, "--exchange", "--exchange-audience", "https://sp.example")...); err == nil ||
+		!strings.Contains(err.Error(), "a SAML assertion's audience is the SP entity ID") {
+		t.Errorf("SAML exchange with audiences: %v\n%s", err, out)
+	}
+	if out, err = runCommand(t, vars, saml...); err != nil || !regexp.MustCompile(`Token exchange +off\n`).MatchString(out) {
+		t.Errorf("add-saml without exchange: %v\n%s", err, out)
+	}
+	if out, err = runCommand(t, vars, append(saml, "--exchange")...); err != nil || !regexp.MustCompile(`Token exchange +on\n`).MatchString(out) {
+		t.Errorf("add-saml with exchange: %v\n%s", err, out)
 	}
 }

@@ -161,8 +161,11 @@ func newClient(id string) store.Client {
 		RefreshTokenTTL:          30 * 24 * time.Hour,
 		IDTokenSignedResponseAlg: "ES256",
 		ResourceServerFor:        []string{"https://api.example.com", "https://api4.example.com"},
-		CreatedAt:                at(0),
-		UpdatedAt:                at(time.Second),
+		ExchangeTokenTypes: []string{"urn:ietf:params:oauth:token-type:access_token",
+			"urn:ietf:params:oauth:token-type:id_token"},
+		ExchangeProviders: []string{"corp", "partner"},
+		CreatedAt:         at(0),
+		UpdatedAt:         at(time.Second),
 	}
 }
 
@@ -199,7 +202,9 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "Create", s.Clients().Create(t.Context(), c))
 		c = store.Client{ID: "c1", Name: "Renamed", RedirectURIs: []string{"https://new.example/cb"},
 			Audiences: []string{"https://new.example/api"}, AccessTokenTTL: time.Minute, IDTokenSignedResponseAlg: "EdDSA",
-			ResourceServerFor: []string{"https://new.example/rs"}, CreatedAt: c.CreatedAt, UpdatedAt: at(time.Hour)}
+			ResourceServerFor:  []string{"https://new.example/rs"},
+			ExchangeTokenTypes: []string{"urn:ietf:params:oauth:token-type:saml2"}, ExchangeProviders: []string{"saml1"},
+			CreatedAt: c.CreatedAt, UpdatedAt: at(time.Hour)}
 		changed := c
 		changed.CreatedAt = at(-time.Hour) // Update keeps CreatedAt
 		must(t, "Update", s.Clients().Update(t.Context(), changed))
