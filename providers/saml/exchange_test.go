@@ -103,6 +103,7 @@ func TestASTX06_SignatureWrapping(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
+			e.replay = &memReplay{} // what this case records
 			id, err := e.exchange(tokenOf(build("")))
 			refused(t, id, err, providers.ErrInvalidResponse)
 			if len(e.replay.m) != 0 {
@@ -117,21 +118,24 @@ func TestASTX06_SignatureWrapping(t *testing.T) {
 func TestASTX06_Assertion(t *testing.T) {
 	e := newTokenEnv(t)
 	for name, mut := range map[string]func(*providertest.Assertion){
-		"unsigned":                             nil,
-		"Audience of another provider's SP":    func(a *providertest.Assertion) { a.Audience = "https://gatehouse.test/saml/idp-b/metadata" },
-		"Recipient is the ACS URL":             func(a *providertest.Assertion) { a.Recipient = acsURL },
-		"Recipient is another token endpoint":  func(a *providertest.Assertion) { a.Recipient = tokenURL + "/" },
-		"no Recipient":                         func(a *providertest.Assertion) { a.Recipient = "" },
-		"InResponseTo of a sign-in":            func(a *providertest.Assertion) { a.InResponseTo = "id-login" },
-		"expired":                              func(a *providertest.Assertion) { a.NotOnOrAfter = t0.Add(-DefaultClockSkew - time.Second) },
-		"not yet valid":                        func(a *providertest.Assertion) { a.NotBefore = t0.Add(DefaultClockSkew + time.Minute) },
-		"stale IssueInstant":                   func(a *providertest.Assertion) { a.IssueInstant = t0.Add(-91 * time.Second) },
-		"IssueInstant in the future":           func(a *providertest.Assertion) { a.IssueInstant = t0.Add(10 * time.Minute) },
-		"Issuer of another IdP":                func(a *providertest.Assertion) { a.Issuer = "https://idp-b.example" },
-		"no Conditions (so no Audience)":       func(a *providertest.Assertion) { a.OmitConditions = true },
-		"no bearer SubjectConfirmation method": func(a *providertest.Assertion) { a.Edit = setConfirmationMethod("urn:oasis:names:tc:SAML:2.0:cm:holder-of-key") },
+		"unsigned":                            nil,
+		"Audience of another provider's SP":   func(a *providertest.Assertion) { a.Audience = "https://gatehouse.test/saml/idp-b/metadata" },
+		"Recipient is the ACS URL":            func(a *providertest.Assertion) { a.Recipient = acsURL },
+		"Recipient is another token endpoint": func(a *providertest.Assertion) { a.Recipient = tokenURL + "/" },
+		"no Recipient":                        func(a *providertest.Assertion) { a.Recipient = "" },
+		"InResponseTo of a sign-in":           func(a *providertest.Assertion) { a.InResponseTo = "id-login" },
+		"expired":                             func(a *providertest.Assertion) { a.NotOnOrAfter = t0.Add(-DefaultClockSkew - time.Second) },
+		"not yet valid":                       func(a *providertest.Assertion) { a.NotBefore = t0.Add(DefaultClockSkew + time.Minute) },
+		"stale IssueInstant":                  func(a *providertest.Assertion) { a.IssueInstant = t0.Add(-91 * time.Second) },
+		"IssueInstant in the future":          func(a *providertest.Assertion) { a.IssueInstant = t0.Add(10 * time.Minute) },
+		"Issuer of another IdP":               func(a *providertest.Assertion) { a.Issuer = "https://idp-b.example" },
+		"no Conditions (so no Audience)":      func(a *providertest.Assertion) { a.OmitConditions = true },
+		"no bearer SubjectConfirmation method": func(a *providertest.Assertion) {
+			a.Edit = setConfirmationMethod("urn:oasis:names:tc:SAML:2.0:cm:holder-of-key")
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
+			e.replay = &memReplay{} // what this case records
 			var tok string
 			if mut == nil {
 				tok = tokenOf(providertest.BuildResponse(e.response(""), providertest.BuildAssertion(e.assertion(""))))
@@ -250,6 +254,7 @@ func TestASTX06_TokenShape(t *testing.T) {
 		"oversized":                           strings.Repeat("A", DefaultMaxResponseBytes*4/3+8),
 	} {
 		t.Run(name, func(t *testing.T) {
+			e.replay = &memReplay{} // what this case records
 			id, err := e.exchange(tok)
 			refused(t, id, err, providers.ErrInvalidResponse)
 			if len(e.replay.m) != 0 {
