@@ -209,4 +209,11 @@ type TokenParams struct {
 	// Recipient is the URL the token was presented at (the token endpoint);
 	// a SAML bearer assertion must name it as Recipient (RFC 7522 §3).
 	Recipient string
+	// Audiences (OIDC) are the aud values an ID token may carry to be accepted: the client IDs of the
+	// organisation's apps whose ID tokens the admin allowed for exchange. Empty accepts none. The
+	// provider's own client ID counts only when listed.
+	Audiences []string
+	// OneTime (OIDC) asks for a replay key (the jti, or a SHA-256 of the token when it has none) that
+	// expires with the token, so the caller accepts the token once. SAML assertions always have one.
+	OneTime bool
 }

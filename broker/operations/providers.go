@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/broker/revoke"
@@ -160,11 +161,38 @@ func (s *Service) RemoveProvider(ctx context.Context, a Actor, ref ProviderRef) 
 		if err := tx.Providers().Delete(ctx, p.ID); err != nil {
 			return storeErr(err)
 		}
+		if err := s.forgetExchangeProvider(ctx, tx, a, p.ID); err != nil {
+			return err
+		}
 		c, err := s.cutOffProvider(ctx, tx, a, p.ID, "provider.removed")
 		ch.CutOff = &c
 		return err
 	})
 	return ch, err
+}
+
+// forgetExchangeProvider takes a removed provider off every client's list of
+// providers whose tokens it may exchange: a provider created later under the same
+// ID is another organisation's, which no client was allowed to speak for.
+func (s *Service) forgetExchangeProvider(ctx context.Context, st store.Store, a Actor, id string) error {
+	clients, err := st.Clients().List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range clients {
+		if !slices.Contains(c.ExchangeProviders, id) {
+			continue
+		}
+		c.ExchangeProviders = slices.DeleteFunc(c.ExchangeProviders, func(p string) bool { return p == id })
+		c.UpdatedAt = s.now().UTC()
+		if err := st.Clients().Update(ctx, c); err != nil {
+			return storeErr(err)
+		}
+		if err := s.record(ctx, st, a, "client.updated", c.ID, map[string]any{"exchange_provider_removed": id}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // providerAt reads the provider ref names, at ref.Version if one is given.

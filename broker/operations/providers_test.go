@@ -2,8 +2,11 @@ package operations
 
 import (
 	"context"
+	"slices"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
@@ -167,4 +170,35 @@ func TestProviderRefusals(t *testing.T) {
 			t.Error("a refused disable disabled corp")
 		}
 	})
+}
+
+// TestRemoveProviderLeavesNoClientExchanging: a removed provider is taken off the
+// lists of the clients that could exchange its tokens, in the removal's
+// transaction, so a provider created later under its ID is nobody's to exchange
+// for, and those clients stay valid to update.
+func TestRemoveProviderLeavesNoClientExchanging(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	svc := store.Client{ID: "svc", Name: "svc", GrantTypes: []string{registry.GrantTokenExchange},
+		ExchangeTokenTypes: []string{registry.TokenTypeIDToken}, ExchangeProviders: []string{"corp", "uni"}}
+	if _, err := w.ops.CreateClient(ctx, admin, svc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ops.RemoveProvider(ctx, admin, ProviderRef{ID: "corp"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.ops.GetClient(ctx, "svc")
+	if err != nil || !slices.Equal(got.ExchangeProviders, []string{"uni"}) {
+		t.Fatalf("after removing corp, svc exchanges for %q (%v), want [uni]", got.ExchangeProviders, err)
+	}
+	w.audited(t, "client.updated", "svc")
+	if _, err := w.ops.UpdateClient(ctx, admin, got); err != nil {
+		t.Errorf("the client no longer updates: %v", err)
+	}
+	if _, err := w.ops.UpsertProvider(ctx, admin, oidcSpec("corp", "https://corp.example")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := w.ops.GetClient(ctx, "svc"); slices.Contains(got.ExchangeProviders, "corp") {
+		t.Error("a provider re-created under the removed one's ID is exchangeable at once")
+	}
 }

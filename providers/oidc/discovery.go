@@ -18,7 +18,8 @@ type discovered struct {
 	provider  *gooidc.Provider
 	oauth2    oauth2.Config // without RedirectURL, which is per request
 	keys      *keySet
-	verifier  *gooidc.IDTokenVerifier
+	verifier  *gooidc.IDTokenVerifier // sign-in: aud must be our client ID
+	exchange  *gooidc.IDTokenVerifier // token exchange: verify checks aud
 	fetchedAt time.Time
 
 	// issParameter: authorization_response_iss_parameter_supported (RFC 9207 §3).
@@ -105,12 +106,15 @@ func (p *Provider) discover(ctx context.Context, prev *discovered) (*discovered,
 	}
 	skew := p.cfg.ClockSkew
 	now := p.cfg.Now
-	d.verifier = gooidc.NewVerifier(p.cfg.Issuer, d.keys, &gooidc.Config{
-		ClientID:             p.cfg.ClientID,
+	vc := gooidc.Config{
 		SupportedSigningAlgs: algs,
 		// go-oidc compares exp with Now exactly; shifting Now back by the
 		// skew grants the leeway on exp (nbf and iat are checked in verify).
 		Now: func() time.Time { return now().Add(-skew) },
-	})
+	}
+	login := vc
+	login.ClientID = p.cfg.ClientID
+	d.verifier = gooidc.NewVerifier(p.cfg.Issuer, d.keys, &login)
+	d.exchange = exchangeVerifier(p.cfg.Issuer, d.keys, vc)
 	return d, nil
 }

@@ -93,7 +93,7 @@ func TestDOS10_JWKSStampede(t *testing.T) {
 	}
 	before := e.iss.JWKSHits.Load()
 	for _, tok := range randomKidTokens(e.iss, 50) {
-		if _, err := e.p.VerifyToken(context.Background(), providers.TokenParams{Token: tok}); err == nil {
+		if _, err := e.p.VerifyToken(context.Background(), providers.TokenParams{Token: tok, Audiences: []string{"gatehouse"}}); err == nil {
 			t.Fatal("token with unknown kid accepted")
 		}
 	}
@@ -103,7 +103,7 @@ func TestDOS10_JWKSStampede(t *testing.T) {
 	// After the cooldown one more fetch is allowed, not fifty.
 	e.clock.Advance(DefaultJWKSCooldown + time.Second)
 	for _, tok := range randomKidTokens(e.iss, 50) {
-		_, _ = e.p.VerifyToken(context.Background(), providers.TokenParams{Token: tok})
+		_, _ = e.p.VerifyToken(context.Background(), providers.TokenParams{Token: tok, Audiences: []string{"gatehouse"}})
 	}
 	if got := e.iss.JWKSHits.Load() - before; got > 2 {
 		t.Fatalf("%d JWKS fetches after one cooldown, want ≤ 2", got)

@@ -357,12 +357,12 @@ func TestCodeReplay(t *testing.T) {
 func TestVerifyToken(t *testing.T) {
 	e := newEnv(t, keys()[:1])
 	good := e.iss.IDToken("", "")
-	id, err := e.p.VerifyToken(context.Background(), providers.TokenParams{Token: good})
+	id, err := e.p.VerifyToken(context.Background(), providers.TokenParams{Token: good, Audiences: []string{"gatehouse"}})
 	if err != nil || id.Subject != "alice" {
 		t.Fatalf("%+v %v", id, err)
 	}
 	e.iss.Set(func(k *providertest.Knobs) { k.Claims = map[string]any{"aud": "other-client"} })
-	id, err = e.p.VerifyToken(context.Background(), providers.TokenParams{Token: e.iss.IDToken("", "")})
+	id, err = e.p.VerifyToken(context.Background(), providers.TokenParams{Token: e.iss.IDToken("", ""), Audiences: []string{"gatehouse"}})
 	refused(t, id, err, providers.ErrInvalidResponse)
 }
 

@@ -194,7 +194,7 @@ func (p *Provider) Complete(ctx context.Context, r *http.Request, rawPending []b
 	if rawID == "" {
 		return providers.Identity{}, providers.Invalid("token response has no id_token")
 	}
-	idt, claims, err := p.verify(ctx, d, rawID, pd.Nonce)
+	idt, claims, err := p.verify(ctx, d.verifier, rawID, pd.Nonce, []string{p.cfg.ClientID})
 	if err != nil {
 		return providers.Identity{}, err
 	}

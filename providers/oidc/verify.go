@@ -3,6 +3,7 @@ package oidc
 import (
 	"context"
 	"crypto/subtle"
+	"slices"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -14,14 +15,17 @@ import (
 const maxIDTokenLen = 64 << 10
 
 // verify checks an ID token: go-oidc does signature (with the alg allowlist),
-// iss, aud and exp (OIDC Core §3.1.3.7 steps 2, 3, 6–9); this adds what it
-// leaves to the caller: azp (steps 4–5), iat (step 10), nbf, sub, and the
-// nonce (step 11) when wantNonce is not empty.
-func (p *Provider) verify(ctx context.Context, d *discovered, raw, wantNonce string) (*gooidc.IDToken, map[string]any, error) {
+// iss and exp (OIDC Core §3.1.3.7 steps 2, 6–9), and aud when v is the login
+// verifier; this adds what it leaves to the caller: aud against audiences
+// (step 3; the exchange verifier leaves it all to us), azp (steps 4–5), iat
+// (step 10), nbf, sub, and the nonce (step 11) when wantNonce is not empty.
+// A sign-in passes the login verifier and our client ID as the only
+// audience; an exchange, the exchange verifier and the admin's list.
+func (p *Provider) verify(ctx context.Context, v *gooidc.IDTokenVerifier, raw, wantNonce string, audiences []string) (*gooidc.IDToken, map[string]any, error) {
 	if len(raw) > maxIDTokenLen {
 		return nil, nil, providers.Invalid("id token too long")
 	}
-	idt, err := d.verifier.Verify(ctx, raw)
+	idt, err := v.Verify(ctx, raw)
 	if err != nil {
 		return nil, nil, providers.Invalid("id token: %v", err)
 	}
@@ -42,12 +46,15 @@ func (p *Provider) verify(ctx context.Context, d *discovered, raw, wantNonce str
 	if nbf, ok := claims["nbf"].(float64); ok && time.Unix(int64(nbf), 0).After(now.Add(skew)) {
 		return nil, nil, providers.Invalid("id token not yet valid")
 	}
-	azp, hasAzp := claims["azp"].(string)
+	if !slices.ContainsFunc(idt.Audience, func(a string) bool { return slices.Contains(audiences, a) }) {
+		return nil, nil, providers.Invalid("id token aud %q has no allowed audience", idt.Audience)
+	}
+	rawAzp, hasAzp := claims["azp"]
 	if len(idt.Audience) > 1 && !hasAzp {
 		return nil, nil, providers.Invalid("id token has several audiences and no azp")
 	}
-	if hasAzp && azp != p.cfg.ClientID {
-		return nil, nil, providers.Invalid("id token azp %q is not us", azp)
+	if azp, ok := rawAzp.(string); hasAzp && (!ok || !slices.Contains(audiences, azp)) {
+		return nil, nil, providers.Invalid("id token azp %v is not an allowed audience", rawAzp)
 	}
 	if idt.Subject == "" {
 		return nil, nil, providers.Invalid("id token has no sub")
@@ -74,20 +81,4 @@ func (p *Provider) identity(claims map[string]any, rawIDToken string) (providers
 	id.ACR, _ = claims["acr"].(string)
 	id.LogoutState = []byte(rawIDToken)
 	return id, nil
-}
-
-// VerifyToken implements providers.TokenVerifier for an ID token presented
-// directly (RFC 8693 subject_token_type id_token). It must be issued to our
-// client (aud/azp) and unexpired; there is no nonce to check.
-func (p *Provider) VerifyToken(ctx context.Context, tp providers.TokenParams) (providers.Identity, error) {
-	d, err := p.discovery(ctx)
-	if err != nil {
-		return providers.Identity{}, err
-	}
-	ctx = gooidc.ClientContext(ctx, p.cfg.HTTPClient)
-	_, claims, err := p.verify(ctx, d, tp.Token, "")
-	if err != nil {
-		return providers.Identity{}, err
-	}
-	return p.identity(claims, tp.Token)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/providertest"
 )
 
@@ -42,4 +43,36 @@ func BenchmarkComplete(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzVerifyToken feeds arbitrary base64url tokens to token exchange
+// (RFC 7522 §2.1 encoding): no panic, and nothing but the seed's legitimate
+// assertion may be accepted, with its replay key. The seeds run as regular
+// tests.
+func FuzzVerifyToken(f *testing.F) {
+	e := newTokenEnv(f)
+	good := e.signedToken()
+	unsigned := tokenOf(providertest.BuildResponse(e.response(""), providertest.BuildAssertion(e.assertion(""))))
+	forACS := tokenOf(e.signedDoc("", func(a *providertest.Assertion) { a.Recipient = acsURL }))
+	raw, _ := base64.RawURLEncoding.DecodeString(good)
+	b64 := base64.RawURLEncoding.EncodeToString
+	for _, s := range []string{
+		good, unsigned, forACS, good + "==",
+		b64(append(append([]byte{}, raw...), raw...)),
+		b64(append([]byte(`<?xml version="1.0"?><!--c-->`), raw...)),
+		b64([]byte(`<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"/>`)),
+		b64([]byte("<samlp:Response/>")), b64([]byte("<!DOCTYPE x><x/>")),
+		"eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.", "", "====",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		id, err := e.p.VerifyToken(context.Background(), providers.TokenParams{Token: token, Recipient: tokenURL})
+		if err == nil && (id.Subject != "mallory@corp.example" || len(id.ReplayKeys) != 1 || id.ReplayKeys[0].Key != "saml:idp-a:_a") {
+			t.Fatalf("accepted %q with replay keys %v", id.Subject, id.ReplayKeys)
+		}
+		if err != nil && (id.Subject != "" || id.ReplayKeys != nil) {
+			t.Fatalf("identity with error %v: %+v", err, id)
+		}
+	})
 }

@@ -71,6 +71,9 @@ type env struct {
 	p      *Provider
 	replay *memReplay
 	signer providertest.Signer
+	// recipient is the SubjectConfirmationData Recipient of assertion():
+	// the ACS URL, or the token endpoint for an exchange.
+	recipient string
 }
 
 func newEnv(t testing.TB, mut ...func(*Config)) *env {
@@ -103,7 +106,7 @@ func newEnv(t testing.TB, mut ...func(*Config)) *env {
 	if err := idp.AddSP(spMD); err != nil {
 		t.Fatal(err)
 	}
-	return &env{idp: idp, p: p, replay: replay, signer: providertest.Signer{Key: k["idp"].key, Cert: k["idp"].cert}}
+	return &env{idp: idp, p: p, replay: replay, signer: providertest.Signer{Key: k["idp"].key, Cert: k["idp"].cert}, recipient: acsURL}
 }
 
 // begin starts a sign-in and returns the AuthnRequest ID and pending state.
@@ -122,7 +125,7 @@ func (e *env) begin(t testing.TB) (string, []byte, providers.Start) {
 
 func (e *env) assertion(reqID string) providertest.Assertion {
 	return providertest.Assertion{ID: "_a" + reqID, Issuer: e.idp.IdP.Metadata().EntityID, NameID: "mallory@corp.example",
-		NameIDFormat: string(crewjam.EmailAddressNameIDFormat), Audience: spEntity, Recipient: acsURL,
+		NameIDFormat: string(crewjam.EmailAddressNameIDFormat), Audience: spEntity, Recipient: e.recipient,
 		InResponseTo: reqID, SessionIndex: "s1", IssueInstant: t0, NotBefore: t0.Add(-time.Minute),
 		NotOnOrAfter: t0.Add(5 * time.Minute), Attributes: map[string][]string{"mail": {"mallory@corp.example"}}}
 }
