@@ -51,8 +51,9 @@ func TestDemoMintsExchangeableTokens(t *testing.T) {
 			if code != 200 {
 				t.Fatalf("mint: %d %s", code, tok)
 			}
-			id, err := built[tc.provider].VerifyToken(context.Background(),
-				providers.TokenParams{Token: strings.TrimSpace(tok), Recipient: tokenURL})
+			b := built[tc.provider]
+			id, err := b.Provider.(providers.TokenVerifier).VerifyToken(context.Background(),
+				providers.TokenParams{Token: strings.TrimSpace(tok), Recipient: tokenURL, Audiences: b.Common.Exchange.Audiences})
 			if err != nil {
 				t.Fatalf("%s refuses the minted token: %v", tc.provider, err)
 			}
@@ -105,7 +106,7 @@ func clientCredentials(t *testing.T, issuer, id, secret string) (int, string) {
 }
 
 // demoProviders builds the demo's providers from its database as the server does.
-func demoProviders(t *testing.T, dir, issuer string) map[string]providers.TokenVerifier {
+func demoProviders(t *testing.T, dir, issuer string) map[string]*upstream.Built {
 	t.Helper()
 	ctx := context.Background()
 	dot, err := config.ReadDotEnv(filepath.Join(dir, "demo.env"))
@@ -126,7 +127,7 @@ func demoProviders(t *testing.T, dir, issuer string) map[string]providers.TokenV
 	}
 	defer db.Close()
 	uenv := upstream.Env{Issuer: cfg.Issuer, Keyring: ring, Networks: safehttp.LoopbackNetworks()}
-	out := map[string]providers.TokenVerifier{}
+	out := map[string]*upstream.Built{}
 	for _, id := range []string{"demo-oidc", "demo-saml"} {
 		pc, err := db.Providers().Get(ctx, id)
 		if err != nil {
@@ -139,7 +140,7 @@ func demoProviders(t *testing.T, dir, issuer string) map[string]providers.TokenV
 		if !b.Common.Exchange.Enabled || !b.Common.Exchange.CreateUsers || b.Common.Exchange.OneTime {
 			t.Errorf("%s exchange settings: %+v", id, b.Common.Exchange)
 		}
-		out[id] = b.Provider.(providers.TokenVerifier)
+		out[id] = b
 	}
 	return out
 }
