@@ -15,7 +15,7 @@ import (
 func TestGive(t *testing.T) {
 	for name, change := range map[string]func(r *Request){
 		"to a person": nil,
-		"to an app": func(r *Request) { r.GranteeUserID, r.GranteeClientID = "", "ward" },
+		"to an app":   func(r *Request) { r.GranteeUserID, r.GranteeClientID = "", "ward" },
 		"for the longest the policy allows, to be passed on": func(r *Request) {
 			r.Scopes, r.MayRedelegate = []string{"plans.read", "plans.write", "plans.read"}, true
 			r.ExpiresAt = time.Date(2031, 1, 8, 12, 0, 0, 0, time.UTC)
