@@ -496,7 +496,7 @@ const (
 // Status says what the delegation is at now: "declined" when the grantee declined
 // it, "revoked" when it ended for any other reason, "expired" from ExpiresAt on,
 // "expiring_soon" when it expires within soon, "active" otherwise.
-func (d *Delegation) Status(now time.Time, soon time.Duration) string {
+func (d Delegation) Status(now time.Time, soon time.Duration) string {
 	switch {
 	case !d.RevokedAt.IsZero() || d.EndReason != "":
 		if d.EndReason == DelegationEndDeclined {
