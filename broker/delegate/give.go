@@ -81,6 +81,9 @@ func (s *Service) Give(ctx context.Context, grantorID string, req Request) (stor
 		if req.MayRedelegate && !api.Delegation.Redelegation {
 			p.add(fmt.Sprintf("access to %s may not be passed on", api.Name))
 		}
+		if req.MayRedelegate && req.GranteeClientID != "" {
+			p.add("an app cannot pass access on")
+		}
 	}
 	if n := utf8.RuneCountInString(req.Note); n > store.MaxDelegationNote || !utf8.ValidString(req.Note) {
 		p.add(fmt.Sprintf("the note is longer than %d characters", store.MaxDelegationNote))

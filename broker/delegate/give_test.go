@@ -138,6 +138,9 @@ func TestASDEL04_GiveRefusals(t *testing.T) {
 		{"a note too long", "", func(r *Request) { r.Note = strings.Repeat("é", store.MaxDelegationNote+1) },
 			"longer than 500 characters", false},
 		{"a disabled grantor", "dave", nil, "your account may not give access", true},
+		{"an app allowed to pass it on", "", func(r *Request) {
+			r.GranteeUserID, r.GranteeClientID, r.MayRedelegate = "", "ward", true
+		}, "an app cannot pass access on", false},
 	})
 }
 
