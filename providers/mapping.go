@@ -134,6 +134,10 @@ func (m Mapping) verified(claims map[string]any) bool {
 	return false
 }
 
+// GroupsOf returns the groups m maps from claims, as Apply does: for re-deriving
+// them from the stored claims of an identity's last sign-in.
+func (m Mapping) GroupsOf(claims map[string]any) []string { return m.groups(claims) }
+
 // groups returns the values of the first present group claim, deduplicated.
 func (m Mapping) groups(claims map[string]any) []string {
 	for _, n := range m.Groups {

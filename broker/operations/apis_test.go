@@ -2,7 +2,9 @@ package operations
 
 import (
 	"context"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 )
@@ -59,6 +61,29 @@ func TestAPIOperations(t *testing.T) {
 			_, err := w.ops.CreateAPI(ctx, admin, store.API{Audience: "not a uri#x", Scopes: []store.Scope{{Name: "a"}, {Name: "a"}, {Name: "b c"}}})
 			return "", err
 		}, "", nil, 4}, // audience, name, scope twice, bad scope token
+		{"delegation policy", func(ctx context.Context, w *world) (string, error) {
+			a := ok
+			a.Delegation = store.DelegationPolicy{Allowed: true, MaxDuration: 168 * time.Hour,
+				Scopes: []string{"tasks.read"}, Redelegation: true}
+			got, err := w.ops.CreateAPI(ctx, admin, a)
+			if stored, _ := w.ops.GetAPI(ctx, got.ID); err == nil && !reflect.DeepEqual(stored.Delegation, a.Delegation) {
+				t.Errorf("stored policy %+v, want %+v", stored.Delegation, a.Delegation)
+			}
+			return got.ID, err
+		}, "api.created", nil, 0},
+		{"invalid delegation policy", func(ctx context.Context, w *world) (string, error) {
+			a := ok
+			a.Delegation = store.DelegationPolicy{Allowed: true, Scopes: []string{"tasks.write"}}
+			_, err := w.ops.CreateAPI(ctx, admin, a)
+			return "", err
+		}, "", nil, 2}, // not a scope of the API, no maximum duration
+		{"update leaves a delegable scope behind", func(ctx context.Context, w *world) (string, error) {
+			a, err := w.ops.GetAPI(ctx, "notes")
+			w.must(err)
+			a.Delegation = store.DelegationPolicy{Allowed: true, MaxDuration: time.Hour, Scopes: []string{"gone"}}
+			_, err = w.ops.UpdateAPI(ctx, admin, a)
+			return "", err
+		}, "", nil, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)

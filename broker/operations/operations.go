@@ -152,8 +152,13 @@ func (s *Service) record(ctx context.Context, st store.Store, a Actor, action, t
 type CutOffResult struct {
 	Sessions      int
 	RefreshTokens int64
+	Delegations   int // a disabled user's delegations, given or received
 }
 
 func (c CutOffResult) details() map[string]any {
-	return map[string]any{"sessions_ended": c.Sessions, "refresh_tokens_revoked": c.RefreshTokens}
+	d := map[string]any{"sessions_ended": c.Sessions, "refresh_tokens_revoked": c.RefreshTokens}
+	if c.Delegations > 0 {
+		d["delegations_ended"] = c.Delegations
+	}
+	return d
 }

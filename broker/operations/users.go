@@ -72,7 +72,8 @@ func (s *Service) withIdentities(ctx context.Context, us []store.User) ([]UserDe
 }
 
 // DisableUser stops the user signing in, then ends their sessions and revokes
-// every refresh and access token issued to them, at once and on every replica.
+// every refresh and access token issued to them, at once and on every replica,
+// and ends every delegation they gave or received (revoke.UserDelegations).
 // Disabling is stored before the cut-off runs, so no sign-in or token request
 // started meanwhile outlives it (revoke.CutOff). It records user.disabled.
 func (s *Service) DisableUser(ctx context.Context, a Actor, id string) (UserChange, error) {
@@ -117,6 +118,15 @@ func (s *Service) changeUser(ctx context.Context, a Actor, id, action string) (U
 			ch.CutOff = &CutOffResult{Sessions: sessions, RefreshTokens: refresh}
 			if err != nil {
 				return err
+			}
+			if action == "user.disabled" {
+				// Delegations end with a disabled grantor or grantee, not with a
+				// sign-out: a delegation outlives its parties' sessions.
+				n, err := revoke.UserDelegations(ctx, tx, u.ID, s.now(), s.AccessTokenTTL)
+				ch.CutOff.Delegations = n
+				if err != nil {
+					return err
+				}
 			}
 			details = ch.CutOff.details()
 		}

@@ -3,6 +3,10 @@ package operations
 import (
 	"context"
 	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
 )
 
 // TestUserChanges: disable and sign-out end the user's sessions and revoke their
@@ -88,5 +92,61 @@ func TestUserLookups(t *testing.T) {
 	}
 	if us, err := w.ops.FindUsers(ctx, "ann"); err != nil || len(us) != 1 || us[0].Identities[0].ProviderID != "corp" {
 		t.Errorf("find by ID: %v %+v", err, us)
+	}
+}
+
+// TestDisableUserEndsDelegations: disabling a user ends the delegations they
+// gave and received in the same transaction as the disable (their delegated
+// tokens turn inactive); signing a user out ends sessions, not delegations.
+func TestDisableUserEndsDelegations(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(ctx context.Context, w *world) (UserChange, error)
+		want   map[string]string // delegation → end reason
+	}{
+		{"disable the grantor", func(ctx context.Context, w *world) (UserChange, error) {
+			return w.ops.DisableUser(ctx, admin, "ann")
+		}, map[string]string{"ann-to-bob": store.DelegationEndGrantorDisabled, "bob-to-ann": store.DelegationEndGranteeDisabled}},
+		{"disable the grantee", func(ctx context.Context, w *world) (UserChange, error) {
+			return w.ops.DisableUser(ctx, admin, "bob")
+		}, map[string]string{"ann-to-bob": store.DelegationEndGranteeDisabled, "bob-to-ann": store.DelegationEndGrantorDisabled}},
+		{"sign out", func(ctx context.Context, w *world) (UserChange, error) {
+			return w.ops.SignOutUser(ctx, admin, "ann")
+		}, map[string]string{"ann-to-bob": "", "bob-to-ann": ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := t.Context()
+			for _, d := range []store.Delegation{
+				{ID: "ann-to-bob", GrantorID: "ann", GranteeUserID: "bob"},
+				{ID: "bob-to-ann", GrantorID: "bob", GranteeUserID: "ann"},
+			} {
+				d.Audience, d.Scopes, d.CreatedAt, d.ExpiresAt = "https://notes.test", []string{"read"}, w.now, w.now.Add(time.Hour)
+				w.must(w.db.Delegations().Create(ctx, d))
+			}
+			ch, err := tc.change(ctx, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ended := 0
+			for id, reason := range tc.want {
+				d, err := w.db.Delegations().Get(ctx, id)
+				w.must(err)
+				if d.EndReason != reason {
+					t.Errorf("%s ended for %q, want %q", id, d.EndReason, reason)
+				}
+				latest, err := w.db.Revocations().Latest(ctx, []string{token.DelegationRevocationKey(id)})
+				w.must(err)
+				if latest.IsZero() != (reason == "") {
+					t.Errorf("%s: access tokens revoked until %v", id, latest)
+				}
+				if reason != "" {
+					ended++
+				}
+			}
+			if ch.CutOff.Delegations != ended {
+				t.Errorf("cut-off reports %d delegations ended, want %d", ch.CutOff.Delegations, ended)
+			}
+		})
 	}
 }

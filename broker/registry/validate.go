@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"time"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -279,6 +281,39 @@ func APIProblems(a store.API) []string {
 			p = append(p, fmt.Sprintf("scope %q is listed twice", s.Name))
 		}
 		seen[s.Name] = true
+	}
+	return append(p, delegationPolicyProblems(a.Delegation, seen)...)
+}
+
+// MaxDelegationDuration caps an API's delegation policy: no grant runs longer
+// than a year without being given again.
+const MaxDelegationDuration = 365 * 24 * time.Hour
+
+// delegationPolicyProblems checks an API's delegation policy against its scopes
+// (apiScopes). A policy that does not allow delegation may keep its settings for
+// when it is allowed again, but they must still make sense.
+func delegationPolicyProblems(d store.DelegationPolicy, apiScopes map[string]bool) []string {
+	var p []string
+	seen := map[string]bool{}
+	for _, s := range d.Scopes {
+		if !apiScopes[s] {
+			p = append(p, fmt.Sprintf("delegable scope %q is not a scope of the API", s))
+		}
+		if seen[s] {
+			p = append(p, fmt.Sprintf("delegable scope %q is listed twice", s))
+		}
+		seen[s] = true
+	}
+	if d.MaxDuration < 0 || d.MaxDuration > MaxDelegationDuration {
+		p = append(p, "delegation maximum duration must be between 0 and 365 days")
+	}
+	if d.Allowed {
+		if d.MaxDuration <= 0 {
+			p = append(p, "delegation needs a maximum duration")
+		}
+		if len(d.Scopes) == 0 {
+			p = append(p, "delegation needs at least one delegable scope")
+		}
 	}
 	return p
 }

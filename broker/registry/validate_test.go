@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 )
@@ -98,6 +99,38 @@ func TestValidateAPI(t *testing.T) {
 	} {
 		if ValidateAPI(a) == nil {
 			t.Errorf("%+v accepted", a)
+		}
+	}
+}
+
+// TestValidateAPIDelegationPolicy: delegable scopes are the API's, and a policy
+// that allows delegation says for how long (at most a year) and what.
+func TestValidateAPIDelegationPolicy(t *testing.T) {
+	api := func(d store.DelegationPolicy) store.API {
+		return store.API{Audience: "https://api1.test", Name: "API 1",
+			Scopes: []store.Scope{{Name: "read"}, {Name: "write"}}, Delegation: d}
+	}
+	for _, d := range []store.DelegationPolicy{
+		{},
+		{Allowed: true, MaxDuration: 168 * time.Hour, Scopes: []string{"read"}},
+		{Allowed: true, MaxDuration: MaxDelegationDuration, Scopes: []string{"read", "write"}, Redelegation: true},
+		{MaxDuration: time.Hour, Scopes: []string{"write"}}, // kept while not allowed
+	} {
+		if err := ValidateAPI(api(d)); err != nil {
+			t.Errorf("%+v refused: %v", d, err)
+		}
+	}
+	for _, d := range []store.DelegationPolicy{
+		{Allowed: true, MaxDuration: time.Hour, Scopes: []string{"admin"}},
+		{MaxDuration: time.Hour, Scopes: []string{"admin"}},
+		{Allowed: true, MaxDuration: time.Hour, Scopes: []string{"read", "read"}},
+		{Allowed: true, Scopes: []string{"read"}},
+		{Allowed: true, MaxDuration: MaxDelegationDuration + time.Hour, Scopes: []string{"read"}},
+		{Allowed: true, MaxDuration: -time.Hour, Scopes: []string{"read"}},
+		{Allowed: true, MaxDuration: time.Hour},
+	} {
+		if ValidateAPI(api(d)) == nil {
+			t.Errorf("%+v accepted", d)
 		}
 	}
 }

@@ -216,11 +216,23 @@ type Scope struct {
 
 // API is a resource server tokens can be issued for.
 type API struct {
-	ID        string
-	Audience  string // absolute URI, unique
-	Name      string
-	Scopes    []Scope
-	CreatedAt time.Time
+	ID         string
+	Audience   string // absolute URI, unique
+	Name       string
+	Scopes     []Scope
+	Delegation DelegationPolicy
+	CreatedAt  time.Time
+}
+
+// DelegationPolicy says whether and how people may delegate their access to an
+// API. The zero value allows no delegation.
+type DelegationPolicy struct {
+	Allowed     bool
+	MaxDuration time.Duration // the longest a delegation may run
+	// Scopes are the API's scopes that may be delegated.
+	Scopes []string `json:",omitempty"`
+	// Redelegation lets a grant be given with permission to pass it on.
+	Redelegation bool `json:",omitempty"`
 }
 
 // APIs stores resource servers.
@@ -437,7 +449,7 @@ type Consents interface {
 }
 
 // Delegation lets a grantee (a user or a client) act for the grantor within Scopes
-// of one API until ExpiresAt or revocation.
+// of one API until ExpiresAt or until it ends (RevokedAt, EndReason).
 type Delegation struct {
 	ID              string
 	GrantorID       string
@@ -445,9 +457,58 @@ type Delegation struct {
 	GranteeClientID string
 	Audience        string
 	Scopes          []string
-	CreatedAt       time.Time
-	ExpiresAt       time.Time
-	RevokedAt       time.Time
+	// Note is the grantor's word to the grantee (at most MaxDelegationNote characters).
+	Note string
+	// MayRedelegate lets the grantee pass (part of) the grant on.
+	MayRedelegate bool
+	// ParentID is the delegation a re-delegation was given from; "" for the
+	// grantor's own access.
+	ParentID   string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	RevokedAt  time.Time // when it ended; zero while not ended
+	EndReason  string    // one of the DelegationEnd* reasons; "" while not ended
+	LastUsedAt time.Time // zero until first used
+}
+
+// MaxDelegationNote is the longest note a delegation may carry, in characters.
+const MaxDelegationNote = 500
+
+// Why a delegation ended.
+const (
+	DelegationEndRevoked         = "revoked"  // by the grantor
+	DelegationEndDeclined        = "declined" // by the grantee
+	DelegationEndGrantorDisabled = "grantor_disabled"
+	DelegationEndGranteeDisabled = "grantee_disabled"
+	DelegationEndEntitlementLost = "entitlement_lost" // the grantor no longer holds any of its scopes
+	DelegationEndParentEnded     = "parent_ended"     // the delegation it was re-delegated from ended
+)
+
+// Delegation statuses, as Status reports them.
+const (
+	DelegationActive       = "active"
+	DelegationExpiringSoon = "expiring_soon"
+	DelegationExpired      = "expired"
+	DelegationRevoked      = "revoked"
+	DelegationDeclined     = "declined"
+)
+
+// Status says what the delegation is at now: "declined" when the grantee declined
+// it, "revoked" when it ended for any other reason, "expired" from ExpiresAt on,
+// "expiring_soon" when it expires within soon, "active" otherwise.
+func (d Delegation) Status(now time.Time, soon time.Duration) string {
+	switch {
+	case !d.RevokedAt.IsZero() || d.EndReason != "":
+		if d.EndReason == DelegationEndDeclined {
+			return DelegationDeclined
+		}
+		return DelegationRevoked
+	case !now.Before(d.ExpiresAt):
+		return DelegationExpired
+	case d.ExpiresAt.Sub(now) <= soon:
+		return DelegationExpiringSoon
+	}
+	return DelegationActive
 }
 
 // Delegations stores delegation grants.
@@ -458,9 +519,17 @@ type Delegations interface {
 	// ListByGrantee lists grants to a user (granteeUserID) or a client (granteeClientID);
 	// an empty argument matches nothing.
 	ListByGrantee(ctx context.Context, granteeUserID, granteeClientID string) ([]Delegation, error)
-	// Revoke is allowed only to the grantor; ErrNotFound otherwise. Revoking again
-	// keeps the first RevokedAt.
+	// ListByParent lists the re-delegations given from parentID, ended ones too;
+	// an empty parentID matches nothing.
+	ListByParent(ctx context.Context, parentID string) ([]Delegation, error)
+	// Revoke is the grantor ending their grant (reason "revoked"); ErrNotFound
+	// for anyone else. Ending it again keeps the first end.
 	Revoke(ctx context.Context, id, grantorID string, at time.Time) error
+	// End ends the delegation at at for reason. The first end wins: ending again
+	// keeps the first RevokedAt and EndReason. ErrNotFound if there is no such ID.
+	End(ctx context.Context, id string, at time.Time, reason string) error
+	// Touch records the delegation's last use.
+	Touch(ctx context.Context, id string, at time.Time) error
 }
 
 // Signing key states. A key is published from "next" on, signs only while "active",

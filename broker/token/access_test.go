@@ -96,3 +96,19 @@ func TestRevocationKeysProvider(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocationKeysDelegation: a token issued under a delegation is revoked by
+// that delegation's entry; other tokens are not.
+func TestRevocationKeysDelegation(t *testing.T) {
+	delegated := AccessClaims{ID: "j1", ClientID: "ward", Subject: "u1", GrantID: "g1", Act: &Actor{Subject: "u2"},
+		DelegationID: "dlg1"}
+	if !slices.Contains(delegated.RevocationKeys(), "delegation:dlg1") || DelegationRevocationKey("dlg1") != "delegation:dlg1" {
+		t.Errorf("delegated token keys %v lack delegation:dlg1", delegated.RevocationKeys())
+	}
+	plain := AccessClaims{ID: "j2", ClientID: "web", Subject: "u1", GrantID: "g2", SessionID: "s1"}
+	for _, k := range plain.RevocationKeys() {
+		if strings.HasPrefix(k, "delegation:") {
+			t.Errorf("a token without a delegation has key %q", k)
+		}
+	}
+}

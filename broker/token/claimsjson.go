@@ -66,6 +66,10 @@ func (c *AccessClaims) AppendJSON(b []byte) []byte {
 		b = append(b, `,"idp":`...)
 		b = appendString(b, c.Provider)
 	}
+	if c.DelegationID != "" {
+		b = append(b, `,"delegation_id":`...)
+		b = appendString(b, c.DelegationID)
+	}
 	return append(b, '}')
 }
 

@@ -25,11 +25,15 @@ func TestAccessClaimsAppendJSON(t *testing.T) {
 			Act:    &Actor{Subject: "svc2", Act: &Actor{Subject: "svc1", Issuer: "https://id.example.com", Act: &Actor{}}},
 			MayAct: &Actor{Subject: "svc3"}, Provider: "corp"},
 		{Act: &Actor{}, MayAct: &Actor{Issuer: "https://other.example"}},
+		// A token acting for u1 under a delegation (issue 11).
+		{Issuer: "https://id.example.com", Subject: "u1", Audience: Audience{"https://care.test"}, ID: "d", ClientID: "ward",
+			Scope: "plans.read", Act: &Actor{Subject: "u2"}, DelegationID: "dlg1"},
 	}
 	for _, s := range odd {
 		cases = append(cases, AccessClaims{Issuer: s, Subject: s, Audience: Audience{s, s}, ID: s, ClientID: s, Scope: s,
 			ACR: s, AMR: []string{s}, SessionID: s, GrantID: s, AuthTime: 1,
-			Act: &Actor{Subject: s, Issuer: s, Act: &Actor{Subject: s, Issuer: s}}, MayAct: &Actor{Subject: s, Issuer: s}, Provider: s})
+			Act: &Actor{Subject: s, Issuer: s, Act: &Actor{Subject: s, Issuer: s}}, MayAct: &Actor{Subject: s, Issuer: s}, Provider: s,
+			DelegationID: s})
 	}
 	for _, c := range cases {
 		want, err := json.Marshal(&c)
@@ -52,6 +56,8 @@ func FuzzAccessClaimsAppendJSON(f *testing.F) {
 		`{"sub":"u1","act":{"sub":"svc2","act":{"sub":"svc1","iss":"https://id.example.com","act":{"sub":"svc0"}}}}`,
 		`{"may_act":{"sub":"svc3","iss":"https://id.example.com"},"act":{"sub":"< "x"}}`,
 		`{"act":{},"may_act":{"act":{"act":{}}},"aud":[]}`,
+		`{"sub":"u1","act":{"sub":"u2"},"delegation_id":"dlg1","idp":"corp"}`,
+		`{"delegation_id":"<\u2028>"}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -77,6 +77,9 @@ type AccessClaims struct {
 	Act       *Actor   `json:"act,omitempty"`     // RFC 8693 §4.1
 	MayAct    *Actor   `json:"may_act,omitempty"` // RFC 8693 §4.4; never set by Gatehouse yet
 	Provider  string   `json:"idp,omitempty"`
+	// DelegationID names the delegation a token acting for Subject was issued
+	// under (with Act naming the delegate): ending it revokes the token.
+	DelegationID string `json:"delegation_id,omitempty"`
 }
 
 // Actor is an RFC 8693 §4.1 act claim: the party acting for the token's subject.
@@ -119,8 +122,16 @@ func (c *AccessClaims) RevocationKeys() []string {
 	if c.Provider != "" {
 		k = append(k, ProviderRevocationKey(c.Provider))
 	}
+	if c.DelegationID != "" {
+		k = append(k, DelegationRevocationKey(c.DelegationID))
+	}
 	return k
 }
+
+// DelegationRevocationKey is the revocation key of every token issued under the
+// delegation id: ending the delegation makes them inactive at introspection at
+// once, on every replica.
+func DelegationRevocationKey(id string) string { return "delegation:" + id }
 
 // ProviderRevocationKey is the revocation key of every token exchanged from the
 // upstream provider id's tokens: cutting the provider off revokes them (they have

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -13,13 +14,20 @@ import (
 func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "apis", "apis [flags] create|list|show ID|update ID|delete ID",
 		"Manages APIs (resource servers) tokens can be issued for. A --scope is\n"+
-			"NAME[=DESCRIPTION][@ROLE+ROLE…]: the roles that entitle a user to it (none: anyone).")
+			"NAME[=DESCRIPTION][@ROLE+ROLE…]: the roles that entitle a user to it (none: anyone).\n"+
+			"--delegation lets people give part of their access to the API to someone else,\n"+
+			"for at most --delegation-max-duration, within the --delegable-scope list.")
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	id := fs.String("id", "", "API ID (create; default: generated)")
 	audience := fs.String("audience", "", "audience URI, e.g. https://api.example.com (RFC 8707 resource)")
 	name := fs.String("name", "", "display name")
 	scopes := &listFlag{whole: true}
 	fs.Var(scopes, "scope", "scope NAME[=DESCRIPTION][@ROLE+ROLE] (repeatable; quote descriptions with spaces)")
+	delegation := fs.Bool("delegation", false, "allow delegating access to this API (--delegation=false: forbid)")
+	delegationMax := fs.Duration("delegation-max-duration", 0, "the longest a delegation may run, e.g. 168h (at most 8760h)")
+	delegable := &listFlag{}
+	fs.Var(delegable, "delegable-scope", "a scope that may be delegated (repeatable)")
+	redelegation := fs.Bool("redelegation", false, "let a delegation be given with permission to pass it on")
 	load := configFlags(fs, env)
 	args, cfg, err := parseCommand(fs, load, args, someArgs, "apis needs a subcommand")
 	if err != nil {
@@ -32,7 +40,21 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 	defer db.Close()
 	ops, closeOps := newOperations(cfg, db, upstream.Env{}, nil, nil)
 	defer closeOps()
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	apply := func(a *store.API) {
+		if set["delegation"] {
+			a.Delegation.Allowed = *delegation
+		}
+		if set["delegation-max-duration"] {
+			a.Delegation.MaxDuration = *delegationMax
+		}
+		if delegable.set {
+			a.Delegation.Scopes = delegable.vals
+		}
+		if set["redelegation"] {
+			a.Delegation.Redelegation = *redelegation
+		}
 		if *audience != "" {
 			a.Audience = *audience
 		}
@@ -48,12 +70,19 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 	}
 	show := func(a store.API) error {
 		if *asJSON {
-			return writeJSON(env.stdout, a)
+			return writeJSON(env.stdout, newAPIView(a))
 		}
 		fmt.Fprintf(env.stdout, "id: %s\naudience: %s\nname: %s\n", a.ID, a.Audience, a.Name)
 		for _, s := range a.Scopes {
 			fmt.Fprintf(env.stdout, "scope %s: %s (roles: %s)\n", s.Name, s.Description, strings.Join(s.Roles, ", "))
 		}
+		d := a.Delegation
+		if !d.Allowed {
+			fmt.Fprintln(env.stdout, "delegation: not allowed")
+			return nil
+		}
+		fmt.Fprintf(env.stdout, "delegation: allowed for at most %s, scopes: %s, re-delegation: %s\n",
+			d.MaxDuration, strings.Join(d.Scopes, " "), map[bool]string{true: "allowed", false: "not allowed"}[d.Redelegation])
 		return nil
 	}
 	sub, rest := args[0], args[1:]
@@ -72,10 +101,11 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		if *asJSON {
-			if list == nil {
-				list = []store.API{}
+			views := []apiView{}
+			for _, a := range list {
+				views = append(views, newAPIView(a))
 			}
-			return writeJSON(env.stdout, list)
+			return writeJSON(env.stdout, views)
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tAUDIENCE\tNAME\tSCOPES")
@@ -108,6 +138,30 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown apis subcommand %q", sub)
+}
+
+// apiView is an API as --json prints it: the delegation policy's maximum
+// duration as a Go duration ("168h0m0s") rather than nanoseconds.
+type apiView struct {
+	store.API
+	Delegation delegationView
+}
+
+type delegationView struct {
+	Allowed      bool
+	MaxDuration  string
+	Scopes       []string
+	Redelegation bool
+}
+
+func newAPIView(a store.API) apiView {
+	d := a.Delegation
+	scopes := d.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	return apiView{API: a, Delegation: delegationView{Allowed: d.Allowed, MaxDuration: d.MaxDuration.String(),
+		Scopes: scopes, Redelegation: d.Redelegation}}
 }
 
 // parseScopeFlag reads NAME[=DESCRIPTION][@ROLE+ROLE].

@@ -84,17 +84,22 @@ func (s clients) Delete(ctx context.Context, id string) error {
 
 type apis struct{ db *DB }
 
-const apiColumns = `id, audience, name, scopes, created_at`
+const apiColumns = `id, audience, name, scopes, delegation, created_at`
 
 func scanAPI(s rowScanner) (store.API, error) {
 	var a store.API
-	err := s.Scan(&a.ID, &a.Audience, &a.Name, ld(&a.Scopes), tsd(&a.CreatedAt))
+	err := s.Scan(&a.ID, &a.Audience, &a.Name, ld(&a.Scopes), objectDest[store.DelegationPolicy]{&a.Delegation},
+		tsd(&a.CreatedAt))
+	if len(a.Delegation.Scopes) == 0 {
+		a.Delegation.Scopes = nil // empty lists read back as nil
+	}
 	return a, err
 }
 
 func (s apis) Create(ctx context.Context, a store.API) error {
-	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO apis (`+apiColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-		a.ID, a.Audience, a.Name, jsonList[store.Scope](a.Scopes), s.db.ts(a.CreatedAt))
+	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO apis (`+apiColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		a.ID, a.Audience, a.Name, jsonList[store.Scope](a.Scopes), jsonObject[store.DelegationPolicy]{a.Delegation},
+		s.db.ts(a.CreatedAt))
 	if err != nil {
 		return wrap("apis: create", err)
 	}
@@ -129,8 +134,9 @@ func (s apis) List(ctx context.Context) ([]store.API, error) {
 // Update changes everything but ID and CreatedAt; ErrConflict if the audience is
 // another API's.
 func (s apis) Update(ctx context.Context, a store.API) error {
-	return s.db.execOne(ctx, "apis: update", `UPDATE apis SET audience = $2, name = $3, scopes = $4 WHERE id = $1`,
-		a.ID, a.Audience, a.Name, jsonList[store.Scope](a.Scopes))
+	return s.db.execOne(ctx, "apis: update", `UPDATE apis SET audience = $2, name = $3, scopes = $4, delegation = $5
+WHERE id = $1`,
+		a.ID, a.Audience, a.Name, jsonList[store.Scope](a.Scopes), jsonObject[store.DelegationPolicy]{a.Delegation})
 }
 
 func (s apis) Delete(ctx context.Context, id string) error {

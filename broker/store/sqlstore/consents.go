@@ -64,21 +64,23 @@ func (s consents) Delete(ctx context.Context, userID, clientID string) error {
 
 type delegations struct{ db *DB }
 
-const delegationColumns = `id, grantor_id, grantee_user_id, grantee_client_id, audience, scopes, created_at,
-	expires_at, revoked_at`
+const delegationColumns = `id, grantor_id, grantee_user_id, grantee_client_id, audience, scopes, note,
+	may_redelegate, parent_id, created_at, expires_at, revoked_at, end_reason, last_used_at`
 
 func scanDelegation(s rowScanner) (store.Delegation, error) {
 	var d store.Delegation
-	err := s.Scan(&d.ID, &d.GrantorID, &d.GranteeUserID, &d.GranteeClientID, &d.Audience, ld(&d.Scopes),
-		tsd(&d.CreatedAt), tsd(&d.ExpiresAt), tsd(&d.RevokedAt))
+	err := s.Scan(&d.ID, &d.GrantorID, &d.GranteeUserID, &d.GranteeClientID, &d.Audience, ld(&d.Scopes), &d.Note,
+		&d.MayRedelegate, &d.ParentID, tsd(&d.CreatedAt), tsd(&d.ExpiresAt), tsd(&d.RevokedAt), &d.EndReason,
+		tsd(&d.LastUsedAt))
 	return d, err
 }
 
 func (s delegations) Create(ctx context.Context, d store.Delegation) error {
 	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO delegations (`+delegationColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		d.ID, d.GrantorID, d.GranteeUserID, d.GranteeClientID, d.Audience, jsonList[string](d.Scopes),
-		s.db.ts(d.CreatedAt), s.db.ts(d.ExpiresAt), s.db.ts(d.RevokedAt))
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		d.ID, d.GrantorID, d.GranteeUserID, d.GranteeClientID, d.Audience, jsonList[string](d.Scopes), d.Note,
+		d.MayRedelegate, d.ParentID, s.db.ts(d.CreatedAt), s.db.ts(d.ExpiresAt), s.db.ts(d.RevokedAt), d.EndReason,
+		s.db.ts(d.LastUsedAt))
 	if err != nil {
 		return wrap("delegations: create", err)
 	}
@@ -130,8 +132,36 @@ WHERE `+strings.Join(where, " OR ")+` ORDER BY created_at, id`, args...)
 	return collect(op, rows, scanDelegation)
 }
 
-// Revoke keeps the time of the first revocation when called again.
+// ListByParent: an empty parentID would match every grantor's own grant.
+func (s delegations) ListByParent(ctx context.Context, parentID string) ([]store.Delegation, error) {
+	const op = "delegations: list by parent"
+	if parentID == "" {
+		return nil, nil
+	}
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+delegationColumns+` FROM delegations
+WHERE parent_id = $1 ORDER BY created_at, id`, parentID)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanDelegation)
+}
+
+// Revoke keeps the first end when called again.
 func (s delegations) Revoke(ctx context.Context, id, grantorID string, at time.Time) error {
-	return s.db.execOne(ctx, "delegations: revoke", `UPDATE delegations SET revoked_at = COALESCE(revoked_at, $3)
-WHERE id = $1 AND grantor_id = $2`, id, grantorID, s.db.ts(at))
+	return s.db.execOne(ctx, "delegations: revoke", `UPDATE delegations
+SET end_reason = CASE WHEN revoked_at IS NULL THEN $4 ELSE end_reason END, revoked_at = COALESCE(revoked_at, $3)
+WHERE id = $1 AND grantor_id = $2`, id, grantorID, s.db.ts(at), store.DelegationEndRevoked)
+}
+
+// End keeps the first end when called again: both columns are set in one
+// statement from the row as it was, so the reason always belongs to the time.
+func (s delegations) End(ctx context.Context, id string, at time.Time, reason string) error {
+	return s.db.execOne(ctx, "delegations: end", `UPDATE delegations
+SET end_reason = CASE WHEN revoked_at IS NULL THEN $3 ELSE end_reason END, revoked_at = COALESCE(revoked_at, $2)
+WHERE id = $1`, id, s.db.ts(at), reason)
+}
+
+func (s delegations) Touch(ctx context.Context, id string, at time.Time) error {
+	return s.db.execOne(ctx, "delegations: touch", `UPDATE delegations SET last_used_at = $2 WHERE id = $1`,
+		id, s.db.ts(at))
 }

@@ -166,3 +166,37 @@ func (d listDest[T]) Scan(src any) error {
 }
 
 func ld[T any](l *[]T) listDest[T] { return listDest[T]{l} }
+
+// jsonObject encodes a value as a JSON object for a TEXT column (an API's
+// delegation policy).
+type jsonObject[T any] struct{ v T }
+
+func (o jsonObject[T]) Value() (driver.Value, error) {
+	b, err := json.Marshal(o.v)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// objectDest scans a JSON object written by jsonObject; NULL reads as the zero value.
+type objectDest[T any] struct{ v *T }
+
+func (d objectDest[T]) Scan(src any) error {
+	var v T
+	switch s := src.(type) {
+	case nil:
+	case string:
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			return fmt.Errorf("sqlstore: scanning object: %w", err)
+		}
+	case []byte:
+		if err := json.Unmarshal(s, &v); err != nil {
+			return fmt.Errorf("sqlstore: scanning object: %w", err)
+		}
+	default:
+		return fmt.Errorf("sqlstore: cannot scan %T into an object", src)
+	}
+	*d.v = v
+	return nil
+}

@@ -234,6 +234,8 @@ func newAPI(id, audience string) store.API {
 			{Name: "read", Description: "Read your <data> & \"more\""},
 			{Name: "write", Description: "Change it", Roles: []string{"editor", "admin"}},
 		},
+		Delegation: store.DelegationPolicy{Allowed: true, MaxDuration: 168 * time.Hour, Scopes: []string{"read"},
+			Redelegation: true},
 		CreatedAt: at(0),
 	}
 }
@@ -284,6 +286,7 @@ func testAPIs(t *testing.T, open func(t *testing.T) store.Store) {
 		a := newAPI("a1", "https://api.example.com")
 		must(t, "Create", s.APIs().Create(t.Context(), a))
 		a.Audience, a.Name, a.Scopes = "https://new.example.com", "Renamed", []store.Scope{{Name: "admin"}}
+		a.Delegation = store.DelegationPolicy{Allowed: true, MaxDuration: time.Hour, Scopes: []string{"admin"}}
 		changed := a
 		changed.CreatedAt = at(-time.Hour) // Update keeps CreatedAt
 		must(t, "Update", s.APIs().Update(t.Context(), changed))

@@ -98,7 +98,9 @@ func testDelegations(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("CreateGet", func(t *testing.T) {
 		s := open(t)
 		d := newDelegation("d1", "alice", "bob", "")
-		d.RevokedAt = at(time.Hour)
+		d.RevokedAt, d.EndReason = at(time.Hour), store.DelegationEndDeclined
+		d.Note, d.MayRedelegate, d.ParentID = "Cover my shift — \"ward 3\" <until Friday>", true, "d0"
+		d.LastUsedAt = at(time.Minute)
 		must(t, "Create", s.Delegations().Create(t.Context(), d))
 		got, err := s.Delegations().Get(t.Context(), "d1")
 		must(t, "Get", err)
@@ -164,6 +166,60 @@ func testDelegations(t *testing.T, open func(t *testing.T) store.Store) {
 		got, err := s.Delegations().Get(t.Context(), "d1")
 		must(t, "Get", err)
 		d.RevokedAt = at(time.Hour) // the first revocation counts
+		d.EndReason = store.DelegationEndRevoked
+		same(t, "delegation", got, d)
+		must(t, "End after Revoke", s.Delegations().End(t.Context(), "d1", at(3*time.Hour), store.DelegationEndDeclined))
+		got, err = s.Delegations().Get(t.Context(), "d1")
+		must(t, "Get", err)
+		same(t, "delegation after End", got, d)
+	})
+	t.Run("End", func(t *testing.T) {
+		s := open(t)
+		d := newDelegation("d1", "alice", "bob", "")
+		must(t, "Create", s.Delegations().Create(t.Context(), d))
+		wantErr(t, "End missing", s.Delegations().End(t.Context(), "d2", at(time.Hour), store.DelegationEndDeclined),
+			store.ErrNotFound)
+		must(t, "End", s.Delegations().End(t.Context(), "d1", at(time.Hour), store.DelegationEndDeclined))
+		// The first end wins, time and reason together.
+		must(t, "End again", s.Delegations().End(t.Context(), "d1", at(2*time.Hour), store.DelegationEndParentEnded))
+		must(t, "Revoke after End", s.Delegations().Revoke(t.Context(), "d1", "alice", at(3*time.Hour)))
+		got, err := s.Delegations().Get(t.Context(), "d1")
+		must(t, "Get", err)
+		d.RevokedAt, d.EndReason = at(time.Hour), store.DelegationEndDeclined
+		same(t, "delegation", got, d)
+	})
+	t.Run("ListByParent", func(t *testing.T) {
+		s := open(t)
+		ds := []store.Delegation{
+			newDelegation("d1", "alice", "bob", ""),
+			newDelegation("d2", "bob", "carol", ""),
+			newDelegation("d3", "bob", "", "cli"),
+			newDelegation("d4", "carol", "dave", ""),
+		}
+		ds[1].ParentID, ds[2].ParentID, ds[3].ParentID = "d1", "d1", "d2"
+		ds[2].CreatedAt = at(-time.Second) // listed oldest first
+		for _, d := range ds {
+			must(t, "Create", s.Delegations().Create(t.Context(), d))
+		}
+		got, err := s.Delegations().ListByParent(t.Context(), "d1")
+		must(t, "ListByParent", err)
+		same(t, "children of d1", got, []store.Delegation{ds[2], ds[1]})
+		for _, id := range []string{"", "d3", "nope"} {
+			got, err := s.Delegations().ListByParent(t.Context(), id)
+			must(t, "ListByParent", err)
+			same(t, "children of "+id, len(got), 0)
+		}
+	})
+	t.Run("Touch", func(t *testing.T) {
+		s := open(t)
+		d := newDelegation("d1", "alice", "bob", "")
+		must(t, "Create", s.Delegations().Create(t.Context(), d))
+		must(t, "Touch", s.Delegations().Touch(t.Context(), "d1", at(time.Minute)))
+		must(t, "Touch", s.Delegations().Touch(t.Context(), "d1", at(2*time.Minute)))
+		wantErr(t, "Touch missing", s.Delegations().Touch(t.Context(), "d2", at(time.Minute)), store.ErrNotFound)
+		got, err := s.Delegations().Get(t.Context(), "d1")
+		must(t, "Get", err)
+		d.LastUsedAt = at(2 * time.Minute)
 		same(t, "delegation", got, d)
 	})
 }
