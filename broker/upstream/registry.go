@@ -32,6 +32,9 @@ type Registry struct {
 	configs   []store.ProviderConfig // as last listed, ordered by ID
 	built     map[string]*entry
 	lastFetch map[string]time.Time // metadata URL fetch attempts, per provider
+	// exchangeBy maps kind and canonical issuer to the enabled provider taking
+	// its tokens for exchange; nil until needed after the configurations change.
+	exchangeBy map[string]string
 }
 
 type entry struct {
@@ -72,6 +75,9 @@ func (r *Registry) sync(ctx context.Context) error {
 	cs, err := r.st.List(ctx)
 	if err != nil {
 		return fmt.Errorf("upstream: list providers: %w", err)
+	}
+	if !sameVersions(r.configs, cs) {
+		r.exchangeBy = nil
 	}
 	r.configs, r.checked = cs, now
 	return nil
