@@ -150,15 +150,15 @@ func TestExchangeRequestErrors(t *testing.T) {
 		form url.Values
 		code string
 	}{
-		"no subject_token":              {url.Values{"subject_token_type": {typeID}}, "invalid_request"},
-		"no subject_token_type":         {url.Values{"subject_token": {id}}, "invalid_request"},
-		"refresh token requested":       {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "requested_token_type": {"urn:ietf:params:oauth:token-type:refresh_token"}}, "invalid_request"},
-		"actor_token without type":      {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "actor_token": {id}}, "invalid_request"},
+		"no subject_token":               {url.Values{"subject_token_type": {typeID}}, "invalid_request"},
+		"no subject_token_type":          {url.Values{"subject_token": {id}}, "invalid_request"},
+		"refresh token requested":        {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "requested_token_type": {"urn:ietf:params:oauth:token-type:refresh_token"}}, "invalid_request"},
+		"actor_token without type":       {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "actor_token": {id}}, "invalid_request"},
 		"actor_token_type without token": {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "actor_token_type": {typeAT}}, "invalid_request"},
-		"actor_token_type id_token":     {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "actor_token": {id}, "actor_token_type": {typeID}}, "invalid_request"},
-		"two targets":                   {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "audience": {rs1, rs2}}, "invalid_target"},
+		"actor_token_type id_token":      {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "actor_token": {id}, "actor_token_type": {typeID}}, "invalid_request"},
+		"two targets":                    {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "audience": {rs1, rs2}}, "invalid_target"},
 		"resource and audience disagree": {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "audience": {rs1}, "resource": {rs2}}, "invalid_target"},
-		"repeated scope":                {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "scope": {"read", "write"}}, "invalid_request"},
+		"repeated scope":                 {url.Values{"subject_token": {id}, "subject_token_type": {typeID}, "scope": {"read", "write"}}, "invalid_request"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tc.form.Set("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange")

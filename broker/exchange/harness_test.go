@@ -99,7 +99,7 @@ func newFixture(t *testing.T, o ...fixtureOpts) *fixture {
 			Scopes: []string{"openid", "read", "write"}, DefaultAudience: rs1},
 		{ID: "svc1", GrantTypes: cc, Scopes: []string{"read", "write", "payroll"}, DefaultAudience: rs2, Audiences: []string{rs1},
 			ResourceServerFor: []string{rs1}, ExchangeTokenTypes: []string{typeAT}},
-		{ID: "svc2", GrantTypes: cc, Scopes: []string{"read", "write"}, DefaultAudience: rs1, Audiences: []string{rs2},
+		{ID: "svc2", GrantTypes: cc, Scopes: []string{"read", "write", "payroll"}, DefaultAudience: rs1, Audiences: []string{rs2},
 			ResourceServerFor: []string{rs2}, ExchangeTokenTypes: []string{typeAT}},
 		{ID: "nogrant", GrantTypes: []string{registry.GrantClientCredentials}, Scopes: []string{"read"}, DefaultAudience: rs1},
 	} {
@@ -210,7 +210,9 @@ func (fx *fixture) introspect(client, tok string) map[string]any {
 	return r.Body
 }
 
-func (fx *fixture) active(client, tok string) bool { return fx.introspect(client, tok)["active"] == true }
+func (fx *fixture) active(client, tok string) bool {
+	return fx.introspect(client, tok)["active"] == true
+}
 
 // idToken is an ID token of corp for cli-app, claims changed by mut (nil deletes).
 func (fx *fixture) idToken(mut map[string]any) string {
