@@ -38,7 +38,7 @@ import (
 //     client_credentials tokens), nogrant, pub (public).
 type fixture struct {
 	*brokertest.SigninEnv
-	t       *testing.T
+	t       testing.TB
 	corp    *providertest.OIDCIssuer
 	login   *providertest.OIDCIssuer
 	uni     *providertest.SAMLIdP
@@ -60,15 +60,17 @@ var (
 type fixtureOpts struct {
 	oneTime, createUsers bool
 	settings             map[string]string
+	// checkEvery is how often providers are re-read; 0: every request.
+	checkEvery time.Duration
 }
 
-func newFixture(t *testing.T, o ...fixtureOpts) *fixture {
+func newFixture(t testing.TB, o ...fixtureOpts) *fixture {
 	t.Helper()
 	var opt fixtureOpts
 	if len(o) > 0 {
 		opt = o[0]
 	}
-	e := brokertest.NewSigninEnv(t, brokertest.Options{Settings: opt.settings})
+	e := brokertest.NewSigninEnv(t, brokertest.Options{Settings: opt.settings, CheckEvery: opt.checkEvery})
 	fx := &fixture{SigninEnv: e, t: t, secrets: map[string]string{}}
 	ctx := context.Background()
 	brokertest.Must(t, e.KeyManagers[0].EnsureKey(ctx))
@@ -179,7 +181,7 @@ func (fx *fixture) ok(r result) (string, token.AccessClaims) {
 // token in the answer and no token.exchanged event beyond the want count.
 func (fx *fixture) refused(r result, status int, code string, exchangedBefore int) {
 	fx.t.Helper()
-	r.WantError(fx.t, status, code)
+	r.WantError(fx.t.(*testing.T), status, code)
 	if n := len(fx.Audited("token.exchanged")); n != exchangedBefore {
 		fx.t.Fatalf("token.exchanged events: %d, want %d", n, exchangedBefore)
 	}
@@ -187,7 +189,7 @@ func (fx *fixture) refused(r result, status int, code string, exchangedBefore in
 
 func (fx *fixture) exchanged() int { fx.t.Helper(); return len(fx.Audited("token.exchanged")) }
 
-func decode(t *testing.T, at string) token.AccessClaims {
+func decode(t testing.TB, at string) token.AccessClaims {
 	t.Helper()
 	parts := strings.Split(at, ".")
 	if len(parts) != 3 {
@@ -296,3 +298,5 @@ func (fx *fixture) ops() *operations.Service {
 
 // replayRows counts the replay cache's rows.
 func (fx *fixture) replayRows() int { return fx.Count("replay_cache") }
+
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

@@ -16,19 +16,18 @@ import (
 // when the configurations change, not a scan per request.
 func (r *Registry) ExchangeProvider(ctx context.Context, kind, issuer string) (*Built, error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err := r.sync(ctx); err != nil {
-		r.mu.Unlock()
 		return nil, err
 	}
 	if r.exchangeBy == nil {
 		r.exchangeBy = exchangeIndex(r.configs)
 	}
 	id, ok := r.exchangeBy[kind+" "+CanonicalIssuer(issuer)]
-	r.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("%w: no %s provider takes tokens of this issuer for exchange", ErrUnknown, kind)
 	}
-	b, err := r.Get(ctx, id)
+	b, err := r.getLocked(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -107,6 +107,11 @@ func (r *Registry) Get(ctx context.Context, id string) (*Built, error) {
 	if err := r.sync(ctx); err != nil {
 		return nil, err
 	}
+	return r.getLocked(ctx, id)
+}
+
+// getLocked is Get after the sync, with r.mu held.
+func (r *Registry) getLocked(ctx context.Context, id string) (*Built, error) {
 	var cfg *store.ProviderConfig
 	for i := range r.configs {
 		if r.configs[i].ID == id {
