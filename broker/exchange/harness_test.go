@@ -93,7 +93,7 @@ func newFixture(t testing.TB, o ...fixtureOpts) *fixture {
 	tx := []string{registry.GrantTokenExchange}
 	cc := []string{registry.GrantClientCredentials, registry.GrantTokenExchange}
 	for _, c := range []store.Client{
-		{ID: "cli", GrantTypes: tx, Scopes: []string{"openid", "read", "write", "payroll", "admin"}, DefaultAudience: rs1,
+		{ID: "cli", GrantTypes: cc, Scopes: []string{"openid", "read", "write", "payroll", "admin"}, DefaultAudience: rs1,
 			Audiences: []string{rs2}, ExchangeTokenTypes: []string{typeID, typeSAML}, ExchangeProviders: []string{"corp", "uni"}},
 		{ID: "cli2", GrantTypes: tx, Scopes: []string{"read"}, DefaultAudience: rs1,
 			ExchangeTokenTypes: []string{typeID, typeSAML}, ExchangeProviders: []string{"uni"}},

@@ -290,9 +290,18 @@ func TestExchangeActorPolicy(t *testing.T) {
 		},
 	}, http.StatusBadRequest, "invalid_grant")
 	fx.t = t
+	// An upstream ID token's may_act claim (§4.4) binds the same way.
+	cli := fx.clientToken("cli")
+	fx.refused(fx.exchange("cli", fx.idToken(map[string]any{"may_act": map[string]any{"sub": "svc9"}}), typeID,
+		"actor_token", cli, "actor_token_type", typeAT), http.StatusBadRequest, "invalid_grant", fx.exchanged())
+	_, cl := fx.ok(fx.exchange("cli", fx.idToken(map[string]any{"may_act": map[string]any{"sub": "cli"}}), typeID,
+		"actor_token", cli, "actor_token_type", typeAT))
+	if cl.Act == nil || cl.Act.Subject != "cli" || cl.Act.Act != nil {
+		t.Fatalf("act %+v", cl.Act)
+	}
 	fx.ok(fx.exchange("svc1", mayAct("svc1", fx.Cfg.Issuer.String()), typeAT, "audience", rs2, "actor_token", svc1, "actor_token_type", typeAT))
 	fx.ok(fx.exchange("svc1", mayAct("svc2", ""), typeAT, "audience", rs2)) // may_act without an actor: not an error
-	_, cl := fx.ok(fx.exchange("svc1", deep, typeAT, "audience", rs2))      // the chain kept as it is
+	_, cl = fx.ok(fx.exchange("svc1", deep, typeAT, "audience", rs2))       // the chain kept as it is
 	if cl.Act.Depth() != 2 {
 		t.Fatalf("act %+v", cl.Act)
 	}
