@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,6 +102,42 @@ func (s *Server) delegatedSubject(ctx context.Context, c *store.Client, api *sto
 	// No auth_time, acr, amr or sid: they would describe B's sign-in as A's.
 	return subject{userID: grantorID, mayAct: cl.MayAct, prior: prior, delegation: &pick.d, usable: pick.usable,
 		notAfter: notAfter}, nil
+}
+
+// keepDelegation keeps a token that acts under a delegation, exchanged without
+// requested_subject (down-scoping, an actor added), under that delegation: at
+// its API only, within what it covers now and the token's scope, ended with it
+// (its delegation_id, hence its revocation key). Otherwise a delegate could
+// carry the grantor's identity to another API, where the grantor's own access
+// is not what was given (AS-DEL-04).
+func (s *Server) keepDelegation(ctx context.Context, c *store.Client, api *store.API, sub *subject) error {
+	l := sub.local
+	ended := func(why string) error {
+		return web.Rejected(web.InvalidGrant("the subject token's delegation cannot be used", nil), "subject_delegation", c.ID, l.Subject,
+			map[string]any{"delegation": l.DelegationID, "why": why})
+	}
+	d, err := s.store.Delegations().Get(ctx, l.DelegationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return ended("no such delegation")
+	}
+	if err != nil {
+		return err
+	}
+	if d.Audience != api.Audience {
+		return web.Rejected(web.InvalidGrant("a token acting under a delegation stays at its API", nil), "delegation_api", c.ID, l.Subject,
+			map[string]any{"delegation": d.ID})
+	}
+	usable, err := s.delegates.Usable(ctx, d, s.now())
+	if errors.Is(err, delegate.ErrUnusable) {
+		return ended(err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	held := token.ParseScope(l.Scope)
+	sub.usable = slices.DeleteFunc(usable, func(sc string) bool { return !slices.Contains(held, sc) })
+	sub.delegation, sub.notAfter = &d, d.ExpiresAt
+	return nil
 }
 
 // requestedUser resolves requested_subject to a user ID: a user's ID, or else

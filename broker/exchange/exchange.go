@@ -296,7 +296,9 @@ func (s *Server) Exchange(r *http.Request, c *store.Client, f url.Values) ([]byt
 	case req.requestedSubject != "":
 		sub, err = s.delegatedSubject(ctx, c, api, req)
 	case req.subjectType == registry.TokenTypeAccessToken:
-		sub, err = s.localSubject(ctx, c, req)
+		if sub, err = s.localSubject(ctx, c, req); err == nil && sub.local.DelegationID != "" {
+			err = s.keepDelegation(ctx, c, api, &sub)
+		}
 	default:
 		sub, err = s.upstreamSubject(ctx, c, req)
 	}
