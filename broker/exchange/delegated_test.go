@@ -296,10 +296,13 @@ func TestASDEL04_ExchangeDelegatedTokenStaysDelegated(t *testing.T) {
 
 // TestExchangeRequestedSubjectRequest: requested_subject needs a Gatehouse
 // access token as the subject (the delegate's proof), and a client allowed to
-// exchange access tokens.
+// exchange access tokens; and bob's token must be one the client received
+// (AS-DEL-08: svc2 serves RS2, not RS1).
 func TestExchangeRequestedSubjectRequest(t *testing.T) {
 	fx := newDelegationFixture(t)
 	fx.give(nil)
+	fx.refused(fx.exchange("svc2", fx.personToken("bob"), typeAT, "requested_subject", "alice", "audience", rs1),
+		http.StatusBadRequest, "invalid_grant", 0)
 	fx.refused(fx.exchange("cli", fx.idToken(nil), typeID, "requested_subject", "alice"), http.StatusBadRequest, "invalid_request", 0)
 	fx.refused(fx.exchange("cli", fx.personToken("bob"), typeAT, "requested_subject", "alice"), http.StatusBadRequest, "unauthorized_client", 0)
 }
