@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/accounts"
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -43,6 +44,10 @@ type Options struct {
 	// Verifier is the one check of Gatehouse access tokens (subject and actor tokens).
 	Verifier *token.Verifier
 	Now      func() time.Time
+	// Delegations applies the delegation rules to exchange with
+	// requested_subject; optional: nil builds one over Web's store. Pass the
+	// server's one so that its last-use throttle is shared.
+	Delegations *delegate.Service
 }
 
 // Server serves the token-exchange grant; it implements web.TokenExchange.
@@ -56,6 +61,7 @@ type Server struct {
 	accounts  *accounts.Resolver
 	verifier  *token.Verifier
 	now       func() time.Time
+	delegates *delegate.Service
 	// tokenEndpoint is the URL a SAML bearer assertion must name as its
 	// Recipient (RFC 7522 §3 item 5).
 	tokenEndpoint string
@@ -68,8 +74,12 @@ func New(o Options) (*Server, error) {
 	if o.Web == nil || o.Keys == nil || o.Registry == nil || o.Upstreams == nil || o.Accounts == nil || o.Verifier == nil || o.Now == nil {
 		return nil, errors.New("exchange: every option is required")
 	}
+	d := o.Delegations
+	if d == nil {
+		d = &delegate.Service{Store: o.Web.Store, Audit: o.Web.Audit, Now: o.Now, AccessTokenTTL: o.Web.Config.AccessTokenTTL, Log: o.Web.Log}
+	}
 	return &Server{cfg: o.Web.Config, store: o.Web.Store, audit: o.Web.Audit, keys: o.Keys, registry: o.Registry,
-		upstreams: o.Upstreams, accounts: o.Accounts, verifier: o.Verifier, now: o.Now,
+		upstreams: o.Upstreams, accounts: o.Accounts, verifier: o.Verifier, now: o.Now, delegates: d,
 		tokenEndpoint: o.Web.Config.Issuer.JoinPath("/oauth2/token").String()}, nil
 }
 
@@ -85,6 +95,9 @@ type request struct {
 	target string
 	// scope is the requested scope; nil when the parameter was omitted.
 	scope []string
+	// requestedSubject names the person the subject token's holder acts for
+	// under a delegation (user ID or email); "" for none.
+	requestedSubject string
 }
 
 // parseRequest checks the parameters of RFC 8693 §2.1 and the shape of the
@@ -119,6 +132,12 @@ func parseRequest(f url.Values) (request, *web.OAuthError) {
 	}
 	if req.subjectIssuer != "" && req.subjectType == registry.TokenTypeAccessToken {
 		return req, web.Rejected(web.InvalidRequest("subject_issuer names an upstream provider"), "subject_issuer", "", "", nil)
+	}
+	// requested_subject (Keycloak's name): the delegate proves who they are with
+	// a Gatehouse access token, never an upstream one (delegated.go).
+	req.requestedSubject = f.Get("requested_subject")
+	if req.requestedSubject != "" && req.subjectType != registry.TokenTypeAccessToken {
+		return req, web.Rejected(web.InvalidRequest("requested_subject needs an access_token subject token"), "requested_subject_type", "", "", nil)
 	}
 	// RFC 8693 §2.1 audience and RFC 8707 resource both name the target API
 	// by its audience URI; Gatehouse issues single-audience tokens.
@@ -215,6 +234,15 @@ type subject struct {
 	amr      []string
 	// mayAct is the subject token's may_act (RFC 8693 §4.4); nil for none.
 	mayAct *token.Actor
+	// prior is the act chain the new token carries without an actor token
+	// (RFC 8693 §4.1); nil for none.
+	prior *token.Actor
+	// delegation is the delegation the token acts under (requested_subject),
+	// usable its scopes now (delegate.Usable), and notAfter the end of its
+	// chain and of the delegate's subject token; nil and zero otherwise.
+	delegation *store.Delegation
+	usable     []string
+	notAfter   time.Time
 	// replay are the keys to record once, just before issuing.
 	replay []providers.ReplayKey
 	// resolve finds or creates the local user of an upstream identity; it
@@ -240,6 +268,7 @@ type exchangedDetails struct {
 	ScopesGranted []string `json:"scopes_granted"`
 	ScopesRefused []string `json:"scopes_refused,omitempty"`
 	SubjectType   string   `json:"subject_token_type"`
+	Delegation    string   `json:"delegation_id,omitempty"`
 }
 
 // Exchange serves grant_type token-exchange for client c (RFC 8693 §2).
@@ -263,9 +292,14 @@ func (s *Server) Exchange(r *http.Request, c *store.Client, f url.Values) ([]byt
 		return nil, err
 	}
 	var sub subject
-	if req.subjectType == registry.TokenTypeAccessToken {
-		sub, err = s.localSubject(ctx, c, req)
-	} else {
+	switch {
+	case req.requestedSubject != "":
+		sub, err = s.delegatedSubject(ctx, c, api, req)
+	case req.subjectType == registry.TokenTypeAccessToken:
+		if sub, err = s.localSubject(ctx, c, req); err == nil && sub.local.DelegationID != "" {
+			err = s.keepDelegation(ctx, c, api, &sub)
+		}
+	default:
 		sub, err = s.upstreamSubject(ctx, c, req)
 	}
 	if err != nil {
@@ -303,6 +337,11 @@ func (s *Server) Exchange(r *http.Request, c *store.Client, f url.Values) ([]byt
 		// A grant of its own, so the user's revocation keys apply (token.UserToken).
 		g.GrantID = token.NewID()
 	}
+	if !sub.notAfter.IsZero() {
+		if left := sub.notAfter.Sub(now); left < ttl {
+			ttl = left
+		}
+	}
 	// Last, once every other check passed: a refused exchange leaves the token
 	// unspent (AS-TX-04, AS-TX-06). Each key is one insert of its own.
 	for _, k := range sub.replay {
@@ -317,11 +356,18 @@ func (s *Server) Exchange(r *http.Request, c *store.Client, f url.Values) ([]byt
 		return nil, err
 	}
 	cl := token.NewAccess(s.cfg.Issuer.String(), g, now, ttl)
+	if d := sub.delegation; d != nil {
+		// Ending the delegation revokes the token at once (its revocation key).
+		cl.DelegationID = d.ID
+	}
 	at, err := signer.Sign(cl, token.TypeAccess)
 	if err != nil {
 		return nil, err
 	}
 	s.auditExchanged(r, c, req, sub, cl, granted, refused)
+	if d := sub.delegation; d != nil {
+		s.delegates.RecordUse(ctx, *d, c.ID, granted)
+	}
 	// §2.2.1; no refresh token: the subject token's holder exchanges again.
 	return json.Marshal(response{AccessToken: at, IssuedTokenType: IssuedTokenType, TokenType: "Bearer",
 		ExpiresIn: int64(ttl / time.Second), Scope: cl.Scope})
@@ -358,7 +404,14 @@ func (s *Server) targetAPI(ctx context.Context, c *store.Client, target string) 
 // an attack, and narrowing silently would hide it.
 func (s *Server) scopes(ctx context.Context, c *store.Client, api *store.API, req request, sub *subject) (granted, refused []string, err error) {
 	sr := token.ScopeRequest{Requested: req.scope, ClientAllowed: c.Scopes, API: api, User: true, Roles: sub.roles}
-	if l := sub.local; l != nil {
+	exceeds := "the requested scope exceeds what the subject token allows"
+	if sub.delegation != nil {
+		// AS-DEL-04: what the delegation covers now, which Usable already
+		// bounded by the grantor's entitlement; a delegate never widens it.
+		sr.ClientAllowed = slices.DeleteFunc(slices.Clone(c.Scopes), func(sc string) bool { return !slices.Contains(sub.usable, sc) })
+		sr.User = false
+		exceeds = "the requested scope exceeds what the delegation allows"
+	} else if l := sub.local; l != nil {
 		held := token.ParseScope(l.Scope)
 		sr.ClientAllowed = slices.DeleteFunc(slices.Clone(c.Scopes), func(sc string) bool { return !slices.Contains(held, sc) })
 		if l.Audience.Contains(api.Audience) {
@@ -382,7 +435,7 @@ func (s *Server) scopes(ctx context.Context, c *store.Client, api *store.API, re
 		}
 	}
 	if len(refused) > 0 {
-		return nil, nil, web.Rejected(web.InvalidScope("the requested scope exceeds what the subject token allows"), "scope_exceeds", c.ID,
+		return nil, nil, web.Rejected(web.InvalidScope(exceeds), "scope_exceeds", c.ID,
 			sub.userID, map[string]any{"refused": refused})
 	}
 	if len(granted) == 0 {
@@ -428,5 +481,5 @@ func (s *Server) auditExchanged(r *http.Request, c *store.Client, req request, s
 	ri := web.InfoFrom(r.Context())
 	s.audit.Enqueue(audit.Event{Actor: "client:" + c.ID, Action: "token.exchanged", Target: sub.userID, IP: ri.IP, RequestID: ri.ID,
 		Details: exchangedDetails{Actors: actors, Audience: cl.Audience[0], JTI: cl.ID, Provider: cl.Provider,
-			ScopesGranted: granted, ScopesRefused: refused, SubjectType: req.subjectType}})
+			ScopesGranted: granted, ScopesRefused: refused, SubjectType: req.subjectType, Delegation: cl.DelegationID}})
 }

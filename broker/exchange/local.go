@@ -24,14 +24,19 @@ func (s *Server) localSubject(ctx context.Context, c *store.Client, req request)
 	if !cl.UserToken() {
 		return subject{}, web.Rejected(web.InvalidGrant("the subject token is not a user's", nil), "subject_not_user", c.ID, "", nil)
 	}
-	// AS-DEL-08, RFC 8693 §5: a token issued to this client, or one it received
-	// as the registered resource server of its API; never another client's
-	// token it merely holds.
-	if cl.ClientID != c.ID && !slices.ContainsFunc(cl.Audience, func(a string) bool { return slices.Contains(c.ResourceServerFor, a) }) {
+	if !receivedBy(&cl, c) {
 		return subject{}, web.Rejected(web.InvalidGrant("the subject token was issued to another client", nil), "subject_other_client",
 			c.ID, cl.Subject, map[string]any{"owner": cl.ClientID})
 	}
-	return subject{userID: cl.Subject, local: &cl, authTime: unixTime(cl.AuthTime), acr: cl.ACR, amr: cl.AMR, mayAct: cl.MayAct}, nil
+	return subject{userID: cl.Subject, local: &cl, authTime: unixTime(cl.AuthTime), acr: cl.ACR, amr: cl.AMR, mayAct: cl.MayAct,
+		prior: cl.Act}, nil
+}
+
+// receivedBy reports whether c may present the user token cl (AS-DEL-08, RFC
+// 8693 §5): a token issued to c, or one it received as the registered resource
+// server of its API; never another client's token it merely holds.
+func receivedBy(cl *token.AccessClaims, c *store.Client) bool {
+	return cl.ClientID == c.ID || slices.ContainsFunc(cl.Audience, func(a string) bool { return slices.Contains(c.ResourceServerFor, a) })
 }
 
 // actor decides the act claim of the new token (RFC 8693 §4.1). With an
@@ -40,10 +45,7 @@ func (s *Server) localSubject(ctx context.Context, c *store.Client, req request)
 // the subject's act is kept as it is. The chain is bounded, and a may_act of
 // the subject must name the actor (§4.4).
 func (s *Server) actor(ctx context.Context, c *store.Client, req request, sub *subject) (*token.Actor, error) {
-	var prior *token.Actor
-	if sub.local != nil {
-		prior = sub.local.Act
-	}
+	prior := sub.prior
 	if req.actorToken == "" {
 		return prior, nil
 	}
