@@ -201,8 +201,8 @@ type issuedDetails struct {
 	// Delegation names the delegation a token acting for someone was issued under.
 	Delegation string `json:"delegation,omitempty"`
 	GrantType  string `json:"grant_type"`
-	JTI       string   `json:"jti"`
-	Scope     string   `json:"scope"`
+	JTI        string `json:"jti"`
+	Scope      string `json:"scope"`
 }
 
 // grantAuthorizationCode redeems a code (RFC 6749 §4.1.3). The code is claimed
