@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/store/pgtest"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 
@@ -456,4 +457,31 @@ func TestActForEndsWithEachParty(t *testing.T) {
 func (e *actForEnv) ops() *operations.Service {
 	return &operations.Service{Store: e.DB, Upstream: e.Srv().Upstreams().Env(), Audit: e.Audits[0],
 		AccessTokenTTL: e.Cfg.AccessTokenTTL, Now: e.Clk.Now}
+}
+
+// TestASDEL04_ActForRevocationAcrossReplicas: two replicas on one PostgreSQL
+// database; a delegated token issued on one is active at the other's
+// introspection until the delegation is revoked, and inactive there at once
+// after; its refresh is refused on either.
+func TestASDEL04_ActForRevocationAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	e := newActForEnv(t, brokertest.Options{DBURL: pgtest.URL(t), Replicas: 2})
+	d := e.give(t, e.alice, e.bob, "notes.read")
+	e.Active.Store(0)
+	tok := e.actForTokens(t, brokertest.NewAuthzReq("web", brokertest.AppCB, "openid notes.read"), d)
+	e.Active.Store(1)
+	if in := e.introspect(t, tok["access_token"]); in["active"] != true || actOf(in) != e.bob || in["delegation_id"] != d.ID {
+		t.Fatalf("replica 1 before the revocation: %v", in)
+	}
+	e.Active.Store(0)
+	brokertest.Must(t, e.del.Revoke(t.Context(), e.alice, d.ID))
+	e.Active.Store(1)
+	for _, k := range []string{"access_token", "refresh_token"} {
+		if in := e.introspect(t, tok[k]); in["active"] != false {
+			t.Errorf("replica 1: %s still active after the revocation on replica 0: %v", k, in)
+		}
+	}
+	if st, out := e.Refresh("web", tok["refresh_token"].(string)); st != 400 || out["error"] != "invalid_grant" {
+		t.Errorf("replica 1 refresh: %d %v", st, out)
+	}
 }
