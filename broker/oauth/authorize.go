@@ -139,13 +139,19 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 	if err != nil {
 		return err
 	}
-	if len(need) > 0 {
+	// Remembered consent never silently switches identity (AS-DEL-03): a person
+	// who may use this API for someone else always chooses, on the page.
+	offers, err := s.actForOffers(ctx, c, u.ID, api, q)
+	if err != nil {
+		return err
+	}
+	if len(need) > 0 || len(offers) > 0 {
 		if q.prompt("none") {
 			return s.authzError(w, r, q, web.OAuthErr(0, "consent_required", "the user has not consented", nil)) // AS-RED-12
 		}
-		return s.renderConsent(w, r, c, api, sess, u, p, granted, need)
+		return s.renderConsent(w, r, c, api, sess, u, p, granted, need, offers)
 	}
-	return s.issueCode(w, r, c, sess, u, q, granted, api)
+	return s.issueCode(w, r, c, sess, u, q, granted, api, "")
 }
 
 // sendToLogin sends the person to sign in, returning to the pending request.
@@ -183,14 +189,16 @@ func (s *Server) authzAPI(ctx context.Context, c *store.Client, q *authzRequest)
 }
 
 // issueCode stores a new authorization code, bound to everything the token
-// endpoint checks when it is redeemed (grantAuthorizationCode), and sends it to the client.
+// endpoint checks when it is redeemed (grantAuthorizationCode), and sends it to the
+// client. delegationID is the delegation the person chose to act under, "" for
+// themselves: the choice lives on the code, never in the remembered consent.
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, c *store.Client, sess store.Session, u store.User,
-	q *authzRequest, granted []string, api *store.API) error {
+	q *authzRequest, granted []string, api *store.API, delegationID string) error {
 	ctx := r.Context()
 	now := s.Now()
 	code, hash := token.NewOpaque()
 	ac := store.AuthCode{CodeHash: hash, GrantID: token.NewID(), ClientID: c.ID, UserID: u.ID, SessionID: sess.ID,
-		RedirectURI: q.RedirectURI, Scopes: granted, CodeChallenge: q.Challenge, Nonce: q.Nonce,
+		RedirectURI: q.RedirectURI, Scopes: granted, CodeChallenge: q.Challenge, Nonce: q.Nonce, DelegationID: delegationID,
 		AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR, CreatedAt: now, ExpiresAt: now.Add(s.cfg.AuthCodeTTL)}
 	if api != nil {
 		ac.Audience = api.Audience
@@ -198,10 +206,13 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, c *store.Clie
 	if err := s.store.Codes().Create(ctx, ac); err != nil {
 		return err
 	}
-	if err := s.store.Consents().Touch(ctx, u.ID, c.ID, now); err != nil && !isNotFound(err) {
+	details := map[string]any{"grant": ac.GrantID, "scope": token.FormatScope(granted)}
+	if delegationID != "" {
+		details["delegation"] = delegationID
+	} else if err := s.store.Consents().Touch(ctx, u.ID, c.ID, now); err != nil && !isNotFound(err) {
 		s.log.WarnContext(ctx, "consent last use not recorded", "request_id", web.RequestID(ctx), "error", err.Error())
 	}
-	s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "code.issued", c.ID, map[string]any{"grant": ac.GrantID, "scope": token.FormatScope(granted)}))
+	s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "code.issued", c.ID, details))
 	return s.authzRespond(w, r, q, url.Values{"code": {code}})
 }
 

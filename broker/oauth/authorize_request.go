@@ -309,6 +309,9 @@ type pendingAuthz struct {
 	Chosen        bool `json:"ch,omitempty"`
 	// LoginOffered says this request already sent the person to sign in.
 	LoginOffered bool `json:"lo,omitempty"`
+	// ActFor are the delegations the consent page offered to act under: the
+	// form's choice must be one of them (AS-DEL-02).
+	ActFor []string `json:"af,omitempty"`
 }
 
 const (

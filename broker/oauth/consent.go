@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/web"
@@ -29,7 +30,8 @@ var identityScopeText = map[string]string{
 // pending request rides in the form sealed to this session (WEB-01: another
 // session's form does not open here), and the form carries the CSRF token.
 func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.Client, api *store.API, sess store.Session,
-	u store.User, p pendingAuthz, granted, need []string) error {
+	u store.User, p pendingAuthz, granted, need []string, offers []actForOffer) error {
+	p.ActFor = offerIDs(offers)
 	sealed, err := s.sealPending(p, purposeConsent(sess.ID))
 	if err != nil {
 		return err
@@ -43,6 +45,9 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 		Request: sealed, CSRF: csrf, ReturnHost: redirectHost(p.Req.Redirect)}
 	if api != nil {
 		v.APIName = api.Name
+		if v.ActFor, err = s.actForViews(r.Context(), api, offers); err != nil {
+			return err
+		}
 	}
 	for _, sc := range granted {
 		row := templates.ConsentScope{Name: sc, Description: identityScopeText[sc], New: slices.Contains(need, sc)}
@@ -120,6 +125,9 @@ func (s *Server) HandleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 	if oe != nil {
 		return s.authzError(w, r, q, oe)
 	}
+	if id := r.PostFormValue("act_for"); id != "" {
+		return s.consentActFor(w, r, c, api, sess, u, p, id)
+	}
 	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: sess.Roles}
 	if q.ScopeGiven {
 		req.Requested = q.Scope
@@ -143,7 +151,33 @@ func (s *Server) HandleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	s.web.Record(r, u.ID, "consent.granted", c.ID, map[string]any{"scope": token.FormatScope(granted)})
-	return s.issueCode(w, r, c, sess, u, q, granted, api)
+	return s.issueCode(w, r, c, sess, u, q, granted, api, "")
+}
+
+// consentActFor issues a code acting under the delegation id the person chose.
+// The choice must be one the page offered, sealed in the pending request
+// (AS-DEL-02: an edited form, another person's or an unknown delegation, is
+// refused), and still usable; the scope comes from the pending request and the
+// delegation, never from the form. Nothing is remembered as consent: the next
+// authorization asks again (AS-DEL-03).
+func (s *Server) consentActFor(w http.ResponseWriter, r *http.Request, c *store.Client, api *store.API, sess store.Session,
+	u store.User, p pendingAuthz, id string) error {
+	q := &p.Req
+	if !slices.Contains(p.ActFor, id) {
+		s.web.Record(r, u.ID, "consent.refused", c.ID, map[string]any{"reason": "delegation_not_offered"})
+		return errActForRefused
+	}
+	d, scopes, err := s.chosenDelegation(r.Context(), c, u.ID, api, q, id)
+	if errors.Is(err, delegate.ErrUnusable) {
+		s.web.Record(r, u.ID, "consent.refused", c.ID, map[string]any{"reason": "delegation_unusable", "delegation": id})
+		return s.authzError(w, r, q, web.OAuthErr(0, "access_denied", "the delegation chosen can no longer be used", nil))
+	}
+	if err != nil {
+		return err
+	}
+	s.web.Record(r, u.ID, "consent.acting_for", c.ID, map[string]any{"delegation": d.ID, "grantor": d.GrantorID,
+		"scope": token.FormatScope(scopes)})
+	return s.issueCode(w, r, c, sess, u, q, scopes, api, d.ID)
 }
 
 // HandleConsentRevoke is the account page's "Revoke" of a connected app: the

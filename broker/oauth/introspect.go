@@ -34,6 +34,8 @@ type introspection struct {
 	// Act is an exchanged token's actor chain (RFC 8693 §4.1, §2.2.1 via RFC 7662
 	// §2.2's "other claims"): the acting party and, nested, the prior ones.
 	Act *token.Actor `json:"act,omitempty"`
+	// DelegationID names the delegation a token acting for sub was issued under.
+	DelegationID string `json:"delegation_id,omitempty"`
 }
 
 // HandleIntrospect is the introspection endpoint (RFC 7662). Only confidential
@@ -90,7 +92,7 @@ func (s *Server) introspectAccess(ctx context.Context, c *store.Client, tok stri
 	}
 	return &introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, Subject: cl.Subject,
 		Audience: cl.Audience, Issuer: cl.Issuer, Expiry: cl.Expiry, IssuedAt: cl.IssuedAt, ID: cl.ID,
-		TokenType: "Bearer", AuthTime: cl.AuthTime, Act: cl.Act}, nil
+		TokenType: "Bearer", AuthTime: cl.AuthTime, Act: cl.Act, DelegationID: cl.DelegationID}, nil
 }
 
 // introspectRefresh reports on a refresh token, to the client it was issued to only.
@@ -119,9 +121,26 @@ func (s *Server) introspectRefresh(ctx context.Context, c *store.Client, tok str
 	if t.Audience != "" {
 		aud = []string{t.Audience}
 	}
-	return &introspection{Active: true, Scope: token.FormatScope(t.Scopes), ClientID: t.ClientID, Subject: t.UserID,
+	info := &introspection{Active: true, Scope: token.FormatScope(t.Scopes), ClientID: t.ClientID, Subject: t.UserID,
 		Audience: aud, Issuer: s.cfg.Issuer.String(), Expiry: t.ExpiresAt.Unix(), IssuedAt: t.CreatedAt.Unix(),
-		TokenType: "refresh_token", AuthTime: token.Unix(t.AuthTime)}, nil
+		TokenType: "refresh_token", AuthTime: token.Unix(t.AuthTime)}
+	if t.DelegationID != "" {
+		// A refresh token acting for someone is reported as its access tokens
+		// are: sub the grantor, act the delegate (RFC 8693 §4.1); it is inactive
+		// once the delegation has ended or expired (a refresh would be refused).
+		d, err := s.store.Delegations().Get(ctx, t.DelegationID)
+		if isNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if st := d.Status(now, 0); st != store.DelegationActive && st != store.DelegationExpiringSoon {
+			return nil, nil
+		}
+		info.Subject, info.Act, info.DelegationID = d.GrantorID, &token.Actor{Subject: t.UserID}, d.ID
+	}
+	return info, nil
 }
 
 // HandleRevoke is the revocation endpoint (RFC 7009). It answers 200 whatever the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/ratelimit"
 	"github.com/gatehouse/gatehouse/broker/registry"
@@ -68,6 +69,9 @@ type Options struct {
 	Verifier *token.Verifier
 	// Exchange serves the token-exchange grant (RFC 8693); nil leaves it unsupported.
 	Exchange web.TokenExchange
+	// Delegations applies the delegation rules (acting for someone, issue 11);
+	// nil builds one over Web's store and audit writer.
+	Delegations *delegate.Service
 }
 
 // Server serves the OAuth 2.0 / OpenID Connect endpoints; broker's route table
@@ -97,6 +101,7 @@ type Server struct {
 	httpClient     *http.Client
 	verifier       *token.Verifier
 	exchange       web.TokenExchange
+	delegations    *delegate.Service
 }
 
 // New builds the OAuth server from its dependencies.
@@ -108,7 +113,10 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		cfg: o.Web.Config, store: o.Web.Store, keys: o.Keys, audit: o.Web.Audit, log: o.Web.Log, Now: o.Now,
 		web: o.Web, ring: o.Ring, upstreams: o.Upstreams, signOut: o.SignOut, registry: o.Registry, httpClient: o.HTTPClient,
-		verifier: o.Verifier, exchange: o.Exchange,
+		verifier: o.Verifier, exchange: o.Exchange, delegations: o.Delegations,
+	}
+	if s.delegations == nil {
+		s.delegations = &delegate.Service{Store: s.store, Audit: s.audit, Now: s.Now, AccessTokenTTL: s.cfg.AccessTokenTTL, Log: s.log}
 	}
 	s.ipLimit = ratelimit.PerSecond(s.cfg.OAuthRatePerIP, s.Now)
 	s.clientLimit = ratelimit.PerSecond(s.cfg.OAuthRatePerClient, s.Now)

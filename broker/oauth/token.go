@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
+	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -87,6 +88,24 @@ func (s *Server) mintAccess(signer interface {
 }, c *store.Client, g token.AccessGrant, now time.Time) (string, *token.AccessClaims, time.Duration, error) {
 	ttl := token.AccessTTL(c, s.cfg.AccessTokenTTL)
 	cl := token.NewAccess(s.cfg.Issuer.String(), g, now, ttl)
+	tok, err := signer.Sign(cl, token.TypeAccess)
+	return tok, cl, ttl, err
+}
+
+// mintActingFor is mintAccess for a token acting under a delegation: sub is the
+// grantor, act the delegate who signed in (RFC 8693 §4.1), delegation_id names
+// the delegation (its revocation key), and it expires no later than the
+// delegation does.
+func (s *Server) mintActingFor(signer *keys.Signer, c *store.Client, g token.AccessGrant, a *actingFor,
+	now time.Time) (string, *token.AccessClaims, time.Duration, error) {
+	ttl := token.AccessTTL(c, s.cfg.AccessTokenTTL)
+	if left := a.d.ExpiresAt.Sub(now).Truncate(time.Second); left < ttl {
+		ttl = left
+	}
+	g.Act = &token.Actor{Subject: g.Subject}
+	g.Subject = a.d.GrantorID
+	cl := token.NewAccess(s.cfg.Issuer.String(), g, now, ttl)
+	cl.DelegationID = a.d.ID
 	tok, err := signer.Sign(cl, token.TypeAccess)
 	return tok, cl, ttl, err
 }
@@ -172,16 +191,18 @@ func (s *Server) auditIssued(r *http.Request, clientID, grant string, cl *token.
 	ri := web.InfoFrom(r.Context())
 	s.audit.Enqueue(audit.Event{
 		Actor: "client:" + clientID, Action: "token.issued", Target: cl.Subject, IP: ri.IP, RequestID: ri.ID,
-		Details: issuedDetails{Audience: cl.Audience, GrantType: grant, JTI: cl.ID, Scope: cl.Scope},
+		Details: issuedDetails{Audience: cl.Audience, Delegation: cl.DelegationID, GrantType: grant, JTI: cl.ID, Scope: cl.Scope},
 	})
 }
 
 // issuedDetails are the details of token.issued, in the key order a map would have.
 type issuedDetails struct {
-	Audience  []string `json:"aud"`
-	GrantType string   `json:"grant_type"`
-	JTI       string   `json:"jti"`
-	Scope     string   `json:"scope"`
+	Audience []string `json:"aud"`
+	// Delegation names the delegation a token acting for someone was issued under.
+	Delegation string `json:"delegation,omitempty"`
+	GrantType  string `json:"grant_type"`
+	JTI        string `json:"jti"`
+	Scope      string `json:"scope"`
 }
 
 // grantAuthorizationCode redeems a code (RFC 6749 §4.1.3). The code is claimed
@@ -228,18 +249,31 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 	// The code's scope was decided at authorization; the client may have lost some
 	// of its allowed scopes since.
 	scopes := slices.DeleteFunc(slices.Clone(ac.Scopes), func(sc string) bool { return !slices.Contains(c.Scopes, sc) })
+	var acting *actingFor
+	if ac.DelegationID != "" {
+		// Acting for someone: the delegation must be usable now, and the scope
+		// narrows to what it covers now (AS-DEL-04).
+		if acting, err = s.delegationNow(ctx, ac.DelegationID, ac.UserID, ac.Audience, now); err != nil {
+			return nil, delegationRefused(err, c.ID, ac.UserID, ac.DelegationID)
+		}
+		if scopes = acting.narrow(scopes); !coversAPI(scopes) {
+			return nil, delegationRefused(&delegate.Unusable{Reason: "covers nothing of the grant now"}, c.ID, ac.UserID, ac.DelegationID)
+		}
+	}
 	signer, err := s.keys.Signer(ctx)
 	if err != nil {
 		return nil, err
 	}
 	g := token.AccessGrant{ClientID: c.ID, Subject: ac.UserID, Audience: ac.Audience, Scopes: scopes, GrantID: ac.GrantID,
 		SessionID: ac.SessionID, AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR}
-	res, cl, err := s.issueUserTokens(ctx, signer, c, g, ac.Nonce, now)
+	res, cl, err := s.issueUserTokens(ctx, signer, c, g, acting, ac.Nonce, now)
 	if err != nil {
 		return nil, err
 	}
 	if slices.Contains(c.GrantTypes, registry.GrantRefreshToken) {
 		rt, hash := token.NewOpaque()
+		// A refresh token acting for someone belongs to the delegate (UserID):
+		// their session, consent and account end it, as does the delegation.
 		err := s.store.RefreshTokens().Create(ctx, store.RefreshToken{
 			TokenHash: hash, FamilyID: token.NewID(), GrantID: ac.GrantID, ClientID: c.ID, UserID: ac.UserID,
 			SessionID: ac.SessionID, Scopes: scopes, Audience: ac.Audience, DelegationID: ac.DelegationID,
@@ -251,6 +285,9 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		res.RefreshToken = rt
 	}
 	s.auditIssued(r, c.ID, registry.GrantAuthorizationCode, cl)
+	if acting != nil {
+		s.delegations.RecordUse(ctx, acting.d, c.ID, scopes)
+	}
 	return res, nil
 }
 
@@ -298,10 +335,20 @@ func validVerifier(v string) bool {
 }
 
 // issueUserTokens mints the access token, and an ID token when openid was granted,
-// both with one Signer so at_hash matches the ID token's algorithm.
-func (s *Server) issueUserTokens(ctx context.Context, signer *keys.Signer, c *store.Client, g token.AccessGrant, nonce string,
-	now time.Time) (*tokenResponse, *token.AccessClaims, error) {
-	at, cl, ttl, err := s.mintAccess(signer, c, g, now)
+// both with one Signer so at_hash matches the ID token's algorithm. acting, when
+// set, makes the access token act for the delegation's grantor; the ID token stays
+// about g.Subject, who signed in (OIDC Core §2: sub is the authenticated End-User).
+func (s *Server) issueUserTokens(ctx context.Context, signer *keys.Signer, c *store.Client, g token.AccessGrant, acting *actingFor,
+	nonce string, now time.Time) (*tokenResponse, *token.AccessClaims, error) {
+	var at string
+	var cl *token.AccessClaims
+	var ttl time.Duration
+	var err error
+	if acting != nil {
+		at, cl, ttl, err = s.mintActingFor(signer, c, g, acting, now)
+	} else {
+		at, cl, ttl, err = s.mintAccess(signer, c, g, now)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -382,6 +429,17 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 		return nil, web.Rejected(web.InvalidGrant("the refresh token was revoked", nil), "session_ended", c.ID, old.UserID,
 			map[string]any{"family": old.FamilyID})
 	}
+	var acting *actingFor
+	if old.DelegationID != "" {
+		// Every refresh re-checks the delegation, the grantor's entitlements and
+		// the client's scopes (issue 11); the access token narrows to all three.
+		if acting, err = s.delegationNow(ctx, old.DelegationID, old.UserID, old.Audience, now); err != nil {
+			return nil, delegationRefused(err, c.ID, old.UserID, old.DelegationID)
+		}
+		if scopes = acting.narrow(scopes); !coversAPI(scopes) {
+			return nil, delegationRefused(&delegate.Unusable{Reason: "covers nothing of the grant now"}, c.ID, old.UserID, old.DelegationID)
+		}
+	}
 	next, nextHash := token.NewOpaque()
 	rotated, err := s.store.RefreshTokens().Rotate(ctx, hash, store.RefreshToken{
 		TokenHash: nextHash, GrantID: old.GrantID, ClientID: old.ClientID, UserID: old.UserID,
@@ -409,13 +467,17 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	// OIDC Core §12.2: same iss and sub, auth_time, acr and amr of the original
 	// authentication, no nonce.
 	res, cl, err := s.issueUserTokens(ctx, signer, c, token.AccessGrant{ClientID: c.ID, Subject: old.UserID, Audience: old.Audience,
-		Scopes: scopes, GrantID: old.GrantID, SessionID: old.SessionID, AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR}, "", now)
+		Scopes: scopes, GrantID: old.GrantID, SessionID: old.SessionID, AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR}, acting, "", now)
 	if err != nil {
 		return nil, err
 	}
 	res.RefreshToken = next
 	s.auditIssued(r, c.ID, registry.GrantRefreshToken, cl)
-	s.touchConsent(r, old.UserID, c.ID, now)
+	if acting != nil {
+		s.delegations.RecordUse(ctx, acting.d, c.ID, scopes)
+	} else {
+		s.touchConsent(r, old.UserID, c.ID, now)
+	}
 	return res, nil
 }
 

@@ -31,7 +31,8 @@ var (
 // access token in the Authorization header only (RFC 6750 §2.1; a token in the
 // query is refused, AS-JWT-08). The token must be Gatehouse's own access token
 // (RFC 9068: signature, typ at+jwt), unexpired, unrevoked, meant for Gatehouse
-// (AS-DEL-06) and carry openid. Claims follow the granted scopes (Core §5.4).
+// (AS-DEL-06) and carry openid. Claims follow the granted scopes (Core §5.4). A
+// token acting for someone answers with that person's sub and the act claim.
 func (s *Server) HandleUserInfo(w http.ResponseWriter, r *http.Request) {
 	claims, err := s.userInfo(r)
 	if err != nil {
@@ -109,6 +110,13 @@ func (s *Server) userInfo(r *http.Request) (map[string]any, error) {
 		return nil, errBadToken
 	}
 	out := map[string]any{"sub": u.ID}
+	if cl.DelegationID != "" && cl.Act != nil {
+		// A token acting for sub (issue 11): the claims are the grantor's, with
+		// the acting party (RFC 8693 §4.1). Such a token never carries profile or
+		// email (delegatedIdentityScopes): the grantor's personal data is not
+		// released to the delegate's application.
+		out["act"] = cl.Act
+	}
 	if slices.Contains(scopes, "profile") && u.Name != "" {
 		out["name"] = u.Name
 	}

@@ -112,3 +112,19 @@ func TestRevocationKeysDelegation(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocationKeysDelegationActor: a token acting under a delegation is also
+// revoked by its actor's consent revocation for the client (the delegate's
+// user-client entry), besides the grantor's.
+func TestRevocationKeysDelegationActor(t *testing.T) {
+	delegated := AccessClaims{ID: "j1", ClientID: "ward", Subject: "u1", GrantID: "g1", Act: &Actor{Subject: "u2"},
+		DelegationID: "dlg1"}
+	keys := delegated.RevocationKeys()
+	if !slices.Contains(keys, UserClientKey("u2", "ward")) || !slices.Contains(keys, UserClientKey("u1", "ward")) {
+		t.Errorf("delegated token keys %v lack the actor's or the subject's user-client key", keys)
+	}
+	exchanged := AccessClaims{ID: "j2", ClientID: "svc", Subject: "u1", GrantID: "g2", Act: &Actor{Subject: "svc"}}
+	if slices.Contains(exchanged.RevocationKeys(), UserClientKey("svc", "svc")) {
+		t.Error("an exchanged token without a delegation has its actor's user-client key")
+	}
+}

@@ -124,6 +124,11 @@ func (c *AccessClaims) RevocationKeys() []string {
 	}
 	if c.DelegationID != "" {
 		k = append(k, DelegationRevocationKey(c.DelegationID))
+		if c.Act != nil && c.UserToken() {
+			// A token acting for Subject is also its actor's use of the client:
+			// the actor revoking their consent for the client ends it too.
+			k = append(k, UserClientKey(c.Act.Subject, c.ClientID))
+		}
 	}
 	return k
 }
