@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/accounts"
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/exchange"
 	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/registry"
@@ -124,8 +125,12 @@ func New(o Options) (*Server, error) {
 	// The one check of Gatehouse access tokens presented to Gatehouse, for the
 	// OAuth server and token exchange alike.
 	verifier := &token.Verifier{Keys: o.Keys, Store: o.Store, Issuer: o.Config.Issuer.String(), Now: now}
+	// One set of delegation rules for every token issuer, so a delegation's
+	// last-use throttle is shared (issue 11).
+	delegations := &delegate.Service{Store: o.Store, Audit: o.Audit, Now: now, AccessTokenTTL: o.Config.AccessTokenTTL, Log: o.Logger}
 	if s.exchange, err = exchange.New(exchange.Options{Web: s.web, Keys: o.Keys, Registry: clients, Upstreams: s.upstreams,
-		Accounts: &accounts.Resolver{Store: o.Store, Audit: o.Audit, Log: o.Logger, Now: now}, Verifier: verifier, Now: now}); err != nil {
+		Accounts: &accounts.Resolver{Store: o.Store, Audit: o.Audit, Log: o.Logger, Now: now}, Verifier: verifier, Now: now,
+		Delegations: delegations}); err != nil {
 		return nil, err
 	}
 	// Each capability needs the other: sign-in reaches the OAuth server
@@ -133,7 +138,7 @@ func New(o Options) (*Server, error) {
 	// web.SignOut (signOut below, as sign-in is built second).
 	if s.oauth, err = oauth.New(oauth.Options{Web: s.web, Keys: o.Keys, Ring: ring, Registry: clients,
 		Upstreams: s.upstreams, SignOut: signOut{s}, HTTPClient: httpClient, Now: now, Verifier: verifier,
-		Exchange: s.exchange}); err != nil {
+		Exchange: s.exchange, Delegations: delegations}); err != nil {
 		return nil, err
 	}
 	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,

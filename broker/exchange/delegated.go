@@ -81,20 +81,18 @@ func (s *Server) delegatedSubject(ctx context.Context, c *store.Client, api *sto
 	// The act chain, outermost (most recent) first: whoever acts for B in the
 	// subject token, then B, then for a re-delegation each delegate who passed
 	// it on, up to the one A gave it to (RFC 8693 §4.1: prior actors nested).
-	subs := []string{holderUser}
+	holder := holderUser
 	if holderClient != "" {
-		subs[0] = holderClient
+		holder = holderClient
 	}
+	subs := pick.lineage.Actors(holder)
 	notAfter := time.Unix(cl.Expiry, 0)
-	for _, a := range pick.chain {
-		subs = append(subs, a.GranteeUserID)
-	}
-	for _, d := range append([]store.Delegation{pick.d}, pick.chain...) {
+	for _, d := range append([]store.Delegation{pick.d}, pick.lineage.Ancestors...) {
 		if d.ExpiresAt.Before(notAfter) {
 			notAfter = d.ExpiresAt
 		}
 	}
-	prior := appendActors(cl.Act, subs)
+	prior := token.NestActors(cl.Act, subs)
 	if prior.Depth() > s.cfg.ExchangeMaxActorDepth {
 		return subject{}, web.Rejected(web.InvalidGrant("the delegation chain is too long", nil), "actor_depth", c.ID, holderUser,
 			map[string]any{"depth": prior.Depth()})
@@ -181,9 +179,9 @@ func (s *Server) requestedUser(ctx context.Context, rs string) (string, error) {
 // picked is the delegation an exchange acts under, with the delegations it was
 // passed on from (parent first) and the scopes it covers now.
 type picked struct {
-	d      store.Delegation
-	chain  []store.Delegation
-	usable []string
+	d       store.Delegation
+	lineage delegate.Lineage
+	usable  []string
 }
 
 // pickDelegation finds the delegations given to the holder (a user, or the
@@ -204,11 +202,14 @@ func (s *Server) pickDelegation(ctx context.Context, holderUser, holderClient, g
 		if st := d.Status(now, 0); d.Audience != audience || st != store.DelegationActive && st != store.DelegationExpiringSoon {
 			continue
 		}
-		chain, root, err := s.ancestors(ctx, d)
+		lineage, err := s.delegates.Lineage(ctx, d, s.cfg.ExchangeMaxActorDepth)
+		if errors.Is(err, delegate.ErrUnusable) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		if root != grantorID {
+		if lineage.Root != grantorID {
 			continue
 		}
 		// Usable checks the whole chain, both parties and the API's policy, and
@@ -222,32 +223,10 @@ func (s *Server) pickDelegation(ctx context.Context, holderUser, holderClient, g
 		}
 		covers := token.Subset(scope, usable)
 		if best == nil || covers && !bestCovers || covers == bestCovers && later(d, best.d) {
-			best, bestCovers = &picked{d: d, chain: chain, usable: usable}, covers
+			best, bestCovers = &picked{d: d, lineage: lineage, usable: usable}, covers
 		}
 	}
 	return best, nil
-}
-
-// ancestors returns the delegations d was passed on from, parent first, and
-// the person whose access it is (the first grantor); "" when the chain is
-// broken or longer than any act claim may be.
-func (s *Server) ancestors(ctx context.Context, d store.Delegation) ([]store.Delegation, string, error) {
-	var chain []store.Delegation
-	for d.ParentID != "" {
-		if len(chain) >= s.cfg.ExchangeMaxActorDepth {
-			return nil, "", nil
-		}
-		p, err := s.store.Delegations().Get(ctx, d.ParentID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, "", nil
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		chain = append(chain, p)
-		d = p
-	}
-	return chain, d.GrantorID, nil
 }
 
 func later(a, b store.Delegation) bool {
@@ -255,23 +234,4 @@ func later(a, b store.Delegation) bool {
 		return a.CreatedAt.After(b.CreatedAt)
 	}
 	return a.ID > b.ID
-}
-
-// appendActors returns a copy of the act chain outer with subs nested below its
-// innermost actor, in order.
-func appendActors(outer *token.Actor, subs []string) *token.Actor {
-	var nodes []token.Actor
-	for a := outer; a != nil; a = a.Act {
-		nodes = append(nodes, token.Actor{Subject: a.Subject, Issuer: a.Issuer})
-	}
-	for _, sub := range subs {
-		nodes = append(nodes, token.Actor{Subject: sub})
-	}
-	var act *token.Actor
-	for i := len(nodes) - 1; i >= 0; i-- {
-		n := nodes[i]
-		n.Act = act
-		act = &n
-	}
-	return act
 }

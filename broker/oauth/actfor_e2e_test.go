@@ -485,3 +485,45 @@ func TestASDEL04_ActForRevocationAcrossReplicas(t *testing.T) {
 		t.Errorf("replica 1 refresh: %d %v", st, out)
 	}
 }
+
+// TestASDEL04_ActForRedelegatedIsTheFirstGrantors: dana gives alice access she
+// may pass on, alice passes it on to bob. Acting under that, bob's tokens are
+// about dana (whose access it is), with act bob and, nested, alice who passed it
+// on (RFC 8693 §4.1) — never about alice, whose own notes nobody delegated. The
+// consent page says whose access it is and who passed it on; introspection of
+// the refresh token says the same.
+func TestASDEL04_ActForRedelegatedIsTheFirstGrantors(t *testing.T) {
+	t.Parallel()
+	e := newActForEnv(t, brokertest.Options{})
+	ctx := t.Context()
+	api, err := e.DB.APIs().GetByAudience(ctx, brokertest.NotesAPI)
+	brokertest.Must(t, err)
+	api.Delegation.Redelegation = true
+	brokertest.Must(t, e.DB.APIs().Update(ctx, api))
+	now := e.Clk.Now()
+	brokertest.Must(t, e.DB.Identities().LinkNewUser(ctx, store.User{ID: "dana", Email: "dana@bob.example", Name: "Dana",
+		CreatedAt: now, UpdatedAt: now}, store.Identity{ProviderID: "bobco", Subject: "dana-sub", LinkedAt: now}))
+	parent, err := e.del.Give(ctx, "dana", delegate.Request{GranteeUserID: e.alice, Audience: brokertest.NotesAPI,
+		Scopes: []string{"notes.read"}, ExpiresAt: now.Add(7 * 24 * time.Hour), MayRedelegate: true})
+	brokertest.Must(t, err)
+	d, err := e.del.Give(ctx, e.alice, delegate.Request{GranteeUserID: e.bob, Audience: brokertest.NotesAPI,
+		Scopes: []string{"notes.read"}, ExpiresAt: now.Add(24 * time.Hour), ParentID: parent.ID})
+	brokertest.Must(t, err)
+
+	q := brokertest.NewAuthzReq("web", brokertest.AppCB, "openid notes.read offline_access")
+	page := e.consentPage(t, q)
+	if !strings.Contains(page, "Act for <strong>Dana (passed on by Alice)</strong>") {
+		t.Fatalf("the consent page does not say whose access it is:\n%s", page)
+	}
+	tok := e.actForTokens(t, q, d)
+	wantAct := func(what string, c map[string]any) {
+		t.Helper()
+		act, _ := c["act"].(map[string]any)
+		prior, _ := act["act"].(map[string]any)
+		if c["sub"] != "dana" || act["sub"] != e.bob || prior["sub"] != e.alice || prior["act"] != nil || c["delegation_id"] != d.ID {
+			t.Errorf("%s: sub %v act %v, want dana with act bob, then alice", what, c["sub"], c["act"])
+		}
+	}
+	wantAct("access token", jwtClaims(t, tok["access_token"]))
+	wantAct("refresh token introspection", e.introspect(t, tok["refresh_token"]))
+}

@@ -120,13 +120,21 @@ func requestedOrNil(q *authzRequest) []string {
 func (s *Server) actForViews(ctx context.Context, api *store.API, offers []actForOffer) ([]templates.ConsentDelegation, error) {
 	var out []templates.ConsentDelegation
 	for _, o := range offers {
-		name := "someone"
-		g, err := s.store.Users().Get(ctx, o.d.GrantorID)
-		if err != nil && !isNotFound(err) {
+		// The access is the first grantor's; a re-delegation says who passed it on.
+		lineage, err := s.delegations.Lineage(ctx, o.d, s.cfg.ExchangeMaxActorDepth)
+		if err != nil {
 			return nil, err
 		}
-		if err == nil {
-			name = web.DisplayName(g)
+		name, err := s.userName(ctx, lineage.Root)
+		if err != nil {
+			return nil, err
+		}
+		if lineage.Root != o.d.GrantorID {
+			by, err := s.userName(ctx, o.d.GrantorID)
+			if err != nil {
+				return nil, err
+			}
+			name += " (passed on by " + by + ")"
 		}
 		var words []string
 		for _, sc := range o.scopes {
@@ -143,6 +151,18 @@ func (s *Server) actForViews(ctx context.Context, api *store.API, offers []actFo
 			Scopes: api.Name + ": " + strings.Join(words, "; "), Until: web.StampTime(o.d.ExpiresAt)})
 	}
 	return out, nil
+}
+
+// userName is how a page names a person: "someone" once their account is gone.
+func (s *Server) userName(ctx context.Context, id string) (string, error) {
+	u, err := s.store.Users().Get(ctx, id)
+	if isNotFound(err) {
+		return "someone", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return web.DisplayName(u), nil
 }
 
 func offerIDs(offers []actForOffer) []string {
@@ -185,8 +205,9 @@ func (s *Server) chosenDelegation(ctx context.Context, c *store.Client, userID s
 // actingFor is what a code or refresh token issued under a delegation yields at
 // the token endpoint: the delegation and the scopes a token under it may carry now.
 type actingFor struct {
-	d      store.Delegation
-	usable []string
+	d       store.Delegation
+	lineage delegate.Lineage
+	usable  []string
 }
 
 // delegationNow loads the delegation a code or refresh token of userID (the
@@ -205,7 +226,11 @@ func (s *Server) delegationNow(ctx context.Context, id, userID, audience string,
 	if err != nil {
 		return nil, err
 	}
-	return &actingFor{d: d, usable: usable}, nil
+	lineage, err := s.delegations.Lineage(ctx, d, s.cfg.ExchangeMaxActorDepth)
+	if err != nil {
+		return nil, err
+	}
+	return &actingFor{d: d, lineage: lineage, usable: usable}, nil
 }
 
 // narrow keeps of scopes those a token under the delegation may carry now.

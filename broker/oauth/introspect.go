@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
+	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/web"
@@ -138,7 +139,14 @@ func (s *Server) introspectRefresh(ctx context.Context, c *store.Client, tok str
 		if st := d.Status(now, 0); st != store.DelegationActive && st != store.DelegationExpiringSoon {
 			return nil, nil
 		}
-		info.Subject, info.Act, info.DelegationID = d.GrantorID, &token.Actor{Subject: t.UserID}, d.ID
+		lineage, err := s.delegations.Lineage(ctx, d, s.cfg.ExchangeMaxActorDepth)
+		if errors.Is(err, delegate.ErrUnusable) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		info.Subject, info.Act, info.DelegationID = lineage.Root, token.NestActors(nil, lineage.Actors(t.UserID)), d.ID
 	}
 	return info, nil
 }

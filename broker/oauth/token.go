@@ -93,17 +93,19 @@ func (s *Server) mintAccess(signer interface {
 }
 
 // mintActingFor is mintAccess for a token acting under a delegation: sub is the
-// grantor, act the delegate who signed in (RFC 8693 §4.1), delegation_id names
-// the delegation (its revocation key), and it expires no later than the
-// delegation does.
+// person whose access it is (the first grantor: delegate.Lineage), act the
+// delegate who signed in with, nested below, whoever passed the access on to
+// them (RFC 8693 §4.1), delegation_id names the delegation (its revocation key),
+// and it expires no later than the delegation does (a re-delegation never
+// outlives its parent).
 func (s *Server) mintActingFor(signer *keys.Signer, c *store.Client, g token.AccessGrant, a *actingFor,
 	now time.Time) (string, *token.AccessClaims, time.Duration, error) {
 	ttl := token.AccessTTL(c, s.cfg.AccessTokenTTL)
 	if left := a.d.ExpiresAt.Sub(now).Truncate(time.Second); left < ttl {
 		ttl = left
 	}
-	g.Act = &token.Actor{Subject: g.Subject}
-	g.Subject = a.d.GrantorID
+	g.Act = token.NestActors(nil, a.lineage.Actors(g.Subject))
+	g.Subject = a.lineage.Root
 	cl := token.NewAccess(s.cfg.Issuer.String(), g, now, ttl)
 	cl.DelegationID = a.d.ID
 	tok, err := signer.Sign(cl, token.TypeAccess)

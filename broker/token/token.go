@@ -143,6 +143,26 @@ func DelegationRevocationKey(id string) string { return "delegation:" + id }
 // no session to end).
 func ProviderRevocationKey(id string) string { return "provider:" + id }
 
+// NestActors returns a copy of the act chain outer with subs nested below its
+// innermost actor, in order (RFC 8693 §4.1: the outermost act is the current
+// actor, nested ones the prior actors).
+func NestActors(outer *Actor, subs []string) *Actor {
+	var nodes []Actor
+	for a := outer; a != nil; a = a.Act {
+		nodes = append(nodes, Actor{Subject: a.Subject, Issuer: a.Issuer})
+	}
+	for _, sub := range subs {
+		nodes = append(nodes, Actor{Subject: sub})
+	}
+	var act *Actor
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		n.Act = act
+		act = &n
+	}
+	return act
+}
+
 // KeyRevocationKey is the revocation key of every token signed with the signing key
 // kid: a key revoked as compromised (SECURITY.md AS-JWT-04, AS-JWT-10). The kid is
 // not a claim, so verifiers add it to RevocationKeys from the header they verified.
