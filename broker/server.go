@@ -15,6 +15,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/delegate"
+	"github.com/gatehouse/gatehouse/broker/delegation"
 	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
@@ -72,6 +74,8 @@ type Server struct {
 	// other is an interface of broker/web, satisfied here.
 	signin *signin.Server // federated sign-in
 	oauth  *oauth.Server  // the OAuth 2.0 / OpenID Connect server
+	// delegation is the delegated-access pages (issue 11).
+	delegation *delegation.Server
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -125,6 +129,10 @@ func New(o Options) (*Server, error) {
 	}
 	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,
 		Authorizations: s.oauth, Now: now}); err != nil {
+		return nil, err
+	}
+	if s.delegation, err = delegation.New(delegation.Options{Web: s.web, Now: now, Delegate: &delegate.Service{
+		Store: o.Store, Audit: o.Audit, Now: now, AccessTokenTTL: o.Config.AccessTokenTTL, Log: o.Logger}}); err != nil {
 		return nil, err
 	}
 	s.routes()
