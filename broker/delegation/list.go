@@ -77,7 +77,8 @@ func (s *Server) HandleList(w http.ResponseWriter, r *http.Request) error {
 			last = when(d.LastUsedAt, now)
 		}
 		return templates.DelegationRow{ID: d.ID, Who: who, APIName: api.Name, Scopes: scopeWords(api, d.Scopes),
-			Status: words, StatusKey: key, Until: when(d.ExpiresAt, now), LastUsed: last, Note: d.Note, Active: active(d, now)}
+			Status: words, StatusKey: key, Until: when(d.ExpiresAt, now), LastUsed: last, Note: d.Note, Active: active(d, now),
+			Access: possessive(who) + " access to " + api.Name}
 	}
 	q := r.URL.Query()
 	for _, d := range out {
