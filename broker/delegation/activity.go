@@ -51,14 +51,14 @@ func (s *Server) HandleActivity(w http.ResponseWriter, r *http.Request) error {
 		v.Older = r.URL.Path + "?" + url.Values{"after": {formatCursor(events[len(events)-1].Cursor())}}.Encode()
 	}
 	for _, e := range events {
-		v.Entries = append(v.Entries, templates.ActivityEntry{Kind: e.Action, Text: activityText(n, d, api, who, e, now)})
+		v.Entries = append(v.Entries, templates.ActivityEntry{Kind: e.Action, Text: activityText(n, api, who, e, now)})
 	}
 	return web.Render(w, r, http.StatusOK, templates.DelegationActivity(v))
 }
 
 // activityText says one event in words, e.g. "Dr Lee used your access to Care
 // Plans in Ward App on Wed 3 Dec, 14:02 UTC (read your care plans) from 10.0.0.5."
-func activityText(n *names, d store.Delegation, api store.API, who string, e store.AuditEvent, now time.Time) string {
+func activityText(n *names, api store.API, who string, e store.AuditEvent, now time.Time) string {
 	at := when(e.Time, now)
 	from := ""
 	if e.IP != "" {
