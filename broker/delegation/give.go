@@ -321,7 +321,7 @@ func (s *Server) renderGiveForm(w http.ResponseWriter, r *http.Request, u store.
 	if f.Parent != "" {
 		if d, err := s.store.Delegations().Get(ctx, f.Parent); err == nil && d.GranteeUserID == u.ID {
 			v.ParentFrom = n.user(d.GrantorID)
-			if usable, err := s.rules.Usable(ctx, d, now); err == nil {
+			if usable, err := s.rules.Covers(ctx, d, now); err == nil {
 				held = usable
 			}
 			limit = min(limit, d.ExpiresAt.Sub(now))
