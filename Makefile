@@ -10,7 +10,7 @@ export CGO_ENABLED := 0
 # binary carries no test identity providers; tests and checks cover it.
 DEMO := -tags demo
 
-.PHONY: demo test check bench load
+.PHONY: demo test check bench load load-exchange
 
 ## demo: run Gatehouse locally with a demo setup (http://localhost:8080)
 demo:
@@ -39,3 +39,8 @@ bench:
 ## introspection endpoints with wrk (needs the Debian packages wrk, jq, curl)
 load:
 	tools/load.sh
+
+## load-exchange: the same for token exchange of an upstream ID token (../shared/bench/mockissuer
+## as the IdP), with the server's CPU per exchange against the bare crypto and Dex's figures
+load-exchange:
+	tools/load-exchange.sh

@@ -13,15 +13,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse/gatehouse/broker/accounts"
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/delegation"
+	"github.com/gatehouse/gatehouse/broker/exchange"
 	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
@@ -72,10 +75,10 @@ type Server struct {
 
 	// The capabilities, each a package of its own; what one needs of the
 	// other is an interface of broker/web, satisfied here.
-	signin *signin.Server // federated sign-in
-	oauth  *oauth.Server  // the OAuth 2.0 / OpenID Connect server
-	// delegation is the delegated-access pages (issue 11).
-	delegation *delegation.Server
+	signin     *signin.Server     // federated sign-in
+	oauth      *oauth.Server      // the OAuth 2.0 / OpenID Connect server
+	exchange   *exchange.Server   // token exchange (RFC 8693), behind the OAuth token endpoint
+	delegation *delegation.Server // the delegated-access pages (issue 11)
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -120,11 +123,20 @@ func New(o Options) (*Server, error) {
 		Issuer: o.Config.Issuer, Keyring: ring, HTTPClient: o.HTTPClient,
 		Networks: o.Config.UpstreamAllowedNetworks, Now: s.Now,
 	}, o.ProviderCheckEvery, o.Logger)
+	clients := registry.NewCache(o.Store, s.Now)
+	// The one check of Gatehouse access tokens presented to Gatehouse, for the
+	// OAuth server and token exchange alike.
+	verifier := &token.Verifier{Keys: o.Keys, Store: o.Store, Issuer: o.Config.Issuer.String(), Now: now}
+	if s.exchange, err = exchange.New(exchange.Options{Web: s.web, Keys: o.Keys, Registry: clients, Upstreams: s.upstreams,
+		Accounts: &accounts.Resolver{Store: o.Store, Audit: o.Audit, Log: o.Logger, Now: now}, Verifier: verifier, Now: now}); err != nil {
+		return nil, err
+	}
 	// Each capability needs the other: sign-in reaches the OAuth server
 	// through web.Authorizations, the OAuth server reaches sign-in through
 	// web.SignOut (signOut below, as sign-in is built second).
-	if s.oauth, err = oauth.New(oauth.Options{Web: s.web, Keys: o.Keys, Ring: ring, Registry: registry.NewCache(o.Store, s.Now),
-		Upstreams: s.upstreams, SignOut: signOut{s}, HTTPClient: httpClient, Now: now}); err != nil {
+	if s.oauth, err = oauth.New(oauth.Options{Web: s.web, Keys: o.Keys, Ring: ring, Registry: clients,
+		Upstreams: s.upstreams, SignOut: signOut{s}, HTTPClient: httpClient, Now: now, Verifier: verifier,
+		Exchange: s.exchange}); err != nil {
 		return nil, err
 	}
 	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,

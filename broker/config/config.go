@@ -57,6 +57,9 @@ type Config struct {
 	// at the token, introspection and revocation endpoints; 0 switches a limit off.
 	OAuthRatePerClient int
 	OAuthRatePerIP     int
+	// ExchangeMaxActorDepth bounds the act chain of a token from token exchange
+	// (RFC 8693 §4.1): how many services may have acted in turn.
+	ExchangeMaxActorDepth int
 	// ProvidersFile is a JSON file of identity providers serve upserts at start.
 	ProvidersFile string
 }
@@ -227,6 +230,9 @@ var Settings = []Setting{
 	{Env: "GATEHOUSE_OAUTH_RATE_PER_IP", Default: "2000",
 		Help:  "Requests per second one client IP address may make to those endpoints (burst: twice that; a failed client authentication counts 100); 0 disables.",
 		apply: func(c *Config, v string) error { return nonNegativeInt(&c.OAuthRatePerIP, v) }},
+	{Env: "GATEHOUSE_EXCHANGE_MAX_ACTOR_DEPTH", Default: "4",
+		Help:  "Longest chain of services acting for a person (RFC 8693 act, nested) a token exchange issues; one more is refused.",
+		apply: func(c *Config, v string) error { return positiveInt(&c.ExchangeMaxActorDepth, v) }},
 	{Env: "GATEHOUSE_PROVIDERS_FILE", Default: "",
 		Help:  "JSON or YAML file of identity providers (see 'gatehouse providers --help') that serve creates or updates by ID at start; providers not in it are left alone.",
 		apply: func(c *Config, v string) error { c.ProvidersFile = v; return readable(v) }},

@@ -333,6 +333,56 @@ func BenchmarkSign(b *testing.B) {
 	})
 }
 
+// BenchmarkExchangeCrypto is the bare cryptography of exchanging an upstream ID
+// token (issue 10's performance target is stated against it): one go-jose RS256
+// (2048-bit) verification of an ID token plus one ES256 signature of an access
+// token, with nothing of Gatehouse around them. tools/load-exchange.sh divides the
+// server's CPU per exchange by it.
+func BenchmarkExchangeCrypto(b *testing.B) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: rk, KeyID: "upstream"}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	idPayload, _ := json.Marshal(map[string]any{"iss": "https://idp.example", "sub": "user-1", "aud": "bench-app",
+		"iat": 1772366400, "exp": 1772370000, "email": "user-1@example.com", "email_verified": true})
+	obj, err := rs.Sign(idPayload)
+	if err != nil {
+		b.Fatal(err)
+	}
+	idToken, _ := obj.CompactSerialize()
+	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	es, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: ek, KeyID: "k"}},
+		(&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("RS256-verify+ES256-sign-bare-go-jose", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			jws, err := jose.ParseSignedCompact(idToken, []jose.SignatureAlgorithm{jose.RS256})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := jws.Verify(&rk.PublicKey); err != nil {
+				b.Fatal(err)
+			}
+			payload, _ := json.Marshal(claimsForBench)
+			at, err := es.Sign(payload)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := at.CompactSerialize(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkVerify measures Manager.Verify of an ES256 access token, next to a bare
 // go-jose parse and verify of the same token with the key in hand.
 func BenchmarkVerify(b *testing.B) {

@@ -79,7 +79,7 @@ func (s *Server) HandleIntrospect(w http.ResponseWriter, r *http.Request) error 
 // Being allowed to ask for tokens for an API is not enough. nil means inactive.
 func (s *Server) introspectAccess(ctx context.Context, c *store.Client, tok string) (*introspection, error) {
 	cl, err := s.verifyAccessToken(ctx, tok)
-	if errors.Is(err, errInvalidAccessToken) {
+	if errors.Is(err, token.ErrInvalidAccess) {
 		return nil, nil
 	}
 	if err != nil {
@@ -171,49 +171,8 @@ func (s *Server) HandleRevoke(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// errInvalidAccessToken: the token is not a good Gatehouse access token. Why is
-// deliberately not said: callers answer invalid_token or inactive, nothing more.
-var errInvalidAccessToken = errors.New("access token invalid, expired or revoked")
-
-// maxAccessTokenSize bounds a presented token before any parsing (AS-JWT-12);
-// ours are well under 2 KiB.
-const maxAccessTokenSize = 8 << 10
-
-// verifyAccessToken is the one check of an access token presented to Gatehouse
-// (userinfo, introspection): size before parsing, signature by a published key with
-// the algorithm stored for its kid and typ at+jwt (RFC 9068 §4, RFC 8725 §3.1,
-// §3.11 — keys.Verify), our issuer, a jti, not expired, not issued or valid only in
-// the future beyond a minute's skew, and not revoked. What an endpoint needs beyond
-// that (audience, subject, client) is its own check. Store failures are returned as
-// they are, so they become 5xx rather than "inactive".
+// verifyAccessToken is token.Verifier's check, the one both the OAuth server and
+// token exchange use.
 func (s *Server) verifyAccessToken(ctx context.Context, tok string) (token.AccessClaims, error) {
-	var cl token.AccessClaims
-	if len(tok) > maxAccessTokenSize || !token.LooksLikeJWT(tok) {
-		return cl, errInvalidAccessToken
-	}
-	kid, err := s.keys.VerifyKey(ctx, tok, token.TypeAccess, &cl)
-	if err != nil {
-		return cl, errInvalidAccessToken
-	}
-	now := s.Now().Unix()
-	const skew = 60
-	if cl.Issuer != s.cfg.Issuer.String() || cl.ID == "" || now >= cl.Expiry || cl.IssuedAt > now+skew || cl.NotBefore > now+skew {
-		return cl, errInvalidAccessToken
-	}
-	// The signing key's entry too: a key revoked on another replica is still in
-	// this one's cache until its next refresh (SECURITY.md AS-JWT-04).
-	// This one query also answers for a disabled user ("user:…") and a cut-off
-	// provider ("session:…" of each session CutOff ended): a sign-in records its
-	// session only at an enabled provider, and a code or refresh token of an ended
-	// session issues nothing (sessionEnded), so no access token of a cut-off
-	// session escapes its entry and introspection, the hot path, needs no read of
-	// the session or the provider.
-	latest, err := s.store.Revocations().Latest(ctx, append(cl.RevocationKeys(), token.KeyRevocationKey(kid)))
-	if err != nil {
-		return cl, err
-	}
-	if !latest.IsZero() && !latest.Before(time.Unix(cl.IssuedAt, 0)) {
-		return cl, errInvalidAccessToken
-	}
-	return cl, nil
+	return s.verifier.Verify(ctx, tok)
 }

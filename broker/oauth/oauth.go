@@ -25,6 +25,10 @@ var maxParamLen = map[string]int{
 	"code_verifier":    128,
 	"client_id":        128,
 	"client_secret":    256,
+	// RFC 8693 §2.1: an upstream SAML assertion (base64url) is the largest
+	// subject token; Gatehouse's own access tokens are under 8 KiB.
+	"subject_token": 48 << 10,
+	"actor_token":   8 << 10,
 }
 
 const formType = "application/x-www-form-urlencoded"
@@ -92,7 +96,7 @@ func readForm(r *http.Request) (form, error) {
 		return form{}, web.InvalidRequest("too many parameters")
 	}
 	for name, vs := range v {
-		if name == "resource" {
+		if name == "resource" || name == "audience" { // RFC 8707 §2, RFC 8693 §2.1: repeatable
 			if len(vs) > maxResources {
 				return form{}, web.InvalidTarget("too many resource parameters")
 			}

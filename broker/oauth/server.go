@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/web"
 )
 
@@ -63,6 +64,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock.
 	Now func() time.Time
+	// Verifier is the one check of Gatehouse access tokens presented to Gatehouse.
+	Verifier *token.Verifier
+	// Exchange serves the token-exchange grant (RFC 8693); nil leaves it unsupported.
+	Exchange web.TokenExchange
 }
 
 // Server serves the OAuth 2.0 / OpenID Connect endpoints; broker's route table
@@ -90,17 +95,20 @@ type Server struct {
 	clientLimit    *ratelimit.Keyed
 	jwksCache      jwksCache
 	httpClient     *http.Client
+	verifier       *token.Verifier
+	exchange       web.TokenExchange
 }
 
 // New builds the OAuth server from its dependencies.
 func New(o Options) (*Server, error) {
 	if o.Web == nil || o.Keys == nil || o.Ring == nil || o.Registry == nil || o.Upstreams == nil || o.SignOut == nil ||
-		o.HTTPClient == nil || o.Now == nil {
+		o.HTTPClient == nil || o.Now == nil || o.Verifier == nil {
 		return nil, errors.New("oauth: every option is required")
 	}
 	s := &Server{
 		cfg: o.Web.Config, store: o.Web.Store, keys: o.Keys, audit: o.Web.Audit, log: o.Web.Log, Now: o.Now,
 		web: o.Web, ring: o.Ring, upstreams: o.Upstreams, signOut: o.SignOut, registry: o.Registry, httpClient: o.HTTPClient,
+		verifier: o.Verifier, exchange: o.Exchange,
 	}
 	s.ipLimit = ratelimit.PerSecond(s.cfg.OAuthRatePerIP, s.Now)
 	s.clientLimit = ratelimit.PerSecond(s.cfg.OAuthRatePerClient, s.Now)

@@ -47,12 +47,26 @@ func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) error {
 		grant = s.grantAuthorizationCode
 	case registry.GrantRefreshToken:
 		grant = s.grantRefreshToken
+	case registry.GrantTokenExchange:
+		if s.exchange == nil {
+			return web.OAuthErr(http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported", nil)
+		}
 	default:
 		return web.OAuthErr(http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported", nil)
 	}
 	// RFC 6749 §5.2 unauthorized_client; BCP §2.4 (AS-CODE-07).
 	if !slices.Contains(c.GrantTypes, gt) {
 		return web.UnauthorizedClient("the client may not use this grant type")
+	}
+	if gt == registry.GrantTokenExchange {
+		// RFC 8693 §2.2.1: its own response (issued_token_type), built by the
+		// exchange capability.
+		b, err := s.exchange.Exchange(r, c, f.v)
+		if err != nil {
+			return err
+		}
+		web.WriteNoStoreJSON(w, http.StatusOK, b)
+		return nil
 	}
 	res, err := grant(r, c, f)
 	if err != nil {

@@ -80,7 +80,7 @@ func (s *Server) userInfo(r *http.Request) (map[string]any, error) {
 	}
 	ctx := r.Context()
 	cl, err := s.verifyAccessToken(ctx, tok)
-	if errors.Is(err, errInvalidAccessToken) {
+	if errors.Is(err, token.ErrInvalidAccess) {
 		return nil, errBadToken
 	}
 	if err != nil {

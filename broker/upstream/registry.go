@@ -32,6 +32,9 @@ type Registry struct {
 	configs   []store.ProviderConfig // as last listed, ordered by ID
 	built     map[string]*entry
 	lastFetch map[string]time.Time // metadata URL fetch attempts, per provider
+	// exchangeBy maps kind and canonical issuer to the enabled provider taking
+	// its tokens for exchange; nil until needed after the configurations change.
+	exchangeBy map[string]string
 }
 
 type entry struct {
@@ -73,6 +76,9 @@ func (r *Registry) sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("upstream: list providers: %w", err)
 	}
+	if !sameVersions(r.configs, cs) {
+		r.exchangeBy = nil
+	}
 	r.configs, r.checked = cs, now
 	return nil
 }
@@ -101,6 +107,11 @@ func (r *Registry) Get(ctx context.Context, id string) (*Built, error) {
 	if err := r.sync(ctx); err != nil {
 		return nil, err
 	}
+	return r.getLocked(ctx, id)
+}
+
+// getLocked is Get after the sync, with r.mu held.
+func (r *Registry) getLocked(ctx context.Context, id string) (*Built, error) {
 	var cfg *store.ProviderConfig
 	for i := range r.configs {
 		if r.configs[i].ID == id {

@@ -182,6 +182,14 @@ func InvalidTarget(desc string) *OAuthError {
 	return OAuthErr(http.StatusBadRequest, "invalid_target", desc, nil)
 }
 
+// TemporarilyUnavailable is 503 temporarily_unavailable with Retry-After: the
+// database or an upstream provider cannot be reached; retrying later may help.
+func TemporarilyUnavailable(cause error) *OAuthError {
+	e := OAuthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the server could not complete the request; retry later", cause)
+	e.RetryAfter = 30
+	return e
+}
+
 // TooManyRequests is the 429 answer (RFC 6585 §4).
 func TooManyRequests(retryAfter int) *OAuthError {
 	e := OAuthErr(429, "slow_down", "too many requests; retry later", nil)
@@ -218,7 +226,7 @@ func (c *Core) WriteOAuthError(w http.ResponseWriter, r *http.Request, err error
 	default:
 		oe = OAuthErr(http.StatusInternalServerError, "server_error", "the server could not complete the request", err)
 		if !c.DatabaseReachable(r.Context()) {
-			oe.Status, oe.Code, oe.RetryAfter = http.StatusServiceUnavailable, "temporarily_unavailable", 30
+			oe = TemporarilyUnavailable(err)
 		}
 	}
 	c.AuditRejection(r, r.URL.Path, oe)

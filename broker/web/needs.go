@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/templates"
@@ -62,4 +63,12 @@ type SignOut interface {
 	UpstreamLogout(w http.ResponseWriter, r *http.Request, sess store.Session, app *AppReturn) (bool, error)
 	// RenderSignedOut renders the signed-out page, with note if set.
 	RenderSignedOut(w http.ResponseWriter, r *http.Request, note string) error
+}
+
+// TokenExchange is what the OAuth server's token endpoint needs of token
+// exchange (RFC 8693): the grant, for a client already authenticated and allowed
+// the grant type, with the request's form f. It returns the 200 body (RFC 8693
+// §2.2.1) or an error, an *OAuthError for a refusal (§2.2.2).
+type TokenExchange interface {
+	Exchange(r *http.Request, c *store.Client, f url.Values) ([]byte, error)
 }

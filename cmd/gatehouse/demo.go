@@ -76,8 +76,11 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		if idps, err = startDemoIdPs(ctx, ops, o); err != nil {
 			return err
 		}
-		app, err = startDemoApp(ctx, ops, cfg.Issuer.String())
-		return err
+		if app, err = startDemoApp(ctx, ops, cfg.Issuer.String()); err != nil {
+			return err
+		}
+		return registerDemoExchange(ctx, ops, *dataDir, [][2]string{{"GATEHOUSE", cfg.Issuer.String()},
+			{"OIDC_IDP", idps.oidc.URL()}, {"SAML_IDP", idps.saml.Server.URL}})
 	}
 	demoEnv.ready = func(addr string) {
 		fmt.Fprintf(env.stdout, `
@@ -95,6 +98,11 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
                                  "Connected apps" on the account page revokes it.
     go run ./cmd/gatehouse users show alice@oidc.example --env-file %[2]s
                                  the claims role rules can match
+
+  Token exchange (README "Token exchange" has a script to paste):
+    %[3]s/exchange.env   the demo services' credentials (new at each start) and
+                                 the URLs; the demo IdPs mint tokens to exchange at
+                                 GET /demo/mint?user=alice@oidc.example (or carol@saml.example)
 
   Also:
     %[1]s/                                   the start page

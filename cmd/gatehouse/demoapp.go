@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"html/template"
 	"net"
 	"net/http"
@@ -79,35 +78,16 @@ func (a *demoApp) Close() { a.srv.Close() }
 // registerDemo creates or updates the demo API and the demo app's client through
 // the admin operations, as an admin would, and returns the app's new secret.
 func registerDemo(ctx context.Context, ops *operations.Service, appURL string) (string, error) {
-	api := demoAPI
-	if _, err := ops.GetAPI(ctx, api.ID); errors.Is(err, operations.ErrNotFound) {
-		_, err = ops.CreateAPI(ctx, demoActor, api)
-		if err != nil {
-			return "", err
-		}
-	} else if err != nil {
-		return "", err
-	} else if _, err := ops.UpdateAPI(ctx, demoActor, api); err != nil {
+	if err := upsertDemoAPI(ctx, ops, demoAPI); err != nil {
 		return "", err
 	}
-	c := store.Client{ID: demoAppID, Name: "Gatehouse demo app",
+	return upsertDemoClient(ctx, ops, store.Client{ID: demoAppID, Name: "Gatehouse demo app",
 		// This start's exact address: the app is confidential, and only native
 		// (public) clients match a loopback redirect URI on any port (RFC 8252 §7.3).
 		RedirectURIs: []string{appURL + "/callback"}, PostLogoutRedirectURIs: []string{appURL + "/"},
 		GrantTypes:      []string{registry.GrantAuthorizationCode, registry.GrantRefreshToken},
 		Scopes:          []string{"openid", "profile", "email", "notes.read", "notes.write", "grades.read", "admin"},
-		DefaultAudience: demoAPIAudience, TokenEndpointAuthMethod: registry.AuthSecretBasic}
-	if _, err := ops.GetClient(ctx, demoAppID); errors.Is(err, operations.ErrNotFound) {
-		created, err := ops.CreateClient(ctx, demoActor, c)
-		return created.Secret, err
-	} else if err != nil {
-		return "", err
-	}
-	if _, err := ops.UpdateClient(ctx, demoActor, c); err != nil {
-		return "", err
-	}
-	rotated, err := ops.RotateClientSecret(ctx, demoActor, demoAppID)
-	return rotated.Secret, err
+		DefaultAudience: demoAPIAudience, TokenEndpointAuthMethod: registry.AuthSecretBasic})
 }
 
 // config discovers Gatehouse on first use: it is not listening yet when the app starts.

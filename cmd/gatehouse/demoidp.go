@@ -4,10 +4,16 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +31,17 @@ import (
 type demoIdPs struct {
 	oidc *providertest.OIDCIssuer
 	saml *providertest.SAMLIdP
+
+	// For minting tokens to exchange (GET /demo/mint at either IdP).
+	oidcUsers  []providertest.DemoUser
+	samlUsers  []crewjam.Session
+	spEntityID string // Gatehouse's SP entity ID for demo-saml
+	tokenURL   string // Gatehouse's token endpoint
 }
+
+// demoExchangeAudience is an app of the demo OIDC IdP's organisation, a command-line
+// tool, whose ID tokens the demo admin lets Gatehouse exchange (exchange.audiences).
+const demoExchangeAudience = "demo-cli"
 
 func (d *demoIdPs) Close() {
 	if d.oidc != nil {
@@ -61,16 +77,18 @@ func demoIdPAddrs(listen string) (oidcAddr, samlAddr string) {
 // the demo people different roles.
 func startDemoIdPs(ctx context.Context, ops *operations.Service, o *broker.Options) (*demoIdPs, error) {
 	uenv := ops.Upstream
-	d := &demoIdPs{}
+	d := &demoIdPs{tokenURL: o.Config.Issuer.String() + "/oauth2/token"}
 	oidcAddr, samlAddr := demoIdPAddrs(o.Config.ListenAddr)
 	const secret = "demo-client-secret-loopback-only"
+	d.oidcUsers = []providertest.DemoUser{
+		{Label: "Alice (alice@oidc.example), an administrator", Claims: map[string]any{"sub": "alice", "email": "alice@oidc.example",
+			"email_verified": true, "name": "Alice Example", "groups": []any{"staff", "admins"}}},
+		{Label: "Bob (bob@oidc.example), staff", Claims: map[string]any{"sub": "bob", "email": "bob@oidc.example",
+			"email_verified": true, "name": "Bob Example", "groups": []any{"staff"}}},
+	}
 	d.oidc = providertest.NewOIDCIssuer(providertest.OIDCOptions{ClientID: "gatehouse-demo", ClientSecret: secret,
-		Addr: oidcAddr, Now: time.Now, AdvertiseIssParameter: true, Users: []providertest.DemoUser{
-			{Label: "Alice (alice@oidc.example), an administrator", Claims: map[string]any{"sub": "alice", "email": "alice@oidc.example",
-				"email_verified": true, "name": "Alice Example", "groups": []any{"staff", "admins"}}},
-			{Label: "Bob (bob@oidc.example), staff", Claims: map[string]any{"sub": "bob", "email": "bob@oidc.example",
-				"email_verified": true, "name": "Bob Example", "groups": []any{"staff"}}},
-		}})
+		Addr: oidcAddr, Now: time.Now, AdvertiseIssParameter: true, Users: d.oidcUsers})
+	d.oidc.Handle("GET /demo/mint", http.HandlerFunc(d.handleMintIDToken))
 	key, cert := providertest.NewKeyPair("gatehouse demo SAML IdP", time.Now())
 	d.saml = providertest.NewSAMLIdPOn(samlAddr, time.Now, key, cert, crewjam.Session{})
 	idp := d.saml.IdP
@@ -78,20 +96,29 @@ func startDemoIdPs(ctx context.Context, ops *operations.Service, o *broker.Optio
 	affiliation := func(v string) []crewjam.Attribute {
 		return []crewjam.Attribute{{Name: "eduPersonAffiliation", Values: []crewjam.AttributeValue{{Type: "xs:string", Value: v}}}}
 	}
-	d.saml.SetUsers(
-		crewjam.Session{ID: "demo-carol", Index: "carol-1", NameID: "carol@saml.example", NameIDFormat: string(crewjam.EmailAddressNameIDFormat),
+	d.samlUsers = []crewjam.Session{
+		{ID: "demo-carol", Index: "carol-1", NameID: "carol@saml.example", NameIDFormat: string(crewjam.EmailAddressNameIDFormat),
 			UserEmail: "carol@saml.example", UserCommonName: "Carol Example", CustomAttributes: affiliation("faculty")},
-		crewjam.Session{ID: "demo-dave", Index: "dave-1", NameID: "dave@saml.example", NameIDFormat: string(crewjam.EmailAddressNameIDFormat),
+		{ID: "demo-dave", Index: "dave-1", NameID: "dave@saml.example", NameIDFormat: string(crewjam.EmailAddressNameIDFormat),
 			UserEmail: "dave@saml.example", UserCommonName: "Dave Example", CustomAttributes: affiliation("student")},
-	)
+	}
+	d.saml.SetUsers(d.samlUsers...)
+	d.saml.Handle("GET /demo/mint", http.HandlerFunc(d.handleMintAssertion))
+	// Token exchange (README "Token exchange"): the demo's people may trade their
+	// IdP's tokens for Gatehouse tokens, and be created on first use so a fresh
+	// demo works. ID tokens are not one-time so the README script can be run
+	// again; each SAML assertion is accepted once anyway (the script mints a
+	// fresh one each run).
+	oidcExchange := upstream.ExchangeSettings{Enabled: true, Audiences: []string{demoExchangeAudience}, CreateUsers: true}
+	samlExchange := upstream.ExchangeSettings{Enabled: true, CreateUsers: true}
 	specs := []upstream.Spec{
 		{ID: "demo-oidc", Kind: upstream.KindOIDC, Name: "Demo OIDC (oidc.example)", Domains: []string{"oidc.example"},
 			TrustEmailLinking: true, ClientSecret: secret, OIDC: &upstream.OIDCSettings{Issuer: d.oidc.URL(), ClientID: "gatehouse-demo",
-				Common: upstream.Common{RoleRules: []upstream.RoleRule{
+				Common: upstream.Common{Exchange: oidcExchange, RoleRules: []upstream.RoleRule{
 					{Claim: "groups", Value: "admins", Role: "admin"}, {Claim: "groups", Value: "staff", Role: "staff"}}}}},
 		{ID: "demo-saml", Kind: upstream.KindSAML, Name: "Demo SAML (saml.example)", Domains: []string{"saml.example"},
 			TrustEmailLinking: true, SAML: &upstream.SAMLSettings{MetadataXML: string(d.saml.Metadata()),
-				Common: upstream.Common{RoleRules: []upstream.RoleRule{
+				Common: upstream.Common{Exchange: samlExchange, RoleRules: []upstream.RoleRule{
 					{Claim: "eduPersonAffiliation", Value: "faculty", Role: "teacher"},
 					{Claim: "eduPersonAffiliation", Value: "student", Role: "student"}}}}},
 	}
@@ -122,10 +149,77 @@ func startDemoIdPs(ctx context.Context, ops *operations.Service, o *broker.Optio
 		if err == nil {
 			err = d.saml.AddSP(md)
 		}
+		if err == nil {
+			var sp crewjam.EntityDescriptor
+			err = xml.Unmarshal(md, &sp)
+			d.spEntityID = sp.EntityID
+		}
 		if err != nil {
 			d.Close()
 			return nil, err
 		}
 	}
 	return d, nil
+}
+
+// handleMintIDToken is the demo OIDC IdP's GET /demo/mint?user=EMAIL: an ID token
+// for that demo person, as the organisation's IdP would issue it to its app
+// "demo-cli", for the README's token-exchange script. Signed by the IdP's key,
+// valid 10 minutes (OIDC Core §2).
+func (d *demoIdPs) handleMintIDToken(w http.ResponseWriter, r *http.Request) {
+	if !fromLoopback(r) {
+		http.Error(w, "The demo mints tokens only for this machine.", http.StatusForbidden)
+		return
+	}
+	user := r.URL.Query().Get("user")
+	i := slices.IndexFunc(d.oidcUsers, func(u providertest.DemoUser) bool { return u.Claims["email"] == user })
+	if i < 0 {
+		http.Error(w, "No such demo person: try alice@oidc.example or bob@oidc.example.", http.StatusNotFound)
+		return
+	}
+	now := time.Now()
+	claims := maps.Clone(d.oidcUsers[i].Claims)
+	maps.Copy(claims, map[string]any{"iss": d.oidc.URL(), "aud": demoExchangeAudience, "iat": now.Unix(),
+		"exp": now.Add(10 * time.Minute).Unix(), "auth_time": now.Unix(), "jti": randomString()})
+	writeMinted(w, providertest.SignJWT(d.oidc.Keys()[0], true, nil, claims))
+}
+
+// handleMintAssertion is the demo SAML IdP's GET /demo/mint?user=EMAIL: a signed
+// assertion about that demo person for Gatehouse's demo-saml SP, base64url
+// (RFC 8693 §3 saml2), a bearer assertion whose Recipient is Gatehouse's token
+// endpoint (RFC 7522 §3), valid 5 minutes.
+func (d *demoIdPs) handleMintAssertion(w http.ResponseWriter, r *http.Request) {
+	if !fromLoopback(r) {
+		http.Error(w, "The demo mints assertions only for this machine.", http.StatusForbidden)
+		return
+	}
+	user := r.URL.Query().Get("user")
+	i := slices.IndexFunc(d.samlUsers, func(s crewjam.Session) bool { return s.UserEmail == user })
+	if i < 0 {
+		http.Error(w, "No such demo person: try carol@saml.example or dave@saml.example.", http.StatusNotFound)
+		return
+	}
+	a, err := d.saml.MintAssertion(r, d.spEntityID, d.tokenURL, d.samlUsers[i], 5*time.Minute)
+	if err != nil {
+		http.Error(w, "The assertion could not be made: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeMinted(w, base64.RawURLEncoding.EncodeToString(a))
+}
+
+func writeMinted(w http.ResponseWriter, token string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte(token + "\n"))
+}
+
+// fromLoopback reports whether r came from this machine: the demo IdPs listen on
+// loopback only, and minting says so again.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

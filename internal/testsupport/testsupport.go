@@ -4,8 +4,26 @@ package testsupport
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
 	"sync"
+	"testing"
 )
+
+// RequireTools skips t unless every command named is installed, except under
+// CI=true, where a missing one fails t: CI installs what the tests need (.ci/run),
+// so a skip there would hide a test that never ran.
+func RequireTools(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is not installed (CI=true: .ci/run installs it)", n)
+			}
+			t.Skipf("%s is not installed", n)
+		}
+	}
+}
 
 // LockedBuffer is a bytes.Buffer safe for concurrent use: a logger or a command
 // writes to it from its goroutines while the test reads what it wrote so far.

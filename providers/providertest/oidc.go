@@ -56,6 +56,7 @@ type DemoUser struct {
 type OIDCIssuer struct {
 	Server *httptest.Server
 	opts   OIDCOptions
+	mux    *http.ServeMux
 
 	// JWKSHits counts GET /jwks.
 	JWKSHits atomic.Int64
@@ -166,8 +167,8 @@ func NewOIDCIssuer(opts OIDCOptions, keys ...*SigningKey) *OIDCIssuer {
 	if _, ok := opts.Claims["sub"]; !ok {
 		opts.Claims["sub"] = "alice"
 	}
-	iss := &OIDCIssuer{opts: opts, keys: keys, codes: map[string]grant{}}
 	mux := http.NewServeMux()
+	iss := &OIDCIssuer{opts: opts, keys: keys, codes: map[string]grant{}, mux: mux}
 	mux.HandleFunc("GET /.well-known/openid-configuration", iss.discovery)
 	mux.HandleFunc("GET /jwks", iss.jwks)
 	mux.HandleFunc("GET /authorize", iss.handleAuthorize)
@@ -204,6 +205,10 @@ func (i *OIDCIssuer) URL() string { return i.Server.URL }
 
 // Close stops the server.
 func (i *OIDCIssuer) Close() { i.Server.Close() }
+
+// Handle serves h at pattern besides the issuer's own endpoints (the demo's
+// token minting).
+func (i *OIDCIssuer) Handle(pattern string, h http.Handler) { i.mux.Handle(pattern, h) }
 
 // Set changes the knobs under the issuer's lock.
 func (i *OIDCIssuer) Set(f func(k *Knobs)) {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/xml"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/jonboulle/clockwork"
 	dsig "github.com/russellhaering/goxmldsig"
@@ -61,6 +63,7 @@ type SAMLIdP struct {
 	IgnoreForceAuthn atomic.Bool
 
 	now      func() time.Time
+	mux      *http.ServeMux
 	mu       sync.Mutex
 	sps      map[string]*saml.EntityDescriptor
 	session  saml.Session
@@ -83,8 +86,8 @@ func NewSAMLIdP(now func() time.Time, key *rsa.PrivateKey, cert *x509.Certificat
 // NewSAMLIdPOn is NewSAMLIdP listening on addr if it is free (the demo keeps
 // its entity ID across restarts), else on any free loopback port.
 func NewSAMLIdPOn(addr string, now func() time.Time, key *rsa.PrivateKey, cert *x509.Certificate, session saml.Session) *SAMLIdP {
-	i := &SAMLIdP{Key: key, Cert: cert, sps: map[string]*saml.EntityDescriptor{}, session: session, now: now}
 	mux := http.NewServeMux()
+	i := &SAMLIdP{Key: key, Cert: cert, sps: map[string]*saml.EntityDescriptor{}, session: session, now: now, mux: mux}
 	i.Server = serverOn(addr, mux)
 	base, _ := url.Parse(i.Server.URL)
 	i.IdP = &saml.IdentityProvider{
@@ -126,6 +129,47 @@ func (i *SAMLIdP) InvalidateSession(http.ResponseWriter, *http.Request, *saml.Id
 
 // Close stops the server.
 func (i *SAMLIdP) Close() { i.Server.Close() }
+
+// Handle serves h at pattern besides the IdP's own endpoints (the demo's
+// assertion minting).
+func (i *SAMLIdP) Handle(pattern string, h http.Handler) { i.mux.Handle(pattern, h) }
+
+// MintAssertion returns a signed assertion about session for the registered SP
+// spEntityID, unsolicited (no InResponseTo), as a bearer assertion presented at
+// recipient (RFC 7522 §3: Recipient is the token endpoint) and valid for
+// validity: crewjam's own assertion maker and signer build it, as for /sso. It
+// is never encrypted: an RFC 8693 §3 saml2 token is a saml:Assertion. r is the
+// request asking for it (its remote address goes into SubjectLocality).
+func (i *SAMLIdP) MintAssertion(r *http.Request, spEntityID, recipient string, session saml.Session, validity time.Duration) ([]byte, error) {
+	sp, err := i.GetServiceProvider(r, spEntityID)
+	if err != nil {
+		return nil, err
+	}
+	if len(sp.SPSSODescriptors) == 0 {
+		return nil, errors.New("providertest: the SP metadata has no SPSSODescriptor")
+	}
+	// Signing keys only: crewjam encrypts to the SP's encryption key if it has one.
+	desc := sp.SPSSODescriptors[0]
+	desc.KeyDescriptors = nil
+	now := i.now()
+	session.CreateTime = now
+	req := &saml.IdpAuthnRequest{IDP: i.IdP, HTTPRequest: r, ServiceProviderMetadata: sp, SPSSODescriptor: &desc,
+		ACSEndpoint: &saml.IndexedEndpoint{Binding: saml.HTTPPostBinding, Location: recipient}, Now: now}
+	if err := (saml.DefaultAssertionMaker{}).MakeAssertion(req, &session); err != nil {
+		return nil, err
+	}
+	// crewjam's windows are MaxIssueDelay, for a Response posted at once; a
+	// bearer assertion for exchange may say more (an SP built on crewjam still
+	// takes it only within MaxIssueDelay of its IssueInstant).
+	req.Assertion.Conditions.NotOnOrAfter = now.Add(validity)
+	req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.NotOnOrAfter = now.Add(validity)
+	if err := req.MakeAssertionEl(); err != nil {
+		return nil, err
+	}
+	doc := etree.NewDocument()
+	doc.SetRoot(req.AssertionEl)
+	return doc.WriteToBytes()
+}
 
 // Metadata returns the IdP metadata XML.
 func (i *SAMLIdP) Metadata() []byte {
