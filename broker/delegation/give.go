@@ -100,7 +100,7 @@ func (s *Server) HandleGivePage(w http.ResponseWriter, r *http.Request) error {
 	f := giveForm{API: q.Get("api"), Parent: q.Get("parent"), To: "person"}
 	if f.Parent != "" {
 		d, err := s.store.Delegations().Get(ctx, f.Parent)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && (d.GranteeUserID != u.ID || !d.MayRedelegate)) {
+		if errors.Is(err, store.ErrNotFound) || (err == nil && (d.GranteeUserID != u.ID || !d.MayRedelegate || !active(d, s.Now()))) {
 			return web.ErrNotFound
 		}
 		if err != nil {
@@ -325,6 +325,8 @@ func (s *Server) renderGiveForm(w http.ResponseWriter, r *http.Request, u store.
 				held = usable
 			}
 			limit = min(limit, d.ExpiresAt.Sub(now))
+			v.MaxText = delegate.HumanDuration(api.Delegation.MaxDuration) + ", and no later than the access you received ends, " +
+				when(d.ExpiresAt, now)
 		}
 	} else {
 		var err error
@@ -360,7 +362,9 @@ func (s *Server) renderGiveForm(w http.ResponseWriter, r *http.Request, u store.
 	for i := range v.Durations {
 		v.Durations[i].Checked = v.Durations[i].Value == f.For || (v.Durations[i].Value == "date" && f.For == "" && f.Until != "")
 	}
-	v.MaxText = delegate.HumanDuration(api.Delegation.MaxDuration)
+	if v.MaxText == "" {
+		v.MaxText = delegate.HumanDuration(api.Delegation.MaxDuration)
+	}
 	v.Until, v.UntilMin = f.Until, now.Format(localTime)
 	if limit > 0 {
 		v.UntilMax = now.Add(limit).Format(localTime)

@@ -176,6 +176,8 @@ func TestASDEL04_PassOn(t *testing.T) {
 			Scopes: []string{"notes.read"}, MayRedelegate: true, CreatedAt: now, ExpiresAt: now.Add(48 * time.Hour)},
 		{ID: "from-lee-kept", GrantorID: e.leeID, GranteeUserID: e.aliceID, Audience: brokertest.NotesAPI,
 			Scopes: []string{"notes.write"}, CreatedAt: now, ExpiresAt: now.Add(48 * time.Hour)},
+		{ID: "from-lee-expired", GrantorID: e.leeID, GranteeUserID: e.aliceID, Audience: brokertest.NotesAPI,
+			Scopes: []string{"notes.read"}, MayRedelegate: true, CreatedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(-time.Hour)},
 	} {
 		brokertest.Must(t, e.DB.Delegations().Create(ctx, d))
 	}
@@ -187,11 +189,14 @@ func TestASDEL04_PassOn(t *testing.T) {
 	}
 	status, form := e.page(e.alice, "/account/delegations/new?parent=from-lee")
 	if status != 200 || !strings.Contains(form, "that Dr Lee gave you") || !strings.Contains(form, "give-scope-notes.read") ||
-		strings.Contains(form, "give-scope-notes.write") {
+		strings.Contains(form, "give-scope-notes.write") || !strings.Contains(form, "and no later than the access you received ends") {
 		t.Fatalf("pass-on form: %d\n%s", status, form)
 	}
 	if s, _ := e.page(e.alice, "/account/delegations/new?parent=from-lee-kept"); s != 404 {
 		t.Errorf("pass-on form of a delegation that may not be passed on: %d, want 404", s)
+	}
+	if s, _ := e.page(e.alice, "/account/delegations/new?parent=from-lee-expired"); s != 404 {
+		t.Errorf("pass-on form of an expired delegation: %d, want 404", s)
 	}
 	if s, _ := e.page(e.lee, "/account/delegations/new?parent=from-lee"); s != 404 {
 		t.Errorf("pass-on form of someone else's delegation: %d, want 404", s)
@@ -203,6 +208,7 @@ func TestASDEL04_PassOn(t *testing.T) {
 		"a scope not received":      {map[string][]string{"scope": {"notes.read", "notes.write"}}, 403},
 		"one that may not pass on":  {map[string][]string{"parent": {"from-lee-kept"}, "scope": {"notes.write"}}, 403},
 		"someone else's delegation": {map[string][]string{"parent": {"not-hers"}}, 403},
+		"an expired one":            {map[string][]string{"parent": {"from-lee-expired"}}, 403},
 	} {
 		changes := map[string][]string{"email": {"bob@lee.example"}, "scope": {"notes.read"}, "for": {"24h0m0s"}, "note": {"x"}}
 		for k, v := range tc.changes {
