@@ -46,6 +46,18 @@ func (s *Server) routes() {
 	s.form("POST /logout", in.HandleLogout)
 	s.page("GET /signed-out", in.HandleSignedOut)
 
+	// Delegated access (issue 11).
+	dl := s.delegation
+	s.page("GET /account/delegations", dl.HandleList)
+	s.page("GET /account/delegations/new", dl.HandleGivePage)
+	s.form("POST /account/delegations/new", dl.HandleGiveSubmit)
+	s.form("POST /account/delegations/new/confirm", dl.HandleGiveConfirm)
+	s.page("GET /account/delegations/{id}/revoke", dl.HandleRevokePage)
+	s.form("POST /account/delegations/{id}/revoke", dl.HandleRevoke)
+	s.page("GET /account/delegations/{id}/decline", dl.HandleDeclinePage)
+	s.form("POST /account/delegations/{id}/decline", dl.HandleDecline)
+	s.page("GET /account/delegations/{id}/activity", dl.HandleActivity)
+
 	s.endpoint("GET /healthz", http.HandlerFunc(s.handleHealthz))
 	s.endpoint("GET /readyz", http.HandlerFunc(s.handleReadyz))
 	s.endpoint("GET /metrics", s.web.Metrics.Handler())

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/delegate"
+	"github.com/gatehouse/gatehouse/broker/delegation"
 	"github.com/gatehouse/gatehouse/broker/exchange"
 	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/registry"
@@ -74,9 +75,10 @@ type Server struct {
 
 	// The capabilities, each a package of its own; what one needs of the
 	// other is an interface of broker/web, satisfied here.
-	signin   *signin.Server   // federated sign-in
-	oauth    *oauth.Server    // the OAuth 2.0 / OpenID Connect server
-	exchange *exchange.Server // token exchange (RFC 8693), behind the OAuth token endpoint
+	signin     *signin.Server     // federated sign-in
+	oauth      *oauth.Server      // the OAuth 2.0 / OpenID Connect server
+	exchange   *exchange.Server   // token exchange (RFC 8693), behind the OAuth token endpoint
+	delegation *delegation.Server // the delegated-access pages (issue 11)
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -125,8 +127,8 @@ func New(o Options) (*Server, error) {
 	// The one check of Gatehouse access tokens presented to Gatehouse, for the
 	// OAuth server and token exchange alike.
 	verifier := &token.Verifier{Keys: o.Keys, Store: o.Store, Issuer: o.Config.Issuer.String(), Now: now}
-	// One set of delegation rules for every token issuer, so a delegation's
-	// last-use throttle is shared (issue 11).
+	// One set of delegation rules for the token issuers and the delegation
+	// pages, so a delegation's last-use throttle is shared (issue 11).
 	delegations := &delegate.Service{Store: o.Store, Audit: o.Audit, Now: now, AccessTokenTTL: o.Config.AccessTokenTTL, Log: o.Logger}
 	if s.exchange, err = exchange.New(exchange.Options{Web: s.web, Keys: o.Keys, Registry: clients, Upstreams: s.upstreams,
 		Accounts: &accounts.Resolver{Store: o.Store, Audit: o.Audit, Log: o.Logger, Now: now}, Verifier: verifier, Now: now,
@@ -143,6 +145,9 @@ func New(o Options) (*Server, error) {
 	}
 	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,
 		Authorizations: s.oauth, Now: now}); err != nil {
+		return nil, err
+	}
+	if s.delegation, err = delegation.New(delegation.Options{Web: s.web, Now: now, Delegate: delegations}); err != nil {
 		return nil, err
 	}
 	s.routes()

@@ -23,19 +23,55 @@ import (
 // one covers now), until a time the policy allows.
 func (s *Service) Give(ctx context.Context, grantorID string, req Request) (store.Delegation, error) {
 	now := s.now().UTC()
-	var p problems
 	req.Scopes = dedupe(req.Scopes)
+	if err := s.check(ctx, grantorID, req, now); err != nil {
+		return store.Delegation{}, err
+	}
+	d := store.Delegation{
+		ID: registry.NewClientID(), GrantorID: grantorID, GranteeUserID: req.GranteeUserID,
+		GranteeClientID: req.GranteeClientID, Audience: req.Audience, Scopes: req.Scopes, Note: req.Note,
+		MayRedelegate: req.MayRedelegate, ParentID: req.ParentID, CreatedAt: now, ExpiresAt: req.ExpiresAt.UTC(),
+	}
+	ri := web.InfoFrom(ctx)
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		if err := tx.Delegations().Create(ctx, d); err != nil {
+			return err
+		}
+		return s.Audit.RecordTo(ctx, tx.Audit(), audit.Event{Actor: grantorID, Action: "delegation.created", Target: d.ID,
+			IP: ri.IP, RequestID: ri.ID, Details: map[string]any{
+				"grantee_user": d.GranteeUserID, "grantee_client": d.GranteeClientID, "audience": d.Audience,
+				"scopes": d.Scopes, "expires_at": d.ExpiresAt.Format(time.RFC3339), "may_redelegate": d.MayRedelegate,
+				"parent": d.ParentID,
+			}})
+	})
+	if err != nil {
+		return store.Delegation{}, fmt.Errorf("give delegation: %w", err)
+	}
+	return d, nil
+}
+
+// Check answers as Give would, storing nothing: nil for a delegation Give would
+// store now, or the same *Refused. The give-access page calls it before its
+// review step, and Give checks again on confirmation.
+func (s *Service) Check(ctx context.Context, grantorID string, req Request) error {
+	req.Scopes = dedupe(req.Scopes)
+	return s.check(ctx, grantorID, req, s.now().UTC())
+}
+
+// check applies every rule of Give to req (scopes deduplicated) at now.
+func (s *Service) check(ctx context.Context, grantorID string, req Request, now time.Time) error {
+	var p problems
 
 	grantor, err := s.Store.Users().Get(ctx, grantorID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return store.Delegation{}, err
+		return err
 	}
 	if err != nil || grantor.Disabled {
 		p.forbid("your account may not give access")
 	}
 
 	if err := s.checkGrantee(ctx, grantorID, req, &p); err != nil {
-		return store.Delegation{}, err
+		return err
 	}
 
 	api, err := s.Store.APIs().GetByAudience(ctx, req.Audience)
@@ -43,7 +79,7 @@ func (s *Service) Give(ctx context.Context, grantorID string, req Request) (stor
 	case errors.Is(err, store.ErrNotFound):
 		p.add("there is no such API")
 	case err != nil:
-		return store.Delegation{}, err
+		return err
 	case !api.Delegation.Allowed:
 		p.add(fmt.Sprintf("access to %s cannot be delegated", api.Name))
 	}
@@ -52,7 +88,7 @@ func (s *Service) Give(ctx context.Context, grantorID string, req Request) (stor
 	if req.ParentID != "" {
 		d, err := s.Store.Delegations().Get(ctx, req.ParentID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return store.Delegation{}, err
+			return err
 		}
 		// RFC 8693 §4.4, AS-DEL-04: only what this person received, still
 		// active, given with permission to pass it on, for the same API.
@@ -75,7 +111,7 @@ func (s *Service) Give(ctx context.Context, grantorID string, req Request) (stor
 
 	if api.ID != "" && api.Delegation.Allowed {
 		if err := s.checkScopes(ctx, grantorID, api, parent, req.Scopes, now, &p); err != nil {
-			return store.Delegation{}, err
+			return err
 		}
 		checkExpiry(api.Delegation, parent, req.ExpiresAt, now, &p)
 		if req.MayRedelegate && !api.Delegation.Redelegation {
@@ -88,31 +124,7 @@ func (s *Service) Give(ctx context.Context, grantorID string, req Request) (stor
 	if n := utf8.RuneCountInString(req.Note); n > store.MaxDelegationNote || !utf8.ValidString(req.Note) {
 		p.add(fmt.Sprintf("the note is longer than %d characters", store.MaxDelegationNote))
 	}
-	if err := p.err(); err != nil {
-		return store.Delegation{}, err
-	}
-
-	d := store.Delegation{
-		ID: registry.NewClientID(), GrantorID: grantorID, GranteeUserID: req.GranteeUserID,
-		GranteeClientID: req.GranteeClientID, Audience: req.Audience, Scopes: req.Scopes, Note: req.Note,
-		MayRedelegate: req.MayRedelegate, ParentID: req.ParentID, CreatedAt: now, ExpiresAt: req.ExpiresAt.UTC(),
-	}
-	ri := web.InfoFrom(ctx)
-	err = s.Store.InTx(ctx, func(tx store.Store) error {
-		if err := tx.Delegations().Create(ctx, d); err != nil {
-			return err
-		}
-		return s.Audit.RecordTo(ctx, tx.Audit(), audit.Event{Actor: grantorID, Action: "delegation.created", Target: d.ID,
-			IP: ri.IP, RequestID: ri.ID, Details: map[string]any{
-				"grantee_user": d.GranteeUserID, "grantee_client": d.GranteeClientID, "audience": d.Audience,
-				"scopes": d.Scopes, "expires_at": d.ExpiresAt.Format(time.RFC3339), "may_redelegate": d.MayRedelegate,
-				"parent": d.ParentID,
-			}})
-	})
-	if err != nil {
-		return store.Delegation{}, fmt.Errorf("give delegation: %w", err)
-	}
-	return d, nil
+	return p.err()
 }
 
 // checkGrantee: exactly one delegate, not the grantor; a person who exists and
@@ -241,3 +253,26 @@ func humanDuration(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// Delegable returns the scopes of api that userID may give now: those its policy
+// lets be delegated that their current roles entitle them to; none when the API
+// allows no delegation. The give-access page offers only these; Give decides.
+func (s *Service) Delegable(ctx context.Context, userID string, api store.API) ([]string, error) {
+	if !api.Delegation.Allowed {
+		return nil, nil
+	}
+	held, err := s.entitled(ctx, userID, api)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, sc := range held {
+		if slices.Contains(api.Delegation.Scopes, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}
+
+// HumanDuration says d the way the pages and refusals do ("7 days", "12 hours").
+func HumanDuration(d time.Duration) string { return humanDuration(d) }

@@ -79,7 +79,12 @@ func checkRefused(t *testing.T, w *world, cases []refusal) {
 			if grantor == "" {
 				grantor = "ann"
 			}
+			// Check (the page's review step) answers exactly as Give does.
+			checkErr := w.svc.Check(w.ctx(), grantor, w.request(tc.change))
 			d, err := w.svc.Give(w.ctx(), grantor, w.request(tc.change))
+			if checkErr == nil || checkErr.Error() != err.Error() || errors.Is(checkErr, ErrForbidden) != errors.Is(err, ErrForbidden) {
+				t.Errorf("Check: %v, Give: %v", checkErr, err)
+			}
 			var r *Refused
 			if !errors.As(err, &r) {
 				t.Fatalf("Give: %v (%+v), want a refusal", err, d)
@@ -210,5 +215,30 @@ func TestGiveRedelegation(t *testing.T) {
 	if got, _ := w.db.Delegations().Get(t.Context(), d.ID); got.ParentID != "ann-bob" || got.GrantorID != "bob" ||
 		!slices.Equal(got.Scopes, []string{"plans.read"}) {
 		t.Errorf("stored %+v", got)
+	}
+}
+
+// TestDelegable: what the give-access page offers is the policy's delegable
+// scopes the person holds now (ann, a clinician: not plans.admin, not the
+// non-delegable public.read), nothing for an API that allows no delegation, and
+// Check accepts a request Give would store, storing nothing.
+func TestDelegable(t *testing.T) {
+	w := newWorld(t)
+	care, err := w.db.APIs().GetByAudience(t.Context(), careAPI)
+	w.must(err)
+	closed, err := w.db.APIs().GetByAudience(t.Context(), closedAPI)
+	w.must(err)
+	got, err := w.svc.Delegable(t.Context(), "ann", care)
+	w.must(err)
+	none, err := w.svc.Delegable(t.Context(), "ann", closed)
+	w.must(err)
+	if !slices.Equal(got, []string{"plans.read", "plans.write"}) || len(none) != 0 {
+		t.Errorf("Delegable = %q and %q", got, none)
+	}
+	if err := w.svc.Check(w.ctx(), "ann", w.request(nil)); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	if l, _ := w.db.Delegations().ListByGrantor(t.Context(), "ann"); len(l) != 0 || len(w.events("delegation.created")) != 0 {
+		t.Errorf("Check stored %+v", l)
 	}
 }

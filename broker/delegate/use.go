@@ -43,6 +43,20 @@ func (s *Service) Usable(ctx context.Context, d store.Delegation, now time.Time)
 	return c.allowed, nil
 }
 
+// Covers is Usable without its side effect: the scopes d may be used for now,
+// or the ErrUnusable refusal, changing nothing (a page offering what can be
+// passed on must not end anything on a GET).
+func (s *Service) Covers(ctx context.Context, d store.Delegation, now time.Time) ([]string, error) {
+	c, err := s.covered(ctx, d, now)
+	if err != nil {
+		return nil, err
+	}
+	if c.lostID != "" || len(c.allowed) == 0 {
+		return nil, &Unusable{Reason: "it covers nothing now"}
+	}
+	return c.allowed, nil
+}
+
 // coverage is what a delegation covers now: held, its scopes the grantor holds
 // (for a re-delegation, within what its parent holds); allowed, those the
 // policy lets be delegated; lostID, the delegation to end for lost entitlement

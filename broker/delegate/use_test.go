@@ -119,7 +119,18 @@ func TestUsableEndsWhenEntitlementLost(t *testing.T) {
 		w.must(w.db.RefreshTokens().Create(t.Context(), store.RefreshToken{TokenHash: []byte("rt-" + id), FamilyID: "f-" + id,
 			GrantID: "g-" + id, ClientID: "ward", UserID: "ann", DelegationID: id, CreatedAt: w.now, ExpiresAt: w.now.Add(time.Hour)}))
 	}
+	if got, err := w.svc.Covers(w.ctx(), child, w.now); err != nil || !slices.Equal(got, []string{"plans.read"}) {
+		t.Fatalf("Covers before the loss: %q %v", got, err)
+	}
 	w.setRules(upstream.RoleRule{Claim: "groups", Value: "doctors", Role: "clinician"})
+
+	// Covers (the pages) says it covers nothing and ends nothing.
+	if _, err := w.svc.Covers(w.ctx(), child, w.now); !errors.Is(err, ErrUnusable) {
+		t.Fatalf("Covers: %v, want ErrUnusable", err)
+	}
+	if got, _ := w.db.Delegations().Get(t.Context(), "ann-bob"); !got.RevokedAt.IsZero() || len(w.events("delegation.ended")) != 0 {
+		t.Fatalf("Covers ended %+v", got)
+	}
 
 	// Used through the re-delegation first: the loss is ann's, so hers ends.
 	if _, err := w.svc.Usable(w.ctx(), child, w.now); !errors.Is(err, ErrUnusable) {

@@ -90,7 +90,7 @@ func (s *Server) actForOffers(ctx context.Context, c *store.Client, userID strin
 		if st := d.Status(now, 0); st != store.DelegationActive && st != store.DelegationExpiringSoon {
 			continue
 		}
-		usable, err := s.delegations.Usable(ctx, d, now)
+		usable, err := s.delegations.Covers(ctx, d, now)
 		if errors.Is(err, delegate.ErrUnusable) {
 			continue
 		}

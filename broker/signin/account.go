@@ -68,6 +68,9 @@ func (s *Server) HandleAccount(w http.ResponseWriter, r *http.Request) error {
 	if v.Apps, err = s.authz.ConnectedApps(r.Context(), u.ID); err != nil {
 		return err
 	}
+	if v.DelegationsGiven, v.DelegationsReceived, err = s.activeDelegations(r, u.ID); err != nil {
+		return err
+	}
 	for action, dst := range map[string]*string{"/account/sessions/end": &v.CSRFEnd, "/account/unlink": &v.CSRFUnlink,
 		"/account/link": &v.CSRFLink, "/logout": &v.CSRFLogout, "/account/apps/revoke": &v.CSRFRevoke} {
 		if *dst, err = s.web.CSRFToken(w, r, action); err != nil {
@@ -76,6 +79,26 @@ func (s *Server) HandleAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.allowUpstreamForms(w, r)
 	return web.Render(w, r, http.StatusOK, templates.Account(v))
+}
+
+// activeDelegations counts the person's active delegations, given and received,
+// for the account page's link to the delegated-access pages (issue 11).
+func (s *Server) activeDelegations(r *http.Request, userID string) (given, received int, err error) {
+	now := s.Now()
+	count := func(l []store.Delegation, err error) (int, error) {
+		n := 0
+		for _, d := range l {
+			if st := d.Status(now, 0); st == store.DelegationActive || st == store.DelegationExpiringSoon {
+				n++
+			}
+		}
+		return n, err
+	}
+	if given, err = count(s.store.Delegations().ListByGrantor(r.Context(), userID)); err != nil {
+		return 0, 0, err
+	}
+	received, err = count(s.store.Delegations().ListByGrantee(r.Context(), userID, ""))
+	return given, received, err
 }
 
 // pictureClaim reads the OIDC picture claim from stored claims.

@@ -592,7 +592,19 @@ type AuditFilter struct {
 	Target string
 	Since  time.Time
 	Limit  int // 0: 100
+	// After continues a listing after the event it names (the last one of the
+	// previous page), in the same order; the zero value starts at the newest.
+	After AuditCursor
 }
+
+// AuditCursor names an event's place in the newest-first order of List.
+type AuditCursor struct {
+	Time time.Time
+	ID   int64
+}
+
+// Cursor is e's place in the order of List, for AuditFilter.After.
+func (e AuditEvent) Cursor() AuditCursor { return AuditCursor{Time: e.Time, ID: e.ID} }
 
 // Audit stores the append-only audit log.
 type Audit interface {

@@ -111,6 +111,12 @@ func (s audit) List(ctx context.Context, f store.AuditFilter) ([]store.AuditEven
 	if !f.Since.IsZero() {
 		add("occurred_at >=", s.db.ts(f.Since))
 	}
+	if f.After.ID != 0 {
+		// Keyset pagination in the ORDER BY below: strictly after the cursor.
+		args = append(args, s.db.ts(f.After.Time), f.After.ID)
+		t, id := "$"+strconv.Itoa(len(args)-1), "$"+strconv.Itoa(len(args))
+		where = append(where, "(occurred_at < "+t+" OR (occurred_at = "+t+" AND id < "+id+"))")
+	}
 	q := `SELECT id, occurred_at, actor, action, target, ip, request_id, details FROM audit_events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

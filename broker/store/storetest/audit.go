@@ -80,6 +80,32 @@ func testAudit(t *testing.T, open func(t *testing.T) store.Store) {
 			})
 		}
 	})
+	t.Run("Cursor", func(t *testing.T) {
+		// Pages of two through events with equal times (ordered by ID) and a
+		// filter: each page continues exactly after the previous one.
+		s := open(t)
+		var events []store.AuditEvent
+		for i := range 7 {
+			e := newEvent(i, "alice", "login", []string{"d1", "d2"}[i%3/2])
+			e.Time = at(time.Duration(i/2) * time.Second)
+			events = append(events, e)
+		}
+		must(t, "Append", s.Audit().Append(t.Context(), events...))
+		var got []string
+		f := store.AuditFilter{Target: "d1", Limit: 2}
+		for range 10 {
+			page, err := s.Audit().List(t.Context(), f)
+			must(t, "List", err)
+			for _, e := range page {
+				got = append(got, e.RequestID)
+			}
+			if len(page) < f.Limit {
+				break
+			}
+			f.After = page[len(page)-1].Cursor()
+		}
+		same(t, "pages", got, []string{"req-6", "req-4", "req-3", "req-1", "req-0"})
+	})
 	t.Run("DefaultLimit", func(t *testing.T) {
 		// Also appends more events at once than one INSERT may carry.
 		s := open(t)
