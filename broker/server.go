@@ -148,7 +148,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,
-		Authorizations: s.oauth, Now: now}); err != nil {
+		Authorizations: s.oauth, Delegations: delegations, Now: now}); err != nil {
 		return nil, err
 	}
 	if s.delegation, err = delegation.New(delegation.Options{Web: s.web, Now: now, Delegate: delegations}); err != nil {
