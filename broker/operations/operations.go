@@ -40,7 +40,8 @@ type Service struct {
 	// Delegations re-checks the delegations of the people a provider change
 	// may take roles from (delegate.Service.Recheck, issue 11). A provider
 	// change that has such delegations to re-check fails without it rather
-	// than leave them unchecked.
+	// than leave them unchecked. Its Store, Now and AccessTokenTTL are the
+	// operations' own when it runs.
 	Delegations *delegate.Service
 }
 

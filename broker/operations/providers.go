@@ -120,6 +120,9 @@ func (s *Service) recheckGrantors(ctx context.Context, tx store.Store, providerI
 		return errors.New("operations: the provider change must re-check delegations, and Delegations is not set")
 	}
 	rules := s.Delegations.Over(tx)
+	// The operations' clock, and what it ends stays revoked as long as their
+	// other revocations.
+	rules.Now, rules.AccessTokenTTL = s.now, s.AccessTokenTTL
 	for _, g := range grantors {
 		if err := rules.Recheck(ctx, g); err != nil {
 			return fmt.Errorf("re-check the delegations of %s: %w", g, err)

@@ -36,7 +36,7 @@ func newOperations(cfg *config.Config, db *sqlstore.DB, uenv upstream.Env, km *k
 		ops.AccessTokenTTL, ops.SigningAlgorithm = cfg.AccessTokenTTL, cfg.SigningAlgorithm
 	}
 	// A provider change re-checks the delegations of the people it may take
-	// roles from; what it ends is kept revoked for the access-token lifetime.
-	ops.Delegations = &delegate.Service{Store: db, Audit: aw, AccessTokenTTL: ops.AccessTokenTTL, Log: log}
+	// roles from (with the operations' store, clock and AccessTokenTTL).
+	ops.Delegations = &delegate.Service{Store: db, Audit: aw, Log: log}
 	return ops, func() { aw.Close(context.Background()) }
 }
