@@ -161,3 +161,18 @@ func TestASDEL04_ProviderChangeNeedsTheRecheck(t *testing.T) {
 		t.Errorf("a token was revoked by a refused change: %v", in)
 	}
 }
+
+// TestASDEL04_ProviderDisabledActsAtOnce: disabling the provider alice's roles
+// come from takes them (upstream.UserRoles skips a disabled provider), so her
+// delegations are ended or narrowed in the same transaction; bob's delegated
+// tokens came through his own provider's session, which the cut-off leaves.
+func TestASDEL04_ProviderDisabledActsAtOnce(t *testing.T) {
+	t.Parallel()
+	w := newRecheckWorld(t)
+	e := w.actForEnv
+	ops := &operations.Service{Store: e.DB, Upstream: e.Srv().Upstreams().Env(), Audit: e.Audits[0],
+		AccessTokenTTL: e.Cfg.AccessTokenTTL, Now: e.Clk.Now, Delegations: e.del}
+	_, err := ops.DisableProvider(t.Context(), operations.Actor{Name: "test"}, operations.ProviderRef{ID: "corp"})
+	brokertest.Must(t, err)
+	w.wantActedAtOnce(t)
+}
