@@ -46,8 +46,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // Maintain runs housekeeping every interval until ctx ends: signing-key promotion
-// and retirement, and sweeping expired sessions, codes, refresh tokens and replay
-// entries so stored state stays bounded (DOS-12). Every replica may run it; each
+// and retirement, sweeping expired sessions, codes, refresh tokens and replay
+// entries so stored state stays bounded (DOS-12), and ending expired delegations. Every replica may run it; each
 // step is idempotent.
 func (s *Server) Maintain(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -79,6 +79,9 @@ func (s *Server) maintainOnce(ctx context.Context) {
 		{"refresh tokens", func() (int64, error) { return s.store.RefreshTokens().DeleteExpired(ctx, now) }},
 		{"replay cache", func() (int64, error) { return s.store.Replay().DeleteExpired(ctx, now) }},
 		{"token revocations", func() (int64, error) { return s.store.Revocations().DeleteExpired(ctx, now) }},
+		// Expiry is an event (issue 11): audited, and what was issued under the
+		// delegation revoked now rather than refused at its next use.
+		{"expired delegations", func() (int64, error) { return s.delegations.EndExpired(ctx) }},
 	}
 	for _, sw := range sweeps {
 		n, err := sw.run()

@@ -79,6 +79,9 @@ type Server struct {
 	oauth      *oauth.Server      // the OAuth 2.0 / OpenID Connect server
 	exchange   *exchange.Server   // token exchange (RFC 8693), behind the OAuth token endpoint
 	delegation *delegation.Server // the delegated-access pages (issue 11)
+	// delegations are the delegation rules the capabilities share; the
+	// maintenance pass ends expired delegations through them.
+	delegations *delegate.Service
 
 	mux       *http.ServeMux
 	unmatched http.Handler
@@ -130,6 +133,7 @@ func New(o Options) (*Server, error) {
 	// One set of delegation rules for the token issuers and the delegation
 	// pages, so a delegation's last-use throttle is shared (issue 11).
 	delegations := &delegate.Service{Store: o.Store, Audit: o.Audit, Now: now, AccessTokenTTL: o.Config.AccessTokenTTL, Log: o.Logger}
+	s.delegations = delegations
 	if s.exchange, err = exchange.New(exchange.Options{Web: s.web, Keys: o.Keys, Registry: clients, Upstreams: s.upstreams,
 		Accounts: &accounts.Resolver{Store: o.Store, Audit: o.Audit, Log: o.Logger, Now: now}, Verifier: verifier, Now: now,
 		Delegations: delegations}); err != nil {
@@ -144,7 +148,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,
-		Authorizations: s.oauth, Now: now}); err != nil {
+		Authorizations: s.oauth, Delegations: delegations, Now: now}); err != nil {
 		return nil, err
 	}
 	if s.delegation, err = delegation.New(delegation.Options{Web: s.web, Now: now, Delegate: delegations}); err != nil {

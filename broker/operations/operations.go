@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/audit"
+	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
@@ -36,6 +37,12 @@ type Service struct {
 	SigningAlgorithm string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Delegations re-checks the delegations of the people a provider change
+	// may take roles from (delegate.Service.Recheck, issue 11). A provider
+	// change that has such delegations to re-check fails without it rather
+	// than leave them unchecked. Its Store, Now and AccessTokenTTL are the
+	// operations' own when it runs.
+	Delegations *delegate.Service
 }
 
 // Auditor records one audit event through st before returning: an admin change

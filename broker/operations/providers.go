@@ -54,7 +54,10 @@ func getProvider(ctx context.Context, st store.Store, id string) (store.Provider
 // does. It records provider.added or provider.updated (nothing if the update
 // changed nothing), and provider.disabled for a cut-off. The writes are one
 // transaction; the checking, and the fetch of a SAML metadata URL, come before
-// it (upstream.Prepare), so the transaction never waits on the network.
+// it (upstream.Prepare), so the transaction never waits on the network. An
+// update may change the role rules or the claim mapping, and so take from
+// people a scope they delegated: the delegations of everyone with an identity
+// at the provider are re-checked in the same transaction (recheckGrantors).
 func (s *Service) UpsertProvider(ctx context.Context, a Actor, spec upstream.Spec) (ProviderChange, error) {
 	var ch ProviderChange
 	prep, err := upstream.Prepare(ctx, s.Store, s.Upstream, spec)
@@ -74,6 +77,11 @@ func (s *Service) UpsertProvider(ctx context.Context, a Actor, spec upstream.Spe
 			err = s.record(ctx, tx, a, "provider.added", p.ID, map[string]any{"version": p.Version, "kind": p.Kind})
 		case p.Version != before:
 			err = s.record(ctx, tx, a, "provider.updated", p.ID, map[string]any{"version": p.Version})
+			if err == nil {
+				// A new provider has no identities, and an unchanged one
+				// changed nobody's roles.
+				err = s.recheckGrantors(ctx, tx, p.ID, nil)
+			}
 		}
 		if err != nil || p.Enabled {
 			return err
@@ -84,6 +92,43 @@ func (s *Service) UpsertProvider(ctx context.Context, a Actor, spec upstream.Spe
 		return err
 	})
 	return ch, err
+}
+
+// recheckGrantors re-checks, in the operation's transaction tx, the
+// delegations of every person with an identity at providerID (or, for a
+// provider whose identities are gone, of the people in grantors) who gave one
+// still active: the provider's role rules, claim mapping or state changed, and
+// roles come from them (upstream.UserRoles), so what such a person delegated
+// may no longer be theirs to give. Ending or narrowing those at once is issue
+// 11's "Revocation is immediate". It runs in the transaction rather than after
+// the commit so that the change and what it ends commit together, as a
+// cut-off does: no crash between them leaves tokens carrying a scope whose
+// role rule is gone. Every update re-checks (Recheck acts only on a real loss);
+// picking out the role-changing ones would be one more place to keep in step
+// with upstream.UserRoles.
+func (s *Service) recheckGrantors(ctx context.Context, tx store.Store, providerID string, grantors []string) error {
+	if grantors == nil {
+		var err error
+		if grantors, err = tx.Delegations().GrantorsAt(ctx, providerID, s.now()); err != nil {
+			return err
+		}
+	}
+	if len(grantors) == 0 {
+		return nil
+	}
+	if s.Delegations == nil {
+		return errors.New("operations: the provider change must re-check delegations, and Delegations is not set")
+	}
+	rules := s.Delegations.Over(tx)
+	// The operations' clock, and what it ends stays revoked as long as their
+	// other revocations.
+	rules.Now, rules.AccessTokenTTL = s.now, s.AccessTokenTTL
+	for _, g := range grantors {
+		if err := rules.Recheck(ctx, g); err != nil {
+			return fmt.Errorf("re-check the delegations of %s: %w", g, err)
+		}
+	}
+	return nil
 }
 
 // providerErr turns upstream's configuration errors into *Invalid and the
@@ -125,7 +170,11 @@ func (s *Service) DisableProvider(ctx context.Context, a Actor, ref ProviderRef)
 		}
 		c, err := s.cutOffProvider(ctx, tx, a, p.ID, "provider.disabled")
 		ch = ProviderChange{Provider: p, CutOff: &c}
-		return err
+		if err != nil {
+			return err
+		}
+		// Roles came from the provider too (upstream.UserRoles skips a disabled one).
+		return s.recheckGrantors(ctx, tx, p.ID, nil)
 	})
 	return ch, err
 }
@@ -156,6 +205,11 @@ func (s *Service) RemoveProvider(ctx context.Context, a Actor, ref ProviderRef) 
 			return err
 		}
 		ch.Provider = p
+		// Its identities go with it: who had one is read first.
+		grantors, err := tx.Delegations().GrantorsAt(ctx, p.ID, s.now())
+		if err != nil {
+			return err
+		}
 		// The store's Delete takes no version: between this check and the delete
 		// another edit could land, and the removal wins, as an admin removing it meant.
 		if err := tx.Providers().Delete(ctx, p.ID); err != nil {
@@ -166,7 +220,10 @@ func (s *Service) RemoveProvider(ctx context.Context, a Actor, ref ProviderRef) 
 		}
 		c, err := s.cutOffProvider(ctx, tx, a, p.ID, "provider.removed")
 		ch.CutOff = &c
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recheckGrantors(ctx, tx, p.ID, grantors)
 	})
 	return ch, err
 }

@@ -86,3 +86,22 @@ func UserDelegations(ctx context.Context, st store.Store, userID string, now tim
 	}
 	return n, nil
 }
+
+// DelegationTokens revokes what was issued under the delegation id up to now
+// without ending it: its refresh tokens, and through its "delegation:<id>"
+// entry every access token issued under it at or before now (the entry keeps
+// the later time if the delegation has ended meanwhile). The delegation stays:
+// what the grantor still holds can be asked for again, and a token issued
+// after now carries what the delegation covers then. The grantor losing some
+// of its scopes comes here (delegate.Service.Recheck): a token already issued
+// may carry a lost one. It returns how many refresh tokens it revoked.
+func DelegationTokens(ctx context.Context, st store.Store, id string, now time.Time, accessTokenTTL time.Duration) (int64, error) {
+	n, err := st.RefreshTokens().Revoke(ctx, store.RefreshFilter{DelegationID: id}, now)
+	if err != nil {
+		return 0, fmt.Errorf("revoke the refresh tokens of delegation %s: %w", id, err)
+	}
+	if err := st.Revocations().Revoke(ctx, token.DelegationRevocationKey(id), now, now.Add(accessTokenTTL)); err != nil {
+		return n, fmt.Errorf("revoke the access tokens of delegation %s: %w", id, err)
+	}
+	return n, nil
+}

@@ -121,3 +121,37 @@ func TestUserDelegations(t *testing.T) {
 		t.Errorf("the expired delegation was ended: %+v", d)
 	}
 }
+
+// TestDelegationTokensKeepsTheDelegation: revoking what was issued under d1
+// revokes its refresh token and its access tokens issued up to now, but not
+// one issued after, and ends nothing: not d1, not the re-delegations from it,
+// whose tokens stay.
+func TestDelegationTokensKeepsTheDelegation(t *testing.T) {
+	now := time.Date(2031, 1, 1, 12, 0, 0, 0, time.UTC)
+	db := delegationWorld(t, now)
+	ctx := t.Context()
+	n, err := DelegationTokens(ctx, db, "d1", now, 10*time.Minute)
+	if err != nil || n != 1 {
+		t.Fatalf("revoked %d refresh tokens (%v), want 1", n, err)
+	}
+	for _, id := range []string{"d1", "d2", "d3"} {
+		d, err := db.Delegations().Get(ctx, id)
+		if err != nil || !d.RevokedAt.IsZero() {
+			t.Errorf("%s ended: %+v %v", id, d, err)
+		}
+		rt, err := db.RefreshTokens().GetByHash(ctx, []byte("rt-"+id))
+		if err != nil || rt.RevokedAt.IsZero() != (id != "d1") {
+			t.Errorf("%s: refresh token revoked at %v (%v)", id, rt.RevokedAt, err)
+		}
+	}
+	for iat, want := range map[time.Time]bool{now.Add(-time.Minute): true, now: true, now.Add(time.Second): false} {
+		cl := token.AccessClaims{ID: "j", ClientID: "ward", Subject: "alice", DelegationID: "d1", IssuedAt: iat.Unix()}
+		latest, err := db.Revocations().Latest(ctx, cl.RevocationKeys())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if revoked := !latest.IsZero() && !latest.Before(time.Unix(cl.IssuedAt, 0)); revoked != want {
+			t.Errorf("access token issued at %v: revoked = %v, want %v", iat, revoked, want)
+		}
+	}
+}

@@ -123,8 +123,27 @@ func (s *Server) signInAs(w http.ResponseWriter, r *http.Request, b *upstream.Bu
 	http.SetCookie(w, &http.Cookie{Name: s.lastProviderCookie(), Value: id, Path: "/", MaxAge: 365 * 24 * 3600,
 		Secure: s.secureCookies(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	s.audit.Enqueue(s.web.AuditEvent(r, u.ID, "signin.succeeded", id, map[string]any{"session": sess.ID, "roles": roles}))
+	s.recheckDelegations(r, u.ID)
 	http.Redirect(w, r, localReturnTo(returnTo, defaultReturnTo), http.StatusSeeOther)
 	return nil
+}
+
+// recheckDelegations re-checks at once what userID gave (delegate.Service.Recheck):
+// the sign-in just stored their identity's new claims, which may take a role,
+// and with it a scope they delegated (issue 11: "Revocation is immediate"). Most
+// people gave nothing, so an indexed existence check comes first. It never fails
+// the sign-in: a failure is logged, and Usable still refuses at every issue what
+// the grantor no longer holds.
+func (s *Server) recheckDelegations(r *http.Request, userID string) {
+	ctx := r.Context()
+	given, err := s.store.Delegations().ListByGrantor(ctx, userID)
+	if err == nil && len(given) > 0 {
+		err = s.rules.Recheck(ctx, userID)
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "sign-in: re-checking the delegations the user gave", "request_id", web.RequestID(ctx),
+			"user", userID, "error", err.Error())
+	}
 }
 
 // completeLink links the identity to the signed-in user who asked for it from
@@ -147,6 +166,7 @@ func (s *Server) completeLink(w http.ResponseWriter, r *http.Request, b *upstrea
 		if err := s.store.Identities().RecordLogin(ctx, rec); err != nil {
 			return err
 		}
+		s.recheckDelegations(r, u.ID)
 	case err == nil:
 		s.web.Record(r, u.ID, "identity.link_refused", ident.ProviderID, map[string]any{"reason": "linked_to_another_user"})
 		return &web.UserError{Status: http.StatusConflict, Title: "Account already linked",

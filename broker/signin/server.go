@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/accounts"
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
@@ -33,6 +34,9 @@ type Options struct {
 	// Authorizations is what sign-in needs of the OAuth server: the demands of
 	// a pending authorization request, its refusal, connected apps.
 	Authorizations web.Authorizations
+	// Delegations re-checks what a person gave after they sign in: their
+	// claims, hence their roles, may have changed (issue 11).
+	Delegations *delegate.Service
 	// Now is the clock.
 	Now func() time.Time
 }
@@ -49,6 +53,7 @@ type Server struct {
 	flows []securecookie.Codec
 	ring  *seal.Keyring
 	authz web.Authorizations
+	rules *delegate.Service
 
 	upstreams *upstream.Registry
 	accounts  *accounts.Resolver
@@ -59,11 +64,11 @@ type Server struct {
 
 // New builds sign-in from its dependencies.
 func New(o Options) (*Server, error) {
-	if o.Web == nil || o.Ring == nil || o.Upstreams == nil || o.Authorizations == nil || o.Now == nil {
+	if o.Web == nil || o.Ring == nil || o.Upstreams == nil || o.Authorizations == nil || o.Delegations == nil || o.Now == nil {
 		return nil, errors.New("signin: every option is required")
 	}
 	s := &Server{cfg: o.Web.Config, store: o.Web.Store, audit: o.Web.Audit, log: o.Web.Log, Now: o.Now, web: o.Web,
-		ring: o.Ring, authz: o.Authorizations, upstreams: o.Upstreams, MaxSessionsPerUser: defaultMaxSessionsPerUser}
+		ring: o.Ring, authz: o.Authorizations, rules: o.Delegations, upstreams: o.Upstreams, MaxSessionsPerUser: defaultMaxSessionsPerUser}
 	// The resolver reads s.Now on every call, like the handlers.
 	s.accounts = &accounts.Resolver{Store: s.store, Audit: s.audit, Log: s.log, Now: func() time.Time { return s.Now() }}
 	var err error

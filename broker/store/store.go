@@ -469,6 +469,10 @@ type Delegation struct {
 	RevokedAt  time.Time // when it ended; zero while not ended
 	EndReason  string    // one of the DelegationEnd* reasons; "" while not ended
 	LastUsedAt time.Time // zero until first used
+	// Withheld are the scopes of Scopes the grantor no longer held at the last
+	// re-check (delegate.Service.Recheck): what was issued under it was revoked
+	// when they were withheld. Set with Withhold.
+	Withheld []string
 }
 
 // MaxDelegationNote is the longest note a delegation may carry, in characters.
@@ -482,6 +486,7 @@ const (
 	DelegationEndGranteeDisabled = "grantee_disabled"
 	DelegationEndEntitlementLost = "entitlement_lost" // the grantor no longer holds any of its scopes
 	DelegationEndParentEnded     = "parent_ended"     // the delegation it was re-delegated from ended
+	DelegationEndExpired         = "expired"          // ended by the maintenance pass after ExpiresAt
 )
 
 // Delegation statuses, as Status reports them.
@@ -494,13 +499,17 @@ const (
 )
 
 // Status says what the delegation is at now: "declined" when the grantee declined
-// it, "revoked" when it ended for any other reason, "expired" from ExpiresAt on,
+// it, "expired" from ExpiresAt on (also once the maintenance pass ended it for
+// that), "revoked" when it ended for any other reason,
 // "expiring_soon" when it expires within soon, "active" otherwise.
 func (d Delegation) Status(now time.Time, soon time.Duration) string {
 	switch {
 	case !d.RevokedAt.IsZero() || d.EndReason != "":
-		if d.EndReason == DelegationEndDeclined {
+		switch d.EndReason {
+		case DelegationEndDeclined:
 			return DelegationDeclined
+		case DelegationEndExpired:
+			return DelegationExpired
 		}
 		return DelegationRevoked
 	case !now.Before(d.ExpiresAt):
@@ -530,6 +539,16 @@ type Delegations interface {
 	End(ctx context.Context, id string, at time.Time, reason string) error
 	// Touch records the delegation's last use.
 	Touch(ctx context.Context, id string, at time.Time) error
+	// ListExpired lists at most limit delegations not ended whose ExpiresAt is
+	// at or before now, the earliest expiry first (and, for one expiry, the
+	// latest created first, so a re-delegation comes before its parent).
+	ListExpired(ctx context.Context, now time.Time, limit int) ([]Delegation, error)
+	// Withhold records the delegation's Withheld scopes (nil: none).
+	// ErrNotFound if there is no such ID.
+	Withhold(ctx context.Context, id string, scopes []string) error
+	// GrantorsAt lists, once each, the users with an identity at providerID
+	// who gave a delegation not ended and not expired at now.
+	GrantorsAt(ctx context.Context, providerID string, now time.Time) ([]string, error)
 }
 
 // Signing key states. A key is published from "next" on, signs only while "active",

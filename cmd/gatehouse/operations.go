@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
+	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
@@ -34,5 +35,8 @@ func newOperations(cfg *config.Config, db *sqlstore.DB, uenv upstream.Env, km *k
 	if cfg != nil {
 		ops.AccessTokenTTL, ops.SigningAlgorithm = cfg.AccessTokenTTL, cfg.SigningAlgorithm
 	}
+	// A provider change re-checks the delegations of the people it may take
+	// roles from (with the operations' store, clock and AccessTokenTTL).
+	ops.Delegations = &delegate.Service{Store: db, Audit: aw, Log: log}
 	return ops, func() { aw.Close(context.Background()) }
 }

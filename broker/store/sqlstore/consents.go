@@ -65,22 +65,22 @@ func (s consents) Delete(ctx context.Context, userID, clientID string) error {
 type delegations struct{ db *DB }
 
 const delegationColumns = `id, grantor_id, grantee_user_id, grantee_client_id, audience, scopes, note,
-	may_redelegate, parent_id, created_at, expires_at, revoked_at, end_reason, last_used_at`
+	may_redelegate, parent_id, created_at, expires_at, revoked_at, end_reason, last_used_at, withheld`
 
 func scanDelegation(s rowScanner) (store.Delegation, error) {
 	var d store.Delegation
 	err := s.Scan(&d.ID, &d.GrantorID, &d.GranteeUserID, &d.GranteeClientID, &d.Audience, ld(&d.Scopes), &d.Note,
 		&d.MayRedelegate, &d.ParentID, tsd(&d.CreatedAt), tsd(&d.ExpiresAt), tsd(&d.RevokedAt), &d.EndReason,
-		tsd(&d.LastUsedAt))
+		tsd(&d.LastUsedAt), ld(&d.Withheld))
 	return d, err
 }
 
 func (s delegations) Create(ctx context.Context, d store.Delegation) error {
 	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO delegations (`+delegationColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		d.ID, d.GrantorID, d.GranteeUserID, d.GranteeClientID, d.Audience, jsonList[string](d.Scopes), d.Note,
 		d.MayRedelegate, d.ParentID, s.db.ts(d.CreatedAt), s.db.ts(d.ExpiresAt), s.db.ts(d.RevokedAt), d.EndReason,
-		s.db.ts(d.LastUsedAt))
+		s.db.ts(d.LastUsedAt), jsonList[string](d.Withheld))
 	if err != nil {
 		return wrap("delegations: create", err)
 	}
@@ -164,4 +164,33 @@ WHERE id = $1`, id, s.db.ts(at), reason)
 func (s delegations) Touch(ctx context.Context, id string, at time.Time) error {
 	return s.db.execOne(ctx, "delegations: touch", `UPDATE delegations SET last_used_at = $2 WHERE id = $1`,
 		id, s.db.ts(at))
+}
+
+// ListExpired uses the partial index delegations_expiry (migration 0012).
+func (s delegations) ListExpired(ctx context.Context, now time.Time, limit int) ([]store.Delegation, error) {
+	const op = "delegations: list expired"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+delegationColumns+` FROM delegations
+WHERE revoked_at IS NULL AND expires_at <= $1 ORDER BY expires_at, created_at DESC, id LIMIT $2`, s.db.ts(now), limit)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanDelegation)
+}
+
+func (s delegations) Withhold(ctx context.Context, id string, scopes []string) error {
+	return s.db.execOne(ctx, "delegations: withhold", `UPDATE delegations SET withheld = $2 WHERE id = $1`,
+		id, jsonList[string](scopes))
+}
+
+// GrantorsAt reads the provider's identities by their primary key's prefix and
+// their delegations through delegations_grantor.
+func (s delegations) GrantorsAt(ctx context.Context, providerID string, now time.Time) ([]string, error) {
+	const op = "delegations: grantors at provider"
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT DISTINCT d.grantor_id FROM delegations d
+JOIN identities i ON i.user_id = d.grantor_id
+WHERE i.provider_id = $1 AND d.revoked_at IS NULL AND d.expires_at > $2 ORDER BY d.grantor_id`, providerID, s.db.ts(now))
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanID)
 }

@@ -101,6 +101,7 @@ func testDelegations(t *testing.T, open func(t *testing.T) store.Store) {
 		d.RevokedAt, d.EndReason = at(time.Hour), store.DelegationEndDeclined
 		d.Note, d.MayRedelegate, d.ParentID = "Cover my shift — \"ward 3\" <until Friday>", true, "d0"
 		d.LastUsedAt = at(time.Minute)
+		d.Withheld = []string{"write"}
 		must(t, "Create", s.Delegations().Create(t.Context(), d))
 		got, err := s.Delegations().Get(t.Context(), "d1")
 		must(t, "Get", err)
@@ -221,5 +222,81 @@ func testDelegations(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "Get", err)
 		d.LastUsedAt = at(2 * time.Minute)
 		same(t, "delegation", got, d)
+	})
+	t.Run("ListExpired", func(t *testing.T) {
+		s := open(t)
+		ds := []store.Delegation{
+			newDelegation("past", "alice", "bob", ""),
+			newDelegation("now", "alice", "bob", ""),
+			newDelegation("child", "bob", "carol", ""), // same expiry as "now", created later
+			newDelegation("ended", "alice", "bob", ""),
+			newDelegation("live", "alice", "bob", ""),
+		}
+		ds[0].ExpiresAt = at(time.Hour)
+		ds[1].ExpiresAt, ds[2].ExpiresAt, ds[2].CreatedAt, ds[2].ParentID = at(2*time.Hour), at(2*time.Hour), at(time.Second), "now"
+		ds[3].ExpiresAt, ds[3].RevokedAt, ds[3].EndReason = at(time.Hour), at(time.Minute), store.DelegationEndRevoked
+		ds[4].ExpiresAt = at(2*time.Hour + time.Second)
+		for _, d := range ds {
+			must(t, "Create", s.Delegations().Create(t.Context(), d))
+		}
+		got, err := s.Delegations().ListExpired(t.Context(), at(2*time.Hour), 10)
+		must(t, "ListExpired", err)
+		same(t, "expired at 2h", got, []store.Delegation{ds[0], ds[2], ds[1]})
+		got, err = s.Delegations().ListExpired(t.Context(), at(2*time.Hour), 1)
+		must(t, "ListExpired", err)
+		same(t, "expired at 2h, limit 1", got, []store.Delegation{ds[0]})
+		must(t, "End", s.Delegations().End(t.Context(), "past", at(2*time.Hour), store.DelegationEndExpired))
+		got, err = s.Delegations().ListExpired(t.Context(), at(time.Hour), 10)
+		must(t, "ListExpired", err)
+		same(t, "expired at 1h after the end", len(got), 0)
+		d, err := s.Delegations().Get(t.Context(), "past")
+		must(t, "Get", err)
+		same(t, "status of a delegation ended as expired", d.Status(at(3*time.Hour), 0), store.DelegationExpired)
+	})
+	t.Run("Withhold", func(t *testing.T) {
+		s := open(t)
+		d := newDelegation("d1", "alice", "bob", "")
+		must(t, "Create", s.Delegations().Create(t.Context(), d))
+		must(t, "Withhold", s.Delegations().Withhold(t.Context(), "d1", []string{"write"}))
+		got, err := s.Delegations().Get(t.Context(), "d1")
+		must(t, "Get", err)
+		d.Withheld = []string{"write"}
+		same(t, "delegation", got, d)
+		must(t, "Withhold none", s.Delegations().Withhold(t.Context(), "d1", nil))
+		got, err = s.Delegations().Get(t.Context(), "d1")
+		must(t, "Get", err)
+		same(t, "withheld after none", len(got.Withheld), 0)
+		wantErr(t, "Withhold missing", s.Delegations().Withhold(t.Context(), "d2", nil), store.ErrNotFound)
+	})
+	t.Run("GrantorsAt", func(t *testing.T) {
+		s := open(t)
+		for _, p := range []string{"p1", "p2"} {
+			must(t, "Create", s.Providers().Create(t.Context(), newProvider(p)))
+		}
+		for _, u := range []string{"alice", "bob", "carol", "dave"} {
+			createUser(t, s, u)
+		}
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("p1", "a", "alice")))
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("p1", "b", "bob")))
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("p1", "c", "carol")))
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("p2", "d", "dave")))
+		ds := []store.Delegation{
+			newDelegation("a1", "alice", "bob", ""),
+			newDelegation("a2", "alice", "carol", ""), // alice is listed once
+			newDelegation("b1", "bob", "alice", ""),   // ended
+			newDelegation("c1", "carol", "alice", ""), // expired
+			newDelegation("d1", "dave", "alice", ""),  // at another provider
+		}
+		ds[2].RevokedAt, ds[2].EndReason = at(time.Minute), store.DelegationEndRevoked
+		ds[3].ExpiresAt = at(time.Hour)
+		for _, d := range ds {
+			must(t, "Create", s.Delegations().Create(t.Context(), d))
+		}
+		got, err := s.Delegations().GrantorsAt(t.Context(), "p1", at(time.Hour))
+		must(t, "GrantorsAt", err)
+		same(t, "grantors at p1", got, []string{"alice"})
+		got, err = s.Delegations().GrantorsAt(t.Context(), "p3", at(0))
+		must(t, "GrantorsAt", err)
+		same(t, "grantors at p3", len(got), 0)
 	})
 }
