@@ -6,6 +6,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -14,10 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse/gatehouse/broker/accounts"
+	"github.com/gatehouse/gatehouse/broker/admin"
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/exchange"
 	"github.com/gatehouse/gatehouse/broker/oauth"
+	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/signin"
@@ -76,10 +79,12 @@ type Server struct {
 	signin   *signin.Server   // federated sign-in
 	oauth    *oauth.Server    // the OAuth 2.0 / OpenID Connect server
 	exchange *exchange.Server // token exchange (RFC 8693), behind the OAuth token endpoint
+	admin    *admin.Server    // the admin console and the admin API
 
 	mux       *http.ServeMux
 	unmatched http.Handler
 	forms     []string // form route patterns, so tests can hold each to POST-only
+	patterns  []string // every route pattern (Routes)
 	handler   http.Handler
 }
 
@@ -137,8 +142,18 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,
-		Authorizations: s.oauth, Now: now}); err != nil {
+		Authorizations: consoleDemands{s.oauth}, Now: now}); err != nil {
 		return nil, err
+	}
+	ops := &operations.Service{Store: o.Store, Upstream: s.upstreams.Env(), Audit: o.Audit,
+		AccessTokenTTL: o.Config.AccessTokenTTL, SigningAlgorithm: o.Config.SigningAlgorithm, Now: now}
+	if s.admin, err = admin.New(admin.Options{Web: s.web, Ops: ops, Verifier: verifier, Now: now}); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.admin.EnsureAdminAPI(ctx); err != nil {
+		return nil, fmt.Errorf("broker: registering the Admin API: %w", err)
 	}
 	s.routes()
 	s.handler = s.web.WithRequestInfo(s.web.WithAccessLog(s.web.WithRecovery(s.web.WithSecurityHeaders(http.HandlerFunc(s.dispatch)))))
@@ -189,6 +204,18 @@ func (s *Server) handleUnmatched(w http.ResponseWriter, r *http.Request) error {
 		return web.ErrMethodNotAllowed
 	}
 	return web.ErrNotFound
+}
+
+// consoleDemands adds the admin console's demand to those of the OAuth
+// server's pending requests: a sign-in that returns to the console is a fresh
+// one at the provider (SECURITY.md ADM-05; prompt=login, ForceAuthn).
+type consoleDemands struct{ *oauth.Server }
+
+func (d consoleDemands) SignInDemands(returnTo string) (web.SignInDemands, bool) {
+	if admin.NeedsFreshSignIn(returnTo) {
+		return web.SignInDemands{Fresh: true, ForceLogin: true}, true
+	}
+	return d.Server.SignInDemands(returnTo)
 }
 
 // signOut is sign-in's side of web.SignOut for the OAuth server, which is built
