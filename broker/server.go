@@ -229,3 +229,6 @@ func (o signOut) UpstreamLogout(w http.ResponseWriter, r *http.Request, sess sto
 func (o signOut) RenderSignedOut(w http.ResponseWriter, r *http.Request, note string) error {
 	return o.s.signin.RenderSignedOut(w, r, note)
 }
+
+// Admin is the admin console and API this Server wired.
+func (s *Server) Admin() *admin.Server { return s.admin }
