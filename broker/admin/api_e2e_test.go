@@ -1,0 +1,185 @@
+package admin_test
+
+import (
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/broker/admin"
+)
+
+// TestAdminAPIAPIs: a client given gatehouse:admin lists, creates, reads,
+// replaces and deletes APIs; each change is an audit event naming the client,
+// via the API (ADM-16); errors are RFC 9457 problem details.
+func TestAdminAPIAPIs(t *testing.T) {
+	w := newWorld(t)
+	tok := w.token("robot", "")
+
+	status, h, body := w.call("POST", "/api/admin/v1/apis", tok, map[string]any{"id": "tasks", "name": "Tasks",
+		"audience": "https://tasks.test", "scopes": []any{map[string]any{"name": "tasks.read", "description": "Read your tasks"},
+			map[string]any{"name": "tasks.write", "roles": []any{"editor"}}},
+		"delegation": map[string]any{"allowed": true, "max_duration": "24h", "scopes": []any{"tasks.read"}}})
+	if status != http.StatusCreated || body["version"] != 1.0 || h.Get("Location") != "/api/admin/v1/apis/tasks" {
+		t.Fatalf("create: %d %v %v", status, h, body)
+	}
+	if a := w.api("tasks"); len(a.Scopes) != 2 || a.Scopes[1].Roles[0] != "editor" || !a.Delegation.Allowed {
+		t.Fatalf("stored %+v", a)
+	}
+	status, _, body = w.call("GET", "/api/admin/v1/apis", tok, nil)
+	if list, _ := body["apis"].([]any); status != 200 || len(list) != 3 {
+		t.Fatalf("list: %d %v", status, body)
+	}
+	status, _, body = w.call("GET", "/api/admin/v1/apis/tasks", tok, nil)
+	if status != 200 || body["name"] != "Tasks" {
+		t.Fatalf("get: %d %v", status, body)
+	}
+
+	// Replace from version 1; a second replacement from version 1 is stale (DATA-11).
+	put := map[string]any{"name": "Tasks v2", "audience": "https://tasks.test", "version": 1}
+	if status, _, body = w.call("PUT", "/api/admin/v1/apis/tasks", tok, put); status != 200 || body["version"] != 2.0 {
+		t.Fatalf("put: %d %v", status, body)
+	}
+	put["name"] = "Lost update"
+	status, h, body = w.call("PUT", "/api/admin/v1/apis/tasks", tok, put)
+	wantProblem(t, "stale put", status, h, body, http.StatusConflict)
+	if a := w.api("tasks"); a.Name != "Tasks v2" {
+		t.Fatalf("a stale put was stored: %q", a.Name)
+	}
+
+	// Invalid input: every problem listed.
+	status, h, body = w.call("POST", "/api/admin/v1/apis", tok, map[string]any{"audience": "not a uri#x",
+		"scopes": []any{map[string]any{"name": "a"}, map[string]any{"name": "a"}}})
+	wantProblem(t, "invalid", status, h, body, http.StatusUnprocessableEntity)
+	if errs, _ := body["errors"].([]any); len(errs) < 3 {
+		t.Fatalf("errors %v, want each problem", body["errors"])
+	}
+	status, h, body = w.call("GET", "/api/admin/v1/apis/nope", tok, nil)
+	wantProblem(t, "unknown", status, h, body, http.StatusNotFound)
+	status, h, body = w.call("DELETE", "/api/admin/v1/apis/"+admin.APIID, tok, nil)
+	wantProblem(t, "delete the built-in API", status, h, body, http.StatusConflict)
+
+	if status, _, _ = w.call("DELETE", "/api/admin/v1/apis/tasks", tok, nil); status != http.StatusNoContent {
+		t.Fatalf("delete: %d", status)
+	}
+	for _, action := range []string{"api.created", "api.updated", "api.deleted"} {
+		evs := w.events(action)
+		if len(evs) == 0 || evs[0].Target != "tasks" || evs[0].Actor != "client:robot" || !strings.Contains(string(evs[0].Details), `"via":"api"`) {
+			t.Errorf("%s events %+v, want the latest on tasks by client:robot via the API", action, evs)
+		}
+	}
+}
+
+// TestAdminAPIAuthorization: no token → 401 with WWW-Authenticate (RFC 6750
+// §3); a bad token → 401 invalid_token; a good token for another API, or
+// without gatehouse:admin → 403 insufficient_scope (RFC 6750 §3.1).
+func TestAdminAPIAuthorization(t *testing.T) {
+	w := newWorld(t)
+	for _, tc := range []struct {
+		name, tok string
+		status    int
+		wwwAuth   string
+	}{
+		{"no token", "", 401, `Bearer realm="gatehouse-admin"`},
+		{"garbage", "not.a.token", 401, `error="invalid_token"`},
+		{"another API's token", w.token("svc", ""), 403, `error="insufficient_scope"`},
+		{"the Admin API without the scope", w.token("svc", w.Srv().Admin().Audience()), 403, `error="insufficient_scope"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, h, body := w.call("GET", "/api/admin/v1/apis", tc.tok, nil)
+			wantProblem(t, tc.name, status, h, body, tc.status)
+			if !strings.Contains(h.Get("WWW-Authenticate"), tc.wwwAuth) {
+				t.Errorf("WWW-Authenticate %q, want %s", h.Get("WWW-Authenticate"), tc.wwwAuth)
+			}
+		})
+	}
+}
+
+// TestADM03_MassAssignment: a body with a field the API does not document
+// (is_admin, created_at, client_secret_hash) is refused with 400, and the
+// store is unchanged.
+func TestADM03_MassAssignment(t *testing.T) {
+	w := newWorld(t)
+	tok := w.token("robot", "")
+	before := w.api("notes")
+	for _, field := range []string{"is_admin", "created_at", "client_secret_hash", "Version"} {
+		t.Run(field, func(t *testing.T) {
+			for _, call := range []struct{ method, path string }{{"PUT", "/api/admin/v1/apis/notes"}, {"POST", "/api/admin/v1/apis"}} {
+				body := map[string]any{"name": "Changed", "audience": "https://changed.test", field: true}
+				if call.method == "PUT" {
+					body["version"] = before.Version
+				}
+				status, h, problem := w.call(call.method, call.path, tok, body)
+				wantProblem(t, call.method, status, h, problem, http.StatusBadRequest)
+			}
+		})
+	}
+	if after := w.api("notes"); after.Name != before.Name || after.Version != before.Version {
+		t.Fatalf("changed: %+v", after)
+	}
+	if apis, _ := w.DB.APIs().List(t.Context()); len(apis) != 2 {
+		t.Fatalf("APIs %+v", apis)
+	}
+	if n := len(w.events("api.updated")); n != 0 {
+		t.Fatalf("%d api.updated events", n)
+	}
+}
+
+// TestAdminAPIOpenAPIMatchesRoutes: every admin API route is in the OpenAPI
+// document, and every documented path and method is routed.
+func TestAdminAPIOpenAPIMatchesRoutes(t *testing.T) {
+	w := newWorld(t)
+	res, page := w.page(w.TS.Client(), "/api/admin/v1/openapi.json")
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("openapi.json: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	var doc struct {
+		OpenAPI string `json:"openapi"`
+		Servers []struct {
+			URL string `json:"url"`
+		} `json:"servers"`
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(page), &doc); err != nil || doc.OpenAPI != "3.1.0" || len(doc.Servers) != 1 {
+		t.Fatalf("document: %v %+v", err, doc)
+	}
+	documented := map[string]bool{}
+	for path, item := range doc.Paths {
+		for method := range item {
+			if method == "parameters" {
+				continue
+			}
+			documented[strings.ToUpper(method)+" "+doc.Servers[0].URL+path] = true
+		}
+	}
+	routed := map[string]bool{}
+	for _, p := range w.Srv().Routes() {
+		if _, path, _ := strings.Cut(p, " "); strings.HasPrefix(path, "/api/admin/") {
+			routed[p] = true
+			if !documented[p] {
+				t.Errorf("route %q is not in the OpenAPI document", p)
+			}
+		}
+	}
+	for p := range documented {
+		if !routed[p] {
+			t.Errorf("the OpenAPI document has %q, which is not routed", p)
+		}
+	}
+	if len(routed) < 6 {
+		t.Fatalf("only %d admin API routes: %v", len(routed), slices.Collect(maps.Keys(routed)))
+	}
+}
+
+// wantProblem asserts an RFC 9457 problem details answer with status.
+func wantProblem(t *testing.T, what string, status int, h http.Header, body map[string]any, want int) {
+	t.Helper()
+	if status != want {
+		t.Fatalf("%s: %d %v, want %d", what, status, body, want)
+	}
+	if h.Get("Content-Type") != "application/problem+json" || body["status"] != float64(want) || body["title"] == nil || body["type"] == nil {
+		t.Fatalf("%s: not problem details: %s %v", what, h.Get("Content-Type"), body)
+	}
+}
