@@ -95,10 +95,7 @@ type person struct {
 // isAdmin: the admin role among the session's (from the provider's role rules
 // at sign-in) or granted (store.Roles).
 func (a *Server) isAdmin(ctx context.Context, sess store.Session) (bool, error) {
-	if slices.Contains(sess.Roles, store.RoleAdmin) {
-		return true, nil
-	}
-	roles, err := a.ops.Roles(ctx, sess.UserID)
+	roles, err := a.web.Roles(ctx, sess)
 	return slices.Contains(roles, store.RoleAdmin), err
 }
 

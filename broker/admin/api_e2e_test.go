@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/broker/admin"
+	"github.com/gatehouse/gatehouse/broker/operations"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
 
 // TestAdminAPIAPIs: a client given gatehouse:admin lists, creates, reads,
@@ -181,5 +184,58 @@ func wantProblem(t *testing.T, what string, status int, h http.Header, body map[
 	}
 	if h.Get("Content-Type") != "application/problem+json" || body["status"] != float64(want) || body["title"] == nil || body["type"] == nil {
 		t.Fatalf("%s: not problem details: %s %v", what, h.Get("Content-Type"), body)
+	}
+}
+
+// TestAdminAPIWithAnAdminsOwnToken: a person granted the admin role (no role
+// rule) gets gatehouse:admin in their own token (authorization code), and their
+// calls are audited under their user ID; before the grant the scope is not
+// given and the call is 403.
+func TestAdminAPIWithAnAdminsOwnToken(t *testing.T) {
+	e := brokertest.NewAuthzEnv(t, func(c *store.Client) { c.Scopes = append(c.Scopes, admin.Scope) })
+	adminAud := e.Srv().Admin().Audience()
+	web, err := e.DB.Clients().Get(t.Context(), "web")
+	brokertest.Must(t, err)
+	web.Audiences = []string{adminAud}
+	brokertest.Must(t, e.DB.Clients().Update(t.Context(), web))
+	c := e.SignedIn()
+	us, err := e.DB.Users().FindByEmail(t.Context(), "alice@oidc.example")
+	brokertest.Must(t, err)
+	alice := us[0].ID
+
+	tokenFor := func() (string, string) {
+		q := brokertest.NewAuthzReq("web", brokertest.AppCB, "openid "+admin.Scope)
+		q.Params.Set("resource", adminAud)
+		cb := e.Code(c, q)
+		status, body := e.Redeem("web", cb.Get("code"), q.Verifier, brokertest.AppCB)
+		if status != 200 {
+			t.Fatalf("token: %d %v", status, body)
+		}
+		tok, _ := body["access_token"].(string)
+		scope, _ := body["scope"].(string)
+		return tok, scope
+	}
+	call := func(tok string) int {
+		req, _ := http.NewRequest("POST", e.Abs("/api/admin/v1/apis"), strings.NewReader(`{"id":"mine","name":"Mine","audience":"https://mine.test"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := e.TS.Client().Do(req)
+		brokertest.Must(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if tok, scope := tokenFor(); strings.Contains(scope, admin.Scope) || call(tok) != http.StatusForbidden {
+		t.Fatalf("before the grant: scope %q", scope)
+	}
+	ops := &operations.Service{Store: e.DB, Audit: e.Audits[0], Now: e.Clk.Now}
+	brokertest.Must(t, ops.GrantRole(t.Context(), opsActor, alice, store.RoleAdmin))
+	tok, scope := tokenFor()
+	if !strings.Contains(scope, admin.Scope) {
+		t.Fatalf("after the grant: scope %q", scope)
+	}
+	if status := call(tok); status != http.StatusCreated {
+		t.Fatalf("create with the admin's token: %d", status)
+	}
+	if evs, _ := e.DB.Audit().List(t.Context(), store.AuditFilter{Action: "api.created", Target: "mine"}); len(evs) != 1 || evs[0].Actor != alice {
+		t.Fatalf("api.created %+v, want by %s", evs, alice)
 	}
 }

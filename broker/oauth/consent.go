@@ -120,7 +120,11 @@ func (s *Server) HandleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 	if oe != nil {
 		return s.authzError(w, r, q, oe)
 	}
-	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: sess.Roles}
+	roles, err := s.web.Roles(ctx, sess) // granted roles too: an admin's own token (issue 12)
+	if err != nil {
+		return err
+	}
+	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: roles}
 	if q.ScopeGiven {
 		req.Requested = q.Scope
 	}
