@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/registry"
 )
 
 // ErrLastAdmin: the change would leave Gatehouse with no admin. It is an
