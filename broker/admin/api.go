@@ -146,9 +146,7 @@ func opProblem(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &inv):
-		p := problem(http.StatusUnprocessableEntity, "The input was refused; errors lists every problem.")
-		p.Errors = inv.Problems
-		return p
+		return invalidProblem(inv.Problems)
 	case errors.Is(err, operations.ErrNotFound):
 		return problem(http.StatusNotFound, err.Error())
 	case errors.Is(err, operations.ErrConflict):

@@ -137,7 +137,7 @@ func (a *Server) APICreate(w http.ResponseWriter, r *http.Request) {
 		}
 		x, problems := in.toAPI()
 		if len(problems) > 0 {
-			return &Problem{Type: "about:blank", Title: http.StatusText(422), Status: 422, Detail: "The input was refused; errors lists every problem.", Errors: problems}
+			return invalidProblem(problems)
 		}
 		x, err := a.ops.CreateAPI(r.Context(), p.Actor, x)
 		if err != nil {
@@ -169,7 +169,7 @@ func (a *Server) APIUpdate(w http.ResponseWriter, r *http.Request) {
 		in.ID = id
 		x, problems := in.toAPI()
 		if len(problems) > 0 {
-			return &Problem{Type: "about:blank", Title: http.StatusText(422), Status: 422, Detail: "The input was refused; errors lists every problem.", Errors: problems}
+			return invalidProblem(problems)
 		}
 		x, err := a.ops.UpdateAPI(r.Context(), p.Actor, x)
 		if err != nil {
@@ -422,4 +422,11 @@ func apiFromForm(r *http.Request) (templates.AdminAPIFields, store.API, []string
 // page is the frame of a console page.
 func (a *Server) page(title string, p person) templates.Page {
 	return templates.Page{Title: title, SignedInAs: p.Name}
+}
+
+// invalidProblem is the 422 of an input refused, listing every problem.
+func invalidProblem(problems []string) *Problem {
+	p := problem(http.StatusUnprocessableEntity, "The input was refused; errors lists every problem.")
+	p.Errors = problems
+	return p
 }
