@@ -73,6 +73,10 @@ func TestAdminAPIAPIs(t *testing.T) {
 			t.Errorf("%s events %+v, want the latest on tasks by client:robot via the API", action, evs)
 		}
 	}
+	// ADM-12: neither the token nor the client's secret reaches the logs.
+	if logs := w.Logs.String(); strings.Contains(logs, tok) || strings.Contains(logs, w.secrets["robot"]) {
+		t.Error("the logs hold the bearer token or the client secret")
+	}
 }
 
 // TestAdminAPIAuthorization: no token → 401 with WWW-Authenticate (RFC 6750

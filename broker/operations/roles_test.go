@@ -2,6 +2,7 @@ package operations
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,7 +120,12 @@ func TestDATA11_APIStaleVersion(t *testing.T) {
 	if stored, _ := w.ops.GetAPI(ctx, "notes"); stored.Name != "First" {
 		t.Fatalf("stored %q", stored.Name)
 	}
-	if n := len(w.events("api.updated")); n != 1 {
-		t.Fatalf("%d api.updated events", n)
+	evs := w.events("api.updated")
+	if len(evs) != 1 {
+		t.Fatalf("%d api.updated events", len(evs))
+	}
+	// ADM-16: the event says what changed, old and new.
+	if d := string(evs[0].Details); !strings.Contains(d, `"name":{"new":"First","old":"Notes"}`) || strings.Contains(d, `"audience":{`) {
+		t.Errorf("details %s", d)
 	}
 }
