@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/token"
@@ -84,6 +85,15 @@ func (a *Server) apiAuth(w http.ResponseWriter, r *http.Request, h apiHandler) e
 		// client_credentials: the client acts for itself (automation).
 		p.Actor.Name, p.Name = "client:"+cl.ClientID, cl.ClientID
 	} else {
+		// A person's token: their sign-in must be as fresh as the console asks
+		// (ADM-05), or a refresh token would mint admin tokens for as long as it
+		// lives. RFC 9470 §3: 401 insufficient_user_authentication with max_age.
+		maxAge := a.web.Config.AdminMaxAge
+		if cl.AuthTime == 0 || a.Now().Sub(time.Unix(cl.AuthTime, 0)) > maxAge {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`%s, error="insufficient_user_authentication", max_age="%d"`,
+				realm, int64(maxAge/time.Second)))
+			return problem(http.StatusUnauthorized, "The sign-in behind this token is too old for the Admin API: sign in again.")
+		}
 		p.User.ID = cl.Subject
 		p.Actor.Name, p.Name = cl.Subject, cl.Subject
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/admin"
 	"github.com/gatehouse/gatehouse/broker/operations"
@@ -241,5 +242,27 @@ func TestAdminAPIWithAnAdminsOwnToken(t *testing.T) {
 	}
 	if evs, _ := e.DB.Audit().List(t.Context(), store.AuditFilter{Action: "api.created", Target: "mine"}); len(evs) != 1 || evs[0].Actor != alice {
 		t.Fatalf("api.created %+v, want by %s", evs, alice)
+	}
+
+	// ADM-05: a token refreshed from a sign-in older than GATEHOUSE_ADMIN_MAX_AGE
+	// is refused with RFC 9470's step-up challenge.
+	q := brokertest.NewAuthzReq("web", brokertest.AppCB, "openid "+admin.Scope)
+	q.Params.Set("resource", adminAud)
+	cb := e.Code(c, q)
+	_, body := e.Redeem("web", cb.Get("code"), q.Verifier, brokertest.AppCB)
+	rt, _ := body["refresh_token"].(string)
+	e.Clk.Add(16 * time.Minute)
+	status, body := e.Refresh("web", rt)
+	stale, _ := body["access_token"].(string)
+	if status != 200 || stale == "" {
+		t.Fatalf("refresh: %d %v", status, body)
+	}
+	req, _ := http.NewRequest("GET", e.Abs("/api/admin/v1/apis"), nil)
+	req.Header.Set("Authorization", "Bearer "+stale)
+	res, err := e.TS.Client().Do(req)
+	brokertest.Must(t, err)
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(res.Header.Get("WWW-Authenticate"), `error="insufficient_user_authentication", max_age="900"`) {
+		t.Fatalf("stale admin token: %d %q", res.StatusCode, res.Header.Get("WWW-Authenticate"))
 	}
 }
