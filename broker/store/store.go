@@ -269,7 +269,9 @@ type Roles interface {
 	// Grant stores g; ErrConflict if the user has the role already, ErrNotFound
 	// if the user does not exist.
 	Grant(ctx context.Context, g RoleGrant) error
-	// Revoke removes the grant; ErrNotFound if there is none.
+	// Revoke removes the grant; ErrNotFound if there is none. In a
+	// transaction it first locks every grant of the role until the transaction
+	// ends, so concurrent revocations of one role run one after the other.
 	Revoke(ctx context.Context, userID, role string) error
 	// ListForUser lists the user's grants, by role.
 	ListForUser(ctx context.Context, userID string) ([]RoleGrant, error)

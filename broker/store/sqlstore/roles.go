@@ -26,7 +26,21 @@ func (s roles) Grant(ctx context.Context, g store.RoleGrant) error {
 }
 
 func (s roles) Revoke(ctx context.Context, userID, role string) error {
-	return s.db.execOne(ctx, "roles: revoke", `DELETE FROM user_roles WHERE user_id = $1 AND role = $2`, userID, role)
+	const op = "roles: revoke"
+	// Lock every grant of the role first: two revocations of it in concurrent
+	// transactions then run one after the other, so a count after the delete
+	// (the last admin) sees the other's.
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT user_id FROM user_roles WHERE role = $1`+s.db.dialect.forUpdate, role)
+	if err != nil {
+		return wrap(op, err)
+	}
+	for rows.Next() { // read to the end: each row returned is locked
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return wrap(op, err)
+	}
+	return s.db.execOne(ctx, op, `DELETE FROM user_roles WHERE user_id = $1 AND role = $2`, userID, role)
 }
 
 func (s roles) ListForUser(ctx context.Context, userID string) ([]store.RoleGrant, error) {
