@@ -65,11 +65,20 @@ func (a *Server) Audience() string { return a.audience }
 // so that an admin's own token (authorization code) or a client given the
 // scope (client_credentials) can call the admin API.
 func (a *Server) EnsureAdminAPI(ctx context.Context) error {
-	_, err := a.ops.GetAPI(ctx, APIID)
+	startup := operations.Actor{Name: "gatehouse", Via: "startup"}
+	cur, err := a.ops.GetAPI(ctx, APIID)
+	if err == nil && cur.Audience != a.audience {
+		// The issuer moved: the Admin API moves with it.
+		cur.Audience = a.audience
+		if _, err = a.ops.UpdateAPI(ctx, startup, cur); errors.Is(err, operations.ErrConflict) {
+			return nil // another replica moved it meanwhile
+		}
+		return err
+	}
 	if err == nil || !errors.Is(err, operations.ErrNotFound) {
 		return err
 	}
-	_, err = a.ops.CreateAPI(ctx, operations.Actor{Name: "gatehouse", Via: "startup"}, store.API{ID: APIID,
+	_, err = a.ops.CreateAPI(ctx, startup, store.API{ID: APIID,
 		Audience: a.audience, Name: "Gatehouse Admin API",
 		Scopes: []store.Scope{{Name: Scope, Description: "Administer Gatehouse: identity providers, apps, APIs and people",
 			Roles: []string{store.RoleAdmin}}}})

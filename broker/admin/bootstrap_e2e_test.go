@@ -114,3 +114,20 @@ func TestBootstrap(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminAPIRegisteredAtStart: the built-in Admin API exists from the start
+// with gatehouse:admin limited to admins, and follows the issuer when it moves.
+func TestAdminAPIRegisteredAtStart(t *testing.T) {
+	w := newWorld(t)
+	a := w.api(admin.APIID)
+	if a.Audience != w.TS.URL+"/api/admin/v1" || len(a.Scopes) != 1 || a.Scopes[0].Name != admin.Scope ||
+		len(a.Scopes[0].Roles) != 1 || a.Scopes[0].Roles[0] != store.RoleAdmin {
+		t.Fatalf("Admin API %+v", a)
+	}
+	a.Audience = "https://old-issuer.test/api/admin/v1"
+	brokertest.Must(t, w.DB.APIs().Update(t.Context(), a))
+	brokertest.Must(t, w.Srv().Admin().EnsureAdminAPI(t.Context()))
+	if got := w.api(admin.APIID); got.Audience != w.TS.URL+"/api/admin/v1" {
+		t.Fatalf("audience %q after a restart", got.Audience)
+	}
+}
