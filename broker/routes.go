@@ -2,7 +2,9 @@ package broker
 
 import (
 	"net/http"
+	"slices"
 
+	"github.com/gatehouse/gatehouse/broker/admin"
 	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/web"
@@ -19,6 +21,9 @@ import (
 //     checked against the flow this browser started; its own body limit.
 //   - endpoint: machines (health, metrics, discovery, OAuth endpoints): no cookies,
 //     no CSRF; their own authentication where they need it.
+//   - adminForm: a console form; the admin check runs first, then the CSRF
+//     token (in broker/admin), so an anonymous POST is sent to sign in.
+//   - adminAPI: the admin API (JSON, bearer tokens, RFC 9457 errors).
 func (s *Server) routes() {
 	in, o := s.signin, s.oauth
 	s.page("GET /{$}", s.handleHome)
@@ -83,14 +88,39 @@ func (s *Server) routes() {
 	s.page("POST /oauth2/logout", o.HandleEndSession)
 	s.form("POST /oauth2/logout/confirm", o.HandleEndSessionConfirm)
 
+	// Administration (issue 12): every console handler and admin API call checks
+	// its caller itself (admin.Server.console, api: signed-in, admin, a fresh
+	// sign-in; a token with the gatehouse:admin scope), so none can be routed
+	// unguarded; TestADM01 calls every route below /admin and /api/admin. The
+	// bootstrap link and the OpenAPI document are the two public ones.
+	ad := s.admin
+	s.page("GET /admin", ad.HandleHome)
+	s.page("GET /admin/apis", ad.HandleAPIs)
+	s.page("GET /admin/apis/new", ad.HandleAPINew)
+	s.adminForm("POST /admin/apis/new", ad.HandleAPICreate)
+	s.page("GET /admin/apis/{id}", ad.HandleAPIEdit)
+	s.adminForm("POST /admin/apis/{id}", ad.HandleAPIUpdate)
+	s.page("GET /admin/apis/{id}/delete", ad.HandleAPIDeleteConfirm)
+	s.adminForm("POST /admin/apis/{id}/delete", ad.HandleAPIDelete)
+	s.page("GET "+admin.BootstrapPath, ad.HandleBootstrap)
+	s.form("POST "+admin.BootstrapPath, ad.HandleBootstrapSubmit)
+	s.adminAPI("GET /api/admin/v1/openapi.json", ad.HandleOpenAPI)
+	s.adminAPI("GET /api/admin/v1/apis", ad.APIList)
+	s.adminAPI("POST /api/admin/v1/apis", ad.APICreate)
+	s.adminAPI("GET /api/admin/v1/apis/{id}", ad.APIGet)
+	s.adminAPI("PUT /api/admin/v1/apis/{id}", ad.APIUpdate)
+	s.adminAPI("DELETE /api/admin/v1/apis/{id}", ad.APIDelete)
+
 	s.unmatched = s.web.Metrics.Instrument("unmatched", s.web.Adapt(s.handleUnmatched))
 }
 
 func (s *Server) page(pattern string, h web.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.web.LimitBody(web.DefaultBodyLimit, s.web.Adapt(h))))
 }
 
 func (s *Server) form(pattern string, h web.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
 	s.forms = append(s.forms, pattern)
 	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.web.LimitBody(web.DefaultBodyLimit, s.web.Adapt(func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.web.CheckCSRF(r); err != nil {
@@ -103,6 +133,7 @@ func (s *Server) form(pattern string, h web.HandlerFunc) {
 // oauthEndpoint is an endpoint for OAuth clients: errors, an oversized body included,
 // are RFC 6749 §5.2 JSON, never a page.
 func (s *Server) oauthEndpoint(pattern string, h web.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
 	adapted := s.web.AdaptOAuth(h)
 	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > oauth.BodyLimit {
@@ -116,9 +147,30 @@ func (s *Server) oauthEndpoint(pattern string, h web.HandlerFunc) {
 }
 
 func (s *Server) endpoint(pattern string, h http.Handler) {
+	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.web.LimitBody(web.DefaultBodyLimit, h)))
 }
 
 func (s *Server) upstream(pattern string, limit int64, h web.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.web.LimitBody(limit, s.web.Adapt(h))))
 }
+
+// adminForm is a console form: h (broker/admin) checks the admin, then the CSRF
+// token, so that an anonymous POST is sent to sign in rather than refused.
+func (s *Server) adminForm(pattern string, h web.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
+	s.forms = append(s.forms, pattern)
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.web.LimitBody(web.DefaultBodyLimit, s.web.Adapt(h))))
+}
+
+// adminAPI is an admin API route: h authenticates the bearer token and answers
+// errors as problem details.
+func (s *Server) adminAPI(pattern string, h http.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.Handle(pattern, s.web.Metrics.Instrument(pattern, s.web.LimitBody(admin.BodyLimit, h)))
+}
+
+// Routes lists every route pattern of the table, in order, so that tests can
+// hold each to its protections (ADM-01 calls every admin route).
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }

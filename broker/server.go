@@ -6,6 +6,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -14,12 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse/gatehouse/broker/accounts"
+	"github.com/gatehouse/gatehouse/broker/admin"
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/delegation"
 	"github.com/gatehouse/gatehouse/broker/exchange"
 	"github.com/gatehouse/gatehouse/broker/oauth"
+	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/signin"
@@ -79,6 +82,7 @@ type Server struct {
 	oauth      *oauth.Server      // the OAuth 2.0 / OpenID Connect server
 	exchange   *exchange.Server   // token exchange (RFC 8693), behind the OAuth token endpoint
 	delegation *delegation.Server // the delegated-access pages (issue 11)
+	admin      *admin.Server      // the admin console and the admin API
 	// delegations are the delegation rules the capabilities share; the
 	// maintenance pass ends expired delegations through them.
 	delegations *delegate.Service
@@ -86,6 +90,7 @@ type Server struct {
 	mux       *http.ServeMux
 	unmatched http.Handler
 	forms     []string // form route patterns, so tests can hold each to POST-only
+	patterns  []string // every route pattern (Routes)
 	handler   http.Handler
 }
 
@@ -148,11 +153,21 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,
-		Authorizations: s.oauth, Delegations: delegations, Now: now}); err != nil {
+		Authorizations: consoleDemands{s.oauth}, Delegations: delegations, Now: now}); err != nil {
 		return nil, err
 	}
 	if s.delegation, err = delegation.New(delegation.Options{Web: s.web, Now: now, Delegate: delegations}); err != nil {
 		return nil, err
+	}
+	ops := &operations.Service{Store: o.Store, Upstream: s.upstreams.Env(), Audit: o.Audit, Delegations: delegations,
+		AccessTokenTTL: o.Config.AccessTokenTTL, SigningAlgorithm: o.Config.SigningAlgorithm, Now: now}
+	if s.admin, err = admin.New(admin.Options{Web: s.web, Ops: ops, Verifier: verifier, Now: now}); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.admin.EnsureAdminAPI(ctx); err != nil {
+		return nil, fmt.Errorf("broker: registering the Admin API: %w", err)
 	}
 	s.routes()
 	s.handler = s.web.WithRequestInfo(s.web.WithAccessLog(s.web.WithRecovery(s.web.WithSecurityHeaders(http.HandlerFunc(s.dispatch)))))
@@ -205,6 +220,18 @@ func (s *Server) handleUnmatched(w http.ResponseWriter, r *http.Request) error {
 	return web.ErrNotFound
 }
 
+// consoleDemands adds the admin console's demand to those of the OAuth
+// server's pending requests: a sign-in that returns to the console is a fresh
+// one at the provider (SECURITY.md ADM-05; prompt=login, ForceAuthn).
+type consoleDemands struct{ *oauth.Server }
+
+func (d consoleDemands) SignInDemands(returnTo string) (web.SignInDemands, bool) {
+	if admin.NeedsFreshSignIn(returnTo) {
+		return web.SignInDemands{Fresh: true, ForceLogin: true}, true
+	}
+	return d.Server.SignInDemands(returnTo)
+}
+
 // signOut is sign-in's side of web.SignOut for the OAuth server, which is built
 // before sign-in.
 type signOut struct{ s *Server }
@@ -216,3 +243,6 @@ func (o signOut) UpstreamLogout(w http.ResponseWriter, r *http.Request, sess sto
 func (o signOut) RenderSignedOut(w http.ResponseWriter, r *http.Request, note string) error {
 	return o.s.signin.RenderSignedOut(w, r, note)
 }
+
+// Admin is the admin console and API this Server wired.
+func (s *Server) Admin() *admin.Server { return s.admin }

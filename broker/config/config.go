@@ -49,6 +49,9 @@ type Config struct {
 	AuthCodeTTL        time.Duration
 	SessionIdleTimeout time.Duration
 	SessionMaxAge      time.Duration
+	// AdminMaxAge is how old an admin's sign-in may be for the console
+	// (SECURITY.md ADM-05); older, they sign in again upstream.
+	AdminMaxAge time.Duration
 
 	LogLevel  string
 	LogFormat string
@@ -224,6 +227,9 @@ var Settings = []Setting{
 	{Env: "GATEHOUSE_SESSION_MAX_AGE", Default: "12h",
 		Help:  "A browser session ends this long after sign-in, however active.",
 		apply: func(c *Config, v string) error { return duration(&c.SessionMaxAge, v, time.Minute) }},
+	{Env: "GATEHOUSE_ADMIN_MAX_AGE", Default: "15m",
+		Help:  "The admin console needs a sign-in at most this old; an older one signs in again at the provider (prompt=login / ForceAuthn).",
+		apply: func(c *Config, v string) error { return duration(&c.AdminMaxAge, v, time.Minute) }},
 	{Env: "GATEHOUSE_OAUTH_RATE_PER_CLIENT", Default: "1000",
 		Help:  "Requests per second one client_id may make to the token, introspection and revocation endpoints (burst: twice that; a failed client authentication counts 100); 0 disables.",
 		apply: func(c *Config, v string) error { return nonNegativeInt(&c.OAuthRatePerClient, v) }},

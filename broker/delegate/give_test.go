@@ -190,6 +190,8 @@ func TestASDEL04_RedelegationRefusals(t *testing.T) {
 		{"permission to pass on, the policy forbidding it", "", func(r *Request) { r.MayRedelegate = true },
 			"access to Care Plans may not be passed on", false},
 	})
+	api, err = w.db.APIs().Get(t.Context(), "care") // the version the update above stored (DATA-11)
+	w.must(err)
 	api.Delegation.Redelegation = true
 	w.must(w.db.APIs().Update(t.Context(), api))
 

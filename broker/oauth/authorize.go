@@ -127,7 +127,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 		p.LoginOffered = true
 		return s.sendToLogin(w, r, p)
 	}
-	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: sess.Roles}
+	roles, err := s.web.Roles(r.Context(), sess) // granted roles too: an admin's own token (issue 12)
+	if err != nil {
+		return err
+	}
+	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: roles}
 	if q.ScopeGiven {
 		req.Requested = q.Scope
 	}

@@ -220,7 +220,8 @@ func TestAuthorizeDiscovery(t *testing.T) {
 		"response_types_supported": []any{"code"}, "response_modes_supported": []any{"query", "form_post"},
 		"code_challenge_methods_supported": []any{"S256"}, "request_parameter_supported": false,
 		"prompt_values_supported": []any{"none", "login", "consent", "select_account"},
-		"scopes_supported":        []any{"openid", "profile", "email", "offline_access", "admin", "notes.read", "notes.write"},
+		// gatehouse:admin is the built-in Admin API's (broker/admin).
+		"scopes_supported": []any{"openid", "profile", "email", "offline_access", "admin", "gatehouse:admin", "notes.read", "notes.write"},
 	}
 	for k, v := range want {
 		got, _ := json.Marshal(d[k])

@@ -128,7 +128,11 @@ func (s *Server) HandleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 	if id := r.PostFormValue("act_for"); id != "" {
 		return s.consentActFor(w, r, c, api, sess, u, p, id)
 	}
-	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: sess.Roles}
+	roles, err := s.web.Roles(ctx, sess) // granted roles too: an admin's own token (issue 12)
+	if err != nil {
+		return err
+	}
+	req := token.ScopeRequest{ClientAllowed: c.Scopes, API: api, User: true, Roles: roles}
 	if q.ScopeGiven {
 		req.Requested = q.Scope
 	}

@@ -47,6 +47,7 @@ type Store interface {
 	Replay() Replay
 	Revocations() Revocations
 	SignIns() SignIns
+	Roles() Roles
 	// InTx runs fn with a Store whose every aggregate runs on one database
 	// transaction: committed when fn returns nil, rolled back (fn's error
 	// returned) otherwise. Everything fn writes must go through tx. InTx on tx
@@ -221,7 +222,10 @@ type API struct {
 	Name       string
 	Scopes     []Scope
 	Delegation DelegationPolicy
-	CreatedAt  time.Time
+	// Version increases on every update. Update compares it when it is set
+	// (optimistic locking, SECURITY.md DATA-11); 0 writes whatever is stored.
+	Version   int64
+	CreatedAt time.Time
 }
 
 // DelegationPolicy says whether and how people may delegate their access to an
@@ -241,8 +245,38 @@ type APIs interface {
 	Get(ctx context.Context, id string) (API, error)
 	GetByAudience(ctx context.Context, audience string) (API, error)
 	List(ctx context.Context) ([]API, error)
+	// Update stores every field but ID and CreatedAt, and Version+1. With a
+	// non-zero a.Version it succeeds only if that is the stored version,
+	// otherwise ErrConflict (a concurrent edit won).
 	Update(ctx context.Context, a API) error
 	Delete(ctx context.Context, id string) error
+}
+
+// RoleAdmin is the role of Gatehouse's administrators.
+const RoleAdmin = "admin"
+
+// RoleGrant is a role granted to a user by an admin (or the bootstrap link),
+// apart from the roles a provider's role rules give a session at sign-in.
+type RoleGrant struct {
+	UserID    string
+	Role      string
+	GrantedBy string // the granting admin's user ID, or what the CLI records
+	GrantedAt time.Time
+}
+
+// Roles stores granted roles.
+type Roles interface {
+	// Grant stores g; ErrConflict if the user has the role already, ErrNotFound
+	// if the user does not exist.
+	Grant(ctx context.Context, g RoleGrant) error
+	// Revoke removes the grant; ErrNotFound if there is none. In a
+	// transaction it first locks every grant of the role until the transaction
+	// ends, so concurrent revocations of one role run one after the other.
+	Revoke(ctx context.Context, userID, role string) error
+	// ListForUser lists the user's grants, by role.
+	ListForUser(ctx context.Context, userID string) ([]RoleGrant, error)
+	// ListByRole lists the grants of role, oldest first.
+	ListByRole(ctx context.Context, role string) ([]RoleGrant, error)
 }
 
 // Session is a signed-in browser. The cookie carries a secret token; the database

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/revoke"
@@ -109,4 +110,21 @@ func (c *Core) SetSessionToken(w http.ResponseWriter, r *http.Request, secret st
 // LoginURL is the sign-in page that returns to returnTo.
 func LoginURL(returnTo string) string {
 	return "/login?" + url.Values{"return_to": {returnTo}}.Encode()
+}
+
+// Roles are the person's roles now: those the provider's role rules gave the
+// session at sign-in and those granted to the user (store.Roles), which hold
+// whichever provider they sign in with and end when revoked.
+func (c *Core) Roles(ctx context.Context, sess store.Session) ([]string, error) {
+	granted, err := c.Store.Roles().ListForUser(ctx, sess.UserID)
+	if err != nil {
+		return nil, err
+	}
+	roles := slices.Clone(sess.Roles)
+	for _, g := range granted {
+		if !slices.Contains(roles, g.Role) {
+			roles = append(roles, g.Role)
+		}
+	}
+	return roles, nil
 }

@@ -47,7 +47,8 @@ func commands() []command {
 		{"clients", "Manage OAuth clients (create, list, show, update, delete, rotate-secret)", cmdClients},
 		{"apis", "Manage APIs (resource servers) and their scopes", cmdAPIs},
 		{"providers", "Add, list, show, enable, disable or remove identity providers", cmdProviders},
-		{"users", "List, show, disable, enable or sign out users", cmdUsers},
+		{"users", "List, show, disable, enable or sign out users; grant or revoke roles", cmdUsers},
+		{"admin", "Print the first admin's one-time bootstrap link", cmdAdmin},
 		{"version", "Print the version", cmdVersion},
 	}
 }

@@ -21,11 +21,13 @@ const usersAbout = `Manages local accounts.
                         token issued to them is revoked at once, on every replica
   enable EMAIL|ID       the user can sign in again; what disable ended stays ended
   sign-out EMAIL|ID     ends every session of the user and revokes their tokens; the user stays enabled
+  grant-role EMAIL|ID ROLE   grants a role (e.g. admin) that holds whatever provider the user signs in with
+  revoke-role EMAIL|ID ROLE  removes a granted role; the last admin cannot lose the admin role
 
 Each change is written to the audit log (actor admin).`
 
 func cmdUsers(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "users", "users [flags] list|show|disable|enable|sign-out [EMAIL|ID]", usersAbout)
+	fs := newFlagSet(env, "users", "users [flags] list|show|disable|enable|sign-out [EMAIL|ID] | grant-role|revoke-role EMAIL|ID ROLE", usersAbout)
 	asJSON := fs.Bool("json", false, "print machine-readable JSON")
 	email := fs.String("email", "", "list: only the users with this email")
 	load := configFlags(fs, env)
@@ -35,9 +37,11 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 			return a[0] == "list"
 		case len(a) == 2:
 			return a[0] == "show" || a[0] == "disable" || a[0] == "enable" || a[0] == "sign-out"
+		case len(a) == 3:
+			return a[0] == "grant-role" || a[0] == "revoke-role"
 		}
 		return false
-	}, "users needs: list, or show|disable|enable|sign-out EMAIL|ID")
+	}, "users needs: list, show|disable|enable|sign-out EMAIL|ID, or grant-role|revoke-role EMAIL|ID ROLE")
 	if err != nil {
 		return err
 	}
@@ -62,6 +66,9 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 				ids[i] = u.User.ID
 			}
 			return fmt.Errorf("%d users have the email %s; name one by ID: %s", len(us), args[1], strings.Join(ids, ", "))
+		}
+		if len(args) == 3 {
+			return changeRole(ctx, env, ops, args[0], us[0].User, args[2])
 		}
 		return changeUser(ctx, env, ops, args[0], us[0].User)
 	}
@@ -164,5 +171,21 @@ func changeUser(ctx context.Context, env *environment, ops *operations.Service, 
 	}
 	fmt.Fprintf(env.stdout, "Ended %d session(s); revoked %d refresh token(s) and every access token of user %s.\n",
 		ch.CutOff.Sessions, ch.CutOff.RefreshTokens, u.ID)
+	return nil
+}
+
+// changeRole grants or revokes a role (operations.GrantRole, RevokeRole).
+func changeRole(ctx context.Context, env *environment, ops *operations.Service, sub string, u store.User, role string) error {
+	if sub == "grant-role" {
+		if err := ops.GrantRole(ctx, cliActor, u.ID, role); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "Granted the role %s to user %s (%s).\n", role, u.ID, u.Email)
+		return nil
+	}
+	if err := ops.RevokeRole(ctx, cliActor, u.ID, role); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "Revoked the role %s from user %s (%s); their current sessions keep it until they sign in again.\n", role, u.ID, u.Email)
 	return nil
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -84,12 +85,12 @@ func (s clients) Delete(ctx context.Context, id string) error {
 
 type apis struct{ db *DB }
 
-const apiColumns = `id, audience, name, scopes, delegation, created_at`
+const apiColumns = `id, audience, name, scopes, delegation, created_at, version`
 
 func scanAPI(s rowScanner) (store.API, error) {
 	var a store.API
 	err := s.Scan(&a.ID, &a.Audience, &a.Name, ld(&a.Scopes), objectDest[store.DelegationPolicy]{&a.Delegation},
-		tsd(&a.CreatedAt))
+		tsd(&a.CreatedAt), &a.Version)
 	if len(a.Delegation.Scopes) == 0 {
 		a.Delegation.Scopes = nil // empty lists read back as nil
 	}
@@ -97,7 +98,7 @@ func scanAPI(s rowScanner) (store.API, error) {
 }
 
 func (s apis) Create(ctx context.Context, a store.API) error {
-	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO apis (`+apiColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO apis (`+apiColumns+`) VALUES ($1, $2, $3, $4, $5, $6, 1)`,
 		a.ID, a.Audience, a.Name, jsonList[store.Scope](a.Scopes), jsonObject[store.DelegationPolicy]{a.Delegation},
 		s.db.ts(a.CreatedAt))
 	if err != nil {
@@ -132,11 +133,23 @@ func (s apis) List(ctx context.Context) ([]store.API, error) {
 }
 
 // Update changes everything but ID and CreatedAt; ErrConflict if the audience is
-// another API's.
+// another API's, or if a.Version is set and not the stored one (DATA-11).
 func (s apis) Update(ctx context.Context, a store.API) error {
-	return s.db.execOne(ctx, "apis: update", `UPDATE apis SET audience = $2, name = $3, scopes = $4, delegation = $5
-WHERE id = $1`,
-		a.ID, a.Audience, a.Name, jsonList[store.Scope](a.Scopes), jsonObject[store.DelegationPolicy]{a.Delegation})
+	const op = "apis: update"
+	q := `UPDATE apis SET audience = $2, name = $3, scopes = $4, delegation = $5, version = version + 1 WHERE id = $1`
+	args := []any{a.ID, a.Audience, a.Name, jsonList[store.Scope](a.Scopes), jsonObject[store.DelegationPolicy]{a.Delegation}}
+	if a.Version != 0 {
+		q += ` AND version = $6`
+		args = append(args, a.Version)
+	}
+	n, err := s.db.execCount(ctx, op, q, args...)
+	if err != nil || n == 1 {
+		return err
+	}
+	if _, err := s.Get(ctx, a.ID); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s: version %d is not current: %w", op, a.Version, store.ErrConflict)
 }
 
 func (s apis) Delete(ctx context.Context, id string) error {

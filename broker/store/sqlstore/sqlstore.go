@@ -166,6 +166,7 @@ func (db *DB) Audit() store.Audit                 { return audit{db} }
 func (db *DB) Replay() store.Replay               { return replay{db} }
 func (db *DB) Revocations() store.Revocations     { return revocations{db} }
 func (db *DB) SignIns() store.SignIns             { return signIns{db} }
+func (db *DB) Roles() store.Roles                 { return roles{db} }
 
 // prepared returns the statement for query, prepared on first use and kept until
 // Close, for the queries of hot paths: preparing costs SQLite more than running a

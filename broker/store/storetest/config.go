@@ -236,6 +236,7 @@ func newAPI(id, audience string) store.API {
 		},
 		Delegation: store.DelegationPolicy{Allowed: true, MaxDuration: 168 * time.Hour, Scopes: []string{"read"},
 			Redelegation: true},
+		Version:   1, // what Create stores
 		CreatedAt: at(0),
 	}
 }
@@ -274,7 +275,7 @@ func testAPIs(t *testing.T, open func(t *testing.T) store.Store) {
 	})
 	t.Run("List", func(t *testing.T) {
 		s := open(t)
-		b, a := newAPI("b", "https://b.example"), store.API{ID: "a", Audience: "https://a.example"}
+		b, a := newAPI("b", "https://b.example"), store.API{ID: "a", Audience: "https://a.example", Version: 1}
 		must(t, "Create", s.APIs().Create(t.Context(), b))
 		must(t, "Create", s.APIs().Create(t.Context(), a))
 		got, err := s.APIs().List(t.Context())
@@ -292,6 +293,7 @@ func testAPIs(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "Update", s.APIs().Update(t.Context(), changed))
 		got, err := s.APIs().GetByAudience(t.Context(), "https://new.example.com")
 		must(t, "GetByAudience", err)
+		a.Version = 2
 		same(t, "api", got, a)
 		_, err = s.APIs().GetByAudience(t.Context(), "https://api.example.com")
 		wantErr(t, "GetByAudience old audience", err, store.ErrNotFound)
@@ -306,6 +308,29 @@ func testAPIs(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("UpdateMissing", func(t *testing.T) {
 		err := open(t).APIs().Update(t.Context(), newAPI("a1", "https://api.example.com"))
 		wantErr(t, "Update", err, store.ErrNotFound)
+	})
+	// DATA-11: of two edits from the same version, the second is refused and
+	// the first stays; version 0 writes regardless (the CLI's last word).
+	t.Run("UpdateStaleVersion", func(t *testing.T) {
+		s := open(t)
+		a := newAPI("a1", "https://api.example.com")
+		must(t, "Create", s.APIs().Create(t.Context(), a))
+		first, second := a, a
+		first.Name, second.Name = "First", "Second"
+		must(t, "Update first", s.APIs().Update(t.Context(), first))
+		wantErr(t, "Update second", s.APIs().Update(t.Context(), second), store.ErrConflict)
+		got, err := s.APIs().Get(t.Context(), "a1")
+		must(t, "Get", err)
+		if got.Name != "First" || got.Version != 2 {
+			t.Fatalf("after a stale update: %q version %d, want First version 2", got.Name, got.Version)
+		}
+		second.Version = 0
+		must(t, "Update unversioned", s.APIs().Update(t.Context(), second))
+		got, err = s.APIs().Get(t.Context(), "a1")
+		must(t, "Get", err)
+		if got.Name != "Second" || got.Version != 3 {
+			t.Fatalf("after an unversioned update: %q version %d, want Second version 3", got.Name, got.Version)
+		}
 	})
 	t.Run("Delete", func(t *testing.T) {
 		s := open(t)

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Replay", func(t *testing.T) { testReplay(t, open) })
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open) })
 	t.Run("SignIns", func(t *testing.T) { testSignIns(t, open) })
+	t.Run("Roles", func(t *testing.T) { testRoles(t, open) })
 	t.Run("InTx", func(t *testing.T) { testInTx(t, open) })
 }
 

@@ -1,0 +1,45 @@
+package admin_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	bt "github.com/gatehouse/gatehouse/broker/browsertest"
+)
+
+// TestBrowserBootstrapAndCreateAPI: in headless Chromium, the bootstrap link
+// leads through a sign-in to the confirmation, then the admin home, where the
+// admin adds an API that is then listed.
+func TestBrowserBootstrapAndCreateAPI(t *testing.T) {
+	w := newWorld(t)
+	link := w.bootstrapLink()
+	ctx := bt.New(t, 90*time.Second)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(w.TS.URL+link),
+		bt.WaitTestID("login-email"),
+		chromedp.SendKeys(bt.Sel("login-email"), "bob@uni.example"),
+		chromedp.Click(bt.Sel("login-submit")),
+		bt.WaitTestID("bootstrap-confirm"),
+		chromedp.Click(bt.Sel("bootstrap-confirm")),
+		bt.WaitTestID("admin-home"),
+		chromedp.Click(bt.Sel("admin-section-apis")+" a"),
+		bt.WaitTestID("api-new"),
+		chromedp.Click(bt.Sel("api-new")),
+		bt.WaitTestID("api-name"),
+		chromedp.SendKeys(bt.Sel("api-id"), "tasks"),
+		chromedp.SendKeys(bt.Sel("api-name"), "Tasks"),
+		chromedp.SendKeys(bt.Sel("api-audience"), "https://tasks.test"),
+		chromedp.SendKeys(bt.Sel("api-scopes"), "tasks.read | Read your tasks"),
+		chromedp.Click(bt.Sel("api-save")),
+		bt.WaitTestID("api-tasks"),
+	)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.Logs)
+	}
+	name, _ := bt.Text(ctx, "admin-notice")
+	if a := w.api("tasks"); a.Name != "Tasks" || len(a.Scopes) != 1 || name == "" {
+		t.Fatalf("stored %+v, notice %q", a, name)
+	}
+}
