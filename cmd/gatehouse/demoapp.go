@@ -134,7 +134,12 @@ func (a *demoApp) config(ctx context.Context) (*oidc.Provider, oauth2.Config, er
 		}
 		a.provider = p
 	}
-	return a.provider, oauth2.Config{ClientID: demoAppID, ClientSecret: a.secret, Endpoint: a.provider.Endpoint(),
+	ep := a.provider.Endpoint()
+	// The app is registered for client_secret_basic. Auto-detection would try
+	// the form body after any refusal, turning a refused refresh's invalid_grant
+	// into invalid_client.
+	ep.AuthStyle = oauth2.AuthStyleInHeader
+	return a.provider, oauth2.Config{ClientID: demoAppID, ClientSecret: a.secret, Endpoint: ep,
 		RedirectURL: a.url + "/callback",
 		Scopes:      []string{oidc.ScopeOpenID, "profile", "email", "notes.read", "notes.write", "grades.read", "admin"}}, nil
 }
@@ -246,19 +251,20 @@ func (a *demoApp) view(ctx context.Context, sess *demoSession) demoView {
 	sub, _ := access["sub"].(string)
 	actor, _ := act["sub"].(string)
 	v.DelegationID, _ = access["delegation_id"].(string)
-	whose := sub
-	if u, err := a.people(ctx, sub); err == nil {
-		whose = nameAndEmail(u.Name, u.Email)
-	}
-	// The ID token is about the person who signed in (OIDC Core §2): the actor.
-	as := actor
-	if sess.idClaims["sub"] == actor {
-		name, _ := sess.idClaims["name"].(string)
-		email, _ := sess.idClaims["email"].(string)
-		as = nameAndEmail(name, email)
-	}
-	v.Acting = "Acting for " + whose + " as " + as
+	v.Acting = "Acting for " + a.personName(ctx, sub) + " as " + a.personName(ctx, actor)
 	return v
+}
+
+// personName names the Gatehouse account id, or is id when it is unknown. The
+// delegated token's ID token is the actor's but carries only openid (README
+// "Acting for someone"), so neither party's name is in the tokens.
+func (a *demoApp) personName(ctx context.Context, id string) string {
+	if u, err := a.people(ctx, id); err == nil {
+		if n := nameAndEmail(u.Name, u.Email); n != "" {
+			return n
+		}
+	}
+	return id
 }
 
 // scopeOf is the scope the token response granted (RFC 6749 §5.1).
