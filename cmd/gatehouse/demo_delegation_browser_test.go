@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,7 +21,12 @@ import (
 	bt "github.com/gatehouse/gatehouse/broker/browsertest"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
+
+// readmeDelegationMarker is the first line of README.md's introspection line in
+// "Delegation in the demo".
+const readmeDelegationMarker = "# delegation-demo:"
 
 // TestDemoDelegationWalkThrough is README's "Delegation in the demo" in two
 // headless Chromium profiles against `gatehouse demo` (issue 11, "Done when"):
@@ -29,7 +36,8 @@ import (
 // on the Activity page and revokes; at once the token is inactive when the
 // Notes API's resource server (demo-service, exchange.env) introspects it, the
 // demo app's introspection says so and its refresh is refused, with nothing
-// issued under the delegation after the revocation. The delegation pages are
+// issued under the delegation after the revocation; README's curl line says
+// the same. The delegation pages are
 // also checked at a phone's 320 px for sideways scrolling. With
 // GATEHOUSE_SCREENSHOTS=dir it writes README's screenshots (900 px wide) there.
 func TestDemoDelegationWalkThrough(t *testing.T) {
@@ -116,7 +124,7 @@ func TestDemoDelegationWalkThrough(t *testing.T) {
 			bt.WaitTestID(pick), chromedp.Click(bt.Sel(pick)))
 	}
 
-	// 0. Bob signs in to the demo app once, as himself: access can be given
+	// 1. Bob signs in to the demo app once, as himself: access can be given
 	// only to someone Gatehouse knows.
 	signInAtApp(bob, "bob@oidc.example", "pick-1")
 	step(bob, "bob approves as himself", bt.WaitTestID("consent-approve"), chromedp.Click(bt.Sel("consent-approve")),
@@ -125,7 +133,7 @@ func TestDemoDelegationWalkThrough(t *testing.T) {
 		t.Errorf("bob's own sign-in says it acts for someone")
 	}
 
-	// 1-3. Alice signs in, opens Delegated access and gives bob read access to
+	// 2-3. Alice signs in, opens Delegated access and gives bob read access to
 	// her notes until a date, through the review step.
 	step(alice, "alice signs in", chromedp.EmulateViewport(900, 800),
 		chromedp.Navigate(base+"/login"), bt.WaitTestID("login-email"),
@@ -197,9 +205,26 @@ func TestDemoDelegationWalkThrough(t *testing.T) {
 		}
 		return v
 	}
+	// README's curl line, as written, with the token in ACCESS_TOKEN.
+	readmeCurl := func(name string, check func(v map[string]any) bool) {
+		t.Run(name, func(t *testing.T) {
+			testsupport.RequireTools(t, "bash", "curl")
+			cmd := exec.Command("bash", "-e", "-o", "pipefail", "-s")
+			cmd.Dir, cmd.Stdin = filepath.Dir(dir), strings.NewReader(readmeBlock(t, readmeDelegationMarker))
+			cmd.Env = append(os.Environ(), "ACCESS_TOKEN="+at)
+			b, err := cmd.CombinedOutput()
+			var v map[string]any
+			if err != nil || json.Unmarshal(b, &v) != nil || !check(v) {
+				t.Errorf("README's introspection: %v\n%s", err, b)
+			}
+		})
+	}
 	if v := introspect(); v["active"] != true || v["sub"] != claims["sub"] || v["delegation_id"] != delegationID {
 		t.Errorf("introspection before revoking: %v", v)
 	}
+	readmeCurl("readme-curl-active", func(v map[string]any) bool {
+		return v["active"] == true && v["sub"] == claims["sub"] && reflect.DeepEqual(v["act"], claims["act"])
+	})
 
 	// 6. Alice sees the use on the Activity page. Uses are batched audit
 	// events (written within the audit writer's flush interval), so the page
@@ -221,7 +246,7 @@ func TestDemoDelegationWalkThrough(t *testing.T) {
 	fits("activity")
 	shot(alice, "delegation-5-activity", true)
 
-	// 7. Alice revokes; within the same second the token is inactive.
+	// 7-8. Alice revokes; within the same second the token is inactive.
 	step(alice, "revoke", chromedp.Navigate(base+"/account/delegations"), bt.WaitTestID("delegation-revoke"),
 		chromedp.Click(bt.Sel("delegation-revoke")), bt.WaitTestID("delegation-confirm"))
 	fits("revoke confirmation")
@@ -231,6 +256,7 @@ func TestDemoDelegationWalkThrough(t *testing.T) {
 		t.Errorf("introspection right after revoking: %v", v)
 	}
 	fits("delegations after revoking")
+	readmeCurl("readme-curl-inactive", func(v map[string]any) bool { return len(v) == 1 && v["active"] == false })
 	step(bob, "the demo app introspects", chromedp.EmulateViewport(900, 800), chromedp.Click(bt.Sel("demo-introspect")),
 		bt.WaitTestID("demo-introspection"))
 	if s := text(bob, "demo-introspection"); !strings.Contains(s, `"active": false`) {
