@@ -100,9 +100,10 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
                                  the claims role rules can match
 
   Delegation (README "Delegation in the demo"):
-    %[1]s/account/delegations   alice can give bob access to her notes
-                                 here (bob signs in once first); bob then picks
-                                 "Act for Alice" in the demo app
+    %[1]s/account/delegations
+                                 alice can give bob access to her notes here (bob
+                                 signs in once first); bob then picks "Act for
+                                 Alice" in the demo app
 
   Token exchange (README "Token exchange" has a script to paste):
     %[3]s/exchange.env   the demo services' credentials (new at each start) and
