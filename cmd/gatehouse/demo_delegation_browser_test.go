@@ -132,6 +132,13 @@ func TestDemoDelegationWalkThrough(t *testing.T) {
 	if n, _ := chromedp.Run(bob, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="demo-acting"]').length`)); n != 0 {
 		t.Errorf("bob's own sign-in says it acts for someone")
 	}
+	// The demo app's buttons while access holds: a refresh gives new tokens
+	// and introspection says active.
+	step(bob, "bob refreshes his own tokens", chromedp.Click(bt.Sel("demo-refresh")), bt.WaitTestID("demo-refreshed"),
+		chromedp.Click(bt.Sel("demo-introspect")), bt.WaitTestID("demo-introspection"))
+	if s := text(bob, "demo-introspection"); !strings.Contains(s, `"active": true`) {
+		t.Errorf("the demo app's introspection of bob's own refreshed token: %s", s)
+	}
 
 	// 2-3. Alice signs in, opens Delegated access and gives bob read access to
 	// her notes until a date, through the review step.
