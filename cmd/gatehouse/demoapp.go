@@ -69,7 +69,8 @@ type demoApp struct {
 	sessions map[string]*demoSession
 }
 
-// demoSession is what one browser's sign-in got.
+// demoSession is what one browser's sign-in got. It is never changed once
+// stored: a refresh stores a new one, so handlers share no mutable state.
 type demoSession struct {
 	token    *oauth2.Token
 	idClaims map[string]any
@@ -77,8 +78,8 @@ type demoSession struct {
 	logout   string
 }
 
-// maxDemoSessions bounds the demo app's memory: the oldest are forgotten first
-// in practice only after a hundred sign-ins.
+// maxDemoSessions bounds the demo app's memory: past it, a sign-in makes the
+// app forget some other browser's tokens.
 const maxDemoSessions = 100
 
 // startDemoApp registers the demo API and app (idempotently; the app gets a new
@@ -287,10 +288,10 @@ func nameAndEmail(name, email string) string {
 // session is the browser's demoSession, nil when it has none. A POST must come
 // from the app's own page: the cookie is SameSite=Lax, and Origin is checked
 // when sent.
-func (a *demoApp) session(w http.ResponseWriter, r *http.Request) *demoSession {
+func (a *demoApp) session(w http.ResponseWriter, r *http.Request) (string, *demoSession) {
 	if o := r.Header.Get("Origin"); o != "" && o != a.url {
 		http.Error(w, "Cross-site request refused.", http.StatusForbidden)
-		return nil
+		return "", nil
 	}
 	c, err := r.Cookie(demoSessionCookie)
 	var sess *demoSession
@@ -301,15 +302,16 @@ func (a *demoApp) session(w http.ResponseWriter, r *http.Request) *demoSession {
 	}
 	if sess == nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return "", nil
 	}
-	return sess
+	return c.Value, sess
 }
 
 // handleIntrospect asks Gatehouse whether the access token is still active
 // (RFC 7662 §2.1; the demo app introspects a token issued to itself), as an app
 // would before trusting a token a while after it got it.
 func (a *demoApp) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	sess := a.session(w, r)
+	_, sess := a.session(w, r)
 	if sess == nil {
 		return
 	}
@@ -346,7 +348,7 @@ func (a *demoApp) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 // handleRefresh uses the refresh token (RFC 6749 §6) and shows the new access
 // token, or Gatehouse's refusal (invalid_grant once the access has ended).
 func (a *demoApp) handleRefresh(w http.ResponseWriter, r *http.Request) {
-	sess := a.session(w, r)
+	id, sess := a.session(w, r)
 	if sess == nil {
 		return
 	}
@@ -373,10 +375,12 @@ func (a *demoApp) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		demoPage.Execute(w, v)
 		return
 	}
+	next := *sess
+	next.token = tok
 	a.mu.Lock()
-	sess.token = tok
+	a.sessions[id] = &next
 	a.mu.Unlock()
-	v := a.view(ctx, sess)
+	v := a.view(ctx, &next)
 	v.Refreshed = "New tokens at " + time.Now().UTC().Format("15:04:05") + " UTC."
 	demoPage.Execute(w, v)
 }
