@@ -76,7 +76,7 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		if idps, err = startDemoIdPs(ctx, ops, o); err != nil {
 			return err
 		}
-		if app, err = startDemoApp(ctx, ops, cfg.Issuer.String()); err != nil {
+		if app, err = startDemoApp(ctx, ops, cfg.Issuer.String(), db.Users().Get); err != nil {
 			return err
 		}
 		return registerDemoExchange(ctx, ops, *dataDir, [][2]string{{"GATEHOUSE", cfg.Issuer.String()},
@@ -98,6 +98,12 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
                                  "Connected apps" on the account page revokes it.
     go run ./cmd/gatehouse users show alice@oidc.example --env-file %[2]s
                                  the claims role rules can match
+
+  Delegation (README "Delegation in the demo"):
+    %[1]s/account/delegations
+                                 alice can give bob access to her notes here (bob
+                                 signs in once first); bob then picks "Act for
+                                 Alice" in the demo app
 
   Token exchange (README "Token exchange" has a script to paste):
     %[3]s/exchange.env   the demo services' credentials (new at each start) and
