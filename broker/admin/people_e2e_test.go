@@ -349,3 +349,21 @@ func TestDisabledPersonsTokenInactiveAtIntrospection(t *testing.T) {
 	}
 	w.wantEvent("user.disabled", aliceID, bobID, "console", 1)
 }
+
+// TestADM14_PersonNameIsEscaped: a name carrying HTML (from an IdP's claims)
+// is shown escaped in the search results and on the person's page.
+func TestADM14_PersonNameIsEscaped(t *testing.T) {
+	w := newWorld(t)
+	c, _ := w.signIn("alice@corp.example")
+	_, bobID := w.signIn("bob@uni.example")
+	const evil = `<img src=x onerror=alert(1)>Bob`
+	u := w.user(bobID)
+	u.Name = evil
+	brokertest.Must(t, w.DB.Users().Update(t.Context(), u))
+	for _, path := range []string{"/admin/people?q=bob", "/admin/people/" + bobID, "/admin/people/" + bobID + "/disable"} {
+		res, page := w.page(c, path)
+		if res.StatusCode != 200 || strings.Contains(page, "<img src=x") || !strings.Contains(page, "&lt;img src=x") {
+			t.Errorf("%s: %d, the name is not escaped:\n%s", path, res.StatusCode, page)
+		}
+	}
+}
