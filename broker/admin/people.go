@@ -27,6 +27,9 @@ import (
 // PeoplePage is how many people a search page shows.
 const PeoplePage = 50
 
+// MaxQuery bounds the text of a search: longer than any email or name.
+const MaxQuery = 320
+
 // RecentEvents is how many audit events about a person their page shows.
 const RecentEvents = 20
 
@@ -324,6 +327,9 @@ func (a *Server) UserSearchAPI(w http.ResponseWriter, r *http.Request) {
 		after, ok := decodeCursor(q.Get("after"))
 		if !ok {
 			return problem(http.StatusBadRequest, "after is not a cursor this API returned as next.")
+		}
+		if len(q.Get("q")) > MaxQuery {
+			return invalidProblem([]string{"q is longer than " + strconv.Itoa(MaxQuery) + " bytes"})
 		}
 		limit := PeoplePage
 		if s := q.Get("limit"); s != "" {

@@ -18,6 +18,9 @@ import (
 func (a *Server) HandlePeople(w http.ResponseWriter, r *http.Request) error {
 	return a.console(w, r, func(w http.ResponseWriter, r *http.Request, p person) error {
 		q := strings.TrimSpace(r.URL.Query().Get("q"))
+		if len(q) > MaxQuery {
+			q = strings.ToValidUTF8(q[:MaxQuery], "")
+		}
 		// A cursor the console did not make starts at the beginning.
 		after, _ := decodeCursor(r.URL.Query().Get("after"))
 		us, next, err := a.search(r.Context(), q, after, PeoplePage)

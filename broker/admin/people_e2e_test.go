@@ -226,6 +226,8 @@ func TestAdminAPIPeople(t *testing.T) {
 	wantProblem(t, "bad cursor", status, h, body, http.StatusBadRequest)
 	status, h, body = w.call("GET", "/api/admin/v1/users?limit=0", tok, nil)
 	wantProblem(t, "bad limit", status, h, body, http.StatusUnprocessableEntity)
+	status, h, body = w.call("GET", "/api/admin/v1/users?q="+strings.Repeat("a", 321), tok, nil)
+	wantProblem(t, "a query too long", status, h, body, http.StatusUnprocessableEntity)
 
 	status, _, body = w.call("GET", "/api/admin/v1/users/"+bobID, tok, nil)
 	ids, _ := body["identities"].([]any)
