@@ -43,3 +43,37 @@ func TestBrowserBootstrapAndCreateAPI(t *testing.T) {
 		t.Fatalf("stored %+v, notice %q", a, name)
 	}
 }
+
+// TestBrowserPeopleDisable: in headless Chromium, an admin signs in to the
+// console, finds a person by name, opens their page, and disables them after
+// the confirmation page says what that ends.
+func TestBrowserPeopleDisable(t *testing.T) {
+	w := newWorld(t)
+	_, bobID := w.signIn("bob@uni.example")
+	ctx := bt.New(t, 90*time.Second)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(w.TS.URL+"/login?return_to=/admin"),
+		bt.WaitTestID("login-email"),
+		chromedp.SendKeys(bt.Sel("login-email"), "alice@corp.example"),
+		chromedp.Click(bt.Sel("login-submit")),
+		bt.WaitTestID("admin-home"),
+		chromedp.Click(bt.Sel("admin-section-people")+" a"),
+		bt.WaitTestID("people-q"),
+		chromedp.SendKeys(bt.Sel("people-q"), "bob"),
+		chromedp.Click(bt.Sel("people-search")),
+		bt.WaitTestID("person-"+bobID),
+		chromedp.Click(bt.Sel("person-"+bobID)+" a"),
+		bt.WaitTestID("person-disable"),
+		chromedp.Click(bt.Sel("person-disable")),
+		bt.WaitTestID("confirm-consequence"),
+		chromedp.Click(bt.Sel("confirm")),
+		bt.WaitTestID("person-enable"),
+	)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.Logs)
+	}
+	notice, _ := bt.Text(ctx, "admin-notice")
+	if u := w.user(bobID); !u.Disabled || notice == "" {
+		t.Fatalf("disabled %v, notice %q", u.Disabled, notice)
+	}
+}

@@ -15,7 +15,7 @@ func (a *Server) HandleHome(w http.ResponseWriter, r *http.Request) error {
 				{ID: "providers", Name: "Identity providers", About: "The organisations people sign in with."},
 				{ID: "apps", Name: "Apps", About: "The applications (OAuth clients) that use Gatehouse."},
 				{ID: "apis", Name: "APIs", Href: "/admin/apis", Ready: true, About: "The APIs tokens are issued for, their scopes and delegation policy."},
-				{ID: "people", Name: "People", About: "Accounts, their roles, sessions and delegations."},
+				{ID: "people", Name: "People", Href: "/admin/people", Ready: true, About: "Accounts, their roles, sessions and delegations."},
 				{ID: "audit", Name: "Audit log", About: "Who did what, when."},
 			}}))
 	})

@@ -80,7 +80,29 @@ type Users interface {
 	FindByEmail(ctx context.Context, email string) ([]User, error)
 	// List returns every user, oldest first (gatehouse users list).
 	List(ctx context.Context) ([]User, error)
+	// Search returns at most s.Limit users whose canonical email starts with
+	// s.Query or whose name contains it (case-insensitively; on SQLite only
+	// ASCII letters fold), ordered by canonical email then ID, after s.After.
+	Search(ctx context.Context, s UserSearch) ([]User, error)
 }
+
+// UserSearch is one page of an admin's search for people (Users.Search).
+type UserSearch struct {
+	Query string
+	// After continues after the last user of the previous page (its Email and
+	// ID); the zero value starts at the beginning.
+	After UserCursor
+	Limit int // at most MaxUserSearch; 0 means MaxUserSearch
+}
+
+// UserCursor is a user's place in the order of Users.Search.
+type UserCursor struct{ Email, ID string }
+
+// Cursor is u's place in the order of Users.Search.
+func (u User) Cursor() UserCursor { return UserCursor{Email: u.Email, ID: u.ID} }
+
+// MaxUserSearch bounds one page of Users.Search.
+const MaxUserSearch = 100
 
 // Identity is an upstream identity (provider, subject) linked to one local user.
 type Identity struct {
