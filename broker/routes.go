@@ -110,6 +110,12 @@ func (s *Server) routes() {
 	s.adminAPI("GET /api/admin/v1/apis/{id}", ad.APIGet)
 	s.adminAPI("PUT /api/admin/v1/apis/{id}", ad.APIUpdate)
 	s.adminAPI("DELETE /api/admin/v1/apis/{id}", ad.APIDelete)
+	s.page("GET /admin/audit", ad.HandleAudit)
+	s.page("GET /admin/audit/export.csv", ad.HandleAuditExportCSV)
+	s.page("GET /admin/audit/export.jsonl", ad.HandleAuditExportJSONL)
+	s.adminAPI("GET /api/admin/v1/audit", ad.AuditList)
+	s.adminAPI("GET /api/admin/v1/audit/export.csv", ad.AuditExportCSV)
+	s.adminAPI("GET /api/admin/v1/audit/export.jsonl", ad.AuditExportJSONL)
 
 	s.unmatched = s.web.Metrics.Instrument("unmatched", s.web.Adapt(s.handleUnmatched))
 }

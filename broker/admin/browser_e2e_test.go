@@ -1,12 +1,14 @@
 package admin_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	bt "github.com/gatehouse/gatehouse/broker/browsertest"
+	"github.com/gatehouse/gatehouse/broker/store"
 )
 
 // TestBrowserBootstrapAndCreateAPI: in headless Chromium, the bootstrap link
@@ -41,5 +43,39 @@ func TestBrowserBootstrapAndCreateAPI(t *testing.T) {
 	name, _ := bt.Text(ctx, "admin-notice")
 	if a := w.api("tasks"); a.Name != "Tasks" || len(a.Scopes) != 1 || name == "" {
 		t.Fatalf("stored %+v, notice %q", a, name)
+	}
+}
+
+// TestBrowserAuditLog: in headless Chromium, an admin signs in, sees the
+// charts on the home, opens the audit log, filters by provider and outcome,
+// and finds exactly the matching events, without JavaScript of ours.
+func TestBrowserAuditLog(t *testing.T) {
+	w := newWorld(t)
+	w.seed(store.AuditEvent{Time: w.Clk.Now().Add(-time.Minute), Actor: "anonymous", Action: "signin.refused", Target: "corp"},
+		store.AuditEvent{Time: w.Clk.Now().Add(-time.Minute), Actor: "anonymous", Action: "signin.refused", Target: "uni"})
+	ctx := bt.New(t, 90*time.Second)
+	var rows int
+	var url string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(w.TS.URL+"/admin"),
+		bt.WaitTestID("login-email"),
+		chromedp.SendKeys(bt.Sel("login-email"), "alice@corp.example"),
+		chromedp.Click(bt.Sel("login-submit")),
+		bt.WaitTestID("chart-signins"),
+		bt.WaitTestID("chart-tokens"),
+		chromedp.Click(bt.Sel("admin-section-audit")+" a"),
+		bt.WaitTestID("audit-filter"),
+		chromedp.SendKeys("#audit-provider", "corp", chromedp.ByQuery),
+		chromedp.SetValue("#audit-outcome", "refusal", chromedp.ByQuery),
+		chromedp.Click(bt.Sel("audit-apply")),
+		bt.WaitTestID("audit-events"),
+		chromedp.Location(&url),
+		chromedp.Evaluate(`document.querySelectorAll('[data-testid^="audit-event-"]').length`, &rows),
+	)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.Logs)
+	}
+	if rows != 1 || !strings.Contains(url, "provider=corp") || !strings.Contains(url, "outcome=refusal") {
+		t.Fatalf("%d events at %s, want the one refusal at corp", rows, url)
 	}
 }
