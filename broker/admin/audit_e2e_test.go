@@ -419,11 +419,14 @@ func TestADM12_AuditLogHoldsNoSecrets(t *testing.T) {
 	res, err := w.TS.Client().Do(req)
 	brokertest.Must(t, err)
 	res.Body.Close()
+	// An admin rotates a client's secret: client.secret_rotated, without it.
+	rotated, err := w.ops().RotateClientSecret(t.Context(), opsActor, "svc")
+	brokertest.Must(t, err)
 	w.flush()
-	if len(w.events("oauth.rejected")) == 0 || len(w.events("token.issued")) == 0 || len(w.events("signin.succeeded")) == 0 {
+	if len(w.events("client.secret_rotated")) != 1 || len(w.events("oauth.rejected")) == 0 || len(w.events("token.issued")) == 0 || len(w.events("signin.succeeded")) == 0 {
 		t.Fatal("the flows were not audited")
 	}
-	secrets := []string{w.secrets["robot"], w.secrets["svc"], tok, svcTok, wrong, "s3cret-corp", "s3cret-uni", "PRIVATE KEY"}
+	secrets := []string{w.secrets["robot"], w.secrets["svc"], rotated.Secret, tok, svcTok, wrong, "s3cret-corp", "s3cret-uni", "PRIVATE KEY"}
 	var outputs []string
 	_, page := w.page(c, "/admin/audit")
 	outputs = append(outputs, page)
@@ -493,9 +496,9 @@ func TestAdminHomeCharts(t *testing.T) {
 	add(day(1), 7, "token.issued", "u")
 	add(day(1), 2, "token.exchanged", "u")
 	add(day(1), 4, "oauth.rejected", "/oauth2/token")
-	add(day(2), 3, "token.revoked", "u")   // not issued
-	add(day(2), 6, "session.ended", "s")   // not a sign-in
-	add(day(20), 8, "token.issued", "u")   // too old
+	add(day(2), 3, "token.revoked", "u") // not issued
+	add(day(2), 6, "session.ended", "s") // not a sign-in
+	add(day(20), 8, "token.issued", "u") // too old
 	w.seed(evs...)
 	res, page := w.page(c, "/admin")
 	if res.StatusCode != 200 {

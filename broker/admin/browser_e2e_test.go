@@ -9,6 +9,7 @@ import (
 
 	bt "github.com/gatehouse/gatehouse/broker/browsertest"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
 
 // TestBrowserBootstrapAndCreateAPI: in headless Chromium, the bootstrap link
@@ -54,9 +55,7 @@ func TestBrowserAuditLog(t *testing.T) {
 	w.seed(store.AuditEvent{Time: w.Clk.Now().Add(-time.Minute), Actor: "anonymous", Action: "signin.refused", Target: "corp"},
 		store.AuditEvent{Time: w.Clk.Now().Add(-time.Minute), Actor: "anonymous", Action: "signin.refused", Target: "uni"})
 	ctx := bt.New(t, 90*time.Second)
-	var rows int
-	var url string
-	err := chromedp.Run(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(w.TS.URL+"/admin"),
 		bt.WaitTestID("login-email"),
 		chromedp.SendKeys(bt.Sel("login-email"), "alice@corp.example"),
@@ -65,16 +64,18 @@ func TestBrowserAuditLog(t *testing.T) {
 		bt.WaitTestID("chart-tokens"),
 		chromedp.Click(bt.Sel("admin-section-audit")+" a"),
 		bt.WaitTestID("audit-filter"),
-		chromedp.SendKeys("#audit-provider", "corp", chromedp.ByQuery),
-		chromedp.SetValue("#audit-outcome", "refusal", chromedp.ByQuery),
+		chromedp.SendKeys(chromedp.CSS("#audit-provider"), "corp"),
+		chromedp.SetValue(chromedp.CSS("#audit-outcome"), "refusal"),
 		chromedp.Click(bt.Sel("audit-apply")),
 		bt.WaitTestID("audit-events"),
-		chromedp.Location(&url),
-		chromedp.Evaluate(`document.querySelectorAll('[data-testid^="audit-event-"]').length`, &rows),
 	)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, w.Logs)
 	}
+	url, err := chromedp.Run(ctx, chromedp.Location())
+	brokertest.Must(t, err)
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid^="audit-event-"]').length`))
+	brokertest.Must(t, err)
 	if rows != 1 || !strings.Contains(url, "provider=corp") || !strings.Contains(url, "outcome=refusal") {
 		t.Fatalf("%d events at %s, want the one refusal at corp", rows, url)
 	}

@@ -208,7 +208,7 @@ func testAudit(t *testing.T, open func(t *testing.T) store.Store) {
 			ev(time.Date(2031, 3, 5, 0, 30, 0, 0, time.FixedZone("CET", 3600)), "signin.succeeded", "uni"),
 			ev(day.Add(25*time.Hour), "token.issued", "u1"),
 			ev(day.Add(26*time.Hour), "token.issued", "u2"),
-			ev(day.Add(26*time.Hour), "session.ended", "s1"), // not asked for
+			ev(day.Add(26*time.Hour), "session.ended", "s1"),      // not asked for
 			ev(day.Add(48*time.Hour), "signin.succeeded", "corp"), // Until: outside
 		))
 		got, err := s.Audit().CountByDay(t.Context(), store.AuditDayQuery{
