@@ -129,6 +129,13 @@ func (s *Server) routes() {
 	s.adminAPI("POST /api/admin/v1/users/{id}/sign-out", ad.UserActionAPI("sign-out"))
 	s.adminAPI("PUT /api/admin/v1/users/{id}/roles/{role}", ad.UserRoleGrantAPI)
 	s.adminAPI("DELETE /api/admin/v1/users/{id}/roles/{role}", ad.UserRoleRevokeAPI)
+	// The audit log (issue 12): filter, page, export.
+	s.page("GET /admin/audit", ad.HandleAudit)
+	s.page("GET /admin/audit/export.csv", ad.HandleAuditExportCSV)
+	s.page("GET /admin/audit/export.jsonl", ad.HandleAuditExportJSONL)
+	s.adminAPI("GET /api/admin/v1/audit", ad.AuditList)
+	s.adminAPI("GET /api/admin/v1/audit/export.csv", ad.AuditExportCSV)
+	s.adminAPI("GET /api/admin/v1/audit/export.jsonl", ad.AuditExportJSONL)
 
 	s.unmatched = s.web.Metrics.Instrument("unmatched", s.web.Adapt(s.handleUnmatched))
 }

@@ -1,12 +1,15 @@
 package admin_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	bt "github.com/gatehouse/gatehouse/broker/browsertest"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
 
 // TestBrowserBootstrapAndCreateAPI: in headless Chromium, the bootstrap link
@@ -75,5 +78,39 @@ func TestBrowserPeopleDisable(t *testing.T) {
 	notice, _ := bt.Text(ctx, "admin-notice")
 	if u := w.user(bobID); !u.Disabled || notice == "" {
 		t.Fatalf("disabled %v, notice %q", u.Disabled, notice)
+	}
+}
+
+// TestBrowserAuditLog: in headless Chromium, an admin signs in, sees the
+// charts on the home, opens the audit log, filters by provider and outcome,
+// and finds exactly the matching events, without JavaScript of ours.
+func TestBrowserAuditLog(t *testing.T) {
+	w := newWorld(t)
+	w.seed(store.AuditEvent{Time: w.Clk.Now().Add(-time.Minute), Actor: "anonymous", Action: "signin.refused", Target: "corp"},
+		store.AuditEvent{Time: w.Clk.Now().Add(-time.Minute), Actor: "anonymous", Action: "signin.refused", Target: "uni"})
+	ctx := bt.New(t, 90*time.Second)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(w.TS.URL+"/admin"),
+		bt.WaitTestID("login-email"),
+		chromedp.SendKeys(bt.Sel("login-email"), "alice@corp.example"),
+		chromedp.Click(bt.Sel("login-submit")),
+		bt.WaitTestID("chart-signins"),
+		bt.WaitTestID("chart-tokens"),
+		chromedp.Click(bt.Sel("admin-section-audit")+" a"),
+		bt.WaitTestID("audit-filter"),
+		chromedp.SendKeys(chromedp.CSS("#audit-provider"), "corp"),
+		chromedp.SetValue(chromedp.CSS("#audit-outcome"), "refusal"),
+		chromedp.Click(bt.Sel("audit-apply")),
+		bt.WaitTestID("audit-events"),
+	)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.Logs)
+	}
+	url, err := chromedp.Run(ctx, chromedp.Location())
+	brokertest.Must(t, err)
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid^="audit-event-"]').length`))
+	brokertest.Must(t, err)
+	if rows != 1 || !strings.Contains(url, "provider=corp") || !strings.Contains(url, "outcome=refusal") {
+		t.Fatalf("%d events at %s, want the one refusal at corp", rows, url)
 	}
 }
