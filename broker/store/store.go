@@ -686,6 +686,12 @@ type Audit interface {
 	// Append stores the events in one transaction; the store assigns their IDs.
 	Append(ctx context.Context, events ...AuditEvent) error
 	List(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// Latest returns, for every pair of an action in actions and a target in
+	// targets, the pair's newest event if it has one (at most
+	// len(actions)*len(targets) events, in no set order): each provider's last
+	// sign-in and last refusal in one query, each pair read newest-first from
+	// the (target, occurred_at) index.
+	Latest(ctx context.Context, actions, targets []string) ([]AuditEvent, error)
 }
 
 // Replay is an insert-once cache of identifiers (SAML assertion IDs, client
