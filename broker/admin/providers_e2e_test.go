@@ -440,7 +440,7 @@ func TestConsoleProvidersSAML(t *testing.T) {
 		if !strings.Contains(page, `readonly value="`+want+`" data-testid="`+id+`"`) {
 			t.Errorf("%s: no read-only field with %s", id, want)
 		}
-		if !strings.Contains(page, `for="`+id+`" class="button secondary copy-button" data-copy="`+id+`">Copy<`) {
+		if !strings.Contains(page, `data-copy="`+id+`"><span class="copy-value" aria-hidden="true">`+want+`</span>`) {
 			t.Errorf("%s: no Copy button", id)
 		}
 	}
