@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
@@ -531,5 +532,29 @@ func TestADM15_MetadataDoctypeOrOversizeRefused(t *testing.T) {
 	}
 	if _, err := w.DB.Providers().Get(t.Context(), "evil"); err == nil {
 		t.Fatal("a refused provider was stored")
+	}
+}
+
+// TestAdminProviderCertificateExpiry: a SAML provider's status gives the
+// soonest IdP certificate expiry, with a warning from 30 days before it.
+func TestAdminProviderCertificateExpiry(t *testing.T) {
+	w := newWorld(t)
+	w.AddSAML("college", "saml.example", true, brokertest.Carol())
+	_, cert := brokertest.SAMLKeys()
+	status := func() map[string]any {
+		t.Helper()
+		code, _, body := w.call("GET", "/api/admin/v1/providers/college", w.token("robot", ""), nil)
+		st, _ := body["status"].(map[string]any)
+		if code != 200 || st == nil {
+			t.Fatalf("get: %d %v", code, body)
+		}
+		return st
+	}
+	if st := status(); st["cert_expires_at"] != cert.NotAfter.UTC().Format(time.RFC3339) || st["cert_warning"] != nil {
+		t.Fatalf("status %v, want the expiry %s without a warning", st, cert.NotAfter)
+	}
+	w.Clk.Add(cert.NotAfter.Sub(w.Clk.Now()) - 29*24*time.Hour)
+	if st := status(); st["cert_warning"] != true {
+		t.Fatalf("29 days before the expiry: status %v, want a warning", st)
 	}
 }
