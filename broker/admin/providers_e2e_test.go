@@ -512,19 +512,26 @@ func TestADM15_MetadataDoctypeOrOversizeRefused(t *testing.T) {
 	wantProblem(t, "API, oversized", status, h, body, http.StatusUnprocessableEntity)
 
 	_, page := w.page(c, "/admin/providers/new")
-	f := formFields(t, page, "/admin/providers/new/saml")
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	mw.WriteField("csrf_token", f.Get("csrf_token"))
-	fw, _ := mw.CreateFormFile("metadata_file", "idp.xml")
-	fw.Write([]byte(doctype))
-	mw.Close()
-	req, _ := http.NewRequest("POST", w.Abs("/admin/providers/new/saml"), &buf)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Origin", w.TS.URL)
-	res, err := c.Do(req)
-	brokertest.Must(t, err)
-	if page := brokertest.Body(t, res); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "document type declarations are not allowed") {
+	upload := func(xml string) (*http.Response, string) {
+		t.Helper()
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		mw.WriteField("csrf_token", formFields(t, page, "/admin/providers/new/saml").Get("csrf_token"))
+		fw, _ := mw.CreateFormFile("metadata_file", "idp.xml")
+		fw.Write([]byte(xml))
+		mw.Close()
+		req, _ := http.NewRequest("POST", w.Abs("/admin/providers/new/saml"), &buf)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Origin", w.TS.URL)
+		res, err := c.Do(req)
+		brokertest.Must(t, err)
+		return res, brokertest.Body(t, res)
+	}
+	// The upload itself works: the same metadata without the DOCTYPE is shown.
+	if res, page := upload(string(idp.Metadata())); res.StatusCode != 200 || !strings.Contains(page, `data-testid="provider-entity-id"`) {
+		t.Fatalf("console upload: %d %s", res.StatusCode, page)
+	}
+	if res, page := upload(doctype); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "document type declarations are not allowed") {
 		t.Fatalf("console upload with a DOCTYPE: %d %s", res.StatusCode, page)
 	}
 	if res, page := w.submit(c, page, "/admin/providers/new/saml", url.Values{"metadata_url": {big.URL}}); res.StatusCode != http.StatusUnprocessableEntity {
