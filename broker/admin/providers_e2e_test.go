@@ -460,6 +460,14 @@ func TestConsoleProvidersSAML(t *testing.T) {
 	if n := w.Identities(); n < 2 {
 		t.Fatalf("%d identities", n)
 	}
+	// ADM-12: nor in the API's answer, nor in the logs.
+	_, _, body := w.call("GET", "/api/admin/v1/providers/college", w.token("robot", ""), nil)
+	if js := asJSON(body); !strings.Contains(js, "BEGIN CERTIFICATE") || strings.Contains(js, "PRIVATE KEY") {
+		t.Fatalf("API answer: %s", js)
+	}
+	if logs := w.Logs.String(); strings.Contains(logs, "PRIVATE KEY") || strings.Contains(logs, "SAMLResponse=") {
+		t.Error("the logs hold a private key or a SAML response")
+	}
 }
 
 // TestDATA11_ConsoleProviderStaleEdit: two admins open the same provider; the
