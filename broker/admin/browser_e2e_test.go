@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	bt "github.com/gatehouse/gatehouse/broker/browsertest"
@@ -112,5 +113,44 @@ func TestBrowserAuditLog(t *testing.T) {
 	brokertest.Must(t, err)
 	if rows != 1 || !strings.Contains(url, "provider=corp") || !strings.Contains(url, "outcome=refusal") {
 		t.Fatalf("%d events at %s, want the one refusal at corp", rows, url)
+	}
+}
+
+// TestBrowserProviderCopyButtons: on a SAML provider's page, each Copy button
+// selects its read-only field's whole text, with JavaScript (copy.js, which
+// also copies it) and without (the button holds the value under
+// user-select: all).
+func TestBrowserProviderCopyButtons(t *testing.T) {
+	w := newWorld(t)
+	w.AddSAML("college", "saml.example", true, brokertest.Carol())
+	for _, js := range []bool{true, false} {
+		t.Run(map[bool]string{true: "with JavaScript", false: "without"}[js], func(t *testing.T) {
+			ctx := bt.New(t, 90*time.Second)
+			err := chromedp.Do(ctx,
+				chromedp.Navigate(w.TS.URL+"/admin/providers/college"),
+				bt.WaitTestID("login-email"),
+				chromedp.SendKeys(bt.Sel("login-email"), "alice@corp.example"),
+				chromedp.Click(bt.Sel("login-submit")),
+				bt.WaitTestID("sp-acs"),
+			)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, w.Logs)
+			}
+			if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !js}); err != nil {
+				t.Fatal(err)
+			}
+			brokertest.Must(t, chromedp.Do(ctx, chromedp.Reload(), bt.WaitTestID("sp-acs")))
+			for _, id := range []string{"sp-acs", "sp-entity-id", "sp-metadata", "sp-cert"} {
+				err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-copy="`+id+`"]`)))
+				// Selected: the field's whole text (copy.js), or exactly the
+				// value in the page's selection (no script).
+				whole, err2 := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const f = document.getElementById("`+id+`");
+					return f.value.length > 0 && ((document.activeElement === f && f.selectionStart === 0 && f.selectionEnd === f.value.length) ||
+						window.getSelection().toString().trim() === f.value.trim()) })()`))
+				if err != nil || err2 != nil || !whole {
+					t.Errorf("%s: the Copy button did not select the field's text (%v %v)", id, err, err2)
+				}
+			}
+		})
 	}
 }

@@ -32,9 +32,12 @@ type world struct {
 
 const notesAudience = "https://notes.test"
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { t.Helper(); return newWorldWith(t, brokertest.Options{}) }
+
+// newWorldWith is newWorld on a SigninEnv shaped by o (other settings).
+func newWorldWith(t *testing.T, o brokertest.Options) *world {
 	t.Helper()
-	e := brokertest.NewSigninEnv(t, brokertest.Options{})
+	e := brokertest.NewSigninEnv(t, o)
 	w := &world{SigninEnv: e, t: t, secrets: map[string]string{}}
 	e.AddOIDC("corp", "corp.example", true, map[string]any{"sub": "alice", "email": "alice@corp.example",
 		"email_verified": true, "name": "Alice", "groups": []any{"admins"}}, func(s *upstream.Spec) {

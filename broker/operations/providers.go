@@ -59,12 +59,59 @@ func getProvider(ctx context.Context, st store.Store, id string) (store.Provider
 // people a scope they delegated: the delegations of everyone with an identity
 // at the provider are re-checked in the same transaction (recheckGrantors).
 func (s *Service) UpsertProvider(ctx context.Context, a Actor, spec upstream.Spec) (ProviderChange, error) {
+	return s.upsertProvider(ctx, a, spec, nil)
+}
+
+// CreateProvider adds the provider spec describes; ErrConflict if its ID is
+// taken (the admin console and API: a create must not overwrite).
+func (s *Service) CreateProvider(ctx context.Context, a Actor, spec upstream.Spec) (ProviderChange, error) {
+	return s.upsertProvider(ctx, a, spec, func(old store.ProviderConfig, created bool) error {
+		if !created {
+			return &kindError{kind: ErrConflict, msg: fmt.Sprintf("a provider %q exists already", spec.ID)}
+		}
+		return nil
+	})
+}
+
+// UpdateProvider updates the provider spec names from the version the admin
+// read (SECURITY.md DATA-11): ErrConflict if the stored one differs, now or
+// when it is saved (the store compares versions), ErrNotFound if it is gone.
+func (s *Service) UpdateProvider(ctx context.Context, a Actor, spec upstream.Spec, version int64) (ProviderChange, error) {
+	return s.upsertProvider(ctx, a, spec, func(old store.ProviderConfig, created bool) error {
+		switch {
+		case created:
+			return notFound(fmt.Sprintf("no provider %q", spec.ID), store.ErrNotFound)
+		case old.Version != version:
+			return &kindError{kind: ErrConflict, msg: fmt.Sprintf("provider %s is at version %d, not %d: it changed meanwhile", old.ID, old.Version, version)}
+		}
+		return nil
+	})
+}
+
+// upsertProvider is UpsertProvider with expect, if set, checking the stored
+// provider Prepare read before anything is written.
+func (s *Service) upsertProvider(ctx context.Context, a Actor, spec upstream.Spec, expect func(old store.ProviderConfig, created bool) error) (ProviderChange, error) {
 	var ch ProviderChange
+	if expect != nil {
+		// Checked before Prepare too, so that a stale edit fetches nothing.
+		old, err := s.Store.Providers().Get(ctx, spec.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return ch, err
+		}
+		if err := expect(old, err != nil); err != nil {
+			return ch, err
+		}
+	}
 	prep, err := upstream.Prepare(ctx, s.Store, s.Upstream, spec)
 	if err != nil {
 		return ch, providerErr(err)
 	}
-	old, _ := prep.Previous()
+	old, created := prep.Previous()
+	if expect != nil {
+		if err := expect(old, created); err != nil {
+			return ch, err
+		}
+	}
 	before := old.Version
 	err = s.Store.InTx(ctx, func(tx store.Store) error {
 		p, created, err := prep.Save(ctx, tx, s.Upstream)

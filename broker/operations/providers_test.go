@@ -2,6 +2,7 @@ package operations
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -201,4 +202,40 @@ func TestRemoveProviderLeavesNoClientExchanging(t *testing.T) {
 	if got, _ := w.ops.GetClient(ctx, "svc"); slices.Contains(got.ExchangeProviders, "corp") {
 		t.Error("a provider re-created under the removed one's ID is exchangeable at once")
 	}
+}
+
+// TestDATA11_CreateAndUpdateProviderAtAVersion: CreateProvider refuses an ID
+// taken, UpdateProvider a version that is not the stored one and a provider
+// that does not exist; each refusal stores and records nothing.
+func TestDATA11_CreateAndUpdateProviderAtAVersion(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	before, err := w.ops.GetProvider(ctx, "corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := oidcSpec("corp", "https://corp.example")
+	spec.Name = "Changed"
+	if _, err := w.ops.CreateProvider(ctx, admin, spec); !errors.Is(err, ErrConflict) {
+		t.Errorf("create over corp: %v, want ErrConflict", err)
+	}
+	if _, err := w.ops.UpdateProvider(ctx, admin, spec, before.Version+1); !errors.Is(err, ErrConflict) {
+		t.Errorf("update from a version not stored: %v, want ErrConflict", err)
+	}
+	if _, err := w.ops.UpdateProvider(ctx, admin, oidcSpec("nobody", "https://nobody.example"), 1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("update of a provider not stored: %v, want ErrNotFound", err)
+	}
+	if p, _ := w.ops.GetProvider(ctx, "corp"); p.Name != before.Name || p.Version != before.Version {
+		t.Fatalf("corp changed: %+v", p)
+	}
+	for _, action := range []string{"provider.added", "provider.updated"} {
+		if evs := w.events(action); len(evs) != 0 {
+			t.Fatalf("%s events %+v", action, evs)
+		}
+	}
+	ch, err := w.ops.UpdateProvider(ctx, admin, spec, before.Version)
+	if err != nil || ch.Provider.Name != "Changed" || ch.Provider.Version != before.Version+1 {
+		t.Fatalf("update from the stored version: %+v %v", ch.Provider, err)
+	}
+	w.audited(t, "provider.updated", "corp")
 }

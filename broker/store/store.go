@@ -778,6 +778,12 @@ type Audit interface {
 	// CountByDay returns the non-zero counts of q, oldest day first, then by
 	// action and target.
 	CountByDay(ctx context.Context, q AuditDayQuery) ([]AuditDayCount, error)
+	// Latest returns, for every pair of an action in actions and a target in
+	// targets, the pair's newest event if it has one (at most
+	// len(actions)*len(targets) events, in no set order): each provider's last
+	// sign-in and last refusal in one query, each pair read newest-first from
+	// the (target, occurred_at) index.
+	Latest(ctx context.Context, actions, targets []string) ([]AuditEvent, error)
 }
 
 // Replay is an insert-once cache of identifiers (SAML assertion IDs, client

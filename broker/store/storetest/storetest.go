@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Delegations", func(t *testing.T) { testDelegations(t, open) })
 	t.Run("SigningKeys", func(t *testing.T) { testSigningKeys(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+	t.Run("AuditLatest", func(t *testing.T) { testAuditLatest(t, open) })
 	t.Run("Replay", func(t *testing.T) { testReplay(t, open) })
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open) })
 	t.Run("SignIns", func(t *testing.T) { testSignIns(t, open) })
