@@ -184,8 +184,12 @@ type Client struct {
 	// (by ID) whose ID tokens or assertions it may exchange.
 	ExchangeTokenTypes []string
 	ExchangeProviders  []string
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// Version is 1 when created and increases on every update. Update compares
+	// it when it is set (optimistic locking, SECURITY.md DATA-11); 0 writes
+	// whatever is stored.
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // IDTokenAlg is the algorithm the client's ID tokens are signed with: RS256 unless
