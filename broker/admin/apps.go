@@ -41,7 +41,7 @@ func (a *Server) HandleApps(w http.ResponseWriter, r *http.Request) error {
 }
 
 func appNotice(done string) string {
-	return map[string]string{"updated": "The app was saved.", "deleted": "The app was deleted, and its tokens revoked."}[done]
+	return map[string]string{"updated": "The app was saved.", "deleted": "The app was deleted, its tokens revoked and its consents deleted."}[done]
 }
 
 func appType(c store.Client) string {
@@ -204,7 +204,7 @@ func (a *Server) HandleAppDeleteConfirm(w http.ResponseWriter, r *http.Request) 
 			Action: action, CSRF: csrf, Back: "/admin/apps/" + c.ID,
 			Question: "Delete the app " + appName(c) + " (" + c.ID + ")?",
 			Consequence: "It can no longer sign people in or get tokens. Every refresh token and access token issued to it is revoked at once, " +
-				"on every replica. The consents people gave it are kept: an app added again under the same ID would not ask them again."}))
+				"on every replica, and the consents people gave it are deleted: an app added again under the same ID starts with none."}))
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -194,7 +195,9 @@ func TestAdminAPIClientRotateOldSecretStopsAtOnce(t *testing.T) {
 
 // TestAdminAPIClientDeleteRevokesItsTokens: deleting an app revokes the
 // access tokens issued to it at once (a "client:" revocation entry): the
-// deleted app's own admin token is refused on its next call.
+// deleted app's own admin token is refused on its next call; the consents
+// people gave it are deleted (an app created again under its ID starts with
+// none), and other apps' are kept.
 func TestAdminAPIClientDeleteRevokesItsTokens(t *testing.T) {
 	w := newWorld(t)
 	tok := w.token("robot", "")
@@ -211,8 +214,21 @@ func TestAdminAPIClientDeleteRevokesItsTokens(t *testing.T) {
 	if status, _, _ = w.call("GET", "/api/admin/v1/clients", temp, nil); status != 200 {
 		t.Fatalf("the app's token before: %d", status)
 	}
+	for _, c := range []string{"temp", "svc"} {
+		brokertest.Must(t, w.DB.Consents().Put(t.Context(), store.Consent{UserID: "someone", ClientID: c, Scopes: []string{"openid"},
+			CreatedAt: w.Clk.Now(), UpdatedAt: w.Clk.Now()}))
+	}
 	if status, _, _ = w.call("DELETE", "/api/admin/v1/clients/temp", tok, nil); status != http.StatusNoContent {
 		t.Fatalf("delete: %d", status)
+	}
+	if _, err := w.DB.Consents().Get(t.Context(), "someone", "temp"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the deleted app's consent: %v", err)
+	}
+	if _, err := w.DB.Consents().Get(t.Context(), "someone", "svc"); err != nil {
+		t.Fatalf("another app's consent: %v", err)
+	}
+	if evs := w.events("client.deleted"); len(evs) != 1 || !strings.Contains(string(evs[0].Details), `"consents_deleted":1`) {
+		t.Fatalf("client.deleted events %+v", evs)
 	}
 	status, h, body := w.call("GET", "/api/admin/v1/clients", temp, nil)
 	wantProblem(t, "the deleted app's token", status, h, body, http.StatusUnauthorized)

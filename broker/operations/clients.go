@@ -129,9 +129,10 @@ func (s *Service) RotateClientSecret(ctx context.Context, a Actor, id string) (C
 // refresh token it holds and every access token issued to it (revoke.Tokens:
 // a "client:" revocation entry, which introspection and the Admin API consult
 // on every replica): a deleted app's tokens stop working at once, rather than
-// when they expire, and a client registered later under the same ID inherits
-// none of them. People's consents to it are kept. It records client.deleted
-// with how many refresh tokens it revoked.
+// when they expire. It deletes the consents people gave it too. A client
+// registered later under the same ID inherits neither. It records
+// client.deleted with how many refresh tokens it revoked and consents it
+// deleted.
 func (s *Service) DeleteClient(ctx context.Context, a Actor, id string) error {
 	return s.Store.InTx(ctx, func(tx store.Store) error {
 		c, err := tx.Clients().Get(ctx, id)
@@ -146,7 +147,11 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id string) error {
 		if err != nil {
 			return err
 		}
-		return s.record(ctx, tx, a, "client.deleted", id, map[string]any{"refresh_tokens_revoked": n})
+		consents, err := tx.Consents().DeleteForClient(ctx, id)
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "client.deleted", id, map[string]any{"refresh_tokens_revoked": n, "consents_deleted": consents})
 	})
 }
 

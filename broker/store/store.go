@@ -484,6 +484,9 @@ type Consents interface {
 	ListForUser(ctx context.Context, userID string) ([]Consent, error)
 	Touch(ctx context.Context, userID, clientID string, at time.Time) error
 	Delete(ctx context.Context, userID, clientID string) error
+	// DeleteForClient deletes every consent given to the client (a deleted
+	// app) and returns how many.
+	DeleteForClient(ctx context.Context, clientID string) (int64, error)
 }
 
 // Delegation lets a grantee (a user or a client) act for the grantor within Scopes
