@@ -127,6 +127,32 @@ func (s *Server) routes() {
 	s.adminAPI("PUT /api/admin/v1/clients/{id}", ad.ClientUpdate)
 	s.adminAPI("DELETE /api/admin/v1/clients/{id}", ad.ClientDelete)
 	s.adminAPI("POST /api/admin/v1/clients/{id}/rotate-secret", ad.ClientRotateSecret)
+	// People (issue 12): search, a person's page, and what ends or changes
+	// their access, each destructive action after a confirmation page.
+	s.page("GET /admin/people", ad.HandlePeople)
+	s.page("GET /admin/people/{id}", ad.HandlePerson)
+	s.page("GET /admin/people/{id}/disable", ad.HandlePersonConfirm("disable"))
+	s.adminForm("POST /admin/people/{id}/disable", ad.HandlePersonAction("disable"))
+	s.adminForm("POST /admin/people/{id}/enable", ad.HandlePersonAction("enable"))
+	s.page("GET /admin/people/{id}/sign-out", ad.HandlePersonConfirm("sign-out"))
+	s.adminForm("POST /admin/people/{id}/sign-out", ad.HandlePersonAction("sign-out"))
+	s.adminForm("POST /admin/people/{id}/roles", ad.HandlePersonRoleGrant)
+	s.page("GET /admin/people/{id}/roles/{role}/revoke", ad.HandlePersonRoleRevokeConfirm)
+	s.adminForm("POST /admin/people/{id}/roles/{role}/revoke", ad.HandlePersonRoleRevoke)
+	s.adminAPI("GET /api/admin/v1/users", ad.UserSearchAPI)
+	s.adminAPI("GET /api/admin/v1/users/{id}", ad.UserGetAPI)
+	s.adminAPI("POST /api/admin/v1/users/{id}/disable", ad.UserActionAPI("disable"))
+	s.adminAPI("POST /api/admin/v1/users/{id}/enable", ad.UserActionAPI("enable"))
+	s.adminAPI("POST /api/admin/v1/users/{id}/sign-out", ad.UserActionAPI("sign-out"))
+	s.adminAPI("PUT /api/admin/v1/users/{id}/roles/{role}", ad.UserRoleGrantAPI)
+	s.adminAPI("DELETE /api/admin/v1/users/{id}/roles/{role}", ad.UserRoleRevokeAPI)
+	// The audit log (issue 12): filter, page, export.
+	s.page("GET /admin/audit", ad.HandleAudit)
+	s.page("GET /admin/audit/export.csv", ad.HandleAuditExportCSV)
+	s.page("GET /admin/audit/export.jsonl", ad.HandleAuditExportJSONL)
+	s.adminAPI("GET /api/admin/v1/audit", ad.AuditList)
+	s.adminAPI("GET /api/admin/v1/audit/export.csv", ad.AuditExportCSV)
+	s.adminAPI("GET /api/admin/v1/audit/export.jsonl", ad.AuditExportJSONL)
 
 	s.unmatched = s.web.Metrics.Instrument("unmatched", s.web.Adapt(s.handleUnmatched))
 }

@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	bt "github.com/gatehouse/gatehouse/broker/browsertest"
 	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
 
@@ -43,6 +45,74 @@ func TestBrowserBootstrapAndCreateAPI(t *testing.T) {
 	name, _ := bt.Text(ctx, "admin-notice")
 	if a := w.api("tasks"); a.Name != "Tasks" || len(a.Scopes) != 1 || name == "" {
 		t.Fatalf("stored %+v, notice %q", a, name)
+	}
+}
+
+// TestBrowserPeopleDisable: in headless Chromium, an admin signs in to the
+// console, finds a person by name, opens their page, and disables them after
+// the confirmation page says what that ends.
+func TestBrowserPeopleDisable(t *testing.T) {
+	w := newWorld(t)
+	_, bobID := w.signIn("bob@uni.example")
+	ctx := bt.New(t, 90*time.Second)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(w.TS.URL+"/login?return_to=/admin"),
+		bt.WaitTestID("login-email"),
+		chromedp.SendKeys(bt.Sel("login-email"), "alice@corp.example"),
+		chromedp.Click(bt.Sel("login-submit")),
+		bt.WaitTestID("admin-home"),
+		chromedp.Click(bt.Sel("admin-section-people")+" a"),
+		bt.WaitTestID("people-q"),
+		chromedp.SendKeys(bt.Sel("people-q"), "bob"),
+		chromedp.Click(bt.Sel("people-search")),
+		bt.WaitTestID("person-"+bobID),
+		chromedp.Click(bt.Sel("person-"+bobID)+" a"),
+		bt.WaitTestID("person-disable"),
+		chromedp.Click(bt.Sel("person-disable")),
+		bt.WaitTestID("confirm-consequence"),
+		chromedp.Click(bt.Sel("confirm")),
+		bt.WaitTestID("person-enable"),
+	)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.Logs)
+	}
+	notice, _ := bt.Text(ctx, "admin-notice")
+	if u := w.user(bobID); !u.Disabled || notice == "" {
+		t.Fatalf("disabled %v, notice %q", u.Disabled, notice)
+	}
+}
+
+// TestBrowserAuditLog: in headless Chromium, an admin signs in, sees the
+// charts on the home, opens the audit log, filters by provider and outcome,
+// and finds exactly the matching events, without JavaScript of ours.
+func TestBrowserAuditLog(t *testing.T) {
+	w := newWorld(t)
+	w.seed(store.AuditEvent{Time: w.Clk.Now().Add(-time.Minute), Actor: "anonymous", Action: "signin.refused", Target: "corp"},
+		store.AuditEvent{Time: w.Clk.Now().Add(-time.Minute), Actor: "anonymous", Action: "signin.refused", Target: "uni"})
+	ctx := bt.New(t, 90*time.Second)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(w.TS.URL+"/admin"),
+		bt.WaitTestID("login-email"),
+		chromedp.SendKeys(bt.Sel("login-email"), "alice@corp.example"),
+		chromedp.Click(bt.Sel("login-submit")),
+		bt.WaitTestID("chart-signins"),
+		bt.WaitTestID("chart-tokens"),
+		chromedp.Click(bt.Sel("admin-section-audit")+" a"),
+		bt.WaitTestID("audit-filter"),
+		chromedp.SendKeys(chromedp.CSS("#audit-provider"), "corp"),
+		chromedp.SetValue(chromedp.CSS("#audit-outcome"), "refusal"),
+		chromedp.Click(bt.Sel("audit-apply")),
+		bt.WaitTestID("audit-events"),
+	)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.Logs)
+	}
+	url, err := chromedp.Run(ctx, chromedp.Location())
+	brokertest.Must(t, err)
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid^="audit-event-"]').length`))
+	brokertest.Must(t, err)
+	if rows != 1 || !strings.Contains(url, "provider=corp") || !strings.Contains(url, "outcome=refusal") {
+		t.Fatalf("%d events at %s, want the one refusal at corp", rows, url)
 	}
 }
 

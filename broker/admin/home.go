@@ -10,13 +10,17 @@ import (
 // HandleHome is the console's home: its sections and who is signed in.
 func (a *Server) HandleHome(w http.ResponseWriter, r *http.Request) error {
 	return a.console(w, r, func(w http.ResponseWriter, r *http.Request, p person) error {
-		return web.Render(w, r, http.StatusOK, templates.AdminHome(templates.AdminHomeView{Page: a.page("Administration", p),
+		charts, err := a.homeCharts(r.Context())
+		if err != nil {
+			return err
+		}
+		return web.Render(w, r, http.StatusOK, templates.AdminHome(templates.AdminHomeView{Page: a.page("Administration", p), Charts: charts,
 			Admin: p.Name, Sections: []templates.AdminSection{
 				{ID: "providers", Name: "Identity providers", About: "The organisations people sign in with."},
 				{ID: "apps", Name: "Apps", Href: "/admin/apps", Ready: true, About: "The applications (OAuth clients) that use Gatehouse."},
 				{ID: "apis", Name: "APIs", Href: "/admin/apis", Ready: true, About: "The APIs tokens are issued for, their scopes and delegation policy."},
-				{ID: "people", Name: "People", About: "Accounts, their roles, sessions and delegations."},
-				{ID: "audit", Name: "Audit log", About: "Who did what, when."},
+				{ID: "people", Name: "People", Href: "/admin/people", Ready: true, About: "Accounts, their roles, sessions and delegations."},
+				{ID: "audit", Name: "Audit log", Href: "/admin/audit", Ready: true, About: "Who did what, when: filter, page through and export."},
 			}}))
 	})
 }

@@ -129,3 +129,27 @@ func TestDATA11_APIStaleVersion(t *testing.T) {
 		t.Errorf("details %s", d)
 	}
 }
+
+// TestDisableTheLastAdmin: disabling the last admin is refused like revoking
+// their role (a disabled admin is none), nothing changes and nothing is
+// recorded; with another admin it is allowed, and a non-admin is disabled
+// whether admins exist or not.
+func TestDisableTheLastAdmin(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	w.must(w.ops.GrantRole(ctx, admin, "ann", store.RoleAdmin))
+	before := w.auditTotal()
+	if _, err := w.ops.DisableUser(ctx, admin, "ann"); !errors.Is(err, ErrLastAdmin) || !errors.Is(err, ErrConflict) {
+		t.Fatalf("disable the last admin: %v, want ErrLastAdmin", err)
+	}
+	if u, _ := w.ops.Store.Users().Get(ctx, "ann"); u.Disabled || w.auditTotal() != before {
+		t.Fatalf("after the refusal: disabled %v, %d events (was %d)", u.Disabled, w.auditTotal(), before)
+	}
+	w.must(w.ops.GrantRole(ctx, admin, "bob", store.RoleAdmin))
+	if _, err := w.ops.DisableUser(ctx, admin, "ann"); err != nil {
+		t.Fatalf("disable an admin while another is left: %v", err)
+	}
+	if as, _ := w.ops.Admins(ctx); len(as) != 1 || as[0].ID != "bob" {
+		t.Fatalf("admins %v, want bob", as)
+	}
+}

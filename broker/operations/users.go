@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/broker/revoke"
@@ -75,7 +76,8 @@ func (s *Service) withIdentities(ctx context.Context, us []store.User) ([]UserDe
 // every refresh and access token issued to them, at once and on every replica,
 // and ends every delegation they gave or received (revoke.UserDelegations).
 // Disabling is stored before the cut-off runs, so no sign-in or token request
-// started meanwhile outlives it (revoke.CutOff). It records user.disabled.
+// started meanwhile outlives it (revoke.CutOff). Disabling the last admin is
+// refused with ErrLastAdmin, as revoking their role is. It records user.disabled.
 func (s *Service) DisableUser(ctx context.Context, a Actor, id string) (UserChange, error) {
 	return s.changeUser(ctx, a, id, "user.disabled")
 }
@@ -110,6 +112,11 @@ func (s *Service) changeUser(ctx context.Context, a Actor, id, action string) (U
 				ch.User = u
 				return storeErr(err)
 			}
+			if action == "user.disabled" {
+				if err := lastAdmin(ctx, tx, u.ID); err != nil {
+					return err
+				}
+			}
 		}
 		ch.User = u
 		details := map[string]any{}
@@ -133,4 +140,25 @@ func (s *Service) changeUser(ctx context.Context, a Actor, id, action string) (U
 		return s.record(ctx, tx, a, action, u.ID, details)
 	})
 	return ch, err
+}
+
+// lastAdmin refuses a change, made in tx, that leaves no admin (Admins) when
+// userID was one: a disabled admin is no admin, so disabling the last one locks
+// everyone out of the console as surely as revoking their role (issue 12).
+func lastAdmin(ctx context.Context, tx store.Store, userID string) error {
+	grants, err := tx.Roles().ListForUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(grants, func(g store.RoleGrant) bool { return g.Role == store.RoleAdmin }) {
+		return nil
+	}
+	left, err := admins(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if len(left) == 0 {
+		return &kindError{kind: ErrConflict, msg: ErrLastAdmin.Error(), err: ErrLastAdmin}
+	}
+	return nil
 }

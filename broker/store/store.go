@@ -11,6 +11,8 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -80,7 +82,29 @@ type Users interface {
 	FindByEmail(ctx context.Context, email string) ([]User, error)
 	// List returns every user, oldest first (gatehouse users list).
 	List(ctx context.Context) ([]User, error)
+	// Search returns at most s.Limit users whose canonical email starts with
+	// s.Query or whose name contains it (case-insensitively; on SQLite only
+	// ASCII letters fold), ordered by canonical email then ID, after s.After.
+	Search(ctx context.Context, s UserSearch) ([]User, error)
 }
+
+// UserSearch is one page of an admin's search for people (Users.Search).
+type UserSearch struct {
+	Query string
+	// After continues after the last user of the previous page (its Email and
+	// ID); the zero value starts at the beginning.
+	After UserCursor
+	Limit int // at most MaxUserSearch; 0 means MaxUserSearch
+}
+
+// UserCursor is a user's place in the order of Users.Search.
+type UserCursor struct{ Email, ID string }
+
+// Cursor is u's place in the order of Users.Search.
+func (u User) Cursor() UserCursor { return UserCursor{Email: u.Email, ID: u.ID} }
+
+// MaxUserSearch bounds one page of Users.Search.
+const MaxUserSearch = 100
 
 // Identity is an upstream identity (provider, subject) linked to one local user.
 type Identity struct {
@@ -651,10 +675,78 @@ type AuditFilter struct {
 	Action string
 	Target string
 	Since  time.Time
-	Limit  int // 0: 100
+	// Until excludes events at or after it (the end of a time range).
+	Until time.Time
+	// People, if not nil, keeps the events whose actor or target is one of
+	// these user IDs; an empty non-nil list selects nothing (an email no
+	// account has).
+	People []string
+	// Provider keeps the events about that provider: its target is the
+	// provider and its action is one of ProviderActions.
+	Provider string
+	// Client keeps the events by that client (actor "client:ID") or about it
+	// (target the client, action one of ClientActions).
+	Client string
+	// Outcome keeps refusals (OutcomeRefusal, see IsRefusal) or everything
+	// else (OutcomeSuccess); "" keeps both.
+	Outcome string
+	Limit   int // 0: 100
 	// After continues a listing after the event it names (the last one of the
 	// previous page), in the same order; the zero value starts at the newest.
 	After AuditCursor
+}
+
+// Audit outcomes (AuditFilter.Outcome).
+const (
+	OutcomeSuccess = "success"
+	OutcomeRefusal = "refusal"
+)
+
+// ProviderActions are the action prefixes of the events whose target is a
+// provider ID: sign-ins and their refusals, account links, upstream logouts and
+// admin changes to the provider.
+var ProviderActions = []string{"signin.", "identity.", "logout.", "provider."}
+
+// ClientActions are the action prefixes of the events whose target is a client
+// ID: consent, codes, RP-initiated logout refusals and admin changes to the
+// client. Token issuance and OAuth refusals name the client as their actor.
+var ClientActions = []string{"client.", "consent.", "code.", "logout."}
+
+// refusalSuffixes end the actions of refused or failed requests
+// (signin.refused, identity.link_refused, oauth.rejected, signin.begin_failed).
+var refusalSuffixes = []string{"refused", "rejected", "failed"}
+
+// RefusalSuffixes returns the action suffixes that make an event a refusal.
+func RefusalSuffixes() []string { return append([]string(nil), refusalSuffixes...) }
+
+// IsRefusal reports whether an event of action records something refused or
+// failed: its action ends in "refused", "rejected" or "failed".
+func IsRefusal(action string) bool {
+	for _, s := range refusalSuffixes {
+		if strings.HasSuffix(action, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// AuditDayQuery asks for the number of events per UTC day.
+type AuditDayQuery struct {
+	// Actions are counted, each on its own; at least one.
+	Actions []string
+	// Since and Until bound the time range [Since, Until).
+	Since, Until time.Time
+	// ByTarget also groups by target (for sign-ins: the provider).
+	ByTarget bool
+}
+
+// AuditDayCount is how many events of Action (and Target, if grouped by it)
+// happened on Day (midnight UTC).
+type AuditDayCount struct {
+	Day    time.Time
+	Action string
+	Target string
+	N      int
 }
 
 // AuditCursor names an event's place in the newest-first order of List.
@@ -666,11 +758,33 @@ type AuditCursor struct {
 // Cursor is e's place in the order of List, for AuditFilter.After.
 func (e AuditEvent) Cursor() AuditCursor { return AuditCursor{Time: e.Time, ID: e.ID} }
 
+// String is c for a URL: the time in Unix microseconds, a dot, the ID.
+func (c AuditCursor) String() string {
+	return strconv.FormatInt(c.Time.UnixMicro(), 10) + "." + strconv.FormatInt(c.ID, 10)
+}
+
+// ParseAuditCursor reads what AuditCursor.String wrote.
+func ParseAuditCursor(s string) (AuditCursor, error) {
+	us, id, ok := strings.Cut(s, ".")
+	t, err1 := strconv.ParseInt(us, 10, 64)
+	n, err2 := strconv.ParseInt(id, 10, 64)
+	if !ok || err1 != nil || err2 != nil || n <= 0 {
+		return AuditCursor{}, errors.New("store: malformed audit cursor")
+	}
+	return AuditCursor{Time: time.UnixMicro(t).UTC(), ID: n}, nil
+}
+
 // Audit stores the append-only audit log.
 type Audit interface {
 	// Append stores the events in one transaction; the store assigns their IDs.
 	Append(ctx context.Context, events ...AuditEvent) error
 	List(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// Count returns how many events f selects (ignoring Limit and After),
+	// counting at most atMost of them.
+	Count(ctx context.Context, f AuditFilter, atMost int) (int, error)
+	// CountByDay returns the non-zero counts of q, oldest day first, then by
+	// action and target.
+	CountByDay(ctx context.Context, q AuditDayQuery) ([]AuditDayCount, error)
 }
 
 // Replay is an insert-once cache of identifiers (SAML assertion IDs, client

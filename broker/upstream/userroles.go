@@ -20,11 +20,38 @@ import (
 // counts at once; a change upstream counts from the user's next sign-in. An
 // identity whose provider is disabled or gone gives no roles.
 func UserRoles(ctx context.Context, st Store, userID string) ([]string, error) {
+	sources, err := RoleSources(ctx, st, userID)
+	if err != nil {
+		return nil, err
+	}
+	var roles []string
+	for _, src := range sources {
+		for _, r := range src.Roles {
+			if !slices.Contains(roles, r) {
+				roles = append(roles, r)
+			}
+		}
+	}
+	slices.Sort(roles)
+	return roles, nil
+}
+
+// RoleSource is what one linked identity's provider gives the user by its role
+// rules: the roles of UserRoles, with where each came from (the admin's
+// person page).
+type RoleSource struct {
+	ProviderID, Subject string
+	Roles               []string // sorted; never empty
+}
+
+// RoleSources returns, for each identity of the user whose provider's role
+// rules give it roles (as UserRoles decides them), those roles.
+func RoleSources(ctx context.Context, st Store, userID string) ([]RoleSource, error) {
 	ids, err := st.Identities().ListForUser(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("user roles: %w", err)
 	}
-	var roles []string
+	var out []RoleSource
 	for _, id := range ids {
 		cfg, err := st.Providers().Get(ctx, id.ProviderID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -51,14 +78,11 @@ func UserRoles(ctx context.Context, st Store, userID string) ([]string, error) {
 		}
 		ident := providers.Identity{ProviderID: id.ProviderID, Subject: id.Subject, Claims: claims,
 			Groups: mapping.GroupsOf(claims)}
-		for _, r := range Roles(common.RoleRules, ident) {
-			if !slices.Contains(roles, r) {
-				roles = append(roles, r)
-			}
+		if roles := Roles(common.RoleRules, ident); len(roles) > 0 {
+			out = append(out, RoleSource{ProviderID: id.ProviderID, Subject: id.Subject, Roles: roles})
 		}
 	}
-	slices.Sort(roles)
-	return roles, nil
+	return out, nil
 }
 
 // roleSettings returns the provider's common settings and the claim mapping it

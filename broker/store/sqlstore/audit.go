@@ -93,24 +93,7 @@ func (s audit) appendMultiRow(ctx context.Context, tx *sql.Tx, events []store.Au
 // were appended, newest first.
 func (s audit) List(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
 	const op = "audit: list"
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, cond+" $"+strconv.Itoa(len(args)))
-	}
-	if f.Actor != "" {
-		add("actor =", f.Actor)
-	}
-	if f.Action != "" {
-		add("action =", f.Action)
-	}
-	if f.Target != "" {
-		add("target =", f.Target)
-	}
-	if !f.Since.IsZero() {
-		add("occurred_at >=", s.db.ts(f.Since))
-	}
+	where, args := s.where(f)
 	if f.After.ID != 0 {
 		// Keyset pagination in the ORDER BY below: strictly after the cursor.
 		args = append(args, s.db.ts(f.After.Time), f.After.ID)
@@ -135,6 +118,133 @@ func (s audit) List(ctx context.Context, f store.AuditFilter) ([]store.AuditEven
 		var e store.AuditEvent
 		err := r.Scan(&e.ID, tsd(&e.Time), &e.Actor, &e.Action, &e.Target, &e.IP, &e.RequestID, bd(&e.Details))
 		return e, err
+	})
+}
+
+// where is the WHERE clause of f's filters (all but After and Limit) and its
+// arguments, numbered from $1.
+func (s audit) where(f store.AuditFilter) ([]string, []any) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	add := func(cond string, v any) { where = append(where, cond+" "+arg(v)) }
+	// prefixes is "(action LIKE $a OR action LIKE $b …)"; the prefixes hold no
+	// LIKE wildcards.
+	prefixes := func(ps []string) string {
+		var or []string
+		for _, p := range ps {
+			or = append(or, "action LIKE "+arg(p+"%"))
+		}
+		return "(" + strings.Join(or, " OR ") + ")"
+	}
+	if f.Actor != "" {
+		add("actor =", f.Actor)
+	}
+	if f.Action != "" {
+		add("action =", f.Action)
+	}
+	if f.Target != "" {
+		add("target =", f.Target)
+	}
+	if !f.Since.IsZero() {
+		add("occurred_at >=", s.db.ts(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("occurred_at <", s.db.ts(f.Until))
+	}
+	if f.People != nil {
+		if len(f.People) == 0 {
+			where = append(where, "1 = 0")
+		} else {
+			var in []string
+			for _, p := range f.People {
+				in = append(in, arg(p))
+			}
+			list := strings.Join(in, ", ")
+			where = append(where, "(actor IN ("+list+") OR target IN ("+list+"))")
+		}
+	}
+	if f.Provider != "" {
+		where = append(where, "(target = "+arg(f.Provider)+" AND "+prefixes(store.ProviderActions)+")")
+	}
+	if f.Client != "" {
+		where = append(where, "(actor = "+arg("client:"+f.Client)+" OR (target = "+arg(f.Client)+" AND "+
+			prefixes(store.ClientActions)+"))")
+	}
+	if f.Outcome != "" {
+		var or []string
+		for _, suffix := range store.RefusalSuffixes() {
+			or = append(or, "action LIKE "+arg("%"+suffix))
+		}
+		refused := "(" + strings.Join(or, " OR ") + ")"
+		if f.Outcome == store.OutcomeRefusal {
+			where = append(where, refused)
+		} else {
+			where = append(where, "NOT "+refused)
+		}
+	}
+	return where, args
+}
+
+func (s audit) Count(ctx context.Context, f store.AuditFilter, atMost int) (int, error) {
+	const op = "audit: count"
+	where, args := s.where(f)
+	q := `SELECT 1 FROM audit_events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	// The inner LIMIT bounds the rows read, whatever the filter matches.
+	args = append(args, atMost)
+	q = `SELECT count(*) FROM (` + q + ` LIMIT $` + strconv.Itoa(len(args)) + `) AS matched`
+	var n int
+	if err := s.db.sql.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, wrap(op, err)
+	}
+	return n, nil
+}
+
+func (s audit) CountByDay(ctx context.Context, q store.AuditDayQuery) ([]store.AuditDayCount, error) {
+	const op = "audit: count by day"
+	if len(q.Actions) == 0 {
+		return nil, nil
+	}
+	// The day in UTC as YYYY-MM-DD: SQLite stores fixed-width UTC text
+	// (sqliteTime), PostgreSQL a timestamptz.
+	day := `substr(occurred_at, 1, 10)`
+	if s.db.dialect != sqliteDialect {
+		day = `to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
+	}
+	target, groupBy := `''`, `1, 2`
+	if q.ByTarget {
+		target, groupBy = `target`, `1, 2, 3`
+	}
+	var args []any
+	var in []string
+	for _, a := range q.Actions {
+		args = append(args, a)
+		in = append(in, "$"+strconv.Itoa(len(args)))
+	}
+	args = append(args, s.db.ts(q.Since), s.db.ts(q.Until))
+	sq := `SELECT ` + day + ` AS day, action, ` + target + ` AS key, count(*) FROM audit_events
+WHERE action IN (` + strings.Join(in, ", ") + `) AND occurred_at >= $` + strconv.Itoa(len(args)-1) +
+		` AND occurred_at < $` + strconv.Itoa(len(args)) + `
+GROUP BY ` + groupBy + ` ORDER BY ` + groupBy
+	rows, err := s.db.sql.QueryContext(ctx, sq, args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, func(r rowScanner) (store.AuditDayCount, error) {
+		var c store.AuditDayCount
+		var d string
+		if err := r.Scan(&d, &c.Action, &c.Target, &c.N); err != nil {
+			return c, err
+		}
+		var err error
+		c.Day, err = time.Parse(time.DateOnly, d)
+		return c, err
 	})
 }
 

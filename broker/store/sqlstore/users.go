@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/broker/emailaddr"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -78,6 +79,42 @@ func (s users) List(ctx context.Context) ([]store.User, error) {
 		return nil, wrap(op, err)
 	}
 	return collect(op, rows, scanUser)
+}
+
+// Search walks the users_email index in order (email_norm, then the primary
+// key among equal emails) and stops after the page: an email prefix is a
+// range of that index, and a name match is checked on the rows the walk reads,
+// so a page costs at most the rows up to its last match, never a sort of the
+// table. LIKE is given lower-cased operands: PostgreSQL's is case-sensitive
+// and SQLite's folds ASCII only.
+func (s users) Search(ctx context.Context, q store.UserSearch) ([]store.User, error) {
+	const op = "users: search"
+	limit := q.Limit
+	if limit <= 0 || limit > store.MaxUserSearch {
+		limit = store.MaxUserSearch
+	}
+	text := strings.ToLower(strings.TrimSpace(q.Query))
+	emailPrefix := text
+	if strings.Contains(text, "@") {
+		emailPrefix = emailKey(text)
+	}
+	after := ""
+	if q.After.ID != "" {
+		after = emailKey(q.After.Email)
+	}
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+WHERE (email_norm LIKE $1 ESCAPE '\' OR lower(name) LIKE $2 ESCAPE '\')
+  AND (email_norm > $3 OR (email_norm = $3 AND id > $4))
+ORDER BY email_norm, id LIMIT $5`, likeEscape(emailPrefix)+"%", "%"+likeEscape(text)+"%", after, q.After.ID, limit)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanUser)
+}
+
+// likeEscape makes s match itself in a LIKE pattern with ESCAPE '\'.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 type identities struct{ db *DB }

@@ -20,6 +20,17 @@ func newEvent(i int, actor, action, target string) store.AuditEvent {
 	}
 }
 
+// requestNumbers are the numbers of newEvent's request IDs, in order.
+func requestNumbers(events []store.AuditEvent) []int {
+	var reqs []int
+	for _, e := range events {
+		var n int
+		_, _ = fmt.Sscanf(e.RequestID, "req-%d", &n) // a mismatch shows in the comparison
+		reqs = append(reqs, n)
+	}
+	return reqs
+}
+
 func testAudit(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AppendList", func(t *testing.T) {
 		s := open(t)
@@ -70,13 +81,7 @@ func testAudit(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Run(tc.name, func(t *testing.T) {
 				got, err := s.Audit().List(t.Context(), tc.filter)
 				must(t, "List", err)
-				var reqs []int
-				for _, e := range got {
-					var n int
-					_, _ = fmt.Sscanf(e.RequestID, "req-%d", &n) // a mismatch shows below
-					reqs = append(reqs, n)
-				}
-				same(t, "events", reqs, tc.want)
+				same(t, "events", requestNumbers(got), tc.want)
 			})
 		}
 	})
@@ -105,6 +110,119 @@ func testAudit(t *testing.T, open func(t *testing.T) store.Store) {
 			f.After = page[len(page)-1].Cursor()
 		}
 		same(t, "pages", got, []string{"req-6", "req-4", "req-3", "req-1", "req-0"})
+	})
+	t.Run("AdminFilters", func(t *testing.T) {
+		// The audit log page's filters: a person as actor or target, a
+		// provider, a client, the outcome and a time range [Since, Until).
+		s := open(t)
+		events := []store.AuditEvent{
+			newEvent(0, "u1", "signin.succeeded", "corp"),
+			newEvent(1, "anonymous", "signin.refused", "corp"),
+			newEvent(2, "u2", "signin.succeeded", "uni"),
+			newEvent(3, "client:app", "token.issued", "u1"),
+			newEvent(4, "client:app", "oauth.rejected", "/oauth2/token"),
+			newEvent(5, "u1", "consent.granted", "app"),
+			newEvent(6, "admin", "client.updated", "app"),
+			newEvent(7, "admin", "provider.updated", "corp"),
+			newEvent(8, "u2", "identity.link_refused", "corp"),
+			newEvent(9, "admin", "role.granted", "corp"), // target "corp" is a user here, not the provider
+		}
+		must(t, "Append", s.Audit().Append(t.Context(), events...))
+		for _, tc := range []struct {
+			name   string
+			filter store.AuditFilter
+			want   []int
+		}{
+			{"person", store.AuditFilter{People: []string{"u1"}}, []int{5, 3, 0}},
+			{"people", store.AuditFilter{People: []string{"u1", "u2"}}, []int{8, 5, 3, 2, 0}},
+			{"nobody", store.AuditFilter{People: []string{}}, nil},
+			{"provider", store.AuditFilter{Provider: "corp"}, []int{8, 7, 1, 0}},
+			{"client", store.AuditFilter{Client: "app"}, []int{6, 5, 4, 3}},
+			{"refusals", store.AuditFilter{Outcome: store.OutcomeRefusal}, []int{8, 4, 1}},
+			{"successes", store.AuditFilter{Outcome: store.OutcomeSuccess}, []int{9, 7, 6, 5, 3, 2, 0}},
+			{"range", store.AuditFilter{Since: at(2 * time.Second), Until: at(5 * time.Second)}, []int{4, 3, 2}},
+			{"provider refusals", store.AuditFilter{Provider: "corp", Outcome: store.OutcomeRefusal}, []int{8, 1}},
+			{"person, provider and range", store.AuditFilter{People: []string{"u1", "u2"}, Provider: "corp",
+				Since: at(time.Second)}, []int{8}},
+			{"client and action", store.AuditFilter{Client: "app", Action: "token.issued"}, []int{3}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := s.Audit().List(t.Context(), tc.filter)
+				must(t, "List", err)
+				same(t, "events", requestNumbers(got), tc.want)
+				n, err := s.Audit().Count(t.Context(), tc.filter, 100)
+				must(t, "Count", err)
+				if n != len(tc.want) {
+					t.Errorf("Count = %d, want %d", n, len(tc.want))
+				}
+			})
+		}
+		n, err := s.Audit().Count(t.Context(), store.AuditFilter{}, 4)
+		must(t, "Count at most 4", err)
+		if n != 4 {
+			t.Errorf("Count at most 4 = %d", n)
+		}
+	})
+	t.Run("CursorWithFilters", func(t *testing.T) {
+		// Pages of three through refusals of one provider, many at equal
+		// times: every matching event exactly once, in order.
+		s := open(t)
+		var events []store.AuditEvent
+		var want []int
+		for i := range 40 {
+			action := []string{"signin.refused", "signin.succeeded"}[i%2]
+			e := newEvent(i, "anonymous", action, []string{"corp", "uni"}[i%5/4])
+			e.Time = at(time.Duration(i/4) * time.Second)
+			events = append(events, e)
+			if i%2 == 0 && i%5 != 4 {
+				want = append([]int{i}, want...)
+			}
+		}
+		must(t, "Append", s.Audit().Append(t.Context(), events...))
+		f := store.AuditFilter{Provider: "corp", Outcome: store.OutcomeRefusal, Limit: 3}
+		var got []int
+		for range 40 {
+			page, err := s.Audit().List(t.Context(), f)
+			must(t, "List", err)
+			got = append(got, requestNumbers(page)...)
+			if len(page) < f.Limit {
+				break
+			}
+			f.After = page[len(page)-1].Cursor()
+		}
+		same(t, "pages", got, want)
+	})
+	t.Run("CountByDay", func(t *testing.T) {
+		s := open(t)
+		day := time.Date(2031, 3, 4, 0, 0, 0, 0, time.UTC)
+		ev := func(at time.Time, action, target string) store.AuditEvent {
+			return store.AuditEvent{Time: at, Actor: "x", Action: action, Target: target}
+		}
+		must(t, "Append", s.Audit().Append(t.Context(),
+			ev(day.Add(-time.Microsecond), "signin.succeeded", "corp"), // the day before: outside
+			ev(day, "signin.succeeded", "corp"),
+			ev(day.Add(23*time.Hour), "signin.succeeded", "corp"),
+			ev(day.Add(2*time.Hour), "signin.succeeded", "uni"),
+			ev(day.Add(3*time.Hour), "signin.refused", "corp"),
+			// 00:30 in CET is 23:30 UTC the day before: days are UTC.
+			ev(time.Date(2031, 3, 5, 0, 30, 0, 0, time.FixedZone("CET", 3600)), "signin.succeeded", "uni"),
+			ev(day.Add(25*time.Hour), "token.issued", "u1"),
+			ev(day.Add(26*time.Hour), "token.issued", "u2"),
+			ev(day.Add(26*time.Hour), "session.ended", "s1"),      // not asked for
+			ev(day.Add(48*time.Hour), "signin.succeeded", "corp"), // Until: outside
+		))
+		got, err := s.Audit().CountByDay(t.Context(), store.AuditDayQuery{
+			Actions: []string{"signin.succeeded", "signin.refused"}, Since: day, Until: day.Add(48 * time.Hour), ByTarget: true})
+		must(t, "CountByDay by target", err)
+		same(t, "sign-ins", got, []store.AuditDayCount{
+			{Day: day, Action: "signin.refused", Target: "corp", N: 1},
+			{Day: day, Action: "signin.succeeded", Target: "corp", N: 2},
+			{Day: day, Action: "signin.succeeded", Target: "uni", N: 2},
+		})
+		got, err = s.Audit().CountByDay(t.Context(), store.AuditDayQuery{
+			Actions: []string{"token.issued"}, Since: day, Until: day.Add(48 * time.Hour)})
+		must(t, "CountByDay", err)
+		same(t, "tokens", got, []store.AuditDayCount{{Day: day.Add(24 * time.Hour), Action: "token.issued", N: 2}})
 	})
 	t.Run("DefaultLimit", func(t *testing.T) {
 		// Also appends more events at once than one INSERT may carry.

@@ -89,6 +89,68 @@ func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
 			same(t, "FindByEmail("+tc.email+")", ids, tc.want)
 		}
 	})
+	t.Run("Search", func(t *testing.T) {
+		s := open(t)
+		for _, u := range []store.User{
+			{ID: "a", Email: "Ann@Example.com", Name: "Ann Lee"},
+			{ID: "b", Email: "ann@example.com", Name: "Annie"},
+			{ID: "c", Email: "bob@example.com", Name: "Bob Annan"},
+			{ID: "d", Email: "carol@example.com", Name: "Carol"},
+			{ID: "e", Email: "dave@x.example", Name: "100% Dave_x"},
+			{ID: "f", Email: "zed@example.com", Name: "1000 Davey"},
+		} {
+			must(t, "Create", s.Users().Create(t.Context(), u))
+		}
+		ids := func(q store.UserSearch) []string {
+			t.Helper()
+			got, err := s.Users().Search(t.Context(), q)
+			must(t, "Search", err)
+			var out []string
+			for _, u := range got {
+				out = append(out, u.ID)
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			query string
+			want  []string
+		}{
+			// An email prefix (canonical form) or a part of the name, any case;
+			// by canonical email, then ID.
+			{"ann", []string{"a", "b", "c"}},
+			{"ANN@EXAMPLE.COM", []string{"a", "b"}},
+			{"example.com", nil}, // not a prefix of an email, nor in a name
+			{"annan", []string{"c"}},
+			{"CAROL", []string{"d"}},
+			// LIKE's wildcards are matched as themselves.
+			{"0%", []string{"e"}},
+			{"e_x", []string{"e"}},
+			{"_", []string{"e"}},
+			{"nobody", nil},
+			{"", []string{"a", "b", "c", "d", "e", "f"}},
+		} {
+			same(t, "Search("+tc.query+")", ids(store.UserSearch{Query: tc.query}), tc.want)
+		}
+		// Pages follow one another without a user twice or skipped, also
+		// between two users of one email.
+		var all []string
+		var after store.UserCursor
+		for range 4 {
+			page, err := s.Users().Search(t.Context(), store.UserSearch{After: after, Limit: 2})
+			must(t, "Search page", err)
+			if len(page) == 0 {
+				break
+			}
+			for _, u := range page {
+				all = append(all, u.ID)
+			}
+			after = page[len(page)-1].Cursor()
+		}
+		same(t, "pages", all, []string{"a", "b", "c", "d", "e", "f"})
+		if got := ids(store.UserSearch{Query: "ann", Limit: 1}); len(got) != 1 {
+			t.Errorf("Limit 1: %v", got)
+		}
+	})
 }
 
 func newIdentity(providerID, subject, userID string) store.Identity {
