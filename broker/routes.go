@@ -129,6 +129,23 @@ func (s *Server) routes() {
 	s.adminAPI("GET /api/admin/v1/apis/{id}", ad.APIGet)
 	s.adminAPI("PUT /api/admin/v1/apis/{id}", ad.APIUpdate)
 	s.adminAPI("DELETE /api/admin/v1/apis/{id}", ad.APIDelete)
+	// Apps (OAuth clients): the secret is shown only in the answer to a create
+	// or a rotation (ADM-12).
+	s.page("GET /admin/apps", ad.HandleApps)
+	s.page("GET /admin/apps/new", ad.HandleAppNew)
+	s.adminForm("POST /admin/apps/new", ad.HandleAppCreate)
+	s.page("GET /admin/apps/{id}", ad.HandleAppEdit)
+	s.adminForm("POST /admin/apps/{id}", ad.HandleAppUpdate)
+	s.page("GET /admin/apps/{id}/rotate-secret", ad.HandleAppRotateConfirm)
+	s.adminForm("POST /admin/apps/{id}/rotate-secret", ad.HandleAppRotate)
+	s.page("GET /admin/apps/{id}/delete", ad.HandleAppDeleteConfirm)
+	s.adminForm("POST /admin/apps/{id}/delete", ad.HandleAppDelete)
+	s.adminAPI("GET /api/admin/v1/clients", ad.ClientList)
+	s.adminAPI("POST /api/admin/v1/clients", ad.ClientCreate)
+	s.adminAPI("GET /api/admin/v1/clients/{id}", ad.ClientGet)
+	s.adminAPI("PUT /api/admin/v1/clients/{id}", ad.ClientUpdate)
+	s.adminAPI("DELETE /api/admin/v1/clients/{id}", ad.ClientDelete)
+	s.adminAPI("POST /api/admin/v1/clients/{id}/rotate-secret", ad.ClientRotateSecret)
 	// People (issue 12): search, a person's page, and what ends or changes
 	// their access, each destructive action after a confirmation page.
 	s.page("GET /admin/people", ad.HandlePeople)

@@ -36,6 +36,9 @@ type Options struct {
 	// Verifier checks the admin API's bearer tokens.
 	Verifier *token.Verifier
 	Now      func() time.Time
+	// ForgetClient, if set, drops a client from this process's client cache
+	// after the console or the API changed it (registry.Cache.ForgetClient).
+	ForgetClient func(id string)
 }
 
 // Server serves the admin console and the admin API.
@@ -44,6 +47,8 @@ type Server struct {
 	ops      *operations.Service
 	verifier *token.Verifier
 	Now      func() time.Time
+	// forgetClient: Options.ForgetClient, never nil.
+	forgetClient func(id string)
 	// audience is the built-in Admin API's (<issuer>/api/admin/v1).
 	audience string
 }
@@ -53,7 +58,11 @@ func New(o Options) (*Server, error) {
 	if o.Web == nil || o.Ops == nil || o.Verifier == nil || o.Now == nil {
 		return nil, errors.New("admin: Web, Ops, Verifier and Now are required")
 	}
-	return &Server{web: o.Web, ops: o.Ops, verifier: o.Verifier, Now: o.Now,
+	forget := o.ForgetClient
+	if forget == nil {
+		forget = func(string) {}
+	}
+	return &Server{web: o.Web, ops: o.Ops, verifier: o.Verifier, Now: o.Now, forgetClient: forget,
 		audience: o.Web.Config.Issuer.JoinPath("/api/admin/v1").String()}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	bt "github.com/gatehouse/gatehouse/broker/browsertest"
+	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
@@ -102,8 +103,24 @@ func TestBrowserAuditLog(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#audit-provider"), "corp"),
 		chromedp.SetValue(chromedp.CSS("#audit-outcome"), "refusal"),
 		chromedp.Click(bt.Sel("audit-apply")),
-		bt.WaitTestID("audit-events"),
 	)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.Logs)
+	}
+	// The unfiltered page has the same list: wait until the filtered one has
+	// loaded (an evaluation during the navigation fails; try again).
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
+			`location.search.includes("outcome=refusal") && document.readyState === "complete"`))
+		if err == nil && done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the filtered audit log did not load: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	err = chromedp.Do(ctx, bt.WaitTestID("audit-events"))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, w.Logs)
 	}
@@ -153,4 +170,40 @@ func TestBrowserProviderCopyButtons(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBrowserCreateAppShowsSecretOnce: in headless Chromium, an admin adds an
+// app from the console's home; the page that answers shows its secret, which
+// matches the stored hash, and the app's own page does not (ADM-12).
+func TestBrowserCreateAppShowsSecretOnce(t *testing.T) {
+	w := newWorld(t)
+	ctx := bt.New(t, 90*time.Second)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(w.TS.URL+"/admin"),
+		bt.WaitTestID("login-email"),
+		chromedp.SendKeys(bt.Sel("login-email"), "alice@corp.example"),
+		chromedp.Click(bt.Sel("login-submit")),
+		bt.WaitTestID("admin-home"),
+		chromedp.Click(bt.Sel("admin-section-apps")+" a"),
+		bt.WaitTestID("app-new"),
+		chromedp.Click(bt.Sel("app-new")),
+		bt.WaitTestID("app-name"),
+		chromedp.SendKeys(bt.Sel("app-id"), "portal"),
+		chromedp.SendKeys(bt.Sel("app-name"), "Portal"),
+		chromedp.SendKeys(bt.Sel("app-redirect-uris"), "https://portal.test/cb"),
+		chromedp.Click(bt.Sel("app-save")),
+		bt.WaitTestID("app-secret"),
+	)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.Logs)
+	}
+	secret, err := chromedp.Run(ctx, chromedp.Value(bt.Sel("app-secret")))
+	brokertest.Must(t, err)
+	brokertest.Must(t, chromedp.Do(ctx, chromedp.Navigate(w.TS.URL+"/admin/apps/portal"), bt.WaitTestID("app-secret-state")))
+	appPage, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	brokertest.Must(t, err)
+	if c := w.client("portal"); secret == "" || !registry.SecretMatches(c.SecretHash, secret) || c.Name != "Portal" {
+		t.Fatalf("stored %+v, secret shown %t", c, secret != "")
+	}
+	noSecret(t, "the app's page", appPage, secret)
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
@@ -37,7 +39,7 @@ func (s *Service) GetClient(ctx context.Context, id string) (store.Client, error
 // records client.created.
 func (s *Service) CreateClient(ctx context.Context, a Actor, c store.Client) (ClientWithSecret, error) {
 	now := s.now().UTC()
-	c.CreatedAt, c.UpdatedAt, c.SecretHash = now, now, nil
+	c.CreatedAt, c.UpdatedAt, c.SecretHash, c.Version = now, now, nil, 1
 	if c.ID == "" {
 		c.ID = registry.NewClientID()
 	}
@@ -70,19 +72,25 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, c store.Client) (Cl
 }
 
 // UpdateClient replaces the stored client's settings with c's; its secret and
-// creation time stay (RotateClientSecret changes the secret). It records
-// client.updated.
+// creation time stay (RotateClientSecret changes the secret). With c.Version
+// set, ErrConflict unless it is the stored version (DATA-11: a concurrent edit
+// or secret rotation won); the client returned carries the new version. It
+// records client.updated with what changed, old and new (ADM-16).
 func (s *Service) UpdateClient(ctx context.Context, a Actor, c store.Client) (store.Client, error) {
 	err := s.Store.InTx(ctx, func(tx store.Store) error {
 		old, err := tx.Clients().Get(ctx, c.ID)
 		if err != nil {
 			return storeErr(err)
 		}
-		c.SecretHash, c.CreatedAt, c.UpdatedAt = old.SecretHash, old.CreatedAt, s.now().UTC()
+		if c.Version != 0 && c.Version != old.Version {
+			return &kindError{kind: ErrConflict, msg: fmt.Sprintf("client %q was changed meanwhile (version %d, not %d)", c.ID, old.Version, c.Version), err: store.ErrConflict}
+		}
+		c.SecretHash, c.CreatedAt, c.UpdatedAt, c.Version = old.SecretHash, old.CreatedAt, s.now().UTC(), old.Version
 		if err := s.saveClient(ctx, tx, c); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, a, "client.updated", c.ID, nil)
+		c.Version++
+		return s.record(ctx, tx, a, "client.updated", c.ID, map[string]any{"version": c.Version, "changes": clientChanges(old, c)})
 	})
 	return c, err
 }
@@ -103,10 +111,11 @@ func (s *Service) RotateClientSecret(ctx context.Context, a Actor, id string) (C
 		var secret string
 		secret, c.SecretHash = registry.NewSecret()
 		c.UpdatedAt = s.now().UTC()
-		out.Client = c
 		if err := s.saveClient(ctx, tx, c); err != nil {
 			return err
 		}
+		c.Version++
+		out.Client = c
 		if err := s.record(ctx, tx, a, "client.secret_rotated", c.ID, nil); err != nil {
 			return err
 		}
@@ -116,13 +125,33 @@ func (s *Service) RotateClientSecret(ctx context.Context, a Actor, id string) (C
 	return out, err
 }
 
-// DeleteClient removes a client. It records client.deleted.
+// DeleteClient removes a client and, in the same transaction, revokes every
+// refresh token it holds and every access token issued to it (revoke.Tokens:
+// a "client:" revocation entry, which introspection and the Admin API consult
+// on every replica): a deleted app's tokens stop working at once, rather than
+// when they expire. It deletes the consents people gave it too. A client
+// registered later under the same ID inherits neither. It records
+// client.deleted with how many refresh tokens it revoked and consents it
+// deleted.
 func (s *Service) DeleteClient(ctx context.Context, a Actor, id string) error {
 	return s.Store.InTx(ctx, func(tx store.Store) error {
+		c, err := tx.Clients().Get(ctx, id)
+		if err != nil {
+			return storeErr(err)
+		}
 		if err := tx.Clients().Delete(ctx, id); err != nil {
 			return storeErr(err)
 		}
-		return s.record(ctx, tx, a, "client.deleted", id, nil)
+		// The entry must outlive the longest-lived access token of the client.
+		n, err := revoke.Tokens(ctx, tx, store.RefreshFilter{ClientID: id}, s.now().UTC(), max(s.AccessTokenTTL, c.AccessTokenTTL))
+		if err != nil {
+			return err
+		}
+		consents, err := tx.Consents().DeleteForClient(ctx, id)
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "client.deleted", id, map[string]any{"refresh_tokens_revoked": n, "consents_deleted": consents})
 	})
 }
 
@@ -133,6 +162,38 @@ func (s *Service) saveClient(ctx context.Context, st store.Store, c store.Client
 		return err
 	}
 	return storeErr(st.Clients().Update(ctx, c))
+}
+
+// clientChanges is each changed setting of a client as {"old": …, "new": …};
+// the secret is never one of them (ADM-12: RotateClientSecret records only
+// that it rotated).
+func clientChanges(old, cur store.Client) map[string]any {
+	out := map[string]any{}
+	add := func(field string, o, n any) {
+		if !reflect.DeepEqual(o, n) {
+			out[field] = map[string]any{"old": o, "new": n}
+		}
+	}
+	add("name", old.Name, cur.Name)
+	add("logo_uri", old.LogoURI, cur.LogoURI)
+	add("public", old.Public, cur.Public)
+	add("first_party", old.FirstParty, cur.FirstParty)
+	add("redirect_uris", old.RedirectURIs, cur.RedirectURIs)
+	add("post_logout_redirect_uris", old.PostLogoutRedirectURIs, cur.PostLogoutRedirectURIs)
+	add("grant_types", old.GrantTypes, cur.GrantTypes)
+	add("scopes", old.Scopes, cur.Scopes)
+	add("default_api", old.DefaultAudience, cur.DefaultAudience)
+	add("apis", old.Audiences, cur.Audiences)
+	add("token_endpoint_auth_method", old.TokenEndpointAuthMethod, cur.TokenEndpointAuthMethod)
+	add("jwks", string(old.JWKS), string(cur.JWKS))
+	add("jwks_uri", old.JWKSURI, cur.JWKSURI)
+	add("access_token_ttl", old.AccessTokenTTL.String(), cur.AccessTokenTTL.String())
+	add("refresh_token_ttl", old.RefreshTokenTTL.String(), cur.RefreshTokenTTL.String())
+	add("id_token_signed_response_alg", old.IDTokenSignedResponseAlg, cur.IDTokenSignedResponseAlg)
+	add("resource_server_for", old.ResourceServerFor, cur.ResourceServerFor)
+	add("exchange_token_types", old.ExchangeTokenTypes, cur.ExchangeTokenTypes)
+	add("exchange_providers", old.ExchangeProviders, cur.ExchangeProviders)
+	return out
 }
 
 func usesSecret(c store.Client) bool {

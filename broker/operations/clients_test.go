@@ -150,3 +150,35 @@ func TestClientRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestDATA11_UpdateClientStaleVersion: an update from a version that is not
+// the stored one — a concurrent edit or a secret rotation won — is ErrConflict
+// and changes and audits nothing; each update returns the version it stored.
+func TestDATA11_UpdateClientStaleVersion(t *testing.T) {
+	w := newWorld(t)
+	c := w.seedClient(t)
+	c.Version = 1 // what Create stored
+	first := c
+	first.Name = "First"
+	got, err := w.ops.UpdateClient(t.Context(), admin, first)
+	w.must(err)
+	if got.Version != 2 {
+		t.Fatalf("update returned version %d, want 2", got.Version)
+	}
+	res, err := w.ops.RotateClientSecret(t.Context(), admin, "web")
+	w.must(err)
+	if res.Client.Version != 3 {
+		t.Fatalf("rotation returned version %d, want 3", res.Client.Version)
+	}
+	for _, stale := range []int64{1, 2} {
+		before := w.auditTotal()
+		second := got
+		second.Name, second.Version = "Second", stale
+		_, err = w.ops.UpdateClient(t.Context(), admin, second)
+		w.refused(t, err, ErrConflict, before)
+	}
+	if stored, _ := w.ops.GetClient(t.Context(), "web"); stored.Name != "First" || stored.Version != 3 ||
+		!registry.SecretMatches(stored.SecretHash, res.Secret) {
+		t.Fatalf("after stale updates: %+v", stored)
+	}
+}

@@ -40,6 +40,15 @@ func (rc *Cache) Client(ctx context.Context, id string) (*store.Client, error) {
 	return rc.clients.get(ctx, id)
 }
 
+// ForgetClient drops the cached client id, so that this process's next lookup
+// reads the store: a change made here (a rotated secret, a deleted app) takes
+// effect at once on this replica; other replicas read it within CacheTTL.
+func (rc *Cache) ForgetClient(id string) {
+	rc.clients.mu.Lock()
+	delete(rc.clients.entries, id)
+	rc.clients.mu.Unlock()
+}
+
 // API returns the API with this audience, or nil if there is none. The returned
 // value is shared: callers must not modify it.
 func (rc *Cache) API(ctx context.Context, audience string) (*store.API, error) {

@@ -208,8 +208,12 @@ type Client struct {
 	// (by ID) whose ID tokens or assertions it may exchange.
 	ExchangeTokenTypes []string
 	ExchangeProviders  []string
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// Version is 1 when created and increases on every update. Update compares
+	// it when it is set (optimistic locking, SECURITY.md DATA-11); 0 writes
+	// whatever is stored.
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // IDTokenAlg is the algorithm the client's ID tokens are signed with: RS256 unless
@@ -504,6 +508,9 @@ type Consents interface {
 	ListForUser(ctx context.Context, userID string) ([]Consent, error)
 	Touch(ctx context.Context, userID, clientID string, at time.Time) error
 	Delete(ctx context.Context, userID, clientID string) error
+	// DeleteForClient deletes every consent given to the client (a deleted
+	// app) and returns how many.
+	DeleteForClient(ctx context.Context, clientID string) (int64, error)
 }
 
 // Delegation lets a grantee (a user or a client) act for the grantor within Scopes

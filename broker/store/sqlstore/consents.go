@@ -62,6 +62,12 @@ func (s consents) Delete(ctx context.Context, userID, clientID string) error {
 		userID, clientID)
 }
 
+// DeleteForClient reads no index (consents are keyed by user first): it runs
+// once, when an admin deletes an app.
+func (s consents) DeleteForClient(ctx context.Context, clientID string) (int64, error) {
+	return s.db.execCount(ctx, "consents: delete for client", `DELETE FROM consents WHERE client_id = $1`, clientID)
+}
+
 type delegations struct{ db *DB }
 
 const delegationColumns = `id, grantor_id, grantee_user_id, grantee_client_id, audience, scopes, note,

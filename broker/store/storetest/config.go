@@ -164,6 +164,7 @@ func newClient(id string) store.Client {
 		ExchangeTokenTypes: []string{"urn:ietf:params:oauth:token-type:access_token",
 			"urn:ietf:params:oauth:token-type:id_token"},
 		ExchangeProviders: []string{"corp", "partner"},
+		Version:           1, // what Create stores
 		CreatedAt:         at(0),
 		UpdatedAt:         at(time.Second),
 	}
@@ -189,7 +190,7 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 	})
 	t.Run("List", func(t *testing.T) {
 		s := open(t)
-		b, a := newClient("b"), store.Client{ID: "a"} // a: every optional field empty
+		b, a := newClient("b"), store.Client{ID: "a", Version: 1} // a: every optional field empty
 		must(t, "Create", s.Clients().Create(t.Context(), b))
 		must(t, "Create", s.Clients().Create(t.Context(), a))
 		got, err := s.Clients().List(t.Context())
@@ -210,7 +211,31 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "Update", s.Clients().Update(t.Context(), changed))
 		got, err := s.Clients().Get(t.Context(), "c1")
 		must(t, "Get", err)
+		c.Version = 2
 		same(t, "client", got, c)
+	})
+	// DATA-11: of two edits from the same version, the second is refused and
+	// the first stays; version 0 writes regardless (the CLI's last word).
+	t.Run("UpdateStaleVersion", func(t *testing.T) {
+		s := open(t)
+		c := newClient("c1")
+		must(t, "Create", s.Clients().Create(t.Context(), c))
+		first, second := c, c
+		first.Name, second.Name = "First", "Second"
+		must(t, "Update first", s.Clients().Update(t.Context(), first))
+		wantErr(t, "Update second", s.Clients().Update(t.Context(), second), store.ErrConflict)
+		got, err := s.Clients().Get(t.Context(), "c1")
+		must(t, "Get", err)
+		if got.Name != "First" || got.Version != 2 {
+			t.Fatalf("after a stale update: %q version %d, want First version 2", got.Name, got.Version)
+		}
+		second.Version = 0
+		must(t, "Update unversioned", s.Clients().Update(t.Context(), second))
+		got, err = s.Clients().Get(t.Context(), "c1")
+		must(t, "Get", err)
+		if got.Name != "Second" || got.Version != 3 {
+			t.Fatalf("after an unversioned update: %q version %d, want Second version 3", got.Name, got.Version)
+		}
 	})
 	t.Run("UpdateMissing", func(t *testing.T) {
 		wantErr(t, "Update", open(t).Clients().Update(t.Context(), newClient("c1")), store.ErrNotFound)

@@ -79,6 +79,23 @@ func testConsents(t *testing.T, open func(t *testing.T) store.Store) {
 		_, err = s.Consents().Get(t.Context(), "u1", "c2")
 		must(t, "Get the other consent", err)
 	})
+	t.Run("DeleteForClient", func(t *testing.T) {
+		s := open(t)
+		for _, uc := range [][2]string{{"u1", "c1"}, {"u2", "c1"}, {"u1", "c2"}} {
+			must(t, "Put", s.Consents().Put(t.Context(), newConsent(uc[0], uc[1])))
+		}
+		n, err := s.Consents().DeleteForClient(t.Context(), "c1")
+		must(t, "DeleteForClient", err)
+		if n != 2 {
+			t.Fatalf("DeleteForClient deleted %d, want 2", n)
+		}
+		for _, u := range []string{"u1", "u2"} {
+			_, err := s.Consents().Get(t.Context(), u, "c1")
+			wantErr(t, "Get after DeleteForClient", err, store.ErrNotFound)
+		}
+		_, err = s.Consents().Get(t.Context(), "u1", "c2")
+		must(t, "Get another client's consent", err)
+	})
 }
 
 func newDelegation(id, grantor, granteeUser, granteeClient string) store.Delegation {
