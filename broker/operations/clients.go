@@ -151,7 +151,12 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id string) error {
 		if err != nil {
 			return err
 		}
-		return s.record(ctx, tx, a, "client.deleted", id, map[string]any{"refresh_tokens_revoked": n, "consents_deleted": consents})
+		delegations, err := revoke.ClientDelegations(ctx, tx, id, s.now().UTC(), s.AccessTokenTTL)
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, "client.deleted", id, map[string]any{"refresh_tokens_revoked": n, "consents_deleted": consents,
+			"delegations_ended": delegations})
 	})
 }
 

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
 )
 
 // webClient is a valid confidential client of the notes API.
@@ -180,5 +182,40 @@ func TestDATA11_UpdateClientStaleVersion(t *testing.T) {
 	if stored, _ := w.ops.GetClient(t.Context(), "web"); stored.Name != "First" || stored.Version != 3 ||
 		!registry.SecretMatches(stored.SecretHash, res.Secret) {
 		t.Fatalf("after stale updates: %+v", stored)
+	}
+}
+
+// TestDeleteClientEndsDelegationsToIt: deleting an app ends the delegations
+// people gave it (their tokens stop at once), so an app registered later under
+// the same ID inherits nothing; delegations to others stay.
+func TestDeleteClientEndsDelegationsToIt(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	app := store.Client{ID: "helper-app", Name: "Helper", GrantTypes: []string{registry.GrantClientCredentials},
+		Scopes: []string{"read"}, DefaultAudience: "https://notes.test"}
+	if _, err := w.ops.CreateClient(ctx, admin, app); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []store.Delegation{
+		{ID: "ann-to-app", GrantorID: "ann", GranteeClientID: "helper-app"},
+		{ID: "ann-to-bob", GrantorID: "ann", GranteeUserID: "bob"},
+	} {
+		d.Audience, d.Scopes, d.CreatedAt, d.ExpiresAt = "https://notes.test", []string{"read"}, w.now, w.now.Add(time.Hour)
+		w.must(w.db.Delegations().Create(ctx, d))
+	}
+	if err := w.ops.DeleteClient(ctx, admin, "helper-app"); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"ann-to-app": store.DelegationEndGranteeRemoved, "ann-to-bob": ""} {
+		d, err := w.db.Delegations().Get(ctx, id)
+		w.must(err)
+		latest, err := w.db.Revocations().Latest(ctx, []string{token.DelegationRevocationKey(id)})
+		w.must(err)
+		if d.EndReason != want || latest.IsZero() != (want == "") {
+			t.Errorf("%s: ended for %q, access tokens revoked until %v; want %q", id, d.EndReason, latest, want)
+		}
+	}
+	if d := w.audited(t, "client.deleted", "helper-app"); d["delegations_ended"] != float64(1) {
+		t.Errorf("client.deleted details %v, want delegations_ended 1", d)
 	}
 }

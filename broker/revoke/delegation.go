@@ -87,6 +87,27 @@ func UserDelegations(ctx context.Context, st store.Store, userID string, now tim
 	return n, nil
 }
 
+// ClientDelegations ends every delegation given to the app clientID, which is
+// being deleted: an app registered later under the same ID is another app,
+// which nobody gave anything to. It returns how many it ended.
+func ClientDelegations(ctx context.Context, st store.Store, clientID string, now time.Time, accessTokenTTL time.Duration) (int, error) {
+	received, err := st.Delegations().ListByGrantee(ctx, "", clientID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range received {
+		if !d.RevokedAt.IsZero() || !now.Before(d.ExpiresAt) {
+			continue // ended or expired already: nothing under it is usable
+		}
+		if err := Delegation(ctx, st, d.ID, store.DelegationEndGranteeRemoved, now, accessTokenTTL); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
 // DelegationTokens revokes what was issued under the delegation id up to now
 // without ending it: its refresh tokens, and through its "delegation:<id>"
 // entry every access token issued under it at or before now (the entry keeps

@@ -552,6 +552,7 @@ const (
 	DelegationEndEntitlementLost = "entitlement_lost" // the grantor no longer holds any of its scopes
 	DelegationEndParentEnded     = "parent_ended"     // the delegation it was re-delegated from ended
 	DelegationEndExpired         = "expired"          // ended by the maintenance pass after ExpiresAt
+	DelegationEndGranteeRemoved  = "grantee_removed"  // the app it was given to was deleted
 )
 
 // Delegation statuses, as Status reports them.
