@@ -150,7 +150,8 @@ func TestActForConsentChoice(t *testing.T) {
 	q := brokertest.NewAuthzReq("web", brokertest.AppCB, "openid profile email notes.read notes.write admin offline_access")
 	page := e.consentPage(t, q)
 	for _, want := range []string{`data-testid="consent-actfor"`, "<legend>", `data-testid="consent-actfor-self"`,
-		`data-testid="consent-actfor-` + d.ID + `"`, "Act for <strong>Alice</strong>", "Read your notes; Change your notes"} {
+		`data-testid="consent-actfor-` + d.ID + `"`, "Act for <strong>Alice</strong>", "Read your notes; Change your notes",
+		`data-testid="consent-actfor-note"`} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("consent page lacks %q:\n%s", want, page)
 		}
