@@ -36,7 +36,9 @@ func (s *Server) BeginTest(w http.ResponseWriter, r *http.Request, providerID, s
 }
 
 // testResultAD binds a sealed result to the admin session it was made for.
-func testResultAD(sessionID string) []byte { return []byte("gatehouse test sign-in result\x00" + sessionID) }
+func testResultAD(sessionID string) []byte {
+	return []byte("gatehouse test sign-in result\x00" + sessionID)
+}
 
 // OpenTestResult implements web.TestSignIn.
 func (s *Server) OpenTestResult(sealed, sessionID string) (web.TestSignInResult, error) {
