@@ -262,6 +262,9 @@ func (a *Server) renderProviderEdit(w http.ResponseWriter, r *http.Request, p pe
 	if v.EnableCSRF, err = a.web.CSRFToken(w, r, v.Back+"/enable"); err != nil {
 		return err
 	}
+	if v.TestCSRF, err = a.web.CSRFToken(w, r, v.Back+"/test"); err != nil {
+		return err
+	}
 	return a.renderProviderForm(w, r, p, status, v)
 }
 
