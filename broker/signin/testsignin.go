@@ -62,18 +62,21 @@ func (s *Server) OpenTestResult(sealed, sessionID string) (web.TestSignInResult,
 }
 
 // finishTest ends a test flow once the provider verified (or refused) the
-// response: the flow must belong to the admin session that started it
-// (as a link's, WEB-27), the flow's and the response's replay keys are
-// recorded, and the admin is shown the result. The audit event names the
-// admin, the provider and the outcome, never the claims.
+// response. The flow cookie (sealed, HttpOnly, bound to this browser, WEB-05)
+// names the admin session that started it; the session cookie itself, Lax,
+// does not come with a SAML response's cross-site POST (WEB-09), so the session
+// is looked up by that ID and must still be live. The flow's and the
+// response's replay keys are recorded, and the result is sealed to that session
+// (only its console page opens it). The audit event names the admin, the
+// provider and the outcome, never the claims.
 func (s *Server) finishTest(w http.ResponseWriter, r *http.Request, b *upstream.Built, f flow, ident providers.Identity, cerr error) error {
 	id := b.Config.ID
-	sess, u, ok := s.web.CurrentSession(r)
-	if !ok || sess.ID != f.SessionID {
+	sess, err := s.store.Sessions().Get(r.Context(), f.SessionID)
+	if err != nil || f.SessionID == "" || !s.Now().Before(sess.ExpiresAt) {
 		if err := s.spend(r, id, "signin.refused", []store.ReplayKey{flowKey(f)}); err != nil {
 			return err
 		}
-		return s.refuse(r, id, "test_not_bound_to_session", errors.New("test flow of another session"))
+		return s.refuse(r, id, "test_not_bound_to_session", errors.New("test flow of no live session"))
 	}
 	res := web.TestSignInResult{Provider: id, Created: s.Now().Unix()}
 	used := []store.ReplayKey{flowKey(f)}
@@ -104,7 +107,7 @@ func (s *Server) finishTest(w http.ResponseWriter, r *http.Request, b *upstream.
 	if res.Refused != "" {
 		details = map[string]any{"result": "refused", "reason": res.Refused, "via": "console"}
 	}
-	s.web.Record(r, u.ID, "provider.tested", id, details)
+	s.web.Record(r, sess.UserID, "provider.tested", id, details)
 	plain, err := json.Marshal(res)
 	if err != nil {
 		return err
