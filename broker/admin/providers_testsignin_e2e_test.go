@@ -34,8 +34,13 @@ func (w *world) testSignIn(c *http.Client, id string) (*http.Response, string) {
 func TestProviderTestSignInOIDC(t *testing.T) {
 	w := newWorld(t)
 	c, aliceID := w.signIn("alice@corp.example")
-	w.AddOIDC("evil", "evil.example", false, map[string]any{"sub": "eve", "email": "eve@evil.example",
+	iss := w.AddOIDC("evil", "evil.example", false, map[string]any{"sub": "eve", "email": "eve@evil.example",
 		"email_verified": true, "name": "<script>alert(1)</script>", "groups": []any{"staff", "<b>x</b>"}})
+	// The form's POST answers with a redirect to the IdP, which CSP
+	// form-action governs too.
+	if res, _ := w.page(c, "/admin/providers/evil"); !strings.Contains(res.Header.Get("Content-Security-Policy"), "form-action 'self' "+iss.URL()) {
+		t.Errorf("provider page CSP %q", res.Header.Get("Content-Security-Policy"))
+	}
 	aliceIdent, err := w.DB.Identities().Get(context.Background(), "corp", "alice")
 	brokertest.Must(t, err)
 	before := w.rows()

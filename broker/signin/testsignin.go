@@ -29,10 +29,22 @@ func (s *Server) BeginTest(w http.ResponseWriter, r *http.Request, providerID, s
 	}
 	b, err := s.upstreams.Get(r.Context(), providerID)
 	if err != nil {
-		return &web.UserError{Status: http.StatusServiceUnavailable, Title: "Test sign-in unavailable",
-			Message: providers.PublicMessage(err), Next: "Check the provider's settings.", Err: err}
+		// A disabled provider's callback answers nothing (refuseDisabledProvider
+		// aside, the registry has no built provider for it): enable it first.
+		return &web.UserError{Status: http.StatusConflict, Title: "Test sign-in unavailable",
+			Message: "Only an enabled provider with a usable configuration can be tested.",
+			Next: "Enable the provider or correct its settings, then try again.", Err: err}
 	}
 	return s.beginFlow(w, r, b, flow{Purpose: flowTest, SessionID: sessionID}, providers.BeginParams{})
+}
+
+// AllowTest implements web.TestSignIn: the Test sign-in form's POST answers
+// with a redirect to the provider, and CSP form-action also governs the
+// redirects that follow a form's submission (CSP Level 3 §6.4.1).
+func (s *Server) AllowTest(w http.ResponseWriter, r *http.Request, providerID string) {
+	if b, err := s.upstreams.Get(r.Context(), providerID); err == nil {
+		web.SetFormAction(w, b.FormOrigins...)
+	}
 }
 
 // testResultAD binds a sealed result to the admin session it was made for.

@@ -98,6 +98,9 @@ type TestSignIn interface {
 	// admin's session sessionID. The callback ends at TestResultPath with the
 	// result sealed.
 	BeginTest(w http.ResponseWriter, r *http.Request, providerID, sessionID string) error
+	// AllowTest lets the page holding the Test sign-in form send the browser
+	// on to providerID (CSP form-action).
+	AllowTest(w http.ResponseWriter, r *http.Request, providerID string)
 	// OpenTestResult opens a sealed result: it must be recent and made for
 	// the session sessionID.
 	OpenTestResult(sealed, sessionID string) (TestSignInResult, error)
