@@ -33,7 +33,7 @@ func (s *Server) BeginTest(w http.ResponseWriter, r *http.Request, providerID, s
 		// aside, the registry has no built provider for it): enable it first.
 		return &web.UserError{Status: http.StatusConflict, Title: "Test sign-in unavailable",
 			Message: "Only an enabled provider with a usable configuration can be tested.",
-			Next: "Enable the provider or correct its settings, then try again.", Err: err}
+			Next:    "Enable the provider or correct its settings, then try again.", Err: err}
 	}
 	return s.beginFlow(w, r, b, flow{Purpose: flowTest, SessionID: sessionID}, providers.BeginParams{})
 }
