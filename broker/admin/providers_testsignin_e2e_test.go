@@ -113,7 +113,8 @@ func TestProviderTestSignInRefused(t *testing.T) {
 }
 
 // TestADM01_ProviderTestSignInAdminOnly: a non-admin can neither start a test
-// sign-in nor open an admin's result page; nothing is started or stored.
+// sign-in nor open an admin's result page, nor can another session of the
+// admin; nothing is started or stored.
 func TestADM01_ProviderTestSignInAdminOnly(t *testing.T) {
 	w := newWorld(t)
 	c, _ := w.signIn("alice@corp.example")
@@ -131,6 +132,13 @@ func TestADM01_ProviderTestSignInAdminOnly(t *testing.T) {
 	res.Body.Close()
 	if res, page := w.page(bob, result); res.StatusCode != http.StatusForbidden || strings.Contains(page, "bob@uni.example") {
 		t.Errorf("bob opens alice's result: %d", res.StatusCode)
+	}
+	// The result is sealed to the session that ran the test: even the same
+	// admin in another browser cannot open it.
+	other, _ := w.signIn("alice@corp.example")
+	before = w.rows()
+	if res, page := w.page(other, result); res.StatusCode != http.StatusBadRequest || strings.Contains(page, `data-testid="test-subject"`) {
+		t.Errorf("another session opens the result: %d", res.StatusCode)
 	}
 	if w.rows() != before || len(w.events("provider.tested")) != tested {
 		t.Error("something was stored")
