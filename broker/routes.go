@@ -113,6 +113,8 @@ func (s *Server) routes() {
 	s.adminForm("POST /admin/providers/{id}/disable", ad.HandleProviderDisable)
 	s.page("GET /admin/providers/{id}/delete", ad.HandleProviderDeleteConfirm)
 	s.adminForm("POST /admin/providers/{id}/delete", ad.HandleProviderDelete)
+	s.adminForm("POST /admin/providers/{id}/test", ad.HandleProviderTest)
+	s.page("GET /admin/providers/{id}/test", ad.HandleProviderTestResult)
 	s.adminAPI("GET /api/admin/v1/providers", ad.ProviderList)
 	s.adminAPI("POST /api/admin/v1/providers", ad.ProviderCreate)
 	s.adminAPI("POST /api/admin/v1/providers/discover", ad.ProviderDiscover)

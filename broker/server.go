@@ -162,7 +162,7 @@ func New(o Options) (*Server, error) {
 	ops := &operations.Service{Store: o.Store, Upstream: s.upstreams.Env(), Audit: o.Audit, Delegations: delegations,
 		AccessTokenTTL: o.Config.AccessTokenTTL, SigningAlgorithm: o.Config.SigningAlgorithm, Now: now}
 	if s.admin, err = admin.New(admin.Options{Web: s.web, Ops: ops, Verifier: verifier, Now: now,
-		ForgetClient: clients.ForgetClient}); err != nil {
+		ForgetClient: clients.ForgetClient, TestSignIn: s.signin}); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

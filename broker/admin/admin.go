@@ -39,6 +39,8 @@ type Options struct {
 	// ForgetClient, if set, drops a client from this process's client cache
 	// after the console or the API changed it (registry.Cache.ForgetClient).
 	ForgetClient func(id string)
+	// TestSignIn, if set, runs the console's test sign-ins (package signin).
+	TestSignIn web.TestSignIn
 }
 
 // Server serves the admin console and the admin API.
@@ -49,6 +51,8 @@ type Server struct {
 	Now      func() time.Time
 	// forgetClient: Options.ForgetClient, never nil.
 	forgetClient func(id string)
+	// tester: Options.TestSignIn.
+	tester web.TestSignIn
 	// audience is the built-in Admin API's (<issuer>/api/admin/v1).
 	audience string
 }
@@ -62,7 +66,7 @@ func New(o Options) (*Server, error) {
 	if forget == nil {
 		forget = func(string) {}
 	}
-	return &Server{web: o.Web, ops: o.Ops, verifier: o.Verifier, Now: o.Now, forgetClient: forget,
+	return &Server{web: o.Web, ops: o.Ops, verifier: o.Verifier, Now: o.Now, forgetClient: forget, tester: o.TestSignIn,
 		audience: o.Web.Config.Issuer.JoinPath("/api/admin/v1").String()}, nil
 }
 

@@ -262,6 +262,12 @@ func (a *Server) renderProviderEdit(w http.ResponseWriter, r *http.Request, p pe
 	if v.EnableCSRF, err = a.web.CSRFToken(w, r, v.Back+"/enable"); err != nil {
 		return err
 	}
+	if v.TestCSRF, err = a.web.CSRFToken(w, r, v.Back+"/test"); err != nil {
+		return err
+	}
+	if a.tester != nil {
+		a.tester.AllowTest(w, r, id)
+	}
 	return a.renderProviderForm(w, r, p, status, v)
 }
 

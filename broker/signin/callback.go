@@ -47,7 +47,7 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 		}
 		return s.refuse(r, id, "no_pending_flow", err)
 	}
-	if f.Provider != id || (f.Purpose != flowLogin && f.Purpose != flowLink) {
+	if f.Provider != id || (f.Purpose != flowLogin && f.Purpose != flowLink && f.Purpose != flowTest) {
 		// A response at another provider's endpoint than the flow was started
 		// for: the mix-up attack (RFC 9700 §4.4, SAML-21).
 		return s.refuse(r, id, "flow_for_other_provider", fmt.Errorf("flow for %q (%s) completed at %q", f.Provider, f.Purpose, id))
@@ -59,10 +59,17 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, saml bool)
 	if err != nil {
 		return err
 	}
-	if err := s.refuseDisabledProvider(r, id, f); err != nil {
-		return err
+	if f.Purpose != flowTest {
+		// An admin tests a provider before enabling it.
+		if err := s.refuseDisabledProvider(r, id, f); err != nil {
+			return err
+		}
 	}
 	ident, err := b.Provider.Complete(ctx, r, f.Pending)
+	if f.Purpose == flowTest {
+		// Same verification as a sign-in up to the Identity, then stop.
+		return s.finishTest(w, r, b, f, ident, err)
+	}
 	if err != nil {
 		return s.upstreamFailure(r, id, "signin.refused", err)
 	}
@@ -196,6 +203,20 @@ func (s *Server) refuse(r *http.Request, providerID, reason string, cause error)
 // upstreamFailure turns a provider error into a page and an audit record. The
 // page says only what providers.PublicMessage says; the detail goes to the log.
 func (s *Server) upstreamFailure(r *http.Request, providerID, action string, err error) error {
+	status, reason := failureReason(err)
+	var up *providers.UpstreamError
+	errors.As(err, &up)
+	details := map[string]any{"reason": reason}
+	if up != nil {
+		details["code"] = web.Truncate(up.Code, 100)
+	}
+	s.web.Record(r, "", action, providerID, details)
+	return &web.UserError{Status: status, Title: "Sign-in failed", Message: providers.PublicMessage(err),
+		Next: "Start again from the sign-in page.", Err: err}
+}
+
+// failureReason is the status and audit reason of a provider error.
+func failureReason(err error) (int, string) {
 	status, reason := http.StatusBadRequest, "invalid_response"
 	var up *providers.UpstreamError
 	switch {
@@ -215,11 +236,5 @@ func (s *Server) upstreamFailure(r *http.Request, providerID, action string, err
 	case errors.Is(err, providers.ErrConfig):
 		status, reason = http.StatusServiceUnavailable, "config"
 	}
-	details := map[string]any{"reason": reason}
-	if up != nil {
-		details["code"] = web.Truncate(up.Code, 100)
-	}
-	s.web.Record(r, "", action, providerID, details)
-	return &web.UserError{Status: status, Title: "Sign-in failed", Message: providers.PublicMessage(err),
-		Next: "Start again from the sign-in page.", Err: err}
+	return status, reason
 }

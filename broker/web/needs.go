@@ -72,3 +72,39 @@ type SignOut interface {
 type TokenExchange interface {
 	Exchange(r *http.Request, c *store.Client, f url.Values) ([]byte, error)
 }
+
+// TestSignInResult is what a test sign-in (issue 12, the console's "Test
+// sign-in") found: either the refusal's Reason and public Message, or what
+// the IdP returned (Claims: untrusted text, shown escaped, ADM-14) and what the
+// provider's mapping and role rules made of it. Nothing of it is stored.
+type TestSignInResult struct {
+	Provider      string         `json:"p"`
+	Refused       string         `json:"x,omitempty"`
+	Message       string         `json:"m,omitempty"`
+	Claims        map[string]any `json:"c,omitempty"`
+	Subject       string         `json:"s,omitempty"`
+	Email         string         `json:"e,omitempty"`
+	EmailVerified bool           `json:"v,omitempty"`
+	Name          string         `json:"n,omitempty"`
+	Groups        []string       `json:"g,omitempty"`
+	Roles         []string       `json:"r,omitempty"`
+	Created       int64          `json:"t"`
+}
+
+// TestSignIn is what the admin console needs of sign-in: a sign-in through one
+// provider in a flow of its own that creates no session and links nobody.
+type TestSignIn interface {
+	// BeginTest sends the browser to the provider, the flow bound to the
+	// admin's session sessionID. The callback ends at TestResultPath with the
+	// result sealed.
+	BeginTest(w http.ResponseWriter, r *http.Request, providerID, sessionID string) error
+	// AllowTest lets the page holding the Test sign-in form send the browser
+	// on to providerID (CSP form-action).
+	AllowTest(w http.ResponseWriter, r *http.Request, providerID string)
+	// OpenTestResult opens a sealed result: it must be recent and made for
+	// the session sessionID.
+	OpenTestResult(sealed, sessionID string) (TestSignInResult, error)
+}
+
+// TestResultPath is the console page a test sign-in of provider id ends at.
+func TestResultPath(id string) string { return "/admin/providers/" + url.PathEscape(id) + "/test" }
