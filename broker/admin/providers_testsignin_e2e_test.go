@@ -133,6 +133,9 @@ func TestADM01_ProviderTestSignInAdminOnly(t *testing.T) {
 	if res, page := w.page(bob, result); res.StatusCode != http.StatusForbidden || strings.Contains(page, "bob@uni.example") {
 		t.Errorf("bob opens alice's result: %d", res.StatusCode)
 	}
+	if w.rows() != before {
+		t.Error("bob's attempts stored something")
+	}
 	// The result is sealed to the session that ran the test: even the same
 	// admin in another browser cannot open it.
 	other, _ := w.signIn("alice@corp.example")
