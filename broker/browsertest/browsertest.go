@@ -5,12 +5,12 @@ package browsertest
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 // ExecPath is the browser the tests drive.
@@ -21,12 +21,7 @@ const ExecPath = "/usr/bin/chromium"
 // profile: no cookies shared between calls.
 func New(t testing.TB, timeout time.Duration) context.Context {
 	t.Helper()
-	if _, err := exec.LookPath(ExecPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("browsertest: %s missing in CI", ExecPath)
-		}
-		t.Skipf("browsertest: %s not installed", ExecPath)
-	}
+	testsupport.RequireTools(t, ExecPath)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(ExecPath),
 		chromedp.UserDataDir(t.TempDir()),

@@ -23,6 +23,7 @@ import (
 	bt "github.com/gatehouse/gatehouse/broker/browsertest"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
@@ -32,14 +33,7 @@ import (
 func openidClient(t *testing.T) string {
 	t.Helper()
 	dir, _ := filepath.Abs("testdata/openid-client")
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s missing in CI", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	testsupport.RequireTools(t, "node", "npm")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openid-client")); err != nil {
 		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
 		cmd.Dir = dir
