@@ -26,7 +26,7 @@ func (s signIns) Record(ctx context.Context, in store.SignIn) ([]string, error) 
 	var evicted []string
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
 		stmt := func(query string) (*sql.Stmt, error) {
-			st, err := s.db.prepared(ctx, query)
+			st, err := s.db.prepareOn(ctx, s.db.pool, query)
 			if err != nil {
 				return nil, err
 			}
