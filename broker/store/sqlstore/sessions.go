@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -130,22 +129,35 @@ func (s sessions) ListExpired(ctx context.Context, now, idleSince time.Time, lim
 }
 
 // DeleteExpired deletes in batches, as the sweeps do (see deleteExpired), so a
-// restore watermark over every session does not hold the writer for long.
+// restore watermark over every session does not hold the writer for long. The
+// batches are ranges of ids, each after the last, so no batch rereads the rows
+// (on PostgreSQL the dead rows) of those before it. The database orders the ids
+// (its collation may not be Go's).
 func (s sessions) DeleteExpired(ctx context.Context, now, idleSince time.Time) ([]string, error) {
 	const op = "sessions: delete expired"
-	query := `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE ` + expiredSessions +
-		` LIMIT ` + strconv.Itoa(sweepBatch) + `) RETURNING id`
+	const page = `SELECT id FROM sessions WHERE (` + expiredSessions + `) AND id > $3 ORDER BY id LIMIT $4`
+	const del = `DELETE FROM sessions WHERE (` + expiredSessions + `) AND id > $3 AND id <= $4 RETURNING id`
 	var all []string
+	after := ""
 	for {
-		rows, err := s.db.sql.QueryContext(ctx, query, s.db.ts(now), s.db.ts(idleSince))
+		rows, err := s.db.sql.QueryContext(ctx, page, s.db.ts(now), s.db.ts(idleSince), after, sweepBatch)
 		if err != nil {
 			return all, wrap(op, err)
 		}
 		ids, err := collect(op, rows, scanID)
-		all = append(all, ids...)
+		if err != nil || len(ids) == 0 {
+			return all, err
+		}
+		last := ids[len(ids)-1]
+		if rows, err = s.db.sql.QueryContext(ctx, del, s.db.ts(now), s.db.ts(idleSince), after, last); err != nil {
+			return all, wrap(op, err)
+		}
+		deleted, err := collect(op, rows, scanID)
+		all = append(all, deleted...)
 		if err != nil || len(ids) < sweepBatch {
 			return all, err
 		}
+		after = last
 	}
 }
 

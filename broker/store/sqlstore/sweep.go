@@ -22,8 +22,11 @@ const sweepPause = time.Millisecond
 // databases (neither accepts DELETE … LIMIT); key is the table's primary key,
 // column must be indexed. table and columns are constants of the callers.
 func (db *DB) deleteExpired(ctx context.Context, op, table, key, column string, t time.Time) (int64, error) {
+	// ORDER BY column: read the oldest through column's index. Without it
+	// PostgreSQL scans the table for a condition that most rows match, and each
+	// batch would reread the dead rows of the ones before it.
 	query := `DELETE FROM ` + table + ` WHERE ` + key + ` IN (SELECT ` + key + ` FROM ` + table +
-		` WHERE ` + column + ` < $1 LIMIT ` + strconv.Itoa(sweepBatch) + `)`
+		` WHERE ` + column + ` < $1 ORDER BY ` + column + ` LIMIT ` + strconv.Itoa(sweepBatch) + `)`
 	var total int64
 	for {
 		n, err := db.execCount(ctx, op, query, db.ts(t))
