@@ -298,13 +298,16 @@ func TestSweep_UnderLoadNoWriteFails(t *testing.T) {
 						next := fmt.Sprintf("%s-%d", family, i)
 						if _, err := db.RefreshTokens().Rotate(ctx, []byte(cur), liveRefresh(next, family), sweepNow); err != nil {
 							errs = append(errs, fmt.Errorf("rotate: %w", err))
+						} else {
+							cur = next
+							mine = append(mine, next)
 						}
-						cur = next
 						other := fmt.Sprintf("%s-other-%d", family, i)
 						if err := db.RefreshTokens().Create(ctx, liveRefresh(other, "other-"+family)); err != nil {
 							errs = append(errs, fmt.Errorf("create: %w", err))
+						} else {
+							mine = append(mine, other)
 						}
-						mine = append(mine, next, other)
 					}
 				})
 			}
