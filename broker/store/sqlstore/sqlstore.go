@@ -222,9 +222,7 @@ func (db *DB) Close() error {
 		return errors.New("sqlstore: close: inside a transaction (InTx closes nothing)")
 	}
 	db.stmts.Range(func(_, st any) bool {
-		if st, ok := st.(*sql.Stmt); ok {
-			_ = st.Close() // closing the pool below reports what matters
-		}
+		_ = st.(*sql.Stmt).Close() // closing the pool below reports what matters
 		return true
 	})
 	err := db.pool.Close()
@@ -292,29 +290,21 @@ func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return db.txStmt(ctx, db.tx, query)
 }
 
-// txStmt returns the statement for query in tx, a transaction on db.pool.
+// txStmt returns query's statement on db.pool bound to tx. A statement not
+// prepared yet is prepared on tx's own connection, and on the pool in the
+// background for the next use: a transaction, which holds a connection, must
+// never wait for a second one. SQLite's writer has one connection (tx's).
 func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	if db.read == db.pool {
-		st, err := db.prepareOn(ctx, db.pool, query)
-		if err != nil {
-			return nil, err
-		}
-		return tx.StmtContext(ctx, st), nil
-	}
 	if st, ok := db.stmts.Load(stmtKey{db.pool, query}); ok {
 		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
 	}
-	// Preparing on the pool takes a connection of its own, and SQLite's writer
-	// has one, which tx holds: prepare on tx this time (closed when it ends),
-	// and on the pool once the writer is free, for the next transactions.
-	if _, pending := db.stmts.LoadOrStore(pendingStmt(query), true); !pending {
-		go func() { _, _ = db.prepareOn(context.Background(), db.pool, query) }() // a failure shows at the next use
-	}
+	go func() {
+		pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = db.prepareOn(pctx, db.pool, query) // a failure leaves the next use to prepare it
+	}()
 	return tx.PrepareContext(ctx, query)
 }
-
-// pendingStmt marks a query being prepared on the writer (see txStmt).
-type pendingStmt string
 
 // inTx runs fn in a transaction and commits it if fn returns nil. Inside InTx fn
 // runs in InTx's transaction instead, under a savepoint, so that the aggregate's
