@@ -21,6 +21,9 @@ const sweepPause = time.Millisecond
 // many it deleted. The IN (SELECT … LIMIT) form reads the same on both
 // databases (neither accepts DELETE … LIMIT); key is the table's primary key,
 // column must be indexed. table and columns are constants of the callers.
+// Replicas sweeping PostgreSQL at once pick the same oldest rows: the later
+// batch waits for the earlier, deletes fewer than sweepBatch and stops, leaving
+// the rest to the replica that is ahead.
 func (db *DB) deleteExpired(ctx context.Context, op, table, key, column string, t time.Time) (int64, error) {
 	// ORDER BY column: read the oldest through column's index. Without it
 	// PostgreSQL scans the table for a condition that most rows match, and each
