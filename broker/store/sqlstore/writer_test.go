@@ -133,7 +133,7 @@ func TestSQLiteOneWriter_ConcurrentWritesNeverBusy(t *testing.T) {
 	ctx := t.Context()
 	const workers, rounds = 16, 40
 	var wg sync.WaitGroup
-	errs := make(chan error, workers*rounds*4)
+	errs := make(chan error, workers*(rounds*5+1))
 	for w := range workers {
 		wg.Go(func() {
 			family := fmt.Sprintf("f%d", w)
