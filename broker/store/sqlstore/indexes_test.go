@@ -77,7 +77,7 @@ func TestAuditFilterByActionUsesIndex(t *testing.T) {
 			db := analyzed(t, b.url(t), 4000)
 			t0 := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
 			for name, f := range map[string]store.AuditFilter{
-				"action":        {Action: "action.7", Limit: 50},
+				"action": {Action: "action.7", Limit: 50},
 				// A range wider than the action: the action is what narrows it.
 				"action, range": {Action: "action.7", Since: t0.Add(10 * time.Minute), Until: t0.Add(24 * time.Hour), Limit: 50},
 				"action, after": {Action: "action.7", After: store.AuditCursor{Time: t0.Add(time.Hour), ID: 3600}, Limit: 50},
