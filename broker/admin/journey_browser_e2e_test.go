@@ -19,7 +19,7 @@ import (
 
 	bt "github.com/gatehouse/gatehouse/broker/browsertest"
 	"github.com/gatehouse/gatehouse/broker/operations"
-		"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 	"github.com/gatehouse/gatehouse/providers/providertest"
 )
