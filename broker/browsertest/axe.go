@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse/gatehouse/internal/testsupport"
@@ -89,17 +90,28 @@ func AxeCheck(t testing.TB, ctx context.Context) []AxeViolation {
 }
 
 // Axe fails t (without stopping it) with every WCAG 2.1 A/AA violation axe-core
-// finds on the page ctx shows: rule, impact, the elements' selectors, help.
+// finds on the page ctx shows, in the light and in the dark colour scheme
+// (the stylesheet has both: prefers-color-scheme): rule, impact, the
+// elements' selectors, help. It leaves the colour scheme unemulated.
 func Axe(t testing.TB, ctx context.Context) {
 	t.Helper()
-	vs := AxeCheck(t, ctx)
-	if len(vs) == 0 {
-		return
-	}
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
-	var b strings.Builder
-	for _, v := range vs {
-		b.WriteString("\n  " + v.String())
+	for _, scheme := range []string{"light", "dark"} {
+		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
+			t.Fatalf("browsertest: emulate %s: %v", scheme, err)
+		}
+		vs := AxeCheck(t, ctx)
+		if len(vs) == 0 {
+			continue
+		}
+		var b strings.Builder
+		for _, v := range vs {
+			b.WriteString("\n  " + v.String())
+		}
+		t.Errorf("axe-core: %d accessibility violation(s) on %s (%s):%s", len(vs), loc, scheme, b.String())
 	}
-	t.Errorf("axe-core: %d accessibility violation(s) on %s:%s", len(vs), loc, b.String())
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+		t.Fatalf("browsertest: reset the colour scheme: %v", err)
+	}
 }
