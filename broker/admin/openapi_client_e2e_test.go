@@ -321,7 +321,11 @@ func (c *apiClient) bodies(o apiOperation, path string) []any {
 			c.t.Errorf("%s: GET for the PUT body: %d %.200s", o, res.status, res.raw)
 			return nil
 		}
-		return []any{c.cut(schema, res.json)}
+		body, _ := c.cut(schema, res.json).(map[string]any)
+		if name, ok := body["name"].(string); ok {
+			body["name"] = name + " (edited)" // a change, so that the version moves on
+		}
+		return []any{body}
 	}
 	var out []any
 	if exs, ok := media["examples"].(map[string]any); ok {
@@ -458,8 +462,9 @@ func (c *apiClient) remember(o apiOperation, res response) {
 
 // call runs o as documented, then probes its documented refusals: without a
 // token (401), with a token lacking the scope (403), for an unknown resource
-// (404) and with a member the body's schema does not have (400). Every answer
-// is validated against the document.
+// (404), with a member the body's schema does not have (400) and, after a
+// PUT, with the version it replaced (409). Every answer is validated against
+// the document.
 func (c *apiClient) call(o apiOperation, otherTok string) {
 	c.t.Helper()
 	ids := []string{""}
@@ -527,6 +532,14 @@ func (c *apiClient) call(o apiOperation, otherTok string) {
 			}
 			c.validate(o, rq, res)
 			c.remember(o, res)
+			if m, ok := body.(map[string]any); ok && o.method == "put" && m["version"] != nil && res.status == 200 {
+				// DATA-11: the same change again is from a version no longer current.
+				rq.what = "a stale version"
+				if res = c.do(o, rq); res.status != 409 {
+					c.t.Errorf("%s with a stale version: %d, want 409", o, res.status)
+				}
+				c.validate(o, rq, res)
+			}
 		}
 	}
 }
@@ -541,7 +554,8 @@ func (c *apiClient) call(o apiOperation, otherTok string) {
 // matches the documented schema, strictly: a required member missing or a
 // member the document does not describe fails. Each operation is also called
 // without a token (401), with a token lacking gatehouse:admin (403), on an
-// unknown resource (404) and with an undocumented member (400, ADM-03).
+// unknown resource (404) and with an undocumented member (400, ADM-03), and a
+// PUT again from the version it replaced (409, DATA-11).
 func TestAdminAPIThroughItsOpenAPIDocument(t *testing.T) {
 	w := newWorld(t)
 	// People for the people operations: alice (listed first, so the one
