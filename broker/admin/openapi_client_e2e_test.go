@@ -126,7 +126,7 @@ func (c *apiClient) operations() []apiOperation {
 				continue
 			}
 			om := op.(map[string]any)
-			ops = append(ops, apiOperation{method: method, path: path, op: om, params: append(shared, objects(om["parameters"])...)})
+			ops = append(ops, apiOperation{method: method, path: path, op: om, params: slices.Concat(shared, objects(om["parameters"]))})
 		}
 	}
 	slices.SortFunc(ops, func(a, b apiOperation) int {
@@ -241,14 +241,11 @@ func (c *apiClient) responses(o apiOperation) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for code, r := range o.responses() {
 		rm, _ := r.(map[string]any)
-		for range 5 {
-			ref, ok := rm["$ref"].(string)
-			if !ok {
-				break
-			}
-			rm, _ = c.sch.resolve(map[string]any{"$ref": ref})
+		resolved, err := c.sch.resolve(rm)
+		if err != nil {
+			c.t.Errorf("%s %s: %v", o, code, err)
 		}
-		out[code] = rm
+		out[code] = resolved
 	}
 	return out
 }
@@ -305,8 +302,8 @@ func (o apiOperation) jsonBody() (media, schema map[string]any, required bool) {
 }
 
 // bodies are the bodies to call the operation with: each documented example;
-// for PUT, the resource as read (GET) cut to the input schema, the
-// read-modify-write the API asks of a client; for a required body without
+// for PUT, the resource as read (GET) cut to the input schema, its name
+// changed: the read-modify-write the API asks of a client; for a required body without
 // example, its required members' examples (or enums' first values); an
 // optional body is not sent.
 func (c *apiClient) bodies(o apiOperation, path string) []any {
