@@ -23,6 +23,7 @@ import (
 	crewjam "github.com/crewjam/saml"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/internal/testsupport"
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
@@ -149,6 +150,13 @@ func TestReadmeAdminAPISetupScript(t *testing.T) {
 	db, err := sqlstore.Open(ctx, server["GATEHOUSE_DATABASE_URL"])
 	brokertest.Must(t, err)
 	defer db.Close()
+	// ADM-16: each change the script made through the API names its client.
+	for action, target := range map[string]string{"provider.added": "corp", "api.created": "notes", "client.created": "notes-web"} {
+		evs, err := db.Audit().List(ctx, store.AuditFilter{Action: action, Target: target})
+		if err != nil || len(evs) != 1 || evs[0].Actor != "client:provisioner" || !strings.Contains(string(evs[0].Details), `"via":"api"`) {
+			t.Errorf("%s %s: %+v %v, want one by client:provisioner via the API", action, target, evs, err)
+		}
+	}
 	for _, person := range []struct{ email, idp, subject string }{
 		{"alice@corp.example", "corp", "alice-corp"}, {"carol@partner.example", "partner", "carol@partner.example"},
 	} {
