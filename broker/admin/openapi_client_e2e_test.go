@@ -459,8 +459,9 @@ func (c *apiClient) remember(o apiOperation, res response) {
 
 // call runs o as documented, then probes its documented refusals: without a
 // token (401), with a token lacking the scope (403), for an unknown resource
-// (404), with a member the body's schema does not have (400) and, after a
-// PUT, with the version it replaced (409). Every answer is validated against
+// (404), with a member the body's schema does not have (400), and after a
+// create with the same ID (409) and after a PUT with the version it replaced
+// (409). Every answer is validated against
 // the document.
 func (c *apiClient) call(o apiOperation, otherTok string) {
 	c.t.Helper()
@@ -529,6 +530,14 @@ func (c *apiClient) call(o apiOperation, otherTok string) {
 			}
 			c.validate(o, rq, res)
 			c.remember(o, res)
+			if o.creates() && res.status == 201 {
+				// The same again: its ID is taken now.
+				rq.what = "an ID taken"
+				if res = c.do(o, rq); res.status != 409 {
+					c.t.Errorf("%s with an ID taken: %d, want 409", o, res.status)
+				}
+				c.validate(o, rq, res)
+			}
 			if m, ok := body.(map[string]any); ok && o.method == "put" && m["version"] != nil && res.status == 200 {
 				// DATA-11: the same change again is from a version no longer current.
 				rq.what = "a stale version"
