@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -67,22 +68,24 @@ func (o apiOperation) secured(doc map[string]any) bool {
 }
 
 // phase orders the operations so that each finds what it needs: creates,
-// then reads and calls on collections, then on each resource reads, updates,
-// actions and last deletes.
+// then reads and calls on collections, creates under a resource, then on
+// each resource reads, updates, actions and last deletes.
 func (o apiOperation) phase() int {
 	switch {
-	case o.creates():
+	case o.creates() && !o.hasPathParams():
 		return 0
 	case !o.hasPathParams():
 		return 1
-	case o.method == "get":
+	case o.creates():
 		return 2
-	case o.method == "put":
+	case o.method == "get":
 		return 3
-	case o.method == "post":
+	case o.method == "put":
 		return 4
+	case o.method == "post":
+		return 5
 	}
-	return 5 // delete
+	return 6 // delete
 }
 
 // apiClient is a generic client of the admin API driven by its OpenAPI
@@ -94,14 +97,23 @@ type apiClient struct {
 	sch  schemas
 	base string
 	tok  string
-	// ids are the IDs of resources per collection path: created ones, or
-	// for a collection without a create, the first one listed.
-	ids map[string][]string
+	// ids are the IDs of resources per collection path: created ones (where
+	// the 201's Location says), or for a collection without a create, the
+	// first one listed; created holds each created one's 201 body, by path.
+	ids     map[string][]string
+	created map[string]map[string]any
 	// overrides replace a request body member's value wherever it appears
 	// (URLs of the in-process IdPs instead of the documented examples').
 	overrides map[string]any
 	// succeeded are the operations that answered 2xx.
 	succeeded map[string]bool
+	// after, by operationId, does what the document says happens outside
+	// the API after a call (an admin giving a SAML IdP the SP metadata).
+	after map[string]func(res response)
+	// outside, by operationId, gives the query parameters the document says
+	// come from outside the API (a test sign-in's result code, shown in the
+	// browser that ran it), from the created resource the call is on.
+	outside map[string]func(created map[string]any) url.Values
 }
 
 // loadDocument fetches the served document, as a client would.
@@ -275,14 +287,17 @@ func (c *apiClient) fill(o apiOperation, id string) (string, bool) {
 	return p, ok
 }
 
-// query sends the query parameters that document an example.
-func (c *apiClient) query(o apiOperation) url.Values {
+// query sends the query parameters given from outside, and those that
+// document an example.
+func (c *apiClient) query(o apiOperation, given url.Values) url.Values {
 	q := url.Values{}
 	for _, prm := range o.params {
 		if prm["in"] != "query" {
 			continue
 		}
-		if ex, ok := prm["example"]; ok {
+		if v := given.Get(prm["name"].(string)); v != "" {
+			q.Set(prm["name"].(string), v)
+		} else if ex, ok := prm["example"]; ok {
 			q.Set(prm["name"].(string), fmt.Sprint(ex))
 		} else if prm["required"] == true {
 			c.t.Errorf("%s: the required query parameter %v has no example", o, prm["name"])
@@ -437,9 +452,14 @@ func (c *apiClient) override(v any) any {
 func (c *apiClient) remember(o apiOperation, res response) {
 	body, _ := res.json.(map[string]any)
 	if o.creates() {
-		if id, ok := body["id"].(string); ok {
-			c.ids[o.path] = append(c.ids[o.path], id)
+		loc := strings.TrimPrefix(res.header.Get("Location"), c.base)
+		if loc == "" {
+			c.t.Errorf("%s: 201 without a Location", o)
+			return
 		}
+		coll, id := path.Dir(loc), path.Base(loc)
+		c.ids[coll] = append(c.ids[coll], id)
+		c.created[loc] = body
 		return
 	}
 	if o.method != "get" || o.hasPathParams() || len(c.ids[o.path]) > 0 {
@@ -477,7 +497,11 @@ func (c *apiClient) call(o apiOperation, otherTok string) {
 		if !ok {
 			continue
 		}
-		q := c.query(o)
+		var q url.Values
+		if f, ok := c.outside[o.id()]; ok {
+			q = f(c.created[o.collection()+"/"+id])
+		}
+		q = c.query(o, q)
 		if o.secured(c.doc) {
 			for _, probe := range []struct {
 				what, tok string
@@ -530,7 +554,10 @@ func (c *apiClient) call(o apiOperation, otherTok string) {
 			}
 			c.validate(o, rq, res)
 			c.remember(o, res)
-			if o.creates() && res.status == 201 {
+			if f, ok := c.after[o.id()]; ok && res.status < 300 {
+				f(res)
+			}
+			if m, ok := body.(map[string]any); ok && o.creates() && res.status == 201 && m["id"] != nil {
 				// The same again: its ID is taken now.
 				rq.what = "an ID taken"
 				if res = c.do(o, rq); res.status != 409 {
@@ -586,8 +613,28 @@ func TestAdminAPIThroughItsOpenAPIDocument(t *testing.T) {
 		t.Fatalf("servers %v", servers)
 	}
 	c := &apiClient{t: t, w: w, doc: doc, sch: schemas{doc: doc}, base: servers[0].(map[string]any)["url"].(string),
-		tok: w.token("robot", ""), ids: map[string][]string{}, succeeded: map[string]bool{},
-		overrides: map[string]any{"issuer": iss.URL(), "metadata_url": idp.Server.URL + "/metadata"}}
+		tok: w.token("robot", ""), ids: map[string][]string{}, created: map[string]map[string]any{}, succeeded: map[string]bool{},
+		overrides: map[string]any{"issuer": iss.URL(), "metadata_url": idp.Server.URL + "/metadata", "client_secret": "s"}}
+	c.after = map[string]func(response){
+		// The admin gives the SAML IdP what the answer says: the SP metadata.
+		"createProvider": func(res response) {
+			body, _ := res.json.(map[string]any)
+			if saml, ok := body["saml"].(map[string]any); ok {
+				_, md := w.page(w.TS.Client(), saml["sp_metadata_url"].(string))
+				brokertest.Must(t, idp.AddSP([]byte(md)))
+			}
+		},
+	}
+	c.outside = map[string]func(map[string]any) url.Values{
+		// The test's sign-in, run in a browser, whose last page shows the result code.
+		"getTestSignInResult": func(created map[string]any) url.Values {
+			_, page, code := w.runTest(created["sign_in_url"].(string))
+			if code == "" {
+				t.Errorf("no result code on the test sign-in's last page:\n%s", page)
+			}
+			return url.Values{"result": {code}}
+		},
+	}
 	otherTok := w.token("svc", w.Srv().Admin().Audience())
 	ops := c.operations()
 	for _, o := range ops {
