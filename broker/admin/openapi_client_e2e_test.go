@@ -684,8 +684,14 @@ func TestOpenAPIClaimMappingAsValidated(t *testing.T) {
 				if status != http.StatusNoContent {
 					t.Fatalf("delete: %d", status)
 				}
-			} else if _, err := w.DB.Providers().Get(t.Context(), "mapped"); err == nil {
-				t.Fatal("a refused provider was stored")
+			} else {
+				if _, err := w.DB.Providers().Get(t.Context(), "mapped"); err == nil {
+					t.Fatal("a refused provider was stored")
+				}
+				// The refusal reads as the admin's field, not Go's error chain.
+				if msg := fmt.Sprint(res); !strings.Contains(msg, "mapping.subject is required") || strings.Contains(msg, "providers:") {
+					t.Errorf("refusal does not name the field in plain words: %v", res)
+				}
 			}
 		})
 	}
