@@ -144,10 +144,10 @@ func (w *Writer) lose(events []store.AuditEvent, why string) {
 // retrier is the retry schedule of the held events: exponential backoff from
 // the flush interval up to max while the database fails. Used by run only.
 type retrier struct {
-	down       bool
-	min, max   time.Duration
-	backoff    time.Duration
-	timer      *time.Timer
+	down     bool
+	min, max time.Duration
+	backoff  time.Duration
+	timer    *time.Timer
 }
 
 func newRetrier(minimum, maximum time.Duration) *retrier {
