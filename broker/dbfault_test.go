@@ -123,6 +123,23 @@ func TestAuditOfAcknowledgedTokensSurvivesADatabaseOutage(t *testing.T) {
 	if len(acknowledged) == before {
 		t.Fatal("no token was issued while the database was down: the test proves nothing")
 	}
+	// A refusal during the outage stands, and so must its oauth.rejected row.
+	wrongSecret := func() *http.Response {
+		r := httptest.NewRequest("POST", "/oauth2/token", strings.NewReader(cc.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth("svc", "not-the-secret")
+		return fx.Do(r)
+	}
+	refused := 0
+	for range 3 {
+		switch code := wrongSecret().StatusCode; code {
+		case 401:
+			refused++
+		case 503:
+		default:
+			t.Fatalf("a wrong client secret with the database down: %d, want 401 or 503", code)
+		}
+	}
 	// The writer has met the outage: what it holds is not in the database.
 	brokertest.Must(t, fx.AW.Flush(t.Context()))
 
@@ -145,6 +162,12 @@ func TestAuditOfAcknowledgedTokensSurvivesADatabaseOutage(t *testing.T) {
 	}
 	if len(evs) != len(acknowledged) {
 		t.Fatalf("%d token.issued rows for %d acknowledged tokens", len(evs), len(acknowledged))
+	}
+	if got := fx.Rejections(t, ""); got != refused {
+		t.Fatalf("%d oauth.rejected rows for %d refusals answered during the outage", got, refused)
+	}
+	if refused == 0 {
+		t.Log("no refusal was answered during the outage (client authentication needed the database)")
 	}
 }
 

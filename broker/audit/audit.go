@@ -159,6 +159,29 @@ func (w *Writer) RecordTo(ctx context.Context, st store.Audit, ev Event) error {
 	return nil
 }
 
+// RecordOrHold writes ev as Record does, for an event whose action stands whether
+// or not its record is written (a refusal, or a change already made): when the
+// write fails, the database down or ctx ended, the event is held and written
+// later like a refused batch rather than lost. It returns the write's error, for
+// the caller's log.
+func (w *Writer) RecordOrHold(ctx context.Context, ev Event) error {
+	e, err := w.toStore(ev)
+	if err != nil {
+		return err
+	}
+	if err := w.store.Append(ctx, e); err != nil {
+		select {
+		case <-w.stop:
+			w.keep([]store.AuditEvent{e})
+		default:
+			w.hold([]store.AuditEvent{e})
+		}
+		return err
+	}
+	w.logEvent(e)
+	return nil
+}
+
 // Enqueue queues ev for the next group commit (within FlushInterval). It never
 // waits on the database: when the queue is full the event is held with the
 // refused batches (and spilled to the file when those are too many).

@@ -242,3 +242,20 @@ func TestAuditEnqueueDoesNotWaitOnAHungDatabase(t *testing.T) {
 	}
 	requireEachOnce(t, a, n)
 }
+
+// A refusal or a change that stands without its record being written yet: the
+// record is held and written once the database is back.
+func TestAuditRecordOrHoldKeepsWhatTheDatabaseRefused(t *testing.T) {
+	a := openAudit(t)
+	o := &outage{Audit: a, down: true}
+	w := NewWriter(o, slog.New(slog.DiscardHandler), Options{FlushInterval: time.Hour})
+	defer w.Close(context.Background())
+	if err := w.RecordOrHold(context.Background(), Event{Action: "oauth.rejected", RequestID: "req-0"}); err == nil {
+		t.Fatal("RecordOrHold hid the failed write from its caller")
+	}
+	o.set(func(o *outage) { o.down = false })
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	requireEachOnce(t, a, 1)
+}
