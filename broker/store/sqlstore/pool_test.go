@@ -3,9 +3,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/pgtest"
 )
 
@@ -83,5 +86,31 @@ func TestPostgresPoolHasADefaultCap(t *testing.T) {
 	db := openDB(t, pgtest.URL(t))
 	if got := db.pool.Stats().MaxOpenConnections; got != DefaultMaxConns {
 		t.Fatalf("pool cap %d, want %d", got, DefaultMaxConns)
+	}
+}
+
+// A transaction holds a connection; preparing a statement inside it must not wait
+// for another, or transactions filling the capped pool would wait on each other
+// for ever (the storetest races of 50 sign-ins did, at the default cap of 20).
+func TestPostgresTransactionNeverWaitsForASecondConnection(t *testing.T) {
+	db := openMigrated(t, pgtest.URL(t))
+	db.SetMaxConns(1)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err := db.InTx(ctx, func(tx store.Store) error {
+		st, err := tx.(*DB).stmt(ctx, `SELECT count(*) FROM users WHERE id = $1`)
+		if err != nil {
+			return err
+		}
+		var n int
+		return st.QueryRowContext(ctx, "nobody").Scan(&n)
+	})
+	if err != nil {
+		t.Fatalf("a statement prepared in a transaction with the pool's one connection: %v", err)
+	}
+	// Nor the sign-in transaction, whose statements are all prepared.
+	if _, err := db.SignIns().Record(ctx, store.SignIn{Used: []store.ReplayKey{{Key: "k1", ExpiresAt: time.Now().Add(time.Hour)}}, Session: store.Session{ID: "s1", UserID: "u1", TokenHash: []byte("hash"), ExpiresAt: time.Now().Add(time.Hour),
+		CreatedAt: time.Now(), LastSeenAt: time.Now()}}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("sign-in record with the pool's one connection: %v", err)
 	}
 }

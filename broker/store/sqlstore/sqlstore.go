@@ -231,11 +231,35 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 // the pool's connections must not be used: on SQLite they would wait for the
 // transaction's write lock).
 func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	st, err := db.prepared(ctx, query)
-	if err != nil || db.tx == nil {
-		return st, err
+	if db.tx != nil {
+		return db.txStmt(ctx, db.tx, query)
 	}
-	return db.tx.StmtContext(ctx, st), nil
+	return db.prepared(ctx, query)
+}
+
+// txStmt returns prepared(query) bound to tx. On PostgreSQL a statement not
+// prepared yet is prepared on tx's own connection, and on the pool in the
+// background for the next use: a transaction, which holds a connection, must
+// never wait for a second one, or with every connection of the capped pool
+// (SetMaxConns) held by such transactions they would wait for each other for
+// ever. SQLite's pool has no cap.
+func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(query); ok || db.dialect == sqliteDialect {
+		var err error
+		if !ok {
+			st, err = db.prepared(ctx, query)
+			if err != nil {
+				return nil, err
+			}
+		}
+		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+	}
+	go func() {
+		pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = db.prepared(pctx, query) // a failure leaves the next use to prepare it
+	}()
+	return tx.PrepareContext(ctx, query)
 }
 
 // inTx runs fn in a transaction and commits it if fn returns nil. Inside InTx fn
