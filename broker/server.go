@@ -152,15 +152,15 @@ func New(o Options) (*Server, error) {
 		Exchange: s.exchange, Delegations: delegations}); err != nil {
 		return nil, err
 	}
+	ops := &operations.Service{Store: o.Store, Upstream: s.upstreams.Env(), Audit: o.Audit, Delegations: delegations,
+		AccessTokenTTL: o.Config.AccessTokenTTL, SigningAlgorithm: o.Config.SigningAlgorithm, Now: now}
 	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,
-		Authorizations: consoleDemands{s.oauth}, Delegations: delegations, Now: now}); err != nil {
+		Authorizations: consoleDemands{s.oauth}, Delegations: delegations, Now: now, Tests: ops}); err != nil {
 		return nil, err
 	}
 	if s.delegation, err = delegation.New(delegation.Options{Web: s.web, Now: now, Delegate: delegations}); err != nil {
 		return nil, err
 	}
-	ops := &operations.Service{Store: o.Store, Upstream: s.upstreams.Env(), Audit: o.Audit, Delegations: delegations,
-		AccessTokenTTL: o.Config.AccessTokenTTL, SigningAlgorithm: o.Config.SigningAlgorithm, Now: now}
 	if s.admin, err = admin.New(admin.Options{Web: s.web, Ops: ops, Verifier: verifier, Now: now,
 		ForgetClient: clients.ForgetClient, TestSignIn: s.signin}); err != nil {
 		return nil, err

@@ -110,6 +110,20 @@ func (s audit) appendMultiRow(ctx context.Context, tx *sql.Tx, events []store.Au
 // were appended, newest first.
 func (s audit) List(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
 	const op = "audit: list"
+	q, args := s.listQuery(f)
+	rows, err := s.db.sql.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, func(r rowScanner) (store.AuditEvent, error) {
+		var e store.AuditEvent
+		err := r.Scan(&e.ID, tsd(&e.Time), &e.Actor, &e.Action, &e.Target, &e.IP, &e.RequestID, bd(&e.Details))
+		return e, err
+	})
+}
+
+// listQuery is List's query for f and its arguments (a test reads its plan).
+func (s audit) listQuery(f store.AuditFilter) (string, []any) {
 	where, args := s.where(f)
 	if f.After.ID != 0 {
 		// Keyset pagination in the ORDER BY below: strictly after the cursor.
@@ -127,15 +141,7 @@ func (s audit) List(ctx context.Context, f store.AuditFilter) ([]store.AuditEven
 	}
 	args = append(args, limit)
 	q += ` ORDER BY occurred_at DESC, id DESC LIMIT $` + strconv.Itoa(len(args))
-	rows, err := s.db.sql.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	return collect(op, rows, func(r rowScanner) (store.AuditEvent, error) {
-		var e store.AuditEvent
-		err := r.Scan(&e.ID, tsd(&e.Time), &e.Actor, &e.Action, &e.Target, &e.IP, &e.RequestID, bd(&e.Details))
-		return e, err
-	})
+	return q, args
 }
 
 // where is the WHERE clause of f's filters (all but After and Limit) and its

@@ -209,6 +209,37 @@ func testAudit(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 		same(t, "pages", got, want)
 	})
+	t.Run("ActionCursorInRange", func(t *testing.T) {
+		// The filter by action the audit_events_action index serves (migration
+		// 0015): pages of three through one action in [Since, Until), many
+		// events at equal times, interleaved with other actions: every
+		// matching event exactly once, newest first, equal times by ID.
+		s := open(t)
+		var events []store.AuditEvent
+		var want []int
+		for i := range 60 {
+			action := []string{"token.issued", "signin.succeeded", "token.refused"}[i%3]
+			e := newEvent(i, "client:app", action, "u1")
+			e.Time = at(time.Duration(i/6) * time.Second)
+			events = append(events, e)
+			if i%3 == 0 && i >= 12 && i < 48 { // seconds 2 to 7
+				want = append([]int{i}, want...)
+			}
+		}
+		must(t, "Append", s.Audit().Append(t.Context(), events...))
+		f := store.AuditFilter{Action: "token.issued", Since: at(2 * time.Second), Until: at(8 * time.Second), Limit: 3}
+		var got []int
+		for range 60 {
+			page, err := s.Audit().List(t.Context(), f)
+			must(t, "List", err)
+			got = append(got, requestNumbers(page)...)
+			if len(page) < f.Limit {
+				break
+			}
+			f.After = page[len(page)-1].Cursor()
+		}
+		same(t, "pages", got, want)
+	})
 	t.Run("CountByDay", func(t *testing.T) {
 		s := open(t)
 		day := time.Date(2031, 3, 4, 0, 0, 0, 0, time.UTC)
