@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -27,6 +28,18 @@ import (
 
 // maxIdleConns is how many idle connections the pool keeps for reuse.
 const maxIdleConns = 16
+
+// DefaultMaxConns caps a PostgreSQL pool until SetMaxConns says otherwise
+// (GATEHOUSE_DB_MAX_CONNS): without a cap a database that hangs lets every waiting
+// request open one more connection, until the server's max_connections refuses
+// every replica (issue 14).
+const DefaultMaxConns = 20
+
+// connectTimeout bounds establishing one PostgreSQL connection (dial, TLS,
+// start-up, authentication) unless the URL sets connect_timeout: a server that
+// accepts TCP but does not answer, frozen or overloaded, fails the connection
+// rather than holding a pool slot until the caller's deadline.
+const connectTimeout = "5"
 
 // DB is a store.Store backed by SQLite or PostgreSQL.
 type DB struct {
@@ -82,7 +95,7 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		dsn, err = sqliteDSN(rest)
 	case "postgres", "postgresql":
 		d = postgresDialect
-		dsn = databaseURL
+		dsn, err = postgresDSN(databaseURL)
 	default:
 		return nil, fmt.Errorf("sqlstore: open: unsupported database URL scheme %q (want sqlite or postgres)", scheme)
 	}
@@ -108,6 +121,7 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		}
 		db.sql = router{read: db.read, write: sdb}
 	}
+	db.SetMaxConns(DefaultMaxConns)
 	return db, nil
 }
 
@@ -169,6 +183,32 @@ func (db *DB) poolFor(query string) *sql.DB {
 		return db.read
 	}
 	return db.pool
+}
+
+// SetMaxConns caps the PostgreSQL pool at n open connections (n > 0): a caller
+// that finds them all busy waits for one until its context ends, which bounds
+// that wait (GATEHOUSE_REQUEST_TIMEOUT for requests). SQLite is not capped here:
+// its writer has one connection, its readers do not wait for each other.
+func (db *DB) SetMaxConns(n int) {
+	if db.dialect == sqliteDialect || n <= 0 {
+		return
+	}
+	db.pool.SetMaxOpenConns(n)
+}
+
+// postgresDSN is databaseURL with connect_timeout added if it names none.
+func postgresDSN(databaseURL string) (string, error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		// pgx also takes "key=value" strings, but the scheme check took URLs only.
+		return "", errors.New("postgres: database URL does not parse")
+	}
+	q := u.Query()
+	if q.Get("connect_timeout") == "" {
+		q.Set("connect_timeout", connectTimeout)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
 }
 
 // sqliteDSN creates the database file with mode 0600 if it is missing (it holds
