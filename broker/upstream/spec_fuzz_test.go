@@ -1,8 +1,8 @@
 package upstream
 
 import (
+	"bytes"
 	"encoding/json"
-	"reflect"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -10,10 +10,11 @@ import (
 
 // FuzzParseSpecs feeds arbitrary bytes to the providers-file parser
 // (GATEHOUSE_PROVIDERS_FILE, `providers add-* --from-file`): no panic; every
-// provider in an accepted file has a valid ID; and what it accepts round-trips — written
-// back as JSON or as YAML and parsed again, the same providers come out, so
-// the file an admin keeps means what Gatehouse read. The seeds (and
-// testdata/fuzz) run as regular tests.
+// provider in an accepted file has a valid ID; and what it accepts round-trips —
+// written back as JSON or as YAML and parsed again, the same providers come out
+// (compared as their JSON, where an empty list and none are one), so the file an
+// admin keeps means what Gatehouse read. The seeds and testdata/fuzz run as
+// regular tests.
 func FuzzParseSpecs(f *testing.F) {
 	for _, s := range []string{
 		`{"providers": [{"id": "corp", "kind": "oidc", "name": "Corp", "domains": ["corp.example"], "trust_email_linking": true,
@@ -35,8 +36,9 @@ func FuzzParseSpecs(f *testing.F) {
 			if err != nil {
 				t.Fatalf("an accepted spec does not serialise: %v", err)
 			}
-			if back, err := ParseSpec(asJSON); err != nil || !reflect.DeepEqual(back, one) {
-				t.Fatalf("round trip of one provider: %v\n%+v\n%+v", err, one, back)
+			back, err := ParseSpec(asJSON)
+			if again, _ := json.Marshal(back); err != nil || !bytes.Equal(again, asJSON) {
+				t.Fatalf("round trip of one provider: %v\n%s\n%s", err, asJSON, again)
 			}
 		}
 		specs, err := ParseSpecs(b)
@@ -61,10 +63,8 @@ func FuzzParseSpecs(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%s of accepted specs is refused: %v\n%s", name, err, again)
 			}
-			if len(back) != 0 || len(specs) != 0 {
-				if !reflect.DeepEqual(back, specs) {
-					t.Fatalf("%s round trip changed the providers:\n%+v\n%+v\n%s", name, specs, back, again)
-				}
+			if j, _ := json.Marshal(map[string]any{"providers": back}); !bytes.Equal(j, asJSON) {
+				t.Fatalf("%s round trip changed the providers:\n%s\n%s", name, asJSON, j)
 			}
 		}
 	})
