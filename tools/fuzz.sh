@@ -5,11 +5,14 @@
 # testdata/fuzz/<Target>/, where `go test` replays it from then on as a regression
 # test: fix the code, keep the file. Exits non-zero if any target failed.
 # Env: FUZZTIME (default 10m; a duration or Nx), FUZZ (regexp of target names,
-# default all), FUZZPARALLEL (workers per target, default: go test's, GOMAXPROCS).
+# default all), FUZZPARALLEL (workers per target, default: go test's, GOMAXPROCS),
+# FUZZMINIMIZETIME (default 10s): how long a new interesting input is minimised
+# before fuzzing goes on. go test's default, 60s, is spent before any execution is
+# reported, and on a slow target or a busy machine it took all of a short run.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-FUZZTIME=${FUZZTIME:-10m} FUZZ=${FUZZ:-.}
+FUZZTIME=${FUZZTIME:-10m} FUZZ=${FUZZ:-.} FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-10s}
 PARALLEL=()
 [ -n "${FUZZPARALLEL:-}" ] && PARALLEL=(-parallel "$FUZZPARALLEL")
 LOGS=$(mktemp -d /tmp/gatehouse-fuzz.XXXX)
@@ -23,7 +26,7 @@ summary=()
 while read -r pkg name; do
   log="$LOGS/$name.log"
   echo "== $name ($pkg) for $FUZZTIME"
-  go test -tags demo "$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" "${PARALLEL[@]}" >"$log" 2>&1
+  go test -tags demo "$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" "${PARALLEL[@]}" >"$log" 2>&1
   rc=$?
   execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | awk '{print $2}')
   interesting=$(grep -o 'new interesting: [0-9]*' "$log" | tail -1 | awk '{print $3}')
