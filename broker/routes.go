@@ -115,6 +115,11 @@ func (s *Server) routes() {
 	s.adminForm("POST /admin/providers/{id}/delete", ad.HandleProviderDelete)
 	s.adminForm("POST /admin/providers/{id}/test", ad.HandleProviderTest)
 	s.page("GET /admin/providers/{id}/test", ad.HandleProviderTestResult)
+	s.adminAPI("POST /api/admin/v1/providers/{id}/test-sign-ins", ad.ProviderTestStartAPI)
+	s.adminAPI("GET /api/admin/v1/test-sign-ins/{id}", ad.TestSignInResultAPI)
+	// An API caller's test sign-in runs in any browser, with no session: its
+	// sealed one-time ticket says for whom (signin.HandleTestTicket).
+	s.page("GET "+web.TestTicketPath, in.HandleTestTicket)
 	s.adminAPI("GET /api/admin/v1/providers", ad.ProviderList)
 	s.adminAPI("POST /api/admin/v1/providers", ad.ProviderCreate)
 	s.adminAPI("POST /api/admin/v1/providers/discover", ad.ProviderDiscover)

@@ -31,7 +31,7 @@ func (a *Server) HandleProviderTest(w http.ResponseWriter, r *http.Request) erro
 			return providerPageErr(err)
 		}
 		sess, _, _ := a.web.CurrentSession(r)
-		return a.tester.BeginTest(w, r, id, sess.ID)
+		return a.tester.BeginTest(w, r, id, sess.ID, web.TestActor{Name: p.Actor.Name, Via: p.Actor.Via})
 	})
 }
 

@@ -58,6 +58,9 @@ type flow struct {
 	// Link, on a login flow, is a verified identity (pendingIdentity JSON) to
 	// link to the account this sign-in proves, once it completes (WEB-25).
 	Link []byte `json:"l,omitempty"`
+	// Test, on a test flow, is the admin it runs for and, for the admin API,
+	// the test and the caller its result is sealed to (testsignin.go).
+	Test *testRun `json:"ts,omitempty"`
 }
 
 // Flow cookies: SAML responses arrive by a cross-site POST, which a Lax cookie

@@ -39,6 +39,8 @@ type Options struct {
 	Delegations *delegate.Service
 	// Now is the clock.
 	Now func() time.Time
+	// Tests records how each admin's test sign-in ended (operations.Service).
+	Tests ProviderTests
 }
 
 // Server serves the sign-in pages and the upstream providers' endpoints;
@@ -54,6 +56,7 @@ type Server struct {
 	ring  *seal.Keyring
 	authz web.Authorizations
 	rules *delegate.Service
+	tests ProviderTests
 
 	upstreams *upstream.Registry
 	accounts  *accounts.Resolver
@@ -64,11 +67,11 @@ type Server struct {
 
 // New builds sign-in from its dependencies.
 func New(o Options) (*Server, error) {
-	if o.Web == nil || o.Ring == nil || o.Upstreams == nil || o.Authorizations == nil || o.Delegations == nil || o.Now == nil {
+	if o.Web == nil || o.Ring == nil || o.Upstreams == nil || o.Authorizations == nil || o.Delegations == nil || o.Now == nil || o.Tests == nil {
 		return nil, errors.New("signin: every option is required")
 	}
 	s := &Server{cfg: o.Web.Config, store: o.Web.Store, audit: o.Web.Audit, log: o.Web.Log, Now: o.Now, web: o.Web,
-		ring: o.Ring, authz: o.Authorizations, rules: o.Delegations, upstreams: o.Upstreams, MaxSessionsPerUser: defaultMaxSessionsPerUser}
+		ring: o.Ring, authz: o.Authorizations, rules: o.Delegations, tests: o.Tests, upstreams: o.Upstreams, MaxSessionsPerUser: defaultMaxSessionsPerUser}
 	// The resolver reads s.Now on every call, like the handlers.
 	s.accounts = &accounts.Resolver{Store: s.store, Audit: s.audit, Log: s.log, Now: func() time.Time { return s.Now() }}
 	var err error

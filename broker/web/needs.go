@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/templates"
@@ -78,6 +79,8 @@ type TokenExchange interface {
 // the IdP returned (Claims: untrusted text, shown escaped, ADM-14) and what the
 // provider's mapping and role rules made of it. Nothing of it is stored.
 type TestSignInResult struct {
+	// ID is the admin API's test ID (TestTicket.ID); empty for the console's.
+	ID            string         `json:"i,omitempty"`
 	Provider      string         `json:"p"`
 	Refused       string         `json:"x,omitempty"`
 	Message       string         `json:"m,omitempty"`
@@ -91,20 +94,45 @@ type TestSignInResult struct {
 	Created       int64          `json:"t"`
 }
 
-// TestSignIn is what the admin console needs of sign-in: a sign-in through one
-// provider in a flow of its own that creates no session and links nobody.
+// TestActor is the admin a test sign-in runs for, as the provider.tested
+// event names them (operations.Actor: their user ID or "client:<id>", and
+// "console" or "api").
+type TestActor struct{ Name, Via string }
+
+// TestTicket is a test sign-in the admin API started: its ID, the one-time URL
+// that runs it in a browser, and until when that URL can be opened.
+type TestTicket struct {
+	ID        string
+	URL       string
+	ExpiresAt time.Time
+}
+
+// TestSignIn is what the admin console and the admin API need of sign-in: a
+// sign-in through one provider in a flow of its own that creates no session and
+// links nobody.
 type TestSignIn interface {
 	// BeginTest sends the browser to the provider, the flow bound to the
 	// admin's session sessionID. The callback ends at TestResultPath with the
 	// result sealed.
-	BeginTest(w http.ResponseWriter, r *http.Request, providerID, sessionID string) error
+	BeginTest(w http.ResponseWriter, r *http.Request, providerID, sessionID string, by TestActor) error
 	// AllowTest lets the page holding the Test sign-in form send the browser
 	// on to providerID (CSP form-action).
 	AllowTest(w http.ResponseWriter, r *http.Request, providerID string)
 	// OpenTestResult opens a sealed result: it must be recent and made for
 	// the session sessionID.
 	OpenTestResult(sealed, sessionID string) (TestSignInResult, error)
+	// StartTest prepares a test sign-in for an admin API caller (by.Name):
+	// a one-time URL that runs it in any browser, no Gatehouse session needed.
+	// Its result is sealed to that caller and that test.
+	StartTest(ctx context.Context, providerID string, by TestActor) (TestTicket, error)
+	// OpenCallerTestResult opens the sealed result of test testID: it must be
+	// recent and made for the caller owner.
+	OpenCallerTestResult(sealed, owner, testID string) (TestSignInResult, error)
 }
 
 // TestResultPath is the console page a test sign-in of provider id ends at.
 func TestResultPath(id string) string { return "/admin/providers/" + url.PathEscape(id) + "/test" }
+
+// TestTicketPath is where an admin API caller's test sign-in starts, in a
+// browser, with its one-time ticket (not below /admin: it needs no session).
+const TestTicketPath = "/test-sign-in"

@@ -23,6 +23,9 @@ const providersAbout = `Manages upstream identity providers.
   add-oidc    --id ID --name NAME --oidc-issuer URL --client-id ID --client-secret-file FILE [--domains a.com,b.com]
   add-saml    --id ID --name NAME (--metadata-url URL | --metadata-file FILE) [--domains ...]
               [--emails-verified] [--sp-metadata-validity 720h]
+              [--sign-requests=false] [--require-encrypted-assertions]
+              (in a file: "saml": {"sign_requests": false, "require_encrypted_assertions": true};
+              AuthnRequests are signed unless sign_requests is false; encryption is not required by default)
   add-*       [--exchange --exchange-audience AUD ... --exchange-one-time --exchange-create-users]
               token exchange (RFC 8693) of the provider's ID tokens or assertions; OIDC needs the audiences
   add-*       --from-file FILE: the provider as JSON or YAML (the format of GATEHOUSE_PROVIDERS_FILE entries);
@@ -54,6 +57,8 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 	mdFile := fs.String("metadata-file", "", "SAML IdP metadata XML file")
 	fs.BoolVar(&samlS.EmailsVerified, "emails-verified", false, "SAML: the IdP verifies the email addresses it asserts")
 	spValidity := fs.Duration("sp-metadata-validity", 0, "SAML: how long Gatehouse's SP metadata stays valid (default 720h)")
+	signRequests := fs.Bool("sign-requests", true, "SAML: sign AuthnRequests; false only for an IdP that cannot verify them")
+	fs.BoolVar(&samlS.RequireEncryptedAssertions, "require-encrypted-assertions", false, "SAML: refuse assertions the IdP did not encrypt to the SP certificate")
 	logo := fs.String("logo-url", "", "https URL of a logo for the sign-in page")
 	var exchange upstream.ExchangeSettings
 	exchangeAuds := &listFlag{}
@@ -151,6 +156,12 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 			}
 			if set["sp-metadata-validity"] {
 				spec.SAML.SPMetadataValidity = upstream.Duration(*spValidity)
+			}
+			if set["sign-requests"] {
+				spec.SAML.SignRequests = signRequests
+			}
+			if set["require-encrypted-assertions"] {
+				spec.SAML.RequireEncryptedAssertions = samlS.RequireEncryptedAssertions
 			}
 			common(&spec.SAML.Common)
 		}

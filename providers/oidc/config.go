@@ -6,9 +6,11 @@
 package oidc
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/providers"
@@ -109,12 +111,15 @@ func (c Config) Validate() error {
 	}
 	for _, a := range c.SigningAlgs {
 		if !slices.Contains(asymmetricAlgs, a) {
-			add("oidc: signing algorithm %q not allowed", a)
+			add("oidc: signing algorithm %q not allowed (allowed: %s)", a, strings.Join(asymmetricAlgs, " "))
 		}
 	}
-	for k := range c.AuthParams {
-		if slices.Contains(reservedParams, k) {
-			add("oidc: AuthParams may not set %q", k)
+	for _, k := range slices.Sorted(maps.Keys(c.AuthParams)) {
+		switch {
+		case strings.TrimSpace(k) == "":
+			add("oidc: an authorization parameter needs a name")
+		case slices.Contains(reservedParams, k):
+			add("oidc: the authorization parameter %q is set by Gatehouse itself and cannot be given", k)
 		}
 	}
 	// Every call to the OP (discovery, JWKS, token, userinfo) must end within

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/providers"
@@ -18,8 +19,7 @@ type discovered struct {
 	provider  *gooidc.Provider
 	oauth2    oauth2.Config // without RedirectURL, which is per request
 	keys      *keySet
-	verifier  *gooidc.IDTokenVerifier // sign-in: aud must be our client ID
-	exchange  *gooidc.IDTokenVerifier // token exchange: verify checks aud
+	algs      []jose.SignatureAlgorithm // what an ID token may be signed with
 	fetchedAt time.Time
 
 	// issParameter: authorization_response_iss_parameter_supported (RFC 9207 §3).
@@ -104,17 +104,8 @@ func (p *Provider) discover(ctx context.Context, prev *discovered) (*discovered,
 	} else {
 		d.keys = newKeySet(meta.JWKSURI, p.cfg.HTTPClient, p.cfg.Now, p.cfg.JWKSCooldown, p.cfg.JWKSMaxAge)
 	}
-	skew := p.cfg.ClockSkew
-	now := p.cfg.Now
-	vc := gooidc.Config{
-		SupportedSigningAlgs: algs,
-		// go-oidc compares exp with Now exactly; shifting Now back by the
-		// skew grants the leeway on exp (nbf and iat are checked in verify).
-		Now: func() time.Time { return now().Add(-skew) },
+	for _, a := range algs {
+		d.algs = append(d.algs, jose.SignatureAlgorithm(a))
 	}
-	login := vc
-	login.ClientID = p.cfg.ClientID
-	d.verifier = gooidc.NewVerifier(p.cfg.Issuer, d.keys, &login)
-	d.exchange = exchangeVerifier(p.cfg.Issuer, d.keys, vc)
 	return d, nil
 }

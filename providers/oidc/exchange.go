@@ -4,26 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"time"
-
-	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/gatehouse/gatehouse/providers"
 )
-
-// exchangeVerifier is the verifier for ID tokens presented for exchange: c
-// with go-oidc's aud == ClientID check off, because the accepted audiences
-// are the admin's per-provider list (TokenParams.Audiences), which verify
-// checks, always, on every token it passes (OIDC Core §3.1.3.7 step 3).
-// Signature, alg allowlist, keys (the discovered JWKS only), iss and exp
-// stay go-oidc's, configured as for a sign-in. This file is the only one
-// allowed SkipClientIDCheck (TestDEP08_NoInsecureLibraryOptions).
-func exchangeVerifier(issuer string, keys gooidc.KeySet, c gooidc.Config) *gooidc.IDTokenVerifier {
-	c.ClientID = ""
-	c.SkipClientIDCheck = true
-	return gooidc.NewVerifier(issuer, keys, &c)
-}
 
 // VerifyToken implements providers.TokenVerifier for an ID token presented
 // directly (RFC 8693 subject_token_type id_token). It is verified as at a
@@ -39,12 +23,11 @@ func (p *Provider) VerifyToken(ctx context.Context, tp providers.TokenParams) (p
 	if err != nil {
 		return providers.Identity{}, err
 	}
-	ctx = gooidc.ClientContext(ctx, p.cfg.HTTPClient)
-	idt, claims, err := p.verify(ctx, d.exchange, tp.Token, "", tp.Audiences)
+	idt, err := p.verify(ctx, d, tp.Token, "", tp.Audiences)
 	if err != nil {
 		return providers.Identity{}, err
 	}
-	id, err := p.identity(claims, tp.Token)
+	id, err := p.identity(idt.claims, tp.Token)
 	if err != nil {
 		return providers.Identity{}, err
 	}
@@ -52,7 +35,7 @@ func (p *Provider) VerifyToken(ctx context.Context, tp providers.TokenParams) (p
 	// is not kept with the Identity.
 	id.LogoutState = nil
 	if tp.OneTime {
-		id.ReplayKeys = []providers.ReplayKey{p.replayKey(idt, claims)}
+		id.ReplayKeys = []providers.ReplayKey{p.replayKey(idt)}
 	}
 	return id, nil
 }
@@ -67,12 +50,12 @@ const maxRawJTI = 128
 // jti (RFC 7519 §4.1.7), else the SHA-256 of its signed payload. Not of the
 // compact token: base64url with non-zero padding bits and, for ECDSA, the
 // signature (r, n−s) give other strings for the same signed token. It
-// expires once go-oidc no longer accepts the token: up to exp + skew
+// expires once verify no longer accepts the token: up to exp + skew
 // inclusive, while the store holds a key until strictly before ExpiresAt.
-func (p *Provider) replayKey(idt *gooidc.IDToken, claims map[string]any) providers.ReplayKey {
+func (p *Provider) replayKey(idt *idToken) providers.ReplayKey {
 	prefix := "oidc:" + p.cfg.ID + ":"
 	var key string
-	if jti, _ := claims["jti"].(string); jti != "" {
+	if jti, _ := idt.claims["jti"].(string); jti != "" {
 		if len(jti) <= maxRawJTI && printableASCII(jti) {
 			key = prefix + "jti:" + jti
 		} else {
@@ -80,13 +63,11 @@ func (p *Provider) replayKey(idt *gooidc.IDToken, claims map[string]any) provide
 			key = prefix + "jti-sha256:" + hex.EncodeToString(sum[:])
 		}
 	} else {
-		// The payload bytes the signature covers, as go-oidc verified them.
-		var payload json.RawMessage
-		_ = idt.Claims(&payload) // verify has already decoded these claims
-		sum := sha256.Sum256(payload)
+		// The payload bytes the signature covers.
+		sum := sha256.Sum256(idt.payload)
 		key = prefix + "sha256:" + hex.EncodeToString(sum[:])
 	}
-	return providers.ReplayKey{Key: key, ExpiresAt: idt.Expiry.Add(p.cfg.ClockSkew + time.Second).UTC()}
+	return providers.ReplayKey{Key: key, ExpiresAt: idt.exp.Add(p.cfg.ClockSkew + time.Second).UTC()}
 }
 
 func printableASCII(s string) bool {

@@ -19,7 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/providers"
 )
 
-// keySet is an oidc.KeySet over the OP's jwks_uri that replaces go-oidc's
+// keySet holds the OP's keys from its jwks_uri, in place of go-oidc's
 // RemoteKeySet. RemoteKeySet coalesces concurrent fetches but refetches for
 // every token with an unknown kid, so a stream of tokens with random kids
 // makes one upstream request each (SECURITY.md DOS-10; see
@@ -47,22 +47,10 @@ func newKeySet(url string, client *http.Client, now func() time.Time, cooldown, 
 
 var errNoMatchingKey = errors.New("no matching key in JWKS")
 
-// parseAlgs are the algorithms the parser accepts; go-oidc has already
-// checked the alg against the provider's allowlist before calling the key set.
-var parseAlgs = func() []jose.SignatureAlgorithm {
-	out := make([]jose.SignatureAlgorithm, len(asymmetricAlgs))
-	for i, a := range asymmetricAlgs {
-		out[i] = jose.SignatureAlgorithm(a)
-	}
-	return out
-}()
-
-// VerifySignature implements oidc.KeySet.
-func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSignedCompact(jwt, parseAlgs)
-	if err != nil {
-		return nil, fmt.Errorf("malformed jwt: %w", err)
-	}
+// verify checks the signature of jws, parsed by the caller with the
+// provider's algorithm allowlist, against the cached keys, refetching once
+// for an unknown kid, and returns the signed payload.
+func (k *keySet) verify(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
 	if len(jws.Signatures) != 1 {
 		return nil, errors.New("jwt must have exactly one signature")
 	}

@@ -255,6 +255,41 @@ func TestOIDC09_Time(t *testing.T) {
 	})
 }
 
+// TestIDTokenClaimTypes: verify reads the registered claims from the decoded
+// payload itself, so a claim of the wrong JSON type is a refusal, never a
+// zero value that passes (iss "" ≠ issuer is caught anyway; exp as a string
+// must not read as "no expiry").
+func TestIDTokenClaimTypes(t *testing.T) {
+	e := newEnv(t, keys()[:1])
+	for name, c := range map[string]map[string]any{
+		"iss a number":       {"iss": 5},
+		"aud an object":      {"aud": map[string]any{"gatehouse": true}},
+		"aud holds a number": {"aud": []any{"gatehouse", 5}},
+		"aud missing":        {"aud": nil},
+		"exp a string":       {"exp": "4102444800"},
+		"iat a string":       {"iat": "1700000000"},
+		"nbf a string":       {"nbf": "1700000000"},
+		"sub a number":       {"sub": 42},
+		"nonce a number":     {"nonce": 7},
+		"at_hash a number":   {"at_hash": 7},
+		"azp a number":       {"azp": 7},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e.iss.Set(func(k *providertest.Knobs) { k.Claims = c })
+			id, err := e.login(t)
+			refused(t, id, err, providers.ErrInvalidResponse)
+		})
+	}
+	t.Run("fractional NumericDate accepted", func(t *testing.T) {
+		e.iss.Set(func(k *providertest.Knobs) {
+			k.Claims = map[string]any{"exp": float64(t0.Add(time.Hour).Unix()) + 0.5, "iat": float64(t0.Unix()) - 0.25}
+		})
+		if _, err := e.login(t); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestOIDC10_Sub(t *testing.T) {
 	for name, c := range map[string]map[string]any{"missing": {"sub": nil}, "empty": {"sub": ""}} {
 		t.Run(name, func(t *testing.T) {

@@ -194,14 +194,15 @@ func (p *Provider) Complete(ctx context.Context, r *http.Request, rawPending []b
 	if rawID == "" {
 		return providers.Identity{}, providers.Invalid("token response has no id_token")
 	}
-	idt, claims, err := p.verify(ctx, d.verifier, rawID, pd.Nonce, []string{p.cfg.ClientID})
+	idt, err := p.verify(ctx, d, rawID, pd.Nonce, []string{p.cfg.ClientID})
 	if err != nil {
 		return providers.Identity{}, err
 	}
+	claims := idt.claims
 	// OIDC Core §3.1.3.8: at_hash, when present, must match the access token.
-	if idt.AccessTokenHash != "" {
-		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return providers.Identity{}, providers.Invalid("at_hash: %v", err)
+	if idt.atHash != "" {
+		if err := idt.verifyAccessToken(tok.AccessToken); err != nil {
+			return providers.Identity{}, err
 		}
 	}
 	if p.cfg.UserinfoMerge {
