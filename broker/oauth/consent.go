@@ -205,8 +205,37 @@ func (s *Server) HandleConsentRevoke(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	s.web.Record(r, u.ID, "consent.revoked", clientID, nil)
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	http.Redirect(w, r, "/account?"+url.Values{"revoked": {clientID}}.Encode(), http.StatusSeeOther)
 	return nil
+}
+
+// HandleConsentRevokePage asks the person to confirm revoking a connected app's
+// access (the account page's "Revoke"): a second step that works without
+// JavaScript, its form carrying the CSRF token of HandleConsentRevoke.
+func (s *Server) HandleConsentRevokePage(w http.ResponseWriter, r *http.Request) error {
+	_, u, ok := s.web.RequireSession(w, r)
+	if !ok {
+		return nil
+	}
+	ctx := r.Context()
+	clientID := r.URL.Query().Get("client")
+	if _, err := s.store.Consents().Get(ctx, u.ID, clientID); err != nil {
+		if isNotFound(err) {
+			return web.ErrNotFound
+		}
+		return err
+	}
+	name := clientID
+	if cl, err := s.registry.Client(ctx, clientID); err == nil && cl != nil {
+		name = clientName(cl)
+	}
+	v := templates.AccountConfirmView{Page: templates.Page{Title: "Revoke access?", SignedInAs: web.DisplayName(u)},
+		Action: "/account/apps/revoke", Field: "client", Value: clientID, App: name}
+	var err error
+	if v.CSRF, err = s.web.CSRFToken(w, r, v.Action); err != nil {
+		return err
+	}
+	return web.Render(w, r, http.StatusOK, templates.AccountConfirm(v))
 }
 
 // ConnectedApps lists the person's consents for the account page.
@@ -216,8 +245,10 @@ func (s *Server) ConnectedApps(ctx context.Context, userID string) ([]templates.
 		return nil, err
 	}
 	var out []templates.AppRow
+	now := s.Now()
 	for _, c := range list {
-		row := templates.AppRow{ClientID: c.ClientID, Name: c.ClientID, Scopes: token.FormatScope(c.Scopes), LastUsed: web.StampTime(c.LastUsedAt)}
+		row := templates.AppRow{ClientID: c.ClientID, Name: c.ClientID, Scopes: token.FormatScope(c.Scopes),
+			LastUsed: templates.When{At: c.LastUsedAt, Now: now}}
 		if cl, err := s.registry.Client(ctx, c.ClientID); err == nil && cl != nil {
 			row.Name = clientName(cl)
 		}
