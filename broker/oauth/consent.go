@@ -29,8 +29,12 @@ var identityScopeText = map[string]string{
 // renderConsent asks the person to approve the scopes the client asks for. The
 // pending request rides in the form sealed to this session (WEB-01: another
 // session's form does not open here), and the form carries the CSRF token.
+// "(new)" marks what the person has not approved for this client before (not
+// what prompt=consent asks again); the requested scopes that cannot be granted
+// are listed with the reason, so nobody wonders where they went.
 func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.Client, api *store.API, sess store.Session,
-	u store.User, p pendingAuthz, granted, need []string, offers []actForOffer) error {
+	u store.User, p pendingAuthz, granted []string, offers []actForOffer) error {
+	ctx := r.Context()
 	p.ActFor = offerIDs(offers)
 	sealed, err := s.sealPending(p, purposeConsent(sess.ID))
 	if err != nil {
@@ -40,23 +44,40 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 	if err != nil {
 		return err
 	}
+	stored, err := s.store.Consents().Get(ctx, u.ID, c.ID)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	roles, err := s.web.Roles(ctx, sess)
+	if err != nil {
+		return err
+	}
 	v := templates.ConsentView{Page: templates.Page{Title: "Allow access?", SignedInAs: web.DisplayName(u)},
 		ClientID: c.ID, ClientName: clientName(c), LogoURL: web.HTTPSURL(c.LogoURI), UserName: web.DisplayName(u), UserEmail: u.Email,
-		Request: sealed, CSRF: csrf, ReturnHost: redirectHost(p.Req.Redirect)}
+		Request: sealed, CSRF: csrf, ReturnHost: redirectHost(p.Req.Redirect),
+		// A third-party app whose answers travel without TLS (RFC 6749 §3.1.2.1
+		// SHOULD require TLS; a loopback or custom-scheme native app cannot).
+		InsecureReturn: !c.FirstParty && !isHTTPSURL(p.Req.Redirect)}
 	if api != nil {
 		v.APIName = api.Name
-		if v.ActFor, err = s.actForViews(r.Context(), api, offers); err != nil {
+		if v.ActFor, err = s.actForViews(ctx, api, offers); err != nil {
 			return err
 		}
 	}
 	for _, sc := range granted {
-		row := templates.ConsentScope{Name: sc, Description: identityScopeText[sc], New: slices.Contains(need, sc)}
-		if api != nil {
-			if i := slices.IndexFunc(api.Scopes, func(x store.Scope) bool { return x.Name == sc }); i >= 0 {
-				row.Description = api.Scopes[i].Description
-			}
+		v.Scopes = append(v.Scopes, templates.ConsentScope{Name: sc, Description: scopeText(api, sc),
+			New: !slices.Contains(stored.Scopes, sc)})
+	}
+	requested := c.Scopes
+	if p.Req.ScopeGiven {
+		requested = p.Req.Scope
+	}
+	for _, sc := range requested {
+		if slices.Contains(granted, sc) || slices.ContainsFunc(v.NotGranted, func(x templates.ConsentScope) bool { return x.Name == sc }) {
+			continue
 		}
-		v.Scopes = append(v.Scopes, row)
+		v.NotGranted = append(v.NotGranted, templates.ConsentScope{Name: sc, Description: scopeText(api, sc),
+			Refused: refusedBecause(c, api, roles, sc)})
 	}
 	// "Not you?": the same request again, after a fresh sign-in.
 	if sw, err := s.resumeURL(pendingAuthz{Req: p.Req, ID: p.ID, Created: p.Created, ForceLogin: true, PriorSession: sess.ID,
@@ -66,6 +87,38 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 	// Chromium checks form-action on the redirect that answers the form too.
 	web.SetFormAction(w, web.FormTarget(p.Req.Redirect))
 	return web.Render(w, r, http.StatusOK, templates.Consent(v))
+}
+
+// scopeText is a scope's description for people: the OIDC scopes' own, or the
+// API's; "" when there is none.
+func scopeText(api *store.API, sc string) string {
+	if t, ok := identityScopeText[sc]; ok {
+		return t
+	}
+	if api != nil {
+		if i := slices.IndexFunc(api.Scopes, func(x store.Scope) bool { return x.Name == sc }); i >= 0 {
+			return api.Scopes[i].Description
+		}
+	}
+	return ""
+}
+
+// refusedBecause says why token.GrantScopes dropped a requested scope, in the
+// order it checks: the client may not ask for it, no API has it, or the
+// person's roles do not entitle them to it.
+func refusedBecause(c *store.Client, api *store.API, roles []string, sc string) string {
+	if !slices.Contains(c.Scopes, sc) {
+		return templates.RefusedClient
+	}
+	if api == nil || !slices.ContainsFunc(api.Scopes, func(x store.Scope) bool { return x.Name == sc }) {
+		return templates.RefusedUnknown
+	}
+	return templates.RefusedRole
+}
+
+func isHTTPSURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "https"
 }
 
 func clientName(c *store.Client) string {
