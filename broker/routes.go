@@ -27,6 +27,7 @@ import (
 func (s *Server) routes() {
 	in, o := s.signin, s.oauth
 	s.page("GET /{$}", s.handleHome)
+	s.endpoint("GET "+web.BrandCSSPath, s.web.Adapt(s.web.HandleBrandCSS))
 	s.endpoint("GET /static/", static.Handler(s.web.Adapt(func(http.ResponseWriter, *http.Request) error { return web.ErrNotFound })))
 
 	// Federated sign-in (issue 3).
