@@ -318,11 +318,13 @@ var Settings = []Setting{
 			return nil
 		}},
 	{Env: "GATEHOUSE_BRAND_COLOR", Default: "",
-		Help: "Primary colour (links, buttons) as #rrggbb; it must have at least 4.5:1 contrast against white (WCAG 1.4.3). Empty keeps Gatehouse's blue.",
+		Help:  "Primary colour (links, buttons) as #rrggbb; it must have at least 4.5:1 contrast against white (WCAG 1.4.3). Empty keeps Gatehouse's blue.",
 		apply: func(c *Config, v string) error { return brandColor(&c.Brand.Color, v, "#ffffff", "white") }},
 	{Env: "GATEHOUSE_BRAND_COLOR_DARK", Default: "",
 		Help: "Primary colour in the dark colour scheme as #rrggbb; it must have at least 4.5:1 contrast against the dark background #171c23. Empty keeps Gatehouse's.",
-		apply: func(c *Config, v string) error { return brandColor(&c.Brand.ColorDark, v, "#171c23", "the dark background #171c23") }},
+		apply: func(c *Config, v string) error {
+			return brandColor(&c.Brand.ColorDark, v, "#171c23", "the dark background #171c23")
+		}},
 	{Env: "GATEHOUSE_SUPPORT_CONTACT", Default: "",
 		Help: "Where people get help, shown in every page's footer: an email address or an https URL. Empty shows none.",
 		apply: func(c *Config, v string) error {
