@@ -55,6 +55,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 	v := templates.ConsentView{Page: templates.Page{Title: "Allow access?", SignedInAs: web.DisplayName(u)},
 		ClientID: c.ID, ClientName: clientName(c), LogoURL: web.HTTPSURL(c.LogoURI), UserName: web.DisplayName(u), UserEmail: u.Email,
 		Request: sealed, CSRF: csrf, ReturnHost: redirectHost(p.Req.Redirect),
+		HomeURL: web.HTTPSURL(c.ClientURI), HomeHost: redirectHost(web.HTTPSURL(c.ClientURI)),
 		// A third-party app whose answers travel without TLS (RFC 6749 §3.1.2.1
 		// SHOULD require TLS; a loopback or custom-scheme native app cannot).
 		InsecureReturn: !c.FirstParty && !isHTTPSURL(p.Req.Redirect)}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
 
@@ -64,5 +65,30 @@ func TestConsentWarnsOfInsecureThirdPartyReturn(t *testing.T) {
 	o := e.Start(b, brokertest.NewAuthzReq("native", "http://127.0.0.1/cb", "openid notes.read"))
 	if !strings.Contains(o.Page, `data-testid="consent-insecure"`) || !strings.Contains(o.Page, "127.0.0.1") {
 		t.Errorf("no warning:\n%s", o.Page)
+	}
+}
+
+// TestWEB17_ConsentShowsRegisteredHomePage: the consent page names the app's
+// home page as registered (client_uri) and links it, only when it is https; a
+// javascript: one that reached the database is not rendered at all.
+func TestWEB17_ConsentShowsRegisteredHomePage(t *testing.T) {
+	t.Parallel()
+	e := brokertest.NewAuthzEnv(t, func(c *store.Client) {
+		switch c.ID {
+		case "web":
+			c.ClientURI = "https://app.test/about"
+		case "web2":
+			c.ClientURI = "javascript:alert(1)"
+		}
+	})
+	b := e.SignedIn()
+	o := e.Start(b, brokertest.NewAuthzReq("web", brokertest.AppCB, "openid notes.read"))
+	if !strings.Contains(o.Page, `<a href="https://app.test/about" rel="noreferrer noopener" data-testid="consent-home">app.test</a>`) ||
+		!strings.Contains(o.Page, `data-testid="consent-logo"`) {
+		t.Errorf("no home page or logo:\n%s", o.Page)
+	}
+	o = e.Start(b, brokertest.NewAuthzReq("web2", "https://app2.test/cb", "openid notes.read"))
+	if strings.Contains(o.Page, "consent-home") || strings.Contains(o.Page, "javascript:") {
+		t.Errorf("an unsafe home page rendered:\n%s", o.Page)
 	}
 }
