@@ -10,12 +10,14 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
@@ -76,6 +78,22 @@ type Config struct {
 	ExchangeMaxActorDepth int
 	// ProvidersFile is a JSON file of identity providers serve upserts at start.
 	ProvidersFile string
+	// Brand is how the pages look and what they call the service; zero is
+	// Gatehouse's own look.
+	Brand Brand
+}
+
+// Brand is the organisation's name, logo, colours and support contact on every
+// page (issue 13). Colours are #rrggbb only, so nothing can be injected into the
+// CSS built from them.
+type Brand struct {
+	Name    string
+	LogoURL string // https only (SECURITY.md WEB-17)
+	// Color and ColorDark are the primary colour in the light and the dark
+	// scheme; "" keeps Gatehouse's for that scheme.
+	Color, ColorDark string
+	// Support is an email address or an https URL.
+	Support string
 }
 
 // Setting declares one configuration variable.
@@ -281,6 +299,43 @@ var Settings = []Setting{
 	{Env: "GATEHOUSE_PROVIDERS_FILE", Default: "",
 		Help:  "JSON or YAML file of identity providers (see 'gatehouse providers --help') that serve creates or updates by ID at start; providers not in it are left alone.",
 		apply: func(c *Config, v string) error { c.ProvidersFile = v; return readable(v) }},
+	{Env: "GATEHOUSE_BRAND_NAME", Default: "",
+		Help: "The service's name on every page (the title, the header, the footer); empty means Gatehouse.",
+		apply: func(c *Config, v string) error {
+			if len([]rune(v)) > 60 || strings.ContainsFunc(v, unicode.IsControl) {
+				return fmt.Errorf("must be at most 60 characters, without control characters")
+			}
+			c.Brand.Name = strings.TrimSpace(v)
+			return nil
+		}},
+	{Env: "GATEHOUSE_BRAND_LOGO_URL", Default: "",
+		Help: "https URL of the logo shown beside the name in the page header (about 28 px high); empty means Gatehouse's.",
+		apply: func(c *Config, v string) error {
+			if v != "" && !isHTTPSURL(v) {
+				return fmt.Errorf("must be an https URL")
+			}
+			c.Brand.LogoURL = v
+			return nil
+		}},
+	{Env: "GATEHOUSE_BRAND_COLOR", Default: "",
+		Help:  "Primary colour (links, buttons) as #rrggbb; it must have at least 4.5:1 contrast against white (WCAG 1.4.3). Empty keeps Gatehouse's blue.",
+		apply: func(c *Config, v string) error { return brandColor(&c.Brand.Color, v, "#ffffff", "white") }},
+	{Env: "GATEHOUSE_BRAND_COLOR_DARK", Default: "",
+		Help: "Primary colour in the dark colour scheme as #rrggbb; it must have at least 4.5:1 contrast against the dark background #171c23. Empty keeps Gatehouse's.",
+		apply: func(c *Config, v string) error {
+			return brandColor(&c.Brand.ColorDark, v, "#171c23", "the dark background #171c23")
+		}},
+	{Env: "GATEHOUSE_SUPPORT_CONTACT", Default: "",
+		Help: "Where people get help, shown in every page's footer: an email address or an https URL. Empty shows none.",
+		apply: func(c *Config, v string) error {
+			if v != "" && !isHTTPSURL(v) {
+				if a, err := mail.ParseAddress(v); err != nil || a.Address != v {
+					return fmt.Errorf("must be an email address or an https URL")
+				}
+			}
+			c.Brand.Support = v
+			return nil
+		}},
 	{Env: "GATEHOUSE_LOG_LEVEL", Default: "info",
 		Help: "debug, info, warn or error.",
 		apply: func(c *Config, v string) error {

@@ -180,9 +180,12 @@ type Providers interface {
 
 // Client is an OAuth 2.0 client application.
 type Client struct {
-	ID                     string
-	Name                   string
-	LogoURI                string
+	ID      string
+	Name    string
+	LogoURI string
+	// ClientURI is the app's home page (RFC 7591 §2 client_uri), shown on the
+	// consent page; https only, like LogoURI (SECURITY.md WEB-17).
+	ClientURI              string
 	SecretHash             []byte // SHA-256 of a generated 256-bit secret; empty for public clients
 	Public                 bool
 	FirstParty             bool
