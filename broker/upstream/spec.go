@@ -37,32 +37,51 @@ type Spec struct {
 // entry is reported at once, one a line, each naming the entry (EntryName) and
 // the field as written in the file.
 func ParseSpecs(b []byte) ([]Spec, error) {
-	b, err := toJSON(b)
+	specs, problems, err := ParseSpecEntries(b)
 	if err != nil {
 		return nil, err
+	}
+	var lines []string
+	for i, p := range problems {
+		for _, e := range p {
+			lines = append(lines, EntryName(i, specs[i].ID)+": "+e)
+		}
+	}
+	if len(lines) > 0 {
+		return nil, fmt.Errorf("%w: %s", providers.ErrConfig, strings.Join(lines, "\n"))
+	}
+	return specs, nil
+}
+
+// ParseSpecEntries reads a providers file as ParseSpecs does, and returns
+// each entry with its own problems (problems[i] for specs[i]; a spec with
+// problems holds only its ID), so a caller can check the good entries further
+// and report everything at once. err is a problem of the file as a whole.
+func ParseSpecEntries(b []byte) (specs []Spec, problems [][]string, err error) {
+	b, err = toJSON(b)
+	if err != nil {
+		return nil, nil, err
 	}
 	var entries []json.RawMessage
 	if len(b) > 0 && b[0] == '{' {
 		var doc map[string]json.RawMessage
 		if err := json.Unmarshal(b, &doc); err != nil {
-			return nil, fmt.Errorf("%w: %v", providers.ErrConfig, err)
+			return nil, nil, fmt.Errorf("%w: %v", providers.ErrConfig, err)
 		}
 		for k := range doc {
 			if k != "providers" {
-				return nil, fmt.Errorf("%w: unknown top-level field %q: the file is a list of providers, or an object with only \"providers\": [...]", providers.ErrConfig, k)
+				return nil, nil, fmt.Errorf("%w: unknown top-level field %q: the file is a list of providers, or an object with only \"providers\": [...]", providers.ErrConfig, k)
 			}
 		}
 		b = doc["providers"]
 	}
 	if err := json.Unmarshal(b, &entries); err != nil {
-		return nil, fmt.Errorf("%w: the file must be a list of providers, or an object with \"providers\": [...]", providers.ErrConfig)
+		return nil, nil, fmt.Errorf("%w: the file must be a list of providers, or an object with \"providers\": [...]", providers.ErrConfig)
 	}
-	var problems []string
-	specs := make([]Spec, 0, len(entries))
+	specs, problems = make([]Spec, 0, len(entries)), make([][]string, len(entries))
 	first := map[string]int{}
 	for i, raw := range entries {
 		s, errs := parseEntry(raw)
-		where := EntryName(i, s.ID)
 		if s.ID != "" && !ValidID(s.ID) {
 			errs = append(errs, fmt.Sprintf("id %q must be lower-case letters, digits and dashes", s.ID))
 		}
@@ -71,15 +90,10 @@ func ParseSpecs(b []byte) ([]Spec, error) {
 		} else {
 			first[s.ID] = i
 		}
-		for _, e := range errs {
-			problems = append(problems, where+": "+e)
-		}
+		problems[i] = errs
 		specs = append(specs, s)
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w: %s", providers.ErrConfig, strings.Join(problems, "\n"))
-	}
-	return specs, nil
+	return specs, problems, nil
 }
 
 // EntryName names entry i (from 0) of a providers file for an error message.
