@@ -24,7 +24,7 @@ import (
 func TestProvidersAddHelpShowsOnlyItsOwnFlags(t *testing.T) {
 	vars := baseVars(t)
 	for _, tc := range []struct {
-		sub        string
+		sub       string
 		want, not []string
 	}{
 		{"add-oidc", []string{"-oidc-issuer", "-client-id", "-client-secret-file", "-skip-check", "-scopes", "-map-email", "-exchange-audience",

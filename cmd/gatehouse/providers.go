@@ -168,7 +168,7 @@ func cmdProviders(ctx context.Context, env *environment, args []string) error {
 		ch, err = ops.EnableProvider(ctx, cliActor, ref)
 	}
 	if err != nil {
-		return err
+		return reword(err, "provider", ref.ID, false)
 	}
 	if ch.CutOff != nil {
 		printCutOff(env, ref.ID, *ch.CutOff, *asJSON)
