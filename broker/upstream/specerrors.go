@@ -14,7 +14,7 @@ import (
 // field, and a field at the wrong level says where it belongs.
 
 // specFields is every field path a Spec may hold ("oidc.client_id",
-// "saml.mapping.email"), with its Go type, derived from the json tags so that
+// "saml.mapping.email", "oidc.role_rules[].claim"), with its Go type, derived from the json tags so that
 // a setting added to Spec or its settings is known here at once.
 var specFields = func() map[string]reflect.Type {
 	out := map[string]reflect.Type{}
@@ -23,7 +23,9 @@ var specFields = func() map[string]reflect.Type {
 		for name, ft := range jsonFields(t) {
 			path := prefix + name
 			out[path] = ft
-			if st := structOf(ft); st != nil {
+			if st := structOf(ft); st != nil && ft.Kind() == reflect.Slice {
+				walk(path+"[].", st)
+			} else if st != nil {
 				walk(path+".", st)
 			}
 		}
@@ -226,4 +228,16 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// SpecFieldPaths is every field a providers-file entry may hold, as written
+// in the file ("oidc.client_id"), sorted: the reference documentation is
+// checked against it.
+func SpecFieldPaths() []string {
+	out := make([]string, 0, len(specFields))
+	for p := range specFields {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
