@@ -19,8 +19,14 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 		"Manages APIs (resource servers) tokens can be issued for. A --scope is\n"+
 			"NAME[=DESCRIPTION][@ROLE+ROLE…]: the roles that entitle a user to it (none: anyone).\n"+
 			"--delegation lets people give part of their access to the API to someone else,\n"+
-			"for at most --delegation-max-duration, within the --delegable-scope list.")
-	asJSON := fs.Bool("json", false, "print machine-readable JSON")
+			"for at most --delegation-max-duration, within the --delegable-scope list.\n"+
+			"delete refuses an API a client still uses; --force unlinks it from them first.\n\n"+
+			"Examples:\n"+
+			"  gatehouse apis create --id notes --name Notes --audience https://api.notes.example.com \\\n"+
+			"    --scope \"notes.read=Read your notes\" --scope \"notes.admin=Manage every note@admin\"\n"+
+			"  gatehouse apis update notes --delegation --delegation-max-duration 168h --delegable-scope notes.read\n"+
+			"  gatehouse apis delete notes --force")
+	asJSON := fs.Bool("json", false, "print the admin API's JSON (snake_case, as GET /api/admin/v1/apis/{id})")
 	id := fs.String("id", "", "API ID (create; default: generated)")
 	audience := fs.String("audience", "", "audience URI, e.g. https://api.example.com (RFC 8707 resource)")
 	name := fs.String("name", "", "display name")

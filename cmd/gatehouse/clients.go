@@ -230,8 +230,16 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		"Manages OAuth clients. create prints the client ID and, for confidential clients,\n"+
 			"the generated secret: it is shown this once and stored only as a hash.\n"+
 			"rotate-secret replaces the secret (the old one stops working at once).\n"+
-			"Running servers see changes within a few seconds.")
-	asJSON := fs.Bool("json", false, "print machine-readable JSON")
+			"Running servers see changes within a few seconds.\n\n"+
+			"Examples:\n"+
+			"  gatehouse clients create --id notes-web --name \"Notes\" --grant-type authorization_code \\\n"+
+			"    --grant-type refresh_token --redirect-uri https://notes.example.com/cb \\\n"+
+			"    --default-api https://api.notes.example.com --scope openid --scope notes.read\n"+
+			"  gatehouse clients create --id reporter --grant-type client_credentials \\\n"+
+			"    --default-api https://api.notes.example.com --scope notes.read --json\n"+
+			"  gatehouse clients update notes-web --add-scope notes.write\n"+
+			"  gatehouse clients rotate-secret reporter")
+	asJSON := fs.Bool("json", false, "print the admin API's JSON (snake_case, as GET /api/admin/v1/clients/{id})")
 	cf := addClientFlags(fs)
 	load := configFlags(fs, env)
 	args, cfg, err := parseCommand(fs, load, args, someArgs, "clients needs a subcommand")
