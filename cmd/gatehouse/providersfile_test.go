@@ -93,3 +93,37 @@ func TestProvidersFileMissingOIDCSecret(t *testing.T) {
 		t.Errorf("a disabled provider without a secret: %v\n%s", err, out)
 	}
 }
+
+// TestProvidersFileOneBadEntryChangesNothing: a file that parses but one of
+// whose entries cannot be stored (no name; an exchange without audiences)
+// stores none of its entries — today's serve created the good ones before
+// refusing — and names each problem's entry and field.
+func TestProvidersFileOneBadEntryChangesNothing(t *testing.T) {
+	vars := baseVars(t)
+	path := filepath.Join(t.TempDir(), "providers.json")
+	vars["GATEHOUSE_PROVIDERS_FILE"] = path
+	os.WriteFile(path, []byte(`[
+	  {"id":"corp","kind":"oidc","name":"Corp","client_secret":"s",
+	   "oidc":{"issuer":"https://id.corp.example","client_id":"gatehouse"}},
+	  {"id":"noname","kind":"oidc","client_secret":"s",
+	   "oidc":{"issuer":"https://id.noname.example","client_id":"gatehouse"}},
+	  {"id":"xchg","kind":"oidc","name":"Exchange","client_secret":"s",
+	   "oidc":{"issuer":"https://id.xchg.example","client_id":"gatehouse","exchange":{"enabled":true}}}
+	]`), 0o600)
+	_, err := runCommand(t, vars, "serve")
+	if err == nil {
+		t.Fatal("serve accepted a file with bad entries")
+	}
+	for _, want := range []string{
+		`provider "noname" (entry 2): name is required`,
+		`provider "xchg" (entry 3): oidc.exchange.audiences: an OIDC provider enabled for token exchange needs the ID-token audiences it accepts`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal lacks %q:\n%v", want, err)
+		}
+	}
+	delete(vars, "GATEHOUSE_PROVIDERS_FILE")
+	if out, err := runCommand(t, vars, "providers", "list"); err != nil || strings.Contains(out, "corp") {
+		t.Errorf("the good entry was stored although the file was refused: %v\n%s", err, out)
+	}
+}
