@@ -236,16 +236,17 @@ func providersAdd(ctx context.Context, env *environment, sub string, args []stri
 		spValidity = fs.Duration("sp-metadata-validity", 0, "how long Gatehouse's SP metadata stays valid (default 720h)")
 	}
 	load := configFlags(fs, env)
-	if _, cfgErr := parse(fs, args); cfgErr != nil {
-		return cfgErr
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		fs.Usage()
+		return fmt.Errorf("providers %s takes flags only, not %q", sub, rest)
 	}
 	cfg, err := load()
 	if err != nil {
 		return err
-	}
-	if rest := fs.Args(); len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("providers %s takes flags only, not %q", sub, rest)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
