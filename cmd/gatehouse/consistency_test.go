@@ -124,6 +124,8 @@ func TestNotFoundAndDuplicateSentences(t *testing.T) {
 		{[]string{"apis", "delete", "nope"}, `There is no API "nope" ('gatehouse apis list' shows them).`},
 		{[]string{"providers", "show", "nope"}, `There is no provider "nope" ('gatehouse providers list' shows them).`},
 		{[]string{"providers", "disable", "nope"}, `There is no provider "nope" ('gatehouse providers list' shows them).`},
+		{[]string{"users", "show", "nope@example.com"}, `There is no user "nope@example.com" ('gatehouse users list' shows them).`},
+		{[]string{"users", "disable", "nope@example.com"}, `There is no user "nope@example.com" ('gatehouse users list' shows them).`},
 	} {
 		if out, err := runCommand(t, vars, tc.args...); err == nil || err.Error() != tc.want {
 			t.Errorf("%q: %v, want %q\n%s", tc.args, err, tc.want, out)

@@ -63,7 +63,7 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 	}
 	us, err := ops.FindUsers(ctx, args[1])
 	if err != nil {
-		return err
+		return reword(err, "user", args[1], false)
 	}
 	if args[0] != "show" {
 		if len(us) > 1 {
