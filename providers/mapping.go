@@ -1,7 +1,7 @@
 package providers
 
 import (
-	"fmt"
+	"errors"
 	"strings"
 )
 
@@ -186,10 +186,11 @@ func (m Mapping) IsZero() bool {
 		len(m.FamilyName)+len(m.Groups) == 0 && !m.AssumeEmailVerified
 }
 
-// Validate reports a mapping that cannot produce a subject.
+// Validate reports a mapping that cannot produce a subject. The message is
+// shown to admins as one item of a list the caller wraps in ErrConfig.
 func (m Mapping) Validate() error {
 	if len(m.Subject) == 0 {
-		return fmt.Errorf("%w: mapping has no subject claim", ErrConfig)
+		return errors.New("mapping.subject is required: a mapping replaces the default one, so it must name the subject claim")
 	}
 	return nil
 }

@@ -72,6 +72,9 @@ type SAMLInput struct {
 	AllowIDPInitiated      bool              `json:"allow_idp_initiated,omitempty"`
 	SPMetadataValidity     upstream.Duration `json:"sp_metadata_validity,omitzero"`
 	EmailsVerified         bool              `json:"emails_verified,omitempty"`
+	// SignRequests: absent means true (AuthnRequests signed); shown always.
+	SignRequests               *bool `json:"sign_requests,omitempty"`
+	RequireEncryptedAssertions bool  `json:"require_encrypted_assertions,omitempty"`
 }
 
 // ProviderStatus is how a provider is doing, from the audit log and the store.
@@ -117,13 +120,14 @@ func (in SAMLInput) settings() *upstream.SAMLSettings {
 	return &upstream.SAMLSettings{Common: in.Common, MetadataURL: in.MetadataURL, MetadataXML: in.MetadataXML,
 		MetadataRefresh: in.MetadataRefresh, RequireSignedAssertion: in.RequireSignedAssertion, NameIDFormat: in.NameIDFormat,
 		RequestBinding: in.RequestBinding, AllowIDPInitiated: in.AllowIDPInitiated, SPMetadataValidity: in.SPMetadataValidity,
-		EmailsVerified: in.EmailsVerified}
+		EmailsVerified: in.EmailsVerified, SignRequests: in.SignRequests, RequireEncryptedAssertions: in.RequireEncryptedAssertions}
 }
 
 func samlInput(s upstream.SAMLSettings) SAMLInput {
 	return SAMLInput{Common: s.Common, MetadataURL: s.MetadataURL, MetadataXML: s.MetadataXML, MetadataRefresh: s.MetadataRefresh,
 		RequireSignedAssertion: s.RequireSignedAssertion, NameIDFormat: s.NameIDFormat, RequestBinding: s.RequestBinding,
-		AllowIDPInitiated: s.AllowIDPInitiated, SPMetadataValidity: s.SPMetadataValidity, EmailsVerified: s.EmailsVerified}
+		AllowIDPInitiated: s.AllowIDPInitiated, SPMetadataValidity: s.SPMetadataValidity, EmailsVerified: s.EmailsVerified,
+		SignRequests: new(s.SignsRequests()), RequireEncryptedAssertions: s.RequireEncryptedAssertions}
 }
 
 // providerView is a stored provider decoded for showing: its settings, and

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -185,7 +187,8 @@ func (a *Server) HandleProviderNewSAML(w http.ResponseWriter, r *http.Request) e
 				Problems: []string{"The metadata cannot be used: " + unwrapMsg(err)}})
 		}
 		v.Metadata = a.metadataView(string(xml))
-		v.Fields = templates.AdminProviderFields{Kind: upstream.KindSAML, MetadataURL: mdURL}
+		// Requests are signed unless the admin unchecks it (upstream.SAMLSettings.SignRequests).
+		v.Fields = templates.AdminProviderFields{Kind: upstream.KindSAML, MetadataURL: mdURL, SignRequests: true}
 		if mdURL == "" {
 			v.Fields.MetadataXML = string(xml)
 		}
@@ -469,10 +472,12 @@ func fieldsOf(pv providerView) templates.AdminProviderFields {
 	case pv.oidc != nil:
 		c = pv.oidc.Common
 		f.Issuer, f.ClientID, f.Scopes = pv.oidc.Issuer, pv.oidc.ClientID, strings.Join(pv.oidc.Scopes, " ")
+		f.AuthParams, f.SigningAlgs, f.UserinfoMerge = authParamLines(pv.oidc.AuthParams), strings.Join(pv.oidc.SigningAlgs, " "), pv.oidc.UserinfoMerge
 	case pv.saml != nil:
 		c = pv.saml.Common
 		f.MetadataURL = pv.saml.MetadataURL
 		f.AllowIDPInitiated, f.RequireSignedAssertion, f.EmailsVerified = pv.saml.AllowIDPInitiated, pv.saml.RequireSignedAssertion, pv.saml.EmailsVerified
+		f.SignRequests, f.RequireEncryptedAssertions = pv.saml.SignsRequests(), pv.saml.RequireEncryptedAssertions
 	}
 	var rules []string
 	for _, r := range c.RoleRules {
@@ -499,14 +504,54 @@ func fieldsFromForm(r *http.Request) templates.AdminProviderFields {
 		AssumeEmailVerified: on("map_assume_email_verified"), ExchangeEnabled: on("exchange_enabled"),
 		ExchangeAudiences: v("exchange_audiences"), ExchangeOneTime: on("exchange_one_time"), ExchangeCreateUsers: on("exchange_create_users"),
 		Issuer: v("issuer"), ClientID: v("client_id"), Scopes: v("scopes"),
+		AuthParams: r.PostFormValue("auth_params"), SigningAlgs: v("signing_algs"), UserinfoMerge: on("userinfo_merge"),
 		MetadataURL: v("metadata_url"), MetadataXML: r.PostFormValue("metadata_xml"),
-		AllowIDPInitiated: on("allow_idp_initiated"), RequireSignedAssertion: on("require_signed_assertion"), EmailsVerified: on("emails_verified")}
+		AllowIDPInitiated: on("allow_idp_initiated"), RequireSignedAssertion: on("require_signed_assertion"), EmailsVerified: on("emails_verified"),
+		SignRequests: on("sign_requests"), RequireEncryptedAssertions: on("require_encrypted_assertions")}
+}
+
+// authParamLines is the form's text of extra authorization parameters: one
+// NAME=VALUE a line, by name.
+func authParamLines(params map[string]string) string {
+	var lines []string
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		lines = append(lines, k+"="+params[k])
+	}
+	return strings.Join(lines, "\n")
+}
+
+// parseAuthParams reads the form's extra authorization parameters, one
+// NAME=VALUE a line (blank lines skipped); what the provider refuses (a
+// parameter Gatehouse sets itself) is left to its validation.
+func parseAuthParams(text string) (map[string]string, []string) {
+	var out map[string]string
+	var problems []string
+	for line := range strings.SplitSeq(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		_, twice := out[name]
+		switch {
+		case !ok || name == "":
+			problems = append(problems, fmt.Sprintf("Authorization parameter %q is not name=value.", line))
+		case twice:
+			problems = append(problems, fmt.Sprintf("Authorization parameter %q is given twice.", name))
+		default:
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[name] = value
+		}
+	}
+	return out, problems
 }
 
 // specFromFields makes the provider the form describes. An edit starts from
-// the stored settings (cur), so what the form does not show (authorization
-// parameters, signing algorithms, the logo…) is kept, as are the issuer and
-// the stored metadata.
+// the stored settings (cur), so what the form does not show (the logo, the
+// SAML request binding…) is kept, as are the issuer and the stored metadata.
 func specFromFields(f templates.AdminProviderFields, cur *providerView) (upstream.Spec, []string) {
 	spec := upstream.Spec{ID: f.ID, Kind: f.Kind, Name: f.Name, Domains: strings.Fields(f.Domains), TrustEmailLinking: f.TrustEmailLinking}
 	var problems []string
@@ -547,6 +592,9 @@ func specFromFields(f templates.AdminProviderFields, cur *providerView) (upstrea
 			f.Issuer = s.Issuer // the issuer is not edited here: it names who people are
 		}
 		s.Common, s.Issuer, s.ClientID, s.Scopes = c, f.Issuer, f.ClientID, strings.Fields(f.Scopes)
+		params, bad := parseAuthParams(f.AuthParams)
+		problems = append(problems, bad...)
+		s.AuthParams, s.SigningAlgs, s.UserinfoMerge = params, strings.Fields(f.SigningAlgs), f.UserinfoMerge
 		spec.OIDC = &s
 	case upstream.KindSAML:
 		s := upstream.SAMLSettings{}
@@ -559,6 +607,7 @@ func specFromFields(f templates.AdminProviderFields, cur *providerView) (upstrea
 			s.MetadataURL, s.MetadataXML = f.MetadataURL, f.MetadataXML
 		}
 		s.Common, s.AllowIDPInitiated, s.RequireSignedAssertion, s.EmailsVerified = c, f.AllowIDPInitiated, f.RequireSignedAssertion, f.EmailsVerified
+		s.SignRequests, s.RequireEncryptedAssertions = &f.SignRequests, f.RequireEncryptedAssertions
 		spec.SAML = &s
 	default:
 		problems = append(problems, "The kind of provider must be oidc or saml.")
@@ -589,5 +638,11 @@ func fieldChanges(stored, yours templates.AdminProviderFields) []templates.Admin
 	add("Exchange audiences", stored.ExchangeAudiences, yours.ExchangeAudiences)
 	add("IdP-initiated sign-in", b(stored.AllowIDPInitiated), b(yours.AllowIDPInitiated))
 	add("Signed assertions", b(stored.RequireSignedAssertion), b(yours.RequireSignedAssertion))
+	yourParams, _ := parseAuthParams(yours.AuthParams)
+	add("Authorization parameters", stored.AuthParams, authParamLines(yourParams))
+	add("Signing algorithms", stored.SigningAlgs, yours.SigningAlgs)
+	add("UserInfo claims", b(stored.UserinfoMerge), b(yours.UserinfoMerge))
+	add("Signed requests", b(stored.SignRequests), b(yours.SignRequests))
+	add("Encrypted assertions", b(stored.RequireEncryptedAssertions), b(yours.RequireEncryptedAssertions))
 	return out
 }

@@ -96,6 +96,7 @@ func TestBrowserAdminAPITestSignInSAML(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(signInURL), bt.WaitTestID("test-sign-in-done")); err != nil {
 		t.Fatalf("%v\n%s", err, w.Logs)
 	}
+	bt.Axe(t, ctx)
 	code, err := chromedp.Run(ctx, chromedp.Value(bt.Sel("test-result-code")))
 	brokertest.Must(t, err)
 	status, body := w.testResult(robot, id, code)

@@ -32,16 +32,7 @@ import (
 // node_modules is missing. Without node and npm the test skips, except in CI.
 func openidClient(t *testing.T) string {
 	t.Helper()
-	dir, _ := filepath.Abs("testdata/openid-client")
-	testsupport.RequireTools(t, "node", "npm")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openid-client")); err != nil {
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-	}
-	return dir
+	return testsupport.NPMCI(t, "testdata/openid-client", "openid-client")
 }
 
 // runRP runs one step of rp.mjs and decodes its JSON answer.

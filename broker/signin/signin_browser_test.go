@@ -34,6 +34,7 @@ func TestBrowserSignInOIDC(t *testing.T) {
 	if err := chromedp.Do(ctx, signInInBrowser(e, "alice@oidc.example")...); err != nil {
 		t.Fatalf("%v\n%s", err, e.Logs)
 	}
+	bt.Axe(t, ctx)
 	name, _ := bt.Text(ctx, "account-name")
 	email, _ := bt.Text(ctx, "account-email")
 	xss, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__xss === 1`))
@@ -44,6 +45,7 @@ func TestBrowserSignInOIDC(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(bt.Sel("account-logout")), bt.WaitTestID("signed-out")); err != nil {
 		t.Fatal(err)
 	}
+	bt.Axe(t, ctx)
 	if e.OIDC.LogoutHits.Load() != 1 || e.Sessions() != 0 {
 		t.Errorf("upstream logout hits %d, sessions %d", e.OIDC.LogoutHits.Load(), e.Sessions())
 	}

@@ -668,6 +668,10 @@ type AuditEvent struct {
 	IP        string
 	RequestID string
 	Details   []byte // JSON object
+	// EventID, made by the writer, makes Append insert-once: an event whose
+	// EventID is stored already is skipped, so a retried batch or a replayed
+	// spill file stores nothing twice. Empty: no such check.
+	EventID string
 }
 
 // AuditFilter selects audit events, newest first; zero fields do not filter.
@@ -778,6 +782,7 @@ func ParseAuditCursor(s string) (AuditCursor, error) {
 // Audit stores the append-only audit log.
 type Audit interface {
 	// Append stores the events in one transaction; the store assigns their IDs.
+	// Events whose EventID is stored already are skipped, without error.
 	Append(ctx context.Context, events ...AuditEvent) error
 	List(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 	// Count returns how many events f selects (ignoring Limit and After),

@@ -188,6 +188,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 			RequestBinding: s.RequestBinding, Mapping: s.Mapping, Now: e.Now,
 			AllowIDPInitiated: s.AllowIDPInitiated, EmailsVerified: s.EmailsVerified,
 			SPMetadataValidity: time.Duration(s.SPMetadataValidity),
+			UnsignedRequests:   !s.SignsRequests(), RequireEncryptedAssertions: s.RequireEncryptedAssertions,
 		})
 		if err != nil {
 			return nil, err

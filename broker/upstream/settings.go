@@ -125,7 +125,20 @@ type SAMLSettings struct {
 	// EmailsVerified: this IdP verifies the email addresses it asserts, so
 	// they count as verified (for linking by email, WEB-25). Off by default.
 	EmailsVerified bool `json:"emails_verified,omitempty"`
+	// SignRequests: AuthnRequests are signed (RSA-SHA256) and the SP
+	// metadata says so. Absent means true, as for every provider stored
+	// before the setting existed; false only for an IdP that cannot verify
+	// them (see SignsRequests).
+	SignRequests *bool `json:"sign_requests,omitempty"`
+	// RequireEncryptedAssertions refuses, at the ACS, an assertion the IdP
+	// did not encrypt to the SP certificate (the SP metadata offers it for
+	// encryption). Off by default.
+	RequireEncryptedAssertions bool `json:"require_encrypted_assertions,omitempty"`
 }
+
+// SignsRequests reports whether AuthnRequests are signed: unless
+// SignRequests is set to false.
+func (s SAMLSettings) SignsRequests() bool { return s.SignRequests == nil || *s.SignRequests }
 
 // Secrets are sealed into store.ProviderConfig.SecretsEnc with the provider ID
 // as associated data, so a sealed blob copied to another provider does not open.

@@ -295,6 +295,11 @@ func (e Env) configFromSpec(ctx context.Context, spec Spec, old store.ProviderCo
 			prev, _ := DecodeSAML(old.Settings)
 			s.SPCertificatePEM = prev.SPCertificatePEM
 		}
+		if s.SignsRequests() {
+			// The default is stored as absent, like every provider saved
+			// before the setting existed, so saying it changes nothing.
+			s.SignRequests = nil
+		}
 		if cfg.Settings, err = encode(s); err != nil {
 			return cfg, err
 		}

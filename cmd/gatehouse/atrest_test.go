@@ -23,7 +23,20 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain stops the throwaway PostgreSQL cluster a test may start. Run with
+// runAsGatehouse=1 in its environment, the test binary is the gatehouse command
+// itself (its arguments are the command's): a script a test runs calls it as
+// "gatehouse" (admin_readme_test.go).
+func TestMain(m *testing.M) {
+	if os.Getenv(runAsGatehouse) == "1" {
+		os.Args = append([]string{"gatehouse"}, os.Args[1:]...)
+		main()
+		os.Exit(0)
+	}
+	pgtest.Main(m)
+}
+
+const runAsGatehouse = "RUN_TEST_BINARY_AS_GATEHOUSE"
 
 // backends are the two databases Gatehouse runs on, each with a way to dump every
 // byte it stores.
@@ -177,6 +190,8 @@ func privateMaterial(t *testing.T, url string) [][]byte {
 func TestServeOnPostgres(t *testing.T) {
 	vars := baseVars(t)
 	vars["GATEHOUSE_DATABASE_URL"] = pgtest.URL(t)
+	// Not the default in the working directory: this test's own.
+	vars["GATEHOUSE_AUDIT_SPILL_FILE"] = filepath.Join(t.TempDir(), "audit.spill")
 	g := start(t, vars, "serve")
 	if code, body := get(t, g.url+"/readyz"); code != 200 || !strings.Contains(body, `"database":"ok"`) {
 		t.Fatalf("readyz on PostgreSQL: %d %s", code, body)

@@ -29,9 +29,9 @@ func TestProvidersAddHelpShowsOnlyItsOwnFlags(t *testing.T) {
 	}{
 		{"add-oidc", []string{"-oidc-issuer", "-client-id", "-client-secret-file", "-skip-check", "-scopes", "-map-email", "-exchange-audience",
 			"login.microsoftonline.com"},
-			[]string{"-metadata-url", "-allow-idp-initiated", "-name-id-format", "-database-url", "-signing-alg"}},
+			[]string{"-metadata-url", "-allow-idp-initiated", "-name-id-format", "-sign-requests", "-database-url", "-signing-alg"}},
 		{"add-saml", []string{"-metadata-url", "-metadata-file", "-allow-idp-initiated", "-name-id-format", "-map-email", "-map-groups",
-			"-emails-verified", "FederationMetadata.xml"},
+			"-emails-verified", "-sign-requests", "-require-encrypted-assertions", "FederationMetadata.xml"},
 			[]string{"-oidc-issuer", "-client-id", "-client-secret-file", "-exchange-audience", "-database-url", "-signing-alg"}},
 	} {
 		t.Run(tc.sub, func(t *testing.T) {

@@ -216,6 +216,7 @@ func providersAdd(ctx context.Context, env *environment, sub string, args []stri
 	var samlS upstream.SAMLSettings
 	var secretFile, scopes, mdFile *string
 	var spValidity *time.Duration
+	var signRequests *bool
 	var skipCheck *bool
 	if kind == upstream.KindOIDC {
 		fs.StringVar(&oidcS.Issuer, "oidc-issuer", "", "issuer URL, exactly as the discovery document names it (https)")
@@ -234,6 +235,8 @@ func providersAdd(ctx context.Context, env *environment, sub string, args []stri
 		fs.BoolVar(&samlS.RequireSignedAssertion, "require-signed-assertion", false, "refuse responses whose assertion itself is not signed")
 		fs.StringVar(&samlS.RequestBinding, "request-binding", "", "how AuthnRequests travel: redirect (default) or post")
 		spValidity = fs.Duration("sp-metadata-validity", 0, "how long Gatehouse's SP metadata stays valid (default 720h)")
+		signRequests = fs.Bool("sign-requests", true, "sign AuthnRequests; false only for an IdP that cannot verify them")
+		fs.BoolVar(&samlS.RequireEncryptedAssertions, "require-encrypted-assertions", false, "refuse assertions the IdP did not encrypt to the SP certificate")
 	}
 	load := configFlags(fs, env)
 	rest, err := parse(fs, args)
@@ -329,6 +332,10 @@ func providersAdd(ctx context.Context, env *environment, sub string, args []stri
 			"require-signed-assertion": func() { spec.SAML.RequireSignedAssertion = samlS.RequireSignedAssertion },
 			"request-binding":          func() { spec.SAML.RequestBinding = samlS.RequestBinding },
 			"sp-metadata-validity":     func() { spec.SAML.SPMetadataValidity = upstream.Duration(*spValidity) },
+			"sign-requests":            func() { spec.SAML.SignRequests = signRequests },
+			"require-encrypted-assertions": func() {
+				spec.SAML.RequireEncryptedAssertions = samlS.RequireEncryptedAssertions
+			},
 		} {
 			if set[name] {
 				apply()

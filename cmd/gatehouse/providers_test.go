@@ -73,6 +73,18 @@ func TestProvidersCommands(t *testing.T) {
 		!strings.Contains(out, `"emails_verified": true`) || !strings.Contains(out, `"sp_metadata_validity": "2160h0m0s"`) {
 		t.Errorf("add-saml with SAML settings: %v\n%s", err, out)
 	}
+	// AuthnRequest signing and required encryption (a file's sign_requests and
+	// require_encrypted_assertions); --json, the admin API's view, always
+	// shows sign_requests.
+	if out, err = runCommand(t, vars, "providers", "add-saml", "--id", "uni", "--name", "University", "--metadata-file", md,
+		"--sign-requests=false", "--require-encrypted-assertions", "--json"); err != nil ||
+		!strings.Contains(out, `"sign_requests": false`) || !strings.Contains(out, `"require_encrypted_assertions": true`) {
+		t.Errorf("add-saml --sign-requests=false --require-encrypted-assertions: %v\n%s", err, out)
+	}
+	if out, err = runCommand(t, vars, "providers", "add-saml", "--id", "uni", "--name", "University", "--metadata-file", md,
+		"--sign-requests", "--json"); err != nil || !strings.Contains(out, `"sign_requests": true`) || strings.Contains(out, `"require_encrypted_assertions"`) {
+		t.Errorf("add-saml --sign-requests: %v\n%s", err, out)
+	}
 	if out, err = runCommand(t, vars, "providers", "add-saml", "--id", "uni", "--name", "University", "--metadata-file", md,
 		"--sp-metadata-validity", "1h"); err == nil {
 		t.Errorf("an SP metadata validity of 1h was accepted:\n%s", out)

@@ -6,9 +6,11 @@
 package oidc
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/providers"
@@ -81,8 +83,9 @@ type Config struct {
 	PendingTTL time.Duration
 }
 
-// Validate reports every problem with c at once. It names the fields as Gatehouse's providers file writes them
-// ("oidc.client_id"), since that is where an admin sets them.
+// Validate reports every problem with c at once. It names the fields as
+// Gatehouse's providers file writes them ("oidc.client_id"), since that is
+// where an admin sets them.
 func (c Config) Validate() error {
 	var problems providers.ConfigProblems
 	add := problems.Add
@@ -110,12 +113,15 @@ func (c Config) Validate() error {
 	}
 	for _, a := range c.SigningAlgs {
 		if !slices.Contains(asymmetricAlgs, a) {
-			add("oidc.signing_algs: %q is not allowed (asymmetric algorithms only)", a)
+			add("oidc.signing_algs: signing algorithm %q not allowed (allowed: %s)", a, strings.Join(asymmetricAlgs, " "))
 		}
 	}
-	for k := range c.AuthParams {
-		if slices.Contains(reservedParams, k) {
-			add("oidc.auth_params may not set %q", k)
+	for _, k := range slices.Sorted(maps.Keys(c.AuthParams)) {
+		switch {
+		case strings.TrimSpace(k) == "":
+			add("oidc.auth_params: an authorization parameter needs a name")
+		case slices.Contains(reservedParams, k):
+			add("oidc.auth_params: the authorization parameter %q is set by Gatehouse itself and cannot be given", k)
 		}
 	}
 	// Every call to the OP (discovery, JWKS, token, userinfo) must end within

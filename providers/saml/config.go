@@ -1,6 +1,6 @@
 // Package saml implements providers.Provider for upstream SAML 2.0 identity
 // providers with crewjam/saml: one ServiceProvider per provider, signed
-// AuthnRequests, the HTTP-POST response binding only, and Gatehouse's own
+// AuthnRequests (unless turned off), the HTTP-POST response binding only, and Gatehouse's own
 // checks on top of crewjam's (size, DOCTYPE and UTF-8-only limits before
 // parsing, exactly one assertion naming exactly one principal, only
 // enveloped-signature and exclusive c14n signature transforms, tighter
@@ -63,6 +63,18 @@ type Config struct {
 	// AllowIDPInitiated accepts unsolicited responses (Complete with nil
 	// pending). Off by default (SECURITY.md SAML-35).
 	AllowIDPInitiated bool
+	// UnsignedRequests sends AuthnRequests unsigned, for an IdP that cannot
+	// verify them; the SP metadata then says AuthnRequestsSigned="false"
+	// (saml-metadata §2.4.4). Off by default: requests are signed with
+	// RSA-SHA256. Logout messages are signed either way (saml-profiles
+	// §4.4.3.1).
+	UnsignedRequests bool
+	// RequireEncryptedAssertions refuses, at the ACS, a Response whose
+	// assertion is a plain saml:Assertion rather than a
+	// saml:EncryptedAssertion (saml-core §2.3.4), so that attributes never
+	// cross the browser in the clear. Off by default: saml-profiles
+	// §4.1.4.2 allows either.
+	RequireEncryptedAssertions bool
 	// ClockSkew on NotBefore/NotOnOrAfter, at most crewjam's MaxClockSkew
 	// (180 s), which is always applied too. Default 90 s.
 	ClockSkew time.Duration

@@ -64,9 +64,10 @@ func New(cfg Config) (*Provider, error) {
 		Clock:             dsig.NewFakeClock(funcClock{Clock: clockwork.NewRealClock(), now: cfg.Now}),
 		AuthnNameIDFormat: crewjam.NameIDFormat(cfg.NameIDFormat),
 		// SAML-17: SHA-1 signatures and digests refused; our own requests
-		// are signed with RSA-SHA256.
+		// are signed with RSA-SHA256 (AuthnRequests unless the admin turned
+		// that off: an empty SignatureMethod leaves them unsigned).
 		RejectSHA1Signatures:  true,
-		SignatureMethod:       dsig.RSASHA256SignatureMethod,
+		SignatureMethod:       authnSignatureMethod(cfg),
 		LogoutSignatureMethod: dsig.RSASHA256SignatureMethod,
 		AllowIDPInitiated:     cfg.AllowIDPInitiated,
 		// Only HTTP-POST is accepted at the ACS: no artifact resolution
@@ -92,6 +93,16 @@ func New(cfg Config) (*Provider, error) {
 	return p, nil
 }
 
+// authnSignatureMethod is how AuthnRequests are signed: RSA-SHA256, or not
+// at all (Config.UnsignedRequests). crewjam signs an AuthnRequest, and its
+// metadata says AuthnRequestsSigned, exactly when this is not empty.
+func authnSignatureMethod(cfg Config) string {
+	if cfg.UnsignedRequests {
+		return ""
+	}
+	return dsig.RSASHA256SignatureMethod
+}
+
 // ID implements providers.Provider.
 func (p *Provider) ID() string { return p.cfg.ID }
 
@@ -110,7 +121,8 @@ const authnContextClassPrefix = "urn:oasis:names:tc:SAML:2.0:ac:classes:"
 
 // Begin implements providers.Provider: a signed AuthnRequest (RSA-SHA256;
 // in the query string for HTTP-Redirect, saml-bindings §3.4.4.1, enveloped
-// for HTTP-POST). Its ID goes into Pending for the InResponseTo check.
+// for HTTP-POST), or an unsigned one if Config.UnsignedRequests. Its ID goes
+// into Pending for the InResponseTo check.
 func (p *Provider) Begin(_ context.Context, bp providers.BeginParams) (providers.Start, error) {
 	sp := p.sp
 	force := bp.Reauthenticate || bp.Extra["prompt"] == "login"
@@ -200,6 +212,11 @@ func (p *Provider) Complete(_ context.Context, r *http.Request, rawPending []byt
 	a, used, err := p.parse(xmlDoc, requestIDs, base, p.acsURL)
 	if err != nil {
 		return providers.Identity{}, err
+	}
+	if p.cfg.RequireEncryptedAssertions && !assertionEncrypted(xmlDoc) {
+		// Checked on the Response crewjam accepted, so the refusal names
+		// what is wrong with an otherwise valid one; nothing was recorded.
+		return providers.Identity{}, providers.Invalid("the assertion is not encrypted, and this provider requires encrypted assertions")
 	}
 	id, err := p.identity(a)
 	if err != nil {

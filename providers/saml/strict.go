@@ -274,6 +274,22 @@ func (p *Provider) verifiedAssertion(xmlDoc []byte) (*etree.Element, error) {
 	return nil, providers.Invalid("no assertion")
 }
 
+// assertionEncrypted reports whether the assertion of xmlDoc, a Response
+// checkStructure allowed (exactly one assertion, a child of the root), is a
+// saml:EncryptedAssertion (saml-core §2.3.4).
+func assertionEncrypted(xmlDoc []byte) bool {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(xmlDoc); err != nil || doc.Root() == nil {
+		return false
+	}
+	for _, c := range doc.Root().ChildElements() {
+		if c.NamespaceURI() == nsAssertion && c.Tag == "EncryptedAssertion" {
+			return true
+		}
+	}
+	return false
+}
+
 // decryptAssertion decrypts enc, a saml:EncryptedAssertion crewjam has
 // already decrypted and accepted: its content key in an EncryptedKey
 // beside the EncryptedData or in its KeyInfo (saml-core §6.2).

@@ -31,7 +31,23 @@ func (s audit) Append(ctx context.Context, events ...store.AuditEvent) error {
 	return nil
 }
 
-const auditInsert = `INSERT INTO audit_events (occurred_at, actor, action, target, ip, request_id, details) VALUES `
+const auditInsert = `INSERT INTO audit_events (occurred_at, actor, action, target, ip, request_id, details, event_id) VALUES `
+
+// auditOnce skips an event whose event_id is stored already (migration 0016): a
+// retried batch or a replayed spill file stores nothing twice. NULL IDs never
+// conflict.
+const auditOnce = ` ON CONFLICT (event_id) DO NOTHING`
+
+// auditColumns is how many values one row of auditInsert takes.
+const auditColumns = 8
+
+// eventID is e's EventID for a query: NULL when empty.
+func eventID(e store.AuditEvent) any {
+	if e.EventID == "" {
+		return nil
+	}
+	return e.EventID
+}
 
 // appendPrepared runs one prepared single-row INSERT per event. SQLite runs in
 // process, so a row costs only its bind and step, while preparing a many-row
@@ -42,7 +58,7 @@ const auditInsert = `INSERT INTO audit_events (occurred_at, actor, action, targe
 // statement to watch it, which cost nearly as much as the insert itself. A row
 // cannot wait on another connection: BEGIN IMMEDIATE took the write lock.
 func (s audit) appendPrepared(ctx context.Context, tx *sql.Tx, events []store.AuditEvent) error {
-	stmt, err := tx.PrepareContext(ctx, auditInsert+`($1, $2, $3, $4, $5, $6, $7)`)
+	stmt, err := tx.PrepareContext(ctx, auditInsert+`($1, $2, $3, $4, $5, $6, $7, $8)`+auditOnce)
 	if err != nil {
 		return err
 	}
@@ -52,7 +68,7 @@ func (s audit) appendPrepared(ctx context.Context, tx *sql.Tx, events []store.Au
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(rowCtx, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details)); err != nil {
+		if _, err := stmt.ExecContext(rowCtx, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details), eventID(e)); err != nil {
 			return err
 		}
 	}
@@ -67,21 +83,22 @@ func (s audit) appendMultiRow(ctx context.Context, tx *sql.Tx, events []store.Au
 		events = events[len(batch):]
 		var q strings.Builder
 		q.WriteString(auditInsert)
-		args := make([]any, 0, 7*len(batch))
+		args := make([]any, 0, auditColumns*len(batch))
 		for i, e := range batch {
 			if i > 0 {
 				q.WriteString(", ")
 			}
 			q.WriteString("(")
-			for j := range 7 {
+			for j := range auditColumns {
 				if j > 0 {
 					q.WriteString(", ")
 				}
-				q.WriteString("$" + strconv.Itoa(7*i+j+1))
+				q.WriteString("$" + strconv.Itoa(auditColumns*i+j+1))
 			}
 			q.WriteString(")")
-			args = append(args, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details))
+			args = append(args, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details), eventID(e))
 		}
+		q.WriteString(auditOnce)
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return err
 		}
@@ -93,6 +110,20 @@ func (s audit) appendMultiRow(ctx context.Context, tx *sql.Tx, events []store.Au
 // were appended, newest first.
 func (s audit) List(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
 	const op = "audit: list"
+	q, args := s.listQuery(f)
+	rows, err := s.db.sql.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, func(r rowScanner) (store.AuditEvent, error) {
+		var e store.AuditEvent
+		err := r.Scan(&e.ID, tsd(&e.Time), &e.Actor, &e.Action, &e.Target, &e.IP, &e.RequestID, bd(&e.Details))
+		return e, err
+	})
+}
+
+// listQuery is List's query for f and its arguments (a test reads its plan).
+func (s audit) listQuery(f store.AuditFilter) (string, []any) {
 	where, args := s.where(f)
 	if f.After.ID != 0 {
 		// Keyset pagination in the ORDER BY below: strictly after the cursor.
@@ -110,15 +141,7 @@ func (s audit) List(ctx context.Context, f store.AuditFilter) ([]store.AuditEven
 	}
 	args = append(args, limit)
 	q += ` ORDER BY occurred_at DESC, id DESC LIMIT $` + strconv.Itoa(len(args))
-	rows, err := s.db.sql.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	return collect(op, rows, func(r rowScanner) (store.AuditEvent, error) {
-		var e store.AuditEvent
-		err := r.Scan(&e.ID, tsd(&e.Time), &e.Actor, &e.Action, &e.Target, &e.IP, &e.RequestID, bd(&e.Details))
-		return e, err
-	})
+	return q, args
 }
 
 // where is the WHERE clause of f's filters (all but After and Limit) and its

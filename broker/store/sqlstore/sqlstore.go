@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -27,6 +28,18 @@ import (
 
 // maxIdleConns is how many idle connections the pool keeps for reuse.
 const maxIdleConns = 16
+
+// DefaultMaxConns caps a PostgreSQL pool until SetMaxConns says otherwise
+// (GATEHOUSE_DB_MAX_CONNS): without a cap a database that hangs lets every waiting
+// request open one more connection, until the server's max_connections refuses
+// every replica (issue 14).
+const DefaultMaxConns = 20
+
+// connectTimeout bounds establishing one PostgreSQL connection (dial, TLS,
+// start-up, authentication) unless the URL sets connect_timeout: a server that
+// accepts TCP but does not answer, frozen or overloaded, fails the connection
+// rather than holding a pool slot until the caller's deadline.
+const connectTimeout = "5"
 
 // DB is a store.Store backed by SQLite or PostgreSQL.
 type DB struct {
@@ -67,7 +80,7 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		dsn, err = sqliteDSN(rest)
 	case "postgres", "postgresql":
 		d = postgresDialect
-		dsn = databaseURL
+		dsn, err = postgresDSN(databaseURL)
 	default:
 		return nil, fmt.Errorf("sqlstore: open: unsupported database URL scheme %q (want sqlite or postgres)", scheme)
 	}
@@ -92,7 +105,34 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 	// of an introspection request under load). Idle ones still close after a while.
 	sdb.SetMaxIdleConns(maxIdleConns)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{sql: sdb, pool: sdb, dialect: d, migrations: migrations, stmts: new(sync.Map)}, nil
+	db := &DB{sql: sdb, pool: sdb, dialect: d, migrations: migrations, stmts: new(sync.Map)}
+	db.SetMaxConns(DefaultMaxConns)
+	return db, nil
+}
+
+// SetMaxConns caps the PostgreSQL pool at n open connections (n > 0): a caller
+// that finds them all busy waits for one until its context ends, which bounds
+// that wait (GATEHOUSE_REQUEST_TIMEOUT for requests). SQLite is not capped here.
+func (db *DB) SetMaxConns(n int) {
+	if db.dialect == sqliteDialect || n <= 0 {
+		return
+	}
+	db.pool.SetMaxOpenConns(n)
+}
+
+// postgresDSN is databaseURL with connect_timeout added if it names none.
+func postgresDSN(databaseURL string) (string, error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		// pgx also takes "key=value" strings, but the scheme check took URLs only.
+		return "", errors.New("postgres: database URL does not parse")
+	}
+	q := u.Query()
+	if q.Get("connect_timeout") == "" {
+		q.Set("connect_timeout", connectTimeout)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
 }
 
 // sqliteDSN creates the database file with mode 0600 if it is missing (it holds
@@ -191,11 +231,35 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 // the pool's connections must not be used: on SQLite they would wait for the
 // transaction's write lock).
 func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	st, err := db.prepared(ctx, query)
-	if err != nil || db.tx == nil {
-		return st, err
+	if db.tx != nil {
+		return db.txStmt(ctx, db.tx, query)
 	}
-	return db.tx.StmtContext(ctx, st), nil
+	return db.prepared(ctx, query)
+}
+
+// txStmt returns prepared(query) bound to tx. On PostgreSQL a statement not
+// prepared yet is prepared on tx's own connection, and on the pool in the
+// background for the next use: a transaction, which holds a connection, must
+// never wait for a second one, or with every connection of the capped pool
+// (SetMaxConns) held by such transactions they would wait for each other for
+// ever. SQLite's pool has no cap.
+func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(query); ok || db.dialect == sqliteDialect {
+		var err error
+		if !ok {
+			st, err = db.prepared(ctx, query)
+			if err != nil {
+				return nil, err
+			}
+		}
+		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+	}
+	go func() {
+		pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = db.prepared(pctx, query) // a failure leaves the next use to prepare it
+	}()
+	return tx.PrepareContext(ctx, query)
 }
 
 // inTx runs fn in a transaction and commits it if fn returns nil. Inside InTx fn

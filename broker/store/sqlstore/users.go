@@ -81,14 +81,25 @@ func (s users) List(ctx context.Context) ([]store.User, error) {
 	return collect(op, rows, scanUser)
 }
 
-// Search walks the users_email index in order (email_norm, then the primary
-// key among equal emails) and stops after the page: an email prefix is a
-// range of that index, and a name match is checked on the rows the walk reads,
-// so a page costs at most the rows up to its last match, never a sort of the
+// Search walks the users_search index in order (email_norm, then the primary
+// key among equal emails) from the cursor, a range of that index, and stops
+// after the page: an email prefix or a name match is checked on the rows the
+// walk reads (on SQLite from the index alone, which holds lower(name)), so a
+// page costs at most the rows up to its last match, never a sort of the
 // table. LIKE is given lower-cased operands: PostgreSQL's is case-sensitive
 // and SQLite's folds ASCII only.
 func (s users) Search(ctx context.Context, q store.UserSearch) ([]store.User, error) {
 	const op = "users: search"
+	sq, args := s.searchQuery(q)
+	rows, err := s.db.sql.QueryContext(ctx, sq, args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return collect(op, rows, scanUser)
+}
+
+// searchQuery is Search's query for q and its arguments (a test reads its plan).
+func (s users) searchQuery(q store.UserSearch) (string, []any) {
 	limit := q.Limit
 	if limit <= 0 || limit > store.MaxUserSearch {
 		limit = store.MaxUserSearch
@@ -102,14 +113,11 @@ func (s users) Search(ctx context.Context, q store.UserSearch) ([]store.User, er
 	if q.After.ID != "" {
 		after = emailKey(q.After.Email)
 	}
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+	// The cursor as a row value: a range of users_search in both dialects.
+	return `SELECT ` + userColumns + ` FROM users
 WHERE (email_norm LIKE $1 ESCAPE '\' OR lower(name) LIKE $2 ESCAPE '\')
-  AND (email_norm > $3 OR (email_norm = $3 AND id > $4))
-ORDER BY email_norm, id LIMIT $5`, likeEscape(emailPrefix)+"%", "%"+likeEscape(text)+"%", after, q.After.ID, limit)
-	if err != nil {
-		return nil, wrap(op, err)
-	}
-	return collect(op, rows, scanUser)
+  AND (email_norm, id) > ($3, $4)
+ORDER BY email_norm, id LIMIT $5`, []any{likeEscape(emailPrefix) + "%", "%" + likeEscape(text) + "%", after, q.After.ID, limit}
 }
 
 // likeEscape makes s match itself in a LIKE pattern with ESCAPE '\'.
