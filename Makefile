@@ -16,9 +16,11 @@ DEMO := -tags demo
 demo:
 	go run $(DEMO) ./cmd/gatehouse demo
 
-## test: run every test (PostgreSQL and Chromium tests skip locally when not installed)
+## test: run every test (PostgreSQL and Chromium tests skip locally when not installed);
+## tools/testsummary prints failed tests' output and ends with one line of counts. Its exit
+## status is go test's, and under CI=true a skipped test fails too.
 test:
-	go test -count=1 $(DEMO) ./...
+	go run ./tools/testsummary go test -count=1 -json $(DEMO) ./...
 
 ## check: formatting, vet, staticcheck, generated code in sync, known vulnerabilities
 check:

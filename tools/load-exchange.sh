@@ -61,7 +61,7 @@ echo "mock-issuer-client-secret-unused" > upstream-secret
 "$GH" serve > server.log 2>&1 &
 PID=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-AUTH="Basic $(printf '%s:%s' "$(jq -r .client_id client.json)" "$(jq -r .client_secret client.json)" | base64 -w0)"
+AUTH="Basic $(printf '%s:%s' "$(jq -r .id client.json)" "$(jq -r .client_secret client.json)" | base64 -w0)"
 ID_TOKEN=$(curl -fsS "$ISSUER/mint?sub=user-1&aud=bench-app&ttl=1h")
 BODY="grant_type=$TX&subject_token_type=urn:ietf:params:oauth:token-type:id_token&subject_token=$ID_TOKEN&scope=api"
 echo "--- the first exchange (creates user-1's account)"

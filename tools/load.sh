@@ -38,7 +38,7 @@ cd "$WORK"
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-basic() { printf '%s:%s' "$(jq -r .client_id "$1")" "$(jq -r .client_secret "$1")" | base64 -w0; }
+basic() { printf '%s:%s' "$(jq -r .id "$1")" "$(jq -r .client_secret "$1")" | base64 -w0; }
 CC_AUTH="Basic $(basic client.json)" RS_AUTH="Basic $(basic rs.json)"
 echo "--- sample token response"
 curl -s -H "Authorization: $CC_AUTH" -d "grant_type=client_credentials&scope=api" "http://127.0.0.1:$PORT/oauth2/token" | tee tok.json; echo

@@ -57,6 +57,10 @@ type DelegationJSON struct {
 	Redelegation bool     `json:"redelegation,omitempty"`
 }
 
+// APIView is a as the admin API shows it; the command line's --json prints
+// it too, so both speak the same fields.
+func APIView(a store.API) APIJSON { return toAPIJSON(a) }
+
 func toAPIJSON(a store.API) APIJSON {
 	out := APIJSON{ID: a.ID, Audience: a.Audience, Name: a.Name, Scopes: []ScopeJSON{}, Version: a.Version, CreatedAt: a.CreatedAt,
 		Delegation: DelegationJSON{Allowed: a.Delegation.Allowed, Scopes: a.Delegation.Scopes, Redelegation: a.Delegation.Redelegation}}

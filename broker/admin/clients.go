@@ -88,6 +88,10 @@ type ClientInput struct {
 	Version int64 `json:"version,omitempty"`
 }
 
+// ClientView is c as the admin API shows it; the command line's --json
+// prints it too, so both speak the same fields.
+func ClientView(c store.Client) ClientJSON { return toClientJSON(c) }
+
 func toClientJSON(c store.Client) ClientJSON {
 	return ClientJSON{ID: c.ID, Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, Public: c.Public, FirstParty: c.FirstParty,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),

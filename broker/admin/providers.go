@@ -15,6 +15,7 @@ import (
 	"github.com/crewjam/saml/samlsp"
 
 	"github.com/gatehouse/gatehouse/broker/operations"
+	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers"
@@ -139,6 +140,10 @@ type providerView struct {
 }
 
 func (a *Server) viewOf(cfg store.ProviderConfig) (providerView, error) {
+	return viewOf(a.ops.Upstream.Keyring, cfg)
+}
+
+func viewOf(kr *seal.Keyring, cfg store.ProviderConfig) (providerView, error) {
 	v := providerView{cfg: cfg}
 	switch cfg.Kind {
 	case upstream.KindOIDC:
@@ -147,7 +152,7 @@ func (a *Server) viewOf(cfg store.ProviderConfig) (providerView, error) {
 			return v, err
 		}
 		v.oidc = &s
-		sec, err := upstream.OpenSecrets(a.ops.Upstream.Keyring, cfg)
+		sec, err := upstream.OpenSecrets(kr, cfg)
 		if err != nil {
 			return v, err
 		}
@@ -260,6 +265,24 @@ func (a *Server) providerJSON(ctx context.Context, cfg store.ProviderConfig, las
 	if err != nil {
 		return ProviderJSON{}, err
 	}
+	out := v.json(a.web.Config.Issuer)
+	out.Status, err = a.status(ctx, v, last)
+	return out, err
+}
+
+// ProviderView is a stored provider as the admin API shows it, without its
+// status (which needs the audit log): the command line's --json prints it,
+// so both speak the same fields.
+func ProviderView(issuer *url.URL, kr *seal.Keyring, cfg store.ProviderConfig) (ProviderJSON, error) {
+	v, err := viewOf(kr, cfg)
+	if err != nil {
+		return ProviderJSON{}, err
+	}
+	return v.json(issuer), nil
+}
+
+func (v providerView) json(issuer *url.URL) ProviderJSON {
+	cfg := v.cfg
 	out := ProviderJSON{ID: cfg.ID, Kind: cfg.Kind, Name: cfg.Name, Enabled: cfg.Enabled, Domains: cfg.Domains,
 		TrustEmailLinking: cfg.TrustEmailLinking, OIDC: v.oidc, ClientSecretSet: v.secretSet,
 		Version: cfg.Version, CreatedAt: cfg.CreatedAt, UpdatedAt: cfg.UpdatedAt}
@@ -267,15 +290,14 @@ func (a *Server) providerJSON(ctx context.Context, cfg store.ProviderConfig, las
 		out.Domains = []string{}
 	}
 	if v.saml != nil {
-		ep := upstream.EndpointsFor(a.web.Config.Issuer, cfg.ID)
+		ep := upstream.EndpointsFor(issuer, cfg.ID)
 		out.SAML = &SAMLJSON{SAMLInput: samlInput(*v.saml), SPEntityID: ep.EntityID, SPMetadataURL: ep.Metadata,
 			SPACSURL: ep.ACS, SPCertificatePEM: v.saml.SPCertificatePEM}
 		if !v.saml.MetadataFetchedAt.IsZero() {
 			out.SAML.MetadataFetchedAt = &v.saml.MetadataFetchedAt
 		}
 	}
-	out.Status, err = a.status(ctx, v, last)
-	return out, err
+	return out
 }
 
 // providerProblem maps an operation's error to a problem; a refused URL or

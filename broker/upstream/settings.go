@@ -213,9 +213,20 @@ func NormalizeDomains(in []string) ([]string, error) {
 	return out, nil
 }
 
+// joinErrs is every problem of a provider's settings, one a line, each naming
+// its field as the providers file writes it: "oidc.logo_url must be…" (kind
+// "provider": the entry's own fields, "name is required").
 func joinErrs(kind string, errs []error) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %s settings: %w", providers.ErrConfig, kind, errors.Join(errs...))
+	lines := make([]error, len(errs))
+	for i, e := range errs {
+		lines[i] = e
+		if kind != "provider" {
+			msg := strings.TrimPrefix(e.Error(), providers.ErrConfig.Error()+": ")
+			lines[i] = fmt.Errorf("%s.%s", kind, msg)
+		}
+	}
+	return fmt.Errorf("%w: %w", providers.ErrConfig, errors.Join(lines...))
 }

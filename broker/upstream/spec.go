@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -34,30 +35,93 @@ type Spec struct {
 }
 
 // ParseSpecs reads a providers file, JSON or YAML: a list of specs, or an object
-// with a "providers" list. Unknown fields are errors.
+// with a "providers" list. Unknown fields are errors. Every problem of every
+// entry is reported at once, one a line, each naming the entry (EntryName) and
+// the field as written in the file.
 func ParseSpecs(b []byte) ([]Spec, error) {
-	b, err := toJSON(b)
+	specs, problems, err := ParseSpecEntries(b)
 	if err != nil {
 		return nil, err
 	}
-	var specs []Spec
-	if len(b) > 0 && b[0] == '{' {
-		var doc struct {
-			Providers []Spec `json:"providers"`
+	var lines []string
+	for i, p := range problems {
+		for _, e := range p {
+			lines = append(lines, EntryName(i, specs[i].ID)+": "+e)
 		}
-		if err := decodeStrict(b, &doc); err != nil {
-			return nil, err
-		}
-		specs = doc.Providers
-	} else if err := decodeStrict(b, &specs); err != nil {
-		return nil, err
 	}
-	for i, s := range specs {
-		if !ValidID(s.ID) {
-			return nil, fmt.Errorf("%w: providers[%d]: id %q must be lower-case letters, digits and dashes", providers.ErrConfig, i, s.ID)
-		}
+	if len(lines) > 0 {
+		return nil, fmt.Errorf("%w: %s", providers.ErrConfig, strings.Join(lines, "\n"))
 	}
 	return specs, nil
+}
+
+// ParseSpecEntries reads a providers file as ParseSpecs does, and returns
+// each entry with its own problems (problems[i] for specs[i]; a spec with
+// problems holds only its ID), so a caller can check the good entries further
+// and report everything at once. err is a problem of the file as a whole.
+func ParseSpecEntries(b []byte) (specs []Spec, problems [][]string, err error) {
+	b, err = toJSON(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	var entries []json.RawMessage
+	if len(b) > 0 && b[0] == '{' {
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", providers.ErrConfig, err)
+		}
+		for k := range doc {
+			if k != "providers" {
+				return nil, nil, fmt.Errorf("%w: unknown top-level field %q: the file is a list of providers, or an object with only \"providers\": [...]", providers.ErrConfig, k)
+			}
+		}
+		b = doc["providers"]
+	}
+	if err := json.Unmarshal(b, &entries); err != nil {
+		return nil, nil, fmt.Errorf("%w: the file must be a list of providers, or an object with \"providers\": [...]", providers.ErrConfig)
+	}
+	specs, problems = make([]Spec, 0, len(entries)), make([][]string, len(entries))
+	first := map[string]int{}
+	for i, raw := range entries {
+		s, errs := parseEntry(raw)
+		if s.ID != "" && !ValidID(s.ID) {
+			errs = append(errs, fmt.Sprintf("id %q must be lower-case letters, digits and dashes", s.ID))
+		}
+		if j, dup := first[s.ID]; dup && s.ID != "" {
+			errs = append(errs, fmt.Sprintf("the id %q is used by entry %d already: each provider appears once", s.ID, j+1))
+		} else {
+			first[s.ID] = i
+		}
+		problems[i] = errs
+		specs = append(specs, s)
+	}
+	return specs, problems, nil
+}
+
+// EntryName names entry i (from 0) of a providers file for an error message.
+func EntryName(i int, id string) string {
+	if id == "" {
+		return fmt.Sprintf("entry %d", i+1)
+	}
+	return fmt.Sprintf("provider %q (entry %d)", id, i+1)
+}
+
+// parseEntry decodes one entry and reports its problems in the file's words.
+func parseEntry(raw json.RawMessage) (Spec, []string) {
+	var s Spec
+	if problems := specProblems(raw); len(problems) > 0 {
+		// The ID still names the entry in the messages.
+		var id struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &id)
+		s.ID = id.ID
+		return s, problems
+	}
+	if err := decodeStrict(raw, &s); err != nil {
+		return s, []string{strings.TrimPrefix(err.Error(), providers.ErrConfig.Error()+": ")}
+	}
+	return s, nil
 }
 
 // ParseSpec reads one provider, JSON or YAML (gatehouse providers add-* --from-file).
@@ -66,9 +130,9 @@ func ParseSpec(b []byte) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
-	var s Spec
-	if err := decodeStrict(b, &s); err != nil {
-		return Spec{}, err
+	s, problems := parseEntry(b)
+	if len(problems) > 0 {
+		return Spec{}, fmt.Errorf("%w: %s", providers.ErrConfig, strings.Join(problems, "\n"))
 	}
 	return s, nil
 }

@@ -59,6 +59,45 @@ providers:
 	}
 }
 
+// TestParseSpecsNamesFieldsAsWritten: every problem of every entry at once,
+// each naming the entry and the field as the file writes it, with where a
+// misplaced field belongs or the near miss meant; never a Go type or field.
+func TestParseSpecsNamesFieldsAsWritten(t *testing.T) {
+	_, err := ParseSpecs([]byte(`
+- id: a
+  kind: oidc
+  name: A
+  issuer: https://a.example
+  oidc: {client_id: x, scope: [openid]}
+- id: b
+  kind: saml
+  name: B
+  saml: {metadata_refresh: 6, mapping: {email: mail}}
+- id: a
+  kind: oidc
+  name: Again
+`))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`provider "a" (entry 1): unknown field "issuer" at the top level of the entry: it belongs at oidc.issuer`,
+		`provider "a" (entry 1): unknown field "oidc.scope": did you mean oidc.scopes?`,
+		`provider "b" (entry 2): saml.mapping.email: want a list of strings, got the string "mail"`,
+		`provider "b" (entry 2): saml.metadata_refresh: want a duration like "6h" or "720h", got 6`,
+		`provider "a" (entry 3): the id "a" is used by entry 1 already`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("lacks %q:\n%v", want, err)
+		}
+	}
+	for _, goName := range []string{"Spec", "[]string", "Go "} {
+		if strings.Contains(err.Error(), goName) {
+			t.Errorf("names Go's %q:\n%v", goName, err)
+		}
+	}
+}
+
 // TestParseSpecsRefusesTrailingData: a providers file is one JSON value or one
 // YAML document; what follows it is refused, not silently left unread (a second
 // list of providers concatenated to the first would otherwise never be applied).

@@ -4,9 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/gatehouse/gatehouse/broker/admin"
+	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 )
@@ -16,8 +19,14 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 		"Manages APIs (resource servers) tokens can be issued for. A --scope is\n"+
 			"NAME[=DESCRIPTION][@ROLE+ROLE…]: the roles that entitle a user to it (none: anyone).\n"+
 			"--delegation lets people give part of their access to the API to someone else,\n"+
-			"for at most --delegation-max-duration, within the --delegable-scope list.")
-	asJSON := fs.Bool("json", false, "print machine-readable JSON")
+			"for at most --delegation-max-duration, within the --delegable-scope list.\n"+
+			"delete refuses an API a client still uses; --force unlinks it from them first.\n\n"+
+			"Examples:\n"+
+			"  gatehouse apis create --id notes --name Notes --audience https://api.notes.example.com \\\n"+
+			"    --scope \"notes.read=Read your notes\" --scope \"notes.admin=Manage every note@admin\"\n"+
+			"  gatehouse apis update notes --delegation --delegation-max-duration 168h --delegable-scope notes.read\n"+
+			"  gatehouse apis delete notes --force")
+	asJSON := fs.Bool("json", false, "print the admin API's JSON (snake_case, as GET /api/admin/v1/apis/{id})")
 	id := fs.String("id", "", "API ID (create; default: generated)")
 	audience := fs.String("audience", "", "audience URI, e.g. https://api.example.com (RFC 8707 resource)")
 	name := fs.String("name", "", "display name")
@@ -28,6 +37,7 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 	delegable := &listFlag{}
 	fs.Var(delegable, "delegable-scope", "a scope that may be delegated (repeatable)")
 	redelegation := fs.Bool("redelegation", false, "let a delegation be given with permission to pass it on")
+	force := fs.Bool("force", false, "delete: also unlink the API from the clients that use it (each is listed)")
 	load := configFlags(fs, env)
 	args, cfg, err := parseCommand(fs, load, args, someArgs, "apis needs a subcommand")
 	if err != nil {
@@ -70,11 +80,15 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 	}
 	show := func(a store.API) error {
 		if *asJSON {
-			return writeJSON(env.stdout, newAPIView(a))
+			return writeJSON(env.stdout, admin.APIView(a))
 		}
 		fmt.Fprintf(env.stdout, "id: %s\naudience: %s\nname: %s\n", a.ID, a.Audience, a.Name)
 		for _, s := range a.Scopes {
-			fmt.Fprintf(env.stdout, "scope %s: %s (roles: %s)\n", s.Name, s.Description, strings.Join(s.Roles, ", "))
+			roles := "any role"
+			if len(s.Roles) > 0 {
+				roles = "roles: " + strings.Join(s.Roles, ", ")
+			}
+			fmt.Fprintf(env.stdout, "scope %s: %s (%s)\n", s.Name, s.Description, roles)
 		}
 		d := a.Delegation
 		if !d.Allowed {
@@ -92,7 +106,7 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 		apply(&a)
 		a, err := ops.CreateAPI(ctx, cliActor, a)
 		if err != nil {
-			return err
+			return reword(err, "API", a.ID, true)
 		}
 		return show(a)
 	case "list":
@@ -101,9 +115,9 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		if *asJSON {
-			views := []apiView{}
+			views := []admin.APIJSON{}
 			for _, a := range list {
-				views = append(views, newAPIView(a))
+				views = append(views, admin.APIView(a))
 			}
 			return writeJSON(env.stdout, views)
 		}
@@ -121,12 +135,12 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 		if len(rest) != 1 {
 			return fmt.Errorf("apis %s needs exactly one API ID", sub)
 		}
-		if sub == "delete" {
-			return ops.DeleteAPI(ctx, cliActor, rest[0])
-		}
 		a, err := ops.GetAPI(ctx, rest[0])
 		if err != nil {
-			return err
+			return reword(err, "API", rest[0], false)
+		}
+		if sub == "delete" {
+			return deleteAPI(ctx, env, ops, a, *force)
 		}
 		if sub == "update" {
 			apply(&a)
@@ -140,28 +154,53 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 	return fmt.Errorf("unknown apis subcommand %q", sub)
 }
 
-// apiView is an API as --json prints it: the delegation policy's maximum
-// duration as a Go duration ("168h0m0s") rather than nanoseconds.
-type apiView struct {
-	store.API
-	Delegation delegationView
-}
-
-type delegationView struct {
-	Allowed      bool
-	MaxDuration  string
-	Scopes       []string
-	Redelegation bool
-}
-
-func newAPIView(a store.API) apiView {
-	d := a.Delegation
-	scopes := d.Scopes
-	if scopes == nil {
-		scopes = []string{}
+// deleteAPI deletes a, which clients may still name: as their default API,
+// among their other APIs, or as the API they are the resource server of.
+// Deleting it under them would make their token requests fail, so it is
+// refused, naming them; with force each is unlinked first and reported.
+func deleteAPI(ctx context.Context, env *environment, ops *operations.Service, a store.API, force bool) error {
+	clients, err := ops.ListClients(ctx)
+	if err != nil {
+		return err
 	}
-	return apiView{API: a, Delegation: delegationView{Allowed: d.Allowed, MaxDuration: d.MaxDuration.String(),
-		Scopes: scopes, Redelegation: d.Redelegation}}
+	var users []store.Client
+	for _, c := range clients {
+		if c.DefaultAudience == a.Audience || slices.Contains(c.Audiences, a.Audience) || slices.Contains(c.ResourceServerFor, a.Audience) {
+			users = append(users, c)
+		}
+	}
+	if len(users) > 0 && !force {
+		ids := make([]string, len(users))
+		for i, c := range users {
+			ids[i] = c.ID
+		}
+		return fmt.Errorf("API %s is not deleted: the clients %s use it. Change them first ('gatehouse clients update'), "+
+			"or add --force to unlink it from them", a.ID, strings.Join(ids, ", "))
+	}
+	for _, c := range users {
+		var what []string
+		if c.DefaultAudience == a.Audience {
+			c.DefaultAudience = ""
+			what = append(what, "its default API")
+		}
+		if slices.Contains(c.Audiences, a.Audience) {
+			c.Audiences = slices.DeleteFunc(c.Audiences, func(x string) bool { return x == a.Audience })
+			what = append(what, "its APIs")
+		}
+		if slices.Contains(c.ResourceServerFor, a.Audience) {
+			c.ResourceServerFor = slices.DeleteFunc(c.ResourceServerFor, func(x string) bool { return x == a.Audience })
+			what = append(what, "the APIs it is the resource server of")
+		}
+		if _, err := ops.UpdateClient(ctx, cliActor, c); err != nil {
+			return fmt.Errorf("API %s is not deleted: unlinking it from client %s failed: %w", a.ID, c.ID, err)
+		}
+		fmt.Fprintf(env.stdout, "Unlinked %s from client %s (%s).\n", a.Audience, c.ID, strings.Join(what, ", "))
+	}
+	if err := ops.DeleteAPI(ctx, cliActor, a.ID); err != nil {
+		return reword(err, "API", a.ID, false)
+	}
+	fmt.Fprintf(env.stdout, "Deleted API %s (%s).\n", a.ID, a.Audience)
+	return nil
 }
 
 // parseScopeFlag reads NAME[=DESCRIPTION][@ROLE+ROLE].

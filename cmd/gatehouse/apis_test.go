@@ -30,11 +30,11 @@ func TestAPIsDelegationPolicy(t *testing.T) {
 	}
 	var a struct {
 		Delegation struct {
-			Allowed      bool
-			MaxDuration  string
-			Scopes       []string
-			Redelegation bool
-		}
+			Allowed      bool     `json:"allowed"`
+			MaxDuration  string   `json:"max_duration"`
+			Scopes       []string `json:"scopes"`
+			Redelegation bool     `json:"redelegation"`
+		} `json:"delegation"`
 	}
 	if err := json.Unmarshal([]byte(out), &a); err != nil || !a.Delegation.Allowed || a.Delegation.MaxDuration != "168h0m0s" ||
 		strings.Join(a.Delegation.Scopes, " ") != "plans.read plans.write" || !a.Delegation.Redelegation {

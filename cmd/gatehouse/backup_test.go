@@ -60,7 +60,7 @@ func newBackupWorld(t *testing.T) *backupWorld {
 			"--default-api", "https://notes.example"},
 	} {
 		var c struct {
-			ID     string `json:"client_id"`
+			ID     string `json:"id"` // the admin API's ClientJSON
 			Secret string `json:"client_secret"`
 		}
 		if err := json.Unmarshal([]byte(w.run(t, append(append([]string{"clients", "create"}, args...), "--json")...)), &c); err != nil {

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/admin"
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
@@ -44,12 +47,13 @@ type clientFlags struct {
 	public, firstParty                                                    *bool
 	accessTTL, refreshTTL                                                 *time.Duration
 	redirects, postLogout, grants, scopes, apis, rsFor                    *listFlag
+	addScopes, removeScopes                                               *listFlag
 	exchangeTypes, exchangeProviders                                      *listFlag
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf := &clientFlags{redirects: &listFlag{}, postLogout: &listFlag{}, grants: &listFlag{}, scopes: &listFlag{}, apis: &listFlag{},
-		rsFor: &listFlag{}, exchangeTypes: &listFlag{}, exchangeProviders: &listFlag{}}
+		rsFor: &listFlag{}, exchangeTypes: &listFlag{}, exchangeProviders: &listFlag{}, addScopes: &listFlag{}, removeScopes: &listFlag{}}
 	cf.id = fs.String("id", "", "client ID (create; default: generated)")
 	cf.name = fs.String("name", "", "display name shown on consent pages")
 	cf.logo = fs.String("logo-uri", "", "https URL of the client's logo")
@@ -66,7 +70,10 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	fs.Var(cf.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
 	fs.Var(cf.grants, "grant-type", "authorization_code, refresh_token, client_credentials,\n"+
 		registry.GrantTokenExchange+" (repeatable)")
-	fs.Var(cf.scopes, "scope", "scope the client may ask for (repeatable)")
+	fs.Var(cf.scopes, "scope", "scope the client may ask for (repeatable): an OpenID Connect scope or a scope of\n"+
+		"its APIs. On update it REPLACES the client's scopes; --add-scope and --remove-scope change some")
+	fs.Var(cf.addScopes, "add-scope", "update: add a scope to those the client has (repeatable)")
+	fs.Var(cf.removeScopes, "remove-scope", "update: remove a scope from those the client has (repeatable)")
 	fs.Var(cf.apis, "api", "audience of another API the client may ask tokens for with resource= (repeatable)")
 	fs.Var(cf.rsFor, "resource-server-for", "audience of an API this client is the resource server of: it may introspect\n"+
 		"any token for that API (repeatable; a registered API; \"\" to clear). Other clients introspect only their own tokens")
@@ -127,7 +134,84 @@ func (cf *clientFlags) apply(fs *flag.FlagSet, c *store.Client) error {
 			c.ExchangeProviders = cf.exchangeProviders.vals
 		}
 	})
+	for _, sc := range cf.addScopes.vals {
+		if !slices.Contains(c.Scopes, sc) {
+			c.Scopes = append(c.Scopes, sc)
+		}
+	}
+	c.Scopes = slices.DeleteFunc(c.Scopes, func(sc string) bool { return slices.Contains(cf.removeScopes.vals, sc) })
 	return err
+}
+
+// scopeChange says what an update did to the client's scopes, since --scope
+// replaces them and --add-scope/--remove-scope change some; "" if nothing.
+func (cf *clientFlags) scopeChange(old, cur []string) string {
+	if slices.Equal(old, cur) {
+		return ""
+	}
+	show := func(s []string) string {
+		if len(s) == 0 {
+			return "none"
+		}
+		return strings.Join(s, " ")
+	}
+	if cf.scopes.set {
+		return fmt.Sprintf("Scopes replaced: %s (were: %s).", show(cur), show(old))
+	}
+	return fmt.Sprintf("Scopes now: %s (added: %s; removed: %s).", show(cur), show(cf.addScopes.vals), show(cf.removeScopes.vals))
+}
+
+// refProblems are the APIs and scopes c names that are not registered, which
+// would make every token request for them fail: its default API and other
+// APIs must be registered APIs, and each scope an OpenID Connect scope (OIDC
+// Core §5.4, offline_access §11) or a scope of one of its APIs. check says
+// which of the fields to check (create: all; update: those given).
+func refProblems(ctx context.Context, ops *operations.Service, issuer string, c store.Client, check func(field string) bool) ([]string, error) {
+	apis, err := ops.ListAPIs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byAud := map[string]store.API{}
+	for _, a := range apis {
+		byAud[a.Audience] = a
+	}
+	// The built-in Admin API is registered when the server first starts; a
+	// client for it may be created before that.
+	adminAud := strings.TrimSuffix(issuer, "/") + "/api/admin/v1"
+	if _, ok := byAud[adminAud]; !ok {
+		byAud[adminAud] = store.API{Audience: adminAud, Scopes: []store.Scope{{Name: admin.Scope}}}
+	}
+	var problems []string
+	known := slices.Clone(token.IdentityScopes)
+	var names []string
+	for _, aud := range append([]string{c.DefaultAudience}, c.Audiences...) {
+		if aud == "" {
+			continue
+		}
+		a, ok := byAud[aud]
+		if !ok {
+			if check("default-api") || check("api") {
+				problems = append(problems, fmt.Sprintf("%q is not a registered API: register it first ('gatehouse apis create --audience %s …'; 'gatehouse apis list' shows those registered)", aud, aud))
+			}
+			continue
+		}
+		names = append(names, aud)
+		for _, sc := range a.Scopes {
+			known = append(known, sc.Name)
+		}
+	}
+	if check("scope") {
+		for _, sc := range c.Scopes {
+			if !slices.Contains(known, sc) {
+				where := "it has no API"
+				if len(names) > 0 {
+					where = "nor of its APIs (" + strings.Join(names, ", ") + ")"
+				}
+				problems = append(problems, fmt.Sprintf("scope %q is neither an OpenID Connect scope (%s) %s", sc, strings.Join(token.IdentityScopes, ", "), where))
+			}
+		}
+	}
+	return problems, nil
 }
 
 // exchangeTokenType is the RFC 8693 §3 URI of a short token type name; anything
@@ -146,8 +230,16 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		"Manages OAuth clients. create prints the client ID and, for confidential clients,\n"+
 			"the generated secret: it is shown this once and stored only as a hash.\n"+
 			"rotate-secret replaces the secret (the old one stops working at once).\n"+
-			"Running servers see changes within a few seconds.")
-	asJSON := fs.Bool("json", false, "print machine-readable JSON")
+			"Running servers see changes within a few seconds.\n\n"+
+			"Examples:\n"+
+			"  gatehouse clients create --id notes-web --name \"Notes\" --grant-type authorization_code \\\n"+
+			"    --grant-type refresh_token --redirect-uri https://notes.example.com/cb \\\n"+
+			"    --default-api https://api.notes.example.com --scope openid --scope notes.read\n"+
+			"  gatehouse clients create --id reporter --grant-type client_credentials \\\n"+
+			"    --default-api https://api.notes.example.com --scope notes.read --json\n"+
+			"  gatehouse clients update notes-web --add-scope notes.write\n"+
+			"  gatehouse clients rotate-secret reporter")
+	asJSON := fs.Bool("json", false, "print the admin API's JSON (snake_case, as GET /api/admin/v1/clients/{id})")
 	cf := addClientFlags(fs)
 	load := configFlags(fs, env)
 	args, cfg, err := parseCommand(fs, load, args, someArgs, "clients needs a subcommand")
@@ -161,6 +253,13 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 	defer db.Close()
 	ops, closeOps := newOperations(cfg, db, upstream.Env{}, nil, nil)
 	defer closeOps()
+	checkRefs := func(c store.Client, check func(field string) bool) error {
+		problems, err := refProblems(ctx, ops, cfg.Issuer.String(), c, check)
+		if err != nil || len(problems) == 0 {
+			return err
+		}
+		return fmt.Errorf("client %s not saved:\n  %s", c.ID, strings.Join(problems, "\n  "))
+	}
 	sub, rest := args[0], args[1:]
 	needID := func() (string, error) {
 		if len(rest) != 1 {
@@ -174,9 +273,12 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		if err := cf.apply(fs, &c); err != nil {
 			return err
 		}
+		if err := checkRefs(c, func(string) bool { return true }); err != nil {
+			return err
+		}
 		res, err := ops.CreateClient(ctx, cliActor, c)
 		if err != nil {
-			return err
+			return reword(err, "client", c.ID, true)
 		}
 		return printClientWithSecret(env.stdout, *asJSON, res.Client, res.Secret)
 	case "list":
@@ -185,9 +287,9 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		if *asJSON {
-			out := make([]clientJSON, 0, len(list))
+			out := make([]admin.ClientJSON, 0, len(list))
 			for _, c := range list {
-				out = append(out, toClientJSON(c))
+				out = append(out, admin.ClientView(c))
 			}
 			return writeJSON(env.stdout, out)
 		}
@@ -210,7 +312,7 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		switch sub {
 		case "delete":
 			if err := ops.DeleteClient(ctx, cliActor, id); err != nil {
-				return err
+				return reword(err, "client", id, false)
 			}
 			fmt.Fprintf(env.stderr, "Deleted client %s.\n", id)
 			return nil
@@ -218,17 +320,28 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 			res.Client, err = ops.GetClient(ctx, id)
 		case "update":
 			if res.Client, err = ops.GetClient(ctx, id); err != nil {
-				return err
+				return reword(err, "client", id, false)
 			}
+			old := slices.Clone(res.Client.Scopes)
 			if err := cf.apply(fs, &res.Client); err != nil {
 				return err
 			}
-			res.Client, err = ops.UpdateClient(ctx, cliActor, res.Client)
+			given := map[string]bool{}
+			fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+			given["scope"] = given["scope"] || given["add-scope"]
+			if err := checkRefs(res.Client, func(f string) bool { return given[f] }); err != nil {
+				return err
+			}
+			if res.Client, err = ops.UpdateClient(ctx, cliActor, res.Client); err == nil && !*asJSON {
+				if msg := cf.scopeChange(old, res.Client.Scopes); msg != "" {
+					fmt.Fprintln(env.stdout, msg)
+				}
+			}
 		case "rotate-secret":
 			res, err = ops.RotateClientSecret(ctx, cliActor, id)
 		}
 		if err != nil {
-			return err
+			return reword(err, "client", id, false)
 		}
 		return printClientWithSecret(env.stdout, *asJSON, res.Client, res.Secret)
 	}
@@ -236,57 +349,10 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 	return fmt.Errorf("unknown clients subcommand %q", sub)
 }
 
-// clientJSON is the machine-readable view of a client: never its secret hash.
-type clientJSON struct {
-	ClientID                string   `json:"client_id"`
-	ClientSecret            string   `json:"client_secret,omitempty"`
-	Name                    string   `json:"name"`
-	LogoURI                 string   `json:"logo_uri,omitempty"`
-	Public                  bool     `json:"public"`
-	FirstParty              bool     `json:"first_party"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
-	GrantTypes              []string `json:"grant_types"`
-	Scopes                  []string `json:"scopes"`
-	DefaultAPI              string   `json:"default_api,omitempty"`
-	APIs                    []string `json:"apis"`
-	ResourceServerFor       []string `json:"resource_server_for"`
-	ExchangeTokenTypes      []string `json:"exchange_token_types"`
-	ExchangeProviders       []string `json:"exchange_providers"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	JWKSURI                 string   `json:"jwks_uri,omitempty"`
-	HasJWKS                 bool     `json:"has_jwks"`
-	AccessTokenTTL          string   `json:"access_token_ttl,omitempty"`
-	RefreshTokenTTL         string   `json:"refresh_token_ttl,omitempty"`
-	IDTokenAlg              string   `json:"id_token_signed_response_alg"`
-}
-
-func toClientJSON(c store.Client) clientJSON {
-	ttl := func(d time.Duration) string {
-		if d == 0 {
-			return ""
-		}
-		return d.String()
-	}
-	nz := func(s []string) []string {
-		if s == nil {
-			return []string{}
-		}
-		return s
-	}
-	return clientJSON{ClientID: c.ID, Name: c.Name, LogoURI: c.LogoURI, Public: c.Public, FirstParty: c.FirstParty,
-		RedirectURIs: nz(c.RedirectURIs), PostLogoutRedirectURIs: nz(c.PostLogoutRedirectURIs), GrantTypes: nz(c.GrantTypes),
-		Scopes: nz(c.Scopes), DefaultAPI: c.DefaultAudience, APIs: nz(c.Audiences), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		JWKSURI: c.JWKSURI, HasJWKS: len(c.JWKS) > 0, AccessTokenTTL: ttl(c.AccessTokenTTL), RefreshTokenTTL: ttl(c.RefreshTokenTTL),
-		IDTokenAlg: c.IDTokenAlg(), ResourceServerFor: nz(c.ResourceServerFor),
-		ExchangeTokenTypes: nz(c.ExchangeTokenTypes), ExchangeProviders: nz(c.ExchangeProviders)}
-}
-
 func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret string) error {
 	if asJSON {
-		j := toClientJSON(c)
-		j.ClientSecret = secret
-		return writeJSON(w, j)
+		// The admin API's fields (ClientWithSecretJSON), the secret only now.
+		return writeJSON(w, admin.ClientWithSecretJSON{ClientJSON: admin.ClientView(c), ClientSecret: secret})
 	}
 	fmt.Fprintf(w, "client_id:     %s\n", c.ID)
 	if secret != "" {

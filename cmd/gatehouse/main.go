@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/gatehouse/gatehouse/broker"
+	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 )
@@ -69,6 +70,14 @@ func main() {
 }
 
 func dispatch(ctx context.Context, env *environment, args []string) error {
+	if len(args) >= 2 && args[0] == "help" {
+		// gatehouse help settings; gatehouse help <command> is <command> --help.
+		if args[1] == "settings" {
+			printSettings(env.stdout)
+			return nil
+		}
+		args = []string{args[1], "--help"}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(env.stdout)
 		if len(args) == 0 {
@@ -90,18 +99,82 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'gatehouse <command> --help' for a command's flags. Every flag can also be set\nas an environment variable (GATEHOUSE_…) or in a .env file; see .env.example.")
+	fmt.Fprintln(w, "\nRun 'gatehouse <command> --help' (or 'gatehouse help <command>') for a command's flags and\n"+
+		"examples, and 'gatehouse help settings' for the server settings: environment variables\n"+
+		"(GATEHOUSE_…), lines of a .env file, or flags.")
 }
 
-// newFlagSet returns a flag set whose --help prints the command's usage and flags.
+// printSettings is 'gatehouse help settings': every server setting, with its
+// flag and default, in the order of .env.example.
+func printSettings(w io.Writer) {
+	fmt.Fprintln(w, "Server settings. Each is an environment variable, a line of the .env file (--env-file,\n"+
+		"default ./.env) or, secrets excepted, a flag of every command that opens the database.")
+	for _, s := range config.Settings {
+		flagName := "--" + s.Flag()
+		if s.Secret {
+			flagName = "(no flag: a secret)"
+		}
+		def := s.Default
+		if def == "" {
+			def = "none"
+		}
+		fmt.Fprintf(w, "\n  %s   %s   default: %s\n      %s\n", s.Env, flagName, def, s.Help)
+	}
+}
+
+// newFlagSet returns a flag set whose --help prints the command's usage and
+// examples (in about), then its own flags. The server settings every
+// database command also takes are listed only under serve --help and
+// 'gatehouse help settings', so a command's own flags are not lost among them.
 func newFlagSet(env *environment, name, usageLine, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "Usage: gatehouse %s\n\n%s\n\nFlags:\n", usageLine, about)
-		fs.PrintDefaults()
+		if name == "serve" {
+			fs.PrintDefaults()
+			return
+		}
+		settings := false
+		printFlags(env.stderr, fs, func(f string) bool {
+			if isSettingFlag(f) {
+				settings = true
+				return false
+			}
+			return true
+		})
+		if settings {
+			fmt.Fprintln(env.stderr, "\nThe server settings (--database-url, --upstream-allowed-networks, … and --env-file)\n"+
+				"apply too: 'gatehouse help settings' lists them.")
+		}
 	}
 	return fs
+}
+
+// isSettingFlag reports whether name is a server setting's flag or --env-file.
+func isSettingFlag(name string) bool {
+	if name == "env-file" {
+		return true
+	}
+	for _, s := range config.Settings {
+		if s.Flag() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// printFlags prints the flags of fs that keep accepts, as PrintDefaults does.
+func printFlags(w io.Writer, fs *flag.FlagSet, keep func(name string) bool) {
+	sub := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	sub.SetOutput(w)
+	fs.VisitAll(func(f *flag.Flag) {
+		if keep(f.Name) {
+			sub.Var(f.Value, f.Name, f.Usage)
+			sub.Lookup(f.Name).DefValue = f.DefValue
+		}
+	})
+	sub.PrintDefaults()
 }
 
 // parse parses flags wherever they stand among the positional arguments, so

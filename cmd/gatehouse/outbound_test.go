@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +17,11 @@ func TestADM07_AddOIDCOnLoopbackNeedsAllowedNetworks(t *testing.T) {
 	iss := providertest.NewOIDCIssuer(providertest.OIDCOptions{ClientID: "gatehouse", ClientSecret: "s", Now: time.Now})
 	t.Cleanup(iss.Close)
 	vars := baseVars(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s"), 0o600)
 	add := func() (string, error) {
 		return runCommand(t, vars, "providers", "add-oidc", "--id", "corp", "--name", "Corp",
-			"--oidc-issuer", iss.URL(), "--client-id", "gatehouse")
+			"--oidc-issuer", iss.URL(), "--client-id", "gatehouse", "--client-secret-file", secret)
 	}
 	out, err := add()
 	if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS") {

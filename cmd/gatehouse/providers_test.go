@@ -12,6 +12,7 @@ import (
 
 	crewjam "github.com/crewjam/saml"
 
+	"github.com/gatehouse/gatehouse/broker/admin"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers/providertest"
 )
@@ -46,8 +47,8 @@ func TestProvidersCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got providerJSON
-	if err := json.Unmarshal([]byte(out), &got); err != nil || got.ACSURL == "" || !got.SecretsSet {
+	var got admin.ProviderJSON
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.SAML == nil || got.SAML.SPACSURL == "" || got.SAML.SPCertificatePEM == "" {
 		t.Fatalf("show --json: %v %+v", err, got)
 	}
 	if strings.Contains(out, "PRIVATE KEY") {
@@ -73,14 +74,15 @@ func TestProvidersCommands(t *testing.T) {
 		t.Errorf("add-saml with SAML settings: %v\n%s", err, out)
 	}
 	// AuthnRequest signing and required encryption (a file's sign_requests and
-	// require_encrypted_assertions); signing, the default, is stored as absent.
+	// require_encrypted_assertions); --json, the admin API's view, always
+	// shows sign_requests.
 	if out, err = runCommand(t, vars, "providers", "add-saml", "--id", "uni", "--name", "University", "--metadata-file", md,
 		"--sign-requests=false", "--require-encrypted-assertions", "--json"); err != nil ||
 		!strings.Contains(out, `"sign_requests": false`) || !strings.Contains(out, `"require_encrypted_assertions": true`) {
 		t.Errorf("add-saml --sign-requests=false --require-encrypted-assertions: %v\n%s", err, out)
 	}
 	if out, err = runCommand(t, vars, "providers", "add-saml", "--id", "uni", "--name", "University", "--metadata-file", md,
-		"--sign-requests", "--json"); err != nil || strings.Contains(out, `"sign_requests"`) || strings.Contains(out, `"require_encrypted_assertions"`) {
+		"--sign-requests", "--json"); err != nil || !strings.Contains(out, `"sign_requests": true`) || strings.Contains(out, `"require_encrypted_assertions"`) {
 		t.Errorf("add-saml --sign-requests: %v\n%s", err, out)
 	}
 	if out, err = runCommand(t, vars, "providers", "add-saml", "--id", "uni", "--name", "University", "--metadata-file", md,
@@ -104,7 +106,7 @@ func TestProvidersExchangeSettings(t *testing.T) {
 	secret := filepath.Join(dir, "secret")
 	os.WriteFile(secret, []byte("s3cret"), 0o600)
 	oidc := []string{"providers", "add-oidc", "--id", "corp", "--name", "Corp", "--oidc-issuer", "https://id.corp.example",
-		"--client-id", "gatehouse", "--client-secret-file", secret}
+		"--client-id", "gatehouse", "--client-secret-file", secret, "--skip-check"}
 	out, err := runCommand(t, vars, append(oidc, "--exchange", "--exchange-audience", "cli-app", "--exchange-audience", "gatehouse",
 		"--exchange-one-time")...)
 	if err != nil || !strings.Contains(out, "version 1") {
@@ -118,7 +120,7 @@ func TestProvidersExchangeSettings(t *testing.T) {
 		Version  int64 `json:"version"`
 		Settings struct {
 			Exchange upstream.ExchangeSettings `json:"exchange"`
-		} `json:"settings"`
+		} `json:"oidc"`
 	}
 	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.Version != 2 ||
 		!reflect.DeepEqual(got.Settings.Exchange, upstream.ExchangeSettings{Enabled: true, Audiences: []string{"cli-app"}, CreateUsers: true}) {
@@ -138,9 +140,16 @@ func TestProvidersExchangeSettings(t *testing.T) {
 	md := filepath.Join(dir, "idp.xml")
 	os.WriteFile(md, []byte(strings.ReplaceAll(string(idp.Metadata()), "http://127.0.0.1", "https://idp.example")), 0o600)
 	saml := []string{"providers", "add-saml", "--id", "uni", "--name", "University", "--metadata-file", md}
+	// add-saml has no --exchange-audience flag; a file giving audiences is refused.
 	if out, err = runCommand(t, vars, append(saml, "--exchange", "--exchange-audience", "https://sp.example")...); err == nil ||
-		!strings.Contains(err.Error(), "a SAML assertion's audience is the SP entity ID") {
+		!strings.Contains(err.Error(), "-exchange-audience") {
 		t.Errorf("SAML exchange with audiences: %v\n%s", err, out)
+	}
+	withAuds := filepath.Join(dir, "uni.json")
+	os.WriteFile(withAuds, []byte(`{"id":"uni","kind":"saml","name":"University","saml":{"exchange":{"enabled":true,"audiences":["https://sp.example"]}}}`), 0o600)
+	if out, err = runCommand(t, vars, "providers", "add-saml", "--from-file", withAuds, "--metadata-file", md); err == nil ||
+		!strings.Contains(err.Error(), "saml.exchange.audiences: a SAML assertion's audience is the SP entity ID") {
+		t.Errorf("SAML exchange with audiences from a file: %v\n%s", err, out)
 	}
 	if out, err = runCommand(t, vars, saml...); err != nil || !regexp.MustCompile(`Token exchange +off\n`).MatchString(out) {
 		t.Errorf("add-saml without exchange: %v\n%s", err, out)

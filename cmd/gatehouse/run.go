@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"time"
 
@@ -245,40 +244,4 @@ func cmdServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	return run(ctx, env, cfg)
-}
-
-// loadProvidersFile creates or updates, by ID, every provider in the declarative
-// providers file (GATEHOUSE_PROVIDERS_FILE). Providers not in the file are left
-// alone, so the CLI and the file can coexist.
-func loadProvidersFile(ctx context.Context, path string, db *sqlstore.DB, uenv upstream.Env, accessTokenTTL time.Duration, log *slog.Logger) error {
-	if path == "" {
-		return nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: %w", err)
-	}
-	specs, err := upstream.ParseSpecs(b)
-	if err != nil {
-		return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: %w", err)
-	}
-	ops, closeOps := newOperations(nil, db, uenv, nil, log)
-	defer closeOps()
-	ops.AccessTokenTTL = accessTokenTTL
-	for _, sp := range specs {
-		ch, err := ops.UpsertProvider(ctx, fileActor, sp)
-		if ch.CutOff != nil && err != nil {
-			return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: provider %s: end its sessions: %w", sp.ID, err)
-		}
-		if err != nil {
-			return fmt.Errorf("GATEHOUSE_PROVIDERS_FILE: provider %s: %w", sp.ID, err)
-		}
-		p := ch.Provider
-		log.Info("provider from file", "provider", p.ID, "created", ch.Created, "version", p.Version)
-		// Disabled in the file: its sessions ended as with providers disable.
-		if c := ch.CutOff; c != nil && c.Sessions > 0 {
-			log.Info("disabled provider's sessions ended", "provider", p.ID, "sessions", c.Sessions, "refresh_tokens", c.RefreshTokens)
-		}
-	}
-	return nil
 }

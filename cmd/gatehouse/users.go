@@ -24,7 +24,13 @@ const usersAbout = `Manages local accounts.
   grant-role EMAIL|ID ROLE   grants a role (e.g. admin) that holds whatever provider the user signs in with
   revoke-role EMAIL|ID ROLE  removes a granted role; the last admin cannot lose the admin role
 
-Each change is written to the audit log (actor admin).`
+Each change is written to the audit log (actor admin).
+
+Examples:
+  gatehouse users list --email ann@example.com
+  gatehouse users show ann@example.com
+  gatehouse users grant-role ann@example.com admin
+  gatehouse users disable ann@example.com`
 
 func cmdUsers(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "users", "users [flags] list|show|disable|enable|sign-out [EMAIL|ID] | grant-role|revoke-role EMAIL|ID ROLE", usersAbout)
@@ -57,7 +63,7 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 	}
 	us, err := ops.FindUsers(ctx, args[1])
 	if err != nil {
-		return err
+		return reword(err, "user", args[1], false)
 	}
 	if args[0] != "show" {
 		if len(us) > 1 {

@@ -231,7 +231,7 @@ func TestProviderDisabledByFileCutsOff(t *testing.T) {
 		w := newCLIWorld(t)
 		path := filepath.Join(t.TempDir(), "corp.json")
 		w.must(t, os.WriteFile(path, []byte(spec), 0o600))
-		w.run(t, "providers", "add-oidc", "--from-file", path)
+		w.run(t, "providers", "add-oidc", "--from-file", path, "--skip-check")
 		if s, rt := w.live(t, "s-ann-1"); s || rt {
 			t.Errorf("after add-oidc disabled corp: session %v, refresh token %v", s, rt)
 		}

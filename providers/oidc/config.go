@@ -83,7 +83,9 @@ type Config struct {
 	PendingTTL time.Duration
 }
 
-// Validate reports every problem with c at once.
+// Validate reports every problem with c at once. It names the fields as
+// Gatehouse's providers file writes them ("oidc.client_id"), since that is
+// where an admin sets them.
 func (c Config) Validate() error {
 	var problems providers.ConfigProblems
 	add := problems.Add
@@ -93,33 +95,33 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.Issuer)
 	switch {
 	case c.Issuer == "" || err != nil || u.Host == "":
-		add("oidc: Issuer %q is not an absolute URL", c.Issuer)
+		add("oidc.issuer %q is not an absolute URL", c.Issuer)
 	case u.RawQuery != "" || u.Fragment != "":
-		add("oidc: Issuer must not have a query or fragment")
+		add("oidc.issuer must not have a query or fragment")
 	default:
 		// Refused before any call: an issuer on a private or loopback address
 		// the admin has not listed, a metadata service, or plain http.
 		if err := safehttp.CheckURL(c.Issuer, safehttp.Options{Networks: c.Networks}); err != nil {
-			add("oidc: Issuer: %v", err)
+			add("oidc.issuer: %v", err)
 		}
 	}
 	if c.ClientID == "" {
-		add("oidc: ClientID is required")
+		add("oidc.client_id is required")
 	}
 	if c.ClockSkew < 0 || c.ClockSkew > MaxClockSkew {
 		add("oidc: ClockSkew must be between 0 and %s", MaxClockSkew)
 	}
 	for _, a := range c.SigningAlgs {
 		if !slices.Contains(asymmetricAlgs, a) {
-			add("oidc: signing algorithm %q not allowed (allowed: %s)", a, strings.Join(asymmetricAlgs, " "))
+			add("oidc.signing_algs: signing algorithm %q not allowed (allowed: %s)", a, strings.Join(asymmetricAlgs, " "))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.AuthParams)) {
 		switch {
 		case strings.TrimSpace(k) == "":
-			add("oidc: an authorization parameter needs a name")
+			add("oidc.auth_params: an authorization parameter needs a name")
 		case slices.Contains(reservedParams, k):
-			add("oidc: the authorization parameter %q is set by Gatehouse itself and cannot be given", k)
+			add("oidc.auth_params: the authorization parameter %q is set by Gatehouse itself and cannot be given", k)
 		}
 	}
 	// Every call to the OP (discovery, JWKS, token, userinfo) must end within

@@ -66,7 +66,7 @@ func TestBeginParameters(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	err := Config{Issuer: "http://op.example", SigningAlgs: []string{"HS256", "none"}, ClockSkew: time.Hour,
 		AuthParams: map[string]string{"nonce": "x"}}.Validate()
-	for _, want := range []string{"ID is required", "https", "ClientID", "ClockSkew", `"HS256"`, `"none"`, `"nonce"`} {
+	for _, want := range []string{"ID is required", "https", "oidc.client_id", "ClockSkew", `"HS256"`, `"none"`, `"nonce"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want mention of %s", err, want)
 		}

@@ -129,10 +129,10 @@ func (c Config) Validate() error {
 	switch c.RequestBinding {
 	case "", BindingRedirect, BindingPOST:
 	default:
-		add("saml: RequestBinding %q unknown", c.RequestBinding)
+		add("saml.request_binding %q is not redirect or post", c.RequestBinding)
 	}
 	if v := c.SPMetadataValidity; v != 0 && (v < SPMetadataCacheDuration || v > MaxSPMetadataValidity) {
-		add("saml: SP metadata validity must be between %s and %s", SPMetadataCacheDuration, MaxSPMetadataValidity)
+		add("saml.sp_metadata_validity must be between %s and %s", SPMetadataCacheDuration, MaxSPMetadataValidity)
 	}
 	problems.Mapping(c.Mapping)
 	return problems.Err()
