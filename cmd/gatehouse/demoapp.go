@@ -83,11 +83,11 @@ type demoSession struct {
 const maxDemoSessions = 100
 
 // startDemoApp registers the demo API and app (idempotently; the app gets a new
-// secret every start, kept only in this process) and serves the app. people
-// names the person a delegated token acts for.
-func startDemoApp(ctx context.Context, ops *operations.Service, issuer string,
+// secret every start, kept only in this process) and serves the app on addr.
+// people names the person a delegated token acts for.
+func startDemoApp(ctx context.Context, ops *operations.Service, addr, issuer string,
 	people func(ctx context.Context, id string) (store.User, error)) (*demoApp, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
