@@ -6,7 +6,9 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 func TestDemo(t *testing.T) {
@@ -237,5 +240,27 @@ func startDemoArgs(t *testing.T, env *environment, args ...string) (stop func())
 		if err := <-done; err != nil {
 			t.Errorf("demo shutdown: %v", err)
 		}
+	}
+}
+
+// TestMakeDemoShowsProgress: `make demo` (tools/demo.sh) says what it is doing
+// before the first build's minutes (the toolchain, the modules, how many
+// packages it builds, a count as it compiles) and runs the demo it built with
+// the arguments given: here --help, which ends at once.
+func TestMakeDemoShowsProgress(t *testing.T) {
+	testsupport.RequireTools(t, "bash", "go")
+	cmd := exec.Command("bash", "../../tools/demo.sh", "--help")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tools/demo.sh --help: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Go toolchain:", "downloading the modules", "Building gatehouse:", " packages",
+		"Usage: gatehouse demo", "GATEHOUSE_LISTEN_ADDR", "$PORT"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`(\d+ packages compiled|Up to date: nothing to compile)\.`).Match(out) {
+		t.Errorf("no count of what was compiled:\n%s", out)
 	}
 }
