@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // demoActor sets up the demo's providers, API and app (the audit log's actor).
@@ -94,6 +95,7 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 			}
 			return err
 		}
+		o.Demo = &templates.DemoIntro{AppURL: app.url + "/", People: demoPeople}
 		return registerDemoExchange(ctx, ops, *dataDir, [][2]string{{"GATEHOUSE", cfg.Issuer.String()},
 			{"OIDC_IDP", idps.oidc.URL()}, {"SAML_IDP", idps.saml.Server.URL}})
 	}
