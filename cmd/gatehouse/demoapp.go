@@ -563,7 +563,7 @@ var demoFuncs = template.FuncMap{
 // landmarks, a skip link, headings in order, dark mode.
 var demoPage = template.Must(template.New("demo").Funcs(demoFuncs).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>{{.Title}} · Gatehouse demo app</title>
 <link rel="stylesheet" href="{{style}}">
 <style>
