@@ -53,7 +53,7 @@ func demoIntro(d DemoIntro) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\" data-testid=\"demo-app-link\">Open the demo app</a></div><h3 class=\"demo-people-title\">Sign in as</h3><ul class=\"list\" data-testid=\"demo-people\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\" data-testid=\"demo-app-link\">Open the demo app</a></div><h3 class=\"demo-people-title\">Sign in as</h3><ul class=\"list plain\" data-testid=\"demo-people\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
