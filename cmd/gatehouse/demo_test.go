@@ -205,9 +205,21 @@ func TestDemoPortBusyNamesTheWayOut(t *testing.T) {
 			defer l.Close()
 			dir := filepath.Join(t.TempDir(), "demo-data")
 			env, out, _ := testEnv(map[string]string{"PORT": port})
-			err = dispatch(context.Background(), env, []string{"demo", "--data-dir", dir})
-			if err == nil {
+			started := make(chan struct{})
+			env.ready = func(string) { close(started) }
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- dispatch(ctx, env, []string{"demo", "--data-dir", dir}) }()
+			select {
+			case err = <-done:
+			case <-started:
+				cancel()
+				<-done
 				t.Fatalf("the demo started with port %d taken:\n%s", p+taken, out)
+			}
+			if err == nil {
+				t.Fatalf("the demo ended without an error with port %d taken:\n%s", p+taken, out)
 			}
 			for _, want := range []string{"make demo PORT=", "GATEHOUSE_LISTEN_ADDR=", strconv.Itoa(p + taken)} {
 				if !strings.Contains(err.Error(), want) {
