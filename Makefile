@@ -10,7 +10,7 @@ export CGO_ENABLED := 0
 # binary carries no test identity providers; tests and checks cover it.
 DEMO := -tags demo
 
-.PHONY: demo test check bench load load-exchange
+.PHONY: demo test check bench load load-exchange fuzz
 
 ## demo: run Gatehouse locally with a demo setup (http://localhost:8080; PORT=9000 for
 ## another port): builds with -tags demo, showing its progress, and runs `gatehouse demo`
@@ -45,3 +45,9 @@ load:
 ## as the IdP), with the server's CPU per exchange against the bare crypto and Dex's figures
 load-exchange:
 	tools/load-exchange.sh
+
+## fuzz: run every fuzz target in turn for FUZZTIME each (default 10m; FUZZ=regexp picks
+## targets) and print executions and failures per target; a failing input is kept in the
+## package's testdata/fuzz as a regression test
+fuzz:
+	tools/fuzz.sh

@@ -27,6 +27,7 @@ import (
 func (s *Server) routes() {
 	in, o := s.signin, s.oauth
 	s.page("GET /{$}", s.handleHome)
+	s.endpoint("GET "+web.BrandCSSPath, s.web.Adapt(s.web.HandleBrandCSS))
 	s.endpoint("GET /static/", static.Handler(s.web.Adapt(func(http.ResponseWriter, *http.Request) error { return web.ErrNotFound })))
 
 	// Federated sign-in (issue 3).
@@ -44,6 +45,7 @@ func (s *Server) routes() {
 	s.upstream("GET /saml/{provider}/slo", web.DefaultBodyLimit, in.HandleSAMLSLO)
 	s.upstream("POST /saml/{provider}/slo", web.DefaultBodyLimit, in.HandleSAMLSLO)
 	s.page("GET /account", in.HandleAccount)
+	s.page("GET /account/sessions/end", in.HandleSessionEndPage)
 	s.form("POST /account/sessions/end", in.HandleSessionEnd)
 	s.form("POST /account/link", in.HandleLink)
 	s.form("POST /account/unlink", in.HandleUnlink)
@@ -83,6 +85,7 @@ func (s *Server) routes() {
 	s.page("POST /oauth2/authorize", o.HandleAuthorize)
 	s.page("GET /oauth2/authorize/resume", o.HandleAuthorizeResume)
 	s.form("POST /oauth2/consent", o.HandleConsentSubmit)
+	s.page("GET /account/apps/revoke", o.HandleConsentRevokePage)
 	s.form("POST /account/apps/revoke", o.HandleConsentRevoke)
 	s.page("GET /oauth2/logout", o.HandleEndSession)
 	s.page("POST /oauth2/logout", o.HandleEndSession)

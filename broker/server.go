@@ -177,8 +177,26 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("broker: registering the Admin API: %w", err)
 	}
 	s.routes()
-	s.handler = s.web.WithRequestInfo(s.web.WithAccessLog(s.web.WithRecovery(s.web.WithSecurityHeaders(http.HandlerFunc(s.dispatch)))))
+	s.handler = s.web.WithRequestInfo(withRequestTimeout(o.Config.RequestTimeout,
+		s.web.WithAccessLog(s.web.WithRecovery(s.web.WithSecurityHeaders(http.HandlerFunc(s.dispatch))))))
 	return s, nil
+}
+
+// withRequestTimeout gives every request a deadline (GATEHOUSE_REQUEST_TIMEOUT). A
+// database that hangs rather than refuses answers nothing and closes nothing: without
+// a deadline each request would wait on it, or on a pooled connection it holds, until
+// it thaws. With one the wait ends, and the error handlers answer 503 when the
+// database does not answer a ping (web.Core.DatabaseReachable), as when it is down.
+// 0 sets no deadline.
+func withRequestTimeout(d time.Duration, next http.Handler) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // Upstreams is the provider registry (the demo and tests register providers

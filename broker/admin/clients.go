@@ -22,6 +22,7 @@ type ClientJSON struct {
 	ID                     string   `json:"id"`
 	Name                   string   `json:"name"`
 	LogoURI                string   `json:"logo_uri,omitempty"`
+	ClientURI              string   `json:"client_uri,omitempty"`
 	Public                 bool     `json:"public"`
 	FirstParty             bool     `json:"first_party"`
 	RedirectURIs           []string `json:"redirect_uris"`
@@ -63,6 +64,7 @@ type ClientInput struct {
 	ID                     string   `json:"id,omitempty"`
 	Name                   string   `json:"name"`
 	LogoURI                string   `json:"logo_uri,omitempty"`
+	ClientURI              string   `json:"client_uri,omitempty"`
 	Public                 *bool    `json:"public,omitempty"`
 	FirstParty             bool     `json:"first_party,omitempty"`
 	RedirectURIs           []string `json:"redirect_uris,omitempty"`
@@ -87,7 +89,7 @@ type ClientInput struct {
 }
 
 func toClientJSON(c store.Client) ClientJSON {
-	return ClientJSON{ID: c.ID, Name: c.Name, LogoURI: c.LogoURI, Public: c.Public, FirstParty: c.FirstParty,
+	return ClientJSON{ID: c.ID, Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, Public: c.Public, FirstParty: c.FirstParty,
 		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), DefaultAPI: c.DefaultAudience, APIs: nonNil(c.Audiences),
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: json.RawMessage(c.JWKS), JWKSURI: c.JWKSURI,
@@ -100,7 +102,7 @@ func toClientJSON(c store.Client) ClientJSON {
 // toClient makes the stored form of in over cur (the stored app for PUT, the
 // zero value for POST); what cannot even be parsed is a problem of its own.
 func (in ClientInput) toClient(cur store.Client) (store.Client, []string) {
-	c := store.Client{ID: in.ID, Name: in.Name, LogoURI: in.LogoURI, Public: cur.Public, FirstParty: in.FirstParty,
+	c := store.Client{ID: in.ID, Name: in.Name, LogoURI: in.LogoURI, ClientURI: in.ClientURI, Public: cur.Public, FirstParty: in.FirstParty,
 		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes,
 		Scopes: in.Scopes, DefaultAudience: in.DefaultAPI, Audiences: in.APIs, TokenEndpointAuthMethod: in.TokenEndpointAuthMethod,
 		JWKSURI: in.JWKSURI, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, ResourceServerFor: in.ResourceServerFor,

@@ -1,15 +1,20 @@
 // Package audit writes Gatehouse's audit log: who did what to which target, from
 // where, when. Security-relevant events are written synchronously; high-volume
 // issuance events are batched and group-committed so the hot token paths never wait
-// on a database write.
+// on a database write. Batches the database refuses are held in memory, then in a
+// local spill file, and written when it is back (durable.go).
 package audit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -37,6 +42,15 @@ type Writer struct {
 	// written in one transaction.
 	flushInterval time.Duration
 	batchSize     int
+	writeTimeout  time.Duration
+
+	// idPrefix and seq make each event's EventID: unique to this Writer, so a
+	// retried or replayed event is stored once (migration 0016).
+	idPrefix string
+	seq      atomic.Uint64
+
+	held  heldEvents // batches the database refused, retried with backoff
+	spill *spillFile // where held events go when the buffer is full; nil: none
 
 	queue   chan store.AuditEvent
 	flushes chan chan struct{}
@@ -45,18 +59,47 @@ type Writer struct {
 	once    sync.Once
 }
 
-// Options tune batching; zero values pick the defaults (100 ms, 512 events).
+// Options tune batching and durability; zero values pick the defaults.
 type Options struct {
+	// FlushInterval is the batch window (default 100 ms): how long an enqueued
+	// event may wait in memory before its batch is written, and so what a
+	// kill -9 may lose while the database answers.
 	FlushInterval time.Duration
-	BatchSize     int
-	Now           func() time.Time
+	BatchSize     int // events per write (default 512)
+	// WriteTimeout bounds one batch write (default 10 s); a database that hangs
+	// longer counts as down.
+	WriteTimeout time.Duration
+	// MaxHeld bounds the events held in memory while the database is down
+	// (default 8192); beyond it they go to SpillPath.
+	MaxHeld int
+	// RetryMax caps the backoff between retries of held events (default 5 s).
+	RetryMax time.Duration
+	// SpillPath is the local file (JSON lines) for held events beyond MaxHeld,
+	// replayed into the database at start and when it is back. Empty: none, and
+	// what the buffer cannot hold is logged at ERROR and lost.
+	SpillPath string
+	Now       func() time.Time
 }
 
-// NewWriter starts a Writer; Close flushes what is queued.
+// NewWriter starts a Writer; Close flushes what is queued. A spill file that
+// cannot be opened is logged at ERROR and done without: Open reports it instead.
 func NewWriter(st store.Audit, log *slog.Logger, o Options) *Writer {
+	w, err := Open(st, log, o)
+	if err != nil {
+		log.Error("audit: spill file unusable; events the database refuses beyond the memory buffer will be lost",
+			"error", err.Error())
+		o.SpillPath = ""
+		w, _ = Open(st, log, o) // without a spill file Open cannot fail
+	}
+	return w
+}
+
+// Open starts a Writer as NewWriter does, but fails if the spill file cannot be
+// opened, is readable by others, or is used by another process.
+func Open(st store.Audit, log *slog.Logger, o Options) (*Writer, error) {
 	w := &Writer{
 		store: st, log: log, now: o.Now,
-		flushInterval: o.FlushInterval, batchSize: o.BatchSize,
+		flushInterval: o.FlushInterval, batchSize: o.BatchSize, writeTimeout: o.WriteTimeout,
 		flushes: make(chan chan struct{}), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	if w.now == nil {
@@ -68,9 +111,30 @@ func NewWriter(st store.Audit, log *slog.Logger, o Options) *Writer {
 	if w.batchSize <= 0 {
 		w.batchSize = 512
 	}
+	if w.writeTimeout <= 0 {
+		w.writeTimeout = 10 * time.Second
+	}
+	w.held.max = o.MaxHeld
+	if w.held.max <= 0 {
+		w.held.max = 8192
+	}
+	retryMax := o.RetryMax
+	if retryMax <= 0 {
+		retryMax = 5 * time.Second
+	}
+	if o.SpillPath != "" {
+		sf, err := openSpill(o.SpillPath)
+		if err != nil {
+			return nil, err
+		}
+		w.spill = sf
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	w.idPrefix = hex.EncodeToString(b[:]) + "-"
 	w.queue = make(chan store.AuditEvent, 8*w.batchSize)
-	go w.run()
-	return w
+	go w.run(retryMax)
+	return w, nil
 }
 
 // Record writes ev now and returns only once it is stored: for consent, delegation,
@@ -95,8 +159,32 @@ func (w *Writer) RecordTo(ctx context.Context, st store.Audit, ev Event) error {
 	return nil
 }
 
-// Enqueue queues ev for the next group commit (within FlushInterval). When the queue
-// is full it blocks rather than drop an audit record.
+// RecordOrHold writes ev as Record does, for an event whose action stands whether
+// or not its record is written (a refusal, or a change already made): when the
+// write fails, the database down or ctx ended, the event is held and written
+// later like a refused batch rather than lost. It returns the write's error, for
+// the caller's log.
+func (w *Writer) RecordOrHold(ctx context.Context, ev Event) error {
+	e, err := w.toStore(ev)
+	if err != nil {
+		return err
+	}
+	if err := w.store.Append(ctx, e); err != nil {
+		select {
+		case <-w.stop:
+			w.keep([]store.AuditEvent{e})
+		default:
+			w.hold([]store.AuditEvent{e})
+		}
+		return err
+	}
+	w.logEvent(e)
+	return nil
+}
+
+// Enqueue queues ev for the next group commit (within FlushInterval). It never
+// waits on the database: when the queue is full the event is held with the
+// refused batches (and spilled to the file when those are too many).
 func (w *Writer) Enqueue(ev Event) {
 	e, err := w.toStore(ev)
 	if err != nil {
@@ -106,23 +194,20 @@ func (w *Writer) Enqueue(ev Event) {
 	select {
 	case <-w.stop:
 		// Closing: write directly so a late event is not stranded in the queue.
-		if err := w.store.Append(context.Background(), e); err != nil {
-			w.log.Error("audit: write after close failed", "action", e.Action, "error", err.Error())
-		}
+		w.writeAfterClose(e)
 		return
 	default:
 	}
 	select {
 	case w.queue <- e:
-	case <-w.stopped:
-		if err := w.store.Append(context.Background(), e); err != nil {
-			w.log.Error("audit: write after close failed", "action", e.Action, "error", err.Error())
-		}
+	default:
+		w.hold([]store.AuditEvent{e})
 	}
 }
 
-// Flush returns once every event enqueued before it is stored (or its write has
-// failed and been logged), waiting at most until ctx ends.
+// Flush returns once every event enqueued before it is stored (or, the database
+// refusing it, held or spilled), waiting at most until ctx ends. It also retries
+// the held events at once, whatever the backoff.
 func (w *Writer) Flush(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
@@ -151,24 +236,32 @@ func (w *Writer) Close(ctx context.Context) error {
 	}
 }
 
-func (w *Writer) run() {
+func (w *Writer) run(retryMax time.Duration) {
 	defer close(w.stopped)
+	if w.spill != nil {
+		// After Close a late event the database refuses is logged as lost.
+		defer func() {
+			if err := w.spill.close(); err != nil {
+				w.log.Error("audit: spill file close failed", "path", w.spill.path, "error", err.Error())
+			}
+		}()
+	}
 	t := time.NewTicker(w.flushInterval)
 	defer t.Stop()
+	r := newRetrier(w.flushInterval, retryMax)
+	defer r.timer.Stop()
 	batch := make([]store.AuditEvent, 0, w.batchSize)
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := w.store.Append(ctx, batch...)
-		cancel()
-		if err != nil {
-			// Keep the record in the log at least, the only other durable place.
-			w.log.Error("audit: batch write failed", "events", len(batch), "error", err.Error())
-			for _, e := range batch {
-				w.logEvent(e)
-			}
+		if r.down {
+			// Known down: hold without waiting on it; the retry timer probes.
+			w.hold(batch)
+		} else if err := w.write(batch); err != nil {
+			w.log.Warn("audit: database write failed; holding the batch to retry", "events", len(batch), "error", err.Error())
+			w.hold(batch)
+			r.failed()
 		}
 		batch = batch[:0]
 	}
@@ -189,22 +282,41 @@ func (w *Writer) run() {
 			}
 		}
 	}
+	// Events spilled before a restart (or a crash) go in first.
+	w.retry(r)
 	for {
 		select {
 		case e := <-w.queue:
 			add(e)
 		case <-t.C:
 			flush()
+			if !r.down && w.backlog() {
+				w.retry(r) // overflow held while the database was answering
+			}
+		case <-r.timer.C:
+			w.retry(r)
 		case done := <-w.flushes:
 			drain()
 			flush()
+			w.retry(r)
 			close(done)
 		case <-w.stop:
 			drain()
 			flush()
+			if !r.down {
+				w.retry(r)
+			}
+			w.keepHeld()
 			return
 		}
 	}
+}
+
+// write stores events in one transaction, within the write timeout.
+func (w *Writer) write(events []store.AuditEvent) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.writeTimeout)
+	defer cancel()
+	return w.store.Append(ctx, events...)
 }
 
 func (w *Writer) toStore(ev Event) (store.AuditEvent, error) {
@@ -221,6 +333,7 @@ func (w *Writer) toStore(ev Event) (store.AuditEvent, error) {
 	return store.AuditEvent{
 		Time: w.now().UTC(), Actor: ev.Actor, Action: ev.Action, Target: ev.Target,
 		IP: ev.IP, RequestID: ev.RequestID, Details: details,
+		EventID: w.idPrefix + strconv.FormatUint(w.seq.Add(1), 36),
 	}, nil
 }
 

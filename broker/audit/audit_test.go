@@ -98,13 +98,19 @@ func TestCloseFlushesTheQueue(t *testing.T) {
 	}
 }
 
-func TestFailedBatchIsKeptInTheLog(t *testing.T) {
+func TestFailedBatchWithNowhereToGoIsLoggedAtError(t *testing.T) {
 	var logs testsupport.LockedBuffer
-	w := NewWriter(failingAudit{}, slog.New(slog.NewJSONHandler(&logs, nil)), Options{FlushInterval: time.Hour})
-	w.Enqueue(Event{Action: "token.issued", Actor: "client:svc"})
+	// GATEHOUSE_LOG_LEVEL=warn must not hide a lost event (issue 14).
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	w := NewWriter(failingAudit{}, log, Options{FlushInterval: time.Hour})
+	w.Enqueue(Event{Action: "token.issued", Actor: "client:svc", Target: "user-1", IP: "192.0.2.1", RequestID: "req-9",
+		Details: map[string]any{"jti": "j-1"}})
 	w.Close(context.Background())
-	if !bytes.Contains(logs.Bytes(), []byte(`"action":"token.issued"`)) || !bytes.Contains(logs.Bytes(), []byte("batch write failed")) {
-		t.Fatalf("the lost event is not in the log:\n%s", logs.Bytes())
+	for _, want := range []string{`"level":"ERROR"`, `"msg":"audit: event not stored"`, `"action":"token.issued"`,
+		`"actor":"client:svc"`, `"target":"user-1"`, `"ip":"192.0.2.1"`, `"request_id":"req-9"`, `"details":"{\"jti\":\"j-1\"}"`} {
+		if !bytes.Contains(logs.Bytes(), []byte(want)) {
+			t.Errorf("the lost event's log line lacks %s:\n%s", want, logs.Bytes())
+		}
 	}
 	if err := w.Record(context.Background(), Event{Action: "x"}); err == nil {
 		t.Fatal("Record hid a failed write")

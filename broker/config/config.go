@@ -10,12 +10,14 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 )
@@ -25,6 +27,17 @@ type Config struct {
 	Issuer      *url.URL
 	ListenAddr  string
 	DatabaseURL string
+	// DBMaxConns caps the PostgreSQL connection pool (GATEHOUSE_DB_MAX_CONNS).
+	DBMaxConns int
+	// RequestTimeout bounds every request, its waits on the database included
+	// (for a pooled connection and for answers): past it the request fails, with
+	// 503 when the database does not answer (GATEHOUSE_REQUEST_TIMEOUT).
+	RequestTimeout time.Duration
+	// AuditFlushInterval is the audit batch window (GATEHOUSE_AUDIT_FLUSH_INTERVAL);
+	// AuditSpillFile the local file for audit events the database refused, ""
+	// for the default (AuditSpillPath).
+	AuditFlushInterval time.Duration
+	AuditSpillFile     string
 
 	// MasterKeys: the first seals, all open (rotation). Empty only in demo mode,
 	// which supplies its own.
@@ -65,6 +78,22 @@ type Config struct {
 	ExchangeMaxActorDepth int
 	// ProvidersFile is a JSON file of identity providers serve upserts at start.
 	ProvidersFile string
+	// Brand is how the pages look and what they call the service; zero is
+	// Gatehouse's own look.
+	Brand Brand
+}
+
+// Brand is the organisation's name, logo, colours and support contact on every
+// page (issue 13). Colours are #rrggbb only, so nothing can be injected into the
+// CSS built from them.
+type Brand struct {
+	Name    string
+	LogoURL string // https only (SECURITY.md WEB-17)
+	// Color and ColorDark are the primary colour in the light and the dark
+	// scheme; "" keeps Gatehouse's for that scheme.
+	Color, ColorDark string
+	// Support is an email address or an https URL.
+	Support string
 }
 
 // Setting declares one configuration variable.
@@ -113,6 +142,34 @@ var Settings = []Setting{
 			c.DatabaseURL = v
 			return nil
 		}},
+	{Env: "GATEHOUSE_DB_MAX_CONNS", Default: "20",
+		Help:  "Most connections to PostgreSQL one replica opens; a request that finds them all busy waits for one within GATEHOUSE_REQUEST_TIMEOUT. Keep replicas × this under the server's max_connections. (SQLite: not used.)",
+		apply: func(c *Config, v string) error { return positiveInt(&c.DBMaxConns, v) }},
+	{Env: "GATEHOUSE_REQUEST_TIMEOUT", Default: "15s",
+		Help: "Longest a request may take, waiting for a database connection and its answers included; then it fails, with 503 if the database does not answer. 1s to 25s (under the 30 s write timeout, so the answer still reaches the client).",
+		apply: func(c *Config, v string) error {
+			if err := duration(&c.RequestTimeout, v, time.Second); err != nil {
+				return err
+			}
+			if c.RequestTimeout > 25*time.Second {
+				return errors.New("at most 25s (the write timeout is 30s)")
+			}
+			return nil
+		}},
+	{Env: "GATEHOUSE_AUDIT_FLUSH_INTERVAL", Default: "100ms",
+		Help: "Batch window of the audit log: issuance events wait at most this long in memory before they are written together. A kill -9 loses at most this window's events (see README, Audit durability). 1ms to 10s.",
+		apply: func(c *Config, v string) error {
+			if err := duration(&c.AuditFlushInterval, v, time.Millisecond); err != nil {
+				return err
+			}
+			if c.AuditFlushInterval > 10*time.Second {
+				return errors.New("at most 10s")
+			}
+			return nil
+		}},
+	{Env: "GATEHOUSE_AUDIT_SPILL_FILE", Default: "",
+		Help:  "Local file (mode 0600) for audit events the database could not take while it was down, written to the database when it is back and at start. One per replica. Default: beside the SQLite database (PATH.audit-spill), or gatehouse-audit.spill in the working directory with PostgreSQL.",
+		apply: func(c *Config, v string) error { c.AuditSpillFile = v; return nil }},
 	{Env: "GATEHOUSE_MASTER_KEY", Default: "",
 		Help:   "32 random bytes, standard base64 (head -c32 /dev/urandom | base64). Encrypts signing keys and secrets at rest. Required by serve.",
 		Secret: true,
@@ -242,6 +299,43 @@ var Settings = []Setting{
 	{Env: "GATEHOUSE_PROVIDERS_FILE", Default: "",
 		Help:  "JSON or YAML file of identity providers (see 'gatehouse providers --help') that serve creates or updates by ID at start; providers not in it are left alone.",
 		apply: func(c *Config, v string) error { c.ProvidersFile = v; return readable(v) }},
+	{Env: "GATEHOUSE_BRAND_NAME", Default: "",
+		Help: "The service's name on every page (the title, the header, the footer); empty means Gatehouse.",
+		apply: func(c *Config, v string) error {
+			if len([]rune(v)) > 60 || strings.ContainsFunc(v, unicode.IsControl) {
+				return fmt.Errorf("must be at most 60 characters, without control characters")
+			}
+			c.Brand.Name = strings.TrimSpace(v)
+			return nil
+		}},
+	{Env: "GATEHOUSE_BRAND_LOGO_URL", Default: "",
+		Help: "https URL of the logo shown beside the name in the page header (about 28 px high); empty means Gatehouse's.",
+		apply: func(c *Config, v string) error {
+			if v != "" && !isHTTPSURL(v) {
+				return fmt.Errorf("must be an https URL")
+			}
+			c.Brand.LogoURL = v
+			return nil
+		}},
+	{Env: "GATEHOUSE_BRAND_COLOR", Default: "",
+		Help:  "Primary colour (links, buttons) as #rrggbb; it must have at least 4.5:1 contrast against white (WCAG 1.4.3). Empty keeps Gatehouse's blue.",
+		apply: func(c *Config, v string) error { return brandColor(&c.Brand.Color, v, "#ffffff", "white") }},
+	{Env: "GATEHOUSE_BRAND_COLOR_DARK", Default: "",
+		Help: "Primary colour in the dark colour scheme as #rrggbb; it must have at least 4.5:1 contrast against the dark background #171c23. Empty keeps Gatehouse's.",
+		apply: func(c *Config, v string) error {
+			return brandColor(&c.Brand.ColorDark, v, "#171c23", "the dark background #171c23")
+		}},
+	{Env: "GATEHOUSE_SUPPORT_CONTACT", Default: "",
+		Help: "Where people get help, shown in every page's footer: an email address or an https URL. Empty shows none.",
+		apply: func(c *Config, v string) error {
+			if v != "" && !isHTTPSURL(v) {
+				if a, err := mail.ParseAddress(v); err != nil || a.Address != v {
+					return fmt.Errorf("must be an email address or an https URL")
+				}
+			}
+			c.Brand.Support = v
+			return nil
+		}},
 	{Env: "GATEHOUSE_LOG_LEVEL", Default: "info",
 		Help: "debug, info, warn or error.",
 		apply: func(c *Config, v string) error {
@@ -328,6 +422,18 @@ func (c *Config) RequireMasterKey() error {
 		return &Error{Problems: []string{"GATEHOUSE_MASTER_KEY: required (32 random bytes, base64: head -c32 /dev/urandom | base64), or GATEHOUSE_MASTER_KEY_FILE"}}
 	}
 	return nil
+}
+
+// AuditSpillPath is GATEHOUSE_AUDIT_SPILL_FILE, or its default: beside the SQLite
+// database file (the data directory), or in the working directory with PostgreSQL.
+func (c *Config) AuditSpillPath() string {
+	if c.AuditSpillFile != "" {
+		return c.AuditSpillFile
+	}
+	if path, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:"); ok {
+		return path + ".audit-spill"
+	}
+	return "gatehouse-audit.spill"
 }
 
 // TLS reports whether Gatehouse terminates TLS itself.

@@ -89,6 +89,9 @@ func TestRefusals(t *testing.T) {
 		{"GATEHOUSE_ACCESS_TOKEN_TTL", "soon", "not a duration"},
 		{"GATEHOUSE_DATABASE_URL", "sqlite:", "needs a file path"},
 		{"GATEHOUSE_MAX_CONNECTIONS", "0", "positive"},
+		{"GATEHOUSE_DB_MAX_CONNS", "0", "positive"},
+		{"GATEHOUSE_REQUEST_TIMEOUT", "1m", "at most 25s"},
+		{"GATEHOUSE_AUDIT_FLUSH_INTERVAL", "1m", "at most 10s"},
 	} {
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
 			_, err := Load(Source{Environ: env(map[string]string{tc.env: tc.value})})
@@ -220,6 +223,25 @@ func TestDATA14_SecretFilesOwnerOnly(t *testing.T) {
 			if refused := err != nil && strings.Contains(err.Error(), "readable by group or others"); refused == ok {
 				t.Errorf("%s with mode %o: %v", setting, mode, err)
 			}
+		}
+	}
+}
+
+func TestAuditSpillPathDefaultsBesideTheData(t *testing.T) {
+	for _, tc := range []struct{ db, spill, want string }{
+		{"sqlite:/var/lib/gatehouse/gatehouse.db", "", "/var/lib/gatehouse/gatehouse.db.audit-spill"},
+		{"postgres://db/gatehouse", "", "gatehouse-audit.spill"},
+		{"postgres://db/gatehouse", "/var/lib/gatehouse/audit.spill", "/var/lib/gatehouse/audit.spill"},
+	} {
+		c, err := Load(Source{Environ: env(map[string]string{"GATEHOUSE_DATABASE_URL": tc.db, "GATEHOUSE_AUDIT_SPILL_FILE": tc.spill})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.AuditSpillPath(); got != tc.want {
+			t.Errorf("%s, %q: spill file %q, want %q", tc.db, tc.spill, got, tc.want)
+		}
+		if c.DBMaxConns != 20 || c.RequestTimeout != 15*time.Second || c.AuditFlushInterval != 100*time.Millisecond {
+			t.Errorf("defaults: %d connections, %s request timeout, %s audit batch window", c.DBMaxConns, c.RequestTimeout, c.AuditFlushInterval)
 		}
 	}
 }

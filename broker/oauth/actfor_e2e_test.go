@@ -412,7 +412,7 @@ func TestActForEndsWithEachParty(t *testing.T) {
 		end  func(t *testing.T, e *actForEnv, d store.Delegation)
 	}{
 		{"bob revokes his consent", func(t *testing.T, e *actForEnv, d store.Delegation) {
-			_, page := e.Follow(e.bobC, e.Get(e.bobC, "/account"))
+			_, page := e.Follow(e.bobC, e.Get(e.bobC, "/account/apps/revoke?client=web"))
 			f := brokertest.FormFields(t, page, "/account/apps/revoke")
 			f.Set("client", "web")
 			if res := e.PostForm(e.bobC, "/account/apps/revoke", f); res.StatusCode != http.StatusSeeOther {

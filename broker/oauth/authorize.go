@@ -153,7 +153,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 		if q.prompt("none") {
 			return s.authzError(w, r, q, web.OAuthErr(0, "consent_required", "the user has not consented", nil)) // AS-RED-12
 		}
-		return s.renderConsent(w, r, c, api, sess, u, p, granted, need, offers)
+		return s.renderConsent(w, r, c, api, sess, u, p, granted, offers)
 	}
 	return s.issueCode(w, r, c, sess, u, q, granted, api, "")
 }

@@ -245,8 +245,9 @@ func TestAuthorizeConnectedApps(t *testing.T) {
 	if !strings.Contains(page, `data-testid="app-web"`) || !strings.Contains(page, "openid notes.read") || !strings.Contains(page, "Web App") {
 		t.Fatalf("account page:\n%s", page)
 	}
+	// Revoke asks first: its confirmation page holds the form.
+	_, page = e.Follow(b, e.Get(b, "/account/apps/revoke?client=web"))
 	f := brokertest.FormFields(t, page, "/account/apps/revoke")
-	f.Set("client", "web")
 	res := e.PostForm(b, "/account/apps/revoke", f)
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", res.StatusCode)

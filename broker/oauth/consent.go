@@ -29,8 +29,12 @@ var identityScopeText = map[string]string{
 // renderConsent asks the person to approve the scopes the client asks for. The
 // pending request rides in the form sealed to this session (WEB-01: another
 // session's form does not open here), and the form carries the CSRF token.
+// "(new)" marks what the person has not approved for this client before (not
+// what prompt=consent asks again); the requested scopes that cannot be granted
+// are listed with the reason, so nobody wonders where they went.
 func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.Client, api *store.API, sess store.Session,
-	u store.User, p pendingAuthz, granted, need []string, offers []actForOffer) error {
+	u store.User, p pendingAuthz, granted []string, offers []actForOffer) error {
+	ctx := r.Context()
 	p.ActFor = offerIDs(offers)
 	sealed, err := s.sealPending(p, purposeConsent(sess.ID))
 	if err != nil {
@@ -40,23 +44,41 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 	if err != nil {
 		return err
 	}
+	stored, err := s.store.Consents().Get(ctx, u.ID, c.ID)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	roles, err := s.web.Roles(ctx, sess)
+	if err != nil {
+		return err
+	}
 	v := templates.ConsentView{Page: templates.Page{Title: "Allow access?", SignedInAs: web.DisplayName(u)},
 		ClientID: c.ID, ClientName: clientName(c), LogoURL: web.HTTPSURL(c.LogoURI), UserName: web.DisplayName(u), UserEmail: u.Email,
-		Request: sealed, CSRF: csrf, ReturnHost: redirectHost(p.Req.Redirect)}
+		Request: sealed, CSRF: csrf, ReturnHost: redirectHost(p.Req.Redirect),
+		HomeURL: web.HTTPSURL(c.ClientURI), HomeHost: redirectHost(web.HTTPSURL(c.ClientURI)),
+		// A third-party app whose answers travel without TLS (RFC 6749 §3.1.2.1
+		// SHOULD require TLS; a loopback or custom-scheme native app cannot).
+		InsecureReturn: !c.FirstParty && !isHTTPSURL(p.Req.Redirect)}
 	if api != nil {
 		v.APIName = api.Name
-		if v.ActFor, err = s.actForViews(r.Context(), api, offers); err != nil {
+		if v.ActFor, err = s.actForViews(ctx, api, offers); err != nil {
 			return err
 		}
 	}
 	for _, sc := range granted {
-		row := templates.ConsentScope{Name: sc, Description: identityScopeText[sc], New: slices.Contains(need, sc)}
-		if api != nil {
-			if i := slices.IndexFunc(api.Scopes, func(x store.Scope) bool { return x.Name == sc }); i >= 0 {
-				row.Description = api.Scopes[i].Description
-			}
+		v.Scopes = append(v.Scopes, templates.ConsentScope{Name: sc, Description: scopeText(api, sc),
+			New: !slices.Contains(stored.Scopes, sc)})
+	}
+	requested := c.Scopes
+	if p.Req.ScopeGiven {
+		requested = p.Req.Scope
+	}
+	for _, sc := range requested {
+		if slices.Contains(granted, sc) || slices.ContainsFunc(v.NotGranted, func(x templates.ConsentScope) bool { return x.Name == sc }) {
+			continue
 		}
-		v.Scopes = append(v.Scopes, row)
+		v.NotGranted = append(v.NotGranted, templates.ConsentScope{Name: sc, Description: scopeText(api, sc),
+			Refused: refusedBecause(c, api, roles, sc)})
 	}
 	// "Not you?": the same request again, after a fresh sign-in.
 	if sw, err := s.resumeURL(pendingAuthz{Req: p.Req, ID: p.ID, Created: p.Created, ForceLogin: true, PriorSession: sess.ID,
@@ -66,6 +88,38 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 	// Chromium checks form-action on the redirect that answers the form too.
 	web.SetFormAction(w, web.FormTarget(p.Req.Redirect))
 	return web.Render(w, r, http.StatusOK, templates.Consent(v))
+}
+
+// scopeText is a scope's description for people: the OIDC scopes' own, or the
+// API's; "" when there is none.
+func scopeText(api *store.API, sc string) string {
+	if t, ok := identityScopeText[sc]; ok {
+		return t
+	}
+	if api != nil {
+		if i := slices.IndexFunc(api.Scopes, func(x store.Scope) bool { return x.Name == sc }); i >= 0 {
+			return api.Scopes[i].Description
+		}
+	}
+	return ""
+}
+
+// refusedBecause says why token.GrantScopes dropped a requested scope, in the
+// order it checks: the client may not ask for it, no API has it, or the
+// person's roles do not entitle them to it.
+func refusedBecause(c *store.Client, api *store.API, roles []string, sc string) string {
+	if !slices.Contains(c.Scopes, sc) {
+		return templates.RefusedClient
+	}
+	if api == nil || !slices.ContainsFunc(api.Scopes, func(x store.Scope) bool { return x.Name == sc }) {
+		return templates.RefusedUnknown
+	}
+	return templates.RefusedRole
+}
+
+func isHTTPSURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "https"
 }
 
 func clientName(c *store.Client) string {
@@ -205,8 +259,37 @@ func (s *Server) HandleConsentRevoke(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	s.web.Record(r, u.ID, "consent.revoked", clientID, nil)
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	http.Redirect(w, r, "/account?"+url.Values{"revoked": {clientID}}.Encode(), http.StatusSeeOther)
 	return nil
+}
+
+// HandleConsentRevokePage asks the person to confirm revoking a connected app's
+// access (the account page's "Revoke"): a second step that works without
+// JavaScript, its form carrying the CSRF token of HandleConsentRevoke.
+func (s *Server) HandleConsentRevokePage(w http.ResponseWriter, r *http.Request) error {
+	_, u, ok := s.web.RequireSession(w, r)
+	if !ok {
+		return nil
+	}
+	ctx := r.Context()
+	clientID := r.URL.Query().Get("client")
+	if _, err := s.store.Consents().Get(ctx, u.ID, clientID); err != nil {
+		if isNotFound(err) {
+			return web.ErrNotFound
+		}
+		return err
+	}
+	name := clientID
+	if cl, err := s.registry.Client(ctx, clientID); err == nil && cl != nil {
+		name = clientName(cl)
+	}
+	v := templates.AccountConfirmView{Page: templates.Page{Title: "Revoke access?", SignedInAs: web.DisplayName(u)},
+		Action: "/account/apps/revoke", Field: "client", Value: clientID, App: name}
+	var err error
+	if v.CSRF, err = s.web.CSRFToken(w, r, v.Action); err != nil {
+		return err
+	}
+	return web.Render(w, r, http.StatusOK, templates.AccountConfirm(v))
 }
 
 // ConnectedApps lists the person's consents for the account page.
@@ -216,8 +299,10 @@ func (s *Server) ConnectedApps(ctx context.Context, userID string) ([]templates.
 		return nil, err
 	}
 	var out []templates.AppRow
+	now := s.Now()
 	for _, c := range list {
-		row := templates.AppRow{ClientID: c.ClientID, Name: c.ClientID, Scopes: token.FormatScope(c.Scopes), LastUsed: web.StampTime(c.LastUsedAt)}
+		row := templates.AppRow{ClientID: c.ClientID, Name: c.ClientID, Scopes: token.FormatScope(c.Scopes),
+			LastUsed: templates.When{At: c.LastUsedAt, Now: now}}
 		if cl, err := s.registry.Client(ctx, c.ClientID); err == nil && cl != nil {
 			row.Name = clientName(cl)
 		}

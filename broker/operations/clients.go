@@ -181,6 +181,7 @@ func clientChanges(old, cur store.Client) map[string]any {
 	}
 	add("name", old.Name, cur.Name)
 	add("logo_uri", old.LogoURI, cur.LogoURI)
+	add("client_uri", old.ClientURI, cur.ClientURI)
 	add("public", old.Public, cur.Public)
 	add("first_party", old.FirstParty, cur.FirstParty)
 	add("redirect_uris", old.RedirectURIs, cur.RedirectURIs)

@@ -114,6 +114,9 @@ func ClientProblems(c store.Client) []string {
 	if c.LogoURI != "" && !isHTTPS(c.LogoURI) {
 		add("logo URI must be an https URL")
 	}
+	if c.ClientURI != "" && !isHTTPS(c.ClientURI) {
+		add("home page must be an https URL")
+	}
 	for _, s := range c.Scopes {
 		if !ValidScopeToken(s) {
 			add("scope %q is not a valid scope token", s)

@@ -35,6 +35,8 @@ func TestValidateClient(t *testing.T) {
 			c.TokenEndpointAuthMethod = AuthPrivateKeyJWT
 			c.JWKS = []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)
 		},
+		"http home page":       func(c *store.Client) { c.ClientURI = "http://app1.test/" },
+		"javascript home page": func(c *store.Client) { c.ClientURI = "javascript:alert(1)" },
 		"http JWKS URI": func(c *store.Client) {
 			c.TokenEndpointAuthMethod, c.JWKSURI = AuthPrivateKeyJWT, "http://keys.test/jwks"
 		},

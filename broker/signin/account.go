@@ -3,7 +3,9 @@ package signin
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
+	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/web"
@@ -40,22 +42,21 @@ func (s *Server) HandleAccount(w http.ResponseWriter, r *http.Request) error {
 		}
 		return id
 	}
+	now := s.Now()
+	when := func(t time.Time) templates.When { return templates.When{At: t, Now: now} }
 	v := templates.AccountView{Page: templates.Page{Title: "Your account", SignedInAs: web.DisplayName(u)},
 		Name: u.Name, Email: u.Email, Roles: sess.Roles}
 	for _, id := range ids {
 		v.Identities = append(v.Identities, templates.IdentityRow{ProviderID: id.ProviderID, ProviderName: name(id.ProviderID),
-			Subject: id.Subject, Email: id.Email, LinkedAt: web.StampTime(id.LinkedAt), LastLoginAt: web.StampTime(id.LastLoginAt)})
+			Subject: id.Subject, Email: id.Email, LinkedAt: when(id.LinkedAt), LastLoginAt: when(id.LastLoginAt)})
 		if id.ProviderID == sess.ProviderID && id.Subject == sess.Subject {
 			v.PictureURL = web.HTTPSURL(pictureClaim(id.Claims))
 		}
 	}
-	now := s.Now()
-	for _, x := range sessions {
-		if !now.Before(x.ExpiresAt) || !now.Before(x.LastSeenAt.Add(s.cfg.SessionIdleTimeout)) {
-			continue
-		}
+	for _, x := range s.liveSessions(sessions) {
+		d := web.ParseDevice(x.UserAgent)
 		v.Sessions = append(v.Sessions, templates.SessionRow{ID: x.ID, ProviderName: name(x.ProviderID), IP: x.IP,
-			UserAgent: x.UserAgent, Started: web.StampTime(x.CreatedAt), LastSeen: web.StampTime(x.LastSeenAt), Current: x.ID == sess.ID})
+			Browser: d.Browser, OS: d.OS, Started: when(x.CreatedAt), LastSeen: when(x.LastSeenAt), Current: x.ID == sess.ID})
 	}
 	for _, c := range enabled {
 		if !slices.ContainsFunc(ids, func(id store.Identity) bool { return id.ProviderID == c.ID }) {
@@ -63,16 +64,30 @@ func (s *Server) HandleAccount(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if p := r.URL.Query().Get("linked"); p != "" && names[p] != "" {
-		v.Notice = "Linked your account at " + names[p] + "."
+		v.LinkedName = names[p]
 	}
 	if v.Apps, err = s.authz.ConnectedApps(r.Context(), u.ID); err != nil {
 		return err
 	}
+	// What the confirmed Revoke or End did, said on the page it returns to: only
+	// when it is so (the app holds no consent; the session is not live), so a
+	// crafted link cannot make the page claim it.
+	if c := r.URL.Query().Get("revoked"); c != "" && !slices.ContainsFunc(v.Apps, func(a templates.AppRow) bool { return a.ClientID == c }) {
+		if cl, err := s.store.Clients().Get(ctx, c); err == nil {
+			v.RevokedApp = cl.Name
+			if v.RevokedApp == "" {
+				v.RevokedApp = cl.ID
+			}
+		}
+	}
+	if e := r.URL.Query().Get("ended"); e != "" && !slices.ContainsFunc(v.Sessions, func(x templates.SessionRow) bool { return x.ID == e }) {
+		v.EndedSession = true
+	}
 	if v.DelegationsGiven, v.DelegationsReceived, err = s.activeDelegations(r, u.ID); err != nil {
 		return err
 	}
-	for action, dst := range map[string]*string{"/account/sessions/end": &v.CSRFEnd, "/account/unlink": &v.CSRFUnlink,
-		"/account/link": &v.CSRFLink, "/logout": &v.CSRFLogout, "/account/apps/revoke": &v.CSRFRevoke} {
+	for action, dst := range map[string]*string{"/account/unlink": &v.CSRFUnlink,
+		"/account/link": &v.CSRFLink, "/logout": &v.SignOutCSRF} {
 		if *dst, err = s.web.CSRFToken(w, r, action); err != nil {
 			return err
 		}
@@ -110,6 +125,44 @@ func pictureClaim(raw []byte) string {
 	return c.Picture
 }
 
+// liveSessions are those of list that have neither expired nor gone idle.
+func (s *Server) liveSessions(list []store.Session) []store.Session {
+	now := s.Now()
+	var out []store.Session
+	for _, x := range list {
+		if now.Before(x.ExpiresAt) && now.Before(x.LastSeenAt.Add(s.cfg.SessionIdleTimeout)) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// HandleSessionEndPage asks the person to confirm ending one of their sessions
+// (the account page's "End"): a second step that works without JavaScript.
+func (s *Server) HandleSessionEndPage(w http.ResponseWriter, r *http.Request) error {
+	sess, u, ok := s.web.RequireSession(w, r)
+	if !ok {
+		return nil
+	}
+	list, err := s.store.Sessions().ListForUser(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	live := s.liveSessions(list)
+	i := slices.IndexFunc(live, func(x store.Session) bool { return x.ID == r.URL.Query().Get("session") })
+	if i < 0 {
+		return web.ErrNotFound // not one of theirs: say nothing about it
+	}
+	d := web.ParseDevice(live[i].UserAgent)
+	v := templates.AccountConfirmView{Page: templates.Page{Title: "End this session?", SignedInAs: web.DisplayName(u)},
+		Action: "/account/sessions/end", Field: "session", Value: live[i].ID, Browser: d.Browser, OS: d.OS, IP: live[i].IP,
+		Current: live[i].ID == sess.ID}
+	if v.CSRF, err = s.web.CSRFToken(w, r, v.Action); err != nil {
+		return err
+	}
+	return web.Render(w, r, http.StatusOK, templates.AccountConfirm(v))
+}
+
 // HandleSessionEnd ends one of the signed-in person's sessions.
 func (s *Server) HandleSessionEnd(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.web.RequireSession(w, r)
@@ -131,7 +184,7 @@ func (s *Server) HandleSessionEnd(w http.ResponseWriter, r *http.Request) error 
 		http.Redirect(w, r, "/signed-out", http.StatusSeeOther)
 		return nil
 	}
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	http.Redirect(w, r, "/account?"+url.Values{"ended": {target}}.Encode(), http.StatusSeeOther)
 	return nil
 }
 

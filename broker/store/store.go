@@ -180,9 +180,12 @@ type Providers interface {
 
 // Client is an OAuth 2.0 client application.
 type Client struct {
-	ID                     string
-	Name                   string
-	LogoURI                string
+	ID      string
+	Name    string
+	LogoURI string
+	// ClientURI is the app's home page (RFC 7591 §2 client_uri), shown on the
+	// consent page; https only, like LogoURI (SECURITY.md WEB-17).
+	ClientURI              string
 	SecretHash             []byte // SHA-256 of a generated 256-bit secret; empty for public clients
 	Public                 bool
 	FirstParty             bool
@@ -668,6 +671,10 @@ type AuditEvent struct {
 	IP        string
 	RequestID string
 	Details   []byte // JSON object
+	// EventID, made by the writer, makes Append insert-once: an event whose
+	// EventID is stored already is skipped, so a retried batch or a replayed
+	// spill file stores nothing twice. Empty: no such check.
+	EventID string
 }
 
 // AuditFilter selects audit events, newest first; zero fields do not filter.
@@ -778,6 +785,7 @@ func ParseAuditCursor(s string) (AuditCursor, error) {
 // Audit stores the append-only audit log.
 type Audit interface {
 	// Append stores the events in one transaction; the store assigns their IDs.
+	// Events whose EventID is stored already are skipped, without error.
 	Append(ctx context.Context, events ...AuditEvent) error
 	List(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 	// Count returns how many events f selects (ignoring Limit and After),

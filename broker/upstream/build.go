@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -88,6 +89,11 @@ func decodeStrict(b []byte, v any) error {
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
 		return fmt.Errorf("%w: settings: %w", providers.ErrConfig, err)
+	}
+	// One value: a Decoder stops after the first, and what follows it would go
+	// unread without a word (found by FuzzParseSpecs).
+	if _, err := d.Token(); err != io.EOF {
+		return fmt.Errorf("%w: settings: data after the JSON value", providers.ErrConfig)
 	}
 	return nil
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sigs.k8s.io/yaml"
+	"regexp"
 	"slices"
 	"time"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/providers"
@@ -78,12 +80,24 @@ func toJSON(b []byte) ([]byte, error) {
 	if len(b) > 0 && (b[0] == '{' || b[0] == '[') {
 		return b, nil
 	}
+	// yaml.YAMLToJSON reads the first document and drops the rest: a second one
+	// (YAML 1.2 §9.2, "---" at the start of a line) is refused instead.
+	if yamlDocumentStart.Match(bytes.TrimPrefix(yamlLeading.ReplaceAll(b, nil), []byte("---"))) {
+		return nil, fmt.Errorf("%w: more than one YAML document", providers.ErrConfig)
+	}
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: neither JSON nor YAML: %v", providers.ErrConfig, err)
 	}
 	return j, nil
 }
+
+var (
+	// yamlLeading is the blank and comment lines before a document's content.
+	yamlLeading = regexp.MustCompile(`\A(?:[ \t]*(?:#[^\n]*)?\n)*`)
+	// yamlDocumentStart is a "---" line, which starts a document.
+	yamlDocumentStart = regexp.MustCompile(`(?m)^---(?:[ \t]|$)`)
+)
 
 func encode(v any) ([]byte, error) { return json.Marshal(v) }
 

@@ -58,3 +58,26 @@ providers:
 		}
 	}
 }
+
+// TestParseSpecsRefusesTrailingData: a providers file is one JSON value or one
+// YAML document; what follows it is refused, not silently left unread (a second
+// list of providers concatenated to the first would otherwise never be applied).
+// Found by FuzzParseSpecs.
+func TestParseSpecsRefusesTrailingData(t *testing.T) {
+	for name, file := range map[string]string{
+		"second JSON list":     `[{"id": "a", "kind": "oidc"}] [{"id": "b", "kind": "oidc"}]`,
+		"second JSON object":   `{"providers": [{"id": "a"}]}{"providers": [{"id": "b"}]}`,
+		"trailing garbage":     `{"providers": [{"id": "a"}]}0`,
+		"second YAML document": "- id: a\n  kind: oidc\n---\n- id: b\n  kind: oidc\n",
+	} {
+		if specs, err := ParseSpecs([]byte(file)); err == nil {
+			t.Errorf("%s: accepted as %+v", name, specs)
+		}
+	}
+	if one, err := ParseSpec([]byte(`{"id": "a"} {"id": "b"}`)); err == nil {
+		t.Errorf("one provider with a second after it: accepted as %+v", one)
+	}
+	if specs, err := ParseSpecs([]byte("---\n- id: a\n  kind: oidc\n")); err != nil || len(specs) != 1 {
+		t.Errorf("one YAML document with a leading ---: %v %+v", err, specs)
+	}
+}

@@ -21,10 +21,11 @@ func (c *Core) AuditEvent(r *http.Request, actor, action, target string, details
 }
 
 // Record writes a security event synchronously; a failure to write is logged,
-// not shown (the refusal itself stands).
+// not shown (the refusal itself stands), and the event is held to be written
+// when the database is back (audit.Writer.RecordOrHold).
 func (c *Core) Record(r *http.Request, actor, action, target string, details map[string]any) {
-	if err := c.Audit.Record(r.Context(), c.AuditEvent(r, actor, action, target, details)); err != nil {
-		c.Log.ErrorContext(r.Context(), "audit record failed", "request_id", RequestID(r.Context()), "action", action,
+	if err := c.Audit.RecordOrHold(r.Context(), c.AuditEvent(r, actor, action, target, details)); err != nil {
+		c.Log.ErrorContext(r.Context(), "audit record failed; held to retry", "request_id", RequestID(r.Context()), "action", action,
 			"error", strings.TrimSpace(err.Error()))
 	}
 }
@@ -110,8 +111,10 @@ func (c *Core) AuditRejection(r *http.Request, endpoint string, oe *OAuthError) 
 	for k, v := range oe.Details {
 		details[k] = v
 	}
-	if err := c.AuditSecurity(r, Truncate(client, 128), "oauth.rejected", target, details); err != nil {
-		c.Log.ErrorContext(r.Context(), "audit record failed", "request_id", RequestID(r.Context()), "action", "oauth.rejected",
+	// The refusal stands either way: a record the database cannot take now is
+	// held and written when it is back.
+	if err := c.Audit.RecordOrHold(r.Context(), c.AuditEvent(r, "client:"+Truncate(client, 128), "oauth.rejected", target, details)); err != nil {
+		c.Log.ErrorContext(r.Context(), "audit record failed; held to retry", "request_id", RequestID(r.Context()), "action", "oauth.rejected",
 			"error", strings.TrimSpace(err.Error()))
 	}
 }

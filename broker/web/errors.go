@@ -90,7 +90,7 @@ func (c *Core) RenderError(w http.ResponseWriter, r *http.Request, err error) {
 		Message:   ue.Message,
 		Next:      ue.Next,
 		RequestID: ri.ID,
-	}).Render(r.Context(), w)
+	}).Render(pageContext(r), w)
 }
 
 // classify maps any error to what a person may see. An unexpected failure while the

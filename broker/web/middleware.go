@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // RequestInfo is what the outermost middleware learns about a request and every
@@ -22,6 +24,8 @@ type RequestInfo struct {
 	IP     string
 	Secure bool
 	Start  time.Time
+	// Brand is the configured brand web.Render gives the pages; nil for none.
+	Brand *templates.Brand
 }
 
 type ctxKey int
@@ -44,7 +48,7 @@ var wellFormedRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
 // forged by anyone else).
 func (c *Core) WithRequestInfo(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ri := RequestInfo{Start: c.Now(), Secure: r.TLS != nil}
+		ri := RequestInfo{Start: c.Now(), Secure: r.TLS != nil, Brand: c.brand}
 		peer := remoteAddr(r)
 		ri.IP = peer.String()
 		if c.trustedProxy(peer) {

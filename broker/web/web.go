@@ -15,6 +15,8 @@ import (
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/store"
+
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // Core is the state the HTTP plumbing shares across capabilities. It is built
@@ -32,6 +34,10 @@ type Core struct {
 	// Cookies is the browser cookie (pre-login state and the CSRF secret).
 	Cookies *sessions.CookieStore
 	CSRF    *http.CrossOriginProtection
+	// brand is what pages show of the organisation (nil: Gatehouse's own), and
+	// brandCSS its colours (HandleBrandCSS).
+	brand    *templates.Brand
+	brandCSS []byte
 }
 
 // Options are Core's dependencies.
@@ -64,6 +70,7 @@ func NewCore(o Options) (*Core, error) {
 	if c.Cookies, err = NewCookieStore(o.Config); err != nil {
 		return nil, err
 	}
+	c.brand, c.brandCSS = brandPages(o.Config.Brand)
 	c.CSRF = http.NewCrossOriginProtection()
 	c.CSRF.AddTrustedOrigin(o.Config.Issuer.Scheme + "://" + o.Config.Issuer.Host)
 	return c, nil

@@ -190,6 +190,8 @@ func privateMaterial(t *testing.T, url string) [][]byte {
 func TestServeOnPostgres(t *testing.T) {
 	vars := baseVars(t)
 	vars["GATEHOUSE_DATABASE_URL"] = pgtest.URL(t)
+	// Not the default in the working directory: this test's own.
+	vars["GATEHOUSE_AUDIT_SPILL_FILE"] = filepath.Join(t.TempDir(), "audit.spill")
 	g := start(t, vars, "serve")
 	if code, body := get(t, g.url+"/readyz"); code != 200 || !strings.Contains(body, `"database":"ok"`) {
 		t.Fatalf("readyz on PostgreSQL: %d %s", code, body)

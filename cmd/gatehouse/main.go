@@ -43,6 +43,7 @@ func commands() []command {
 		{"migrate", "Apply database migrations (up) or show them (status)", cmdMigrate},
 		{"keys", "List or rotate token-signing keys", cmdKeys},
 		{"reseal", "Re-encrypt every secret at rest under the newest master key", cmdReseal},
+		{"backup", "Write a consistent copy of the SQLite database to a file while serving", cmdBackup},
 		{"watermark", "After restoring a backup: revoke every token and session issued before a time", cmdWatermark},
 		{"clients", "Manage OAuth clients (create, list, show, update, delete, rotate-secret)", cmdClients},
 		{"apis", "Manage APIs (resource servers) and their scopes", cmdAPIs},

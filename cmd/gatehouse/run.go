@@ -80,6 +80,7 @@ func openDatabase(ctx context.Context, cfg *config.Config) (*sqlstore.DB, error)
 	if err != nil {
 		return nil, err
 	}
+	db.SetMaxConns(cfg.DBMaxConns)
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -143,7 +144,12 @@ func run(ctx context.Context, env *environment, cfg *config.Config) error {
 	if err := km.EnsureKey(ctx); err != nil {
 		return err
 	}
-	aw := audit.NewWriter(db.Audit(), log, audit.Options{})
+	// Events the database refuses are held, then spilled to this replica's own
+	// file and replayed from it, here at start first (README: Audit durability).
+	aw, err := audit.Open(db.Audit(), log, audit.Options{FlushInterval: cfg.AuditFlushInterval, SpillPath: cfg.AuditSpillPath()})
+	if err != nil {
+		return fmt.Errorf("GATEHOUSE_AUDIT_SPILL_FILE: %w", err)
+	}
 	opts := broker.Options{Config: cfg, Store: db, Keys: km, Audit: aw, Logger: log}
 	ring, err := seal.NewKeyring(cfg.MasterKeys...)
 	if err != nil {

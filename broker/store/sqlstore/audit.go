@@ -31,7 +31,23 @@ func (s audit) Append(ctx context.Context, events ...store.AuditEvent) error {
 	return nil
 }
 
-const auditInsert = `INSERT INTO audit_events (occurred_at, actor, action, target, ip, request_id, details) VALUES `
+const auditInsert = `INSERT INTO audit_events (occurred_at, actor, action, target, ip, request_id, details, event_id) VALUES `
+
+// auditOnce skips an event whose event_id is stored already (migration 0016): a
+// retried batch or a replayed spill file stores nothing twice. NULL IDs never
+// conflict.
+const auditOnce = ` ON CONFLICT (event_id) DO NOTHING`
+
+// auditColumns is how many values one row of auditInsert takes.
+const auditColumns = 8
+
+// eventID is e's EventID for a query: NULL when empty.
+func eventID(e store.AuditEvent) any {
+	if e.EventID == "" {
+		return nil
+	}
+	return e.EventID
+}
 
 // appendPrepared runs one prepared single-row INSERT per event. SQLite runs in
 // process, so a row costs only its bind and step, while preparing a many-row
@@ -42,7 +58,7 @@ const auditInsert = `INSERT INTO audit_events (occurred_at, actor, action, targe
 // statement to watch it, which cost nearly as much as the insert itself. A row
 // cannot wait on another connection: BEGIN IMMEDIATE took the write lock.
 func (s audit) appendPrepared(ctx context.Context, tx *sql.Tx, events []store.AuditEvent) error {
-	stmt, err := tx.PrepareContext(ctx, auditInsert+`($1, $2, $3, $4, $5, $6, $7)`)
+	stmt, err := tx.PrepareContext(ctx, auditInsert+`($1, $2, $3, $4, $5, $6, $7, $8)`+auditOnce)
 	if err != nil {
 		return err
 	}
@@ -52,7 +68,7 @@ func (s audit) appendPrepared(ctx context.Context, tx *sql.Tx, events []store.Au
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(rowCtx, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details)); err != nil {
+		if _, err := stmt.ExecContext(rowCtx, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details), eventID(e)); err != nil {
 			return err
 		}
 	}
@@ -67,21 +83,22 @@ func (s audit) appendMultiRow(ctx context.Context, tx *sql.Tx, events []store.Au
 		events = events[len(batch):]
 		var q strings.Builder
 		q.WriteString(auditInsert)
-		args := make([]any, 0, 7*len(batch))
+		args := make([]any, 0, auditColumns*len(batch))
 		for i, e := range batch {
 			if i > 0 {
 				q.WriteString(", ")
 			}
 			q.WriteString("(")
-			for j := range 7 {
+			for j := range auditColumns {
 				if j > 0 {
 					q.WriteString(", ")
 				}
-				q.WriteString("$" + strconv.Itoa(7*i+j+1))
+				q.WriteString("$" + strconv.Itoa(auditColumns*i+j+1))
 			}
 			q.WriteString(")")
-			args = append(args, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details))
+			args = append(args, s.db.ts(e.Time), e.Actor, e.Action, e.Target, e.IP, e.RequestID, blob(e.Details), eventID(e))
 		}
+		q.WriteString(auditOnce)
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return err
 		}
@@ -288,6 +305,5 @@ func (s replay) Used(ctx context.Context, key string, now time.Time) (bool, erro
 }
 
 func (s replay) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
-	return s.db.execCount(ctx, "replay: delete expired", `DELETE FROM replay_cache WHERE expires_at < $1`,
-		s.db.ts(before))
+	return s.db.deleteExpired(ctx, "replay: delete expired", "replay_cache", "id", "expires_at", before)
 }

@@ -62,5 +62,5 @@ RETURNING `+codeColumns, codeHash, s.db.ts(now)))
 }
 
 func (s codes) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
-	return s.db.execCount(ctx, "codes: delete expired", `DELETE FROM auth_codes WHERE expires_at < $1`, s.db.ts(before))
+	return s.db.deleteExpired(ctx, "codes: delete expired", "auth_codes", "code_hash", "expires_at", before)
 }

@@ -52,6 +52,11 @@ WHERE token_hash = $1`, tokenHash))
 	return t, nil
 }
 
+// rotateClaim marks an unused, live token rotated and returns it.
+const rotateClaim = `UPDATE refresh_tokens SET rotated_at = $2
+WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+RETURNING ` + refreshColumns
+
 // Rotate claims the old token with a conditional UPDATE, as Codes.Redeem does, and
 // inserts next in the same transaction. next joins the old token's family whatever
 // its FamilyID.
@@ -60,13 +65,20 @@ func (s refreshTokens) Rotate(ctx context.Context, oldHash []byte, next store.Re
 	var old store.RefreshToken
 	var reused bool
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		old, err = scanRefresh(tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET rotated_at = $2
-WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-RETURNING `+refreshColumns, oldHash, s.db.ts(now)))
+		// Prepared: on SQLite the one writer is held from BEGIN to COMMIT, and
+		// parsing these two statements took longer than running them.
+		claim, err := s.db.txStmt(ctx, tx, rotateClaim)
+		if err != nil {
+			return err
+		}
+		old, err = scanRefresh(claim.QueryRowContext(ctx, oldHash, s.db.ts(now)))
 		if err == nil {
 			next.FamilyID = old.FamilyID
-			_, err = tx.ExecContext(ctx, insertRefresh, s.insertArgs(next)...)
+			insert, err := s.db.txStmt(ctx, tx, insertRefresh)
+			if err != nil {
+				return err
+			}
+			_, err = insert.ExecContext(ctx, s.insertArgs(next)...)
 			return err
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -129,6 +141,5 @@ func (s refreshTokens) Revoke(ctx context.Context, f store.RefreshFilter, now ti
 }
 
 func (s refreshTokens) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
-	return s.db.execCount(ctx, "refresh tokens: delete expired", `DELETE FROM refresh_tokens WHERE expires_at < $1`,
-		s.db.ts(before))
+	return s.db.deleteExpired(ctx, "refresh tokens: delete expired", "refresh_tokens", "token_hash", "expires_at", before)
 }

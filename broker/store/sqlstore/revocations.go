@@ -88,8 +88,7 @@ func latestQuery(n int) string {
 }
 
 func (s revocations) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
-	return s.db.execCount(ctx, "revocations: delete expired", `DELETE FROM token_revocations WHERE keep_until < $1`,
-		s.db.ts(before))
+	return s.db.deleteExpired(ctx, "revocations: delete expired", "token_revocations", "key", "keep_until", before)
 }
 
 var _ store.Revocations = revocations{}

@@ -25,13 +25,7 @@ func (s signIns) Record(ctx context.Context, in store.SignIn) ([]string, error) 
 	x := in.Session
 	var evicted []string
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
-		stmt := func(query string) (*sql.Stmt, error) {
-			st, err := s.db.prepared(ctx, query)
-			if err != nil {
-				return nil, err
-			}
-			return tx.StmtContext(ctx, st), nil
-		}
+		stmt := func(query string) (*sql.Stmt, error) { return s.db.txStmt(ctx, tx, query) }
 		exec := func(query string, args ...any) (int64, error) {
 			st, err := stmt(query)
 			if err != nil {

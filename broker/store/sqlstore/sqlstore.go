@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -28,15 +29,42 @@ import (
 // maxIdleConns is how many idle connections the pool keeps for reuse.
 const maxIdleConns = 16
 
+// DefaultMaxConns caps a PostgreSQL pool until SetMaxConns says otherwise
+// (GATEHOUSE_DB_MAX_CONNS): without a cap a database that hangs lets every waiting
+// request open one more connection, until the server's max_connections refuses
+// every replica (issue 14).
+const DefaultMaxConns = 20
+
+// connectTimeout bounds establishing one PostgreSQL connection (dial, TLS,
+// start-up, authentication) unless the URL sets connect_timeout: a server that
+// accepts TCP but does not answer, frozen or overloaded, fails the connection
+// rather than holding a pool slot until the caller's deadline.
+const connectTimeout = "5"
+
 // DB is a store.Store backed by SQLite or PostgreSQL.
 type DB struct {
-	// sql is what the aggregates query: the pool, or inside InTx its transaction.
-	sql        querier
-	pool       *sql.DB
+	// sql is what the aggregates query: the pools (see router), or inside InTx
+	// its transaction.
+	sql querier
+	// pool runs every write and transaction. On SQLite it is the one writer: a
+	// single connection, so writers queue in Go (in order, bounded by their
+	// ctx) instead of in SQLite's busy loop, where they failed with SQLITE_BUSY
+	// once busy_timeout ran out (issue 14).
+	pool *sql.DB
+	// read runs statements that only read, outside a transaction. On SQLite a
+	// pool of query_only connections that WAL lets read beside the writer; on
+	// PostgreSQL the same pool as pool.
+	read       *sql.DB
 	tx         *sql.Tx // InTx's transaction; nil outside one
 	dialect    *dialect
 	migrations []migration
-	stmts      *sync.Map // query text -> *sql.Stmt on pool, see prepared
+	stmts      *sync.Map // stmtKey -> *sql.Stmt, see prepared
+}
+
+// stmtKey names a prepared statement: a statement belongs to one pool.
+type stmtKey struct {
+	pool  *sql.DB
+	query string
 }
 
 // querier is what *sql.DB and *sql.Tx have in common that the aggregates use.
@@ -67,7 +95,7 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		dsn, err = sqliteDSN(rest)
 	case "postgres", "postgresql":
 		d = postgresDialect
-		dsn = databaseURL
+		dsn, err = postgresDSN(databaseURL)
 	default:
 		return nil, fmt.Errorf("sqlstore: open: unsupported database URL scheme %q (want sqlite or postgres)", scheme)
 	}
@@ -78,6 +106,27 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
+	sdb, err := openPool(ctx, d, dsn)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{sql: sdb, pool: sdb, read: sdb, dialect: d, migrations: migrations, stmts: new(sync.Map)}
+	if d == sqliteDialect {
+		// The writer first: its connection turns the file to WAL, which the
+		// readers' query_only connections could not.
+		sdb.SetMaxOpenConns(1)
+		if db.read, err = openPool(ctx, d, dsn+"&_query_only=1"); err != nil {
+			_ = sdb.Close() // the reader's error is the one worth reporting
+			return nil, err
+		}
+		db.sql = router{read: db.read, write: sdb}
+	}
+	db.SetMaxConns(DefaultMaxConns)
+	return db, nil
+}
+
+// openPool opens and pings one pool.
+func openPool(ctx context.Context, d *dialect, dsn string) (*sql.DB, error) {
 	sdb, err := sql.Open(d.driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
@@ -92,7 +141,74 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 	// of an introspection request under load). Idle ones still close after a while.
 	sdb.SetMaxIdleConns(maxIdleConns)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{sql: sdb, pool: sdb, dialect: d, migrations: migrations, stmts: new(sync.Map)}, nil
+	return sdb, nil
+}
+
+// router sends a statement that only reads to the read pool and every other one
+// (INSERT, UPDATE, DELETE, with or without RETURNING) to the writer. A write
+// misrouted to the read pool fails at once (its connections are query_only)
+// rather than contending for the file's write lock.
+type router struct{ read, write *sql.DB }
+
+func (r router) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.write.ExecContext(ctx, query, args...)
+}
+
+func (r router) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return r.poolFor(query).QueryContext(ctx, query, args...)
+}
+
+func (r router) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.poolFor(query).QueryRowContext(ctx, query, args...)
+}
+
+func (r router) poolFor(query string) *sql.DB {
+	if readOnly(query) {
+		return r.read
+	}
+	return r.write
+}
+
+// readOnly reports whether query is a plain SELECT. A WITH may hold a write
+// (a data-modifying CTE on PostgreSQL), so it goes to the writer like
+// everything that is not a SELECT.
+func readOnly(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
+}
+
+// poolFor is the pool that runs query outside a transaction.
+func (db *DB) poolFor(query string) *sql.DB {
+	if readOnly(query) {
+		return db.read
+	}
+	return db.pool
+}
+
+// SetMaxConns caps the PostgreSQL pool at n open connections (n > 0): a caller
+// that finds them all busy waits for one until its context ends, which bounds
+// that wait (GATEHOUSE_REQUEST_TIMEOUT for requests). SQLite is not capped here:
+// its writer has one connection, its readers do not wait for each other.
+func (db *DB) SetMaxConns(n int) {
+	if db.dialect == sqliteDialect || n <= 0 {
+		return
+	}
+	db.pool.SetMaxOpenConns(n)
+}
+
+// postgresDSN is databaseURL with connect_timeout added if it names none.
+func postgresDSN(databaseURL string) (string, error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		// pgx also takes "key=value" strings, but the scheme check took URLs only.
+		return "", errors.New("postgres: database URL does not parse")
+	}
+	q := u.Query()
+	if q.Get("connect_timeout") == "" {
+		q.Set("connect_timeout", connectTimeout)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
 }
 
 // sqliteDSN creates the database file with mode 0600 if it is missing (it holds
@@ -120,17 +236,21 @@ func sqliteDSN(path string) (string, error) {
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
 		return "", fmt.Errorf("sqlite: %s is readable or writable by group or others (mode %v); chmod 600 it", path, perm)
 	}
-	// _txlock=immediate: a transaction takes the write lock at BEGIN, so two writers
-	// queue on busy_timeout instead of failing with SQLITE_BUSY when a reader tries to
-	// upgrade. synchronous=NORMAL is durable enough in WAL mode (a power loss may lose
-	// the last transactions, never corrupt the file).
+	// _txlock=immediate: a transaction takes the write lock at BEGIN, so it cannot
+	// fail with SQLITE_BUSY half way when a read would upgrade to a write. In this
+	// process only the one writer writes; busy_timeout covers another process
+	// (a CLI command beside the server). synchronous=NORMAL in WAL mode: a commit
+	// is in the WAL file when it returns, so a crash of the process (kill -9)
+	// loses nothing acknowledged; a power loss may lose the last transactions,
+	// never corrupt the file (https://www.sqlite.org/pragma.html#pragma_synchronous).
 	return path + "?_txlock=immediate&_busy_timeout=5000&_foreign_keys=1" +
 		"&_journal_mode=WAL&_synchronous=NORMAL", nil
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database answers. It asks the read pool: on SQLite
+// the writer may be busy with a sweep's batch, which says nothing of health.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.pool.PingContext(ctx); err != nil {
+	if err := db.read.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlstore: ping: %w", err)
 	}
 	return nil
@@ -145,7 +265,11 @@ func (db *DB) Close() error {
 		_ = st.(*sql.Stmt).Close() // closing the pool below reports what matters
 		return true
 	})
-	if err := db.pool.Close(); err != nil {
+	err := db.pool.Close()
+	if db.read != db.pool {
+		err = errors.Join(err, db.read.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("sqlstore: close: %w", err)
 	}
 	return nil
@@ -168,19 +292,28 @@ func (db *DB) Revocations() store.Revocations     { return revocations{db} }
 func (db *DB) SignIns() store.SignIns             { return signIns{db} }
 func (db *DB) Roles() store.Roles                 { return roles{db} }
 
-// prepared returns the statement for query, prepared on first use and kept until
-// Close, for the queries of hot paths: preparing costs SQLite more than running a
-// short indexed query. database/sql prepares it again on each pooled connection
-// that first runs it. The caller must pass a bounded set of query texts.
+// prepared returns the statement for query on the pool that runs it outside a
+// transaction (see prepareOn).
 func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := db.stmts.Load(query); ok {
+	return db.prepareOn(ctx, db.poolFor(query), query)
+}
+
+// prepareOn returns the statement for query on pool, prepared on first use and
+// kept until Close, for the queries of hot paths: preparing costs SQLite more
+// than running a short indexed query. database/sql prepares it again on each
+// pooled connection that first runs it. The caller must pass a bounded set of
+// query texts. A transaction's statements are prepared on db.pool, the pool of
+// its connection.
+func (db *DB) prepareOn(ctx context.Context, pool *sql.DB, query string) (*sql.Stmt, error) {
+	key := stmtKey{pool, query}
+	if st, ok := db.stmts.Load(key); ok {
 		return st.(*sql.Stmt), nil
 	}
-	st, err := db.pool.PrepareContext(ctx, query)
+	st, err := pool.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	if prev, loaded := db.stmts.LoadOrStore(query, st); loaded {
+	if prev, loaded := db.stmts.LoadOrStore(key, st); loaded {
 		_ = st.Close() // another caller prepared it first
 		return prev.(*sql.Stmt), nil
 	}
@@ -191,11 +324,26 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 // the pool's connections must not be used: on SQLite they would wait for the
 // transaction's write lock).
 func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	st, err := db.prepared(ctx, query)
-	if err != nil || db.tx == nil {
-		return st, err
+	if db.tx == nil {
+		return db.prepared(ctx, query)
 	}
-	return db.tx.StmtContext(ctx, st), nil
+	return db.txStmt(ctx, db.tx, query)
+}
+
+// txStmt returns query's statement on db.pool bound to tx. A statement not
+// prepared yet is prepared on tx's own connection, and on the pool in the
+// background for the next use: a transaction, which holds a connection, must
+// never wait for a second one. SQLite's writer has one connection (tx's).
+func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(stmtKey{db.pool, query}); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+	}
+	go func() {
+		pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = db.prepareOn(pctx, db.pool, query) // a failure leaves the next use to prepare it
+	}()
+	return tx.PrepareContext(ctx, query)
 }
 
 // inTx runs fn in a transaction and commits it if fn returns nil. Inside InTx fn
@@ -229,7 +377,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	txdb := &DB{sql: tx, pool: db.pool, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
+	txdb := &DB{sql: tx, pool: db.pool, read: db.read, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
 	if err := fn(txdb); err != nil {
 		_ = tx.Rollback() // fn's error says what went wrong
 		return err

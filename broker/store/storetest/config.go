@@ -145,6 +145,7 @@ func newClient(id string) store.Client {
 		ID:                       id,
 		Name:                     "Client " + id,
 		LogoURI:                  "https://app.example.com/logo.png",
+		ClientURI:                "https://app.example.com/",
 		SecretHash:               []byte{0xde, 0xad, 0xbe, 0xef},
 		Public:                   true,
 		FirstParty:               true,
@@ -201,7 +202,7 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		c := newClient("c1")
 		must(t, "Create", s.Clients().Create(t.Context(), c))
-		c = store.Client{ID: "c1", Name: "Renamed", RedirectURIs: []string{"https://new.example/cb"},
+		c = store.Client{ID: "c1", Name: "Renamed", ClientURI: "https://new.example/", RedirectURIs: []string{"https://new.example/cb"},
 			Audiences: []string{"https://new.example/api"}, AccessTokenTTL: time.Minute, IDTokenSignedResponseAlg: "EdDSA",
 			ResourceServerFor:  []string{"https://new.example/rs"},
 			ExchangeTokenTypes: []string{"urn:ietf:params:oauth:token-type:saml2"}, ExchangeProviders: []string{"saml1"},

@@ -260,7 +260,7 @@ func (fx *OAuthFixture) Rows(t *testing.T, table string) int {
 }
 
 // Assertion builds a private_key_jwt assertion for jwt1, with mutate applied.
-func (fx *OAuthFixture) Assertion(t *testing.T, mutate func(h map[string]any, c map[string]any)) string {
+func (fx *OAuthFixture) Assertion(t testing.TB, mutate func(h map[string]any, c map[string]any)) string {
 	t.Helper()
 	now := time.Now()
 	h := map[string]any{"alg": "ES256", "kid": "k1", "typ": "JWT"}
