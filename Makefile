@@ -12,9 +12,10 @@ DEMO := -tags demo
 
 .PHONY: demo test check bench load load-exchange fuzz
 
-## demo: run Gatehouse locally with a demo setup (http://localhost:8080)
+## demo: run Gatehouse locally with a demo setup (http://localhost:8080; PORT=9000 for
+## another port): builds with -tags demo, showing its progress, and runs `gatehouse demo`
 demo:
-	go run $(DEMO) ./cmd/gatehouse demo
+	@tools/demo.sh
 
 ## test: run every test (PostgreSQL and Chromium tests skip locally when not installed);
 ## tools/testsummary prints failed tests' output and ends with one line of counts. Its exit

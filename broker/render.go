@@ -12,5 +12,5 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) error {
 	if _, u, ok := s.web.CurrentSession(r); ok {
 		page.SignedInAs = web.DisplayName(u)
 	}
-	return web.Render(w, r, http.StatusOK, templates.Home(templates.HomeView{Page: page, Issuer: s.cfg.Issuer.String()}))
+	return web.Render(w, r, http.StatusOK, templates.Home(templates.HomeView{Page: page, Issuer: s.cfg.Issuer.String(), Demo: s.demo}))
 }

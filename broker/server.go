@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // KeySet is what the server needs of the signing-key manager: what the OAuth
@@ -62,6 +63,9 @@ type Options struct {
 	// ProviderCheckEvery is how often provider versions are re-read; 0 means
 	// upstream.DefaultCheckEvery.
 	ProviderCheckEvery time.Duration
+	// Demo, set by `gatehouse demo` only, makes the start page say what the
+	// demo is and who to sign in as.
+	Demo *templates.DemoIntro
 }
 
 // Server is Gatehouse's HTTP server. It is an http.Handler.
@@ -75,6 +79,7 @@ type Server struct {
 	web   *web.Core // the plumbing capabilities share; cfg, store, audit and log are its own too
 
 	upstreams *upstream.Registry
+	demo      *templates.DemoIntro // Options.Demo
 
 	// The capabilities, each a package of its own; what one needs of the
 	// other is an interface of broker/web, satisfied here.
@@ -107,6 +112,7 @@ func New(o Options) (*Server, error) {
 		log:   o.Logger,
 		Now:   o.Now,
 		mux:   http.NewServeMux(),
+		demo:  o.Demo,
 	}
 	if s.Now == nil {
 		s.Now = time.Now

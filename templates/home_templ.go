@@ -13,6 +13,8 @@ import templruntime "github.com/a-h/templ/runtime"
 type HomeView struct {
 	Page
 	Issuer string
+	// Demo is set in `gatehouse demo` only.
+	Demo *DemoIntro
 }
 
 func Home(v HomeView) templ.Component {
@@ -66,7 +68,7 @@ func Home(v HomeView) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(v.Issuer)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/home.templ`, Line: 23, Col: 52}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/home.templ`, Line: 25, Col: 52}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -75,6 +77,12 @@ func Home(v HomeView) templ.Component {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "</dd><dt>OpenID configuration</dt><dd><a href=\"/.well-known/openid-configuration\">/.well-known/openid-configuration</a></dd><dt>Signing keys</dt><dd><a href=\"/oauth2/jwks\">/oauth2/jwks</a></dd></dl></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
+			}
+			if v.Demo != nil {
+				templ_7745c5c3_Err = demoIntro(*v.Demo).Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
 			}
 			return nil
 		})

@@ -9,6 +9,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/broker"
 	"github.com/gatehouse/gatehouse/broker/operations"
@@ -18,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // demoActor sets up the demo's providers, API and app (the audit log's actor).
@@ -29,14 +34,21 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 			"generated master key), so a newcomer sees the whole product with one command.\n"+
 			"Delete the folder to start over.")
 	dataDir := fs.String("data-dir", "demo-data", "folder for the demo's database and master key")
-	listen := fs.String("listen-addr", "127.0.0.1:8080", "address to listen on")
+	listen := fs.String("listen-addr", "", "address to listen on (default: GATEHOUSE_LISTEN_ADDR, else 127.0.0.1:$PORT, else 127.0.0.1:8080);\n"+
+		"the demo's identity providers and app take the next three ports")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	_, port, err := net.SplitHostPort(*listen)
+	ports, err := demoListenAddr(*listen, env.lookupEnv)
 	if err != nil {
-		return fmt.Errorf("--listen-addr: must be host:port, like 127.0.0.1:8080")
+		return err
 	}
+	// Both addresses a newcomer opens are taken before anything is set up, so
+	// a busy port is one sentence saying how to choose another.
+	if err := ports.check(); err != nil {
+		return err
+	}
+	port := strconv.Itoa(ports.port)
 	envFile, err := prepareDemoData(*dataDir)
 	if err != nil {
 		return err
@@ -45,11 +57,12 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The demo ignores GATEHOUSE_* variables on purpose: it must work the same on
-	// every machine. Its own settings file is what the CLI commands it suggests read.
+	// The demo ignores GATEHOUSE_* variables on purpose, but for the address:
+	// it must work the same on every machine. Its own settings file is what the
+	// CLI commands it suggests read.
 	cfg, err := config.Load(config.Source{DotEnv: dot, Flags: map[string]string{
 		"GATEHOUSE_ISSUER":      "http://localhost:" + port,
-		"GATEHOUSE_LISTEN_ADDR": *listen,
+		"GATEHOUSE_LISTEN_ADDR": ports.addr,
 		"GATEHOUSE_LOG_FORMAT":  "text",
 		// The demo IdPs run in this process, on loopback over http.
 		"GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS": safehttp.LoopbackNetworks().String(),
@@ -76,50 +89,48 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		if idps, err = startDemoIdPs(ctx, ops, o); err != nil {
 			return err
 		}
-		if app, err = startDemoApp(ctx, ops, cfg.Issuer.String(), db.Users().Get); err != nil {
+		if app, err = startDemoApp(ctx, ops, ports.app, cfg.Issuer.String(), db.Users().Get); err != nil {
+			if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op == "listen" {
+				return ports.busy(ports.app, err) // taken since check
+			}
 			return err
 		}
+		o.Demo = &templates.DemoIntro{AppURL: app.url + "/", People: demoPeople}
 		return registerDemoExchange(ctx, ops, *dataDir, [][2]string{{"GATEHOUSE", cfg.Issuer.String()},
 			{"OIDC_IDP", idps.oidc.URL()}, {"SAML_IDP", idps.saml.Server.URL}})
 	}
 	demoEnv.ready = func(addr string) {
 		fmt.Fprintf(env.stdout, `
-  Gatehouse demo is running: open %[1]s/
+  Gatehouse demo is running.
 
-  Sign in (two demo identity providers run inside this process):
-    %[1]s/login   type alice@oidc.example or bob@oidc.example (OIDC),
-                                 or carol@saml.example or dave@saml.example (SAML),
-                                 pick who you are at the demo IdP, and land on your
-                                 account page with your roles; then sign out there.
-    %[4]s/   the demo app: signs in through Gatehouse (code + PKCE),
-                                 asks to approve, and shows the ID token, access token
-                                 and UserInfo. alice, bob, carol and dave each get
-                                 different scopes of the Demo Notes API from their roles;
-                                 "Connected apps" on the account page revokes it.
-    go run ./cmd/gatehouse users show alice@oidc.example --env-file %[2]s
-                                 the claims role rules can match
+    Gatehouse  %[1]s/   the start page says what this is and who to sign in as
+    Demo app   %[4]s/   the demo app signs in through Gatehouse (code + PKCE)
 
-  Delegation (README "Delegation in the demo"):
-    %[1]s/account/delegations
-                                 alice can give bob access to her notes here (bob
-                                 signs in once first); bob then picks "Act for
-                                 Alice" in the demo app
+  Sign in as (two demo identity providers run inside this process):
+    alice@oidc.example  OIDC, an administrator: also opens the admin console, %[1]s/admin
+    bob@oidc.example    OIDC, staff: a plain user
+    carol@saml.example  SAML, a teacher
+    dave@saml.example   SAML, a student
+  Each gets different scopes of the Demo Notes API from their roles: sign in at the demo
+  app, approve, and see the tokens; "Connected apps" on %[1]s/account revokes it.
 
-  Token exchange (README "Token exchange" has a script to paste):
-    %[3]s/exchange.env   the demo services' credentials (new at each start) and
-                                 the URLs; the demo IdPs mint tokens to exchange at
-                                 GET /demo/mint?user=alice@oidc.example (or carol@saml.example)
+  Delegation (README "Delegation in the demo"): at %[1]s/account/delegations
+  alice can give bob access to her notes (bob signs in once first); bob then picks
+  "Act for Alice" in the demo app.
 
-  Also:
-    %[1]s/                                   the start page
-    %[1]s/.well-known/openid-configuration   discovery metadata
-    %[1]s/oauth2/jwks                         the published signing keys
-    go run ./cmd/gatehouse keys rotate --env-file %[2]s
-                                             publish a next key; within 30 s JWKS shows two
+  Token exchange (README "Token exchange" has a script to paste): %[3]s/exchange.env
+  holds the demo services' credentials (new at each start) and the URLs; the demo IdPs
+  mint tokens to exchange at GET /demo/mint?user=alice@oidc.example (or carol@saml.example).
+
+  Also: %[1]s/.well-known/openid-configuration (discovery), %[1]s/oauth2/jwks (keys).
+  The CLI on the demo's data, with the toolchain this demo was built with (no rebuild):
+    %[5]s users show alice@oidc.example --env-file %[2]s
+    %[5]s keys rotate --env-file %[2]s   (within 30 s JWKS shows two keys)
 
   Everything lives in %[3]s/ (delete it to start over). Ctrl-C stops.
+  Other ports: make demo PORT=9000 (uses 9000 to 9003).
 
-`, cfg.Issuer, envFile, *dataDir, app.url)
+`, cfg.Issuer, envFile, *dataDir, app.url, pinnedGoRun())
 		if inner != nil {
 			inner(addr)
 		}
@@ -154,4 +165,100 @@ func prepareDemoData(dir string) (string, error) {
 		return "", err
 	}
 	return envFile, nil
+}
+
+// demoPorts are the demo's addresses: Gatehouse on port, the demo IdPs on the
+// next two ports (demoIdPAddrs) and the demo app on the one after, fixed so
+// that what a newcomer bookmarks, and the demo people's accounts, survive a
+// restart.
+type demoPorts struct {
+	addr string // Gatehouse's listen address
+	port int
+	from string // the setting addr came from, named in errors
+	app  string // the demo app's address
+}
+
+// defaultDemoPort is where the demo listens unless told otherwise.
+const defaultDemoPort = 8080
+
+// demoListenAddr is where the demo serves: --listen-addr, else
+// GATEHOUSE_LISTEN_ADDR, else 127.0.0.1:$PORT, else 127.0.0.1:8080.
+func demoListenAddr(flagAddr string, lookupEnv func(string) (string, bool)) (demoPorts, error) {
+	p := demoPorts{addr: flagAddr, from: "--listen-addr"}
+	if p.addr == "" {
+		if v, ok := lookupEnv("GATEHOUSE_LISTEN_ADDR"); ok && v != "" {
+			p.addr, p.from = v, "GATEHOUSE_LISTEN_ADDR"
+		} else if v, ok := lookupEnv("PORT"); ok && v != "" {
+			p.addr, p.from = net.JoinHostPort("127.0.0.1", v), "PORT"
+		} else {
+			p.addr, p.from = net.JoinHostPort("127.0.0.1", strconv.Itoa(defaultDemoPort)), ""
+		}
+	}
+	host, port, err := net.SplitHostPort(p.addr)
+	if err == nil {
+		p.port, err = strconv.Atoi(port)
+	}
+	// The demo needs port to port+3; port 0 (any free port) would give the demo
+	// app and IdPs no fixed place.
+	if err != nil || p.port < 1 || p.port > 65532 {
+		if p.from == "PORT" {
+			return p, fmt.Errorf("PORT=%s: the demo needs a port number from 1 to 65532, like PORT=9000", port)
+		}
+		return p, fmt.Errorf("%s=%s: the demo needs host:port with a port from 1 to 65532, like 127.0.0.1:9000", p.from, p.addr)
+	}
+	p.app = net.JoinHostPort(host, strconv.Itoa(p.port+3))
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		p.app = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port+3))
+	}
+	return p, nil
+}
+
+// check makes sure Gatehouse's and the demo app's ports are free, and says how
+// to pick others when one is not.
+func (p demoPorts) check() error {
+	for _, addr := range []string{p.addr, p.app} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return p.busy(addr, err)
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+// busy is the error for an address the demo cannot listen on: it names the
+// way to move the demo, as the person started it.
+func (p demoPorts) busy(addr string, err error) error {
+	next := p.port + 10
+	what := "Gatehouse"
+	if addr == p.app {
+		what = "the demo app"
+	}
+	reason := err.Error()
+	if se := (*os.SyscallError)(nil); errors.As(err, &se) {
+		reason = se.Err.Error()
+	}
+	return fmt.Errorf("the demo cannot listen on %s for %s (%s): another program, or another demo, is using it.\n"+
+		"Start the demo on other ports with `make demo PORT=%d` (or GATEHOUSE_LISTEN_ADDR=127.0.0.1:%d, or --listen-addr); "+
+		"it uses that port and the next three (its identity providers and app)", addr, what, reason, next, next)
+}
+
+// pinnedGoRun is the go run command line for the CLI on the demo's data: with
+// the toolchain and cgo setting this binary was built with (the Makefile pins
+// both), so go reuses its build cache instead of downloading another toolchain
+// and building everything again.
+func pinnedGoRun() string {
+	v, _, _ := strings.Cut(runtime.Version(), " ") // "go1.27.3 X:…" with experiments
+	if !strings.HasPrefix(v, "go1.") {
+		return "go run ./cmd/gatehouse" // a development toolchain: nothing to pin
+	}
+	cmd := "GOTOOLCHAIN=" + v
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "CGO_ENABLED" {
+				cmd += " CGO_ENABLED=" + s.Value
+			}
+		}
+	}
+	return cmd + " go run ./cmd/gatehouse"
 }

@@ -6,7 +6,9 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 func TestDemo(t *testing.T) {
@@ -21,7 +24,7 @@ func TestDemo(t *testing.T) {
 	env, out, _ := testEnv(map[string]string{"GATEHOUSE_MASTER_KEY": "ignored-by-the-demo"})
 	addr, stop := startDemo(t, env, dir)
 	_, port, _ := net.SplitHostPort(addr)
-	if !strings.Contains(out.String(), "open http://localhost:"+port+"/") {
+	if !strings.Contains(out.String(), "Gatehouse  http://localhost:"+port+"/") {
 		t.Errorf("banner does not say where to go:\n%s", out)
 	}
 	code, body := get(t, "http://"+addr+"/")
@@ -48,14 +51,30 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// freeAddr is a free loopback address whose next three ports are free too:
+// the demo's IdPs and app take them.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		free := port <= 65532
+		for i := 1; i <= 3 && free; i++ {
+			n, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+i)))
+			if free = err == nil; free {
+				n.Close()
+			}
+		}
+		l.Close()
+		if free {
+			return l.Addr().String()
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no four free ports in a row")
+	return ""
 }
 
 // startDemo runs "gatehouse demo" with its data in dir on a free loopback port and
@@ -137,5 +156,123 @@ func TestDemoRestartKeepsAccounts(t *testing.T) {
 		if n, _ := db.Identities().CountForProvider(ctx, p); n != 1 {
 			t.Errorf("%s: %d identities after restart, want 1", p, n)
 		}
+	}
+}
+
+// TestDemoPortFromEnvironment: `make demo` honours PORT and
+// GATEHOUSE_LISTEN_ADDR (issue 13, "Demo"): Gatehouse listens there, the demo
+// app on the port three above, and the banner prints both.
+func TestDemoPortFromEnvironment(t *testing.T) {
+	for _, name := range []string{"PORT", "GATEHOUSE_LISTEN_ADDR"} {
+		t.Run(name, func(t *testing.T) {
+			addr := freeAddr(t)
+			_, port, _ := net.SplitHostPort(addr)
+			value := port
+			if name == "GATEHOUSE_LISTEN_ADDR" {
+				value = addr
+			}
+			env, out, _ := testEnv(map[string]string{name: value})
+			stop := startDemoArgs(t, env, "demo", "--data-dir", filepath.Join(t.TempDir(), "demo-data"))
+			defer stop()
+			p, _ := strconv.Atoi(port)
+			app := "http://127.0.0.1:" + strconv.Itoa(p+3) + "/"
+			if !strings.Contains(out.String(), "http://localhost:"+port+"/") || !strings.Contains(out.String(), app) {
+				t.Errorf("banner does not name Gatehouse on %s and the app at %s:\n%s", port, app, out)
+			}
+			if code, _ := get(t, "http://"+addr+"/"); code != 200 {
+				t.Errorf("Gatehouse on %s: %d", addr, code)
+			}
+			if code, body := get(t, app); code != 200 || !strings.Contains(body, "demo-signin") {
+				t.Errorf("demo app at %s: %d", app, code)
+			}
+		})
+	}
+}
+
+// TestDemoPortBusyNamesTheWayOut: when Gatehouse's port or the demo app's is
+// taken, the demo refuses to start with an error naming PORT and
+// GATEHOUSE_LISTEN_ADDR, and sets nothing up.
+func TestDemoPortBusyNamesTheWayOut(t *testing.T) {
+	for _, taken := range []int{0, 3} {
+		t.Run("port+"+strconv.Itoa(taken), func(t *testing.T) {
+			addr := freeAddr(t)
+			_, port, _ := net.SplitHostPort(addr)
+			p, _ := strconv.Atoi(port)
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+taken)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			dir := filepath.Join(t.TempDir(), "demo-data")
+			env, out, _ := testEnv(map[string]string{"PORT": port})
+			started := make(chan struct{})
+			env.ready = func(string) { close(started) }
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- dispatch(ctx, env, []string{"demo", "--data-dir", dir}) }()
+			select {
+			case err = <-done:
+			case <-started:
+				cancel()
+				<-done
+				t.Fatalf("the demo started with port %d taken:\n%s", p+taken, out)
+			}
+			if err == nil {
+				t.Fatalf("the demo ended without an error with port %d taken:\n%s", p+taken, out)
+			}
+			for _, want := range []string{"make demo PORT=", "GATEHOUSE_LISTEN_ADDR=", strconv.Itoa(p + taken)} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not name %q", err, want)
+				}
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("the demo set up %s before refusing: %v", dir, err)
+			}
+		})
+	}
+}
+
+// startDemoArgs runs dispatch(args) until it serves; stop ends it.
+func startDemoArgs(t *testing.T, env *environment, args ...string) (stop func()) {
+	t.Helper()
+	ready := make(chan struct{})
+	env.ready = func(string) { close(ready) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dispatch(ctx, env, args) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("demo exited: %v", err)
+	}
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo shutdown: %v", err)
+		}
+	}
+}
+
+// TestMakeDemoShowsProgress: `make demo` (tools/demo.sh) says what it is doing
+// before the first build's minutes (the toolchain, the modules, how many
+// packages it builds, a count as it compiles) and runs the demo it built with
+// the arguments given: here --help, which ends at once.
+func TestMakeDemoShowsProgress(t *testing.T) {
+	testsupport.RequireTools(t, "bash", "go")
+	cmd := exec.Command("bash", "../../tools/demo.sh", "--help")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tools/demo.sh --help: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Go toolchain:", "downloading the modules", "Building gatehouse:", " packages",
+		"Usage: gatehouse demo", "GATEHOUSE_LISTEN_ADDR", "$PORT"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`(\d+ packages compiled|Up to date: nothing to compile)\.`).Match(out) {
+		t.Errorf("no count of what was compiled:\n%s", out)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"io"
 	"net"
 	"net/http"
@@ -83,11 +82,11 @@ type demoSession struct {
 const maxDemoSessions = 100
 
 // startDemoApp registers the demo API and app (idempotently; the app gets a new
-// secret every start, kept only in this process) and serves the app. people
-// names the person a delegated token acts for.
-func startDemoApp(ctx context.Context, ops *operations.Service, issuer string,
+// secret every start, kept only in this process) and serves the app on addr.
+// people names the person a delegated token acts for.
+func startDemoApp(ctx context.Context, ops *operations.Service, addr, issuer string,
 	people func(ctx context.Context, id string) (store.User, error)) (*demoApp, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +101,7 @@ func startDemoApp(ctx context.Context, ops *operations.Service, issuer string,
 	mux.HandleFunc("GET /callback", a.handleCallback)
 	mux.HandleFunc("POST /introspect", a.handleIntrospect)
 	mux.HandleFunc("POST /refresh", a.handleRefresh)
+	mux.Handle("GET /static/", demoStatic)
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go a.srv.Serve(ln)
 	return a, nil
@@ -152,23 +152,25 @@ const (
 
 // demoView is the demo app's page.
 type demoView struct {
-	Issuer, Error                     string
-	Scope, ID, Access, UserInfo       string
-	Logout                            string
-	AccessToken                       string // raw, for the README's curl line
-	Acting, DelegationID              string
-	Introspection, Refreshed, Refused string
-}
-
-func (a *demoApp) handleHome(w http.ResponseWriter, r *http.Request) {
-	demoPage.Execute(w, demoView{Issuer: a.issuer})
+	Issuer, Title string
+	// Problem is an error as the person reads it: what happened, what to do.
+	Problem                          *demoProblem
+	Scope                            string
+	ID, Access, UserInfo             []demoClaim
+	IDJSON, AccessJSON, UserInfoJSON string
+	Logout                           string
+	AccessToken                      string // raw, for the README's curl line
+	Acting, DelegationID             string
+	Introspection                    *demoIntrospection
+	Refreshed                        *time.Time
+	Refused                          string
 }
 
 // handleLogin starts code + PKCE with state and nonce kept in a cookie.
 func (a *demoApp) handleLogin(w http.ResponseWriter, r *http.Request) {
 	_, conf, err := a.config(r.Context())
 	if err != nil {
-		http.Error(w, "Gatehouse is not reachable yet.", http.StatusBadGateway)
+		a.fail(w, http.StatusBadGateway, a.unreachable())
 		return
 	}
 	state, nonce, verifier := randomString(), randomString(), oauth2.GenerateVerifier()
@@ -187,7 +189,7 @@ func (a *demoApp) handleCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	provider, conf, err := a.config(ctx)
 	if err != nil {
-		http.Error(w, "Gatehouse is not reachable.", http.StatusBadGateway)
+		a.fail(w, http.StatusBadGateway, a.unreachable())
 		return
 	}
 	c, err := r.Cookie(demoCookie)
@@ -198,24 +200,39 @@ func (a *demoApp) handleCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	switch {
 	case len(parts) != 3 || q.Get("state") != parts[0]:
-		http.Error(w, "This sign-in was not started here (state mismatch). Start again at /.", http.StatusBadRequest)
+		// RFC 6749 §10.12: an answer to a request this browser did not make.
+		a.fail(w, http.StatusBadRequest, demoProblem{Title: "Sign-in not recognised",
+			Message: "This sign-in was not started in this browser, or it took longer than ten minutes.",
+			Next:    "Start again with \u201cSign in with Gatehouse\u201d."})
 		return
 	case q.Get("iss") != a.issuer:
-		http.Error(w, "The response names another issuer (mix-up).", http.StatusBadRequest)
+		// RFC 9207 §2.4: a mix-up; the code is not sent anywhere.
+		a.fail(w, http.StatusBadRequest, demoProblem{Title: "Answer from the wrong server",
+			Message: "The sign-in answer came from another server than Gatehouse, so the demo app ignored it.",
+			Next:    "Start again with \u201cSign in with Gatehouse\u201d."})
 		return
 	case q.Get("error") != "":
-		demoPage.Execute(w, demoView{Issuer: a.issuer, Error: q.Get("error") + ": " + q.Get("error_description")})
+		a.fail(w, http.StatusOK, authorizeProblem(q.Get("error"), q.Get("error_description")))
 		return
 	}
 	tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(parts[2]))
 	if err != nil {
-		http.Error(w, "The code could not be redeemed: "+err.Error(), http.StatusBadGateway)
+		p := demoProblem{Title: "Not signed in", Message: "Gatehouse would not exchange the sign-in code for tokens.",
+			Next: "Start again with \u201cSign in with Gatehouse\u201d."}
+		if re := (*oauth2.RetrieveError)(nil); errors.As(err, &re) {
+			p.Code = re.ErrorCode
+		} else {
+			p = a.unreachable()
+		}
+		a.fail(w, http.StatusBadGateway, p)
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := provider.Verifier(&oidc.Config{ClientID: demoAppID}).Verify(ctx, raw)
 	if err != nil || idt.Nonce != parts[1] {
-		http.Error(w, "The ID token did not verify.", http.StatusBadGateway)
+		a.fail(w, http.StatusBadGateway, demoProblem{Title: "Not signed in",
+			Message: "The ID token Gatehouse sent did not verify, so the demo app did not trust it.",
+			Next:    "Start again with \u201cSign in with Gatehouse\u201d."})
 		return
 	}
 	sess := &demoSession{token: tok,
@@ -236,15 +253,16 @@ func (a *demoApp) handleCallback(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: demoCookie, Path: "/", MaxAge: -1})
 	http.SetCookie(w, &http.Cookie{Name: demoSessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	demoPage.Execute(w, a.view(ctx, sess))
+	a.render(w, http.StatusOK, a.view(ctx, sess))
 }
 
 // view shows sess's tokens, and, for an access token acting for someone (RFC
 // 8693 §4.1: sub is whose access it is, act.sub who uses it), says so plainly.
 func (a *demoApp) view(ctx context.Context, sess *demoSession) demoView {
 	access := jwtPayload(sess.token.AccessToken)
-	v := demoView{Issuer: a.issuer, Scope: scopeOf(sess.token), ID: pretty(sess.idClaims),
-		Access: pretty(access), UserInfo: pretty(sess.userInfo), Logout: sess.logout, AccessToken: sess.token.AccessToken}
+	v := demoView{Scope: scopeOf(sess.token), ID: claimsOf(sess.idClaims), Access: claimsOf(access), UserInfo: claimsOf(sess.userInfo),
+		IDJSON: pretty(sess.idClaims), AccessJSON: pretty(access), UserInfoJSON: pretty(sess.userInfo),
+		Logout: sess.logout, AccessToken: sess.token.AccessToken}
 	act, _ := access["act"].(map[string]any)
 	if act == nil {
 		return v
@@ -290,7 +308,9 @@ func nameAndEmail(name, email string) string {
 // when sent.
 func (a *demoApp) session(w http.ResponseWriter, r *http.Request) (string, *demoSession) {
 	if o := r.Header.Get("Origin"); o != "" && o != a.url {
-		http.Error(w, "Cross-site request refused.", http.StatusForbidden)
+		a.fail(w, http.StatusForbidden, demoProblem{Title: "Refused",
+			Message: "The demo app takes this only from its own page, and this came from another site.",
+			Next:    "Use the buttons on the demo app's page."})
 		return "", nil
 	}
 	c, err := r.Cookie(demoSessionCookie)
@@ -318,7 +338,7 @@ func (a *demoApp) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	provider, _, err := a.config(ctx)
 	if err != nil {
-		http.Error(w, "Gatehouse is not reachable.", http.StatusBadGateway)
+		a.fail(w, http.StatusBadGateway, a.unreachable())
 		return
 	}
 	var meta struct {
@@ -332,17 +352,20 @@ func (a *demoApp) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	v := a.view(ctx, sess)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		v.Introspection = "Gatehouse is not reachable."
-	} else {
-		defer res.Body.Close()
-		var out map[string]any
-		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&out); err != nil {
-			v.Introspection = "Gatehouse answered " + res.Status
-		} else {
-			v.Introspection = pretty(out)
-		}
+		a.fail(w, http.StatusBadGateway, a.unreachable())
+		return
 	}
-	demoPage.Execute(w, v)
+	defer res.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&out); err != nil || res.StatusCode != http.StatusOK {
+		a.fail(w, http.StatusBadGateway, demoProblem{Title: "No answer about the token",
+			Message: "Gatehouse did not answer the question whether the access token is active (HTTP " + res.Status + ").",
+			Next:    "Try again, or sign in again."})
+		return
+	}
+	active, _ := out["active"].(bool)
+	v.Introspection = &demoIntrospection{Active: active, Claims: claimsOf(out)}
+	a.render(w, http.StatusOK, v)
 }
 
 // handleRefresh uses the refresh token (RFC 6749 §6) and shows the new access
@@ -355,24 +378,25 @@ func (a *demoApp) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	_, conf, err := a.config(ctx)
 	if err != nil {
-		http.Error(w, "Gatehouse is not reachable.", http.StatusBadGateway)
+		a.fail(w, http.StatusBadGateway, a.unreachable())
 		return
 	}
 	if sess.token.RefreshToken == "" {
 		v := a.view(ctx, sess)
-		v.Refused = "Gatehouse gave this sign-in no refresh token."
-		demoPage.Execute(w, v)
+		v.Refused = "Gatehouse gave this sign-in no refresh token, so there is nothing to refresh with."
+		a.render(w, http.StatusOK, v)
 		return
 	}
 	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: sess.token.RefreshToken}).Token()
 	if err != nil {
 		v := a.view(ctx, sess)
-		v.Refused = "Gatehouse could not be asked."
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) {
-			v.Refused = strings.TrimSpace(re.ErrorCode + " " + re.ErrorDescription)
+		if !errors.As(err, &re) {
+			a.fail(w, http.StatusBadGateway, a.unreachable())
+			return
 		}
-		demoPage.Execute(w, v)
+		v.Refused = refreshRefusal(re.ErrorCode)
+		a.render(w, http.StatusOK, v)
 		return
 	}
 	next := *sess
@@ -381,8 +405,9 @@ func (a *demoApp) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	a.sessions[id] = &next
 	a.mu.Unlock()
 	v := a.view(ctx, &next)
-	v.Refreshed = "New tokens at " + time.Now().UTC().Format("15:04:05") + " UTC."
-	demoPage.Execute(w, v)
+	now := time.Now().UTC()
+	v.Refreshed = &now
+	a.render(w, http.StatusOK, v)
 }
 
 func randomString() string {
@@ -411,34 +436,3 @@ func pretty(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
 }
-
-var demoPage = template.Must(template.New("demo").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Gatehouse demo app</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}pre{background:#f4f4f4;padding:1rem;overflow:auto}a.button,button{display:inline-block;padding:.5rem 1rem;background:#234;color:#fff;text-decoration:none;border:0;border-radius:4px;margin:0 .5rem .5rem 0;font:inherit;cursor:pointer}form{display:inline}.acting{border-left:6px solid #b60;background:#fff4e5;padding:.5rem 1rem;margin:1rem 0}.refused{color:#a00}code{overflow-wrap:anywhere}</style>
-</head><body>
-<h1>Gatehouse demo app</h1>
-<p>A relying party on its own port that signs in through Gatehouse ({{.Issuer}}) with the authorization code flow and PKCE,
-and asks for every scope of the Demo Notes API. Gatehouse grants only those the person's roles entitle them to.</p>
-{{if .Error}}<p data-testid="demo-error"><strong>{{.Error}}</strong></p>{{end}}
-{{if .ID}}
-{{if .Acting}}<section class="acting" data-testid="demo-acting-box">
-<p><strong data-testid="demo-acting">{{.Acting}}</strong></p>
-<p>Under delegation <code data-testid="demo-delegation-id">{{.DelegationID}}</code>: the access token's <code>sub</code> is whose access it is
-and <code>act.sub</code> who uses it (RFC 8693 §4.1); the ID token is about the person who signed in.</p>
-</section>{{end}}
-<h2>Granted scope</h2><p data-testid="demo-scope"><code>{{.Scope}}</code></p>
-<form method="post" action="/introspect"><button type="submit" data-testid="demo-introspect">Introspect the access token</button></form>
-<form method="post" action="/refresh"><button type="submit" data-testid="demo-refresh">Refresh the tokens</button></form>
-{{if .Introspection}}<h2>Introspection</h2><pre data-testid="demo-introspection">{{.Introspection}}</pre>{{end}}
-{{if .Refused}}<p class="refused" data-testid="demo-refresh-refused"><strong>Refresh refused: {{.Refused}}</strong></p>{{end}}
-{{if .Refreshed}}<p data-testid="demo-refreshed">{{.Refreshed}}</p>{{end}}
-<h2>Access token claims</h2><pre data-testid="demo-access">{{.Access}}</pre>
-<details><summary>The access token itself (for curl)</summary><pre data-testid="demo-access-token">{{.AccessToken}}</pre></details>
-<h2>ID token claims</h2><pre data-testid="demo-id">{{.ID}}</pre>
-<h2>UserInfo</h2><pre data-testid="demo-userinfo">{{.UserInfo}}</pre>
-<p><a class="button" href="/login" data-testid="demo-signin-again">Sign in again</a><a class="button" href="/login?switch=1">Sign in as someone else</a><a class="button" href="{{.Logout}}">Sign out</a></p>
-{{else}}
-<p><a class="button" href="/login" data-testid="demo-signin">Sign in with Gatehouse</a></p>
-{{end}}
-</body></html>`))

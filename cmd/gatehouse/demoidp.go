@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/providertest"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // demoIdPs are the demo's two in-process identity providers on loopback.
@@ -72,6 +73,20 @@ func demoIdPAddrs(listen string) (oidcAddr, samlAddr string) {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)), net.JoinHostPort("127.0.0.1", strconv.Itoa(port+2))
 }
 
+// demoPeople are the demo IdPs' people as the start page introduces them: what
+// their roles (from the role rules in startDemoIdPs) let each of them show.
+var demoPeople = []templates.DemoPerson{
+	{Name: "Alice Example", Email: "alice@oidc.example", Provider: "OIDC",
+		Shows: "An administrator (her admins group gives her the admin role): she opens the admin console at /admin, " +
+			"reads and changes notes with the Notes API's admin scope, and can give Bob access to her notes."},
+	{Name: "Bob Example", Email: "bob@oidc.example", Provider: "OIDC",
+		Shows: "A plain user on the staff: he may read and change notes and nothing more; the admin console turns him away."},
+	{Name: "Carol Example", Email: "carol@saml.example", Provider: "SAML",
+		Shows: "A teacher who signs in with SAML: she may read and change notes and see grades."},
+	{Name: "Dave Example", Email: "dave@saml.example", Provider: "SAML",
+		Shows: "A student who signs in with SAML: he may read notes and see grades, the narrowest access of the four."},
+}
+
 // startDemoIdPs starts the demo IdPs and registers them as providers (creating
 // or updating them by ID, so restarts are idempotent), with role rules that give
 // the demo people different roles.
@@ -81,9 +96,9 @@ func startDemoIdPs(ctx context.Context, ops *operations.Service, o *broker.Optio
 	oidcAddr, samlAddr := demoIdPAddrs(o.Config.ListenAddr)
 	const secret = "demo-client-secret-loopback-only"
 	d.oidcUsers = []providertest.DemoUser{
-		{Label: "Alice (alice@oidc.example), an administrator", Claims: map[string]any{"sub": "alice", "email": "alice@oidc.example",
+		{Label: "Alice Example (alice@oidc.example), an administrator", Claims: map[string]any{"sub": "alice", "email": "alice@oidc.example",
 			"email_verified": true, "name": "Alice Example", "groups": []any{"staff", "admins"}}},
-		{Label: "Bob (bob@oidc.example), staff", Claims: map[string]any{"sub": "bob", "email": "bob@oidc.example",
+		{Label: "Bob Example (bob@oidc.example), staff", Claims: map[string]any{"sub": "bob", "email": "bob@oidc.example",
 			"email_verified": true, "name": "Bob Example", "groups": []any{"staff"}}},
 	}
 	d.oidc = providertest.NewOIDCIssuer(providertest.OIDCOptions{ClientID: "gatehouse-demo", ClientSecret: secret,

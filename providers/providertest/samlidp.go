@@ -227,7 +227,7 @@ func (i *SAMLIdP) GetSession(w http.ResponseWriter, r *http.Request, req *saml.I
 	if err != nil || n < 0 || n >= len(users) || r.Method != http.MethodGet {
 		var labels []string
 		for _, u := range users {
-			labels = append(labels, u.UserCommonName+" <"+u.UserEmail+">")
+			labels = append(labels, u.UserCommonName+" ("+u.UserEmail+")")
 		}
 		writePickPage(w, r, "Demo SAML identity provider", labels)
 		return nil
