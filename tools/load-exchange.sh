@@ -78,6 +78,7 @@ WRK_AUTH="$AUTH" WRK_BODY="$BODY" \
   "$BENCH/loadrun.sh" gatehouse-exchange "http://127.0.0.1:$PORT/oauth2/token" $PID "$RUNS" 16 "$SECS" | tee -a results.txt
 echo "RSS_END_KB=$(awk '/^VmRSS/{print $2}' /proc/$PID/status)"
 echo "server log lines at warn or above: $(wc -l < server.log)"
+head -c 2000 server.log # the first of them, if any: a clean run has none
 CRYPTO_NS="$CRYPTO_NS $(crypto_ns)"
 python3 "$BENCH/summarize.py" results.txt
 med() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }

@@ -73,6 +73,7 @@ for i in $(seq 1 "$RUNS"); do
 done
 echo "RSS_END_KB=$(awk '/^VmRSS/{print $2}' /proc/$PID/status)"
 echo "server log lines at warn or above: $(wc -l < server.log)"
+head -c 2000 server.log # the first of them, if any: a clean run has none
 SIGN_NS="$SIGN_NS $(sign_ns)"
 python3 "$BENCH/summarize.py" results.txt
 # Median CPU per client_credentials request at 16 connections over the median go-jose
