@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -114,6 +115,40 @@ func TestAdaptOAuthAnswersJSON(t *testing.T) {
 			}
 			if got := w.Header().Get(tc.header); got != tc.headerWant {
 				t.Errorf("%s = %q, want %q", tc.header, got, tc.headerWant)
+			}
+		})
+	}
+}
+
+// TestClientGoneIsNotAServerError: a request whose client disconnected (its
+// context canceled, as net/http does) fails with context.Canceled deep in a
+// query; that is recorded as 499 at Info, not as a 500 at Error, on pages and
+// OAuth endpoints. A cancellation the client did not cause (the request's
+// context still live) stays a 500.
+func TestClientGoneIsNotAServerError(t *testing.T) {
+	queryErr := fmt.Errorf("identities: user of: %w", context.Canceled)
+	for name, adapt := range map[string]func(*Core, HandlerFunc) http.Handler{
+		"page":  (*Core).Adapt,
+		"oauth": (*Core).AdaptOAuth,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, logs := newTestCore(t, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // the client went away
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("POST", "https://id.example.com/oauth2/token", nil).WithContext(ctx)
+			c.WithRequestInfo(adapt(c, func(http.ResponseWriter, *http.Request) error { return queryErr })).ServeHTTP(w, r)
+			if w.Code != StatusClientClosedRequest || w.Body.Len() != 0 {
+				t.Errorf("status %d, body %q", w.Code, w.Body.String())
+			}
+			if strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "client went away") {
+				t.Errorf("logs: %s", logs)
+			}
+
+			c, logs = newTestCore(t, nil)
+			w = serve(c, adapt(c, func(http.ResponseWriter, *http.Request) error { return queryErr }))
+			if w.Code != http.StatusInternalServerError || !strings.Contains(logs.String(), `"level":"ERROR"`) {
+				t.Errorf("a cancellation with the client still there: status %d, logs %s", w.Code, logs)
 			}
 		})
 	}
