@@ -32,7 +32,9 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "demo", "demo [flags]",
 		"Runs Gatehouse with everything it needs kept in one folder (an SQLite database and a\n"+
 			"generated master key), so a newcomer sees the whole product with one command.\n"+
-			"Delete the folder to start over.")
+			"Delete the folder to start over. It listens on --listen-addr, else GATEHOUSE_LISTEN_ADDR,\n"+
+			"else 127.0.0.1:$PORT, else 127.0.0.1:8080; its identity providers and app take the next\n"+
+			"three ports.")
 	dataDir := fs.String("data-dir", "demo-data", "folder for the demo's database and master key")
 	listen := fs.String("listen-addr", "", "address to listen on (default: GATEHOUSE_LISTEN_ADDR, else 127.0.0.1:$PORT, else 127.0.0.1:8080);\n"+
 		"the demo's identity providers and app take the next three ports")
