@@ -45,7 +45,7 @@ func (p *Problem) Error() string { return fmt.Sprintf("%d %s", p.Status, p.Detai
 func (a *Server) api(w http.ResponseWriter, r *http.Request, h apiHandler) {
 	w.Header().Set("Cache-Control", "no-store")
 	err := a.apiAuth(w, r, h)
-	if err == nil {
+	if err == nil || a.web.ClientGone(w, r, err) {
 		return
 	}
 	var p *Problem

@@ -69,7 +69,7 @@ func (c *Core) Adapt(h HandlerFunc) http.Handler {
 // RenderError shows a person what went wrong. Internal detail goes to the log with
 // the request ID, never to the page.
 func (c *Core) RenderError(w http.ResponseWriter, r *http.Request, err error) {
-	if c.clientGone(w, r, err) {
+	if c.ClientGone(w, r, err) {
 		return
 	}
 	ue := c.classify(r.Context(), err)
@@ -100,13 +100,14 @@ func (c *Core) RenderError(w http.ResponseWriter, r *http.Request, err error) {
 // client went away before the answer (nginx's 499; no response reaches anyone).
 const StatusClientClosedRequest = 499
 
-// clientGone reports, and records, a request that failed only because its
+// ClientGone reports, and records, a request that failed only because its
 // client disconnected: the request's context was canceled (net/http does so
 // when the connection closes) and err is that cancellation. That is not a
-// server failure: no 500, no error log, no audited refusal — a load test
-// that stops mid-request would otherwise look like an outage. A request that
+// server failure: no 500, no error log, no audited refusal (pages, OAuth
+// endpoints and the admin API alike) — a load test that stops mid-request
+// would otherwise look like an outage. A request that
 // ran out of its own deadline (GATEHOUSE_REQUEST_TIMEOUT) is not this case.
-func (c *Core) clientGone(w http.ResponseWriter, r *http.Request, err error) bool {
+func (c *Core) ClientGone(w http.ResponseWriter, r *http.Request, err error) bool {
 	if !errors.Is(err, context.Canceled) || !errors.Is(r.Context().Err(), context.Canceled) {
 		return false
 	}
@@ -240,7 +241,7 @@ func (c *Core) AdaptOAuth(h HandlerFunc) http.Handler {
 // WriteOAuthError answers err as RFC 6749 §5.2 JSON, audits or counts it
 // (AuditRejection) and logs it with the request ID.
 func (c *Core) WriteOAuthError(w http.ResponseWriter, r *http.Request, err error) {
-	if c.clientGone(w, r, err) {
+	if c.ClientGone(w, r, err) {
 		return
 	}
 	var oe *OAuthError
