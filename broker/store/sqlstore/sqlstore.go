@@ -488,7 +488,8 @@ func collect[T any](op string, rows *sql.Rows, scan func(rowScanner) (T, error))
 
 // countable are the tables Count may be asked about.
 var countable = map[string]bool{"users": true, "identities": true, "sessions": true, "providers": true,
-	"audit_events": true, "replay_cache": true, "auth_codes": true, "consents": true, "refresh_tokens": true}
+	"audit_events": true, "replay_cache": true, "auth_codes": true, "consents": true, "refresh_tokens": true,
+	"device_authorizations": true}
 
 // Count returns the number of rows of one of Gatehouse's tables, for tests that
 // assert nothing was stored and for diagnostics.
