@@ -54,6 +54,8 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 		"claims_parameter_supported":      false,
 		"request_parameter_supported":     false,
 		"request_uri_parameter_supported": false,
+		// RFC 8628 §4: devices without a browser; grant_types_supported lists its grant.
+		"device_authorization_endpoint": s.url(DeviceAuthorizationPath),
 	})
 }
 

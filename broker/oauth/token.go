@@ -48,6 +48,8 @@ func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) error {
 		grant = s.grantAuthorizationCode
 	case registry.GrantRefreshToken:
 		grant = s.grantRefreshToken
+	case registry.GrantDeviceCode:
+		grant = s.grantDeviceCode
 	case registry.GrantTokenExchange:
 		if s.exchange == nil {
 			return web.OAuthErr(http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported", nil)

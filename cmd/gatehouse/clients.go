@@ -69,7 +69,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	fs.Var(cf.redirects, "redirect-uri", "redirect URI (repeatable; exact match; public clients: loopback IPs any port)")
 	fs.Var(cf.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
 	fs.Var(cf.grants, "grant-type", "authorization_code, refresh_token, client_credentials,\n"+
-		registry.GrantTokenExchange+" (repeatable)")
+		registry.GrantTokenExchange+",\n"+registry.GrantDeviceCode+" (repeatable)")
 	fs.Var(cf.scopes, "scope", "scope the client may ask for (repeatable): an OpenID Connect scope or a scope of\n"+
 		"its APIs. On update it REPLACES the client's scopes; --add-scope and --remove-scope change some")
 	fs.Var(cf.addScopes, "add-scope", "update: add a scope to those the client has (repeatable)")
@@ -184,6 +184,8 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 			"    --default-api https://api.notes.example.com --scope openid --scope notes.read\n"+
 			"  gatehouse clients create --id reporter --grant-type client_credentials \\\n"+
 			"    --default-api https://api.notes.example.com --scope notes.read --json\n"+
+			"  gatehouse clients create --id ward-cli --name \"Ward CLI\" --public \\\n"+
+			"    --grant-type "+registry.GrantDeviceCode+" --scope openid\n"+
 			"  gatehouse clients update notes-web --add-scope notes.write\n"+
 			"  gatehouse clients rotate-secret reporter")
 	asJSON := fs.Bool("json", false, "print the admin API's JSON (snake_case, as GET /api/admin/v1/clients/{id})")

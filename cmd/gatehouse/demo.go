@@ -98,6 +98,9 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		o.Demo = &templates.DemoIntro{AppURL: app.url + "/", People: demoPeople}
+		if err := registerDemoCLI(ctx, ops); err != nil {
+			return err
+		}
 		return registerDemoExchange(ctx, ops, *dataDir, [][2]string{{"GATEHOUSE", cfg.Issuer.String()},
 			{"OIDC_IDP", idps.oidc.URL()}, {"SAML_IDP", idps.saml.Server.URL}})
 	}
@@ -124,6 +127,10 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
   holds the demo services' credentials (new at each start) and the URLs; the demo IdPs
   mint tokens to exchange at GET /demo/mint?user=alice@oidc.example (or carol@saml.example).
 
+  A device without a browser (README "Devices without a browser"): in another terminal,
+    %[6]s demo-cli --issuer %[1]s
+  prints a code to enter at %[1]s/device, then who signed in.
+
   Also: %[1]s/.well-known/openid-configuration (discovery), %[1]s/oauth2/jwks (keys).
   The CLI on the demo's data, with the toolchain this demo was built with (no rebuild):
     %[5]s users show alice@oidc.example --env-file %[2]s
@@ -132,7 +139,7 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
   Everything lives in %[3]s/ (delete it to start over). Ctrl-C stops.
   Other ports: make demo PORT=9000 (uses 9000 to 9003).
 
-`, cfg.Issuer, envFile, *dataDir, app.url, pinnedGoRun())
+`, cfg.Issuer, envFile, *dataDir, app.url, pinnedGoRun(), strings.Replace(pinnedGoRun(), "go run ", "go run -tags demo ", 1))
 		if inner != nil {
 			inner(addr)
 		}
