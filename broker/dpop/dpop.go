@@ -74,8 +74,8 @@ type Proof struct {
 
 // Check is what the proof must match.
 type Check struct {
-	Method, URL string   // htm, htu (compared per §4.3 step 9: without query and fragment, normalised per RFC 3986 §6)
-	AccessToken string   // when set, ath must be its base64url SHA-256 (§4.3 step 10/§7)
+	Method, URL string // htm, htu (compared per §4.3 step 9: without query and fragment, normalised per RFC 3986 §6)
+	AccessToken string // when set, ath must be its base64url SHA-256 (§4.3 step 10/§7)
 	Now         time.Time
 	Window      time.Duration // how far iat may be from Now, either way
 	Algs        []string      // accepted JWS algs (asymmetric only); nil → the package default list

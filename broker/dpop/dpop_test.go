@@ -110,7 +110,7 @@ func TestParseRefusesForgedProofs(t *testing.T) {
 	hsProof, _ := hsJWS.CompactSerialize()
 	good := k.Proof(t, "POST", tokenURL, now)
 	parts := strings.Split(good, ".")
-	noneProof := b64(`{"typ":"dpop+jwt","alg":"none","jwk":` + string(mustJSON(t, k.Public)) + `}`) + "." + parts[1] + "."
+	noneProof := b64(`{"typ":"dpop+jwt","alg":"none","jwk":`+string(mustJSON(t, k.Public))+`}`) + "." + parts[1] + "."
 	weakRSA, _ := rsa.GenerateKey(rand.Reader, 1024)
 
 	cases := []struct {
