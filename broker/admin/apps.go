@@ -290,7 +290,7 @@ func appFromForm(r *http.Request) (templates.AdminAppFields, store.Client, []str
 	val := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
 	f := templates.AdminAppFields{ID: val("id"), Name: val("name"), LogoURI: val("logo_uri"), ClientURI: val("client_uri"),
 		Public: r.PostFormValue("public") == "on", FirstParty: r.PostFormValue("first_party") == "on",
-		RequireDPoP: r.PostFormValue("require_dpop") == "on",
+		RequireDPoP:  r.PostFormValue("require_dpop") == "on",
 		RedirectURIs: val("redirect_uris"), PostLogoutRedirectURIs: val("post_logout_redirect_uris"),
 		GrantTypes: val("grant_types"), Scopes: val("scopes"), DefaultAPI: val("default_api"), APIs: val("apis"),
 		AuthMethod: val("token_endpoint_auth_method"), JWKS: val("jwks"), JWKSURI: val("jwks_uri"),
@@ -299,7 +299,7 @@ func appFromForm(r *http.Request) (templates.AdminAppFields, store.Client, []str
 		ExchangeProviders: val("exchange_providers")}
 	c := store.Client{ID: f.ID, Name: f.Name, LogoURI: f.LogoURI, ClientURI: f.ClientURI, Public: f.Public, FirstParty: f.FirstParty,
 		DPoPBoundAccessTokens: f.RequireDPoP,
-		RedirectURIs: strings.Fields(f.RedirectURIs), PostLogoutRedirectURIs: strings.Fields(f.PostLogoutRedirectURIs),
+		RedirectURIs:          strings.Fields(f.RedirectURIs), PostLogoutRedirectURIs: strings.Fields(f.PostLogoutRedirectURIs),
 		GrantTypes: strings.Fields(f.GrantTypes), Scopes: strings.Fields(f.Scopes), DefaultAudience: f.DefaultAPI,
 		Audiences: strings.Fields(f.APIs), TokenEndpointAuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI,
 		IDTokenSignedResponseAlg: f.IDTokenAlg, ResourceServerFor: strings.Fields(f.ResourceServerFor),

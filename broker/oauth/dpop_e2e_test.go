@@ -210,6 +210,7 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 	if r := a.CallWith(t, "/oauth2/token", "basic:svc", form, dpopHeader(proof)); r.Status != 200 {
 		t.Fatal(r.Raw)
 	}
+	a.AuditCount(t, "token.issued") // flushes a's batched audit into the shared store
 	before := b.AuditCount(t, "token.issued")
 	b.CallWith(t, "/oauth2/token", "basic:svc", form, dpopHeader(proof)).WantError(t, 400, "invalid_dpop_proof")
 	if b.AuditCount(t, "token.issued") != before {
