@@ -380,3 +380,50 @@ func TestDPoPDiscovery(t *testing.T) {
 		t.Fatalf("dpop_signing_alg_values_supported = %v", got)
 	}
 }
+
+// TestDPoPJKTAtAuthorize: dpop_jkt on the authorization request (RFC 9449 §10)
+// is checked for form (a malformed one is invalid_request, nothing issued) and
+// binds the code through the browser flow: redeemed with a proof by another
+// key it issues nothing; with the key it gives a bound token.
+func TestDPoPJKTAtAuthorize(t *testing.T) {
+	t.Parallel()
+	e := brokertest.NewAuthzEnv(t)
+	b := e.SignedIn()
+	q := brokertest.NewAuthzReq("web", brokertest.AppCB, "openid notes.read")
+	q.Params.Set("dpop_jkt", "not a thumbprint")
+	e.WantRedirectError(t, e.Start(b, q), q, "invalid_request")
+	e.WantNothingIssued(t)
+
+	k, other := dpoptest.NewKey(t), dpoptest.NewKey(t)
+	tokenURL := e.TS.URL + "/oauth2/token"
+	redeem := func(q brokertest.AuthzReq, proof string) (int, map[string]any) {
+		code := e.Code(b, q).Get("code")
+		v := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {q.Verifier},
+			"redirect_uri": {brokertest.AppCB}}
+		req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("DPoP", proof)
+		req.SetBasicAuth("web", e.Secrets["web"])
+		res, err := e.TS.Client().Do(req)
+		brokertest.Must(t, err)
+		defer res.Body.Close()
+		var out map[string]any
+		json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
+	}
+	q = brokertest.NewAuthzReq("web", brokertest.AppCB, "openid notes.read")
+	q.Params.Set("dpop_jkt", k.JKT)
+	if status, out := redeem(q, other.Proof(t, "POST", tokenURL, e.Clk.Now())); status != 400 || out["error"] != "invalid_dpop_proof" ||
+		out["access_token"] != nil {
+		t.Fatalf("another key: %d %v", status, out)
+	}
+	if n := e.Count("refresh_tokens"); n != 0 {
+		t.Fatalf("%d refresh tokens issued", n)
+	}
+	q = brokertest.NewAuthzReq("web", brokertest.AppCB, "openid notes.read")
+	q.Params.Set("dpop_jkt", k.JKT)
+	status, out := redeem(q, k.Proof(t, "POST", tokenURL, e.Clk.Now()))
+	if at, _ := out["access_token"].(string); status != 200 || out["token_type"] != "DPoP" || cnfJKT(t, at) != k.JKT {
+		t.Fatalf("its key: %d %v", status, out)
+	}
+}
