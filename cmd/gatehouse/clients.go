@@ -366,6 +366,9 @@ func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret stri
 		c.Name, c.Public, c.TokenEndpointAuthMethod, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "),
 		strings.Join(c.RedirectURIs, " "), c.DefaultAudience, strings.Join(c.Audiences, " "), c.IDTokenAlg(), strings.Join(c.ResourceServerFor, " "),
 		strings.Join(c.ExchangeTokenTypes, " "), strings.Join(c.ExchangeProviders, " "))
+	if c.DPoPBoundAccessTokens {
+		fmt.Fprintf(w, "require DPoP: yes\n")
+	}
 	return nil
 }
 
