@@ -3,6 +3,7 @@ package admin_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -76,5 +77,27 @@ func TestDPoPAdminAPIBoundToken(t *testing.T) {
 	}
 	if res := call("DPoP", k.Proof(t, "GET", w.Abs("/api/admin/v1/apis"), w.Clk.Now(), dpoptest.WithAccessToken(at))); res.StatusCode != 200 {
 		t.Fatalf("with its proof: %d", res.StatusCode)
+	}
+}
+
+// TestDPoPConsoleRequireSetting: the console's app form sets and clears
+// "Require DPoP" (dpop_bound_access_tokens, RFC 9449 §5.2).
+func TestDPoPConsoleRequireSetting(t *testing.T) {
+	w := newWorld(t)
+	c, _ := w.signIn("alice@corp.example")
+	_, page := w.page(c, "/admin/apps/new")
+	res, _ := w.submit(c, page, "/admin/apps/new", url.Values{"id": {"spa"}, "name": {"SPA"}, "public": {"on"},
+		"redirect_uris": {"https://spa.test/cb"}, "scopes": {"openid notes.read"}, "default_api": {notesAudience},
+		"require_dpop": {"on"}})
+	if res.StatusCode != http.StatusOK || !w.client("spa").DPoPBoundAccessTokens {
+		t.Fatalf("create: %d %+v", res.StatusCode, w.client("spa"))
+	}
+	_, page = w.page(c, "/admin/apps/spa")
+	if !strings.Contains(page, `name="require_dpop" value="on" checked`) {
+		t.Fatal("the edit form does not show Require DPoP checked")
+	}
+	if res, _ = w.submit(c, page, "/admin/apps/spa", url.Values{"require_dpop": nil}); res.StatusCode != http.StatusSeeOther ||
+		w.client("spa").DPoPBoundAccessTokens {
+		t.Fatalf("clear: %d %+v", res.StatusCode, w.client("spa"))
 	}
 }
