@@ -269,7 +269,7 @@ func (s *Server) issueDeviceTokens(r *http.Request, c *store.Client, d store.Dev
 		return nil, err
 	}
 	g := token.AccessGrant{ClientID: c.ID, Subject: d.UserID, Audience: d.Audience, Scopes: scopes, GrantID: d.GrantID,
-		SessionID: d.SessionID, AuthTime: d.AuthTime, ACR: d.ACR, AMR: d.AMR}
+		SessionID: d.SessionID, AuthTime: d.AuthTime, ACR: d.ACR, AMR: d.AMR, Confirmation: token.ConfirmationFrom(ctx)}
 	res, cl, err := s.issueUserTokens(ctx, signer, c, g, nil, "", now)
 	if err != nil {
 		return nil, err
@@ -279,7 +279,7 @@ func (s *Server) issueDeviceTokens(r *http.Request, c *store.Client, d store.Dev
 		if err := s.store.RefreshTokens().Create(ctx, store.RefreshToken{
 			TokenHash: hash, FamilyID: token.NewID(), GrantID: d.GrantID, ClientID: c.ID, UserID: d.UserID,
 			SessionID: d.SessionID, Scopes: scopes, Audience: d.Audience, AuthTime: d.AuthTime, ACR: d.ACR, AMR: d.AMR,
-			CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
+			DPoPJKT: refreshBinding(r, c), CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
 		}); err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/dpop/dpoptest"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
@@ -410,5 +411,55 @@ func TestDiscoveryAdvertisesDeviceFlow(t *testing.T) {
 	brokertest.Must(t, json.NewDecoder(res.Body).Decode(&doc))
 	if doc.Endpoint != e.TS.URL+"/oauth2/device_authorization" || !strings.Contains(strings.Join(doc.Grants, " "), deviceGrant) {
 		t.Fatalf("%+v", doc)
+	}
+}
+
+// TestDeviceFlowDPoP: a device that polls with a DPoP proof gets an access
+// token bound to its key (RFC 9449 §5 covers every grant: cnf.jkt, token_type
+// DPoP), and, being a public client, a refresh token that needs the same key.
+func TestDeviceFlowDPoP(t *testing.T) {
+	t.Parallel()
+	e := newDeviceEnv(t)
+	dc, uc, _ := e.authorize(t, "cli", "openid notes.read")
+	b := e.SignedIn()
+	_, page := e.enterCode(b, uc)
+	e.Clk.Add(6 * time.Second)
+	if st, page := e.decide(b, page, "approve"); st != 200 || !strings.Contains(page, `data-approved="true"`) {
+		t.Fatalf("after Allow: %d\n%s", st, page)
+	}
+	var disc map[string]any
+	res, err := e.TS.Client().Get(e.TS.URL + "/.well-known/openid-configuration")
+	brokertest.Must(t, err)
+	json.NewDecoder(res.Body).Decode(&disc)
+	res.Body.Close()
+	tokenURL, _ := disc["token_endpoint"].(string)
+	k := dpoptest.NewKey(t)
+	postWithProof := func(v url.Values, proof string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, e.TS.URL+"/oauth2/token", strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		res, err := e.TS.Client().Do(req)
+		brokertest.Must(t, err)
+		defer res.Body.Close()
+		var out map[string]any
+		json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
+	}
+	st, tok := postWithProof(url.Values{"grant_type": {deviceGrant}, "client_id": {"cli"}, "device_code": {dc}},
+		k.Proof(t, "POST", tokenURL, e.Clk.Now()))
+	if st != 200 || tok["token_type"] != "DPoP" {
+		t.Fatalf("tokens: %d %v", st, tok)
+	}
+	if cnf, _ := jwtClaims(t, tok["access_token"])["cnf"].(map[string]any); cnf["jkt"] != k.JKT {
+		t.Fatalf("cnf %v, want jkt %s", cnf, k.JKT)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "client_id": {"cli"}, "refresh_token": {tok["refresh_token"].(string)}}
+	if st, out := postWithProof(refresh, ""); st != 400 || out["error"] != "invalid_dpop_proof" {
+		t.Fatalf("refresh without the key: %d %v", st, out)
+	}
+	if st, out := postWithProof(refresh, k.Proof(t, "POST", tokenURL, e.Clk.Now())); st != 200 || out["token_type"] != "DPoP" {
+		t.Fatalf("refresh with the key: %d %v", st, out)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/delegate"
+	"github.com/gatehouse/gatehouse/broker/dpop"
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/ratelimit"
 	"github.com/gatehouse/gatehouse/broker/registry"
@@ -107,6 +108,9 @@ type Server struct {
 	// §5.1); deviceTriesAudit the audit rows its refusals write.
 	deviceTries      *ratelimit.Keyed
 	deviceTriesAudit *ratelimit.Keyed
+
+	// dpopGuard checks DPoP proofs at the token endpoint and UserInfo (RFC 9449).
+	dpopGuard *dpop.Guard
 }
 
 // New builds the OAuth server from its dependencies.
@@ -129,6 +133,9 @@ func New(o Options) (*Server, error) {
 	s.deviceTries = ratelimit.New(rate.Every(time.Minute/deviceTriesPerMinute), deviceTriesPerMinute, s.Now)
 	s.deviceTriesAudit = ratelimit.New(rate.Every(time.Minute), 1, s.Now)
 	var err error
+	if s.dpopGuard, err = s.web.DPoPGuard(); err != nil {
+		return nil, err
+	}
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err
 	}
