@@ -77,7 +77,15 @@ func main() {
 	flag.StringVar(&providers, "providers", "scale-idp,scale-idp2", "IDs of the providers the identities are on (every user on the first)")
 	flag.StringVar(&c.audience, "audience", "https://api.scale.test", "audience of the refresh tokens (a registered API)")
 	flag.IntVar(&c.auditMonths, "audit-months", 6, "months the audit events spread over, up to now")
+	status := flag.Bool("status", false, "print how many expired refresh tokens and sessions are left (what the sweep prunes), and seed nothing")
 	flag.Parse()
+	if *status {
+		if err := printExpired(context.Background(), c.url); err != nil {
+			fmt.Fprintln(os.Stderr, "seed:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	c.clients, c.providers = strings.Split(clients, ","), strings.Split(providers, ",")
 	c.secondProviderPct = 30
 	c.now = time.Now().UTC().Truncate(time.Microsecond)
@@ -234,13 +242,14 @@ func (g *gen) tables() []table {
 			if j < g.fixtures {
 				created = g.now
 			}
-			seen, expires := created.Add(time.Duration(r.Int64N(int64(time.Hour)))), created.Add(30*day)
+			// Seen within the last half day: live under tools/scale.sh's idle timeout.
+			seen, expires := g.now.Add(-time.Duration(r.Int64N(int64(12*time.Hour)))), created.Add(30*day)
 			if j >= g.sessions { // expired a while ago
 				created = g.now.Add(-40*day - time.Duration(r.Int64N(int64(20*day))))
 				seen, expires = created.Add(time.Hour), created.Add(30*day)
 			}
-			if seen.After(g.now) {
-				seen = g.now
+			if seen.Before(created) {
+				seen = created
 			}
 			return []any{g.sessionID(j), hash("session-secret-" + g.sessionID(j)), g.userID(u), g.providers[0], ts(created), list{"pwd"}, "",
 				ip(), "Mozilla/5.0 (X11; Linux x86_64) Firefox/146.0", ts(created), ts(seen), ts(expires), g.subject(u), list(nil), nil, ""}

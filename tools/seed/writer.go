@@ -232,3 +232,33 @@ func (w *pgWriter) finish() string { return "ANALYZE" }
 func logSince(what string, t0 time.Time) {
 	fmt.Printf("seed: %s in %.1fs\n", what, time.Since(t0).Seconds())
 }
+
+// printExpired prints the expired refresh tokens and sessions left, by the
+// expiry the sweeps read through their indexes (sessions idle past the
+// server's timeout are not counted: seeded live sessions are recent).
+func printExpired(ctx context.Context, url string) error {
+	now := time.Now().UTC()
+	const q = `SELECT (SELECT count(*) FROM refresh_tokens WHERE expires_at < $1), (SELECT count(*) FROM sessions WHERE expires_at < $1)`
+	var refresh, sessions int64
+	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
+		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if err := db.QueryRowContext(ctx, q, now.Format(sqliteTime)).Scan(&refresh, &sessions); err != nil {
+			return err
+		}
+	} else {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		if err := conn.QueryRow(ctx, q, now).Scan(&refresh, &sessions); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("expired_refresh=%d expired_sessions=%d\n", refresh, sessions)
+	return nil
+}
