@@ -152,7 +152,7 @@ func run(ctx context.Context, c config) error {
 type gen struct {
 	config
 	users, sessions, expiredSessions, consents, refresh, expiredRefresh, audit int
-	tokens                                                                      []string // fixture refresh tokens in clear
+	tokens                                                                     []string // fixture refresh tokens in clear
 }
 
 func newGen(c config) *gen {
@@ -174,11 +174,15 @@ func mix(x uint64) uint64 {
 }
 
 // Identifiers look like Gatehouse's own (random hex), spread over the index.
-func (g *gen) userID(i int) string    { return fmt.Sprintf("%016x%016x", mix(uint64(i)), mix(uint64(i)^0x75)) }
-func (g *gen) subject(i int) string   { return fmt.Sprintf("%x", mix(uint64(i)^0x5ab)) }
-func (g *gen) sessionID(j int) string { return fmt.Sprintf("%016x%016x", mix(uint64(j)^0x5e55), mix(uint64(j)^0x5e56)) }
-func (g *gen) email(i int) string     { return fmt.Sprintf("person%07d@example.com", i) }
-func (g *gen) name(i int) string      { return fmt.Sprintf("Person %d", i) }
+func (g *gen) userID(i int) string {
+	return fmt.Sprintf("%016x%016x", mix(uint64(i)), mix(uint64(i)^0x75))
+}
+func (g *gen) subject(i int) string { return fmt.Sprintf("%x", mix(uint64(i)^0x5ab)) }
+func (g *gen) sessionID(j int) string {
+	return fmt.Sprintf("%016x%016x", mix(uint64(j)^0x5e55), mix(uint64(j)^0x5e56))
+}
+func (g *gen) email(i int) string { return fmt.Sprintf("person%07d@example.com", i) }
+func (g *gen) name(i int) string  { return fmt.Sprintf("Person %d", i) }
 
 // sessionUser is the user of session j: the fixtures' own, then any user.
 func (g *gen) sessionUser(j int) int {
