@@ -174,8 +174,12 @@ sweep() {
   local t1; t1=$(tail -1 "$dir/sweep.txt" | cut -d' ' -f1)
   local busy; busy=$(grep -ciE 'database is locked|SQLITE_BUSY' "$dir/server.log" || true)
   local errs; errs=$(grep -ciE 'level=ERROR|"level":"ERROR"' "$dir/server.log" || true)
-  awk -v a="$t0" -v b="$t1" -v db="$db" -v before="$before" -v busy="$busy" -v errs="$errs" -v last="$(tail -1 "$dir/sweep.txt")" \
-    'BEGIN{printf "SWEEP db=%s pruned=\"%s\" seconds=%.1f (from server start; left: %s) error_lines=%s busy_lines=%s\n", db, before, b-a, last, errs, busy}' |
+  # The sessions are swept first (each ended as a logout ends it), then the
+  # refresh tokens in batches: the poll says when each was done.
+  local ts; ts=$(awk '/expired_sessions=0$/{print $1; exit}' "$dir/sweep.txt")
+  awk -v a="$t0" -v s="${ts:-$t1}" -v b="$t1" -v db="$db" -v before="$before" -v busy="$busy" -v errs="$errs" \
+    -v left="$(tail -1 "$dir/sweep.txt" | cut -d' ' -f2-)" \
+    'BEGIN{printf "SWEEP %s: %s pruned in %.1fs from the server start (sessions done after %.1fs, then the refresh tokens in %.1fs; left: %s); log lines at error: %s, database is locked/SQLITE_BUSY: %s\n", db, before, b-a, s-a, b-s, left, errs, busy}' |
     tee -a "$WORK/sweeps.txt"
 }
 
