@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/broker/store/sqlstore/bulk"
 )
 
 // Rows at -scale 1.0 (issue 14).
@@ -80,10 +81,12 @@ func main() {
 	status := flag.Bool("status", false, "print how many expired refresh tokens and sessions are left (what the sweep prunes), and seed nothing")
 	flag.Parse()
 	if *status {
-		if err := printExpired(context.Background(), c.url); err != nil {
+		refresh, sessions, err := bulk.Expired(context.Background(), c.url)
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "seed:", err)
 			os.Exit(1)
 		}
+		fmt.Printf("expired_refresh=%d expired_sessions=%d\n", refresh, sessions)
 		return
 	}
 	c.clients, c.providers = strings.Split(clients, ","), strings.Split(providers, ",")
@@ -115,7 +118,7 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	w, err := openWriter(ctx, c.url)
+	w, err := bulk.Open(ctx, c.url)
 	if err != nil {
 		return err
 	}
@@ -124,20 +127,20 @@ func run(ctx context.Context, c config) error {
 	var total int64
 	for _, t := range g.tables() {
 		t0 := time.Now()
-		n, err := w.load(ctx, t)
+		n, err := w.Load(ctx, t)
 		if err != nil {
-			_ = w.close(ctx) // the load's error is the one to report
-			return fmt.Errorf("%s: %w", t.name, err)
+			_ = w.Close(ctx) // the load's error is the one to report
+			return fmt.Errorf("%s: %w", t.Name, err)
 		}
 		total += n
 		d := time.Since(t0)
-		fmt.Printf("seed: %-15s %11d rows in %8.1fs  %9.0f rows/s\n", t.name, n, d.Seconds(), float64(n)/d.Seconds())
+		fmt.Printf("seed: %-15s %11d rows in %8.1fs  %9.0f rows/s\n", t.Name, n, d.Seconds(), float64(n)/d.Seconds())
 	}
 	t0 := time.Now()
-	if err := w.close(ctx); err != nil {
+	if err := w.Close(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("seed: finishing (%s) %.1fs\n", w.finish(), time.Since(t0).Seconds())
+	fmt.Printf("seed: finishing (%s) %.1fs\n", w.Finish(), time.Since(t0).Seconds())
 	d := time.Since(start)
 	fmt.Printf("seed: %d rows in %.1fs, %.0f rows/s\n", total, d.Seconds(), float64(total)/d.Seconds())
 	if err := g.writeFixtures(); err != nil {
@@ -197,19 +200,17 @@ func hash(s string) []byte {
 	return h[:]
 }
 
-// table is one table's rows, produced one at a time by next (false: done).
-type table struct {
-	name    string
-	columns []string
-	rows    int
-	next    func(i int) []any
-}
-
-// A value of a column: writers encode times and lists for their database.
+// Column values the loader encodes for its database.
 type (
-	ts   time.Time // NULL if zero
-	list []string  // a JSON array in a TEXT column
+	ts   = bulk.TS
+	list = bulk.List
 )
+
+type table = bulk.Table
+
+func newTable(name string, columns []string, rows int, next func(i int) []any) table {
+	return table{Name: name, Columns: columns, Rows: rows, Next: next}
+}
 
 func (g *gen) tables() []table {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -217,18 +218,18 @@ func (g *gen) tables() []table {
 	ago := func(max time.Duration) time.Time { return g.now.Add(-time.Duration(r.Int64N(int64(max)))) }
 	ip := func() string { return fmt.Sprintf("203.0.113.%d", r.IntN(254)+1) }
 	var tables []table
-	tables = append(tables, table{"users", []string{"id", "email", "email_norm", "email_verified", "name", "disabled", "created_at", "updated_at"},
+	tables = append(tables, newTable("users", []string{"id", "email", "email_norm", "email_verified", "name", "disabled", "created_at", "updated_at"},
 		g.users, func(i int) []any {
 			created := ago(365 * day)
 			return []any{g.userID(i), g.email(i), g.email(i), true, g.name(i), i%500 == 499 && i >= g.people, ts(created), ts(created)}
-		}})
+		}))
 	// Every user on the first provider, a share on the second too.
 	second := g.users * g.secondProviderPct / 100
 	if len(g.providers) < 2 {
 		second = 0
 	}
-	tables = append(tables, table{"identities", []string{"provider_id", "subject", "user_id", "email", "email_verified", "claims", "linked_at", "last_login_at"},
-		g.users + second, func(i int) []any {
+	tables = append(tables, newTable("identities", []string{"provider_id", "subject", "user_id", "email", "email_verified", "claims", "linked_at", "last_login_at"},
+		g.users+second, func(i int) []any {
 			p, u := g.providers[0], i
 			if i >= g.users {
 				// Spread over the users, one each.
@@ -236,11 +237,11 @@ func (g *gen) tables() []table {
 			}
 			claims := fmt.Sprintf(`{"sub":%q,"email":%q,"email_verified":true,"name":%q}`, g.subject(u), g.email(u), g.name(u))
 			return []any{p, g.subject(u), g.userID(u), g.email(u), true, []byte(claims), ts(ago(365 * day)), ts(ago(30 * day))}
-		}})
+		}))
 	// Live sessions (the fixtures' first), then expired ones for the sweep.
-	tables = append(tables, table{"sessions", []string{"id", "token_hash", "user_id", "provider_id", "auth_time", "amr", "acr", "ip", "user_agent",
+	tables = append(tables, newTable("sessions", []string{"id", "token_hash", "user_id", "provider_id", "auth_time", "amr", "acr", "ip", "user_agent",
 		"created_at", "last_seen_at", "expires_at", "subject", "roles", "logout_state_enc", "logout_key"},
-		g.sessions + g.expiredSessions, func(j int) []any {
+		g.sessions+g.expiredSessions, func(j int) []any {
 			u := g.sessionUser(j)
 			created := ago(7 * day)
 			if j < g.fixtures {
@@ -257,14 +258,14 @@ func (g *gen) tables() []table {
 			}
 			return []any{g.sessionID(j), hash("session-secret-" + g.sessionID(j)), g.userID(u), g.providers[0], ts(created), list{"pwd"}, "",
 				ip(), "Mozilla/5.0 (X11; Linux x86_64) Firefox/146.0", ts(created), ts(seen), ts(expires), g.subject(u), list(nil), nil, ""}
-		}})
-	tables = append(tables, table{"consents", []string{"user_id", "client_id", "scopes", "created_at", "updated_at", "last_used_at"},
+		}))
+	tables = append(tables, newTable("consents", []string{"user_id", "client_id", "scopes", "created_at", "updated_at", "last_used_at"},
 		g.consents, func(k int) []any {
 			// Consent k is user k%users's for client k/users: pairs never repeat.
 			u, c := k%g.users, g.clients[(k/g.users)%len(g.clients)]
 			created := ago(300 * day)
 			return []any{g.userID(u), c, list{"openid", "email", "profile", "api"}, ts(created), ts(created), ts(ago(30 * day))}
-		}})
+		}))
 	// Families of four: three rotated, the current one; one family in twenty
 	// revoked. The fixtures' tokens come first, then the expired backlog last.
 	const family = 4
@@ -276,7 +277,7 @@ func (g *gen) tables() []table {
 		created, expires  time.Time
 		revoked           bool
 	}
-	tables = append(tables, table{"refresh_tokens", refreshCols, g.fixtures + g.refresh + g.expiredRefresh, func(i int) []any {
+	tables = append(tables, newTable("refresh_tokens", refreshCols, g.fixtures+g.refresh+g.expiredRefresh, func(i int) []any {
 		if i < g.fixtures {
 			var secret [32]byte
 			_, _ = crand.Read(secret[:]) // never fails (crypto/rand)
@@ -309,7 +310,7 @@ func (g *gen) tables() []table {
 		}
 		return []any{hash(fmt.Sprintf("refresh-%d", i)), fam.id, fam.grant, fam.client, g.userID(fam.user), g.sessionID(fam.session),
 			list{"openid", "email", "api", "offline_access"}, g.audience, "", ts(fam.created), ts(created), ts(fam.expires), rotated, revoked, "", list{"pwd"}}
-	}})
+	}))
 	tables = append(tables, g.auditTable(r))
 	return tables
 }
@@ -334,7 +335,7 @@ func (g *gen) auditTable(r *rand.Rand) table {
 	}
 	span := time.Duration(g.auditMonths) * 30 * 24 * time.Hour
 	first := g.now.Add(-span)
-	return table{"audit_events", []string{"occurred_at", "actor", "action", "target", "ip", "request_id", "details", "event_id"},
+	return newTable("audit_events", []string{"occurred_at", "actor", "action", "target", "ip", "request_id", "details", "event_id"},
 		g.audit, func(i int) []any {
 			// In time order, as appended: the id grows with the time.
 			at := first.Add(time.Duration(float64(span) * float64(i) / float64(max(g.audit, 1))))
@@ -360,7 +361,7 @@ func (g *gen) auditTable(r *rand.Rand) table {
 			}
 			return []any{ts(at), actor, action, target, fmt.Sprintf("203.0.113.%d", r.IntN(254)+1), hex.EncodeToString(reqID[:]),
 				[]byte(details), fmt.Sprintf("%016x%016x", mix(uint64(i)^0xe7), mix(uint64(i)^0xe8))}
-		}}
+		})
 }
 
 // writeFixtures writes what the load needs: the fixtures' refresh tokens (each

@@ -103,4 +103,3 @@ func readLines(t *testing.T, path string) []string {
 	}
 	return out
 }
-

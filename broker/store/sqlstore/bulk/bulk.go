@@ -1,4 +1,9 @@
-package main
+// Package bulk loads rows into a migrated Gatehouse database fast, for
+// tools/seed's production-size databases (issue 14, Scale): PostgreSQL through
+// COPY, SQLite through large transactions of prepared inserts with the journal
+// off. It lives below broker/store because only the store speaks SQL; the
+// server never uses it.
+package bulk
 
 import (
 	"context"
@@ -13,17 +18,36 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver, as the store does
 )
 
-// writer bulk-loads tables into one database.
-type writer interface {
+// Table is one table's rows, produced one at a time by Next(i) for i from 0
+// to Rows-1, each a value per column of Columns. A TS or List value is
+// encoded as the store encodes it for the database.
+type Table struct {
+	Name    string
+	Columns []string
+	Rows    int
+	Next    func(i int) []any
+}
+
+// A value of a column that differs by database.
+type (
+	TS   time.Time // a time: NULL if zero
+	List []string  // a JSON array in a TEXT column
+)
+
+// Loader bulk-loads tables into one database.
+type Loader interface {
 	// load inserts t's rows. The table's secondary indexes are dropped first
 	// and built again after its rows: one sorted build costs a fraction of
 	// millions of random inserts into each of them.
-	load(ctx context.Context, t table) (int64, error)
-	close(ctx context.Context) error
-	finish() string // what close did, for the log
+	Load(ctx context.Context, t Table) (int64, error)
+	// Close finishes the load (see Finish) and closes the connection.
+	Close(ctx context.Context) error
+	Finish() string // what Close does, for the log
 }
 
-func openWriter(ctx context.Context, url string) (writer, error) {
+// Open connects to url (as gatehouse serve's GATEHOUSE_DATABASE_URL), which
+// must be migrated already.
+func Open(ctx context.Context, url string) (Loader, error) {
 	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
 		return openSQLite(ctx, path)
 	}
@@ -64,9 +88,9 @@ func openSQLite(ctx context.Context, path string) (*sqliteWriter, error) {
 	return &sqliteWriter{db}, nil
 }
 
-func (w *sqliteWriter) load(ctx context.Context, t table) (int64, error) {
+func (w *sqliteWriter) Load(ctx context.Context, t Table) (int64, error) {
 	// Indexes of constraints (PRIMARY KEY, UNIQUE) have no SQL and stay.
-	indexes, err := queryPairs(ctx, w.db, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, t.name)
+	indexes, err := queryPairs(ctx, w.db, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, t.Name)
 	if err != nil {
 		return 0, err
 	}
@@ -76,7 +100,7 @@ func (w *sqliteWriter) load(ctx context.Context, t table) (int64, error) {
 		}
 	}
 	n, err := w.insert(ctx, t)
-	defer logSince(t.name+": indexes rebuilt", time.Now())
+	defer logSince(t.Name+": indexes rebuilt", time.Now())
 	for _, ix := range indexes {
 		if _, cerr := w.db.ExecContext(ctx, ix[1]); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("rebuild index %s: %w", ix[0], cerr))
@@ -103,10 +127,10 @@ func queryPairs(ctx context.Context, db *sql.DB, q string, args ...any) ([][2]st
 	return out, rows.Err()
 }
 
-func (w *sqliteWriter) insert(ctx context.Context, t table) (int64, error) {
-	q := `INSERT INTO ` + t.name + ` (` + strings.Join(t.columns, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(t.columns)-1) + `)`
+func (w *sqliteWriter) insert(ctx context.Context, t Table) (int64, error) {
+	q := `INSERT INTO ` + t.Name + ` (` + strings.Join(t.Columns, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(t.Columns)-1) + `)`
 	var n int64
-	for n < int64(t.rows) {
+	for n < int64(t.Rows) {
 		tx, err := w.db.BeginTx(ctx, nil)
 		if err != nil {
 			return n, err
@@ -116,8 +140,8 @@ func (w *sqliteWriter) insert(ctx context.Context, t table) (int64, error) {
 			_ = tx.Rollback() // the prepare's error is the one to report
 			return n, err
 		}
-		for range min(sqliteTx, int64(t.rows)-n) {
-			row := t.next(int(n))
+		for range min(sqliteTx, int64(t.Rows)-n) {
+			row := t.Next(int(n))
 			for i, v := range row {
 				row[i] = sqliteValue(v)
 			}
@@ -136,18 +160,18 @@ func (w *sqliteWriter) insert(ctx context.Context, t table) (int64, error) {
 
 func sqliteValue(v any) any {
 	switch v := v.(type) {
-	case ts:
+	case TS:
 		if time.Time(v).IsZero() {
 			return nil
 		}
 		return time.Time(v).UTC().Format(sqliteTime)
-	case list:
+	case List:
 		return jsonList(v)
 	}
 	return v
 }
 
-func jsonList(l list) string {
+func jsonList(l List) string {
 	if len(l) == 0 {
 		return "[]"
 	}
@@ -155,12 +179,12 @@ func jsonList(l list) string {
 	return string(b)
 }
 
-func (w *sqliteWriter) close(ctx context.Context) error {
+func (w *sqliteWriter) Close(ctx context.Context) error {
 	_, err := w.db.ExecContext(ctx, "PRAGMA journal_mode = WAL")
 	return errors.Join(err, w.db.Close())
 }
 
-func (w *sqliteWriter) finish() string {
+func (w *sqliteWriter) Finish() string {
 	return "journal_mode back to WAL; no ANALYZE, as the server runs without statistics"
 }
 
@@ -168,10 +192,10 @@ func (w *sqliteWriter) finish() string {
 // autovacuum would after such a load.
 type pgWriter struct{ conn *pgx.Conn }
 
-func (w *pgWriter) load(ctx context.Context, t table) (int64, error) {
+func (w *pgWriter) Load(ctx context.Context, t Table) (int64, error) {
 	// Indexes behind constraints (primary keys, UNIQUE) stay.
 	rows, err := w.conn.Query(ctx, `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()
-AND tablename = $1 AND indexname NOT IN (SELECT conname FROM pg_constraint)`, t.name)
+AND tablename = $1 AND indexname NOT IN (SELECT conname FROM pg_constraint)`, t.Name)
 	if err != nil {
 		return 0, err
 	}
@@ -189,7 +213,7 @@ AND tablename = $1 AND indexname NOT IN (SELECT conname FROM pg_constraint)`, t.
 		}
 	}
 	n, err := w.copy(ctx, t)
-	defer logSince(t.name+": indexes rebuilt", time.Now())
+	defer logSince(t.Name+": indexes rebuilt", time.Now())
 	for _, ix := range indexes {
 		if _, cerr := w.conn.Exec(ctx, ix[1]); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("rebuild index %s: %w", ix[0], cerr))
@@ -198,23 +222,23 @@ AND tablename = $1 AND indexname NOT IN (SELECT conname FROM pg_constraint)`, t.
 	return n, err
 }
 
-func (w *pgWriter) copy(ctx context.Context, t table) (int64, error) {
+func (w *pgWriter) copy(ctx context.Context, t Table) (int64, error) {
 	i := 0
-	return w.conn.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, pgx.CopyFromFunc(func() ([]any, error) {
-		if i >= t.rows {
+	return w.conn.CopyFrom(ctx, pgx.Identifier{t.Name}, t.Columns, pgx.CopyFromFunc(func() ([]any, error) {
+		if i >= t.Rows {
 			return nil, nil
 		}
-		row := t.next(i)
+		row := t.Next(i)
 		i++
 		for k, v := range row {
 			switch v := v.(type) {
-			case ts:
+			case TS:
 				if time.Time(v).IsZero() {
 					row[k] = nil
 				} else {
 					row[k] = time.Time(v)
 				}
-			case list:
+			case List:
 				row[k] = jsonList(v)
 			}
 		}
@@ -222,43 +246,37 @@ func (w *pgWriter) copy(ctx context.Context, t table) (int64, error) {
 	}))
 }
 
-func (w *pgWriter) close(ctx context.Context) error {
+func (w *pgWriter) Close(ctx context.Context) error {
 	_, err := w.conn.Exec(ctx, "ANALYZE")
 	return errors.Join(err, w.conn.Close(ctx))
 }
 
-func (w *pgWriter) finish() string { return "ANALYZE" }
+func (w *pgWriter) Finish() string { return "ANALYZE" }
 
 func logSince(what string, t0 time.Time) {
 	fmt.Printf("seed: %s in %.1fs\n", what, time.Since(t0).Seconds())
 }
 
-// printExpired prints the expired refresh tokens and sessions left, by the
-// expiry the sweeps read through their indexes (sessions idle past the
-// server's timeout are not counted: seeded live sessions are recent).
-func printExpired(ctx context.Context, url string) error {
+// Expired returns how many refresh tokens and sessions have expired by now,
+// as the sweeps find them through their indexes (sessions idle past the
+// server's timeout are not counted).
+func Expired(ctx context.Context, url string) (refresh, sessions int64, err error) {
 	now := time.Now().UTC()
 	const q = `SELECT (SELECT count(*) FROM refresh_tokens WHERE expires_at < $1), (SELECT count(*) FROM sessions WHERE expires_at < $1)`
-	var refresh, sessions int64
 	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
 		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		defer db.Close()
-		if err := db.QueryRowContext(ctx, q, now.Format(sqliteTime)).Scan(&refresh, &sessions); err != nil {
-			return err
-		}
-	} else {
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		if err := conn.QueryRow(ctx, q, now).Scan(&refresh, &sessions); err != nil {
-			return err
-		}
+		err = db.QueryRowContext(ctx, q, now.Format(sqliteTime)).Scan(&refresh, &sessions)
+		return refresh, sessions, err
 	}
-	fmt.Printf("expired_refresh=%d expired_sessions=%d\n", refresh, sessions)
-	return nil
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close(ctx)
+	err = conn.QueryRow(ctx, q, now).Scan(&refresh, &sessions)
+	return refresh, sessions, err
 }
