@@ -12,8 +12,10 @@
 # the p99 during the sweep, and the 5xx and "database is locked" lines of the log.
 # Ends with a markdown table (medians of the runs, full/empty ratio).
 # Env: SCALE (default 0.01), DBS ("sqlite postgres"), RUNS (3), SECS (10), CONNS (16),
-# PORT (18090; the IdP gets PORT+1), DATABASE_URL (a PostgreSQL server to create the
-# two databases on; default: a throwaway cluster started as the tests do),
+# PORT (18090; the IdP gets PORT+1), DATABASE_URL (postgres://USER@HOST/DB?…: a
+# PostgreSQL server where USER may create the databases gatehouse_scale_empty and
+# gatehouse_scale_full, which must not exist; default: a throwaway cluster started as
+# the tests start one),
 # SEED_FLAGS (more tools/seed flags), KEEP=1 (keep the work dir). Loopback only.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,7 +65,9 @@ start_postgres() {
 db_url() {
   if [ "$1" = sqlite ]; then echo "sqlite:$WORK/$2.db"; return; fi
   psql "$PG_ADMIN" -qc "CREATE DATABASE gatehouse_scale_$2" >/dev/null
-  sed "s#/postgres?#/gatehouse_scale_$2?#" <<<"$PG_ADMIN"
+  # The admin URL with the new database's name as its path.
+  local base=${PG_ADMIN%%\?*}
+  echo "${base%/*}/gatehouse_scale_$2${PG_ADMIN#"$base"}"
 }
 
 # register: the API, providers and clients the seeded rows and the load refer to
