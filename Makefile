@@ -10,7 +10,7 @@ export CGO_ENABLED := 0
 # binary carries no test identity providers; tests and checks cover it.
 DEMO := -tags demo
 
-.PHONY: demo test check bench load load-exchange fuzz
+.PHONY: demo test check bench load load-exchange fuzz scale
 
 ## demo: run Gatehouse locally with a demo setup (http://localhost:8080; PORT=9000 for
 ## another port): builds with -tags demo, showing its progress, and runs `gatehouse demo`
@@ -47,6 +47,12 @@ load:
 ## as the IdP), with the server's CPU per exchange against the bare crypto and Dex's figures
 load-exchange:
 	tools/load-exchange.sh
+
+## scale: seed an empty and a full database (SCALE=0.01 by default; 1.0 is issue 14's
+## production size) for SQLite and PostgreSQL, measure the hot requests on both in one
+## sitting and a sweep of the expired backlog under load, print the README's table
+scale:
+	tools/scale.sh
 
 ## fuzz: run every fuzz target in turn for FUZZTIME each (default 10m; FUZZ=regexp picks
 ## targets) and print executions and failures per target; a failing input is kept in the
