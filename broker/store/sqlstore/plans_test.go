@@ -23,7 +23,7 @@ import (
 var largeTables = map[string]bool{
 	"users": true, "identities": true, "sessions": true, "refresh_tokens": true, "consents": true,
 	"audit_events": true, "auth_codes": true, "replay_cache": true, "token_revocations": true,
-	"delegations": true, "user_roles": true,
+	"delegations": true, "user_roles": true, "device_authorizations": true,
 }
 
 // sqliteScan matches a full pass over a table in SQLite's EXPLAIN QUERY PLAN:
@@ -330,6 +330,26 @@ func hotQueries() []hotQuery {
 		}},
 		{name: "audit: append", call: func(ctx context.Context, s store.Store) error {
 			return s.Audit().Append(ctx, store.AuditEvent{Time: later, Actor: "client:app", Action: "token.issued", Target: "app", Details: []byte("{}"), EventID: "ev-1"})
+		}},
+		// The device grant (RFC 8628): the device polls by its code, the
+		// person's browser finds the request by the user code.
+		{name: "device authorization by device code", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(s.DeviceAuthorizations().Get(ctx, []byte("dc-hash")))
+		}},
+		{name: "device authorization by user code", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(s.DeviceAuthorizations().GetPending(ctx, []byte("uc-hash"), later))
+		}},
+		{name: "device poll recorded", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(0, s.DeviceAuthorizations().Polled(ctx, []byte("dc-hash"), later, 5))
+		}},
+		{name: "device decision", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(0, s.DeviceAuthorizations().Decide(ctx, []byte("dc-hash"), store.DeviceDecision{Status: store.DeviceDenied}, later))
+		}},
+		{name: "device redeem", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(s.DeviceAuthorizations().Redeem(ctx, []byte("dc-hash"), later))
+		}},
+		{name: "sweep: device authorizations", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(s.DeviceAuthorizations().DeleteExpired(ctx, planNow.Add(-time.Hour)))
 		}},
 		// Maintenance sweeps (batched, see sweep.go).
 		{name: "sweep: refresh tokens", call: func(ctx context.Context, s store.Store) error {
