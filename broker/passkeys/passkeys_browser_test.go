@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
@@ -210,4 +211,128 @@ func TestWebAuthnRegisterAndStepUpFromACRValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWebAuthnAdminPolicyRequiresKey: with GATEHOUSE_SECURITY_KEY_ROLES=admin,
+// an admin signed in upstream without a key is refused the console (and an
+// app) and sent to "Use your security key", which offers to add one; after
+// adding one and using it, the same session reaches the console. Their last
+// key cannot be removed while the policy requires one.
+func TestWebAuthnAdminPolicyRequiresKey(t *testing.T) {
+	w := newKeyWorld(t, map[string]string{"GATEHOUSE_SECURITY_KEY_ROLES": "admin"})
+	ctx := bt.New(t, 90*time.Second)
+	authenticator(t, ctx, webauthn.AuthenticatorTransportUsb)
+	brokertest.Must(t, chromedp.Do(ctx, append(w.signIn("/account"), bt.WaitTestID("account"))...))
+	alice := w.alice(t)
+	brokertest.Must(t, w.DB.Roles().Grant(context.Background(), store.RoleGrant{UserID: alice, Role: store.RoleAdmin,
+		GrantedBy: "test", GrantedAt: w.Clk.Now()}))
+
+	// Refused without a key: the console and an app alike.
+	brokertest.Must(t, chromedp.Do(ctx, chromedp.Navigate(w.TS.URL+"/admin"), bt.WaitTestID("step-up-no-keys")))
+	path, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`))
+	brokertest.Must(t, err)
+	if path != web.StepUpPath {
+		t.Fatalf("the console without a key ended at %s", path)
+	}
+	bt.Axe(t, ctx)
+	q := brokertest.NewAuthzReq("ward", w.redirect, "openid notes.read")
+	brokertest.Must(t, chromedp.Do(ctx, chromedp.Navigate(w.TS.URL+q.URL()), bt.WaitTestID("step-up-no-keys")))
+	w.mu.Lock()
+	got := w.callback
+	w.mu.Unlock()
+	if got != nil || w.Count("auth_codes") != 0 {
+		t.Fatalf("an app got an answer without the required key: %v, %d codes", got, w.Count("auth_codes"))
+	}
+
+	// Add a key from the step-up page, use it, and reach the console.
+	brokertest.Must(t, chromedp.Do(ctx, chromedp.Navigate(w.TS.URL+"/admin"), bt.WaitTestID("step-up-add"),
+		chromedp.Click(bt.Sel("step-up-add")), bt.WaitTestID("security-keys-required")))
+	brokertest.Must(t, chromedp.Do(ctx, append(addKey("Admin key"), bt.WaitTestID("step-up-button"),
+		chromedp.Click(bt.Sel("step-up-button")), bt.WaitTestID("admin-home"))...))
+
+	// The last key stays while the policy requires one.
+	brokertest.Must(t, chromedp.Do(ctx, chromedp.Navigate(w.TS.URL+"/account/security-keys"),
+		bt.WaitTestID("security-key-remove"), chromedp.Click(bt.Sel("security-key-remove")),
+		bt.WaitTestID("security-key-remove-confirm")))
+	bt.Axe(t, ctx)
+	brokertest.Must(t, chromedp.Do(ctx, chromedp.Click(bt.Sel("confirm")), bt.WaitTestID("error")))
+	status, err := chromedp.Run(ctx, chromedp.AttributeValue(bt.Sel("error"), "data-status"))
+	brokertest.Must(t, err)
+	if status.Value != "409" || len(w.keys(t, alice)) != 1 {
+		t.Errorf("removing the last required key: status %s, %d keys left", status.Value, len(w.keys(t, alice)))
+	}
+	if len(w.Audited("securitykey.removed")) != 0 || len(w.Audited("securitykey.refused")) != 1 {
+		t.Error("the refused removal is not audited as one")
+	}
+}
+
+// addCredential is WebAuthn.addCredential with only the members this Chromium
+// knows: cdproto's Credential always sends generateCmtgKeyOnNextOperation,
+// which Chromium refuses ("CMTG is not supported by this authenticator").
+var addCredential = cdp.Command[addCredentialParams, cdp.Empty]{Method: webauthn.CommandAddCredential}
+
+type addCredentialParams struct {
+	AuthenticatorID webauthn.AuthenticatorID `json:"authenticatorId"`
+	Credential      virtualCredential        `json:"credential"`
+}
+
+type virtualCredential struct {
+	CredentialID         []byte  `json:"credentialId"`
+	IsResidentCredential bool    `json:"isResidentCredential"`
+	RpID                 string  `json:"rpId"`
+	PrivateKey           []byte  `json:"privateKey"`
+	UserHandle           []byte  `json:"userHandle,omitempty"`
+	SignCount            float64 `json:"signCount"`
+}
+
+// TestWebAuthnCloneWarningRefused: a key whose signature counter goes back
+// (its virtual credential re-added with a lower signCount, as a clone would
+// answer) is flagged, audited and refused (WebAuthn L2 §7.2 step 21): the
+// session is not stepped up, the person is told, the account page shows it,
+// and the key is not offered again.
+func TestWebAuthnCloneWarningRefused(t *testing.T) {
+	w := newKeyWorld(t, nil)
+	ctx := bt.New(t, 90*time.Second)
+	auth := authenticator(t, ctx, webauthn.AuthenticatorTransportUsb)
+	brokertest.Must(t, chromedp.Do(ctx, append(w.signIn("/account/security-keys"), addKey("Blue key")...)...))
+	brokertest.Must(t, chromedp.Do(ctx, bt.WaitTestID("security-keys-notice"),
+		chromedp.Navigate(w.TS.URL+web.StepUpURL("/account/security-keys")), bt.WaitTestID("step-up-button"),
+		chromedp.Click(bt.Sel("step-up-button")), bt.WaitTestID("security-keys")))
+	alice := w.alice(t)
+	before := w.keys(t, alice)[0]
+	if before.SignCount == 0 || len(w.Audited("session.stepped_up")) != 1 {
+		t.Fatalf("first use: %+v", before)
+	}
+
+	// The clone: the same private key with a counter from before.
+	creds, err := chromedp.Call(ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: auth})
+	brokertest.Must(t, err)
+	if len(creds.Credentials) != 1 {
+		t.Fatalf("virtual credentials: %d", len(creds.Credentials))
+	}
+	c := *creds.Credentials[0]
+	_, err = chromedp.Call(ctx, webauthn.RemoveCredential, webauthn.RemoveCredentialParams{AuthenticatorID: auth, CredentialID: c.CredentialID})
+	brokertest.Must(t, err)
+	clone := virtualCredential{CredentialID: c.CredentialID, IsResidentCredential: c.IsResidentCredential, RpID: "localhost",
+		PrivateKey: c.PrivateKey, UserHandle: c.UserHandle, SignCount: 0}
+	_, err = chromedp.Call(ctx, addCredential, addCredentialParams{AuthenticatorID: auth, Credential: clone})
+	brokertest.Must(t, err)
+
+	brokertest.Must(t, chromedp.Do(ctx, chromedp.Navigate(w.TS.URL+web.StepUpURL("/account/security-keys")),
+		bt.WaitTestID("step-up-button"), chromedp.Click(bt.Sel("step-up-button")),
+		chromedp.WaitVisible(`[data-testid="webauthn-status"][data-state="failed"]`)))
+	msg, err := bt.Text(ctx, "webauthn-status")
+	brokertest.Must(t, err)
+	if !strings.Contains(msg, "copied") {
+		t.Errorf("the person was told %q", msg)
+	}
+	after := w.keys(t, alice)[0]
+	if !after.CloneWarning || after.SignCount != before.SignCount || !after.LastUsedAt.Equal(before.LastUsedAt) {
+		t.Errorf("key after the clone's use: %+v", after)
+	}
+	if len(w.Audited("session.stepped_up")) != 1 || len(w.Audited("securitykey.clone_warning")) != 1 {
+		t.Error("want no second step-up and one clone warning audited")
+	}
+	brokertest.Must(t, chromedp.Do(ctx, chromedp.Navigate(w.TS.URL+"/account/security-keys"), bt.WaitTestID("security-key-clone-warning"),
+		chromedp.Navigate(w.TS.URL+web.StepUpURL("/account")), bt.WaitTestID("step-up-no-keys")))
 }
