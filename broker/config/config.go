@@ -439,7 +439,17 @@ func (c *Config) validate() []string {
 	if c.SessionIdleTimeout > c.SessionMaxAge && c.SessionMaxAge > 0 {
 		p = append(p, "GATEHOUSE_SESSION_IDLE_TIMEOUT: cannot exceed GATEHOUSE_SESSION_MAX_AGE")
 	}
+	if (len(c.SecurityKeyRoles) > 0 || len(c.SecurityKeyProviders) > 0) && !c.WebAuthnAvailable() {
+		p = append(p, "GATEHOUSE_SECURITY_KEY_ROLES, GATEHOUSE_SECURITY_KEY_PROVIDERS: security keys need GATEHOUSE_ISSUER's host to be a domain name such as localhost, not an IP address (WebAuthn RP ID)")
+	}
 	return p
+}
+
+// WebAuthnAvailable reports whether people can use security keys here: the
+// WebAuthn relying party ID is the issuer's host, which must be a domain,
+// never an IP address (WebAuthn L2 §5.1.3 step 8, "valid domain").
+func (c *Config) WebAuthnAvailable() bool {
+	return c.Issuer != nil && c.Issuer.Hostname() != "" && net.ParseIP(c.Issuer.Hostname()) == nil
 }
 
 // RequireMasterKey is what serve checks: outside the demo a master key is mandatory.

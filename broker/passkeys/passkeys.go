@@ -39,7 +39,7 @@ type Server struct {
 	log   *slog.Logger
 	web   *web.Core
 	Now   func() time.Time
-	rp    *webauthn.WebAuthn
+	rp    *webauthn.WebAuthn // nil: WebAuthn is not available (config.WebAuthnAvailable)
 }
 
 // New builds the relying party: its ID is the issuer's host and its one origin
@@ -49,6 +49,12 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("passkeys: every option is required")
 	}
 	cfg := o.Web.Config
+	s := &Server{cfg: cfg, store: o.Web.Store, audit: o.Web.Audit, log: o.Web.Log, web: o.Web, Now: o.Now}
+	if !cfg.WebAuthnAvailable() {
+		// An issuer at an IP address: no relying party, and the pages say
+		// so (errUnavailable); config refuses a policy requiring keys.
+		return s, nil
+	}
 	name := cfg.Brand.Name
 	if name == "" {
 		name = "Gatehouse"
@@ -70,7 +76,20 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, store: o.Web.Store, audit: o.Web.Audit, log: o.Web.Log, web: o.Web, Now: o.Now, rp: rp}, nil
+	s.rp = rp
+	return s, nil
+}
+
+var errUnavailable = &web.UserError{Status: http.StatusNotFound, Title: "Security keys not available",
+	Message: "Security keys and passkeys cannot be used at this address.",
+	Next:    "Ask your administrator: Gatehouse must be reached by a domain name, not an IP address."}
+
+// available refuses every page and ceremony when there is no relying party.
+func (s *Server) available() error {
+	if s.rp == nil {
+		return errUnavailable
+	}
+	return nil
 }
 
 // person is a Gatehouse user as WebAuthn sees them (WebAuthn L2 §5.4.3): the

@@ -34,6 +34,9 @@ func mayChange(sess store.Session, keys []store.SecurityKey) bool {
 
 // HandleKeys is the account page of the person's security keys and passkeys.
 func (s *Server) HandleKeys(w http.ResponseWriter, r *http.Request) error {
+	if err := s.available(); err != nil {
+		return err
+	}
 	sess, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
@@ -82,6 +85,9 @@ var errSignedOut = &web.UserError{Status: http.StatusUnauthorized, Title: "Signe
 // HandleRegisterOptions starts a registration (WebAuthn L2 §7.1): the
 // creation options, the person's keys excluded (§5.4.3 excludeCredentials).
 func (s *Server) HandleRegisterOptions(w http.ResponseWriter, r *http.Request) error {
+	if err := s.available(); err != nil {
+		return err
+	}
 	sess, u, ok := s.web.CurrentSession(r)
 	if !ok {
 		return errSignedOut
@@ -107,6 +113,9 @@ func (s *Server) HandleRegisterOptions(w http.ResponseWriter, r *http.Request) e
 // HandleRegister finishes a registration: the attestation is verified
 // (WebAuthn L2 §7.1 steps 5–26) and the credential record stored.
 func (s *Server) HandleRegister(w http.ResponseWriter, r *http.Request) error {
+	if err := s.available(); err != nil {
+		return err
+	}
 	sess, u, ok := s.web.CurrentSession(r)
 	if !ok {
 		return errSignedOut
@@ -160,6 +169,9 @@ func (s *Server) HandleRegister(w http.ResponseWriter, r *http.Request) error {
 
 // HandleRemovePage asks the person to confirm removing a key.
 func (s *Server) HandleRemovePage(w http.ResponseWriter, r *http.Request) error {
+	if err := s.available(); err != nil {
+		return err
+	}
 	_, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
@@ -187,6 +199,9 @@ var errStepUpFirst = &web.UserError{Status: http.StatusForbidden, Title: "Use yo
 
 // HandleRemove removes a key; the last one stays when policy requires one.
 func (s *Server) HandleRemove(w http.ResponseWriter, r *http.Request) error {
+	if err := s.available(); err != nil {
+		return err
+	}
 	sess, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil

@@ -20,6 +20,9 @@ const stepUpOptionsPath = web.StepUpPath + "/options"
 // HandleStepUpPage is "Use your security key": where the OAuth server and the
 // console send a session that has not used one (web.StepUpURL).
 func (s *Server) HandleStepUpPage(w http.ResponseWriter, r *http.Request) error {
+	if err := s.available(); err != nil {
+		return err
+	}
 	_, u, ok := s.web.RequireSession(w, r)
 	if !ok {
 		return nil
@@ -45,6 +48,9 @@ func (s *Server) HandleStepUpPage(w http.ResponseWriter, r *http.Request) error 
 // HandleStepUpOptions starts an authentication ceremony (WebAuthn L2 §7.2)
 // for the signed-in person's usable keys (allowCredentials, §5.5).
 func (s *Server) HandleStepUpOptions(w http.ResponseWriter, r *http.Request) error {
+	if err := s.available(); err != nil {
+		return err
+	}
 	sess, u, ok := s.web.CurrentSession(r)
 	if !ok {
 		return errSignedOut
@@ -76,6 +82,9 @@ const msgCloned = "This key may have been copied, so it was refused. Use another
 // (RFC 8176 §2); its token is replaced (WEB-06). The person then returns to
 // where they were going, which checks the session again.
 func (s *Server) HandleStepUp(w http.ResponseWriter, r *http.Request) error {
+	if err := s.available(); err != nil {
+		return err
+	}
 	sess, u, ok := s.web.CurrentSession(r)
 	if !ok {
 		return errSignedOut
