@@ -170,3 +170,33 @@ func TestWebAuthnStepUpPromptNone(t *testing.T) {
 		t.Errorf("%d codes issued", n)
 	}
 }
+
+// TestWebAuthnProviderPolicy: GATEHOUSE_SECURITY_KEY_PROVIDERS names the
+// providers whose sign-ins need a key: an app's request from such a session
+// goes to "Use your security key" with no code issued; without the policy
+// (the default) the same request gets its code.
+func TestWebAuthnProviderPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings map[string]string
+		stepUp   bool
+	}{
+		{"policy", map[string]string{"GATEHOUSE_SECURITY_KEY_PROVIDERS": "other, corp"}, true},
+		{"default", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newKeyWorld(t, tc.settings)
+			c := w.SignedIn()
+			o := w.Start(c, brokertest.NewAuthzReq("ward", w.redirect, "openid notes.read"))
+			if tc.stepUp {
+				if o.App != nil || o.Res.Request.URL.Path != web.StepUpPath || w.Count("auth_codes") != 0 {
+					t.Fatalf("ended at %v (app %v), %d codes", o.Res.Request.URL, o.App, w.Count("auth_codes"))
+				}
+				return
+			}
+			if o.App == nil || o.Fields.Get("code") == "" {
+				t.Fatalf("no code: %+v %s", o.Fields, o.Page)
+			}
+		})
+	}
+}
