@@ -200,3 +200,28 @@ func TestWebAuthnProviderPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestWebAuthnEssentialACRStepsUpAfterUpstreamSignIn: an essential acr of
+// web.ACRSecurityKey (OIDC Core §5.5.1.1) from a browser not signed in is not
+// demanded of the upstream IdP, which knows nothing of it (no refusal for an
+// unmet acr, SECURITY.md OIDC-25's check is for upstream values): after the
+// upstream sign-in the person is sent to use their key, and no code is issued.
+func TestWebAuthnEssentialACRStepsUpAfterUpstreamSignIn(t *testing.T) {
+	w := newKeyWorld(t, nil)
+	c := brokertest.NewClient(w.SigninEnv)
+	q := brokertest.NewAuthzReq("ward", w.redirect, "openid notes.read")
+	q.Params.Set("claims", `{"id_token":{"acr":{"essential":true,"values":["`+web.ACRSecurityKey+`"]}}}`)
+	o := w.Start(c, q)
+	f := brokertest.FormFields(t, o.Page, "/login")
+	f.Set("email", "alice@oidc.example")
+	o = w.Drive(c, w.PostForm(c, "/login", f))
+	if o.App != nil || o.Res.Request.URL.Path != web.StepUpPath {
+		t.Fatalf("ended at %v (app %v)\n%s", o.Res.Request.URL, o.App, o.Page)
+	}
+	if n := w.Count("auth_codes"); n != 0 {
+		t.Errorf("%d codes issued", n)
+	}
+	if len(w.Audited("signin.refused")) != 0 {
+		t.Error("the upstream sign-in was refused for the acr")
+	}
+}
