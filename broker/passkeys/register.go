@@ -52,7 +52,7 @@ func (s *Server) HandleKeys(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.Now()
 	v := templates.SecurityKeysView{Page: templates.Page{Title: "Security keys and passkeys", SignedInAs: web.DisplayName(u)},
-		Required: required, CanAdd: mayChange(sess, keys) && len(keys) < maxKeysOfOne,
+		Required: required, CanAdd: mayChange(sess, keys) && len(keys) < maxKeysOfOne, AtLimit: len(keys) >= maxKeysOfOne,
 		StepUpURL: web.StepUpURL(r.URL.RequestURI()), ReturnTo: web.LocalReturnTo(r.URL.Query().Get("return_to"), "")}
 	for _, k := range keys {
 		v.Keys = append(v.Keys, templates.SecurityKeyRow{ID: k.ID, Name: k.Name, Kind: kindOf(k),
