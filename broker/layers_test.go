@@ -28,6 +28,7 @@ var capabilities = []string{
 	"broker/exchange",
 	"broker/delegation",
 	"broker/admin",
+	"broker/passkeys",
 }
 
 // sqlPackages are database/sql and its drivers: only broker/store speaks SQL.

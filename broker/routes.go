@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/admin"
 	"github.com/gatehouse/gatehouse/broker/oauth"
+	"github.com/gatehouse/gatehouse/broker/passkeys"
 	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/static"
@@ -52,6 +53,18 @@ func (s *Server) routes() {
 	s.page("GET /logout", in.HandleLogoutPage)
 	s.form("POST /logout", in.HandleLogout)
 	s.page("GET /signed-out", in.HandleSignedOut)
+
+	// Security keys and passkeys (issue 15): the ceremonies' POSTs are forms
+	// (CSRF token, same-origin) that answer JSON to static/webauthn.js.
+	pk := s.passkeys
+	s.page("GET "+passkeys.KeysPath, pk.HandleKeys)
+	s.form("POST "+passkeys.KeysPath+"/options", pk.HandleRegisterOptions)
+	s.form("POST "+passkeys.KeysPath, pk.HandleRegister)
+	s.page("GET "+passkeys.KeysPath+"/{id}/remove", pk.HandleRemovePage)
+	s.form("POST "+passkeys.KeysPath+"/{id}/remove", pk.HandleRemove)
+	s.page("GET "+web.StepUpPath, pk.HandleStepUpPage)
+	s.form("POST "+web.StepUpPath+"/options", pk.HandleStepUpOptions)
+	s.form("POST "+web.StepUpPath, pk.HandleStepUp)
 
 	// Delegated access (issue 11).
 	dl := s.delegation
@@ -174,6 +187,11 @@ func (s *Server) routes() {
 	s.adminForm("POST /admin/people/{id}/roles", ad.HandlePersonRoleGrant)
 	s.page("GET /admin/people/{id}/roles/{role}/revoke", ad.HandlePersonRoleRevokeConfirm)
 	s.adminForm("POST /admin/people/{id}/roles/{role}/revoke", ad.HandlePersonRoleRevoke)
+	s.page("GET /admin/people/{id}/security-keys", ad.HandlePersonKeys)
+	s.page("GET /admin/people/{id}/security-keys/{key}/remove", ad.HandlePersonKeyRemoveConfirm)
+	s.adminForm("POST /admin/people/{id}/security-keys/{key}/remove", ad.HandlePersonKeyRemove)
+	s.adminAPI("GET /api/admin/v1/users/{id}/security-keys", ad.UserSecurityKeysAPI)
+	s.adminAPI("DELETE /api/admin/v1/users/{id}/security-keys/{key}", ad.UserSecurityKeyDeleteAPI)
 	s.adminAPI("GET /api/admin/v1/users", ad.UserSearchAPI)
 	s.adminAPI("GET /api/admin/v1/users/{id}", ad.UserGetAPI)
 	s.adminAPI("POST /api/admin/v1/users/{id}/disable", ad.UserActionAPI("disable"))

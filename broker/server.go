@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/exchange"
 	"github.com/gatehouse/gatehouse/broker/oauth"
 	"github.com/gatehouse/gatehouse/broker/operations"
+	"github.com/gatehouse/gatehouse/broker/passkeys"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/signin"
@@ -88,6 +89,7 @@ type Server struct {
 	exchange   *exchange.Server   // token exchange (RFC 8693), behind the OAuth token endpoint
 	delegation *delegation.Server // the delegated-access pages (issue 11)
 	admin      *admin.Server      // the admin console and the admin API
+	passkeys   *passkeys.Server   // security keys and passkeys, step-up (issue 15)
 	// delegations are the delegation rules the capabilities share; the
 	// maintenance pass ends expired delegations through them.
 	delegations *delegate.Service
@@ -162,6 +164,9 @@ func New(o Options) (*Server, error) {
 		AccessTokenTTL: o.Config.AccessTokenTTL, SigningAlgorithm: o.Config.SigningAlgorithm, Now: now}
 	if s.signin, err = signin.New(signin.Options{Web: s.web, Ring: ring, Upstreams: s.upstreams,
 		Authorizations: consoleDemands{s.oauth}, Delegations: delegations, Now: now, Tests: ops}); err != nil {
+		return nil, err
+	}
+	if s.passkeys, err = passkeys.New(passkeys.Options{Web: s.web, Now: now}); err != nil {
 		return nil, err
 	}
 	if s.delegation, err = delegation.New(delegation.Options{Web: s.web, Now: now, Delegate: delegations}); err != nil {

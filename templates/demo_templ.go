@@ -128,7 +128,7 @@ func demoIntro(d DemoIntro) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "</ul><p class=\"muted\">Type the email address on the sign-in page, then pick the same person at the demo identity provider.</p></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "</ul><p class=\"muted\">Type the email address on the sign-in page, then pick the same person at the demo identity provider.</p><p data-testid=\"demo-security-keys\">Security keys and passkeys: add one on your account page (Security keys and passkeys), then use the demo app's \"Sign in with a security key (step-up)\". The app asks for it with acr_values, you confirm with your key, and the app shows the amr (hwk or swk, and mfa) and acr it received.</p></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -167,6 +167,14 @@ func (a *Server) console(w http.ResponseWriter, r *http.Request, h consoleHandle
 		http.Redirect(w, r, web.LoginURL(returnTo), http.StatusSeeOther)
 		return nil
 	}
+	// A policy may require admins to use a security key (issue 15,
+	// GATEHOUSE_SECURITY_KEY_ROLES): the session is stepped up, not restarted.
+	if need, err := a.web.SecurityKeyRequired(r.Context(), sess); err != nil {
+		return err
+	} else if need && !web.SteppedUp(sess) {
+		http.Redirect(w, r, web.StepUpURL(returnTo), http.StatusSeeOther)
+		return nil
+	}
 	if r.Method == http.MethodPost {
 		if err := a.web.CheckCSRF(r); err != nil {
 			return err

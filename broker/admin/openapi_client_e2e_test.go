@@ -601,6 +601,9 @@ func TestAdminAPIThroughItsOpenAPIDocument(t *testing.T) {
 		Scopes: []string{"notes.read"}, CreatedAt: now, UpdatedAt: now, LastUsedAt: now}))
 	brokertest.Must(t, w.DB.Delegations().Create(t.Context(), store.Delegation{ID: "dlg-1", GrantorID: alice,
 		GranteeUserID: bob, Audience: notesAudience, Scopes: []string{"notes.read"}, CreatedAt: now, ExpiresAt: now.Add(72 * time.Hour)}))
+	// A security key, the documented example's (issue 15).
+	brokertest.Must(t, w.DB.SecurityKeys().Create(t.Context(), store.SecurityKey{ID: "key-1", UserID: alice, CredentialID: []byte("cred-1"),
+		PublicKey: []byte("cose"), Name: "Blue key", Attachment: "cross-platform", CreatedAt: now, LastUsedAt: now}))
 	iss := providertest.NewOIDCIssuer(providertest.OIDCOptions{ClientID: "gatehouse", ClientSecret: "s", Now: w.Clk.Now})
 	t.Cleanup(iss.Close)
 	k, cert := brokertest.SAMLKeys()

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +66,17 @@ type Config struct {
 	// AdminMaxAge is how old an admin's sign-in may be for the console
 	// (SECURITY.md ADM-05); older, they sign in again upstream.
 	AdminMaxAge time.Duration
+	// SecurityKeyRoles and SecurityKeyProviders are the security-key policy
+	// (issue 15): a person with one of these roles, or signed in at one of
+	// these providers, must also use a security key or passkey.
+	SecurityKeyRoles     []string
+	SecurityKeyProviders []string
+	// WebAuthnUserVerification is asked of authenticators (WebAuthn L2
+	// §5.8.6): required, preferred or discouraged.
+	WebAuthnUserVerification string
+	// WebAuthnAttestation is the attestation conveyance asked at registration
+	// (WebAuthn L2 §5.4.7): none, indirect or direct.
+	WebAuthnAttestation string
 
 	LogLevel  string
 	LogFormat string
@@ -290,6 +302,20 @@ var Settings = []Setting{
 	{Env: "GATEHOUSE_ADMIN_MAX_AGE", Default: "15m",
 		Help:  "The admin console needs a sign-in at most this old; an older one signs in again at the provider (prompt=login / ForceAuthn).",
 		apply: func(c *Config, v string) error { return duration(&c.AdminMaxAge, v, time.Minute) }},
+	{Env: "GATEHOUSE_SECURITY_KEY_ROLES", Default: "",
+		Help:  "Comma-separated roles (e.g. admin) whose people must also use a security key or passkey after the upstream sign-in, for the admin console and every app. Empty: none.",
+		apply: func(c *Config, v string) error { c.SecurityKeyRoles = splitList(v); return nil }},
+	{Env: "GATEHOUSE_SECURITY_KEY_PROVIDERS", Default: "",
+		Help:  "Comma-separated provider IDs whose sign-ins must be followed by a security key or passkey. Empty: none.",
+		apply: func(c *Config, v string) error { c.SecurityKeyProviders = splitList(v); return nil }},
+	{Env: "GATEHOUSE_WEBAUTHN_USER_VERIFICATION", Default: "preferred",
+		Help: "User verification asked of security keys and passkeys (a PIN or biometric; WebAuthn userVerification): required, preferred or discouraged.",
+		apply: func(c *Config, v string) error {
+			return oneOf(&c.WebAuthnUserVerification, v, "required", "preferred", "discouraged")
+		}},
+	{Env: "GATEHOUSE_WEBAUTHN_ATTESTATION", Default: "none",
+		Help:  "Attestation asked when a security key is registered (WebAuthn attestation conveyance): none, indirect or direct.",
+		apply: func(c *Config, v string) error { return oneOf(&c.WebAuthnAttestation, v, "none", "indirect", "direct") }},
 	{Env: "GATEHOUSE_OAUTH_RATE_PER_CLIENT", Default: "1000",
 		Help:  "Requests per second one client_id may make to the token, introspection and revocation endpoints (burst: twice that; a failed client authentication counts 100); 0 disables.",
 		apply: func(c *Config, v string) error { return nonNegativeInt(&c.OAuthRatePerClient, v) }},
@@ -429,7 +455,17 @@ func (c *Config) validate() []string {
 	if c.SessionIdleTimeout > c.SessionMaxAge && c.SessionMaxAge > 0 {
 		p = append(p, "GATEHOUSE_SESSION_IDLE_TIMEOUT: cannot exceed GATEHOUSE_SESSION_MAX_AGE")
 	}
+	if (len(c.SecurityKeyRoles) > 0 || len(c.SecurityKeyProviders) > 0) && !c.WebAuthnAvailable() {
+		p = append(p, "GATEHOUSE_SECURITY_KEY_ROLES, GATEHOUSE_SECURITY_KEY_PROVIDERS: security keys need GATEHOUSE_ISSUER's host to be a domain name such as localhost, not an IP address (WebAuthn RP ID)")
+	}
 	return p
+}
+
+// WebAuthnAvailable reports whether people can use security keys here: the
+// WebAuthn relying party ID is the issuer's host, which must be a domain,
+// never an IP address (WebAuthn L2 §5.1.3 step 8, "valid domain").
+func (c *Config) WebAuthnAvailable() bool {
+	return c.Issuer != nil && c.Issuer.Hostname() != "" && net.ParseIP(c.Issuer.Hostname()) == nil
 }
 
 // RequireMasterKey is what serve checks: outside the demo a master key is mandatory.
@@ -585,6 +621,15 @@ func parseKeyList(v string) ([][]byte, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
+}
+
+// oneOf sets *dst to v if v is one of allowed.
+func oneOf(dst *string, v string, allowed ...string) error {
+	if !slices.Contains(allowed, v) {
+		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+	*dst = v
+	return nil
 }
 
 func splitList(v string) []string {

@@ -245,3 +245,25 @@ func TestAuditSpillPathDefaultsBesideTheData(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityKeyPolicyNeedsADomain: a security-key policy is refused at an
+// issuer whose host is an IP address, which cannot be a WebAuthn RP ID; at
+// localhost or a domain it loads, and without a policy an IP issuer is fine.
+func TestSecurityKeyPolicyNeedsADomain(t *testing.T) {
+	for _, tc := range []struct {
+		issuer, roles string
+		ok            bool
+	}{
+		{"http://127.0.0.1:8080", "admin", false},
+		{"https://[::1]:8443", "admin", false},
+		{"http://localhost:8080", "admin", true},
+		{"https://id.example.org", "admin", true},
+		{"http://127.0.0.1:8080", "", true},
+	} {
+		_, err := Load(Source{Flags: map[string]string{"GATEHOUSE_ISSUER": tc.issuer, "GATEHOUSE_SECURITY_KEY_ROLES": tc.roles,
+			"GATEHOUSE_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}})
+		if (err == nil) != tc.ok {
+			t.Errorf("%s with roles %q: %v", tc.issuer, tc.roles, err)
+		}
+	}
+}

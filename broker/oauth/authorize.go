@@ -127,6 +127,15 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, c *store.Clie
 		p.LoginOffered = true
 		return s.sendToLogin(w, r, p)
 	}
+	if need, err := s.needsSecurityKey(ctx, sess, &p); err != nil {
+		return err
+	} else if need {
+		// OIDC Core §3.1.2.6: the step-up needs the person's interaction.
+		if q.prompt("none") {
+			return s.authzError(w, r, q, web.OAuthErr(0, "interaction_required", "the user must use a security key", nil))
+		}
+		return s.sendToStepUp(w, r, p)
+	}
 	roles, err := s.web.Roles(r.Context(), sess) // granted roles too: an admin's own token (issue 12)
 	if err != nil {
 		return err
@@ -172,6 +181,20 @@ func (s *Server) sendToLogin(w http.ResponseWriter, r *http.Request, p pendingAu
 		target += "&" + url.Values{"login_hint": {p.Req.LoginHint}}.Encode()
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+// sendToStepUp sends the person to use a security key, returning to the
+// pending request, which checks the session again.
+func (s *Server) sendToStepUp(w http.ResponseWriter, r *http.Request, p pendingAuthz) error {
+	resume, err := s.resumeURL(p)
+	if err != nil {
+		return err
+	}
+	if len(resume) > maxResumeURL {
+		return s.authzError(w, r, &p.Req, web.InvalidRequest("the authorization request is too large"))
+	}
+	http.Redirect(w, r, web.StepUpURL(resume), http.StatusSeeOther)
 	return nil
 }
 
@@ -312,10 +335,26 @@ func (s *Server) sessionShortfall(sess store.Session, p *pendingAuthz) string {
 	case !p.Fresh && q.MaxAge >= 0 && s.Now().Sub(sess.AuthTime) > time.Duration(q.MaxAge)*time.Second:
 		p.Fresh = true
 		return "max_age"
-	case len(q.ACRRequired) > 0 && !slices.Contains(q.ACRRequired, sess.ACR):
+	case len(q.ACRRequired) > 0 && !slices.Contains(q.ACRRequired, sess.ACR) && !slices.Contains(q.ACRRequired, web.ACRSecurityKey):
+		// An essential acr only the upstream IdP can give; Gatehouse's own
+		// (a security key) is a step-up of this session (needsSecurityKey).
 		return "acr"
 	}
 	return ""
+}
+
+// needsSecurityKey reports whether the session must still use a security key
+// for p (issue 15): the client asked for web.ACRSecurityKey, in acr_values or
+// as an essential acr, or policy requires one of this person. Such a session
+// is stepped up on Gatehouse's page, not signed in again upstream.
+func (s *Server) needsSecurityKey(ctx context.Context, sess store.Session, p *pendingAuthz) (bool, error) {
+	if web.SteppedUp(sess) {
+		return false, nil
+	}
+	if slices.Contains(p.Req.ACRValues, web.ACRSecurityKey) || slices.Contains(p.Req.ACRRequired, web.ACRSecurityKey) {
+		return true, nil
+	}
+	return s.web.SecurityKeyRequired(ctx, sess)
 }
 
 // pendingFromReturnTo opens the authorization request a sign-in will resume, if
@@ -336,8 +375,16 @@ func (s *Server) SignInDemands(returnTo string) (web.SignInDemands, bool) {
 	if !ok {
 		return web.SignInDemands{}, false
 	}
+	// The upstream IdP is not asked for Gatehouse's own acr: the step-up
+	// follows its sign-in (needsSecurityKey).
+	required := web.WithoutSecurityKeyACR(p.Req.ACRRequired)
+	if len(required) < len(p.Req.ACRRequired) {
+		// Essential values are alternatives (OIDC Core §5.5.1.1): a security
+		// key meets the demand, whatever the IdP answers.
+		required = nil
+	}
 	return web.SignInDemands{ForceLogin: p.ForceLogin, Fresh: p.Fresh, SelectAccount: p.SelectAccount,
-		ACRValues: p.Req.acrPreference(), ACRRequired: p.Req.ACRRequired}, true
+		ACRValues: web.WithoutSecurityKeyACR(p.Req.acrPreference()), ACRRequired: required}, true
 }
 
 // RefuseUnmet refuses a verified sign-in that did not meet what the client asked

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/dpop"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // discoveryDocument is the metadata served at both /.well-known/openid-configuration
@@ -54,6 +55,8 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp",
 			"at_hash", "sid", "name", "email", "email_verified"},
+		// Gatehouse's own acr: a step-up with a security key (issue 15).
+		"acr_values_supported":            []string{web.ACRSecurityKey},
 		"claims_parameter_supported":      false,
 		"request_parameter_supported":     false,
 		"request_uri_parameter_supported": false,

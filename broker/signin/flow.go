@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -145,24 +144,8 @@ func (s *Server) peekFlow(r *http.Request, saml bool) (flow, error) {
 	return f, nil
 }
 
-// localReturnTo keeps only a same-origin relative path (SAML-36, BCP §4.11): no
-// scheme, no host, no "//" or "/\" that browsers read as another host, no
-// control characters. Anything else is def.
-func localReturnTo(raw, def string) string {
-	if raw == "" || len(raw) > 1024 || raw[0] != '/' || strings.HasPrefix(raw, "//") || strings.HasPrefix(raw, "/\\") {
-		return def
-	}
-	for _, c := range raw {
-		if c < 0x20 || c == 0x7f || c == '\\' {
-			return def
-		}
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
-		return def
-	}
-	return u.RequestURI()
-}
+// localReturnTo keeps only a same-origin relative path (web.LocalReturnTo).
+func localReturnTo(raw, def string) string { return web.LocalReturnTo(raw, def) }
 
 // Single use across replicas, enforced by the database's replay cache: a flow
 // (OIDC-01), an upstream assertion (SAML-23), a LogoutRequest. Providers only

@@ -24,7 +24,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 	secret := token.Random(32) // 256 bits
 	sess := store.Session{
 		ID: token.Random(16), TokenHash: token.Hash(secret), UserID: u.ID, ProviderID: id.ProviderID, Subject: id.Subject,
-		AuthTime: id.AuthTime, AMR: id.AMR, ACR: id.ACR, IP: web.InfoFrom(r.Context()).IP, UserAgent: web.Truncate(r.UserAgent(), 256),
+		AuthTime: id.AuthTime, AMR: id.AMR, ACR: web.UpstreamACR(id.ACR), IP: web.InfoFrom(r.Context()).IP, UserAgent: web.Truncate(r.UserAgent(), 256),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionMaxAge), Roles: roles, LogoutKey: id.LogoutKey,
 	}
 	if sess.AuthTime.IsZero() {

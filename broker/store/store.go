@@ -51,6 +51,7 @@ type Store interface {
 	Revocations() Revocations
 	SignIns() SignIns
 	Roles() Roles
+	SecurityKeys() SecurityKeys
 	// InTx runs fn with a Store whose every aggregate runs on one database
 	// transaction: committed when fn returns nil, rolled back (fn's error
 	// returned) otherwise. Everything fn writes must go through tx. InTx on tx
@@ -373,6 +374,11 @@ type Sessions interface {
 	// and returns their IDs: for a caller that has already revoked what was
 	// issued under them (a restore watermark).
 	DeleteExpired(ctx context.Context, now, idleSince time.Time) ([]string, error)
+	// StepUp records a second factor on session id (issue 15: a security key):
+	// its ACR and AMR change and its token hash is replaced, so the cookie
+	// held before the step-up no longer opens it (WEB-06). ErrNotFound if
+	// the session is gone.
+	StepUp(ctx context.Context, id string, tokenHash []byte, acr string, amr []string) error
 }
 
 // ReplayKey is a key to accept once in the replay cache (Replay), kept until

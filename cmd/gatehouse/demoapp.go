@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // The demo's API and application. The API's scopes are granted by the demo IdPs'
@@ -161,9 +162,12 @@ type demoView struct {
 	Logout                           string
 	AccessToken                      string // raw, for the README's curl line
 	Acting, DelegationID             string
-	Introspection                    *demoIntrospection
-	Refreshed                        *time.Time
-	Refused                          string
+	// ACR and AMR are how the person signed in, from the ID token (OIDC
+	// Core §2; RFC 8176 amr values).
+	ACR, AMR      string
+	Introspection *demoIntrospection
+	Refreshed     *time.Time
+	Refused       string
 }
 
 // handleLogin starts code + PKCE with state and nonce kept in a cookie.
@@ -179,6 +183,11 @@ func (a *demoApp) handleLogin(w http.ResponseWriter, r *http.Request) {
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)}
 	if r.URL.Query().Has("switch") {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	if r.URL.Query().Has("security_key") {
+		// Gatehouse's documented acr (discovery acr_values_supported): a
+		// session that has not used a security key is stepped up.
+		opts = append(opts, oauth2.SetAuthURLParam("acr_values", web.ACRSecurityKey))
 	}
 	http.Redirect(w, r, conf.AuthCodeURL(state, opts...), http.StatusSeeOther)
 }
@@ -263,6 +272,14 @@ func (a *demoApp) view(ctx context.Context, sess *demoSession) demoView {
 	v := demoView{Scope: scopeOf(sess.token), ID: claimsOf(sess.idClaims), Access: claimsOf(access), UserInfo: claimsOf(sess.userInfo),
 		IDJSON: pretty(sess.idClaims), AccessJSON: pretty(access), UserInfoJSON: pretty(sess.userInfo),
 		Logout: sess.logout, AccessToken: sess.token.AccessToken}
+	v.ACR, _ = sess.idClaims["acr"].(string)
+	if amr, ok := sess.idClaims["amr"].([]any); ok {
+		for _, m := range amr {
+			if s, ok := m.(string); ok {
+				v.AMR = strings.TrimSpace(v.AMR + " " + s)
+			}
+		}
+	}
 	act, _ := access["act"].(map[string]any)
 	if act == nil {
 		return v

@@ -178,6 +178,9 @@ and asks for every scope of the Demo Notes API. Gatehouse grants only those the 
 <p>Under delegation <code data-testid="demo-delegation-id">{{.DelegationID}}</code>: the access token's <code>sub</code> is whose access it is
 and <code>act.sub</code> who uses it (RFC 8693 §4.1); the ID token is about the person who signed in.</p>
 </div>{{end}}
+<h2>How you signed in</h2><p data-testid="demo-authn">acr <code data-testid="demo-acr">{{or .ACR "(none)"}}</code>,
+amr <code data-testid="demo-amr">{{or .AMR "(none)"}}</code>. After a step-up with a security key: acr
+<code>urn:gatehouse:acr:security-key</code>, amr with <code>hwk</code> (a security key) or <code>swk</code> (a passkey) and <code>mfa</code>.</p>
 <h2>Granted scope</h2><p data-testid="demo-scope"><code>{{.Scope}}</code></p>
 <div class="actions">
 <form class="inline" method="post" action="/introspect"><button type="submit" data-testid="demo-introspect">Introspect the access token</button></form>
@@ -207,9 +210,9 @@ and <code>act.sub</code> who uses it (RFC 8693 §4.1); the ID token is about the
 <h2 id="userinfo-title">UserInfo</h2>
 <div data-testid="demo-userinfo">{{template "claims" .UserInfo}}</div>
 <details><summary>As JSON</summary><pre>{{.UserInfoJSON}}</pre></details>
-<div class="actions"><a class="button" href="/login" data-testid="demo-signin-again">Sign in again</a><a class="button secondary" href="/login?switch=1">Sign in as someone else</a><a class="button secondary" href="{{.Logout}}" data-testid="demo-signout">Sign out</a></div>
+<div class="actions"><a class="button" href="/login" data-testid="demo-signin-again">Sign in again</a><a class="button secondary" href="/login?security_key=1" data-testid="demo-signin-key">Sign in with a security key (step-up)</a><a class="button secondary" href="/login?switch=1">Sign in as someone else</a><a class="button secondary" href="{{.Logout}}" data-testid="demo-signout">Sign out</a></div>
 {{else}}
-<div class="actions"><a class="button" href="/login" data-testid="demo-signin">Sign in with Gatehouse</a></div>
+<div class="actions"><a class="button" href="/login" data-testid="demo-signin">Sign in with Gatehouse</a><a class="button secondary" href="/login?security_key=1" data-testid="demo-signin-key">Sign in with a security key (step-up)</a></div>
 <p>Sign in as <code>alice@oidc.example</code> or <code>bob@oidc.example</code> (OIDC), <code>carol@saml.example</code> or
 <code>dave@saml.example</code> (SAML); <a href="{{.Issuer}}/">Gatehouse's start page</a> says what each can show.</p>
 {{end}}

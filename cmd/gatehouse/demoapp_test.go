@@ -104,6 +104,20 @@ func TestDemoApp(t *testing.T) {
 			if !regexp.MustCompile(`<dt><code>exp</code></dt><dd><time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ">\w{3} \d{1,2} \w{3} \d{4}, \d\d:\d\d:\d\d UTC</time>`).MatchString(alice) {
 				t.Errorf("alice's page does not show exp as a date:\n%s", alice)
 			}
+			// "Sign in with a security key (step-up)" asks for Gatehouse's
+			// documented acr (issue 15).
+			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			res, err := noFollow.Get(m[1] + "/login?security_key=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if loc, _ := url.Parse(res.Header.Get("Location")); loc == nil || loc.Query().Get("acr_values") != "urn:gatehouse:acr:security-key" {
+				t.Errorf("the step-up button's request: %s", res.Header.Get("Location"))
+			}
+			if !strings.Contains(alice, `data-testid="demo-signin-key"`) || !strings.Contains(alice, `data-testid="demo-amr"`) {
+				t.Errorf("alice's page has no step-up button or amr:\n%s", alice)
+			}
 			bob := demoSignIn(t, m[1], "bob@oidc.example", "1")
 			if !strings.Contains(bob, "<code>openid profile email notes.read notes.write</code>") {
 				t.Errorf("bob's page:\n%s", bob)

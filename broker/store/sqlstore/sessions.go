@@ -60,6 +60,11 @@ func (s sessions) Touch(ctx context.Context, id string, lastSeen time.Time) erro
 		id, s.db.ts(lastSeen))
 }
 
+func (s sessions) StepUp(ctx context.Context, id string, tokenHash []byte, acr string, amr []string) error {
+	return s.db.execOne(ctx, "sessions: step up", `UPDATE sessions SET token_hash = $2, acr = $3, amr = $4 WHERE id = $1`,
+		id, tokenHash, acr, jsonList[string](amr))
+}
+
 func (s sessions) ListForUser(ctx context.Context, userID string) ([]store.Session, error) {
 	const op = "sessions: list for user"
 	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions

@@ -292,6 +292,7 @@ func (db *DB) Replay() store.Replay                             { return replay{
 func (db *DB) Revocations() store.Revocations                   { return revocations{db} }
 func (db *DB) SignIns() store.SignIns                           { return signIns{db} }
 func (db *DB) Roles() store.Roles                               { return roles{db} }
+func (db *DB) SecurityKeys() store.SecurityKeys                 { return securityKeys{db} }
 
 // prepared returns the statement for query on the pool that runs it outside a
 // transaction (see prepareOn).

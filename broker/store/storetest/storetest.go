@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Revocations", func(t *testing.T) { testRevocations(t, open) })
 	t.Run("SignIns", func(t *testing.T) { testSignIns(t, open) })
 	t.Run("Roles", func(t *testing.T) { testRoles(t, open) })
+	t.Run("SecurityKeys", func(t *testing.T) { testSecurityKeys(t, open) })
+	t.Run("SessionStepUp", func(t *testing.T) { testSessionStepUp(t, open) })
 	t.Run("InTx", func(t *testing.T) { testInTx(t, open) })
 }
 

@@ -93,6 +93,12 @@ type Options struct {
 	// CheckEvery is how often the replicas re-read provider versions; zero
 	// means on every request, so that a test sees an admin's edit at once.
 	CheckEvery time.Duration
+	// PlainLocalhost serves Gatehouse over plain HTTP at http://localhost:PORT,
+	// a potentially trustworthy origin (W3C Secure Contexts §3.1) whose host
+	// may be a WebAuthn RP ID, which an IP address cannot be (WebAuthn L2
+	// §5.1.3 step 8), and where Chromium allows WebAuthn, which it does not on
+	// a page with certificate errors (the TLS server's self-signed one).
+	PlainLocalhost bool
 }
 
 // NewSigninEnv starts the broker (o.Replicas of it) on one httptest TLS server.
@@ -100,9 +106,15 @@ func NewSigninEnv(t testing.TB, o Options) *SigninEnv {
 	t.Helper()
 	e := &SigninEnv{T: t, Clk: &Clock{t: SigninT0}, Logs: &testsupport.LockedBuffer{}}
 	var h atomic.Value
-	e.TS = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.Load().(http.Handler).ServeHTTP(w, r)
-	}))
+	})
+	if o.PlainLocalhost {
+		e.TS = httptest.NewServer(serve)
+		e.TS.URL = strings.Replace(e.TS.URL, "127.0.0.1", "localhost", 1)
+	} else {
+		e.TS = httptest.NewTLSServer(serve)
+	}
 	t.Cleanup(e.TS.Close)
 	ctx := context.Background()
 	if o.DBURL == "" {
