@@ -128,10 +128,22 @@ func (c *Core) classify(ctx context.Context, err error) *UserError {
 	default:
 		ue = ErrInternal
 	}
-	if ue.Status == http.StatusInternalServerError && !c.DatabaseReachable(ctx) {
+	if ue.Status == http.StatusInternalServerError && c.unavailable(ctx, err) {
 		ue = ErrUnavailable
 	}
 	return ue
+}
+
+// unavailable reports whether an unexpected err means the database could not
+// serve the request: it ran out of the request's deadline (GATEHOUSE_REQUEST_TIMEOUT)
+// waiting on it, or the database does not answer a ping now. The first needs no
+// ping: a database that thaws while the ping waits would answer it, and the
+// request that failed for want of it would be a 500 (found by tools/chaos).
+func (c *Core) unavailable(ctx context.Context, err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	return !c.DatabaseReachable(ctx)
 }
 
 // DatabaseReachable pings the store, even after the request was cancelled.
@@ -251,7 +263,7 @@ func (c *Core) WriteOAuthError(w http.ResponseWriter, r *http.Request, err error
 		oe = OAuthErr(http.StatusRequestEntityTooLarge, "invalid_request", "request body too large", err)
 	default:
 		oe = OAuthErr(http.StatusInternalServerError, "server_error", "the server could not complete the request", err)
-		if !c.DatabaseReachable(r.Context()) {
+		if c.unavailable(r.Context(), err) {
 			oe = TemporarilyUnavailable(err)
 		}
 	}
