@@ -70,7 +70,8 @@ func TestChaos(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	const people = 4
 	db := newDB(t)
-	w := newWorld(t, db, people)
+	w := newWorld(t, people, 2, db.direct, db.replicaURL)
+	w.sql, w.db = db.sql, db
 	l := newLedger()
 	ld := &loader{w: w, l: l}
 
@@ -114,7 +115,7 @@ func TestChaos(t *testing.T) {
 func (ld *loader) readyLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		var wg sync.WaitGroup
-		for n := range 2 {
+		for n := range ld.w.n() {
 			wg.Go(func() {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ld.w.issuer+"/readyz", nil)
 				_, _ = ld.l.do(ld.w.client(n, nil), "readyz", n, req)
@@ -157,16 +158,8 @@ func runFaults(t *testing.T, w *world, rng *rand.Rand, d time.Duration) []window
 			if wait := 6*time.Second - time.Since(lastDB); wait > 0 {
 				sleep(wait)
 			}
-			win.replica = rng.IntN(2)
 			sleep(time.Duration(rng.IntN(1000)) * time.Millisecond) // a random moment
-			win.start = time.Now()
-			w.replicas[win.replica].kill()
-			sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
-			w.replicas[win.replica].start(t)
-			win.end = time.Now()
-			w.mu.Lock()
-			w.killed = append(w.killed, win)
-			w.mu.Unlock()
+			win = w.killAndRestart(t, rng.IntN(2), time.Duration(500+rng.IntN(1500))*time.Millisecond)
 		case "postgres stopped":
 			w.db.cluster.Stop()
 			sleep(time.Duration(2000+rng.IntN(2000)) * time.Millisecond)
@@ -201,11 +194,25 @@ func runFaults(t *testing.T, w *world, rng *rand.Rand, d time.Duration) []window
 	return windows
 }
 
+// killAndRestart kills replica n with SIGKILL, restarts it after down and
+// records the fault.
+func (w *world) killAndRestart(t *testing.T, n int, down time.Duration) window {
+	win := window{kind: "kill -9", replica: n, start: time.Now()}
+	w.replicas[n].kill()
+	time.Sleep(down)
+	w.replicas[n].start(t)
+	win.end = time.Now()
+	w.mu.Lock()
+	w.killed = append(w.killed, win)
+	w.mu.Unlock()
+	return win
+}
+
 // waitReady waits until both replicas say /readyz 200 again, without being
 // restarted: how long that took. Past 30 s it gives up (a violation).
 func (w *world) waitReady(t *testing.T) time.Duration {
 	start := time.Now()
-	for n := range 2 {
+	for n := range w.n() {
 		for {
 			res, err := w.client(n, nil).Get(w.issuer + "/readyz")
 			if err == nil {
@@ -263,13 +270,13 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 	ctx := context.Background()
 	r.count("sign-ins through the upstream IdP", l.signins)
 	r.count("codes redeemed", l.codesRedeemed)
-	r.count("codes redeemed on both replicas at once", l.codeRaces)
+	r.count("codes presented twice at once (to both replicas, if two)", l.codeRaces)
 	r.count("  ... accepted twice (violation)", l.codeDoubles)
 	if l.codeDoubles > 0 {
 		r.violation("%d authorization codes were redeemed twice", l.codeDoubles)
 	}
 	r.count("refresh rotations", l.rotations)
-	r.count("refresh tokens presented to both replicas at once", l.rtRaces)
+	r.count("refresh tokens presented twice at once (to both replicas, if two)", l.rtRaces)
 	r.count("  ... rotated twice (violation)", l.rtDoubles)
 	if l.rtDoubles > 0 {
 		r.violation("%d refresh tokens were rotated twice", l.rtDoubles)
@@ -277,8 +284,8 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 	// A code is used once: it has one used_at, and the API check above saw
 	// each raced code accepted at most once.
 	var families, forked int
-	must(t, w.db.sql.QueryRowContext(ctx, `SELECT count(DISTINCT family_id) FROM refresh_tokens`).Scan(&families))
-	must(t, w.db.sql.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT family_id FROM refresh_tokens
+	must(t, w.sql.QueryRowContext(ctx, `SELECT count(DISTINCT family_id) FROM refresh_tokens`).Scan(&families))
+	must(t, w.sql.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT family_id FROM refresh_tokens
 		WHERE rotated_at IS NULL AND revoked_at IS NULL GROUP BY family_id HAVING count(*) > 1) f`).Scan(&forked))
 	r.count("refresh families (database)", families)
 	r.count("  ... with two live successors (violation)", forked)
@@ -297,13 +304,13 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 		}
 		checked++
 		var n int
-		must(t, w.db.sql.QueryRowContext(ctx, `SELECT count(*) FROM consents c JOIN identities i ON i.user_id = c.user_id
+		must(t, w.sql.QueryRowContext(ctx, `SELECT count(*) FROM consents c JOIN identities i ON i.user_id = c.user_id
 			WHERE i.provider_id = 'corp' AND i.subject = $1 AND c.client_id = 'web'`, fmt.Sprint("user-", u)).Scan(&n))
 		if (n == 1) != (st == consentGranted) {
 			wrong++
 			r.violation("user-%d: last acknowledged consent action left it granted=%v, the database has %d rows", u, st == consentGranted, n)
 		}
-		for m := range 2 {
+		for m := range w.n() {
 			page, err := w.get(m, l.jars[u], "/account")
 			if err != nil || !strings.Contains(page, `data-testid="connected-apps"`) {
 				continue // that browser's session ended; the database said it
@@ -320,7 +327,7 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 	// Every token reported revoked is inactive at introspection on both replicas.
 	active := 0
 	for _, rt := range l.revoked {
-		for m := range 2 {
+		for m := range w.n() {
 			got, err := w.introspect(m, rt.client, rt.token)
 			if err != nil {
 				r.violation("introspection at replica %d after the faults: %v", m, err)
@@ -332,8 +339,27 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 			}
 		}
 	}
-	r.count("tokens reported revoked, introspected on both replicas", len(l.revoked))
+	r.count("tokens reported revoked, introspected on every replica", len(l.revoked))
 	r.count("  ... active (violation)", active)
+
+	// Every refresh token acknowledged last in its chain, and not revoked since,
+	// is active: no acknowledged rotation was lost.
+	inactive := 0
+	for tok := range l.live {
+		for m := range w.n() {
+			got, err := w.introspect(m, "web", tok)
+			if err != nil {
+				r.violation("introspection at replica %d after the faults: %v", m, err)
+				continue
+			}
+			if !got {
+				inactive++
+				r.violation("an acknowledged refresh token, neither used nor revoked since, is inactive at replica %d", m)
+			}
+		}
+	}
+	r.count("refresh tokens acknowledged last in their chain, introspected", len(l.live))
+	r.count("  ... inactive (violation)", inactive)
 
 	// Audit rows: an orderly stop spills what a replica holds, the next start
 	// writes it; then every acknowledged action has its row, by request ID,
@@ -348,7 +374,7 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 		r.violation("replicas not ready after an orderly restart")
 	}
 	time.Sleep(time.Second) // a flush interval and then some
-	rows, err := w.db.sql.QueryContext(ctx, `SELECT request_id, action FROM audit_events`)
+	rows, err := w.sql.QueryContext(ctx, `SELECT request_id, action FROM audit_events`)
 	must(t, err)
 	stored := map[[2]string]bool{}
 	for rows.Next() {

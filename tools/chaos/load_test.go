@@ -77,13 +77,16 @@ type ledger struct {
 	consents      map[int]consentState
 	consentAcks   map[consentState]int
 	jars          map[int]http.CookieJar // each person's last signed-in browser
+	// live are the refresh tokens last acknowledged in their chain and neither
+	// presented since nor revoked: each must still be active.
+	live map[string]bool
 	signins       int
 	signinFails   []signinFailure
 }
 
 func newLedger() *ledger {
 	return &ledger{acks: map[string]ack{}, consents: map[int]consentState{}, consentAcks: map[consentState]int{},
-		jars: map[int]http.CookieJar{}}
+		jars: map[int]http.CookieJar{}, live: map[string]bool{}}
 }
 
 func (l *ledger) locked(f func()) {
@@ -141,7 +144,7 @@ type loader struct {
 // in ten (RFC 7009) as svc.
 func (ld *loader) ccLoop(ctx context.Context, rng *rand.Rand) {
 	for i := 0; ctx.Err() == nil; i++ {
-		n := i % 2
+		n := i % ld.w.n()
 		req, _ := ld.w.form(ctx, n, "/oauth2/token", "svc", url.Values{"grant_type": {"client_credentials"}})
 		a, err := ld.l.do(ld.w.client(n, nil), "client_credentials", n, req)
 		if err == nil && a.status == 200 {
@@ -155,7 +158,7 @@ func (ld *loader) ccLoop(ctx context.Context, rng *rand.Rand) {
 					}
 				})
 				if rng.IntN(10) == 0 {
-					ld.revoke(ctx, rng.IntN(2), "svc", tok.AccessToken, "access token revoked (RFC 7009)")
+					ld.revoke(ctx, rng.IntN(ld.w.n()), "svc", tok.AccessToken, "access token revoked (RFC 7009)")
 				}
 			}
 		}
@@ -173,7 +176,7 @@ func (ld *loader) introspectLoop(ctx context.Context, rng *rand.Rand) {
 			}
 		})
 		if tok != "" {
-			n := rng.IntN(2)
+			n := rng.IntN(ld.w.n())
 			req, _ := ld.w.form(ctx, n, "/oauth2/introspect", "rs", url.Values{"token": {tok}})
 			_, _ = ld.l.do(ld.w.client(n, nil), "introspection", n, req)
 		}
@@ -198,7 +201,7 @@ func (ld *loader) personLoop(ctx context.Context, rng *rand.Rand, u int) {
 	var issued []revokedToken // tokens web holds for u since the last consent revocation
 	for ctx.Err() == nil {
 		jar, _ := cookiejar.New(nil)
-		n := rng.IntN(2)
+		n := rng.IntN(ld.w.n())
 		q := brokertest.NewAuthzReq("web", appCB, "openid offline_access notes.read")
 		ip := fmt.Sprintf("10.%d.%d.%d", rng.IntN(256), rng.IntN(256), 1+rng.IntN(254))
 		code, err := ld.signIn(ctx, n, jar, ip, u, q)
@@ -209,7 +212,12 @@ func (ld *loader) personLoop(ctx context.Context, rng *rand.Rand, u int) {
 		ld.l.locked(func() { ld.l.jars[u] = jar; ld.l.signins++ })
 		redeem := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {q.Verifier},
 			"redirect_uri": {appCB}}
-		tok, ok := ld.race(ctx, rng.IntN(3) == 0, n, redeem, "redeem")
+		// A raced code's or refresh token's loser may revoke what the winner got
+		// (RFC 6749 §4.1.2, RFC 9700 §4.14.2): such a chain's last token is not
+		// known to be live.
+		raced := rng.IntN(4) == 0
+		known := !raced
+		tok, ok := ld.race(ctx, raced, n, redeem, "redeem")
 		if !ok {
 			continue
 		}
@@ -217,9 +225,12 @@ func (ld *loader) personLoop(ctx context.Context, rng *rand.Rand, u int) {
 			revokedToken{tok.RefreshToken, "web", "refresh token of a revoked consent"})
 		rt := tok.RefreshToken
 		for range 3 {
-			tok, ok = ld.race(ctx, rng.IntN(3) == 0, rng.IntN(2),
+			raced = rng.IntN(4) == 0
+			known = known && !raced
+			tok, ok = ld.race(ctx, raced, rng.IntN(ld.w.n()),
 				url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "refresh")
 			if !ok {
+				known = false // refused, or its answer lost: rotated or not
 				break
 			}
 			rt = tok.RefreshToken
@@ -227,11 +238,26 @@ func (ld *loader) personLoop(ctx context.Context, rng *rand.Rand, u int) {
 				revokedToken{tok.RefreshToken, "web", "refresh token of a revoked consent"})
 		}
 		if rng.IntN(4) == 0 {
-			ld.revoke(ctx, rng.IntN(2), "web", rt, "refresh token revoked (RFC 7009)")
+			ld.revoke(ctx, rng.IntN(ld.w.n()), "web", rt, "refresh token revoked (RFC 7009)")
+			known = false
 		}
-		if rng.IntN(3) == 0 && ld.revokeConsent(ctx, rng.IntN(2), jar, ip, u) {
-			ld.l.locked(func() { ld.l.revoked = append(ld.l.revoked, issued...) })
-			issued = nil
+		if known {
+			ld.l.locked(func() { ld.l.live[rt] = true })
+		}
+		if rng.IntN(5) == 0 {
+			acked := ld.revokeConsent(ctx, rng.IntN(ld.w.n()), jar, ip, u)
+			ld.l.locked(func() {
+				// Revoked, or maybe (an answer lost): live no longer either way.
+				for _, tok := range issued {
+					delete(ld.l.live, tok.token)
+				}
+				if acked {
+					ld.l.revoked = append(ld.l.revoked, issued...)
+				}
+			})
+			if acked {
+				issued = nil
+			}
 		}
 	}
 }
@@ -242,7 +268,7 @@ func (ld *loader) personLoop(ctx context.Context, rng *rand.Rand, u int) {
 func (ld *loader) race(ctx context.Context, both bool, n int, v url.Values, kind string) (tokenResponse, bool) {
 	targets := []int{n}
 	if both {
-		targets = []int{0, 1}
+		targets = []int{0, 1 % ld.w.n()}
 	}
 	answers := make([]answer, len(targets))
 	errs := make([]error, len(targets))

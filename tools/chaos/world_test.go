@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -229,7 +230,8 @@ type world struct {
 	t        *testing.T
 	dir      string
 	bin      string
-	db       *dbHandle
+	db       *dbHandle // PostgreSQL's cluster and proxy (nil on SQLite)
+	sql      *sql.DB   // the database, for the checks
 	idp      *upstream
 	issuer   string // the replicas' shared public URL; requests are routed to one
 	replicas []*replica
@@ -249,7 +251,9 @@ const (
 	audience = "https://notes.example"
 )
 
-func newWorld(t *testing.T, db *dbHandle, users int) *world {
+// newWorld registers the IdP and the clients through the CLI on direct and
+// starts replicas replicas, replica n on replicaURL(n).
+func newWorld(t *testing.T, users, replicas int, direct string, replicaURL func(int) string) *world {
 	dir := t.TempDir()
 	if os.Getenv("CHAOS_KEEP") != "" { // keep the replicas' logs and spill files
 		var err error
@@ -258,7 +262,7 @@ func newWorld(t *testing.T, db *dbHandle, users int) *world {
 		}
 		t.Logf("chaos: working directory %s (CHAOS_KEEP)", dir)
 	}
-	w := &world{t: t, dir: dir, bin: buildGatehouse(t, dir), db: db, idp: newUpstream(t, users),
+	w := &world{t: t, dir: dir, bin: buildGatehouse(t, dir), idp: newUpstream(t, users),
 		issuer: "http://" + freeAddr(t), secrets: map[string]string{}, timeout: 2 * time.Second, maxConns: 6}
 	secretFile := filepath.Join(dir, "idp-secret")
 	if err := os.WriteFile(secretFile, []byte("idp-secret"), 0o600); err != nil {
@@ -279,7 +283,7 @@ func newWorld(t *testing.T, db *dbHandle, users int) *world {
 		"GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32",
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
 	}
-	cli := append(common, "GATEHOUSE_DATABASE_URL="+db.direct)
+	cli := append(common, "GATEHOUSE_DATABASE_URL="+direct)
 	run := func(args ...string) string {
 		cmd := exec.Command(w.bin, args...)
 		cmd.Env, cmd.Dir = cli, dir
@@ -313,7 +317,7 @@ func newWorld(t *testing.T, db *dbHandle, users int) *world {
 		w.secrets[c.ID] = c.Secret
 	}
 	issuerHost := strings.TrimPrefix(w.issuer, "http://")
-	for n := range 2 {
+	for n := range replicas {
 		rdir := filepath.Join(dir, fmt.Sprint("replica", n))
 		if err := os.Mkdir(rdir, 0o700); err != nil {
 			t.Fatal(err)
@@ -321,7 +325,7 @@ func newWorld(t *testing.T, db *dbHandle, users int) *world {
 		r := &replica{n: n, addr: freeAddr(t), bin: w.bin, logPath: filepath.Join(rdir, "server.log")}
 		r.env = append(append([]string{}, common...),
 			"GATEHOUSE_LISTEN_ADDR="+r.addr,
-			"GATEHOUSE_DATABASE_URL="+db.replicaURL(n),
+			"GATEHOUSE_DATABASE_URL="+replicaURL(n),
 			"GATEHOUSE_AUDIT_SPILL_FILE="+filepath.Join(rdir, "audit.spill"))
 		w.replicas = append(w.replicas, r)
 		dialer := &net.Dialer{Timeout: 5 * time.Second}
@@ -341,6 +345,9 @@ func newWorld(t *testing.T, db *dbHandle, users int) *world {
 	}
 	return w
 }
+
+// n is the number of replicas.
+func (w *world) n() int { return len(w.replicas) }
 
 // client is an HTTP client whose requests to the issuer go to replica n; jar may
 // be nil. It follows no redirects.
