@@ -78,15 +78,23 @@ type ledger struct {
 	consentAcks   map[consentState]int
 	jars          map[int]http.CookieJar // each person's last signed-in browser
 	// live are the refresh tokens last acknowledged in their chain and neither
-	// presented since nor revoked: each must still be active.
-	live map[string]bool
-	signins       int
-	signinFails   []signinFailure
+	// presented since nor revoked: each must still be active, unless the
+	// person signed in 50 times since (each sign-in is a new browser, and a
+	// person's sessions beyond 50 end with their tokens: DOS-12).
+	live        map[string]liveRT
+	attempts    map[int]int // sign-ins each person began
+	signins     int
+	signinFails []signinFailure
+}
+
+// liveRT is whose a live refresh token is and from which of their sign-ins.
+type liveRT struct {
+	person, attempt int
 }
 
 func newLedger() *ledger {
 	return &ledger{acks: map[string]ack{}, consents: map[int]consentState{}, consentAcks: map[consentState]int{},
-		jars: map[int]http.CookieJar{}, live: map[string]bool{}}
+		jars: map[int]http.CookieJar{}, live: map[string]liveRT{}, attempts: map[int]int{}}
 }
 
 func (l *ledger) locked(f func()) {
@@ -101,6 +109,7 @@ type answer struct {
 	header http.Header
 	body   string
 	url    *url.URL
+	at     time.Time // when it arrived
 }
 
 // do sends req through replica n's client and records the call.
@@ -112,7 +121,7 @@ func (l *ledger) do(c *http.Client, kind string, n int, req *http.Request) (answ
 		var b []byte
 		b, err = io.ReadAll(res.Body)
 		res.Body.Close()
-		a = answer{status: res.StatusCode, header: res.Header, body: string(b), url: res.Request.URL}
+		a = answer{status: res.StatusCode, header: res.Header, body: string(b), url: res.Request.URL, at: time.Now()}
 	}
 	canceled := req.Context().Err() != nil
 	l.locked(func() {
@@ -124,7 +133,7 @@ func (l *ledger) do(c *http.Client, kind string, n int, req *http.Request) (answ
 // acked records an acknowledged action by the request ID its answer carries.
 func (l *ledger) acked(a answer, action string, n int, batched bool) {
 	id := a.header.Get("X-Request-ID")
-	l.locked(func() { l.acks[id] = ack{action: action, replica: n, at: time.Now(), batched: batched} })
+	l.locked(func() { l.acks[id] = ack{action: action, replica: n, at: a.at, batched: batched} })
 }
 
 // tokenResponse is RFC 6749 §5.1's.
@@ -203,6 +212,8 @@ func (ld *loader) personLoop(ctx context.Context, rng *rand.Rand, u int) {
 		jar, _ := cookiejar.New(nil)
 		n := rng.IntN(ld.w.n())
 		q := brokertest.NewAuthzReq("web", appCB, "openid offline_access notes.read")
+		var attempt int
+		ld.l.locked(func() { ld.l.attempts[u]++; attempt = ld.l.attempts[u] })
 		ip := fmt.Sprintf("10.%d.%d.%d", rng.IntN(256), rng.IntN(256), 1+rng.IntN(254))
 		code, err := ld.signIn(ctx, n, jar, ip, u, q)
 		if err != nil || code == "" {
@@ -242,9 +253,12 @@ func (ld *loader) personLoop(ctx context.Context, rng *rand.Rand, u int) {
 			known = false
 		}
 		if known {
-			ld.l.locked(func() { ld.l.live[rt] = true })
+			ld.l.locked(func() { ld.l.live[rt] = liveRT{u, attempt} })
 		}
-		if rng.IntN(5) == 0 {
+		// Half the people revoke the app's consent now and then (ending every
+		// token it holds for them); the others keep theirs, whose last refresh
+		// tokens stay live to the end.
+		if u%2 == 0 && rng.IntN(4) == 0 {
 			acked := ld.revokeConsent(ctx, rng.IntN(ld.w.n()), jar, ip, u)
 			ld.l.locked(func() {
 				// Revoked, or maybe (an answer lost): live no longer either way.

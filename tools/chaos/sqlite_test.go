@@ -54,7 +54,7 @@ func TestSQLiteKill9LosesNothingAcknowledged(t *testing.T) {
 	stopLoad()
 	wg.Wait()
 
-	r := &report{t: t}
+	r := &report{t: t, t0: w.t0}
 	checkAfter(t, w, l, r)
 	r.print(l, w.kills())
 	for _, v := range r.violations {
