@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/templates"
 )
 
@@ -136,11 +137,13 @@ func (c *Core) classify(ctx context.Context, err error) *UserError {
 
 // unavailable reports whether an unexpected err means the database could not
 // serve the request: it ran out of the request's deadline (GATEHOUSE_REQUEST_TIMEOUT)
-// waiting on it, or the database does not answer a ping now. The first needs no
-// ping: a database that thaws while the ping waits would answer it, and the
-// request that failed for want of it would be a 500 (found by tools/chaos).
+// waiting on it, its connection failed under it (store.ErrUnavailable), or the
+// database does not answer a ping now. The first two need no ping: a database
+// that thaws or restarts meanwhile answers it, and the request that failed for
+// want of the database would be a 500 (found by tools/chaos).
 func (c *Core) unavailable(ctx context.Context, err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) ||
+		errors.Is(err, store.ErrUnavailable) {
 		return true
 	}
 	return !c.DatabaseReachable(ctx)
