@@ -197,8 +197,8 @@ type Cluster struct {
 	// durable: a commit is acknowledged once in the WAL (synchronous_commit=on),
 	// so that Stop, a crash of PostgreSQL, loses nothing acknowledged.
 	durable bool
-	admin                         *sql.DB  // the maintenance database
-	base                          *url.URL // Path is replaced per database
+	admin   *sql.DB  // the maintenance database
+	base    *url.URL // Path is replaced per database
 
 	mu     sync.Mutex
 	pg     *exec.Cmd     // nil while stopped
