@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -157,11 +158,17 @@ func checkPools(w *world, pw *poolWatch, r *report) {
 	defer pw.mu.Unlock()
 	r.count("pg_stat_activity samples", pw.samples)
 	for n := range 2 {
-		got := pw.max[appName(n)]
-		r.count(fmt.Sprintf("most connections held by replica %d (GATEHOUSE_DB_MAX_CONNS=%d)", n, w.maxConns), got)
-		if got > w.maxConns {
-			r.violation("replica %d held %d connections, over its cap of %d", n, got, w.maxConns)
+		most := 0
+		for app, got := range pw.max {
+			if !strings.HasPrefix(app, appName(n)+"-") {
+				continue
+			}
+			most = max(most, got)
+			if got > w.maxConns {
+				r.violation("%s held %d connections at +%.2fs, over its cap of %d", app, got, pw.at[app].Sub(w.t0).Seconds(), w.maxConns)
+			}
 		}
+		r.count(fmt.Sprintf("most connections one process of replica %d held (GATEHOUSE_DB_MAX_CONNS=%d)", n, w.maxConns), most)
 	}
 	if other := pw.max[""]; other > 0 {
 		r.count("most connections not yet named (starting up)", other)

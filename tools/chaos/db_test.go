@@ -39,28 +39,31 @@ func newDB(t *testing.T) *dbHandle {
 	return &dbHandle{cluster: c, proxy: proxy, direct: direct, proxied: proxied, sql: db, name: u.Path[1:]}
 }
 
-// replicaURL is the proxied URL naming replica n in pg_stat_activity.
-func (d *dbHandle) replicaURL(n int) string {
+// replicaURL is the proxied URL naming replica n's process started the
+// start-th time in pg_stat_activity: a killed process's connections linger on
+// the server until it sees them closed, beside its successor's.
+func (d *dbHandle) replicaURL(n, start int) string {
 	u, _ := url.Parse(d.proxied) // NewProxy made it
 	q := u.Query()
-	q.Set("application_name", appName(n))
+	q.Set("application_name", fmt.Sprintf("%s-start-%d", appName(n), start))
 	u.RawQuery = q.Encode()
 	return u.String()
 }
 
 func appName(n int) string { return fmt.Sprint("gatehouse-replica-", n) }
 
-// poolWatch samples how many server connections each replica holds
-// (pg_stat_activity, by application_name) and keeps the most seen.
+// poolWatch samples how many server connections each replica process holds
+// (pg_stat_activity, by application_name) and keeps the most seen, and when.
 type poolWatch struct {
 	mu  sync.Mutex
 	max map[string]int
+	at  map[string]time.Time
 	// samples counts the samples taken while the database answered.
 	samples int
 }
 
 func (d *dbHandle) watchPools(ctx context.Context) *poolWatch {
-	pw := &poolWatch{max: map[string]int{}}
+	pw := &poolWatch{max: map[string]int{}, at: map[string]time.Time{}}
 	go func() {
 		for {
 			select {
@@ -88,7 +91,9 @@ func (d *dbHandle) watchPools(ctx context.Context) *poolWatch {
 			pw.mu.Lock()
 			pw.samples++
 			for app, n := range seen {
-				pw.max[app] = max(pw.max[app], n)
+				if n > pw.max[app] {
+					pw.max[app], pw.at[app] = n, time.Now()
+				}
 			}
 			pw.mu.Unlock()
 		}

@@ -144,9 +144,8 @@ type tokenResponse struct {
 
 // loader runs the load against a world.
 type loader struct {
-	w   *world
-	l   *ledger
-	rng func() *rand.Rand
+	w *world
+	l *ledger
 }
 
 // ccLoop asks for client_credentials tokens on alternate replicas, revoking one

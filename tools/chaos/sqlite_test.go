@@ -12,7 +12,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-// TestSQLiteKill9LosesNothingAcknowledged (issue 14): `gatehouse serve` on SQLite
+// TestDATA10_SQLiteKill9LosesNothingAcknowledged (issue 14): `gatehouse serve` on SQLite
 // (WAL, synchronous=NORMAL: a commit is in the WAL file when it returns) is
 // killed with SIGKILL three times while it acknowledges writes — tokens with
 // refresh tokens, rotations, consents and their revocation, RFC 7009
@@ -21,14 +21,14 @@ import (
 // token inactive, each person's last acknowledged consent action holds, no
 // refresh family forked, and every audit row is stored but for issuance events
 // in the batch window before a kill.
-func TestSQLiteKill9LosesNothingAcknowledged(t *testing.T) {
+func TestDATA10_SQLiteKill9LosesNothingAcknowledged(t *testing.T) {
 	_, seed := settings(t)
 	t.Logf("sqlite kill -9: seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 3))
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	dbURL := "sqlite:" + path
 	const people = 3
-	w := newWorld(t, people, 1, dbURL, func(int) string { return dbURL })
+	w := newWorld(t, people, 1, dbURL, func(int, int) string { return dbURL })
 	db, err := sql.Open("sqlite", path+"?_pragma=query_only(1)")
 	if err != nil {
 		t.Fatal(err)

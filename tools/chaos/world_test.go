@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,7 @@ type replica struct {
 	env     []string
 	bin     string
 	logPath string
+	dbURL   func(start int) string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -84,7 +86,7 @@ func (r *replica) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(r.bin, "serve")
-	cmd.Env = r.env
+	cmd.Env = append(slices.Clone(r.env), "GATEHOUSE_DATABASE_URL="+r.dbURL(r.starts))
 	cmd.Dir = filepath.Dir(r.logPath)
 	cmd.Stdout, cmd.Stderr = log, log
 	err = cmd.Start()
@@ -252,8 +254,8 @@ const (
 )
 
 // newWorld registers the IdP and the clients through the CLI on direct and
-// starts replicas replicas, replica n on replicaURL(n).
-func newWorld(t *testing.T, users, replicas int, direct string, replicaURL func(int) string) *world {
+// starts replicas replicas, replica n's start-th process on replicaURL(n, start).
+func newWorld(t *testing.T, users, replicas int, direct string, replicaURL func(n, start int) string) *world {
 	dir := t.TempDir()
 	if os.Getenv("CHAOS_KEEP") != "" { // keep the replicas' logs and spill files
 		var err error
@@ -322,10 +324,10 @@ func newWorld(t *testing.T, users, replicas int, direct string, replicaURL func(
 		if err := os.Mkdir(rdir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		r := &replica{n: n, addr: freeAddr(t), bin: w.bin, logPath: filepath.Join(rdir, "server.log")}
+		r := &replica{n: n, addr: freeAddr(t), bin: w.bin, logPath: filepath.Join(rdir, "server.log"),
+			dbURL: func(start int) string { return replicaURL(n, start) }}
 		r.env = append(append([]string{}, common...),
 			"GATEHOUSE_LISTEN_ADDR="+r.addr,
-			"GATEHOUSE_DATABASE_URL="+replicaURL(n),
 			"GATEHOUSE_AUDIT_SPILL_FILE="+filepath.Join(rdir, "audit.spill"))
 		w.replicas = append(w.replicas, r)
 		dialer := &net.Dialer{Timeout: 5 * time.Second}
