@@ -395,6 +395,7 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 	must(t, rows.Err())
 	rows.Close()
 	byAction := map[string][3]int{} // acknowledged, stored, lost in a kill window
+	var oldestLost time.Duration      // the longest before its kill -9 a lost event was acknowledged
 	for id, a := range l.acks {
 		c := byAction[a.action]
 		c[0]++
@@ -403,6 +404,11 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 			c[1]++
 		case a.batched && killedSoonAfter(w, a):
 			c[2]++
+			for _, k := range w.kills() {
+				if k.replica == a.replica && a.at.Before(k.end) {
+					oldestLost = max(oldestLost, k.start.Sub(a.at))
+				}
+			}
 		default:
 			r.violation("acknowledged %s (request %s at replica %d, +%.2fs) has no audit row", a.action, id, a.replica, a.at.Sub(w.t0).Seconds())
 		}
@@ -418,6 +424,7 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 		r.count(fmt.Sprintf("audit %s: acknowledged / rows / lost to kill -9 in the batch window", a),
 			fmt.Sprintf("%d / %d / %d", c[0], c[1], c[2]))
 	}
+	r.count("  ... the earliest lost event was acknowledged before its kill -9 by", oldestLost.Round(time.Millisecond))
 }
 
 // killedSoonAfter: a's replica was killed within the audit batch window after a
