@@ -94,7 +94,7 @@ func (c *Core) RenderError(w http.ResponseWriter, r *http.Request, err error) {
 		Message:   ue.Message,
 		Next:      ue.Next,
 		RequestID: ri.ID,
-	}).Render(pageContext(r), w)
+	}).Render(context.WithoutCancel(pageContext(r)), w) // templ stops at a done context: a request past its deadline would get an empty page
 }
 
 // StatusClientClosedRequest is what the access log records for a request whose

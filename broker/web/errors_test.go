@@ -210,6 +210,12 @@ func TestRequestOutOfTimeOnTheDatabaseIs503(t *testing.T) {
 			if w.Code != http.StatusServiceUnavailable {
 				t.Errorf("status %d, want 503: %s", w.Code, w.Body.String())
 			}
+			// The error page is rendered although the request's context has
+			// ended (templ components stop at a done context): a person sees
+			// what happened, not an empty page.
+			if name == "page" && !strings.Contains(w.Body.String(), `data-testid="error-message"`) {
+				t.Errorf("the error page after the deadline says nothing: %q", w.Body.String())
+			}
 		})
 	}
 }
