@@ -99,7 +99,7 @@ func TestChaos(t *testing.T) {
 	r := &report{t: t, t0: w.t0}
 	checkAfter(t, w, l, r)
 	checkCalls(w, l, windows, r, end)
-	checkPools(w, pools, r)
+	checkPools(w, pools, windows, r)
 	r.print(l, windows)
 	for _, v := range r.violations {
 		t.Error(v)
@@ -395,7 +395,7 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 	must(t, rows.Err())
 	rows.Close()
 	byAction := map[string][3]int{} // acknowledged, stored, lost in a kill window
-	var oldestLost time.Duration      // the longest before its kill -9 a lost event was acknowledged
+	var oldestLost time.Duration    // the longest before its kill -9 a lost event was acknowledged
 	for id, a := range l.acks {
 		c := byAction[a.action]
 		c[0]++

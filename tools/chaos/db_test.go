@@ -55,15 +55,19 @@ func appName(n int) string { return fmt.Sprint("gatehouse-replica-", n) }
 // poolWatch samples how many server connections each replica process holds
 // (pg_stat_activity, by application_name) and keeps the most seen, and when.
 type poolWatch struct {
-	mu  sync.Mutex
-	max map[string]int
-	at  map[string]time.Time
-	// samples counts the samples taken while the database answered.
-	samples int
+	mu      sync.Mutex
+	samples []poolSample
+}
+
+// poolSample is how many connections one replica process held at a moment.
+type poolSample struct {
+	at  time.Time
+	app string
+	n   int
 }
 
 func (d *dbHandle) watchPools(ctx context.Context) *poolWatch {
-	pw := &poolWatch{max: map[string]int{}, at: map[string]time.Time{}}
+	pw := &poolWatch{}
 	go func() {
 		for {
 			select {
@@ -88,12 +92,10 @@ func (d *dbHandle) watchPools(ctx context.Context) *poolWatch {
 			}
 			rows.Close()
 			cancel()
+			now := time.Now()
 			pw.mu.Lock()
-			pw.samples++
 			for app, n := range seen {
-				if n > pw.max[app] {
-					pw.max[app], pw.at[app] = n, time.Now()
-				}
+				pw.samples = append(pw.samples, poolSample{now, app, n})
 			}
 			pw.mu.Unlock()
 		}

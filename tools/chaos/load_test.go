@@ -58,7 +58,8 @@ type signinFailure struct {
 	at       time.Time
 	path     string
 	status   int
-	readable bool // the page says what happened (data-testid="error-message")
+	readable bool   // the page says what happened (data-testid="error-message")
+	reqID    string // the replica's request ID, to find it in its log
 }
 
 // ledger records the load: every call and everything acknowledged.
@@ -384,7 +385,7 @@ func (ld *loader) signIn(ctx context.Context, n int, jar http.CookieJar, ip stri
 			if kind == "signin" {
 				ld.l.locked(func() {
 					ld.l.signinFails = append(ld.l.signinFails, signinFailure{at: time.Now(), path: a.url.Path, status: a.status,
-						readable: strings.Contains(a.body, `data-testid="error-message"`)})
+						readable: strings.Contains(a.body, `data-testid="error-message"`), reqID: a.header.Get("X-Request-ID")})
 				})
 			}
 			return "", errSignin
