@@ -405,8 +405,8 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 		case a.batched && killedSoonAfter(w, a):
 			c[2]++
 			for _, k := range w.kills() {
-				if k.replica == a.replica && a.at.Before(k.end) {
-					oldestLost = max(oldestLost, k.start.Sub(a.at))
+				if d := k.start.Sub(a.at); k.replica == a.replica && a.at.Before(k.end) && d < lossWindow {
+					oldestLost = max(oldestLost, d)
 				}
 			}
 		default:
@@ -427,13 +427,17 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 	r.count("  ... the earliest lost event was acknowledged before its kill -9 by", oldestLost.Round(time.Millisecond))
 }
 
+// lossWindow is how long before a kill -9 an acknowledged issuance event may
+// still be lost: see killedSoonAfter.
+const lossWindow = 400 * time.Millisecond
+
 // killedSoonAfter: a's replica was killed within the audit batch window after a
 // acknowledged it (README: kill -9 loses at most the last batch window, 100 ms;
 // 400 ms here for scheduling on a shared machine). An answer that arrived after
 // the harness sent SIGKILL was still sent before it took effect.
 func killedSoonAfter(w *world, a ack) bool {
 	for _, k := range w.kills() {
-		if k.replica == a.replica && a.at.Before(k.end) && k.start.Sub(a.at) < 400*time.Millisecond {
+		if k.replica == a.replica && a.at.Before(k.end) && k.start.Sub(a.at) < lossWindow {
 			return true
 		}
 	}
