@@ -186,3 +186,23 @@ func jti(t *testing.T, tok string) string {
 	brokertest.Must(t, json.Unmarshal(b, &c))
 	return c.JTI
 }
+
+// Issue 14, found by tools/chaos: PostgreSQL restarted (its connections closed,
+// then accepting again) leaves the pool's connections dead without Gatehouse
+// knowing; the next query on one fails ("unexpected EOF") while the database
+// answers a ping again. That request is 503, a failure for want of the
+// database that the client may retry, not a 500; and the next one is served.
+func TestDatabaseRestartFailsAStaleConnectionWith503(t *testing.T) {
+	proxy, dbURL := pgtest.NewProxy(t, pgtest.URL(t))
+	fx := brokertest.NewOAuthFixture(t, map[string]string{"test-database-url": dbURL})
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"no-such-token"}}
+	fx.Call(t, "/oauth2/token", "basic:web1", refresh).WantError(t, 400, "invalid_grant")
+
+	proxy.Cut() // PostgreSQL stopped: the pooled connection is closed under Gatehouse
+	proxy.Restore()
+	res := fx.Post("/oauth2/token", "basic:web1", refresh)
+	if body := brokertest.Body(t, res); res.StatusCode != 400 && res.StatusCode != 503 {
+		t.Errorf("the first request after the restart: %d %s, want 503 (or served)", res.StatusCode, body)
+	}
+	fx.Call(t, "/oauth2/token", "basic:web1", refresh).WantError(t, 400, "invalid_grant")
+}
