@@ -206,3 +206,21 @@ func TestDatabaseRestartFailsAStaleConnectionWith503(t *testing.T) {
 	}
 	fx.Call(t, "/oauth2/token", "basic:web1", refresh).WantError(t, 400, "invalid_grant")
 }
+
+// TestAdminAPIAnswers503WhenTheDatabaseIsDown: the admin API, like the pages and
+// the OAuth endpoints, answers a call that failed for want of the database with
+// 503 and Retry-After (a problem document), not a 500 (found by tools/chaos).
+func TestAdminAPIAnswers503WhenTheDatabaseIsDown(t *testing.T) {
+	proxy, dbURL := pgtest.NewProxy(t, pgtest.URL(t))
+	fx := brokertest.NewOAuthFixture(t, map[string]string{"test-database-url": dbURL, "GATEHOUSE_REQUEST_TIMEOUT": "2s"})
+	tok := fx.Call(t, "/oauth2/token", "basic:svc", url.Values{"grant_type": {"client_credentials"}}).Str("access_token")
+	proxy.Cut()
+	r := httptest.NewRequest("GET", "/api/admin/v1/apis", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	res := fx.Do(r)
+	body := brokertest.Body(t, res)
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" ||
+		res.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("admin API with the database down: %d %v %s", res.StatusCode, res.Header, body)
+	}
+}

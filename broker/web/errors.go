@@ -129,19 +129,19 @@ func (c *Core) classify(ctx context.Context, err error) *UserError {
 	default:
 		ue = ErrInternal
 	}
-	if ue.Status == http.StatusInternalServerError && c.unavailable(ctx, err) {
+	if ue.Status == http.StatusInternalServerError && c.Unavailable(ctx, err) {
 		ue = ErrUnavailable
 	}
 	return ue
 }
 
-// unavailable reports whether an unexpected err means the database could not
+// Unavailable reports whether an unexpected err means the database could not
 // serve the request: it ran out of the request's deadline (GATEHOUSE_REQUEST_TIMEOUT)
 // waiting on it, its connection failed under it (store.ErrUnavailable), or the
 // database does not answer a ping now. The first two need no ping: a database
 // that thaws or restarts meanwhile answers it, and the request that failed for
 // want of the database would be a 500 (found by tools/chaos).
-func (c *Core) unavailable(ctx context.Context, err error) bool {
+func (c *Core) Unavailable(ctx context.Context, err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) ||
 		errors.Is(err, store.ErrUnavailable) {
 		return true
@@ -266,7 +266,7 @@ func (c *Core) WriteOAuthError(w http.ResponseWriter, r *http.Request, err error
 		oe = OAuthErr(http.StatusRequestEntityTooLarge, "invalid_request", "request body too large", err)
 	default:
 		oe = OAuthErr(http.StatusInternalServerError, "server_error", "the server could not complete the request", err)
-		if c.unavailable(r.Context(), err) {
+		if c.Unavailable(r.Context(), err) {
 			oe = TemporarilyUnavailable(err)
 		}
 	}
