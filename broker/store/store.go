@@ -211,6 +211,14 @@ type Client struct {
 	// (by ID) whose ID tokens or assertions it may exchange.
 	ExchangeTokenTypes []string
 	ExchangeProviders  []string
+	// The one certificate subject value a tls_client_auth client registered (RFC
+	// 8705 §2.1.2): its subject DN (RFC 4514 string), or a dNSName, URI, IP address
+	// or rfc822Name SAN of its certificate. Empty for other methods.
+	TLSClientAuthSubjectDN string
+	TLSClientAuthSANDNS    string
+	TLSClientAuthSANURI    string
+	TLSClientAuthSANIP     string
+	TLSClientAuthSANEmail  string
 	// Version is 1 when created and increases on every update. Update compares
 	// it when it is set (optimistic locking, SECURITY.md DATA-11); 0 writes
 	// whatever is stored.
@@ -456,6 +464,9 @@ type RefreshToken struct {
 	AuthTime  time.Time
 	ACR       string
 	AMR       []string
+	// X5TS256 binds a public client's token to the thumbprint of the certificate
+	// it presented (RFC 8705 §4); "" when unbound.
+	X5TS256   string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RotatedAt time.Time // zero while current

@@ -80,6 +80,9 @@ type AccessClaims struct {
 	// DelegationID names the delegation a token acting for Subject was issued
 	// under (with Act naming the delegate): ending it revokes the token.
 	DelegationID string `json:"delegation_id,omitempty"`
+	// Confirmation is the cnf claim of a sender-constrained token (RFC 7800 §3.1;
+	// RFC 8705 §3.1, RFC 9449 §6.1): a resource server must see the proof.
+	Confirmation *Confirmation `json:"cnf,omitempty"`
 }
 
 // Actor is an RFC 8693 §4.1 act claim: the party acting for the token's subject.

@@ -125,6 +125,7 @@ func newRefresh(hash, family string) store.RefreshToken {
 		AuthTime:     at(0),
 		ACR:          "urn:example:loa:2",
 		AMR:          []string{"pwd", "otp"},
+		X5TS256:      "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2", // RFC 8705 §4
 		CreatedAt:    at(0),
 		ExpiresAt:    at(24 * time.Hour),
 	}
