@@ -46,8 +46,8 @@ type Config struct {
 	// SessionKeys authenticate and encrypt browser cookies, newest first.
 	SessionKeys [][]byte
 
-	TLSCertFile    string
-	TLSKeyFile     string
+	TLSCertFile string
+	TLSKeyFile  string
 	// MTLSListenAddr is the second HTTPS listener that requests client
 	// certificates for the OAuth endpoints (RFC 8705 §5 mtls_endpoint_aliases);
 	// "" for none. MTLSClientCAs are the CAs of tls_client_auth (§2.1); nil for none.

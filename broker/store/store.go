@@ -461,9 +461,9 @@ type RefreshToken struct {
 	DelegationID string
 	// AuthTime, ACR and AMR describe the login the grant came from; tokens
 	// refreshed from it repeat them (OIDC Core §12.2).
-	AuthTime  time.Time
-	ACR       string
-	AMR       []string
+	AuthTime time.Time
+	ACR      string
+	AMR      []string
 	// X5TS256 binds a public client's token to the thumbprint of the certificate
 	// it presented (RFC 8705 §4); "" when unbound.
 	X5TS256   string
