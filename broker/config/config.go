@@ -46,15 +46,15 @@ type Config struct {
 	// SessionKeys authenticate and encrypt browser cookies, newest first.
 	SessionKeys [][]byte
 
-	TLSCertFile string
-	TLSKeyFile  string
+	TLSCertFile    string
+	TLSKeyFile     string
+	TrustedProxies []netip.Prefix
+	MaxConnections int
 	// MTLSListenAddr is the second HTTPS listener that requests client
 	// certificates for the OAuth endpoints (RFC 8705 §5 mtls_endpoint_aliases);
 	// "" for none. MTLSClientCAs are the CAs of tls_client_auth (§2.1); nil for none.
 	MTLSListenAddr string
 	MTLSClientCAs  *x509.CertPool
-	TrustedProxies []netip.Prefix
-	MaxConnections int
 	// UpstreamAllowedNetworks are the private and loopback networks where IdPs
 	// may be reached (GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS).
 	UpstreamAllowedNetworks safehttp.Networks

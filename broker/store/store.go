@@ -461,16 +461,16 @@ type RefreshToken struct {
 	DelegationID string
 	// AuthTime, ACR and AMR describe the login the grant came from; tokens
 	// refreshed from it repeat them (OIDC Core §12.2).
-	AuthTime time.Time
-	ACR      string
-	AMR      []string
-	// X5TS256 binds a public client's token to the thumbprint of the certificate
-	// it presented (RFC 8705 §4); "" when unbound.
-	X5TS256   string
+	AuthTime  time.Time
+	ACR       string
+	AMR       []string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RotatedAt time.Time // zero while current
 	RevokedAt time.Time // zero while not revoked
+	// X5TS256 binds a public client's token to the thumbprint of the certificate
+	// it presented (RFC 8705 §4); "" when unbound.
+	X5TS256 string
 }
 
 // RefreshFilter selects refresh tokens to revoke; set fields are AND-ed and at least
