@@ -37,6 +37,9 @@ type introspection struct {
 	Act *token.Actor `json:"act,omitempty"`
 	// DelegationID names the delegation a token acting for sub was issued under.
 	DelegationID string `json:"delegation_id,omitempty"`
+	// Confirmation is the token's cnf (RFC 8705 §3.2, RFC 7800): the resource
+	// server checks the certificate the token is bound to.
+	Confirmation *token.Confirmation `json:"cnf,omitempty"`
 }
 
 // HandleIntrospect is the introspection endpoint (RFC 7662). Only confidential
@@ -93,7 +96,7 @@ func (s *Server) introspectAccess(ctx context.Context, c *store.Client, tok stri
 	}
 	return &introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, Subject: cl.Subject,
 		Audience: cl.Audience, Issuer: cl.Issuer, Expiry: cl.Expiry, IssuedAt: cl.IssuedAt, ID: cl.ID,
-		TokenType: "Bearer", AuthTime: cl.AuthTime, Act: cl.Act, DelegationID: cl.DelegationID}, nil
+		TokenType: "Bearer", AuthTime: cl.AuthTime, Act: cl.Act, DelegationID: cl.DelegationID, Confirmation: cl.Confirmation}, nil
 }
 
 // introspectRefresh reports on a refresh token, to the client it was issued to only.
@@ -125,6 +128,9 @@ func (s *Server) introspectRefresh(ctx context.Context, c *store.Client, tok str
 	info := &introspection{Active: true, Scope: token.FormatScope(t.Scopes), ClientID: t.ClientID, Subject: t.UserID,
 		Audience: aud, Issuer: s.cfg.Issuer.String(), Expiry: t.ExpiresAt.Unix(), IssuedAt: t.CreatedAt.Unix(),
 		TokenType: "refresh_token", AuthTime: token.Unix(t.AuthTime)}
+	if t.X5TS256 != "" {
+		info.Confirmation = &token.Confirmation{X5TS256: t.X5TS256} // RFC 8705 §4
+	}
 	if t.DelegationID != "" {
 		// A refresh token acting for someone is reported as its access tokens
 		// are: sub the grantor, act the delegate (RFC 8693 §4.1); it is inactive

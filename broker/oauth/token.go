@@ -139,7 +139,8 @@ func (s *Server) grantClientCredentials(r *http.Request, c *store.Client, f form
 		return nil, err
 	}
 	now := s.Now()
-	at, cl, ttl, err := s.mintAccess(signer, c, token.AccessGrant{ClientID: c.ID, Audience: api.Audience, Scopes: scopes}, now)
+	at, cl, ttl, err := s.mintAccess(signer, c, token.AccessGrant{ClientID: c.ID, Audience: api.Audience, Scopes: scopes,
+		Confirmation: confirmation(f)}, now)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +268,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		return nil, err
 	}
 	g := token.AccessGrant{ClientID: c.ID, Subject: ac.UserID, Audience: ac.Audience, Scopes: scopes, GrantID: ac.GrantID,
-		SessionID: ac.SessionID, AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR}
+		SessionID: ac.SessionID, AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, Confirmation: confirmation(f)}
 	res, cl, err := s.issueUserTokens(ctx, signer, c, g, acting, ac.Nonce, now)
 	if err != nil {
 		return nil, err
@@ -279,7 +280,8 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		err := s.store.RefreshTokens().Create(ctx, store.RefreshToken{
 			TokenHash: hash, FamilyID: token.NewID(), GrantID: ac.GrantID, ClientID: c.ID, UserID: ac.UserID,
 			SessionID: ac.SessionID, Scopes: scopes, Audience: ac.Audience, DelegationID: ac.DelegationID,
-			AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
+			AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, X5TS256: refreshBinding(c, f),
+			CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
 		})
 		if err != nil {
 			return nil, err
@@ -404,6 +406,14 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 		return nil, web.Rejected(web.InvalidGrant("the refresh token was issued to another client", nil), "refresh_token_other_client",
 			c.ID, old.UserID, map[string]any{"owner": old.ClientID, "family": old.FamilyID})
 	}
+	if old.X5TS256 != "" {
+		// RFC 8705 §4: a public client's refresh token is bound to the certificate
+		// it was issued over; another certificate, or none, cannot use it.
+		if cf := confirmation(f); cf == nil || cf.X5TS256 != old.X5TS256 {
+			return nil, web.Rejected(web.InvalidGrant("the refresh token is bound to another certificate", nil), "refresh_token_certificate",
+				c.ID, old.UserID, map[string]any{"family": old.FamilyID})
+		}
+	}
 	// RFC 6749 §6: the new scope may only narrow the original (AS-RT-04). The new
 	// refresh token keeps the original scope; only the access token narrows.
 	scopes := old.Scopes
@@ -446,7 +456,8 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	rotated, err := s.store.RefreshTokens().Rotate(ctx, hash, store.RefreshToken{
 		TokenHash: nextHash, GrantID: old.GrantID, ClientID: old.ClientID, UserID: old.UserID,
 		SessionID: old.SessionID, Scopes: old.Scopes, Audience: old.Audience, DelegationID: old.DelegationID,
-		AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR, CreatedAt: now, ExpiresAt: old.ExpiresAt, // the family's remaining lifetime
+		AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR, X5TS256: old.X5TS256,
+		CreatedAt: now, ExpiresAt: old.ExpiresAt, // the family's remaining lifetime
 	}, now)
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):
@@ -469,7 +480,8 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	// OIDC Core §12.2: same iss and sub, auth_time, acr and amr of the original
 	// authentication, no nonce.
 	res, cl, err := s.issueUserTokens(ctx, signer, c, token.AccessGrant{ClientID: c.ID, Subject: old.UserID, Audience: old.Audience,
-		Scopes: scopes, GrantID: old.GrantID, SessionID: old.SessionID, AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR}, acting, "", now)
+		Scopes: scopes, GrantID: old.GrantID, SessionID: old.SessionID, AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR,
+		Confirmation: confirmation(f)}, acting, "", now)
 	if err != nil {
 		return nil, err
 	}
