@@ -5,6 +5,7 @@ package mtls
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -106,4 +107,12 @@ func parseClientCert(v string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: not base64", ErrMalformed)
 	}
 	return der, nil
+}
+
+// ServerTLSConfig is the TLS configuration of a listener for mutual-TLS clients
+// (RFC 8705 §5): it asks for a client certificate but neither requires nor
+// verifies one, because self-signed certificates must reach the application and
+// each client authentication method checks the chain its own way (§2.1, §2.2).
+func ServerTLSConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequestClientCert}
 }
