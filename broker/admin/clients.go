@@ -42,6 +42,12 @@ type ClientJSON struct {
 	ResourceServerFor        []string        `json:"resource_server_for"`
 	ExchangeTokenTypes       []string        `json:"exchange_token_types"`
 	ExchangeProviders        []string        `json:"exchange_providers"`
+	// The certificate subject of a tls_client_auth app (RFC 8705 §2.1.2): one of these.
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS    string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI    string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
 	// ClientSecretSet says whether the app authenticates with a secret, which
 	// is never shown again (ADM-12).
 	ClientSecretSet bool `json:"client_secret_set"`
@@ -84,6 +90,12 @@ type ClientInput struct {
 	ResourceServerFor        []string        `json:"resource_server_for,omitempty"`
 	ExchangeTokenTypes       []string        `json:"exchange_token_types,omitempty"`
 	ExchangeProviders        []string        `json:"exchange_providers,omitempty"`
+	// The certificate subject of a tls_client_auth app (RFC 8705 §2.1.2): one of these.
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS    string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI    string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
 	// Version is required by PUT: the version the change was made from.
 	Version int64 `json:"version,omitempty"`
 }
@@ -100,6 +112,8 @@ func toClientJSON(c store.Client) ClientJSON {
 		AccessTokenTTL: durationText(c.AccessTokenTTL), RefreshTokenTTL: durationText(c.RefreshTokenTTL),
 		IDTokenSignedResponseAlg: c.IDTokenAlg(), ResourceServerFor: nonNil(c.ResourceServerFor),
 		ExchangeTokenTypes: nonNil(c.ExchangeTokenTypes), ExchangeProviders: nonNil(c.ExchangeProviders),
+		TLSClientAuthSubjectDN: c.TLSClientAuthSubjectDN, TLSClientAuthSANDNS: c.TLSClientAuthSANDNS, TLSClientAuthSANURI: c.TLSClientAuthSANURI,
+		TLSClientAuthSANIP: c.TLSClientAuthSANIP, TLSClientAuthSANEmail: c.TLSClientAuthSANEmail,
 		ClientSecretSet: len(c.SecretHash) > 0, Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
@@ -110,7 +124,9 @@ func (in ClientInput) toClient(cur store.Client) (store.Client, []string) {
 		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes,
 		Scopes: in.Scopes, DefaultAudience: in.DefaultAPI, Audiences: in.APIs, TokenEndpointAuthMethod: in.TokenEndpointAuthMethod,
 		JWKSURI: in.JWKSURI, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, ResourceServerFor: in.ResourceServerFor,
-		ExchangeTokenTypes: in.ExchangeTokenTypes, ExchangeProviders: in.ExchangeProviders, Version: in.Version}
+		ExchangeTokenTypes: in.ExchangeTokenTypes, ExchangeProviders: in.ExchangeProviders, Version: in.Version,
+		TLSClientAuthSubjectDN: in.TLSClientAuthSubjectDN, TLSClientAuthSANDNS: in.TLSClientAuthSANDNS,
+		TLSClientAuthSANURI: in.TLSClientAuthSANURI, TLSClientAuthSANIP: in.TLSClientAuthSANIP, TLSClientAuthSANEmail: in.TLSClientAuthSANEmail}
 	var problems []string
 	if in.Public != nil {
 		if cur.ID != "" && *in.Public != cur.Public {
