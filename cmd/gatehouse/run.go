@@ -187,7 +187,11 @@ func run(ctx context.Context, env *environment, cfg *config.Config) error {
 		}
 		mln = netutil.LimitListener(mln, cfg.MaxConnections)
 		ms = newHTTPServer(srv.MTLSHandler(), log)
-		ms.TLSConfig = mtls.ServerTLSConfig(cert)
+		mcert := cert
+		if env.mtlsCert != nil {
+			mcert = *env.mtlsCert
+		}
+		ms.TLSConfig = mtls.ServerTLSConfig(mcert)
 	}
 
 	mctx, stopMaintenance := context.WithCancel(context.WithoutCancel(ctx))
