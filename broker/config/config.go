@@ -264,7 +264,7 @@ var Settings = []Setting{
 			return nil
 		}},
 	{Env: "GATEHOUSE_TRUSTED_PROXIES", Default: "",
-		Help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto headers are believed; empty trusts none.",
+		Help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto and RFC 9440 Client-Cert headers are believed; empty trusts none.",
 		apply: func(c *Config, v string) error {
 			c.TrustedProxies = nil
 			for _, s := range splitList(v) {
