@@ -234,4 +234,3 @@ func attributeType(t string) (asn1.ObjectIdentifier, error) {
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
-

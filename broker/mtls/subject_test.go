@@ -47,7 +47,7 @@ func TestSubjectMatches(t *testing.T) {
 		{Subject{DN: `CN=ward app\, north,OU=IT,O=St Elsewhere,C=GB`}, true},
 		{Subject{DN: `cn=WARD  APP\2C north, ou=it, o=st elsewhere, c=gb`}, true}, // case and spaces: caseIgnoreMatch
 		{Subject{DN: `2.5.4.3=ward app\, north,OU=IT,O=St Elsewhere,C=GB`}, true},
-		{Subject{DN: `CN=ward app\, north,OU=IT,O=St Elsewhere`}, false}, // a prefix is not the DN
+		{Subject{DN: `CN=ward app\, north,OU=IT,O=St Elsewhere`}, false},      // a prefix is not the DN
 		{Subject{DN: `C=GB,O=St Elsewhere,OU=IT,CN=ward app\, north`}, false}, // reversed order
 		{Subject{DN: `CN=ward app,OU=IT,O=St Elsewhere,C=GB`}, false},
 		{Subject{DN: `CN=ward app\, north+OU=IT,O=St Elsewhere,C=GB`}, false},
