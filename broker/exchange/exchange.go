@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/mtls"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
@@ -327,6 +328,11 @@ func (s *Server) Exchange(r *http.Request, c *store.Client, f url.Values) ([]byt
 	ttl := token.AccessTTL(c, s.cfg.AccessTokenTTL)
 	g := token.AccessGrant{ClientID: c.ID, Subject: sub.userID, Audience: api.Audience, Scopes: granted,
 		AuthTime: sub.authTime, ACR: sub.acr, AMR: sub.amr, Act: act, Provider: sub.provider}
+	if cert, _ := (mtls.Source{TrustedProxies: s.cfg.TrustedProxies}).Certificate(r); cert != nil {
+		// RFC 8705 §3: bound to the client certificate of the request, like every
+		// token the token endpoint issues (a bad Client-Cert header was refused there).
+		g.Confirmation = &token.Confirmation{X5TS256: mtls.Thumbprint(cert)}
+	}
 	if l := sub.local; l != nil {
 		// The subject token's session and grant end this one too (the cut-off rule).
 		g.GrantID, g.SessionID, g.Provider = l.GrantID, l.SessionID, l.Provider

@@ -64,10 +64,14 @@ func newMTLSEnv(t *testing.T) *mtlsEnv {
 	for _, c := range []store.Client{
 		{ID: "mtls-dn", TokenEndpointAuthMethod: registry.AuthTLSClient, TLSClientAuthSubjectDN: "CN=mtls-dn,O=Gatehouse Test"},
 		{ID: "mtls-dns", TokenEndpointAuthMethod: registry.AuthTLSClient, TLSClientAuthSANDNS: "app.mtls.test"},
-		{ID: "self1", TokenEndpointAuthMethod: registry.AuthSelfSignedTLSClient, JWKS: jwks},
+		{ID: "self1", TokenEndpointAuthMethod: registry.AuthSelfSignedTLSClient, JWKS: jwks,
+			ExchangeTokenTypes: []string{registry.TokenTypeAccessToken}, ResourceServerFor: []string{brokertest.RS1}},
 	} {
 		c.GrantTypes, c.Scopes, c.DefaultAudience, c.CreatedAt, c.UpdatedAt = []string{registry.GrantClientCredentials},
 			[]string{"read"}, brokertest.RS1, now, now
+		if c.ExchangeTokenTypes != nil {
+			c.GrantTypes = append(c.GrantTypes, registry.GrantTokenExchange)
+		}
 		brokertest.Must(t, registry.ValidateClient(c))
 		brokertest.Must(t, fx.DB.Clients().Create(context.Background(), c))
 	}
@@ -347,5 +351,23 @@ func TestMTLSDiscovery(t *testing.T) {
 	}
 	if s := get("/.well-known/openid-configuration"); s != 200 {
 		t.Errorf("discovery on the mTLS listener: %d", s)
+	}
+}
+
+// TestMTLSTokenExchangeBound: a token exchanged (RFC 8693) by a client that
+// authenticated with its certificate is bound to that certificate as well (RFC 8705
+// §3): the token endpoint binds whatever grant it serves.
+func TestMTLSTokenExchangeBound(t *testing.T) {
+	e := newMTLSEnv(t)
+	code, verifier, _ := e.NewCode(t, brokertest.CodeOpts{Client: "spa", Redirect: "https://spa.test/cb"})
+	o := e.Call(t, "/oauth2/token", "", url.Values{"grant_type": {"authorization_code"}, "client_id": {"spa"},
+		"code": {code}, "code_verifier": {verifier}, "redirect_uri": {"https://spa.test/cb"}})
+	if o.Status != 200 || cnf(t, o.Str("access_token")) != "" {
+		t.Fatalf("code exchange: %d %s", o.Status, o.Raw)
+	}
+	x := e.tlsCall(t, &e.Self, "/oauth2/token", url.Values{"grant_type": {registry.GrantTokenExchange}, "client_id": {"self1"},
+		"subject_token": {o.Str("access_token")}, "subject_token_type": {registry.TokenTypeAccessToken}})
+	if x.Status != 200 || cnf(t, x.Str("access_token")) != mtls.Thumbprint(e.Self.Leaf) {
+		t.Fatalf("exchange: %d %s", x.Status, x.Raw)
 	}
 }
