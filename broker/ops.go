@@ -76,6 +76,7 @@ func (s *Server) maintainOnce(ctx context.Context) {
 	}{
 		{"sessions", func() (int64, error) { return s.sweepSessions(ctx, now) }},
 		{"authorization codes", func() (int64, error) { return s.store.Codes().DeleteExpired(ctx, now) }},
+		{"device authorizations", func() (int64, error) { return s.store.DeviceAuthorizations().DeleteExpired(ctx, now) }},
 		{"refresh tokens", func() (int64, error) { return s.store.RefreshTokens().DeleteExpired(ctx, now) }},
 		{"replay cache", func() (int64, error) { return s.store.Replay().DeleteExpired(ctx, now) }},
 		{"token revocations", func() (int64, error) { return s.store.Revocations().DeleteExpired(ctx, now) }},

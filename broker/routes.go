@@ -75,6 +75,9 @@ func (s *Server) routes() {
 	s.oauthEndpoint("POST /oauth2/token", o.HandleToken)
 	s.oauthEndpoint("POST /oauth2/introspect", o.HandleIntrospect)
 	s.oauthEndpoint("POST /oauth2/revoke", o.HandleRevoke)
+	// Devices without a browser (RFC 8628): the device asks here, the person
+	// enters its code on /device.
+	s.oauthEndpoint("POST "+oauth.DeviceAuthorizationPath, o.HandleDeviceAuthorization)
 	s.endpoint("GET /oauth2/userinfo", http.HandlerFunc(o.HandleUserInfo))
 	s.endpoint("POST /oauth2/userinfo", http.HandlerFunc(o.HandleUserInfo))
 
@@ -90,6 +93,9 @@ func (s *Server) routes() {
 	s.page("GET /oauth2/logout", o.HandleEndSession)
 	s.page("POST /oauth2/logout", o.HandleEndSession)
 	s.form("POST /oauth2/logout/confirm", o.HandleEndSessionConfirm)
+	s.page("GET "+oauth.DevicePath, o.HandleDevicePage)
+	s.form("POST "+oauth.DevicePath, o.HandleDeviceSubmit)
+	s.form("POST "+oauth.DevicePath+"/confirm", o.HandleDeviceConfirm)
 
 	// Administration (issue 12): every console handler and admin API call checks
 	// its caller itself (admin.Server.console, api: signed-in, admin, a fresh

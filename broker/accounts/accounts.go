@@ -41,9 +41,15 @@ type Resolver struct {
 }
 
 // Linked returns the user the identity (providerID, subject) is linked to, or
-// store.ErrNotFound: one read, the hot path of a token exchange.
+// store.ErrNotFound, in one read.
 func (r *Resolver) Linked(ctx context.Context, providerID, subject string) (store.User, error) {
 	return r.Store.Identities().UserOf(ctx, providerID, subject)
+}
+
+// Owner is Linked narrowed to the user's ID and whether the account is
+// disabled: the hot path of a token exchange, which needs nothing else.
+func (r *Resolver) Owner(ctx context.Context, providerID, subject string) (userID string, disabled bool, err error) {
+	return r.Store.Identities().OwnerOf(ctx, providerID, subject)
 }
 
 // Resolve finds or creates the local user of an identity that provider p

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -67,11 +68,19 @@ func New(o Options) (*Server, error) {
 		forget = func(string) {}
 	}
 	return &Server{web: o.Web, ops: o.Ops, verifier: o.Verifier, Now: o.Now, forgetClient: forget, tester: o.TestSignIn,
-		audience: o.Web.Config.Issuer.JoinPath("/api/admin/v1").String()}, nil
+		audience: BuiltInAPI(o.Web.Config.Issuer).Audience}, nil
 }
 
 // Audience is the built-in Admin API's audience.
 func (a *Server) Audience() string { return a.audience }
+
+// BuiltInAPI is the built-in Admin API of the server at issuer: audience
+// <issuer>/api/admin/v1, scope gatehouse:admin for users with the admin role.
+func BuiltInAPI(issuer *url.URL) store.API {
+	return store.API{ID: APIID, Audience: issuer.JoinPath("/api/admin/v1").String(), Name: "Gatehouse Admin API",
+		Scopes: []store.Scope{{Name: Scope, Description: "Administer Gatehouse: identity providers, apps, APIs and people",
+			Roles: []string{store.RoleAdmin}}}}
+}
 
 // EnsureAdminAPI registers the built-in Admin API if it is absent: audience
 // <issuer>/api/admin/v1, scope gatehouse:admin for users with the admin role,
@@ -91,10 +100,7 @@ func (a *Server) EnsureAdminAPI(ctx context.Context) error {
 	if err == nil || !errors.Is(err, operations.ErrNotFound) {
 		return err
 	}
-	_, err = a.ops.CreateAPI(ctx, startup, store.API{ID: APIID,
-		Audience: a.audience, Name: "Gatehouse Admin API",
-		Scopes: []store.Scope{{Name: Scope, Description: "Administer Gatehouse: identity providers, apps, APIs and people",
-			Roles: []string{store.RoleAdmin}}}})
+	_, err = a.ops.CreateAPI(ctx, startup, BuiltInAPI(a.web.Config.Issuer))
 	if errors.Is(err, operations.ErrConflict) {
 		return nil // another replica registered it meanwhile
 	}

@@ -266,3 +266,40 @@ func TestAdminAPIWithAnAdminsOwnToken(t *testing.T) {
 		t.Fatalf("stale admin token: %d %q", res.StatusCode, res.Header.Get("WWW-Authenticate"))
 	}
 }
+
+// TestAdminAPIDeleteAPIInUse: an API an app still names is not deleted by the
+// API (409 naming the app; nothing changed), as the CLI refuses it without
+// --force; unlink_clients=true removes it from the app first (client.updated
+// recorded), then deletes it.
+func TestAdminAPIDeleteAPIInUse(t *testing.T) {
+	w := newWorld(t)
+	tok := w.token("robot", "")
+	if status, _, body := w.call("POST", "/api/admin/v1/apis", tok, map[string]any{"id": "tasks", "name": "Tasks",
+		"audience": "https://tasks.test", "scopes": []any{map[string]any{"name": "tasks.read"}}}); status != http.StatusCreated {
+		t.Fatalf("create API: %d %v", status, body)
+	}
+	if status, _, body := w.call("POST", "/api/admin/v1/clients", tok, map[string]any{"id": "planner", "name": "Planner",
+		"grant_types": []any{"client_credentials"}, "default_api": "https://tasks.test", "scopes": []any{"tasks.read"}}); status != http.StatusCreated {
+		t.Fatalf("create client: %d %v", status, body)
+	}
+	status, h, body := w.call("DELETE", "/api/admin/v1/apis/tasks", tok, nil)
+	wantProblem(t, "delete in use", status, h, body, http.StatusConflict)
+	if d, _ := body["detail"].(string); !strings.Contains(d, "the clients planner use it") {
+		t.Errorf("detail %q does not name the client", d)
+	}
+	if a := w.api("tasks"); a.ID != "tasks" {
+		t.Fatal("a refused delete removed the API")
+	}
+	if c, _ := w.DB.Clients().Get(t.Context(), "planner"); c.DefaultAudience != "https://tasks.test" {
+		t.Fatalf("a refused delete changed the client: %+v", c)
+	}
+	if status, _, body = w.call("DELETE", "/api/admin/v1/apis/tasks?unlink_clients=true", tok, nil); status != http.StatusNoContent {
+		t.Fatalf("delete with unlink_clients: %d %v", status, body)
+	}
+	if c, _ := w.DB.Clients().Get(t.Context(), "planner"); c.DefaultAudience != "" {
+		t.Fatalf("client after unlink: %+v", c)
+	}
+	if evs := w.events("client.updated"); len(evs) == 0 || evs[0].Target != "planner" {
+		t.Errorf("client.updated events %+v", evs)
+	}
+}

@@ -190,7 +190,10 @@ func (a *Server) APIDelete(w http.ResponseWriter, r *http.Request) {
 		if err := builtIn(id); err != nil {
 			return err
 		}
-		if err := a.ops.DeleteAPI(r.Context(), p.Actor, id); err != nil {
+		// Clients that name the API make the delete a 409 unless the caller
+		// asks for it to be unlinked from them first (operations.DeleteAPI).
+		unlink := r.URL.Query().Get("unlink_clients") == "true"
+		if _, err := a.ops.DeleteAPI(r.Context(), p.Actor, id, unlink); err != nil {
 			return opProblem(err)
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -310,10 +313,23 @@ func (a *Server) HandleAPIDeleteConfirm(w http.ResponseWriter, r *http.Request) 
 		if err != nil {
 			return err
 		}
+		consequence := "Apps can no longer get tokens for it. Tokens issued already stay valid until they expire."
+		uses, err := a.ops.APIUses(r.Context(), x.ID)
+		if err != nil {
+			return pageErr(err)
+		}
+		if len(uses) > 0 {
+			names := make([]string, len(uses))
+			for i, u := range uses {
+				names[i] = u.ClientName
+			}
+			consequence = "It is removed from the apps that use it (" + strings.Join(names, ", ") + "): they can no longer get " +
+				"tokens for it. Tokens issued already stay valid until they expire."
+		}
 		return web.Render(w, r, http.StatusOK, templates.AdminConfirm(templates.AdminConfirmView{Page: a.page("Delete "+x.Name, p),
 			Action: action, CSRF: csrf, Back: "/admin/apis/" + x.ID,
 			Question:    "Delete the API " + x.Name + " (" + x.Audience + ")?",
-			Consequence: "Apps can no longer get tokens for it. Tokens issued already stay valid until they expire."}))
+			Consequence: consequence}))
 	})
 }
 
@@ -324,7 +340,8 @@ func (a *Server) HandleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 		if err := builtIn(id); err != nil {
 			return pageErr(err)
 		}
-		if err := a.ops.DeleteAPI(r.Context(), p.Actor, id); err != nil {
+		// The confirmation named the apps it is unlinked from.
+		if _, err := a.ops.DeleteAPI(r.Context(), p.Actor, id, true); err != nil {
 			return pageErr(err)
 		}
 		http.Redirect(w, r, "/admin/apis?done=deleted", http.StatusSeeOther)

@@ -672,7 +672,7 @@ func TestOpenAPIClaimMappingAsValidated(t *testing.T) {
 		{"with a subject", map[string]any{"subject": []any{"sub"}, "groups": []any{"roles"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body := map[string]any{"id": "mapped", "kind": "oidc", "name": "Mapped",
+			body := map[string]any{"id": "mapped", "kind": "oidc", "name": "Mapped", "client_secret": "s",
 				"oidc": map[string]any{"issuer": iss.URL(), "client_id": "gatehouse", "mapping": tc.mapping}}
 			problems := sch.check("", input, body, false)
 			status, _, res := w.call("POST", "/api/admin/v1/providers", tok, body)

@@ -111,7 +111,7 @@ func TestAdminAPIProviderOIDCSettingsRefused(t *testing.T) {
 	tok := w.token("robot", "")
 	iss := w.partnerIssuer()
 	status, h, body := w.call("POST", "/api/admin/v1/providers", tok, map[string]any{"id": "partner", "kind": "oidc", "name": "Partner",
-		"oidc": map[string]any{"issuer": iss.URL(), "client_id": "gatehouse", "auth_params": map[string]any{"nonce": "fixed", "": "x", "prompt": "login"},
+		"client_secret": "s", "oidc": map[string]any{"issuer": iss.URL(), "client_id": "gatehouse", "auth_params": map[string]any{"nonce": "fixed", "": "x", "prompt": "login"},
 			"signing_algs": []any{"RS256", "none"}}})
 	problems := asJSON(body)
 	if status != http.StatusUnprocessableEntity || h.Get("Content-Type") != "application/problem+json" ||
@@ -206,5 +206,32 @@ func TestProviderSAMLRequestSigningAndEncryption(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("the add form lacks %q", want)
 		}
+	}
+}
+
+// TestAdminAPIRefusesOIDCProviderWithoutSecret: an enabled OIDC provider
+// without a client secret could never complete a sign-in (Gatehouse is a
+// confidential client upstream), so the API refuses it with 422 naming
+// client_secret, as the CLI and providers files do, and stores nothing; a
+// disabled one may wait for its secret.
+func TestAdminAPIRefusesOIDCProviderWithoutSecret(t *testing.T) {
+	w := newWorld(t)
+	tok := w.token("robot", "")
+	iss := w.partnerIssuer()
+	status, _, body := w.call("POST", "/api/admin/v1/providers", tok, map[string]any{"id": "partner", "kind": "oidc", "name": "Partner",
+		"oidc": map[string]any{"issuer": iss.URL(), "client_id": "gatehouse"}})
+	if status != http.StatusUnprocessableEntity || !strings.Contains(asJSON(body), "client_secret is missing") {
+		t.Fatalf("%d %s", status, asJSON(body))
+	}
+	if _, err := w.DB.Providers().Get(t.Context(), "partner"); err == nil {
+		t.Fatal("a provider that cannot sign anyone in was stored")
+	}
+	if n := len(w.events("provider.added")); n != 0 {
+		t.Fatalf("%d provider.added events", n)
+	}
+	status, _, body = w.call("POST", "/api/admin/v1/providers", tok, map[string]any{"id": "partner", "kind": "oidc", "name": "Partner",
+		"enabled": false, "oidc": map[string]any{"issuer": iss.URL(), "client_id": "gatehouse"}})
+	if status != http.StatusCreated {
+		t.Fatalf("disabled provider without a secret: %d %s", status, asJSON(body))
 	}
 }

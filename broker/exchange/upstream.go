@@ -83,26 +83,28 @@ func (s *Server) upstreamSubject(ctx context.Context, c *store.Client, req reque
 		}
 	}
 	sub.resolve = func(ctx context.Context) (string, *web.OAuthError, error) {
-		u, err := s.accounts.Linked(ctx, id, ident.Subject)
+		userID, disabled, err := s.accounts.Owner(ctx, id, ident.Subject)
 		if errors.Is(err, store.ErrNotFound) {
 			if !x.CreateUsers {
 				return "", web.Rejected(web.InvalidGrant("the identity is not linked to an account", err), "identity_unlinked", c.ID, "",
 					map[string]any{"provider": id}), nil
 			}
 			// The linking rules of a first browser sign-in.
+			var u store.User
 			u, _, err = s.accounts.Resolve(ctx, b.Config, ident)
 			if errors.Is(err, accounts.ErrEmailTaken) {
 				return "", web.Rejected(web.InvalidGrant("an account has this email: sign in once in a browser to link it", err),
 					"email_taken", c.ID, "", map[string]any{"provider": id}), nil
 			}
+			userID, disabled = u.ID, u.Disabled
 		}
 		if err != nil {
 			return "", nil, err
 		}
-		if u.Disabled {
-			return "", web.Rejected(web.InvalidGrant("the user cannot receive tokens", nil), "user_disabled", c.ID, u.ID, nil), nil
+		if disabled {
+			return "", web.Rejected(web.InvalidGrant("the user cannot receive tokens", nil), "user_disabled", c.ID, userID, nil), nil
 		}
-		return u.ID, nil, nil
+		return userID, nil, nil
 	}
 	return sub, nil
 }

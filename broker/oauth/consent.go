@@ -65,21 +65,11 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 			return err
 		}
 	}
-	for _, sc := range granted {
-		v.Scopes = append(v.Scopes, templates.ConsentScope{Name: sc, Description: scopeText(api, sc),
-			New: !slices.Contains(stored.Scopes, sc)})
-	}
 	requested := c.Scopes
 	if p.Req.ScopeGiven {
 		requested = p.Req.Scope
 	}
-	for _, sc := range requested {
-		if slices.Contains(granted, sc) || slices.ContainsFunc(v.NotGranted, func(x templates.ConsentScope) bool { return x.Name == sc }) {
-			continue
-		}
-		v.NotGranted = append(v.NotGranted, templates.ConsentScope{Name: sc, Description: scopeText(api, sc),
-			Refused: refusedBecause(c, api, roles, sc)})
-	}
+	v.Scopes, v.NotGranted = consentScopes(c, api, roles, stored, granted, requested)
 	// "Not you?": the same request again, after a fresh sign-in.
 	if sw, err := s.resumeURL(pendingAuthz{Req: p.Req, ID: p.ID, Created: p.Created, ForceLogin: true, PriorSession: sess.ID,
 		Fresh: p.Fresh, SelectAccount: true}); err == nil && len(sw) <= maxResumeURL {
@@ -88,6 +78,25 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 	// Chromium checks form-action on the redirect that answers the form too.
 	web.SetFormAction(w, web.FormTarget(p.Req.Redirect))
 	return web.Render(w, r, http.StatusOK, templates.Consent(v))
+}
+
+// consentScopes describes for the page the granted scopes ("new" when not in the
+// stored consent) and the requested ones that were not granted, with why; the
+// consent page and the device confirmation page (RFC 8628 §5.4) show both.
+func consentScopes(c *store.Client, api *store.API, roles []string, stored store.Consent, granted, requested []string) (
+	scopes, notGranted []templates.ConsentScope) {
+	for _, sc := range granted {
+		scopes = append(scopes, templates.ConsentScope{Name: sc, Description: scopeText(api, sc),
+			New: !slices.Contains(stored.Scopes, sc)})
+	}
+	for _, sc := range requested {
+		if slices.Contains(granted, sc) || slices.ContainsFunc(notGranted, func(x templates.ConsentScope) bool { return x.Name == sc }) {
+			continue
+		}
+		notGranted = append(notGranted, templates.ConsentScope{Name: sc, Description: scopeText(api, sc),
+			Refused: refusedBecause(c, api, roles, sc)})
+	}
+	return scopes, notGranted
 }
 
 // scopeText is a scope's description for people: the OIDC scopes' own, or the
@@ -194,6 +203,16 @@ func (s *Server) HandleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 	if len(granted) == 0 && q.ScopeGiven {
 		return s.authzError(w, r, q, web.InvalidScope("none of the requested scopes may be granted"))
 	}
+	if err := s.rememberConsent(r, u, c, granted, now); err != nil {
+		return err
+	}
+	return s.issueCode(w, r, c, sess, u, q, granted, api, "")
+}
+
+// rememberConsent adds granted to what the person has allowed c, so that the
+// next request within it does not ask again (AS-DEL-03), and audits it.
+func (s *Server) rememberConsent(r *http.Request, u store.User, c *store.Client, granted []string, now time.Time) error {
+	ctx := r.Context()
 	stored, err := s.store.Consents().Get(ctx, u.ID, c.ID)
 	if err != nil && !isNotFound(err) {
 		return err
@@ -209,7 +228,7 @@ func (s *Server) HandleConsentSubmit(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	s.web.Record(r, u.ID, "consent.granted", c.ID, map[string]any{"scope": token.FormatScope(granted)})
-	return s.issueCode(w, r, c, sess, u, q, granted, api, "")
+	return nil
 }
 
 // consentActFor issues a code acting under the delegation id the person chose.

@@ -61,6 +61,8 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 		"claims_parameter_supported":      false,
 		"request_parameter_supported":     false,
 		"request_uri_parameter_supported": false,
+		// RFC 8628 §4: devices without a browser; grant_types_supported lists its grant.
+		"device_authorization_endpoint": s.url(DeviceAuthorizationPath),
 		// RFC 8705 §3.3: access tokens are bound to the client certificate the
 		// token request came with.
 		"tls_client_certificate_bound_access_tokens": true,
@@ -70,10 +72,11 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 		// listener that asks for one.
 		b := base.String()
 		doc["mtls_endpoint_aliases"] = map[string]string{
-			"token_endpoint":         b + "/oauth2/token",
-			"introspection_endpoint": b + "/oauth2/introspect",
-			"revocation_endpoint":    b + "/oauth2/revoke",
-			"userinfo_endpoint":      b + "/oauth2/userinfo",
+			"token_endpoint":                b + "/oauth2/token",
+			"introspection_endpoint":        b + "/oauth2/introspect",
+			"revocation_endpoint":           b + "/oauth2/revoke",
+			"userinfo_endpoint":             b + "/oauth2/userinfo",
+			"device_authorization_endpoint": b + DeviceAuthorizationPath,
 		}
 	}
 	return json.Marshal(doc)

@@ -69,21 +69,22 @@ func (s *Server) verifyClientCertificate(r *http.Request, c *store.Client, cert 
 	return errors.New("not a certificate method")
 }
 
-// confirmation is the cnf claim for a token issued in reply to f: bound to the
-// client certificate the request came with (RFC 8705 §3.1), whatever authenticated
-// the client; nil (a bearer token) without one.
-func confirmation(f form) *token.Confirmation {
-	if f.cert == nil {
+// confirmation is the cnf claim for a token issued in reply to a request with the
+// client certificate cert: bound to it (RFC 8705 §3.1), whatever authenticated the
+// client; nil (a bearer token) without one.
+func confirmation(cert *x509.Certificate) *token.Confirmation {
+	if cert == nil {
 		return nil
 	}
-	return &token.Confirmation{X5TS256: mtls.Thumbprint(f.cert)}
+	return &token.Confirmation{X5TS256: mtls.Thumbprint(cert)}
 }
 
-// refreshBinding is the certificate thumbprint a refresh token issued to c in reply
-// to f is bound to: a public client's over mTLS (RFC 8705 §4). A confidential
-// client's refresh token is bound to its client authentication already.
-func refreshBinding(c *store.Client, f form) string {
-	if cf := confirmation(f); cf != nil && c.Public {
+// refreshBinding is the certificate thumbprint a refresh token issued to c over a
+// request with the client certificate cert is bound to: a public client's over mTLS
+// (RFC 8705 §4). A confidential client's refresh token is bound to its client
+// authentication already.
+func refreshBinding(c *store.Client, cert *x509.Certificate) string {
+	if cf := confirmation(cert); cf != nil && c.Public {
 		return cf.X5TS256
 	}
 	return ""

@@ -337,7 +337,8 @@ func TestMTLSDiscovery(t *testing.T) {
 		t.Errorf("metadata: %+v", doc)
 	}
 	for k, path := range map[string]string{"token_endpoint": "/oauth2/token", "introspection_endpoint": "/oauth2/introspect",
-		"revocation_endpoint": "/oauth2/revoke", "userinfo_endpoint": "/oauth2/userinfo"} {
+		"revocation_endpoint": "/oauth2/revoke", "userinfo_endpoint": "/oauth2/userinfo",
+		"device_authorization_endpoint": "/oauth2/device_authorization"} {
 		if doc.Aliases[k] != "https://gatehouse.test:8443"+path {
 			t.Errorf("alias %s = %q", k, doc.Aliases[k])
 		}

@@ -23,6 +23,7 @@ var maxParamLen = map[string]int{
 	"token":            8 << 10,
 	"code":             256,
 	"refresh_token":    256,
+	"device_code":      256,
 	"code_verifier":    128,
 	"client_id":        128,
 	"client_secret":    256,

@@ -103,6 +103,11 @@ type Server struct {
 	verifier       *token.Verifier
 	exchange       web.TokenExchange
 	delegations    *delegate.Service
+
+	// deviceTries bounds the user codes one session or IP may try (RFC 8628
+	// §5.1); deviceTriesAudit the audit rows its refusals write.
+	deviceTries      *ratelimit.Keyed
+	deviceTriesAudit *ratelimit.Keyed
 	// certs finds the client certificate of a request (RFC 8705, RFC 9440).
 	certs mtls.Source
 }
@@ -125,6 +130,8 @@ func New(o Options) (*Server, error) {
 	s.ipLimit = ratelimit.PerSecond(s.cfg.OAuthRatePerIP, s.Now)
 	s.clientLimit = ratelimit.PerSecond(s.cfg.OAuthRatePerClient, s.Now)
 	s.consentTouches = ratelimit.New(rate.Every(consentTouchEvery), 1, s.Now)
+	s.deviceTries = ratelimit.New(rate.Every(time.Minute/deviceTriesPerMinute), deviceTriesPerMinute, s.Now)
+	s.deviceTriesAudit = ratelimit.New(rate.Every(time.Minute), 1, s.Now)
 	var err error
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err

@@ -48,6 +48,8 @@ func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) error {
 		grant = s.grantAuthorizationCode
 	case registry.GrantRefreshToken:
 		grant = s.grantRefreshToken
+	case registry.GrantDeviceCode:
+		grant = s.grantDeviceCode
 	case registry.GrantTokenExchange:
 		if s.exchange == nil {
 			return web.OAuthErr(http.StatusBadRequest, "unsupported_grant_type", "the grant type is not supported", nil)
@@ -140,7 +142,7 @@ func (s *Server) grantClientCredentials(r *http.Request, c *store.Client, f form
 	}
 	now := s.Now()
 	at, cl, ttl, err := s.mintAccess(signer, c, token.AccessGrant{ClientID: c.ID, Audience: api.Audience, Scopes: scopes,
-		Confirmation: confirmation(f)}, now)
+		Confirmation: confirmation(f.cert)}, now)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +270,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		return nil, err
 	}
 	g := token.AccessGrant{ClientID: c.ID, Subject: ac.UserID, Audience: ac.Audience, Scopes: scopes, GrantID: ac.GrantID,
-		SessionID: ac.SessionID, AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, Confirmation: confirmation(f)}
+		SessionID: ac.SessionID, AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, Confirmation: confirmation(f.cert)}
 	res, cl, err := s.issueUserTokens(ctx, signer, c, g, acting, ac.Nonce, now)
 	if err != nil {
 		return nil, err
@@ -280,7 +282,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		err := s.store.RefreshTokens().Create(ctx, store.RefreshToken{
 			TokenHash: hash, FamilyID: token.NewID(), GrantID: ac.GrantID, ClientID: c.ID, UserID: ac.UserID,
 			SessionID: ac.SessionID, Scopes: scopes, Audience: ac.Audience, DelegationID: ac.DelegationID,
-			AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, X5TS256: refreshBinding(c, f),
+			AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, X5TS256: refreshBinding(c, f.cert),
 			CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
 		})
 		if err != nil {
@@ -409,7 +411,7 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	if old.X5TS256 != "" {
 		// RFC 8705 §4: a public client's refresh token is bound to the certificate
 		// it was issued over; another certificate, or none, cannot use it.
-		if cf := confirmation(f); cf == nil || cf.X5TS256 != old.X5TS256 {
+		if cf := confirmation(f.cert); cf == nil || cf.X5TS256 != old.X5TS256 {
 			return nil, web.Rejected(web.InvalidGrant("the refresh token is bound to another certificate", nil), "refresh_token_certificate",
 				c.ID, old.UserID, map[string]any{"family": old.FamilyID})
 		}
@@ -481,7 +483,7 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	// authentication, no nonce.
 	res, cl, err := s.issueUserTokens(ctx, signer, c, token.AccessGrant{ClientID: c.ID, Subject: old.UserID, Audience: old.Audience,
 		Scopes: scopes, GrantID: old.GrantID, SessionID: old.SessionID, AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR,
-		Confirmation: confirmation(f)}, acting, "", now)
+		Confirmation: confirmation(f.cert)}, acting, "", now)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -67,14 +69,95 @@ func (s *Service) UpdateAPI(ctx context.Context, a Actor, api store.API) (store.
 	return api, err
 }
 
-// DeleteAPI removes an API. It records api.deleted.
-func (s *Service) DeleteAPI(ctx context.Context, a Actor, id string) error {
-	return s.Store.InTx(ctx, func(tx store.Store) error {
+// APIUse is a client that names an API, and where: "its default API", "its
+// APIs", "the APIs it is the resource server of".
+type APIUse struct {
+	ClientID, ClientName string
+	Where                []string
+}
+
+// APIUses are the clients that name the API id, in client ID order.
+func (s *Service) APIUses(ctx context.Context, id string) ([]APIUse, error) {
+	api, err := s.Store.APIs().Get(ctx, id)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	clients, err := s.Store.Clients().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	uses, _ := unlinkAPI(clients, api.Audience)
+	return uses, nil
+}
+
+// unlinkAPI finds the clients that name the API with audience aud and returns
+// where, with each of them as it is without the API.
+func unlinkAPI(clients []store.Client, aud string) (uses []APIUse, unlinked []store.Client) {
+	for _, c := range clients {
+		u := APIUse{ClientID: c.ID, ClientName: c.Name}
+		if c.DefaultAudience == aud {
+			c.DefaultAudience = ""
+			u.Where = append(u.Where, "its default API")
+		}
+		if slices.Contains(c.Audiences, aud) {
+			c.Audiences = slices.DeleteFunc(slices.Clone(c.Audiences), func(x string) bool { return x == aud })
+			u.Where = append(u.Where, "its APIs")
+		}
+		if slices.Contains(c.ResourceServerFor, aud) {
+			c.ResourceServerFor = slices.DeleteFunc(slices.Clone(c.ResourceServerFor), func(x string) bool { return x == aud })
+			u.Where = append(u.Where, "the APIs it is the resource server of")
+		}
+		if len(u.Where) > 0 {
+			uses, unlinked = append(uses, u), append(unlinked, c)
+		}
+	}
+	return uses, unlinked
+}
+
+// DeleteAPI removes an API. A client that still names it would have its token
+// requests for it fail, and would silently regain it if an API with the same
+// audience were registered later; so with such clients it is refused
+// (ErrConflict naming them, and the uses returned) unless unlink, which first
+// removes the API from each of them (each recorded as client.updated). It
+// records api.deleted. The uses are what it unlinked or would have to.
+func (s *Service) DeleteAPI(ctx context.Context, a Actor, id string, unlink bool) ([]APIUse, error) {
+	var uses []APIUse
+	err := s.Store.InTx(ctx, func(tx store.Store) error {
+		api, err := tx.APIs().Get(ctx, id)
+		if err != nil {
+			return storeErr(err)
+		}
+		clients, err := tx.Clients().List(ctx)
+		if err != nil {
+			return err
+		}
+		var unlinked []store.Client
+		uses, unlinked = unlinkAPI(clients, api.Audience)
+		if len(uses) > 0 && !unlink {
+			ids := make([]string, len(uses))
+			for i, u := range uses {
+				ids[i] = u.ClientID
+			}
+			return &kindError{kind: ErrConflict, msg: fmt.Sprintf("API %s is not deleted: the clients %s use it; change them first, or unlink it from them",
+				id, strings.Join(ids, ", "))}
+		}
+		for _, c := range unlinked {
+			old := clients[slices.IndexFunc(clients, func(o store.Client) bool { return o.ID == c.ID })]
+			c.UpdatedAt = s.now().UTC()
+			if err := storeErr(tx.Clients().Update(ctx, c)); err != nil {
+				return err
+			}
+			if err := s.record(ctx, tx, a, "client.updated", c.ID, map[string]any{"version": c.Version + 1,
+				"changes": clientChanges(old, c), "reason": "api " + id + " deleted"}); err != nil {
+				return err
+			}
+		}
 		if err := tx.APIs().Delete(ctx, id); err != nil {
 			return storeErr(err)
 		}
 		return s.record(ctx, tx, a, "api.deleted", id, nil)
 	})
+	return uses, err
 }
 
 func validateAPI(api store.API) error {

@@ -2,10 +2,14 @@ package operations
 
 import (
 	"context"
+	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
@@ -40,7 +44,7 @@ func TestAPIOperations(t *testing.T) {
 			return "notes", err
 		}, "api.updated", nil, 0},
 		{"delete", func(ctx context.Context, w *world) (string, error) {
-			err := w.ops.DeleteAPI(ctx, admin, "notes")
+			_, err := w.ops.DeleteAPI(ctx, admin, "notes", false)
 			if _, gerr := w.ops.GetAPI(ctx, "notes"); err == nil && gerr == nil {
 				t.Error("still stored")
 			}
@@ -51,7 +55,8 @@ func TestAPIOperations(t *testing.T) {
 			return "", err
 		}, "", ErrNotFound, 0},
 		{"delete unknown", func(ctx context.Context, w *world) (string, error) {
-			return "", w.ops.DeleteAPI(ctx, admin, "nope")
+			_, err := w.ops.DeleteAPI(ctx, admin, "nope", false)
+			return "", err
 		}, "", ErrNotFound, 0},
 		{"audience taken", func(ctx context.Context, w *world) (string, error) {
 			_, err := w.ops.CreateAPI(ctx, admin, store.API{Audience: "https://notes.test", Name: "Copy"})
@@ -106,5 +111,68 @@ func TestAPIOperations(t *testing.T) {
 				t.Errorf("APIs after a refusal: %+v", as)
 			}
 		})
+	}
+}
+
+// TestDeleteAPIInUse: an API that clients still name is not deleted (their
+// token requests would fail, and an API registered later under the same
+// audience would silently be theirs again): ErrConflict naming them, nothing
+// changed or recorded. With unlink it is removed from each client first, each
+// change recorded as client.updated, then deleted.
+func TestDeleteAPIInUse(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	if _, err := w.ops.CreateAPI(ctx, admin, store.API{ID: "files", Audience: "https://files.test", Name: "Files",
+		Scopes: []store.Scope{{Name: "files.read"}}}); err != nil {
+		t.Fatal(err)
+	}
+	web := store.Client{ID: "web", Name: "Web", GrantTypes: []string{registry.GrantClientCredentials},
+		DefaultAudience: "https://files.test", Audiences: []string{"https://notes.test"}, Scopes: []string{"files.read", "read"}}
+	gateway := store.Client{ID: "gateway", Name: "Gateway", GrantTypes: []string{registry.GrantClientCredentials},
+		DefaultAudience: "https://notes.test", Audiences: []string{"https://files.test"}, ResourceServerFor: []string{"https://files.test"},
+		Scopes: []string{"read"}}
+	for _, c := range []store.Client{web, gateway} {
+		if _, err := w.ops.CreateClient(ctx, admin, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := w.auditTotal()
+	uses, err := w.ops.DeleteAPI(ctx, admin, "files", false)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "the clients gateway, web use it") {
+		t.Fatalf("delete in use: %v", err)
+	}
+	if len(uses) != 2 {
+		t.Errorf("uses: %+v", uses)
+	}
+	if _, err := w.ops.GetAPI(ctx, "files"); err != nil {
+		t.Fatalf("a refused delete removed the API: %v", err)
+	}
+	if got, _ := w.ops.GetClient(ctx, "web"); got.DefaultAudience != "https://files.test" || got.Version != 1 {
+		t.Fatalf("a refused delete changed a client: %+v", got)
+	}
+	if n := w.auditTotal(); n != before {
+		t.Fatalf("a refused delete wrote %d audit events", n-before)
+	}
+
+	uses, err = w.ops.DeleteAPI(ctx, admin, "files", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []APIUse{{ClientID: "gateway", ClientName: "Gateway", Where: []string{"its APIs", "the APIs it is the resource server of"}},
+		{ClientID: "web", ClientName: "Web", Where: []string{"its default API"}}}
+	if !reflect.DeepEqual(uses, want) {
+		t.Errorf("unlinked %+v, want %+v", uses, want)
+	}
+	if got, _ := w.ops.GetClient(ctx, "web"); got.DefaultAudience != "" || got.Version != 2 || !slices.Equal(got.Audiences, []string{"https://notes.test"}) {
+		t.Errorf("web after unlink: %+v", got)
+	}
+	if got, _ := w.ops.GetClient(ctx, "gateway"); len(got.Audiences) != 0 || len(got.ResourceServerFor) != 0 || got.DefaultAudience != "https://notes.test" {
+		t.Errorf("gateway after unlink: %+v", got)
+	}
+	if _, err := w.ops.GetAPI(ctx, "files"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("still stored: %v", err)
+	}
+	if n := w.auditTotal() - before; n != 3 {
+		t.Errorf("%d audit events, want 2 client.updated and api.deleted", n)
 	}
 }

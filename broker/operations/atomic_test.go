@@ -141,7 +141,8 @@ func TestOperationsAreAtomic(t *testing.T) {
 			return err
 		}},
 		{"delete API", func(ctx context.Context, w *world, ops *Service) error {
-			return ops.DeleteAPI(ctx, admin, "notes")
+			_, err := ops.DeleteAPI(ctx, admin, "notes", true)
+			return err
 		}},
 		{"disable user", func(ctx context.Context, w *world, ops *Service) error {
 			_, err := ops.DisableUser(ctx, admin, "ann")

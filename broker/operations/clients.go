@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
 )
 
 // ClientWithSecret is a client and, after a create or rotate-secret, its new
@@ -57,7 +58,7 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, c store.Client) (Cl
 		secret, c.SecretHash = registry.NewSecret()
 	}
 	err := s.Store.InTx(ctx, func(tx store.Store) error {
-		if err := s.validateClient(ctx, tx, c); err != nil {
+		if err := s.validateClient(ctx, tx, c, nil); err != nil {
 			return err
 		}
 		if err := tx.Clients().Create(ctx, c); err != nil {
@@ -86,7 +87,7 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, c store.Client) (st
 			return &kindError{kind: ErrConflict, msg: fmt.Sprintf("client %q was changed meanwhile (version %d, not %d)", c.ID, old.Version, c.Version), err: store.ErrConflict}
 		}
 		c.SecretHash, c.CreatedAt, c.UpdatedAt, c.Version = old.SecretHash, old.CreatedAt, s.now().UTC(), old.Version
-		if err := s.saveClient(ctx, tx, c); err != nil {
+		if err := s.saveClient(ctx, tx, c, &old); err != nil {
 			return err
 		}
 		c.Version++
@@ -105,13 +106,14 @@ func (s *Service) RotateClientSecret(ctx context.Context, a Actor, id string) (C
 			return storeErr(err)
 		}
 		out.Client = c
+		old := c
 		if !usesSecret(c) {
 			return invalid([]string{fmt.Sprintf("client %s does not authenticate with a secret", id)}, nil)
 		}
 		var secret string
 		secret, c.SecretHash = registry.NewSecret()
 		c.UpdatedAt = s.now().UTC()
-		if err := s.saveClient(ctx, tx, c); err != nil {
+		if err := s.saveClient(ctx, tx, c, &old); err != nil {
 			return err
 		}
 		c.Version++
@@ -160,10 +162,10 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id string) error {
 	})
 }
 
-// saveClient validates c and updates it, both through st (the operation's
-// transaction).
-func (s *Service) saveClient(ctx context.Context, st store.Store, c store.Client) error {
-	if err := s.validateClient(ctx, st, c); err != nil {
+// saveClient validates c as a change of old and updates it, both through st
+// (the operation's transaction).
+func (s *Service) saveClient(ctx context.Context, st store.Store, c store.Client, old *store.Client) error {
+	if err := s.validateClient(ctx, st, c, old); err != nil {
 		return err
 	}
 	return storeErr(st.Clients().Update(ctx, c))
@@ -213,13 +215,18 @@ func usesSecret(c store.Client) bool {
 
 // validateClient reports every problem with c at once: its own
 // (registry.ClientProblems), that this server's keys can sign its ID tokens,
-// resource-server APIs that are not registered, and exchange providers that are
-// not configured.
-func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Client) error {
+// APIs and scopes that are not registered (apiReferenceProblems), resource-server
+// APIs that are not registered, and exchange providers that are not configured.
+// old is the stored client c changes, nil when c is new.
+func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Client, old *store.Client) error {
 	own := registry.ClientProblems(c)
 	var alg []string
 	if err := registry.ValidateIDTokenAlg(c, keys.IDTokenAlgorithms(s.SigningAlgorithm)); err != nil {
 		alg = []string{err.Error()}
+	}
+	refs, err := apiReferenceProblems(ctx, st.APIs(), c, old)
+	if err != nil {
+		return err
 	}
 	rs, err := registry.ResourceServerForProblems(ctx, st.APIs(), c)
 	if err != nil {
@@ -231,7 +238,7 @@ func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Cl
 	}
 	// The message keeps the validators' wording: each one's problems on a line.
 	var lines []string
-	for _, p := range [][]string{own, alg, rs, xp} {
+	for _, p := range [][]string{own, alg, refs, rs, xp} {
 		if len(p) > 0 {
 			lines = append(lines, strings.Join(p, "; "))
 		}
@@ -240,5 +247,50 @@ func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Cl
 	if len(lines) > 0 {
 		text = errors.New(strings.Join(lines, "\n"))
 	}
-	return invalid(slices.Concat(own, alg, rs, xp), text)
+	return invalid(slices.Concat(own, alg, refs, rs, xp), text)
+}
+
+// apiReferenceProblems are the APIs and scopes c names that are not registered,
+// which would make every token request for them fail: its default API and other
+// APIs must be registered APIs, and each scope an OpenID Connect scope (OIDC Core
+// §5.4, offline_access §11) or a scope of one of its APIs. Of a change (old set)
+// only what it adds is checked, so an edit of something else is not refused for
+// a reference that was already there.
+func apiReferenceProblems(ctx context.Context, apis store.APIs, c store.Client, old *store.Client) ([]string, error) {
+	var problems, names []string
+	known := slices.Clone(token.IdentityScopes)
+	var oldAPIs, oldScopes []string
+	if old != nil {
+		oldAPIs, oldScopes = append([]string{old.DefaultAudience}, old.Audiences...), old.Scopes
+	}
+	for _, aud := range append([]string{c.DefaultAudience}, c.Audiences...) {
+		if aud == "" || slices.Contains(names, aud) {
+			continue
+		}
+		a, err := apis.GetByAudience(ctx, aud)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if !slices.Contains(oldAPIs, aud) {
+				problems = append(problems, fmt.Sprintf("%q is not a registered API: register it first (the list of APIs shows those registered)", aud))
+			}
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("validate APIs: %w", err)
+		}
+		names = append(names, aud)
+		for _, sc := range a.Scopes {
+			known = append(known, sc.Name)
+		}
+	}
+	for _, sc := range c.Scopes {
+		if slices.Contains(known, sc) || slices.Contains(oldScopes, sc) {
+			continue
+		}
+		where := "it has no API"
+		if len(names) > 0 {
+			where = "nor of its APIs (" + strings.Join(names, ", ") + ")"
+		}
+		problems = append(problems, fmt.Sprintf("scope %q is neither an OpenID Connect scope (%s) %s", sc, strings.Join(token.IdentityScopes, ", "), where))
+	}
+	return problems, nil
 }

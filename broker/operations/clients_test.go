@@ -3,6 +3,9 @@ package operations
 import (
 	"bytes"
 	"context"
+	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,5 +220,63 @@ func TestDeleteClientEndsDelegationsToIt(t *testing.T) {
 	}
 	if d := w.audited(t, "client.deleted", "helper-app"); d["delegations_ended"] != float64(1) {
 		t.Errorf("client.deleted details %v, want delegations_ended 1", d)
+	}
+}
+
+// TestClientNamingUnknownAPIOrScopeIsRefused: a client whose default API, other
+// API or scope is not registered could never get a token for it, so creating
+// it is refused, whoever asks (admin API, console, CLI: they all come here),
+// with every problem named and nothing stored. An update is refused only for
+// what it adds: a reference the client already had does not block an edit of
+// something else.
+func TestClientNamingUnknownAPIOrScopeIsRefused(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	before := w.auditTotal()
+	c := store.Client{ID: "reporter", Name: "Reporter", GrantTypes: []string{registry.GrantClientCredentials},
+		DefaultAudience: "https://nope.test", Audiences: []string{"https://notes.test", "https://gone.test"},
+		Scopes: []string{"read", "write", "openid"}}
+	_, err := w.ops.CreateClient(ctx, admin, c)
+	var inv *Invalid
+	if !errors.As(err, &inv) {
+		t.Fatalf("create: %v", err)
+	}
+	for _, want := range []string{`"https://nope.test" is not a registered API`, `"https://gone.test" is not a registered API`,
+		`scope "write" is neither an OpenID Connect scope (openid, profile, email, offline_access) nor of its APIs (https://notes.test)`} {
+		if !slices.ContainsFunc(inv.Problems, func(p string) bool { return strings.Contains(p, want) }) {
+			t.Errorf("problems %q lack %q", inv.Problems, want)
+		}
+	}
+	if len(inv.Problems) != 3 {
+		t.Errorf("problems: %q", inv.Problems)
+	}
+	if _, err := w.ops.GetClient(ctx, "reporter"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused client was stored: %v", err)
+	}
+	if n := w.auditTotal(); n != before {
+		t.Errorf("a refused create wrote %d audit events", n-before)
+	}
+
+	// A client stored with a reference that no longer resolves (its API was
+	// deleted under an older version) can still be renamed, but not given more.
+	c = store.Client{ID: "reporter", Name: "Reporter", GrantTypes: []string{registry.GrantClientCredentials},
+		DefaultAudience: "https://notes.test", Scopes: []string{"read"}}
+	if _, err := w.ops.CreateClient(ctx, admin, c); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := w.ops.GetClient(ctx, "reporter")
+	stored.Audiences = []string{"https://gone.test"}
+	if err := w.ops.Store.Clients().Update(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ = w.ops.GetClient(ctx, "reporter")
+	stored.Name = "Reporter v2"
+	if _, err := w.ops.UpdateClient(ctx, admin, stored); err != nil {
+		t.Fatalf("renaming a client with an old dangling reference: %v", err)
+	}
+	stored, _ = w.ops.GetClient(ctx, "reporter")
+	stored.Scopes = append(stored.Scopes, "delete")
+	if _, err := w.ops.UpdateClient(ctx, admin, stored); !errors.As(err, &inv) || !strings.Contains(err.Error(), `scope "delete"`) {
+		t.Fatalf("adding an unknown scope: %v", err)
 	}
 }

@@ -69,7 +69,8 @@ func newWorld(t *testing.T) *world {
 		w.must(db.RefreshTokens().Create(ctx, store.RefreshToken{TokenHash: []byte("rt-" + s.id), FamilyID: "f-" + s.id, GrantID: "g-" + s.id,
 			ClientID: "web", UserID: s.user, SessionID: s.id, CreatedAt: w.now.Add(-time.Second), ExpiresAt: w.now.Add(time.Hour)}))
 	}
-	w.must(db.APIs().Create(ctx, store.API{ID: "notes", Audience: "https://notes.test", Name: "Notes", CreatedAt: w.now}))
+	w.must(db.APIs().Create(ctx, store.API{ID: "notes", Audience: "https://notes.test", Name: "Notes", CreatedAt: w.now,
+		Scopes: []store.Scope{{Name: "read", Description: "Read notes"}}}))
 	return w
 }
 

@@ -23,6 +23,7 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
 	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange" // RFC 8693 §2.1
+	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"    // RFC 8628 §3.4
 
 	AuthSecretBasic   = "client_secret_basic"
 	AuthSecretPost    = "client_secret_post"
@@ -43,7 +44,7 @@ const (
 )
 
 var (
-	GrantTypes  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange}
+	GrantTypes  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange, GrantDeviceCode}
 	AuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone, AuthTLSClient, AuthSelfSignedTLSClient}
 	// AssertionAlgs are the JWS algorithms accepted for private_key_jwt client
 	// assertions: asymmetric only (RFC 8725 §3.1), never none or HMAC.
@@ -79,8 +80,9 @@ func ClientProblems(c store.Client) []string {
 		}
 	}
 	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
-	if has(GrantRefreshToken) && !has(GrantAuthorizationCode) {
-		add("refresh_token needs authorization_code")
+	if has(GrantRefreshToken) && !has(GrantAuthorizationCode) && !has(GrantDeviceCode) {
+		// A refresh token comes from a person's grant: the code, or a device's (RFC 8628 §3.5).
+		add("refresh_token needs authorization_code or the device_code grant")
 	}
 	if has(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		add("authorization_code needs at least one redirect URI")

@@ -58,7 +58,13 @@ type masterKey struct {
 // concurrent use.
 type Keyring struct {
 	keys []masterKey // keys[0] seals
+	// macKey, derived from the newest master key, keys MAC.
+	macKey []byte
 }
+
+// macLabel derives the MAC key from the newest master key, apart from the key ID
+// and the AES key.
+const macLabel = "gatehouse/seal mac key v1"
 
 // NewKeyring builds a keyring from master keys, newest first: the first one seals,
 // all of them open. Each key must be exactly KeySize bytes, and no key may repeat.
@@ -90,6 +96,9 @@ func NewKeyring(keys ...[]byte) (*Keyring, error) {
 		}
 		kr.keys = append(kr.keys, mk)
 	}
+	mac := hmac.New(sha256.New, keys[0])
+	mac.Write([]byte(macLabel))
+	kr.macKey = mac.Sum(nil)
 	return kr, nil
 }
 
@@ -121,6 +130,19 @@ func (kr *Keyring) Seal(plaintext, associatedData []byte) ([]byte, error) {
 	}
 	nonce := out[headerLen : headerLen+nonceSize]
 	return mk.aead.Seal(out, nonce, plaintext, gcmAD(out[:headerLen], associatedData)), nil
+}
+
+// MAC is a keyed hash (HMAC-SHA-256) of data for purpose, under a key derived
+// from the newest master key: a value that must be found again by equality
+// (RFC 8628's user codes) but whose stored form, being short, must not be
+// searchable offline from a database copy. After a master-key rotation the MACs
+// of the old key no longer match; only short-lived values may rely on it.
+func (kr *Keyring) MAC(purpose string, data []byte) []byte {
+	m := hmac.New(sha256.New, kr.macKey)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 // Open decrypts a value made by Seal with the same associatedData. It returns

@@ -282,3 +282,20 @@ func BenchmarkSealOpen(b *testing.B) {
 		}
 	}
 }
+
+// TestMAC: the keyed hash is deterministic for a key, differs between keys and
+// between purposes, and follows the newest key of a keyring.
+func TestMAC(t *testing.T) {
+	k1, k2 := bytes.Repeat([]byte{1}, KeySize), bytes.Repeat([]byte{2}, KeySize)
+	a, _ := NewKeyring(k1)
+	b, _ := NewKeyring(k2)
+	ab, _ := NewKeyring(k1, k2)
+	m := a.MAC("p", []byte("WDJBMJHT"))
+	if len(m) != 32 || !bytes.Equal(m, a.MAC("p", []byte("WDJBMJHT"))) || !bytes.Equal(m, ab.MAC("p", []byte("WDJBMJHT"))) {
+		t.Fatal("MAC is not a deterministic function of the newest key")
+	}
+	if bytes.Equal(m, b.MAC("p", []byte("WDJBMJHT"))) || bytes.Equal(m, a.MAC("q", []byte("WDJBMJHT"))) ||
+		bytes.Equal(m, a.MAC("p", []byte("WDJBMJHX"))) {
+		t.Fatal("MAC ignores the key, the purpose or the data")
+	}
+}

@@ -215,7 +215,26 @@ func Prepare(ctx context.Context, st Store, env Env, spec Spec) (Prepared, error
 	if _, err := env.Build(p.cfg); err != nil {
 		return p, err
 	}
-	return p, nil
+	return p, env.checkClientSecret(p.cfg)
+}
+
+// checkClientSecret refuses an enabled OIDC provider without a client secret
+// (given now or kept from the stored configuration): Gatehouse signs in at the
+// IdP's token endpoint as a confidential client (OIDC Core §9,
+// client_secret_basic) and has no private-key authentication upstream, so no
+// sign-in through it could work. The admin API, the console, the CLI and
+// providers files all come through here, so they refuse it alike.
+func (e Env) checkClientSecret(cfg store.ProviderConfig) error {
+	if cfg.Kind != KindOIDC || !cfg.Enabled {
+		return nil
+	}
+	s, err := OpenSecrets(e.Keyring, cfg)
+	if err != nil || s.ClientSecret != "" {
+		return err
+	}
+	return fmt.Errorf("%w: client_secret is missing: Gatehouse signs in at the IdP as a confidential client and needs "+
+		"the secret the IdP issued (providers file and admin API: client_secret; command line: --client-secret-file), "+
+		"or the provider disabled", providers.ErrConfig)
 }
 
 // Save is Upsert's storing half: it creates the provider, or updates it at the

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -156,48 +156,23 @@ func cmdAPIs(ctx context.Context, env *environment, args []string) error {
 
 // deleteAPI deletes a, which clients may still name: as their default API,
 // among their other APIs, or as the API they are the resource server of.
-// Deleting it under them would make their token requests fail, so it is
-// refused, naming them; with force each is unlinked first and reported.
+// operations.DeleteAPI refuses it then, naming them; with force it unlinks it
+// from each first, and each is reported.
 func deleteAPI(ctx context.Context, env *environment, ops *operations.Service, a store.API, force bool) error {
-	clients, err := ops.ListClients(ctx)
-	if err != nil {
-		return err
-	}
-	var users []store.Client
-	for _, c := range clients {
-		if c.DefaultAudience == a.Audience || slices.Contains(c.Audiences, a.Audience) || slices.Contains(c.ResourceServerFor, a.Audience) {
-			users = append(users, c)
-		}
-	}
-	if len(users) > 0 && !force {
-		ids := make([]string, len(users))
-		for i, c := range users {
-			ids[i] = c.ID
+	uses, err := ops.DeleteAPI(ctx, cliActor, a.ID, force)
+	if errors.Is(err, operations.ErrConflict) && len(uses) > 0 {
+		ids := make([]string, len(uses))
+		for i, u := range uses {
+			ids[i] = u.ClientID
 		}
 		return fmt.Errorf("API %s is not deleted: the clients %s use it. Change them first ('gatehouse clients update'), "+
 			"or add --force to unlink it from them", a.ID, strings.Join(ids, ", "))
 	}
-	for _, c := range users {
-		var what []string
-		if c.DefaultAudience == a.Audience {
-			c.DefaultAudience = ""
-			what = append(what, "its default API")
-		}
-		if slices.Contains(c.Audiences, a.Audience) {
-			c.Audiences = slices.DeleteFunc(c.Audiences, func(x string) bool { return x == a.Audience })
-			what = append(what, "its APIs")
-		}
-		if slices.Contains(c.ResourceServerFor, a.Audience) {
-			c.ResourceServerFor = slices.DeleteFunc(c.ResourceServerFor, func(x string) bool { return x == a.Audience })
-			what = append(what, "the APIs it is the resource server of")
-		}
-		if _, err := ops.UpdateClient(ctx, cliActor, c); err != nil {
-			return fmt.Errorf("API %s is not deleted: unlinking it from client %s failed: %w", a.ID, c.ID, err)
-		}
-		fmt.Fprintf(env.stdout, "Unlinked %s from client %s (%s).\n", a.Audience, c.ID, strings.Join(what, ", "))
-	}
-	if err := ops.DeleteAPI(ctx, cliActor, a.ID); err != nil {
+	if err != nil {
 		return reword(err, "API", a.ID, false)
+	}
+	for _, u := range uses {
+		fmt.Fprintf(env.stdout, "Unlinked %s from client %s (%s).\n", a.Audience, u.ClientID, strings.Join(u.Where, ", "))
 	}
 	fmt.Fprintf(env.stdout, "Deleted API %s (%s).\n", a.ID, a.Audience)
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,7 +18,6 @@ import (
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 )
 
@@ -87,7 +87,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	fs.Var(cf.redirects, "redirect-uri", "redirect URI (repeatable; exact match; public clients: loopback IPs any port)")
 	fs.Var(cf.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
 	fs.Var(cf.grants, "grant-type", "authorization_code, refresh_token, client_credentials,\n"+
-		registry.GrantTokenExchange+" (repeatable)")
+		registry.GrantTokenExchange+",\n"+registry.GrantDeviceCode+" (repeatable)")
 	fs.Var(cf.scopes, "scope", "scope the client may ask for (repeatable): an OpenID Connect scope or a scope of\n"+
 		"its APIs. On update it REPLACES the client's scopes; --add-scope and --remove-scope change some")
 	fs.Var(cf.addScopes, "add-scope", "update: add a scope to those the client has (repeatable)")
@@ -184,59 +184,6 @@ func (cf *clientFlags) scopeChange(old, cur []string) string {
 	return fmt.Sprintf("Scopes now: %s (added: %s; removed: %s).", show(cur), show(cf.addScopes.vals), show(cf.removeScopes.vals))
 }
 
-// refProblems are the APIs and scopes c names that are not registered, which
-// would make every token request for them fail: its default API and other
-// APIs must be registered APIs, and each scope an OpenID Connect scope (OIDC
-// Core §5.4, offline_access §11) or a scope of one of its APIs. check says
-// which of the fields to check (create: all; update: those given).
-func refProblems(ctx context.Context, ops *operations.Service, issuer string, c store.Client, check func(field string) bool) ([]string, error) {
-	apis, err := ops.ListAPIs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byAud := map[string]store.API{}
-	for _, a := range apis {
-		byAud[a.Audience] = a
-	}
-	// The built-in Admin API is registered when the server first starts; a
-	// client for it may be created before that.
-	adminAud := strings.TrimSuffix(issuer, "/") + "/api/admin/v1"
-	if _, ok := byAud[adminAud]; !ok {
-		byAud[adminAud] = store.API{Audience: adminAud, Scopes: []store.Scope{{Name: admin.Scope}}}
-	}
-	var problems []string
-	known := slices.Clone(token.IdentityScopes)
-	var names []string
-	for _, aud := range append([]string{c.DefaultAudience}, c.Audiences...) {
-		if aud == "" {
-			continue
-		}
-		a, ok := byAud[aud]
-		if !ok {
-			if check("default-api") || check("api") {
-				problems = append(problems, fmt.Sprintf("%q is not a registered API: register it first ('gatehouse apis create --audience %s …'; 'gatehouse apis list' shows those registered)", aud, aud))
-			}
-			continue
-		}
-		names = append(names, aud)
-		for _, sc := range a.Scopes {
-			known = append(known, sc.Name)
-		}
-	}
-	if check("scope") {
-		for _, sc := range c.Scopes {
-			if !slices.Contains(known, sc) {
-				where := "it has no API"
-				if len(names) > 0 {
-					where = "nor of its APIs (" + strings.Join(names, ", ") + ")"
-				}
-				problems = append(problems, fmt.Sprintf("scope %q is neither an OpenID Connect scope (%s) %s", sc, strings.Join(token.IdentityScopes, ", "), where))
-			}
-		}
-	}
-	return problems, nil
-}
-
 // exchangeTokenType is the RFC 8693 §3 URI of a short token type name; anything
 // else is kept as given, for validation to accept as a URI or refuse.
 func exchangeTokenType(v string) string {
@@ -260,6 +207,8 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 			"    --default-api https://api.notes.example.com --scope openid --scope notes.read\n"+
 			"  gatehouse clients create --id reporter --grant-type client_credentials \\\n"+
 			"    --default-api https://api.notes.example.com --scope notes.read --json\n"+
+			"  gatehouse clients create --id ward-cli --name \"Ward CLI\" --public \\\n"+
+			"    --grant-type "+registry.GrantDeviceCode+" --scope openid\n"+
 			"  gatehouse clients update notes-web --add-scope notes.write\n"+
 			"  gatehouse clients rotate-secret reporter")
 	asJSON := fs.Bool("json", false, "print the admin API's JSON (snake_case, as GET /api/admin/v1/clients/{id})")
@@ -276,12 +225,17 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 	defer db.Close()
 	ops, closeOps := newOperations(cfg, db, upstream.Env{}, nil, nil)
 	defer closeOps()
-	checkRefs := func(c store.Client, check func(field string) bool) error {
-		problems, err := refProblems(ctx, ops, cfg.Issuer.String(), c, check)
-		if err != nil || len(problems) == 0 {
+	// The built-in Admin API is registered when the server first starts; a
+	// client for it may be created before that, so it is registered here first.
+	ensureAdminAPI := func(c store.Client) error {
+		aud := admin.BuiltInAPI(cfg.Issuer).Audience
+		if c.DefaultAudience != aud && !slices.Contains(c.Audiences, aud) {
+			return nil
+		}
+		if _, err := ops.CreateAPI(ctx, cliActor, admin.BuiltInAPI(cfg.Issuer)); err != nil && !errors.Is(err, operations.ErrConflict) {
 			return err
 		}
-		return fmt.Errorf("client %s not saved:\n  %s", c.ID, strings.Join(problems, "\n  "))
+		return nil
 	}
 	sub, rest := args[0], args[1:]
 	needID := func() (string, error) {
@@ -296,7 +250,7 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 		if err := cf.apply(fs, &c); err != nil {
 			return err
 		}
-		if err := checkRefs(c, func(string) bool { return true }); err != nil {
+		if err := ensureAdminAPI(c); err != nil {
 			return err
 		}
 		res, err := ops.CreateClient(ctx, cliActor, c)
@@ -349,10 +303,7 @@ func cmdClients(ctx context.Context, env *environment, args []string) error {
 			if err := cf.apply(fs, &res.Client); err != nil {
 				return err
 			}
-			given := map[string]bool{}
-			fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-			given["scope"] = given["scope"] || given["add-scope"]
-			if err := checkRefs(res.Client, func(f string) bool { return given[f] }); err != nil {
+			if err := ensureAdminAPI(res.Client); err != nil {
 				return err
 			}
 			if res.Client, err = ops.UpdateClient(ctx, cliActor, res.Client); err == nil && !*asJSON {

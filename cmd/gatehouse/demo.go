@@ -111,6 +111,9 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		if err := registerDemoMTLSClient(ctx, ops); err != nil {
 			return err
 		}
+		if err := registerDemoCLI(ctx, ops); err != nil {
+			return err
+		}
 		return registerDemoExchange(ctx, ops, *dataDir, [][2]string{{"GATEHOUSE", cfg.Issuer.String()},
 			{"OIDC_IDP", idps.oidc.URL()}, {"SAML_IDP", idps.saml.Server.URL}})
 	}
@@ -137,9 +140,13 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
   holds the demo services' credentials (new at each start) and the URLs; the demo IdPs
   mint tokens to exchange at GET /demo/mint?user=alice@oidc.example (or carol@saml.example).
 
+  A device without a browser (README "Devices without a browser"): in another terminal,
+    %[6]s demo-cli --issuer %[1]s
+  prints a code to enter at %[1]s/device, then who signed in.
+
   Client certificates (RFC 8705, README "Client certificates (mTLS)"): demo-mtls gets a
   token bound to its certificate (cnf.x5t#S256) from the mTLS listener:
-    %[6]s
+    %[7]s
 
   Also: %[1]s/.well-known/openid-configuration (discovery), %[1]s/oauth2/jwks (keys).
   The CLI on the demo's data, with the toolchain this demo was built with (no rebuild):
@@ -149,7 +156,8 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
   Everything lives in %[3]s/ (delete it to start over). Ctrl-C stops.
   Other ports: make demo PORT=9000 (uses 9000 to 9004).
 
-`, cfg.Issuer, envFile, *dataDir, app.url, pinnedGoRun(), mtlsCurl)
+`, cfg.Issuer, envFile, *dataDir, app.url, pinnedGoRun(), strings.Replace(pinnedGoRun(), "go run ", "go run -tags demo ", 1),
+			mtlsCurl)
 		if inner != nil {
 			inner(addr)
 		}

@@ -21,9 +21,16 @@ var hiddenField = regexp.MustCompile(`name="([a-z_]+)" value="([^"]*)"`)
 // at the app, whose page it returns.
 func demoSignIn(t *testing.T, appURL, email string, user string) string {
 	t.Helper()
+	return demoBrowse(t, appURL+"/login", email, user)
+}
+
+// demoBrowse is demoSignIn from start, which answers the device pages too
+// (RFC 8628: the code the page was opened with, then Allow).
+func demoBrowse(t *testing.T, start, email string, user string) string {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := c.Get(appURL + "/login")
+	res, err := c.Get(start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +62,11 @@ func demoSignIn(t *testing.T, appURL, email string, user string) string {
 			fields.Set("email", email)
 		case strings.Contains(page, `data-testid="consent-form"`):
 			action = "/oauth2/consent"
+			fields.Set("decision", "approve")
+		case strings.Contains(page, `data-testid="device-form"`):
+			action = "/device"
+		case strings.Contains(page, `data-testid="device-confirm-form"`):
+			action = "/device/confirm"
 			fields.Set("decision", "approve")
 		default:
 			return page

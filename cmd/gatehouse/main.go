@@ -45,6 +45,7 @@ func commands() []command {
 	return []command{
 		{"serve", "Run Gatehouse (migrates the database first)", cmdServe},
 		{"demo", "Run Gatehouse with a local demo setup: no configuration needed", cmdDemo},
+		{"demo-cli", "Sign in to the running demo as a device without a browser (RFC 8628)", cmdDemoCLI},
 		{"migrate", "Apply database migrations (up) or show them (status)", cmdMigrate},
 		{"keys", "List or rotate token-signing keys", cmdKeys},
 		{"reseal", "Re-encrypt every secret at rest under the newest master key", cmdReseal},

@@ -20,3 +20,11 @@ func cmdDemo(_ context.Context, env *environment, args []string) error {
 	}
 	return errNoDemo
 }
+
+func cmdDemoCLI(_ context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "demo-cli", "demo-cli", errNoDemo.Error())
+	if err := fs.Parse(args); err != nil {
+		return err // --help
+	}
+	return errNoDemo
+}

@@ -68,27 +68,14 @@ func loadProvidersFile(ctx context.Context, path string, db *sqlstore.DB, uenv u
 	return nil
 }
 
-// checkSpec is every problem adding or updating spec would meet, in the words
-// of the providers file, plus what the file and the CLI refuse beyond
-// operations' own checks because it cannot work: an enabled OIDC provider
-// without a client secret. It stores nothing.
+// checkSpec is every problem adding or updating spec would meet (upstream.Prepare:
+// operations' own checks, an enabled OIDC provider without a client secret
+// included), in the words of the providers file. It stores nothing.
 func checkSpec(ctx context.Context, st store.Store, uenv upstream.Env, spec upstream.Spec) []string {
-	prep, err := upstream.Prepare(ctx, st, uenv, spec)
-	if err != nil {
+	if _, err := upstream.Prepare(ctx, st, uenv, spec); err != nil {
 		return problemLines(err)
 	}
-	if spec.Kind != upstream.KindOIDC || (spec.Enabled != nil && !*spec.Enabled) || spec.ClientSecret != "" {
-		return nil
-	}
-	if old, created := prep.Previous(); !created {
-		if s, err := upstream.OpenSecrets(uenv.Keyring, old); err == nil && s.ClientSecret != "" {
-			return nil // an update keeps the stored secret
-		}
-	}
-	// OIDC Core §9: Gatehouse authenticates at the IdP's token endpoint with
-	// client_secret_basic; it has no private-key (private_key_jwt) upstream.
-	return []string{"client_secret is missing: Gatehouse signs in at the IdP as a confidential client and needs the " +
-		"secret the IdP issued (in a file: client_secret; on the command line: --client-secret-file), or \"enabled\": false"}
+	return nil
 }
 
 // problemLines is a provider error as lines an admin reads: without the Go

@@ -275,22 +275,23 @@ func (db *DB) Close() error {
 	return nil
 }
 
-func (db *DB) Users() store.Users                 { return users{db} }
-func (db *DB) Identities() store.Identities       { return identities{db} }
-func (db *DB) Providers() store.Providers         { return providers{db} }
-func (db *DB) Clients() store.Clients             { return clients{db} }
-func (db *DB) APIs() store.APIs                   { return apis{db} }
-func (db *DB) Sessions() store.Sessions           { return sessions{db} }
-func (db *DB) Codes() store.Codes                 { return codes{db} }
-func (db *DB) RefreshTokens() store.RefreshTokens { return refreshTokens{db} }
-func (db *DB) Consents() store.Consents           { return consents{db} }
-func (db *DB) Delegations() store.Delegations     { return delegations{db} }
-func (db *DB) SigningKeys() store.SigningKeys     { return signingKeys{db} }
-func (db *DB) Audit() store.Audit                 { return audit{db} }
-func (db *DB) Replay() store.Replay               { return replay{db} }
-func (db *DB) Revocations() store.Revocations     { return revocations{db} }
-func (db *DB) SignIns() store.SignIns             { return signIns{db} }
-func (db *DB) Roles() store.Roles                 { return roles{db} }
+func (db *DB) Users() store.Users                               { return users{db} }
+func (db *DB) Identities() store.Identities                     { return identities{db} }
+func (db *DB) Providers() store.Providers                       { return providers{db} }
+func (db *DB) Clients() store.Clients                           { return clients{db} }
+func (db *DB) APIs() store.APIs                                 { return apis{db} }
+func (db *DB) Sessions() store.Sessions                         { return sessions{db} }
+func (db *DB) Codes() store.Codes                               { return codes{db} }
+func (db *DB) DeviceAuthorizations() store.DeviceAuthorizations { return deviceAuthorizations{db} }
+func (db *DB) RefreshTokens() store.RefreshTokens               { return refreshTokens{db} }
+func (db *DB) Consents() store.Consents                         { return consents{db} }
+func (db *DB) Delegations() store.Delegations                   { return delegations{db} }
+func (db *DB) SigningKeys() store.SigningKeys                   { return signingKeys{db} }
+func (db *DB) Audit() store.Audit                               { return audit{db} }
+func (db *DB) Replay() store.Replay                             { return replay{db} }
+func (db *DB) Revocations() store.Revocations                   { return revocations{db} }
+func (db *DB) SignIns() store.SignIns                           { return signIns{db} }
+func (db *DB) Roles() store.Roles                               { return roles{db} }
 
 // prepared returns the statement for query on the pool that runs it outside a
 // transaction (see prepareOn).
@@ -487,7 +488,8 @@ func collect[T any](op string, rows *sql.Rows, scan func(rowScanner) (T, error))
 
 // countable are the tables Count may be asked about.
 var countable = map[string]bool{"users": true, "identities": true, "sessions": true, "providers": true,
-	"audit_events": true, "replay_cache": true, "auth_codes": true, "consents": true, "refresh_tokens": true}
+	"audit_events": true, "replay_cache": true, "auth_codes": true, "consents": true, "refresh_tokens": true,
+	"device_authorizations": true}
 
 // Count returns the number of rows of one of Gatehouse's tables, for tests that
 // assert nothing was stored and for diagnostics.

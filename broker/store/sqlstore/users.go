@@ -195,6 +195,21 @@ WHERE id = (SELECT user_id FROM identities WHERE provider_id = $1 AND subject = 
 	return u, nil
 }
 
+func (s identities) OwnerOf(ctx context.Context, providerID, subject string) (string, bool, error) {
+	const op = "identities: owner of"
+	st, err := s.db.stmt(ctx, `SELECT u.id, u.disabled FROM identities i JOIN users u ON u.id = i.user_id
+WHERE i.provider_id = $1 AND i.subject = $2`)
+	if err != nil {
+		return "", false, wrap(op, err)
+	}
+	var id string
+	var disabled bool
+	if err := st.QueryRowContext(ctx, providerID, subject).Scan(&id, &disabled); err != nil {
+		return "", false, wrap(op, err)
+	}
+	return id, disabled, nil
+}
+
 func (s identities) CountForProvider(ctx context.Context, providerID string) (int, error) {
 	var n int
 	err := s.db.sql.QueryRowContext(ctx, `SELECT count(*) FROM identities WHERE provider_id = $1`, providerID).Scan(&n)

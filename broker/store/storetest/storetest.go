@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("APIs", func(t *testing.T) { testAPIs(t, open) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open) })
 	t.Run("Codes", func(t *testing.T) { testCodes(t, open) })
+	t.Run("DeviceAuthorizations", func(t *testing.T) { testDeviceAuthorizations(t, open) })
 	t.Run("RefreshTokens", func(t *testing.T) { testRefreshTokens(t, open) })
 	t.Run("Consents", func(t *testing.T) { testConsents(t, open) })
 	t.Run("Delegations", func(t *testing.T) { testDelegations(t, open) })

@@ -199,6 +199,23 @@ func testIdentities(t *testing.T, open func(t *testing.T) store.Store) {
 		_, err = s.Identities().UserOf(t.Context(), "google", "u2")
 		wantErr(t, "UserOf unlinked", err, store.ErrNotFound)
 	})
+	t.Run("OwnerOf", func(t *testing.T) {
+		s := open(t)
+		u := createUser(t, s, "u1")
+		must(t, "Link", s.Identities().Link(t.Context(), newIdentity("google", "s1", "u1")))
+		id, disabled, err := s.Identities().OwnerOf(t.Context(), "google", "s1")
+		must(t, "OwnerOf", err)
+		if id != u.ID || disabled {
+			t.Fatalf("OwnerOf = %q, %v; want %q, false", id, disabled, u.ID)
+		}
+		u.Disabled = true
+		must(t, "Update", s.Users().Update(t.Context(), u))
+		if _, disabled, err = s.Identities().OwnerOf(t.Context(), "google", "s1"); err != nil || !disabled {
+			t.Fatalf("OwnerOf after disabling = %v, %v; want disabled", disabled, err)
+		}
+		_, _, err = s.Identities().OwnerOf(t.Context(), "google", "s2")
+		wantErr(t, "OwnerOf unlinked", err, store.ErrNotFound)
+	})
 	t.Run("GetMissing", func(t *testing.T) {
 		_, err := open(t).Identities().Get(t.Context(), "google", "s1")
 		wantErr(t, "Get", err, store.ErrNotFound)
