@@ -26,15 +26,9 @@ type AccessGrant struct {
 	// Provider is the upstream provider of a token exchanged from its ID token or
 	// assertion; "" for none.
 	Provider string
-	// Confirmation binds the token to a key or certificate of the client (RFC 7800
-	// cnf); nil for a bearer token.
+	// Confirmation binds the token to a key, emitted as its cnf claim (RFC
+	// 7800); nil for a bearer token.
 	Confirmation *Confirmation
-}
-
-// Confirmation is the cnf claim of a sender-constrained access token (RFC 7800 §3.1).
-type Confirmation struct {
-	JKT     string `json:"jkt,omitempty"`      // RFC 9449 §6.1: SHA-256 JWK thumbprint of the DPoP key
-	X5TS256 string `json:"x5t#S256,omitempty"` // RFC 8705 §3.1: SHA-256 thumbprint of the client certificate
 }
 
 // NewAccess builds the claims of an access token issued by issuer for g at now,
