@@ -281,7 +281,39 @@ func appFields(c store.Client) templates.AdminAppFields {
 		APIs: strings.Join(c.Audiences, " "), AuthMethod: c.TokenEndpointAuthMethod, JWKS: string(c.JWKS), JWKSURI: c.JWKSURI,
 		AccessTokenTTL: durationText(c.AccessTokenTTL), RefreshTokenTTL: durationText(c.RefreshTokenTTL),
 		IDTokenAlg: c.IDTokenAlg(), ResourceServerFor: strings.Join(c.ResourceServerFor, " "),
-		ExchangeTokenTypes: strings.Join(c.ExchangeTokenTypes, " "), ExchangeProviders: strings.Join(c.ExchangeProviders, " ")}
+		ExchangeTokenTypes: strings.Join(c.ExchangeTokenTypes, " "), ExchangeProviders: strings.Join(c.ExchangeProviders, " "),
+		CertSubjectKind: certSubjectKind(c), CertSubject: certSubject(c)}
+}
+
+// certSubjectFields are the tls_client_auth certificate subject fields of a
+// client (RFC 8705 §2.1.2), by their metadata names without tls_client_auth_.
+func certSubjectFields(c *store.Client) []struct {
+	kind string
+	v    *string
+} {
+	return []struct {
+		kind string
+		v    *string
+	}{{"subject_dn", &c.TLSClientAuthSubjectDN}, {"san_dns", &c.TLSClientAuthSANDNS}, {"san_uri", &c.TLSClientAuthSANURI},
+		{"san_ip", &c.TLSClientAuthSANIP}, {"san_email", &c.TLSClientAuthSANEmail}}
+}
+
+func certSubjectKind(c store.Client) string {
+	for _, f := range certSubjectFields(&c) {
+		if *f.v != "" {
+			return f.kind
+		}
+	}
+	return ""
+}
+
+func certSubject(c store.Client) string {
+	for _, f := range certSubjectFields(&c) {
+		if *f.v != "" {
+			return *f.v
+		}
+	}
+	return ""
 }
 
 // appFromForm reads the app form: its fields as typed, the app they make, and
@@ -309,6 +341,18 @@ func appFromForm(r *http.Request) (templates.AdminAppFields, store.Client, []str
 	}
 	c.Version, _ = strconv.ParseInt(r.PostFormValue("version"), 10, 64)
 	var problems []string
+	f.CertSubjectKind, f.CertSubject = val("cert_subject_kind"), val("cert_subject")
+	if f.CertSubjectKind != "" || f.CertSubject != "" {
+		known := false
+		for _, cf := range certSubjectFields(&c) {
+			if cf.kind == f.CertSubjectKind {
+				*cf.v, known = f.CertSubject, true
+			}
+		}
+		if !known {
+			problems = append(problems, "Certificate subject kind must be subject_dn, san_dns, san_uri, san_ip or san_email.")
+		}
+	}
 	for _, d := range []struct {
 		name, text string
 		into       *time.Duration
@@ -344,6 +388,7 @@ func appChanges(stored, yours templates.AdminAppFields) []templates.AdminAppChan
 	add("Token endpoint auth method", stored.AuthMethod, yours.AuthMethod)
 	add("JWKS", stored.JWKS, yours.JWKS)
 	add("JWKS URI", stored.JWKSURI, yours.JWKSURI)
+	add("Certificate subject", stored.CertSubjectKind+" "+stored.CertSubject, yours.CertSubjectKind+" "+yours.CertSubject)
 	add("Access-token lifetime", stored.AccessTokenTTL, yours.AccessTokenTTL)
 	add("Refresh-token lifetime", stored.RefreshTokenTTL, yours.RefreshTokenTTL)
 	add("ID-token algorithm", stored.IDTokenAlg, yours.IDTokenAlg)

@@ -45,6 +45,12 @@ type ClientJSON struct {
 	// DPoPBoundAccessTokens requires a DPoP proof on every token request (RFC
 	// 9449 §5.2).
 	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
+	// The certificate subject of a tls_client_auth app (RFC 8705 §2.1.2): one of these.
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS    string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI    string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
 	// ClientSecretSet says whether the app authenticates with a secret, which
 	// is never shown again (ADM-12).
 	ClientSecretSet bool `json:"client_secret_set"`
@@ -88,6 +94,12 @@ type ClientInput struct {
 	ExchangeTokenTypes       []string        `json:"exchange_token_types,omitempty"`
 	ExchangeProviders        []string        `json:"exchange_providers,omitempty"`
 	DPoPBoundAccessTokens    bool            `json:"dpop_bound_access_tokens,omitempty"`
+	// The certificate subject of a tls_client_auth app (RFC 8705 §2.1.2): one of these.
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS    string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI    string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP     string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail  string `json:"tls_client_auth_san_email,omitempty"`
 	// Version is required by PUT: the version the change was made from.
 	Version int64 `json:"version,omitempty"`
 }
@@ -104,7 +116,10 @@ func toClientJSON(c store.Client) ClientJSON {
 		AccessTokenTTL: durationText(c.AccessTokenTTL), RefreshTokenTTL: durationText(c.RefreshTokenTTL),
 		IDTokenSignedResponseAlg: c.IDTokenAlg(), ResourceServerFor: nonNil(c.ResourceServerFor),
 		ExchangeTokenTypes: nonNil(c.ExchangeTokenTypes), ExchangeProviders: nonNil(c.ExchangeProviders),
-		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens, ClientSecretSet: len(c.SecretHash) > 0, Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		DPoPBoundAccessTokens:  c.DPoPBoundAccessTokens,
+		TLSClientAuthSubjectDN: c.TLSClientAuthSubjectDN, TLSClientAuthSANDNS: c.TLSClientAuthSANDNS, TLSClientAuthSANURI: c.TLSClientAuthSANURI,
+		TLSClientAuthSANIP: c.TLSClientAuthSANIP, TLSClientAuthSANEmail: c.TLSClientAuthSANEmail,
+		ClientSecretSet: len(c.SecretHash) > 0, Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 // toClient makes the stored form of in over cur (the stored app for PUT, the
@@ -115,7 +130,9 @@ func (in ClientInput) toClient(cur store.Client) (store.Client, []string) {
 		Scopes: in.Scopes, DefaultAudience: in.DefaultAPI, Audiences: in.APIs, TokenEndpointAuthMethod: in.TokenEndpointAuthMethod,
 		JWKSURI: in.JWKSURI, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, ResourceServerFor: in.ResourceServerFor,
 		ExchangeTokenTypes: in.ExchangeTokenTypes, ExchangeProviders: in.ExchangeProviders,
-		DPoPBoundAccessTokens: in.DPoPBoundAccessTokens, Version: in.Version}
+		DPoPBoundAccessTokens: in.DPoPBoundAccessTokens, Version: in.Version,
+		TLSClientAuthSubjectDN: in.TLSClientAuthSubjectDN, TLSClientAuthSANDNS: in.TLSClientAuthSANDNS,
+		TLSClientAuthSANURI: in.TLSClientAuthSANURI, TLSClientAuthSANIP: in.TLSClientAuthSANIP, TLSClientAuthSANEmail: in.TLSClientAuthSANEmail}
 	var problems []string
 	if in.Public != nil {
 		if cur.ID != "" && *in.Public != cur.Public {

@@ -5,6 +5,7 @@ package config
 
 import (
 	"bufio"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -50,6 +51,11 @@ type Config struct {
 	TLSKeyFile     string
 	TrustedProxies []netip.Prefix
 	MaxConnections int
+	// MTLSListenAddr is the second HTTPS listener that requests client
+	// certificates for the OAuth endpoints (RFC 8705 §5 mtls_endpoint_aliases);
+	// "" for none. MTLSClientCAs are the CAs of tls_client_auth (§2.1); nil for none.
+	MTLSListenAddr string
+	MTLSClientCAs  *x509.CertPool
 	// UpstreamAllowedNetworks are the private and loopback networks where IdPs
 	// may be reached (GATEHOUSE_UPSTREAM_ALLOWED_NETWORKS).
 	UpstreamAllowedNetworks safehttp.Networks
@@ -242,8 +248,38 @@ var Settings = []Setting{
 			}
 			return ownerOnly(v)
 		}},
+	{Env: "GATEHOUSE_MTLS_LISTEN_ADDR", Default: "",
+		Help: "Address (host:port) of a second HTTPS listener, with GATEHOUSE_TLS_CERT_FILE/KEY, that asks apps for a TLS client certificate (RFC 8705) and serves the OAuth endpoints only; discovery advertises it as mtls_endpoint_aliases on the issuer's host. Empty: none (the main listener never asks for certificates).",
+		apply: func(c *Config, v string) error {
+			c.MTLSListenAddr = v
+			if v == "" {
+				return nil
+			}
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("must be host:port, like :8443")
+			}
+			return nil
+		}},
+	{Env: "GATEHOUSE_MTLS_CLIENT_CA_FILE", Default: "",
+		Help: "PEM file of the CAs whose client certificates apps registered with tls_client_auth may use (RFC 8705 §2.1). Empty: no tls_client_auth (self_signed_tls_client_auth needs no CA).",
+		apply: func(c *Config, v string) error {
+			c.MTLSClientCAs = nil
+			if v == "" {
+				return nil
+			}
+			b, err := os.ReadFile(v)
+			if err != nil {
+				return fmt.Errorf("cannot read %s: %w", v, errors.Unwrap(err))
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(b) {
+				return fmt.Errorf("%s holds no PEM certificate", v)
+			}
+			c.MTLSClientCAs = pool
+			return nil
+		}},
 	{Env: "GATEHOUSE_TRUSTED_PROXIES", Default: "",
-		Help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto headers are believed; empty trusts none.",
+		Help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto and RFC 9440 Client-Cert headers are believed; empty trusts none.",
 		apply: func(c *Config, v string) error {
 			c.TrustedProxies = nil
 			for _, s := range splitList(v) {
@@ -449,6 +485,9 @@ func (c *Config) validate() []string {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		p = append(p, "GATEHOUSE_TLS_CERT_FILE and GATEHOUSE_TLS_KEY_FILE go together: set both or neither")
 	}
+	if c.MTLSListenAddr != "" && !c.TLS() {
+		p = append(p, "GATEHOUSE_MTLS_LISTEN_ADDR needs GATEHOUSE_TLS_CERT_FILE and GATEHOUSE_TLS_KEY_FILE: the mTLS listener terminates TLS itself")
+	}
 	if c.AuthCodeTTL > 10*time.Minute {
 		p = append(p, "GATEHOUSE_AUTH_CODE_TTL: at most 10m (RFC 6749 §4.1.2)")
 	}
@@ -490,6 +529,19 @@ func (c *Config) AuditSpillPath() string {
 
 // TLS reports whether Gatehouse terminates TLS itself.
 func (c *Config) TLS() bool { return c.TLSCertFile != "" }
+
+// MTLSBaseURL is the public base URL of the mTLS listener (RFC 8705 §5): the
+// issuer's, with https and the listener's port; nil when there is no listener.
+func (c *Config) MTLSBaseURL() *url.URL {
+	if c.MTLSListenAddr == "" || c.Issuer == nil {
+		return nil
+	}
+	_, port, _ := net.SplitHostPort(c.MTLSListenAddr)
+	u := *c.Issuer
+	u.Scheme = "https"
+	u.Host = net.JoinHostPort(c.Issuer.Hostname(), port)
+	return &u
+}
 
 // Environ adapts os.LookupEnv.
 func Environ(name string) (string, bool) { return os.LookupEnv(name) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,6 +85,10 @@ func TestRefusals(t *testing.T) {
 		{"GATEHOUSE_SESSION_KEYS", key('a') + ",bad", "key 2"},
 		{"GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8,nope", `"nope" is not a CIDR`},
 		{"GATEHOUSE_LISTEN_ADDR", "8080", "host:port"},
+		{"GATEHOUSE_MTLS_LISTEN_ADDR", "8443", "host:port"},
+		{"GATEHOUSE_MTLS_LISTEN_ADDR", ":8443", "needs GATEHOUSE_TLS_CERT_FILE"},
+		{"GATEHOUSE_MTLS_CLIENT_CA_FILE", loose, "no PEM certificate"},
+		{"GATEHOUSE_MTLS_CLIENT_CA_FILE", filepath.Join(dir, "missing"), "cannot read"},
 		{"GATEHOUSE_SIGNING_ALG", "HS256", "not one of"},
 		{"GATEHOUSE_AUTH_CODE_TTL", "1h", "at most 10m"},
 		{"GATEHOUSE_ACCESS_TOKEN_TTL", "soon", "not a duration"},
@@ -99,6 +104,24 @@ func TestRefusals(t *testing.T) {
 				t.Fatalf("want refusal naming %s and %q, got %v", tc.env, tc.want, err)
 			}
 		})
+	}
+}
+
+// TestMTLSBaseURL: the mtls_endpoint_aliases (RFC 8705 §5) are on the issuer's host
+// and path, over https, at the mTLS listener's port.
+func TestMTLSBaseURL(t *testing.T) {
+	iss, _ := url.Parse("https://id.example.com/gh")
+	c := &Config{Issuer: iss}
+	if c.MTLSBaseURL() != nil {
+		t.Fatal("no listener, no aliases")
+	}
+	c.MTLSListenAddr = "0.0.0.0:8443"
+	if got := c.MTLSBaseURL().String(); got != "https://id.example.com:8443/gh" {
+		t.Fatalf("MTLSBaseURL = %s", got)
+	}
+	c.Issuer, _ = url.Parse("http://[::1]:8080")
+	if got := c.MTLSBaseURL().String(); got != "https://[::1]:8443" {
+		t.Fatalf("MTLSBaseURL = %s", got)
 	}
 }
 

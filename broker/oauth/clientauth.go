@@ -35,6 +35,11 @@ func (s *Server) clientRequest(r *http.Request) (form, *store.Client, error) {
 	if err != nil {
 		return form{}, nil, err
 	}
+	if f.cert, err = s.certs.Certificate(r); err != nil {
+		// A trusted proxy sent a Client-Cert header that does not parse (RFC 9440):
+		// nothing can be bound to it or authenticated with it.
+		return form{}, nil, s.clientAuthFailed(r, "", "", "bad_certificate", err)
+	}
 	c, err := s.authenticateClient(r, f)
 	return f, c, err
 }
@@ -51,7 +56,9 @@ func (s *Server) limitIP(r *http.Request) error {
 // introspection or revocation request by the one method it used (RFC 6749 §2.3:
 // exactly one per request) and the method the client registered: client_secret_basic,
 // client_secret_post, private_key_jwt, or none for public clients, which then only
-// identify themselves. Every failure is the same invalid_client.
+// identify themselves, tls_client_auth and self_signed_tls_client_auth (RFC 8705
+// §2: the client_id parameter names the client, its certificate authenticates it).
+// Every failure is the same invalid_client.
 func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, error) {
 	if len(r.Header.Values("Authorization")) > 1 {
 		// RFC 6749 §2.3, §5.2: one set of credentials per request. With two headers
@@ -99,6 +106,11 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 	if err != nil {
 		return nil, err
 	}
+	if method == registry.AuthNone && c != nil && isTLSClientAuth(c.TokenEndpointAuthMethod) {
+		// RFC 8705 §2: no credential in the request; the method is the one the
+		// client registered, and its certificate must satisfy it.
+		method = c.TokenEndpointAuthMethod
+	}
 	switch method {
 	case registry.AuthSecretBasic, registry.AuthSecretPost:
 		secret := basicSecret
@@ -119,6 +131,10 @@ func (s *Server) authenticateClient(r *http.Request, f form) (*store.Client, err
 		}
 		if err := s.verifyClientAssertion(r, c, assertion); err != nil {
 			return nil, s.clientAuthFailed(r, id, method, "bad_assertion", err)
+		}
+	case registry.AuthTLSClient, registry.AuthSelfSignedTLSClient:
+		if err := s.verifyClientCertificate(r, c, f.cert); err != nil {
+			return nil, s.clientAuthFailed(r, id, method, "bad_certificate", err)
 		}
 	default: // none: a public client identifies itself and proves nothing (PKCE does).
 		if c == nil || c.TokenEndpointAuthMethod != registry.AuthNone || !c.Public {
@@ -309,6 +325,10 @@ func (s *Server) assertionAudienceOK(r *http.Request, raw json.RawMessage) bool 
 		return false
 	}
 	ok := []string{s.cfg.Issuer.String(), s.url("/oauth2/token"), s.url(r.URL.Path)}
+	if base := s.cfg.MTLSBaseURL(); base != nil {
+		// The token endpoint's mTLS alias (RFC 8705 §5) is the same endpoint.
+		ok = append(ok, base.String()+"/oauth2/token", base.String()+r.URL.Path)
+	}
 	for _, a := range auds {
 		if slices.Contains(ok, a) {
 			return true

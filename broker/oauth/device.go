@@ -279,7 +279,7 @@ func (s *Server) issueDeviceTokens(r *http.Request, c *store.Client, d store.Dev
 		if err := s.store.RefreshTokens().Create(ctx, store.RefreshToken{
 			TokenHash: hash, FamilyID: token.NewID(), GrantID: d.GrantID, ClientID: c.ID, UserID: d.UserID,
 			SessionID: d.SessionID, Scopes: scopes, Audience: d.Audience, AuthTime: d.AuthTime, ACR: d.ACR, AMR: d.AMR,
-			DPoPJKT: refreshBinding(r, c), CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
+			DPoPJKT: refreshBinding(r, c), X5TS256: certRefreshBinding(r, c), CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
 		}); err != nil {
 			return nil, err
 		}

@@ -20,8 +20,15 @@ import (
 // apiScopes are the registered APIs' scopes, added to scopes_supported.
 func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 	authMethods := registry.AuthMethods
-	confidential := []string{registry.AuthSecretBasic, registry.AuthSecretPost, registry.AuthPrivateKeyJWT}
-	return json.Marshal(map[string]any{
+	confidential := []string{registry.AuthSecretBasic, registry.AuthSecretPost, registry.AuthPrivateKeyJWT,
+		registry.AuthTLSClient, registry.AuthSelfSignedTLSClient}
+	if s.cfg.MTLSClientCAs == nil {
+		// tls_client_auth needs the CAs of GATEHOUSE_MTLS_CLIENT_CA_FILE (RFC 8705 §2.1).
+		noCA := func(m string) bool { return m == registry.AuthTLSClient }
+		authMethods = slices.DeleteFunc(slices.Clone(authMethods), noCA)
+		confidential = slices.DeleteFunc(confidential, noCA)
+	}
+	doc := map[string]any{
 		"issuer":                  s.cfg.Issuer.String(),
 		"jwks_uri":                s.url("/oauth2/jwks"),
 		"subject_types_supported": []string{"public"},
@@ -62,7 +69,23 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 		"request_uri_parameter_supported": false,
 		// RFC 8628 §4: devices without a browser; grant_types_supported lists its grant.
 		"device_authorization_endpoint": s.url(DeviceAuthorizationPath),
-	})
+		// RFC 8705 §3.3: access tokens are bound to the client certificate the
+		// token request came with.
+		"tls_client_certificate_bound_access_tokens": true,
+	}
+	if base := s.cfg.MTLSBaseURL(); base != nil {
+		// RFC 8705 §5: the endpoints clients reach with a certificate, on the
+		// listener that asks for one.
+		b := base.String()
+		doc["mtls_endpoint_aliases"] = map[string]string{
+			"token_endpoint":                b + "/oauth2/token",
+			"introspection_endpoint":        b + "/oauth2/introspect",
+			"revocation_endpoint":           b + "/oauth2/revoke",
+			"userinfo_endpoint":             b + "/oauth2/userinfo",
+			"device_authorization_endpoint": b + DeviceAuthorizationPath,
+		}
+	}
+	return json.Marshal(doc)
 }
 
 // discoveryCache holds the discovery document with the registered APIs' scopes,

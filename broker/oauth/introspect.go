@@ -37,7 +37,8 @@ type introspection struct {
 	Act *token.Actor `json:"act,omitempty"`
 	// DelegationID names the delegation a token acting for sub was issued under.
 	DelegationID string `json:"delegation_id,omitempty"`
-	// Confirmation is a bound token's cnf (RFC 9449 §6.2: jkt; RFC 8705 §3.2).
+	// Confirmation is a bound token's cnf (RFC 7800; RFC 9449 §6.2: jkt; RFC 8705
+	// §3.2: x5t#S256), for the resource server to check the key or certificate.
 	Confirmation *token.Confirmation `json:"cnf,omitempty"`
 }
 
@@ -128,6 +129,9 @@ func (s *Server) introspectRefresh(ctx context.Context, c *store.Client, tok str
 	info := &introspection{Active: true, Scope: token.FormatScope(t.Scopes), ClientID: t.ClientID, Subject: t.UserID,
 		Audience: aud, Issuer: s.cfg.Issuer.String(), Expiry: t.ExpiresAt.Unix(), IssuedAt: t.CreatedAt.Unix(),
 		TokenType: "refresh_token", AuthTime: token.Unix(t.AuthTime)}
+	if t.X5TS256 != "" {
+		info.Confirmation = &token.Confirmation{X5TS256: t.X5TS256} // RFC 8705 §4
+	}
 	if t.DelegationID != "" {
 		// A refresh token acting for someone is reported as its access tokens
 		// are: sub the grantor, act the delegate (RFC 8693 §4.1); it is inactive

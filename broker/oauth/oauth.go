@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"crypto/x509"
 	"io"
 	"mime"
 	"net/http"
@@ -42,8 +43,13 @@ const (
 	maxResources = 8
 )
 
-// form is the parsed body of an OAuth request.
-type form struct{ v url.Values }
+// form is the parsed body of an OAuth request, with the TLS client certificate
+// that came with it (RFC 8705; nil for none), which client authentication and
+// token binding both read.
+type form struct {
+	v    url.Values
+	cert *x509.Certificate
+}
 
 // get returns the parameter's value; a parameter sent without a value counts as
 // omitted (RFC 6749 §3.1).
@@ -114,5 +120,5 @@ func readForm(r *http.Request) (form, error) {
 			}
 		}
 	}
-	return form{v}, nil
+	return form{v: v}, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/dpop"
 	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/mtls"
 	"github.com/gatehouse/gatehouse/broker/ratelimit"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/seal"
@@ -111,6 +112,8 @@ type Server struct {
 
 	// dpopGuard checks DPoP proofs at the token endpoint and UserInfo (RFC 9449).
 	dpopGuard *dpop.Guard
+	// certs finds the client certificate of a request (RFC 8705, RFC 9440).
+	certs mtls.Source
 }
 
 // New builds the OAuth server from its dependencies.
@@ -123,6 +126,7 @@ func New(o Options) (*Server, error) {
 		cfg: o.Web.Config, store: o.Web.Store, keys: o.Keys, audit: o.Web.Audit, log: o.Web.Log, Now: o.Now,
 		web: o.Web, ring: o.Ring, upstreams: o.Upstreams, signOut: o.SignOut, registry: o.Registry, httpClient: o.HTTPClient,
 		verifier: o.Verifier, exchange: o.Exchange, delegations: o.Delegations,
+		certs: mtls.Source{TrustedProxies: o.Web.Config.TrustedProxies},
 	}
 	if s.delegations == nil {
 		s.delegations = &delegate.Service{Store: s.store, Audit: s.audit, Now: s.Now, AccessTokenTTL: s.cfg.AccessTokenTTL, Log: s.log}

@@ -61,6 +61,11 @@ func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) error {
 	if !slices.Contains(c.GrantTypes, gt) {
 		return web.UnauthorizedClient("the client may not use this grant type")
 	}
+	if f.cert != nil {
+		// RFC 8705 §3: every token this request gets is bound to its client
+		// certificate; bindDPoP adds the DPoP key beside it (RFC 9449 §6.1).
+		r = r.WithContext(token.WithConfirmation(r.Context(), confirmation(f.cert)))
+	}
 	if r, err = s.bindDPoP(w, r, c); err != nil {
 		return err
 	}
@@ -291,7 +296,8 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		err := s.store.RefreshTokens().Create(ctx, store.RefreshToken{
 			TokenHash: hash, FamilyID: token.NewID(), GrantID: ac.GrantID, ClientID: c.ID, UserID: ac.UserID,
 			SessionID: ac.SessionID, Scopes: scopes, Audience: ac.Audience, DelegationID: ac.DelegationID,
-			AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, DPoPJKT: refreshBinding(r, c), CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
+			AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, DPoPJKT: refreshBinding(r, c), X5TS256: certRefreshBinding(r, c),
+			CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
 		})
 		if err != nil {
 			return nil, err
@@ -422,6 +428,14 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 		return nil, web.Rejected(web.OAuthErr(http.StatusBadRequest, "invalid_dpop_proof", why, nil), "dpop_refresh_key", c.ID, old.UserID,
 			map[string]any{"family": old.FamilyID})
 	}
+	if old.X5TS256 != "" {
+		// RFC 8705 §4: a public client's refresh token is bound to the certificate
+		// it was issued over; another certificate, or none, cannot use it.
+		if cf := token.ConfirmationFrom(r.Context()); cf == nil || cf.X5TS256 != old.X5TS256 {
+			return nil, web.Rejected(web.InvalidGrant("the refresh token is bound to another certificate", nil), "refresh_token_certificate",
+				c.ID, old.UserID, map[string]any{"family": old.FamilyID})
+		}
+	}
 	// RFC 6749 §6: the new scope may only narrow the original (AS-RT-04). The new
 	// refresh token keeps the original scope; only the access token narrows.
 	scopes := old.Scopes
@@ -464,7 +478,7 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	rotated, err := s.store.RefreshTokens().Rotate(ctx, hash, store.RefreshToken{
 		TokenHash: nextHash, GrantID: old.GrantID, ClientID: old.ClientID, UserID: old.UserID,
 		SessionID: old.SessionID, Scopes: old.Scopes, Audience: old.Audience, DelegationID: old.DelegationID,
-		AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR, DPoPJKT: old.DPoPJKT, // the family keeps its key
+		AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR, DPoPJKT: old.DPoPJKT, X5TS256: old.X5TS256, // the family keeps its binding
 		CreatedAt: now, ExpiresAt: old.ExpiresAt, // the family's remaining lifetime
 	}, now)
 	switch {

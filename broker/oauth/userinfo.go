@@ -105,6 +105,9 @@ func (s *Server) userInfo(r *http.Request) (map[string]any, error) {
 	if err := s.checkTokenProof(r, scheme, tok, &cl, s.url("/oauth2/userinfo")); err != nil {
 		return nil, err
 	}
+	if err := s.checkCertificateBinding(r, &cl); err != nil {
+		return nil, err
+	}
 	// Only a user's token meant for Gatehouse itself (AS-DEL-06).
 	if cl.Subject == "" || !cl.UserToken() || !cl.Audience.Contains(s.cfg.Issuer.String()) {
 		return nil, errBadToken

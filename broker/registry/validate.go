@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse/gatehouse/broker/mtls"
 	"github.com/gatehouse/gatehouse/broker/store"
 )
 
@@ -28,6 +29,10 @@ const (
 	AuthSecretPost    = "client_secret_post"
 	AuthPrivateKeyJWT = "private_key_jwt"
 	AuthNone          = "none"
+	// RFC 8705 §2.1 and §2.2: mutual-TLS client authentication, with a
+	// certificate from a configured CA or one of the client's own keys.
+	AuthTLSClient           = "tls_client_auth"
+	AuthSelfSignedTLSClient = "self_signed_tls_client_auth"
 )
 
 // Token type identifiers of RFC 8693 §3: the subject token types a client may be
@@ -40,7 +45,7 @@ const (
 
 var (
 	GrantTypes  = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange, GrantDeviceCode}
-	AuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone}
+	AuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone, AuthTLSClient, AuthSelfSignedTLSClient}
 	// AssertionAlgs are the JWS algorithms accepted for private_key_jwt client
 	// assertions: asymmetric only (RFC 8725 §3.1), never none or HMAC.
 	AssertionAlgs = []string{"ES256", "ES384", "PS256", "RS256", "EdDSA"}
@@ -101,6 +106,16 @@ func ClientProblems(c store.Client) []string {
 		add("%s needs a secret", m)
 	case m == AuthPrivateKeyJWT && len(c.JWKS) == 0 && c.JWKSURI == "":
 		add("private_key_jwt needs a JWKS or a JWKS URI")
+	case m == AuthSelfSignedTLSClient && len(c.JWKS) == 0 && c.JWKSURI == "":
+		// RFC 8705 §2.2.2: the certificate's key is one of the client's registered keys.
+		add("self_signed_tls_client_auth needs a JWKS or a JWKS URI")
+	}
+	if subject := TLSClientSubject(c); c.TokenEndpointAuthMethod == AuthTLSClient {
+		if problem := subject.Problem(); problem != "" {
+			add("%s", problem)
+		}
+	} else if subject != (mtls.Subject{}) {
+		add("a certificate subject is for tls_client_auth clients only")
 	}
 	if c.Public && has(GrantClientCredentials) {
 		add("a public client cannot use client_credentials")
@@ -243,6 +258,12 @@ func ValidateIDTokenAlg(c store.Client, supported []string) error {
 			strings.Join(supported, ", "), c.IDTokenAlg())
 	}
 	return nil
+}
+
+// TLSClientSubject is the certificate subject c registered for tls_client_auth.
+func TLSClientSubject(c store.Client) mtls.Subject {
+	return mtls.Subject{DN: c.TLSClientAuthSubjectDN, DNS: c.TLSClientAuthSANDNS, URI: c.TLSClientAuthSANURI,
+		IP: c.TLSClientAuthSANIP, Email: c.TLSClientAuthSANEmail}
 }
 
 // ValidateJWKS checks a client's JWK Set: parseable, at least one key, public keys

@@ -18,6 +18,17 @@ func TestValidateClient(t *testing.T) {
 	if err := ValidateClient(web); err != nil {
 		t.Fatalf("valid client refused: %v", err)
 	}
+	for _, ok := range []store.Client{
+		{ID: "m1", GrantTypes: []string{GrantClientCredentials}, TokenEndpointAuthMethod: AuthTLSClient,
+			TLSClientAuthSubjectDN: "CN=m1,O=Example"},
+		{ID: "m2", GrantTypes: []string{GrantClientCredentials}, TokenEndpointAuthMethod: AuthTLSClient, TLSClientAuthSANIP: "::1"},
+		{ID: "m3", GrantTypes: []string{GrantClientCredentials}, TokenEndpointAuthMethod: AuthSelfSignedTLSClient,
+			JWKSURI: "https://m3.test/jwks"},
+	} {
+		if err := ValidateClient(ok); err != nil {
+			t.Errorf("valid mTLS client %s refused: %v", ok.ID, err)
+		}
+	}
 	for name, mutate := range map[string]func(c *store.Client){
 		"no grant types":          func(c *store.Client) { c.GrantTypes = nil },
 		"unknown grant":           func(c *store.Client) { c.GrantTypes = append(c.GrantTypes, "password") },
@@ -46,6 +57,22 @@ func TestValidateClient(t *testing.T) {
 		"public resource server": func(c *store.Client) {
 			c.Public, c.TokenEndpointAuthMethod, c.ResourceServerFor = true, AuthNone, []string{"https://api1.test"}
 		},
+		// RFC 8705 §2.1.2: exactly one well-formed subject, for tls_client_auth only.
+		"tls_client_auth without subject": func(c *store.Client) { c.TokenEndpointAuthMethod = AuthTLSClient },
+		"tls_client_auth with two subjects": func(c *store.Client) {
+			c.TokenEndpointAuthMethod, c.TLSClientAuthSubjectDN, c.TLSClientAuthSANDNS = AuthTLSClient, "CN=app", "app.test"
+		},
+		"tls_client_auth bad DN": func(c *store.Client) {
+			c.TokenEndpointAuthMethod, c.TLSClientAuthSubjectDN = AuthTLSClient, "app"
+		},
+		"tls_client_auth bad IP": func(c *store.Client) {
+			c.TokenEndpointAuthMethod, c.TLSClientAuthSANIP = AuthTLSClient, "app.test"
+		},
+		"subject for another method": func(c *store.Client) { c.TLSClientAuthSANDNS = "app.test" },
+		"public tls_client_auth": func(c *store.Client) {
+			c.Public, c.TokenEndpointAuthMethod, c.TLSClientAuthSANDNS = true, AuthTLSClient, "app.test"
+		},
+		"self-signed without keys": func(c *store.Client) { c.TokenEndpointAuthMethod = AuthSelfSignedTLSClient },
 	} {
 		c := web
 		c.GrantTypes = append([]string(nil), web.GrantTypes...)

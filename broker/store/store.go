@@ -224,6 +224,14 @@ type Client struct {
 	// DPoPBoundAccessTokens requires DPoP on every token request (RFC 9449 §5.2
 	// dpop_bound_access_tokens): a request without a proof is refused.
 	DPoPBoundAccessTokens bool
+	// The one certificate subject value a tls_client_auth client registered (RFC
+	// 8705 §2.1.2): its subject DN (RFC 4514 string), or a dNSName, URI, IP address
+	// or rfc822Name SAN of its certificate. Empty for other methods.
+	TLSClientAuthSubjectDN string
+	TLSClientAuthSANDNS    string
+	TLSClientAuthSANURI    string
+	TLSClientAuthSANIP     string
+	TLSClientAuthSANEmail  string
 	// Version is 1 when created and increases on every update. Update compares
 	// it when it is set (optimistic locking, SECURITY.md DATA-11); 0 writes
 	// whatever is stored.
@@ -555,6 +563,9 @@ type RefreshToken struct {
 	ExpiresAt time.Time
 	RotatedAt time.Time // zero while current
 	RevokedAt time.Time // zero while not revoked
+	// X5TS256 binds a public client's token to the thumbprint of the certificate
+	// it presented (RFC 8705 §4); "" when unbound.
+	X5TS256 string
 }
 
 // RefreshFilter selects refresh tokens to revoke; set fields are AND-ed and at least

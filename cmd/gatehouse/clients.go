@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/admin"
+	"github.com/gatehouse/gatehouse/broker/mtls"
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -49,6 +50,18 @@ type clientFlags struct {
 	redirects, postLogout, grants, scopes, apis, rsFor                    *listFlag
 	addScopes, removeScopes                                               *listFlag
 	exchangeTypes, exchangeProviders                                      *listFlag
+	// certSubject: the tls_client_auth certificate subject flags (RFC 8705 §2.1.2).
+	certSubject map[string]*string
+}
+
+// certSubjectFlags name the RFC 8705 §2.1.2 metadata a tls_client_auth client
+// registers exactly one of.
+var certSubjectFlags = []struct{ flag, help string }{
+	{"tls-client-auth-subject-dn", "tls_client_auth: the subject DN of the client's certificate, an RFC 4514 string like CN=app,O=Example"},
+	{"tls-client-auth-san-dns", "tls_client_auth: a DNS name SAN of the client's certificate"},
+	{"tls-client-auth-san-uri", "tls_client_auth: a URI SAN of the client's certificate"},
+	{"tls-client-auth-san-ip", "tls_client_auth: an IP address SAN of the client's certificate"},
+	{"tls-client-auth-san-email", "tls_client_auth: an email address SAN of the client's certificate"},
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
@@ -58,9 +71,14 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf.name = fs.String("name", "", "display name shown on consent pages")
 	cf.logo = fs.String("logo-uri", "", "https URL of the client's logo")
 	cf.defaultAPI = fs.String("default-api", "", "audience of the API tokens are for when no resource is given")
-	cf.authMethod = fs.String("auth-method", "", "token endpoint auth method: client_secret_basic (default for confidential), client_secret_post, private_key_jwt, none (public)")
-	cf.jwksFile = fs.String("jwks-file", "", "file with the client's public JWK Set (private_key_jwt)")
-	cf.jwksURI = fs.String("jwks-uri", "", "https URL of the client's JWK Set (private_key_jwt)")
+	cf.authMethod = fs.String("auth-method", "", "token endpoint auth method: client_secret_basic (default for confidential), client_secret_post, private_key_jwt,\n"+
+		"tls_client_auth or self_signed_tls_client_auth (certificates, RFC 8705), none (public)")
+	cf.jwksFile = fs.String("jwks-file", "", "file with the client's public JWK Set (private_key_jwt, self_signed_tls_client_auth)")
+	cf.jwksURI = fs.String("jwks-uri", "", "https URL of the client's JWK Set (private_key_jwt, self_signed_tls_client_auth)")
+	cf.certSubject = map[string]*string{}
+	for _, f := range certSubjectFlags {
+		cf.certSubject[f.flag] = fs.String(f.flag, "", f.help+"\n(one of the tls-client-auth-* flags; setting one clears the others)")
+	}
 	cf.idTokenAlg = fs.String("id-token-alg", "", "ID token signing algorithm (id_token_signed_response_alg): RS256 (default), ES256 or EdDSA")
 	cf.public = fs.Bool("public", false, "public client (native or browser app): no secret, PKCE only")
 	cf.firstParty = fs.Bool("first-party", false, "first-party client: may skip the consent page")
@@ -135,6 +153,11 @@ func (cf *clientFlags) apply(fs *flag.FlagSet, c *store.Client) error {
 			}
 		case "exchange-provider":
 			c.ExchangeProviders = cf.exchangeProviders.vals
+		case certSubjectFlags[0].flag, certSubjectFlags[1].flag, certSubjectFlags[2].flag, certSubjectFlags[3].flag, certSubjectFlags[4].flag:
+			// RFC 8705 §2.1.2: exactly one; the flags given replace the subject.
+			c.TLSClientAuthSubjectDN, c.TLSClientAuthSANDNS = *cf.certSubject["tls-client-auth-subject-dn"], *cf.certSubject["tls-client-auth-san-dns"]
+			c.TLSClientAuthSANURI, c.TLSClientAuthSANIP = *cf.certSubject["tls-client-auth-san-uri"], *cf.certSubject["tls-client-auth-san-ip"]
+			c.TLSClientAuthSANEmail = *cf.certSubject["tls-client-auth-san-email"]
 		}
 	})
 	for _, sc := range cf.addScopes.vals {
@@ -319,6 +342,9 @@ func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret stri
 		strings.Join(c.ExchangeTokenTypes, " "), strings.Join(c.ExchangeProviders, " "))
 	if c.DPoPBoundAccessTokens {
 		fmt.Fprintf(w, "require DPoP: yes\n")
+	}
+	if subject := registry.TLSClientSubject(c); subject != (mtls.Subject{}) {
+		fmt.Fprintf(w, "certificate subject: %s\n", strings.TrimSpace(strings.Join([]string{subject.DN, subject.DNS, subject.URI, subject.IP, subject.Email}, " ")))
 	}
 	return nil
 }

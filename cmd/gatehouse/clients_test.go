@@ -156,3 +156,39 @@ func TestClientsRequireDPoP(t *testing.T) {
 		t.Fatalf("show after update: %v\n%s", err, out)
 	}
 }
+
+// TestClientsCertificateAuth: clients create/update register RFC 8705 clients:
+// tls_client_auth with one certificate subject (setting another replaces it),
+// self_signed_tls_client_auth with a JWKS; no secret for either; a
+// tls_client_auth client without a subject is refused.
+func TestClientsCertificateAuth(t *testing.T) {
+	vars := baseVars(t)
+	if out, err := runCommand(t, vars, "migrate", "up"); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	out, err := runCommand(t, vars, "clients", "create", "--id", "fleet", "--grant-type", "client_credentials",
+		"--auth-method", "tls_client_auth", "--tls-client-auth-subject-dn", "CN=fleet,O=Example", "--json")
+	var c struct {
+		Secret string `json:"client_secret"`
+		DN     string `json:"tls_client_auth_subject_dn"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &c) != nil || c.DN != "CN=fleet,O=Example" || c.Secret != "" {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	out, err = runCommand(t, vars, "clients", "update", "fleet", "--tls-client-auth-san-dns", "fleet.example")
+	if err != nil || !strings.Contains(out, "certificate subject: fleet.example\n") {
+		t.Fatalf("update: %v\n%s", err, out)
+	}
+	jwks := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(jwks, []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCommand(t, vars, "clients", "create", "--id", "self", "--grant-type", "client_credentials",
+		"--auth-method", "self_signed_tls_client_auth", "--jwks-file", jwks); err != nil || strings.Contains(out, "client_secret:") {
+		t.Fatalf("self-signed create: %v\n%s", err, out)
+	}
+	if out, err := runCommand(t, vars, "clients", "create", "--id", "nosubject", "--grant-type", "client_credentials",
+		"--auth-method", "tls_client_auth"); err == nil {
+		t.Fatalf("tls_client_auth without a subject accepted\n%s", out)
+	}
+}

@@ -33,11 +33,11 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		"Runs Gatehouse with everything it needs kept in one folder (an SQLite database and a\n"+
 			"generated master key), so a newcomer sees the whole product with one command.\n"+
 			"Delete the folder to start over. It listens on --listen-addr, else GATEHOUSE_LISTEN_ADDR,\n"+
-			"else 127.0.0.1:$PORT, else 127.0.0.1:8080; its identity providers and app take the next\n"+
-			"three ports.")
+			"else 127.0.0.1:$PORT, else 127.0.0.1:8080; its identity providers, app and mTLS listener\n"+
+			"take the next four ports.")
 	dataDir := fs.String("data-dir", "demo-data", "folder for the demo's database and master key")
 	listen := fs.String("listen-addr", "", "address to listen on (default: GATEHOUSE_LISTEN_ADDR, else 127.0.0.1:$PORT, else 127.0.0.1:8080);\n"+
-		"the demo's identity providers and app take the next three ports")
+		"the demo's identity providers, app and mTLS listener take the next four ports")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,8 +72,18 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	// RFC 8705: the demo's mTLS listener on port+4 with its own demo CA and
+	// certificates. Set here rather than as settings because the main listener
+	// stays plain http, which GATEHOUSE_MTLS_LISTEN_ADDR does not allow.
+	certs, err := prepareDemoMTLS(*dataDir)
+	if err != nil {
+		return err
+	}
+	cfg.MTLSListenAddr, cfg.MTLSClientCAs = ports.mtls, certs.clientCAs
+	mtlsCurl := certs.curl(cfg.MTLSBaseURL().String())
 	inner := env.ready
 	demoEnv := *env
+	demoEnv.mtlsCert = &certs.serverCert
 	var idps *demoIdPs
 	var app *demoApp
 	defer func() {
@@ -97,7 +107,10 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 			}
 			return err
 		}
-		o.Demo = &templates.DemoIntro{AppURL: app.url + "/", People: demoPeople}
+		o.Demo = &templates.DemoIntro{AppURL: app.url + "/", People: demoPeople, MTLSCommand: mtlsCurl}
+		if err := registerDemoMTLSClient(ctx, ops); err != nil {
+			return err
+		}
 		if err := registerDemoCLI(ctx, ops); err != nil {
 			return err
 		}
@@ -131,15 +144,20 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
     %[6]s demo-cli --issuer %[1]s
   prints a code to enter at %[1]s/device, then who signed in.
 
+  Client certificates (RFC 8705, README "Client certificates (mTLS)"): demo-mtls gets a
+  token bound to its certificate (cnf.x5t#S256) from the mTLS listener:
+    %[7]s
+
   Also: %[1]s/.well-known/openid-configuration (discovery), %[1]s/oauth2/jwks (keys).
   The CLI on the demo's data, with the toolchain this demo was built with (no rebuild):
     %[5]s users show alice@oidc.example --env-file %[2]s
     %[5]s keys rotate --env-file %[2]s   (within 30 s JWKS shows two keys)
 
   Everything lives in %[3]s/ (delete it to start over). Ctrl-C stops.
-  Other ports: make demo PORT=9000 (uses 9000 to 9003).
+  Other ports: make demo PORT=9000 (uses 9000 to 9004).
 
-`, cfg.Issuer, envFile, *dataDir, app.url, pinnedGoRun(), strings.Replace(pinnedGoRun(), "go run ", "go run -tags demo ", 1))
+`, cfg.Issuer, envFile, *dataDir, app.url, pinnedGoRun(), strings.Replace(pinnedGoRun(), "go run ", "go run -tags demo ", 1),
+			mtlsCurl)
 		if inner != nil {
 			inner(addr)
 		}
@@ -185,6 +203,7 @@ type demoPorts struct {
 	port int
 	from string // the setting addr came from, named in errors
 	app  string // the demo app's address
+	mtls string // the mTLS listener's address (RFC 8705 §5)
 }
 
 // defaultDemoPort is where the demo listens unless told otherwise.
@@ -207,14 +226,15 @@ func demoListenAddr(flagAddr string, lookupEnv func(string) (string, bool)) (dem
 	if err == nil {
 		p.port, err = strconv.Atoi(port)
 	}
-	// The demo needs port to port+3; port 0 (any free port) would give the demo
-	// app and IdPs no fixed place.
-	if err != nil || p.port < 1 || p.port > 65532 {
+	// The demo needs port to port+4; port 0 (any free port) would give the demo
+	// app, IdPs and mTLS listener no fixed place.
+	if err != nil || p.port < 1 || p.port > 65531 {
 		if p.from == "PORT" {
-			return p, fmt.Errorf("PORT=%s: the demo needs a port number from 1 to 65532, like PORT=9000", port)
+			return p, fmt.Errorf("PORT=%s: the demo needs a port number from 1 to 65531, like PORT=9000", port)
 		}
-		return p, fmt.Errorf("%s=%s: the demo needs host:port with a port from 1 to 65532, like 127.0.0.1:9000", p.from, p.addr)
+		return p, fmt.Errorf("%s=%s: the demo needs host:port with a port from 1 to 65531, like 127.0.0.1:9000", p.from, p.addr)
 	}
+	p.mtls = net.JoinHostPort(host, strconv.Itoa(p.port+4))
 	p.app = net.JoinHostPort(host, strconv.Itoa(p.port+3))
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		p.app = net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port+3))
@@ -225,7 +245,7 @@ func demoListenAddr(flagAddr string, lookupEnv func(string) (string, bool)) (dem
 // check makes sure Gatehouse's and the demo app's ports are free, and says how
 // to pick others when one is not.
 func (p demoPorts) check() error {
-	for _, addr := range []string{p.addr, p.app} {
+	for _, addr := range []string{p.addr, p.app, p.mtls} {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return p.busy(addr, err)
@@ -240,8 +260,11 @@ func (p demoPorts) check() error {
 func (p demoPorts) busy(addr string, err error) error {
 	next := p.port + 10
 	what := "Gatehouse"
-	if addr == p.app {
+	switch addr {
+	case p.app:
 		what = "the demo app"
+	case p.mtls:
+		what = "the mTLS listener"
 	}
 	reason := err.Error()
 	if se := (*os.SyscallError)(nil); errors.As(err, &se) {
@@ -249,7 +272,7 @@ func (p demoPorts) busy(addr string, err error) error {
 	}
 	return fmt.Errorf("the demo cannot listen on %s for %s (%s): another program, or another demo, is using it.\n"+
 		"Start the demo on other ports with `make demo PORT=%d` (or GATEHOUSE_LISTEN_ADDR=127.0.0.1:%d, or --listen-addr); "+
-		"it uses that port and the next three (its identity providers and app)", addr, what, reason, next, next)
+		"it uses that port and the next four (its identity providers, app and mTLS listener)", addr, what, reason, next, next)
 }
 
 // pinnedGoRun is the go run command line for the CLI on the demo's data: with

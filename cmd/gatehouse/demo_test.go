@@ -51,8 +51,8 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// freeAddr is a free loopback address whose next three ports are free too:
-// the demo's IdPs and app take them.
+// freeAddr is a free loopback address whose next four ports are free too:
+// the demo's IdPs, app and mTLS listener take them.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	for range 20 {
@@ -61,8 +61,8 @@ func freeAddr(t *testing.T) string {
 			t.Fatal(err)
 		}
 		port := l.Addr().(*net.TCPAddr).Port
-		free := port <= 65532
-		for i := 1; i <= 3 && free; i++ {
+		free := port <= 65531
+		for i := 1; i <= 4 && free; i++ {
 			n, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+i)))
 			if free = err == nil; free {
 				n.Close()
@@ -73,7 +73,7 @@ func freeAddr(t *testing.T) string {
 			return l.Addr().String()
 		}
 	}
-	t.Fatal("no four free ports in a row")
+	t.Fatal("no five free ports in a row")
 	return ""
 }
 

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,6 +36,9 @@ type environment struct {
 	// starts: the demo registers its identity providers there and relaxes the
 	// upstream client for its loopback IdPs.
 	prepare func(ctx context.Context, db *sqlstore.DB, uenv upstream.Env, o *broker.Options) error
+	// mtlsCert, if set, is the mTLS listener's certificate when Gatehouse does not
+	// terminate TLS on its main listener: the demo's, whose issuer is plain http.
+	mtlsCert *tls.Certificate
 }
 
 func commands() []command {

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/keys"
+	"github.com/gatehouse/gatehouse/broker/mtls"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/upstream"
@@ -172,26 +173,32 @@ func run(ctx context.Context, env *environment, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("GATEHOUSE_LISTEN_ADDR: %w", err)
 	}
-	hs := &http.Server{
-		Handler: srv,
-		// Slow clients cannot hold connections open (DOS-03, DOS-05).
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10, // DOS-01: larger headers get 431
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := newHTTPServer(srv, log)
 	if cfg.TLS() {
 		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
 	ln = netutil.LimitListener(ln, cfg.MaxConnections)
+	var ms *http.Server // the mTLS listener (RFC 8705 §5), when configured
+	var mln net.Listener
+	if cfg.MTLSListenAddr != "" {
+		if mln, err = net.Listen("tcp", cfg.MTLSListenAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("GATEHOUSE_MTLS_LISTEN_ADDR: %w", err)
+		}
+		mln = netutil.LimitListener(mln, cfg.MaxConnections)
+		ms = newHTTPServer(srv.MTLSHandler(), log)
+		mcert := cert
+		if env.mtlsCert != nil {
+			mcert = *env.mtlsCert
+		}
+		ms.TLSConfig = mtls.ServerTLSConfig(mcert)
+	}
 
 	mctx, stopMaintenance := context.WithCancel(context.WithoutCancel(ctx))
 	maintained := make(chan struct{})
 	go func() { defer close(maintained); srv.Maintain(mctx, time.Minute) }()
 
-	served := make(chan error, 1)
+	served := make(chan error, 2) // either listener may end the server
 	go func() {
 		if cfg.TLS() {
 			served <- hs.ServeTLS(ln, "", "")
@@ -200,6 +207,14 @@ func run(ctx context.Context, env *environment, cfg *config.Config) error {
 		}
 	}()
 	log.Info("gatehouse listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer.String(), "tls", cfg.TLS())
+	if ms != nil {
+		go func() {
+			if err := ms.ServeTLS(mln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				served <- fmt.Errorf("mTLS listener: %w", err)
+			}
+		}()
+		log.Info("gatehouse mTLS listening", "addr", mln.Addr().String(), "aliases", cfg.MTLSBaseURL().String())
+	}
 	if env.ready != nil {
 		env.ready(ln.Addr().String())
 	}
@@ -210,7 +225,10 @@ func run(ctx context.Context, env *environment, cfg *config.Config) error {
 		log.Info("shutting down: draining requests")
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		err = hs.Shutdown(sctx)
+		if ms != nil {
+			err = ms.Shutdown(sctx)
+		}
+		err = errors.Join(err, hs.Shutdown(sctx))
 		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 			err = serr
 		}
@@ -220,10 +238,29 @@ func run(ctx context.Context, env *environment, cfg *config.Config) error {
 		log.Info("shut down")
 		return err
 	}
+	if ms != nil {
+		// One listener failed: the other stops with it.
+		ms.Close()
+		hs.Close()
+	}
 	stopMaintenance()
 	<-maintained
 	aw.Close(context.Background())
 	return err
+}
+
+// newHTTPServer is the HTTP server of each listener.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler: h,
+		// Slow clients cannot hold connections open (DOS-03, DOS-05).
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10, // DOS-01: larger headers get 431
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 func cmdServe(ctx context.Context, env *environment, args []string) error {

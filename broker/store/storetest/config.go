@@ -166,9 +166,15 @@ func newClient(id string) store.Client {
 			"urn:ietf:params:oauth:token-type:id_token"},
 		ExchangeProviders:     []string{"corp", "partner"},
 		DPoPBoundAccessTokens: true, // RFC 9449 §5.2; Update below turns it off
-		Version:               1,    // what Create stores
-		CreatedAt:             at(0),
-		UpdatedAt:             at(time.Second),
+		// RFC 8705 §2.1.2 registers one of these; the store keeps each.
+		TLSClientAuthSubjectDN: "CN=app,O=Example",
+		TLSClientAuthSANDNS:    "app.example.com",
+		TLSClientAuthSANURI:    "https://app.example.com/id",
+		TLSClientAuthSANIP:     "192.0.2.7",
+		TLSClientAuthSANEmail:  "app@example.com",
+		Version:                1, // what Create stores
+		CreatedAt:              at(0),
+		UpdatedAt:              at(time.Second),
 	}
 }
 
@@ -207,7 +213,8 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 			Audiences: []string{"https://new.example/api"}, AccessTokenTTL: time.Minute, IDTokenSignedResponseAlg: "EdDSA",
 			ResourceServerFor:  []string{"https://new.example/rs"},
 			ExchangeTokenTypes: []string{"urn:ietf:params:oauth:token-type:saml2"}, ExchangeProviders: []string{"saml1"},
-			CreatedAt: c.CreatedAt, UpdatedAt: at(time.Hour)}
+			TLSClientAuthSANDNS: "new.example",
+			CreatedAt:           c.CreatedAt, UpdatedAt: at(time.Hour)}
 		changed := c
 		changed.CreatedAt = at(-time.Hour) // Update keeps CreatedAt
 		must(t, "Update", s.Clients().Update(t.Context(), changed))

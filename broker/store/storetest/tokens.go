@@ -127,6 +127,7 @@ func newRefresh(hash, family string) store.RefreshToken {
 		ACR:          "urn:example:loa:2",
 		AMR:          []string{"pwd", "otp"},
 		DPoPJKT:      "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", // RFC 9449 §5
+		X5TS256:      "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2", // RFC 8705 §4
 		CreatedAt:    at(0),
 		ExpiresAt:    at(24 * time.Hour),
 	}

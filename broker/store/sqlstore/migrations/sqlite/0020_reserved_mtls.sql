@@ -1,3 +1,0 @@
--- Placeholder for the mtls slice's migration 0020 (issue 15), which the loader needs
--- to be contiguous: the lead drops this file when that slice merges.
-SELECT 1;
