@@ -26,6 +26,9 @@ type AccessGrant struct {
 	// Provider is the upstream provider of a token exchanged from its ID token or
 	// assertion; "" for none.
 	Provider string
+	// Confirmation binds the token to a key, emitted as its cnf claim (RFC
+	// 7800); nil for a bearer token.
+	Confirmation *Confirmation
 }
 
 // NewAccess builds the claims of an access token issued by issuer for g at now,
@@ -49,6 +52,7 @@ func NewAccess(issuer string, g AccessGrant, now time.Time, ttl time.Duration) *
 		ClientID: g.ClientID, Scope: FormatScope(g.Scopes),
 		AuthTime: Unix(g.AuthTime), ACR: g.ACR, AMR: g.AMR,
 		SessionID: g.SessionID, GrantID: g.GrantID, Act: g.Act, Provider: g.Provider,
+		Confirmation: g.Confirmation,
 	}
 }
 

@@ -70,6 +70,23 @@ func (c *AccessClaims) AppendJSON(b []byte) []byte {
 		b = append(b, `,"delegation_id":`...)
 		b = appendString(b, c.DelegationID)
 	}
+	if c.Confirmation != nil {
+		b = append(b, `,"cnf":{`...)
+		comma := false
+		if c.Confirmation.JKT != "" {
+			b = append(b, `"jkt":`...)
+			b = appendString(b, c.Confirmation.JKT)
+			comma = true
+		}
+		if c.Confirmation.X5TS256 != "" {
+			if comma {
+				b = append(b, ',')
+			}
+			b = append(b, `"x5t#S256":`...)
+			b = appendString(b, c.Confirmation.X5TS256)
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 

@@ -28,12 +28,17 @@ func TestAccessClaimsAppendJSON(t *testing.T) {
 		// A token acting for u1 under a delegation (issue 11).
 		{Issuer: "https://id.example.com", Subject: "u1", Audience: Audience{"https://care.test"}, ID: "d", ClientID: "ward",
 			Scope: "plans.read", Act: &Actor{Subject: "u2"}, DelegationID: "dlg1"},
+		// Bound tokens (RFC 7800 cnf): DPoP (RFC 9449 §6.1), certificate (RFC 8705 §3.1), both, neither.
+		{ID: "b", Confirmation: &Confirmation{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}},
+		{ID: "c", Confirmation: &Confirmation{X5TS256: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}},
+		{ID: "d", Confirmation: &Confirmation{JKT: "a", X5TS256: "b"}},
+		{Confirmation: &Confirmation{}},
 	}
 	for _, s := range odd {
 		cases = append(cases, AccessClaims{Issuer: s, Subject: s, Audience: Audience{s, s}, ID: s, ClientID: s, Scope: s,
 			ACR: s, AMR: []string{s}, SessionID: s, GrantID: s, AuthTime: 1,
 			Act: &Actor{Subject: s, Issuer: s, Act: &Actor{Subject: s, Issuer: s}}, MayAct: &Actor{Subject: s, Issuer: s}, Provider: s,
-			DelegationID: s})
+			DelegationID: s, Confirmation: &Confirmation{JKT: s, X5TS256: s}})
 	}
 	for _, c := range cases {
 		want, err := json.Marshal(&c)
@@ -58,6 +63,8 @@ func FuzzAccessClaimsAppendJSON(f *testing.F) {
 		`{"act":{},"may_act":{"act":{"act":{}}},"aud":[]}`,
 		`{"sub":"u1","act":{"sub":"u2"},"delegation_id":"dlg1","idp":"corp"}`,
 		`{"delegation_id":"<\u2028>"}`,
+		`{"cnf":{"jkt":"a","x5t#S256":"<b>"}}`,
+		`{"cnf":{}}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -80,6 +80,15 @@ type AccessClaims struct {
 	// DelegationID names the delegation a token acting for Subject was issued
 	// under (with Act naming the delegate): ending it revokes the token.
 	DelegationID string `json:"delegation_id,omitempty"`
+	// Confirmation binds the token to a key (RFC 7800 §3.1): a DPoP key (RFC
+	// 9449 §6.1) or a client certificate (RFC 8705 §3.1); nil for a bearer token.
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the cnf claim of a bound access token (RFC 7800 §3.1).
+type Confirmation struct {
+	JKT     string `json:"jkt,omitempty"`      // RFC 9449 §6.1: SHA-256 JWK thumbprint of the DPoP key
+	X5TS256 string `json:"x5t#S256,omitempty"` // RFC 8705 §3.1: SHA-256 thumbprint of the client certificate
 }
 
 // Actor is an RFC 8693 §4.1 act claim: the party acting for the token's subject.
