@@ -21,6 +21,14 @@ var hiddenField = regexp.MustCompile(`name="([a-z_]+)" value="([^"]*)"`)
 // at the app, whose page it returns.
 func demoSignIn(t *testing.T, appURL, email string, user string) string {
 	t.Helper()
+	_, page := demoSignInClient(t, appURL, email, user)
+	return page
+}
+
+// demoSignInClient is demoSignIn that also returns the browser, to go on
+// pressing the page's buttons.
+func demoSignInClient(t *testing.T, appURL, email string, user string) (*http.Client, string) {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := c.Get(appURL + "/login")
@@ -57,7 +65,7 @@ func demoSignIn(t *testing.T, appURL, email string, user string) string {
 			action = "/oauth2/consent"
 			fields.Set("decision", "approve")
 		default:
-			return page
+			return c, page
 		}
 		target, _ := res.Request.URL.Parse(action)
 		req, _ := http.NewRequest(http.MethodPost, target.String(), strings.NewReader(fields.Encode()))
@@ -68,7 +76,7 @@ func demoSignIn(t *testing.T, appURL, email string, user string) string {
 		}
 	}
 	t.Fatal("too many hops")
-	return ""
+	return nil, ""
 }
 
 // TestDemoApp: the demo registers its API and app (again on restart, without
@@ -100,5 +108,46 @@ func TestDemoApp(t *testing.T) {
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDemoNotesAPIWithDPoP: issue 15 "Done when" — the demo app gets a
+// DPoP-bound access token (cnf.jkt, RFC 9449 §6.1) and the Demo Notes API,
+// through broker/rs, accepts it with the app's proof and refuses the same token
+// presented without one, showing the exact WWW-Authenticate; UserInfo still
+// works with the bound token (the app sends proofs there too).
+func TestDemoNotesAPIWithDPoP(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo-data")
+	env, out, _ := testEnv(nil)
+	_, stop := startDemo(t, env, dir)
+	defer stop()
+	m := regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/ +the demo app`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("banner does not name the demo app:\n%s", out)
+	}
+	c, page := demoSignInClient(t, m[1], "alice@oidc.example", "0")
+	if !strings.Contains(page, "<dt><code>cnf</code></dt>") || !strings.Contains(page, `data-testid="demo-userinfo"><dl class="facts claims"><dt>`) {
+		t.Fatalf("the access token is not DPoP-bound, or UserInfo failed:\n%s", page)
+	}
+	req, _ := http.NewRequest(http.MethodPost, m[1]+"/call-api", nil)
+	req.Header.Set("Origin", m[1])
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	page = html.UnescapeString(string(b))
+	calls := strings.Split(page, `data-testid="demo-api-call"`)
+	if len(calls) != 3 {
+		t.Fatalf("want two API calls on the page:\n%s", page)
+	}
+	if !strings.Contains(calls[1], "DPoP scheme with a DPoP proof") || !strings.Contains(calls[1], "HTTP 200") ||
+		!strings.Contains(calls[1], `"owner":"`) || !strings.Contains(calls[1], `"bound_to_key":"`) {
+		t.Errorf("the call with the proof:\n%s", calls[1])
+	}
+	if !strings.Contains(calls[2], "Bearer scheme, no proof") || !strings.Contains(calls[2], "HTTP 401") ||
+		!strings.Contains(calls[2], `WWW-Authenticate: DPoP error="invalid_token"`) || strings.Contains(calls[2], `"owner"`) {
+		t.Errorf("the call without the proof:\n%s", calls[2])
 	}
 }
