@@ -172,7 +172,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 	}
 	// RFC 8725 §3.1: only the configured asymmetric algorithms parse at all, so
 	// none and HS256-with-the-public-key never reach a key.
-	jws, err := jose.ParseSigned(raw, joseAlgs(v.cfg.Algorithms))
+	jws, err := jose.ParseSignedCompact(raw, joseAlgs(v.cfg.Algorithms))
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, bad("the token is not a signed JWT of an accepted algorithm")
 	}
