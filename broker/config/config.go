@@ -76,6 +76,9 @@ type Config struct {
 	// ExchangeMaxActorDepth bounds the act chain of a token from token exchange
 	// (RFC 8693 §4.1): how many services may have acted in turn.
 	ExchangeMaxActorDepth int
+	// DPoPNonceRequired makes the token endpoint and UserInfo demand a server
+	// nonce in every DPoP proof (RFC 9449 §8, §9).
+	DPoPNonceRequired bool
 	// ProvidersFile is a JSON file of identity providers serve upserts at start.
 	ProvidersFile string
 	// Brand is how the pages look and what they call the service; zero is
@@ -296,6 +299,19 @@ var Settings = []Setting{
 	{Env: "GATEHOUSE_EXCHANGE_MAX_ACTOR_DEPTH", Default: "4",
 		Help:  "Longest chain of services acting for a person (RFC 8693 act, nested) a token exchange issues; one more is refused.",
 		apply: func(c *Config, v string) error { return positiveInt(&c.ExchangeMaxActorDepth, v) }},
+	{Env: "GATEHOUSE_DPOP_NONCE", Default: "off",
+		Help: "off or required: whether DPoP proofs at the token endpoint and UserInfo must carry a server nonce (RFC 9449 §8; use_dpop_nonce and a DPoP-Nonce header give it). Nonces are stateless: any replica accepts them for 5 to 10 minutes.",
+		apply: func(c *Config, v string) error {
+			switch v {
+			case "off":
+				c.DPoPNonceRequired = false
+			case "required":
+				c.DPoPNonceRequired = true
+			default:
+				return fmt.Errorf("must be off or required")
+			}
+			return nil
+		}},
 	{Env: "GATEHOUSE_PROVIDERS_FILE", Default: "",
 		Help:  "JSON or YAML file of identity providers (see 'gatehouse providers --help') that serve creates or updates by ID at start; providers not in it are left alone.",
 		apply: func(c *Config, v string) error { c.ProvidersFile = v; return readable(v) }},

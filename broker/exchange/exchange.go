@@ -326,7 +326,10 @@ func (s *Server) Exchange(r *http.Request, c *store.Client, f url.Values) ([]byt
 	now := s.now()
 	ttl := token.AccessTTL(c, s.cfg.AccessTokenTTL)
 	g := token.AccessGrant{ClientID: c.ID, Subject: sub.userID, Audience: api.Audience, Scopes: granted,
-		AuthTime: sub.authTime, ACR: sub.acr, AMR: sub.amr, Act: act, Provider: sub.provider}
+		AuthTime: sub.authTime, ACR: sub.acr, AMR: sub.amr, Act: act, Provider: sub.provider,
+		// The key the token request proved, if any (RFC 9449 §5, the token
+		// endpoint's bindDPoP).
+		Confirmation: token.ConfirmationFrom(ctx)}
 	if l := sub.local; l != nil {
 		// The subject token's session and grant end this one too (the cut-off rule).
 		g.GrantID, g.SessionID, g.Provider = l.GrantID, l.SessionID, l.Provider
@@ -369,7 +372,7 @@ func (s *Server) Exchange(r *http.Request, c *store.Client, f url.Values) ([]byt
 		s.delegates.RecordUse(ctx, *d, c.ID, granted)
 	}
 	// §2.2.1; no refresh token: the subject token's holder exchanges again.
-	return json.Marshal(response{AccessToken: at, IssuedTokenType: IssuedTokenType, TokenType: "Bearer",
+	return json.Marshal(response{AccessToken: at, IssuedTokenType: IssuedTokenType, TokenType: token.TokenType(cl),
 		ExpiresIn: int64(ttl / time.Second), Scope: cl.Scope})
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/delegate"
+	"github.com/gatehouse/gatehouse/broker/dpop"
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/ratelimit"
 	"github.com/gatehouse/gatehouse/broker/registry"
@@ -102,6 +103,8 @@ type Server struct {
 	verifier       *token.Verifier
 	exchange       web.TokenExchange
 	delegations    *delegate.Service
+	// dpopGuard checks DPoP proofs at the token endpoint and UserInfo (RFC 9449).
+	dpopGuard *dpop.Guard
 }
 
 // New builds the OAuth server from its dependencies.
@@ -122,6 +125,9 @@ func New(o Options) (*Server, error) {
 	s.clientLimit = ratelimit.PerSecond(s.cfg.OAuthRatePerClient, s.Now)
 	s.consentTouches = ratelimit.New(rate.Every(consentTouchEvery), 1, s.Now)
 	var err error
+	if s.dpopGuard, err = s.web.DPoPGuard(); err != nil {
+		return nil, err
+	}
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err
 	}

@@ -59,6 +59,9 @@ func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) error {
 	if !slices.Contains(c.GrantTypes, gt) {
 		return web.UnauthorizedClient("the client may not use this grant type")
 	}
+	if r, err = s.bindDPoP(w, r, c); err != nil {
+		return err
+	}
 	if gt == registry.GrantTokenExchange {
 		// RFC 8693 §2.2.1: its own response (issued_token_type), built by the
 		// exchange capability.
@@ -139,13 +142,14 @@ func (s *Server) grantClientCredentials(r *http.Request, c *store.Client, f form
 		return nil, err
 	}
 	now := s.Now()
-	at, cl, ttl, err := s.mintAccess(signer, c, token.AccessGrant{ClientID: c.ID, Audience: api.Audience, Scopes: scopes}, now)
+	at, cl, ttl, err := s.mintAccess(signer, c, token.AccessGrant{ClientID: c.ID, Audience: api.Audience, Scopes: scopes,
+		Confirmation: token.ConfirmationFrom(r.Context())}, now)
 	if err != nil {
 		return nil, err
 	}
 	s.auditIssued(r, c.ID, registry.GrantClientCredentials, cl)
 	// RFC 6749 §4.4.3: no refresh token (AS-RT-08).
-	return &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second), Scope: cl.Scope}, nil
+	return &tokenResponse{AccessToken: at, TokenType: token.TokenType(cl), ExpiresIn: int64(ttl / time.Second), Scope: cl.Scope}, nil
 }
 
 // targetAPI resolves the token's API from the resource parameter or the client's
@@ -235,6 +239,12 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 	if oe := s.checkCode(c, &ac, f); oe != nil {
 		return nil, web.Rejected(oe, oe.Reason, c.ID, ac.UserID, map[string]any{"grant": ac.GrantID})
 	}
+	if why := dpopMismatch(r, ac.DPoPJKT); why != "" {
+		// RFC 9449 §10: the code is bound to the dpop_jkt of its authorization
+		// request; like any other mismatch it is spent.
+		return nil, web.Rejected(web.OAuthErr(http.StatusBadRequest, "invalid_dpop_proof", why, nil), "dpop_code_key", c.ID, ac.UserID,
+			map[string]any{"grant": ac.GrantID})
+	}
 	u, err := s.store.Users().Get(ctx, ac.UserID)
 	if err != nil || u.Disabled {
 		return nil, web.Rejected(web.InvalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, ac.UserID, nil)
@@ -267,7 +277,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		return nil, err
 	}
 	g := token.AccessGrant{ClientID: c.ID, Subject: ac.UserID, Audience: ac.Audience, Scopes: scopes, GrantID: ac.GrantID,
-		SessionID: ac.SessionID, AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR}
+		SessionID: ac.SessionID, AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, Confirmation: token.ConfirmationFrom(ctx)}
 	res, cl, err := s.issueUserTokens(ctx, signer, c, g, acting, ac.Nonce, now)
 	if err != nil {
 		return nil, err
@@ -279,7 +289,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		err := s.store.RefreshTokens().Create(ctx, store.RefreshToken{
 			TokenHash: hash, FamilyID: token.NewID(), GrantID: ac.GrantID, ClientID: c.ID, UserID: ac.UserID,
 			SessionID: ac.SessionID, Scopes: scopes, Audience: ac.Audience, DelegationID: ac.DelegationID,
-			AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
+			AuthTime: ac.AuthTime, ACR: ac.ACR, AMR: ac.AMR, DPoPJKT: refreshBinding(r, c), CreatedAt: now, ExpiresAt: now.Add(s.refreshTTL(c)),
 		})
 		if err != nil {
 			return nil, err
@@ -354,7 +364,7 @@ func (s *Server) issueUserTokens(ctx context.Context, signer *keys.Signer, c *st
 	if err != nil {
 		return nil, nil, err
 	}
-	res := &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second), Scope: cl.Scope}
+	res := &tokenResponse{AccessToken: at, TokenType: token.TokenType(cl), ExpiresIn: int64(ttl / time.Second), Scope: cl.Scope}
 	if slices.Contains(g.Scopes, "openid") {
 		// OIDC Core §3.1.3.7: the ID token is signed with the alg the client
 		// registered (id_token_signed_response_alg, default RS256), which may differ
@@ -404,6 +414,12 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 		return nil, web.Rejected(web.InvalidGrant("the refresh token was issued to another client", nil), "refresh_token_other_client",
 			c.ID, old.UserID, map[string]any{"owner": old.ClientID, "family": old.FamilyID})
 	}
+	if why := dpopMismatch(r, old.DPoPJKT); why != "" {
+		// RFC 9449 §5: a public client's refresh token is bound to its DPoP key;
+		// without a proof by it the token is refused, and not spent.
+		return nil, web.Rejected(web.OAuthErr(http.StatusBadRequest, "invalid_dpop_proof", why, nil), "dpop_refresh_key", c.ID, old.UserID,
+			map[string]any{"family": old.FamilyID})
+	}
 	// RFC 6749 §6: the new scope may only narrow the original (AS-RT-04). The new
 	// refresh token keeps the original scope; only the access token narrows.
 	scopes := old.Scopes
@@ -446,7 +462,8 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	rotated, err := s.store.RefreshTokens().Rotate(ctx, hash, store.RefreshToken{
 		TokenHash: nextHash, GrantID: old.GrantID, ClientID: old.ClientID, UserID: old.UserID,
 		SessionID: old.SessionID, Scopes: old.Scopes, Audience: old.Audience, DelegationID: old.DelegationID,
-		AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR, CreatedAt: now, ExpiresAt: old.ExpiresAt, // the family's remaining lifetime
+		AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR, DPoPJKT: old.DPoPJKT, // the family keeps its key
+		CreatedAt: now, ExpiresAt: old.ExpiresAt, // the family's remaining lifetime
 	}, now)
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):
@@ -469,7 +486,8 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	// OIDC Core §12.2: same iss and sub, auth_time, acr and amr of the original
 	// authentication, no nonce.
 	res, cl, err := s.issueUserTokens(ctx, signer, c, token.AccessGrant{ClientID: c.ID, Subject: old.UserID, Audience: old.Audience,
-		Scopes: scopes, GrantID: old.GrantID, SessionID: old.SessionID, AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR}, acting, "", now)
+		Scopes: scopes, GrantID: old.GrantID, SessionID: old.SessionID, AuthTime: old.AuthTime, ACR: old.ACR, AMR: old.AMR,
+		Confirmation: token.ConfirmationFrom(ctx)}, acting, "", now)
 	if err != nil {
 		return nil, err
 	}

@@ -211,6 +211,9 @@ type Client struct {
 	// (by ID) whose ID tokens or assertions it may exchange.
 	ExchangeTokenTypes []string
 	ExchangeProviders  []string
+	// DPoPBoundAccessTokens requires DPoP on every token request (RFC 9449 §5.2
+	// dpop_bound_access_tokens): a request without a proof is refused.
+	DPoPBoundAccessTokens bool
 	// Version is 1 when created and increases on every update. Update compares
 	// it when it is set (optimistic locking, SECURITY.md DATA-11); 0 writes
 	// whatever is stored.
@@ -424,9 +427,12 @@ type AuthCode struct {
 	ACR           string
 	AMR           []string
 	DelegationID  string
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
-	UsedAt        time.Time // zero until redeemed
+	// DPoPJKT is the dpop_jkt of the authorization request (RFC 9449 §10): the
+	// token request must carry a proof by that key; "" when none was given.
+	DPoPJKT   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until redeemed
 }
 
 // Codes stores authorization codes.
@@ -453,9 +459,12 @@ type RefreshToken struct {
 	DelegationID string
 	// AuthTime, ACR and AMR describe the login the grant came from; tokens
 	// refreshed from it repeat them (OIDC Core §12.2).
-	AuthTime  time.Time
-	ACR       string
-	AMR       []string
+	AuthTime time.Time
+	ACR      string
+	AMR      []string
+	// DPoPJKT binds a public client's refresh token to its DPoP key (RFC 9449
+	// §5): refreshing needs a proof by that key. "" for an unbound token.
+	DPoPJKT   string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RotatedAt time.Time // zero while current

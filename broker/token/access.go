@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"slices"
 	"time"
 
@@ -64,4 +65,29 @@ func AccessTTL(c *store.Client, serverTTL time.Duration) time.Duration {
 		return c.AccessTokenTTL
 	}
 	return serverTTL
+}
+
+type confirmationKey struct{}
+
+// WithConfirmation is ctx carrying the key a token request proved possession
+// of (a DPoP proof, RFC 9449 §5; a client certificate, RFC 8705 §3): every
+// grant, token exchange included, binds the access token it issues to it.
+func WithConfirmation(ctx context.Context, c *Confirmation) context.Context {
+	return context.WithValue(ctx, confirmationKey{}, c)
+}
+
+// ConfirmationFrom is the key WithConfirmation put in ctx; nil for none.
+func ConfirmationFrom(ctx context.Context) *Confirmation {
+	c, _ := ctx.Value(confirmationKey{}).(*Confirmation)
+	return c
+}
+
+// TokenType is the token_type of a token response for cl (RFC 6749 §7.1):
+// DPoP for a DPoP-bound token (RFC 9449 §5), Bearer otherwise (a
+// certificate-bound token stays Bearer, RFC 8705 §3).
+func TokenType(cl *AccessClaims) string {
+	if cl.Confirmation != nil && cl.Confirmation.JKT != "" {
+		return "DPoP"
+	}
+	return "Bearer"
 }

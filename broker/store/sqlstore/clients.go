@@ -13,7 +13,7 @@ type clients struct{ db *DB }
 const clientColumns = `id, name, logo_uri, secret_hash, is_public, first_party, redirect_uris,
 	post_logout_redirect_uris, grant_types, scopes, default_audience, token_endpoint_auth_method, jwks, jwks_uri,
 	access_token_ttl_ns, refresh_token_ttl_ns, created_at, updated_at, audiences, id_token_signed_response_alg,
-	resource_server_for, exchange_token_types, exchange_providers, version, client_uri`
+	resource_server_for, exchange_token_types, exchange_providers, version, client_uri, dpop_bound_access_tokens`
 
 func scanClient(s rowScanner) (store.Client, error) {
 	var c store.Client
@@ -22,7 +22,7 @@ func scanClient(s rowScanner) (store.Client, error) {
 		ld(&c.PostLogoutRedirectURIs), ld(&c.GrantTypes), ld(&c.Scopes), &c.DefaultAudience,
 		&c.TokenEndpointAuthMethod, bd(&c.JWKS), &c.JWKSURI, &accessTTL, &refreshTTL, tsd(&c.CreatedAt),
 		tsd(&c.UpdatedAt), ld(&c.Audiences), &c.IDTokenSignedResponseAlg, ld(&c.ResourceServerFor),
-		ld(&c.ExchangeTokenTypes), ld(&c.ExchangeProviders), &c.Version, &c.ClientURI)
+		ld(&c.ExchangeTokenTypes), ld(&c.ExchangeProviders), &c.Version, &c.ClientURI, &c.DPoPBoundAccessTokens)
 	c.AccessTokenTTL, c.RefreshTokenTTL = time.Duration(accessTTL), time.Duration(refreshTTL)
 	return c, err
 }
@@ -39,9 +39,9 @@ func clientArgs(c store.Client) []any {
 func (s clients) Create(ctx context.Context, c store.Client) error {
 	args := append(append([]any{c.ID}, clientArgs(c)...), s.db.ts(c.CreatedAt), s.db.ts(c.UpdatedAt),
 		jsonList[string](c.Audiences), c.IDTokenSignedResponseAlg, jsonList[string](c.ResourceServerFor),
-		jsonList[string](c.ExchangeTokenTypes), jsonList[string](c.ExchangeProviders), c.ClientURI)
+		jsonList[string](c.ExchangeTokenTypes), jsonList[string](c.ExchangeProviders), c.ClientURI, c.DPoPBoundAccessTokens)
 	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, 1, $24)`, args...)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, 1, $24, $25)`, args...)
 	if err != nil {
 		return wrap("clients: create", err)
 	}
@@ -72,17 +72,18 @@ func (s clients) Update(ctx context.Context, c store.Client) error {
 	const op = "clients: update"
 	args := append(append([]any{c.ID}, clientArgs(c)...), s.db.ts(c.UpdatedAt), jsonList[string](c.Audiences),
 		c.IDTokenSignedResponseAlg, jsonList[string](c.ResourceServerFor), jsonList[string](c.ExchangeTokenTypes),
-		jsonList[string](c.ExchangeProviders), c.ClientURI)
+		jsonList[string](c.ExchangeProviders), c.ClientURI, c.DPoPBoundAccessTokens)
 	q := `UPDATE clients
 SET name = $2, logo_uri = $3, secret_hash = $4, is_public = $5, first_party = $6, redirect_uris = $7,
 	post_logout_redirect_uris = $8, grant_types = $9, scopes = $10, default_audience = $11,
 	token_endpoint_auth_method = $12, jwks = $13, jwks_uri = $14, access_token_ttl_ns = $15,
 	refresh_token_ttl_ns = $16, updated_at = $17, audiences = $18, id_token_signed_response_alg = $19,
 	resource_server_for = $20, exchange_token_types = $21, exchange_providers = $22, client_uri = $23,
+	dpop_bound_access_tokens = $24,
 	version = version + 1
 WHERE id = $1`
 	if c.Version != 0 {
-		q += ` AND version = $24`
+		q += ` AND version = $25`
 		args = append(args, c.Version)
 	}
 	n, err := s.db.execCount(ctx, op, q, args...)

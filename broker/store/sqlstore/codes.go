@@ -13,22 +13,22 @@ import (
 type codes struct{ db *DB }
 
 const codeColumns = `code_hash, grant_id, client_id, user_id, session_id, redirect_uri, scopes, audience,
-	code_challenge, nonce, auth_time, acr, amr, delegation_id, created_at, expires_at, used_at`
+	code_challenge, nonce, auth_time, acr, amr, delegation_id, created_at, expires_at, used_at, dpop_jkt`
 
 func scanCode(s rowScanner) (store.AuthCode, error) {
 	var c store.AuthCode
 	err := s.Scan(bd(&c.CodeHash), &c.GrantID, &c.ClientID, &c.UserID, &c.SessionID, &c.RedirectURI, ld(&c.Scopes),
 		&c.Audience, &c.CodeChallenge, &c.Nonce, tsd(&c.AuthTime), &c.ACR, ld(&c.AMR), &c.DelegationID,
-		tsd(&c.CreatedAt), tsd(&c.ExpiresAt), tsd(&c.UsedAt))
+		tsd(&c.CreatedAt), tsd(&c.ExpiresAt), tsd(&c.UsedAt), &c.DPoPJKT)
 	return c, err
 }
 
 func (s codes) Create(ctx context.Context, c store.AuthCode) error {
 	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO auth_codes (`+codeColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		c.CodeHash, c.GrantID, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, jsonList[string](c.Scopes),
 		c.Audience, c.CodeChallenge, c.Nonce, s.db.ts(c.AuthTime), c.ACR, jsonList[string](c.AMR), c.DelegationID,
-		s.db.ts(c.CreatedAt), s.db.ts(c.ExpiresAt), s.db.ts(c.UsedAt))
+		s.db.ts(c.CreatedAt), s.db.ts(c.ExpiresAt), s.db.ts(c.UsedAt), c.DPoPJKT)
 	if err != nil {
 		return wrap("codes: create", err)
 	}

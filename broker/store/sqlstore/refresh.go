@@ -15,23 +15,23 @@ import (
 type refreshTokens struct{ db *DB }
 
 const refreshColumns = `token_hash, family_id, grant_id, client_id, user_id, session_id, scopes, audience,
-	delegation_id, auth_time, acr, amr, created_at, expires_at, rotated_at, revoked_at`
+	delegation_id, auth_time, acr, amr, created_at, expires_at, rotated_at, revoked_at, dpop_jkt`
 
 func scanRefresh(s rowScanner) (store.RefreshToken, error) {
 	var t store.RefreshToken
 	err := s.Scan(bd(&t.TokenHash), &t.FamilyID, &t.GrantID, &t.ClientID, &t.UserID, &t.SessionID, ld(&t.Scopes),
 		&t.Audience, &t.DelegationID, tsd(&t.AuthTime), &t.ACR, ld(&t.AMR), tsd(&t.CreatedAt), tsd(&t.ExpiresAt), tsd(&t.RotatedAt),
-		tsd(&t.RevokedAt))
+		tsd(&t.RevokedAt), &t.DPoPJKT)
 	return t, err
 }
 
 const insertRefresh = `INSERT INTO refresh_tokens (` + refreshColumns + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 
 func (s refreshTokens) insertArgs(t store.RefreshToken) []any {
 	return []any{t.TokenHash, t.FamilyID, t.GrantID, t.ClientID, t.UserID, t.SessionID, jsonList[string](t.Scopes),
 		t.Audience, t.DelegationID, s.db.ts(t.AuthTime), t.ACR, jsonList[string](t.AMR), s.db.ts(t.CreatedAt), s.db.ts(t.ExpiresAt),
-		s.db.ts(t.RotatedAt), s.db.ts(t.RevokedAt)}
+		s.db.ts(t.RotatedAt), s.db.ts(t.RevokedAt), t.DPoPJKT}
 }
 
 func (s refreshTokens) Create(ctx context.Context, t store.RefreshToken) error {

@@ -164,10 +164,11 @@ func newClient(id string) store.Client {
 		ResourceServerFor:        []string{"https://api.example.com", "https://api4.example.com"},
 		ExchangeTokenTypes: []string{"urn:ietf:params:oauth:token-type:access_token",
 			"urn:ietf:params:oauth:token-type:id_token"},
-		ExchangeProviders: []string{"corp", "partner"},
-		Version:           1, // what Create stores
-		CreatedAt:         at(0),
-		UpdatedAt:         at(time.Second),
+		ExchangeProviders:     []string{"corp", "partner"},
+		DPoPBoundAccessTokens: true, // RFC 9449 §5.2; Update below turns it off
+		Version:               1,    // what Create stores
+		CreatedAt:             at(0),
+		UpdatedAt:             at(time.Second),
 	}
 }
 

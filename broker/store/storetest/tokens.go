@@ -25,6 +25,7 @@ func newCode(hash string) store.AuthCode {
 		ACR:           "urn:example:loa:1",
 		AMR:           []string{"hwk"},
 		DelegationID:  "d1",
+		DPoPJKT:       "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", // RFC 9449 §10
 		CreatedAt:     at(0),
 		ExpiresAt:     at(time.Minute),
 	}
@@ -125,6 +126,7 @@ func newRefresh(hash, family string) store.RefreshToken {
 		AuthTime:     at(0),
 		ACR:          "urn:example:loa:2",
 		AMR:          []string{"pwd", "otp"},
+		DPoPJKT:      "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", // RFC 9449 §5
 		CreatedAt:    at(0),
 		ExpiresAt:    at(24 * time.Hour),
 	}

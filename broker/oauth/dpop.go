@@ -1,0 +1,85 @@
+package oauth
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/broker/dpop"
+	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
+)
+
+// bindDPoP is the DPoP part of every token request (RFC 9449 §5), whatever
+// the grant: a proof in the DPoP header is checked (htm POST, htu the token
+// endpoint as discovery advertises it, nonce when required, jti once across
+// replicas) and the request's context then carries its key
+// (token.WithConfirmation), which the grant binds the access token to. A
+// request without a proof goes on unchanged, unless the client registered
+// dpop_bound_access_tokens (§5.2). A refusal is 400 invalid_dpop_proof, or
+// use_dpop_nonce with a fresh DPoP-Nonce (§8); nothing is issued then, and a
+// code or refresh token in the request is not spent.
+func (s *Server) bindDPoP(w http.ResponseWriter, r *http.Request, c *store.Client) (*http.Request, error) {
+	now := s.Now()
+	if s.dpopGuard.Nonces != nil {
+		// §8.2: a fresh nonce on every response while nonces are on.
+		w.Header().Set(dpop.NonceHeader, s.dpopGuard.Nonces.Issue(now))
+	}
+	header, present, err := dpop.FromHeader(r.Header)
+	if err == nil && !present {
+		if c.DPoPBoundAccessTokens {
+			return nil, web.Rejected(web.OAuthErr(http.StatusBadRequest, "invalid_dpop_proof",
+				"this client must send a DPoP proof with every token request", nil), "dpop_required", c.ID, "", nil)
+		}
+		return r, nil
+	}
+	var p *dpop.Proof
+	if err == nil {
+		p, err = s.dpopGuard.Check(r.Context(), header, dpop.Check{Method: http.MethodPost, URL: s.url("/oauth2/token"), Now: now})
+	}
+	var pe *dpop.ProofError
+	switch {
+	case errors.Is(err, dpop.ErrUseNonce):
+		return nil, web.Rejected(web.OAuthErr(http.StatusBadRequest, "use_dpop_nonce",
+			"the DPoP proof must carry the nonce in the DPoP-Nonce header", err), "dpop_nonce", c.ID, "", nil)
+	case errors.As(err, &pe):
+		// The reason is fixed text naming the check (dpop.ProofError), never the proof.
+		return nil, web.Rejected(web.OAuthErr(http.StatusBadRequest, "invalid_dpop_proof", pe.Error(), err), "dpop_invalid",
+			c.ID, "", map[string]any{"check": pe.Reason})
+	case err != nil:
+		return nil, err
+	}
+	return r.WithContext(token.WithConfirmation(r.Context(), &token.Confirmation{JKT: p.JKT})), nil
+}
+
+// dpopJKT is the thumbprint of the key the token request proved (bindDPoP);
+// "" when it sent no proof.
+func dpopJKT(r *http.Request) string {
+	if c := token.ConfirmationFrom(r.Context()); c != nil {
+		return c.JKT
+	}
+	return ""
+}
+
+// dpopMismatch refuses a grant bound to a DPoP key (a code's dpop_jkt, RFC 9449
+// §10; a public client's refresh token, §5) that the request's proof is not
+// by; "" when it is.
+func dpopMismatch(r *http.Request, bound string) string {
+	if bound == "" || dpopJKT(r) == bound {
+		return ""
+	}
+	if dpopJKT(r) == "" {
+		return "a DPoP proof by the key this grant is bound to is required"
+	}
+	return "the DPoP proof is not by the key this grant is bound to"
+}
+
+// refreshBinding is the key a new refresh family is bound to: a public
+// client's DPoP key when it sent a proof. A confidential client's refresh
+// token is bound to its client authentication instead (RFC 9449 §5).
+func refreshBinding(r *http.Request, c *store.Client) string {
+	if !c.Public {
+		return ""
+	}
+	return dpopJKT(r)
+}
