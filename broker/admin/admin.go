@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/dpop"
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
@@ -55,6 +56,8 @@ type Server struct {
 	tester web.TestSignIn
 	// audience is the built-in Admin API's (<issuer>/api/admin/v1).
 	audience string
+	// dpopGuard checks the proofs of DPoP-bound tokens (RFC 9449 §7).
+	dpopGuard *dpop.Guard
 }
 
 // New builds the admin Server.
@@ -66,8 +69,12 @@ func New(o Options) (*Server, error) {
 	if forget == nil {
 		forget = func(string) {}
 	}
+	guard, err := o.Web.DPoPGuard()
+	if err != nil {
+		return nil, err
+	}
 	return &Server{web: o.Web, ops: o.Ops, verifier: o.Verifier, Now: o.Now, forgetClient: forget, tester: o.TestSignIn,
-		audience: o.Web.Config.Issuer.JoinPath("/api/admin/v1").String()}, nil
+		audience: o.Web.Config.Issuer.JoinPath("/api/admin/v1").String(), dpopGuard: guard}, nil
 }
 
 // Audience is the built-in Admin API's audience.

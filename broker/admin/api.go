@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/dpop"
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/web"
@@ -61,11 +62,12 @@ func (a *Server) api(w http.ResponseWriter, r *http.Request, h apiHandler) {
 }
 
 func (a *Server) apiAuth(w http.ResponseWriter, r *http.Request, h apiHandler) error {
-	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	scheme, tok, ok := dpop.Authorization(r.Header)
 	const realm = `Bearer realm="gatehouse-admin"`
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		// RFC 6750 §3.1: no error code when the request had no credentials.
-		w.Header().Set("WWW-Authenticate", realm)
+	if !ok {
+		// RFC 6750 §3.1: no error code when the request had no credentials;
+		// RFC 9449 §7.2: either scheme.
+		w.Header().Set("WWW-Authenticate", realm+", "+dpop.Challenge("", ""))
 		return problem(http.StatusUnauthorized, "An access token for the Gatehouse Admin API is required.")
 	}
 	cl, err := a.verifier.Verify(r.Context(), strings.TrimSpace(tok))
@@ -74,6 +76,9 @@ func (a *Server) apiAuth(w http.ResponseWriter, r *http.Request, h apiHandler) e
 		return problem(http.StatusUnauthorized, "The access token is invalid, expired or revoked.")
 	}
 	if err != nil {
+		return err
+	}
+	if err := a.checkDPoP(w, r, scheme, strings.TrimSpace(tok), &cl); err != nil {
 		return err
 	}
 	if !cl.Audience.Contains(a.audience) || !slices.Contains(token.ParseScope(cl.Scope), Scope) {
@@ -163,4 +168,46 @@ func opProblem(err error) error {
 		return problem(http.StatusConflict, err.Error())
 	}
 	return err
+}
+
+// checkDPoP enforces a token's DPoP binding (RFC 9449 §7.1): a DPoP-bound token
+// needs the DPoP scheme and a proof by its key for this request (with ath); a
+// bound token presented as Bearer is refused, and a bearer one as DPoP.
+func (a *Server) checkDPoP(w http.ResponseWriter, r *http.Request, scheme dpop.Scheme, tok string, cl *token.AccessClaims) error {
+	bound := cl.Confirmation != nil && cl.Confirmation.JKT != ""
+	refuse := func(code, detail string) error {
+		if code == "use_dpop_nonce" && a.dpopGuard.Nonces != nil {
+			w.Header().Set(dpop.NonceHeader, a.dpopGuard.Nonces.Issue(a.Now()))
+		}
+		w.Header().Set("WWW-Authenticate", dpop.Challenge(code, ""))
+		return problem(http.StatusUnauthorized, detail)
+	}
+	switch {
+	case bound && scheme != dpop.SchemeDPoP:
+		return refuse("invalid_token", "The access token is DPoP-bound: present it with the DPoP scheme and a proof.")
+	case !bound && scheme == dpop.SchemeDPoP:
+		return refuse("invalid_token", "The access token is not DPoP-bound.")
+	case !bound:
+		return nil
+	}
+	header, present, err := dpop.FromHeader(r.Header)
+	if err == nil && !present {
+		return refuse("invalid_dpop_proof", "A DPoP proof is required with this access token.")
+	}
+	var p *dpop.Proof
+	if err == nil {
+		url := a.web.Config.Issuer.String() + r.URL.EscapedPath()
+		p, err = a.dpopGuard.Check(r.Context(), header, dpop.Check{Method: r.Method, URL: url, AccessToken: tok, Now: a.Now()})
+	}
+	switch {
+	case errors.Is(err, dpop.ErrUseNonce):
+		return refuse("use_dpop_nonce", "The DPoP proof must carry the nonce in the DPoP-Nonce header.")
+	case errors.Is(err, dpop.ErrInvalidProof):
+		return refuse("invalid_dpop_proof", "The DPoP proof is invalid.")
+	case err != nil:
+		return err
+	case p.JKT != cl.Confirmation.JKT:
+		return refuse("invalid_dpop_proof", "The DPoP proof is not by the key the access token is bound to.")
+	}
+	return nil
 }

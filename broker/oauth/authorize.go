@@ -202,7 +202,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, c *store.Clie
 	now := s.Now()
 	code, hash := token.NewOpaque()
 	ac := store.AuthCode{CodeHash: hash, GrantID: token.NewID(), ClientID: c.ID, UserID: u.ID, SessionID: sess.ID,
-		RedirectURI: q.RedirectURI, Scopes: granted, CodeChallenge: q.Challenge, Nonce: q.Nonce, DelegationID: delegationID,
+		RedirectURI: q.RedirectURI, Scopes: granted, CodeChallenge: q.Challenge, Nonce: q.Nonce, DelegationID: delegationID, DPoPJKT: q.DPoPJKT,
 		AuthTime: sess.AuthTime, ACR: sess.ACR, AMR: sess.AMR, CreatedAt: now, ExpiresAt: now.Add(s.cfg.AuthCodeTTL)}
 	if api != nil {
 		ac.Audience = api.Audience

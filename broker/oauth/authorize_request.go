@@ -49,6 +49,8 @@ type authzRequest struct {
 	// HintSubject is the user an id_token_hint names: only that user's session
 	// gets a positive answer (authorize.go).
 	HintSubject string `json:"u,omitempty"`
+	// DPoPJKT is dpop_jkt (RFC 9449 §10): the code is bound to that DPoP key.
+	DPoPJKT string `json:"k,omitempty"`
 }
 
 func (q *authzRequest) prompt(v string) bool { return slices.Contains(q.Prompt, v) }
@@ -62,6 +64,7 @@ var authzParamLen = map[string]int{
 	"scope":                 1024,
 	"code_challenge":        128,
 	"code_challenge_method": 16,
+	"dpop_jkt":              64,
 	"login_hint":            256,
 	"acr_values":            512,
 	"prompt":                64,
@@ -222,6 +225,11 @@ func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *web.OAut
 	}
 	if len(q.Challenge) != 43 || !base64URL(q.Challenge) {
 		return web.Rejected(web.InvalidRequest("code_challenge is malformed"), "pkce_malformed", "", "", nil)
+	}
+	// RFC 9449 §10: a JWK SHA-256 thumbprint, base64url (43 characters).
+	q.DPoPJKT = v.Get("dpop_jkt")
+	if q.DPoPJKT != "" && (len(q.DPoPJKT) != 43 || !base64URL(q.DPoPJKT)) {
+		return web.Rejected(web.InvalidRequest("dpop_jkt is malformed"), "dpop_jkt_malformed", "", "", nil)
 	}
 	q.Nonce = v.Get("nonce")
 	if raw, given := v["scope"]; given && raw[0] != "" {

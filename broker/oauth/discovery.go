@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/dpop"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/token"
 )
@@ -37,6 +38,8 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 		"revocation_endpoint_auth_signing_alg_values_supported":    registry.AssertionAlgs,
 		// PKCE is verified at the token endpoint, S256 only (RFC 7636 §4.2, AS-PKCE-02).
 		"code_challenge_methods_supported": []string{"S256"},
+		// RFC 9449 §5.1: the algorithms DPoP proofs may use.
+		"dpop_signing_alg_values_supported": dpop.SupportedAlgs,
 		// offline_access included (OIDC Core §11): consented like any scope; refresh
 		// tokens go to clients with the refresh_token grant.
 		"scopes_supported": append(slices.Clone(token.IdentityScopes), apiScopes...),

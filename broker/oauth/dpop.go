@@ -83,3 +83,46 @@ func refreshBinding(r *http.Request, c *store.Client) string {
 	}
 	return dpopJKT(r)
 }
+
+// checkTokenProof enforces a token's DPoP binding at one of Gatehouse's own
+// protected resources (RFC 9449 §7.1), reached at url: a DPoP-bound token
+// needs the DPoP scheme and a proof by its key for this request, with ath; a
+// bound token presented as Bearer is refused, and so is a bearer token
+// presented as DPoP (§7.1: the scheme says what the token is).
+func (s *Server) checkTokenProof(r *http.Request, scheme dpop.Scheme, tok string, cl *token.AccessClaims, url string) error {
+	bound := cl.Confirmation != nil && cl.Confirmation.JKT != ""
+	refuse := func(code, desc string, nonce bool) error {
+		status := http.StatusUnauthorized
+		if code == "invalid_request" {
+			status = http.StatusBadRequest
+		}
+		return &bearerError{Status: status, Code: code, Description: desc, DPoP: true, Nonce: nonce}
+	}
+	switch {
+	case bound && scheme != dpop.SchemeDPoP:
+		return refuse("invalid_token", "the access token is DPoP-bound: present it with the DPoP scheme and a proof", false)
+	case !bound && scheme == dpop.SchemeDPoP:
+		return refuse("invalid_token", "the access token is not DPoP-bound", false)
+	case !bound:
+		return nil
+	}
+	header, present, err := dpop.FromHeader(r.Header)
+	if err == nil && !present {
+		return refuse("invalid_dpop_proof", "a DPoP proof is required", false)
+	}
+	var p *dpop.Proof
+	if err == nil {
+		p, err = s.dpopGuard.Check(r.Context(), header, dpop.Check{Method: r.Method, URL: url, AccessToken: tok, Now: s.Now()})
+	}
+	switch {
+	case errors.Is(err, dpop.ErrUseNonce):
+		return refuse("use_dpop_nonce", "the DPoP proof must carry the nonce in the DPoP-Nonce header", true)
+	case errors.Is(err, dpop.ErrInvalidProof):
+		return refuse("invalid_dpop_proof", "the DPoP proof is invalid", false)
+	case err != nil:
+		return err
+	case p.JKT != cl.Confirmation.JKT:
+		return refuse("invalid_dpop_proof", "the DPoP proof is not by the key the access token is bound to", false)
+	}
+	return nil
+}

@@ -37,6 +37,8 @@ type introspection struct {
 	Act *token.Actor `json:"act,omitempty"`
 	// DelegationID names the delegation a token acting for sub was issued under.
 	DelegationID string `json:"delegation_id,omitempty"`
+	// Confirmation is a bound token's cnf (RFC 9449 §6.2: jkt; RFC 8705 §3.2).
+	Confirmation *token.Confirmation `json:"cnf,omitempty"`
 }
 
 // HandleIntrospect is the introspection endpoint (RFC 7662). Only confidential
@@ -93,7 +95,8 @@ func (s *Server) introspectAccess(ctx context.Context, c *store.Client, tok stri
 	}
 	return &introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, Subject: cl.Subject,
 		Audience: cl.Audience, Issuer: cl.Issuer, Expiry: cl.Expiry, IssuedAt: cl.IssuedAt, ID: cl.ID,
-		TokenType: "Bearer", AuthTime: cl.AuthTime, Act: cl.Act, DelegationID: cl.DelegationID}, nil
+		TokenType: token.TokenType(&cl), AuthTime: cl.AuthTime, Act: cl.Act, DelegationID: cl.DelegationID,
+		Confirmation: cl.Confirmation}, nil
 }
 
 // introspectRefresh reports on a refresh token, to the client it was issued to only.

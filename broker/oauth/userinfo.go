@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 
+	"github.com/gatehouse/gatehouse/broker/dpop"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/web"
 )
@@ -17,6 +17,10 @@ type bearerError struct {
 	Status      int
 	Code        string // "" when the request carried no token at all (§3.1)
 	Description string
+	// DPoP answers with the DPoP scheme's challenge (RFC 9449 §7.1): the token
+	// is DPoP-bound or was presented as one. Nonce adds a fresh DPoP-Nonce (§9).
+	DPoP  bool
+	Nonce bool
 }
 
 func (e *bearerError) Error() string { return "bearer: " + e.Code + ": " + e.Description }
@@ -47,6 +51,16 @@ func (s *Server) HandleUserInfo(w http.ResponseWriter, r *http.Request) {
 			h += `, error="` + be.Code + `", error_description="` + be.Description + `"`
 			s.log.WarnContext(r.Context(), "userinfo refused", "request_id", web.RequestID(r.Context()), "error", be.Code)
 		}
+		switch {
+		case be.DPoP:
+			h = dpop.Challenge(be.Code, be.Description)
+		case be.Code == "":
+			// RFC 9449 §7.2: no token at all; either scheme will do.
+			h += ", " + dpop.Challenge("", "")
+		}
+		if be.Nonce && s.dpopGuard.Nonces != nil {
+			w.Header().Set(dpop.NonceHeader, s.dpopGuard.Nonces.Issue(s.Now()))
+		}
 		w.Header().Set("WWW-Authenticate", h)
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(be.Status)
@@ -70,21 +84,25 @@ func (s *Server) userInfo(r *http.Request) (map[string]any, error) {
 		return nil, &bearerError{Status: http.StatusBadRequest, Code: "invalid_request",
 			Description: "send one Authorization header"}
 	}
-	auth := r.Header.Get("Authorization")
-	if auth == "" {
+	if r.Header.Get("Authorization") == "" {
 		return nil, errNoBearer
 	}
-	scheme, tok, ok := strings.Cut(auth, " ")
-	tok = strings.TrimLeft(tok, " ") // RFC 6750 §2.1: "Bearer" 1*SP b64token
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+	scheme, tok, ok := dpop.Authorization(r.Header)
+	if !ok {
 		return nil, &bearerError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the Authorization header is malformed"}
 	}
 	ctx := r.Context()
 	cl, err := s.verifyAccessToken(ctx, tok)
 	if errors.Is(err, token.ErrInvalidAccess) {
+		if scheme == dpop.SchemeDPoP {
+			return nil, &bearerError{Status: errBadToken.Status, Code: errBadToken.Code, Description: errBadToken.Description, DPoP: true}
+		}
 		return nil, errBadToken
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkTokenProof(r, scheme, tok, &cl, s.url("/oauth2/userinfo")); err != nil {
 		return nil, err
 	}
 	// Only a user's token meant for Gatehouse itself (AS-DEL-06).
