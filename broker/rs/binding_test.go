@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -208,4 +209,40 @@ func TestMTLSBoundTokenNeedsItsCertificate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDPoPTokenFromTheTokenEndpoint: issue 15 "Tests prove that a stolen
+// bearer-bound token replayed without the key is refused" end to end — svc
+// gets a token at Gatehouse's real token endpoint with a DPoP proof (RFC 9449
+// §5), bound to its key (token_type DPoP, cnf.jkt); the API accepts it with a
+// proof of that key and refuses the same token replayed as Bearer or with a
+// thief's proof.
+func TestDPoPTokenFromTheTokenEndpoint(t *testing.T) {
+	e := newEnv(t)
+	key, thief := dpoptest.NewKey(t), dpoptest.NewKey(t)
+	tokenURL := e.srv.URL + "/oauth2/token"
+	req, _ := http.NewRequest("POST", tokenURL, strings.NewReader("grant_type=client_credentials&scope=read"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("svc", e.fx.Secrets["svc"])
+	req.Header.Set("DPoP", key.Proof(t, "POST", tokenURL, time.Now()))
+	res, err := e.srv.Client().Do(req)
+	brokertest.Must(t, err)
+	var out struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	brokertest.Must(t, json.NewDecoder(res.Body).Decode(&out))
+	res.Body.Close()
+	if res.StatusCode != 200 || out.TokenType != "DPoP" {
+		t.Fatalf("token endpoint: %d %+v", res.StatusCode, out)
+	}
+	at := out.AccessToken
+	now := e.clock.Now()
+	tok := e.call("GET", apiURL, "DPoP "+at, "DPoP", key.Proof(t, "GET", apiURL, now, dpoptest.WithAccessToken(at))).ok(t)
+	if tok.Confirmation == nil || tok.Confirmation.JKT != key.JKT || tok.Subject != "svc" {
+		t.Fatalf("token %+v", tok)
+	}
+	e.call("GET", apiURL, "Bearer "+at).refused(t, 401, "DPoP", "invalid_token")
+	e.call("GET", apiURL, "DPoP "+at, "DPoP", thief.Proof(t, "GET", apiURL, now, dpoptest.WithAccessToken(at))).
+		refused(t, 401, "DPoP", "invalid_dpop_proof")
 }
