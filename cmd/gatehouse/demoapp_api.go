@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -35,6 +36,7 @@ import (
 // process, like the app's client secret.
 type demoDPoP struct {
 	signer jose.Signer
+	nonce  atomic.Pointer[string] // Gatehouse's latest DPoP-Nonce (RFC 9449 §8), when it sends them
 }
 
 func newDemoDPoP() (*demoDPoP, error) {
@@ -58,6 +60,9 @@ func (d *demoDPoP) proof(method, target, accessToken string) (string, error) {
 		target = target[:i]
 	}
 	c := map[string]any{"jti": rand.Text(), "htm": method, "htu": target, "iat": time.Now().Unix()}
+	if n := d.nonce.Load(); n != nil {
+		c["nonce"] = *n
+	}
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
 		c["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
@@ -92,6 +97,33 @@ func (t dpopTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	} else if u := t.tokenURL.Load(); r.Method != http.MethodPost || u == nil || target != *u {
 		return http.DefaultTransport.RoundTrip(r)
 	}
+	res, err := t.send(r, target, ath)
+	// RFC 9449 §8, §9: with GATEHOUSE_DPOP_NONCE=required, the first answer is
+	// use_dpop_nonce with the nonce to put in the proof; keep it, try once more.
+	if err != nil || res.Header.Get("DPoP-Nonce") == "" {
+		return res, err
+	}
+	n := res.Header.Get("DPoP-Nonce")
+	t.key.nonce.Store(&n)
+	// Only that error is retried: another (invalid_grant for a code) sent
+	// again would be a second redemption (RFC 6749 §4.1.2).
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<16))
+	res.Body.Close()
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	useNonce := strings.Contains(res.Header.Get("WWW-Authenticate"), "use_dpop_nonce") ||
+		res.StatusCode == http.StatusBadRequest && bytes.Contains(body, []byte(`"use_dpop_nonce"`))
+	if !useNonce || r.Body != nil && r.GetBody == nil {
+		return res, nil
+	}
+	if r.GetBody != nil {
+		if r.Body, err = r.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	return t.send(r, target, ath)
+}
+
+func (t dpopTransport) send(r *http.Request, target, ath string) (*http.Response, error) {
 	p, err := t.key.proof(r.Method, target, ath)
 	if err != nil {
 		return nil, err

@@ -115,10 +115,18 @@ func TestDemoApp(t *testing.T) {
 // DPoP-bound access token (cnf.jkt, RFC 9449 §6.1) and the Demo Notes API,
 // through broker/rs, accepts it with the app's proof and refuses the same token
 // presented without one, showing the exact WWW-Authenticate; UserInfo still
-// works with the bound token (the app sends proofs there too).
+// works with the bound token (the app sends proofs there too). The same with
+// server nonces required (RFC 9449 §8): the app retries with Gatehouse's nonce.
 func TestDemoNotesAPIWithDPoP(t *testing.T) {
+	t.Run("nonces off", func(t *testing.T) { testDemoNotesAPIWithDPoP(t, nil) })
+	t.Run("nonces required", func(t *testing.T) {
+		testDemoNotesAPIWithDPoP(t, map[string]string{"GATEHOUSE_DPOP_NONCE": "required"})
+	})
+}
+
+func testDemoNotesAPIWithDPoP(t *testing.T, vars map[string]string) {
 	dir := filepath.Join(t.TempDir(), "demo-data")
-	env, out, _ := testEnv(nil)
+	env, out, _ := testEnv(vars)
 	_, stop := startDemo(t, env, dir)
 	defer stop()
 	m := regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/ +the demo app`).FindStringSubmatch(out.String())
