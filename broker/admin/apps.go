@@ -276,7 +276,7 @@ func appPageErr(err error) error {
 // appFields are the form values of c: never its secret.
 func appFields(c store.Client) templates.AdminAppFields {
 	return templates.AdminAppFields{ID: c.ID, Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, Public: c.Public, FirstParty: c.FirstParty,
-		RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
+		RequireDPoP: c.DPoPBoundAccessTokens, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 		GrantTypes: strings.Join(c.GrantTypes, " "), Scopes: strings.Join(c.Scopes, " "), DefaultAPI: c.DefaultAudience,
 		APIs: strings.Join(c.Audiences, " "), AuthMethod: c.TokenEndpointAuthMethod, JWKS: string(c.JWKS), JWKSURI: c.JWKSURI,
 		AccessTokenTTL: durationText(c.AccessTokenTTL), RefreshTokenTTL: durationText(c.RefreshTokenTTL),
@@ -290,6 +290,7 @@ func appFromForm(r *http.Request) (templates.AdminAppFields, store.Client, []str
 	val := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
 	f := templates.AdminAppFields{ID: val("id"), Name: val("name"), LogoURI: val("logo_uri"), ClientURI: val("client_uri"),
 		Public: r.PostFormValue("public") == "on", FirstParty: r.PostFormValue("first_party") == "on",
+		RequireDPoP:  r.PostFormValue("require_dpop") == "on",
 		RedirectURIs: val("redirect_uris"), PostLogoutRedirectURIs: val("post_logout_redirect_uris"),
 		GrantTypes: val("grant_types"), Scopes: val("scopes"), DefaultAPI: val("default_api"), APIs: val("apis"),
 		AuthMethod: val("token_endpoint_auth_method"), JWKS: val("jwks"), JWKSURI: val("jwks_uri"),
@@ -297,7 +298,8 @@ func appFromForm(r *http.Request) (templates.AdminAppFields, store.Client, []str
 		ResourceServerFor: val("resource_server_for"), ExchangeTokenTypes: val("exchange_token_types"),
 		ExchangeProviders: val("exchange_providers")}
 	c := store.Client{ID: f.ID, Name: f.Name, LogoURI: f.LogoURI, ClientURI: f.ClientURI, Public: f.Public, FirstParty: f.FirstParty,
-		RedirectURIs: strings.Fields(f.RedirectURIs), PostLogoutRedirectURIs: strings.Fields(f.PostLogoutRedirectURIs),
+		DPoPBoundAccessTokens: f.RequireDPoP,
+		RedirectURIs:          strings.Fields(f.RedirectURIs), PostLogoutRedirectURIs: strings.Fields(f.PostLogoutRedirectURIs),
 		GrantTypes: strings.Fields(f.GrantTypes), Scopes: strings.Fields(f.Scopes), DefaultAudience: f.DefaultAPI,
 		Audiences: strings.Fields(f.APIs), TokenEndpointAuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI,
 		IDTokenSignedResponseAlg: f.IDTokenAlg, ResourceServerFor: strings.Fields(f.ResourceServerFor),
@@ -332,6 +334,7 @@ func appChanges(stored, yours templates.AdminAppFields) []templates.AdminAppChan
 	add("Logo URI", stored.LogoURI, yours.LogoURI)
 	add("Home page", stored.ClientURI, yours.ClientURI)
 	add("First-party", yes(stored.FirstParty), yes(yours.FirstParty))
+	add("Require DPoP", yes(stored.RequireDPoP), yes(yours.RequireDPoP))
 	add("Redirect URIs", stored.RedirectURIs, yours.RedirectURIs)
 	add("Post-logout redirect URIs", stored.PostLogoutRedirectURIs, yours.PostLogoutRedirectURIs)
 	add("Grant types", stored.GrantTypes, yours.GrantTypes)

@@ -42,6 +42,9 @@ type ClientJSON struct {
 	ResourceServerFor        []string        `json:"resource_server_for"`
 	ExchangeTokenTypes       []string        `json:"exchange_token_types"`
 	ExchangeProviders        []string        `json:"exchange_providers"`
+	// DPoPBoundAccessTokens requires a DPoP proof on every token request (RFC
+	// 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
 	// ClientSecretSet says whether the app authenticates with a secret, which
 	// is never shown again (ADM-12).
 	ClientSecretSet bool `json:"client_secret_set"`
@@ -84,6 +87,7 @@ type ClientInput struct {
 	ResourceServerFor        []string        `json:"resource_server_for,omitempty"`
 	ExchangeTokenTypes       []string        `json:"exchange_token_types,omitempty"`
 	ExchangeProviders        []string        `json:"exchange_providers,omitempty"`
+	DPoPBoundAccessTokens    bool            `json:"dpop_bound_access_tokens,omitempty"`
 	// Version is required by PUT: the version the change was made from.
 	Version int64 `json:"version,omitempty"`
 }
@@ -100,7 +104,7 @@ func toClientJSON(c store.Client) ClientJSON {
 		AccessTokenTTL: durationText(c.AccessTokenTTL), RefreshTokenTTL: durationText(c.RefreshTokenTTL),
 		IDTokenSignedResponseAlg: c.IDTokenAlg(), ResourceServerFor: nonNil(c.ResourceServerFor),
 		ExchangeTokenTypes: nonNil(c.ExchangeTokenTypes), ExchangeProviders: nonNil(c.ExchangeProviders),
-		ClientSecretSet: len(c.SecretHash) > 0, Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens, ClientSecretSet: len(c.SecretHash) > 0, Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 // toClient makes the stored form of in over cur (the stored app for PUT, the
@@ -110,7 +114,8 @@ func (in ClientInput) toClient(cur store.Client) (store.Client, []string) {
 		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes,
 		Scopes: in.Scopes, DefaultAudience: in.DefaultAPI, Audiences: in.APIs, TokenEndpointAuthMethod: in.TokenEndpointAuthMethod,
 		JWKSURI: in.JWKSURI, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, ResourceServerFor: in.ResourceServerFor,
-		ExchangeTokenTypes: in.ExchangeTokenTypes, ExchangeProviders: in.ExchangeProviders, Version: in.Version}
+		ExchangeTokenTypes: in.ExchangeTokenTypes, ExchangeProviders: in.ExchangeProviders,
+		DPoPBoundAccessTokens: in.DPoPBoundAccessTokens, Version: in.Version}
 	var problems []string
 	if in.Public != nil {
 		if cur.ID != "" && *in.Public != cur.Public {

@@ -49,7 +49,13 @@ func (s *Server) bindDPoP(w http.ResponseWriter, r *http.Request, c *store.Clien
 	case err != nil:
 		return nil, err
 	}
-	return r.WithContext(token.WithConfirmation(r.Context(), &token.Confirmation{JKT: p.JKT})), nil
+	// Keep a binding another mechanism put there (a client certificate's
+	// x5t#S256, RFC 8705 §3): a token may be bound both ways.
+	cnf := token.Confirmation{JKT: p.JKT}
+	if prior := token.ConfirmationFrom(r.Context()); prior != nil {
+		cnf.X5TS256 = prior.X5TS256
+	}
+	return r.WithContext(token.WithConfirmation(r.Context(), &cnf)), nil
 }
 
 // dpopJKT is the thumbprint of the key the token request proved (bindDPoP);

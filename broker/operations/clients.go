@@ -184,6 +184,7 @@ func clientChanges(old, cur store.Client) map[string]any {
 	add("client_uri", old.ClientURI, cur.ClientURI)
 	add("public", old.Public, cur.Public)
 	add("first_party", old.FirstParty, cur.FirstParty)
+	add("dpop_bound_access_tokens", old.DPoPBoundAccessTokens, cur.DPoPBoundAccessTokens)
 	add("redirect_uris", old.RedirectURIs, cur.RedirectURIs)
 	add("post_logout_redirect_uris", old.PostLogoutRedirectURIs, cur.PostLogoutRedirectURIs)
 	add("grant_types", old.GrantTypes, cur.GrantTypes)

@@ -44,7 +44,7 @@ func (l *listFlag) Set(v string) error {
 // clientFlags are the settable fields of a client, shared by create and update.
 type clientFlags struct {
 	id, name, logo, defaultAPI, authMethod, jwksFile, jwksURI, idTokenAlg *string
-	public, firstParty                                                    *bool
+	public, firstParty, dpop                                              *bool
 	accessTTL, refreshTTL                                                 *time.Duration
 	redirects, postLogout, grants, scopes, apis, rsFor                    *listFlag
 	addScopes, removeScopes                                               *listFlag
@@ -64,6 +64,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf.idTokenAlg = fs.String("id-token-alg", "", "ID token signing algorithm (id_token_signed_response_alg): RS256 (default), ES256 or EdDSA")
 	cf.public = fs.Bool("public", false, "public client (native or browser app): no secret, PKCE only")
 	cf.firstParty = fs.Bool("first-party", false, "first-party client: may skip the consent page")
+	cf.dpop = fs.Bool("require-dpop", false, "every token request must carry a DPoP proof (RFC 9449 dpop_bound_access_tokens)")
 	cf.accessTTL = fs.Duration("client-access-token-ttl", 0, "access-token lifetime, at most the server's (0: server default)")
 	cf.refreshTTL = fs.Duration("client-refresh-token-ttl", 0, "refresh-token lifetime (0: server default)")
 	fs.Var(cf.redirects, "redirect-uri", "redirect URI (repeatable; exact match; public clients: loopback IPs any port)")
@@ -109,6 +110,8 @@ func (cf *clientFlags) apply(fs *flag.FlagSet, c *store.Client) error {
 			c.Public = *cf.public
 		case "first-party":
 			c.FirstParty = *cf.firstParty
+		case "require-dpop":
+			c.DPoPBoundAccessTokens = *cf.dpop
 		case "client-access-token-ttl":
 			c.AccessTokenTTL = *cf.accessTTL
 		case "client-refresh-token-ttl":
@@ -363,6 +366,9 @@ func printClientWithSecret(w io.Writer, asJSON bool, c store.Client, secret stri
 		c.Name, c.Public, c.TokenEndpointAuthMethod, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "),
 		strings.Join(c.RedirectURIs, " "), c.DefaultAudience, strings.Join(c.Audiences, " "), c.IDTokenAlg(), strings.Join(c.ResourceServerFor, " "),
 		strings.Join(c.ExchangeTokenTypes, " "), strings.Join(c.ExchangeProviders, " "))
+	if c.DPoPBoundAccessTokens {
+		fmt.Fprintf(w, "require DPoP: yes\n")
+	}
 	return nil
 }
 

@@ -127,3 +127,32 @@ func TestClientsExchange(t *testing.T) {
 		t.Errorf("update clearing exchange: %v\n%s", err, out)
 	}
 }
+
+// TestClientsRequireDPoP: --require-dpop sets dpop_bound_access_tokens (RFC 9449
+// §5.2), which clients show prints (text and JSON); update can turn it off.
+func TestClientsRequireDPoP(t *testing.T) {
+	vars := baseVars(t)
+	if out, err := runCommand(t, vars, "migrate", "up"); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if out, err := runCommand(t, vars, "apis", "create", "--audience", "https://api1.test", "--name", "API", "--scope", "read"); err != nil {
+		t.Fatalf("apis create: %v\n%s", err, out)
+	}
+	out, err := runCommand(t, vars, "clients", "create", "--id", "cli", "--grant-type", "client_credentials",
+		"--default-api", "https://api1.test", "--require-dpop", "--json")
+	var c struct {
+		DPoP bool `json:"dpop_bound_access_tokens"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &c) != nil || !c.DPoP {
+		t.Fatalf("create --require-dpop: %v\n%s", err, out)
+	}
+	if out, err := runCommand(t, vars, "clients", "show", "cli"); err != nil || !strings.Contains(out, "require DPoP: yes\n") {
+		t.Fatalf("show: %v\n%s", err, out)
+	}
+	if out, err := runCommand(t, vars, "clients", "update", "cli", "--require-dpop=false"); err != nil {
+		t.Fatalf("update: %v\n%s", err, out)
+	}
+	if out, err := runCommand(t, vars, "clients", "show", "cli"); err != nil || strings.Contains(out, "require DPoP") {
+		t.Fatalf("show after update: %v\n%s", err, out)
+	}
+}

@@ -102,7 +102,15 @@ func Must(t testing.TB, err error) {
 // Post sends a form to an OAuth endpoint; auth is "basic:<client>" (with its secret)
 // or "" (the form carries whatever credentials the test wants).
 func (fx *OAuthFixture) Post(path, auth string, v url.Values) *http.Response {
+	return fx.PostWith(path, auth, v, nil)
+}
+
+// PostWith is Post with extra request headers (a DPoP proof, RFC 9449 §4.1).
+func (fx *OAuthFixture) PostWith(path, auth string, v url.Values, h http.Header) *http.Response {
 	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(v.Encode()))
+	for k, vs := range h {
+		r.Header[k] = vs
+	}
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if id, ok := strings.CutPrefix(auth, "basic:"); ok {
 		r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(fx.Secrets[id]))
@@ -120,7 +128,13 @@ type Result struct {
 
 func (fx *OAuthFixture) Call(t *testing.T, path, auth string, v url.Values) Result {
 	t.Helper()
-	res := fx.Post(path, auth, v)
+	return fx.CallWith(t, path, auth, v, nil)
+}
+
+// CallWith is Call with extra request headers.
+func (fx *OAuthFixture) CallWith(t *testing.T, path, auth string, v url.Values, h http.Header) Result {
+	t.Helper()
+	res := fx.PostWith(path, auth, v, h)
 	raw := Body(t, res)
 	out := Result{Status: res.StatusCode, Header: res.Header, Raw: raw}
 	if err := json.Unmarshal([]byte(raw), &out.Body); err != nil {
@@ -165,6 +179,7 @@ type CodeOpts struct {
 	Scopes           []string
 	ExpiresIn        time.Duration
 	Challenge        string // default: S256 of the returned verifier
+	DPoPJKT          string // the authorization request's dpop_jkt (RFC 9449 §10)
 }
 
 // NewCode stores an authorization code and returns it with its PKCE verifier.
@@ -188,7 +203,7 @@ func (fx *OAuthFixture) NewCode(t testing.TB, o CodeOpts) (code, verifier, grant
 		CodeHash: hash, GrantID: grantID, ClientID: o.Client, UserID: "alice", SessionID: "sess-1",
 		RedirectURI: o.Redirect, Scopes: o.Scopes, Audience: RS1, CodeChallenge: o.Challenge, Nonce: "n-123",
 		AuthTime: now.Add(-time.Minute), ACR: "urn:gatehouse:loa:1", AMR: []string{"pwd"},
-		CreatedAt: now, ExpiresAt: now.Add(o.ExpiresIn),
+		DPoPJKT: o.DPoPJKT, CreatedAt: now, ExpiresAt: now.Add(o.ExpiresIn),
 	}))
 	fx.Issued = append(fx.Issued, code, verifier)
 	return code, verifier, grantID
