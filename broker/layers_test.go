@@ -61,7 +61,8 @@ func TestLayersRulesCatchViolations(t *testing.T) {
 		"broker/signin":         {modulePath + "/broker/web", modulePath + "/providers"},
 		"broker/web":            {modulePath + "/broker/audit", modulePath + "/templates", "net/http"},
 		"broker/store/sqlstore": {"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx/v5/stdlib"},
-		"cmd/gatehouse":         {modulePath + "/broker"},
+		"cmd/gatehouse":         {modulePath + "/broker", modulePath + "/broker/rs"},
+		"broker/rs":             {"net/http", "github.com/go-jose/go-jose/v4", modulePath + "/broker/dpop", modulePath + "/broker/mtls"},
 	}
 	if v := layerViolations(ok); len(v) != 0 {
 		t.Fatalf("a well-layered tree was refused: %q", v)
@@ -78,6 +79,10 @@ func TestLayersRulesCatchViolations(t *testing.T) {
 		{"capability imports broker", "broker/signin", modulePath + "/broker"},
 		{"SQL outside the store", "broker/web", "database/sql"},
 		{"a driver outside the store", "cmd/gatehouse", "github.com/jackc/pgx/v5/stdlib"},
+		{"the wiring imports rs", "broker", modulePath + "/broker/rs"},
+		{"a capability imports rs", "broker/oauth", modulePath + "/broker/rs"},
+		{"rs imports the token package", "broker/rs", modulePath + "/broker/token"},
+		{"rs imports a library", "broker/rs", "github.com/coreos/go-oidc/v3/oidc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pkgs := map[string][]string{}
@@ -106,6 +111,10 @@ func layerViolations(pkgs map[string][]string) []string {
 		for _, imp := range pkgs[dir] {
 			rel, inModule := strings.CutPrefix(imp, modulePath+"/")
 			switch {
+			case dir == "broker/rs" && !rsMayImport(imp):
+				out = append(out, dir+" imports "+imp+": the resource-server library imports only the standard library, go-jose, broker/dpop and broker/mtls")
+			case rel == "broker/rs" && inModule && (dir == "broker" || strings.HasPrefix(dir, "broker/")):
+				out = append(out, dir+" imports broker/rs: the resource-server library is for the APIs behind Gatehouse, never the server")
 			case isSQL(imp) && dir != "broker/store" && !strings.HasPrefix(dir, "broker/store/"):
 				out = append(out, dir+" imports "+imp+": only broker/store speaks SQL")
 			case !inModule || !strings.HasPrefix(dir, "broker/"):
@@ -132,6 +141,16 @@ func capabilityOf(dir string) string {
 		}
 	}
 	return ""
+}
+
+// rsMayImport: broker/rs is imported by third-party APIs, so it depends on
+// nothing of the server: the standard library, go-jose, and the two protocol
+// packages it shares with the server (DPoP proofs, client certificates).
+func rsMayImport(imp string) bool {
+	first, _, _ := strings.Cut(imp, "/")
+	return !strings.Contains(first, ".") || imp == "github.com/go-jose/go-jose/v4" ||
+		strings.HasPrefix(imp, "github.com/go-jose/go-jose/v4/") ||
+		imp == modulePath+"/broker/dpop" || imp == modulePath+"/broker/mtls"
 }
 
 func isSQL(imp string) bool {

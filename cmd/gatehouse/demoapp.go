@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -67,6 +68,12 @@ type demoApp struct {
 	// sessions are the tokens each browser got, by the demo-app-session
 	// cookie, kept server-side as an app keeps them (never in the page).
 	sessions map[string]*demoSession
+
+	// dpop is the app's DPoP key pair (demoapp_api.go); tokenURL is Gatehouse's
+	// token endpoint once discovered, where its transport adds proofs.
+	dpop     *demoDPoP
+	tokenURL atomic.Pointer[string]
+	notes    *demoNotesAPI
 }
 
 // demoSession is what one browser's sign-in got. It is never changed once
@@ -91,7 +98,12 @@ func startDemoApp(ctx context.Context, ops *operations.Service, addr, issuer str
 	if err != nil {
 		return nil, err
 	}
-	a := &demoApp{issuer: issuer, url: "http://" + ln.Addr().String(), people: people, sessions: map[string]*demoSession{}}
+	a := &demoApp{issuer: issuer, url: "http://" + ln.Addr().String(), people: people, sessions: map[string]*demoSession{},
+		notes: &demoNotesAPI{issuer: issuer}}
+	if a.dpop, err = newDemoDPoP(); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	if a.secret, err = registerDemo(ctx, ops, a.url); err != nil {
 		ln.Close()
 		return nil, err
@@ -102,6 +114,8 @@ func startDemoApp(ctx context.Context, ops *operations.Service, addr, issuer str
 	mux.HandleFunc("GET /callback", a.handleCallback)
 	mux.HandleFunc("POST /introspect", a.handleIntrospect)
 	mux.HandleFunc("POST /refresh", a.handleRefresh)
+	mux.HandleFunc("POST /call-api", a.handleCallAPI)
+	mux.Handle("GET /api/notes", a.notes)
 	mux.Handle("GET /static/", demoStatic)
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go a.srv.Serve(ln)
@@ -135,6 +149,8 @@ func (a *demoApp) config(ctx context.Context) (*oidc.Provider, oauth2.Config, er
 			return nil, oauth2.Config{}, err
 		}
 		a.provider = p
+		tokenURL := p.Endpoint().TokenURL
+		a.tokenURL.Store(&tokenURL)
 	}
 	ep := a.provider.Endpoint()
 	// The app is registered for client_secret_basic. Auto-detection would try
@@ -168,6 +184,7 @@ type demoView struct {
 	Introspection *demoIntrospection
 	Refreshed     *time.Time
 	Refused       string
+	APICalls      []demoAPICall
 }
 
 // handleLogin starts code + PKCE with state and nonce kept in a cookie.
@@ -206,6 +223,7 @@ func (a *demoApp) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		parts = strings.Split(c.Value, ".")
 	}
+	ctx = a.dpopContext(ctx)
 	q := r.URL.Query()
 	switch {
 	case len(parts) != 3 || q.Get("state") != parts[0]:
@@ -398,6 +416,7 @@ func (a *demoApp) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusBadGateway, a.unreachable())
 		return
 	}
+	ctx = a.dpopContext(ctx)
 	if sess.token.RefreshToken == "" {
 		v := a.view(ctx, sess)
 		v.Refused = "Gatehouse gave this sign-in no refresh token, so there is nothing to refresh with."

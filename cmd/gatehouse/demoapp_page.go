@@ -185,7 +185,20 @@ amr <code data-testid="demo-amr">{{or .AMR "(none)"}}</code>. After a step-up wi
 <div class="actions">
 <form class="inline" method="post" action="/introspect"><button type="submit" data-testid="demo-introspect">Introspect the access token</button></form>
 <form class="inline" method="post" action="/refresh"><button type="submit" class="secondary" data-testid="demo-refresh">Refresh the tokens</button></form>
+<form class="inline" method="post" action="/call-api"><button type="submit" class="secondary" data-testid="demo-call-api">Call the Demo Notes API</button></form>
 </div>
+{{with .APICalls}}<section aria-labelledby="api-title" data-testid="demo-api-calls">
+<h2 id="api-title">The Demo Notes API</h2>
+<p>The app's own API (<code>GET /api/notes</code>, audience <code>https://api.demo.example</code>) checks the access token with
+Gatehouse's verifier library, <code>broker/rs</code>. The token is bound to the app's key (<code>cnf.jkt</code>, RFC 9449 DPoP):
+whoever copies it cannot use it without the key.</p>
+{{range .}}<div data-testid="demo-api-call">
+<h3>{{.Title}}</h3>
+<p>{{.Authorization}}: <strong data-testid="demo-api-status">HTTP {{.Status}}</strong></p>
+{{range .WWWAuthenticate}}<pre data-testid="demo-api-challenge">WWW-Authenticate: {{.}}</pre>{{end}}
+{{if .Body}}<pre data-testid="demo-api-body">{{.Body}}</pre>{{end}}
+</div>{{end}}
+</section>{{end}}
 {{with .Introspection}}<section aria-labelledby="introspection-title" data-testid="demo-introspection">
 <h2 id="introspection-title">Introspection</h2>
 {{if .Active}}<p class="notice" data-testid="demo-introspection-summary">Active: Gatehouse accepts this access token.</p>

@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -21,12 +23,27 @@ var hiddenField = regexp.MustCompile(`name="([a-z_]+)" value="([^"]*)"`)
 // at the app, whose page it returns.
 func demoSignIn(t *testing.T, appURL, email string, user string) string {
 	t.Helper()
-	return demoBrowse(t, appURL+"/login", email, user)
+	_, page := demoSignInClient(t, appURL, email, user)
+	return page
+}
+
+// demoSignInClient is demoSignIn that also returns the browser, to go on
+// pressing the page's buttons.
+func demoSignInClient(t *testing.T, appURL, email string, user string) (*http.Client, string) {
+	t.Helper()
+	return demoBrowseClient(t, appURL+"/login", email, user)
 }
 
 // demoBrowse is demoSignIn from start, which answers the device pages too
 // (RFC 8628: the code the page was opened with, then Allow).
 func demoBrowse(t *testing.T, start, email string, user string) string {
+	t.Helper()
+	_, page := demoBrowseClient(t, start, email, user)
+	return page
+}
+
+// demoBrowseClient is demoBrowse that also returns the browser.
+func demoBrowseClient(t *testing.T, start, email string, user string) (*http.Client, string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -69,7 +86,7 @@ func demoBrowse(t *testing.T, start, email string, user string) string {
 			action = "/device/confirm"
 			fields.Set("decision", "approve")
 		default:
-			return page
+			return c, page
 		}
 		target, _ := res.Request.URL.Parse(action)
 		req, _ := http.NewRequest(http.MethodPost, target.String(), strings.NewReader(fields.Encode()))
@@ -80,7 +97,7 @@ func demoBrowse(t *testing.T, start, email string, user string) string {
 		}
 	}
 	t.Fatal("too many hops")
-	return ""
+	return nil, ""
 }
 
 // TestDemoApp: the demo registers its API and app (again on restart, without
@@ -126,5 +143,98 @@ func TestDemoApp(t *testing.T) {
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDemoNotesAPIWithDPoP: issue 15 "Done when" — the demo app gets a
+// DPoP-bound access token (cnf.jkt, RFC 9449 §6.1) and the Demo Notes API,
+// through broker/rs, accepts it with the app's proof and refuses the same token
+// presented without one, showing the exact WWW-Authenticate; UserInfo still
+// works with the bound token (the app sends proofs there too).
+func TestDemoNotesAPIWithDPoP(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo-data")
+	env, out, _ := testEnv(nil)
+	_, stop := startDemo(t, env, dir)
+	defer stop()
+	m := regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/ +the demo app`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("banner does not name the demo app:\n%s", out)
+	}
+	c, page := demoSignInClient(t, m[1], "alice@oidc.example", "0")
+	if !strings.Contains(page, "<dt><code>cnf</code></dt>") || !strings.Contains(page, `data-testid="demo-userinfo"><dl class="facts claims"><dt>`) {
+		t.Fatalf("the access token is not DPoP-bound, or UserInfo failed:\n%s", page)
+	}
+	req, _ := http.NewRequest(http.MethodPost, m[1]+"/call-api", nil)
+	req.Header.Set("Origin", m[1])
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	page = html.UnescapeString(string(b))
+	calls := strings.Split(page, `data-testid="demo-api-call"`)
+	if len(calls) != 3 {
+		t.Fatalf("want two API calls on the page:\n%s", page)
+	}
+	if !strings.Contains(calls[1], "DPoP scheme with a DPoP proof") || !strings.Contains(calls[1], "HTTP 200") ||
+		!strings.Contains(calls[1], `"owner":"`) || !strings.Contains(calls[1], `"bound_to_key":"`) {
+		t.Errorf("the call with the proof:\n%s", calls[1])
+	}
+	if !strings.Contains(calls[2], "Bearer scheme, no proof") || !strings.Contains(calls[2], "HTTP 401") ||
+		!strings.Contains(calls[2], `WWW-Authenticate: DPoP error="invalid_token"`) || strings.Contains(calls[2], `"owner"`) {
+		t.Errorf("the call without the proof:\n%s", calls[2])
+	}
+}
+
+// TestDemoDPoPTransportNonce: RFC 9449 §8 — the demo app's DPoP client, told
+// use_dpop_nonce with a DPoP-Nonce, sends the request once more with the
+// nonce in a fresh proof; any other error that carries a nonce is not sent
+// again (a code would be redeemed twice).
+func TestDemoDPoPTransportNonce(t *testing.T) {
+	var calls []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		p := jwtPayload(r.Header.Get("DPoP"))
+		n, _ := p["nonce"].(string)
+		calls = append(calls, r.URL.Path+" "+string(b)+" nonce="+n)
+		w.Header().Set("DPoP-Nonce", "n1")
+		switch {
+		case r.URL.Path == "/token" && n != "n1":
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":"use_dpop_nonce"}`)
+		case r.URL.Path == "/token":
+			io.WriteString(w, `{"access_token":"x"}`)
+		default:
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":"invalid_grant"}`)
+		}
+	}))
+	defer srv.Close()
+	key, err := newDemoDPoP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tokenURL atomic.Pointer[string]
+	tu := srv.URL + "/token"
+	tokenURL.Store(&tu)
+	c := &http.Client{Transport: dpopTransport{key: key, tokenURL: &tokenURL}}
+	res, err := c.Post(tu, "application/x-www-form-urlencoded", strings.NewReader("code=c1"))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("%v %v", res, err)
+	}
+	res.Body.Close()
+	// Another endpoint's error with a nonce: not retried.
+	tu2 := srv.URL + "/other"
+	tokenURL.Store(&tu2)
+	key.nonce.Store(nil)
+	res, err = c.Post(tu2, "application/x-www-form-urlencoded", strings.NewReader("code=c2"))
+	if err != nil || res.StatusCode != 400 {
+		t.Fatalf("%v %v", res, err)
+	}
+	res.Body.Close()
+	want := []string{"/token code=c1 nonce=", "/token code=c1 nonce=n1", "/other code=c2 nonce="}
+	if strings.Join(calls, "|") != strings.Join(want, "|") {
+		t.Fatalf("calls %q, want %q", calls, want)
 	}
 }
