@@ -337,7 +337,7 @@ func (s *Server) SignInDemands(returnTo string) (web.SignInDemands, bool) {
 		return web.SignInDemands{}, false
 	}
 	return web.SignInDemands{ForceLogin: p.ForceLogin, Fresh: p.Fresh, SelectAccount: p.SelectAccount,
-		ACRValues: p.Req.acrPreference(), ACRRequired: p.Req.ACRRequired}, true
+		ACRValues: p.Req.acrPreference(), ACRRequired: p.Req.ACRRequired, UILocales: p.Req.UILocales}, true
 }
 
 // RefuseUnmet refuses a verified sign-in that did not meet what the client asked

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // discoveryDocument is the metadata served at both /.well-known/openid-configuration
@@ -54,6 +55,8 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 		"claims_parameter_supported":      false,
 		"request_parameter_supported":     false,
 		"request_uri_parameter_supported": false,
+		// The languages of the pages ui_locales can choose (OIDC Discovery §3).
+		"ui_locales_supported": uiLocales(),
 	})
 }
 
@@ -173,4 +176,12 @@ func publicJSON(w http.ResponseWriter) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "public, max-age=300")
 	h.Set("Access-Control-Allow-Origin", "*")
+}
+
+func uiLocales() []string {
+	var out []string
+	for _, t := range templates.Locales() {
+		out = append(out, t.String())
+	}
+	return out
 }

@@ -16,7 +16,10 @@ type UserError struct {
 	Status  int
 	Title   string
 	Message string
-	Next    string // what the person can do now
+	// MessageArgs fill Message's %s; the page translates Message as a whole
+	// (templates/locales), so a name goes here, never into Message.
+	MessageArgs []any
+	Next        string // what the person can do now
 	// RetryAfter, in seconds, is sent as Retry-After (429, 503).
 	RetryAfter int
 	Err        error
@@ -90,8 +93,9 @@ func (c *Core) RenderError(w http.ResponseWriter, r *http.Request, err error) {
 	templates.Error(templates.ErrorView{
 		Page:      templates.Page{Title: ue.Title},
 		Status:    ue.Status,
-		Message:   ue.Message,
-		Next:      ue.Next,
+		Message:     ue.Message,
+		MessageArgs: ue.MessageArgs,
+		Next:        ue.Next,
 		RequestID: ri.ID,
 	}).Render(pageContext(r), w)
 }
