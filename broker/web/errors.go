@@ -91,12 +91,12 @@ func (c *Core) RenderError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	w.WriteHeader(ue.Status)
 	templates.Error(templates.ErrorView{
-		Page:      templates.Page{Title: ue.Title},
-		Status:    ue.Status,
+		Page:        templates.Page{Title: ue.Title},
+		Status:      ue.Status,
 		Message:     ue.Message,
 		MessageArgs: ue.MessageArgs,
 		Next:        ue.Next,
-		RequestID: ri.ID,
+		RequestID:   ri.ID,
 	}).Render(pageContext(r), w)
 }
 
