@@ -52,18 +52,31 @@ func TestCatalogues(t *testing.T) {
 				t.Errorf("%s %q has no other form", tag, k)
 			}
 			for f, s := range forms {
-				if want, got := verbs(k), verbs(s); !slices.Equal(want, got) && !strings.Contains(k, "%[") {
-					t.Errorf("%s %q (%s): verbs %q, want %q", tag, k, f, got, want)
+				// A translation uses every argument of its key, in any order.
+				if want, got := verbs(k), verbs(s); !slices.Equal(want, got) {
+					t.Errorf("%s %q (%s): uses arguments %v, want %v", tag, k, f, got, want)
 				}
 			}
 		}
 	}
 }
 
-var verbRE = regexp.MustCompile(`%(\[\d+\])?[sd]`)
+var verbRE = regexp.MustCompile(`%(?:\[(\d+)\])?[sd]`)
 
-func verbs(s string) []string {
-	v := verbRE.FindAllString(s, -1)
+// verbs are the arguments s uses, by number, as fmt counts them: "%s %s" and
+// "%[2]s %[1]s" both use 1 and 2.
+func verbs(s string) []int {
+	var v []int
+	next := 1
+	for _, m := range verbRE.FindAllStringSubmatch(s, -1) {
+		if m[1] != "" {
+			next, _ = strconv.Atoi(m[1])
+		}
+		if !slices.Contains(v, next) {
+			v = append(v, next)
+		}
+		next++
+	}
 	slices.Sort(v)
 	return v
 }
@@ -130,8 +143,9 @@ func TestCataloguesHaveNoDeadStrings(t *testing.T) {
 }
 
 // TestErrorPagesInCatalogues: every title, message and next step of a
-// web.UserError written in the broker, and every page title outside the admin
-// console, is a message of every catalogue: error pages show them translated.
+// web.UserError written in the broker, every page title outside the admin
+// console, and every sentence the broker composes with templates.M, is a
+// message of every catalogue: pages show them translated.
 func TestErrorPagesInCatalogues(t *testing.T) {
 	fset := token.NewFileSet()
 	checked := 0
@@ -143,7 +157,33 @@ func TestErrorPagesInCatalogues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		want := func(what string, lit *ast.BasicLit) {
+			s, _ := strconv.Unquote(lit.Value)
+			checked++
+			for _, tag := range Locales() {
+				if !known[tag][s] {
+					t.Errorf("%s: %s %q is not in the %s catalogue", fset.Position(lit.Pos()), what, s, tag)
+				}
+			}
+		}
 		ast.Inspect(file, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok && len(call.Args) > 0 {
+				lit, ok := call.Args[0].(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					return true
+				}
+				switch fn := call.Fun.(type) {
+				case *ast.SelectorExpr:
+					if x, ok := fn.X.(*ast.Ident); ok && x.Name == "templates" && fn.Sel.Name == "M" {
+						want("templates.M", lit)
+					}
+				case *ast.Ident:
+					if fn.Name == "page" && strings.Contains(f, "/delegation/") {
+						want("page title", lit)
+					}
+				}
+				return true
+			}
 			cl, ok := n.(*ast.CompositeLit)
 			if !ok {
 				return true
@@ -169,13 +209,7 @@ func TestErrorPagesInCatalogues(t *testing.T) {
 				if name == nil || !ok || lit.Kind != token.STRING || !slices.Contains([]string{"Title", "Message", "Next"}, name.Name) {
 					continue
 				}
-				s, _ := strconv.Unquote(lit.Value)
-				checked++
-				for _, tag := range Locales() {
-					if !known[tag][s] {
-						t.Errorf("%s: %s %q is not in the %s catalogue", fset.Position(lit.Pos()), name.Name, s, tag)
-					}
-				}
+				want(name.Name, lit)
 			}
 			return true
 		})
@@ -330,7 +364,81 @@ func pagesForI18n() map[string]templ.Component {
 		"account-revoke":      AccountConfirm(AccountConfirmView{Page: p("Revoke access?"), App: "Nodiadau", Field: "client", Value: "nodiadau"}),
 		"account-end-current": AccountConfirm(AccountConfirmView{Page: p("End this session?"), Browser: "Firefox", OS: "Linux", IP: "192.0.2.7", Current: true}),
 		"account-end-other":   AccountConfirm(AccountConfirmView{Page: p("End this session?"), Browser: "Firefox", OS: "Linux", IP: "192.0.2.7"}),
+		"delegations":         Delegations(delegationsView(now)),
+		"delegations-empty":   Delegations(DelegationsView{Page: p("Delegated access")}),
+		"delegation-revoke": DelegationConfirm(DelegationConfirmView{Page: p("Revoke access"), Question: M("Revoke %s's access to %s?", "Dr Lewis", "Cynlluniau"),
+			Consequence: M("%s will no longer be able to %s in %s for you, and the tokens they got with it stop working at once. Anything they passed it on to ends too.",
+				"Dr Lewis", List{"darllen", "newid"}, "Cynlluniau"), Button: M("Revoke %s's access to %s", "Dr Lewis", "Cynlluniau"), TestID: "confirm-revoke"}),
+		"delegation-decline": DelegationConfirm(DelegationConfirmView{Page: p("Decline access"), Question: M("Decline %s's access to %s?", "Dr Lewis", "Cynlluniau"),
+			Consequence: M("You will no longer be able to act for %[1]s in %[2]s, and the tokens you got with it stop working at once. Only %[1]s can give it to you again.",
+				"Dr Lewis", "Cynlluniau"), Button: M("Decline %s's access to %s", "Dr Lewis", "Cynlluniau"), TestID: "confirm-decline"}),
+		"delegation-activity": DelegationActivity(activityView(now)),
+		"delegation-activity-empty": DelegationActivity(DelegationActivityView{Page: p("Activity"),
+			Heading: M("What %s did with your access to %s", "Dr Lewis", "Cynlluniau")}),
+		"give-nothing": GiveAccess(GiveAccessView{Page: p("Give access"), Nothing: true}),
+		"give-apis": GiveAccess(GiveAccessView{Page: p("Give access"), APIs: []DelegationAPIChoice{{Audience: "https://c.example", Name: "Cynlluniau", URL: "/g"},
+			{Audience: "https://n.example", Name: "Nodiadau", URL: "/h"}}}),
+		"give-form":    GiveAccess(giveView(now, false)),
+		"give-pass-on": GiveAccess(giveView(now, true)),
+		"give-review": GiveReview(GiveReviewView{Page: p("Check before you give access"), Who: "Dr Lewis", APIName: "Cynlluniau", Scopes: []string{"Darllen"},
+			Until: Moment{At: now.Add(24 * time.Hour), Now: now}, Note: "Shifft nos", MayPassOn: true,
+			Summary: M("%s will be able to %s in %s until %s. You can take this back at any time.", "Dr Lewis", List{"darllen"}, "Cynlluniau", Moment{At: now.Add(24 * time.Hour), Now: now})}),
+		"give-review-no-pass-on": GiveReview(GiveReviewView{Page: p("Check before you give access"), Who: "Dr Lewis", APIName: "Cynlluniau",
+			Until: Moment{At: now.AddDate(1, 0, 0), Now: now}, Summary: M("%s will be able to %s in %s until %s. You can take this back at any time.", "Dr Lewis", List{"a", "b", "c"}, "Cynlluniau", Moment{At: now, Now: now})}),
 	}
+}
+
+func delegationsView(now time.Time) DelegationsView {
+	row := func(id string, status Msg, used time.Time) DelegationRow {
+		return DelegationRow{ID: id, Who: "Dr Lewis", APIName: "Cynlluniau", Scopes: []string{"Darllen"}, Status: status, StatusKey: "active",
+			Until: Moment{At: now.Add(48 * time.Hour), Now: now}, LastUsed: Moment{At: used, Now: now}, Note: "Shifft nos",
+			Access: M("%s's access to %s", "Dr Lewis", "Cynlluniau"), Active: true, PassOnURL: "/p", RevokeURL: "/r", DeclineURL: "/d", ActivityURL: "/a"}
+	}
+	var out, in []DelegationRow
+	for i, s := range []Msg{M("Active"), M("Active, expiring within a day"), M("Expired"), M("Declined"), M("Ended: the account that gave it was disabled"),
+		M("Ended: the account it was given to was disabled"), M("Ended: the access it came from is no longer held"), M("Ended: the access it was passed on from ended"), M("Revoked")} {
+		out = append(out, row("o"+strconv.Itoa(i), s, now.Add(-time.Hour)))
+		in = append(in, row("i"+strconv.Itoa(i), s, time.Time{}))
+	}
+	return DelegationsView{Page: Page{Title: "Delegated access", SignedInAs: "Aled Jones"}, Outgoing: out, Incoming: in,
+		Notice: M("%s can now %s in %s until %s.", "Dr Lewis", List{"darllen", "newid"}, "Cynlluniau", Moment{At: now.AddDate(0, 0, 1), Now: now})}
+}
+
+func activityView(now time.Time) DelegationActivityView {
+	at := Moment{At: now.Add(-time.Hour), Now: now}
+	from, in, what := M(" from %s", "192.0.2.7"), M(" in %s", "Calendr"), M(" (%s)", List{"darllen"})
+	var e []ActivityEntry
+	for _, m := range []Msg{
+		M("%[1]s used your access to %[2]s%[3]s on %[4]s%[5]s%[6]s.", "Dr Lewis", "Cynlluniau", in, at, what, from),
+		M("%[1]s used your access to %[2]s%[3]s on %[4]s%[5]s%[6]s.", "Dr Lewis", "Cynlluniau", Msg{}, at, Msg{}, Msg{}),
+		M("You gave %[1]s this access on %[2]s%[3]s.", "Dr Lewis", at, from),
+		M("You revoked it on %[1]s%[2]s.", at, from),
+		M("%[1]s declined it on %[2]s%[3]s.", "Dr Lewis", at, Msg{}),
+		M("It ended on %s: you no longer held any of its permissions.", at),
+		M("It expired on %s.", Moment{At: now.AddDate(-1, 0, 0), Now: now}),
+		M("On %[1]s you no longer held the permission to %[2]s: what %[3]s had been issued was withdrawn, and it now covers only the rest.", at, List{"newid"}, "Dr Lewis"),
+		M("%[1]s on %[2]s.", "gwahanol", at),
+		M("%[1]s used your access to %[2]s, passed on by %[3]s%[4]s on %[5]s%[6]s%[7]s.", "Sam", "Cynlluniau", "Dr Lewis", M(",%s", in), at, what, from),
+	} {
+		e = append(e, ActivityEntry{Kind: "delegation.used", Text: m})
+	}
+	return DelegationActivityView{Page: Page{Title: "Activity", SignedInAs: "Aled Jones"}, Heading: M("What %s did with your access to %s", "Dr Lewis", "Cynlluniau"),
+		Entries: e, Older: "/older"}
+}
+
+func giveView(now time.Time, passOn bool) GiveAccessView {
+	v := GiveAccessView{Page: Page{Title: "Give access", SignedInAs: "Aled Jones"}, Audience: "https://c.example", APIName: "Cynlluniau", To: "person",
+		Apps: []DelegationOption{{Value: "calendr", Label: "Calendr"}}, Scopes: []DelegationOption{{Value: "darllen", Label: "Darllen", Hint: "darllen"}},
+		Durations: []DelegationOption{{Value: "8h0m0s", Text: M("For %s", Span(8*time.Hour))}, {Value: "24h0m0s", Text: M("For %s", Span(24*time.Hour))},
+			{Value: "72h0m0s", Text: M("For %s", Span(72*time.Hour))}, {Value: "date", Text: M("Until the date and time below")}},
+		MaxText: M("%s", Span(7*24*time.Hour)), OfferPassOn: true,
+		Problems: []string{"Choose the app to give access to.", "Choose until when.", "Enter the end as a date and a time.",
+			"We couldn't give access to that address. Check it, or ask them to sign in to Gatehouse once first."}}
+	if passOn {
+		v.ParentID, v.ParentFrom = "d1", "Dr Owen"
+		v.MaxText = M("%s, and no later than the access you received ends, %s", Span(2*24*time.Hour), Moment{At: now.Add(24 * time.Hour), Now: now})
+	}
+	return v
 }
 
 func mustTime(s string) time.Time {
