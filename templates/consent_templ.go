@@ -539,7 +539,7 @@ func Consent(v ConsentView) templ.Component {
 						return templ_7745c5c3_Err
 					}
 					if d.PassedOnBy != "" {
-						templ_7745c5c3_Err = TC("Act for %s (passed on by %s) — %s until %s", strong("", d.GrantorName), text(d.PassedOnBy), text(d.Scopes), text(Date(ctx, d.Until))).Render(ctx, templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = TC("Act for %s — %s until %s", strong("", T(ctx, "%s (passed on by %s)", d.GrantorName, d.PassedOnBy)), text(d.Scopes), text(Date(ctx, d.Until))).Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}

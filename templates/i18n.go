@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"path"
 	"sort"
 	"strconv"
@@ -318,4 +319,39 @@ func Data(ctx context.Context, s string) string {
 		return s
 	}
 	return l.printer.Sprintf(s)
+}
+
+// endonyms are the languages' names in themselves, for the language switcher
+// (a new catalogue adds its language's name here).
+var endonyms = map[string]string{"en": "English", "cy": "Cymraeg"}
+
+type switchKey struct{}
+
+// WithLanguageSwitch returns ctx whose pages link to the other languages, each
+// link keeping the choice (LanguagePath) and coming back to returnTo.
+func WithLanguageSwitch(ctx context.Context, returnTo string) context.Context {
+	return context.WithValue(ctx, switchKey{}, returnTo)
+}
+
+// LanguagePath is where a language link goes: it keeps the choice in a cookie.
+const LanguagePath = "/language"
+
+// languageLink is one other language's link on a page: its URL, its tag and its
+// own name.
+type languageLink struct{ URL, Tag, Name string }
+
+func languageLinks(ctx context.Context) []languageLink {
+	returnTo, ok := ctx.Value(switchKey{}).(string)
+	if !ok {
+		return nil
+	}
+	cur := localeFrom(ctx).tag
+	var out []languageLink
+	for _, t := range Locales() {
+		if t != cur {
+			out = append(out, languageLink{URL: LanguagePath + "?" + url.Values{"lang": {t.String()}, "return_to": {returnTo}}.Encode(),
+				Tag: t.String(), Name: endonyms[t.String()]})
+		}
+	}
+	return out
 }

@@ -32,12 +32,19 @@ func pageContext(r *http.Request) context.Context {
 	if b := InfoFrom(ctx).Brand; b != nil {
 		ctx = templates.WithBrand(ctx, b)
 	}
+	// The language links come back to this page: a GET is asked again, an
+	// answer to a form goes to its address.
+	back := r.URL.Path
+	if r.Method == http.MethodGet {
+		back = r.URL.RequestURI()
+	}
+	ctx = templates.WithLanguageSwitch(ctx, back)
 	return templates.WithLocale(ctx, PageLocale(r), nil)
 }
 
 // LocaleCookie keeps the language a person chose with a page's language
 // switcher, on this browser only.
-const LocaleCookie = "gatehouse_lang"
+const LocaleCookie = "gatehouse-lang"
 
 // PageLocale is the language of the pages answering r: the person's own choice
 // (LocaleCookie) first, as it is the most deliberate; then the application's
