@@ -250,7 +250,7 @@ func TestEveryPageInEveryLocale(t *testing.T) {
 			t.Run(tag.String()+"/"+name, func(t *testing.T) {
 				m := &Missing{}
 				var buf bytes.Buffer
-				if err := c.Render(WithLocale(context.Background(), tag, m), &buf); err != nil {
+				if err := c.Render(WithLocale(WithLanguageSwitch(context.Background(), "/login"), tag, m), &buf); err != nil {
 					t.Fatal(err)
 				}
 				if k := m.Keys(); len(k) > 0 {
