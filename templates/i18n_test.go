@@ -168,6 +168,11 @@ func TestErrorPagesInCatalogues(t *testing.T) {
 		}
 		ast.Inspect(file, func(n ast.Node) bool {
 			if call, ok := n.(*ast.CallExpr); ok && len(call.Args) > 0 {
+				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "sendUpstream" && len(call.Args) >= 4 {
+					if title, ok := call.Args[3].(*ast.BasicLit); ok && title.Kind == token.STRING {
+						want("sendUpstream title", title)
+					}
+				}
 				lit, ok := call.Args[0].(*ast.BasicLit)
 				if !ok || lit.Kind != token.STRING {
 					return true
@@ -326,6 +331,8 @@ func pagesForI18n() map[string]templ.Component {
 		"login-none":        Login(LoginView{Page: anon, Message: "No sign-in providers are configured yet. Ask your administrator."}),
 		"login-no-match":    Login(LoginView{Page: anon, Providers: prov, Message: "No organisation is set up for this email address. Choose one below, or check the address."}),
 		"autopost":          AutoPost(AutoPostView{Page: Page{Title: "Returning to the application"}, Action: "https://rp.example/cb", Fields: []Field{{"code", "x"}}}),
+		"autopost-signin":   AutoPost(AutoPostView{Page: Page{Title: "Signing you in"}, Action: "https://idp.example/sso"}),
+		"autopost-signout":  AutoPost(AutoPostView{Page: Page{Title: "Signing you out"}, Action: "https://idp.example/slo"}),
 		"link-choice":       LinkChoice(LinkChoiceView{Page: Page{Title: "An account with this email exists"}, ProviderName: "Prifysgol", Email: "aled@gig.example", Providers: prov[:1]}),
 		"consent": Consent(ConsentView{Page: p("Allow access?"), ClientID: "nodiadau", ClientName: "Nodiadau", LogoURL: "https://rp.example/logo.png",
 			HomeURL: "https://nodiadau.example/", HomeHost: "nodiadau.example", APIName: "Cynlluniau Gofal", ReturnHost: "nodiadau.example",
