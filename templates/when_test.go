@@ -19,7 +19,7 @@ func TestWhenAgo(t *testing.T) {
 		ago    time.Duration
 		en, cy string
 	}{
-		{-time.Minute, "just now", "gynnau fach"}, {0, "just now", "gynnau fach"}, {59 * time.Second, "just now", "gynnau fach"},
+		{-time.Minute, "just now", "ychydig eiliadau yn ôl"}, {0, "just now", "ychydig eiliadau yn ôl"}, {59 * time.Second, "just now", "ychydig eiliadau yn ôl"},
 		{time.Minute, "1 minute ago", "1 munud yn ôl"}, {2 * time.Minute, "2 minutes ago", "2 funud yn ôl"},
 		{5*time.Minute + 10*time.Second, "5 minutes ago", "5 munud yn ôl"},
 		{time.Hour, "1 hour ago", "1 awr yn ôl"}, {3 * time.Hour, "3 hours ago", "3 awr yn ôl"},
