@@ -40,7 +40,7 @@ func (s *Server) HandleAuthorize(w http.ResponseWriter, r *http.Request) error {
 			s.web.Record(r, "client:"+web.Truncate(v.Get("client_id"), 128), "oauth.rejected", AuthorizePath,
 				map[string]any{"error": "invalid_request", "reason": reason})
 		}
-		return err
+		return web.WithUILocalesError(err, v.Get("ui_locales"))
 	}
 	q := authzRequest{ClientID: c.ID, RedirectURI: v.Get("redirect_uri"), Redirect: redirect}
 	if oe := parseAuthzRequest(v, c, &q); oe != nil {

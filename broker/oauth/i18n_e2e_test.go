@@ -60,3 +60,30 @@ func TestDiscoveryListsUILocales(t *testing.T) {
 		t.Errorf("ui_locales_supported = %q (%d, %v)", doc.UILocales, res.StatusCode, err)
 	}
 }
+
+// TestUILocalesOnAuthorizeErrorPage: an authorization request refused before
+// anything could be sealed (an unknown client, an unregistered redirect URI)
+// still answers in its ui_locales language, goes nowhere and issues nothing;
+// without ui_locales the same refusal is in English.
+func TestUILocalesOnAuthorizeErrorPage(t *testing.T) {
+	t.Parallel()
+	e := brokertest.NewAuthzEnv(t)
+	b := e.SignedIn()
+	for _, tc := range []struct {
+		client, redirect, ui, want string
+	}{
+		{"nobody", brokertest.AppCB, "cy", "Rhaglen anhysbys"},
+		{"web", "https://evil.example/cb", "cy-GB en", "Cyfeiriad dychwelyd annilys"},
+		{"nobody", brokertest.AppCB, "", "Unknown application"},
+	} {
+		q := brokertest.NewAuthzReq(tc.client, tc.redirect, "openid")
+		if tc.ui != "" {
+			q.Params.Set("ui_locales", tc.ui)
+		}
+		o := e.Start(b, q)
+		if o.App != nil || o.Status != http.StatusBadRequest || !strings.Contains(o.Page, "<h1>"+tc.want+"</h1>") {
+			t.Errorf("%s %s ui_locales=%q: %d, app %v, page lacks %q:\n%s", tc.client, tc.redirect, tc.ui, o.Status, o.App, tc.want, o.Page)
+		}
+	}
+	e.WantNothingIssued(t)
+}

@@ -22,7 +22,24 @@ type UserError struct {
 	Next        string // what the person can do now
 	// RetryAfter, in seconds, is sent as Retry-After (429, 503).
 	RetryAfter int
-	Err        error
+	// UILocales, set by WithUILocalesError, is the ui_locales of the
+	// authorization request refused: the page is in that language.
+	UILocales string
+	Err       error
+}
+
+// WithUILocalesError returns err, when it is a UserError, as a copy whose page
+// is in the languages uiLocales names (OIDC Core §3.1.2.1): an authorization
+// request refused before anything was sealed still has the application's
+// language. The shared UserError values are never changed.
+func WithUILocalesError(err error, uiLocales string) error {
+	ue, ok := err.(*UserError)
+	if !ok || uiLocales == "" {
+		return err
+	}
+	c := *ue
+	c.UILocales = uiLocales
+	return &c
 }
 
 func (e *UserError) Error() string {
@@ -90,6 +107,9 @@ func (c *Core) RenderError(w http.ResponseWriter, r *http.Request, err error) {
 		h.Set("Retry-After", strconv.Itoa(ue.RetryAfter))
 	}
 	w.WriteHeader(ue.Status)
+	if ue.UILocales != "" {
+		r = r.WithContext(WithUILocales(r.Context(), ue.UILocales))
+	}
 	templates.Error(templates.ErrorView{
 		Page:        templates.Page{Title: ue.Title},
 		Status:      ue.Status,
