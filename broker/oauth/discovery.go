@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/web"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // discoveryDocument is the metadata served at both /.well-known/openid-configuration
@@ -62,6 +63,8 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 		"request_uri_parameter_supported": false,
 		// RFC 8628 §4: devices without a browser; grant_types_supported lists its grant.
 		"device_authorization_endpoint": s.url(DeviceAuthorizationPath),
+		// The languages of the pages ui_locales can choose (OIDC Discovery §3).
+		"ui_locales_supported": uiLocales(),
 	})
 }
 
@@ -181,4 +184,12 @@ func publicJSON(w http.ResponseWriter) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "public, max-age=300")
 	h.Set("Access-Control-Allow-Origin", "*")
+}
+
+func uiLocales() []string {
+	var out []string
+	for _, t := range templates.Locales() {
+		out = append(out, t.String())
+	}
+	return out
 }
