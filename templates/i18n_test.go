@@ -142,6 +142,17 @@ func TestCataloguesHaveNoDeadStrings(t *testing.T) {
 	}
 }
 
+// calleeName is the name a call calls: f(...) or x.f(...).
+func calleeName(fun ast.Expr) string {
+	switch fn := fun.(type) {
+	case *ast.Ident:
+		return fn.Name
+	case *ast.SelectorExpr:
+		return fn.Sel.Name
+	}
+	return ""
+}
+
 // TestErrorPagesInCatalogues: every title, message and next step of a
 // web.UserError written in the broker, every page title outside the admin
 // console, and every sentence the broker composes with templates.M, is a
@@ -171,6 +182,13 @@ func TestErrorPagesInCatalogues(t *testing.T) {
 				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "sendUpstream" && len(call.Args) >= 4 {
 					if title, ok := call.Args[3].(*ast.BasicLit); ok && title.Kind == token.STRING {
 						want("sendUpstream title", title)
+					}
+				}
+				// A security-key ceremony's refusal (broker/passkeys refuse, said)
+				// is shown by webauthn.js in the page's language.
+				if name := calleeName(call.Fun); (name == "refuse" && len(call.Args) == 6) || (name == "said" && len(call.Args) == 2) {
+					if msg, ok := call.Args[len(call.Args)-1].(*ast.BasicLit); ok && msg.Kind == token.STRING && msg.Value != `""` {
+						want(name+" message", msg)
 					}
 				}
 				lit, ok := call.Args[0].(*ast.BasicLit)
@@ -367,12 +385,30 @@ func pagesForI18n() map[string]templ.Component {
 			LinkChoices: []ProviderChoice{{ID: "x", Name: "Prifysgol"}}, LinkedName: "Prifysgol", RevokedApp: "Nodiadau", EndedSession: true,
 			Apps:             []AppRow{{ClientID: "nodiadau", Name: "Nodiadau", Scopes: "openid profile", LastUsed: w("26h")}, {ClientID: "n2", Name: "Calendr"}},
 			DelegationsGiven: 2, DelegationsReceived: 1}),
-		"account-empty":       Account(AccountView{Page: page, Name: "Aled Jones", Identities: []IdentityRow{{ProviderID: "gig", ProviderName: "GIG Cymru"}}}),
-		"account-revoke":      AccountConfirm(AccountConfirmView{Page: p("Revoke access?"), App: "Nodiadau", Field: "client", Value: "nodiadau"}),
-		"account-end-current": AccountConfirm(AccountConfirmView{Page: p("End this session?"), Browser: "Firefox", OS: "Linux", IP: "192.0.2.7", Current: true}),
-		"account-end-other":   AccountConfirm(AccountConfirmView{Page: p("End this session?"), Browser: "Firefox", OS: "Linux", IP: "192.0.2.7"}),
-		"delegations":         Delegations(delegationsView(now)),
-		"delegations-empty":   Delegations(DelegationsView{Page: p("Delegated access")}),
+		"account-security-keys": SecurityKeys(SecurityKeysView{Page: p("Security keys and passkeys"), Required: true, CanAdd: true, Notice: "Your security key was added.",
+			Keys: []SecurityKeyRow{{ID: "k1", Name: "Allwedd las", Kind: "Security key", Added: w("400h"), LastUsed: w("3m"), Used: true},
+				{ID: "k2", Name: "Gliniadur", Kind: "Passkey", Added: w("30h"), CloneWarning: true}}}),
+		"account-security-keys-none":   SecurityKeys(SecurityKeysView{Page: p("Security keys and passkeys"), CanAdd: true, Notice: "The security key was removed."}),
+		"account-security-keys-stepup": SecurityKeys(SecurityKeysView{Page: p("Security keys and passkeys"), StepUpURL: "/security-key", Keys: []SecurityKeyRow{{ID: "k1", Name: "Allwedd", Kind: "Passkey", Added: w("2h")}}}),
+		"account-security-keys-limit":  SecurityKeys(SecurityKeysView{Page: p("Security keys and passkeys"), AtLimit: true}),
+		"step-up":                      StepUp(StepUpView{Page: p("Use your security key"), HasKeys: true, ReturnTo: "/account"}),
+		"step-up-no-keys":              StepUp(StepUpView{Page: p("Use your security key"), AddURL: "/account/security-keys"}),
+		"security-key-remove":          SecurityKeyRemove(SecurityKeyRemoveView{Page: p("Remove a security key"), ID: "k1", Name: "Allwedd las"}),
+		"device-enter":                 DeviceEnter(DeviceEnterView{Page: p("Connect a device"), UserCode: "WDJB-MJHT"}),
+		"device-enter-problem":         DeviceEnter(DeviceEnterView{Page: p("Connect a device"), Problem: "That code is not valid, or it has expired. Check the code on your device and try again."}),
+		"device-confirm": DeviceConfirm(DeviceConfirmView{Page: p("Allow access from a device?"), ClientName: "Nodiadau", LogoURL: "https://rp.example/logo.png",
+			HomeURL: "https://nodiadau.example/", HomeHost: "nodiadau.example", APIName: "Cynlluniau Gofal", UserName: "Aled Jones", UserCode: "WDJB-MJHT",
+			Scopes:     []ConsentScope{{Name: "openid", Description: "Know who you are: your Gatehouse account ID."}, {Name: "profile", Description: "See your name.", New: true}},
+			NotGranted: []ConsentScope{{Name: "a", Refused: RefusedRole}}}),
+		"device-confirm-plain": DeviceConfirm(DeviceConfirmView{Page: p("Allow access from a device?"), ClientName: "Nodiadau", UserName: "Aled Jones", UserCode: "WDJB-MJHT"}),
+		"device-approved":      DeviceDone(DeviceDoneView{Page: p("Device"), Approved: true, ClientName: "Nodiadau"}),
+		"device-denied":        DeviceDone(DeviceDoneView{Page: p("Device"), ClientName: "Nodiadau"}),
+		"account-empty":        Account(AccountView{Page: page, Name: "Aled Jones", Identities: []IdentityRow{{ProviderID: "gig", ProviderName: "GIG Cymru"}}}),
+		"account-revoke":       AccountConfirm(AccountConfirmView{Page: p("Revoke access?"), App: "Nodiadau", Field: "client", Value: "nodiadau"}),
+		"account-end-current":  AccountConfirm(AccountConfirmView{Page: p("End this session?"), Browser: "Firefox", OS: "Linux", IP: "192.0.2.7", Current: true}),
+		"account-end-other":    AccountConfirm(AccountConfirmView{Page: p("End this session?"), Browser: "Firefox", OS: "Linux", IP: "192.0.2.7"}),
+		"delegations":          Delegations(delegationsView(now)),
+		"delegations-empty":    Delegations(DelegationsView{Page: p("Delegated access")}),
 		"delegation-revoke": DelegationConfirm(DelegationConfirmView{Page: p("Revoke access"), Question: M("Revoke %s's access to %s?", "Dr Lewis", "Cynlluniau"),
 			Consequence: M("%s will no longer be able to %s in %s for you, and the tokens they got with it stop working at once. Anything they passed it on to ends too.",
 				"Dr Lewis", List{"darllen", "newid"}, "Cynlluniau"), Button: M("Revoke %s's access to %s", "Dr Lewis", "Cynlluniau"), TestID: "confirm-revoke"}),
