@@ -14,12 +14,13 @@ import (
 
 // TestBrowserWelshPages: in headless Chromium whose language is Welsh
 // (Accept-Language: cy), at a phone's 320 px and a desktop's 1280 px, the
-// sign-in, consent, account and an error page are in Welsh with <html
-// lang="cy">, none scrolls sideways (Welsh runs longer than English), and
+// sign-in, consent, account, security keys (WebAuthn needs a domain name, so
+// Gatehouse is at localhost), device (RFC 8628 §3.3) and an error page are in
+// Welsh with <html lang="cy">, none scrolls sideways (Welsh runs longer than English), and
 // axe-core finds no violation on any of them.
 func TestBrowserWelshPages(t *testing.T) {
 	t.Parallel()
-	e := brokertest.NewAuthzEnv(t)
+	e := brokertest.NewAuthzEnvWith(t, brokertest.Options{PlainLocalhost: true})
 	q := brokertest.NewAuthzReq("web", brokertest.AppCB, "openid profile notes.read admin")
 	for _, width := range []int64{320, 1280} {
 		ctx := bt.New(t, 90*time.Second)
@@ -58,6 +59,10 @@ func TestBrowserWelshPages(t *testing.T) {
 		check("account", "account", "Eich cyfrif")
 		step("consent page", chromedp.Navigate(e.TS.URL+q.URL()), bt.WaitTestID("consent"))
 		check("consent", "consent", "eisiau cael mynediad i’ch cyfrif")
+		step("security keys page", chromedp.Navigate(e.TS.URL+"/account/security-keys"), bt.WaitTestID("security-keys"))
+		check("security keys", "security-key-add", "Ychwanegu allwedd ddiogelwch neu allwedd mynediad")
+		step("device page", chromedp.Navigate(e.TS.URL+"/device"), bt.WaitTestID("device"))
+		check("device", "device", "Rhowch y cod a ddangosir ar y ddyfais")
 		step("error page", chromedp.Navigate(e.TS.URL+"/nothing-here"), bt.WaitTestID("error"))
 		check("error", "error", "Heb ddod o hyd i’r dudalen")
 	}
