@@ -10,7 +10,7 @@ export CGO_ENABLED := 0
 # binary carries no test identity providers; tests and checks cover it.
 DEMO := -tags demo
 
-.PHONY: demo test check bench load load-exchange fuzz scale
+.PHONY: demo test check bench load load-exchange fuzz scale chaos
 
 ## demo: run Gatehouse locally with a demo setup (http://localhost:8080; PORT=9000 for
 ## another port): builds with -tags demo, showing its progress, and runs `gatehouse demo`
@@ -59,3 +59,11 @@ scale:
 ## package's testdata/fuzz as a regression test
 fuzz:
 	tools/fuzz.sh
+
+## chaos: the fault harness (tools/chaos) for CHAOS_DURATION (default 5m): two replicas on
+## one PostgreSQL under load, replicas killed, PostgreSQL stopped and frozen, the upstream IdP
+## slow and cut off; prints the counts and fails on any violation. CHAOS_SEED repeats a
+## schedule (every run prints its seed). `make test` runs a short form of it.
+CHAOS_DURATION ?= 5m
+chaos:
+	CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_SEED=$(CHAOS_SEED) go test -count=1 -timeout 30m ./tools/chaos -run 'TestChaos$$' -v

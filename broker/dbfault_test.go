@@ -186,3 +186,41 @@ func jti(t *testing.T, tok string) string {
 	brokertest.Must(t, json.Unmarshal(b, &c))
 	return c.JTI
 }
+
+// Issue 14, found by tools/chaos: PostgreSQL restarted (its connections closed,
+// then accepting again) leaves the pool's connections dead without Gatehouse
+// knowing; the next query on one fails ("unexpected EOF") while the database
+// answers a ping again. That request is 503, a failure for want of the
+// database that the client may retry, not a 500; and the next one is served.
+func TestDatabaseRestartFailsAStaleConnectionWith503(t *testing.T) {
+	proxy, dbURL := pgtest.NewProxy(t, pgtest.URL(t))
+	fx := brokertest.NewOAuthFixture(t, map[string]string{"test-database-url": dbURL})
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"no-such-token"}}
+	fx.Call(t, "/oauth2/token", "basic:web1", refresh).WantError(t, 400, "invalid_grant")
+
+	proxy.Cut() // PostgreSQL stopped: the pooled connection is closed under Gatehouse
+	proxy.Restore()
+	res := fx.Post("/oauth2/token", "basic:web1", refresh)
+	if body := brokertest.Body(t, res); res.StatusCode != 400 && res.StatusCode != 503 {
+		t.Errorf("the first request after the restart: %d %s, want 503 (or served)", res.StatusCode, body)
+	}
+	fx.Call(t, "/oauth2/token", "basic:web1", refresh).WantError(t, 400, "invalid_grant")
+}
+
+// TestAdminAPIAnswers503WhenTheDatabaseIsDown: the admin API, like the pages and
+// the OAuth endpoints, answers a call that failed for want of the database with
+// 503 and Retry-After (a problem document), not a 500 (found by tools/chaos).
+func TestAdminAPIAnswers503WhenTheDatabaseIsDown(t *testing.T) {
+	proxy, dbURL := pgtest.NewProxy(t, pgtest.URL(t))
+	fx := brokertest.NewOAuthFixture(t, map[string]string{"test-database-url": dbURL, "GATEHOUSE_REQUEST_TIMEOUT": "2s"})
+	tok := fx.Call(t, "/oauth2/token", "basic:svc", url.Values{"grant_type": {"client_credentials"}}).Str("access_token")
+	proxy.Cut()
+	r := httptest.NewRequest("GET", "/api/admin/v1/apis", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	res := fx.Do(r)
+	body := brokertest.Body(t, res)
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" ||
+		res.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("admin API with the database down: %d %v %s", res.StatusCode, res.Header, body)
+	}
+}

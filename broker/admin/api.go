@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,13 +51,23 @@ func (a *Server) api(w http.ResponseWriter, r *http.Request, h apiHandler) {
 		return
 	}
 	var p *Problem
-	if !errors.As(err, &p) {
+	switch {
+	case errors.As(err, &p):
+		if p.Status >= 400 {
+			a.web.Log.WarnContext(r.Context(), "admin API call refused", "request_id", web.RequestID(r.Context()),
+				"path", r.URL.Path, "status", p.Status, "detail", p.Detail)
+		}
+	case a.web.Unavailable(r.Context(), err):
+		// As the pages and OAuth endpoints answer (web.Core.Unavailable):
+		// come back later, rather than "Gatehouse is broken".
+		a.web.Log.WarnContext(r.Context(), "admin API call failed: database unavailable", "request_id", web.RequestID(r.Context()),
+			"path", r.URL.Path, "error", err.Error())
+		w.Header().Set("Retry-After", strconv.Itoa(web.ErrUnavailable.RetryAfter))
+		p = problem(http.StatusServiceUnavailable, web.ErrUnavailable.Message+" Try again shortly; the request ID is "+web.RequestID(r.Context()))
+	default:
 		a.web.Log.ErrorContext(r.Context(), "admin API call failed", "request_id", web.RequestID(r.Context()),
 			"path", r.URL.Path, "error", err.Error())
 		p = problem(http.StatusInternalServerError, "Gatehouse could not complete this request; the request ID is "+web.RequestID(r.Context()))
-	} else if p.Status >= 400 {
-		a.web.Log.WarnContext(r.Context(), "admin API call refused", "request_id", web.RequestID(r.Context()),
-			"path", r.URL.Path, "status", p.Status, "detail", p.Detail)
 	}
 	writeProblem(w, p)
 }

@@ -30,6 +30,10 @@ var (
 	// ErrDisabled: a record a write depends on is switched off or gone (a
 	// sign-in at a provider disabled or removed meanwhile).
 	ErrDisabled = errors.New("store: disabled")
+	// ErrUnavailable: the connection to the database failed under the statement
+	// (closed by a restarted server, reset, refused): whether it ran is unknown,
+	// and the request may be retried (issue 14).
+	ErrUnavailable = errors.New("store: database unavailable")
 )
 
 // Store gives access to every aggregate of one backend.

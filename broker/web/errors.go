@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/templates"
 )
 
@@ -117,7 +118,7 @@ func (c *Core) RenderError(w http.ResponseWriter, r *http.Request, err error) {
 		MessageArgs: ue.MessageArgs,
 		Next:        ue.Next,
 		RequestID:   ri.ID,
-	}).Render(pageContext(r), w)
+	}).Render(context.WithoutCancel(pageContext(r)), w) // templ stops at a done context: a request past its deadline would get an empty page
 }
 
 // StatusClientClosedRequest is what the access log records for a request whose
@@ -152,10 +153,24 @@ func (c *Core) classify(ctx context.Context, err error) *UserError {
 	default:
 		ue = ErrInternal
 	}
-	if ue.Status == http.StatusInternalServerError && !c.DatabaseReachable(ctx) {
+	if ue.Status == http.StatusInternalServerError && c.Unavailable(ctx, err) {
 		ue = ErrUnavailable
 	}
 	return ue
+}
+
+// Unavailable reports whether an unexpected err means the database could not
+// serve the request: it ran out of the request's deadline (GATEHOUSE_REQUEST_TIMEOUT)
+// waiting on it, its connection failed under it (store.ErrUnavailable), or the
+// database does not answer a ping now. The first two need no ping: a database
+// that thaws or restarts meanwhile answers it, and the request that failed for
+// want of the database would be a 500 (found by tools/chaos).
+func (c *Core) Unavailable(ctx context.Context, err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) ||
+		errors.Is(err, store.ErrUnavailable) {
+		return true
+	}
+	return !c.DatabaseReachable(ctx)
 }
 
 // DatabaseReachable pings the store, even after the request was cancelled.
@@ -275,7 +290,7 @@ func (c *Core) WriteOAuthError(w http.ResponseWriter, r *http.Request, err error
 		oe = OAuthErr(http.StatusRequestEntityTooLarge, "invalid_request", "request body too large", err)
 	default:
 		oe = OAuthErr(http.StatusInternalServerError, "server_error", "the server could not complete the request", err)
-		if !c.DatabaseReachable(r.Context()) {
+		if c.Unavailable(r.Context(), err) {
 			oe = TemporarilyUnavailable(err)
 		}
 	}

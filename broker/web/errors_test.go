@@ -188,3 +188,34 @@ func TestCSRFTokenPerForm(t *testing.T) {
 		t.Errorf("without the cookie: %v", err)
 	}
 }
+
+// TestRequestOutOfTimeOnTheDatabaseIs503 (issue 14, found by tools/chaos): a
+// request that ran out of GATEHOUSE_REQUEST_TIMEOUT waiting on the database
+// (pgx answers "timeout: context deadline exceeded") is 503, on pages and OAuth
+// endpoints, even when the database answers the ping that follows: it thawed
+// meanwhile, but this request still failed for want of it, not for a bug.
+func TestRequestOutOfTimeOnTheDatabaseIs503(t *testing.T) {
+	queryErr := fmt.Errorf("clients: get: %w", fmt.Errorf("timeout: %w", context.DeadlineExceeded))
+	for name, adapt := range map[string]func(*Core, HandlerFunc) http.Handler{
+		"page":  (*Core).Adapt,
+		"oauth": (*Core).AdaptOAuth,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, _ := newTestCore(t, nil) // the ping succeeds
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+			defer cancel()
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("POST", "https://id.example.com/oauth2/token", nil).WithContext(ctx)
+			c.WithRequestInfo(adapt(c, func(http.ResponseWriter, *http.Request) error { return queryErr })).ServeHTTP(w, r)
+			if w.Code != http.StatusServiceUnavailable {
+				t.Errorf("status %d, want 503: %s", w.Code, w.Body.String())
+			}
+			// The error page is rendered although the request's context has
+			// ended (templ components stop at a done context): a person sees
+			// what happened, not an empty page.
+			if name == "page" && !strings.Contains(w.Body.String(), `data-testid="error-message"`) {
+				t.Errorf("the error page after the deadline says nothing: %q", w.Body.String())
+			}
+		})
+	}
+}

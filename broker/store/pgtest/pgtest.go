@@ -180,96 +180,210 @@ func credential() (*syscall.Credential, error) {
 }
 
 // startCluster runs initdb and postgres in a new temp dir owned by cred.
-func startCluster(bin string, cred *syscall.Credential) (_ *server, err error) {
+func startCluster(bin string, cred *syscall.Credential) (*server, error) {
+	c, err := newCluster(bin, cred, false)
+	if err != nil {
+		return nil, err
+	}
+	return &server{admin: c.admin, base: c.base, ownCluster: true, stop: c.remove}, nil
+}
+
+// Cluster is a PostgreSQL server of a test's own, which it may stop and start
+// again: the fault harness (tools/chaos) stops it as `pg_ctl stop -m immediate`
+// would, under load, and starts it on the same data.
+type Cluster struct {
+	bin, dir, data, sock, logPath string
+	cred                          *syscall.Credential
+	// durable: a commit is acknowledged once in the WAL (synchronous_commit=on),
+	// so that Stop, a crash of PostgreSQL, loses nothing acknowledged.
+	durable bool
+	admin   *sql.DB  // the maintenance database
+	base    *url.URL // Path is replaced per database
+
+	mu     sync.Mutex
+	pg     *exec.Cmd     // nil while stopped
+	exited chan struct{} // closed when pg has exited
+}
+
+// NewCluster starts a cluster for this test alone, removed when it ends, durable
+// against Stop (a commit is acknowledged once in the WAL, as PostgreSQL's default
+// synchronous_commit=on: the shared cluster turns that off for speed). Without
+// PostgreSQL it skips the test, unless CI=true, where it fails it (as URL).
+func NewCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	bin, err := findBinaries()
+	var cred *syscall.Credential
+	if err == nil {
+		cred, err = credential()
+	}
+	switch {
+	case err != nil && os.Getenv("CI") == "true":
+		tb.Fatalf("pgtest: PostgreSQL is required in CI: %v", err)
+	case err != nil:
+		tb.Skipf("pgtest: skipping, no PostgreSQL: %v", err)
+	}
+	c, err := newCluster(bin, cred, true)
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	tb.Cleanup(c.remove)
+	return c
+}
+
+func newCluster(bin string, cred *syscall.Credential, durable bool) (_ *Cluster, err error) {
 	dir, err := os.MkdirTemp("", "gatehouse-pgtest-")
 	if err != nil {
 		return nil, err
 	}
+	c := &Cluster{bin: bin, dir: dir, cred: cred, durable: durable, data: filepath.Join(dir, "data"), sock: filepath.Join(dir, "sock"),
+		logPath: filepath.Join(dir, "postgres.log")}
 	defer func() {
 		if err != nil {
-			_ = os.RemoveAll(dir) // the start error is the one to report
+			c.remove() // the start error is the one to report
 		}
 	}()
-	data, sock, logPath := filepath.Join(dir, "data"), filepath.Join(dir, "sock"), filepath.Join(dir, "postgres.log")
-	for _, d := range []string{data, sock} {
+	for _, d := range []string{c.data, c.sock} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			return nil, err
 		}
 	}
-	logFile, err := os.Create(logPath)
+	logFile, err := os.Create(c.logPath)
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
+	logFile.Close()
 	if cred != nil {
-		for _, p := range []string{dir, data, sock, logPath} {
+		for _, p := range []string{dir, c.data, c.sock, c.logPath} {
 			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
 				return nil, err
 			}
 		}
 	}
-	command := func(name string, args ...string) *exec.Cmd {
-		cmd := exec.Command(filepath.Join(bin, name), args...)
-		cmd.Dir = dir
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		return cmd
-	}
-
-	initdb := command("initdb", "--pgdata", data, "--username", "postgres", "--auth", "trust",
+	initdb, err := c.command("initdb", "--pgdata", c.data, "--username", "postgres", "--auth", "trust",
 		"--encoding", "UTF8", "--no-locale", "--no-sync")
-	if err := initdb.Run(); err != nil {
-		return nil, fmt.Errorf("initdb: %w\n%s", err, readLog(logPath))
-	}
-	// Only a unix socket in our own dir: nothing else on the machine can reach it,
-	// and there is no port to collide with. Durability is of no use to a test.
-	pg := command("postgres", "-D", data, "-k", sock, "-c", "listen_addresses=",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=200")
-	if err := pg.Start(); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = pg.Wait(); close(exited) }() // exit status is in the log
-	stop := func() {
-		// SIGINT is PostgreSQL's fast shutdown: disconnect clients and exit.
-		_ = pg.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = pg.Process.Kill()
-			<-exited
-		}
-		_ = os.RemoveAll(dir)
-	}
-	defer func() {
-		if err != nil {
-			stop()
-		}
-	}()
-
-	base := &url.URL{Scheme: "postgres", User: url.User("postgres"), Path: "/postgres",
-		RawQuery: url.Values{"host": {sock}, "sslmode": {"disable"}}.Encode()}
-	admin, err := sql.Open("pgx", base.String())
 	if err != nil {
 		return nil, err
 	}
+	if err := initdb.Run(); err != nil {
+		return nil, fmt.Errorf("initdb: %w\n%s", err, readLog(c.logPath))
+	}
+	c.base = &url.URL{Scheme: "postgres", User: url.User("postgres"), Path: "/postgres",
+		RawQuery: url.Values{"host": {c.sock}, "sslmode": {"disable"}}.Encode()}
+	if c.admin, err = sql.Open("pgx", c.base.String()); err != nil {
+		return nil, err
+	}
+	return c, c.Start()
+}
+
+// command is name from the PostgreSQL binaries, run as cred in the cluster's dir
+// with its output appended to the cluster's log.
+func (c *Cluster) command(name string, args ...string) (*exec.Cmd, error) {
+	logFile, err := os.OpenFile(c.logPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(c.bin, name), args...)
+	cmd.Dir = c.dir
+	cmd.Stdout, cmd.Stderr = logFile, logFile // the child holds its own copy
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	return cmd, nil
+}
+
+// Start starts postgres on the cluster's data (after Stop, the same databases)
+// and returns once it accepts connections.
+func (c *Cluster) Start() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pg != nil {
+		return nil
+	}
+	// Only a unix socket in our own dir: nothing else on the machine can reach it,
+	// and there is no port to collide with. Durability against a crash of the
+	// machine is of no use to a test (fsync, full_page_writes); against a crash
+	// of PostgreSQL only when durable.
+	syncCommit := "synchronous_commit=off"
+	if c.durable {
+		syncCommit = "synchronous_commit=on"
+	}
+	pg, err := c.command("postgres", "-D", c.data, "-k", c.sock, "-c", "listen_addresses=",
+		"-c", "fsync=off", "-c", syncCommit, "-c", "full_page_writes=off",
+		"-c", "max_connections=200")
+	if err != nil {
+		return err
+	}
+	err = pg.Start()
+	pg.Stdout.(*os.File).Close()
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = pg.Wait(); close(exited) }() // exit status is in the log
+	c.pg, c.exited = pg, exited
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err = admin.Ping()
+		err = c.admin.Ping()
 		if err == nil {
-			break
+			return nil
 		}
 		select {
 		case <-exited:
-			return nil, fmt.Errorf("postgres exited:\n%s", readLog(logPath))
+			c.pg = nil
+			return fmt.Errorf("postgres exited:\n%s", readLog(c.logPath))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("postgres did not accept connections: %w\n%s", err, readLog(logPath))
+			return fmt.Errorf("postgres did not accept connections: %w\n%s", err, readLog(c.logPath))
 		}
 	}
-	return &server{admin: admin, base: base, ownCluster: true, stop: func() { _ = admin.Close(); stop() }}, nil
+}
+
+// Stop stops postgres the way `pg_ctl stop -m immediate` does (SIGQUIT: every
+// process exits at once, without a checkpoint; the next Start recovers from the
+// WAL), and returns once it has exited.
+func (c *Cluster) Stop() { c.stop(syscall.SIGQUIT) }
+
+func (c *Cluster) stop(sig syscall.Signal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pg == nil {
+		return
+	}
+	_ = c.pg.Process.Signal(sig)
+	select {
+	case <-c.exited:
+	case <-time.After(30 * time.Second):
+		_ = c.pg.Process.Kill()
+		<-c.exited
+	}
+	c.pg = nil
+}
+
+// URL returns the URL of a new empty database on the cluster.
+func (c *Cluster) URL(tb testing.TB) string {
+	tb.Helper()
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	name := "gatehouse_test_" + hex.EncodeToString(b[:])
+	if _, err := c.admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("pgtest: create database: %v", err)
+	}
+	u := *c.base
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Admin is a connection pool to the cluster's maintenance database, for
+// questions about the server itself (pg_stat_activity).
+func (c *Cluster) Admin() *sql.DB { return c.admin }
+
+// remove stops postgres (SIGINT is its fast shutdown: disconnect clients and
+// exit) and deletes the cluster.
+func (c *Cluster) remove() {
+	if c.admin != nil {
+		_ = c.admin.Close()
+	}
+	c.stop(syscall.SIGINT)
+	_ = os.RemoveAll(c.dir)
 }
 
 func readLog(path string) string {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -24,6 +25,7 @@ var largeTables = map[string]bool{
 	"users": true, "identities": true, "sessions": true, "refresh_tokens": true, "consents": true,
 	"audit_events": true, "auth_codes": true, "replay_cache": true, "token_revocations": true,
 	"delegations": true, "user_roles": true, "device_authorizations": true,
+	"security_keys": true,
 }
 
 // sqliteScan matches a full pass over a table in SQLite's EXPLAIN QUERY PLAN:
@@ -350,6 +352,25 @@ func hotQueries() []hotQuery {
 		}},
 		{name: "sweep: device authorizations", call: func(ctx context.Context, s store.Store) error {
 			return ignoreNotFound(s.DeviceAuthorizations().DeleteExpired(ctx, planNow.Add(-time.Hour)))
+		}},
+		// Security keys (issue 15): the account page lists a person's keys, a
+		// ceremony finds the key by credential ID and records its use, and a
+		// step-up replaces the session's token.
+		{name: "security keys of a person", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(s.SecurityKeys().ListForUser(ctx, "user-07"))
+		}},
+		{name: "security key by credential ID", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(s.SecurityKeys().GetByCredentialID(ctx, []byte("cred-1")))
+		}},
+		{name: "security key use recorded", call: func(ctx context.Context, s store.Store) error {
+			// No key "key-1" with counter 1: the conditional update matches nothing.
+			if err := s.SecurityKeys().RecordUse(ctx, "key-1", 1, 2, false, later); err != nil && !errors.Is(err, store.ErrConflict) {
+				return err
+			}
+			return nil
+		}},
+		{name: "session step-up", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(0, s.Sessions().StepUp(ctx, "sess-user-07", []byte("sh-stepped"), "urn:gatehouse:acr:security-key", []string{"hwk", "mfa"}))
 		}},
 		// Maintenance sweeps (batched, see sweep.go).
 		{name: "sweep: refresh tokens", call: func(ctx context.Context, s store.Store) error {

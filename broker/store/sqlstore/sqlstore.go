@@ -10,8 +10,11 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -452,8 +455,27 @@ func wrap(op string, err error) error {
 	case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, 0, "23503"):
 		// The record refers to a parent (a user) that does not exist.
 		return fmt.Errorf("%s: %w (%w)", op, store.ErrNotFound, err)
+	case connectionLost(err):
+		return fmt.Errorf("%s: %w (%w)", op, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// connectionLost reports whether err is the connection to PostgreSQL failing
+// rather than the statement: a pooled connection that a restarted server closed
+// fails its next statement with EOF (pgx cannot tell whether it was received, so
+// database/sql does not retry it), as do a reset or refused connection and a
+// server shutting down or starting (SQLSTATE class 08, connection exception;
+// 57P01–57P03, https://www.postgresql.org/docs/current/errcodes-appendix.html).
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, driver.ErrBadConn) ||
+		errors.As(err, &connectErr) || errors.As(err, &netErr)
 }
 
 // isConstraint reports whether err is one of the SQLite extended result codes a and
