@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/signin"
 	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/static"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // routes is the whole route table, readable top to bottom. Each route says what kind
@@ -53,6 +54,7 @@ func (s *Server) routes() {
 	s.page("GET /logout", in.HandleLogoutPage)
 	s.form("POST /logout", in.HandleLogout)
 	s.page("GET /signed-out", in.HandleSignedOut)
+	s.page("GET "+templates.LanguagePath, in.HandleLanguage)
 
 	// Security keys and passkeys (issue 15): the ceremonies' POSTs are forms
 	// (CSRF token, same-origin) that answer JSON to static/webauthn.js.

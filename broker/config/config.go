@@ -21,7 +21,10 @@ import (
 	"time"
 	"unicode"
 
+	"golang.org/x/text/language"
+
 	"github.com/gatehouse/gatehouse/providers/safehttp"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // Config is Gatehouse's whole configuration.
@@ -102,6 +105,10 @@ type Config struct {
 	// Brand is how the pages look and what they call the service; zero is
 	// Gatehouse's own look.
 	Brand Brand
+	// DefaultLocale is the page language when neither the person, the
+	// application (ui_locales) nor the browser (Accept-Language) picks one
+	// Gatehouse has (templates.Locales).
+	DefaultLocale language.Tag
 }
 
 // Brand is the organisation's name, logo, colours and support contact on every
@@ -412,6 +419,16 @@ var Settings = []Setting{
 				}
 			}
 			c.Brand.Support = v
+			return nil
+		}},
+	{Env: "GATEHOUSE_DEFAULT_LOCALE", Default: "en",
+		Help: "Language of the pages when neither ui_locales nor the browser's Accept-Language names one Gatehouse has: en (English) or cy (Welsh).",
+		apply: func(c *Config, v string) error {
+			t, err := language.Parse(v)
+			if err != nil || !templates.Supported(t) {
+				return fmt.Errorf("must be one of %s", strings.Join(localeNames(), ", "))
+			}
+			c.DefaultLocale = t
 			return nil
 		}},
 	{Env: "GATEHOUSE_LOG_LEVEL", Default: "info",
@@ -746,4 +763,12 @@ func nonNegativeInt(dst *int, v string) error {
 	}
 	*dst = n
 	return nil
+}
+
+func localeNames() []string {
+	var out []string
+	for _, t := range templates.Locales() {
+		out = append(out, t.String())
+	}
+	return out
 }

@@ -56,7 +56,7 @@ func (s *Server) HandleActivity(w http.ResponseWriter, r *http.Request) error {
 	api := n.api(d.Audience)
 	who := n.grantee(d)
 	v := templates.DelegationActivityView{Page: page("Activity", u),
-		Heading: "What " + who + " did with your access to " + api.Name}
+		Heading: templates.M("What %s did with your access to %s", who, api.Name)}
 	if len(events) > activityPage {
 		events = events[:activityPage]
 		v.Older = r.URL.Path + "?" + url.Values{"after": {formatCursor(events[len(events)-1].Cursor())}}.Encode()
@@ -73,50 +73,59 @@ func (s *Server) HandleActivity(w http.ResponseWriter, r *http.Request) error {
 
 // activityText says one event in words, e.g. "Dr Lee used your access to Care
 // Plans in Ward App on Wed 3 Dec, 14:02 UTC (read your care plans) from 10.0.0.5."
-func activityText(n *names, api store.API, who string, e store.AuditEvent, now time.Time) string {
+//
+// The optional parts (" in Ward App", " (read …)", " from 10.0.0.5") are
+// messages of their own, empty when the event has none, so each language
+// places them.
+func activityText(n *names, api store.API, who string, e store.AuditEvent, now time.Time) templates.Msg {
 	at := when(e.Time, now)
-	from := ""
-	if e.IP != "" {
-		from = " from " + e.IP
-	}
+	from := fromWords(e)
 	switch e.Action {
 	case "delegation.used":
 		in, what := useWords(n, api, e)
-		return who + " used your access to " + api.Name + in + " on " + at + what + from + "."
+		return templates.M("%[1]s used your access to %[2]s%[3]s on %[4]s%[5]s%[6]s.", who, api.Name, in, at, what, from)
 	case "delegation.created":
-		return "You gave " + who + " this access on " + at + from + "."
+		return templates.M("You gave %[1]s this access on %[2]s%[3]s.", who, at, from)
 	case "delegation.revoked":
-		return "You revoked it on " + at + from + "."
+		return templates.M("You revoked it on %[1]s%[2]s.", at, from)
 	case "delegation.declined":
-		return who + " declined it on " + at + from + "."
+		return templates.M("%[1]s declined it on %[2]s%[3]s.", who, at, from)
 	case "delegation.ended":
-		return "It ended on " + at + ": you no longer held any of its permissions."
+		return templates.M("It ended on %s: you no longer held any of its permissions.", at)
 	case "delegation.expired":
-		return "It expired on " + at + "."
+		return templates.M("It expired on %s.", at)
 	case "delegation.narrowed":
 		var nd struct {
 			Withheld []string `json:"withheld"`
 		}
 		_ = json.Unmarshal(e.Details, &nd)
-		return "On " + at + " you no longer held the permission to " + sentence(scopeWords(api, nd.Withheld)) +
-			": what " + who + " had been issued was withdrawn, and it now covers only the rest."
+		return templates.M("On %[1]s you no longer held the permission to %[2]s: what %[3]s had been issued was withdrawn, and it now covers only the rest.",
+			at, sentence(scopeWords(api, nd.Withheld)), who)
 	}
-	return strings.TrimPrefix(e.Action, "delegation.") + " on " + at + "."
+	return templates.M("%[1]s on %[2]s.", strings.TrimPrefix(e.Action, "delegation."), at)
+}
+
+// fromWords is " from 10.0.0.5", or nothing when the event has no address.
+func fromWords(e store.AuditEvent) templates.Msg {
+	if e.IP == "" {
+		return templates.Msg{}
+	}
+	return templates.M(" from %s", e.IP)
 }
 
 // useWords are the app ("in Ward App") and the permissions ("(read your care
 // plans)") of a delegation.used event, each "" when the event has none.
-func useWords(n *names, api store.API, e store.AuditEvent) (in, what string) {
+func useWords(n *names, api store.API, e store.AuditEvent) (in, what templates.Msg) {
 	var u struct {
 		Client string   `json:"client"`
 		Scopes []string `json:"scopes"`
 	}
 	_ = json.Unmarshal(e.Details, &u)
 	if u.Client != "" {
-		in = " in " + n.client(u.Client)
+		in = templates.M(" in %s", n.client(u.Client))
 	}
 	if len(u.Scopes) > 0 {
-		what = " (" + sentence(scopeWords(api, u.Scopes)) + ")"
+		what = templates.M(" (%s)", sentence(scopeWords(api, u.Scopes)))
 	}
 	return in, what
 }
@@ -125,17 +134,13 @@ func useWords(n *names, api store.API, e store.AuditEvent) (in, what string) {
 // delegation, e.g. "Sam used your access to Care Plans, passed on by Dr Lee,
 // in Ward App on Wed 3 Dec, 14:02 UTC (read your care plans) from 10.0.0.5."
 // The access is the grantor's whoever passed it on (delegate.Lineage).
-func passedOnText(n *names, api store.API, c store.Delegation, e store.AuditEvent, now time.Time) string {
-	from := ""
-	if e.IP != "" {
-		from = " from " + e.IP
-	}
+func passedOnText(n *names, api store.API, c store.Delegation, e store.AuditEvent, now time.Time) templates.Msg {
 	in, what := useWords(n, api, e)
-	if in != "" {
-		in = "," + in
+	if in.Key != "" {
+		in = templates.M(",%s", in)
 	}
-	return n.grantee(c) + " used your access to " + api.Name + ", passed on by " + n.user(c.GrantorID) + in +
-		" on " + when(e.Time, now) + what + from + "."
+	return templates.M("%[1]s used your access to %[2]s, passed on by %[3]s%[4]s on %[5]s%[6]s%[7]s.",
+		n.grantee(c), api.Name, n.user(c.GrantorID), in, when(e.Time, now), what, fromWords(e))
 }
 
 // maxPassedOn bounds the re-delegations whose uses one activity page reads

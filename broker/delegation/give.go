@@ -37,13 +37,11 @@ var errEscalation = &web.UserError{Status: http.StatusForbidden, Title: "Not all
 // quickDurations are the give-access form's quick choices, those within the
 // policy's maximum.
 var quickDurations = []quickChoice{
-	{8 * time.Hour, "8 hours"}, {24 * time.Hour, "1 day"}, {3 * 24 * time.Hour, "3 days"},
-	{7 * 24 * time.Hour, "7 days"}, {30 * 24 * time.Hour, "30 days"},
+	{8 * time.Hour}, {24 * time.Hour}, {3 * 24 * time.Hour}, {7 * 24 * time.Hour}, {30 * 24 * time.Hour},
 }
 
 type quickChoice struct {
-	d     time.Duration
-	label string
+	d time.Duration
 }
 
 // giveForm is what the give-access form, the review step and the confirmation
@@ -325,8 +323,8 @@ func (s *Server) renderGiveForm(w http.ResponseWriter, r *http.Request, u store.
 				held = usable
 			}
 			limit = min(limit, d.ExpiresAt.Sub(now))
-			v.MaxText = delegate.HumanDuration(api.Delegation.MaxDuration) + ", and no later than the access you received ends, " +
-				when(d.ExpiresAt, now)
+			v.MaxText = templates.M("%s, and no later than the access you received ends, %s",
+				templates.Span(api.Delegation.MaxDuration), when(d.ExpiresAt, now))
 		}
 	} else {
 		var err error
@@ -352,18 +350,18 @@ func (s *Server) renderGiveForm(w http.ResponseWriter, r *http.Request, u store.
 	}
 	for _, q := range quickDurations {
 		if q.d <= limit {
-			v.Durations = append(v.Durations, templates.DelegationOption{Value: q.d.String(), Label: "For " + q.label})
+			v.Durations = append(v.Durations, templates.DelegationOption{Value: q.d.String(), Text: templates.M("For %s", templates.Span(q.d))})
 		}
 	}
 	if limit > 0 && f.Parent == "" && !slices.ContainsFunc(quickDurations, func(q quickChoice) bool { return q.d == limit }) {
-		v.Durations = append(v.Durations, templates.DelegationOption{Value: limit.String(), Label: "For " + delegate.HumanDuration(limit)})
+		v.Durations = append(v.Durations, templates.DelegationOption{Value: limit.String(), Text: templates.M("For %s", templates.Span(limit))})
 	}
-	v.Durations = append(v.Durations, templates.DelegationOption{Value: "date", Label: "Until the date and time below"})
+	v.Durations = append(v.Durations, templates.DelegationOption{Value: "date", Text: templates.M("Until the date and time below")})
 	for i := range v.Durations {
 		v.Durations[i].Checked = v.Durations[i].Value == f.For || (v.Durations[i].Value == "date" && f.For == "" && f.Until != "")
 	}
-	if v.MaxText == "" {
-		v.MaxText = delegate.HumanDuration(api.Delegation.MaxDuration)
+	if v.MaxText.Key == "" {
+		v.MaxText = templates.M("%s", templates.Span(api.Delegation.MaxDuration))
 	}
 	v.Until, v.UntilMin = f.Until, now.Format(localTime)
 	if limit > 0 {
@@ -387,8 +385,7 @@ func (s *Server) renderReview(w http.ResponseWriter, r *http.Request, u store.Us
 	v := templates.GiveReviewView{Page: page("Check before you give access", u), Who: who, APIName: api.Name,
 		Scopes: words, Until: when(req.ExpiresAt, now), Note: req.Note, MayPassOn: req.MayRedelegate,
 		Fields: f.fields(req.ExpiresAt)}
-	v.Summary = who + " will be able to " + sentence(words) + " in " + api.Name + " until " + v.Until +
-		". You can take this back at any time."
+	v.Summary = templates.M("%s will be able to %s in %s until %s. You can take this back at any time.", who, sentence(words), api.Name, v.Until)
 	var err error
 	if v.CSRF, err = s.web.CSRFToken(w, r, givePath); err != nil {
 		return err

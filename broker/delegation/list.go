@@ -17,29 +17,29 @@ const listPath = "/account/delegations"
 
 // statusWords says a delegation's status (store.Delegation.Status) in words;
 // the page never relies on colour alone.
-func statusWords(d store.Delegation, now time.Time) (key, words string) {
+func statusWords(d store.Delegation, now time.Time) (key string, words templates.Msg) {
 	key = d.Status(now, expiringSoon)
 	switch key {
 	case store.DelegationActive:
-		return key, "Active"
+		return key, templates.M("Active")
 	case store.DelegationExpiringSoon:
-		return key, "Active, expiring within a day"
+		return key, templates.M("Active, expiring within a day")
 	case store.DelegationExpired:
-		return key, "Expired"
+		return key, templates.M("Expired")
 	case store.DelegationDeclined:
-		return key, "Declined"
+		return key, templates.M("Declined")
 	}
 	switch d.EndReason {
 	case store.DelegationEndGrantorDisabled:
-		return key, "Ended: the account that gave it was disabled"
+		return key, templates.M("Ended: the account that gave it was disabled")
 	case store.DelegationEndGranteeDisabled:
-		return key, "Ended: the account it was given to was disabled"
+		return key, templates.M("Ended: the account it was given to was disabled")
 	case store.DelegationEndEntitlementLost:
-		return key, "Ended: the access it came from is no longer held"
+		return key, templates.M("Ended: the access it came from is no longer held")
 	case store.DelegationEndParentEnded:
-		return key, "Ended: the access it was passed on from ended"
+		return key, templates.M("Ended: the access it was passed on from ended")
 	}
-	return key, "Revoked"
+	return key, templates.M("Revoked")
 }
 
 func active(d store.Delegation, now time.Time) bool {
@@ -72,13 +72,9 @@ func (s *Server) HandleList(w http.ResponseWriter, r *http.Request) error {
 	row := func(d store.Delegation, who string) templates.DelegationRow {
 		api := n.api(d.Audience)
 		key, words := statusWords(d, now)
-		last := "Not used yet"
-		if !d.LastUsedAt.IsZero() {
-			last = when(d.LastUsedAt, now)
-		}
 		return templates.DelegationRow{ID: d.ID, Who: who, APIName: api.Name, Scopes: scopeWords(api, d.Scopes),
-			Status: words, StatusKey: key, Until: when(d.ExpiresAt, now), LastUsed: last, Note: d.Note, Active: active(d, now),
-			Access: possessive(who) + " access to " + api.Name}
+			Status: words, StatusKey: key, Until: when(d.ExpiresAt, now), LastUsed: when(d.LastUsedAt, now), Note: d.Note, Active: active(d, now),
+			Access: templates.M("%s's access to %s", who, api.Name)}
 	}
 	q := r.URL.Query()
 	for _, d := range out {
@@ -91,9 +87,9 @@ func (s *Server) HandleList(w http.ResponseWriter, r *http.Request) error {
 		api := n.api(d.Audience)
 		switch d.ID {
 		case q.Get("given"):
-			v.Notice = x.Who + " can now " + sentence(x.Scopes) + " in " + api.Name + " until " + x.Until + "."
+			v.Notice = templates.M("%s can now %s in %s until %s.", x.Who, sentence(x.Scopes), api.Name, x.Until)
 		case q.Get("revoked"):
-			v.Notice = x.Who + " can no longer use your access to " + api.Name + "; tokens they got with it stopped working."
+			v.Notice = templates.M("%s can no longer use your access to %s; tokens they got with it stopped working.", x.Who, api.Name)
 		}
 	}
 	for _, d := range in {
@@ -107,7 +103,7 @@ func (s *Server) HandleList(w http.ResponseWriter, r *http.Request) error {
 		}
 		v.Incoming = append(v.Incoming, x)
 		if d.ID == q.Get("declined") {
-			v.Notice = "You declined " + possessive(x.Who) + " access to " + api.Name + "; you can no longer use it."
+			v.Notice = templates.M("You declined %s's access to %s; you can no longer use it.", x.Who, api.Name)
 		}
 	}
 	return web.Render(w, r, http.StatusOK, templates.Delegations(v))
@@ -140,10 +136,10 @@ func (s *Server) HandleRevokePage(w http.ResponseWriter, r *http.Request) error 
 	n := s.names(r.Context())
 	who, api := n.grantee(d), n.api(d.Audience)
 	v := templates.DelegationConfirmView{Page: page("Revoke access", u),
-		Question: "Revoke " + possessive(who) + " access to " + api.Name + "?",
-		Consequence: who + " will no longer be able to " + sentence(scopeWords(api, d.Scopes)) + " in " + api.Name +
-			" for you, and the tokens they got with it stop working at once. Anything they passed it on to ends too.",
-		Action: r.URL.Path, Button: "Revoke " + possessive(who) + " access to " + api.Name, TestID: "confirm-revoke"}
+		Question: templates.M("Revoke %s's access to %s?", who, api.Name),
+		Consequence: templates.M("%s will no longer be able to %s in %s for you, and the tokens they got with it stop working at once. Anything they passed it on to ends too.",
+			who, sentence(scopeWords(api, d.Scopes)), api.Name),
+		Action: r.URL.Path, Button: templates.M("Revoke %s's access to %s", who, api.Name), TestID: "confirm-revoke"}
 	if v.CSRF, err = s.web.CSRFToken(w, r, r.URL.Path); err != nil {
 		return err
 	}
@@ -184,10 +180,10 @@ func (s *Server) HandleDeclinePage(w http.ResponseWriter, r *http.Request) error
 	n := s.names(r.Context())
 	who, api := n.user(d.GrantorID), n.api(d.Audience)
 	v := templates.DelegationConfirmView{Page: page("Decline access", u),
-		Question: "Decline " + possessive(who) + " access to " + api.Name + "?",
-		Consequence: "You will no longer be able to act for " + who + " in " + api.Name +
-			", and the tokens you got with it stop working at once. Only " + who + " can give it to you again.",
-		Action: r.URL.Path, Button: "Decline " + possessive(who) + " access to " + api.Name, TestID: "confirm-decline"}
+		Question: templates.M("Decline %s's access to %s?", who, api.Name),
+		Consequence: templates.M("You will no longer be able to act for %[1]s in %[2]s, and the tokens you got with it stop working at once. Only %[1]s can give it to you again.",
+			who, api.Name),
+		Action: r.URL.Path, Button: templates.M("Decline %s's access to %s", who, api.Name), TestID: "confirm-decline"}
 	if v.CSRF, err = s.web.CSRFToken(w, r, r.URL.Path); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/delegate"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/web"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // expiringSoon is when a delegation is shown as "expiring soon".
@@ -120,19 +121,13 @@ func scopeWords(api store.API, scopes []string) []string {
 }
 
 // sentence joins descriptions for a sentence: "read your notes and change
-// your notes".
-func sentence(words []string) string {
-	l := make([]string, len(words))
+// your notes", with the "and" of the page's language.
+func sentence(words []string) templates.List {
+	l := make(templates.List, len(words))
 	for i, w := range words {
 		l[i] = lowerFirst(w)
 	}
-	switch len(l) {
-	case 0:
-		return ""
-	case 1:
-		return l[0]
-	}
-	return strings.Join(l[:len(l)-1], ", ") + " and " + l[len(l)-1]
+	return l
 }
 
 func lowerFirst(s string) string {
@@ -142,23 +137,6 @@ func lowerFirst(s string) string {
 	return strings.ToLower(s[:1]) + s[1:]
 }
 
-// when says t for a person: "Fri 12 Dec, 17:00 UTC", with the year when it is
-// not now's.
-func when(t, now time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	t = t.UTC()
-	if t.Year() != now.UTC().Year() {
-		return t.Format("Mon 2 Jan 2006, 15:04 UTC")
-	}
-	return t.Format("Mon 2 Jan, 15:04 UTC")
-}
-
-// possessive is "Dr Lee's", "James'".
-func possessive(name string) string {
-	if strings.HasSuffix(name, "s") {
-		return name + "'"
-	}
-	return name + "'s"
-}
+// when says t for a person in the page's language: "Fri 12 Dec, 17:00 UTC",
+// with the year when it is not now's.
+func when(t, now time.Time) templates.Moment { return templates.Moment{At: t, Now: now} }

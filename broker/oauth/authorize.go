@@ -40,7 +40,7 @@ func (s *Server) HandleAuthorize(w http.ResponseWriter, r *http.Request) error {
 			s.web.Record(r, "client:"+web.Truncate(v.Get("client_id"), 128), "oauth.rejected", AuthorizePath,
 				map[string]any{"error": "invalid_request", "reason": reason})
 		}
-		return err
+		return web.WithUILocalesError(err, v.Get("ui_locales"))
 	}
 	q := authzRequest{ClientID: c.ID, RedirectURI: v.Get("redirect_uri"), Redirect: redirect}
 	if oe := parseAuthzRequest(v, c, &q); oe != nil {
@@ -384,7 +384,7 @@ func (s *Server) SignInDemands(returnTo string) (web.SignInDemands, bool) {
 		required = nil
 	}
 	return web.SignInDemands{ForceLogin: p.ForceLogin, Fresh: p.Fresh, SelectAccount: p.SelectAccount,
-		ACRValues: web.WithoutSecurityKeyACR(p.Req.acrPreference()), ACRRequired: required}, true
+		ACRValues: web.WithoutSecurityKeyACR(p.Req.acrPreference()), ACRRequired: required, UILocales: p.Req.UILocales}, true
 }
 
 // RefuseUnmet refuses a verified sign-in that did not meet what the client asked

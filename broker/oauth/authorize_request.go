@@ -51,6 +51,10 @@ type authzRequest struct {
 	HintSubject string `json:"u,omitempty"`
 	// DPoPJKT is dpop_jkt (RFC 9449 §10): the code is bound to that DPoP key.
 	DPoPJKT string `json:"k,omitempty"`
+	// UILocales is ui_locales (OIDC Core §3.1.2.1): the languages the person
+	// prefers for the pages of this request, carried through sign-in and
+	// consent (web.WithUILocales).
+	UILocales string `json:"l,omitempty"`
 }
 
 func (q *authzRequest) prompt(v string) bool { return slices.Contains(q.Prompt, v) }
@@ -276,7 +280,8 @@ func parseAuthzRequest(v url.Values, c *store.Client, q *authzRequest) *web.OAut
 		return web.InvalidRequest("acr_values has too many values")
 	}
 	q.ACRRequired = essentialACR(v.Get("claims"))
-	// display, ui_locales, claims_locales, the rest of claims and unknown
+	q.UILocales = strings.TrimSpace(v.Get("ui_locales"))
+	// display, claims_locales, the rest of claims and unknown
 	// parameters are accepted and ignored (OIDC Core §3.1.2.1, §3.1.2.2);
 	// id_token_hint is read by HandleAuthorize, which holds the keys.
 	return nil

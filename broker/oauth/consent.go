@@ -77,6 +77,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, c *store.
 	}
 	// Chromium checks form-action on the redirect that answers the form too.
 	web.SetFormAction(w, web.FormTarget(p.Req.Redirect))
+	r = r.WithContext(web.WithUILocales(r.Context(), p.Req.UILocales))
 	return web.Render(w, r, http.StatusOK, templates.Consent(v))
 }
 

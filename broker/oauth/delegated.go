@@ -129,12 +129,13 @@ func (s *Server) actForViews(ctx context.Context, api *store.API, offers []actFo
 		if err != nil {
 			return nil, err
 		}
+		var passedOn string
 		if lineage.Root != o.d.GrantorID {
 			by, err := s.userName(ctx, o.d.GrantorID)
 			if err != nil {
 				return nil, err
 			}
-			name += " (passed on by " + by + ")"
+			passedOn = by
 		}
 		var words []string
 		for _, sc := range o.scopes {
@@ -148,7 +149,7 @@ func (s *Server) actForViews(ctx context.Context, api *store.API, offers []actFo
 			words = append(words, w)
 		}
 		out = append(out, templates.ConsentDelegation{ID: o.d.ID, GrantorName: name,
-			Scopes: api.Name + ": " + strings.Join(words, "; "), Until: web.StampTime(o.d.ExpiresAt)})
+			PassedOnBy: passedOn, Scopes: api.Name + ": " + strings.Join(words, "; "), Until: o.d.ExpiresAt})
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/web"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // discoveryDocument is the metadata served at both /.well-known/openid-configuration
@@ -72,6 +73,8 @@ func (s *Server) discoveryDocument(apiScopes ...string) ([]byte, error) {
 		// RFC 8705 §3.3: access tokens are bound to the client certificate the
 		// token request came with.
 		"tls_client_certificate_bound_access_tokens": true,
+		// The languages of the pages ui_locales can choose (OIDC Discovery §3).
+		"ui_locales_supported": uiLocales(),
 	}
 	if base := s.cfg.MTLSBaseURL(); base != nil {
 		// RFC 8705 §5: the endpoints clients reach with a certificate, on the
@@ -204,4 +207,12 @@ func publicJSON(w http.ResponseWriter) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "public, max-age=300")
 	h.Set("Access-Control-Allow-Origin", "*")
+}
+
+func uiLocales() []string {
+	var out []string
+	for _, t := range templates.Locales() {
+		out = append(out, t.String())
+	}
+	return out
 }

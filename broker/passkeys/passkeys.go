@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/web"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // ceremonyTTL bounds a ceremony, from its options to its answer (WebAuthn L2
@@ -221,7 +222,13 @@ type refusal struct {
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, actor, target, reason, message string) error {
 	s.web.Record(r, actor, "securitykey.refused", target, map[string]any{"reason": reason})
 	s.log.WarnContext(r.Context(), "security key ceremony refused", "request_id", web.RequestID(r.Context()), "reason", reason)
-	return writeJSON(w, http.StatusBadRequest, refusal{Message: message})
+	return writeJSON(w, http.StatusBadRequest, refusal{Message: said(r, message)})
+}
+
+// said is a refusal's message in the language of the page that asked
+// (web.PageLocale): webauthn.js shows it as it is, in that page's status line.
+func said(r *http.Request, message string) string {
+	return templates.T(templates.WithLocale(r.Context(), web.PageLocale(r), nil), message)
 }
 
 // usable are the keys that may be used: not flagged as cloned.

@@ -225,3 +225,30 @@ func TestWebAuthnEssentialACRStepsUpAfterUpstreamSignIn(t *testing.T) {
 		t.Error("the upstream sign-in was refused for the acr")
 	}
 }
+
+// TestWebAuthnRefusalInPageLanguage: a ceremony's refusal, which webauthn.js
+// shows in the page's status line, is said in the page's language (here the
+// language cookie's Welsh), and nothing is stepped up.
+func TestWebAuthnRefusalInPageLanguage(t *testing.T) {
+	w := newKeyWorld(t, nil)
+	c := w.SignedIn()
+	w.fakeKey(t)
+	issuer, _ := url.Parse(w.TS.URL)
+	c.Jar.SetCookies(issuer, []*http.Cookie{{Name: web.LocaleCookie, Value: "cy", Path: "/"}})
+	_, finishTok := ceremonyTokens(t, readAll(w.Get(c, web.StepUpURL("/account"))))
+	// No options asked for: there is no ceremony to finish.
+	res := w.PostForm(c, web.StepUpPath, url.Values{"csrf_token": {finishTok}, "credential": {`{"id":"x"}`}, "return_to": {"/account"}})
+	var got struct {
+		Message string `json:"message"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("answer: %d %v", res.StatusCode, err)
+	}
+	res.Body.Close()
+	if want := "Cymerodd hyn ormod o amser neu mae wedi’i ddefnyddio’n barod. Rhowch gynnig arall arni."; got.Message != want {
+		t.Errorf("refusal %q, want %q", got.Message, want)
+	}
+	if s := w.session(t); web.SteppedUp(s) || len(w.Audited("session.stepped_up")) != 0 {
+		t.Errorf("session stepped up: %+v", s)
+	}
+}

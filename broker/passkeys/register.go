@@ -129,7 +129,7 @@ func (s *Server) HandleRegister(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	if name == "" || len([]rune(name)) > maxKeyName || strings.ContainsFunc(name, unicode.IsControl) {
-		return writeJSON(w, http.StatusBadRequest, refusal{Message: "Give the key a name of at most 60 characters."})
+		return writeJSON(w, http.StatusBadRequest, refusal{Message: said(r, "Give the key a name of at most 60 characters.")})
 	}
 	keys, err := s.store.SecurityKeys().ListForUser(ctx, u.ID)
 	if err != nil {

@@ -177,8 +177,8 @@ func (s *Server) completeLink(w http.ResponseWriter, r *http.Request, b *upstrea
 	case err == nil:
 		s.web.Record(r, u.ID, "identity.link_refused", ident.ProviderID, map[string]any{"reason": "linked_to_another_user"})
 		return &web.UserError{Status: http.StatusConflict, Title: "Account already linked",
-			Message: "That account at " + b.Config.Name + " is already linked to another Gatehouse account.",
-			Next:    "Sign in with it to use that Gatehouse account, or ask your administrator."}
+			Message: "That account at %s is already linked to another Gatehouse account.", MessageArgs: []any{b.Config.Name},
+			Next: "Sign in with it to use that Gatehouse account, or ask your administrator."}
 	case errors.Is(err, store.ErrNotFound):
 		rec.LinkedAt = now
 		if err := s.store.Identities().Link(ctx, rec); err != nil {

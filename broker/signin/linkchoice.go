@@ -192,8 +192,8 @@ func (s *Server) completeProof(w http.ResponseWriter, r *http.Request, b *upstre
 	if errors.Is(err, store.ErrNotFound) {
 		s.web.Record(r, "", "identity.link_refused", p.Identity.ProviderID, map[string]any{"reason": "proof_not_an_account"})
 		return &web.UserError{Status: http.StatusConflict, Title: "No account to link to",
-			Message: "The account you signed in with at " + b.Config.Name + " does not belong to a Gatehouse account yet.",
-			Next:    "Start again from the sign-in page and sign in the way you did before."}
+			Message: "The account you signed in with at %s does not belong to a Gatehouse account yet.", MessageArgs: []any{b.Config.Name},
+			Next: "Start again from the sign-in page and sign in the way you did before."}
 	}
 	if err != nil {
 		return err

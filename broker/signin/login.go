@@ -91,6 +91,9 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, list []stor
 	if err != nil {
 		return err
 	}
+	if d, ok := s.authz.SignInDemands(returnTo); ok {
+		r = r.WithContext(web.WithUILocales(r.Context(), d.UILocales))
+	}
 	v := templates.LoginView{Page: templates.Page{Title: "Sign in"}, CSRF: token, Email: email, ReturnTo: returnTo, Message: msg}
 	for _, c := range list {
 		v.Providers = append(v.Providers, s.choice(r, c, startURL(c.ID, returnTo, "")))

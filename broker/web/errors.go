@@ -17,10 +17,30 @@ type UserError struct {
 	Status  int
 	Title   string
 	Message string
-	Next    string // what the person can do now
+	// MessageArgs fill Message's %s; the page translates Message as a whole
+	// (templates/locales), so a name goes here, never into Message.
+	MessageArgs []any
+	Next        string // what the person can do now
 	// RetryAfter, in seconds, is sent as Retry-After (429, 503).
 	RetryAfter int
-	Err        error
+	// UILocales, set by WithUILocalesError, is the ui_locales of the
+	// authorization request refused: the page is in that language.
+	UILocales string
+	Err       error
+}
+
+// WithUILocalesError returns err, when it is a UserError, as a copy whose page
+// is in the languages uiLocales names (OIDC Core §3.1.2.1): an authorization
+// request refused before anything was sealed still has the application's
+// language. The shared UserError values are never changed.
+func WithUILocalesError(err error, uiLocales string) error {
+	ue, ok := err.(*UserError)
+	if !ok || uiLocales == "" {
+		return err
+	}
+	c := *ue
+	c.UILocales = uiLocales
+	return &c
 }
 
 func (e *UserError) Error() string {
@@ -88,12 +108,16 @@ func (c *Core) RenderError(w http.ResponseWriter, r *http.Request, err error) {
 		h.Set("Retry-After", strconv.Itoa(ue.RetryAfter))
 	}
 	w.WriteHeader(ue.Status)
+	if ue.UILocales != "" {
+		r = r.WithContext(WithUILocales(r.Context(), ue.UILocales))
+	}
 	templates.Error(templates.ErrorView{
-		Page:      templates.Page{Title: ue.Title},
-		Status:    ue.Status,
-		Message:   ue.Message,
-		Next:      ue.Next,
-		RequestID: ri.ID,
+		Page:        templates.Page{Title: ue.Title},
+		Status:      ue.Status,
+		Message:     ue.Message,
+		MessageArgs: ue.MessageArgs,
+		Next:        ue.Next,
+		RequestID:   ri.ID,
 	}).Render(context.WithoutCancel(pageContext(r)), w) // templ stops at a done context: a request past its deadline would get an empty page
 }
 

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/language"
+
 	"github.com/gatehouse/gatehouse/templates"
 )
 
@@ -26,6 +28,9 @@ type RequestInfo struct {
 	Start  time.Time
 	// Brand is the configured brand web.Render gives the pages; nil for none.
 	Brand *templates.Brand
+	// DefaultLocale is GATEHOUSE_DEFAULT_LOCALE, the page language when
+	// nothing else decides (PageLocale).
+	DefaultLocale language.Tag
 }
 
 type ctxKey int
@@ -48,7 +53,7 @@ var wellFormedRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
 // forged by anyone else).
 func (c *Core) WithRequestInfo(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ri := RequestInfo{Start: c.Now(), Secure: r.TLS != nil, Brand: c.brand}
+		ri := RequestInfo{Start: c.Now(), Secure: r.TLS != nil, Brand: c.brand, DefaultLocale: c.Config.DefaultLocale}
 		peer := remoteAddr(r)
 		ri.IP = peer.String()
 		if c.trustedProxy(peer) {

@@ -29,6 +29,9 @@ type SignInDemands struct {
 	// the values one of which its answer must assert.
 	ACRValues   []string
 	ACRRequired []string
+	// UILocales is the request's ui_locales (OIDC Core §3.1.2.1), for the
+	// language of the sign-in page (web.WithUILocales).
+	UILocales string
 }
 
 // AppReturn is an application's validated post_logout_redirect_uri and state

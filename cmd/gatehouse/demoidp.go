@@ -77,8 +77,7 @@ func demoIdPAddrs(listen string) (oidcAddr, samlAddr string) {
 // their roles (from the role rules in startDemoIdPs) let each of them show.
 var demoPeople = []templates.DemoPerson{
 	{Name: "Alice Example", Email: "alice@oidc.example", Provider: "OIDC",
-		Shows: "An administrator (her admins group gives her the admin role): she opens the admin console at /admin, " +
-			"reads and changes notes with the Notes API's admin scope, and can give Bob access to her notes."},
+		Shows: "An administrator (her admins group gives her the admin role): she opens the admin console at /admin, reads and changes notes with the Notes API's admin scope, and can give Bob access to her notes."},
 	{Name: "Bob Example", Email: "bob@oidc.example", Provider: "OIDC",
 		Shows: "A plain user on the staff: he may read and change notes and nothing more; the admin console turns him away."},
 	{Name: "Carol Example", Email: "carol@saml.example", Provider: "SAML",
