@@ -3,6 +3,8 @@ package broker
 import (
 	"net/http"
 	"slices"
+
+	"github.com/gatehouse/gatehouse/broker/oauth"
 )
 
 // mtlsPaths are what the mTLS listener serves (RFC 8705 §5 mtls_endpoint_aliases):
@@ -22,6 +24,6 @@ func (s *Server) MTLSHandler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		s.ServeHTTP(w, r)
+		s.ServeHTTP(w, r.WithContext(oauth.OnMTLSAlias(r.Context())))
 	})
 }

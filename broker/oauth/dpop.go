@@ -35,7 +35,7 @@ func (s *Server) bindDPoP(w http.ResponseWriter, r *http.Request, c *store.Clien
 	}
 	var p *dpop.Proof
 	if err == nil {
-		p, err = s.dpopGuard.Check(r.Context(), header, dpop.Check{Method: http.MethodPost, URL: s.url("/oauth2/token"), Now: now})
+		p, err = s.dpopGuard.Check(r.Context(), header, dpop.Check{Method: http.MethodPost, URL: s.endpointURL(r, "/oauth2/token"), Now: now})
 	}
 	var pe *dpop.ProofError
 	switch {

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
@@ -107,3 +108,23 @@ func (s *Server) checkCertificateBinding(r *http.Request, cl *token.AccessClaims
 
 var errBoundToken = &bearerError{Status: http.StatusUnauthorized, Code: "invalid_token",
 	Description: "the access token is bound to a client certificate this request did not present"}
+
+type mtlsAliasKey struct{}
+
+// OnMTLSAlias marks a request that reached the mTLS listener, whose endpoints
+// are the mtls_endpoint_aliases of discovery (RFC 8705 §5).
+func OnMTLSAlias(ctx context.Context) context.Context {
+	return context.WithValue(ctx, mtlsAliasKey{}, true)
+}
+
+// endpointURL is the URL of path as the request reached it: its alias on the
+// mTLS listener, else under the issuer. A DPoP proof's htu (RFC 9449 §4.3 step
+// 9) and a client assertion's aud name the endpoint the client sent them to.
+func (s *Server) endpointURL(r *http.Request, path string) string {
+	if on, _ := r.Context().Value(mtlsAliasKey{}).(bool); on {
+		if base := s.cfg.MTLSBaseURL(); base != nil {
+			return base.String() + path
+		}
+	}
+	return s.url(path)
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse/gatehouse/broker/dpop/dpoptest"
 	"github.com/gatehouse/gatehouse/broker/mtls"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -371,4 +372,39 @@ func TestMTLSTokenExchangeBound(t *testing.T) {
 	if x.Status != 200 || cnf(t, x.Str("access_token")) != mtls.Thumbprint(e.Self.Leaf) {
 		t.Fatalf("exchange: %d %s", x.Status, x.Raw)
 	}
+}
+
+// TestMTLSAliasWithDPoP: a token request on the mTLS listener with a DPoP proof
+// for the alias URL (RFC 9449 §4.3: htu is the URL the request was sent to, here
+// discovery's mtls_endpoint_aliases.token_endpoint) gets a token bound both to
+// the certificate (cnf x5t#S256, RFC 8705 §3) and to the key (cnf jkt); a proof
+// for the main token endpoint URL is not one for this request.
+func TestMTLSAliasWithDPoP(t *testing.T) {
+	e := newMTLSEnv(t)
+	var disc map[string]any
+	brokertest.Must(t, json.Unmarshal([]byte(brokertest.Body(t, e.Do(httptest.NewRequest("GET", "/.well-known/openid-configuration", nil)))), &disc))
+	aliases, _ := disc["mtls_endpoint_aliases"].(map[string]any)
+	aliasToken, _ := aliases["token_endpoint"].(string)
+	if aliasToken == "" || aliasToken == disc["token_endpoint"] {
+		t.Fatalf("token endpoint alias %q", aliasToken)
+	}
+	k := dpoptest.NewKey(t)
+	call := func(htu string) brokertest.Result {
+		req, _ := http.NewRequest(http.MethodPost, e.URL+"/oauth2/token", strings.NewReader(withClient("mtls-dn", clientCredentials).Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("DPoP", k.Proof(t, "POST", htu, time.Now()))
+		return e.tlsDo(t, &e.dnCert, req)
+	}
+	o := call(aliasToken)
+	if o.Status != 200 || o.Str("token_type") != "DPoP" {
+		t.Fatalf("DPoP on the mTLS alias: %d %s", o.Status, o.Raw)
+	}
+	at := o.Str("access_token")
+	if got := cnf(t, at); got != mtls.Thumbprint(e.dnCert.Leaf) {
+		t.Errorf("cnf.x5t#S256 = %q", got)
+	}
+	if got := cnfJKT(t, at); got != k.JKT {
+		t.Errorf("cnf.jkt = %q, want %q", got, k.JKT)
+	}
+	call(disc["token_endpoint"].(string)).WantError(t, 400, "invalid_dpop_proof")
 }

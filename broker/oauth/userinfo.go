@@ -102,7 +102,7 @@ func (s *Server) userInfo(r *http.Request) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkTokenProof(r, scheme, tok, &cl, s.url("/oauth2/userinfo")); err != nil {
+	if err := s.checkTokenProof(r, scheme, tok, &cl, s.endpointURL(r, "/oauth2/userinfo")); err != nil {
 		return nil, err
 	}
 	if err := s.checkCertificateBinding(r, &cl); err != nil {
