@@ -84,7 +84,12 @@ func ParseSpecEntries(b []byte) (specs []Spec, problems [][]string, err error) {
 	first := map[string]int{}
 	for i, raw := range entries {
 		s, errs := parseEntry(raw)
-		if s.ID != "" && !ValidID(s.ID) {
+		switch {
+		case s.ID == "":
+			// Missing, null or empty (found by FuzzParseSpecs): every entry is
+			// named by its ID, in the database and in every later message.
+			errs = append(errs, "id is required: lower-case letters, digits and dashes, like \"corp\"")
+		case !ValidID(s.ID):
 			errs = append(errs, fmt.Sprintf("id %q must be lower-case letters, digits and dashes", s.ID))
 		}
 		if j, dup := first[s.ID]; dup && s.ID != "" {
