@@ -6,41 +6,77 @@ import (
 	"time"
 )
 
-// sweepBatch bounds the rows one statement of a sweep deletes. One DELETE of a
-// whole backlog held SQLite's write lock for 70 s over 1M expired refresh
-// tokens (issue 14); a batch this size holds it for milliseconds.
-const sweepBatch = 1000
+// A sweep deletes in batches so that it never holds the writer for long: one
+// DELETE of a whole backlog held SQLite's write lock for 70 s over 1M expired
+// refresh tokens (issue 14). What a batch of a given size costs depends on the
+// table's indexes and on the load beside it (1,000 refresh tokens took half a
+// second on a busy machine, while requests queued behind it), so the size is
+// not fixed: a sweepPacer keeps each batch's time near sweepHold and pauses
+// between batches as long as the last one took.
+const (
+	// sweepBatch is the largest batch, and the first.
+	sweepBatch = 1000
+	// sweepMinBatch is the smallest: below it a batch costs mostly its own
+	// statement, and the sweep must still move on under any load.
+	sweepMinBatch = 50
+	// sweepHold is the time one batch aims to hold the writer: a request
+	// write that queues behind a batch waits about this long.
+	sweepHold = 20 * time.Millisecond
+	// sweepPause is the least pause between batches.
+	sweepPause = time.Millisecond
+)
 
-// sweepPause is how long a sweep waits between batches: the writer is released
-// after each batch, and the pause lets the request writes that queued behind
-// it go first instead of racing the next batch.
-const sweepPause = time.Millisecond
+// sweepPacer sizes a sweep's batches and the pauses between them.
+type sweepPacer struct{ batch int }
 
-// deleteExpired deletes the rows of table whose column is before t, at most
-// sweepBatch per statement, until none is left or ctx ends, and returns how
-// many it deleted. The IN (SELECT … LIMIT) form reads the same on both
-// databases (neither accepts DELETE … LIMIT); key is the table's primary key,
-// column must be indexed. table and columns are constants of the callers.
-// Replicas sweeping PostgreSQL at once pick the same oldest rows: the later
-// batch waits for the earlier, deletes fewer than sweepBatch and stops, leaving
-// the rest to the replica that is ahead.
+func newSweepPacer() *sweepPacer { return &sweepPacer{batch: sweepBatch} }
+
+// done records that the last batch took took and returns the pause before the
+// next. took includes the wait for the writer, so a busy writer shrinks the
+// batches too: the sweep yields most when requests need the writer most. A
+// batch over sweepHold halves the next; one under a quarter of it doubles it,
+// up to sweepBatch. The pause equals the batch's time, so a sweep has the
+// writer at most half the time however long its backlog, and the request writes
+// that queued behind a batch go first instead of racing the next one.
+func (p *sweepPacer) done(took time.Duration) time.Duration {
+	switch {
+	case took > sweepHold:
+		p.batch = max(sweepMinBatch, p.batch/2)
+	case took < sweepHold/4:
+		p.batch = min(sweepBatch, p.batch*2)
+	}
+	return max(sweepPause, took)
+}
+
+// deleteExpired deletes the rows of table whose column is before t, in batches
+// paced by a sweepPacer, until none is left or ctx ends, and returns how many it
+// deleted. The IN (SELECT … LIMIT) form reads the same on both databases
+// (neither accepts DELETE … LIMIT); key is the table's primary key, column must
+// be indexed. table and columns are constants of the callers. Replicas sweeping
+// PostgreSQL at once pick the same oldest rows: the later batch waits for the
+// earlier, deletes fewer than asked and stops, leaving the rest to the replica
+// that is ahead.
 func (db *DB) deleteExpired(ctx context.Context, op, table, key, column string, t time.Time) (int64, error) {
 	// ORDER BY column: read the oldest through column's index. Without it
 	// PostgreSQL scans the table for a condition that most rows match, and each
-	// batch would reread the dead rows of the ones before it.
-	query := `DELETE FROM ` + table + ` WHERE ` + key + ` IN (SELECT ` + key + ` FROM ` + table +
-		` WHERE ` + column + ` < $1 ORDER BY ` + column + ` LIMIT ` + strconv.Itoa(sweepBatch) + `)`
+	// batch would reread the dead rows of the ones before it. The limit is
+	// written into the statement, not bound, so each size plans as a constant.
+	head := `DELETE FROM ` + table + ` WHERE ` + key + ` IN (SELECT ` + key + ` FROM ` + table +
+		` WHERE ` + column + ` < $1 ORDER BY ` + column + ` LIMIT `
+	pacer := newSweepPacer()
 	var total int64
 	for {
-		n, err := db.execCount(ctx, op, query, db.ts(t))
+		batch := pacer.batch
+		start := time.Now()
+		n, err := db.execCount(ctx, op, head+strconv.Itoa(batch)+`)`, db.ts(t))
 		total += n
-		if err != nil || n < sweepBatch {
+		if err != nil || n < int64(batch) {
 			return total, err
 		}
 		select {
 		case <-ctx.Done():
 			return total, wrap(op, ctx.Err())
-		case <-time.After(sweepPause):
+		case <-time.After(pacer.done(time.Since(start))):
 		}
 	}
 }

@@ -1,0 +1,37 @@
+package sqlstore
+
+import "testing"
+
+// TestSweepPacer: batches that take longer than sweepHold shrink, down to
+// sweepMinBatch; quick ones grow back, up to sweepBatch; the pause after a
+// batch is as long as the batch took, never under sweepPause.
+func TestSweepPacer(t *testing.T) {
+	p := newSweepPacer()
+	if p.batch != sweepBatch {
+		t.Fatalf("first batch %d, want %d", p.batch, sweepBatch)
+	}
+	slow := 10 * sweepHold
+	var sizes []int
+	for range 10 {
+		if pause := p.done(slow); pause != slow {
+			t.Errorf("pause after a %v batch = %v, want as long", slow, pause)
+		}
+		sizes = append(sizes, p.batch)
+	}
+	if sizes[0] != sweepBatch/2 || sizes[len(sizes)-1] != sweepMinBatch {
+		t.Errorf("slow batches shrank as %v, want halving from %d down to %d", sizes, sweepBatch/2, sweepMinBatch)
+	}
+	// Within the band between a quarter of sweepHold and sweepHold: unchanged.
+	p.done(sweepHold / 2)
+	if p.batch != sweepMinBatch {
+		t.Errorf("a batch within the band changed the size to %d", p.batch)
+	}
+	for range 10 {
+		if pause := p.done(0); pause != sweepPause {
+			t.Errorf("pause after an instant batch = %v, want %v", pause, sweepPause)
+		}
+	}
+	if p.batch != sweepBatch {
+		t.Errorf("quick batches grew to %d, want back to %d", p.batch, sweepBatch)
+	}
+}
