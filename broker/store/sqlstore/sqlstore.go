@@ -364,9 +364,21 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback() // fn's error says what went wrong
-		return err
+		return txErr(ctx, err)
 	}
-	return tx.Commit()
+	return txErr(ctx, tx.Commit())
+}
+
+// txErr is err, a transaction's failure, with the reason when ctx ended: at the
+// deadline database/sql rolls the transaction back itself, and what runs on it
+// afterwards, Commit included, fails with sql.ErrTxDone, which does not say why.
+// The web layer answers a request that ran out of time on the database with 503
+// and an unexplained failure with 500 (tools/chaos found the 500).
+func txErr(ctx context.Context, err error) error {
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return err
 }
 
 // InTx runs fn with a store whose aggregates all run on one transaction, and
@@ -385,10 +397,10 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	txdb := &DB{sql: tx, pool: db.pool, read: db.read, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
 	if err := fn(txdb); err != nil {
 		_ = tx.Rollback() // fn's error says what went wrong
-		return err
+		return txErr(ctx, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
+		return fmt.Errorf("sqlstore: commit: %w", txErr(ctx, err))
 	}
 	return nil
 }
