@@ -389,12 +389,12 @@ func (a *Server) formRefusal(w http.ResponseWriter, r *http.Request, p person, v
 
 // validatorProblems are the problems broker/registry found with an input, for
 // a form. They are written in English for the command line and the admin API
-// alike; a page shows one in its language when the catalogue has it, and in
-// English otherwise (web.Render logs it as missing).
+// alike, and shown as they are: a problem quotes what was typed, so it is an
+// argument, never a catalogue key (a % in a URL would be read as a verb).
 func validatorProblems(problems []string) []templates.Msg {
 	out := make([]templates.Msg, len(problems))
 	for i, p := range problems {
-		out[i] = templates.Msg{Key: p}
+		out[i] = templates.M("%s", p)
 	}
 	return out
 }

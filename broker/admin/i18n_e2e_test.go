@@ -3,6 +3,7 @@ package admin_test
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -53,5 +54,20 @@ func TestConsoleInWelsh(t *testing.T) {
 				t.Errorf("%s shows the English %q", tc.path, s)
 			}
 		}
+	}
+}
+
+// TestConsoleProblemQuotesInputAsTyped: a validation problem that quotes what
+// was typed shows it as typed; it is not read as a catalogue format, where a %
+// (as URLs have) would turn into %!w(MISSING).
+func TestConsoleProblemQuotesInputAsTyped(t *testing.T) {
+	w := newWorld(t)
+	c, _ := w.signIn("alice@corp.example")
+	_, page := w.page(c, "/admin/apps/new")
+	res, page := w.submit(c, page, "/admin/apps/new", url.Values{"id": {"portal"}, "name": {"Portal"},
+		"redirect_uris": {"https://portal.test/cb"}, "grant_types": {"authorization_code pass%word"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `grant type &#34;pass%word&#34; is not one of`) ||
+		strings.Contains(page, "MISSING") {
+		t.Errorf("%d: the problem is not shown as typed: %s", res.StatusCode, page)
 	}
 }
