@@ -153,9 +153,17 @@ func calleeName(fun ast.Expr) string {
 	return ""
 }
 
+// consolePart1 reports whether f is a file of the admin console whose pages
+// are in the catalogues: the home, apps, APIs, audit log and bootstrap.
+func consolePart1(f string) bool {
+	dir, name := filepath.Split(f)
+	return strings.HasSuffix(dir, "/admin/") &&
+		slices.Contains([]string{"admin.go", "home.go", "apps.go", "apis.go", "clients.go", "audit.go", "charts.go", "bootstrap.go"}, name)
+}
+
 // TestErrorPagesInCatalogues: every title, message and next step of a
 // web.UserError written in the broker, every page title outside the admin
-// console, and every sentence the broker composes with templates.M, is a
+// console and in its first part, and every sentence the broker composes with templates.M, is a
 // message of every catalogue: pages show them translated.
 func TestErrorPagesInCatalogues(t *testing.T) {
 	fset := token.NewFileSet()
@@ -200,6 +208,10 @@ func TestErrorPagesInCatalogues(t *testing.T) {
 					if x, ok := fn.X.(*ast.Ident); ok && x.Name == "templates" && fn.Sel.Name == "M" {
 						want("templates.M", lit)
 					}
+					// The console's pages (a.page): those of its first part.
+					if fn.Sel.Name == "page" && consolePart1(f) {
+						want("page title", lit)
+					}
 				case *ast.Ident:
 					if fn.Name == "page" && strings.Contains(f, "/delegation/") {
 						want("page title", lit)
@@ -218,7 +230,7 @@ func TestErrorPagesInCatalogues(t *testing.T) {
 			case *ast.SelectorExpr:
 				typ = x.Sel.Name
 			}
-			fields := map[string]bool{"UserError": true, "Page": !strings.Contains(f, "/admin/")}
+			fields := map[string]bool{"UserError": true, "Page": !strings.Contains(f, "/admin/") || consolePart1(f)}
 			if !fields[typ] {
 				return true
 			}
@@ -429,6 +441,43 @@ func pagesForI18n() map[string]templ.Component {
 			Summary: M("%s will be able to %s in %s until %s. You can take this back at any time.", "Dr Lewis", List{"darllen"}, "Cynlluniau", Moment{At: now.Add(24 * time.Hour), Now: now})}),
 		"give-review-no-pass-on": GiveReview(GiveReviewView{Page: p("Check before you give access"), Who: "Dr Lewis", APIName: "Cynlluniau",
 			Until: Moment{At: now.AddDate(1, 0, 0), Now: now}, Summary: M("%s will be able to %s in %s until %s. You can take this back at any time.", "Dr Lewis", List{"a", "b", "c"}, "Cynlluniau", Moment{At: now, Now: now})}),
+		// admin console, part 1
+		"admin-home":             AdminHome(adminHomeView(now)),
+		"admin-bootstrap":        AdminBootstrap(AdminBootstrapView{Page: p("First administrator"), Name: "Aled Jones", Email: "aled@gig.example", Token: "t"}),
+		"admin-apps":             AdminApps(adminAppsView(now)),
+		"admin-apps-empty":       AdminApps(AdminAppsView{Page: p("Apps"), Notice: M("The app was deleted, its tokens revoked and its consents deleted.")}),
+		"admin-app-new":          AdminAppForm(adminAppFormView(now, true)),
+		"admin-app-edit":         AdminAppForm(adminAppFormView(now, false)),
+		"admin-app-edit-public":  AdminAppForm(AdminAppFormView{Page: p("Edit an app"), Heading: M("Edit %s", "Calendr"), Action: "/admin/apps/calendr", Fields: AdminAppFields{ID: "calendr", Name: "Calendr", Public: true}}),
+		"admin-app-added":        AdminAppSecret(AdminAppSecretView{Page: p("App added"), ID: "nodiadau", Name: "Nodiadau", Secret: "gh_7Qz9xKc2"}),
+		"admin-app-rotated":      AdminAppSecret(AdminAppSecretView{Page: p("Secret rotated"), ID: "nodiadau", Name: "Nodiadau", Secret: "gh_7Qz9xKc2", Rotated: true}),
+		"admin-app-added-public": AdminAppSecret(AdminAppSecretView{Page: p("App added"), ID: "calendr", Name: "Calendr"}),
+		"admin-app-rotate":       AdminAppRotate(AdminAppRotateView{Page: p("Rotate the secret"), Name: "Nodiadau", Action: "/r", Back: "/admin/apps/nodiadau"}),
+		"admin-app-delete": AdminConfirm(AdminConfirmView{Page: p("Delete the app"), Back: "/admin/apps/nodiadau", Question: M("Delete the app %s (%s)?", "Nodiadau", "nodiadau"),
+			Consequence: M("It can no longer sign people in or get tokens. Every refresh token and access token issued to it is revoked at once, on every replica, and the consents people gave it are deleted: an app added again under the same ID starts with none.")}),
+		"admin-apis": AdminAPIs(AdminAPIsView{Page: p("APIs"), Notice: M("The API was saved."), APIs: []AdminAPIRow{
+			{ID: "cynlluniau", Name: "Cynlluniau Gofal", Audience: "https://cynlluniau.example/api", Scopes: "darllen newid", Delegation: M("up to %s", Span(7*24*time.Hour))},
+			{ID: "nodiadau", Name: "Nodiadau", Audience: "https://nodiadau.example/api", Scopes: "nodiadau.darllen", Delegation: M("not allowed")}}}),
+		"admin-apis-empty": AdminAPIs(AdminAPIsView{Page: p("APIs"), Notice: M("The API was deleted.")}),
+		"admin-api-new": AdminAPIForm(AdminAPIFormView{Page: p("Add an API"), New: true, Action: "/admin/apis/new",
+			Problems: []Msg{M("Longest delegation %s is not a duration like 168h.", `"wythnos"`), M("An API with this ID or audience exists already.")}}),
+		"admin-api-edit": AdminAPIForm(AdminAPIFormView{Page: p("Edit an API"), Heading: M("Edit %s", "Cynlluniau Gofal"), Action: "/admin/apis/cynlluniau", Version: 3,
+			Fields: AdminAPIFields{ID: "cynlluniau", Name: "Cynlluniau Gofal", Audience: "https://cynlluniau.example/api", Scopes: "darllen | Darllen cynlluniau gofal | staff",
+				DelegationAllowed: true, MaxDuration: "168h", DelegableScopes: "darllen", Redelegation: true},
+			Yours:    &AdminAPIFields{Name: "Cynlluniau", Audience: "https://cynlluniau.example/v2", Scopes: "darllen"},
+			Problems: []Msg{M("Another API has this audience already, or someone else changed this API meanwhile: open it again and repeat the change.")}}),
+		"admin-api-delete": AdminConfirm(AdminConfirmView{Page: p("Delete the API"), Back: "/admin/apis/cynlluniau",
+			Question: M("Delete the API %s (%s)?", "Cynlluniau Gofal", "https://cynlluniau.example/api"),
+			Consequence: M("It is removed from the apps that use it (%s): they can no longer get tokens for it. Tokens issued already stay valid until they expire.",
+				List{"Nodiadau", "Calendr"})}),
+		"admin-api-delete-unused": AdminConfirm(AdminConfirmView{Page: p("Delete the API"), Back: "/admin/apis/nodiadau",
+			Question:    M("Delete the API %s (%s)?", "Nodiadau", "https://nodiadau.example/api"),
+			Consequence: M("Apps can no longer get tokens for it. Tokens issued already stay valid until they expire.")}),
+		"admin-audit":       AdminAudit(adminAuditView(now)),
+		"admin-audit-empty": AdminAudit(AdminAuditView{Page: p("Audit log"), Filter: AdminAuditFilter{Provider: "gig", Outcome: "success"}, ExportCSV: "/c", ExportJSONL: "/j"}),
+		"admin-audit-problems": AdminAudit(AdminAuditView{Page: p("Audit log"), Filter: AdminAuditFilter{Outcome: "x", Since: "ddoe"},
+			Problems: []Msg{M("outcome must be %s or %s.", `"success"`, `"refusal"`), M("%s is not a time like 2026-12-07T14:00:00Z or 2026-12-07.", "since"),
+				M("after is not a cursor this API returned."), M("More than %d events match: narrow the time range (since, until) and export in parts.", 50000)}}),
 	}
 }
 

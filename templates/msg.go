@@ -9,8 +9,9 @@ import (
 
 // Msg is a sentence the broker composes for a page in no language yet: a
 // catalogue key and what fills its verbs. Pages say it with In, in their
-// language. An argument may itself be a Msg, a List, a Moment or a Span, each
-// said in the same language; anything else is shown as it is (a name).
+// language. An argument may itself be a Msg, a List, a Moment, a Span or a
+// ShortDay, each said in the same language; anything else is shown as it is
+// (a name).
 type Msg struct {
 	Key  string
 	Args []any
@@ -34,6 +35,8 @@ func (m Msg) In(ctx context.Context) string {
 		case Moment:
 			args[i] = a.In(ctx)
 		case Span:
+			args[i] = a.In(ctx)
+		case ShortDay:
 			args[i] = a.In(ctx)
 		default:
 			args[i] = a
@@ -92,4 +95,14 @@ func (s Span) In(ctx context.Context) string {
 		return T(ctx, "%d hours", int(d/time.Hour))
 	}
 	return d.String()
+}
+
+// ShortDay is a day of the month said short, in UTC: "7 Dec", "7 Rhag" (a
+// chart's axis and its bars).
+type ShortDay time.Time
+
+// In says d in ctx's language.
+func (d ShortDay) In(ctx context.Context) string {
+	t := time.Time(d).UTC()
+	return T(ctx, "%[1]s %[2]s", strconv.Itoa(t.Day()), T(ctx, monthAbbr[t.Month()-1]))
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -216,9 +217,9 @@ func (a *Server) HandleAPIs(w http.ResponseWriter, r *http.Request) error {
 			for _, s := range x.Scopes {
 				names = append(names, s.Name)
 			}
-			del := "not allowed"
+			del := templates.M("not allowed")
 			if x.Delegation.Allowed {
-				del = "up to " + x.Delegation.MaxDuration.String()
+				del = templates.M("up to %s", templates.Span(x.Delegation.MaxDuration))
 			}
 			v.APIs = append(v.APIs, templates.AdminAPIRow{ID: x.ID, Name: x.Name, Audience: x.Audience,
 				Scopes: strings.Join(names, " "), Delegation: del})
@@ -227,8 +228,16 @@ func (a *Server) HandleAPIs(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-func noticeText(done string) string {
-	return map[string]string{"created": "The API was added.", "updated": "The API was saved.", "deleted": "The API was deleted."}[done]
+func noticeText(done string) templates.Msg {
+	switch done {
+	case "created":
+		return templates.M("The API was added.")
+	case "updated":
+		return templates.M("The API was saved.")
+	case "deleted":
+		return templates.M("The API was deleted.")
+	}
+	return templates.Msg{}
 }
 
 // HandleAPINew is the form to add an API.
@@ -272,8 +281,8 @@ func (a *Server) HandleAPIEdit(w http.ResponseWriter, r *http.Request) error {
 func (a *Server) HandleAPIUpdate(w http.ResponseWriter, r *http.Request) error {
 	return a.console(w, r, func(w http.ResponseWriter, r *http.Request, p person) error {
 		id := r.PathValue("id")
-		if err := builtIn(id); err != nil {
-			return pageErr(err)
+		if id == APIID {
+			return errBuiltInPage
 		}
 		fields, x, problems := apiFromForm(r)
 		x.ID, fields.ID = id, id
@@ -313,22 +322,21 @@ func (a *Server) HandleAPIDeleteConfirm(w http.ResponseWriter, r *http.Request) 
 		if err != nil {
 			return err
 		}
-		consequence := "Apps can no longer get tokens for it. Tokens issued already stay valid until they expire."
+		consequence := templates.M("Apps can no longer get tokens for it. Tokens issued already stay valid until they expire.")
 		uses, err := a.ops.APIUses(r.Context(), x.ID)
 		if err != nil {
 			return pageErr(err)
 		}
 		if len(uses) > 0 {
-			names := make([]string, len(uses))
+			names := make(templates.List, len(uses))
 			for i, u := range uses {
 				names[i] = u.ClientName
 			}
-			consequence = "It is removed from the apps that use it (" + strings.Join(names, ", ") + "): they can no longer get " +
-				"tokens for it. Tokens issued already stay valid until they expire."
+			consequence = templates.M("It is removed from the apps that use it (%s): they can no longer get tokens for it. Tokens issued already stay valid until they expire.", names)
 		}
-		return web.Render(w, r, http.StatusOK, templates.AdminConfirm(templates.AdminConfirmView{Page: a.page("Delete "+x.Name, p),
+		return web.Render(w, r, http.StatusOK, templates.AdminConfirm(templates.AdminConfirmView{Page: a.page("Delete the API", p),
 			Action: action, CSRF: csrf, Back: "/admin/apis/" + x.ID,
-			Question:    "Delete the API " + x.Name + " (" + x.Audience + ")?",
+			Question:    templates.M("Delete the API %s (%s)?", x.Name, x.Audience),
 			Consequence: consequence}))
 	})
 }
@@ -337,8 +345,8 @@ func (a *Server) HandleAPIDeleteConfirm(w http.ResponseWriter, r *http.Request) 
 func (a *Server) HandleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 	return a.console(w, r, func(w http.ResponseWriter, r *http.Request, p person) error {
 		id := r.PathValue("id")
-		if err := builtIn(id); err != nil {
-			return pageErr(err)
+		if id == APIID {
+			return errBuiltInPage
 		}
 		// The confirmation named the apps it is unlinked from.
 		if _, err := a.ops.DeleteAPI(r.Context(), p.Actor, id, true); err != nil {
@@ -352,7 +360,7 @@ func (a *Server) HandleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 func (a *Server) renderAPIForm(w http.ResponseWriter, r *http.Request, p person, status int, v templates.AdminAPIFormView) error {
 	title := "Add an API"
 	if !v.New {
-		title = "Edit " + v.Fields.Name
+		title, v.Heading = "Edit an API", templates.M("Edit %s", cmp.Or(v.Fields.Name, v.Fields.ID))
 	}
 	v.Page = a.page(title, p)
 	var err error
@@ -367,21 +375,38 @@ func (a *Server) formRefusal(w http.ResponseWriter, r *http.Request, p person, v
 	var inv *operations.Invalid
 	switch {
 	case errors.As(err, &inv):
-		v.Problems = inv.Problems
+		v.Problems = validatorProblems(inv.Problems)
 		return a.renderAPIForm(w, r, p, http.StatusUnprocessableEntity, v)
+	case errors.Is(err, operations.ErrConflict) && v.New:
+		v.Problems = []templates.Msg{templates.M("An API with this ID or audience exists already.")}
+		return a.renderAPIForm(w, r, p, http.StatusConflict, v)
 	case errors.Is(err, operations.ErrConflict):
-		v.Problems = []string{err.Error()}
+		v.Problems = []templates.Msg{templates.M("Another API has this audience already, or someone else changed this API meanwhile: open it again and repeat the change.")}
 		return a.renderAPIForm(w, r, p, http.StatusConflict, v)
 	}
 	return pageErr(err)
 }
 
+// validatorProblems are the problems broker/registry found with an input, for
+// a form. They are written in English for the command line and the admin API
+// alike, and shown as they are: a problem quotes what was typed, so it is an
+// argument, never a catalogue key (a % in a URL would be read as a verb).
+func validatorProblems(problems []string) []templates.Msg {
+	out := make([]templates.Msg, len(problems))
+	for i, p := range problems {
+		out[i] = templates.M("%s", p)
+	}
+	return out
+}
+
+// errBuiltInPage refuses changing or deleting the built-in Admin API from the
+// console (builtIn is the admin API's refusal).
+var errBuiltInPage = &web.UserError{Status: http.StatusConflict, Title: "Built in",
+	Message: "The Gatehouse Admin API is built in and cannot be changed or deleted.", Next: "Go back to the list of APIs."}
+
 // pageErr turns an operation's error into a page.
 func pageErr(err error) error {
-	var p *Problem
 	switch {
-	case errors.As(err, &p):
-		return &web.UserError{Status: p.Status, Title: p.Title, Message: p.Detail, Next: "Go back to the list and try again.", Err: err}
 	case errors.Is(err, operations.ErrNotFound):
 		return &web.UserError{Status: http.StatusNotFound, Title: "Not found", Message: "There is no such API (any more).",
 			Next: "Go back to the list of APIs.", Err: err}
@@ -406,7 +431,7 @@ func apiFields(x store.API) templates.AdminAPIFields {
 
 // apiFromForm reads the API form: its fields as typed, the API they make, and
 // what could not even be parsed.
-func apiFromForm(r *http.Request) (templates.AdminAPIFields, store.API, []string) {
+func apiFromForm(r *http.Request) (templates.AdminAPIFields, store.API, []templates.Msg) {
 	f := templates.AdminAPIFields{ID: strings.TrimSpace(r.PostFormValue("id")), Name: strings.TrimSpace(r.PostFormValue("name")),
 		Audience: strings.TrimSpace(r.PostFormValue("audience")), Scopes: r.PostFormValue("scopes"),
 		DelegationAllowed: r.PostFormValue("delegation_allowed") == "on", MaxDuration: strings.TrimSpace(r.PostFormValue("delegation_max_duration")),
@@ -414,11 +439,11 @@ func apiFromForm(r *http.Request) (templates.AdminAPIFields, store.API, []string
 	x := store.API{ID: f.ID, Name: f.Name, Audience: f.Audience,
 		Delegation: store.DelegationPolicy{Allowed: f.DelegationAllowed, Scopes: strings.Fields(f.DelegableScopes), Redelegation: f.Redelegation}}
 	x.Version, _ = strconv.ParseInt(r.PostFormValue("version"), 10, 64)
-	var problems []string
+	var problems []templates.Msg
 	if f.MaxDuration != "" {
 		d, err := time.ParseDuration(f.MaxDuration)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("Longest delegation %q is not a duration like 168h.", f.MaxDuration))
+			problems = append(problems, templates.M("Longest delegation %s is not a duration like 168h.", strconv.Quote(f.MaxDuration)))
 		}
 		x.Delegation.MaxDuration = d
 	}

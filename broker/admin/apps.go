@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strconv"
@@ -31,7 +32,7 @@ func (a *Server) HandleApps(w http.ResponseWriter, r *http.Request) error {
 			if row.Name == "" {
 				row.Name = c.ID
 			}
-			if row.LastUse, err = a.lastUseText(r, c.ID); err != nil {
+			if row.LastUse, err = a.lastUse(r, c.ID); err != nil {
 				return err
 			}
 			v.Apps = append(v.Apps, row)
@@ -40,23 +41,28 @@ func (a *Server) HandleApps(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-func appNotice(done string) string {
-	return map[string]string{"updated": "The app was saved.", "deleted": "The app was deleted, its tokens revoked and its consents deleted."}[done]
+func appNotice(done string) templates.Msg {
+	switch done {
+	case "updated":
+		return templates.M("The app was saved.")
+	case "deleted":
+		return templates.M("The app was deleted, its tokens revoked and its consents deleted.")
+	}
+	return templates.Msg{}
 }
 
-func appType(c store.Client) string {
+func appType(c store.Client) templates.Msg {
 	if c.Public {
-		return "public"
+		return templates.M("public")
 	}
-	return "confidential"
+	return templates.M("confidential")
 }
 
-func (a *Server) lastUseText(r *http.Request, id string) (string, error) {
+// lastUse is when the app was last issued a token, said in the page's
+// language; the zero time says never.
+func (a *Server) lastUse(r *http.Request, id string) (templates.Moment, error) {
 	t, err := a.lastTokenIssued(r.Context(), id)
-	if err != nil || t.IsZero() {
-		return "never", err
-	}
-	return t.UTC().Format("2006-01-02 15:04 MST"), nil
+	return templates.Moment{At: t, Now: a.Now()}, err
 }
 
 // HandleAppNew is the form to add an app.
@@ -165,7 +171,7 @@ func (a *Server) HandleAppRotateConfirm(w http.ResponseWriter, r *http.Request) 
 			return err
 		}
 		return web.Render(w, r, http.StatusOK, templates.AdminAppRotate(templates.AdminAppRotateView{
-			Page: a.page("Rotate the secret of "+appName(c), p), Action: action, CSRF: csrf, Back: "/admin/apps/" + c.ID,
+			Page: a.page("Rotate the secret", p), Action: action, CSRF: csrf, Back: "/admin/apps/" + c.ID,
 			Name: appName(c)}))
 	})
 }
@@ -200,11 +206,10 @@ func (a *Server) HandleAppDeleteConfirm(w http.ResponseWriter, r *http.Request) 
 		if err != nil {
 			return err
 		}
-		return web.Render(w, r, http.StatusOK, templates.AdminConfirm(templates.AdminConfirmView{Page: a.page("Delete "+appName(c), p),
+		return web.Render(w, r, http.StatusOK, templates.AdminConfirm(templates.AdminConfirmView{Page: a.page("Delete the app", p),
 			Action: action, CSRF: csrf, Back: "/admin/apps/" + c.ID,
-			Question: "Delete the app " + appName(c) + " (" + c.ID + ")?",
-			Consequence: "It can no longer sign people in or get tokens. Every refresh token and access token issued to it is revoked at once, " +
-				"on every replica, and the consents people gave it are deleted: an app added again under the same ID starts with none."}))
+			Question:    templates.M("Delete the app %s (%s)?", appName(c), c.ID),
+			Consequence: templates.M("It can no longer sign people in or get tokens. Every refresh token and access token issued to it is revoked at once, on every replica, and the consents people gave it are deleted: an app added again under the same ID starts with none.")}))
 	})
 }
 
@@ -230,13 +235,13 @@ func appName(c store.Client) string {
 func (a *Server) renderAppForm(w http.ResponseWriter, r *http.Request, p person, status int, v templates.AdminAppFormView) error {
 	title := "Add an app"
 	if !v.New {
-		title = "Edit " + v.Fields.Name
+		title, v.Heading = "Edit an app", templates.M("Edit %s", cmp.Or(v.Fields.Name, v.Fields.ID))
 		c, err := a.ops.GetClient(r.Context(), v.Fields.ID)
 		if err != nil {
 			return appPageErr(err)
 		}
 		v.SecretSet = len(c.SecretHash) > 0
-		if v.LastUse, err = a.lastUseText(r, c.ID); err != nil {
+		if v.LastUse, err = a.lastUse(r, c.ID); err != nil {
 			return err
 		}
 	}
@@ -255,10 +260,13 @@ func (a *Server) appFormRefusal(w http.ResponseWriter, r *http.Request, p person
 	var inv *operations.Invalid
 	switch {
 	case errors.As(err, &inv):
-		v.Problems = inv.Problems
+		v.Problems = validatorProblems(inv.Problems)
 		return a.renderAppForm(w, r, p, http.StatusUnprocessableEntity, v)
+	case errors.Is(err, operations.ErrConflict) && v.New:
+		v.Problems = []templates.Msg{templates.M("An app with this client ID exists already: choose another, or leave it empty to have one generated.")}
+		return a.renderAppForm(w, r, p, http.StatusConflict, v)
 	case errors.Is(err, operations.ErrConflict):
-		v.Problems = []string{err.Error()}
+		v.Problems = []templates.Msg{templates.M("Someone else changed this app meanwhile: open it again and repeat the change.")}
 		return a.renderAppForm(w, r, p, http.StatusConflict, v)
 	}
 	return appPageErr(err)
@@ -318,7 +326,7 @@ func certSubject(c store.Client) string {
 
 // appFromForm reads the app form: its fields as typed, the app they make, and
 // what could not even be parsed.
-func appFromForm(r *http.Request) (templates.AdminAppFields, store.Client, []string) {
+func appFromForm(r *http.Request) (templates.AdminAppFields, store.Client, []templates.Msg) {
 	val := func(name string) string { return strings.TrimSpace(r.PostFormValue(name)) }
 	f := templates.AdminAppFields{ID: val("id"), Name: val("name"), LogoURI: val("logo_uri"), ClientURI: val("client_uri"),
 		Public: r.PostFormValue("public") == "on", FirstParty: r.PostFormValue("first_party") == "on",
@@ -340,7 +348,7 @@ func appFromForm(r *http.Request) (templates.AdminAppFields, store.Client, []str
 		c.JWKS = []byte(f.JWKS)
 	}
 	c.Version, _ = strconv.ParseInt(r.PostFormValue("version"), 10, 64)
-	var problems []string
+	var problems []templates.Msg
 	f.CertSubjectKind, f.CertSubject = val("cert_subject_kind"), val("cert_subject")
 	if f.CertSubjectKind != "" || f.CertSubject != "" {
 		known := false
@@ -350,15 +358,16 @@ func appFromForm(r *http.Request) (templates.AdminAppFields, store.Client, []str
 			}
 		}
 		if !known {
-			problems = append(problems, "Certificate subject kind must be subject_dn, san_dns, san_uri, san_ip or san_email.")
+			problems = append(problems, templates.M("Certificate subject kind must be subject_dn, san_dns, san_uri, san_ip or san_email."))
 		}
 	}
 	for _, d := range []struct {
-		name, text string
-		into       *time.Duration
-	}{{"Access-token lifetime", f.AccessTokenTTL, &c.AccessTokenTTL}, {"Refresh-token lifetime", f.RefreshTokenTTL, &c.RefreshTokenTTL}} {
-		if p := parseTTL(d.name, d.text, d.into); p != "" {
-			problems = append(problems, p+".")
+		name templates.Msg
+		text string
+		into *time.Duration
+	}{{templates.M("Access-token lifetime"), f.AccessTokenTTL, &c.AccessTokenTTL}, {templates.M("Refresh-token lifetime"), f.RefreshTokenTTL, &c.RefreshTokenTTL}} {
+		if parseTTL("", d.text, d.into) != "" {
+			problems = append(problems, templates.M("%s: %s is not a duration like 15m.", d.name, strconv.Quote(d.text)))
 		}
 	}
 	return f, c, problems
@@ -368,32 +377,37 @@ func appFromForm(r *http.Request) (templates.AdminAppFields, store.Client, []str
 // stored now (DATA-11: the admin sees what they would have changed).
 func appChanges(stored, yours templates.AdminAppFields) []templates.AdminAppChange {
 	var out []templates.AdminAppChange
-	add := func(field, s, y string) {
+	add := func(field templates.Msg, s, y string) {
 		if strings.Join(strings.Fields(s), " ") != strings.Join(strings.Fields(y), " ") {
-			out = append(out, templates.AdminAppChange{Field: field, Stored: s, Yours: y})
+			out = append(out, templates.AdminAppChange{Field: field, Stored: templates.M("%s", s), Yours: templates.M("%s", y)})
 		}
 	}
-	yes := func(b bool) string { return map[bool]string{true: "yes", false: "no"}[b] }
-	add("Name", stored.Name, yours.Name)
-	add("Logo URI", stored.LogoURI, yours.LogoURI)
-	add("Home page", stored.ClientURI, yours.ClientURI)
-	add("First-party", yes(stored.FirstParty), yes(yours.FirstParty))
-	add("Require DPoP", yes(stored.RequireDPoP), yes(yours.RequireDPoP))
-	add("Redirect URIs", stored.RedirectURIs, yours.RedirectURIs)
-	add("Post-logout redirect URIs", stored.PostLogoutRedirectURIs, yours.PostLogoutRedirectURIs)
-	add("Grant types", stored.GrantTypes, yours.GrantTypes)
-	add("Scopes", stored.Scopes, yours.Scopes)
-	add("Default API", stored.DefaultAPI, yours.DefaultAPI)
-	add("Other APIs", stored.APIs, yours.APIs)
-	add("Token endpoint auth method", stored.AuthMethod, yours.AuthMethod)
-	add("JWKS", stored.JWKS, yours.JWKS)
-	add("JWKS URI", stored.JWKSURI, yours.JWKSURI)
-	add("Certificate subject", stored.CertSubjectKind+" "+stored.CertSubject, yours.CertSubjectKind+" "+yours.CertSubject)
-	add("Access-token lifetime", stored.AccessTokenTTL, yours.AccessTokenTTL)
-	add("Refresh-token lifetime", stored.RefreshTokenTTL, yours.RefreshTokenTTL)
-	add("ID-token algorithm", stored.IDTokenAlg, yours.IDTokenAlg)
-	add("Resource server for", stored.ResourceServerFor, yours.ResourceServerFor)
-	add("Exchange token types", stored.ExchangeTokenTypes, yours.ExchangeTokenTypes)
-	add("Exchange providers", stored.ExchangeProviders, yours.ExchangeProviders)
+	addBool := func(field templates.Msg, s, y bool) {
+		yes := map[bool]templates.Msg{true: templates.M("yes"), false: templates.M("no")}
+		if s != y {
+			out = append(out, templates.AdminAppChange{Field: field, Stored: yes[s], Yours: yes[y]})
+		}
+	}
+	add(templates.M("Name"), stored.Name, yours.Name)
+	add(templates.M("Logo URI"), stored.LogoURI, yours.LogoURI)
+	add(templates.M("Home page"), stored.ClientURI, yours.ClientURI)
+	addBool(templates.M("First-party"), stored.FirstParty, yours.FirstParty)
+	addBool(templates.M("Require DPoP"), stored.RequireDPoP, yours.RequireDPoP)
+	add(templates.M("Redirect URIs"), stored.RedirectURIs, yours.RedirectURIs)
+	add(templates.M("Post-logout redirect URIs"), stored.PostLogoutRedirectURIs, yours.PostLogoutRedirectURIs)
+	add(templates.M("Grant types"), stored.GrantTypes, yours.GrantTypes)
+	add(templates.M("Scopes"), stored.Scopes, yours.Scopes)
+	add(templates.M("Default API"), stored.DefaultAPI, yours.DefaultAPI)
+	add(templates.M("Other APIs"), stored.APIs, yours.APIs)
+	add(templates.M("Token endpoint auth method"), stored.AuthMethod, yours.AuthMethod)
+	add(templates.M("JWKS"), stored.JWKS, yours.JWKS)
+	add(templates.M("JWKS URI"), stored.JWKSURI, yours.JWKSURI)
+	add(templates.M("Certificate subject"), stored.CertSubjectKind+" "+stored.CertSubject, yours.CertSubjectKind+" "+yours.CertSubject)
+	add(templates.M("Access-token lifetime"), stored.AccessTokenTTL, yours.AccessTokenTTL)
+	add(templates.M("Refresh-token lifetime"), stored.RefreshTokenTTL, yours.RefreshTokenTTL)
+	add(templates.M("ID-token algorithm"), stored.IDTokenAlg, yours.IDTokenAlg)
+	add(templates.M("Resource server for"), stored.ResourceServerFor, yours.ResourceServerFor)
+	add(templates.M("Exchange token types"), stored.ExchangeTokenTypes, yours.ExchangeTokenTypes)
+	add(templates.M("Exchange providers"), stored.ExchangeProviders, yours.ExchangeProviders)
 	return out
 }

@@ -95,9 +95,9 @@ type auditQuery struct {
 }
 
 // parseAuditQuery reads the filter of q; problems lists every parameter that
-// is not understood. A person is a user ID or an email address (every account
-// with it).
-func (a *Server) parseAuditQuery(ctx context.Context, q url.Values) (auditQuery, []string, error) {
+// is not understood, for the console's page or (in English, english) the
+// admin API. A person is a user ID or an email address (every account with it).
+func (a *Server) parseAuditQuery(ctx context.Context, q url.Values) (auditQuery, []templates.Msg, error) {
 	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
 	aq := auditQuery{values: url.Values{}}
 	for _, k := range auditParams {
@@ -108,12 +108,12 @@ func (a *Server) parseAuditQuery(ctx context.Context, q url.Values) (auditQuery,
 	aq.form = templates.AdminAuditFilter{Person: get("person"), Action: get("action"), Provider: get("provider"),
 		Client: get("client"), Outcome: get("outcome"), Since: get("since"), Until: get("until")}
 	f := store.AuditFilter{Action: aq.form.Action, Provider: aq.form.Provider, Client: aq.form.Client}
-	var problems []string
+	var problems []templates.Msg
 	switch aq.form.Outcome {
 	case "", store.OutcomeSuccess, store.OutcomeRefusal:
 		f.Outcome = aq.form.Outcome
 	default:
-		problems = append(problems, fmt.Sprintf("outcome must be %q or %q.", store.OutcomeSuccess, store.OutcomeRefusal))
+		problems = append(problems, templates.M("outcome must be %s or %s.", strconv.Quote(store.OutcomeSuccess), strconv.Quote(store.OutcomeRefusal)))
 	}
 	for _, t := range []struct {
 		name string
@@ -122,14 +122,14 @@ func (a *Server) parseAuditQuery(ctx context.Context, q url.Values) (auditQuery,
 		if v := get(t.name); v != "" {
 			var err error
 			if *t.into, err = parseTime(v); err != nil {
-				problems = append(problems, fmt.Sprintf("%s is not a time like 2026-12-07T14:00:00Z or 2026-12-07.", t.name))
+				problems = append(problems, templates.M("%s is not a time like 2026-12-07T14:00:00Z or 2026-12-07.", t.name))
 			}
 		}
 	}
 	if c := get("after"); c != "" {
 		var err error
 		if f.After, err = store.ParseAuditCursor(c); err != nil {
-			problems = append(problems, "after is not a cursor this API returned.")
+			problems = append(problems, templates.M("after is not a cursor this API returned."))
 		}
 	}
 	if p := aq.form.Person; p != "" {
@@ -214,8 +214,10 @@ func (a *Server) apiExport(w http.ResponseWriter, r *http.Request, format export
 		if err != nil {
 			return err
 		}
-		if err := a.exportAllowed(r.Context(), aq.filter); err != nil {
+		if refused, err := a.exportAllowed(r.Context(), aq.filter); err != nil {
 			return err
+		} else if refused != nil {
+			return invalidProblem(english([]templates.Msg{*refused}))
 		}
 		a.export(w, r, p, aq, format)
 		return nil
@@ -237,22 +239,29 @@ func (a *Server) apiAuditQuery(r *http.Request, extra ...string) (auditQuery, er
 		return aq, err
 	}
 	if len(problems) > 0 {
-		return aq, invalidProblem(problems)
+		return aq, invalidProblem(english(problems))
 	}
 	return aq, nil
 }
 
+// english says msgs in English, for the admin API's problems.
+func english(msgs []templates.Msg) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.In(context.Background())
+	}
+	return out
+}
+
 // exportAllowed refuses an export of more than ExportLimit events (counting
-// no further than that).
-func (a *Server) exportAllowed(ctx context.Context, f store.AuditFilter) error {
+// no further than that): the refusal is its problem, nil when allowed.
+func (a *Server) exportAllowed(ctx context.Context, f store.AuditFilter) (*templates.Msg, error) {
 	n, err := a.web.Store.Audit().Count(ctx, f, exportLimit+1)
-	if err != nil {
-		return err
+	if err != nil || n <= exportLimit {
+		return nil, err
 	}
-	if n > exportLimit {
-		return invalidProblem([]string{fmt.Sprintf("More than %d events match: narrow the time range (since, until) and export in parts.", exportLimit)})
-	}
-	return nil
+	m := templates.M("More than %d events match: narrow the time range (since, until) and export in parts.", exportLimit)
+	return &m, nil
 }
 
 // --- Exports ---
@@ -348,10 +357,10 @@ func (a *Server) HandleAudit(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		v := templates.AdminAuditView{Page: a.page("Audit log", p), Filter: aq.form, Problems: problems}
 		if len(problems) > 0 {
-			return web.Render(w, r, http.StatusUnprocessableEntity, templates.AdminAudit(v))
+			return a.renderAuditProblems(w, r, p, aq, problems)
 		}
+		v := templates.AdminAuditView{Page: a.page("Audit log", p), Filter: aq.form}
 		query := ""
 		if len(aq.values) > 0 {
 			query = "?" + aq.values.Encode()
@@ -376,7 +385,7 @@ func (a *Server) HandleAudit(w http.ResponseWriter, r *http.Request) error {
 		for _, e := range events {
 			j := toAuditJSON(e)
 			v.Events = append(v.Events, templates.AdminAuditRow{ID: strconv.FormatInt(e.ID, 10),
-				Time: e.Time.UTC().Format("2006-01-02 15:04:05"), Actor: e.Actor, Action: e.Action, Target: e.Target,
+				Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target,
 				Refusal: j.Outcome == store.OutcomeRefusal, IP: e.IP, Details: string(j.Details)})
 		}
 		return web.Render(w, r, http.StatusOK, templates.AdminAudit(v))
@@ -400,19 +409,25 @@ func (a *Server) consoleExport(w http.ResponseWriter, r *http.Request, format ex
 			return err
 		}
 		if len(problems) == 0 {
-			err = a.exportAllowed(r.Context(), aq.filter)
-			var pr *Problem
-			if errors.As(err, &pr) {
-				problems = pr.Errors
-			} else if err != nil {
+			refused, err := a.exportAllowed(r.Context(), aq.filter)
+			if err != nil {
 				return err
+			}
+			if refused != nil {
+				problems = append(problems, *refused)
 			}
 		}
 		if len(problems) > 0 {
-			return &web.UserError{Status: http.StatusUnprocessableEntity, Title: "Cannot export",
-				Message: strings.Join(problems, " "), Next: "Change the audit log's filter and export again."}
+			return a.renderAuditProblems(w, r, p, aq, problems)
 		}
 		a.export(w, r, p, aq, format)
 		return nil
 	})
+}
+
+// renderAuditProblems is the audit log's filter with what is wrong with it
+// (422), for the page and for an export that cannot be made as asked.
+func (a *Server) renderAuditProblems(w http.ResponseWriter, r *http.Request, p person, aq auditQuery, problems []templates.Msg) error {
+	return web.Render(w, r, http.StatusUnprocessableEntity, templates.AdminAudit(templates.AdminAuditView{Page: a.page("Audit log", p),
+		Filter: aq.form, Problems: problems}))
 }

@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -57,17 +56,21 @@ func (a *Server) homeCharts(ctx context.Context) ([]templates.AdminChart, error)
 		}
 	}
 	slices.Sort(providers)
-	chartSignins := buildChart("signins", "Sign-ins per provider per day",
-		"Successful sign-ins stacked by provider, and refused sign-ins in red, for each of the last 14 days (UTC).",
-		since, providers, func(c store.AuditDayCount) (string, bool) {
+	var series []templates.AdminChartSeries
+	for _, p := range providers {
+		series = append(series, templates.AdminChartSeries{Name: p})
+	}
+	chartSignins := buildChart("signins", templates.M("Sign-ins per provider per day"),
+		templates.M("Successful sign-ins stacked by provider, and refused sign-ins in red, for each of the last %d days (UTC).", chartDays),
+		since, series, func(c store.AuditDayCount) (string, bool) {
 			if c.Action == "signin.refused" {
 				return "", true
 			}
 			return c.Target, false
 		}, signins)
-	chartTokens := buildChart("tokens", "Tokens issued per day",
-		"Access tokens issued (including token exchanges), and refused OAuth requests in red, for each of the last 14 days (UTC).",
-		since, []string{"Issued"}, func(c store.AuditDayCount) (string, bool) {
+	chartTokens := buildChart("tokens", templates.M("Tokens issued per day"),
+		templates.M("Access tokens issued (including token exchanges), and refused OAuth requests in red, for each of the last %d days (UTC).", chartDays),
+		since, []templates.AdminChartSeries{{Name: "Issued", Label: templates.M("Issued")}}, func(c store.AuditDayCount) (string, bool) {
 			return "Issued", c.Action == "oauth.rejected"
 		}, tokens)
 	return []templates.AdminChart{chartSignins, chartTokens}, nil
@@ -75,8 +78,8 @@ func (a *Server) homeCharts(ctx context.Context) ([]templates.AdminChart, error)
 
 // buildChart lays out a stacked bar a day of series, with the day's refusals
 // as a red bar beside it. classify names the series of a count, or says it is
-// a refusal.
-func buildChart(id, title, desc string, since time.Time, series []string,
+// a refusal. A series' Name identifies it; buildChart gives it its colour.
+func buildChart(id string, title, desc templates.Msg, since time.Time, series []templates.AdminChartSeries,
 	classify func(store.AuditDayCount) (string, bool), counts []store.AuditDayCount) templates.AdminChart {
 	ch := templates.AdminChart{ID: id, Title: title, Description: desc, Width: chartWidth, Height: chartHeight,
 		RefusalColor: refusalColor}
@@ -93,7 +96,7 @@ func buildChart(id, title, desc string, since time.Time, series []string,
 		name, refusal := classify(c)
 		if refusal {
 			refused[d] += c.N
-		} else if i := slices.Index(series, name); i >= 0 {
+		} else if i := slices.IndexFunc(series, func(s templates.AdminChartSeries) bool { return s.Name == name }); i >= 0 {
 			values[d][i] += c.N
 		}
 	}
@@ -106,17 +109,18 @@ func buildChart(id, title, desc string, since time.Time, series []string,
 		peak = max(peak, total, refused[d])
 	}
 	for i, s := range series {
-		ch.Series = append(ch.Series, templates.AdminChartSeries{Name: s, Color: chartColors[i%len(chartColors)]})
+		s.Color = chartColors[i%len(chartColors)]
+		ch.Series = append(ch.Series, s)
 	}
 	plotH := chartHeight - chartTop - chartBottom
 	slot := (chartWidth - chartLeft) / chartDays
 	y := func(v int) int { return v * plotH / peak }
 	base := chartTop + plotH
-	ch.Base, ch.Left, ch.Top, ch.Peak = base, chartLeft, chartTop, strconv.Itoa(peak)
+	ch.Base, ch.Left, ch.Top, ch.Peak = base, chartLeft, chartTop, peak
 	for d := range chartDays {
 		day := since.AddDate(0, 0, d)
 		x := chartLeft + d*slot + slot/8
-		row := templates.AdminChartDay{Date: day.Format(time.DateOnly), Label: day.Format("2 Jan"), Refused: refused[d],
+		row := templates.AdminChartDay{Date: day.Format(time.DateOnly), Day: day, Refused: refused[d],
 			LabelX: x + slot*3/8, ShowLabel: d%2 == (chartDays-1)%2}
 		stacked := 0
 		for i, v := range values[d] {
@@ -126,15 +130,24 @@ func buildChart(id, title, desc string, since time.Time, series []string,
 			}
 			h := max(y(v), 1)
 			row.Bars = append(row.Bars, templates.AdminChartBar{X: x, Y: base - y(stacked) - h, W: slot / 2, H: h,
-				Color: ch.Series[i].Color, Label: day.Format("2 Jan") + ": " + strconv.Itoa(v) + " " + ch.Series[i].Name})
+				Color: ch.Series[i].Color, Label: templates.M("%[1]s: %[2]d %[3]s", templates.ShortDay(day), v, seriesLabel(ch.Series[i]))})
 			stacked += v
 		}
 		if refused[d] > 0 {
 			h := max(y(refused[d]), 1)
 			row.Bars = append(row.Bars, templates.AdminChartBar{X: x + slot/2 + 1, Y: base - h, W: slot / 4, H: h,
-				Color: refusalColor, Label: day.Format("2 Jan") + ": " + strconv.Itoa(refused[d]) + " refused"})
+				Color: refusalColor, Label: templates.M("%[1]s: %[2]d refused", templates.ShortDay(day), refused[d])})
 		}
 		ch.Days = append(ch.Days, row)
 	}
 	return ch
+}
+
+// seriesLabel is what a bar's label says of its series: its label, or its
+// name (a provider's ID) as it is.
+func seriesLabel(s templates.AdminChartSeries) any {
+	if s.Label.Key != "" {
+		return s.Label
+	}
+	return s.Name
 }

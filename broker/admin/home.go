@@ -16,11 +16,16 @@ func (a *Server) HandleHome(w http.ResponseWriter, r *http.Request) error {
 		}
 		return web.Render(w, r, http.StatusOK, templates.AdminHome(templates.AdminHomeView{Page: a.page("Administration", p), Charts: charts,
 			Admin: p.Name, Sections: []templates.AdminSection{
-				{ID: "providers", Name: "Identity providers", Href: "/admin/providers", Ready: true, About: "The organisations people sign in with."},
-				{ID: "apps", Name: "Apps", Href: "/admin/apps", Ready: true, About: "The applications (OAuth clients) that use Gatehouse."},
-				{ID: "apis", Name: "APIs", Href: "/admin/apis", Ready: true, About: "The APIs tokens are issued for, their scopes and delegation policy."},
-				{ID: "people", Name: "People", Href: "/admin/people", Ready: true, About: "Accounts, their roles, sessions and delegations."},
-				{ID: "audit", Name: "Audit log", Href: "/admin/audit", Ready: true, About: "Who did what, when: filter, page through and export."},
+				{ID: "providers", Name: templates.M("Identity providers"), Href: "/admin/providers", Ready: true,
+					About: templates.M("The organisations people sign in with.")},
+				{ID: "apps", Name: templates.M("Apps"), Href: "/admin/apps", Ready: true,
+					About: templates.M("The applications (OAuth clients) that use Gatehouse.")},
+				{ID: "apis", Name: templates.M("APIs"), Href: "/admin/apis", Ready: true,
+					About: templates.M("The APIs tokens are issued for, their scopes and delegation policy.")},
+				{ID: "people", Name: templates.M("People"), Href: "/admin/people", Ready: true,
+					About: templates.M("Accounts, their roles, sessions and delegations.")},
+				{ID: "audit", Name: templates.M("Audit log"), Href: "/admin/audit", Ready: true,
+					About: templates.M("Who did what, when: filter, page through and export.")},
 			}}))
 	})
 }

@@ -1,0 +1,73 @@
+package admin_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
+)
+
+// TestConsoleInWelsh: an admin whose browser asks for Welsh (Accept-Language)
+// gets the console's home, apps and audit log in Welsh, with <html lang="cy">:
+// the headings and buttons, what the handlers compose in Go (an app's type,
+// the chart's title, a filter's problem) and the dates (the charts' months).
+func TestConsoleInWelsh(t *testing.T) {
+	w := newWorld(t)
+	c, _ := w.signIn("alice@corp.example")
+	get := func(path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, w.Abs(path), nil)
+		req.Header.Set("Accept-Language", "cy-GB,cy;q=0.9,en;q=0.5")
+		res, err := c.Do(req)
+		brokertest.Must(t, err)
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	month := map[string]string{"Jan": "Ion", "Feb": "Chwef", "Mar": "Maw", "Apr": "Ebr", "May": "Mai", "Jun": "Meh",
+		"Jul": "Gorff", "Aug": "Awst", "Sep": "Medi", "Oct": "Hyd", "Nov": "Tach", "Dec": "Rhag"}[w.Clk.Now().UTC().Format("Jan")]
+	for _, tc := range []struct {
+		path       string
+		status     int
+		want, lack []string
+	}{
+		{"/admin", 200, []string{"<h1>Gweinyddu</h1>", "Mewngofnodion fesul darparwr bob dydd", "Wedi’u gwrthod", " " + month + "</text>"},
+			[]string{"Sign-ins per provider per day", "Refused"}},
+		{"/admin/apps", 200, []string{"<h1>Apiau</h1>", "Ychwanegu ap", "cyfrinachol", "erioed"}, []string{"Add an app", "confidential", "never"}},
+		{"/admin/apis", 200, []string{"<h1>APIs</h1>", "Ychwanegu API", "ni chaniateir"}, []string{"Add an API", "not allowed"}},
+		{"/admin/audit?outcome=maybe", 422, []string{"<h1>Log archwilio</h1>", "Rhaid i outcome fod yn", "Hidlo"}, []string{"must be", "Filter"}},
+	} {
+		status, page := get(tc.path)
+		if status != tc.status || !strings.Contains(page, `<html lang="cy">`) {
+			t.Errorf("%s: %d, lang cy %v", tc.path, status, strings.Contains(page, `<html lang="cy">`))
+		}
+		for _, s := range tc.want {
+			if !strings.Contains(page, s) {
+				t.Errorf("%s lacks %q", tc.path, s)
+			}
+		}
+		for _, s := range tc.lack {
+			if strings.Contains(page, s) {
+				t.Errorf("%s shows the English %q", tc.path, s)
+			}
+		}
+	}
+}
+
+// TestConsoleProblemQuotesInputAsTyped: a validation problem that quotes what
+// was typed shows it as typed; it is not read as a catalogue format, where a %
+// (as URLs have) would turn into %!w(MISSING).
+func TestConsoleProblemQuotesInputAsTyped(t *testing.T) {
+	w := newWorld(t)
+	c, _ := w.signIn("alice@corp.example")
+	_, page := w.page(c, "/admin/apps/new")
+	res, page := w.submit(c, page, "/admin/apps/new", url.Values{"id": {"portal"}, "name": {"Portal"},
+		"redirect_uris": {"https://portal.test/cb"}, "grant_types": {"authorization_code pass%word"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `grant type &#34;pass%word&#34; is not one of`) ||
+		strings.Contains(page, "MISSING") {
+		t.Errorf("%d: the problem is not shown as typed: %s", res.StatusCode, page)
+	}
+}
