@@ -58,7 +58,7 @@ type GiveAccessView struct {
 	Note                      string
 	OfferPassOn, MayPassOn    bool
 	// Problems are catalogue messages, said in the page's language.
-	Problems []string
+	Problems []Msg
 }
 
 // GiveReviewView is the review step: what the delegate will be able to do, in
@@ -314,7 +314,7 @@ func giveForm(v GiveAccessView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var13 string
-				templ_7745c5c3_Var13, templ_7745c5c3_Err = templ.JoinStringErrs(T(ctx, p))
+				templ_7745c5c3_Var13, templ_7745c5c3_Err = templ.JoinStringErrs(p.In(ctx))
 				if templ_7745c5c3_Err != nil {
 					return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/delegation_give.templ`, Line: 103, Col: 47}
 				}

@@ -525,8 +525,9 @@ func giveView(now time.Time, passOn bool) GiveAccessView {
 		Durations: []DelegationOption{{Value: "8h0m0s", Text: M("For %s", Span(8*time.Hour))}, {Value: "24h0m0s", Text: M("For %s", Span(24*time.Hour))},
 			{Value: "72h0m0s", Text: M("For %s", Span(72*time.Hour))}, {Value: "date", Text: M("Until the date and time below")}},
 		MaxText: M("%s", Span(7*24*time.Hour)), OfferPassOn: true,
-		Problems: []string{"Choose the app to give access to.", "Choose until when.", "Enter the end as a date and a time.",
-			"We couldn't give access to that address. Check it, or ask them to sign in to Gatehouse once first."}}
+		Problems: []Msg{M("Choose the app to give access to."), M("Choose until when."), M("Enter the end as a date and a time."),
+			M("We couldn't give access to that address. Check it, or ask them to sign in to Gatehouse once first."),
+			M("Access can be given for at most %s.", Span(7*24*time.Hour)), M("\"%s\" cannot be delegated.", "darllen")}}
 	if passOn {
 		v.ParentID, v.ParentFrom = "d1", "Dr Owen"
 		v.MaxText = M("%s, and no later than the access you received ends, %s", Span(2*24*time.Hour), Moment{At: now.Add(24 * time.Hour), Now: now})

@@ -130,7 +130,9 @@ type UserActionJSON struct {
 	DelegationsEnded     int      `json:"delegations_ended"`
 }
 
-func toUserJSON(u store.User) UserJSON {
+// UserView is u as the admin API shows a person in lists and answers, and
+// as the CLI's users list --json prints them.
+func UserView(u store.User) UserJSON {
 	return UserJSON{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, Disabled: u.Disabled,
 		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
@@ -173,7 +175,15 @@ func (a *Server) search(ctx context.Context, q string, after store.UserCursor, l
 // person reads everything the person page shows; operations.ErrNotFound if
 // there is no such user.
 func (a *Server) person(ctx context.Context, id string) (store.User, PersonJSON, error) {
-	st := a.ops.Store
+	return PersonView(ctx, a.ops, a.Now(), a.web.Config.SessionIdleTimeout, id)
+}
+
+// PersonView is everything the admin API says about the person id (GET
+// /api/admin/v1/users/{id}), which the CLI's users show --json prints too, so
+// the two cannot drift apart. A session past its end or idle for sessionIdle
+// at now is over. operations.ErrNotFound if there is no such user.
+func PersonView(ctx context.Context, ops *operations.Service, now time.Time, sessionIdle time.Duration, id string) (store.User, PersonJSON, error) {
+	st := ops.Store
 	u, err := st.Users().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, PersonJSON{}, operations.ErrNotFound
@@ -181,7 +191,7 @@ func (a *Server) person(ctx context.Context, id string) (store.User, PersonJSON,
 	if err != nil {
 		return store.User{}, PersonJSON{}, err
 	}
-	out := PersonJSON{UserJSON: toUserJSON(u), Identities: []IdentityJSON{}, Roles: []RoleJSON{}, Sessions: []SessionJSON{},
+	out := PersonJSON{UserJSON: UserView(u), Identities: []IdentityJSON{}, Roles: []RoleJSON{}, Sessions: []SessionJSON{},
 		Consents: []ConsentJSON{}, DelegationsGiven: []PersonDelegationJSON{}, DelegationsReceived: []PersonDelegationJSON{},
 		RecentEvents: []EventJSON{}}
 	providers, err := st.Providers().List(ctx)
@@ -220,11 +230,10 @@ func (a *Server) person(ctx context.Context, id string) (store.User, PersonJSON,
 	if err != nil {
 		return u, out, err
 	}
-	now := a.Now()
 	for _, s := range sessions {
 		// As the account page: a session past its limits is over, whether or
 		// not the sweep has deleted it yet.
-		if !now.Before(s.ExpiresAt) || !now.Before(s.LastSeenAt.Add(a.web.Config.SessionIdleTimeout)) {
+		if !now.Before(s.ExpiresAt) || !now.Before(s.LastSeenAt.Add(sessionIdle)) {
 			continue
 		}
 		out.Sessions = append(out.Sessions, SessionJSON{ID: s.ID, Provider: s.ProviderID, IP: s.IP, UserAgent: s.UserAgent,
@@ -262,7 +271,7 @@ func (a *Server) person(ctx context.Context, id string) (store.User, PersonJSON,
 				CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt})
 		}
 	}
-	if out.RecentEvents, err = a.recentEvents(ctx, id); err != nil {
+	if out.RecentEvents, err = recentEvents(ctx, ops, id); err != nil {
 		return u, out, err
 	}
 	return u, out, nil
@@ -271,12 +280,12 @@ func (a *Server) person(ctx context.Context, id string) (store.User, PersonJSON,
 // recentEvents are the latest RecentEvents audit events naming the person as
 // actor or as target: two indexed reads (audit_events_actor, _target) merged
 // in the log's order, an event naming them as both taken once.
-func (a *Server) recentEvents(ctx context.Context, id string) ([]EventJSON, error) {
-	byActor, err := a.ops.Store.Audit().List(ctx, store.AuditFilter{Actor: id, Limit: RecentEvents})
+func recentEvents(ctx context.Context, ops *operations.Service, id string) ([]EventJSON, error) {
+	byActor, err := ops.Store.Audit().List(ctx, store.AuditFilter{Actor: id, Limit: RecentEvents})
 	if err != nil {
 		return nil, err
 	}
-	byTarget, err := a.ops.Store.Audit().List(ctx, store.AuditFilter{Target: id, Limit: RecentEvents})
+	byTarget, err := ops.Store.Audit().List(ctx, store.AuditFilter{Target: id, Limit: RecentEvents})
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +354,7 @@ func (a *Server) UserSearchAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		out := []UserJSON{}
 		for _, u := range us {
-			out = append(out, toUserJSON(u))
+			out = append(out, UserView(u))
 		}
 		body := map[string]any{"users": out}
 		if next != "" {
@@ -382,7 +391,7 @@ func (a *Server) UserActionAPI(name string) http.HandlerFunc {
 			if err != nil {
 				return peopleProblem(err)
 			}
-			out := UserActionJSON{User: toUserJSON(ch.User)}
+			out := UserActionJSON{User: UserView(ch.User)}
 			if ch.CutOff != nil {
 				out.SessionsEnded, out.RefreshTokensRevoked, out.DelegationsEnded = ch.CutOff.Sessions, ch.CutOff.RefreshTokens, ch.CutOff.Delegations
 			}

@@ -5,6 +5,7 @@
 package delegate
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/audit"
 	"github.com/gatehouse/gatehouse/broker/ratelimit"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // Service applies the delegation rules to one store. Use it by pointer: it keeps
@@ -64,15 +66,21 @@ var ErrNotFound = store.ErrNotFound
 var ErrUnusable = errors.New("delegate: delegation not usable")
 
 // Refused is a delegation Give will not store, with every problem at once in
-// words a person can act on (the pages show them).
+// words a person can act on: catalogue messages, which the pages say in the
+// person's language.
 type Refused struct {
-	Problems []string
+	Problems []templates.Msg
 	// Forbidden marks an escalation (ErrForbidden) among the problems.
 	Forbidden bool
 }
 
+// Error says the problems in English, for logs and the command line.
 func (r *Refused) Error() string {
-	return "delegation refused: " + strings.Join(r.Problems, "; ")
+	words := make([]string, len(r.Problems))
+	for i, p := range r.Problems {
+		words[i] = p.In(context.Background())
+	}
+	return "delegation refused: " + strings.Join(words, " ")
 }
 
 // Is makes errors.Is(err, ErrForbidden) true for an escalation.

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/web"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // Give stores the delegation grantorID asks for in req, with a delegation.created
@@ -67,7 +68,7 @@ func (s *Service) check(ctx context.Context, grantorID string, req Request, now 
 		return err
 	}
 	if err != nil || grantor.Disabled {
-		p.forbid("your account may not give access")
+		p.forbid(templates.M("Your account may not give access."))
 	}
 
 	if err := s.checkGrantee(ctx, grantorID, req, &p); err != nil {
@@ -77,11 +78,11 @@ func (s *Service) check(ctx context.Context, grantorID string, req Request, now 
 	api, err := s.Store.APIs().GetByAudience(ctx, req.Audience)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		p.add("there is no such API")
+		p.add(templates.M("There is no such API."))
 	case err != nil:
 		return err
 	case !api.Delegation.Allowed:
-		p.add(fmt.Sprintf("access to %s cannot be delegated", api.Name))
+		p.add(templates.M("Access to %s cannot be delegated.", api.Name))
 	}
 
 	var parent *store.Delegation
@@ -94,18 +95,18 @@ func (s *Service) check(ctx context.Context, grantorID string, req Request, now 
 		// active, given with permission to pass it on, for the same API.
 		switch {
 		case err != nil || d.GranteeUserID != grantorID || d.GranteeUserID == "":
-			p.forbid("the access you want to pass on was not given to you")
+			p.forbid(templates.M("The access you want to pass on was not given to you."))
 		case d.Status(now, 0) != store.DelegationActive:
-			p.forbid("the access you want to pass on has ended")
+			p.forbid(templates.M("The access you want to pass on has ended."))
 		case !d.MayRedelegate:
-			p.forbid("the access you want to pass on may not be passed on")
+			p.forbid(templates.M("The access you want to pass on may not be passed on."))
 		case d.Audience != req.Audience:
-			p.forbid("the access you want to pass on is for another API")
+			p.forbid(templates.M("The access you want to pass on is for another API."))
 		default:
 			parent = &d
 		}
 		if api.ID != "" && api.Delegation.Allowed && !api.Delegation.Redelegation {
-			p.forbid(fmt.Sprintf("access to %s may not be passed on", api.Name))
+			p.forbid(templates.M("Access to %s may not be passed on.", api.Name))
 		}
 	}
 
@@ -115,14 +116,14 @@ func (s *Service) check(ctx context.Context, grantorID string, req Request, now 
 		}
 		checkExpiry(api.Delegation, parent, req.ExpiresAt, now, &p)
 		if req.MayRedelegate && !api.Delegation.Redelegation {
-			p.add(fmt.Sprintf("access to %s may not be passed on", api.Name))
+			p.add(templates.M("Access to %s may not be passed on.", api.Name))
 		}
 		if req.MayRedelegate && req.GranteeClientID != "" {
-			p.add("an app cannot pass access on")
+			p.add(templates.M("An app cannot pass access on."))
 		}
 	}
 	if n := utf8.RuneCountInString(req.Note); n > store.MaxDelegationNote || !utf8.ValidString(req.Note) {
-		p.add(fmt.Sprintf("the note is longer than %d characters", store.MaxDelegationNote))
+		p.add(templates.M("The note is longer than %d characters.", store.MaxDelegationNote))
 	}
 	return p.err()
 }
@@ -134,16 +135,16 @@ func (s *Service) check(ctx context.Context, grantorID string, req Request, now 
 func (s *Service) checkGrantee(ctx context.Context, grantorID string, req Request, p *problems) error {
 	switch {
 	case (req.GranteeUserID == "") == (req.GranteeClientID == ""):
-		p.add("choose one person or one app to give access to")
+		p.add(templates.M("Choose one person or one app to give access to."))
 	case req.GranteeUserID == grantorID:
-		p.add("you cannot give access to yourself")
+		p.add(templates.M("You cannot give access to yourself."))
 	case req.GranteeUserID != "":
 		u, err := s.Store.Users().Get(ctx, req.GranteeUserID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		if err != nil || u.Disabled {
-			p.add("this person cannot be given access")
+			p.add(templates.M("This person cannot be given access."))
 		}
 	default:
 		c, err := s.Store.Clients().Get(ctx, req.GranteeClientID)
@@ -152,7 +153,7 @@ func (s *Service) checkGrantee(ctx context.Context, grantorID string, req Reques
 		}
 		// RFC 8707 §2: the app must be allowed to ask for tokens for the API.
 		if err != nil || (c.DefaultAudience != req.Audience && !slices.Contains(c.Audiences, req.Audience)) {
-			p.add("this app cannot be given access to this API")
+			p.add(templates.M("This app cannot be given access to this API."))
 		}
 	}
 	return nil
@@ -164,7 +165,7 @@ func (s *Service) checkGrantee(ctx context.Context, grantorID string, req Reques
 func (s *Service) checkScopes(ctx context.Context, grantorID string, api store.API, parent *store.Delegation,
 	scopes []string, now time.Time, p *problems) error {
 	if len(scopes) == 0 {
-		p.add("choose at least one permission")
+		p.add(templates.M("Choose at least one permission."))
 		return nil
 	}
 	var held []string
@@ -184,13 +185,13 @@ func (s *Service) checkScopes(ctx context.Context, grantorID string, api store.A
 	for _, sc := range scopes {
 		switch {
 		case !slices.ContainsFunc(api.Scopes, func(x store.Scope) bool { return x.Name == sc }):
-			p.add(fmt.Sprintf("%q is not a permission of %s", sc, api.Name))
+			p.add(templates.M("\"%s\" is not a permission of %s.", sc, api.Name))
 		case !slices.Contains(api.Delegation.Scopes, sc):
-			p.add(fmt.Sprintf("%q cannot be delegated", sc))
+			p.add(templates.M("\"%s\" cannot be delegated.", sc))
 		case parent != nil && !slices.Contains(held, sc):
-			p.forbid(fmt.Sprintf("%q is not part of the access you received", sc))
+			p.forbid(templates.M("\"%s\" is not part of the access you received.", sc))
 		case !slices.Contains(held, sc):
-			p.forbid(fmt.Sprintf("you do not hold %q", sc))
+			p.forbid(templates.M("You do not hold \"%s\".", sc))
 		}
 	}
 	return nil
@@ -201,20 +202,20 @@ func (s *Service) checkScopes(ctx context.Context, grantorID string, api store.A
 func checkExpiry(policy store.DelegationPolicy, parent *store.Delegation, expires, now time.Time, p *problems) {
 	switch {
 	case !expires.After(now):
-		p.add("the end date must be in the future")
+		p.add(templates.M("The end date must be in the future."))
 	case expires.After(now.Add(policy.MaxDuration)):
-		p.add("access can be given for at most " + humanDuration(policy.MaxDuration))
+		p.add(templates.M("Access can be given for at most %s.", templates.Span(policy.MaxDuration)))
 	case parent != nil && expires.After(parent.ExpiresAt):
-		p.add("the access you pass on ends earlier than that")
+		p.add(templates.M("The access you pass on ends earlier than that."))
 	}
 }
 
 // problems collects a refusal's reasons.
 type problems struct{ r Refused }
 
-func (p *problems) add(msg string) { p.r.Problems = append(p.r.Problems, msg) }
+func (p *problems) add(msg templates.Msg) { p.r.Problems = append(p.r.Problems, msg) }
 
-func (p *problems) forbid(msg string) {
+func (p *problems) forbid(msg templates.Msg) {
 	p.add(msg)
 	p.r.Forbidden = true
 }
@@ -237,23 +238,6 @@ func dedupe(l []string) []string {
 	return out
 }
 
-// humanDuration says d in days or hours when it is a whole number of them.
-func humanDuration(d time.Duration) string {
-	plural := func(n int64, unit string) string {
-		if n == 1 {
-			return "1 " + unit
-		}
-		return fmt.Sprintf("%d %ss", n, unit)
-	}
-	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		return plural(int64(d/(24*time.Hour)), "day")
-	case d >= time.Hour && d%time.Hour == 0:
-		return plural(int64(d/time.Hour), "hour")
-	}
-	return d.String()
-}
-
 // Delegable returns the scopes of api that userID may give now: those its policy
 // lets be delegated that their current roles entitle them to; none when the API
 // allows no delegation. The give-access page offers only these; Give decides.
@@ -273,6 +257,3 @@ func (s *Service) Delegable(ctx context.Context, userID string, api store.API) (
 	}
 	return out, nil
 }
-
-// HumanDuration says d the way the pages and refusals do ("7 days", "12 hours").
-func HumanDuration(d time.Duration) string { return humanDuration(d) }

@@ -26,7 +26,7 @@ const (
 // errNoSuchPerson is the one answer for an address that is not a person who may
 // be given access: no account, several, disabled or unverified alike, so the
 // form does not tell who has an account (issue 11).
-const errNoSuchPerson = "We couldn't give access to that address. Check it, or ask them to sign in to Gatehouse once first."
+var errNoSuchPerson = templates.M("We couldn't give access to that address. Check it, or ask them to sign in to Gatehouse once first.")
 
 // errEscalation answers a delegate.ErrForbidden refusal (SECURITY.md AS-DEL-04):
 // a scope the person does not hold, or passing on more than they received.
@@ -206,11 +206,7 @@ func (s *Server) refused(w http.ResponseWriter, r *http.Request, u store.User, f
 		return true, &web.UserError{Status: errEscalation.Status, Title: errEscalation.Title,
 			Message: errEscalation.Message, Next: errEscalation.Next, Err: err}
 	case errors.As(err, &ref):
-		problems := make([]string, len(ref.Problems))
-		for i, p := range ref.Problems {
-			problems[i] = strings.ToUpper(p[:1]) + p[1:] + "."
-		}
-		return true, s.renderGiveForm(w, r, u, f, problems, http.StatusUnprocessableEntity)
+		return true, s.renderGiveForm(w, r, u, f, ref.Problems, http.StatusUnprocessableEntity)
 	}
 	return true, err
 }
@@ -218,13 +214,13 @@ func (s *Server) refused(w http.ResponseWriter, r *http.Request, u store.User, f
 // resolve turns f into a delegate.Request: the person by address or the app,
 // the end. problems are what the form must say before delegate's rules can
 // judge it.
-func (s *Server) resolve(ctx context.Context, u store.User, f giveForm) (delegate.Request, []string, error) {
+func (s *Server) resolve(ctx context.Context, u store.User, f giveForm) (delegate.Request, []templates.Msg, error) {
 	req := delegate.Request{Audience: f.API, Scopes: f.Scopes, Note: f.Note, MayRedelegate: f.PassOn, ParentID: f.Parent}
-	var problems []string
+	var problems []templates.Msg
 	switch f.To {
 	case "app":
 		if f.Client == "" {
-			problems = append(problems, "Choose the app to give access to.")
+			problems = append(problems, templates.M("Choose the app to give access to."))
 		}
 		req.GranteeClientID = f.Client
 	default:
@@ -242,7 +238,7 @@ func (s *Server) resolve(ctx context.Context, u store.User, f giveForm) (delegat
 	case f.ExpiresAt != "":
 		t, err := time.Parse(time.RFC3339, f.ExpiresAt)
 		if err != nil {
-			problems = append(problems, "Choose until when.")
+			problems = append(problems, templates.M("Choose until when."))
 		}
 		req.ExpiresAt = t
 	case f.For == "date" || (f.For == "" && f.Until != ""):
@@ -251,13 +247,13 @@ func (s *Server) resolve(ctx context.Context, u store.User, f giveForm) (delegat
 			t, err = time.ParseInLocation(localTime+":05", f.Until, time.UTC)
 		}
 		if err != nil {
-			problems = append(problems, "Enter the end as a date and a time.")
+			problems = append(problems, templates.M("Enter the end as a date and a time."))
 		}
 		req.ExpiresAt = t
 	default:
 		d, err := time.ParseDuration(f.For)
 		if err != nil {
-			problems = append(problems, "Choose until when.")
+			problems = append(problems, templates.M("Choose until when."))
 		}
 		req.ExpiresAt = now.Add(d).Truncate(time.Minute)
 	}
@@ -306,7 +302,7 @@ func (s *Server) offers(ctx context.Context, userID string) ([]store.API, error)
 // person can give now: the API's delegable scopes they hold (or, passing on,
 // what the delegation received covers now), the apps allowed the API, ends
 // within the policy's maximum.
-func (s *Server) renderGiveForm(w http.ResponseWriter, r *http.Request, u store.User, f giveForm, problems []string, status int) error {
+func (s *Server) renderGiveForm(w http.ResponseWriter, r *http.Request, u store.User, f giveForm, problems []templates.Msg, status int) error {
 	ctx := r.Context()
 	now := s.Now().UTC()
 	n := s.names(ctx)

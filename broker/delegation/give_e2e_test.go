@@ -233,3 +233,65 @@ func TestASDEL04_PassOn(t *testing.T) {
 		t.Errorf("passed on %+v", l)
 	}
 }
+
+// TestGiveRefusalsInWelsh: a refused give-access form speaks the browser's
+// language (Accept-Language: cy), whether the form itself finds the problem,
+// delegate's rules refuse it, or it is an escalation's 403 page.
+func TestGiveRefusalsInWelsh(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		changes map[string][]string
+		status  int
+		want    []string
+	}{
+		{"no app chosen", map[string][]string{"to": {"app"}, "client": nil}, 422, []string{"Dewiswch yr ap i roi mynediad iddo."}},
+		{"no such person", map[string][]string{"email": {"nobody@lee.example"}}, 422,
+			[]string{"Nid oeddem yn gallu rhoi mynediad i’r cyfeiriad hwnnw. Gwiriwch ef, neu gofynnwch iddynt fewngofnodi i Gatehouse unwaith yn gyntaf."}},
+		{"an end in the past and no scope", map[string][]string{"for": {"date"}, "scope": nil,
+			"until": {brokertest.SigninT0.Add(-time.Hour).Format("2006-01-02T15:04")}}, 422,
+			[]string{"Rhaid i’r dyddiad gorffen fod yn y dyfodol.", "Dewiswch o leiaf un caniatâd."}},
+		{"beyond the policy", map[string][]string{"for": {"date"}, "until": {brokertest.SigninT0.Add(8 * 24 * time.Hour).Format("2006-01-02T15:04")}},
+			422, []string{"Gellir rhoi mynediad am 7 diwrnod ar y mwyaf."}},
+		{"a scope that is not delegable", map[string][]string{"scope": {"notes.share"}}, 422, []string{"Ni ellir dirprwyo “notes.share”."}},
+		{"a scope alice does not hold", map[string][]string{"scope": {"admin"}}, 403,
+			[]string{"Heb ganiatâd", "Dim ond mynediad sydd gennych chi eich hun y gallwch ei roi"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			welsh := *e.alice
+			welsh.Transport = acceptLanguage{"cy-GB,cy;q=0.9,en;q=0.5", e.alice.Transport}
+			changes := goodForm()
+			for k, v := range tc.changes {
+				changes[k] = v
+			}
+			res, page := e.review(&welsh, changes)
+			if res.StatusCode != tc.status || !strings.Contains(page, `<html lang="cy">`) {
+				t.Fatalf("%d, want %d in Welsh\n%s", res.StatusCode, tc.status, page)
+			}
+			for _, want := range tc.want {
+				if tc.status == 422 {
+					// Said among the form's problems, not elsewhere on it.
+					want = `<li data-testid="give-problem">` + want + `</li>`
+				}
+				if !strings.Contains(page, want) {
+					t.Errorf("the page lacks %q\n%s", want, page)
+				}
+			}
+			e.wantNothingGiven(t)
+		})
+	}
+}
+
+// acceptLanguage sends every request with the browser's language preference.
+type acceptLanguage struct {
+	langs string
+	next  http.RoundTripper
+}
+
+func (a acceptLanguage) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Accept-Language", a.langs)
+	return a.next.RoundTrip(r)
+}

@@ -101,7 +101,7 @@ func cmdDemo(ctx context.Context, env *environment, args []string) error {
 		if idps, err = startDemoIdPs(ctx, ops, o); err != nil {
 			return err
 		}
-		if app, err = startDemoApp(ctx, ops, ports.app, cfg.Issuer.String(), db.Users().Get); err != nil {
+		if app, err = startDemoApp(ctx, ops, ports.app, cfg.Issuer.String(), cfg.DefaultLocale, db.Users().Get); err != nil {
 			if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op == "listen" {
 				return ports.busy(ports.app, err) // taken since check
 			}

@@ -19,11 +19,13 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+	"golang.org/x/text/language"
 
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/web"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // The demo's API and application. The API's scopes are granted by the demo IdPs'
@@ -57,6 +59,9 @@ type demoApp struct {
 	url    string // http://127.0.0.1:port
 	secret string
 	srv    *http.Server
+	// locale is GATEHOUSE_DEFAULT_LOCALE: the page language when the
+	// browser names none Gatehouse has.
+	locale language.Tag
 	// people looks a Gatehouse account up by ID. A token acting for someone
 	// carries none of their profile (README "Acting for someone"); a real app
 	// knows its users or asks its own directory, the demo app, in Gatehouse's
@@ -91,14 +96,15 @@ const maxDemoSessions = 100
 
 // startDemoApp registers the demo API and app (idempotently; the app gets a new
 // secret every start, kept only in this process) and serves the app on addr.
-// people names the person a delegated token acts for.
-func startDemoApp(ctx context.Context, ops *operations.Service, addr, issuer string,
+// people names the person a delegated token acts for; locale is the default
+// page language.
+func startDemoApp(ctx context.Context, ops *operations.Service, addr, issuer string, locale language.Tag,
 	people func(ctx context.Context, id string) (store.User, error)) (*demoApp, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	a := &demoApp{issuer: issuer, url: "http://" + ln.Addr().String(), people: people, sessions: map[string]*demoSession{},
+	a := &demoApp{issuer: issuer, url: "http://" + ln.Addr().String(), locale: locale, people: people, sessions: map[string]*demoSession{},
 		notes: &demoNotesAPI{issuer: issuer}}
 	if a.dpop, err = newDemoDPoP(); err != nil {
 		ln.Close()
@@ -169,7 +175,8 @@ const (
 
 // demoView is the demo app's page.
 type demoView struct {
-	Issuer, Title string
+	Issuer string
+	Title  templates.Msg
 	// Problem is an error as the person reads it: what happened, what to do.
 	Problem                          *demoProblem
 	Scope                            string
@@ -177,13 +184,14 @@ type demoView struct {
 	IDJSON, AccessJSON, UserInfoJSON string
 	Logout                           string
 	AccessToken                      string // raw, for the README's curl line
-	Acting, DelegationID             string
+	Acting                           templates.Msg
+	DelegationID                     string
 	// ACR and AMR are how the person signed in, from the ID token (OIDC
 	// Core §2; RFC 8176 amr values).
 	ACR, AMR      string
 	Introspection *demoIntrospection
 	Refreshed     *time.Time
-	Refused       string
+	Refused       templates.Msg
 	APICalls      []demoAPICall
 }
 
@@ -191,13 +199,16 @@ type demoView struct {
 func (a *demoApp) handleLogin(w http.ResponseWriter, r *http.Request) {
 	_, conf, err := a.config(r.Context())
 	if err != nil {
-		a.fail(w, http.StatusBadGateway, a.unreachable())
+		a.fail(w, r, http.StatusBadGateway, a.unreachable())
 		return
 	}
 	state, nonce, verifier := randomString(), randomString(), oauth2.GenerateVerifier()
 	http.SetCookie(w, &http.Cookie{Name: demoCookie, Value: state + "." + nonce + "." + verifier, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, MaxAge: 600})
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)}
+	// OIDC Core §3.1.2.1 ui_locales: Gatehouse's pages go on in the
+	// language of the app's, so a Welsh browser gets Welsh all the way.
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce),
+		oauth2.SetAuthURLParam("ui_locales", templates.Lang(demoContext(r, a.locale)))}
 	if r.URL.Query().Has("switch") {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
 	}
@@ -215,7 +226,7 @@ func (a *demoApp) handleCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	provider, conf, err := a.config(ctx)
 	if err != nil {
-		a.fail(w, http.StatusBadGateway, a.unreachable())
+		a.fail(w, r, http.StatusBadGateway, a.unreachable())
 		return
 	}
 	c, err := r.Cookie(demoCookie)
@@ -228,38 +239,31 @@ func (a *demoApp) handleCallback(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case len(parts) != 3 || q.Get("state") != parts[0]:
 		// RFC 6749 §10.12: an answer to a request this browser did not make.
-		a.fail(w, http.StatusBadRequest, demoProblem{Title: "Sign-in not recognised",
-			Message: "This sign-in was not started in this browser, or it took longer than ten minutes.",
-			Next:    "Start again with \u201cSign in with Gatehouse\u201d."})
+		a.fail(w, r, http.StatusBadRequest, problemNotRecognised)
 		return
 	case q.Get("iss") != a.issuer:
 		// RFC 9207 §2.4: a mix-up; the code is not sent anywhere.
-		a.fail(w, http.StatusBadRequest, demoProblem{Title: "Answer from the wrong server",
-			Message: "The sign-in answer came from another server than Gatehouse, so the demo app ignored it.",
-			Next:    "Start again with \u201cSign in with Gatehouse\u201d."})
+		a.fail(w, r, http.StatusBadRequest, problemWrongServer)
 		return
 	case q.Get("error") != "":
-		a.fail(w, http.StatusOK, authorizeProblem(q.Get("error"), q.Get("error_description")))
+		a.fail(w, r, http.StatusOK, authorizeProblem(q.Get("error"), q.Get("error_description")))
 		return
 	}
 	tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(parts[2]))
 	if err != nil {
-		p := demoProblem{Title: "Not signed in", Message: "Gatehouse would not exchange the sign-in code for tokens.",
-			Next: "Start again with \u201cSign in with Gatehouse\u201d."}
+		p := problemNoExchange
 		if re := (*oauth2.RetrieveError)(nil); errors.As(err, &re) {
 			p.Code = re.ErrorCode
 		} else {
 			p = a.unreachable()
 		}
-		a.fail(w, http.StatusBadGateway, p)
+		a.fail(w, r, http.StatusBadGateway, p)
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := provider.Verifier(&oidc.Config{ClientID: demoAppID}).Verify(ctx, raw)
 	if err != nil || idt.Nonce != parts[1] {
-		a.fail(w, http.StatusBadGateway, demoProblem{Title: "Not signed in",
-			Message: "The ID token Gatehouse sent did not verify, so the demo app did not trust it.",
-			Next:    "Start again with \u201cSign in with Gatehouse\u201d."})
+		a.fail(w, r, http.StatusBadGateway, problemNotVerified)
 		return
 	}
 	sess := &demoSession{token: tok,
@@ -280,7 +284,7 @@ func (a *demoApp) handleCallback(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: demoCookie, Path: "/", MaxAge: -1})
 	http.SetCookie(w, &http.Cookie{Name: demoSessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	a.render(w, http.StatusOK, a.view(ctx, sess))
+	a.render(w, r, http.StatusOK, a.view(ctx, sess))
 }
 
 // view shows sess's tokens, and, for an access token acting for someone (RFC
@@ -305,7 +309,7 @@ func (a *demoApp) view(ctx context.Context, sess *demoSession) demoView {
 	sub, _ := access["sub"].(string)
 	actor, _ := act["sub"].(string)
 	v.DelegationID, _ = access["delegation_id"].(string)
-	v.Acting = "Acting for " + a.personName(ctx, sub) + " as " + a.personName(ctx, actor)
+	v.Acting = templates.M("Acting for %s as %s", a.personName(ctx, sub), a.personName(ctx, actor))
 	return v
 }
 
@@ -343,9 +347,7 @@ func nameAndEmail(name, email string) string {
 // when sent.
 func (a *demoApp) session(w http.ResponseWriter, r *http.Request) (string, *demoSession) {
 	if o := r.Header.Get("Origin"); o != "" && o != a.url {
-		a.fail(w, http.StatusForbidden, demoProblem{Title: "Refused",
-			Message: "The demo app takes this only from its own page, and this came from another site.",
-			Next:    "Use the buttons on the demo app's page."})
+		a.fail(w, r, http.StatusForbidden, problemCrossSite)
 		return "", nil
 	}
 	c, err := r.Cookie(demoSessionCookie)
@@ -373,7 +375,7 @@ func (a *demoApp) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	provider, _, err := a.config(ctx)
 	if err != nil {
-		a.fail(w, http.StatusBadGateway, a.unreachable())
+		a.fail(w, r, http.StatusBadGateway, a.unreachable())
 		return
 	}
 	var meta struct {
@@ -387,20 +389,18 @@ func (a *demoApp) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	v := a.view(ctx, sess)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		a.fail(w, http.StatusBadGateway, a.unreachable())
+		a.fail(w, r, http.StatusBadGateway, a.unreachable())
 		return
 	}
 	defer res.Body.Close()
 	var out map[string]any
 	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&out); err != nil || res.StatusCode != http.StatusOK {
-		a.fail(w, http.StatusBadGateway, demoProblem{Title: "No answer about the token",
-			Message: "Gatehouse did not answer the question whether the access token is active (HTTP " + res.Status + ").",
-			Next:    "Try again, or sign in again."})
+		a.fail(w, r, http.StatusBadGateway, introspectionUnanswered(res.Status))
 		return
 	}
 	active, _ := out["active"].(bool)
 	v.Introspection = &demoIntrospection{Active: active, Claims: claimsOf(out)}
-	a.render(w, http.StatusOK, v)
+	a.render(w, r, http.StatusOK, v)
 }
 
 // handleRefresh uses the refresh token (RFC 6749 §6) and shows the new access
@@ -413,14 +413,14 @@ func (a *demoApp) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	_, conf, err := a.config(ctx)
 	if err != nil {
-		a.fail(w, http.StatusBadGateway, a.unreachable())
+		a.fail(w, r, http.StatusBadGateway, a.unreachable())
 		return
 	}
 	ctx = a.dpopContext(ctx)
 	if sess.token.RefreshToken == "" {
 		v := a.view(ctx, sess)
-		v.Refused = "Gatehouse gave this sign-in no refresh token, so there is nothing to refresh with."
-		a.render(w, http.StatusOK, v)
+		v.Refused = templates.M("Gatehouse gave this sign-in no refresh token, so there is nothing to refresh with.")
+		a.render(w, r, http.StatusOK, v)
 		return
 	}
 	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: sess.token.RefreshToken}).Token()
@@ -428,11 +428,11 @@ func (a *demoApp) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		v := a.view(ctx, sess)
 		var re *oauth2.RetrieveError
 		if !errors.As(err, &re) {
-			a.fail(w, http.StatusBadGateway, a.unreachable())
+			a.fail(w, r, http.StatusBadGateway, a.unreachable())
 			return
 		}
 		v.Refused = refreshRefusal(re.ErrorCode)
-		a.render(w, http.StatusOK, v)
+		a.render(w, r, http.StatusOK, v)
 		return
 	}
 	next := *sess
@@ -443,7 +443,7 @@ func (a *demoApp) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	v := a.view(ctx, &next)
 	now := time.Now().UTC()
 	v.Refreshed = &now
-	a.render(w, http.StatusOK, v)
+	a.render(w, r, http.StatusOK, v)
 }
 
 func randomString() string {

@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/broker/rs"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // The Demo Notes API, served by the demo app at /api/notes through broker/rs as
@@ -179,8 +179,8 @@ func (n *demoNotesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // demoAPICall is one call of the page's API demonstration.
 type demoAPICall struct {
-	Title           string
-	Authorization   string // the scheme, and whether a proof went with it
+	Title           templates.Msg
+	Authorization   templates.Msg // the scheme, and whether a proof went with it
 	Status          int
 	WWWAuthenticate []string
 	Body            string
@@ -197,17 +197,17 @@ func (a *demoApp) handleCallAPI(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	at := sess.token.AccessToken
 	target := a.url + "/api/notes"
-	call := func(title, scheme string, withProof bool) (demoAPICall, error) {
+	call := func(title templates.Msg, scheme string, withProof bool) (demoAPICall, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		req.Header.Set("Authorization", scheme+" "+at)
-		how := scheme + " scheme, no proof"
+		how := templates.M("%s scheme, no proof", scheme)
 		if withProof {
 			p, err := a.dpop.proof(http.MethodGet, target, at)
 			if err != nil {
 				return demoAPICall{}, err
 			}
 			req.Header.Set("DPoP", p)
-			how = scheme + " scheme with a DPoP proof signed by the app's key"
+			how = templates.M("%s scheme with a DPoP proof signed by the app's key", scheme)
 		}
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -224,16 +224,16 @@ func (a *demoApp) handleCallAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	v := a.view(ctx, sess)
 	for _, c := range []struct {
-		title, scheme string
-		proof         bool
-	}{{"The app, with its key", scheme, scheme == "DPoP"}, {"A copy of the token, without the key", "Bearer", false}} {
+		title  templates.Msg
+		scheme string
+		proof  bool
+	}{{templates.M("The app, with its key"), scheme, scheme == "DPoP"}, {templates.M("A copy of the token, without the key"), "Bearer", false}} {
 		res, err := call(c.title, c.scheme, c.proof)
 		if err != nil {
-			a.fail(w, http.StatusBadGateway, demoProblem{Title: "The Demo Notes API did not answer",
-				Message: fmt.Sprintf("The demo app could not call its API at %s.", target), Next: "Try again."})
+			a.fail(w, r, http.StatusBadGateway, apiUnanswered(target))
 			return
 		}
 		v.APICalls = append(v.APICalls, res)
 	}
-	a.render(w, http.StatusOK, v)
+	a.render(w, r, http.StatusOK, v)
 }

@@ -117,8 +117,8 @@ func TestDemoApp(t *testing.T) {
 			if !strings.Contains(alice, "openid profile email notes.read notes.write admin") || !strings.Contains(alice, "alice@oidc.example") {
 				t.Errorf("alice's page:\n%s", alice)
 			}
-			// Times as dates (issue 13, "Demo"), the seconds only beside them.
-			if !regexp.MustCompile(`<dt><code>exp</code></dt><dd><time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ">\w{3} \d{1,2} \w{3} \d{4}, \d\d:\d\d:\d\d UTC</time>`).MatchString(alice) {
+			// Times as dates (issue 13, "Demo"; templates.DateTime), the seconds only beside them.
+			if !regexp.MustCompile(`<dt><code>exp</code></dt><dd><time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ">\d{1,2} \w+ \d{4}, \d\d:\d\d UTC</time>`).MatchString(alice) {
 				t.Errorf("alice's page does not show exp as a date:\n%s", alice)
 			}
 			// "Sign in with a security key (step-up)" asks for Gatehouse's

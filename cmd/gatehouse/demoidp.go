@@ -100,8 +100,10 @@ func startDemoIdPs(ctx context.Context, ops *operations.Service, o *broker.Optio
 		{Label: "Bob Example (bob@oidc.example), staff", Claims: map[string]any{"sub": "bob", "email": "bob@oidc.example",
 			"email_verified": true, "name": "Bob Example", "groups": []any{"staff"}}},
 	}
+	// The pick pages speak the person's language, as Gatehouse's.
 	d.oidc = providertest.NewOIDCIssuer(providertest.OIDCOptions{ClientID: "gatehouse-demo", ClientSecret: secret,
-		Addr: oidcAddr, Now: time.Now, AdvertiseIssParameter: true, Users: d.oidcUsers})
+		Addr: oidcAddr, Now: time.Now, AdvertiseIssParameter: true, Users: d.oidcUsers,
+		PickPage: demoPickPage(o.Config.DefaultLocale, true)})
 	d.oidc.Handle("GET /demo/mint", http.HandlerFunc(d.handleMintIDToken))
 	key, cert := providertest.NewKeyPair("gatehouse demo SAML IdP", time.Now())
 	d.saml = providertest.NewSAMLIdPOn(samlAddr, time.Now, key, cert, crewjam.Session{})
@@ -117,6 +119,7 @@ func startDemoIdPs(ctx context.Context, ops *operations.Service, o *broker.Optio
 			UserEmail: "dave@saml.example", UserCommonName: "Dave Example", CustomAttributes: affiliation("student")},
 	}
 	d.saml.SetUsers(d.samlUsers...)
+	d.saml.SetPickPage(demoPickPage(o.Config.DefaultLocale, false))
 	d.saml.Handle("GET /demo/mint", http.HandlerFunc(d.handleMintAssertion))
 	// Token exchange (README "Token exchange"): the demo's people may trade their
 	// IdP's tokens for Gatehouse tokens, and be created on first use so a fresh

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/gatehouse/gatehouse/broker/admin"
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
@@ -16,7 +18,8 @@ const usersAbout = `Manages local accounts.
 
   list [--email EMAIL]  every user (or those with that email): ID, email, name, disabled, linked identities
   show EMAIL|ID         a user, their linked identities and the raw claims or attributes of each
-                        identity's last sign-in: what role rules can match
+                        identity's last sign-in: what role rules can match (--json: the admin API's
+                        person, GET /api/admin/v1/users/{id}, each identity with its claims)
   disable EMAIL|ID      the user can no longer sign in; their sessions end and every refresh and access
                         token issued to them is revoked at once, on every replica
   enable EMAIL|ID       the user can sign in again; what disable ended stays ended
@@ -34,7 +37,7 @@ Examples:
 
 func cmdUsers(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "users", "users [flags] list|show|disable|enable|sign-out [EMAIL|ID] | grant-role|revoke-role EMAIL|ID ROLE", usersAbout)
-	asJSON := fs.Bool("json", false, "print machine-readable JSON")
+	asJSON := fs.Bool("json", false, "print the admin API's JSON (snake_case: list as GET /api/admin/v1/users, show as GET /api/admin/v1/users/{id})")
 	email := fs.String("email", "", "list: only the users with this email")
 	load := configFlags(fs, env)
 	args, cfg, err := parseCommand(fs, load, args, func(a []string) bool {
@@ -78,47 +81,17 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 		}
 		return changeUser(ctx, env, ops, args[0], us[0].User)
 	}
-	type identityJSON struct {
-		Provider      string          `json:"provider"`
-		Subject       string          `json:"subject"`
-		Email         string          `json:"email"`
-		EmailVerified bool            `json:"email_verified"`
-		LinkedAt      string          `json:"linked_at"`
-		LastLoginAt   string          `json:"last_login_at"`
-		Claims        json.RawMessage `json:"claims"`
-	}
-	type userJSON struct {
-		ID            string         `json:"id"`
-		Email         string         `json:"email"`
-		EmailVerified bool           `json:"email_verified"`
-		Name          string         `json:"name"`
-		Disabled      bool           `json:"disabled"`
-		Identities    []identityJSON `json:"identities"`
-	}
-	var out []userJSON
-	for _, ud := range us {
-		u, ids := ud.User, ud.Identities
-		uj := userJSON{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, Disabled: u.Disabled, Identities: []identityJSON{}}
-		for _, id := range ids {
-			claims := json.RawMessage(id.Claims)
-			if len(claims) == 0 {
-				claims = json.RawMessage("{}")
-			}
-			uj.Identities = append(uj.Identities, identityJSON{Provider: id.ProviderID, Subject: id.Subject, Email: id.Email,
-				EmailVerified: id.EmailVerified, LinkedAt: stamp(id.LinkedAt), LastLoginAt: stamp(id.LastLoginAt), Claims: claims})
-		}
-		out = append(out, uj)
-	}
 	if *asJSON {
-		return writeJSONTo(env.stdout, out)
+		return showUsersJSON(ctx, env, ops, cfg.SessionIdleTimeout, us)
 	}
-	for _, u := range out {
+	for _, ud := range us {
+		u := ud.User
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "User\t%s\nEmail\t%s (verified: %v)\nName\t%s\nDisabled\t%v\n", u.ID, u.Email, u.EmailVerified, u.Name, u.Disabled)
 		tw.Flush()
-		for _, id := range u.Identities {
+		for _, id := range ud.Identities {
 			fmt.Fprintf(env.stdout, "\nIdentity %s / %s  (email %s, verified %v; linked %s; last sign-in %s)\nClaims of the last sign-in:\n",
-				id.Provider, id.Subject, id.Email, id.EmailVerified, id.LinkedAt, id.LastLoginAt)
+				id.ProviderID, id.Subject, id.Email, id.EmailVerified, stamp(id.LinkedAt), stamp(id.LastLoginAt))
 			var pretty any
 			if json.Unmarshal(id.Claims, &pretty) == nil {
 				b, _ := json.MarshalIndent(pretty, "  ", "  ")
@@ -129,13 +102,44 @@ func cmdUsers(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-// userRow is one user of users list.
-type userRow struct {
-	ID         string `json:"id"`
-	Email      string `json:"email"`
-	Name       string `json:"name"`
-	Disabled   bool   `json:"disabled"`
-	Identities int    `json:"identities"`
+// personJSON is a user as users show --json prints them: the admin API's
+// person (GET /api/admin/v1/users/{id}, admin.PersonView), with one field
+// more on each identity, the claims or attributes of its last sign-in (what
+// role rules can match), which the API does not show.
+type personJSON struct {
+	admin.PersonJSON
+	Identities []identityJSON `json:"identities"`
+}
+
+type identityJSON struct {
+	admin.IdentityJSON
+	Claims json.RawMessage `json:"claims"`
+}
+
+func showUsersJSON(ctx context.Context, env *environment, ops *operations.Service, sessionIdle time.Duration, us []operations.UserDetail) error {
+	out := make([]personJSON, 0, len(us))
+	for _, ud := range us {
+		_, p, err := admin.PersonView(ctx, ops, time.Now(), sessionIdle, ud.User.ID)
+		if err != nil {
+			return err
+		}
+		claims := map[[2]string]json.RawMessage{}
+		for _, id := range ud.Identities {
+			if json.Valid(id.Claims) {
+				claims[[2]string{id.ProviderID, id.Subject}] = id.Claims
+			}
+		}
+		pj := personJSON{PersonJSON: p, Identities: make([]identityJSON, 0, len(p.Identities))}
+		for _, x := range p.Identities {
+			c := claims[[2]string{x.Provider, x.Subject}]
+			if len(c) == 0 {
+				c = json.RawMessage("{}")
+			}
+			pj.Identities = append(pj.Identities, identityJSON{IdentityJSON: x, Claims: c})
+		}
+		out = append(out, pj)
+	}
+	return writeJSONTo(env.stdout, out)
 }
 
 func listUsers(ctx context.Context, env *environment, ops *operations.Service, email string, asJSON bool) error {
@@ -143,18 +147,19 @@ func listUsers(ctx context.Context, env *environment, ops *operations.Service, e
 	if err != nil {
 		return err
 	}
-	rows := make([]userRow, 0, len(us))
-	for _, ud := range us {
-		u := ud.User
-		rows = append(rows, userRow{ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled, Identities: len(ud.Identities)})
-	}
 	if asJSON {
-		return writeJSONTo(env.stdout, rows)
+		// As the admin API lists people (GET /api/admin/v1/users).
+		out := make([]admin.UserJSON, 0, len(us))
+		for _, ud := range us {
+			out = append(out, admin.UserView(ud.User))
+		}
+		return writeJSONTo(env.stdout, out)
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tDISABLED\tIDENTITIES")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\n", r.ID, r.Email, r.Name, r.Disabled, r.Identities)
+	for _, ud := range us {
+		u := ud.User
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%d\n", u.ID, u.Email, u.Name, u.Disabled, len(ud.Identities))
 	}
 	return tw.Flush()
 }

@@ -5,12 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/admin"
 	"github.com/gatehouse/gatehouse/broker/config"
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store"
@@ -108,7 +115,7 @@ func (w *cliWorld) audited(t *testing.T, action, target string) map[string]any {
 }
 
 // TestUsersList: every user with email, name, disabled and how many identities;
-// --email filters; --json for scripts.
+// --email filters; --json prints the admin API's people (admin.UserJSON).
 func TestUsersList(t *testing.T) {
 	w := newCLIWorld(t)
 	out := w.run(t, "users", "list")
@@ -120,11 +127,12 @@ func TestUsersList(t *testing.T) {
 	if out := w.run(t, "users", "show", "ann@corp.example"); !strings.Contains(out, "Identity corp / sub-ann") {
 		t.Errorf("show:\n%s", out)
 	}
-	var rows []userRow
+	var rows []admin.UserJSON
 	if err := json.Unmarshal([]byte(w.run(t, "users", "list", "--json", "--email", "BOB@uni.example")), &rows); err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1 || rows[0] != (userRow{ID: "bob", Email: "bob@uni.example", Name: "BOB", Identities: 1}) {
+	if len(rows) != 1 || rows[0].ID != "bob" || rows[0].Email != "bob@uni.example" || rows[0].Name != "BOB" || !rows[0].EmailVerified ||
+		rows[0].Disabled || rows[0].CreatedAt.IsZero() {
 		t.Errorf("list --json --email: %+v", rows)
 	}
 }
@@ -237,4 +245,112 @@ func TestProviderDisabledByFileCutsOff(t *testing.T) {
 		}
 		w.audited(t, "provider.disabled", "corp")
 	})
+}
+
+// TestUsersJSONHasTheAdminAPIsFields: users show --json and users list --json
+// print the same objects, field for field and nested, as the admin API's GET
+// /api/admin/v1/users/{id} and GET /api/admin/v1/users for the same people
+// (issue 13: "--json everywhere ... with the same field names as the admin
+// API"); the one field more is each identity's claims, which the API does not
+// show. The API is asked of a running gatehouse serve on the same database.
+func TestUsersJSONHasTheAdminAPIsFields(t *testing.T) {
+	w := newCLIWorld(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	w.must(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	issuer := "http://" + addr
+	w.vars["GATEHOUSE_ISSUER"], w.vars["GATEHOUSE_LISTEN_ADDR"] = issuer, addr
+	// Something in every list of the person: a role, an audit event, a consent.
+	w.run(t, "users", "grant-role", "ann", "admin")
+	now := time.Now()
+	w.must(t, w.db.Consents().Put(context.Background(), store.Consent{UserID: "ann", ClientID: "web", Scopes: []string{"openid"},
+		CreatedAt: now, LastUsedAt: now}))
+	var c struct {
+		Secret string `json:"client_secret"`
+	}
+	w.must(t, json.Unmarshal([]byte(w.run(t, "clients", "create", "--id", "provisioner", "--grant-type", "client_credentials",
+		"--scope", "gatehouse:admin", "--default-api", issuer+"/api/admin/v1", "--json")), &c))
+	g := start(t, w.vars, "serve")
+	req, _ := http.NewRequest(http.MethodPost, g.url+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("provisioner", c.Secret)
+	res, err := http.DefaultClient.Do(req)
+	w.must(t, err)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	w.must(t, json.NewDecoder(res.Body).Decode(&tok))
+	res.Body.Close()
+	if tok.AccessToken == "" {
+		t.Fatalf("token: %d", res.StatusCode)
+	}
+	api := func(path string) any {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, g.url+"/api/admin/v1"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		res, err := http.DefaultClient.Do(req)
+		w.must(t, err)
+		defer res.Body.Close()
+		var v any
+		if err := json.NewDecoder(res.Body).Decode(&v); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %v %v %s", path, res.StatusCode, err, v, res.Header.Get("WWW-Authenticate"))
+		}
+		return v
+	}
+	cli := func(args ...string) []any {
+		t.Helper()
+		var v []any
+		if err := json.Unmarshal([]byte(w.run(t, args...)), &v); err != nil || len(v) != 1 {
+			t.Fatalf("%q: %v %v", args, v, err)
+		}
+		return v
+	}
+
+	person, shown := api("/users/ann"), cli("users", "show", "ann@corp.example", "--json")[0]
+	apiFields, cliFields := jsonFields(person, ""), jsonFields(shown, "")
+	for _, want := range []string{"id", "email", "created_at", "identities[].provider_name", "identities[].linked_at",
+		"roles[].source", "sessions[].last_seen_at", "consents[].client_id", "recent_events[].action"} {
+		if !slices.Contains(apiFields, want) {
+			t.Errorf("the API's person lacks %q, so the comparison below proves less: %q", want, apiFields)
+		}
+	}
+	if want := slices.Sorted(slices.Values(append(slices.Clone(apiFields), "identities[].claims"))); !slices.Equal(cliFields, want) {
+		t.Errorf("users show --json fields\n%q\nthe admin API's person (and identities[].claims)\n%q", cliFields, want)
+	}
+	if shown.(map[string]any)["id"] != "ann" || !reflect.DeepEqual(shown.(map[string]any)["roles"], person.(map[string]any)["roles"]) {
+		t.Errorf("users show --json %v\nis not the API's person %v", shown, person)
+	}
+
+	listed := api("/users?q=ann").(map[string]any)["users"].([]any)
+	if l := cli("users", "list", "--email", "ann@corp.example", "--json"); len(listed) != 1 || !reflect.DeepEqual(l[0], listed[0]) {
+		t.Errorf("users list --json %v\nis not the API's list %v", l, listed)
+	}
+}
+
+// jsonFields are the paths of every field of the JSON value v: "a", "a.b",
+// "list[].c" (the fields of every element of a list).
+func jsonFields(v any, prefix string) []string {
+	set := map[string]bool{}
+	var walk func(v any, prefix string)
+	walk = func(v any, prefix string) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if k == "details" || k == "claims" {
+					// Free-form JSON: its fields are data, not the schema's.
+					set[prefix+k] = true
+					continue
+				}
+				set[prefix+k] = true
+				walk(x, prefix+k+".")
+			}
+		case []any:
+			for _, x := range v {
+				walk(x, strings.TrimSuffix(prefix, ".")+"[].")
+			}
+		}
+	}
+	walk(v, prefix)
+	return slices.Sorted(maps.Keys(set))
 }

@@ -40,6 +40,9 @@ type OIDCOptions struct {
 	// Users, if set, makes /authorize show a "pick who you are" page (the
 	// demo); the chosen user's claims replace Claims for that sign-in.
 	Users []DemoUser
+	// PickPage, if set, writes that page (the demo's, in the person's
+	// language); else it is in English.
+	PickPage PickPage
 }
 
 // DemoUser is a person the demo IdPs offer on their pick-who-you-are page.

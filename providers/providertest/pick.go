@@ -13,8 +13,8 @@ import (
 // (landmarks, headings, contrast in light and dark mode, 320 px wide) but
 // looks different on purpose: it stands in for an organisation's sign-in page.
 var pickPage = template.Must(template.New("pick").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · {{.Title}}</title>
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.PageTitle}}</title>
 <style>
 :root { --ink: #1b2430; --muted: #525e6c; --paper: #ffffff; --wash: #eef1f4; --line: #c9d0d8; --accent: #5b2a86; --accent-ink: #ffffff;
   color-scheme: light dark; }
@@ -38,34 +38,55 @@ footer { text-align: center; color: var(--muted); font-size: .85rem; padding: 0 
 <body>
 <header>{{.Title}}</header>
 <main>
-<h1>Who are you?</h1>
-<p>This demo identity provider stands in for your organisation's sign-in page. It asks for no password: pick the person to sign in as.</p>
-<ul>{{range .Users}}<li><a class="person" data-testid="pick-{{.N}}" href="{{.Href}}">{{.Label}}</a></li>{{end}}</ul>
+<h1>{{.Heading}}</h1>
+<p>{{.Intro}}</p>
+<ul>{{range .People}}<li><a class="person" data-testid="pick-{{.N}}" href="{{.Href}}">{{.Label}}</a></li>{{end}}</ul>
 </main>
-<footer>A demo identity provider: it runs on this computer only.</footer>
+<footer>{{.Footer}}</footer>
 </body></html>`))
 
-type pickUser struct {
-	N     int
-	Label string
-	Href  string
+// PickText is what a pick page says.
+type PickText struct {
+	Lang, PageTitle, Title, Heading, Intro, Footer string
+	People                                         []PickPerson
 }
 
-func writePickPage(w http.ResponseWriter, r *http.Request, title string, labels []string) {
-	var users []pickUser
+// PickPerson is one person a pick page offers: N is their index, Href the
+// sign-in request again with user=N.
+type PickPerson struct {
+	N           int
+	Label, Href string
+}
+
+// PickPage writes a demo IdP's pick page from its English words: the demo's
+// says them in the person's language (WritePickPage with the translation).
+type PickPage func(w http.ResponseWriter, r *http.Request, english PickText)
+
+// WritePickPage writes the pick page saying t.
+func WritePickPage(w http.ResponseWriter, t PickText) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = pickPage.Execute(w, t)
+}
+
+// writePickPage offers labels at the IdP idp, each linking to r again with
+// user=N, on page, or in English when page is nil.
+func writePickPage(w http.ResponseWriter, r *http.Request, page PickPage, idp string, labels []string) {
+	t := PickText{Lang: "en", PageTitle: "Sign in · " + idp, Title: idp, Heading: "Who are you?",
+		Intro:  "This demo identity provider stands in for your organisation's sign-in page. It asks for no password: pick the person to sign in as.",
+		Footer: "A demo identity provider: it runs on this computer only."}
 	for n, l := range labels {
 		u := *r.URL
 		q := u.Query()
 		q.Set("user", strconv.Itoa(n))
 		u.RawQuery = q.Encode()
-		users = append(users, pickUser{N: n, Label: l, Href: (&url.URL{Path: u.Path, RawQuery: u.RawQuery}).String()})
+		t.People = append(t.People, PickPerson{N: n, Label: l, Href: (&url.URL{Path: u.Path, RawQuery: u.RawQuery}).String()})
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = pickPage.Execute(w, struct {
-		Title string
-		Users []pickUser
-	}{title, users})
+	if page == nil {
+		WritePickPage(w, t)
+		return
+	}
+	page(w, r, t)
 }
 
 func (i *OIDCIssuer) pickUser(w http.ResponseWriter, r *http.Request) {
@@ -73,5 +94,5 @@ func (i *OIDCIssuer) pickUser(w http.ResponseWriter, r *http.Request) {
 	for _, u := range i.opts.Users {
 		labels = append(labels, u.Label)
 	}
-	writePickPage(w, r, "Demo OIDC provider", labels)
+	writePickPage(w, r, i.opts.PickPage, "Demo OIDC provider", labels)
 }

@@ -68,6 +68,7 @@ type SAMLIdP struct {
 	sps      map[string]*saml.EntityDescriptor
 	session  saml.Session
 	users    []saml.Session // if set, /sso asks who you are (the demo)
+	pickPage PickPage       // writes that page; nil: in English
 	requests []saml.AuthnRequest
 }
 
@@ -119,6 +120,13 @@ func (i *SAMLIdP) SetUsers(users ...saml.Session) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.users = users
+}
+
+// SetPickPage makes page write the pick page SetUsers asks for.
+func (i *SAMLIdP) SetPickPage(page PickPage) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.pickPage = page
 }
 
 // InvalidateSession implements saml.SessionInvalidator: sessions are not kept,
@@ -215,6 +223,7 @@ func (i *SAMLIdP) GetSession(w http.ResponseWriter, r *http.Request, req *saml.I
 	i.mu.Lock()
 	i.requests = append(i.requests, req.Request)
 	users := i.users
+	page := i.pickPage
 	s := i.session
 	i.mu.Unlock()
 	if f := req.Request.ForceAuthn; f != nil && *f && !i.IgnoreForceAuthn.Load() {
@@ -229,7 +238,7 @@ func (i *SAMLIdP) GetSession(w http.ResponseWriter, r *http.Request, req *saml.I
 		for _, u := range users {
 			labels = append(labels, u.UserCommonName+" ("+u.UserEmail+")")
 		}
-		writePickPage(w, r, "Demo SAML identity provider", labels)
+		writePickPage(w, r, page, "Demo SAML identity provider", labels)
 		return nil
 	}
 	s = users[n]
