@@ -97,7 +97,7 @@ func TestConsolePeople(t *testing.T) {
 
 	// End all sessions.
 	_, page = w.page(c, base+"/sign-out")
-	if !strings.Contains(page, "1 active session(s) end now") {
+	if !strings.Contains(page, "Their 1 active session ends now") {
 		t.Fatalf("the sign-out's confirmation does not say what ends:\n%s", page)
 	}
 	if res, _ = w.submit(c, page, base+"/sign-out", nil); res.StatusCode != http.StatusSeeOther || w.SessionsOf(bobID) != 0 {
@@ -110,7 +110,7 @@ func TestConsolePeople(t *testing.T) {
 
 	// Disable, then enable.
 	_, page = w.page(c, base+"/disable")
-	if !strings.Contains(page, "can no longer sign in") || !strings.Contains(page, "delegation(s)") {
+	if !strings.Contains(page, "can no longer sign in") || !strings.Contains(page, "delegations they gave or received end") {
 		t.Fatalf("the disable's confirmation does not say what happens:\n%s", page)
 	}
 	if res, _ = w.submit(c, page, base+"/disable", nil); res.StatusCode != http.StatusSeeOther || !w.user(bobID).Disabled {
