@@ -384,7 +384,7 @@ func pagesForI18n() map[string]templ.Component {
 			{ID: "coleg", Name: "Coleg", Kind: "saml", MetadataUploaded: true, CertExpiry: now.AddDate(1, 0, 0)}}}),
 		"admin-providers-none": AdminProviders(AdminProvidersView{Page: p("Identity providers")}),
 		"admin-provider-new": AdminProviderNew(AdminProviderNewView{Page: p("Add an identity provider"), Issuer: "https://login.gig.example",
-			Problems: []Msg{M("The issuer's discovery document could not be fetched: %s", "502"), M("The metadata cannot be used: %s", "EntityDescriptor")}}),
+			Problems: []Msg{M("The issuer's discovery document could not be fetched: %s", "502"), M("The metadata cannot be used: %s", "EntityDescriptor"), M("Give the metadata URL or the metadata file.")}}),
 		"admin-provider-new-oidc": AdminProviderForm(AdminProviderFormView{Page: p("Add an identity provider"), Heading: M("Add an identity provider"), New: true,
 			Fields: adminOIDCFields(), Discovery: &AdminDiscovery{Issuer: "https://login.gig.example", Authorization: "https://login.gig.example/authorize",
 				Token: "https://login.gig.example/token", JWKS: "https://login.gig.example/jwks", Algorithms: "RS256"},

@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -172,7 +171,8 @@ func (a *Server) HandleProviderNewSAML(w http.ResponseWriter, r *http.Request) e
 		} else if mdURL != "" {
 			xml, err = a.ops.Upstream.FetchMetadata(r.Context(), mdURL)
 		} else {
-			err = fmt.Errorf("%w: give the metadata URL or the metadata file", providers.ErrConfig)
+			return a.renderProviderNew(w, r, p, http.StatusUnprocessableEntity, templates.AdminProviderNewView{
+				Problems: []templates.Msg{templates.M("Give the metadata URL or the metadata file.")}})
 		}
 		if err != nil {
 			if !errors.Is(err, providers.ErrConfig) && !errors.Is(err, providers.ErrUnavailable) && !web.IsBodyTooLarge(err) {
