@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/broker/operations"
+	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/templates"
@@ -240,7 +241,18 @@ func (a *Server) HandlePersonAction(action string) web.HandlerFunc {
 func (a *Server) HandlePersonRoleGrant(w http.ResponseWriter, r *http.Request) error {
 	return a.console(w, r, func(w http.ResponseWriter, r *http.Request, p person) error {
 		id, role := r.PathValue("id"), strings.TrimSpace(r.PostFormValue("role"))
-		if err := a.ops.GrantRole(r.Context(), p.Actor, id, role); err != nil {
+		// The operation refuses these too, worded in English for the CLI and
+		// the API; the page says them in its own language.
+		if !registry.ValidScopeToken(role) {
+			return a.renderPerson(w, r, p, id, http.StatusUnprocessableEntity, templates.Msg{},
+				[]templates.Msg{templates.M("“%s” is not a role: a role is one word of printable characters.", role)}, role)
+		}
+		err := a.ops.GrantRole(r.Context(), p.Actor, id, role)
+		if errors.Is(err, operations.ErrConflict) {
+			return a.renderPerson(w, r, p, id, http.StatusConflict, templates.Msg{},
+				[]templates.Msg{templates.M("They have the role %s already.", role)}, role)
+		}
+		if err != nil {
 			return a.personRefusal(w, r, p, id, err, role)
 		}
 		http.Redirect(w, r, "/admin/people/"+url.PathEscape(id)+"?done=granted", http.StatusSeeOther)
