@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -91,6 +93,9 @@ func parseCatalogue(b []byte) (map[string]catalog.Message, error) {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, err
 	}
+	if k, err := repeatedKey(b); err != nil || k != "" {
+		return nil, cmp.Or(err, fmt.Errorf("%q appears twice", k))
+	}
 	msgs := map[string]catalog.Message{}
 	for key, v := range raw {
 		if strings.HasPrefix(key, "//") {
@@ -118,6 +123,33 @@ func parseCatalogue(b []byte) (map[string]catalog.Message, error) {
 		msgs[key] = plural.Selectf(1, "%d", cases...)
 	}
 	return msgs, nil
+}
+
+// repeatedKey is a key that b's object names twice, or "". JSON readers keep
+// the last silently, and two sets of pages adding the same key in parallel
+// (merged without a conflict) would lose one translation without a word.
+func repeatedKey(b []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // the object's {
+		return "", err
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		k, _ := t.(string)
+		if seen[k] {
+			return k, nil
+		}
+		seen[k] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
 }
 
 // Locales are the languages Gatehouse's pages are written in, English first

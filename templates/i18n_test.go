@@ -354,6 +354,91 @@ func pagesForI18n() map[string]templ.Component {
 	now := mustTime("2026-12-07T12:00:00Z")
 	w := func(ago string) When { return When{At: now.Add(-mustDuration(ago)), Now: now} }
 	return map[string]templ.Component{
+		// admin console, part 2
+		"admin-people": AdminPeople(AdminPeopleView{Page: p("People"), Query: "aled",
+			People: []AdminPersonRow{{ID: "u1", Name: "Aled Jones", Email: "aled@gig.example"}, {ID: "u2", Name: "Bethan Huws", Email: "bethan@gig.example", Disabled: true}},
+			Next:   "/admin/people?q=aled&after=x"}),
+		"admin-people-none": AdminPeople(AdminPeopleView{Page: p("People"), Query: "neb"}),
+		"admin-person":      AdminPerson(adminPersonView(now)),
+		"admin-person-disabled-empty": AdminPerson(AdminPersonView{Page: p("Person"), Heading: "Bethan Huws", Base: "/admin/people/u2",
+			Name: "Bethan Huws", Email: "bethan@gig.example", Created: now.AddDate(-1, 0, 0), Disabled: true, Role: "dau air",
+			Problems: []Msg{M("This is the last admin: grant the admin role to someone else first. Nothing was changed."),
+				M("“%s” is not a role: a role is one word of printable characters.", "dau air"), M("They have the role %s already.", "golygydd")}}),
+		"admin-person-disable": AdminPersonConfirm(AdminPersonConfirmView{Page: p("Disable this person?"), Back: "/admin/people/u1",
+			Question: M("Disable %s (%s)?", "Aled Jones", "aled@gig.example"),
+			Consequence: M("%[2]s can no longer sign in. %[3]s. %[1]d delegations they gave or received end. Enabling them later lets them sign in again but brings none of this back. The last admin cannot be disabled.", 2, "Aled Jones",
+				M("Their %d active sessions end now, their refresh tokens are revoked and their access tokens turn inactive at introspection at once", 1)),
+			Button: M("Disable")}),
+		"admin-person-sign-out": AdminPersonConfirm(AdminPersonConfirmView{Page: p("End their sessions?"), Back: "/admin/people/u1",
+			Question: M("End every session of %s (%s)?", "Aled Jones", "aled@gig.example"),
+			Consequence: M("Their account stays enabled. %s. They can sign in again.",
+				M("Their %d active sessions end now, their refresh tokens are revoked and their access tokens turn inactive at introspection at once", 3)),
+			Button: M("End sessions")}),
+		"admin-person-revoke-role": AdminPersonConfirm(AdminPersonConfirmView{Page: p("Revoke this role?"), Back: "/admin/people/u1",
+			Question:    M("Revoke the role %s of %s (%s)?", "admin", "Aled Jones", "aled@gig.example"),
+			Consequence: M("%s loses the role %s from their next request: the console, and scopes given for the role, are refused to sessions and tokens from then on. A role their provider's role rules give them stays. The last admin cannot lose the role.", "Aled Jones", "admin"),
+			Button:      M("Revoke")}),
+		"admin-person-revoke-role-other": AdminPersonConfirm(AdminPersonConfirmView{Page: p("Revoke this role?"), Back: "/admin/people/u1",
+			Question:    M("Revoke the role %s of %s (%s)?", "golygydd", "Aled Jones", "aled@gig.example"),
+			Consequence: M("%s loses the role %s from their next request: the console, and scopes given for the role, are refused to sessions and tokens from then on. A role their provider's role rules give them stays.", "Aled Jones", "golygydd"),
+			Button:      M("Revoke")}),
+		"admin-security-keys": AdminSecurityKeys(AdminSecurityKeysView{Page: p("Security keys"), Heading: M("Security keys of %s", "Aled Jones"),
+			Person: "/admin/people/u1", Notice: M("The key was removed."), Keys: []AdminSecurityKeyRow{
+				{ID: "k1", Name: "YubiKey 5", Added: now.AddDate(0, -2, 0), LastUsed: now.Add(-time.Hour), Remove: "/r1"},
+				{ID: "k2", Name: "Ffôn", Passkey: true, Added: now.AddDate(0, -1, 0), CloneWarning: true, Remove: "/r2"}}}),
+		"admin-security-keys-none": AdminSecurityKeys(AdminSecurityKeysView{Page: p("Security keys"), Heading: M("Security keys of %s", "Bethan Huws"),
+			Person: "/admin/people/u2"}),
+		"admin-security-key-remove": AdminPersonConfirm(AdminPersonConfirmView{Page: p("Remove this key?"), Back: "/admin/people/u1/security-keys",
+			Question:    M("Remove the key %s of %s?", "YubiKey 5", "Aled Jones"),
+			Consequence: M("They can no longer use it. Where a security key is required, they add a new one when next asked for it."), Button: M("Remove")}),
+		"admin-providers": AdminProviders(AdminProvidersView{Page: p("Identity providers"), Notice: M("The identity provider was saved."), Providers: []AdminProviderRow{
+			{ID: "gig", Name: "GIG Cymru", Kind: "oidc", Enabled: true, LastSignIn: w("30s"), LastErrorAt: w("3h"), LastError: "invalid_response", Linked: 1234},
+			{ID: "prifysgol", Name: "Prifysgol", Kind: "saml", MetadataFetched: w("26h"), CertExpiry: now.AddDate(0, 0, 20), CertWarn: true, Linked: 2},
+			{ID: "coleg", Name: "Coleg", Kind: "saml", MetadataUploaded: true, CertExpiry: now.AddDate(1, 0, 0)}}}),
+		"admin-providers-none": AdminProviders(AdminProvidersView{Page: p("Identity providers")}),
+		"admin-provider-new": AdminProviderNew(AdminProviderNewView{Page: p("Add an identity provider"), Issuer: "https://login.gig.example",
+			Problems: []Msg{M("The issuer's discovery document could not be fetched: %s", "502"), M("The metadata cannot be used: %s", "EntityDescriptor"), M("Give the metadata URL or the metadata file.")}}),
+		"admin-provider-new-oidc": AdminProviderForm(AdminProviderFormView{Page: p("Add an identity provider"), Heading: M("Add an identity provider"), New: true,
+			Fields: adminOIDCFields(), Discovery: &AdminDiscovery{Issuer: "https://login.gig.example", Authorization: "https://login.gig.example/authorize",
+				Token: "https://login.gig.example/token", JWKS: "https://login.gig.example/jwks", Algorithms: "RS256"},
+			Problems: []Msg{M("Role rule “%s” is not claim | value | role.", "groups gweinyddwyr"), M("Authorization parameter “%s” is not name=value.", "prompt"),
+				M("Authorization parameter “%s” is given twice.", "prompt"), M("The kind of provider must be oidc or saml."), M("The provider could not be reached: %s", "502")}}),
+		"admin-provider-new-oidc-pkce": AdminProviderForm(AdminProviderFormView{Page: p("Add an identity provider"), Heading: M("Add an identity provider"), New: true,
+			Fields: adminOIDCFields(), Discovery: &AdminDiscovery{Issuer: "https://login.gig.example", Authorization: "https://login.gig.example/authorize",
+				Token: "https://login.gig.example/token", Userinfo: "https://login.gig.example/userinfo", JWKS: "https://login.gig.example/jwks",
+				EndSession: "https://login.gig.example/logout", Algorithms: "RS256 ES256", PKCE: true}}),
+		"admin-provider-edit-oidc": AdminProviderForm(AdminProviderFormView{Page: p("Identity provider"), Heading: M("Identity provider %s", "GIG Cymru"),
+			Notice: M("The identity provider was enabled."), Fields: adminOIDCFields(func(f *AdminProviderFields) { f.ClientSecretSet = true }),
+			Version: 3, Enabled: true, Back: "/admin/providers/gig",
+			Conflict: []AdminFieldChange{{Field: M("Name"), Stored: M("%s", "GIG Cymru"), Yours: M("%s", "GIG")}, {Field: M("Trusted for linking"), Stored: M("yes"), Yours: M("no")},
+				{Field: M("Email domains"), Stored: M("%s", "gig.example")}, {Field: M("Client ID"), Stored: M("%s", "gatehouse")}, {Field: M("Scopes"), Stored: M("%s", "openid")},
+				{Field: M("Role rules")}, {Field: M("Mapping: subject")}, {Field: M("Mapping: email")}, {Field: M("Mapping: name")}, {Field: M("Mapping: groups")},
+				{Field: M("Token exchange")}, {Field: M("Exchange audiences")}, {Field: M("IdP-initiated sign-in")}, {Field: M("Signed assertions")},
+				{Field: M("Authorization parameters")}, {Field: M("Signing algorithms")}, {Field: M("UserInfo claims")}, {Field: M("Signed requests")},
+				{Field: M("Encrypted assertions")}}}),
+		"admin-provider-new-saml": AdminProviderForm(AdminProviderFormView{Page: p("Add an identity provider"), Heading: M("Add an identity provider"), New: true,
+			Fields: adminSAMLFields(), Metadata: adminSAMLMetadata(now)}),
+		"admin-provider-edit-saml": AdminProviderForm(AdminProviderFormView{Page: p("Identity provider"), Heading: M("Identity provider %s", "Prifysgol"),
+			Fields: adminSAMLFields(), Version: 2, Back: "/admin/providers/prifysgol", Metadata: adminSAMLMetadata(now), SP: adminSPInfo()}),
+		"admin-provider-disable": AdminProviderConfirm(AdminProviderConfirmView{Page: p("Disable an identity provider"), Back: "/admin/providers/gig",
+			Heading: M("Disable %s", "GIG Cymru"), Question: M("Disable the identity provider %s (%s)?", "GIG Cymru", "gig"), Button: M("Disable"),
+			Consequences: []Msg{M("%d sessions signed in with it end at once, and the tokens issued under them are revoked.", 1),
+				M("The %d people linked at it cannot sign in with it until it is enabled again; their identities stay linked.", 2)}}),
+		"admin-provider-delete": AdminProviderConfirm(AdminProviderConfirmView{Page: p("Delete an identity provider"), Back: "/admin/providers/gig",
+			Heading: M("Delete %s", "GIG Cymru"), Question: M("Delete the identity provider %s (%s)?", "GIG Cymru", "gig"), Button: M("Delete"),
+			Consequences: []Msg{M("%d sessions signed in with it end at once, and the tokens issued under them are revoked.", 0),
+				M("The %d identities linked at it are removed: those people keep their accounts and can sign in with another provider they have linked; whoever has no other cannot sign in any more.", 1),
+				M("Apps allowed to exchange its tokens lose that permission.")}}),
+		"admin-provider-test": AdminProviderTest(AdminProviderTestView{Page: p("Test sign-in"), Heading: M("Test sign-in: %s", "gig"), Back: "/admin/providers/gig",
+			Claims:  []AdminClaim{{Name: "sub", Value: "248289761001"}, {Name: "email", Value: "aled@gig.example"}, {Name: "groups", Value: "gweinyddwyr, staff"}},
+			Subject: "248289761001", Email: "aled@gig.example", EmailVerified: true, Name: "Aled Jones", Groups: []string{"gweinyddwyr", "staff"}, Roles: []string{"admin"}}),
+		"admin-provider-test-unverified": AdminProviderTest(AdminProviderTestView{Page: p("Test sign-in"), Heading: M("Test sign-in: %s", "gig"), Back: "/admin/providers/gig",
+			Subject: "248289761001", Email: "aled@gig.example"}),
+		"admin-provider-test-refused": AdminProviderTest(AdminProviderTestView{Page: p("Test sign-in"), Heading: M("Test sign-in: %s", "gig"), Back: "/admin/providers/gig",
+			Refused: "access_denied", Message: "Your organisation's sign-in service did not allow the sign-in."}),
+		"admin-provider-test-other": AdminProviderTest(AdminProviderTestView{Page: p("Test sign-in"), Heading: M("Test sign-in: %s", "gig"), Back: "/admin/providers/gig",
+			Refused: "identity_for_other_provider", Message: "The response is for another provider."}),
+		"test-sign-in-done": TestSignInDone(TestSignInDoneView{Page: Page{Title: "Test sign-in finished"}, Provider: "GIG Cymru", TestID: "t-4f2a", Code: "eyJhbGciOi…"}),
 		"login":             Login(LoginView{Page: anon, CSRF: "c", ReturnTo: "/account"}),
 		"login-last-used":   Login(LoginView{Page: anon, LastUsed: &prov[0], Providers: prov}),
 		"login-continue-as": Login(LoginView{Page: anon, ContinueAs: &AccountChoice{Name: "Aled Jones", Email: "aled@gig.example", Href: "/r"}, Providers: prov}),
@@ -549,4 +634,17 @@ func mustDuration(s string) time.Duration {
 		panic(err)
 	}
 	return d
+}
+
+// TestCatalogueKeyTwiceIsRefused: a catalogue naming a key twice does not
+// load (a JSON reader would keep the last translation and drop the other
+// without a word, as after two branches added the same key).
+func TestCatalogueKeyTwiceIsRefused(t *testing.T) {
+	_, err := parseCatalogue([]byte(`{"Save": "Cadw", "Delete": "Dileu", "Save": "Arbed"}`))
+	if err == nil || !strings.Contains(err.Error(), `"Save" appears twice`) {
+		t.Errorf("parseCatalogue with Save twice: %v, want it refused naming Save", err)
+	}
+	if _, err := parseCatalogue([]byte(`{"Save": "Cadw", "n %d": {"one": "%d", "other": "%d"}}`)); err != nil {
+		t.Errorf("parseCatalogue without repeats: %v", err)
+	}
 }

@@ -2,13 +2,13 @@ package admin
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/broker/operations"
+	"github.com/gatehouse/gatehouse/broker/registry"
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/web"
 	"github.com/gatehouse/gatehouse/templates"
 )
@@ -45,64 +45,101 @@ func (a *Server) HandlePerson(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-func personNotice(done string) string {
-	return map[string]string{"disabled": "Disabled: their sessions ended and their tokens were revoked.",
-		"enabled": "Enabled: they can sign in again.", "signed-out": "Their sessions ended and their tokens were revoked.",
-		"granted": "The role was granted.", "revoked": "The role was revoked."}[done]
+func personNotice(done string) templates.Msg {
+	switch done {
+	case "disabled":
+		return templates.M("Disabled: their sessions ended and their tokens were revoked.")
+	case "enabled":
+		return templates.M("Enabled: they can sign in again.")
+	case "signed-out":
+		return templates.M("Their sessions ended and their tokens were revoked.")
+	case "granted":
+		return templates.M("The role was granted.")
+	case "revoked":
+		return templates.M("The role was revoked.")
+	}
+	return templates.Msg{}
+}
+
+// delegationStatus says a delegation's status (store.Delegation.Status) in
+// words, as the person's own delegations page does.
+func delegationStatus(status string) templates.Msg {
+	switch status {
+	case store.DelegationActive:
+		return templates.M("Active")
+	case store.DelegationExpiringSoon:
+		return templates.M("Active, expiring within a day")
+	case store.DelegationExpired:
+		return templates.M("Expired")
+	case store.DelegationDeclined:
+		return templates.M("Declined")
+	}
+	return templates.M("Revoked")
+}
+
+// dataMsgs shows what an operation refused with as it is worded: the
+// operations' validation speaks English only (its messages are shared with
+// the CLI and the admin API).
+func dataMsgs(problems []string) []templates.Msg {
+	out := make([]templates.Msg, len(problems))
+	for i, p := range problems {
+		out[i] = templates.M("%s", p)
+	}
+	return out
 }
 
 // renderPerson shows the person page, with a refusal's problems and the role
 // typed when there are some.
-func (a *Server) renderPerson(w http.ResponseWriter, r *http.Request, p person, id string, status int, notice string,
-	problems []string, role string) error {
+func (a *Server) renderPerson(w http.ResponseWriter, r *http.Request, p person, id string, status int, notice templates.Msg,
+	problems []templates.Msg, role string) error {
 	u, x, err := a.person(r.Context(), id)
 	if err != nil {
 		return personErr(err)
 	}
 	base := "/admin/people/" + url.PathEscape(u.ID)
-	v := templates.AdminPersonView{Page: a.page(web.DisplayName(u), p), Notice: notice, Problems: problems, Base: base,
-		Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Disabled: u.Disabled, Created: web.StampTime(u.CreatedAt),
+	v := templates.AdminPersonView{Page: a.page("Person", p), Heading: web.DisplayName(u), Notice: notice, Problems: problems, Base: base,
+		Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Disabled: u.Disabled, Created: u.CreatedAt,
 		Role: role}
 	for _, i := range x.Identities {
 		v.Identities = append(v.Identities, templates.AdminPersonIdentity{Provider: i.ProviderName, Subject: i.Subject,
-			Email: i.Email, Linked: web.StampTime(i.LinkedAt), LastSignIn: web.StampTime(i.LastSignIn)})
+			Email: i.Email, Linked: i.LinkedAt, LastSignIn: i.LastSignIn})
 	}
 	for _, g := range x.Roles {
 		row := templates.AdminPersonRole{Role: g.Role}
 		if g.Source == "granted" {
-			row.From = "granted by " + a.actorLabel(r, g.GrantedBy) + " on " + web.StampTime(g.GrantedAt)
+			row.From = templates.M("granted by %s on %s", a.actorLabel(r, g.GrantedBy), templates.Moment{At: g.GrantedAt, Now: a.Now()})
 			row.Revoke = base + "/roles/" + url.PathEscape(g.Role) + "/revoke"
 		} else {
-			row.From = "role rules of " + g.Provider + " (identity " + g.Subject + ", its last sign-in's claims)"
+			row.From = templates.M("role rules of %s (identity %s, its last sign-in's claims)", g.Provider, g.Subject)
 		}
 		v.Roles = append(v.Roles, row)
 	}
 	for _, s := range x.Sessions {
 		v.Sessions = append(v.Sessions, templates.AdminPersonSession{Provider: s.Provider, IP: s.IP, UserAgent: s.UserAgent,
-			Started: web.StampTime(s.CreatedAt), LastSeen: web.StampTime(s.LastSeenAt)})
+			Started: s.CreatedAt, LastSeen: s.LastSeenAt})
 	}
 	for _, c := range x.Consents {
 		v.Consents = append(v.Consents, templates.AdminPersonConsent{App: c.ClientName, ClientID: c.ClientID,
-			Scopes: strings.Join(c.Scopes, " "), Since: web.StampTime(c.CreatedAt), LastUsed: web.StampTime(c.LastUsedAt)})
+			Scopes: strings.Join(c.Scopes, " "), Since: c.CreatedAt, LastUsed: c.LastUsedAt})
 	}
 	for _, l := range []struct {
 		from []PersonDelegationJSON
 		into *[]templates.AdminPersonDelegation
 	}{{x.DelegationsGiven, &v.Given}, {x.DelegationsReceived, &v.Received}} {
 		for _, d := range l.from {
-			other := d.GranteeUser
+			other := templates.M("%s", a.actorLabel(r, d.GranteeUser))
 			if d.GranteeClient != "" {
-				other = "app " + d.GranteeClient
+				other = templates.M("app %s", d.GranteeClient)
 			}
 			if l.into == &v.Received {
-				other = d.Grantor
+				other = templates.M("%s", a.actorLabel(r, d.Grantor))
 			}
-			*l.into = append(*l.into, templates.AdminPersonDelegation{Other: a.actorLabel(r, other), Audience: d.Audience,
-				Scopes: strings.Join(d.Scopes, " "), Status: d.Status, Expires: web.StampTime(d.ExpiresAt)})
+			*l.into = append(*l.into, templates.AdminPersonDelegation{Other: other, Audience: d.Audience,
+				Scopes: strings.Join(d.Scopes, " "), Status: delegationStatus(d.Status), Expires: d.ExpiresAt})
 		}
 	}
 	for _, e := range x.RecentEvents {
-		v.Events = append(v.Events, templates.AdminPersonEvent{Time: web.StampTime(e.Time), Actor: a.actorLabel(r, e.Actor),
+		v.Events = append(v.Events, templates.AdminPersonEvent{Time: e.Time, Actor: a.actorLabel(r, e.Actor),
 			Action: e.Action, Target: e.Target, Details: string(e.Details)})
 	}
 	for action, dst := range map[string]*string{base + "/enable": &v.CSRFEnable, base + "/roles": &v.CSRFGrant} {
@@ -127,31 +164,32 @@ func (a *Server) actorLabel(r *http.Request, id string) string {
 }
 
 // personConsequence says what an action on a person does, before it is
-// confirmed.
-func personConsequence(action string, x PersonJSON) (question, consequence, button string) {
+// confirmed: the page's title, its question, what the action ends and the
+// button's label.
+func personConsequence(action string, x PersonJSON) (title string, question, consequence, button templates.Msg) {
 	name := x.Name
 	if name == "" {
 		name = x.Email
 	}
-	sessions := fmt.Sprintf("their %d active session(s) end now, their refresh tokens are revoked and their access tokens "+
-		"turn inactive at introspection at once", len(x.Sessions))
+	// The counts come first in their sentences: a plural form selects on
+	// the first argument (templates/i18n.go).
+	sessions := templates.M("Their %d active sessions end now, their refresh tokens are revoked and their access tokens turn inactive at introspection at once", len(x.Sessions))
 	switch action {
 	case "disable":
 		active := 0
 		for _, d := range append(x.DelegationsGiven, x.DelegationsReceived...) {
-			if d.Status == "active" || d.Status == "expiring_soon" {
+			if d.Status == store.DelegationActive || d.Status == store.DelegationExpiringSoon {
 				active++
 			}
 		}
-		return "Disable " + name + " (" + x.Email + ")?",
-			name + " can no longer sign in; " + sessions + "; the " + strconv.Itoa(active) + " delegation(s) they gave or received end. " +
-				"Enabling them later lets them sign in again but brings none of this back. The last admin cannot be disabled.",
-			"Disable"
+		return "Disable this person?", templates.M("Disable %s (%s)?", name, x.Email),
+			templates.M("%[2]s can no longer sign in. %[3]s. %[1]d delegations they gave or received end. Enabling them later lets them sign in again but brings none of this back. The last admin cannot be disabled.", active, name, sessions),
+			templates.M("Disable")
 	case "sign-out":
-		return "End every session of " + name + " (" + x.Email + ")?",
-			"Their account stays enabled: " + sessions + ". They can sign in again.", "End sessions"
+		return "End their sessions?", templates.M("End every session of %s (%s)?", name, x.Email),
+			templates.M("Their account stays enabled. %s. They can sign in again.", sessions), templates.M("End sessions")
 	}
-	return "", "", ""
+	return "", templates.Msg{}, templates.Msg{}, templates.Msg{}
 }
 
 // HandlePersonConfirm asks before disabling a person or ending their
@@ -164,19 +202,22 @@ func (a *Server) HandlePersonConfirm(action string) web.HandlerFunc {
 				return personErr(err)
 			}
 			base := "/admin/people/" + url.PathEscape(u.ID)
-			q, c, button := personConsequence(action, x)
-			return a.renderConfirm(w, r, p, base+"/"+action, base, q, c, button)
+			title, q, c, button := personConsequence(action, x)
+			return a.renderConfirm(w, r, p, base+"/"+action, base, title, q, c, button)
 		})
 	}
 }
 
-func (a *Server) renderConfirm(w http.ResponseWriter, r *http.Request, p person, action, back, question, consequence, button string) error {
+// renderConfirm asks to confirm an action on a person; title is the page's,
+// a catalogue message.
+func (a *Server) renderConfirm(w http.ResponseWriter, r *http.Request, p person, action, back, title string,
+	question, consequence, button templates.Msg) error {
 	csrf, err := a.web.CSRFToken(w, r, action)
 	if err != nil {
 		return err
 	}
 	return web.Render(w, r, http.StatusOK, templates.AdminPersonConfirm(templates.AdminPersonConfirmView{
-		Page: a.page(question, p), Action: action, CSRF: csrf, Back: back, Question: question, Consequence: consequence, Button: button}))
+		Page: a.page(title, p), Action: action, CSRF: csrf, Back: back, Question: question, Consequence: consequence, Button: button}))
 }
 
 // HandlePersonAction disables, enables or signs out a person (POST
@@ -200,7 +241,18 @@ func (a *Server) HandlePersonAction(action string) web.HandlerFunc {
 func (a *Server) HandlePersonRoleGrant(w http.ResponseWriter, r *http.Request) error {
 	return a.console(w, r, func(w http.ResponseWriter, r *http.Request, p person) error {
 		id, role := r.PathValue("id"), strings.TrimSpace(r.PostFormValue("role"))
-		if err := a.ops.GrantRole(r.Context(), p.Actor, id, role); err != nil {
+		// The operation refuses these too, worded in English for the CLI and
+		// the API; the page says them in its own language.
+		if !registry.ValidScopeToken(role) {
+			return a.renderPerson(w, r, p, id, http.StatusUnprocessableEntity, templates.Msg{},
+				[]templates.Msg{templates.M("“%s” is not a role: a role is one word of printable characters.", role)}, role)
+		}
+		err := a.ops.GrantRole(r.Context(), p.Actor, id, role)
+		if errors.Is(err, operations.ErrConflict) {
+			return a.renderPerson(w, r, p, id, http.StatusConflict, templates.Msg{},
+				[]templates.Msg{templates.M("They have the role %s already.", role)}, role)
+		}
+		if err != nil {
 			return a.personRefusal(w, r, p, id, err, role)
 		}
 		http.Redirect(w, r, "/admin/people/"+url.PathEscape(id)+"?done=granted", http.StatusSeeOther)
@@ -221,13 +273,12 @@ func (a *Server) HandlePersonRoleRevokeConfirm(w http.ResponseWriter, r *http.Re
 		if name == "" {
 			name = x.Email
 		}
-		consequence := name + " loses the role " + role + " from their next request: the console, and scopes given for the role, " +
-			"are refused to sessions and tokens from then on. A role their provider's role rules give them stays."
-		if role == "admin" {
-			consequence += " The last admin cannot lose the role."
+		consequence := templates.M("%s loses the role %s from their next request: the console, and scopes given for the role, are refused to sessions and tokens from then on. A role their provider's role rules give them stays.", name, role)
+		if role == store.RoleAdmin {
+			consequence = templates.M("%s loses the role %s from their next request: the console, and scopes given for the role, are refused to sessions and tokens from then on. A role their provider's role rules give them stays. The last admin cannot lose the role.", name, role)
 		}
-		return a.renderConfirm(w, r, p, base+"/roles/"+url.PathEscape(role)+"/revoke", base,
-			"Revoke the role "+role+" of "+name+" ("+x.Email+")?", consequence, "Revoke")
+		return a.renderConfirm(w, r, p, base+"/roles/"+url.PathEscape(role)+"/revoke", base, "Revoke this role?",
+			templates.M("Revoke the role %s of %s (%s)?", role, name, x.Email), consequence, templates.M("Revoke"))
 	})
 }
 
@@ -250,12 +301,12 @@ func (a *Server) personRefusal(w http.ResponseWriter, r *http.Request, p person,
 	var inv *operations.Invalid
 	switch {
 	case errors.As(err, &inv):
-		return a.renderPerson(w, r, p, id, http.StatusUnprocessableEntity, "", inv.Problems, role)
+		return a.renderPerson(w, r, p, id, http.StatusUnprocessableEntity, templates.Msg{}, dataMsgs(inv.Problems), role)
 	case errors.Is(err, operations.ErrLastAdmin):
-		return a.renderPerson(w, r, p, id, http.StatusConflict, "",
-			[]string{"This is the last admin: grant the admin role to someone else first. Nothing was changed."}, role)
+		return a.renderPerson(w, r, p, id, http.StatusConflict, templates.Msg{},
+			[]templates.Msg{templates.M("This is the last admin: grant the admin role to someone else first. Nothing was changed.")}, role)
 	case errors.Is(err, operations.ErrConflict):
-		return a.renderPerson(w, r, p, id, http.StatusConflict, "", []string{err.Error()}, role)
+		return a.renderPerson(w, r, p, id, http.StatusConflict, templates.Msg{}, dataMsgs([]string{err.Error()}), role)
 	}
 	return personErr(err)
 }

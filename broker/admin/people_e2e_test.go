@@ -86,6 +86,12 @@ func TestConsolePeople(t *testing.T) {
 	if !strings.Contains(page, `data-testid="person-role-editor"`) || !strings.Contains(page, "granted by Alice") {
 		t.Fatalf("the granted role and its grantor are not shown:\n%s", page)
 	}
+	// Granting it again is refused on the page, and records nothing more.
+	if res, again := w.submit(c, page, base+"/roles", url.Values{"role": {"editor"}}); res.StatusCode != http.StatusConflict ||
+		!strings.Contains(again, "They have the role editor already.") {
+		t.Fatalf("the role granted twice: %d\n%s", res.StatusCode, again)
+	}
+	w.wantEvent("role.granted", bobID, aliceID, "console", 1)
 	_, page = w.page(c, base+"/roles/editor/revoke")
 	if !strings.Contains(page, "loses the role editor") {
 		t.Fatalf("the revocation's confirmation:\n%s", page)
@@ -97,7 +103,7 @@ func TestConsolePeople(t *testing.T) {
 
 	// End all sessions.
 	_, page = w.page(c, base+"/sign-out")
-	if !strings.Contains(page, "1 active session(s) end now") {
+	if !strings.Contains(page, "Their 1 active session ends now") {
 		t.Fatalf("the sign-out's confirmation does not say what ends:\n%s", page)
 	}
 	if res, _ = w.submit(c, page, base+"/sign-out", nil); res.StatusCode != http.StatusSeeOther || w.SessionsOf(bobID) != 0 {
@@ -110,7 +116,7 @@ func TestConsolePeople(t *testing.T) {
 
 	// Disable, then enable.
 	_, page = w.page(c, base+"/disable")
-	if !strings.Contains(page, "can no longer sign in") || !strings.Contains(page, "delegation(s)") {
+	if !strings.Contains(page, "can no longer sign in") || !strings.Contains(page, "delegations they gave or received end") {
 		t.Fatalf("the disable's confirmation does not say what happens:\n%s", page)
 	}
 	if res, _ = w.submit(c, page, base+"/disable", nil); res.StatusCode != http.StatusSeeOther || !w.user(bobID).Disabled {
@@ -138,7 +144,7 @@ func TestConsolePeopleInvalidRole(t *testing.T) {
 	_, page := w.page(c, base)
 	res, page := w.submit(c, page, base+"/roles", url.Values{"role": {"two words"}})
 	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `data-testid="person-problems"`) ||
-		!strings.Contains(page, `value="two words"`) {
+		!strings.Contains(page, `value="two words"`) || !strings.Contains(page, "“two words” is not a role: a role is one word of printable characters.") {
 		t.Fatalf("invalid role: %d\n%s", res.StatusCode, page)
 	}
 	if len(w.grants(bobID)) != 0 || len(w.events("role.granted")) != 0 {

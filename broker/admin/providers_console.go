@@ -3,14 +3,12 @@ package admin
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/crewjam/saml/samlsp"
 
@@ -59,19 +57,17 @@ func (a *Server) HandleProviders(w http.ResponseWriter, r *http.Request) error {
 			row := templates.AdminProviderRow{ID: cfg.ID, Name: cfg.Name, Kind: cfg.Kind, Enabled: cfg.Enabled,
 				Linked: st.LinkedPeople, CertWarn: st.CertWarning}
 			if st.LastSignInAt != nil {
-				row.LastSignIn = a.when(*st.LastSignInAt)
+				row.LastSignIn = templates.When{At: *st.LastSignInAt, Now: a.Now()}
 			}
 			if st.LastErrorAt != nil {
-				row.LastError = a.when(*st.LastErrorAt) + ": " + st.LastError
+				row.LastErrorAt, row.LastError = templates.When{At: *st.LastErrorAt, Now: a.Now()}, st.LastError
 			}
 			if st.CertExpiresAt != nil {
-				row.CertExpiry = st.CertExpiresAt.UTC().Format(time.DateOnly)
+				row.CertExpiry = *st.CertExpiresAt
 			}
 			if pv.saml != nil {
-				row.MetadataAge = "uploaded"
-				if !pv.saml.MetadataFetchedAt.IsZero() {
-					row.MetadataAge = a.when(pv.saml.MetadataFetchedAt)
-				}
+				row.MetadataFetched = templates.When{At: pv.saml.MetadataFetchedAt, Now: a.Now()}
+				row.MetadataUploaded = pv.saml.MetadataFetchedAt.IsZero()
 			}
 			v.Providers = append(v.Providers, row)
 		}
@@ -79,22 +75,20 @@ func (a *Server) HandleProviders(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// when says how long ago t was, and when.
-func (a *Server) when(t time.Time) string {
-	ago := a.Now().Sub(t).Round(time.Minute)
-	switch {
-	case ago < time.Minute:
-		return "just now"
-	case ago < 48*time.Hour:
-		return strings.TrimSuffix(ago.String(), "0s") + " ago"
+func providerNotice(done string) templates.Msg {
+	switch done {
+	case "created":
+		return templates.M("The identity provider was added.")
+	case "updated":
+		return templates.M("The identity provider was saved.")
+	case "deleted":
+		return templates.M("The identity provider was deleted.")
+	case "enabled":
+		return templates.M("The identity provider was enabled.")
+	case "disabled":
+		return templates.M("The identity provider was disabled.")
 	}
-	return fmt.Sprintf("%d days ago (%s)", int(ago/(24*time.Hour)), t.UTC().Format(time.DateOnly))
-}
-
-func providerNotice(done string) string {
-	return map[string]string{"created": "The identity provider was added.", "updated": "The identity provider was saved.",
-		"deleted": "The identity provider was deleted.", "enabled": "The identity provider was enabled.",
-		"disabled": "The identity provider was disabled."}[done]
+	return templates.Msg{}
 }
 
 // HandleProviderNew starts adding a provider: an OIDC issuer or SAML metadata.
@@ -132,7 +126,7 @@ func (a *Server) HandleProviderNewOIDC(w http.ResponseWriter, r *http.Request) e
 			if !errors.Is(err, providers.ErrConfig) && !errors.Is(err, providers.ErrUnavailable) {
 				return err
 			}
-			return a.renderProviderNew(w, r, p, http.StatusUnprocessableEntity, templates.AdminProviderNewView{Issuer: issuer, Problems: discoveryProblems(err)})
+			return a.renderProviderNew(w, r, p, http.StatusUnprocessableEntity, templates.AdminProviderNewView{Issuer: issuer, Problems: discoveryMsgs(err)})
 		}
 		v.Discovery = &templates.AdminDiscovery{Issuer: d.Issuer, Authorization: d.AuthorizationEndpoint, Token: d.TokenEndpoint,
 			Userinfo: d.UserinfoEndpoint, JWKS: d.JWKSURI, EndSession: d.EndSessionEndpoint,
@@ -177,14 +171,15 @@ func (a *Server) HandleProviderNewSAML(w http.ResponseWriter, r *http.Request) e
 		} else if mdURL != "" {
 			xml, err = a.ops.Upstream.FetchMetadata(r.Context(), mdURL)
 		} else {
-			err = fmt.Errorf("%w: give the metadata URL or the metadata file", providers.ErrConfig)
+			return a.renderProviderNew(w, r, p, http.StatusUnprocessableEntity, templates.AdminProviderNewView{
+				Problems: []templates.Msg{templates.M("Give the metadata URL or the metadata file.")}})
 		}
 		if err != nil {
 			if !errors.Is(err, providers.ErrConfig) && !errors.Is(err, providers.ErrUnavailable) && !web.IsBodyTooLarge(err) {
 				return err
 			}
 			return a.renderProviderNew(w, r, p, http.StatusUnprocessableEntity, templates.AdminProviderNewView{MetadataURL: mdURL,
-				Problems: []string{"The metadata cannot be used: " + unwrapMsg(err)}})
+				Problems: []templates.Msg{templates.M("The metadata cannot be used: %s", unwrapMsg(err))}})
 		}
 		v.Metadata = a.metadataView(string(xml))
 		// Requests are signed unless the admin unchecks it (upstream.SAMLSettings.SignRequests).
@@ -212,7 +207,7 @@ func (a *Server) metadataView(xml string) *templates.AdminSAMLMetadata {
 		}
 	}
 	for _, c := range idpCerts(xml) {
-		v.Certs = append(v.Certs, templates.AdminCert{Subject: c.Subject.String(), NotAfter: c.NotAfter.UTC().Format(time.DateOnly),
+		v.Certs = append(v.Certs, templates.AdminCert{Subject: c.Subject.String(), NotAfter: c.NotAfter,
 			Soon: c.NotAfter.Sub(a.Now()) < CertWarning})
 	}
 	return v
@@ -276,8 +271,9 @@ func (a *Server) renderProviderEdit(w http.ResponseWriter, r *http.Request, p pe
 
 func (a *Server) renderProviderForm(w http.ResponseWriter, r *http.Request, p person, status int, v templates.AdminProviderFormView) error {
 	title := "Add an identity provider"
+	v.Heading = templates.M("Add an identity provider")
 	if !v.New {
-		title = "Identity provider " + v.Fields.Name
+		title, v.Heading = "Identity provider", templates.M("Identity provider %s", v.Fields.Name)
 	}
 	v.Page = a.page(title, p)
 	var err error
@@ -340,21 +336,32 @@ func (a *Server) providerFormRefusal(w http.ResponseWriter, r *http.Request, p p
 		v.Problems = refusalProblems(err)
 		return a.renderProviderForm(w, r, p, http.StatusUnprocessableEntity, v)
 	case errors.Is(err, operations.ErrConflict):
-		v.Problems = []string{err.Error()}
+		v.Problems = dataMsgs([]string{err.Error()})
 		return a.renderProviderForm(w, r, p, http.StatusConflict, v)
 	}
 	return providerPageErr(err)
 }
 
-func refusalProblems(err error) []string {
+// refusalProblems are an operation's refusal on the provider form; the
+// operations' own problems are as they word them (dataMsgs).
+func refusalProblems(err error) []templates.Msg {
 	var inv *operations.Invalid
 	if errors.As(err, &inv) {
-		return inv.Problems
+		return dataMsgs(inv.Problems)
 	}
 	if errors.Is(err, providers.ErrUnavailable) {
-		return []string{"The provider could not be reached: " + unwrapMsg(err)}
+		return []templates.Msg{templates.M("The provider could not be reached: %s", unwrapMsg(err))}
 	}
-	return []string{err.Error()}
+	return dataMsgs([]string{err.Error()})
+}
+
+// discoveryMsgs are discoveryProblems on the console's page: the reason is
+// the fetch's or the document's, as worded.
+func discoveryMsgs(err error) []templates.Msg {
+	if errors.Is(err, providers.ErrUnavailable) {
+		return []templates.Msg{templates.M("The issuer's discovery document could not be fetched: %s", unwrapMsg(err))}
+	}
+	return dataMsgs(discoveryProblems(err))
 }
 
 // HandleProviderEnable enables a provider (not destructive: no confirmation).
@@ -370,7 +377,7 @@ func (a *Server) HandleProviderEnable(w http.ResponseWriter, r *http.Request) er
 }
 
 // consequences says what disabling or deleting the provider ends, in counts.
-func (a *Server) consequences(ctx context.Context, cfg store.ProviderConfig, deleting bool) ([]string, error) {
+func (a *Server) consequences(ctx context.Context, cfg store.ProviderConfig, deleting bool) ([]templates.Msg, error) {
 	linked, err := a.ops.Store.Identities().CountForProvider(ctx, cfg.ID)
 	if err != nil {
 		return nil, err
@@ -379,12 +386,12 @@ func (a *Server) consequences(ctx context.Context, cfg store.ProviderConfig, del
 	if err != nil {
 		return nil, err
 	}
-	out := []string{fmt.Sprintf("%d sessions signed in with it end at once, and the tokens issued under them are revoked.", len(sessions))}
+	out := []templates.Msg{templates.M("%d sessions signed in with it end at once, and the tokens issued under them are revoked.", len(sessions))}
 	if deleting {
-		out = append(out, fmt.Sprintf("The %d identities linked at it are removed: those people keep their accounts and can sign in with another provider they have linked; whoever has no other cannot sign in any more.", linked),
-			"Apps allowed to exchange its tokens lose that permission.")
+		out = append(out, templates.M("The %d identities linked at it are removed: those people keep their accounts and can sign in with another provider they have linked; whoever has no other cannot sign in any more.", linked),
+			templates.M("Apps allowed to exchange its tokens lose that permission."))
 	} else {
-		out = append(out, fmt.Sprintf("The %d people linked at it cannot sign in with it until it is enabled again; their identities stay linked.", linked))
+		out = append(out, templates.M("The %d people linked at it cannot sign in with it until it is enabled again; their identities stay linked.", linked))
 	}
 	return out, nil
 }
@@ -409,14 +416,15 @@ func (a *Server) providerConfirm(w http.ResponseWriter, r *http.Request, deletin
 		if err != nil {
 			return err
 		}
-		verb, button := "disable", "Disable"
-		if deleting {
-			verb, button = "delete", "Delete"
-		}
 		back := providersPath + "/" + cfg.ID
-		v := templates.AdminProviderConfirmView{Page: a.page(button+" "+cfg.Name, p), Action: back + "/" + verb, Back: back,
-			Version: cfg.Version, Question: fmt.Sprintf("%s the identity provider %s (%s)?", button, cfg.Name, cfg.ID),
-			Consequences: cons, Button: button}
+		v := templates.AdminProviderConfirmView{Page: a.page("Disable an identity provider", p), Action: back + "/disable", Back: back,
+			Version: cfg.Version, Heading: templates.M("Disable %s", cfg.Name),
+			Question: templates.M("Disable the identity provider %s (%s)?", cfg.Name, cfg.ID), Consequences: cons, Button: templates.M("Disable")}
+		if deleting {
+			v.Page, v.Action = a.page("Delete an identity provider", p), back+"/delete"
+			v.Heading, v.Question = templates.M("Delete %s", cfg.Name), templates.M("Delete the identity provider %s (%s)?", cfg.Name, cfg.ID)
+			v.Button = templates.M("Delete")
+		}
 		if v.CSRF, err = a.web.CSRFToken(w, r, v.Action); err != nil {
 			return err
 		}
@@ -523,9 +531,9 @@ func authParamLines(params map[string]string) string {
 // parseAuthParams reads the form's extra authorization parameters, one
 // NAME=VALUE a line (blank lines skipped); what the provider refuses (a
 // parameter Gatehouse sets itself) is left to its validation.
-func parseAuthParams(text string) (map[string]string, []string) {
+func parseAuthParams(text string) (map[string]string, []templates.Msg) {
 	var out map[string]string
-	var problems []string
+	var problems []templates.Msg
 	for line := range strings.SplitSeq(text, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" {
@@ -536,9 +544,9 @@ func parseAuthParams(text string) (map[string]string, []string) {
 		_, twice := out[name]
 		switch {
 		case !ok || name == "":
-			problems = append(problems, fmt.Sprintf("Authorization parameter %q is not name=value.", line))
+			problems = append(problems, templates.M("Authorization parameter “%s” is not name=value.", line))
 		case twice:
-			problems = append(problems, fmt.Sprintf("Authorization parameter %q is given twice.", name))
+			problems = append(problems, templates.M("Authorization parameter “%s” is given twice.", name))
 		default:
 			if out == nil {
 				out = map[string]string{}
@@ -552,9 +560,9 @@ func parseAuthParams(text string) (map[string]string, []string) {
 // specFromFields makes the provider the form describes. An edit starts from
 // the stored settings (cur), so what the form does not show (the logo, the
 // SAML request binding…) is kept, as are the issuer and the stored metadata.
-func specFromFields(f templates.AdminProviderFields, cur *providerView) (upstream.Spec, []string) {
+func specFromFields(f templates.AdminProviderFields, cur *providerView) (upstream.Spec, []templates.Msg) {
 	spec := upstream.Spec{ID: f.ID, Kind: f.Kind, Name: f.Name, Domains: strings.Fields(f.Domains), TrustEmailLinking: f.TrustEmailLinking}
-	var problems []string
+	var problems []templates.Msg
 	var rules []upstream.RoleRule
 	for line := range strings.SplitSeq(f.RoleRules, "\n") {
 		if strings.TrimSpace(line) == "" {
@@ -562,7 +570,7 @@ func specFromFields(f templates.AdminProviderFields, cur *providerView) (upstrea
 		}
 		parts := strings.Split(line, "|")
 		if len(parts) != 3 {
-			problems = append(problems, fmt.Sprintf("Role rule %q is not claim | value | role.", strings.TrimSpace(line)))
+			problems = append(problems, templates.M("Role rule “%s” is not claim | value | role.", strings.TrimSpace(line)))
 			continue
 		}
 		rules = append(rules, upstream.RoleRule{Claim: strings.TrimSpace(parts[0]), Value: strings.TrimSpace(parts[1]), Role: strings.TrimSpace(parts[2])})
@@ -610,7 +618,7 @@ func specFromFields(f templates.AdminProviderFields, cur *providerView) (upstrea
 		s.SignRequests, s.RequireEncryptedAssertions = &f.SignRequests, f.RequireEncryptedAssertions
 		spec.SAML = &s
 	default:
-		problems = append(problems, "The kind of provider must be oidc or saml.")
+		problems = append(problems, templates.M("The kind of provider must be oidc or saml."))
 	}
 	return spec, problems
 }
@@ -618,31 +626,43 @@ func specFromFields(f templates.AdminProviderFields, cur *providerView) (upstrea
 // fieldChanges lists the fields whose stored value differs from yours.
 func fieldChanges(stored, yours templates.AdminProviderFields) []templates.AdminFieldChange {
 	var out []templates.AdminFieldChange
-	add := func(name, s, y string) {
+	add := func(name templates.Msg, s, y string) {
 		if s != y {
-			out = append(out, templates.AdminFieldChange{Field: name, Stored: s, Yours: y})
+			out = append(out, templates.AdminFieldChange{Field: name, Stored: templates.M("%s", s), Yours: templates.M("%s", y)})
 		}
 	}
-	b := strconv.FormatBool
-	add("Name", stored.Name, yours.Name)
-	add("Email domains", stored.Domains, yours.Domains)
-	add("Trusted for linking", b(stored.TrustEmailLinking), b(yours.TrustEmailLinking))
-	add("Client ID", stored.ClientID, yours.ClientID)
-	add("Scopes", stored.Scopes, yours.Scopes)
-	add("Role rules", stored.RoleRules, strings.TrimSpace(yours.RoleRules))
-	add("Mapping: subject", stored.MapSubject, yours.MapSubject)
-	add("Mapping: email", stored.MapEmail, yours.MapEmail)
-	add("Mapping: name", stored.MapName, yours.MapName)
-	add("Mapping: groups", stored.MapGroups, yours.MapGroups)
-	add("Token exchange", b(stored.ExchangeEnabled), b(yours.ExchangeEnabled))
-	add("Exchange audiences", stored.ExchangeAudiences, yours.ExchangeAudiences)
-	add("IdP-initiated sign-in", b(stored.AllowIDPInitiated), b(yours.AllowIDPInitiated))
-	add("Signed assertions", b(stored.RequireSignedAssertion), b(yours.RequireSignedAssertion))
+	b := func(name templates.Msg, s, y bool) {
+		if s != y {
+			out = append(out, templates.AdminFieldChange{Field: name, Stored: yesNo(s), Yours: yesNo(y)})
+		}
+	}
+	add(templates.M("Name"), stored.Name, yours.Name)
+	add(templates.M("Email domains"), stored.Domains, yours.Domains)
+	b(templates.M("Trusted for linking"), stored.TrustEmailLinking, yours.TrustEmailLinking)
+	add(templates.M("Client ID"), stored.ClientID, yours.ClientID)
+	add(templates.M("Scopes"), stored.Scopes, yours.Scopes)
+	add(templates.M("Role rules"), stored.RoleRules, strings.TrimSpace(yours.RoleRules))
+	add(templates.M("Mapping: subject"), stored.MapSubject, yours.MapSubject)
+	add(templates.M("Mapping: email"), stored.MapEmail, yours.MapEmail)
+	add(templates.M("Mapping: name"), stored.MapName, yours.MapName)
+	add(templates.M("Mapping: groups"), stored.MapGroups, yours.MapGroups)
+	b(templates.M("Token exchange"), stored.ExchangeEnabled, yours.ExchangeEnabled)
+	add(templates.M("Exchange audiences"), stored.ExchangeAudiences, yours.ExchangeAudiences)
+	b(templates.M("IdP-initiated sign-in"), stored.AllowIDPInitiated, yours.AllowIDPInitiated)
+	b(templates.M("Signed assertions"), stored.RequireSignedAssertion, yours.RequireSignedAssertion)
 	yourParams, _ := parseAuthParams(yours.AuthParams)
-	add("Authorization parameters", stored.AuthParams, authParamLines(yourParams))
-	add("Signing algorithms", stored.SigningAlgs, yours.SigningAlgs)
-	add("UserInfo claims", b(stored.UserinfoMerge), b(yours.UserinfoMerge))
-	add("Signed requests", b(stored.SignRequests), b(yours.SignRequests))
-	add("Encrypted assertions", b(stored.RequireEncryptedAssertions), b(yours.RequireEncryptedAssertions))
+	add(templates.M("Authorization parameters"), stored.AuthParams, authParamLines(yourParams))
+	add(templates.M("Signing algorithms"), stored.SigningAlgs, yours.SigningAlgs)
+	b(templates.M("UserInfo claims"), stored.UserinfoMerge, yours.UserinfoMerge)
+	b(templates.M("Signed requests"), stored.SignRequests, yours.SignRequests)
+	b(templates.M("Encrypted assertions"), stored.RequireEncryptedAssertions, yours.RequireEncryptedAssertions)
 	return out
+}
+
+// yesNo is a checkbox's state in words.
+func yesNo(on bool) templates.Msg {
+	if on {
+		return templates.M("yes")
+	}
+	return templates.M("no")
 }

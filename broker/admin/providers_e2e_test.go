@@ -377,7 +377,7 @@ func TestConsoleProvidersOIDC(t *testing.T) {
 
 	// Disable, after a confirmation saying what it ends.
 	_, page = w.page(c, "/admin/providers/partner/disable")
-	if !strings.Contains(page, "1 sessions signed in with it end") || !strings.Contains(page, "The 1 people linked") {
+	if !strings.Contains(page, "1 session signed in with it ends") || !strings.Contains(page, "The 1 person linked") {
 		t.Fatalf("disable confirmation: %s", page)
 	}
 	if res, _ = w.submit(c, page, "/admin/providers/partner/disable", nil); res.StatusCode != http.StatusSeeOther {
@@ -394,7 +394,7 @@ func TestConsoleProvidersOIDC(t *testing.T) {
 	w.wantAudited("provider.enabled", "partner", aliceID, "console")
 
 	_, page = w.page(c, "/admin/providers/partner/delete")
-	if !strings.Contains(page, "The 1 identities linked at it are removed") {
+	if !strings.Contains(page, "The 1 identity linked at it is removed") {
 		t.Fatalf("delete confirmation: %s", page)
 	}
 	if res, _ = w.submit(c, page, "/admin/providers/partner/delete", nil); res.StatusCode != http.StatusSeeOther {

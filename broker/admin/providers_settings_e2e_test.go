@@ -72,8 +72,8 @@ func TestConsoleProviderOIDCSettings(t *testing.T) {
 		params, algs string
 		want         []string
 	}{
-		{"prompt", "", []string{`Authorization parameter &#34;prompt&#34; is not name=value.`}},
-		{"prompt=login\nprompt=none", "", []string{`Authorization parameter &#34;prompt&#34; is given twice.`}},
+		{"prompt", "", []string{`Authorization parameter “prompt” is not name=value.`}},
+		{"prompt=login\nprompt=none", "", []string{`Authorization parameter “prompt” is given twice.`}},
 		{"state=fixed\nprompt=login", "HS256", []string{`authorization parameter &#34;state&#34; is set by Gatehouse itself`,
 			`signing algorithm &#34;HS256&#34; not allowed`}},
 	} {

@@ -52,7 +52,7 @@ func (a *Server) HandleProviderTestResult(w http.ResponseWriter, r *http.Request
 		if err != nil || res.Provider != id {
 			return errTestResultGone
 		}
-		v := templates.AdminProviderTestView{Page: a.page("Test sign-in: "+id, p), Back: providersPath + "/" + id,
+		v := templates.AdminProviderTestView{Page: a.page("Test sign-in", p), Heading: templates.M("Test sign-in: %s", id), Back: providersPath + "/" + id,
 			Refused: res.Refused, Message: res.Message, Subject: res.Subject, Email: res.Email,
 			EmailVerified: res.EmailVerified, Name: res.Name, Groups: res.Groups, Roles: res.Roles}
 		keys := make([]string, 0, len(res.Claims))

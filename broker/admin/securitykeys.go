@@ -73,18 +73,14 @@ func (a *Server) HandlePersonKeys(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 		base := "/admin/people/" + url.PathEscape(u.ID)
-		v := templates.AdminSecurityKeysView{Page: a.page("Security keys of "+web.DisplayName(u), p), Person: base}
+		v := templates.AdminSecurityKeysView{Page: a.page("Security keys", p), Heading: templates.M("Security keys of %s", web.DisplayName(u)),
+			Person: base}
 		if r.URL.Query().Get("done") == "removed" {
-			v.Notice = "The key was removed."
+			v.Notice = templates.M("The key was removed.")
 		}
 		for _, k := range keys {
-			x := toSecurityKeyJSON(k)
-			row := templates.AdminSecurityKeyRow{ID: k.ID, Name: k.Name, Kind: x.Kind, Added: web.StampTime(k.CreatedAt),
-				LastUsed: "never", CloneWarning: k.CloneWarning, Remove: base + "/security-keys/" + url.PathEscape(k.ID) + "/remove"}
-			if !k.LastUsedAt.IsZero() {
-				row.LastUsed = web.StampTime(k.LastUsedAt)
-			}
-			v.Keys = append(v.Keys, row)
+			v.Keys = append(v.Keys, templates.AdminSecurityKeyRow{ID: k.ID, Name: k.Name, Passkey: keyIsPasskey(k), Added: k.CreatedAt,
+				LastUsed: k.LastUsedAt, CloneWarning: k.CloneWarning, Remove: base + "/security-keys/" + url.PathEscape(k.ID) + "/remove"})
 		}
 		return web.Render(w, r, http.StatusOK, templates.AdminSecurityKeys(v))
 	})
@@ -102,9 +98,9 @@ func (a *Server) HandlePersonKeyRemoveConfirm(w http.ResponseWriter, r *http.Req
 			return web.ErrNotFound
 		}
 		back := "/admin/people/" + url.PathEscape(u.ID) + "/security-keys"
-		return a.renderConfirm(w, r, p, back+"/"+url.PathEscape(keys[i].ID)+"/remove", back,
-			"Remove the key "+keys[i].Name+" of "+web.DisplayName(u)+"?",
-			"They can no longer use it. Where a security key is required, they add a new one when next asked for it.", "Remove")
+		return a.renderConfirm(w, r, p, back+"/"+url.PathEscape(keys[i].ID)+"/remove", back, "Remove this key?",
+			templates.M("Remove the key %s of %s?", keys[i].Name, web.DisplayName(u)),
+			templates.M("They can no longer use it. Where a security key is required, they add a new one when next asked for it."), templates.M("Remove"))
 	})
 }
 
