@@ -34,7 +34,7 @@ func TestConsoleInWelsh(t *testing.T) {
 		status     int
 		want, lack []string
 	}{
-		{"/admin", 200, []string{"<h1>Gweinyddu</h1>", "Mewngofnodion fesul darparwr bob dydd", "Wedi’u gwrthod", " " + month + "</text>"},
+		{"/admin", 200, []string{"<h1>Gweinyddu</h1>", "Mewngofnodion fesul darparwr bob dydd", "Gwrthodwyd", " " + month + "</text>"},
 			[]string{"Sign-ins per provider per day", "Refused"}},
 		{"/admin/apps", 200, []string{"<h1>Apiau</h1>", "Ychwanegu ap", "cyfrinachol", "erioed"}, []string{"Add an app", "confidential", "never"}},
 		{"/admin/apis", 200, []string{"<h1>APIs</h1>", "Ychwanegu API", "ni chaniateir"}, []string{"Add an API", "not allowed"}},
