@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"path"
 	"sort"
@@ -42,22 +43,45 @@ var localeFiles embed.FS
 // DefaultLocale is the locale pages use when nothing else decides.
 var DefaultLocale = language.English
 
+// The languages come from the catalogues' file names and the catalogues are
+// compiled only when a page first needs a message: validating
+// GATEHOUSE_DEFAULT_LOCALE, discovery and language negotiation need only the
+// languages, and compiling both catalogues cost a server that renders no page
+// (an API-only deployment) 1.4 MB of heap.
 var (
-	loadOnce  sync.Once
-	cat       *catalog.Builder
+	tagsOnce  sync.Once
 	supported []language.Tag
-	known     map[language.Tag]map[string]bool
 	matcher   language.Matcher
+
+	loadOnce sync.Once
+	cat      *catalog.Builder
+	known    map[language.Tag]map[string]bool
 )
 
-func load() {
-	cat = catalog.NewBuilder(catalog.Fallback(language.English))
-	known = map[language.Tag]map[string]bool{}
+// catalogueFiles lists locales/*.json.
+func catalogueFiles() []fs.DirEntry {
 	entries, err := localeFiles.ReadDir("locales")
 	if err != nil {
 		panic(err)
 	}
-	for _, e := range entries {
+	return entries
+}
+
+func loadTags() {
+	for _, e := range catalogueFiles() {
+		supported = append(supported, language.MustParse(strings.TrimSuffix(e.Name(), ".json")))
+	}
+	// English first: the matcher's first tag is its answer when nothing matches.
+	sort.Slice(supported, func(i, j int) bool {
+		return supported[i] == language.English || supported[j] != language.English && supported[i].String() < supported[j].String()
+	})
+	matcher = language.NewMatcher(supported)
+}
+
+func load() {
+	cat = catalog.NewBuilder(catalog.Fallback(language.English))
+	known = map[language.Tag]map[string]bool{}
+	for _, e := range catalogueFiles() {
 		tag := language.MustParse(strings.TrimSuffix(e.Name(), ".json"))
 		b, err := localeFiles.ReadFile(path.Join("locales", e.Name()))
 		if err != nil {
@@ -74,13 +98,7 @@ func load() {
 			}
 			known[tag][key] = true
 		}
-		supported = append(supported, tag)
 	}
-	// English first: the matcher's first tag is its answer when nothing matches.
-	sort.Slice(supported, func(i, j int) bool {
-		return supported[i] == language.English || supported[j] != language.English && supported[i].String() < supported[j].String()
-	})
-	matcher = language.NewMatcher(supported)
 }
 
 // pluralCategories are CLDR's plural categories in the order plural.Selectf
@@ -155,7 +173,7 @@ func repeatedKey(b []byte) (string, error) {
 // Locales are the languages Gatehouse's pages are written in, English first
 // (OpenID Connect Discovery §3 ui_locales_supported).
 func Locales() []language.Tag {
-	loadOnce.Do(load)
+	tagsOnce.Do(loadTags)
 	return append([]language.Tag(nil), supported...)
 }
 
@@ -177,7 +195,7 @@ func MessageKeys(tag language.Tag) []string {
 // Accept-Language (RFC 9110 §12.5.4), and last the configured default.
 // "cy-GB" and "cy" both choose Welsh (language.Matcher, BCP 47 matching).
 func Negotiate(def language.Tag, prefs ...string) language.Tag {
-	loadOnce.Do(load)
+	tagsOnce.Do(loadTags)
 	for _, p := range prefs {
 		p = strings.TrimSpace(p)
 		if p == "" {
@@ -200,7 +218,7 @@ func Negotiate(def language.Tag, prefs ...string) language.Tag {
 
 // Supported reports whether tag is one of Locales, for validating the setting.
 func Supported(tag language.Tag) bool {
-	loadOnce.Do(load)
+	tagsOnce.Do(loadTags)
 	for _, t := range supported {
 		if t == tag {
 			return true
