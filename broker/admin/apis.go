@@ -375,7 +375,7 @@ func (a *Server) formRefusal(w http.ResponseWriter, r *http.Request, p person, v
 	var inv *operations.Invalid
 	switch {
 	case errors.As(err, &inv):
-		v.Problems = validatorProblems(inv.Problems)
+		v.Problems = inv.Messages
 		return a.renderAPIForm(w, r, p, http.StatusUnprocessableEntity, v)
 	case errors.Is(err, operations.ErrConflict) && v.New:
 		v.Problems = []templates.Msg{templates.M("An API with this ID or audience exists already.")}
@@ -385,18 +385,6 @@ func (a *Server) formRefusal(w http.ResponseWriter, r *http.Request, p person, v
 		return a.renderAPIForm(w, r, p, http.StatusConflict, v)
 	}
 	return pageErr(err)
-}
-
-// validatorProblems are the problems broker/registry found with an input, for
-// a form. They are written in English for the command line and the admin API
-// alike, and shown as they are: a problem quotes what was typed, so it is an
-// argument, never a catalogue key (a % in a URL would be read as a verb).
-func validatorProblems(problems []string) []templates.Msg {
-	out := make([]templates.Msg, len(problems))
-	for i, p := range problems {
-		out[i] = templates.M("%s", p)
-	}
-	return out
 }
 
 // errBuiltInPage refuses changing or deleting the built-in Admin API from the

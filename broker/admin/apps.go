@@ -260,7 +260,7 @@ func (a *Server) appFormRefusal(w http.ResponseWriter, r *http.Request, p person
 	var inv *operations.Invalid
 	switch {
 	case errors.As(err, &inv):
-		v.Problems = validatorProblems(inv.Problems)
+		v.Problems = inv.Messages
 		return a.renderAppForm(w, r, p, http.StatusUnprocessableEntity, v)
 	case errors.Is(err, operations.ErrConflict) && v.New:
 		v.Problems = []templates.Msg{templates.M("An app with this client ID exists already: choose another, or leave it empty to have one generated.")}

@@ -71,3 +71,56 @@ func TestConsoleProblemQuotesInputAsTyped(t *testing.T) {
 		t.Errorf("%d: the problem is not shown as typed: %s", res.StatusCode, page)
 	}
 }
+
+// TestConsoleRegistryProblemsInWelsh: the problems broker/registry finds with
+// an app's form are said in the page's language, each quoting what was typed
+// as it was typed (a % stays a %); the same form in English shows them in the
+// English the command line and the admin API print.
+func TestConsoleRegistryProblemsInWelsh(t *testing.T) {
+	w := newWorld(t)
+	c, _ := w.signIn("alice@corp.example")
+	post := func(lang string) (int, string) {
+		t.Helper()
+		_, page := w.page(c, "/admin/apps/new")
+		f := formFields(t, page, "/admin/apps/new")
+		for k, v := range (url.Values{"id": {"portal"}, "name": {"Portal"}, "redirect_uris": {"http://portal.test/cb?q=100%"},
+			"grant_types": {"authorization_code pass%word"}}) {
+			f[k] = v
+		}
+		req, _ := http.NewRequest(http.MethodPost, w.Abs("/admin/apps/new"), strings.NewReader(f.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", w.TS.URL)
+		req.Header.Set("Accept-Language", lang)
+		res, err := c.Do(req)
+		brokertest.Must(t, err)
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		lang       string
+		want, lack []string
+	}{
+		{"cy", []string{`<html lang="cy">`, "nid yw’r math grant &#34;pass%word&#34; yn un o authorization_code, refresh_token, client_credentials",
+			"URI ailgyfeirio &#34;http://portal.test/cb?q=100%&#34;: caniateir http ar westeiwr loopback yn unig (defnyddiwch https)"},
+			[]string{"is not one of", "http is allowed only", "MISSING"}},
+		{"en", []string{`<html lang="en">`, "grant type &#34;pass%word&#34; is not one of authorization_code, refresh_token, client_credentials",
+			"redirect URI &#34;http://portal.test/cb?q=100%&#34;: http is allowed only on a loopback host (use https)"},
+			[]string{"math grant", "MISSING"}},
+	} {
+		status, page := post(tc.lang)
+		if status != http.StatusUnprocessableEntity {
+			t.Errorf("%s: status %d", tc.lang, status)
+		}
+		for _, s := range tc.want {
+			if !strings.Contains(page, s) {
+				t.Errorf("%s: the page lacks %q", tc.lang, s)
+			}
+		}
+		for _, s := range tc.lack {
+			if strings.Contains(page, s) {
+				t.Errorf("%s: the page shows %q", tc.lang, s)
+			}
+		}
+	}
+}

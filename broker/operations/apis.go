@@ -161,7 +161,7 @@ func (s *Service) DeleteAPI(ctx context.Context, a Actor, id string, unlink bool
 }
 
 func validateAPI(api store.API) error {
-	return invalid(registry.APIProblems(api), registry.ValidateAPI(api))
+	return invalidMsgs(registry.APIProblems(api), registry.ValidateAPI(api))
 }
 
 // apiChanges is each changed field of an API as {"old": …, "new": …} (an API

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // ClientWithSecret is a client and, after a create or rotate-secret, its new
@@ -221,9 +222,9 @@ func usesSecret(c store.Client) bool {
 // old is the stored client c changes, nil when c is new.
 func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Client, old *store.Client) error {
 	own := registry.ClientProblems(c)
-	var alg []string
+	var alg []templates.Msg
 	if err := registry.ValidateIDTokenAlg(c, keys.IDTokenAlgorithms(s.SigningAlgorithm)); err != nil {
-		alg = []string{err.Error()}
+		alg = []templates.Msg{registry.ProblemMsg(err)}
 	}
 	refs, err := apiReferenceProblems(ctx, st.APIs(), c, old)
 	if err != nil {
@@ -239,16 +240,16 @@ func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Cl
 	}
 	// The message keeps the validators' wording: each one's problems on a line.
 	var lines []string
-	for _, p := range [][]string{own, alg, refs, rs, xp} {
+	for _, p := range [][]templates.Msg{own, alg, refs, rs, xp} {
 		if len(p) > 0 {
-			lines = append(lines, strings.Join(p, "; "))
+			lines = append(lines, strings.Join(templates.English(p), "; "))
 		}
 	}
 	var text error
 	if len(lines) > 0 {
 		text = errors.New(strings.Join(lines, "\n"))
 	}
-	return invalid(slices.Concat(own, alg, refs, rs, xp), text)
+	return invalidMsgs(slices.Concat(own, alg, refs, rs, xp), text)
 }
 
 // apiReferenceProblems are the APIs and scopes c names that are not registered,
@@ -257,8 +258,9 @@ func (s *Service) validateClient(ctx context.Context, st store.Store, c store.Cl
 // §5.4, offline_access §11) or a scope of one of its APIs. Of a change (old set)
 // only what it adds is checked, so an edit of something else is not refused for
 // a reference that was already there.
-func apiReferenceProblems(ctx context.Context, apis store.APIs, c store.Client, old *store.Client) ([]string, error) {
-	var problems, names []string
+func apiReferenceProblems(ctx context.Context, apis store.APIs, c store.Client, old *store.Client) ([]templates.Msg, error) {
+	var problems []templates.Msg
+	var names []string
 	known := slices.Clone(token.IdentityScopes)
 	var oldAPIs, oldScopes []string
 	if old != nil {
@@ -272,7 +274,7 @@ func apiReferenceProblems(ctx context.Context, apis store.APIs, c store.Client, 
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			if !slices.Contains(oldAPIs, aud) {
-				problems = append(problems, fmt.Sprintf("%q is not a registered API: register it first (the list of APIs shows those registered)", aud))
+				problems = append(problems, templates.M("%q is not a registered API: register it first (the list of APIs shows those registered)", aud))
 			}
 			continue
 		case err != nil:
@@ -287,11 +289,12 @@ func apiReferenceProblems(ctx context.Context, apis store.APIs, c store.Client, 
 		if slices.Contains(known, sc) || slices.Contains(oldScopes, sc) {
 			continue
 		}
-		where := "it has no API"
-		if len(names) > 0 {
-			where = "nor of its APIs (" + strings.Join(names, ", ") + ")"
+		oidc := strings.Join(token.IdentityScopes, ", ")
+		if len(names) == 0 {
+			problems = append(problems, templates.M("scope %q is neither an OpenID Connect scope (%s) it has no API", sc, oidc))
+		} else {
+			problems = append(problems, templates.M("scope %q is neither an OpenID Connect scope (%s) nor of its APIs (%s)", sc, oidc, strings.Join(names, ", ")))
 		}
-		problems = append(problems, fmt.Sprintf("scope %q is neither an OpenID Connect scope (%s) %s", sc, strings.Join(token.IdentityScopes, ", "), where))
 	}
 	return problems, nil
 }

@@ -1,10 +1,10 @@
 package registry
 
 import (
-	"errors"
-	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // MatchRedirectURI reports whether requested is one of the registered redirect URIs
@@ -71,34 +71,34 @@ func stripLoopbackPort(u string) (string, bool) {
 // RFC 8252 §7, AS-RED-04): absolute, no fragment, no wildcard; https, or http only
 // on a loopback host; public (native) clients may also use a private-use scheme in
 // reverse-domain form (com.example.app:/cb). javascript:, data: and other schemes are
-// refused.
+// refused. Its error is a *Problem.
 func ValidateRedirectURI(raw string, public bool) error {
 	if raw == "" {
-		return errors.New("empty redirect URI")
+		return &Problem{templates.M("empty redirect URI")}
 	}
 	if strings.ContainsAny(raw, "*#\\ \t\r\n") {
-		return fmt.Errorf("redirect URI %q: no wildcards, fragments, backslashes or spaces", raw)
+		return &Problem{templates.M("redirect URI %q: no wildcards, fragments, backslashes or spaces", raw)}
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
-		return fmt.Errorf("redirect URI %q is not an absolute URI", raw)
+		return &Problem{templates.M("redirect URI %q is not an absolute URI", raw)}
 	}
 	if u.User != nil {
-		return fmt.Errorf("redirect URI %q must not carry user info", raw)
+		return &Problem{templates.M("redirect URI %q must not carry user info", raw)}
 	}
 	switch {
 	case u.Scheme == "https":
 		if u.Host == "" {
-			return fmt.Errorf("redirect URI %q has no host", raw)
+			return &Problem{templates.M("redirect URI %q has no host", raw)}
 		}
 	case u.Scheme == "http":
 		if !isLoopback(u.Hostname()) {
-			return fmt.Errorf("redirect URI %q: http is allowed only on a loopback host (use https)", raw)
+			return &Problem{templates.M("redirect URI %q: http is allowed only on a loopback host (use https)", raw)}
 		}
 	case public && strings.Contains(u.Scheme, "."):
 		// RFC 8252 §7.1: private-use URI scheme, reverse domain name of the app.
 	default:
-		return fmt.Errorf("redirect URI %q: scheme %q is not allowed", raw, u.Scheme)
+		return &Problem{templates.M("redirect URI %q: scheme %q is not allowed", raw, u.Scheme)}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/mtls"
 	"github.com/gatehouse/gatehouse/broker/store"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // Grant types and client authentication methods Gatehouse implements.
@@ -59,95 +60,115 @@ var (
 	ExchangeTokenTypes = []string{TokenTypeAccessToken, TokenTypeIDToken, TokenTypeSAML2}
 )
 
+// Problem is a validator's refusal as an error: a catalogue message, which the
+// console says in its page's language, whose English is the error's text (what
+// the command line and the admin API print). What was typed is always one of
+// its arguments, never part of the key, so a % in it stays a %.
+type Problem struct{ Msg templates.Msg }
+
+func (p *Problem) Error() string { return p.Msg.English() }
+
+// ProblemMsg is err's message: the Msg of a *Problem, or another error's text
+// as it is.
+func ProblemMsg(err error) templates.Msg {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.Msg
+	}
+	return templates.M("%s", err.Error())
+}
+
 // ValidateClient returns every problem with c at once (nil if none). It checks the
 // combinations too: public clients authenticate with none and cannot use
 // client_credentials; confidential ones need a secret or keys.
 func ValidateClient(c store.Client) error { return joinProblems(ClientProblems(c)) }
 
-// ClientProblems is ValidateClient's list of problems, one a string (nil if none).
-func ClientProblems(c store.Client) []string {
-	var p []string
-	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+// ClientProblems is ValidateClient's list of problems (nil if none).
+func ClientProblems(c store.Client) []templates.Msg {
+	var p []templates.Msg
+	add := func(m templates.Msg) { p = append(p, m) }
 	if c.ID == "" || len(c.ID) > 128 || strings.ContainsAny(c.ID, ": \t\r\n") {
-		add("client ID must be 1–128 characters without ':' or spaces")
+		add(templates.M("client ID must be 1–128 characters without ':' or spaces"))
 	}
 	if len(c.GrantTypes) == 0 {
-		add("at least one grant type is needed")
+		add(templates.M("at least one grant type is needed"))
 	}
 	for _, g := range c.GrantTypes {
 		if !slices.Contains(GrantTypes, g) {
-			add("grant type %q is not one of %s", g, strings.Join(GrantTypes, ", "))
+			add(templates.M("grant type %q is not one of %s", g, strings.Join(GrantTypes, ", ")))
 		}
 	}
 	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
 	if has(GrantRefreshToken) && !has(GrantAuthorizationCode) && !has(GrantDeviceCode) {
 		// A refresh token comes from a person's grant: the code, or a device's (RFC 8628 §3.5).
-		add("refresh_token needs authorization_code or the device_code grant")
+		add(templates.M("refresh_token needs authorization_code or the device_code grant"))
 	}
 	if has(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
-		add("authorization_code needs at least one redirect URI")
+		add(templates.M("authorization_code needs at least one redirect URI"))
 	}
 	for _, u := range c.RedirectURIs {
 		if err := ValidateRedirectURI(u, c.Public); err != nil {
-			add("%v", err)
+			add(ProblemMsg(err))
 		}
 	}
 	for _, u := range c.PostLogoutRedirectURIs {
 		if err := ValidateRedirectURI(u, c.Public); err != nil {
-			add("post-logout %v", err)
+			add(templates.M("post-logout %s", ProblemMsg(err)))
 		}
 	}
 	switch m := c.TokenEndpointAuthMethod; {
 	case !slices.Contains(AuthMethods, m):
-		add("token endpoint auth method %q is not one of %s", m, strings.Join(AuthMethods, ", "))
+		add(templates.M("token endpoint auth method %q is not one of %s", m, strings.Join(AuthMethods, ", ")))
 	case c.Public != (m == AuthNone):
-		add("public clients, and only they, use token endpoint auth method none")
+		add(templates.M("public clients, and only they, use token endpoint auth method none"))
 	case (m == AuthSecretBasic || m == AuthSecretPost) && len(c.SecretHash) == 0:
-		add("%s needs a secret", m)
+		add(templates.M("%s needs a secret", m))
 	case m == AuthPrivateKeyJWT && len(c.JWKS) == 0 && c.JWKSURI == "":
-		add("private_key_jwt needs a JWKS or a JWKS URI")
+		add(templates.M("private_key_jwt needs a JWKS or a JWKS URI"))
 	case m == AuthSelfSignedTLSClient && len(c.JWKS) == 0 && c.JWKSURI == "":
 		// RFC 8705 §2.2.2: the certificate's key is one of the client's registered keys.
-		add("self_signed_tls_client_auth needs a JWKS or a JWKS URI")
+		add(templates.M("self_signed_tls_client_auth needs a JWKS or a JWKS URI"))
 	}
 	if subject := TLSClientSubject(c); c.TokenEndpointAuthMethod == AuthTLSClient {
-		if problem := subject.Problem(); problem != "" {
-			add("%s", problem)
+		// broker/mtls words its problems in English only: it is shared with
+		// broker/rs, which third-party APIs import.
+		if sp := subject.Problem(); sp != "" {
+			add(templates.M("%s", sp))
 		}
 	} else if subject != (mtls.Subject{}) {
-		add("a certificate subject is for tls_client_auth clients only")
+		add(templates.M("a certificate subject is for tls_client_auth clients only"))
 	}
 	if c.Public && has(GrantClientCredentials) {
-		add("a public client cannot use client_credentials")
+		add(templates.M("a public client cannot use client_credentials"))
 	}
 	if len(c.JWKS) > 0 {
 		if err := ValidateJWKS(c.JWKS); err != nil {
-			add("%v", err)
+			add(ProblemMsg(err))
 		}
 	}
 	if c.JWKSURI != "" && !isHTTPS(c.JWKSURI) {
-		add("JWKS URI must be an https URL")
+		add(templates.M("JWKS URI must be an https URL"))
 	}
 	if c.LogoURI != "" && !isHTTPS(c.LogoURI) {
-		add("logo URI must be an https URL")
+		add(templates.M("logo URI must be an https URL"))
 	}
 	if c.ClientURI != "" && !isHTTPS(c.ClientURI) {
-		add("home page must be an https URL")
+		add(templates.M("home page must be an https URL"))
 	}
 	for _, s := range c.Scopes {
 		if !ValidScopeToken(s) {
-			add("scope %q is not a valid scope token", s)
+			add(templates.M("scope %q is not a valid scope token", s))
 		}
 	}
 	if a := c.IDTokenSignedResponseAlg; a != "" && !slices.Contains(IDTokenAlgs, a) {
-		add("ID token signing algorithm %q is not one of %s", a, strings.Join(IDTokenAlgs, ", "))
+		add(templates.M("ID token signing algorithm %q is not one of %s", a, strings.Join(IDTokenAlgs, ", ")))
 	}
 	if c.AccessTokenTTL < 0 || c.RefreshTokenTTL < 0 {
-		add("token lifetimes must not be negative")
+		add(templates.M("token lifetimes must not be negative"))
 	}
 	if c.Public && len(c.ResourceServerFor) > 0 {
 		// RFC 7662 §2.1: the protected resource authenticates to introspect.
-		add("a public client cannot be a resource server")
+		add(templates.M("a public client cannot be a resource server"))
 	}
 	p = append(p, exchangeProblems(c)...)
 	return p
@@ -155,34 +176,34 @@ func ClientProblems(c store.Client) []string {
 
 // exchangeProblems are the problems with c's token-exchange settings that need no
 // store (ExchangeProvidersProblems checks the providers exist).
-func exchangeProblems(c store.Client) []string {
-	var p []string
-	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+func exchangeProblems(c store.Client) []templates.Msg {
+	var p []templates.Msg
+	add := func(m templates.Msg) { p = append(p, m) }
 	if !slices.Contains(c.GrantTypes, GrantTokenExchange) {
 		if len(c.ExchangeTokenTypes) > 0 || len(c.ExchangeProviders) > 0 {
-			add("exchange token types and providers need the %s grant", GrantTokenExchange)
+			add(templates.M("exchange token types and providers need the %s grant", GrantTokenExchange))
 		}
 		return p
 	}
 	if c.Public {
 		// RFC 8693 §2.1: the client authenticates to exchange a token.
-		add("a public client cannot use token exchange")
+		add(templates.M("a public client cannot use token exchange"))
 	}
 	if len(c.ExchangeTokenTypes) == 0 {
-		add("token exchange needs at least one exchange subject token type")
+		add(templates.M("token exchange needs at least one exchange subject token type"))
 	}
 	for i, tt := range c.ExchangeTokenTypes {
 		switch {
 		case !slices.Contains(ExchangeTokenTypes, tt):
-			add("exchange token type %q is not one of %s", tt, strings.Join(ExchangeTokenTypes, ", "))
+			add(templates.M("exchange token type %q is not one of %s", tt, strings.Join(ExchangeTokenTypes, ", ")))
 		case slices.Contains(c.ExchangeTokenTypes[:i], tt):
-			add("exchange token type %q is listed twice", tt)
+			add(templates.M("exchange token type %q is listed twice", tt))
 		}
 	}
 	if len(c.ExchangeProviders) > 0 && !slices.Contains(c.ExchangeTokenTypes, TokenTypeIDToken) &&
 		!slices.Contains(c.ExchangeTokenTypes, TokenTypeSAML2) {
 		// Providers' tokens are upstream ID tokens or assertions; access tokens are Gatehouse's own.
-		add("exchange providers need the id_token or saml2 exchange token type")
+		add(templates.M("exchange providers need the id_token or saml2 exchange token type"))
 	}
 	return p
 }
@@ -200,17 +221,17 @@ func ValidateExchangeProviders(ctx context.Context, providers store.Providers, c
 
 // ExchangeProvidersProblems is ValidateExchangeProviders' list of problems; the
 // error is a failure to read the providers.
-func ExchangeProvidersProblems(ctx context.Context, providers store.Providers, c store.Client) ([]string, error) {
-	var p []string
+func ExchangeProvidersProblems(ctx context.Context, providers store.Providers, c store.Client) ([]templates.Msg, error) {
+	var p []templates.Msg
 	for i, id := range c.ExchangeProviders {
 		if slices.Contains(c.ExchangeProviders[:i], id) {
-			p = append(p, fmt.Sprintf("exchange provider %q is listed twice", id))
+			p = append(p, templates.M("exchange provider %q is listed twice", id))
 			continue
 		}
 		_, err := providers.Get(ctx, id)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			p = append(p, fmt.Sprintf("exchange provider %q: no provider has this ID", id))
+			p = append(p, templates.M("exchange provider %q: no provider has this ID", id))
 		case err != nil:
 			return nil, fmt.Errorf("validate exchange providers: %w", err)
 		}
@@ -231,17 +252,17 @@ func ValidateResourceServerFor(ctx context.Context, apis store.APIs, c store.Cli
 
 // ResourceServerForProblems is ValidateResourceServerFor's list of problems; the
 // error is a failure to read the APIs.
-func ResourceServerForProblems(ctx context.Context, apis store.APIs, c store.Client) ([]string, error) {
-	var p []string
+func ResourceServerForProblems(ctx context.Context, apis store.APIs, c store.Client) ([]templates.Msg, error) {
+	var p []templates.Msg
 	for i, aud := range c.ResourceServerFor {
 		if slices.Contains(c.ResourceServerFor[:i], aud) {
-			p = append(p, fmt.Sprintf("resource server for %q is listed twice", aud))
+			p = append(p, templates.M("resource server for %q is listed twice", aud))
 			continue
 		}
 		_, err := apis.GetByAudience(ctx, aud)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			p = append(p, fmt.Sprintf("resource server for %q: no API has this audience", aud))
+			p = append(p, templates.M("resource server for %q: no API has this audience", aud))
 		case err != nil:
 			return nil, fmt.Errorf("validate resource server: %w", err)
 		}
@@ -254,8 +275,8 @@ func ResourceServerForProblems(ctx context.Context, apis store.APIs, c store.Cli
 // ES256 keys, not EdDSA ones.
 func ValidateIDTokenAlg(c store.Client, supported []string) error {
 	if !slices.Contains(supported, c.IDTokenAlg()) {
-		return fmt.Errorf("this server signs ID tokens with %s only (GATEHOUSE_SIGNING_ALG adds one to RS256), not %s",
-			strings.Join(supported, ", "), c.IDTokenAlg())
+		return &Problem{templates.M("this server signs ID tokens with %s only (GATEHOUSE_SIGNING_ALG adds one to RS256), not %s",
+			strings.Join(supported, ", "), c.IDTokenAlg())}
 	}
 	return nil
 }
@@ -271,14 +292,14 @@ func TLSClientSubject(c store.Client) mtls.Subject {
 func ValidateJWKS(b []byte) error {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(b, &set); err != nil {
-		return errors.New("JWKS is not a valid JWK Set")
+		return &Problem{templates.M("JWKS is not a valid JWK Set")}
 	}
 	if len(set.Keys) == 0 {
-		return errors.New("JWKS has no keys")
+		return &Problem{templates.M("JWKS has no keys")}
 	}
 	for _, k := range set.Keys {
 		if !k.IsPublic() || !k.Valid() {
-			return errors.New("JWKS must hold public keys only")
+			return &Problem{templates.M("JWKS must hold public keys only")}
 		}
 	}
 	return nil
@@ -288,23 +309,23 @@ func ValidateJWKS(b []byte) error {
 func ValidateAPI(a store.API) error { return joinProblems(APIProblems(a)) }
 
 // APIProblems is ValidateAPI's list of problems (nil if none).
-func APIProblems(a store.API) []string {
-	var p []string
+func APIProblems(a store.API) []templates.Msg {
+	var p []templates.Msg
 	u, err := url.Parse(a.Audience)
 	if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(a.Audience, "#") {
 		// RFC 8707 §2: an absolute URI without a fragment.
-		p = append(p, fmt.Sprintf("audience %q must be an absolute URI without a fragment", a.Audience))
+		p = append(p, templates.M("audience %q must be an absolute URI without a fragment", a.Audience))
 	}
 	if a.Name == "" {
-		p = append(p, "name is required")
+		p = append(p, templates.M("name is required"))
 	}
 	seen := map[string]bool{}
 	for _, s := range a.Scopes {
 		if !ValidScopeToken(s.Name) {
-			p = append(p, fmt.Sprintf("scope %q is not a valid scope token", s.Name))
+			p = append(p, templates.M("scope %q is not a valid scope token", s.Name))
 		}
 		if seen[s.Name] {
-			p = append(p, fmt.Sprintf("scope %q is listed twice", s.Name))
+			p = append(p, templates.M("scope %q is listed twice", s.Name))
 		}
 		seen[s.Name] = true
 	}
@@ -318,27 +339,27 @@ const MaxDelegationDuration = 365 * 24 * time.Hour
 // delegationPolicyProblems checks an API's delegation policy against its scopes
 // (apiScopes). A policy that does not allow delegation may keep its settings for
 // when it is allowed again, but they must still make sense.
-func delegationPolicyProblems(d store.DelegationPolicy, apiScopes map[string]bool) []string {
-	var p []string
+func delegationPolicyProblems(d store.DelegationPolicy, apiScopes map[string]bool) []templates.Msg {
+	var p []templates.Msg
 	seen := map[string]bool{}
 	for _, s := range d.Scopes {
 		if !apiScopes[s] {
-			p = append(p, fmt.Sprintf("delegable scope %q is not a scope of the API", s))
+			p = append(p, templates.M("delegable scope %q is not a scope of the API", s))
 		}
 		if seen[s] {
-			p = append(p, fmt.Sprintf("delegable scope %q is listed twice", s))
+			p = append(p, templates.M("delegable scope %q is listed twice", s))
 		}
 		seen[s] = true
 	}
 	if d.MaxDuration < 0 || d.MaxDuration > MaxDelegationDuration {
-		p = append(p, "delegation maximum duration must be between 0 and 365 days")
+		p = append(p, templates.M("delegation maximum duration must be between 0 and 365 days"))
 	}
 	if d.Allowed {
 		if d.MaxDuration <= 0 {
-			p = append(p, "delegation needs a maximum duration")
+			p = append(p, templates.M("delegation needs a maximum duration"))
 		}
 		if len(d.Scopes) == 0 {
-			p = append(p, "delegation needs at least one delegable scope")
+			p = append(p, templates.M("delegation needs at least one delegable scope"))
 		}
 	}
 	return p
@@ -364,10 +385,11 @@ func isHTTPS(raw string) bool {
 	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil && u.Fragment == ""
 }
 
-// joinProblems is the error of a validator: its problems in one message.
-func joinProblems(p []string) error {
+// joinProblems is the error of a validator: its problems in one message, in
+// English.
+func joinProblems(p []templates.Msg) error {
 	if len(p) > 0 {
-		return errors.New(strings.Join(p, "; "))
+		return errors.New(strings.Join(templates.English(p), "; "))
 	}
 	return nil
 }
