@@ -31,13 +31,14 @@ type sweepPacer struct{ batch int }
 
 func newSweepPacer() *sweepPacer { return &sweepPacer{batch: sweepBatch} }
 
-// done records that the last batch took took and returns the pause before the
-// next. took includes the wait for the writer, so a busy writer shrinks the
-// batches too: the sweep yields most when requests need the writer most. A
-// batch over sweepHold halves the next; one under a quarter of it doubles it,
-// up to sweepBatch. The pause equals the batch's time, so a sweep has the
-// writer at most half the time however long its backlog, and the request writes
-// that queued behind a batch go first instead of racing the next one.
+// done records that the last batch held the writer for took and returns the
+// pause before the next. A batch over sweepHold halves the next; one under a
+// quarter of it doubles it, up to sweepBatch. The pause equals the batch's
+// time, so a sweep has the writer at most half the time however long its
+// backlog, and the request writes that queued behind a batch go first instead
+// of racing the next one. took leaves out the wait for the writer: counting it
+// shrank every batch to the least under steady request writes, and the sweep
+// then fell behind the rows that expire meanwhile.
 func (p *sweepPacer) done(took time.Duration) time.Duration {
 	switch {
 	case took > sweepHold:
@@ -67,8 +68,7 @@ func (db *DB) deleteExpired(ctx context.Context, op, table, key, column string, 
 	var total int64
 	for {
 		batch := pacer.batch
-		start := time.Now()
-		n, err := db.execCount(ctx, op, head+strconv.Itoa(batch)+`)`, db.ts(t))
+		n, took, err := db.execHeld(ctx, op, head+strconv.Itoa(batch)+`)`, db.ts(t))
 		total += n
 		if err != nil || n < int64(batch) {
 			return total, err
@@ -76,7 +76,34 @@ func (db *DB) deleteExpired(ctx context.Context, op, table, key, column string, 
 		select {
 		case <-ctx.Done():
 			return total, wrap(op, ctx.Err())
-		case <-time.After(pacer.done(time.Since(start))):
+		case <-time.After(pacer.done(took)):
 		}
 	}
+}
+
+// execHeld runs query on a connection of the writing pool, as execCount does,
+// and says how long the statement held it, not counting the wait for it (on
+// SQLite, the wait for the one writer).
+func (db *DB) execHeld(ctx context.Context, op, query string, args ...any) (int64, time.Duration, error) {
+	if db.tx != nil {
+		start := time.Now()
+		n, err := db.execCount(ctx, op, query, args...)
+		return n, time.Since(start), err
+	}
+	conn, err := db.pool.Conn(ctx)
+	if err != nil {
+		return 0, 0, wrap(op, err)
+	}
+	defer conn.Close() // back to the pool
+	start := time.Now()
+	res, err := conn.ExecContext(ctx, query, args...)
+	took := time.Since(start)
+	if err != nil {
+		return 0, took, wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, took, wrap(op, err)
+	}
+	return n, took, nil
 }
