@@ -61,7 +61,7 @@ func TestCatalogues(t *testing.T) {
 	}
 }
 
-var verbRE = regexp.MustCompile(`%(?:\[(\d+)\])?[sd]`)
+var verbRE = regexp.MustCompile(`%(?:\[(\d+)\])?[sdqv]`)
 
 // verbs are the arguments s uses, by number, as fmt counts them: "%s %s" and
 // "%[2]s %[1]s" both use 1 and 2.

@@ -45,6 +45,19 @@ func (m Msg) In(ctx context.Context) string {
 	return T(ctx, m.Key, args...)
 }
 
+// English says m in English, whatever the page's language: the text the
+// command line, the admin API and errors' messages give.
+func (m Msg) English() string { return m.In(context.Background()) }
+
+// English says each of msgs in English (Msg.English).
+func English(msgs []Msg) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.English()
+	}
+	return out
+}
+
 // List is things joined for a sentence: "a, b and c".
 type List []string
 

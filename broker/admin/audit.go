@@ -95,7 +95,7 @@ type auditQuery struct {
 }
 
 // parseAuditQuery reads the filter of q; problems lists every parameter that
-// is not understood, for the console's page or (in English, english) the
+// is not understood, for the console's page or (in English, templates.English) the
 // admin API. A person is a user ID or an email address (every account with it).
 func (a *Server) parseAuditQuery(ctx context.Context, q url.Values) (auditQuery, []templates.Msg, error) {
 	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
@@ -217,7 +217,7 @@ func (a *Server) apiExport(w http.ResponseWriter, r *http.Request, format export
 		if refused, err := a.exportAllowed(r.Context(), aq.filter); err != nil {
 			return err
 		} else if refused != nil {
-			return invalidProblem(english([]templates.Msg{*refused}))
+			return invalidProblem([]string{refused.English()})
 		}
 		a.export(w, r, p, aq, format)
 		return nil
@@ -239,18 +239,9 @@ func (a *Server) apiAuditQuery(r *http.Request, extra ...string) (auditQuery, er
 		return aq, err
 	}
 	if len(problems) > 0 {
-		return aq, invalidProblem(english(problems))
+		return aq, invalidProblem(templates.English(problems))
 	}
 	return aq, nil
-}
-
-// english says msgs in English, for the admin API's problems.
-func english(msgs []templates.Msg) []string {
-	out := make([]string, len(msgs))
-	for i, m := range msgs {
-		out[i] = m.In(context.Background())
-	}
-	return out
 }
 
 // exportAllowed refuses an export of more than ExportLimit events (counting

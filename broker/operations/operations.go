@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // Service runs the admin operations. Its dependencies are explicit: an operation
@@ -73,7 +74,12 @@ var (
 
 // Invalid is an input refused by validation, with every problem at once.
 type Invalid struct {
+	// Problems are the problems in English, for the command line and the
+	// admin API.
 	Problems []string
+	// Messages are the same problems for a page to say in its language
+	// (broker/registry's are catalogue messages; others are their English).
+	Messages []templates.Msg
 	// text is the message as the validators word it, if they gave one; err is
 	// what they returned, so errors.Is still finds their sentinels.
 	text string
@@ -94,7 +100,20 @@ func invalid(problems []string, err error) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	inv := &Invalid{Problems: problems, err: err}
+	msgs := make([]templates.Msg, len(problems))
+	for i, p := range problems {
+		msgs[i] = templates.M("%s", p)
+	}
+	return invalidMsgs(msgs, err)
+}
+
+// invalidMsgs is invalid for problems that are catalogue messages, said in
+// English for Problems and the text.
+func invalidMsgs(problems []templates.Msg, err error) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	inv := &Invalid{Problems: templates.English(problems), Messages: problems, err: err}
 	if err != nil {
 		inv.text = err.Error()
 	}
