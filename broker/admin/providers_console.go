@@ -179,7 +179,7 @@ func (a *Server) HandleProviderNewSAML(w http.ResponseWriter, r *http.Request) e
 				return err
 			}
 			return a.renderProviderNew(w, r, p, http.StatusUnprocessableEntity, templates.AdminProviderNewView{MetadataURL: mdURL,
-				Problems: []templates.Msg{templates.M("The metadata cannot be used: %s", unwrapMsg(err))}})
+				Problems: []templates.Msg{templates.M("The metadata cannot be used: %s", upstreamMsg(err))}})
 		}
 		v.Metadata = a.metadataView(string(xml))
 		// Requests are signed unless the admin unchecks it (upstream.SAMLSettings.SignRequests).
@@ -336,32 +336,41 @@ func (a *Server) providerFormRefusal(w http.ResponseWriter, r *http.Request, p p
 		v.Problems = refusalProblems(err)
 		return a.renderProviderForm(w, r, p, http.StatusUnprocessableEntity, v)
 	case errors.Is(err, operations.ErrConflict):
-		v.Problems = dataMsgs([]string{err.Error()})
+		v.Problems = []templates.Msg{operations.Message(err)}
 		return a.renderProviderForm(w, r, p, http.StatusConflict, v)
 	}
 	return providerPageErr(err)
 }
 
-// refusalProblems are an operation's refusal on the provider form; the
-// operations' own problems are as they word them (dataMsgs).
+// refusalProblems are an operation's refusal on the provider form, in the
+// page's language (operations.Invalid's Messages, upstream's and the
+// operations' catalogue messages).
 func refusalProblems(err error) []templates.Msg {
 	var inv *operations.Invalid
 	if errors.As(err, &inv) {
-		return dataMsgs(inv.Problems)
+		return inv.Messages
 	}
 	if errors.Is(err, providers.ErrUnavailable) {
-		return []templates.Msg{templates.M("The provider could not be reached: %s", unwrapMsg(err))}
+		return []templates.Msg{templates.M("The provider could not be reached: %s", upstreamMsg(err))}
 	}
-	return dataMsgs([]string{err.Error()})
+	return []templates.Msg{operations.Message(err)}
 }
 
-// discoveryMsgs are discoveryProblems on the console's page: the reason is
-// the fetch's or the document's, as worded.
+// discoveryMsgs are discoveryProblems on the console's page, in its language.
 func discoveryMsgs(err error) []templates.Msg {
 	if errors.Is(err, providers.ErrUnavailable) {
-		return []templates.Msg{templates.M("The issuer's discovery document could not be fetched: %s", unwrapMsg(err))}
+		return []templates.Msg{templates.M("The issuer's discovery document could not be fetched: %s", upstreamMsg(err))}
 	}
-	return dataMsgs(discoveryProblems(err))
+	return upstream.Messages(err)
+}
+
+// upstreamMsg is unwrapMsg for a page: the reason an IdP's document could not
+// be fetched or used, as one message in the page's language.
+func upstreamMsg(err error) templates.Msg {
+	if msgs := upstream.Messages(err); len(msgs) == 1 {
+		return msgs[0]
+	}
+	return templates.M("%s", unwrapMsg(err))
 }
 
 // HandleProviderEnable enables a provider (not destructive: no confirmation).

@@ -121,11 +121,31 @@ func invalidMsgs(problems []templates.Msg, err error) error {
 }
 
 // kindError is ErrNotFound or ErrConflict with the message the admin reads and
-// the store's error underneath (errors.Is finds both).
+// the store's error underneath (errors.Is finds both). m, when set, is the
+// message as a catalogue message (Message), and msg its English.
 type kindError struct {
 	kind error
 	msg  string
+	m    templates.Msg
 	err  error
+}
+
+// conflict is ErrConflict saying m.
+func conflict(m templates.Msg) error { return &kindError{kind: ErrConflict, msg: m.English(), m: m} }
+
+// notFoundMsg is ErrNotFound saying m, with err underneath.
+func notFoundMsg(m templates.Msg, err error) error {
+	return &kindError{kind: ErrNotFound, msg: m.English(), m: m, err: err}
+}
+
+// Message is err's message for a page to say in its language: an operation's
+// catalogue message when it has one, else its text as it is.
+func Message(err error) templates.Msg {
+	var k *kindError
+	if errors.As(err, &k) && k.m.Key != "" && err.Error() == k.msg {
+		return k.m
+	}
+	return templates.M("%s", err.Error())
 }
 
 func (e *kindError) Error() string        { return e.msg }

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
+	"strconv"
 
 	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // ProviderRef names a provider to change. Version, if not zero, is the version
@@ -43,7 +44,7 @@ func (s *Service) GetProvider(ctx context.Context, id string) (store.ProviderCon
 func getProvider(ctx context.Context, st store.Store, id string) (store.ProviderConfig, error) {
 	p, err := st.Providers().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return p, notFound(fmt.Sprintf("no provider %q", id), err)
+		return p, notFoundMsg(templates.M("no provider %q", id), err)
 	}
 	return p, err
 }
@@ -67,7 +68,7 @@ func (s *Service) UpsertProvider(ctx context.Context, a Actor, spec upstream.Spe
 func (s *Service) CreateProvider(ctx context.Context, a Actor, spec upstream.Spec) (ProviderChange, error) {
 	return s.upsertProvider(ctx, a, spec, func(old store.ProviderConfig, created bool) error {
 		if !created {
-			return &kindError{kind: ErrConflict, msg: fmt.Sprintf("a provider %q exists already", spec.ID)}
+			return conflict(templates.M("a provider %q exists already", spec.ID))
 		}
 		return nil
 	})
@@ -80,9 +81,9 @@ func (s *Service) UpdateProvider(ctx context.Context, a Actor, spec upstream.Spe
 	return s.upsertProvider(ctx, a, spec, func(old store.ProviderConfig, created bool) error {
 		switch {
 		case created:
-			return notFound(fmt.Sprintf("no provider %q", spec.ID), store.ErrNotFound)
+			return notFoundMsg(templates.M("no provider %q", spec.ID), store.ErrNotFound)
 		case old.Version != version:
-			return &kindError{kind: ErrConflict, msg: fmt.Sprintf("provider %s is at version %d, not %d: it changed meanwhile", old.ID, old.Version, version)}
+			return versionConflict(old.ID, old.Version, version)
 		}
 		return nil
 	})
@@ -178,14 +179,20 @@ func (s *Service) recheckGrantors(ctx context.Context, tx store.Store, providerI
 	return nil
 }
 
-// providerErr turns upstream's configuration errors into *Invalid and the
-// store's sentinels into the typed errors.
+// versionConflict refuses a change of provider id made from version read
+// while it is at version now.
+func versionConflict(id string, now, read int64) error {
+	return conflict(templates.M("provider %[1]s is at version %[2]s, not %[3]s: it changed meanwhile", id,
+		strconv.FormatInt(now, 10), strconv.FormatInt(read, 10)))
+}
+
+// providerErr turns upstream's configuration errors into *Invalid, with their
+// messages (upstream.Messages), and the store's sentinels into the typed errors.
 func providerErr(err error) error {
 	if !errors.Is(err, providers.ErrConfig) {
 		return storeErr(err)
 	}
-	msg := strings.TrimPrefix(err.Error(), providers.ErrConfig.Error()+": ")
-	return invalid(strings.Split(msg, "\n"), err)
+	return invalidMsgs(upstream.Messages(err), err)
 }
 
 // EnableProvider lets people sign in with the provider again; what a disable
@@ -306,7 +313,7 @@ func providerAt(ctx context.Context, st store.Store, ref ProviderRef) (store.Pro
 		return p, err
 	}
 	if ref.Version != 0 && ref.Version != p.Version {
-		return p, &kindError{kind: ErrConflict, msg: fmt.Sprintf("provider %s is at version %d, not %d: it changed meanwhile", p.ID, p.Version, ref.Version)}
+		return p, versionConflict(p.ID, p.Version, ref.Version)
 	}
 	return p, nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/providers/oidc"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 	"github.com/gatehouse/gatehouse/providers/saml"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // Env is what building providers needs from the broker.
@@ -88,12 +88,12 @@ func decodeStrict(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return fmt.Errorf("%w: settings: %w", providers.ErrConfig, err)
+		return causeErr(providers.ErrConfig, templates.M("settings: %s", err.Error()), err)
 	}
 	// One value: a Decoder stops after the first, and what follows it would go
 	// unread without a word (found by FuzzParseSpecs).
 	if _, err := d.Token(); err != io.EOF {
-		return fmt.Errorf("%w: settings: data after the JSON value", providers.ErrConfig)
+		return configErr(templates.M("settings: data after the JSON value"))
 	}
 	return nil
 }
@@ -130,10 +130,10 @@ func OpenSecrets(kr *seal.Keyring, cfg store.ProviderConfig) (Secrets, error) {
 	}
 	b, err := kr.Open(cfg.SecretsEnc, []byte(cfg.ID))
 	if err != nil {
-		return s, fmt.Errorf("%w: provider %s secrets: %w", providers.ErrConfig, cfg.ID, err)
+		return s, causeErr(providers.ErrConfig, templates.M("provider %s secrets: %s", cfg.ID, err.Error()), err)
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("%w: provider %s secrets unreadable", providers.ErrConfig, cfg.ID)
+		return s, configErr(templates.M("provider %s secrets unreadable", cfg.ID))
 	}
 	return s, nil
 }
@@ -142,7 +142,7 @@ func OpenSecrets(kr *seal.Keyring, cfg store.ProviderConfig) (Secrets, error) {
 // discovery happens on first use, SAML metadata is the stored last good copy.
 func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 	if !ValidID(cfg.ID) {
-		return nil, fmt.Errorf("%w: provider ID %q", providers.ErrConfig, cfg.ID)
+		return nil, configErr(templates.M("provider ID %q", cfg.ID))
 	}
 	secrets, err := OpenSecrets(e.Keyring, cfg)
 	if err != nil {
@@ -155,7 +155,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 			return nil, err
 		}
 		if errs := s.Common.validate(KindOIDC); len(errs) > 0 {
-			return nil, joinErrs(KindOIDC, errs)
+			return nil, configErr(errs...)
 		}
 		p, err := oidc.New(oidc.Config{
 			ID: cfg.ID, Issuer: s.Issuer, ClientID: s.ClientID, ClientSecret: secrets.ClientSecret,
@@ -173,10 +173,10 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 			return nil, err
 		}
 		if errs := s.Common.validate(KindSAML); len(errs) > 0 {
-			return nil, joinErrs(KindSAML, errs)
+			return nil, configErr(errs...)
 		}
 		if s.MetadataXML == "" {
-			return nil, fmt.Errorf("%w: provider %s has no IdP metadata yet", providers.ErrConfig, cfg.ID)
+			return nil, configErr(templates.M("provider %s has no IdP metadata yet", cfg.ID))
 		}
 		md, err := e.parseMetadata([]byte(s.MetadataXML))
 		if err != nil {
@@ -184,7 +184,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 		}
 		key, cert, err := parseKeyPair(secrets.SPKeyPEM, s.SPCertificatePEM)
 		if err != nil {
-			return nil, fmt.Errorf("%w: provider %s SP key pair: %w", providers.ErrConfig, cfg.ID, err)
+			return nil, causeErr(providers.ErrConfig, templates.M("provider %s SP key pair: %s", cfg.ID, err.Error()), err)
 		}
 		ep := EndpointsFor(e.Issuer, cfg.ID)
 		p, err := saml.New(saml.Config{
@@ -202,7 +202,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(locations(md)...),
 			IdPInitiated: s.AllowIDPInitiated}, nil
 	}
-	return nil, fmt.Errorf("%w: provider %s has unknown kind %q", providers.ErrConfig, cfg.ID, cfg.Kind)
+	return nil, configErr(templates.M("provider %s has unknown kind %q", cfg.ID, cfg.Kind))
 }
 
 var originChars = regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`)

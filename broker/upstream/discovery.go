@@ -3,15 +3,16 @@ package upstream
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // Discovery is what an OpenID Provider's discovery document says that an
@@ -43,40 +44,40 @@ func (e Env) FetchDiscovery(ctx context.Context, issuer string) (Discovery, erro
 	var d Discovery
 	opts := safehttp.Options{Networks: e.Networks}
 	if err := safehttp.CheckURL(issuer, opts); err != nil {
-		return d, fmt.Errorf("%w: issuer: %w", providers.ErrConfig, err)
+		return d, causeErr(providers.ErrConfig, templates.M("issuer: %s", err.Error()), err)
 	}
 	if u, _ := url.Parse(issuer); u.RawQuery != "" || u.Fragment != "" {
-		return d, fmt.Errorf("%w: issuer must not have a query or fragment", providers.ErrConfig)
+		return d, configErr(templates.M("issuer must not have a query or fragment"))
 	}
 	ctx, cancel := context.WithTimeout(ctx, safehttp.DefaultTimeout)
 	defer cancel()
 	// OpenID Connect Discovery 1.0 §4: the issuer with /.well-known/openid-configuration appended.
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(issuer, "/")+"/.well-known/openid-configuration", nil)
 	if err != nil {
-		return d, fmt.Errorf("%w: issuer: %w", providers.ErrConfig, err)
+		return d, causeErr(providers.ErrConfig, templates.M("issuer: %s", err.Error()), err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := e.client().Do(req)
 	if err != nil {
-		return d, fmt.Errorf("%w: discovery: %w", providers.ErrUnavailable, err)
+		return d, causeErr(providers.ErrUnavailable, templates.M("discovery: %s", err.Error()), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return d, fmt.Errorf("%w: discovery: HTTP %d", providers.ErrUnavailable, resp.StatusCode)
+		return d, &Error{Kind: providers.ErrUnavailable, Msgs: []templates.Msg{templates.M("discovery: HTTP %s", strconv.Itoa(resp.StatusCode))}}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, safehttp.DefaultMaxBodyBytes+1))
 	if err != nil {
-		return d, fmt.Errorf("%w: discovery: %w", providers.ErrUnavailable, err)
+		return d, causeErr(providers.ErrUnavailable, templates.M("discovery: %s", err.Error()), err)
 	}
 	if len(body) > safehttp.DefaultMaxBodyBytes {
-		return d, fmt.Errorf("%w: discovery document larger than %d bytes", providers.ErrConfig, safehttp.DefaultMaxBodyBytes)
+		return d, configErr(templates.M("discovery document larger than %s bytes", strconv.Itoa(safehttp.DefaultMaxBodyBytes)))
 	}
 	if err := json.Unmarshal(body, &d); err != nil {
-		return d, fmt.Errorf("%w: discovery document is not JSON", providers.ErrConfig)
+		return d, configErr(templates.M("discovery document is not JSON"))
 	}
-	var problems []string
+	var problems []templates.Msg
 	if d.Issuer != issuer {
-		problems = append(problems, fmt.Sprintf("the document names the issuer %q, not %q (OpenID Connect Discovery §4.3)", d.Issuer, issuer))
+		problems = append(problems, templates.M("the document names the issuer %q, not %q (OpenID Connect Discovery §4.3)", d.Issuer, issuer))
 	}
 	for _, ep := range []struct {
 		name, url string
@@ -84,10 +85,10 @@ func (e Env) FetchDiscovery(ctx context.Context, issuer string) (Discovery, erro
 	}{{"token_endpoint", d.TokenEndpoint, true}, {"jwks_uri", d.JWKSURI, true}, {"userinfo_endpoint", d.UserinfoEndpoint, false}} {
 		switch {
 		case ep.url == "" && ep.required:
-			problems = append(problems, ep.name+" is missing")
+			problems = append(problems, templates.M("%s is missing", ep.name))
 		case ep.url != "":
 			if err := safehttp.CheckURL(ep.url, opts); err != nil {
-				problems = append(problems, ep.name+": "+err.Error())
+				problems = append(problems, templates.M("%s: %s", ep.name, err.Error()))
 			}
 		}
 	}
@@ -95,17 +96,19 @@ func (e Env) FetchDiscovery(ctx context.Context, issuer string) (Discovery, erro
 	for _, ep := range []struct{ name, url string }{{"authorization_endpoint", d.AuthorizationEndpoint}, {"end_session_endpoint", d.EndSessionEndpoint}} {
 		if ep.url == "" {
 			if ep.name == "authorization_endpoint" {
-				problems = append(problems, "authorization_endpoint is missing")
+				problems = append(problems, templates.M("%s is missing", ep.name))
 			}
 			continue
 		}
 		u, err := url.Parse(ep.url)
 		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && e.Networks.AllowsHTTP(u.Hostname()))) {
-			problems = append(problems, fmt.Sprintf("%s %q must be an https URL", ep.name, ep.url))
+			problems = append(problems, templates.M("%s %q must be an https URL", ep.name, ep.url))
 		}
 	}
 	if len(problems) > 0 {
-		return d, fmt.Errorf("%w: discovery: %s", providers.ErrConfig, strings.Join(problems, "\n"))
+		// The first line says where they were found, as it always has.
+		problems[0] = templates.M("discovery: %s", problems[0])
+		return d, configErr(problems...)
 	}
 	return d, nil
 }

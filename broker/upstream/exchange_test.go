@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/seal"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // TestExchangeSettingsFile: a providers file carries a provider's token-exchange
@@ -73,10 +74,9 @@ func TestExchangeSettingsValidate(t *testing.T) {
 		{"saml with audiences", KindSAML, ExchangeSettings{Enabled: true, Audiences: []string{"https://sp.example"}},
 			"a SAML assertion's audience is the SP entity ID"},
 	} {
-		errs := Common{Exchange: tc.x}.validate(tc.kind)
-		err := errors.Join(errs...)
-		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
-			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		got := strings.Join(templates.English(Common{Exchange: tc.x}.validate(tc.kind)), "\n")
+		if (got == "") != (tc.want == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

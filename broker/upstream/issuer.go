@@ -3,15 +3,16 @@ package upstream
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/crewjam/saml/samlsp"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // A provider's identity is its issuer: the OIDC issuer, or the SAML IdP's
@@ -21,7 +22,8 @@ import (
 // provider at another issuer would hand its people's accounts to whoever has
 // the same subject there.
 
-// ErrIssuerTaken: another provider already has this issuer or entity ID.
+// ErrIssuerTaken: another provider already has this issuer or entity ID. Its
+// text begins the refusal's message (checkIssuer), which says it in full.
 var ErrIssuerTaken = errors.New("another provider has this issuer")
 
 // ErrIssuerInUse: the provider's issuer cannot change while identities are
@@ -51,13 +53,13 @@ func IssuerOf(c store.ProviderConfig) (string, error) {
 		}
 		return entityIDOf(s.MetadataXML)
 	}
-	return "", fmt.Errorf("%w: unknown kind %q", providers.ErrConfig, c.Kind)
+	return "", configErr(templates.M("unknown kind %q", c.Kind))
 }
 
 func entityIDOf(metadataXML string) (string, error) {
 	md, err := samlsp.ParseMetadata([]byte(metadataXML))
 	if err != nil {
-		return "", fmt.Errorf("%w: metadata: %w", providers.ErrConfig, err)
+		return "", causeErr(providers.ErrConfig, templates.M("metadata: %s", err.Error()), err)
 	}
 	return CanonicalIssuer(md.EntityID), nil
 }
@@ -108,7 +110,8 @@ func checkIssuer(ctx context.Context, st Store, cfg, old store.ProviderConfig, c
 			continue
 		}
 		if other, err := IssuerOf(p); err == nil && other == iss {
-			return fmt.Errorf("%w: %w: provider %q already has issuer %s", providers.ErrConfig, ErrIssuerTaken, p.ID, iss)
+			return &Error{Kind: providers.ErrConfig, Err: ErrIssuerTaken,
+				Msgs: []templates.Msg{templates.M("another provider has this issuer: provider %q already has issuer %s", p.ID, iss)}}
 		}
 	}
 	if created {
@@ -123,8 +126,9 @@ func checkIssuer(ctx context.Context, st Store, cfg, old store.ProviderConfig, c
 		return err
 	}
 	if n > 0 {
-		return fmt.Errorf("%w: %w: provider %q has %d linked identities from %s; add the new issuer %s as a new provider",
-			providers.ErrConfig, ErrIssuerInUse, cfg.ID, n, was, iss)
+		return &Error{Kind: providers.ErrConfig, Err: ErrIssuerInUse,
+			Msgs: []templates.Msg{templates.M("the issuer of a provider with linked identities cannot change: provider %[1]q has %[2]s linked identities from %[3]s; add the new issuer %[4]s as a new provider",
+				cfg.ID, strconv.Itoa(n), was, iss)}}
 	}
 	return nil
 }

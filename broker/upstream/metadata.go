@@ -2,10 +2,10 @@ package upstream
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	crewjam "github.com/crewjam/saml"
@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/safehttp"
 	"github.com/gatehouse/gatehouse/providers/saml"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 func (e Env) client() *http.Client {
@@ -28,7 +29,7 @@ func (e Env) client() *http.Client {
 // error the caller keeps its last good copy.
 func (e Env) FetchMetadata(ctx context.Context, rawURL string) ([]byte, error) {
 	if err := safehttp.CheckURL(rawURL, safehttp.Options{Networks: e.Networks}); err != nil {
-		return nil, fmt.Errorf("%w: metadata_url: %w", providers.ErrConfig, err)
+		return nil, causeErr(providers.ErrConfig, templates.M("metadata_url: %s", err.Error()), err)
 	}
 	// The request's deadline covers the body too, so the fetch ends within
 	// safehttp's bound even with an injected client that has a longer timeout.
@@ -36,20 +37,20 @@ func (e Env) FetchMetadata(ctx context.Context, rawURL string) ([]byte, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: metadata URL: %w", providers.ErrConfig, err)
+		return nil, causeErr(providers.ErrConfig, templates.M("metadata URL: %s", err.Error()), err)
 	}
 	req.Header.Set("Accept", "application/samlmetadata+xml, application/xml, text/xml")
 	resp, err := e.client().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: metadata: %w", providers.ErrUnavailable, err)
+		return nil, causeErr(providers.ErrUnavailable, templates.M("metadata: %s", err.Error()), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%w: metadata: HTTP %d", providers.ErrUnavailable, resp.StatusCode)
+		return nil, &Error{Kind: providers.ErrUnavailable, Msgs: []templates.Msg{templates.M("metadata: HTTP %s", strconv.Itoa(resp.StatusCode))}}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, saml.MaxMetadataBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: metadata: %w", providers.ErrUnavailable, err)
+		return nil, causeErr(providers.ErrUnavailable, templates.M("metadata: %s", err.Error()), err)
 	}
 	if err := e.CheckMetadata(body); err != nil {
 		return nil, err
@@ -64,7 +65,7 @@ func (e Env) CheckMetadata(body []byte) error {
 		return err
 	}
 	if !md.ValidUntil.IsZero() && !e.now().Before(md.ValidUntil) {
-		return fmt.Errorf("%w: metadata expired at %s", providers.ErrConfig, md.ValidUntil.Format(time.RFC3339))
+		return configErr(templates.M("metadata expired at %s", md.ValidUntil.Format(time.RFC3339)))
 	}
 	return nil
 }
@@ -80,8 +81,8 @@ func (e Env) parseMetadata(body []byte) (*crewjam.EntityDescriptor, error) {
 	}
 	for _, loc := range locations(md) {
 		if u, err := url.Parse(loc); err == nil && u.Scheme == "http" && !e.Networks.AllowsHTTP(u.Hostname()) {
-			return nil, fmt.Errorf("%w: metadata: location %q uses http: only loopback hosts listed in %s may",
-				providers.ErrConfig, loc, safehttp.AllowedNetworksSetting)
+			return nil, configErr(templates.M("metadata: location %q uses http: only loopback hosts listed in %s may",
+				loc, safehttp.AllowedNetworksSetting))
 		}
 	}
 	return md, nil

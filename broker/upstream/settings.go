@@ -6,7 +6,6 @@ package upstream
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/emailaddr"
 	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // Kinds of provider.
@@ -65,25 +65,26 @@ type ExchangeSettings struct {
 	CreateUsers bool `json:"create_users,omitempty"`
 }
 
-// validate checks the exchange settings of a provider of kind.
-func (x ExchangeSettings) validate(kind string) []error {
-	var errs []error
+// validate checks the exchange settings of a provider of kind, each problem
+// naming its field after the kind ("oidc.exchange.audiences").
+func (x ExchangeSettings) validate(kind string) []templates.Msg {
+	var errs []templates.Msg
 	switch {
 	case kind == KindSAML && len(x.Audiences) > 0:
 		// RFC 8693 §3 saml2; SECURITY.md AS-TX-06: the assertion is checked against
 		// the same SP audience as at the ACS, never an admin-chosen one.
-		errs = append(errs, errors.New("exchange.audiences: a SAML assertion's audience is the SP entity ID"))
+		errs = append(errs, templates.M("%s.exchange.audiences: a SAML assertion's audience is the SP entity ID", kind))
 	case kind == KindOIDC && x.Enabled && len(x.Audiences) == 0:
 		// AS-TX-02: an ID token minted for any app of the organisation must not
 		// become a Gatehouse token unless the admin names that app.
-		errs = append(errs, errors.New("exchange.audiences: an OIDC provider enabled for token exchange needs the ID-token audiences it accepts"))
+		errs = append(errs, templates.M("%s.exchange.audiences: an OIDC provider enabled for token exchange needs the ID-token audiences it accepts", kind))
 	}
 	for i, a := range x.Audiences {
 		switch {
 		case a == "":
-			errs = append(errs, fmt.Errorf("exchange.audiences[%d] is empty", i))
+			errs = append(errs, templates.M("%[1]s.exchange.audiences[%[2]d] is empty", kind, i))
 		case slices.Contains(x.Audiences[:i], a):
-			errs = append(errs, fmt.Errorf("exchange.audiences: %q is listed twice", a))
+			errs = append(errs, templates.M("%s.exchange.audiences: %q is listed twice", kind, a))
 		}
 	}
 	return errs
@@ -174,21 +175,24 @@ var validID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // (/login/{id}, /saml/{id}/acs) and cookie values.
 func ValidID(id string) bool { return validID.MatchString(id) }
 
-func (c Common) validate(kind string) []error {
+// validate checks the settings every kind has, each problem naming its field
+// after the kind ("oidc.logo_url"), as the providers file writes it.
+func (c Common) validate(kind string) []templates.Msg {
 	errs := c.Exchange.validate(kind)
 	if c.LogoURL != "" {
 		if u, err := url.Parse(c.LogoURL); err != nil || u.Scheme != "https" || u.Host == "" {
-			errs = append(errs, fmt.Errorf("logo_url must be an https URL"))
+			errs = append(errs, templates.M("%s.logo_url must be an https URL", kind))
 		}
 	}
 	if !c.Mapping.IsZero() {
 		if err := c.Mapping.Validate(); err != nil {
-			errs = append(errs, err)
+			// providers words it, in English.
+			errs = append(errs, templates.M("%s.%s", kind, strings.TrimPrefix(err.Error(), providers.ErrConfig.Error()+": ")))
 		}
 	}
 	for i, r := range c.RoleRules {
 		if r.Claim == "" || r.Value == "" || r.Role == "" {
-			errs = append(errs, fmt.Errorf("role_rules[%d]: claim, value and role are required", i))
+			errs = append(errs, templates.M("%[1]s.role_rules[%[2]d]: claim, value and role are required", kind, i))
 		}
 	}
 	return errs
@@ -204,29 +208,11 @@ func NormalizeDomains(in []string) ([]string, error) {
 			continue
 		}
 		if strings.ContainsAny(d, "@/:* ") || !strings.Contains(d, ".") {
-			return nil, fmt.Errorf("domain %q is not an email domain like example.com", d)
+			return nil, &Error{Msgs: []templates.Msg{templates.M("domain %q is not an email domain like example.com", d)}}
 		}
 		if !slices.Contains(out, d) {
 			out = append(out, d)
 		}
 	}
 	return out, nil
-}
-
-// joinErrs is every problem of a provider's settings, one a line, each naming
-// its field as the providers file writes it: "oidc.logo_url must be…" (kind
-// "provider": the entry's own fields, "name is required").
-func joinErrs(kind string, errs []error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	lines := make([]error, len(errs))
-	for i, e := range errs {
-		lines[i] = e
-		if kind != "provider" {
-			msg := strings.TrimPrefix(e.Error(), providers.ErrConfig.Error()+": ")
-			lines[i] = fmt.Errorf("%s.%s", kind, msg)
-		}
-	}
-	return fmt.Errorf("%w: %w", providers.ErrConfig, errors.Join(lines...))
 }

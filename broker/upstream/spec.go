@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // Spec is a provider as an admin writes it: in a providers file, in
@@ -237,9 +238,7 @@ func (e Env) checkClientSecret(cfg store.ProviderConfig) error {
 	if err != nil || s.ClientSecret != "" {
 		return err
 	}
-	return fmt.Errorf("%w: client_secret is missing: Gatehouse signs in at the IdP as a confidential client and needs "+
-		"the secret the IdP issued (providers file and admin API: client_secret; command line: --client-secret-file), "+
-		"or the provider disabled", providers.ErrConfig)
+	return configErr(templates.M("client_secret is missing: Gatehouse signs in at the IdP as a confidential client and needs the secret the IdP issued (providers file and admin API: client_secret; command line: --client-secret-file), or the provider disabled"))
 }
 
 // Save is Upsert's storing half: it creates the provider, or updates it at the
@@ -277,37 +276,38 @@ func unchanged(a, b store.ProviderConfig) bool {
 
 func (e Env) configFromSpec(ctx context.Context, spec Spec, old store.ProviderConfig, created bool) (store.ProviderConfig, error) {
 	cfg := store.ProviderConfig{ID: spec.ID, Kind: spec.Kind, Name: spec.Name, Enabled: true, TrustEmailLinking: spec.TrustEmailLinking}
-	var errs []error
+	var errs []templates.Msg
 	if !ValidID(spec.ID) {
-		errs = append(errs, fmt.Errorf("id %q must be 1-63 lower-case letters, digits and dashes", spec.ID))
+		errs = append(errs, templates.M("id %q must be 1-63 lower-case letters, digits and dashes", spec.ID))
 	}
 	if spec.Name == "" {
-		errs = append(errs, errors.New("name is required"))
+		// The field as an argument: "name is required" is broker/registry's key, said of an API.
+		errs = append(errs, templates.M("%s is required", "name"))
 	}
 	if spec.Enabled != nil {
 		cfg.Enabled = *spec.Enabled
 	}
 	doms, err := NormalizeDomains(spec.Domains)
 	if err != nil {
-		errs = append(errs, err)
+		errs = append(errs, Messages(err)...)
 	}
 	cfg.Domains = doms
 	if !created && old.Kind != spec.Kind {
-		errs = append(errs, fmt.Errorf("kind cannot change from %s to %s; remove the provider first", old.Kind, spec.Kind))
+		errs = append(errs, templates.M("kind cannot change from %s to %s; remove the provider first", old.Kind, spec.Kind))
 	}
 	var secrets Secrets
 	if !created {
 		if secrets, err = OpenSecrets(e.Keyring, old); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, templates.M("%s", err.Error())) // with its sentinel's text, as it always was
 		}
 	}
 	if len(errs) > 0 {
-		return cfg, joinErrs("provider", errs)
+		return cfg, configErr(errs...)
 	}
 	switch spec.Kind {
 	case KindOIDC:
 		if spec.OIDC == nil {
-			return cfg, fmt.Errorf("%w: an oidc provider needs \"oidc\" settings", providers.ErrConfig)
+			return cfg, configErr(templates.M("an oidc provider needs \"oidc\" settings"))
 		}
 		if spec.ClientSecret != "" {
 			secrets.ClientSecret = spec.ClientSecret
@@ -317,7 +317,7 @@ func (e Env) configFromSpec(ctx context.Context, spec Spec, old store.ProviderCo
 		}
 	case KindSAML:
 		if spec.SAML == nil {
-			return cfg, fmt.Errorf("%w: a saml provider needs \"saml\" settings", providers.ErrConfig)
+			return cfg, configErr(templates.M("a saml provider needs \"saml\" settings"))
 		}
 		s := *spec.SAML
 		if err := e.samlMetadata(ctx, &s, old, created); err != nil {
@@ -342,7 +342,7 @@ func (e Env) configFromSpec(ctx context.Context, spec Spec, old store.ProviderCo
 			return cfg, err
 		}
 	default:
-		return cfg, fmt.Errorf("%w: kind must be oidc or saml, not %q", providers.ErrConfig, spec.Kind)
+		return cfg, configErr(templates.M("kind must be oidc or saml, not %q", spec.Kind))
 	}
 	if !created && secrets == (Secrets{}) {
 		return cfg, nil
@@ -366,7 +366,7 @@ func (e Env) samlMetadata(ctx context.Context, s *SAMLSettings, old store.Provid
 		return e.CheckMetadata([]byte(s.MetadataXML))
 	}
 	if s.MetadataURL == "" {
-		return fmt.Errorf("%w: a saml provider needs metadata_url or metadata_xml", providers.ErrConfig)
+		return configErr(templates.M("a saml provider needs metadata_url or metadata_xml"))
 	}
 	prev, _ := DecodeSAML(old.Settings)
 	body, err := e.FetchMetadata(ctx, s.MetadataURL)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/providers"
+	"github.com/gatehouse/gatehouse/templates"
 )
 
 // UserRoles returns the local roles the user holds now, sorted and without
@@ -108,5 +109,5 @@ func roleSettings(cfg store.ProviderConfig) (Common, providers.Mapping, error) {
 		}
 		return s.Common, s.Mapping, nil
 	}
-	return Common{}, providers.Mapping{}, fmt.Errorf("%w: unknown kind %q", providers.ErrConfig, cfg.Kind)
+	return Common{}, providers.Mapping{}, configErr(templates.M("unknown kind %q", cfg.Kind))
 }

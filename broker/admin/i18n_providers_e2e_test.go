@@ -1,0 +1,72 @@
+package admin_test
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// langTransport asks for lang on every request, as a browser set to it does.
+type langTransport struct {
+	lang string
+	base http.RoundTripper
+}
+
+func (t langTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Accept-Language", t.lang)
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r)
+}
+
+// TestConsoleProviderProblemsInWelsh: the add-provider form refused by the
+// shared provider checks (broker/upstream) shows each problem in the page's
+// language: Welsh with Accept-Language: cy, with the domain the admin typed
+// (a % in it) quoted as typed; and in English the same words as the command
+// line and the admin API print.
+func TestConsoleProviderProblemsInWelsh(t *testing.T) {
+	w := newWorld(t)
+	admin, _ := w.signIn("alice@corp.example")
+	iss := w.partnerIssuer()
+	for _, tc := range []struct {
+		lang       string
+		want, lack []string
+	}{
+		{"cy-GB,cy;q=0.9,en;q=0.5", []string{`<html lang="cy">`, `nid yw’r parth "50%off" yn barth e-bost fel example.com`, "mae angen name"},
+			[]string{"is not an email domain", "is required"}},
+		{"en", []string{`<html lang="en">`, `domain "50%off" is not an email domain like example.com`, "name is required"},
+			[]string{"parth", "mae angen"}},
+	} {
+		c := *admin
+		c.Transport = langTransport{lang: tc.lang, base: admin.Transport}
+		_, page := w.page(&c, "/admin/providers/new")
+		res, page := w.submit(&c, page, "/admin/providers/new/oidc", url.Values{"issuer": {iss.URL()}})
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: discovery step: %d %s", tc.lang, res.StatusCode, page)
+		}
+		res, page = w.submit(&c, page, "/admin/providers/new/oidc", url.Values{"id": {"partner"}, "name": {""},
+			"client_id": {"gatehouse"}, "client_secret": {partnerSecret}, "domains": {"50%off"}})
+		page = html.UnescapeString(page)
+		if res.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("%s: create with two problems: %d %s", tc.lang, res.StatusCode, page)
+		}
+		for _, s := range tc.want {
+			if !strings.Contains(page, s) {
+				t.Errorf("%s: the page lacks %q", tc.lang, s)
+			}
+		}
+		for _, s := range tc.lack {
+			if strings.Contains(page, s) {
+				t.Errorf("%s: the page shows %q", tc.lang, s)
+			}
+		}
+	}
+	if n := len(w.events("provider.added")); n != 0 {
+		t.Fatal("a refused provider was added")
+	}
+}
