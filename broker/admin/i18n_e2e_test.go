@@ -122,5 +122,8 @@ func TestConsoleRegistryProblemsInWelsh(t *testing.T) {
 				t.Errorf("%s: the page shows %q", tc.lang, s)
 			}
 		}
+		if _, err := w.DB.Clients().Get(t.Context(), "portal"); err == nil {
+			t.Errorf("%s: the refused app was stored", tc.lang)
+		}
 	}
 }
