@@ -446,6 +446,11 @@ func (db *DB) execOne(ctx context.Context, op, query string, args ...any) error 
 // execCount runs a statement and returns how many rows it changed.
 func (db *DB) execCount(ctx context.Context, op, query string, args ...any) (int64, error) {
 	res, err := db.sql.ExecContext(ctx, query, args...)
+	return affected(op, res, err)
+}
+
+// affected is how many rows the statement that gave res and err changed.
+func affected(op string, res sql.Result, err error) (int64, error) {
 	if err != nil {
 		return 0, wrap(op, err)
 	}

@@ -98,12 +98,6 @@ func (db *DB) execHeld(ctx context.Context, op, query string, args ...any) (int6
 	start := time.Now()
 	res, err := conn.ExecContext(ctx, query, args...)
 	took := time.Since(start)
-	if err != nil {
-		return 0, took, wrap(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, took, wrap(op, err)
-	}
-	return n, took, nil
+	n, err := affected(op, res, err)
+	return n, took, err
 }
