@@ -1,12 +1,14 @@
 package admin_test
 
 import (
+	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
 
@@ -125,5 +127,53 @@ func TestConsoleRegistryProblemsInWelsh(t *testing.T) {
 		if _, err := w.DB.Clients().Get(t.Context(), "portal"); err == nil {
 			t.Errorf("%s: the refused app was stored", tc.lang)
 		}
+	}
+}
+
+// TestConsoleCertificateSubjectProblemsInWelsh: a tls_client_auth app whose
+// certificate subject broker/mtls refuses is refused on the app form in the
+// page's language — Welsh with Accept-Language: cy, quoting the subject as
+// typed (a % stays a %), without the English sentence — and in English the
+// words the command line and the admin API print. Nothing is stored.
+func TestConsoleCertificateSubjectProblemsInWelsh(t *testing.T) {
+	w := newWorld(t)
+	admin, _ := w.signIn("alice@corp.example")
+	for _, tc := range []struct {
+		lang, kind, subject string
+		want, lack          []string
+	}{
+		{"cy", "subject_dn", "CN=a<b%", []string{`<html lang="cy">`, `DN testun "CN=a<b%": rhaid dianc y nod '<'`},
+			[]string{"must be escaped", "subject DN", "MISSING"}},
+		{"cy", "san_ip", "10.0.0.1%eth0x", []string{`<html lang="cy">`, `nid yw SAN IP y dystysgrif "10.0.0.1%eth0x" yn gyfeiriad IP`},
+			[]string{"is not an IP address", "MISSING"}},
+		{"en", "subject_dn", "CN=a<b%", []string{`<html lang="en">`, `subject DN "CN=a<b%": '<' must be escaped`},
+			[]string{"rhaid dianc", "MISSING"}},
+	} {
+		c := *admin
+		c.Transport = langTransport{lang: tc.lang, base: admin.Transport}
+		_, page := w.page(&c, "/admin/apps/new")
+		res, page := w.submit(&c, page, "/admin/apps/new", url.Values{"id": {"kiosk"}, "grant_types": {"client_credentials"},
+			"default_api": {notesAudience}, "token_endpoint_auth_method": {registry.AuthTLSClient},
+			"cert_subject_kind": {tc.kind}, "cert_subject": {tc.subject}})
+		page = html.UnescapeString(page)
+		if res.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("%s %s: status %d", tc.lang, tc.subject, res.StatusCode)
+		}
+		for _, s := range tc.want {
+			if !strings.Contains(page, s) {
+				t.Errorf("%s %s: the page lacks %q", tc.lang, tc.subject, s)
+			}
+		}
+		for _, s := range tc.lack {
+			if strings.Contains(page, s) {
+				t.Errorf("%s %s: the page shows %q", tc.lang, tc.subject, s)
+			}
+		}
+	}
+	if _, err := w.DB.Clients().Get(t.Context(), "kiosk"); err == nil {
+		t.Error("the refused app was stored")
+	}
+	if n := len(w.events("client.created")); n != 0 {
+		t.Errorf("%d client.created events for a refused app", n)
 	}
 }
