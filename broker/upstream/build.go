@@ -164,7 +164,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 			Networks: e.Networks, Now: e.Now,
 		})
 		if err != nil {
-			return nil, err
+			return nil, providerConfigErr(err)
 		}
 		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(s.Issuer)}, nil
 	case KindSAML:
@@ -197,7 +197,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 			UnsignedRequests:   !s.SignsRequests(), RequireEncryptedAssertions: s.RequireEncryptedAssertions,
 		})
 		if err != nil {
-			return nil, err
+			return nil, providerConfigErr(err)
 		}
 		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(locations(md)...),
 			IdPInitiated: s.AllowIDPInitiated}, nil
