@@ -1,6 +1,9 @@
 package admin_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -175,5 +178,59 @@ func TestConsoleCertificateSubjectProblemsInWelsh(t *testing.T) {
 	}
 	if n := len(w.events("client.created")); n != 0 {
 		t.Errorf("%d client.created events for a refused app", n)
+	}
+}
+
+// TestAdminAPIProblemsStayEnglish: the admin API answers with the English
+// problems it always gave, word for word, even when the caller's
+// Accept-Language asks for Welsh — a certificate subject broker/mtls refuses,
+// and provider settings only providers/oidc's checks refuse — and stores
+// nothing.
+func TestAdminAPIProblemsStayEnglish(t *testing.T) {
+	w := newWorld(t)
+	tok := w.token("robot", "")
+	iss := w.partnerIssuer()
+	call := func(path string, in map[string]any) (int, []any) {
+		t.Helper()
+		b, _ := json.Marshal(in)
+		req, _ := http.NewRequest(http.MethodPost, w.Abs(path), bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept-Language", "cy")
+		res, err := w.TS.Client().Do(req)
+		brokertest.Must(t, err)
+		defer res.Body.Close()
+		var out struct {
+			Errors []any `json:"errors"`
+		}
+		brokertest.Must(t, json.NewDecoder(res.Body).Decode(&out))
+		return res.StatusCode, out.Errors
+	}
+	for _, tc := range []struct {
+		name, path string
+		in         map[string]any
+		want       []string
+	}{
+		{"certificate subject", "/api/admin/v1/clients", map[string]any{"id": "bad-fleet", "grant_types": []any{"client_credentials"},
+			"default_api": notesAudience, "token_endpoint_auth_method": registry.AuthTLSClient, "tls_client_auth_subject_dn": "CN=a<b%"},
+			[]string{`subject DN "CN=a<b%": '<' must be escaped`}},
+		{"mapping", "/api/admin/v1/providers", map[string]any{"id": "partner", "kind": "oidc", "name": "Partner", "client_secret": partnerSecret,
+			"oidc": map[string]any{"issuer": iss.URL(), "client_id": "gatehouse", "mapping": map[string]any{"email": []any{"mail"}}}},
+			[]string{"oidc.mapping.subject is required: a mapping replaces the default one, so it must name the subject claim"}},
+		{"oidc settings", "/api/admin/v1/providers", map[string]any{"id": "partner", "kind": "oidc", "name": "Partner", "client_secret": partnerSecret,
+			"oidc": map[string]any{"issuer": iss.URL(), "client_id": "gatehouse", "signing_algs": []any{"HS%256"}, "auth_params": map[string]any{"state": "mine"}}},
+			[]string{`oidc.signing_algs: signing algorithm "HS%256" not allowed (allowed: RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA)`,
+				`oidc.auth_params: the authorization parameter "state" is set by Gatehouse itself and cannot be given`}},
+	} {
+		status, errs := call(tc.path, tc.in)
+		if status != http.StatusUnprocessableEntity || fmt.Sprint(errs) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: %d %q, want 422 %q", tc.name, status, errs, tc.want)
+		}
+	}
+	if _, err := w.DB.Clients().Get(t.Context(), "bad-fleet"); err == nil {
+		t.Error("the refused app was stored")
+	}
+	if _, err := w.DB.Providers().Get(t.Context(), "partner"); err == nil {
+		t.Error("the refused provider was stored")
 	}
 }
