@@ -54,6 +54,30 @@ const (
 	RequestBindingUnknown
 	// SPMetadataValidityRange: Args the shortest and the longest validity.
 	SPMetadataValidityRange
+	// MetadataTooLarge: Args the largest size in bytes.
+	MetadataTooLarge
+	// MetadataDTD: the metadata has a document type declaration.
+	MetadataDTD
+	// MetadataUnparsable: Args why it could not be read (the parser's words); Err is its error.
+	MetadataUnparsable
+	// MetadataNoEntityID: no entityID.
+	MetadataNoEntityID
+	// MetadataNoIDPSSODescriptor: no IDPSSODescriptor.
+	MetadataNoIDPSSODescriptor
+	// MetadataUndecodableCert: a certificate that is not base64.
+	MetadataUndecodableCert
+	// MetadataUnparsableCert: Args why (crypto/x509's words); Err is its error.
+	MetadataUnparsableCert
+	// MetadataUnsupportedKey: a signing certificate neither RSA nor ECDSA.
+	MetadataUnsupportedKey
+	// MetadataSSOLocation: Args the SingleSignOnService location, not https.
+	MetadataSSOLocation
+	// MetadataSLOLocation: Args the SingleLogoutService location, not https.
+	MetadataSLOLocation
+	// MetadataNoSigningCert: no signing certificate.
+	MetadataNoSigningCert
+	// MetadataNoSSO: no SingleSignOnService with a binding Gatehouse uses.
+	MetadataNoSSO
 )
 
 // configEnglish is each code's English, filled with its Args.
@@ -75,6 +99,19 @@ var configEnglish = map[ConfigCode]string{
 	SPKeyMismatch:           "saml: SP Certificate does not match Key",
 	RequestBindingUnknown:   "saml.request_binding %q is not redirect or post",
 	SPMetadataValidityRange: "saml.sp_metadata_validity must be between %s and %s",
+
+	MetadataTooLarge:           "metadata larger than %s bytes",
+	MetadataDTD:                "metadata: document type declarations are not allowed",
+	MetadataUnparsable:         "metadata: %s",
+	MetadataNoEntityID:         "metadata: no entityID",
+	MetadataNoIDPSSODescriptor: "metadata: no IDPSSODescriptor",
+	MetadataUndecodableCert:    "metadata: undecodable certificate",
+	MetadataUnparsableCert:     "metadata: unparsable certificate: %s",
+	MetadataUnsupportedKey:     "metadata: signing certificate with unsupported key type",
+	MetadataSSOLocation:        "metadata: SingleSignOnService: location %q is not an https URL",
+	MetadataSLOLocation:        "metadata: SingleLogoutService: location %q is not an https URL",
+	MetadataNoSigningCert:      "metadata: no signing certificate",
+	MetadataNoSSO:              "metadata: no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding",
 }
 
 // ConfigProblem is one thing wrong with a provider's configuration: its code
@@ -132,4 +169,9 @@ func (e *ConfigError) Unwrap() []error {
 		out = append(out, p)
 	}
 	return out
+}
+
+// Refuse is a *ConfigError of the one problem code, caused by cause (or nil).
+func Refuse(code ConfigCode, cause error, args ...string) error {
+	return &ConfigError{Problems: []*ConfigProblem{{Code: code, Args: args, Err: cause}}}
 }

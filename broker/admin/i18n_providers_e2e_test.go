@@ -3,9 +3,14 @@ package admin_test
 import (
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
+	"github.com/gatehouse/gatehouse/providers/providertest"
 )
 
 // langTransport asks for lang on every request, as a browser set to it does.
@@ -137,5 +142,49 @@ func TestConsoleProviderPackageProblemsInWelsh(t *testing.T) {
 	}
 	if _, err := w.DB.Providers().Get(t.Context(), "partner"); err == nil {
 		t.Fatal("a refused provider was stored")
+	}
+}
+
+// TestConsoleMetadataProblemsInWelsh: IdP metadata that providers/saml's
+// checks refuse (no signing certificate) is refused on the add-provider
+// form in the page's language, without the English sentence; in English
+// with the words the command line and the admin API print.
+func TestConsoleMetadataProblemsInWelsh(t *testing.T) {
+	w := newWorld(t)
+	admin, _ := w.signIn("alice@corp.example")
+	k, cert := brokertest.SAMLKeys()
+	idp := providertest.NewSAMLIdP(w.Clk.Now, k, cert, brokertest.Carol())
+	t.Cleanup(idp.Close)
+	unsigned := regexp.MustCompile(`(?s)<(?:\w+:)?KeyDescriptor.*?</(?:\w+:)?KeyDescriptor>`).ReplaceAll(idp.Metadata(), nil)
+	md := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { rw.Write(unsigned) }))
+	t.Cleanup(md.Close)
+	for _, tc := range []struct {
+		lang       string
+		want, lack []string
+	}{
+		{"cy", []string{`<html lang="cy">`, "metadata: dim tystysgrif llofnodi"}, []string{"no signing certificate", "MISSING"}},
+		{"en", []string{`<html lang="en">`, "The metadata cannot be used: metadata: no signing certificate"}, []string{"dim tystysgrif", "MISSING"}},
+	} {
+		c := *admin
+		c.Transport = langTransport{lang: tc.lang, base: admin.Transport}
+		_, page := w.page(&c, "/admin/providers/new")
+		res, page := w.submit(&c, page, "/admin/providers/new/saml", url.Values{"metadata_url": {md.URL}})
+		page = html.UnescapeString(page)
+		if res.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("%s: %d %s", tc.lang, res.StatusCode, page)
+		}
+		for _, s := range tc.want {
+			if !strings.Contains(page, s) {
+				t.Errorf("%s: the page lacks %q", tc.lang, s)
+			}
+		}
+		for _, s := range tc.lack {
+			if strings.Contains(page, s) {
+				t.Errorf("%s: the page shows %q", tc.lang, s)
+			}
+		}
+	}
+	if n := len(w.events("provider.added")); n != 0 {
+		t.Fatal("a provider was added")
 	}
 }

@@ -51,7 +51,7 @@ func causeErr(kind error, m templates.Msg, err error) error {
 
 // Messages are err's problems as catalogue messages: an *Error's, or any
 // other error's text without the providers sentinel, a message a line, as
-// worded (providers/oidc's checks, a parser's error).
+// worded (a providers file's parser).
 func Messages(err error) []templates.Msg {
 	var e *Error
 	if errors.As(err, &e) && err.Error() == e.Error() {
@@ -69,8 +69,8 @@ func Messages(err error) []templates.Msg {
 	return out
 }
 
-// providerConfigErr is a provider package's refusal of its configuration
-// (*providers.ConfigError) as an *Error whose messages are its problems
+// providerConfigErr is a provider package's refusal of its configuration or
+// of IdP metadata (*providers.ConfigError) as an *Error whose messages are its problems
 // (configProblemMsg), with the same English; other errors pass as they are.
 func providerConfigErr(err error) error {
 	var ce *providers.ConfigError
@@ -126,6 +126,31 @@ func configProblemMsg(p *providers.ConfigProblem) templates.Msg {
 		return templates.M("saml.request_binding %q is not redirect or post", a(0))
 	case providers.SPMetadataValidityRange:
 		return templates.M("saml.sp_metadata_validity must be between %s and %s", a(0), a(1))
+	case providers.MetadataTooLarge:
+		return templates.M("metadata larger than %s bytes", a(0))
+	case providers.MetadataDTD:
+		return templates.M("metadata: document type declarations are not allowed")
+	case providers.MetadataUnparsable:
+		// The XML parser's reason stays in its English, as at a fetch.
+		return templates.M("metadata: %s", a(0))
+	case providers.MetadataNoEntityID:
+		return templates.M("metadata: no entityID")
+	case providers.MetadataNoIDPSSODescriptor:
+		return templates.M("metadata: no IDPSSODescriptor")
+	case providers.MetadataUndecodableCert:
+		return templates.M("metadata: undecodable certificate")
+	case providers.MetadataUnparsableCert:
+		return templates.M("metadata: unparsable certificate: %s", a(0))
+	case providers.MetadataUnsupportedKey:
+		return templates.M("metadata: signing certificate with unsupported key type")
+	case providers.MetadataSSOLocation:
+		return templates.M("metadata: SingleSignOnService: location %q is not an https URL", a(0))
+	case providers.MetadataSLOLocation:
+		return templates.M("metadata: SingleLogoutService: location %q is not an https URL", a(0))
+	case providers.MetadataNoSigningCert:
+		return templates.M("metadata: no signing certificate")
+	case providers.MetadataNoSSO:
+		return templates.M("metadata: no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding")
 	}
 	// IdPMetadataUnusable: the broker parsed the metadata with the stricter
 	// check first (parseMetadata), so a provider it builds does not get here.

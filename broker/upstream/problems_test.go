@@ -2,7 +2,12 @@ package upstream
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,7 +23,8 @@ import (
 )
 
 // TestConfigProblemsAreCatalogueMessages: every problem the provider packages'
-// own checks (oidc and saml Config.Validate, Mapping.Validate) report is a
+// own checks (oidc and saml Config.Validate, Mapping.Validate, and
+// saml.ParseIdPMetadata's checks of IdP metadata) report is a
 // catalogue message of its own, not their English passed through: in English
 // exactly their text (what the command line and the admin API print), in
 // Welsh translated, quoting what was given as it was given (a % stays a %).
@@ -43,6 +49,7 @@ func TestConfigProblemsAreCatalogueMessages(t *testing.T) {
 		saml.Config{ID: "s", EntityID: "https://a", ACSURL: "https://a", SLOURL: "https://a", MetadataURL: "https://a",
 			IdPMetadata: &crewjam.EntityDescriptor{EntityID: "https://idp"}, Key: other, Certificate: cert}.Validate(),
 	}
+	errs = append(errs, metadataErrors(t, base64.StdEncoding.EncodeToString(cert.Raw))...)
 	var missing templates.Missing
 	cy := templates.WithLocale(context.Background(), language.MustParse("cy"), &missing)
 	seen := map[providers.ConfigCode]bool{}
@@ -58,7 +65,8 @@ func TestConfigProblemsAreCatalogueMessages(t *testing.T) {
 			}
 			m := configProblemMsg(p)
 			welsh := m.In(cy)
-			translated := welsh != p.Error() || p.Code == providers.IssuerRefused // safehttp's reason is English
+			// safehttp's and the XML parser's reasons are English.
+			translated := welsh != p.Error() || p.Code == providers.IssuerRefused || p.Code == providers.MetadataUnparsable
 			if m.Key == "%s" || m.English() != p.Error() || !translated || strings.Contains(welsh, "MISSING") {
 				t.Errorf("code %d: key %q, English %q (provider's %q), Welsh %q", p.Code, m.Key, m.English(), p.Error(), welsh)
 			}
@@ -91,4 +99,48 @@ func TestConfigProblemsAreCatalogueMessages(t *testing.T) {
 			t.Errorf("code %d (%q) is not covered", c, (&providers.ConfigProblem{Code: c}).Error())
 		}
 	}
+}
+
+// metadataErrors are saml.ParseIdPMetadata's refusals of one document each,
+// certData being a usable signing certificate.
+func metadataErrors(t *testing.T, certData string) []error {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	edDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := func(entity, cert, sso, slo string) string {
+		s := `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata"` + entity +
+			`><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">`
+		if cert != "" {
+			s += `<KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>` +
+				cert + `</X509Certificate></X509Data></KeyInfo></KeyDescriptor>`
+		}
+		if slo != "" {
+			s += `<SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="` + slo + `"/>`
+		}
+		if sso != "" {
+			s += `<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="` + sso + `"/>`
+		}
+		return s + `</IDPSSODescriptor></EntityDescriptor>`
+	}
+	e, sso := ` entityID="https://idp.test"`, "https://idp.test/sso"
+	var out []error
+	for _, doc := range []string{strings.Repeat("x", saml.MaxMetadataBytes+1), `<!DOCTYPE x><x/>`, "not xml",
+		md("", certData, sso, ""), `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.test"></EntityDescriptor>`,
+		md(e, "!!!", sso, ""), md(e, "AAAA", sso, ""), md(e, base64.StdEncoding.EncodeToString(edDER), sso, ""),
+		md(e, certData, "http://idp.test/sso%25", ""), md(e, certData, sso, "http://idp.test/slo%25"), md(e, "", sso, ""), md(e, certData, "", ""),
+	} {
+		_, err := saml.ParseIdPMetadata([]byte(doc), saml.MetadataOptions{})
+		if err == nil {
+			t.Fatalf("metadata accepted: %.80s", doc)
+		}
+		out = append(out, err)
+	}
+	return out
 }
