@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -16,6 +17,8 @@ import (
 	crewjam "github.com/crewjam/saml"
 	"golang.org/x/text/language"
 
+	"github.com/gatehouse/gatehouse/broker/seal"
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/providers"
 	"github.com/gatehouse/gatehouse/providers/oidc"
 	"github.com/gatehouse/gatehouse/providers/saml"
@@ -143,4 +146,45 @@ func metadataErrors(t *testing.T, certData string) []error {
 		out = append(out, err)
 	}
 	return out
+}
+
+// TestSecretsThatDoNotOpenInWelsh: an edit of a provider whose stored secrets
+// do not open (sealed under another master key; or tampered with) is refused with the problem
+// said in the page's language; in English it is the text it always was, the
+// sentinel's words first.
+func TestSecretsThatDoNotOpenInWelsh(t *testing.T) {
+	ring := func(b byte) *seal.Keyring {
+		r, err := seal.NewKeyring(bytes.Repeat([]byte{b}, seal.KeySize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	sealed, err := SealSecrets(ring(1), "corp", Secrets{ClientSecret: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := store.ProviderConfig{ID: "corp", Kind: KindOIDC, SecretsEnc: sealed}
+	env := Env{Keyring: ring(2)}
+	var missing templates.Missing
+	cy := templates.WithLocale(context.Background(), language.MustParse("cy"), &missing)
+	_, openErr := OpenSecrets(env.Keyring, old)
+	if openErr == nil {
+		t.Fatal("secrets opened under another key")
+	}
+	// Tampered with: the other refusal of seal.
+	tampered := bytes.Clone(sealed)
+	tampered[len(tampered)-1] ^= 1
+	_, tamperErr := OpenSecrets(ring(1), store.ProviderConfig{ID: "corp", SecretsEnc: tampered})
+	if m := Messages(tamperErr); len(m) != 1 || m[0].English() != strings.TrimPrefix(tamperErr.Error(), providers.ErrConfig.Error()+": ") ||
+		m[0].In(cy) != "cyfrinachau’r darparwr corp: seal: ni ellir dadgryptio: data camffurfiedig, data yr ymyrrwyd ag ef, neu ddata sydd wedi’i rwymo i ddata arall" {
+		t.Errorf("tampered secrets: %q, Welsh %q", templates.English(m), m[0].In(cy))
+	}
+	_, err = env.configFromSpec(context.Background(), Spec{ID: "corp", Kind: KindOIDC, Name: "Corp",
+		OIDC: &OIDCSettings{Issuer: "https://id.corp.example", ClientID: "gatehouse"}}, old, false)
+	msgs := Messages(err)
+	if len(msgs) != 1 || msgs[0].English() != openErr.Error() || msgs[0].In(cy) != "ni ellir defnyddio ffurfweddiad y darparwr: cyfrinachau’r darparwr corp: seal: wedi’i selio ag allwedd feistr nad yw yn y cylch allweddi" ||
+		len(missing.Keys()) > 0 {
+		t.Errorf("messages %q, Welsh %q, want the English %q", templates.English(msgs), msgs[0].In(cy), openErr.Error())
+	}
 }
