@@ -32,8 +32,8 @@ func (s Subject) Problem() *Problem {
 		return &Problem{Kind: NotOneSubject}
 	}
 	if s.DN != "" {
-		if _, err := ParseDN(s.DN); err != nil {
-			return err.(*Problem)
+		if _, p := parseDN(s.DN); p != nil {
+			return p
 		}
 	}
 	if s.IP != "" {
@@ -151,6 +151,14 @@ var attributeTypes = map[string]asn1.ObjectIdentifier{
 // suggests implementations do); values in the #hex (BER) form are not accepted.
 // Its error is a *Problem.
 func ParseDN(s string) ([]pkix.RelativeDistinguishedNameSET, error) {
+	rdns, p := parseDN(s)
+	if p != nil {
+		return nil, p
+	}
+	return rdns, nil
+}
+
+func parseDN(s string) ([]pkix.RelativeDistinguishedNameSET, *Problem) {
 	var out []pkix.RelativeDistinguishedNameSET
 	var rdn pkix.RelativeDistinguishedNameSET
 	i := 0
