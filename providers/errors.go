@@ -83,11 +83,16 @@ func PublicMessage(err error) string {
 
 // ConfigProblems collects what is wrong with a provider configuration, so that
 // Validate reports every problem at once rather than the first.
-type ConfigProblems struct{ errs []error }
+type ConfigProblems struct{ problems []*ConfigProblem }
 
-// Add records a problem.
-func (p *ConfigProblems) Add(format string, args ...any) {
-	p.errs = append(p.errs, fmt.Errorf(format, args...))
+// Add records a problem of code with its arguments.
+func (p *ConfigProblems) Add(code ConfigCode, args ...string) {
+	p.problems = append(p.problems, &ConfigProblem{Code: code, Args: args})
+}
+
+// AddErr records a problem of code caused by err.
+func (p *ConfigProblems) AddErr(code ConfigCode, err error, args ...string) {
+	p.problems = append(p.problems, &ConfigProblem{Code: code, Args: args, Err: err})
 }
 
 // Mapping records what is wrong with m, if it is set.
@@ -95,15 +100,17 @@ func (p *ConfigProblems) Mapping(m Mapping) {
 	if m.IsZero() {
 		return
 	}
-	if err := m.Validate(); err != nil {
-		p.errs = append(p.errs, err)
+	var cp *ConfigProblem
+	if errors.As(m.Validate(), &cp) {
+		p.problems = append(p.problems, cp)
 	}
 }
 
-// Err is nil if nothing was recorded, else every problem, wrapping ErrConfig.
+// Err is nil if nothing was recorded, else a *ConfigError with every problem,
+// wrapping ErrConfig.
 func (p *ConfigProblems) Err() error {
-	if len(p.errs) == 0 {
+	if len(p.problems) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %w", ErrConfig, errors.Join(p.errs...))
+	return &ConfigError{Problems: p.problems}
 }

@@ -1,9 +1,6 @@
 package providers
 
-import (
-	"errors"
-	"strings"
-)
+import "strings"
 
 // NameIDClaim is the claim key under which SAML providers put the
 // assertion's Subject NameID, so that a Mapping can name it like any
@@ -186,11 +183,11 @@ func (m Mapping) IsZero() bool {
 		len(m.FamilyName)+len(m.Groups) == 0 && !m.AssumeEmailVerified
 }
 
-// Validate reports a mapping that cannot produce a subject. The message is
+// Validate reports a mapping that cannot produce a subject: a *ConfigProblem,
 // shown to admins as one item of a list the caller wraps in ErrConfig.
 func (m Mapping) Validate() error {
 	if len(m.Subject) == 0 {
-		return errors.New("mapping.subject is required: a mapping replaces the default one, so it must name the subject claim")
+		return &ConfigProblem{Code: MappingNoSubject}
 	}
 	return nil
 }

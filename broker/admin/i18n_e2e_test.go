@@ -1,12 +1,17 @@
 package admin_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/broker/registry"
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
 
@@ -125,5 +130,107 @@ func TestConsoleRegistryProblemsInWelsh(t *testing.T) {
 		if _, err := w.DB.Clients().Get(t.Context(), "portal"); err == nil {
 			t.Errorf("%s: the refused app was stored", tc.lang)
 		}
+	}
+}
+
+// TestConsoleCertificateSubjectProblemsInWelsh: a tls_client_auth app whose
+// certificate subject broker/mtls refuses is refused on the app form in the
+// page's language — Welsh with Accept-Language: cy, quoting the subject as
+// typed (a % stays a %), without the English sentence — and in English the
+// words the command line and the admin API print. Nothing is stored.
+func TestConsoleCertificateSubjectProblemsInWelsh(t *testing.T) {
+	w := newWorld(t)
+	admin, _ := w.signIn("alice@corp.example")
+	for _, tc := range []struct {
+		lang, kind, subject string
+		want, lack          []string
+	}{
+		{"cy", "subject_dn", "CN=a<b%", []string{`<html lang="cy">`, `DN testun "CN=a<b%": rhaid dianc y nod '<'`},
+			[]string{"must be escaped", "subject DN", "MISSING"}},
+		{"cy", "san_ip", "10.0.0.1%eth0x", []string{`<html lang="cy">`, `nid yw SAN IP y dystysgrif "10.0.0.1%eth0x" yn gyfeiriad IP`},
+			[]string{"is not an IP address", "MISSING"}},
+		{"en", "subject_dn", "CN=a<b%", []string{`<html lang="en">`, `subject DN "CN=a<b%": '<' must be escaped`},
+			[]string{"rhaid dianc", "MISSING"}},
+	} {
+		c := *admin
+		c.Transport = langTransport{lang: tc.lang, base: admin.Transport}
+		_, page := w.page(&c, "/admin/apps/new")
+		res, page := w.submit(&c, page, "/admin/apps/new", url.Values{"id": {"kiosk"}, "grant_types": {"client_credentials"},
+			"default_api": {notesAudience}, "token_endpoint_auth_method": {registry.AuthTLSClient},
+			"cert_subject_kind": {tc.kind}, "cert_subject": {tc.subject}})
+		page = html.UnescapeString(page)
+		if res.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("%s %s: status %d", tc.lang, tc.subject, res.StatusCode)
+		}
+		for _, s := range tc.want {
+			if !strings.Contains(page, s) {
+				t.Errorf("%s %s: the page lacks %q", tc.lang, tc.subject, s)
+			}
+		}
+		for _, s := range tc.lack {
+			if strings.Contains(page, s) {
+				t.Errorf("%s %s: the page shows %q", tc.lang, tc.subject, s)
+			}
+		}
+	}
+	if _, err := w.DB.Clients().Get(t.Context(), "kiosk"); err == nil {
+		t.Error("the refused app was stored")
+	}
+	if n := len(w.events("client.created")); n != 0 {
+		t.Errorf("%d client.created events for a refused app", n)
+	}
+}
+
+// TestAdminAPIProblemsStayEnglish: the admin API answers with the English
+// problems it always gave, word for word, even when the caller's
+// Accept-Language asks for Welsh — a certificate subject broker/mtls refuses,
+// and provider settings only providers/oidc's checks refuse — and stores
+// nothing.
+func TestAdminAPIProblemsStayEnglish(t *testing.T) {
+	w := newWorld(t)
+	tok := w.token("robot", "")
+	iss := w.partnerIssuer()
+	call := func(path string, in map[string]any) (int, []any) {
+		t.Helper()
+		b, _ := json.Marshal(in)
+		req, _ := http.NewRequest(http.MethodPost, w.Abs(path), bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept-Language", "cy")
+		res, err := w.TS.Client().Do(req)
+		brokertest.Must(t, err)
+		defer res.Body.Close()
+		var out struct {
+			Errors []any `json:"errors"`
+		}
+		brokertest.Must(t, json.NewDecoder(res.Body).Decode(&out))
+		return res.StatusCode, out.Errors
+	}
+	for _, tc := range []struct {
+		name, path string
+		in         map[string]any
+		want       []string
+	}{
+		{"certificate subject", "/api/admin/v1/clients", map[string]any{"id": "bad-fleet", "grant_types": []any{"client_credentials"},
+			"default_api": notesAudience, "token_endpoint_auth_method": registry.AuthTLSClient, "tls_client_auth_subject_dn": "CN=a<b%"},
+			[]string{`subject DN "CN=a<b%": '<' must be escaped`}},
+		{"mapping", "/api/admin/v1/providers", map[string]any{"id": "partner", "kind": "oidc", "name": "Partner", "client_secret": partnerSecret,
+			"oidc": map[string]any{"issuer": iss.URL(), "client_id": "gatehouse", "mapping": map[string]any{"email": []any{"mail"}}}},
+			[]string{"oidc.mapping.subject is required: a mapping replaces the default one, so it must name the subject claim"}},
+		{"oidc settings", "/api/admin/v1/providers", map[string]any{"id": "partner", "kind": "oidc", "name": "Partner", "client_secret": partnerSecret,
+			"oidc": map[string]any{"issuer": iss.URL(), "client_id": "gatehouse", "signing_algs": []any{"HS%256"}, "auth_params": map[string]any{"state": "mine"}}},
+			[]string{`oidc.signing_algs: signing algorithm "HS%256" not allowed (allowed: RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA)`,
+				`oidc.auth_params: the authorization parameter "state" is set by Gatehouse itself and cannot be given`}},
+	} {
+		status, errs := call(tc.path, tc.in)
+		if status != http.StatusUnprocessableEntity || fmt.Sprint(errs) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: %d %q, want 422 %q", tc.name, status, errs, tc.want)
+		}
+	}
+	if _, err := w.DB.Clients().Get(t.Context(), "bad-fleet"); err == nil {
+		t.Error("the refused app was stored")
+	}
+	if _, err := w.DB.Providers().Get(t.Context(), "partner"); err == nil {
+		t.Error("the refused provider was stored")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -20,8 +19,8 @@ type Subject struct {
 	Email string // tls_client_auth_san_email: an rfc822Name SAN
 }
 
-// Problem says what is wrong with a registered subject; "" when it is usable.
-func (s Subject) Problem() string {
+// Problem says what is wrong with a registered subject; nil when it is usable.
+func (s Subject) Problem() *Problem {
 	n := 0
 	for _, v := range []string{s.DN, s.DNS, s.URI, s.IP, s.Email} {
 		if v != "" {
@@ -30,19 +29,19 @@ func (s Subject) Problem() string {
 	}
 	if n != 1 {
 		// RFC 8705 §2.1.2: "exactly one of the below metadata parameters".
-		return "tls_client_auth needs exactly one certificate subject: a subject DN, or a DNS, URI, IP or email SAN"
+		return &Problem{Kind: NotOneSubject}
 	}
 	if s.DN != "" {
-		if _, err := ParseDN(s.DN); err != nil {
-			return err.Error()
+		if _, p := parseDN(s.DN); p != nil {
+			return p
 		}
 	}
 	if s.IP != "" {
 		if _, err := netip.ParseAddr(s.IP); err != nil {
-			return fmt.Sprintf("certificate IP SAN %q is not an IP address", s.IP)
+			return &Problem{Kind: NotAnIP, Value: s.IP}
 		}
 	}
-	return ""
+	return nil
 }
 
 // Matches reports whether cert carries the registered value (RFC 8705 §2.1.2): the
@@ -150,26 +149,35 @@ var attributeTypes = map[string]asn1.ObjectIdentifier{
 // ParseDN parses an RFC 4514 distinguished name string into its RDNs, in the order
 // the string lists them. Spaces around separators are tolerated (as RFC 4514 §4
 // suggests implementations do); values in the #hex (BER) form are not accepted.
+// Its error is a *Problem.
 func ParseDN(s string) ([]pkix.RelativeDistinguishedNameSET, error) {
+	rdns, p := parseDN(s)
+	if p != nil {
+		return nil, p
+	}
+	return rdns, nil
+}
+
+func parseDN(s string) ([]pkix.RelativeDistinguishedNameSET, *Problem) {
 	var out []pkix.RelativeDistinguishedNameSET
 	var rdn pkix.RelativeDistinguishedNameSET
 	i := 0
 	for {
 		eq := strings.IndexByte(s[i:], '=')
 		if eq < 0 {
-			return nil, fmt.Errorf("subject DN %q: an attribute has no '='", s)
+			return nil, &Problem{Kind: DNNoEquals, Value: s}
 		}
 		typ := strings.TrimSpace(s[i : i+eq])
-		oid, err := attributeType(typ)
-		if err != nil {
-			return nil, fmt.Errorf("subject DN %q: %w", s, err)
+		oid, ok := attributeType(typ)
+		if !ok {
+			return nil, &Problem{Kind: DNUnknownType, Value: s, Detail: typ}
 		}
 		i += eq + 1
 		for i < len(s) && s[i] == ' ' {
 			i++
 		}
 		if i < len(s) && s[i] == '#' {
-			return nil, fmt.Errorf("subject DN %q: #hex values are not supported", s)
+			return nil, &Problem{Kind: DNHexValue, Value: s}
 		}
 		var v []byte
 		keep := 0 // length of v up to its last escaped byte: escaped spaces stay
@@ -178,7 +186,7 @@ func ParseDN(s string) ([]pkix.RelativeDistinguishedNameSET, error) {
 			switch {
 			case c == '\\':
 				if i+1 >= len(s) {
-					return nil, fmt.Errorf("subject DN %q ends with '\\'", s)
+					return nil, &Problem{Kind: DNEndsWithBackslash, Value: s}
 				}
 				if n := s[i+1]; strings.IndexByte(` "#+,;<=>\`, n) >= 0 {
 					v = append(v, n)
@@ -188,11 +196,11 @@ func ParseDN(s string) ([]pkix.RelativeDistinguishedNameSET, error) {
 					v = append(v, byte(b))
 					i += 2
 				} else {
-					return nil, fmt.Errorf("subject DN %q: bad escape", s)
+					return nil, &Problem{Kind: DNBadEscape, Value: s}
 				}
 				keep = len(v)
 			case c == '"' || c == '<' || c == '>' || c == 0:
-				return nil, fmt.Errorf("subject DN %q: %q must be escaped", s, c)
+				return nil, &Problem{Kind: DNUnescaped, Value: s, Detail: strconv.QuoteRune(rune(c))}
 			default:
 				v = append(v, c)
 			}
@@ -200,7 +208,7 @@ func ParseDN(s string) ([]pkix.RelativeDistinguishedNameSET, error) {
 		value := strings.TrimRight(string(v[keep:]), " ")
 		value = string(v[:keep]) + value
 		if value == "" {
-			return nil, fmt.Errorf("subject DN %q: %s has no value", s, typ)
+			return nil, &Problem{Kind: DNNoValue, Value: s, Detail: typ}
 		}
 		rdn = append(rdn, pkix.AttributeTypeAndValue{Type: oid, Value: value})
 		if i >= len(s) {
@@ -214,23 +222,24 @@ func ParseDN(s string) ([]pkix.RelativeDistinguishedNameSET, error) {
 	}
 }
 
-func attributeType(t string) (asn1.ObjectIdentifier, error) {
+// attributeType is the OID of an attribute type: a short name, or a dotted OID.
+func attributeType(t string) (asn1.ObjectIdentifier, bool) {
 	if oid, ok := attributeTypes[strings.ToUpper(t)]; ok {
-		return oid, nil
+		return oid, true
 	}
 	parts := strings.Split(t, ".")
 	if len(parts) < 2 {
-		return nil, fmt.Errorf("unknown attribute type %q", t)
+		return nil, false
 	}
 	oid := make(asn1.ObjectIdentifier, len(parts))
 	for i, p := range parts {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 0 || (len(p) > 1 && p[0] == '0') {
-			return nil, fmt.Errorf("unknown attribute type %q", t)
+			return nil, false
 		}
 		oid[i] = n
 	}
-	return oid, nil
+	return oid, true
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }

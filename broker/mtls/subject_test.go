@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"errors"
 	"math/big"
 	"net"
 	"net/url"
@@ -112,8 +113,53 @@ func TestSubjectProblem(t *testing.T) {
 		{Subject{DN: "nonsense"}, false},
 		{Subject{IP: "host.example"}, false},
 	} {
-		if got := tt.s.Problem() == ""; got != tt.ok {
-			t.Errorf("%+v: Problem() = %q", tt.s, tt.s.Problem())
+		if got := tt.s.Problem() == nil; got != tt.ok {
+			t.Errorf("%+v: Problem() = %v", tt.s, tt.s.Problem())
+		}
+	}
+}
+
+// TestProblemKinds: each refusal is a *Problem of its kind, carrying what was
+// registered, whose English is the text the command line, the admin API and
+// the logs have always given.
+func TestProblemKinds(t *testing.T) {
+	for _, tt := range []struct {
+		s      Subject
+		kind   ProblemKind
+		detail string
+		want   string
+	}{
+		{Subject{}, NotOneSubject, "", "tls_client_auth needs exactly one certificate subject: a subject DN, or a DNS, URI, IP or email SAN"},
+		{Subject{DN: "CN=a", IP: "::1"}, NotOneSubject, "", "tls_client_auth needs exactly one certificate subject: a subject DN, or a DNS, URI, IP or email SAN"},
+		{Subject{IP: "10.0.0.1%x"}, NotAnIP, "", `certificate IP SAN "10.0.0.1%x" is not an IP address`},
+		{Subject{DN: "fleet"}, DNNoEquals, "", `subject DN "fleet": an attribute has no '='`},
+		{Subject{DN: "CN=a,"}, DNNoEquals, "", `subject DN "CN=a,": an attribute has no '='`},
+		{Subject{DN: "XX=a"}, DNUnknownType, "XX", `subject DN "XX=a": unknown attribute type "XX"`},
+		{Subject{DN: "1.x=a"}, DNUnknownType, "1.x", `subject DN "1.x=a": unknown attribute type "1.x"`},
+		{Subject{DN: "CN=#0403616263"}, DNHexValue, "", `subject DN "CN=#0403616263": #hex values are not supported`},
+		{Subject{DN: `CN=a\`}, DNEndsWithBackslash, "", `subject DN "CN=a\\" ends with '\'`},
+		{Subject{DN: `CN=a\q`}, DNBadEscape, "", `subject DN "CN=a\\q": bad escape`},
+		{Subject{DN: "CN=a<b"}, DNUnescaped, "'<'", `subject DN "CN=a<b": '<' must be escaped`},
+		{Subject{DN: "CN=a\x00b"}, DNUnescaped, `'\x00'`, `subject DN "CN=a\x00b": '\x00' must be escaped`},
+		{Subject{DN: "CN= "}, DNNoValue, "CN", `subject DN "CN= ": CN has no value`},
+	} {
+		p := tt.s.Problem()
+		if p == nil {
+			t.Errorf("%+v: no problem", tt.s)
+			continue
+		}
+		value := tt.s.DN + tt.s.IP
+		if tt.kind == NotOneSubject {
+			value = ""
+		}
+		if p.Kind != tt.kind || p.Value != value || p.Detail != tt.detail || p.Error() != tt.want {
+			t.Errorf("%+v: %+v %q, want kind %d value %q detail %q: %q", tt.s, *p, p.Error(), tt.kind, value, tt.detail, tt.want)
+		}
+		if tt.s.DN != "" && tt.kind != NotOneSubject {
+			var dp *Problem
+			if _, err := ParseDN(tt.s.DN); !errors.As(err, &dp) || *dp != *p {
+				t.Errorf("ParseDN(%q): %v, want the same *Problem", tt.s.DN, err)
+			}
 		}
 	}
 }

@@ -3,11 +3,13 @@ package registry
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/text/language"
 
+	"github.com/gatehouse/gatehouse/broker/mtls"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/templates"
 )
@@ -78,5 +80,41 @@ func TestValidatorErrorsCarryTheirMessage(t *testing.T) {
 	}
 	if m := ProblemMsg(errors.New("100% odd")); m.English() != "100% odd" {
 		t.Errorf("ProblemMsg of a plain error says %q", m.English())
+	}
+}
+
+// TestSubjectProblemsAreCatalogueMessages: every kind of certificate-subject
+// problem broker/mtls reports is a catalogue message of its own (not the
+// English passed through), whose English is exactly mtls's (what the command
+// line and the admin API print) and whose Welsh is translated, quoting what
+// was registered as typed.
+func TestSubjectProblemsAreCatalogueMessages(t *testing.T) {
+	subjects := []mtls.Subject{{}, {IP: "10.0.0.1%x"}, {DN: "fleet%"}, {DN: "XX=a%"}, {DN: "CN=#04%"},
+		{DN: `CN=a%\`}, {DN: `CN=a%\q`}, {DN: "CN=a<b%"}, {DN: "CN=% ,O="}}
+	seen := map[mtls.ProblemKind]bool{}
+	for _, s := range subjects {
+		p := s.Problem()
+		if p == nil {
+			t.Fatalf("%+v: no problem", s)
+		}
+		seen[p.Kind] = true
+		m := subjectProblemMsg(p)
+		var missing templates.Missing
+		cy := templates.WithLocale(context.Background(), language.MustParse("cy"), &missing)
+		welsh, v := m.In(cy), s.DN+s.IP
+		if m.Key == "%s" || m.English() != p.Error() || welsh == p.Error() || (v != "" && !strings.Contains(welsh, strconv.Quote(v))) ||
+			strings.Contains(welsh, "MISSING") || len(missing.Keys()) > 0 {
+			t.Errorf("%+v: key %q, English %q (mtls %q), Welsh %q, missing %q", s, m.Key, m.English(), p.Error(), welsh, missing.Keys())
+		}
+		c := store.Client{ID: "fleet", GrantTypes: []string{GrantClientCredentials}, TokenEndpointAuthMethod: AuthTLSClient,
+			TLSClientAuthSubjectDN: s.DN, TLSClientAuthSANIP: s.IP}
+		if got := ClientProblems(c); len(got) != 1 || got[0].Key != m.Key {
+			t.Errorf("%+v: ClientProblems %v, want the one message %q", s, got, m.Key)
+		}
+	}
+	for k := mtls.ProblemKind(1); !strings.HasPrefix((&mtls.Problem{Kind: k}).Error(), "certificate subject problem"); k++ {
+		if !seen[k] {
+			t.Errorf("kind %d (%q) is not covered", k, (&mtls.Problem{Kind: k}).Error())
+		}
 	}
 }

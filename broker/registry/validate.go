@@ -130,10 +130,8 @@ func ClientProblems(c store.Client) []templates.Msg {
 		add(templates.M("self_signed_tls_client_auth needs a JWKS or a JWKS URI"))
 	}
 	if subject := TLSClientSubject(c); c.TokenEndpointAuthMethod == AuthTLSClient {
-		// broker/mtls words its problems in English only: it is shared with
-		// broker/rs, which third-party APIs import.
-		if sp := subject.Problem(); sp != "" {
-			add(templates.M("%s", sp))
+		if sp := subject.Problem(); sp != nil {
+			add(subjectProblemMsg(sp))
 		}
 	} else if subject != (mtls.Subject{}) {
 		add(templates.M("a certificate subject is for tls_client_auth clients only"))
@@ -285,6 +283,34 @@ func ValidateIDTokenAlg(c store.Client, supported []string) error {
 func TLSClientSubject(c store.Client) mtls.Subject {
 	return mtls.Subject{DN: c.TLSClientAuthSubjectDN, DNS: c.TLSClientAuthSANDNS, URI: c.TLSClientAuthSANURI,
 		IP: c.TLSClientAuthSANIP, Email: c.TLSClientAuthSANEmail}
+}
+
+// subjectProblemMsg is a certificate subject's problem as a catalogue message,
+// with what was registered as its arguments. broker/mtls has only the English
+// (p.Error(), which this message's English is): it is shared with broker/rs,
+// which third-party APIs import, so it does not know the catalogues.
+func subjectProblemMsg(p *mtls.Problem) templates.Msg {
+	switch p.Kind {
+	case mtls.NotOneSubject:
+		return templates.M("tls_client_auth needs exactly one certificate subject: a subject DN, or a DNS, URI, IP or email SAN")
+	case mtls.NotAnIP:
+		return templates.M("certificate IP SAN %q is not an IP address", p.Value)
+	case mtls.DNNoEquals:
+		return templates.M("subject DN %q: an attribute has no '='", p.Value)
+	case mtls.DNUnknownType:
+		return templates.M("subject DN %q: unknown attribute type %q", p.Value, p.Detail)
+	case mtls.DNHexValue:
+		return templates.M("subject DN %q: #hex values are not supported", p.Value)
+	case mtls.DNEndsWithBackslash:
+		return templates.M("subject DN %q ends with '\\'", p.Value)
+	case mtls.DNBadEscape:
+		return templates.M("subject DN %q: bad escape", p.Value)
+	case mtls.DNUnescaped:
+		return templates.M("subject DN %q: %s must be escaped", p.Value, p.Detail)
+	case mtls.DNNoValue:
+		return templates.M("subject DN %q: %s has no value", p.Value, p.Detail)
+	}
+	return templates.M("%s", p.Error())
 }
 
 // ValidateJWKS checks a client's JWK Set: parseable, at least one key, public keys

@@ -130,12 +130,24 @@ func OpenSecrets(kr *seal.Keyring, cfg store.ProviderConfig) (Secrets, error) {
 	}
 	b, err := kr.Open(cfg.SecretsEnc, []byte(cfg.ID))
 	if err != nil {
-		return s, causeErr(providers.ErrConfig, templates.M("provider %s secrets: %s", cfg.ID, err.Error()), err)
+		return s, causeErr(providers.ErrConfig, templates.M("provider %s secrets: %s", cfg.ID, sealMsg(err)), err)
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return s, configErr(templates.M("provider %s secrets unreadable", cfg.ID))
 	}
 	return s, nil
+}
+
+// sealMsg is why sealed secrets did not open: seal's two refusals as
+// catalogue messages (their English is seal's text), anything else as it is.
+func sealMsg(err error) any {
+	switch err.Error() {
+	case seal.ErrUnknownKey.Error():
+		return templates.M("seal: sealed with a master key that is not in the keyring")
+	case seal.ErrDecrypt.Error():
+		return templates.M("seal: cannot decrypt: malformed, tampered with, or bound to other data")
+	}
+	return err.Error()
 }
 
 // Build makes the provider cfg describes. It does no network I/O: OIDC
@@ -164,7 +176,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 			Networks: e.Networks, Now: e.Now,
 		})
 		if err != nil {
-			return nil, err
+			return nil, providerConfigErr(err)
 		}
 		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(s.Issuer)}, nil
 	case KindSAML:
@@ -197,7 +209,7 @@ func (e Env) Build(cfg store.ProviderConfig) (*Built, error) {
 			UnsignedRequests:   !s.SignsRequests(), RequireEncryptedAssertions: s.RequireEncryptedAssertions,
 		})
 		if err != nil {
-			return nil, err
+			return nil, providerConfigErr(err)
 		}
 		return &Built{Config: cfg, Common: s.Common, Provider: p, FormOrigins: origins(locations(md)...),
 			IdPInitiated: s.AllowIDPInitiated}, nil

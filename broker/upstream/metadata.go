@@ -77,7 +77,7 @@ func (e Env) CheckMetadata(body []byte) error {
 func (e Env) parseMetadata(body []byte) (*crewjam.EntityDescriptor, error) {
 	md, err := saml.ParseIdPMetadata(body, saml.MetadataOptions{AllowHTTP: !e.Networks.IsZero()})
 	if err != nil {
-		return nil, err
+		return nil, providerConfigErr(err)
 	}
 	for _, loc := range locations(md) {
 		if u, err := url.Parse(loc); err == nil && u.Scheme == "http" && !e.Networks.AllowsHTTP(u.Hostname()) {

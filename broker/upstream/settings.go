@@ -6,6 +6,7 @@ package upstream
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -184,11 +185,9 @@ func (c Common) validate(kind string) []templates.Msg {
 			errs = append(errs, templates.M("%s.logo_url must be an https URL", kind))
 		}
 	}
-	if !c.Mapping.IsZero() {
-		if err := c.Mapping.Validate(); err != nil {
-			// providers words it, in English.
-			errs = append(errs, templates.M("%s.%s", kind, strings.TrimPrefix(err.Error(), providers.ErrConfig.Error()+": ")))
-		}
+	var mp *providers.ConfigProblem
+	if !c.Mapping.IsZero() && errors.As(c.Mapping.Validate(), &mp) {
+		errs = append(errs, mappingProblemMsg(kind, mp))
 	}
 	for i, r := range c.RoleRules {
 		if r.Claim == "" || r.Value == "" || r.Role == "" {

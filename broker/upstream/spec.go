@@ -298,7 +298,10 @@ func (e Env) configFromSpec(ctx context.Context, spec Spec, old store.ProviderCo
 	var secrets Secrets
 	if !created {
 		if secrets, err = OpenSecrets(e.Keyring, old); err != nil {
-			errs = append(errs, templates.M("%s", err.Error())) // with its sentinel's text, as it always was
+			// With its sentinel's text, as it always was.
+			for _, m := range Messages(err) {
+				errs = append(errs, templates.M("providers: provider configuration unusable: %s", m))
+			}
 		}
 	}
 	if len(errs) > 0 {

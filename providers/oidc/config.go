@@ -90,44 +90,44 @@ func (c Config) Validate() error {
 	var problems providers.ConfigProblems
 	add := problems.Add
 	if c.ID == "" {
-		add("oidc: ID is required")
+		add(providers.IDRequired, "oidc")
 	}
 	u, err := url.Parse(c.Issuer)
 	switch {
 	case c.Issuer == "" || err != nil || u.Host == "":
-		add("oidc.issuer %q is not an absolute URL", c.Issuer)
+		add(providers.IssuerNotAbsolute, c.Issuer)
 	case u.RawQuery != "" || u.Fragment != "":
-		add("oidc.issuer must not have a query or fragment")
+		add(providers.IssuerQueryOrFragment)
 	default:
 		// Refused before any call: an issuer on a private or loopback address
 		// the admin has not listed, a metadata service, or plain http.
 		if err := safehttp.CheckURL(c.Issuer, safehttp.Options{Networks: c.Networks}); err != nil {
-			add("oidc.issuer: %v", err)
+			problems.AddErr(providers.IssuerRefused, err, err.Error())
 		}
 	}
 	if c.ClientID == "" {
-		add("oidc.client_id is required")
+		add(providers.ClientIDRequired)
 	}
 	if c.ClockSkew < 0 || c.ClockSkew > MaxClockSkew {
-		add("oidc: ClockSkew must be between 0 and %s", MaxClockSkew)
+		add(providers.ClockSkewRange, "oidc", MaxClockSkew.String())
 	}
 	for _, a := range c.SigningAlgs {
 		if !slices.Contains(asymmetricAlgs, a) {
-			add("oidc.signing_algs: signing algorithm %q not allowed (allowed: %s)", a, strings.Join(asymmetricAlgs, " "))
+			add(providers.SigningAlgNotAllowed, a, strings.Join(asymmetricAlgs, " "))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.AuthParams)) {
 		switch {
 		case strings.TrimSpace(k) == "":
-			add("oidc.auth_params: an authorization parameter needs a name")
+			add(providers.AuthParamNoName)
 		case slices.Contains(reservedParams, k):
-			add("oidc.auth_params: the authorization parameter %q is set by Gatehouse itself and cannot be given", k)
+			add(providers.AuthParamReserved, k)
 		}
 	}
 	// Every call to the OP (discovery, JWKS, token, userinfo) must end within
 	// safehttp's bound, body included: http.Client.Timeout covers the body.
 	if c.HTTPClient != nil && (c.HTTPClient.Timeout <= 0 || c.HTTPClient.Timeout > safehttp.DefaultTimeout) {
-		add("oidc: HTTPClient must have a Timeout of at most %s", safehttp.DefaultTimeout)
+		add(providers.HTTPClientTimeout, safehttp.DefaultTimeout.String())
 	}
 	problems.Mapping(c.Mapping)
 	return problems.Err()

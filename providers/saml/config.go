@@ -106,33 +106,33 @@ func (c Config) Validate() error {
 	var problems providers.ConfigProblems
 	add := problems.Add
 	if c.ID == "" {
-		add("saml: ID is required")
+		add(providers.IDRequired, "saml")
 	}
 	for name, u := range map[string]string{"EntityID": c.EntityID, "ACSURL": c.ACSURL, "SLOURL": c.SLOURL, "MetadataURL": c.MetadataURL} {
 		if pu, err := url.Parse(u); err != nil || !pu.IsAbs() {
-			add("saml: %s %q is not an absolute URL", name, u)
+			add(providers.EndpointNotAbsolute, name, u)
 		}
 	}
 	if c.IdPMetadata == nil {
-		add("saml: IdPMetadata is required")
+		add(providers.IdPMetadataRequired)
 	} else if err := checkIdPMetadata(c.IdPMetadata, true); err != nil {
-		add("%w", err)
+		problems.AddErr(providers.IdPMetadataUnusable, err)
 	}
 	if c.Key == nil || c.Certificate == nil {
-		add("saml: SP Key and Certificate are required")
+		add(providers.SPKeyRequired)
 	} else if pub, ok := c.Certificate.PublicKey.(*rsa.PublicKey); !ok || !pub.Equal(c.Key.Public()) {
-		add("saml: SP Certificate does not match Key")
+		add(providers.SPKeyMismatch)
 	}
 	if c.ClockSkew < 0 || c.ClockSkew > crewjam.MaxClockSkew {
-		add("saml: ClockSkew must be between 0 and %s", crewjam.MaxClockSkew)
+		add(providers.ClockSkewRange, "saml", crewjam.MaxClockSkew.String())
 	}
 	switch c.RequestBinding {
 	case "", BindingRedirect, BindingPOST:
 	default:
-		add("saml.request_binding %q is not redirect or post", c.RequestBinding)
+		add(providers.RequestBindingUnknown, c.RequestBinding)
 	}
 	if v := c.SPMetadataValidity; v != 0 && (v < SPMetadataCacheDuration || v > MaxSPMetadataValidity) {
-		add("saml.sp_metadata_validity must be between %s and %s", SPMetadataCacheDuration, MaxSPMetadataValidity)
+		add(providers.SPMetadataValidityRange, SPMetadataCacheDuration.String(), MaxSPMetadataValidity.String())
 	}
 	problems.Mapping(c.Mapping)
 	return problems.Err()

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/url"
 	"regexp"
+	"strconv"
 	"time"
 
 	crewjam "github.com/crewjam/saml"
@@ -38,14 +39,14 @@ type MetadataOptions struct {
 // round-trip validator (SAML-42).
 func ParseIdPMetadata(data []byte, o MetadataOptions) (*crewjam.EntityDescriptor, error) {
 	if len(data) > MaxMetadataBytes {
-		return nil, fmt.Errorf("%w: metadata larger than %d bytes", providers.ErrConfig, MaxMetadataBytes)
+		return nil, providers.Refuse(providers.MetadataTooLarge, nil, strconv.Itoa(MaxMetadataBytes))
 	}
 	if err := refuseDTD(data); err != nil {
-		return nil, fmt.Errorf("%w: metadata: %w", providers.ErrConfig, err)
+		return nil, providers.Refuse(providers.MetadataDTD, err)
 	}
 	md, err := samlsp.ParseMetadata(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: metadata: %w", providers.ErrConfig, err)
+		return nil, providers.Refuse(providers.MetadataUnparsable, err, err.Error())
 	}
 	if err := checkIdPMetadata(md, o.AllowHTTP); err != nil {
 		return nil, err
@@ -58,14 +59,12 @@ var spaces = regexp.MustCompile(`\s+`)
 // checkIdPMetadata is the validation shared by ParseIdPMetadata and
 // Config.Validate (which sees metadata built in code too).
 func checkIdPMetadata(md *crewjam.EntityDescriptor, allowHTTP bool) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: metadata: %s", providers.ErrConfig, fmt.Sprintf(format, args...))
-	}
+	bad := func(code providers.ConfigCode, args ...string) error { return providers.Refuse(code, nil, args...) }
 	if md.EntityID == "" {
-		return bad("no entityID")
+		return bad(providers.MetadataNoEntityID)
 	}
 	if len(md.IDPSSODescriptors) == 0 {
-		return bad("no IDPSSODescriptor")
+		return bad(providers.MetadataNoIDPSSODescriptor)
 	}
 	certs := 0
 	sso := 0
@@ -77,14 +76,14 @@ func checkIdPMetadata(md *crewjam.EntityDescriptor, allowHTTP bool) error {
 			for _, c := range kd.KeyInfo.X509Data.X509Certificates {
 				der, err := base64.StdEncoding.DecodeString(spaces.ReplaceAllString(c.Data, ""))
 				if err != nil {
-					return bad("undecodable certificate")
+					return bad(providers.MetadataUndecodableCert)
 				}
 				cert, err := x509.ParseCertificate(der)
 				if err != nil {
-					return bad("unparsable certificate: %v", err)
+					return providers.Refuse(providers.MetadataUnparsableCert, err, err.Error())
 				}
 				if _, ok := cert.PublicKey.(*rsa.PublicKey); !ok && cert.PublicKeyAlgorithm != x509.ECDSA {
-					return bad("signing certificate with unsupported key type")
+					return bad(providers.MetadataUnsupportedKey)
 				}
 				certs++
 			}
@@ -93,32 +92,30 @@ func checkIdPMetadata(md *crewjam.EntityDescriptor, allowHTTP bool) error {
 			if s.Binding != crewjam.HTTPRedirectBinding && s.Binding != crewjam.HTTPPostBinding {
 				continue
 			}
-			if err := checkLocation(s.Location, allowHTTP); err != nil {
-				return bad("SingleSignOnService: %v", err)
+			if !httpsLocation(s.Location, allowHTTP) {
+				return bad(providers.MetadataSSOLocation, s.Location)
 			}
 			sso++
 		}
 		for _, s := range d.SingleLogoutServices {
-			if err := checkLocation(s.Location, allowHTTP); err != nil {
-				return bad("SingleLogoutService: %v", err)
+			if !httpsLocation(s.Location, allowHTTP) {
+				return bad(providers.MetadataSLOLocation, s.Location)
 			}
 		}
 	}
 	if certs == 0 {
-		return bad("no signing certificate")
+		return bad(providers.MetadataNoSigningCert)
 	}
 	if sso == 0 {
-		return bad("no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding")
+		return bad(providers.MetadataNoSSO)
 	}
 	return nil
 }
 
-func checkLocation(loc string, allowHTTP bool) error {
+// httpsLocation reports whether loc is an https URL (or http, if allowHTTP).
+func httpsLocation(loc string, allowHTTP bool) bool {
 	u, err := url.Parse(loc)
-	if err != nil || u.Host == "" || !(u.Scheme == "https" || (allowHTTP && u.Scheme == "http")) {
-		return fmt.Errorf("location %q is not an https URL", loc)
-	}
-	return nil
+	return err == nil && u.Host != "" && (u.Scheme == "https" || (allowHTTP && u.Scheme == "http"))
 }
 
 // refuseDTD refuses any document type declaration: SAML never needs one,
