@@ -35,8 +35,12 @@ type Event struct {
 // Writer appends events to the audit store.
 type Writer struct {
 	store store.Audit
-	log   *slog.Logger
-	now   func() time.Time
+	// appendBatch writes batches, retries and spill replays: st's AppendBatch
+	// when it has one (store.AuditBatches), so that they never wait behind
+	// the requests for a connection; else its Append.
+	appendBatch func(ctx context.Context, events ...store.AuditEvent) error
+	log         *slog.Logger
+	now         func() time.Time
 
 	// FlushInterval bounds how long a batched event waits; BatchSize how many are
 	// written in one transaction.
@@ -98,9 +102,12 @@ func NewWriter(st store.Audit, log *slog.Logger, o Options) *Writer {
 // opened, is readable by others, or is used by another process.
 func Open(st store.Audit, log *slog.Logger, o Options) (*Writer, error) {
 	w := &Writer{
-		store: st, log: log, now: o.Now,
+		store: st, appendBatch: st.Append, log: log, now: o.Now,
 		flushInterval: o.FlushInterval, batchSize: o.BatchSize, writeTimeout: o.WriteTimeout,
 		flushes: make(chan chan struct{}), stop: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	if b, ok := st.(store.AuditBatches); ok {
+		w.appendBatch = b.AppendBatch
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -316,7 +323,7 @@ func (w *Writer) run(retryMax time.Duration) {
 func (w *Writer) write(events []store.AuditEvent) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.writeTimeout)
 	defer cancel()
-	return w.store.Append(ctx, events...)
+	return w.appendBatch(ctx, events...)
 }
 
 func (w *Writer) toStore(ev Event) (store.AuditEvent, error) {

@@ -57,7 +57,12 @@ type DB struct {
 	// read runs statements that only read, outside a transaction. On SQLite a
 	// pool of query_only connections that WAL lets read beside the writer; on
 	// PostgreSQL the same pool as pool.
-	read       *sql.DB
+	read *sql.DB
+	// batches runs the audit writer's batches (AppendBatch). On PostgreSQL a
+	// pool of its own of one connection, one of the GATEHOUSE_DB_MAX_CONNS
+	// (SetMaxConns), so that a batch never queues for a connection behind the
+	// requests; on SQLite the writer (pool).
+	batches    *sql.DB
 	tx         *sql.Tx // InTx's transaction; nil outside one
 	dialect    *dialect
 	migrations []migration
@@ -113,7 +118,17 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{sql: sdb, pool: sdb, read: sdb, dialect: d, migrations: migrations, stmts: new(sync.Map)}
+	db := &DB{sql: sdb, pool: sdb, read: sdb, batches: sdb, dialect: d, migrations: migrations, stmts: new(sync.Map)}
+	if d == postgresDialect {
+		// Not pinged: it connects at the first batch, so a CLI command that
+		// writes none opens no second connection.
+		if db.batches, err = sql.Open(d.driver, dsn); err != nil {
+			_ = sdb.Close() // the second pool's error is the one worth reporting
+			return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
+		}
+		db.batches.SetMaxOpenConns(1)
+		db.batches.SetMaxIdleConns(1)
+	}
 	if d == sqliteDialect {
 		// The writer first: its connection turns the file to WAL, which the
 		// readers' query_only connections could not.
@@ -188,15 +203,16 @@ func (db *DB) poolFor(query string) *sql.DB {
 	return db.pool
 }
 
-// SetMaxConns caps the PostgreSQL pool at n open connections (n > 0): a caller
-// that finds them all busy waits for one until its context ends, which bounds
-// that wait (GATEHOUSE_REQUEST_TIMEOUT for requests). SQLite is not capped here:
-// its writer has one connection, its readers do not wait for each other.
+// SetMaxConns caps the PostgreSQL connections at n (n > 0; at least 2): one is
+// the audit writer's (batches), the other n-1 the pool's, where a caller that
+// finds them all busy waits for one until its context ends, which bounds that
+// wait (GATEHOUSE_REQUEST_TIMEOUT for requests). SQLite is not capped here: its
+// writer has one connection, its readers do not wait for each other.
 func (db *DB) SetMaxConns(n int) {
 	if db.dialect == sqliteDialect || n <= 0 {
 		return
 	}
-	db.pool.SetMaxOpenConns(n)
+	db.pool.SetMaxOpenConns(max(n, 2) - 1)
 }
 
 // postgresDSN is databaseURL with connect_timeout added if it names none.
@@ -271,6 +287,9 @@ func (db *DB) Close() error {
 	err := db.pool.Close()
 	if db.read != db.pool {
 		err = errors.Join(err, db.read.Close())
+	}
+	if db.batches != db.pool {
+		err = errors.Join(err, db.batches.Close())
 	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: close: %w", err)
@@ -358,7 +377,12 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.tx != nil {
 		return db.savepoint(ctx, func() error { return fn(db.tx) })
 	}
-	tx, err := db.pool.BeginTx(ctx, nil)
+	return inTxOn(ctx, db.pool, fn)
+}
+
+// inTxOn runs fn in a transaction on pool and commits it if fn returns nil.
+func inTxOn(ctx context.Context, pool *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -394,7 +418,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	txdb := &DB{sql: tx, pool: db.pool, read: db.read, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
+	txdb := &DB{sql: tx, pool: db.pool, read: db.read, batches: db.batches, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
 	if err := fn(txdb); err != nil {
 		_ = tx.Rollback() // fn's error says what went wrong
 		return txErr(ctx, err)
