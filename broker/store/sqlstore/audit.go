@@ -30,10 +30,15 @@ func (s audit) Append(ctx context.Context, events ...store.AuditEvent) error {
 }
 
 // AppendBatch stores the events as Append does, on the audit writer's own
-// connection (DB.batches) outside InTx.
+// connection (DB.batches) outside InTx; on SQLite ahead of the writes queued for
+// the writer (batchGate).
 func (s audit) AppendBatch(ctx context.Context, events ...store.AuditEvent) error {
 	if len(events) == 0 || s.db.tx != nil {
 		return s.Append(ctx, events...)
+	}
+	if s.db.gate != nil {
+		s.db.gate.hold()
+		defer s.db.gate.release()
 	}
 	if err := inTxOn(ctx, s.db.batches, func(tx *sql.Tx) error { return s.insert(ctx, tx, events) }); err != nil {
 		return wrap("audit: append batch", err)

@@ -23,9 +23,6 @@ import (
 // the loss (CHAOS_SEED=13077494876139212240).
 func TestAuditFlushesWhilePoolIsBusy(t *testing.T) {
 	for _, b := range backends {
-		if b.name == "sqlite" {
-			continue // not yet: its one writer is the next step
-		}
 		t.Run(b.name, func(t *testing.T) {
 			url := b.url(t)
 			db := openMigrated(t, url)

@@ -58,11 +58,14 @@ type DB struct {
 	// pool of query_only connections that WAL lets read beside the writer; on
 	// PostgreSQL the same pool as pool.
 	read *sql.DB
-	// batches runs the audit writer's batches (AppendBatch). On PostgreSQL a
-	// pool of its own of one connection, one of the GATEHOUSE_DB_MAX_CONNS
-	// (SetMaxConns), so that a batch never queues for a connection behind the
-	// requests; on SQLite the writer (pool).
-	batches    *sql.DB
+	// batches runs the audit writer's batches (AppendBatch): a pool of its own
+	// of one connection, so that a batch never queues for a connection behind
+	// the requests. On PostgreSQL one of the GATEHOUSE_DB_MAX_CONNS
+	// (SetMaxConns); on SQLite a second writer, which gate puts first.
+	batches *sql.DB
+	// gate (SQLite) holds the writer's connection at its next use while a
+	// batch is written on batches; nil on PostgreSQL.
+	gate       *batchGate
 	tx         *sql.Tx // InTx's transaction; nil outside one
 	dialect    *dialect
 	migrations []migration
@@ -114,11 +117,15 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
-	sdb, err := openPool(ctx, d, dsn)
+	var gate *batchGate
+	if d == sqliteDialect {
+		gate = new(batchGate)
+	}
+	sdb, err := openPool(ctx, d, dsn, gate)
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{sql: sdb, pool: sdb, read: sdb, batches: sdb, dialect: d, migrations: migrations, stmts: new(sync.Map)}
+	db := &DB{sql: sdb, pool: sdb, read: sdb, batches: sdb, gate: gate, dialect: d, migrations: migrations, stmts: new(sync.Map)}
 	if d == postgresDialect {
 		// Not pinged: it connects at the first batch, so a CLI command that
 		// writes none opens no second connection.
@@ -133,21 +140,33 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		// The writer first: its connection turns the file to WAL, which the
 		// readers' query_only connections could not.
 		sdb.SetMaxOpenConns(1)
-		if db.read, err = openPool(ctx, d, dsn+"&_query_only=1"); err != nil {
+		if db.read, err = openPool(ctx, d, dsn+"&_query_only=1", nil); err != nil {
 			_ = sdb.Close() // the reader's error is the one worth reporting
 			return nil, err
 		}
+		if db.batches, err = openPool(ctx, d, dsn, nil); err != nil {
+			_ = sdb.Close() // the audit writer's error is the one worth reporting
+			_ = db.read.Close()
+			return nil, err
+		}
+		db.batches.SetMaxOpenConns(1)
 		db.sql = router{read: db.read, write: sdb}
 	}
 	db.SetMaxConns(DefaultMaxConns)
 	return db, nil
 }
 
-// openPool opens and pings one pool.
-func openPool(ctx context.Context, d *dialect, dsn string) (*sql.DB, error) {
+// openPool opens and pings one pool; with a gate, its connections wait at it
+// (gatedConnector).
+func openPool(ctx context.Context, d *dialect, dsn string, gate *batchGate) (*sql.DB, error) {
 	sdb, err := sql.Open(d.driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
+	}
+	if gate != nil {
+		// The driver sql.Open registered under its name; sdb has no
+		// connection yet.
+		sdb = sql.OpenDB(gatedConnector{drv: sdb.Driver(), dsn: dsn, gate: gate})
 	}
 	if err := sdb.PingContext(ctx); err != nil {
 		_ = sdb.Close() // the ping error is the one worth reporting
@@ -418,7 +437,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	txdb := &DB{sql: tx, pool: db.pool, read: db.read, batches: db.batches, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
+	txdb := &DB{sql: tx, pool: db.pool, read: db.read, batches: db.batches, gate: db.gate, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
 	if err := fn(txdb); err != nil {
 		_ = tx.Rollback() // fn's error says what went wrong
 		return txErr(ctx, err)
