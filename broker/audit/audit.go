@@ -296,6 +296,9 @@ func (w *Writer) run(retryMax time.Duration) {
 		case e := <-w.queue:
 			add(e)
 		case <-t.C:
+			// After a slow write both this tick and events queued during it
+			// are ready: take them too, or they wait another interval.
+			drain()
 			flush()
 			if !r.down && w.backlog() {
 				w.retry(r) // overflow held while the database was answering
