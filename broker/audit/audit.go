@@ -65,9 +65,9 @@ type Writer struct {
 
 // Options tune batching and durability; zero values pick the defaults.
 type Options struct {
-	// FlushInterval is the batch window (default 100 ms): how long an enqueued
-	// event may wait in memory before its batch is written, and so what a
-	// kill -9 may lose while the database answers.
+	// FlushInterval (default 100 ms) is how long an enqueued event may wait in
+	// memory before its batch is written; with the batch write under way, what
+	// a kill -9 may lose while the database answers.
 	FlushInterval time.Duration
 	BatchSize     int // events per write (default 512)
 	// WriteTimeout bounds one batch write (default 10 s); a database that hangs

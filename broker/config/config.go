@@ -194,7 +194,7 @@ var Settings = []Setting{
 			return nil
 		}},
 	{Env: "GATEHOUSE_AUDIT_FLUSH_INTERVAL", Default: "100ms",
-		Help: "Batch window of the audit log: issuance events wait at most this long in memory before they are written together. A kill -9 loses at most this window's events (see README, Audit durability). 1ms to 10s.",
+		Help: "Flush interval of the audit log: issuance events wait at most this long in memory before they are written together, on a connection of their own. A kill -9 loses at most the events of this interval and of the batch write under way (see README, Audit durability). 1ms to 10s.",
 		apply: func(c *Config, v string) error {
 			if err := duration(&c.AuditFlushInterval, v, time.Millisecond); err != nil {
 				return err
