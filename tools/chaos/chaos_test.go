@@ -394,6 +394,13 @@ func checkAfter(t *testing.T, w *world, l *ledger, r *report) {
 	}
 	must(t, rows.Err())
 	rows.Close()
+	checkAudit(w, l, stored, r)
+}
+
+// checkAudit checks the acknowledged actions against the audit rows stored, by
+// request ID and action: each has its row, but for issuance events lost to a
+// kill -9 in the batch window, and those only the newest.
+func checkAudit(w *world, l *ledger, stored map[[2]string]bool, r *report) {
 	byAction := map[string][3]int{} // acknowledged, stored, lost in a kill window
 	var oldestLost time.Duration    // the longest before its kill -9 a lost event was acknowledged
 	var lost []ack                  // the batched events lost in a kill window
