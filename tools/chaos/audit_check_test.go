@@ -34,7 +34,7 @@ func TestAuditCheckFailsOnARealLoss(t *testing.T) {
 			"lost": issued(0, ms(-150)), "after": issued(0, ms(1500)),
 		}, []string{"after"}, 0},
 		{"lost before the window", map[string]ack{
-			"lost": issued(0, ms(-int(lossWindow.Milliseconds()) - 50)),
+			"lost": issued(0, ms(-int(lossWindow.Milliseconds())-50)),
 		}, nil, 1},
 		{"lost though a later one was stored", map[string]ack{
 			"lost": issued(0, ms(-200)), "later": issued(0, ms(-100)),
