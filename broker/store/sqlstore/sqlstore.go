@@ -32,7 +32,8 @@ import (
 // maxIdleConns is how many idle connections the pool keeps for reuse.
 const maxIdleConns = 16
 
-// DefaultMaxConns caps a PostgreSQL pool until SetMaxConns says otherwise
+// DefaultMaxConns caps the PostgreSQL connections, the pool's and the audit
+// writer's together, until SetMaxConns says otherwise
 // (GATEHOUSE_DB_MAX_CONNS): without a cap a database that hangs lets every waiting
 // request open one more connection, until the server's max_connections refuses
 // every replica (issue 14).
