@@ -165,9 +165,11 @@ func openPool(ctx context.Context, d *dialect, dsn string, gate *batchGate) (*sq
 		return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
 	}
 	if gate != nil {
-		// The driver sql.Open registered under its name; sdb has no
-		// connection yet.
-		sdb = sql.OpenDB(gatedConnector{drv: sdb.Driver(), dsn: dsn, gate: gate})
+		// The driver registered under d.driver, wrapped; the first sdb has no
+		// connection yet, only its opener goroutine to stop.
+		drv := sdb.Driver()
+		_ = sdb.Close() // closing a pool that never connected cannot fail
+		sdb = sql.OpenDB(gatedConnector{drv: drv, dsn: dsn, gate: gate})
 	}
 	if err := sdb.PingContext(ctx); err != nil {
 		_ = sdb.Close() // the ping error is the one worth reporting
@@ -223,8 +225,8 @@ func (db *DB) poolFor(query string) *sql.DB {
 	return db.pool
 }
 
-// SetMaxConns caps the PostgreSQL connections at n (n > 0; at least 2): one is
-// the audit writer's (batches), the other n-1 the pool's, where a caller that
+// SetMaxConns caps the PostgreSQL connections at n (n > 0; 1 counts as 2): one
+// is the audit writer's (batches), the other n-1 the pool's, where a caller that
 // finds them all busy waits for one until its context ends, which bounds that
 // wait (GATEHOUSE_REQUEST_TIMEOUT for requests). SQLite is not capped here: its
 // writer has one connection, its readers do not wait for each other.
