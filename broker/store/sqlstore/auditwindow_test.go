@@ -35,6 +35,29 @@ func TestAuditFlushesWhilePoolIsBusy(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer w.Close(context.Background())
+			// stored waits until the observer sees target's row.
+			stored := func(target string) {
+				t.Helper()
+				start := time.Now()
+				for {
+					n, err := observer.Audit().Count(context.Background(), store.AuditFilter{Target: target}, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n == 1 {
+						return
+					}
+					if time.Since(start) > 10*time.Second {
+						t.Fatalf("%s not stored after 10 s", target)
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+			// One batch before the load, so that the probes time the wait for the
+			// database, not the audit writer's first connection (on PostgreSQL it
+			// connects at its first batch).
+			w.Enqueue(auditlog.Event{Actor: "client:svc", Action: "token.issued", Target: "warm-up"})
+			stored("warm-up")
 
 			// Requests: four times as many as connections, each holding its
 			// transaction (a connection, or SQLite's writer) for hold.
@@ -71,19 +94,7 @@ func TestAuditFlushesWhilePoolIsBusy(t *testing.T) {
 				target := fmt.Sprint("probe-", i)
 				start := time.Now()
 				w.Enqueue(auditlog.Event{Actor: "client:svc", Action: "token.issued", Target: target})
-				for {
-					n, err := observer.Audit().Count(context.Background(), store.AuditFilter{Target: target}, 1)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if n == 1 {
-						break
-					}
-					if time.Since(start) > 10*time.Second {
-						t.Fatalf("probe %d not stored after 10 s", i)
-					}
-					time.Sleep(2 * time.Millisecond)
-				}
+				stored(target)
 				d := time.Since(start)
 				t.Logf("probe %d stored after %v", i, d.Round(time.Millisecond))
 				worst = max(worst, d)
@@ -93,8 +104,9 @@ func TestAuditFlushesWhilePoolIsBusy(t *testing.T) {
 			}
 			held.Range(func(k, _ any) bool { t.Errorf("a request transaction failed: %v", k); return true })
 			// The flush interval, then one batch write of one row, with room for a
-			// shared machine; the requests' queue alone held a batch far longer.
-			if limit := flush + 150*time.Millisecond; worst > limit {
+			// shared, loaded machine (the whole suite at once: up to 190 ms past
+			// the interval); the requests' queue alone held a batch 0.5-1.4 s.
+			if limit := flush + 250*time.Millisecond; worst > limit {
 				t.Fatalf("an enqueued event reached the database after %v, want within %v (flush interval %v)",
 					worst.Round(time.Millisecond), limit, flush)
 			}
