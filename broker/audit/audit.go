@@ -35,8 +35,12 @@ type Event struct {
 // Writer appends events to the audit store.
 type Writer struct {
 	store store.Audit
-	log   *slog.Logger
-	now   func() time.Time
+	// appendBatch writes batches, retries and spill replays: st's AppendBatch
+	// when it has one (store.AuditBatches), so that they never wait behind
+	// the requests for a connection; else its Append.
+	appendBatch func(ctx context.Context, events ...store.AuditEvent) error
+	log         *slog.Logger
+	now         func() time.Time
 
 	// FlushInterval bounds how long a batched event waits; BatchSize how many are
 	// written in one transaction.
@@ -61,9 +65,9 @@ type Writer struct {
 
 // Options tune batching and durability; zero values pick the defaults.
 type Options struct {
-	// FlushInterval is the batch window (default 100 ms): how long an enqueued
-	// event may wait in memory before its batch is written, and so what a
-	// kill -9 may lose while the database answers.
+	// FlushInterval (default 100 ms) is how long an enqueued event may wait in
+	// memory before its batch is written; with the batch write under way, what
+	// a kill -9 may lose while the database answers.
 	FlushInterval time.Duration
 	BatchSize     int // events per write (default 512)
 	// WriteTimeout bounds one batch write (default 10 s); a database that hangs
@@ -98,9 +102,12 @@ func NewWriter(st store.Audit, log *slog.Logger, o Options) *Writer {
 // opened, is readable by others, or is used by another process.
 func Open(st store.Audit, log *slog.Logger, o Options) (*Writer, error) {
 	w := &Writer{
-		store: st, log: log, now: o.Now,
+		store: st, appendBatch: st.Append, log: log, now: o.Now,
 		flushInterval: o.FlushInterval, batchSize: o.BatchSize, writeTimeout: o.WriteTimeout,
 		flushes: make(chan chan struct{}), stop: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	if b, ok := st.(store.AuditBatches); ok {
+		w.appendBatch = b.AppendBatch
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -289,6 +296,9 @@ func (w *Writer) run(retryMax time.Duration) {
 		case e := <-w.queue:
 			add(e)
 		case <-t.C:
+			// After a slow write both this tick and events queued during it
+			// are ready: take them too, or they wait another interval.
+			drain()
 			flush()
 			if !r.down && w.backlog() {
 				w.retry(r) // overflow held while the database was answering
@@ -316,7 +326,7 @@ func (w *Writer) run(retryMax time.Duration) {
 func (w *Writer) write(events []store.AuditEvent) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.writeTimeout)
 	defer cancel()
-	return w.store.Append(ctx, events...)
+	return w.appendBatch(ctx, events...)
 }
 
 func (w *Writer) toStore(ev Event) (store.AuditEvent, error) {

@@ -177,3 +177,81 @@ func TestDetailsEncoding(t *testing.T) {
 		}
 	}
 }
+
+// slowAudit is a store.Audit whose first write waits for release, as a slow
+// commit; it records when each write starts and what it holds.
+type slowAudit struct {
+	store.Audit
+	started chan struct{} // closed when the first write starts
+	release chan struct{}
+	mu      sync.Mutex
+	writes  []slowWrite
+}
+
+type slowWrite struct {
+	at      time.Time
+	targets []string
+}
+
+func (s *slowAudit) Append(ctx context.Context, evs ...store.AuditEvent) error {
+	s.mu.Lock()
+	first := len(s.writes) == 0
+	wr := slowWrite{at: time.Now()}
+	for _, e := range evs {
+		wr.targets = append(wr.targets, e.Target)
+	}
+	s.writes = append(s.writes, wr)
+	s.mu.Unlock()
+	if first {
+		close(s.started)
+		<-s.release
+	}
+	return nil
+}
+
+// writeOf is when the write holding target started, if one did.
+func (s *slowAudit) writeOf(target string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, wr := range s.writes {
+		for _, t := range wr.targets {
+			if t == target {
+				return wr.at, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// An event enqueued while a batch write is slow goes in the write that follows
+// it at once, not one flush interval later: after the slow write the writer
+// found both the queued event and the tick that fell due meanwhile, and when it
+// took the tick first it flushed without the event (issue 14: the kill -9
+// window is the flush interval and the batch write, not two intervals).
+func TestEventQueuedDuringASlowWriteIsInTheNextWrite(t *testing.T) {
+	const flush = 200 * time.Millisecond
+	for round := range 6 { // the writer's choice was random: each round half the chance
+		s := &slowAudit{started: make(chan struct{}), release: make(chan struct{})}
+		w := NewWriter(s, slog.New(slog.DiscardHandler), Options{FlushInterval: flush})
+		w.Enqueue(Event{Action: "token.issued", Target: "first"})
+		<-s.started
+		w.Enqueue(Event{Action: "token.issued", Target: "queued"})
+		time.Sleep(flush + flush/4) // a tick falls due during the write, the next well after it
+		released := time.Now()
+		close(s.release)
+		deadline := time.Now().Add(5 * time.Second)
+		at, ok := s.writeOf("queued")
+		for ; !ok && time.Now().Before(deadline); at, ok = s.writeOf("queued") {
+			time.Sleep(time.Millisecond)
+		}
+		w.Close(context.Background())
+		if !ok {
+			t.Fatalf("round %d: the queued event was never written", round)
+		}
+		t.Logf("round %d: written %v after the slow write", round, at.Sub(released).Round(time.Millisecond))
+		if d := at.Sub(released); d > flush/2 {
+			t.Fatalf("round %d: the event queued during a slow write was written %v after it ended, want at once (< %v)",
+				round, d.Round(time.Millisecond), flush/2)
+		}
+	}
+}

@@ -32,7 +32,8 @@ type Config struct {
 	Issuer      *url.URL
 	ListenAddr  string
 	DatabaseURL string
-	// DBMaxConns caps the PostgreSQL connection pool (GATEHOUSE_DB_MAX_CONNS).
+	// DBMaxConns caps the PostgreSQL connections (GATEHOUSE_DB_MAX_CONNS): one
+	// the audit writer's, the rest the requests' pool.
 	DBMaxConns int
 	// RequestTimeout bounds every request, its waits on the database included
 	// (for a pooled connection and for answers): past it the request fails, with
@@ -171,8 +172,16 @@ var Settings = []Setting{
 			return nil
 		}},
 	{Env: "GATEHOUSE_DB_MAX_CONNS", Default: "20",
-		Help:  "Most connections to PostgreSQL one replica opens; a request that finds them all busy waits for one within GATEHOUSE_REQUEST_TIMEOUT. Keep replicas × this under the server's max_connections. (SQLite: not used.)",
-		apply: func(c *Config, v string) error { return positiveInt(&c.DBMaxConns, v) }},
+		Help: "Most connections to PostgreSQL one replica opens, at least 2: one is the audit log's batch writer's alone, so its batches never wait behind requests; the others are the requests' (and the sweep's), and a request that finds them all busy waits for one within GATEHOUSE_REQUEST_TIMEOUT. Keep replicas × this under the server's max_connections. (SQLite: not used.)",
+		apply: func(c *Config, v string) error {
+			if err := positiveInt(&c.DBMaxConns, v); err != nil {
+				return err
+			}
+			if c.DBMaxConns < 2 {
+				return errors.New("at least 2: one connection is the audit writer's, the rest the requests'")
+			}
+			return nil
+		}},
 	{Env: "GATEHOUSE_REQUEST_TIMEOUT", Default: "15s",
 		Help: "Longest a request may take, waiting for a database connection and its answers included; then it fails, with 503 if the database does not answer. 1s to 25s (under the 30 s write timeout, so the answer still reaches the client).",
 		apply: func(c *Config, v string) error {
@@ -185,7 +194,7 @@ var Settings = []Setting{
 			return nil
 		}},
 	{Env: "GATEHOUSE_AUDIT_FLUSH_INTERVAL", Default: "100ms",
-		Help: "Batch window of the audit log: issuance events wait at most this long in memory before they are written together. A kill -9 loses at most this window's events (see README, Audit durability). 1ms to 10s.",
+		Help: "Flush interval of the audit log: issuance events wait at most this long in memory before they are written together, on a connection of their own. A kill -9 loses at most the events of this interval and of the batch write under way (see README, Audit durability). 1ms to 10s.",
 		apply: func(c *Config, v string) error {
 			if err := duration(&c.AuditFlushInterval, v, time.Millisecond); err != nil {
 				return err

@@ -95,6 +95,7 @@ func TestRefusals(t *testing.T) {
 		{"GATEHOUSE_DATABASE_URL", "sqlite:", "needs a file path"},
 		{"GATEHOUSE_MAX_CONNECTIONS", "0", "positive"},
 		{"GATEHOUSE_DB_MAX_CONNS", "0", "positive"},
+		{"GATEHOUSE_DB_MAX_CONNS", "1", "at least 2"},
 		{"GATEHOUSE_REQUEST_TIMEOUT", "1m", "at most 25s"},
 		{"GATEHOUSE_AUDIT_FLUSH_INTERVAL", "1m", "at most 10s"},
 	} {

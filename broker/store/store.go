@@ -908,6 +908,15 @@ type Audit interface {
 	Latest(ctx context.Context, actions, targets []string) ([]AuditEvent, error)
 }
 
+// AuditBatches is an Audit that writes the audit writer's batches apart from the
+// requests, an optional capability: AppendBatch stores events as Append does, but
+// on a connection of its own that request traffic never takes, so a batch due
+// is written at once however busy the requests keep the others (issue 14: a
+// kill -9 loses only the batch window).
+type AuditBatches interface {
+	AppendBatch(ctx context.Context, events ...AuditEvent) error
+}
+
 // Replay is an insert-once cache of identifiers (SAML assertion IDs, client
 // assertion jti values) kept until they expire.
 type Replay interface {

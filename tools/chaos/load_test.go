@@ -34,8 +34,10 @@ type call struct {
 type ack struct {
 	action  string
 	replica int
-	at      time.Time
-	batched bool // issuance events are written in batches, not before the answer
+	// sent is when the harness sent the request (or the first of its
+	// redirects), at when the answer arrived.
+	sent, at time.Time
+	batched  bool // issuance events are written in batches, not before the answer
 }
 
 // consentState is what the last acknowledged consent action of a person left.
@@ -110,6 +112,7 @@ type answer struct {
 	header http.Header
 	body   string
 	url    *url.URL
+	sent   time.Time // when the request (or the first of its redirects) was sent
 	at     time.Time // when it arrived
 }
 
@@ -122,7 +125,7 @@ func (l *ledger) do(c *http.Client, kind string, n int, req *http.Request) (answ
 		var b []byte
 		b, err = io.ReadAll(res.Body)
 		res.Body.Close()
-		a = answer{status: res.StatusCode, header: res.Header, body: string(b), url: res.Request.URL, at: time.Now()}
+		a = answer{status: res.StatusCode, header: res.Header, body: string(b), url: res.Request.URL, sent: start, at: time.Now()}
 	}
 	canceled := req.Context().Err() != nil
 	l.locked(func() {
@@ -134,7 +137,7 @@ func (l *ledger) do(c *http.Client, kind string, n int, req *http.Request) (answ
 // acked records an acknowledged action by the request ID its answer carries.
 func (l *ledger) acked(a answer, action string, n int, batched bool) {
 	id := a.header.Get("X-Request-ID")
-	l.locked(func() { l.acks[id] = ack{action: action, replica: n, at: a.at, batched: batched} })
+	l.locked(func() { l.acks[id] = ack{action: action, replica: n, sent: a.sent, at: a.at, batched: batched} })
 }
 
 // tokenResponse is RFC 6749 §5.1's.

@@ -16,19 +16,42 @@ type audit struct{ db *DB }
 // parameters per statement.
 const auditBatch = 200
 
+var _ store.AuditBatches = audit{}
+
 // Append stores the events in one transaction; the database assigns their IDs.
 func (s audit) Append(ctx context.Context, events ...store.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	insert := s.appendMultiRow
-	if s.db.dialect == sqliteDialect {
-		insert = s.appendPrepared
-	}
-	if err := s.db.inTx(ctx, func(tx *sql.Tx) error { return insert(ctx, tx, events) }); err != nil {
+	if err := s.db.inTx(ctx, func(tx *sql.Tx) error { return s.insert(ctx, tx, events) }); err != nil {
 		return wrap("audit: append", err)
 	}
 	return nil
+}
+
+// AppendBatch stores the events as Append does, on the audit writer's own
+// connection (DB.batches) outside InTx; on SQLite ahead of the writes queued for
+// the writer (batchGate).
+func (s audit) AppendBatch(ctx context.Context, events ...store.AuditEvent) error {
+	if len(events) == 0 || s.db.tx != nil {
+		return s.Append(ctx, events...)
+	}
+	if s.db.gate != nil {
+		s.db.gate.hold()
+		defer s.db.gate.release()
+	}
+	if err := inTxOn(ctx, s.db.batches, func(tx *sql.Tx) error { return s.insert(ctx, tx, events) }); err != nil {
+		return wrap("audit: append batch", err)
+	}
+	return nil
+}
+
+// insert inserts the events in tx as the dialect does best.
+func (s audit) insert(ctx context.Context, tx *sql.Tx, events []store.AuditEvent) error {
+	if s.db.dialect == sqliteDialect {
+		return s.appendPrepared(ctx, tx, events)
+	}
+	return s.appendMultiRow(ctx, tx, events)
 }
 
 const auditInsert = `INSERT INTO audit_events (occurred_at, actor, action, target, ip, request_id, details, event_id) VALUES `

@@ -12,12 +12,13 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store/pgtest"
 )
 
-// The PostgreSQL pool stays within its cap under concurrent load (issue 14: "the
-// connection pool must stay within a configured cap"), as PostgreSQL itself counts
-// the connections (pg_stat_activity).
+// The PostgreSQL connections stay within their cap under concurrent load (issue
+// 14: "the connection pool must stay within a configured cap"), as PostgreSQL
+// itself counts them (pg_stat_activity): the requests' pool and the audit
+// writer's connection together.
 func TestPostgresPoolStaysWithinItsCap(t *testing.T) {
 	url := pgtest.URL(t)
-	db := openDB(t, url)
+	db := openMigrated(t, url)
 	const maxConns = 4
 	db.SetMaxConns(maxConns)
 
@@ -38,10 +39,26 @@ WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n); err !
 	}
 
 	// 32 callers each hold a connection for a while; the observer samples as
-	// they queue for the 4.
+	// they queue for the 3 of the pool, while audit batches are written on the
+	// fourth.
 	const callers = 32
 	var wg sync.WaitGroup
-	errs := make(chan error, callers)
+	errs := make(chan error, callers+1)
+	wg.Go(func() {
+		for i := range 20 {
+			e := store.AuditEvent{Time: time.Now(), Action: "token.issued", Target: "probe"}
+			if err := db.Audit().(store.AuditBatches).AppendBatch(ctx, e); err != nil {
+				errs <- err
+				return
+			}
+			if i == 0 {
+				if _, err := db.batches.ExecContext(ctx, `SELECT pg_sleep(0.2)`); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}
+	})
 	for range callers {
 		wg.Add(1)
 		go func() {
@@ -75,17 +92,26 @@ WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n); err !
 	if most < 2 {
 		t.Fatalf("PostgreSQL saw at most %d connection under %d concurrent callers: the load did not run", most, callers)
 	}
-	if st := db.pool.Stats(); st.MaxOpenConnections != maxConns || st.WaitCount == 0 {
-		t.Fatalf("pool stats %+v: want the cap %d and callers that waited for it", st, maxConns)
+	if st := db.pool.Stats(); st.MaxOpenConnections != maxConns-1 || st.WaitCount == 0 {
+		t.Fatalf("pool stats %+v: want the cap %d less the audit writer's and callers that waited for it", st, maxConns)
+	}
+	if st := db.batches.Stats(); st.MaxOpenConnections != 1 || st.OpenConnections != 1 {
+		t.Fatalf("audit writer's pool stats %+v: want its one connection, open", st)
 	}
 }
 
 // Open caps a PostgreSQL pool by default: a hung database must not make every
-// waiting request open a connection of its own.
+// waiting request open a connection of its own. The audit writer's connection
+// is one of the cap's.
 func TestPostgresPoolHasADefaultCap(t *testing.T) {
 	db := openDB(t, pgtest.URL(t))
-	if got := db.pool.Stats().MaxOpenConnections; got != DefaultMaxConns {
-		t.Fatalf("pool cap %d, want %d", got, DefaultMaxConns)
+	if got, audit := db.pool.Stats().MaxOpenConnections, db.batches.Stats().MaxOpenConnections; got+audit != DefaultMaxConns || audit != 1 {
+		t.Fatalf("pool cap %d and the audit writer's %d, want %d together, 1 of them the audit writer's", got, audit, DefaultMaxConns)
+	}
+	// At least 2, one for each.
+	db.SetMaxConns(1)
+	if got := db.pool.Stats().MaxOpenConnections; got != 1 {
+		t.Fatalf("SetMaxConns(1): pool cap %d, want 1 (and the audit writer's)", got)
 	}
 }
 
@@ -94,7 +120,7 @@ func TestPostgresPoolHasADefaultCap(t *testing.T) {
 // for ever (the storetest races of 50 sign-ins did, at the default cap of 20).
 func TestPostgresTransactionNeverWaitsForASecondConnection(t *testing.T) {
 	db := openMigrated(t, pgtest.URL(t))
-	db.SetMaxConns(1)
+	db.SetMaxConns(2) // the pool's one, and the audit writer's
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	err := db.InTx(ctx, func(tx store.Store) error {

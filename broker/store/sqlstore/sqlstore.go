@@ -32,7 +32,8 @@ import (
 // maxIdleConns is how many idle connections the pool keeps for reuse.
 const maxIdleConns = 16
 
-// DefaultMaxConns caps a PostgreSQL pool until SetMaxConns says otherwise
+// DefaultMaxConns caps the PostgreSQL connections, the pool's and the audit
+// writer's together, until SetMaxConns says otherwise
 // (GATEHOUSE_DB_MAX_CONNS): without a cap a database that hangs lets every waiting
 // request open one more connection, until the server's max_connections refuses
 // every replica (issue 14).
@@ -57,7 +58,15 @@ type DB struct {
 	// read runs statements that only read, outside a transaction. On SQLite a
 	// pool of query_only connections that WAL lets read beside the writer; on
 	// PostgreSQL the same pool as pool.
-	read       *sql.DB
+	read *sql.DB
+	// batches runs the audit writer's batches (AppendBatch): a pool of its own
+	// of one connection, so that a batch never queues for a connection behind
+	// the requests. On PostgreSQL one of the GATEHOUSE_DB_MAX_CONNS
+	// (SetMaxConns); on SQLite a second writer, which gate puts first.
+	batches *sql.DB
+	// gate (SQLite) holds the writer's connection at its next use while a
+	// batch is written on batches; nil on PostgreSQL.
+	gate       *batchGate
 	tx         *sql.Tx // InTx's transaction; nil outside one
 	dialect    *dialect
 	migrations []migration
@@ -109,30 +118,58 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
-	sdb, err := openPool(ctx, d, dsn)
+	var gate *batchGate
+	if d == sqliteDialect {
+		gate = new(batchGate)
+	}
+	sdb, err := openPool(ctx, d, dsn, gate)
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{sql: sdb, pool: sdb, read: sdb, dialect: d, migrations: migrations, stmts: new(sync.Map)}
+	db := &DB{sql: sdb, pool: sdb, read: sdb, batches: sdb, gate: gate, dialect: d, migrations: migrations, stmts: new(sync.Map)}
+	if d == postgresDialect {
+		// Not pinged: it connects at the first batch, so a CLI command that
+		// writes none opens no second connection.
+		if db.batches, err = sql.Open(d.driver, dsn); err != nil {
+			_ = sdb.Close() // the second pool's error is the one worth reporting
+			return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
+		}
+		db.batches.SetMaxOpenConns(1)
+		db.batches.SetMaxIdleConns(1)
+	}
 	if d == sqliteDialect {
 		// The writer first: its connection turns the file to WAL, which the
 		// readers' query_only connections could not.
 		sdb.SetMaxOpenConns(1)
-		if db.read, err = openPool(ctx, d, dsn+"&_query_only=1"); err != nil {
+		if db.read, err = openPool(ctx, d, dsn+"&_query_only=1", nil); err != nil {
 			_ = sdb.Close() // the reader's error is the one worth reporting
 			return nil, err
 		}
+		if db.batches, err = openPool(ctx, d, dsn, nil); err != nil {
+			_ = sdb.Close() // the audit writer's error is the one worth reporting
+			_ = db.read.Close()
+			return nil, err
+		}
+		db.batches.SetMaxOpenConns(1)
 		db.sql = router{read: db.read, write: sdb}
 	}
 	db.SetMaxConns(DefaultMaxConns)
 	return db, nil
 }
 
-// openPool opens and pings one pool.
-func openPool(ctx context.Context, d *dialect, dsn string) (*sql.DB, error) {
+// openPool opens and pings one pool; with a gate, its connections wait at it
+// (gatedConnector).
+func openPool(ctx context.Context, d *dialect, dsn string, gate *batchGate) (*sql.DB, error) {
 	sdb, err := sql.Open(d.driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
+	}
+	if gate != nil {
+		// The driver registered under d.driver, wrapped; the first sdb has no
+		// connection yet, only its opener goroutine to stop.
+		drv := sdb.Driver()
+		_ = sdb.Close() // closing a pool that never connected cannot fail
+		sdb = sql.OpenDB(gatedConnector{drv: drv, dsn: dsn, gate: gate})
 	}
 	if err := sdb.PingContext(ctx); err != nil {
 		_ = sdb.Close() // the ping error is the one worth reporting
@@ -188,15 +225,16 @@ func (db *DB) poolFor(query string) *sql.DB {
 	return db.pool
 }
 
-// SetMaxConns caps the PostgreSQL pool at n open connections (n > 0): a caller
-// that finds them all busy waits for one until its context ends, which bounds
-// that wait (GATEHOUSE_REQUEST_TIMEOUT for requests). SQLite is not capped here:
-// its writer has one connection, its readers do not wait for each other.
+// SetMaxConns caps the PostgreSQL connections at n (n > 0; 1 counts as 2): one
+// is the audit writer's (batches), the other n-1 the pool's, where a caller that
+// finds them all busy waits for one until its context ends, which bounds that
+// wait (GATEHOUSE_REQUEST_TIMEOUT for requests). SQLite is not capped here: its
+// writer has one connection, its readers do not wait for each other.
 func (db *DB) SetMaxConns(n int) {
 	if db.dialect == sqliteDialect || n <= 0 {
 		return
 	}
-	db.pool.SetMaxOpenConns(n)
+	db.pool.SetMaxOpenConns(max(n, 2) - 1)
 }
 
 // postgresDSN is databaseURL with connect_timeout added if it names none.
@@ -271,6 +309,9 @@ func (db *DB) Close() error {
 	err := db.pool.Close()
 	if db.read != db.pool {
 		err = errors.Join(err, db.read.Close())
+	}
+	if db.batches != db.pool {
+		err = errors.Join(err, db.batches.Close())
 	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: close: %w", err)
@@ -358,7 +399,12 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.tx != nil {
 		return db.savepoint(ctx, func() error { return fn(db.tx) })
 	}
-	tx, err := db.pool.BeginTx(ctx, nil)
+	return inTxOn(ctx, db.pool, fn)
+}
+
+// inTxOn runs fn in a transaction on pool and commits it if fn returns nil.
+func inTxOn(ctx context.Context, pool *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -394,7 +440,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	txdb := &DB{sql: tx, pool: db.pool, read: db.read, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
+	txdb := &DB{sql: tx, pool: db.pool, read: db.read, batches: db.batches, gate: db.gate, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
 	if err := fn(txdb); err != nil {
 		_ = tx.Rollback() // fn's error says what went wrong
 		return txErr(ctx, err)
