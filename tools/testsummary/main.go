@@ -92,6 +92,7 @@ func summarise(r io.Reader, w io.Writer) summary {
 			if !testFailed[e.Package] {
 				s.failedPackages = append(s.failedPackages, e.Package)
 			}
+			unended(w, pending, e.Package)
 		case e.Test == "":
 		case e.Action == "output":
 			pending[key] = append(pending[key], e.Output)
@@ -119,6 +120,37 @@ func summarise(r io.Reader, w io.Writer) summary {
 	return s
 }
 
+// maxUnendedLines bounds what unended prints of one test: a timeout's
+// goroutine dump of a busy package runs to thousands of lines, and its head
+// (the test's log, "panic: test timed out", the running tests) says the most.
+const maxUnendedLines = 300
+
+// unended prints the output of pkg's tests that started but never ended, and
+// forgets it: a package that panicked or ran past go test's -timeout fails
+// without a fail event for the test that was running, whose output (its log,
+// the panic, the goroutines) would otherwise be lost.
+func unended(w io.Writer, pending map[string][]string, pkg string) {
+	var keys []string
+	for k := range pending {
+		if strings.HasPrefix(k, pkg+" ") {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out := pending[k]
+		fmt.Fprintf(w, "--- DID NOT END: %s (%s)\n", strings.TrimPrefix(k, pkg+" "), pkg)
+		for i, o := range out {
+			if i == maxUnendedLines {
+				fmt.Fprintf(w, "    … %d more lines\n", len(out)-i)
+				break
+			}
+			fmt.Fprint(w, "    ", o)
+		}
+		delete(pending, k)
+	}
+}
+
 // skipReason is the message a skipped test gave (its last line that is not
 // the "--- SKIP" line itself).
 func skipReason(out []string) string {
@@ -138,7 +170,7 @@ func (s summary) exitCode(runErr error, ci bool, w io.Writer) int {
 	code := 0
 	if len(s.failedPackages) > 0 {
 		sort.Strings(s.failedPackages)
-		fmt.Fprintf(w, "FAILED packages (build failure, panic or TestMain): %s\n", strings.Join(s.failedPackages, ", "))
+		fmt.Fprintf(w, "FAILED packages (build failure, panic, timeout or TestMain): %s\n", strings.Join(s.failedPackages, ", "))
 		code = 1
 	}
 	if ci && s.skipped > 0 {

@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// events is go test -json output of three packages: one passing with a skip,
-// one with a failing test, one that did not build.
+// events is go test -json output of four packages: one passing with a skip,
+// one with a failing test, one that did not build, one that ran past -timeout
+// (go test reports no fail event for the test that was running).
 const events = `{"Action":"start","Package":"ex/a"}
 {"Action":"run","Package":"ex/a","Test":"TestOK"}
 {"Action":"output","Package":"ex/a","Test":"TestOK","Output":"=== RUN   TestOK\n"}
@@ -32,6 +33,11 @@ const events = `{"Action":"start","Package":"ex/a"}
 {"ImportPath":"ex/c","Action":"build-fail"}
 {"Action":"output","Package":"ex/c","Output":"FAIL\tex/c [build failed]\n"}
 {"Action":"fail","Package":"ex/c"}
+{"Action":"run","Package":"ex/d","Test":"TestHangs"}
+{"Action":"output","Package":"ex/d","Test":"TestHangs","Output":"    d_test.go:4: waiting for the writer\n"}
+{"Action":"output","Package":"ex/d","Test":"TestHangs","Output":"panic: test timed out after 10m0s\n"}
+{"Action":"output","Package":"ex/d","Output":"FAIL\tex/d\t600.5s\n"}
+{"Action":"fail","Package":"ex/d"}
 `
 
 func TestSummaryCountsAndShowsFailures(t *testing.T) {
@@ -46,7 +52,8 @@ func TestSummaryCountsAndShowsFailures(t *testing.T) {
 		"ok  \tex/a\t0.01s\n",
 		"--- FAIL: TestBroken (ex/b)\n    " + "    b_test.go:12: got 1, want 2\n",
 		"c.go:3:1: syntax error\n",
-		"FAILED packages (build failure, panic or TestMain): ex/c\n",
+		"--- DID NOT END: TestHangs (ex/d)\n    " + "    d_test.go:4: waiting for the writer\n    panic: test timed out after 10m0s\n",
+		"FAILED packages (build failure, panic, timeout or TestMain): ex/c, ex/d\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
