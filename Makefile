@@ -19,9 +19,11 @@ demo:
 
 ## test: run every test (PostgreSQL and Chromium tests skip locally when not installed);
 ## tools/testsummary prints failed tests' output and ends with one line of counts. Its exit
-## status is go test's, and under CI=true a skipped test fails too.
+## status is go test's, and under CI=true a skipped test fails too. -timeout 20m per package:
+## broker/store/sqlstore (both databases) ran past go test's default 10m on a machine at
+## load average 20; a test that hangs still fails, and prints what it was doing.
 test:
-	go run ./tools/testsummary go test -count=1 -json $(DEMO) ./...
+	go run ./tools/testsummary go test -count=1 -timeout 20m -json $(DEMO) ./...
 
 ## check: formatting, vet, staticcheck, generated code in sync, known vulnerabilities
 check:
