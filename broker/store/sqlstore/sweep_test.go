@@ -2,11 +2,11 @@ package sqlstore
 
 import "testing"
 
-// TestSweepPacer: batches that take longer than sweepHold shrink, down to
+// TestSweepPacer: on SQLite's one writer, batches that take longer than sweepHold shrink, down to
 // sweepMinBatch; quick ones grow back, up to sweepBatch; the pause after a
 // batch is as long as the batch took, never under sweepPause.
 func TestSweepPacer(t *testing.T) {
-	p := newSweepPacer()
+	p := newSweepPacer(true)
 	if p.batch != sweepBatch {
 		t.Fatalf("first batch %d, want %d", p.batch, sweepBatch)
 	}
@@ -33,5 +33,19 @@ func TestSweepPacer(t *testing.T) {
 	}
 	if p.batch != sweepBatch {
 		t.Errorf("quick batches grew to %d, want back to %d", p.batch, sweepBatch)
+	}
+}
+
+// TestSweepPacerPostgres: on PostgreSQL, where a batch holds no lock a request
+// waits for, slow batches neither shrink nor pause as long as they took.
+func TestSweepPacerPostgres(t *testing.T) {
+	p := newSweepPacer(false)
+	for range 10 {
+		if pause := p.done(10 * sweepHold); pause != sweepPause {
+			t.Errorf("pause after a slow batch = %v, want %v", pause, sweepPause)
+		}
+	}
+	if p.batch != sweepBatch {
+		t.Errorf("slow batches changed the size to %d, want %d", p.batch, sweepBatch)
 	}
 }
