@@ -125,3 +125,25 @@ func TestUserSearchWalksIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshDelegationIndexIsPartial: refresh_tokens_delegation holds only
+// delegated tokens (migration 0023), so a token without a delegation, most of
+// them, writes no entry there when it is issued, rotated or swept (issue 14).
+func TestRefreshDelegationIndexIsPartial(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			db := openMigrated(t, b.url(t))
+			q := `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = $1`
+			if db.dialect != sqliteDialect {
+				q = `SELECT indexdef FROM pg_indexes WHERE indexname = $1`
+			}
+			var def string
+			if err := db.sql.QueryRowContext(t.Context(), q, "refresh_tokens_delegation").Scan(&def); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(def, "WHERE") || !strings.Contains(def, "delegation_id <> ''") {
+				t.Errorf("refresh_tokens_delegation = %s, want an index WHERE delegation_id <> ''", def)
+			}
+		})
+	}
+}

@@ -117,6 +117,9 @@ func seedPlanRows(t *testing.T, s store.Store) {
 	}
 	must(t, s.Delegations().Create(ctx, store.Delegation{ID: "del-1", GrantorID: "user-01", GranteeUserID: "user-02",
 		GranteeClientID: "app", Audience: "https://api.test", Scopes: []string{"read"}, CreatedAt: planNow, ExpiresAt: planNow.Add(time.Hour)}))
+	delegated := liveRefresh("rt-delegated", "fam-delegated")
+	delegated.UserID, delegated.SessionID, delegated.ClientID, delegated.DelegationID = "user-02", "sess-user-02", "app", "del-1"
+	must(t, s.RefreshTokens().Create(ctx, delegated))
 	must(t, s.Roles().Grant(ctx, store.RoleGrant{UserID: "user-01", Role: "admin", GrantedBy: "cli", GrantedAt: planNow}))
 	must(t, s.Revocations().Revoke(ctx, "sub:user-01", planNow, planNow.Add(time.Hour)))
 }
@@ -214,9 +217,16 @@ func hotQueries() []hotQuery {
 		{name: "revoke a user's tokens of a client", call: func(ctx context.Context, s store.Store) error {
 			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{UserID: "user-08", ClientID: "app"}, later))
 		}},
+		{name: "revoke a user's tokens", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{UserID: "user-12"}, later))
+		}},
+		{name: "revoke a client's tokens", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{ClientID: "app-gone"}, later))
+		}},
 		{name: "revoke a session's tokens", call: func(ctx context.Context, s store.Store) error {
 			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{SessionID: "sess-user-08"}, later))
 		}},
+		// The delegation's index is partial (migration 0023): rt-delegated is in it.
 		{name: "revoke a delegation's tokens", call: func(ctx context.Context, s store.Store) error {
 			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{DelegationID: "del-1"}, later))
 		}},

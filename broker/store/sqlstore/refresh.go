@@ -115,17 +115,23 @@ func (s refreshTokens) Revoke(ctx context.Context, f store.RefreshFilter, now ti
 	const op = "refresh tokens: revoke"
 	where := []string{"revoked_at IS NULL"}
 	args := []any{s.db.ts(now)}
-	for _, c := range []struct{ column, value string }{
-		{"family_id", f.FamilyID},
-		{"grant_id", f.GrantID},
-		{"user_id", f.UserID},
-		{"client_id", f.ClientID},
-		{"session_id", f.SessionID},
-		{"delegation_id", f.DelegationID},
+	// index is the predicate of the column's partial index (migration 0023),
+	// written out so that the planners see the query implies it: SQLite never
+	// infers it from a bound value, PostgreSQL not in a generic plan.
+	for _, c := range []struct{ column, value, index string }{
+		{"family_id", f.FamilyID, ""},
+		{"grant_id", f.GrantID, ""},
+		{"user_id", f.UserID, ""},
+		{"client_id", f.ClientID, ""},
+		{"session_id", f.SessionID, ""},
+		{"delegation_id", f.DelegationID, "delegation_id <> ''"},
 	} {
 		if c.value != "" {
 			args = append(args, c.value)
 			where = append(where, c.column+" = $"+strconv.Itoa(len(args)))
+			if c.index != "" {
+				where = append(where, c.index)
+			}
 		}
 	}
 	if !f.IssuedBefore.IsZero() {

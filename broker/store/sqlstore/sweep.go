@@ -76,13 +76,11 @@ func (db *DB) deleteExpired(ctx context.Context, op, table, key, column string, 
 	// PostgreSQL scans the table for a condition that most rows match, and each
 	// batch would reread the dead rows of the ones before it. The limit is
 	// written into the statement, not bound, so each size plans as a constant.
-	head := `DELETE FROM ` + table + ` WHERE ` + key + ` IN (SELECT ` + key + ` FROM ` + table +
-		` WHERE ` + column + ` < $1 ORDER BY ` + column + ` LIMIT `
 	pacer := newSweepPacer(db.dialect == sqliteDialect)
 	var total int64
 	for {
 		batch := pacer.batch
-		n, took, err := db.execHeld(ctx, op, head+strconv.Itoa(batch)+`)`, db.ts(t))
+		n, took, err := db.execHeld(ctx, op, sweepStatement(table, key, column, batch), db.ts(t))
 		total += n
 		if err != nil || n < int64(batch) {
 			return total, err
@@ -93,6 +91,13 @@ func (db *DB) deleteExpired(ctx context.Context, op, table, key, column string, 
 		case <-time.After(pacer.done(took)):
 		}
 	}
+}
+
+// sweepStatement is the DELETE of one batch of deleteExpired: up to batch rows
+// of table whose column is before $1, oldest first.
+func sweepStatement(table, key, column string, batch int) string {
+	return `DELETE FROM ` + table + ` WHERE ` + key + ` IN (SELECT ` + key + ` FROM ` + table +
+		` WHERE ` + column + ` < $1 ORDER BY ` + column + ` LIMIT ` + strconv.Itoa(batch) + `)`
 }
 
 // execHeld runs query on a connection of the writing pool, as execCount does,
