@@ -145,7 +145,11 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 			_ = sdb.Close() // the reader's error is the one worth reporting
 			return nil, err
 		}
-		if db.batches, err = openPool(ctx, d, dsn, nil); err != nil {
+		// The audit batches only append: a 256 KiB page cache instead of
+		// SQLite's 2 MB default. With the default, peak RSS under the
+		// 16-connection client_credentials load rose from 37 to 42 MiB
+		// (GOMEMLIMIT=16MiB; 47 to 52 MiB without), at the same CPU per request.
+		if db.batches, err = openPool(ctx, d, dsn+"&_pragma=cache_size(-256)", nil); err != nil {
 			_ = sdb.Close() // the audit writer's error is the one worth reporting
 			_ = db.read.Close()
 			return nil, err
@@ -279,8 +283,9 @@ func sqliteDSN(path string) (string, error) {
 	}
 	// _txlock=immediate: a transaction takes the write lock at BEGIN, so it cannot
 	// fail with SQLITE_BUSY half way when a read would upgrade to a write. In this
-	// process only the one writer writes; busy_timeout covers another process
-	// (a CLI command beside the server). synchronous=NORMAL in WAL mode: a commit
+	// process the one writer and the audit batches' connection write, which the
+	// batchGate takes in turn, so busy_timeout covers a batch's wait for the
+	// write under way and another process (a CLI command beside the server). synchronous=NORMAL in WAL mode: a commit
 	// is in the WAL file when it returns, so a crash of the process (kill -9)
 	// loses nothing acknowledged; a power loss may lose the last transactions,
 	// never corrupt the file (https://www.sqlite.org/pragma.html#pragma_synchronous).
