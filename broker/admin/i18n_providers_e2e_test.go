@@ -158,6 +158,10 @@ func TestConsoleMetadataProblemsInWelsh(t *testing.T) {
 	unsigned := regexp.MustCompile(`(?s)<(?:\w+:)?KeyDescriptor.*?</(?:\w+:)?KeyDescriptor>`).ReplaceAll(idp.Metadata(), nil)
 	md := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { rw.Write(unsigned) }))
 	t.Cleanup(md.Close)
+	before, err := w.DB.Providers().List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		lang       string
 		want, lack []string
@@ -186,5 +190,8 @@ func TestConsoleMetadataProblemsInWelsh(t *testing.T) {
 	}
 	if n := len(w.events("provider.added")); n != 0 {
 		t.Fatal("a provider was added")
+	}
+	if after, err := w.DB.Providers().List(t.Context()); err != nil || len(after) != len(before) {
+		t.Fatalf("providers stored: %d before, %d after (%v)", len(before), len(after), err)
 	}
 }
