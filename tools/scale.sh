@@ -16,7 +16,8 @@
 # PostgreSQL server where USER may create the databases gatehouse_scale_empty and
 # gatehouse_scale_full, which must not exist; default: a throwaway cluster started as
 # the tests start one),
-# SEED_FLAGS (more tools/seed flags), KEEP=1 (keep the work dir). Loopback only.
+# SEED_FLAGS (more tools/seed flags), SCENARIOS (a subset of "cc refresh introspect
+# signin account audit"), KEEP=1 (keep the work dir). Loopback only.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCALE=${SCALE:-0.01} DBS=${DBS:-sqlite postgres} RUNS=${RUNS:-3} SECS=${SECS:-10} CONNS=${CONNS:-16}
@@ -118,7 +119,7 @@ scenario() {
   "$LOAD" "${args[@]}" || echo "RESULT label=$label reqs=0 failed"
 }
 
-SCENARIOS="cc refresh introspect signin account audit"
+SCENARIOS=${SCENARIOS:-cc refresh introspect signin account audit}
 measure() {
   local db=$1 kind=$2 dir=$3
   for s in $SCENARIOS; do

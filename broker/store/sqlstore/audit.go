@@ -40,7 +40,7 @@ func (s audit) AppendBatch(ctx context.Context, events ...store.AuditEvent) erro
 		s.db.gate.hold()
 		defer s.db.gate.release()
 	}
-	if err := inTxOn(ctx, s.db.batches, func(tx *sql.Tx) error { return s.insert(ctx, tx, events) }); err != nil {
+	if err := inTxOn(ctx, s.db.batches, nil, func(tx *sql.Tx) error { return s.insert(ctx, tx, events) }); err != nil {
 		return wrap("audit: append batch", err)
 	}
 	return nil

@@ -51,10 +51,13 @@ type DB struct {
 	// its transaction.
 	sql querier
 	// pool runs every write and transaction. On SQLite it is the one writer: a
-	// single connection, so writers queue in Go (in order, bounded by their
-	// ctx) instead of in SQLite's busy loop, where they failed with SQLITE_BUSY
-	// once busy_timeout ran out (issue 14).
+	// single connection, so writers queue in Go (in order, see queue; bounded
+	// by their ctx) instead of in SQLite's busy loop, where they failed with
+	// SQLITE_BUSY once busy_timeout ran out (issue 14).
 	pool *sql.DB
+	// queue (SQLite) is where every use of pool waits its turn; nil on
+	// PostgreSQL.
+	queue *writerQueue
 	// read runs statements that only read, outside a transaction. On SQLite a
 	// pool of query_only connections that WAL lets read beside the writer; on
 	// PostgreSQL the same pool as pool.
@@ -119,14 +122,15 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
 	var gate *batchGate
+	var queue *writerQueue
 	if d == sqliteDialect {
-		gate = new(batchGate)
+		gate, queue = new(batchGate), newWriterQueue()
 	}
 	sdb, err := openPool(ctx, d, dsn, gate)
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{sql: sdb, pool: sdb, read: sdb, batches: sdb, gate: gate, dialect: d, migrations: migrations, stmts: new(sync.Map)}
+	db := &DB{sql: sdb, pool: sdb, queue: queue, read: sdb, batches: sdb, gate: gate, dialect: d, migrations: migrations, stmts: new(sync.Map)}
 	if d == postgresDialect {
 		// Not pinged: it connects at the first batch, so a CLI command that
 		// writes none opens no second connection.
@@ -155,7 +159,7 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 			return nil, err
 		}
 		db.batches.SetMaxOpenConns(1)
-		db.sql = router{read: db.read, write: sdb}
+		db.sql = router{read: db.read, write: sdb, queue: queue}
 	}
 	db.SetMaxConns(DefaultMaxConns)
 	return db, nil
@@ -191,26 +195,40 @@ func openPool(ctx context.Context, d *dialect, dsn string, gate *batchGate) (*sq
 // router sends a statement that only reads to the read pool and every other one
 // (INSERT, UPDATE, DELETE, with or without RETURNING) to the writer. A write
 // misrouted to the read pool fails at once (its connections are query_only)
-// rather than contending for the file's write lock.
-type router struct{ read, write *sql.DB }
+// rather than contending for the file's write lock. Writes wait their turn in
+// queue.
+type router struct {
+	read, write *sql.DB
+	queue       *writerQueue
+}
 
 func (r router) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if !r.queue.enter(ctx) {
+		return nil, ctx.Err()
+	}
+	defer r.queue.leave()
 	return r.write.ExecContext(ctx, query, args...)
 }
 
 func (r router) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return r.poolFor(query).QueryContext(ctx, query, args...)
+	if readOnly(query) {
+		return r.read.QueryContext(ctx, query, args...)
+	}
+	if !r.queue.enter(ctx) {
+		return nil, ctx.Err()
+	}
+	defer r.queue.leave()
+	return r.write.QueryContext(ctx, query, args...)
 }
 
 func (r router) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return r.poolFor(query).QueryRowContext(ctx, query, args...)
-}
-
-func (r router) poolFor(query string) *sql.DB {
 	if readOnly(query) {
-		return r.read
+		return r.read.QueryRowContext(ctx, query, args...)
 	}
-	return r.write
+	if r.queue.enter(ctx) {
+		defer r.queue.leave()
+	} // else ctx has ended, and the Row says so
+	return r.write.QueryRowContext(ctx, query, args...)
 }
 
 // readOnly reports whether query is a plain SELECT. A WITH may hold a write
@@ -392,7 +410,10 @@ func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, 
 	go func() {
 		pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, _ = db.prepareOn(pctx, db.pool, query) // a failure leaves the next use to prepare it
+		if db.queue.enter(pctx) {
+			defer db.queue.leave()
+			_, _ = db.prepareOn(pctx, db.pool, query) // a failure leaves the next use to prepare it
+		}
 	}()
 	return tx.PrepareContext(ctx, query)
 }
@@ -404,12 +425,17 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.tx != nil {
 		return db.savepoint(ctx, func() error { return fn(db.tx) })
 	}
-	return inTxOn(ctx, db.pool, fn)
+	return inTxOn(ctx, db.pool, db.queue, fn)
 }
 
-// inTxOn runs fn in a transaction on pool and commits it if fn returns nil.
-func inTxOn(ctx context.Context, pool *sql.DB, fn func(tx *sql.Tx) error) error {
+// inTxOn runs fn in a transaction on pool, begun in its turn in queue (which
+// may be nil), and commits it if fn returns nil.
+func inTxOn(ctx context.Context, pool *sql.DB, queue *writerQueue, fn func(tx *sql.Tx) error) error {
+	if !queue.enter(ctx) {
+		return ctx.Err()
+	}
 	tx, err := pool.BeginTx(ctx, nil)
+	queue.leave()
 	if err != nil {
 		return err
 	}
@@ -441,11 +467,15 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	if db.tx != nil {
 		return db.savepoint(ctx, func() error { return fn(db) })
 	}
+	if !db.queue.enter(ctx) {
+		return fmt.Errorf("sqlstore: begin: %w", ctx.Err())
+	}
 	tx, err := db.pool.BeginTx(ctx, nil)
+	db.queue.leave()
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	txdb := &DB{sql: tx, pool: db.pool, read: db.read, batches: db.batches, gate: db.gate, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
+	txdb := &DB{sql: tx, pool: db.pool, queue: db.queue, read: db.read, batches: db.batches, gate: db.gate, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
 	if err := fn(txdb); err != nil {
 		_ = tx.Rollback() // fn's error says what went wrong
 		return txErr(ctx, err)

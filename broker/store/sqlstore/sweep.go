@@ -109,7 +109,11 @@ func (db *DB) execHeld(ctx context.Context, op, query string, args ...any) (int6
 		n, err := db.execCount(ctx, op, query, args...)
 		return n, time.Since(start), err
 	}
+	if !db.queue.enter(ctx) {
+		return 0, 0, wrap(op, ctx.Err())
+	}
 	conn, err := db.pool.Conn(ctx)
+	db.queue.leave()
 	if err != nil {
 		return 0, 0, wrap(op, err)
 	}
