@@ -8,7 +8,7 @@
 # rotation, introspection, the sign-in callback (through tools/scaleload's upstream
 # OIDC IdP), the account page and a filtered admin-API audit query. On the full
 # database the maintenance sweep starts with the server: it prunes the backlog while
-# client_credentials and refresh load runs, and the script prints how long that took,
+# client_credentials and refresh-api load runs, and the script prints how long that took,
 # the p99 during the sweep, and the 5xx and "database is locked" lines of the log.
 # Ends with a markdown table (medians of the runs, full/empty ratio).
 # Env: SCALE (default 0.01), DBS ("sqlite postgres"), RUNS (3), SECS (10), CONNS (16),
@@ -16,8 +16,9 @@
 # PostgreSQL server where USER may create the databases gatehouse_scale_empty and
 # gatehouse_scale_full, which must not exist; default: a throwaway cluster started as
 # the tests start one),
-# SEED_FLAGS (more tools/seed flags), SCENARIOS (a subset of "cc refresh introspect
-# signin account audit"), KEEP=1 (keep the work dir). Loopback only.
+# SEED_FLAGS (more tools/seed flags), SCENARIOS (a subset of "cc refresh refresh-api
+# introspect signin account audit"; refresh-api is refresh without an ID token, see
+# tools/scaleload), KEEP=1 (keep the work dir). Loopback only.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCALE=${SCALE:-0.01} DBS=${DBS:-sqlite postgres} RUNS=${RUNS:-3} SECS=${SECS:-10} CONNS=${CONNS:-16}
@@ -111,7 +112,7 @@ scenario() {
   local args=(-url "$BASE" -scenario "$name" -label "$label" -conns "$CONNS" -duration "${secs}s" -warmup "$warm")
   case $name in
     cc) args+=(-auth "$(basic "$dir/cc.json")") ;;
-    refresh) args+=(-app-auth "$(basic "$dir/scale-app.json")" -tokens "$dir/refresh-tokens.txt") ;;
+    refresh | refresh-api) args+=(-app-auth "$(basic "$dir/scale-app.json")" -tokens "$dir/refresh-tokens.txt") ;;
     introspect) args+=(-auth "$(basic "$dir/rs.json")" -app-auth "$(basic "$dir/scale-app.json")" -tokens "$dir/refresh-tokens.txt") ;;
     signin | account) args+=(-people "$dir/people.tsv") ;;
     audit) args+=(-auth "$(basic "$dir/admin.json")") ;;
@@ -119,7 +120,7 @@ scenario() {
   "$LOAD" "${args[@]}" || echo "RESULT label=$label reqs=0 failed"
 }
 
-SCENARIOS=${SCENARIOS:-cc refresh introspect signin account audit}
+SCENARIOS=${SCENARIOS:-cc refresh refresh-api introspect signin account audit}
 measure() {
   local db=$1 kind=$2 dir=$3
   for s in $SCENARIOS; do
@@ -158,7 +159,7 @@ sitting() {
 
 # sweep DB DIR: start the server on the full database, whose first maintenance
 # pass prunes the expired backlog; poll what is left, and run client_credentials
-# and refresh load until it is gone (at most 30 minutes).
+# and refresh-api load until it is gone (at most 30 minutes).
 sweep() {
   local db=$1 dir=$2
   local before; before=$("$SEED" -status)
@@ -173,7 +174,7 @@ sweep() {
   local poller=$! n=0
   while kill -0 $poller 2>/dev/null && [ $n -lt 180 ]; do
     n=$((n + 1))
-    for s in cc refresh; do scenario "$dir" "$s" "$db-sweep-$s-run$n" 5 0s | tee -a "$WORK/results.txt"; done
+    for s in cc refresh-api; do scenario "$dir" "$s" "$db-sweep-$s-run$n" 5 0s | tee -a "$WORK/results.txt"; done
   done
   kill $poller 2>/dev/null || true; wait $poller 2>/dev/null || true
   local t1; t1=$(tail -1 "$dir/sweep.txt" | cut -d' ' -f1)
@@ -217,7 +218,7 @@ print()
 print('| during the sweep | database | p99 ms during (median of runs) | p99 ms without (full run) | failed requests during |')
 print('|---|---|---:|---:|---:|')
 for db in dbs:
-    for s in ('cc', 'refresh'):
+    for s in ('cc', 'refresh-api'):
         d = f'{db}-sweep-{s}'
         print(f'| {s} | {db} | {f(med(d,1))} | {f(med(f"{db}-full-{s}",1))} | {sum(r[2] for r in runs.get(d, []))} |')
 print()

@@ -33,7 +33,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10)`,
 }
 
 func (s providers) Get(ctx context.Context, id string) (store.ProviderConfig, error) {
-	p, err := scanProvider(s.db.sql.QueryRowContext(ctx, `SELECT `+providerColumns+` FROM providers WHERE id = $1`, id))
+	p, err := scanProvider(s.db.queryRow(ctx, `SELECT `+providerColumns+` FROM providers WHERE id = $1`, id))
 	if err != nil {
 		return store.ProviderConfig{}, wrap("providers: get", err)
 	}

@@ -44,7 +44,7 @@ func (s refreshTokens) Create(ctx context.Context, t store.RefreshToken) error {
 // GetByHash returns the token whatever its state; the caller checks expiry,
 // rotation and revocation.
 func (s refreshTokens) GetByHash(ctx context.Context, tokenHash []byte) (store.RefreshToken, error) {
-	t, err := scanRefresh(s.db.sql.QueryRowContext(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens
+	t, err := scanRefresh(s.db.queryRow(ctx, `SELECT `+refreshColumns+` FROM refresh_tokens
 WHERE token_hash = $1`, tokenHash))
 	if err != nil {
 		return store.RefreshToken{}, wrap("refresh tokens: get by hash", err)

@@ -39,7 +39,7 @@ func (s sessions) Create(ctx context.Context, x store.Session) error {
 // GetByTokenHash returns the session whether or not it has expired; the caller's
 // clock decides.
 func (s sessions) GetByTokenHash(ctx context.Context, tokenHash []byte) (store.Session, error) {
-	x, err := scanSession(s.db.sql.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+	x, err := scanSession(s.db.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
 WHERE token_hash = $1`, tokenHash))
 	if err != nil {
 		return store.Session{}, wrap("sessions: get by token hash", err)
@@ -48,7 +48,7 @@ WHERE token_hash = $1`, tokenHash))
 }
 
 func (s sessions) Get(ctx context.Context, id string) (store.Session, error) {
-	x, err := scanSession(s.db.sql.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
+	x, err := scanSession(s.db.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
 	if err != nil {
 		return store.Session{}, wrap("sessions: get", err)
 	}

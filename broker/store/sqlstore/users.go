@@ -39,7 +39,7 @@ func (s users) Create(ctx context.Context, u store.User) error {
 }
 
 func (s users) Get(ctx context.Context, id string) (store.User, error) {
-	u, err := scanUser(s.db.sql.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	u, err := scanUser(s.db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	if err != nil {
 		return store.User{}, wrap("users: get", err)
 	}

@@ -54,6 +54,7 @@ func TestSQLiteOneWriter_Settings(t *testing.T) {
 			{"journal_mode", "wal"},
 			{"synchronous", "1"}, // NORMAL
 			{"busy_timeout", "5000"},
+			{"wal_autocheckpoint", "10000"}, // checkpoints run in the background
 			{"query_only", pool.queryOnly},
 		} {
 			var got string
