@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/revoke"
@@ -101,6 +102,13 @@ func (s *Server) maintainOnce(ctx context.Context) {
 // sweepBatch bounds the sessions one sweep query lists.
 const sweepBatch = 500
 
+// sessionsPerTx is how many expired sessions one transaction ends. One each made
+// three commits a session: PostgreSQL, which flushes its WAL at every commit,
+// ended 20,000 sessions in 242 s under load (SQLite, which does not, in 24). On
+// SQLite a transaction holds the one writer, so it stays short: a few
+// milliseconds, as a sweep batch aims at (sqlstore's sweepHold).
+const sessionsPerTx = 20
+
 // sweepSessions ends the sessions past their idle or absolute limit as a logout
 // does (web.Core.EndSession): what was issued under each is revoked first, and only then
 // is its row deleted, so a crash or a failed revocation leaves the row for the
@@ -113,15 +121,22 @@ func (s *Server) sweepSessions(ctx context.Context, now time.Time) (int64, error
 		if err != nil {
 			return ended, err
 		}
-		for _, id := range ids {
-			if _, err := revoke.Tokens(ctx, s.store, store.RefreshFilter{SessionID: id}, s.Now(), s.cfg.AccessTokenTTL); err != nil {
-				// The row stays: the next sweep tries again.
-				return ended, fmt.Errorf("revoke the tokens of expired session %s: %w", id, err)
+		for chunk := range slices.Chunk(ids, sessionsPerTx) {
+			err := s.store.InTx(ctx, func(tx store.Store) error {
+				for _, id := range chunk {
+					if _, err := revoke.Tokens(ctx, tx, store.RefreshFilter{SessionID: id}, s.Now(), s.cfg.AccessTokenTTL); err != nil {
+						return fmt.Errorf("revoke the tokens of expired session %s: %w", id, err)
+					}
+					if err := tx.Sessions().Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return ended, err // the chunk's rows stay: the next sweep tries again
 			}
-			if err := s.store.Sessions().Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return ended, err
-			}
-			ended++
+			ended += int64(len(chunk))
 		}
 		if len(ids) < sweepBatch {
 			return ended, nil

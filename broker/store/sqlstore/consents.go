@@ -44,7 +44,7 @@ SET scopes = excluded.scopes, updated_at = excluded.updated_at, last_used_at = e
 
 func (s consents) ListForUser(ctx context.Context, userID string) ([]store.Consent, error) {
 	const op = "consents: list for user"
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+consentColumns+` FROM consents
+	rows, err := s.db.query(ctx, `SELECT `+consentColumns+` FROM consents
 WHERE user_id = $1 ORDER BY client_id`, userID)
 	if err != nil {
 		return nil, wrap(op, err)
@@ -105,7 +105,7 @@ WHERE id = $1`, id))
 // ListByGrantor lists revoked and expired grants too.
 func (s delegations) ListByGrantor(ctx context.Context, grantorID string) ([]store.Delegation, error) {
 	const op = "delegations: list by grantor"
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+delegationColumns+` FROM delegations
+	rows, err := s.db.query(ctx, `SELECT `+delegationColumns+` FROM delegations
 WHERE grantor_id = $1 ORDER BY created_at, id`, grantorID)
 	if err != nil {
 		return nil, wrap(op, err)
@@ -130,8 +130,8 @@ func (s delegations) ListByGrantee(ctx context.Context, granteeUserID, granteeCl
 	if len(where) == 0 {
 		return nil, nil
 	}
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+delegationColumns+` FROM delegations
-WHERE `+strings.Join(where, " OR ")+` ORDER BY created_at, id`, args...)
+	rows, err := s.db.query(ctx, `SELECT `+delegationColumns+` FROM delegations
+WHERE `+strings.Join(where, " OR ")+` ORDER BY created_at, id`, args...) // three texts
 	if err != nil {
 		return nil, wrap(op, err)
 	}

@@ -67,7 +67,7 @@ func (s sessions) StepUp(ctx context.Context, id string, tokenHash []byte, acr s
 
 func (s sessions) ListForUser(ctx context.Context, userID string) ([]store.Session, error) {
 	const op = "sessions: list for user"
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+	rows, err := s.db.query(ctx, `SELECT `+sessionColumns+` FROM sessions
 WHERE user_id = $1 ORDER BY created_at, id`, userID)
 	if err != nil {
 		return nil, wrap(op, err)

@@ -20,8 +20,12 @@ const (
 	// statement, and the sweep must still move on under any load.
 	sweepMinBatch = 50
 	// sweepHold is the time one batch aims to hold the writer: a request
-	// write that queues behind a batch waits about this long.
-	sweepHold = 20 * time.Millisecond
+	// write that queues behind a batch waits about this long. The sweep's speed
+	// hardly depends on it (the pause that follows a batch is as long, so the
+	// sweep has the writer half the time either way), the requests' tail does:
+	// at 20 ms, refresh rotation's p99 during a sweep of 1M rows was 2.8 times
+	// its p99 without (SQLite, SCALE=0.1).
+	sweepHold = 10 * time.Millisecond
 	// sweepPause is the least pause between batches.
 	sweepPause = time.Millisecond
 )

@@ -221,7 +221,7 @@ func (s identities) CountForProvider(ctx context.Context, providerID string) (in
 
 func (s identities) ListForUser(ctx context.Context, userID string) ([]store.Identity, error) {
 	const op = "identities: list for user"
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT `+identityColumns+` FROM identities
+	rows, err := s.db.query(ctx, `SELECT `+identityColumns+` FROM identities
 WHERE user_id = $1 ORDER BY provider_id, subject`, userID)
 	if err != nil {
 		return nil, wrap(op, err)
