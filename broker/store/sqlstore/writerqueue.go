@@ -19,6 +19,7 @@ import (
 type writerQueue struct {
 	turn    chan struct{}
 	waiting atomic.Int64 // callers waiting in enter
+	entries atomic.Int64 // calls of enter so far
 }
 
 func newWriterQueue() *writerQueue { return &writerQueue{turn: make(chan struct{}, 1)} }
@@ -30,6 +31,7 @@ func (q *writerQueue) enter(ctx context.Context) bool {
 	if q == nil {
 		return true
 	}
+	q.entries.Add(1)
 	select {
 	case q.turn <- struct{}{}:
 		return true
@@ -43,6 +45,15 @@ func (q *writerQueue) enter(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// entered is how many times enter was called so far (0 on a nil queue): a
+// sweep compares it across a batch to learn whether requests wrote meanwhile.
+func (q *writerQueue) entered() int64 {
+	if q == nil {
+		return 0
+	}
+	return q.entries.Load()
 }
 
 // leave ends the turn enter gave.
