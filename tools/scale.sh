@@ -41,10 +41,15 @@ export GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32
 export GATEHOUSE_SESSION_MAX_AGE=720h GATEHOUSE_SESSION_IDLE_TIMEOUT=24h
 head -c24 /dev/urandom | base64 > "$WORK/idp-secret"
 
-PID= IDP_PID= PG_PID= PG_DIR=
+PID= IDP_PID= PG_PID= PG_DIR= PG_BIN=
 cleanup() {
   for p in $PID $IDP_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  if [ -n "$PG_PID" ]; then kill -INT "$PG_PID" 2>/dev/null || true; while kill -0 "$PG_PID" 2>/dev/null; do sleep 0.2; done; fi
+  # pg_ctl, not a signal to runuser, which does not pass it on: the script then
+  # waited for ever, and the cluster ran on after it.
+  if [ -n "$PG_PID" ]; then
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+    wait "$PG_PID" 2>/dev/null || true
+  fi
   [ -n "${KEEP:-}" ] && echo "work dir kept: $WORK" || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -53,10 +58,10 @@ trap cleanup EXIT
 # postgres as the postgres user, a unix socket in the work dir, no TCP port.
 start_postgres() {
   if [ -n "${DATABASE_URL:-}" ]; then PG_ADMIN=$DATABASE_URL; return; fi
-  local bin; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
   PG_DIR="$WORK/pg"; mkdir -p "$PG_DIR/sock"; chown -R postgres "$PG_DIR"
-  runuser -u postgres -- "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth trust -E UTF8 --no-locale > "$PG_DIR/initdb.log"
-  runuser -u postgres -- "$bin/postgres" -D "$PG_DIR/data" -k "$PG_DIR/sock" -c listen_addresses= > "$PG_DIR/postgres.log" 2>&1 &
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth trust -E UTF8 --no-locale > "$PG_DIR/initdb.log"
+  runuser -u postgres -- "$PG_BIN/postgres" -D "$PG_DIR/data" -k "$PG_DIR/sock" -c listen_addresses= > "$PG_DIR/postgres.log" 2>&1 &
   PG_PID=$!
   PG_ADMIN="postgres://postgres@/postgres?host=$PG_DIR/sock&sslmode=disable"
   for _ in $(seq 1 100); do psql "$PG_ADMIN" -qc 'SELECT 1' >/dev/null 2>&1 && return; sleep 0.2; done
