@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
@@ -46,15 +45,4 @@ func (db *DB) checkpoint(ctx context.Context) (frames, copied int, err error) {
 	var busy int
 	err = db.checkpointer.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
 	return frames, copied, err
-}
-
-// openCheckpointer opens the checkpointer's pool of one connection, with a page
-// cache as small as the audit batches' (it reads no table).
-func openCheckpointer(ctx context.Context, dsn string) (*sql.DB, error) {
-	p, err := openPool(ctx, sqliteDialect, dsn+"&_pragma=cache_size(-256)", nil)
-	if err != nil {
-		return nil, err
-	}
-	p.SetMaxOpenConns(1)
-	return p, nil
 }

@@ -156,17 +156,12 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 			_ = sdb.Close() // the reader's error is the one worth reporting
 			return nil, err
 		}
-		// The audit batches only append: a 256 KiB page cache instead of
-		// SQLite's 2 MB default. With the default, peak RSS under the
-		// 16-connection client_credentials load rose from 37 to 42 MiB
-		// (GOMEMLIMIT=16MiB; 47 to 52 MiB without), at the same CPU per request.
-		if db.batches, err = openPool(ctx, d, dsn+"&_pragma=cache_size(-256)", nil); err != nil {
+		if db.batches, err = openSidePool(ctx, dsn); err != nil {
 			_ = sdb.Close() // the audit writer's error is the one worth reporting
 			_ = db.read.Close()
 			return nil, err
 		}
-		db.batches.SetMaxOpenConns(1)
-		if db.checkpointer, err = openCheckpointer(ctx, dsn); err != nil {
+		if db.checkpointer, err = openSidePool(ctx, dsn); err != nil {
 			_ = sdb.Close() // the checkpointer's error is the one worth reporting
 			_ = db.read.Close()
 			_ = db.batches.Close()
@@ -207,6 +202,20 @@ func openPool(ctx context.Context, d *dialect, dsn string, gate *batchGate) (*sq
 	sdb.SetMaxIdleConns(maxIdleConns)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
 	return sdb, nil
+}
+
+// openSidePool opens a SQLite pool of one connection that reads no table, the
+// audit batches' (they only append) or the checkpointer's: a 256 KiB page
+// cache instead of SQLite's 2 MB default. With the default, the batches' one
+// raised peak RSS under the 16-connection client_credentials load from 37 to
+// 42 MiB (GOMEMLIMIT=16MiB; 47 to 52 MiB without), at the same CPU per request.
+func openSidePool(ctx context.Context, dsn string) (*sql.DB, error) {
+	p, err := openPool(ctx, sqliteDialect, dsn+"&_pragma=cache_size(-256)", nil)
+	if err != nil {
+		return nil, err
+	}
+	p.SetMaxOpenConns(1)
+	return p, nil
 }
 
 // router sends a statement that only reads to the read pool and every other one
@@ -479,14 +488,19 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return inTxOn(ctx, db.pool, db.queue, fn)
 }
 
-// inTxOn runs fn in a transaction on pool, begun in its turn in queue (which
-// may be nil), and commits it if fn returns nil.
-func inTxOn(ctx context.Context, pool *sql.DB, queue *writerQueue, fn func(tx *sql.Tx) error) error {
+// beginOn begins a transaction on pool in its turn in queue (which may be nil).
+func beginOn(ctx context.Context, pool *sql.DB, queue *writerQueue) (*sql.Tx, error) {
 	if !queue.enter(ctx) {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	tx, err := pool.BeginTx(ctx, nil)
-	queue.leave()
+	defer queue.leave()
+	return pool.BeginTx(ctx, nil)
+}
+
+// inTxOn runs fn in a transaction begun by beginOn and commits it if fn
+// returns nil.
+func inTxOn(ctx context.Context, pool *sql.DB, queue *writerQueue, fn func(tx *sql.Tx) error) error {
+	tx, err := beginOn(ctx, pool, queue)
 	if err != nil {
 		return err
 	}
@@ -518,11 +532,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	if db.tx != nil {
 		return db.savepoint(ctx, func() error { return fn(db) })
 	}
-	if !db.queue.enter(ctx) {
-		return fmt.Errorf("sqlstore: begin: %w", ctx.Err())
-	}
-	tx, err := db.pool.BeginTx(ctx, nil)
-	db.queue.leave()
+	tx, err := beginOn(ctx, db.pool, db.queue)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}

@@ -91,11 +91,13 @@ func TestSQLiteOneWriter_WritesQueueBehindATransaction(t *testing.T) {
 			if err := tx.Consents().Put(ctx, store.Consent{UserID: "u", ClientID: "held", Scopes: []string{"openid"}}); err != nil {
 				return err
 			}
+			entered := db.queue.entered() // the writers below enter after held
 			close(held)
 			// Hold the write lock until both writers below wait for the writer,
-			// one in database/sql, the other in the writer queue behind it (or,
-			// without one writer, have given up).
-			for db.pool.Stats().WaitCount+db.queue.waiting.Load() < 2 {
+			// one in database/sql, the other in the writer queue behind it, which
+			// the first holds until it has the connection (or, without one
+			// writer, have given up).
+			for db.pool.Stats().WaitCount < 1 || db.queue.entered() < entered+2 {
 				select {
 				case <-writersDone:
 					return nil

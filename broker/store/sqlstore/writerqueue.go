@@ -18,7 +18,6 @@ import (
 // pool has a connection for each request.
 type writerQueue struct {
 	turn    chan struct{}
-	waiting atomic.Int64 // callers waiting in enter
 	entries atomic.Int64 // calls of enter so far
 }
 
@@ -32,13 +31,6 @@ func (q *writerQueue) enter(ctx context.Context) bool {
 		return true
 	}
 	q.entries.Add(1)
-	select {
-	case q.turn <- struct{}{}:
-		return true
-	default:
-	}
-	q.waiting.Add(1)
-	defer q.waiting.Add(-1)
 	select {
 	case q.turn <- struct{}{}:
 		return true
