@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -102,17 +101,16 @@ func (s *Server) maintainOnce(ctx context.Context) {
 // sweepBatch bounds the sessions one sweep query lists.
 const sweepBatch = 500
 
-// sessionsPerTx is how many expired sessions one transaction ends. One each made
-// three commits a session: PostgreSQL, which flushes its WAL at every commit,
-// ended 20,000 sessions in 242 s under load (SQLite, which does not, in 24). On
-// SQLite a transaction holds the one writer, so it stays short: a few
-// milliseconds, as a sweep batch aims at (sqlstore's sweepHold).
-const sessionsPerTx = 20
+// sessionsPerTx is how many expired sessions one transaction ends
+// (revoke.Sessions: three statements however many). On SQLite a transaction
+// holds the one writer, so it stays short: a few milliseconds, as a sweep batch
+// aims at (sqlstore's sweepHold).
+const sessionsPerTx = 50
 
 // sweepSessions ends the sessions past their idle or absolute limit as a logout
-// does (web.Core.EndSession): what was issued under each is revoked first, and only then
-// is its row deleted, so a crash or a failed revocation leaves the row for the
-// next sweep instead of refresh tokens nobody will revoke. An expired row is
+// does (revoke.Sessions): what was issued under each is revoked first, and only
+// then is its row deleted, so a crash or a failed revocation leaves the rows for
+// the next sweep instead of refresh tokens nobody will revoke. An expired row is
 // never used meanwhile: web.Core.CurrentSession checks the limits itself.
 func (s *Server) sweepSessions(ctx context.Context, now time.Time) (int64, error) {
 	var ended int64
@@ -123,18 +121,11 @@ func (s *Server) sweepSessions(ctx context.Context, now time.Time) (int64, error
 		}
 		for chunk := range slices.Chunk(ids, sessionsPerTx) {
 			err := s.store.InTx(ctx, func(tx store.Store) error {
-				for _, id := range chunk {
-					if _, err := revoke.Tokens(ctx, tx, store.RefreshFilter{SessionID: id}, s.Now(), s.cfg.AccessTokenTTL); err != nil {
-						return fmt.Errorf("revoke the tokens of expired session %s: %w", id, err)
-					}
-					if err := tx.Sessions().Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-						return err
-					}
-				}
-				return nil
+				_, err := revoke.Sessions(ctx, tx, chunk, s.Now(), s.cfg.AccessTokenTTL)
+				return err
 			})
 			if err != nil {
-				return ended, err // the chunk's rows stay: the next sweep tries again
+				return ended, fmt.Errorf("end expired sessions: %w", err) // the chunk's rows stay: the next sweep tries again
 			}
 			ended += int64(len(chunk))
 		}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/operations"
 	"github.com/gatehouse/gatehouse/broker/revoke"
-	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
 
@@ -59,12 +58,11 @@ func TestExchangeCutOff(t *testing.T) {
 		"upstream: revoked by its client": {end: func(fx *fixture) {}},
 		"upstream: the person's browser session ends": {active: true, end: func(fx *fixture) {
 			fx.userToken("web1", rs1, "read") // creates alice's session sess-a
-			_, err := revoke.Tokens(ctx, fx.DB, store.RefreshFilter{SessionID: "sess-a"}, fx.Clk.Now(), fx.Cfg.AccessTokenTTL)
+			_, err := revoke.Sessions(ctx, fx.DB, []string{"sess-a"}, fx.Clk.Now(), fx.Cfg.AccessTokenTTL)
 			brokertest.Must(fx.t, err)
-			brokertest.Must(fx.t, fx.DB.Sessions().Delete(ctx, "sess-a"))
 		}},
 		"local: the subject token's session ends": {local: true, end: func(fx *fixture) {
-			_, err := revoke.Tokens(ctx, fx.DB, store.RefreshFilter{SessionID: "sess-a"}, fx.Clk.Now(), fx.Cfg.AccessTokenTTL)
+			_, err := revoke.Sessions(ctx, fx.DB, []string{"sess-a"}, fx.Clk.Now(), fx.Cfg.AccessTokenTTL)
 			brokertest.Must(fx.t, err)
 		}},
 		"local: the subject token's grant is revoked": {local: true, end: func(fx *fixture) {

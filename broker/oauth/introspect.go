@@ -180,7 +180,7 @@ func (s *Server) HandleRevoke(w http.ResponseWriter, r *http.Request) error {
 		var cl token.AccessClaims
 		if s.keys.Verify(ctx, tok, token.TypeAccess, &cl) == nil && cl.ClientID == c.ID && cl.ID != "" {
 			exp := time.Unix(cl.Expiry, 0)
-			if err := s.store.Revocations().Revoke(ctx, "jti:"+cl.ID, exp.Add(time.Second), exp); err != nil {
+			if err := s.store.Revocations().Revoke(ctx, exp.Add(time.Second), exp, "jti:"+cl.ID); err != nil {
 				return err
 			}
 			revoked = "jti:" + cl.ID

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/broker/revoke"
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/internal/testsupport/brokertest"
 )
 
@@ -276,7 +278,7 @@ func TestRevokeTokensForConsentAndSession(t *testing.T) {
 	code, verifier, _ := fx.NewCode(t, brokertest.CodeOpts{Client: "web1", Redirect: "https://app1.test/cb"})
 	o := fx.Exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil)
 	time.Sleep(time.Second) // tokens carry whole-second iat; the revocation brokertest.Must come after it
-	brokertest.Must(t, fx.OAuth().RevokeTokens(t.Context(), brokertest.StoreFilter("alice", "web1", "")))
+	brokertest.Must(t, fx.OAuth().RevokeTokens(t.Context(), store.RefreshFilter{UserID: "alice", ClientID: "web1"}))
 	// DATA-10: immediately inactive, and the refresh token refused.
 	if fx.Active(t, o.Str("access_token")) || fx.ActiveFor(t, "web1", o.Str("refresh_token")) {
 		t.Fatal("consent revocation left a token active")
@@ -284,7 +286,8 @@ func TestRevokeTokensForConsentAndSession(t *testing.T) {
 	code, verifier, _ = fx.NewCode(t, brokertest.CodeOpts{Client: "web1", Redirect: "https://app1.test/cb"})
 	o = fx.Exchange(t, "basic:web1", code, verifier, "https://app1.test/cb", nil)
 	time.Sleep(time.Second)
-	brokertest.Must(t, fx.OAuth().RevokeTokens(t.Context(), brokertest.StoreFilter("", "", "sess-1")))
+	_, err := revoke.Sessions(t.Context(), fx.DB, []string{"sess-1"}, fx.Now(), fx.Cfg.AccessTokenTTL)
+	brokertest.Must(t, err)
 	if fx.Active(t, o.Str("access_token")) {
 		t.Fatal("session end left the access token active")
 	}

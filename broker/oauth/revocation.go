@@ -50,7 +50,7 @@ func (s *Server) revokeFamily(ctx context.Context, t store.RefreshToken, now tim
 func (s *Server) grantRevokedSince(ctx context.Context, t store.RefreshToken) (bool, error) {
 	keys := []string{"grant:" + t.GrantID, token.UserClientKey(t.UserID, t.ClientID), "user:" + t.UserID, "client:" + t.ClientID}
 	if t.SessionID != "" {
-		keys = append(keys, "session:"+t.SessionID)
+		keys = append(keys, token.SessionRevocationKey(t.SessionID))
 	}
 	latest, err := s.store.Revocations().Latest(ctx, keys)
 	if err != nil {

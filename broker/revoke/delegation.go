@@ -40,7 +40,7 @@ func endDelegation(ctx context.Context, st store.Store, id, reason string, now, 
 	if _, err := st.RefreshTokens().Revoke(ctx, store.RefreshFilter{DelegationID: id}, now); err != nil {
 		return fmt.Errorf("revoke the refresh tokens of delegation %s: %w", id, err)
 	}
-	if err := st.Revocations().Revoke(ctx, token.DelegationRevocationKey(id), until, until); err != nil {
+	if err := st.Revocations().Revoke(ctx, until, until, token.DelegationRevocationKey(id)); err != nil {
 		return fmt.Errorf("revoke the access tokens of delegation %s: %w", id, err)
 	}
 	children, err := st.Delegations().ListByParent(ctx, id)
@@ -121,7 +121,7 @@ func DelegationTokens(ctx context.Context, st store.Store, id string, now time.T
 	if err != nil {
 		return 0, fmt.Errorf("revoke the refresh tokens of delegation %s: %w", id, err)
 	}
-	if err := st.Revocations().Revoke(ctx, token.DelegationRevocationKey(id), now, now.Add(accessTokenTTL)); err != nil {
+	if err := st.Revocations().Revoke(ctx, now, now.Add(accessTokenTTL), token.DelegationRevocationKey(id)); err != nil {
 		return n, fmt.Errorf("revoke the access tokens of delegation %s: %w", id, err)
 	}
 	return n, nil

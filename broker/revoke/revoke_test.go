@@ -1,6 +1,8 @@
 package revoke
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -22,7 +24,6 @@ func TestTokensRevocationKeys(t *testing.T) {
 		key     string // "" for none
 		revoked int64
 	}{
-		{"session", store.RefreshFilter{SessionID: "s1"}, "session:s1", 1},
 		{"consent", store.RefreshFilter{UserID: "ann", ClientID: "web"}, token.UserClientKey("ann", "web"), 2},
 		{"user", store.RefreshFilter{UserID: "ann"}, "user:ann", 2},
 		{"client", store.RefreshFilter{ClientID: "web"}, "client:web", 2},
@@ -30,14 +31,7 @@ func TestTokensRevocationKeys(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "revoke.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			db := openStore(t)
 			for i, s := range []string{"s1", "s2"} {
 				rt := store.RefreshToken{TokenHash: []byte("rt-" + s), FamilyID: "f" + s[1:], GrantID: "g" + s[1:], ClientID: "web",
 					UserID: "ann", SessionID: s, CreatedAt: now.Add(-time.Duration(i+1) * time.Second), ExpiresAt: now.Add(time.Hour)}
@@ -61,6 +55,81 @@ func TestTokensRevocationKeys(t *testing.T) {
 
 // TestCutOffNamesOneTarget: a cut-off of nobody, or of a provider and a user at
 // once, is refused before anything ends.
+// TestTokensLeavesSessionsToSessions: a session's access tokens carry a key of
+// their own, which only Sessions writes, so Tokens refuses a session filter
+// rather than revoke refresh tokens and write no entry.
+func TestTokensLeavesSessionsToSessions(t *testing.T) {
+	db := openStore(t)
+	if _, err := Tokens(t.Context(), db, store.RefreshFilter{SessionIDs: []string{"s1"}}, time.Now(), time.Minute); err == nil {
+		t.Fatal("Tokens took a session filter")
+	}
+}
+
+// TestSessionsEndAsALogoutDoes: Sessions revokes the refresh tokens of the
+// sessions named, writes each one's revocation entry and deletes their rows, in
+// lists of store.MaxListed, and touches no other session.
+func TestSessionsEndAsALogoutDoes(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2031, 1, 1, 12, 0, 0, 0, time.UTC)
+	db := openStore(t)
+	var ids []string
+	for i := range store.MaxListed + 2 {
+		id := fmt.Sprintf("s%03d", i)
+		ids = append(ids, id)
+		s := store.Session{ID: id, TokenHash: []byte("hash-" + id), UserID: "ann", ProviderID: "corp", AuthTime: now,
+			CreatedAt: now.Add(-time.Hour), LastSeenAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)}
+		if err := db.Sessions().Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		rt := store.RefreshToken{TokenHash: []byte("rt-" + id), FamilyID: "f" + id, GrantID: "g" + id, ClientID: "web",
+			UserID: "ann", SessionID: id, CreatedAt: now.Add(-time.Second), ExpiresAt: now.Add(time.Hour)}
+		if err := db.RefreshTokens().Create(ctx, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended, kept := ids[:store.MaxListed+1], ids[store.MaxListed+1]
+	n, err := Sessions(ctx, db, ended, now, 10*time.Minute)
+	if err != nil || n != int64(len(ended)) {
+		t.Fatalf("revoked %d (%v), want %d", n, err, len(ended))
+	}
+	for _, id := range ids {
+		_, getErr := db.Sessions().Get(ctx, id)
+		rt, err := db.RefreshTokens().GetByHash(ctx, []byte("rt-"+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest, err := db.Revocations().Latest(ctx, []string{token.SessionRevocationKey(id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == kept {
+			if getErr != nil || !rt.RevokedAt.IsZero() || !latest.IsZero() {
+				t.Errorf("session %s not named: row %v, token revoked at %v, entry %v; want it untouched", id, getErr, rt.RevokedAt, latest)
+			}
+			continue
+		}
+		if !errors.Is(getErr, store.ErrNotFound) || !rt.RevokedAt.Equal(now) || !latest.Equal(now) {
+			t.Errorf("session %s: row %v, token revoked at %v, entry %v; want gone, %v, %v", id, getErr, rt.RevokedAt, latest, now, now)
+		}
+	}
+	if n, err := Sessions(ctx, db, nil, now, time.Minute); n != 0 || err != nil {
+		t.Errorf("no sessions: %d, %v", n, err)
+	}
+}
+
+func openStore(t *testing.T) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "revoke.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func TestCutOffNamesOneTarget(t *testing.T) {
 	for _, c := range []Target{{}, {ProviderID: "corp", UserID: "ann"}} {
 		if _, _, err := CutOff(t.Context(), nil, c, time.Now(), time.Minute); err == nil {

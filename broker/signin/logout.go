@@ -1,7 +1,6 @@
 package signin
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/broker/revoke"
@@ -197,28 +196,26 @@ func (s *Server) HandleSAMLSLO(w http.ResponseWriter, r *http.Request) error {
 	// Looked up before the sessions end: whoever's browser delivers the request
 	// is signed out here only if its own session is among those named.
 	cur, _, signedIn := s.web.CurrentSession(r)
-	ended, endedHere := 0, false
+	var ended []string
+	endedHere := false
 	for _, x := range list {
 		state, err := s.ring.Open(x.LogoutStateEnc, []byte("session "+x.ID))
 		if err != nil || req.Match == nil || !req.Match(state) {
 			continue
 		}
-		if err := s.store.Sessions().Delete(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if _, err := revoke.Tokens(ctx, s.store, store.RefreshFilter{SessionID: x.ID}, s.Now(), s.cfg.AccessTokenTTL); err != nil {
-			return err
-		}
-		ended++
+		ended = append(ended, x.ID)
 		endedHere = endedHere || signedIn && x.ID == cur.ID
+	}
+	if _, err := revoke.Sessions(ctx, s.store, ended, s.Now(), s.cfg.AccessTokenTTL); err != nil {
+		return err
 	}
 	// saml-core §3.7.3.2: the request ends the sessions it names and no other,
 	// so this browser keeps its cookie unless its own session just ended.
 	if endedHere {
 		s.web.ClearBrowser(w, r)
 	}
-	s.web.Record(r, "", "logout.upstream", b.Config.ID, map[string]any{"sessions_ended": ended})
-	answer, err := req.Respond(ended)
+	s.web.Record(r, "", "logout.upstream", b.Config.ID, map[string]any{"sessions_ended": len(ended)})
+	answer, err := req.Respond(len(ended))
 	if err != nil {
 		return err
 	}

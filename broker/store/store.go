@@ -112,6 +112,12 @@ func (u User) Cursor() UserCursor { return UserCursor{Email: u.Email, ID: u.ID} 
 // MaxUserSearch bounds one page of Users.Search.
 const MaxUserSearch = 100
 
+// MaxListed bounds the IDs or keys one statement takes as a list
+// (RefreshFilter.SessionIDs, Sessions.Delete, Revocations.Revoke): SQLite binds
+// at most 32,766 values to a statement and PostgreSQL 65,535, and a short list
+// keeps a transaction on SQLite's one writer short.
+const MaxListed = 500
+
 // Identity is an upstream identity (provider, subject) linked to one local user.
 type Identity struct {
 	ProviderID    string
@@ -377,7 +383,9 @@ type Sessions interface {
 	// ListForProvider lists every session signed in at providerID, oldest
 	// first (a provider disabled or removed ends them).
 	ListForProvider(ctx context.Context, providerID string) ([]Session, error)
-	Delete(ctx context.Context, id string) error
+	// Delete deletes the sessions ids (at most MaxListed) in one statement; one
+	// already gone is not an error.
+	Delete(ctx context.Context, ids ...string) error
 	DeleteForUser(ctx context.Context, userID string) (int64, error)
 	// ListExpired lists up to limit sessions whose absolute expiry is before
 	// now, or that have not been seen since idleSince (zero: no idle limit).
@@ -571,11 +579,13 @@ type RefreshToken struct {
 // RefreshFilter selects refresh tokens to revoke; set fields are AND-ed and at least
 // one must be set.
 type RefreshFilter struct {
-	FamilyID     string
-	GrantID      string
-	UserID       string
-	ClientID     string
-	SessionID    string
+	FamilyID string
+	GrantID  string
+	UserID   string
+	ClientID string
+	// SessionIDs selects the tokens issued under any of these sessions (at most
+	// MaxListed).
+	SessionIDs   []string
 	DelegationID string
 	// IssuedBefore selects tokens created before it: the restore watermark that
 	// revokes whatever a database backup brought back (DATA-12).
@@ -934,9 +944,10 @@ type Replay interface {
 // until the tokens it covers have expired. An entry revokes every token that carries
 // its key (e.g. "jti:…", "grant:…", "session:…") and was issued before IssuedBefore.
 type Revocations interface {
-	// Revoke stores key; if key is already stored, the later IssuedBefore and the
-	// later keepUntil win, so a revocation never shrinks.
-	Revoke(ctx context.Context, key string, issuedBefore, keepUntil time.Time) error
+	// Revoke stores each of keys (at most MaxListed) in one statement; where a key
+	// is already stored, the later IssuedBefore and the later keepUntil win, so a
+	// revocation never shrinks.
+	Revoke(ctx context.Context, issuedBefore, keepUntil time.Time, keys ...string) error
 	// Latest returns the latest IssuedBefore among the stored keys in keys, or the
 	// zero time if none is stored.
 	Latest(ctx context.Context, keys []string) (time.Time, error)

@@ -126,7 +126,7 @@ func (c *AccessClaims) RevocationKeys() []string {
 		k = append(k, "grant:"+c.GrantID, "user:"+c.Subject, UserClientKey(c.Subject, c.ClientID))
 	}
 	if c.SessionID != "" {
-		k = append(k, "session:"+c.SessionID)
+		k = append(k, SessionRevocationKey(c.SessionID))
 	}
 	if c.Provider != "" {
 		k = append(k, ProviderRevocationKey(c.Provider))
@@ -141,6 +141,11 @@ func (c *AccessClaims) RevocationKeys() []string {
 	}
 	return k
 }
+
+// SessionRevocationKey is the revocation key of every token issued under the
+// browser session id: the session ending (logout, expiry, a cut-off) makes them
+// inactive at introspection at once, on every replica.
+func SessionRevocationKey(id string) string { return "session:" + id }
 
 // DelegationRevocationKey is the revocation key of every token issued under the
 // delegation id: ending the delegation makes them inactive at introspection at

@@ -65,7 +65,7 @@ func FuzzAccessTokenVerify(f *testing.F) {
 	goodClaims := claims("good", now)
 	good := sign(goodClaims, token.TypeAccess)
 	revoked := sign(claims("revoked", now), token.TypeAccess)
-	if err := db.Revocations().Revoke(ctx, "jti:revoked", now, now.Add(time.Hour)); err != nil {
+	if err := db.Revocations().Revoke(ctx, now, now.Add(time.Hour), "jti:revoked"); err != nil {
 		f.Fatal(err)
 	}
 	v := &token.Verifier{Keys: km, Store: db, Issuer: issuer, Now: clock}

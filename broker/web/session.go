@@ -66,24 +66,24 @@ func (c *Core) RequireSession(w http.ResponseWriter, r *http.Request) (store.Ses
 
 // DeleteSession deletes a session's row, logging a failure.
 func (c *Core) DeleteSession(ctx context.Context, id string) {
-	if err := c.Store.Sessions().Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := c.Store.Sessions().Delete(ctx, id); err != nil {
 		c.Log.ErrorContext(ctx, "session delete failed", "request_id", RequestID(ctx), "error", err.Error())
 	}
 }
 
 // EndSession ends a session on purpose (logout, "end" on the account page): the
 // refresh tokens issued under it are revoked and its access tokens turn inactive
-// at introspection and UserInfo (revoke.Tokens), then the row goes. A session
+// at introspection and UserInfo, then the row goes (revoke.Sessions). A session
 // that expires (idle or absolute limit) ends the same way, whether it is found on
 // sight here or by the maintenance sweep. Revoking first means a crash in between
 // leaves an expired-looking row for the sweep, not live tokens of a deleted
 // session; a failed revocation still deletes the row (the person asked to be
 // signed out) and is logged.
 func (c *Core) EndSession(ctx context.Context, id string) {
-	if _, err := revoke.Tokens(ctx, c.Store, store.RefreshFilter{SessionID: id}, c.Now(), c.Config.AccessTokenTTL); err != nil {
-		c.Log.ErrorContext(ctx, "session tokens not revoked", "request_id", RequestID(ctx), "error", err.Error())
+	if _, err := revoke.Sessions(ctx, c.Store, []string{id}, c.Now(), c.Config.AccessTokenTTL); err != nil {
+		c.Log.ErrorContext(ctx, "session end failed", "request_id", RequestID(ctx), "error", err.Error())
+		c.DeleteSession(ctx, id)
 	}
-	c.DeleteSession(ctx, id)
 }
 
 // ClearBrowser forgets the session token and every other value in the browser

@@ -121,7 +121,7 @@ func seedPlanRows(t *testing.T, s store.Store) {
 	delegated.UserID, delegated.SessionID, delegated.ClientID, delegated.DelegationID = "user-02", "sess-user-02", "app", "del-1"
 	must(t, s.RefreshTokens().Create(ctx, delegated))
 	must(t, s.Roles().Grant(ctx, store.RoleGrant{UserID: "user-01", Role: "admin", GrantedBy: "cli", GrantedAt: planNow}))
-	must(t, s.Revocations().Revoke(ctx, "sub:user-01", planNow, planNow.Add(time.Hour)))
+	must(t, s.Revocations().Revoke(ctx, planNow, planNow.Add(time.Hour), "sub:user-01"))
 }
 
 // hotQuery is a store call on a hot path; walk as for fullScans.
@@ -223,15 +223,15 @@ func hotQueries() []hotQuery {
 		{name: "revoke a client's tokens", call: func(ctx context.Context, s store.Store) error {
 			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{ClientID: "app-gone"}, later))
 		}},
-		{name: "revoke a session's tokens", call: func(ctx context.Context, s store.Store) error {
-			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{SessionID: "sess-user-08"}, later))
+		{name: "revoke the tokens of sessions", call: func(ctx context.Context, s store.Store) error {
+			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{SessionIDs: []string{"sess-user-08", "sess-user-09"}}, later))
 		}},
 		// The delegation's index is partial (migration 0023): rt-delegated is in it.
 		{name: "revoke a delegation's tokens", call: func(ctx context.Context, s store.Store) error {
 			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{DelegationID: "del-1"}, later))
 		}},
 		{name: "revocation watermark write", call: func(ctx context.Context, s store.Store) error {
-			return s.Revocations().Revoke(ctx, "sub:user-09", later, later.Add(time.Hour))
+			return s.Revocations().Revoke(ctx, later, later.Add(time.Hour), "sub:user-09")
 		}},
 		// Sign-in callback: replay check, identity → user, the sign-in's writes.
 		{name: "replay used", call: func(ctx context.Context, s store.Store) error {
@@ -291,7 +291,7 @@ func hotQueries() []hotQuery {
 			return ignoreNotFound(s.Sessions().DeleteForUser(ctx, "user-13"))
 		}},
 		{name: "account: sign out a session", call: func(ctx context.Context, s store.Store) error {
-			return ignoreNotFound(0, s.Sessions().Delete(ctx, "sess-user-16"))
+			return s.Sessions().Delete(ctx, "sess-user-16", "sess-user-17")
 		}},
 		{name: "account: revoke a consent", call: func(ctx context.Context, s store.Store) error {
 			return ignoreNotFound(0, s.Consents().Delete(ctx, "user-13", "app"))

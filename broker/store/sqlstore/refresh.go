@@ -123,7 +123,6 @@ func (s refreshTokens) Revoke(ctx context.Context, f store.RefreshFilter, now ti
 		{"grant_id", f.GrantID, ""},
 		{"user_id", f.UserID, ""},
 		{"client_id", f.ClientID, ""},
-		{"session_id", f.SessionID, ""},
 		{"delegation_id", f.DelegationID, "delegation_id <> ''"},
 	} {
 		if c.value != "" {
@@ -133,6 +132,13 @@ func (s refreshTokens) Revoke(ctx context.Context, f store.RefreshFilter, now ti
 				where = append(where, c.index)
 			}
 		}
+	}
+	if f.SessionIDs != nil {
+		if err := checkListed(op, len(f.SessionIDs)); err != nil {
+			return 0, err
+		}
+		where = append(where, "session_id IN ("+paramList(len(args)+1, len(f.SessionIDs))+")")
+		args = append(args, anys(f.SessionIDs)...)
 	}
 	if !f.IssuedBefore.IsZero() {
 		args = append(args, s.db.ts(f.IssuedBefore))

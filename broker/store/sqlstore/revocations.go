@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,18 +13,30 @@ import (
 
 type revocations struct{ db *DB }
 
-// Revoke upserts the key; CASE keeps the later of the stored and the new times, so
-// concurrent revocations on several replicas never shrink one another.
-func (s revocations) Revoke(ctx context.Context, key string, issuedBefore, keepUntil time.Time) error {
+// Revoke upserts the keys, one row each in one statement; CASE keeps the later
+// of the stored and the new times, so concurrent revocations on several replicas
+// never shrink one another. A key listed twice is written once: PostgreSQL
+// refuses an upsert that would change one row twice.
+func (s revocations) Revoke(ctx context.Context, issuedBefore, keepUntil time.Time, keys ...string) error {
+	const op = "revocations: revoke"
+	if err := checkListed(op, len(keys)); err != nil {
+		return err
+	}
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	args := []any{s.db.ts(issuedBefore), s.db.ts(keepUntil)}
+	rows := make([]string, len(keys))
+	for i, k := range keys {
+		args = append(args, k)
+		rows[i] = "($" + strconv.Itoa(len(args)) + ", $1, $2)"
+	}
 	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO token_revocations (key, issued_before, keep_until)
-VALUES ($1, $2, $3)
+VALUES `+strings.Join(rows, ", ")+`
 ON CONFLICT (key) DO UPDATE SET
 	issued_before = CASE WHEN excluded.issued_before > token_revocations.issued_before
 		THEN excluded.issued_before ELSE token_revocations.issued_before END,
 	keep_until = CASE WHEN excluded.keep_until > token_revocations.keep_until
-		THEN excluded.keep_until ELSE token_revocations.keep_until END`,
-		key, s.db.ts(issuedBefore), s.db.ts(keepUntil))
-	return wrapErr("revocations: revoke", err)
+		THEN excluded.keep_until ELSE token_revocations.keep_until END`, args...)
+	return wrapErr(op, err)
 }
 
 // Latest answers with one indexed query, whatever the number of keys: introspection
@@ -33,10 +46,7 @@ func (s revocations) Latest(ctx context.Context, keys []string) (time.Time, erro
 	if len(keys) == 0 {
 		return time.Time{}, nil
 	}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
-	}
+	args := anys(keys)
 	var rows *sql.Rows
 	var err error
 	if len(keys) < len(latestQueries) {
@@ -77,14 +87,7 @@ var latestQueries = func() (q [8]string) {
 }()
 
 func latestQuery(n int) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("$" + strconv.Itoa(i+1))
-	}
-	return `SELECT issued_before FROM token_revocations WHERE key IN (` + b.String() + `)`
+	return `SELECT issued_before FROM token_revocations WHERE key IN (` + paramList(1, n) + `)`
 }
 
 func (s revocations) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {

@@ -109,8 +109,13 @@ WHERE provider_id = $1 ORDER BY created_at, id`, providerID)
 	return collect(op, rows, scanSession)
 }
 
-func (s sessions) Delete(ctx context.Context, id string) error {
-	return s.db.execOne(ctx, "sessions: delete", `DELETE FROM sessions WHERE id = $1`, id)
+func (s sessions) Delete(ctx context.Context, ids ...string) error {
+	const op = "sessions: delete"
+	if err := checkListed(op, len(ids)); err != nil {
+		return err
+	}
+	_, err := s.db.execCount(ctx, op, `DELETE FROM sessions WHERE id IN (`+paramList(1, len(ids))+`)`, anys(ids)...)
+	return err
 }
 
 func (s sessions) DeleteForUser(ctx context.Context, userID string) (int64, error) {

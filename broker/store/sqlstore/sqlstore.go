@@ -585,6 +585,38 @@ func (db *DB) execOne(ctx context.Context, op, query string, args ...any) error 
 	return nil
 }
 
+// paramList is the placeholders $first, …, $first+n-1, comma-separated: an IN
+// list or a row of n bound values.
+func paramList(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(first+i))
+	}
+	return b.String()
+}
+
+// anys is vs as the arguments of a statement.
+func anys(vs []string) []any {
+	args := make([]any, len(vs))
+	for i, v := range vs {
+		args[i] = v
+	}
+	return args
+}
+
+// checkListed refuses an empty list or one longer than store.MaxListed: a
+// caller bug, caught before it reaches a database that would refuse it less
+// clearly (or, empty, match nothing by surprise).
+func checkListed(op string, n int) error {
+	if n == 0 || n > store.MaxListed {
+		return fmt.Errorf("%s: %d values listed, want 1 to %d", op, n, store.MaxListed)
+	}
+	return nil
+}
+
 // execCount runs a statement and returns how many rows it changed.
 func (db *DB) execCount(ctx context.Context, op, query string, args ...any) (int64, error) {
 	res, err := db.sql.ExecContext(ctx, query, args...)

@@ -186,21 +186,24 @@ func TestSQLiteOneWriter_ConcurrentWritesNeverBusy(t *testing.T) {
 }
 
 // seedExpired inserts n refresh tokens that expired before sweepNow, in one
-// statement: family "seed-1" expires first, "seed-n" last.
-func seedExpired(t *testing.T, db *DB, n int) {
+// statement: family "seed-1" expires first, "seed-n" last. Their grant, user
+// and session are random, as real ones are: a delete then updates a page of
+// each of those indexes at random, as the sweep does in production, where
+// constant values would keep it on the last page of each.
+func seedExpired(t testing.TB, db *DB, n int) {
 	t.Helper()
 	var q string
 	if db.dialect == sqliteDialect {
 		q = `WITH RECURSIVE i(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM i WHERE i < $1)
 INSERT INTO refresh_tokens (token_hash, family_id, grant_id, client_id, user_id, session_id, scopes, audience,
 	delegation_id, expires_at)
-SELECT randomblob(32), 'seed-' || i, 'g', 'c', 'u', 's', '[]', '', '',
+SELECT randomblob(32), 'seed-' || i, hex(randomblob(16)), 'c', hex(randomblob(16)), hex(randomblob(16)), '[]', '', '',
 	strftime('%Y-%m-%dT%H:%M:%S.000000Z', $2 + i, 'unixepoch') FROM i`
 	} else {
 		q = `INSERT INTO refresh_tokens (token_hash, family_id, grant_id, client_id, user_id, session_id, scopes, audience,
 	delegation_id, expires_at)
-SELECT decode(md5('seed-' || i), 'hex'), 'seed-' || i, 'g', 'c', 'u', 's', '[]', '', '',
-	to_timestamp($2 + i) FROM generate_series(1, $1::int) AS i`
+SELECT decode(md5('seed-' || i), 'hex'), 'seed-' || i, md5(random()::text), 'c', md5(random()::text),
+	md5(random()::text), '[]', '', '', to_timestamp($2 + i) FROM generate_series(1, $1::int) AS i`
 	}
 	start := sweepNow.Add(-time.Duration(n+1) * time.Second).Unix()
 	if _, err := db.pool.ExecContext(t.Context(), q, n, start); err != nil {
@@ -434,9 +437,6 @@ func must(t *testing.T, err error) {
 // rotation wrote (writeVolume), which the load beside it does not change.
 func BenchmarkRefreshRotate16(b *testing.B) {
 	benchBackends(b, func(b *testing.B, db *DB) {
-		var mu sync.Mutex
-		var took []time.Duration
-		var worker atomic.Int64
 		if db.dialect == sqliteDialect {
 			// So that the WAL holds every frame the rotations wrote (writeVolume).
 			if _, err := db.pool.ExecContext(b.Context(), `PRAGMA wal_autocheckpoint = 0`); err != nil {
@@ -444,33 +444,8 @@ func BenchmarkRefreshRotate16(b *testing.B) {
 			}
 		}
 		before := writeVolume(b, db, true)
-		b.SetParallelism((16 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-		b.RunParallel(func(pb *testing.PB) {
-			family := fmt.Sprintf("bench%d", worker.Add(1))
-			cur := family + "-0"
-			if err := db.RefreshTokens().Create(b.Context(), liveRefresh(cur, family)); err != nil {
-				b.Error(err)
-				return
-			}
-			var mine []time.Duration
-			for i := 1; pb.Next(); i++ {
-				next := fmt.Sprintf("%s-%d", family, i)
-				start := time.Now()
-				if _, err := db.RefreshTokens().Rotate(b.Context(), []byte(cur), liveRefresh(next, family), sweepNow); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(start))
-				cur = next
-			}
-			mu.Lock()
-			took = append(took, mine...)
-			mu.Unlock()
-		})
+		took := rotate16(b, db)
 		if len(took) > 0 {
-			slices.Sort(took)
-			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
 			unit := "pages/op"
 			if db.dialect != sqliteDialect {
 				unit = "wal-bytes/op"
@@ -478,4 +453,67 @@ func BenchmarkRefreshRotate16(b *testing.B) {
 			b.ReportMetric((writeVolume(b, db, false)-before)/float64(len(took)), unit)
 		}
 	})
+}
+
+// BenchmarkRefreshRotate16DuringSweep is BenchmarkRefreshRotate16 while the
+// maintenance sweep deletes a backlog of expired refresh tokens beside it, and
+// reports the rows it deleted per second too: issue 14 asks that a request's
+// p99 during a sweep be at most twice its p99 without one, and this is the
+// store's share of that, without HTTP and the load generator on the same CPUs.
+// Compare its p99 with BenchmarkRefreshRotate16's, run in the same sitting; the
+// backlog (300k rows) outlasts a run of a few seconds.
+func BenchmarkRefreshRotate16DuringSweep(b *testing.B) {
+	benchBackends(b, func(b *testing.B, db *DB) {
+		seedExpired(b, db, 300_000)
+		ctx, stop := context.WithCancel(b.Context())
+		swept := make(chan int64, 1)
+		start := time.Now()
+		go func() {
+			n, _ := db.RefreshTokens().DeleteExpired(ctx, sweepNow)
+			swept <- n
+		}()
+		took := rotate16(b, db)
+		stop()
+		n := <-swept
+		if len(took) > 0 {
+			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "swept-rows/s")
+		}
+	})
+}
+
+// rotate16 runs the rotations of BenchmarkRefreshRotate16, reports their p50
+// and p99 and returns each one's time.
+func rotate16(b *testing.B, db *DB) []time.Duration {
+	var mu sync.Mutex
+	var took []time.Duration
+	var worker atomic.Int64
+	b.SetParallelism((16 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		family := fmt.Sprintf("bench%d", worker.Add(1))
+		cur := family + "-0"
+		if err := db.RefreshTokens().Create(b.Context(), liveRefresh(cur, family)); err != nil {
+			b.Error(err)
+			return
+		}
+		var mine []time.Duration
+		for i := 1; pb.Next(); i++ {
+			next := fmt.Sprintf("%s-%d", family, i)
+			start := time.Now()
+			if _, err := db.RefreshTokens().Rotate(b.Context(), []byte(cur), liveRefresh(next, family), sweepNow); err != nil {
+				b.Error(err)
+				return
+			}
+			mine = append(mine, time.Since(start))
+			cur = next
+		}
+		mu.Lock()
+		took = append(took, mine...)
+		mu.Unlock()
+	})
+	if len(took) > 0 {
+		slices.Sort(took)
+		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+	}
+	return took
 }

@@ -15,9 +15,9 @@ func testRevocations(t *testing.T, open func(t *testing.T) store.Store) {
 		got, err := r.Latest(t.Context(), []string{"jti:a", "grant:g"})
 		must(t, "Latest on empty", err)
 		same(t, "latest on empty", got, time.Time{})
-		must(t, "Revoke", r.Revoke(t.Context(), "jti:a", at(time.Second), at(time.Hour)))
-		must(t, "Revoke", r.Revoke(t.Context(), "grant:g", at(2*time.Second), at(time.Hour)))
-		must(t, "Revoke", r.Revoke(t.Context(), "grant:other", at(time.Minute), at(time.Hour)))
+		must(t, "Revoke", r.Revoke(t.Context(), at(time.Second), at(time.Hour), "jti:a"))
+		must(t, "Revoke", r.Revoke(t.Context(), at(2*time.Second), at(time.Hour), "grant:g"))
+		must(t, "Revoke", r.Revoke(t.Context(), at(time.Minute), at(time.Hour), "grant:other"))
 		got, err = r.Latest(t.Context(), []string{"jti:a", "grant:g", "session:none"})
 		must(t, "Latest", err)
 		same(t, "latest", got, at(2*time.Second))
@@ -36,8 +36,8 @@ func testRevocations(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RevokeAgainNeverShrinks", func(t *testing.T) {
 		s := open(t)
 		r := s.Revocations()
-		must(t, "Revoke", r.Revoke(t.Context(), "user:u", at(time.Minute), at(2*time.Hour)))
-		must(t, "Revoke earlier", r.Revoke(t.Context(), "user:u", at(time.Second), at(time.Hour)))
+		must(t, "Revoke", r.Revoke(t.Context(), at(time.Minute), at(2*time.Hour), "user:u"))
+		must(t, "Revoke earlier", r.Revoke(t.Context(), at(time.Second), at(time.Hour), "user:u"))
 		got, err := r.Latest(t.Context(), []string{"user:u"})
 		must(t, "Latest", err)
 		same(t, "latest", got, at(time.Minute))
@@ -45,16 +45,34 @@ func testRevocations(t *testing.T, open func(t *testing.T) store.Store) {
 		n, err := r.DeleteExpired(t.Context(), at(90*time.Minute))
 		must(t, "DeleteExpired", err)
 		same(t, "swept", n, int64(0))
-		must(t, "Revoke later", r.Revoke(t.Context(), "user:u", at(time.Hour), at(3*time.Hour)))
+		must(t, "Revoke later", r.Revoke(t.Context(), at(time.Hour), at(3*time.Hour), "user:u"))
 		got, err = r.Latest(t.Context(), []string{"user:u"})
 		must(t, "Latest", err)
 		same(t, "latest", got, at(time.Hour))
 	})
+	t.Run("RevokeSeveralKeys", func(t *testing.T) {
+		s := open(t)
+		r := s.Revocations()
+		must(t, "Revoke", r.Revoke(t.Context(), at(time.Hour), at(3*time.Hour), "session:b"))
+		// A key listed twice is one row; a stored later time still wins.
+		must(t, "Revoke several", r.Revoke(t.Context(), at(time.Minute), at(2*time.Hour), "session:a", "session:b", "session:a"))
+		for key, want := range map[string]time.Time{"session:a": at(time.Minute), "session:b": at(time.Hour), "session:c": {}} {
+			got, err := r.Latest(t.Context(), []string{key})
+			must(t, "Latest", err)
+			same(t, "latest of "+key, got, want)
+		}
+		if err := r.Revoke(t.Context(), at(0), at(time.Hour)); err == nil {
+			t.Error("Revoke of no keys succeeded")
+		}
+		if err := r.Revoke(t.Context(), at(0), at(time.Hour), make([]string, store.MaxListed+1)...); err == nil {
+			t.Errorf("Revoke of %d keys succeeded, want at most %d", store.MaxListed+1, store.MaxListed)
+		}
+	})
 	t.Run("DeleteExpired", func(t *testing.T) {
 		s := open(t)
 		r := s.Revocations()
-		must(t, "Revoke", r.Revoke(t.Context(), "jti:old", at(0), at(time.Minute)))
-		must(t, "Revoke", r.Revoke(t.Context(), "jti:new", at(0), at(time.Hour)))
+		must(t, "Revoke", r.Revoke(t.Context(), at(0), at(time.Minute), "jti:old"))
+		must(t, "Revoke", r.Revoke(t.Context(), at(0), at(time.Hour), "jti:new"))
 		n, err := r.DeleteExpired(t.Context(), at(30*time.Minute))
 		must(t, "DeleteExpired", err)
 		same(t, "swept", n, int64(1))
@@ -65,7 +83,7 @@ func testRevocations(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ConcurrentRevokes", func(t *testing.T) {
 		s := open(t)
 		errs := race(concurrency, func(i int) error {
-			return s.Revocations().Revoke(t.Context(), "grant:g", at(time.Duration(i)*time.Second), at(time.Hour))
+			return s.Revocations().Revoke(t.Context(), at(time.Duration(i)*time.Second), at(time.Hour), "grant:g")
 		})
 		ok, _ := tally(t, errs, store.ErrConflict)
 		same(t, "successful revokes", ok, concurrency)

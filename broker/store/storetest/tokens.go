@@ -265,7 +265,8 @@ func testRefreshTokens(t *testing.T, open func(t *testing.T) store.Store) {
 			{"grant", store.RefreshFilter{GrantID: "g2"}, "3"},
 			{"user", store.RefreshFilter{UserID: "u2"}, "4"}, // 5 was revoked already
 			{"client", store.RefreshFilter{ClientID: "c1"}, "124"},
-			{"session", store.RefreshFilter{SessionID: "s1"}, "12"},
+			{"session", store.RefreshFilter{SessionIDs: []string{"s1"}}, "12"},
+			{"sessions", store.RefreshFilter{SessionIDs: []string{"s1", "s3", "gone"}}, "124"},
 			{"delegation", store.RefreshFilter{DelegationID: "d1"}, "14"},
 			{"user and client", store.RefreshFilter{UserID: "u1", ClientID: "c1"}, "12"},
 			{"no match", store.RefreshFilter{UserID: "u1", ClientID: "c1", GrantID: "g3"}, ""},

@@ -22,7 +22,7 @@ func writeAll(ctx context.Context, t *testing.T, tx store.Store) {
 	p := newProvider("p1")
 	p.Enabled = false
 	must(t, "Providers.Update", tx.Providers().Update(ctx, p))
-	must(t, "Revocations.Revoke", tx.Revocations().Revoke(ctx, "user:u1", at(time.Hour), at(2*time.Hour)))
+	must(t, "Revocations.Revoke", tx.Revocations().Revoke(ctx, at(time.Hour), at(2*time.Hour), "user:u1"))
 	must(t, "Audit.Append", tx.Audit().Append(ctx, newEvent(1, "admin", "provider.disable", "p1")))
 	// Reads inside the transaction see its writes (prepared statements too).
 	if _, err := tx.Users().Get(ctx, "u1"); err != nil {

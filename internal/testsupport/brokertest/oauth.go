@@ -305,10 +305,6 @@ func JWTForm(assertion string) url.Values {
 	return url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {oauth.AssertionType}, "client_assertion": {assertion}}
 }
 
-func StoreFilter(user, client, session string) store.RefreshFilter {
-	return store.RefreshFilter{UserID: user, ClientID: client, SessionID: session}
-}
-
 // HTTPHandler defers to the fixture built once the server's URL (the issuer) is known.
 func HTTPHandler(get func() *OAuthFixture) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { get().ServeHTTP(w, r) })
