@@ -11,12 +11,24 @@ import (
 // fsyncs, and every write queued for the one writer waits behind it, about
 // every hundred refresh rotations under load. So the server checkpoints on a
 // connection of its own (checkpointer) every checkpointEvery, in PASSIVE mode,
-// which runs beside the writer and the readers and never waits for them; the
-// writer's own checkpoint stays as a backstop at writerCheckpointPages, should
-// the checkpointer fall behind (a reader holding an old snapshot can keep it
-// from finishing). https://www.sqlite.org/wal.html#ckpt
+// which runs beside the writer and the readers and never waits for them.
+//
+// Copying is not enough: the WAL starts over from its beginning only when a
+// write transaction begins with every frame already copied, and under steady
+// writes a commit nearly always lands between the checkpointer's copy and the
+// next transaction. The WAL then grew to the writer's backstop
+// (writerCheckpointPages) and the commit that crossed it checkpointed, while every
+// write waited: during a sweep about every half second, 50 to 80 ms each, which
+// made refresh rotation's p99 80 ms against 7 ms without a sweep
+// (BenchmarkRefreshRotate16DuringSweep). So once the WAL holds walRestartPages
+// and the checkpointer has copied it all, the checkpointer takes a turn on the
+// writer connection and checkpoints there what was written since: no write can
+// come between that and the next transaction, which starts the WAL over. The
+// turn waits in the writer's queue like any write, and is short, as little is
+// left to copy. https://www.sqlite.org/wal.html#ckpt
 const (
 	checkpointEvery       = 100 * time.Millisecond
+	walRestartPages       = 1000
 	writerCheckpointPages = 10000
 )
 
@@ -32,7 +44,10 @@ func (db *DB) checkpoints(stop <-chan struct{}, done chan<- struct{}) {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, _, _ = db.checkpoint(ctx) // a failed one leaves the frames to the next
+			// A failed one leaves the frames to the next.
+			if frames, copied, err := db.checkpoint(ctx); err == nil && frames >= walRestartPages && copied == frames {
+				_ = db.checkpointOnWriter(ctx)
+			}
 			cancel()
 		}
 	}
@@ -45,4 +60,20 @@ func (db *DB) checkpoint(ctx context.Context) (frames, copied int, err error) {
 	var busy int
 	err = db.checkpointer.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
 	return frames, copied, err
+}
+
+// checkpointOnWriter checkpoints on the writer connection in its turn, so that
+// the next write transaction finds every frame copied and starts the WAL over.
+func (db *DB) checkpointOnWriter(ctx context.Context) error {
+	if !db.queue.enter(ctx) {
+		return ctx.Err()
+	}
+	conn, err := db.pool.Conn(ctx)
+	db.queue.leave()
+	if err != nil {
+		return err
+	}
+	defer conn.Close() // back to the pool
+	var busy, frames, copied int
+	return conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
 }

@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -53,4 +55,56 @@ func fileSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return st.Size()
+}
+
+// TestSQLiteCheckpointOnWriterStartsTheWALOver: a WAL that a commit after the
+// last copy keeps from starting over (as under steady writes) starts over at
+// the first write after the writer's turn; and the turn waits in the writer's
+// queue like any write.
+func TestSQLiteCheckpointOnWriterStartsTheWALOver(t *testing.T) {
+	db := openMigrated(t, sqliteURL(t))
+	ctx := t.Context()
+	// A reader's snapshot, taken before the writes, keeps the checkpoint from
+	// copying them, as a commit during a copy does under steady writes; the
+	// write after it then finds frames left to copy and keeps the WAL going.
+	reader, err := db.read.Conn(ctx)
+	must(t, err)
+	_, err = reader.ExecContext(ctx, `BEGIN`)
+	must(t, err)
+	var n int
+	must(t, reader.QueryRowContext(ctx, `SELECT count(*) FROM refresh_tokens`).Scan(&n))
+	// Under walRestartPages, so that the checkpointer's loop leaves the turn to
+	// the test.
+	for i := range 60 {
+		must(t, db.RefreshTokens().Create(ctx, liveRefresh(fmt.Sprint("cp-", i), fmt.Sprint("fam-", i))))
+	}
+	grown, copied, err := db.checkpoint(ctx)
+	must(t, err)
+	if copied >= grown {
+		t.Fatalf("checkpoint copied %d of %d frames beside a reader that needs them", copied, grown)
+	}
+	must(t, db.RefreshTokens().Create(ctx, liveRefresh("between", "fam-between")))
+	_, err = reader.ExecContext(ctx, `COMMIT`)
+	must(t, err)
+	must(t, reader.Close())
+
+	// Held queue: the turn waits, and gives up with its context.
+	if !db.queue.enter(ctx) {
+		t.Fatal("enter")
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	err = db.checkpointOnWriter(short)
+	cancel()
+	db.queue.leave()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("turn with the queue held: %v, want it to wait until its deadline", err)
+	}
+
+	must(t, db.checkpointOnWriter(ctx))
+	must(t, db.RefreshTokens().Create(ctx, liveRefresh("after", "fam-after")))
+	frames, _, err := db.checkpoint(ctx)
+	must(t, err)
+	if frames >= grown {
+		t.Errorf("WAL at %d frames after the turn and one write, had %d: it did not start over", frames, grown)
+	}
 }

@@ -15,10 +15,11 @@ import (
 // requests write too, pauses between batches twice as long as the last one
 // took.
 const (
-	// sweepBatch is the largest batch, and the first.
+	// sweepBatch is the largest batch, and the first on PostgreSQL.
 	sweepBatch = 1000
-	// sweepMinBatch is the smallest: below it a batch costs mostly its own
-	// statement, and the sweep must still move on under any load.
+	// sweepMinBatch is the smallest, and the first on SQLite: below it a batch
+	// costs mostly its own statement, and the sweep must still move on under any
+	// load.
 	sweepMinBatch = 50
 	// sweepHold is the time one batch aims to hold the writer: a request
 	// write that queues behind a batch waits about this long. The sweep's speed
@@ -43,29 +44,40 @@ type sweepPacer struct {
 	oneWriter bool
 }
 
+// newSweepPacer starts SQLite's sweeps at the smallest batch: a row's delete
+// costs what its index pages cost to reach, which nothing tells before the
+// first batch. Started at 1,000 refresh tokens, the first batch over a cold
+// cache held the writer for 111 ms, and the halvings after it for 47, 30 and
+// 13 ms, while 16 rotations queued behind each (BenchmarkRefreshRotate16DuringSweep:
+// p99 85 ms against 7 ms without a sweep); the maintenance pass starts a sweep
+// anew every interval.
 func newSweepPacer(oneWriter bool) *sweepPacer {
-	return &sweepPacer{batch: sweepBatch, oneWriter: oneWriter}
+	if oneWriter {
+		return &sweepPacer{batch: sweepMinBatch, oneWriter: true}
+	}
+	return &sweepPacer{batch: sweepBatch}
 }
 
 // done records that the last batch held the writer for took, and whether
 // requests wrote meanwhile (contended), and returns the pause before the next.
-// A batch over sweepHold halves the next; one under a quarter of it doubles it,
-// up to sweepBatch. While requests write, the pause is twice the batch's time,
-// so the sweep has the writer at most a third of the time however long its
-// backlog, and the request writes that queued behind a batch go first instead
-// of racing the next one: pausing only as long as the batch, the sweep of 1M
-// rows halved refresh rotation's throughput and took its p99 to 2.8 times that
-// without a sweep (SQLite, 16 connections). With no request writing, the sweep
-// delays no one and goes on at once. took leaves out the wait for the writer:
-// counting it shrank every batch to the least under steady request writes, and
-// the sweep then fell behind the rows that expire meanwhile.
+// A batch over sweepHold sizes the next to fit in it, at the rate this one
+// went; one under a quarter of it doubles the next, up to sweepBatch. While
+// requests write, the pause is twice the batch's time, so the sweep has the
+// writer at most a third of the time however long its backlog, and the request
+// writes that queued behind a batch go first instead of racing the next one:
+// pausing only as long as the batch, the sweep of 1M rows halved refresh
+// rotation's throughput and took its p99 to 2.8 times that without a sweep
+// (SQLite, 16 connections). With no request writing, the sweep delays no one and
+// goes on at once. took leaves out the wait for the writer: counting it shrank
+// every batch to the least under steady request writes, and the sweep then fell
+// behind the rows that expire meanwhile.
 func (p *sweepPacer) done(took time.Duration, contended bool) time.Duration {
 	if !p.oneWriter {
 		return sweepPause
 	}
 	switch {
 	case took > sweepHold:
-		p.batch = max(sweepMinBatch, p.batch/2)
+		p.batch = max(sweepMinBatch, int(int64(p.batch)*int64(sweepHold)/int64(took)))
 	case took < sweepHold/4:
 		p.batch = min(sweepBatch, p.batch*2)
 	}

@@ -432,27 +432,11 @@ func must(t *testing.T, err error) {
 }
 
 // BenchmarkRefreshRotate16 rotates refresh tokens from 16 goroutines, each its
-// own family, as the load test's 16 connections do, and reports the p50 and p99
-// of one rotation (issue 14's target: ≤ 20 ms on both databases) and what one
-// rotation wrote (writeVolume), which the load beside it does not change.
+// own family, as the load test's 16 connections do, and reports the p50, p99
+// and slowest of one rotation (issue 14's target for the p99: ≤ 20 ms on both
+// databases). The database runs as the server runs it, checkpoints included.
 func BenchmarkRefreshRotate16(b *testing.B) {
-	benchBackends(b, func(b *testing.B, db *DB) {
-		if db.dialect == sqliteDialect {
-			// So that the WAL holds every frame the rotations wrote (writeVolume).
-			if _, err := db.pool.ExecContext(b.Context(), `PRAGMA wal_autocheckpoint = 0`); err != nil {
-				b.Fatal(err)
-			}
-		}
-		before := writeVolume(b, db, true)
-		took := rotate16(b, db)
-		if len(took) > 0 {
-			unit := "pages/op"
-			if db.dialect != sqliteDialect {
-				unit = "wal-bytes/op"
-			}
-			b.ReportMetric((writeVolume(b, db, false)-before)/float64(len(took)), unit)
-		}
-	})
+	benchBackends(b, func(b *testing.B, db *DB) { rotate16(b, db) })
 }
 
 // BenchmarkRefreshRotate16DuringSweep is BenchmarkRefreshRotate16 while the
@@ -465,6 +449,7 @@ func BenchmarkRefreshRotate16(b *testing.B) {
 func BenchmarkRefreshRotate16DuringSweep(b *testing.B) {
 	benchBackends(b, func(b *testing.B, db *DB) {
 		seedExpired(b, db, 300_000)
+		b.ResetTimer()
 		ctx, stop := context.WithCancel(b.Context())
 		swept := make(chan int64, 1)
 		start := time.Now()
@@ -481,8 +466,8 @@ func BenchmarkRefreshRotate16DuringSweep(b *testing.B) {
 	})
 }
 
-// rotate16 runs the rotations of BenchmarkRefreshRotate16, reports their p50
-// and p99 and returns each one's time.
+// rotate16 runs the rotations of BenchmarkRefreshRotate16, reports their p50,
+// p99 and slowest, and returns each one's time.
 func rotate16(b *testing.B, db *DB) []time.Duration {
 	var mu sync.Mutex
 	var took []time.Duration
@@ -514,6 +499,7 @@ func rotate16(b *testing.B, db *DB) []time.Duration {
 		slices.Sort(took)
 		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "max-ms")
 	}
 	return took
 }
