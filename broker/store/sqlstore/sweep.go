@@ -48,9 +48,8 @@ type sweepPacer struct {
 // costs what its index pages cost to reach, which nothing tells before the
 // first batch. Started at 1,000 refresh tokens, the first batch over a cold
 // cache held the writer for 111 ms, and the halvings after it for 47, 30 and
-// 13 ms, while 16 rotations queued behind each (BenchmarkRefreshRotate16DuringSweep:
-// p99 85 ms against 7 ms without a sweep); the maintenance pass starts a sweep
-// anew every interval.
+// 13 ms, while 16 rotations queued behind each (BenchmarkRefreshRotate16DuringSweep);
+// the maintenance pass starts a sweep anew every interval.
 func newSweepPacer(oneWriter bool) *sweepPacer {
 	if oneWriter {
 		return &sweepPacer{batch: sweepMinBatch, oneWriter: true}
