@@ -65,11 +65,7 @@ func (db *DB) checkpoint(ctx context.Context) (frames, copied int, err error) {
 // checkpointOnWriter checkpoints on the writer connection in its turn, so that
 // the next write transaction finds every frame copied and starts the WAL over.
 func (db *DB) checkpointOnWriter(ctx context.Context) error {
-	if !db.queue.enter(ctx) {
-		return ctx.Err()
-	}
-	conn, err := db.pool.Conn(ctx)
-	db.queue.leave()
+	conn, err := db.writerConn(ctx)
 	if err != nil {
 		return err
 	}

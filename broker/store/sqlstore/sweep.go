@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 	"time"
 )
@@ -134,11 +135,7 @@ func (db *DB) execHeld(ctx context.Context, op, query string, args ...any) (int6
 		n, err := db.execCount(ctx, op, query, args...)
 		return n, time.Since(start), err
 	}
-	if !db.queue.enter(ctx) {
-		return 0, 0, wrap(op, ctx.Err())
-	}
-	conn, err := db.pool.Conn(ctx)
-	db.queue.leave()
+	conn, err := db.writerConn(ctx)
 	if err != nil {
 		return 0, 0, wrap(op, err)
 	}
@@ -148,4 +145,14 @@ func (db *DB) execHeld(ctx context.Context, op, query string, args ...any) (int6
 	took := time.Since(start)
 	n, err := affected(op, res, err)
 	return n, took, err
+}
+
+// writerConn takes a connection of the writing pool in its turn in the queue
+// (on SQLite the one writer, held until the caller closes it).
+func (db *DB) writerConn(ctx context.Context) (*sql.Conn, error) {
+	if !db.queue.enter(ctx) {
+		return nil, ctx.Err()
+	}
+	defer db.queue.leave()
+	return db.pool.Conn(ctx)
 }
