@@ -193,6 +193,5 @@ func CutOff(ctx context.Context, st store.Store, c Target, now time.Time, access
 	if err != nil {
 		return 0, refresh + n, fmt.Errorf("end the sessions: %w", err)
 	}
-	sessions, refresh = len(ids), refresh+n
-	return sessions, refresh, nil
+	return len(ids), refresh + n, nil
 }
