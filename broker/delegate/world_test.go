@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/upstream"
 	"github.com/gatehouse/gatehouse/broker/web"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 const (
@@ -35,14 +35,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := t.Context()
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "delegate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testsupport.OpenSQLite(t)
 	w := &world{t: t, db: db, now: time.Date(2031, 1, 1, 12, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return w.now }
 	aw := audit.NewWriter(db.Audit(), slog.New(slog.DiscardHandler), audit.Options{Now: clock})

@@ -1,12 +1,11 @@
 package registry
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 // TestCache: a lookup is served from memory for CacheTTL, misses included, and
@@ -14,14 +13,7 @@ import (
 // within CacheTTL; a clock that went backwards does not extend an entry.
 func TestCache(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "g.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testsupport.OpenSQLite(t)
 	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
 	c := NewCache(db, func() time.Time { return now })
 	_, hash := NewSecret()

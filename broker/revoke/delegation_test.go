@@ -2,13 +2,13 @@ package revoke
 
 import (
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 // delegationWorld stores a chain alice → bob (d1) → carol (d2, re-delegated from
@@ -17,14 +17,7 @@ import (
 func delegationWorld(t *testing.T, now time.Time) *sqlstore.DB {
 	t.Helper()
 	ctx := t.Context()
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "revoke.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testsupport.OpenSQLite(t)
 	for _, d := range []store.Delegation{
 		{ID: "d1", GrantorID: "alice", GranteeUserID: "bob", MayRedelegate: true},
 		{ID: "d2", GrantorID: "bob", GranteeUserID: "carol", ParentID: "d1", MayRedelegate: true},

@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 // TestTokensRevocationKeys: each filter revokes its refresh tokens and writes the
@@ -31,7 +32,7 @@ func TestTokensRevocationKeys(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			db := openStore(t)
+			db := testsupport.OpenSQLite(t)
 			for i, s := range []string{"s1", "s2"} {
 				rt := store.RefreshToken{TokenHash: []byte("rt-" + s), FamilyID: "f" + s[1:], GrantID: "g" + s[1:], ClientID: "web",
 					UserID: "ann", SessionID: s, CreatedAt: now.Add(-time.Duration(i+1) * time.Second), ExpiresAt: now.Add(time.Hour)}
@@ -59,7 +60,7 @@ func TestTokensRevocationKeys(t *testing.T) {
 // their own, which only Sessions writes, so Tokens refuses a session filter
 // rather than revoke refresh tokens and write no entry.
 func TestTokensLeavesSessionsToSessions(t *testing.T) {
-	db := openStore(t)
+	db := testsupport.OpenSQLite(t)
 	if _, err := Tokens(t.Context(), db, store.RefreshFilter{SessionIDs: []string{"s1"}}, time.Now(), time.Minute); err == nil {
 		t.Fatal("Tokens took a session filter")
 	}
@@ -71,7 +72,7 @@ func TestTokensLeavesSessionsToSessions(t *testing.T) {
 func TestSessionsEndAsALogoutDoes(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2031, 1, 1, 12, 0, 0, 0, time.UTC)
-	db := openStore(t)
+	db := testsupport.OpenSQLite(t)
 	var ids []string
 	for i := range store.MaxListed + 2 {
 		id := fmt.Sprintf("s%03d", i)
@@ -115,19 +116,6 @@ func TestSessionsEndAsALogoutDoes(t *testing.T) {
 	if n, err := Sessions(ctx, db, nil, now, time.Minute); n != 0 || err != nil {
 		t.Errorf("no sessions: %d, %v", n, err)
 	}
-}
-
-func openStore(t *testing.T) *sqlstore.DB {
-	t.Helper()
-	db, err := sqlstore.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "revoke.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return db
 }
 
 func TestCutOffNamesOneTarget(t *testing.T) {

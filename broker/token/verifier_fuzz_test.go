@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,8 +13,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/broker/keys"
 	"github.com/gatehouse/gatehouse/broker/seal"
-	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 )
 
 // FuzzAccessTokenVerify feeds arbitrary strings to token.Verifier, the one check
@@ -29,14 +28,7 @@ func FuzzAccessTokenVerify(f *testing.F) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(f.TempDir(), "gatehouse.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		f.Fatal(err)
-	}
+	db := testsupport.OpenSQLite(f)
 	ring, err := seal.NewKeyring(make([]byte, seal.KeySize))
 	if err != nil {
 		f.Fatal(err)

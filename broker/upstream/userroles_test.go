@@ -2,15 +2,14 @@ package upstream_test
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/accounts"
 	"github.com/gatehouse/gatehouse/broker/store"
-	"github.com/gatehouse/gatehouse/broker/store/sqlstore"
 	"github.com/gatehouse/gatehouse/broker/upstream"
+	"github.com/gatehouse/gatehouse/internal/testsupport"
 	"github.com/gatehouse/gatehouse/providers"
 )
 
@@ -23,14 +22,7 @@ import (
 func TestUserRoles(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2031, 1, 1, 12, 0, 0, 0, time.UTC)
-	db, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "roles.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testsupport.OpenSQLite(t)
 	settings := func(v any) []byte {
 		b, err := json.Marshal(v)
 		if err != nil {
