@@ -22,14 +22,17 @@ import (
 // before now. It handles every filter but a grant (Grant does) and sessions
 // (Sessions does). It returns how many refresh tokens it revoked.
 func Tokens(ctx context.Context, st store.Store, f store.RefreshFilter, now time.Time, accessTokenTTL time.Duration) (int64, error) {
+	if f.SessionIDs != nil {
+		// Refused before anything is revoked: their access tokens' entries are
+		// Sessions' to write.
+		return 0, errors.New("revoke: sessions end through revoke.Sessions")
+	}
 	n, err := st.RefreshTokens().Revoke(ctx, f, now)
 	if err != nil {
 		return 0, err
 	}
 	var key string
 	switch {
-	case f.SessionIDs != nil:
-		return 0, errors.New("revoke: sessions end through revoke.Sessions")
 	case f.UserID != "" && f.ClientID != "":
 		key = token.UserClientKey(f.UserID, f.ClientID)
 	case f.UserID != "":

@@ -58,11 +58,26 @@ func TestTokensRevocationKeys(t *testing.T) {
 // once, is refused before anything ends.
 // TestTokensLeavesSessionsToSessions: a session's access tokens carry a key of
 // their own, which only Sessions writes, so Tokens refuses a session filter
-// rather than revoke refresh tokens and write no entry.
+// rather than revoke refresh tokens and write no entry; the refusal revokes
+// nothing.
 func TestTokensLeavesSessionsToSessions(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2031, 1, 1, 12, 0, 0, 0, time.UTC)
 	db := testsupport.OpenSQLite(t)
-	if _, err := Tokens(t.Context(), db, store.RefreshFilter{SessionIDs: []string{"s1"}}, time.Now(), time.Minute); err == nil {
+	rt := store.RefreshToken{TokenHash: []byte("rt-s1"), FamilyID: "f1", GrantID: "g1", ClientID: "web",
+		UserID: "ann", SessionID: "s1", CreatedAt: now.Add(-time.Second), ExpiresAt: now.Add(time.Hour)}
+	if err := db.RefreshTokens().Create(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Tokens(ctx, db, store.RefreshFilter{SessionIDs: []string{"s1"}}, now, time.Minute); err == nil {
 		t.Fatal("Tokens took a session filter")
+	}
+	got, err := db.RefreshTokens().GetByHash(ctx, rt.TokenHash)
+	if err != nil || !got.RevokedAt.IsZero() {
+		t.Errorf("after the refusal the session's refresh token: revoked at %v (%v), want live", got.RevokedAt, err)
+	}
+	if latest, err := db.Revocations().Latest(ctx, []string{token.SessionRevocationKey("s1")}); err != nil || !latest.IsZero() {
+		t.Errorf("after the refusal the session's entry: %v (%v), want none", latest, err)
 	}
 }
 
