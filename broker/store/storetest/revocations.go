@@ -64,9 +64,12 @@ func testRevocations(t *testing.T, open func(t *testing.T) store.Store) {
 		if err := r.Revoke(t.Context(), at(0), at(time.Hour)); err == nil {
 			t.Error("Revoke of no keys succeeded")
 		}
-		if err := r.Revoke(t.Context(), at(0), at(time.Hour), make([]string, store.MaxListed+1)...); err == nil {
+		if err := r.Revoke(t.Context(), at(0), at(time.Hour), append(make([]string, store.MaxListed), "session:c")...); err == nil {
 			t.Errorf("Revoke of %d keys succeeded, want at most %d", store.MaxListed+1, store.MaxListed)
 		}
+		got, err := r.Latest(t.Context(), []string{"session:c"})
+		must(t, "Latest", err)
+		same(t, "latest of session:c after the refusal", got, time.Time{})
 	})
 	t.Run("DeleteExpired", func(t *testing.T) {
 		s := open(t)

@@ -110,9 +110,12 @@ func testSessions(t *testing.T, open func(t *testing.T) store.Store) {
 		if err := s.Sessions().Delete(t.Context()); err == nil {
 			t.Error("Delete of no sessions succeeded")
 		}
-		if err := s.Sessions().Delete(t.Context(), make([]string, store.MaxListed+1)...); err == nil {
+		if err := s.Sessions().Delete(t.Context(), append(make([]string, store.MaxListed), "b")...); err == nil {
 			t.Errorf("Delete of %d sessions succeeded, want at most %d", store.MaxListed+1, store.MaxListed)
 		}
+		got, err = s.Sessions().ListForUser(t.Context(), "u1")
+		must(t, "ListForUser", err)
+		same(t, "sessions left after the refusals", got, []store.Session{newSession("b", "u1")})
 	})
 	t.Run("ListForIdentity", func(t *testing.T) {
 		s := open(t)

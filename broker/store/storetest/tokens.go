@@ -308,6 +308,21 @@ func testRefreshTokens(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Error("Revoke with an empty filter revoked a token")
 		}
 	})
+	t.Run("RevokeSessionListBounds", func(t *testing.T) {
+		s := open(t)
+		rt := newRefresh("r1", "f1")
+		rt.SessionID = "s1"
+		must(t, "Create", s.RefreshTokens().Create(t.Context(), rt))
+		tooMany := append(make([]string, store.MaxListed), "s1")
+		for _, ids := range [][]string{{}, tooMany} {
+			if _, err := s.RefreshTokens().Revoke(t.Context(), store.RefreshFilter{SessionIDs: ids}, at(0)); err == nil {
+				t.Errorf("Revoke of %d sessions succeeded, want 1 to %d", len(ids), store.MaxListed)
+			}
+		}
+		if rt := getRefresh(t, s, "r1"); !rt.RevokedAt.IsZero() {
+			t.Error("a refused session list revoked a token")
+		}
+	})
 	t.Run("DeleteExpired", func(t *testing.T) {
 		s := open(t)
 		old, current := newRefresh("old", "f1"), newRefresh("current", "f1")
