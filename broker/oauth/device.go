@@ -239,17 +239,8 @@ func (s *Server) grantDeviceCode(r *http.Request, c *store.Client, f form) (*tok
 	case err != nil:
 		return nil, err
 	}
-	u, err := s.store.Users().Get(ctx, d.UserID)
-	if err != nil || u.Disabled {
-		return nil, web.Rejected(web.InvalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, d.UserID, nil)
-	}
-	// As for a code: a sign-in that ended before the device collected its
-	// tokens issues nothing.
-	if ended, err := s.sessionEnded(ctx, d.SessionID); err != nil {
+	if err := s.signInStands(ctx, c, d.UserID, d.SessionID, d.GrantID, "that approved the device"); err != nil {
 		return nil, err
-	} else if ended {
-		return nil, web.Rejected(web.InvalidGrant("the sign-in that approved the device has ended", nil), "session_ended", c.ID,
-			d.UserID, map[string]any{"grant": d.GrantID})
 	}
 	return s.issueDeviceTokens(r, c, d, now)
 }

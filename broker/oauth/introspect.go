@@ -116,10 +116,9 @@ func (s *Server) introspectRefresh(ctx context.Context, c *store.Client, tok str
 	if t.ClientID != c.ID || !t.RotatedAt.IsZero() || !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt) {
 		return nil, nil
 	}
-	if revoked, err := s.grantRevokedSince(ctx, t); err != nil || revoked {
-		return nil, err
-	}
-	if ended, err := s.sessionEnded(ctx, t.SessionID); err != nil || ended {
+	st, err := s.store.Revocations().Standing(ctx, store.StandingOf{UserID: t.UserID, SessionID: t.SessionID,
+		Keys: refreshRevocationKeys(t)})
+	if err != nil || revokedSince(st, t.CreatedAt) || !st.UserActive || st.SessionEnded {
 		return nil, err
 	}
 	var aud []string

@@ -2,12 +2,12 @@ package oauth
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/revoke"
 	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
+	"github.com/gatehouse/gatehouse/broker/web"
 )
 
 // RevokeTokens revokes the refresh tokens f selects and, through the revocation list
@@ -44,45 +44,38 @@ func (s *Server) revokeFamily(ctx context.Context, t store.RefreshToken, now tim
 	return s.revokeGrant(ctx, t.GrantID, now)
 }
 
-// grantRevokedSince reports whether a revocation list entry covers a refresh token:
-// its grant, or a session, consent, user or client revocation made after it was
-// created (a rotation racing with RevokeTokens could otherwise outlive it).
-func (s *Server) grantRevokedSince(ctx context.Context, t store.RefreshToken) (bool, error) {
+// refreshRevocationKeys are the revocation list entries that cover a refresh
+// token: its grant's, or a session, consent, user or client revocation made
+// after it was created (a rotation racing with RevokeTokens could otherwise
+// outlive it).
+func refreshRevocationKeys(t store.RefreshToken) []string {
 	keys := []string{"grant:" + t.GrantID, token.UserClientKey(t.UserID, t.ClientID), "user:" + t.UserID, "client:" + t.ClientID}
 	if t.SessionID != "" {
 		keys = append(keys, token.SessionRevocationKey(t.SessionID))
 	}
-	latest, err := s.store.Revocations().Latest(ctx, keys)
-	if err != nil {
-		return false, err
-	}
-	return !latest.IsZero() && !latest.Before(t.CreatedAt), nil
+	return keys
 }
 
-// sessionEnded reports whether a code or token issued under sessionID may no
-// longer be used: the session is gone (it ended, and whatever ended it revoked
-// its tokens) or its provider is removed or disabled. It stands behind the
-// revocation list for what a cut-off could miss: a provider disabled without
-// one (a providers file, a database edit), a code issued before the cut-off
-// and redeemed after it. Codes and tokens without a session (client
-// credentials, delegation) have none to check.
-func (s *Server) sessionEnded(ctx context.Context, sessionID string) (bool, error) {
-	if sessionID == "" {
-		return false, nil
+// revokedSince reports whether st's latest revocation covers what was created
+// at created.
+func revokedSince(st store.Standing, created time.Time) bool {
+	return !st.Revoked.IsZero() && !st.Revoked.Before(created)
+}
+
+// signInStands refuses the tokens of a redeemed code or device grant whose
+// person can no longer receive tokens, or whose sign-in (named by which) has
+// ended since it was approved, an admin's cut-off included: the revocation
+// list covers only tokens issued before the end.
+func (s *Server) signInStands(ctx context.Context, c *store.Client, userID, sessionID, grantID, which string) error {
+	st, err := s.store.Revocations().Standing(ctx, store.StandingOf{UserID: userID, SessionID: sessionID})
+	switch {
+	case err != nil:
+		return err
+	case !st.UserActive:
+		return web.Rejected(web.InvalidGrant("the user cannot receive tokens", nil), "user_unavailable", c.ID, userID, nil)
+	case st.SessionEnded:
+		return web.Rejected(web.InvalidGrant("the sign-in "+which+" has ended", nil), "session_ended", c.ID, userID,
+			map[string]any{"grant": grantID})
 	}
-	sess, err := s.store.Sessions().Get(ctx, sessionID)
-	if errors.Is(err, store.ErrNotFound) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	p, err := s.store.Providers().Get(ctx, sess.ProviderID)
-	if errors.Is(err, store.ErrNotFound) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return !p.Enabled, nil
+	return nil
 }

@@ -252,18 +252,8 @@ func (s *Server) grantAuthorizationCode(r *http.Request, c *store.Client, f form
 		return nil, web.Rejected(web.OAuthErr(http.StatusBadRequest, "invalid_dpop_proof", why, nil), "dpop_code_key", c.ID, ac.UserID,
 			map[string]any{"grant": ac.GrantID})
 	}
-	u, err := s.store.Users().Get(ctx, ac.UserID)
-	if err != nil || u.Disabled {
-		return nil, web.Rejected(web.InvalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, ac.UserID, nil)
-	}
-	// A code whose session ended before it was redeemed (an admin's cut-off
-	// included) issues nothing: the revocation list covers only tokens issued
-	// before the end.
-	if ended, err := s.sessionEnded(ctx, ac.SessionID); err != nil {
+	if err := s.signInStands(ctx, c, ac.UserID, ac.SessionID, ac.GrantID, "the code came from"); err != nil {
 		return nil, err
-	} else if ended {
-		return nil, web.Rejected(web.InvalidGrant("the sign-in the code came from has ended", nil), "session_ended", c.ID, ac.UserID,
-			map[string]any{"grant": ac.GrantID})
 	}
 	// The code's scope was decided at authorization; the client may have lost some
 	// of its allowed scopes since.
@@ -447,19 +437,19 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 		scopes = req
 	}
 	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !slices.Contains(c.Scopes, sc) })
-	if revoked, err := s.grantRevokedSince(ctx, old); err != nil {
+	st, err := s.store.Revocations().Standing(ctx, store.StandingOf{UserID: old.UserID, SessionID: old.SessionID,
+		Keys: refreshRevocationKeys(old)})
+	if err != nil {
 		return nil, err
-	} else if revoked {
+	}
+	if revokedSince(st, old.CreatedAt) {
 		return nil, web.Rejected(web.InvalidGrant("the refresh token was revoked", nil), "refresh_token_revoked", c.ID, old.UserID,
 			map[string]any{"family": old.FamilyID})
 	}
-	u, err := s.store.Users().Get(ctx, old.UserID)
-	if err != nil || u.Disabled {
-		return nil, web.Rejected(web.InvalidGrant("the user cannot receive tokens", err), "user_unavailable", c.ID, old.UserID, nil)
+	if !st.UserActive {
+		return nil, web.Rejected(web.InvalidGrant("the user cannot receive tokens", nil), "user_unavailable", c.ID, old.UserID, nil)
 	}
-	if ended, err := s.sessionEnded(ctx, old.SessionID); err != nil {
-		return nil, err
-	} else if ended {
+	if st.SessionEnded {
 		return nil, web.Rejected(web.InvalidGrant("the refresh token was revoked", nil), "session_ended", c.ID, old.UserID,
 			map[string]any{"family": old.FamilyID})
 	}

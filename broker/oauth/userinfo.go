@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/gatehouse/gatehouse/broker/dpop"
+	"github.com/gatehouse/gatehouse/broker/store"
 	"github.com/gatehouse/gatehouse/broker/token"
 	"github.com/gatehouse/gatehouse/broker/web"
 )
@@ -116,18 +117,21 @@ func (s *Server) userInfo(r *http.Request) (map[string]any, error) {
 	if !slices.Contains(scopes, "openid") {
 		return nil, &bearerError{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token lacks the openid scope"}
 	}
-	u, err := s.store.Users().Get(ctx, cl.Subject)
-	if err != nil || u.Disabled {
-		if err != nil && !isNotFound(err) {
-			return nil, err
-		}
+	// Belt and braces behind the revocation list verifyAccessToken checked: not
+	// for a disabled person, or a session that ended or whose provider is
+	// disabled or removed.
+	st, err := s.store.Revocations().Standing(ctx, store.StandingOf{UserID: cl.Subject, SessionID: cl.SessionID})
+	if err != nil {
+		return nil, err
+	}
+	if !st.UserActive || st.SessionEnded {
 		return nil, errBadToken
 	}
-	// Belt and braces behind the revocation list verifyAccessToken checked: not
-	// for a session that ended or whose provider is disabled or removed.
-	if ended, err := s.sessionEnded(ctx, cl.SessionID); err != nil {
-		return nil, err
-	} else if ended {
+	u, err := s.store.Users().Get(ctx, cl.Subject)
+	if err != nil {
+		if !isNotFound(err) {
+			return nil, err
+		}
 		return nil, errBadToken
 	}
 	out := map[string]any{"sub": u.ID}

@@ -159,7 +159,7 @@ type Target struct {
 // only at an enabled provider, under a lock the disable waits for
 // (store.SignIn.RequireEnabledProvider), so every session this lists is every
 // session there will be. A code or refresh token of an ended session is refused
-// by the token endpoint (the broker's sessionEnded). Each session's tokens are
+// by the token endpoint (store.Standing.SessionEnded). Each session's tokens are
 // revoked before its row is deleted, as ending a session does: a failure leaves
 // the row for a retry. It returns how many sessions it ended and refresh tokens it
 // revoked.

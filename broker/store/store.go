@@ -951,5 +951,34 @@ type Revocations interface {
 	// Latest returns the latest IssuedBefore among the stored keys in keys, or the
 	// zero time if none is stored.
 	Latest(ctx context.Context, keys []string) (time.Time, error)
+	// Standing reads in one query what using a grant's token depends on
+	// besides the token itself: its user, its session and its revocation keys.
+	Standing(ctx context.Context, of StandingOf) (Standing, error)
 	DeleteExpired(ctx context.Context, before time.Time) (int64, error)
+}
+
+// StandingOf names what Revocations.Standing reads.
+type StandingOf struct {
+	UserID string
+	// SessionID is the sign-in the grant came from; "" for none.
+	SessionID string
+	// Keys are revocation keys (as for Latest); none for no check.
+	Keys []string
+}
+
+// Standing is whether a grant's tokens may still be used or issued, apart from
+// the token's own state.
+type Standing struct {
+	// UserActive: the user exists and is not disabled.
+	UserActive bool
+	// SessionEnded: the session is gone (whatever ended it revoked its
+	// tokens), or its provider is removed or disabled. Never for a grant
+	// without a session (client credentials, delegation). It stands behind
+	// the revocation list for what a cut-off could miss: a provider disabled
+	// without one (a providers file, a database edit), a code issued before
+	// the cut-off and redeemed after it.
+	SessionEnded bool
+	// Revoked is the latest IssuedBefore among the keys' entries, or the zero
+	// time if none is stored.
+	Revoked time.Time
 }

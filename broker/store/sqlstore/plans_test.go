@@ -208,6 +208,11 @@ func hotQueries() []hotQuery {
 		{name: "revocation watermarks", call: func(ctx context.Context, s store.Store) error {
 			return ignoreNotFound(s.Revocations().Latest(ctx, []string{"sub:user-01", "client:app", "sess:sess-user-01"}))
 		}},
+		{name: "a grant's standing (code, refresh, device, userinfo)", call: func(ctx context.Context, s store.Store) error {
+			_, err := s.Revocations().Standing(ctx, store.StandingOf{UserID: "user-01", SessionID: "sess-user-01",
+				Keys: []string{"grant:g-fam-user-01", "user:user-01", "client:app", "session:sess-user-01"}})
+			return err
+		}},
 		{name: "revoke a family", call: func(ctx context.Context, s store.Store) error {
 			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{FamilyID: "fam-user-08"}, later))
 		}},

@@ -57,12 +57,36 @@ const rotateClaim = `UPDATE refresh_tokens SET rotated_at = $2
 WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
 RETURNING ` + refreshColumns
 
+// rotateInOne is the claim and the insert in one PostgreSQL statement (a
+// statement is atomic on its own): the insert reads the family from the claimed
+// row and inserts nothing when no row was claimed. The casts say what the
+// parameters are, which an INSERT's SELECT list does not.
+const rotateInOne = `WITH claimed AS (` + rotateClaim + `),
+inserted AS (INSERT INTO refresh_tokens (` + refreshColumns + `)
+	SELECT $3::bytea, family_id, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text,
+		$11::timestamptz, $12::text, $13::text, $14::timestamptz, $15::timestamptz, $16::timestamptz,
+		$17::timestamptz, $18::text, $19::text FROM claimed)
+SELECT ` + refreshColumns + ` FROM claimed`
+
 // Rotate claims the old token with a conditional UPDATE, as Codes.Redeem does, and
 // inserts next in the same transaction. next joins the old token's family whatever
-// its FamilyID.
+// its FamilyID. On PostgreSQL the usual case is one statement, one round trip
+// where a transaction takes four; a token that is not claimable takes the
+// transaction below, which tells a replay from a dead token.
 func (s refreshTokens) Rotate(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time) (store.RefreshToken, error) {
 	const op = "refresh tokens: rotate"
 	var old store.RefreshToken
+	if s.db.dialect == postgresDialect {
+		insert := s.insertArgs(next)
+		args := append([]any{oldHash, s.db.ts(now), insert[0]}, insert[2:]...) // the family comes from the claimed row
+		old, err := scanRefresh(s.db.queryRow(ctx, rotateInOne, args...))
+		if err == nil {
+			return old, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return store.RefreshToken{}, wrap(op, err)
+		}
+	}
 	var reused bool
 	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
 		// Prepared: on SQLite the one writer is held from BEGIN to COMMIT, and

@@ -90,6 +90,49 @@ func latestQuery(n int) string {
 	return `SELECT issued_before FROM token_revocations WHERE key IN (` + paramList(1, n) + `)`
 }
 
+// Standing is one row of three subqueries, each an index lookup, prepared per
+// number of keys like Latest: the token endpoint asks it on every refresh and
+// code, and on PostgreSQL each query is a round trip.
+func (s revocations) Standing(ctx context.Context, of store.StandingOf) (store.Standing, error) {
+	const op = "revocations: standing"
+	args := append([]any{of.UserID, of.SessionID}, anys(of.Keys)...)
+	var row rowScanner
+	if len(of.Keys) < len(standingQueries) {
+		row = s.db.queryRow(ctx, standingQueries[len(of.Keys)], args...)
+	} else {
+		row = s.db.sql.QueryRowContext(ctx, standingQuery(len(of.Keys)), args...)
+	}
+	var disabled, providerEnabled sql.NullBool
+	var st store.Standing
+	if err := row.Scan(&disabled, &providerEnabled, tsd(&st.Revoked)); err != nil {
+		return store.Standing{}, wrap(op, err)
+	}
+	st.UserActive = disabled.Valid && !disabled.Bool
+	st.SessionEnded = of.SessionID != "" && !(providerEnabled.Valid && providerEnabled.Bool)
+	return st, nil
+}
+
+// standingQueries are Standing's queries for up to 7 keys.
+var standingQueries = func() (q [8]string) {
+	for n := range q {
+		q[n] = standingQuery(n)
+	}
+	return q
+}()
+
+// standingQuery's row: the user's disabled flag and the session's provider's
+// enabled flag, each NULL when its row is missing, and the latest revocation
+// among n keys ($3 on).
+func standingQuery(n int) string {
+	revoked := "NULL"
+	if n > 0 {
+		revoked = `(SELECT max(issued_before) FROM token_revocations WHERE key IN (` + paramList(3, n) + `))`
+	}
+	return `SELECT (SELECT disabled FROM users WHERE id = $1),
+	(SELECT p.enabled FROM sessions s JOIN providers p ON p.id = s.provider_id WHERE s.id = $2),
+	` + revoked
+}
+
 func (s revocations) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
 	return s.db.deleteExpired(ctx, "revocations: delete expired", "token_revocations", "key", "keep_until", before)
 }

@@ -33,6 +33,52 @@ func testRevocations(t *testing.T, open func(t *testing.T) store.Store) {
 			keys = append(keys, fmt.Sprint("jti:none", n))
 		}
 	})
+	t.Run("Standing", func(t *testing.T) {
+		s := open(t)
+		ctx := t.Context()
+		standing := func(what string, of store.StandingOf, want store.Standing) {
+			t.Helper()
+			got, err := s.Revocations().Standing(ctx, of)
+			must(t, what, err)
+			same(t, what, got, want)
+		}
+		createUser(t, s, "u1")
+		must(t, "Providers.Create", s.Providers().Create(ctx, newProvider("google")))
+		must(t, "Sessions.Create", s.Sessions().Create(ctx, newSession("s1", "u1")))
+		standing("no session, no keys", store.StandingOf{UserID: "u1"}, store.Standing{UserActive: true})
+		standing("a live session", store.StandingOf{UserID: "u1", SessionID: "s1"}, store.Standing{UserActive: true})
+		standing("no such user or session", store.StandingOf{UserID: "nobody", SessionID: "s-gone"},
+			store.Standing{SessionEnded: true})
+
+		must(t, "Revoke", s.Revocations().Revoke(ctx, at(time.Second), at(time.Hour), "grant:g"))
+		must(t, "Revoke", s.Revocations().Revoke(ctx, at(time.Minute), at(time.Hour), "user:u1"))
+		must(t, "Revoke", s.Revocations().Revoke(ctx, at(time.Hour), at(2*time.Hour), "user:other"))
+		// Every number of keys, the same answer (backends may prepare per count).
+		keys := []string{"grant:g", "user:u1"}
+		for n := 2; n <= 12; n++ {
+			standing(fmt.Sprint(n, " keys"), store.StandingOf{UserID: "u1", SessionID: "s1", Keys: keys},
+				store.Standing{UserActive: true, Revoked: at(time.Minute)})
+			keys = append(keys, fmt.Sprint("jti:none", n))
+		}
+		standing("keys without an entry", store.StandingOf{UserID: "u1", Keys: []string{"grant:none"}},
+			store.Standing{UserActive: true})
+
+		u := newUser("u1")
+		u.Disabled = true
+		must(t, "Users.Update", s.Users().Update(ctx, u))
+		standing("a disabled user", store.StandingOf{UserID: "u1", SessionID: "s1"}, store.Standing{})
+
+		p, err := s.Providers().Get(ctx, "google")
+		must(t, "Providers.Get", err)
+		p.Enabled = false
+		must(t, "Providers.Update", s.Providers().Update(ctx, p))
+		standing("its provider disabled", store.StandingOf{UserID: "u1", SessionID: "s1"}, store.Standing{SessionEnded: true})
+		p.Enabled, p.Version = true, p.Version+1
+		must(t, "Providers.Update", s.Providers().Update(ctx, p))
+		standing("its provider enabled again", store.StandingOf{UserID: "u1", SessionID: "s1"}, store.Standing{})
+		must(t, "Sessions.Delete", s.Sessions().Delete(ctx, "s1"))
+		standing("the session ended", store.StandingOf{UserID: "u1", SessionID: "s1"}, store.Standing{SessionEnded: true})
+	})
 	t.Run("RevokeAgainNeverShrinks", func(t *testing.T) {
 		s := open(t)
 		r := s.Revocations()
