@@ -163,7 +163,19 @@ func (s audit) listQuery(f store.AuditFilter) (string, []any) {
 		limit = 100
 	}
 	args = append(args, limit)
-	q += ` ORDER BY occurred_at DESC, id DESC LIMIT $` + strconv.Itoa(len(args))
+	order := ` ORDER BY occurred_at DESC, id DESC`
+	if f.Action != "" {
+		// The action index serves this order alone. Without action in the
+		// ORDER BY, PostgreSQL walked the time index back instead, filtering
+		// on the action: it takes an action's events to be spread evenly over
+		// time, but the newest ones are mostly token issuance, so it read
+		// hundreds of thousands of rows for a page (about 700 ms at 20M rows
+		// under load, against 6 ms on an empty log). An equality would let the
+		// planner drop the constant action from the sort again; the range
+		// (the same rows) keeps it there.
+		order = ` ORDER BY action DESC, occurred_at DESC, id DESC`
+	}
+	q += order + ` LIMIT $` + strconv.Itoa(len(args))
 	return q, args
 }
 
@@ -190,7 +202,9 @@ func (s audit) where(f store.AuditFilter) ([]string, []any) {
 		add("actor =", f.Actor)
 	}
 	if f.Action != "" {
-		add("action =", f.Action)
+		// A range, not "=": see listQuery.
+		a := arg(f.Action)
+		where = append(where, "action >= "+a+" AND action <= "+a)
 	}
 	if f.Target != "" {
 		add("target =", f.Target)
