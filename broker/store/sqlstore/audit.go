@@ -164,7 +164,7 @@ func (s audit) listQuery(f store.AuditFilter) (string, []any) {
 	}
 	args = append(args, limit)
 	order := ` ORDER BY occurred_at DESC, id DESC`
-	if f.Action != "" {
+	if actionLeads(f) {
 		// The action index serves this order alone. Without action in the
 		// ORDER BY, PostgreSQL walked the time index back instead, filtering
 		// on the action: it takes an action's events to be spread evenly over
@@ -201,10 +201,13 @@ func (s audit) where(f store.AuditFilter) ([]string, []any) {
 	if f.Actor != "" {
 		add("actor =", f.Actor)
 	}
-	if f.Action != "" {
+	switch {
+	case actionLeads(f):
 		// A range, not "=": see listQuery.
 		a := arg(f.Action)
 		where = append(where, "action >= "+a+" AND action <= "+a)
+	case f.Action != "":
+		add("action =", f.Action)
 	}
 	if f.Target != "" {
 		add("target =", f.Target)
@@ -247,6 +250,15 @@ func (s audit) where(f store.AuditFilter) ([]string, []any) {
 		}
 	}
 	return where, args
+}
+
+// actionLeads reports whether f's action is its only filter with an index of
+// its own, so that the action index should serve the page. With an actor,
+// target, person, provider or client as well, that filter's index is the
+// narrower one, and ordering by the action first would make its rows be
+// sorted (all of a busy client's events, for its last token).
+func actionLeads(f store.AuditFilter) bool {
+	return f.Action != "" && f.Actor == "" && f.Target == "" && f.People == nil && f.Provider == "" && f.Client == ""
 }
 
 func (s audit) Count(ctx context.Context, f store.AuditFilter, atMost int) (int, error) {
