@@ -519,6 +519,19 @@ func TestAuditByActionPageReadsTheActionIndexInOrder(t *testing.T) {
 			if len(got) != 1 || got[0].Action != "consent.granted" || !got[0].Time.Equal(planNow.Add((n-2000-30)*time.Second)) {
 				t.Errorf("the actor's newest consent: %+v", got)
 			}
+			// The providers page's last sign-in of each provider (Audit.Latest):
+			// a quiet provider's last one lies behind every newer event of the
+			// busy ones, so only the target's index may serve it, in order.
+			q, args = audit{db}.latestQuery([]latestPair{{"consent.granted", "app"}})
+			if p := plan(t, db, q, args...); !strings.Contains(p, "audit_events_target") ||
+				strings.Contains(p, "TEMP B-TREE") || regexp.MustCompile(`(?m)^\s*(->\s+)?Sort\s+\(`).MatchString(p) {
+				t.Errorf("the last event of a target does not read the target's index in order:\n%s\nplan:\n%s", q, p)
+			}
+			latest, err := db.Audit().Latest(ctx, []string{"consent.granted", "nothing.yet"}, []string{"app", "nobody"})
+			must(t, err)
+			if len(latest) != 1 || latest[0].Action != "consent.granted" || !latest[0].Time.Equal(planNow.Add((n-2000-30)*time.Second)) {
+				t.Errorf("the latest of each pair: %+v, want only app's newest consent", latest)
+			}
 		})
 	}
 }
