@@ -188,7 +188,7 @@ func (s *Server) HandleRevoke(w http.ResponseWriter, r *http.Request) error {
 		t, err := s.store.RefreshTokens().GetByHash(ctx, token.Hash(tok))
 		switch {
 		case err == nil && t.ClientID == c.ID:
-			if err := s.revokeFamily(ctx, t, now); err != nil {
+			if err := s.revokeGrant(ctx, t.GrantID, now); err != nil { // the family with its grant
 				return err
 			}
 			revoked = "family:" + t.FamilyID

@@ -36,14 +36,6 @@ func (s *Server) revokeGrant(ctx context.Context, grantID string, now time.Time)
 	return revoke.Grant(ctx, s.store, grantID, now, now.Add(max(s.cfg.AccessTokenTTL, s.cfg.RefreshTokenTTL)))
 }
 
-// revokeFamily revokes a refresh-token family and its grant's access tokens.
-func (s *Server) revokeFamily(ctx context.Context, t store.RefreshToken, now time.Time) error {
-	if _, err := s.store.RefreshTokens().Revoke(ctx, store.RefreshFilter{FamilyID: t.FamilyID}, now); err != nil {
-		return err
-	}
-	return s.revokeGrant(ctx, t.GrantID, now)
-}
-
 // refreshRevocationKeys are the revocation list entries that cover a refresh
 // token: its grant's, or a session, consent, user or client revocation made
 // after it was created (a rotation racing with RevokeTokens could otherwise

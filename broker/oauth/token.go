@@ -405,8 +405,8 @@ func (s *Server) grantRefreshToken(r *http.Request, c *store.Client, f form) (*t
 	now := s.Now()
 	if old.ClientID != c.ID {
 		// RFC 6749 §6: bound to the client. Another client holding it means it was
-		// stolen: its family is revoked (AS-RT-03).
-		if err := s.revokeFamily(ctx, old, now); err != nil {
+		// stolen: its family is revoked (AS-RT-03), with its grant.
+		if err := s.revokeGrant(ctx, old.GrantID, now); err != nil {
 			return nil, err
 		}
 		return nil, web.Rejected(web.InvalidGrant("the refresh token was issued to another client", nil), "refresh_token_other_client",

@@ -40,8 +40,8 @@ func Tokens(ctx context.Context, st store.Store, f store.RefreshFilter, now time
 	case f.ClientID != "":
 		key = "client:" + f.ClientID
 	default:
-		// FamilyID and DelegationID: access tokens do not carry them; their refresh
-		// tokens are revoked above.
+		// DelegationID: access tokens do not carry it; its refresh tokens are
+		// revoked above.
 		return n, nil
 	}
 	return n, st.Revocations().Revoke(ctx, now, now.Add(accessTokenTTL), key)

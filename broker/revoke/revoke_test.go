@@ -14,7 +14,7 @@ import (
 )
 
 // TestTokensRevocationKeys: each filter revokes its refresh tokens and writes the
-// one revocation-list entry its access tokens carry (DATA-10); a family has none.
+// one revocation-list entry its access tokens carry (DATA-10); a delegation has none.
 // The end-to-end effect on introspection and UserInfo is tested in package broker
 // (TestDATA10_*).
 func TestTokensRevocationKeys(t *testing.T) {
@@ -28,14 +28,14 @@ func TestTokensRevocationKeys(t *testing.T) {
 		{"consent", store.RefreshFilter{UserID: "ann", ClientID: "web"}, token.UserClientKey("ann", "web"), 2},
 		{"user", store.RefreshFilter{UserID: "ann"}, "user:ann", 2},
 		{"client", store.RefreshFilter{ClientID: "web"}, "client:web", 2},
-		{"family", store.RefreshFilter{FamilyID: "f1"}, "", 1},
+		{"delegation", store.RefreshFilter{DelegationID: "d1"}, "", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			db := testsupport.OpenSQLite(t)
 			for i, s := range []string{"s1", "s2"} {
 				rt := store.RefreshToken{TokenHash: []byte("rt-" + s), FamilyID: "f" + s[1:], GrantID: "g" + s[1:], ClientID: "web",
-					UserID: "ann", SessionID: s, CreatedAt: now.Add(-time.Duration(i+1) * time.Second), ExpiresAt: now.Add(time.Hour)}
+					UserID: "ann", SessionID: s, DelegationID: map[string]string{"s1": "d1"}[s], CreatedAt: now.Add(-time.Duration(i+1) * time.Second), ExpiresAt: now.Add(time.Hour)}
 				if err := db.RefreshTokens().Create(ctx, rt); err != nil {
 					t.Fatal(err)
 				}

@@ -549,6 +549,9 @@ type Codes interface {
 }
 
 // RefreshToken is one link of a refresh-token family; only its hash is stored.
+// A family is the one chain of rotations of a grant (a code or device
+// authorization is redeemed once), so its tokens share their GrantID and a
+// family is found through its grant.
 type RefreshToken struct {
 	TokenHash    []byte
 	FamilyID     string
@@ -579,7 +582,6 @@ type RefreshToken struct {
 // RefreshFilter selects refresh tokens to revoke; set fields are AND-ed and at least
 // one must be set.
 type RefreshFilter struct {
-	FamilyID string
 	GrantID  string
 	UserID   string
 	ClientID string
@@ -597,7 +599,8 @@ type RefreshTokens interface {
 	Create(ctx context.Context, t RefreshToken) error
 	GetByHash(ctx context.Context, tokenHash []byte) (RefreshToken, error)
 	// Rotate atomically marks the token oldHash rotated and stores next in the same
-	// family (next.FamilyID is ignored); it returns the old token as rotated. If
+	// family and grant (next.FamilyID and next.GrantID are ignored); it returns the
+	// old token as rotated. If
 	// oldHash was already rotated it revokes the whole family and returns the old
 	// token with ErrAlreadyUsed (RFC 9700 §4.14.2), whatever the token's state.
 	// Otherwise revoked or expired: ErrNotFound.

@@ -213,9 +213,6 @@ func hotQueries() []hotQuery {
 				Keys: []string{"grant:g-fam-user-01", "user:user-01", "client:app", "session:sess-user-01"}})
 			return err
 		}},
-		{name: "revoke a family", call: func(ctx context.Context, s store.Store) error {
-			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{FamilyID: "fam-user-08"}, later))
-		}},
 		{name: "revoke a grant", call: func(ctx context.Context, s store.Store) error {
 			return ignoreNotFound(s.RefreshTokens().Revoke(ctx, store.RefreshFilter{GrantID: "g-fam-user-08"}, later))
 		}},

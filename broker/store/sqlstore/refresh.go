@@ -58,27 +58,30 @@ WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_
 RETURNING ` + refreshColumns
 
 // rotateInOne is the claim and the insert in one PostgreSQL statement (a
-// statement is atomic on its own): the insert reads the family from the claimed
-// row and inserts nothing when no row was claimed. The casts say what the
-// parameters are, which an INSERT's SELECT list does not.
+// statement is atomic on its own): the insert reads the family and the grant
+// from the claimed row and inserts nothing when no row was claimed. The casts
+// say what the parameters are, which an INSERT's SELECT list does not.
 const rotateInOne = `WITH claimed AS (` + rotateClaim + `),
 inserted AS (INSERT INTO refresh_tokens (` + refreshColumns + `)
-	SELECT $3::bytea, family_id, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text,
-		$11::timestamptz, $12::text, $13::text, $14::timestamptz, $15::timestamptz, $16::timestamptz,
-		$17::timestamptz, $18::text, $19::text FROM claimed)
+	SELECT $3::bytea, family_id, grant_id, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,
+		$10::timestamptz, $11::text, $12::text, $13::timestamptz, $14::timestamptz, $15::timestamptz,
+		$16::timestamptz, $17::text, $18::text FROM claimed)
 SELECT ` + refreshColumns + ` FROM claimed`
 
 // Rotate claims the old token with a conditional UPDATE, as Codes.Redeem does, and
-// inserts next in the same transaction. next joins the old token's family whatever
-// its FamilyID. On PostgreSQL the usual case is one statement, one round trip
-// where a transaction takes four; a token that is not claimable takes the
-// transaction below, which tells a replay from a dead token.
+// inserts next in the same transaction. next joins the old token's family and
+// grant whatever its FamilyID and GrantID: a family never leaves its grant, so
+// the grant's index finds it (an index of the family's own cost every rotation
+// an entry, and on SQLite a page written to the WAL). On PostgreSQL the usual
+// case is one statement, one round trip where a transaction takes four; a token
+// that is not claimable takes the transaction below, which tells a replay from a
+// dead token.
 func (s refreshTokens) Rotate(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time) (store.RefreshToken, error) {
 	const op = "refresh tokens: rotate"
 	var old store.RefreshToken
 	if s.db.dialect == postgresDialect {
 		insert := s.insertArgs(next)
-		args := append([]any{oldHash, s.db.ts(now), insert[0]}, insert[2:]...) // the family comes from the claimed row
+		args := append([]any{oldHash, s.db.ts(now), insert[0]}, insert[3:]...) // the family and grant come from the claimed row
 		old, err := scanRefresh(s.db.queryRow(ctx, rotateInOne, args...))
 		if err == nil {
 			return old, nil
@@ -97,7 +100,7 @@ func (s refreshTokens) Rotate(ctx context.Context, oldHash []byte, next store.Re
 		}
 		old, err = scanRefresh(claim.QueryRowContext(ctx, oldHash, s.db.ts(now)))
 		if err == nil {
-			next.FamilyID = old.FamilyID
+			next.FamilyID, next.GrantID = old.FamilyID, old.GrantID
 			insert, err := s.db.txStmt(ctx, tx, insertRefresh)
 			if err != nil {
 				return err
@@ -121,8 +124,8 @@ WHERE token_hash = $1`+s.db.dialect.forUpdate, oldHash))
 		// RFC 9700 §4.14.2: a rotated token presented again means it was stolen;
 		// revoke every token of the family, the one that replaced it included.
 		reused = true
-		_, err = tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $2
-WHERE family_id = $1 AND revoked_at IS NULL`, old.FamilyID, s.db.ts(now))
+		_, err = tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $3
+WHERE grant_id = $1 AND family_id = $2 AND revoked_at IS NULL`, old.GrantID, old.FamilyID, s.db.ts(now))
 		return err
 	})
 	switch {
@@ -143,7 +146,6 @@ func (s refreshTokens) Revoke(ctx context.Context, f store.RefreshFilter, now ti
 	// written out so that the planners see the query implies it: SQLite never
 	// infers it from a bound value, PostgreSQL not in a generic plan.
 	for _, c := range []struct{ column, value, index string }{
-		{"family_id", f.FamilyID, ""},
 		{"grant_id", f.GrantID, ""},
 		{"user_id", f.UserID, ""},
 		{"client_id", f.ClientID, ""},

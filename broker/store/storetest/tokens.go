@@ -161,14 +161,15 @@ func testRefreshTokens(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		old := newRefresh("r1", "f1")
 		must(t, "Create", s.RefreshTokens().Create(t.Context(), old))
-		next := newRefresh("r2", "some other family") // joins the old token's family
+		next := newRefresh("r2", "some other family") // joins the old token's family and grant
+		next.GrantID = "some other grant"
 		next.CreatedAt = at(time.Hour)
 		got, err := s.RefreshTokens().Rotate(t.Context(), old.TokenHash, next, at(time.Hour))
 		must(t, "Rotate", err)
 		old.RotatedAt = at(time.Hour)
 		same(t, "returned old token", got, old)
 		same(t, "old token", getRefresh(t, s, "r1"), old)
-		next.FamilyID = "f1"
+		next.FamilyID, next.GrantID = "f1", old.GrantID
 		same(t, "next token", getRefresh(t, s, "r2"), next)
 		// The chain goes on from the new token.
 		_, err = s.RefreshTokens().Rotate(t.Context(), next.TokenHash, newRefresh("r3", ""), at(2*time.Hour))
@@ -261,7 +262,6 @@ func testRefreshTokens(t *testing.T, open func(t *testing.T) store.Store) {
 			filter  store.RefreshFilter
 			revoked string // hashes revoked by the call
 		}{
-			{"family", store.RefreshFilter{FamilyID: "f1"}, "12"},
 			{"grant", store.RefreshFilter{GrantID: "g2"}, "3"},
 			{"user", store.RefreshFilter{UserID: "u2"}, "4"}, // 5 was revoked already
 			{"client", store.RefreshFilter{ClientID: "c1"}, "124"},
