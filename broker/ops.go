@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/broker/revoke"
@@ -101,10 +100,10 @@ func (s *Server) maintainOnce(ctx context.Context) {
 // sweepBatch bounds the sessions one sweep query lists.
 const sweepBatch = 500
 
-// sessionsPerTx is how many expired sessions one transaction ends
-// (revoke.Sessions: three statements however many). On SQLite a transaction
-// holds the one writer, so it stays short: a few milliseconds, as a sweep batch
-// aims at (sqlstore's sweepHold).
+// sessionsPerTx is the most expired sessions one transaction ends
+// (revoke.Sessions: three statements however many); store.Store.InBatches
+// sizes the transactions below it so that on SQLite each holds the one writer
+// for a few milliseconds.
 const sessionsPerTx = 50
 
 // sweepSessions ends the sessions past their idle or absolute limit as a logout
@@ -119,15 +118,15 @@ func (s *Server) sweepSessions(ctx context.Context, now time.Time) (int64, error
 		if err != nil {
 			return ended, err
 		}
-		for chunk := range slices.Chunk(ids, sessionsPerTx) {
-			err := s.store.InTx(ctx, func(tx store.Store) error {
-				_, err := revoke.Sessions(ctx, tx, chunk, s.Now(), s.cfg.AccessTokenTTL)
+		err = s.store.InBatches(ctx, len(ids), sessionsPerTx, func(tx store.Store, from, to int) error {
+			if _, err := revoke.Sessions(ctx, tx, ids[from:to], s.Now(), s.cfg.AccessTokenTTL); err != nil {
 				return err
-			})
-			if err != nil {
-				return ended, fmt.Errorf("end expired sessions: %w", err) // the chunk's rows stay: the next sweep tries again
 			}
-			ended += int64(len(chunk))
+			ended += int64(to - from)
+			return nil
+		})
+		if err != nil {
+			return ended, fmt.Errorf("end expired sessions: %w", err) // the batch's rows stay: the next sweep tries again
 		}
 		if len(ids) < sweepBatch {
 			return ended, nil

@@ -61,6 +61,14 @@ type Store interface {
 	// returned) otherwise. Everything fn writes must go through tx. InTx on tx
 	// nests: a failing inner fn undoes only its own writes.
 	InTx(ctx context.Context, fn func(tx Store) error) error
+	// InBatches runs fn over the items [0, n) in consecutive ranges [from, to)
+	// of at most most items, each range in a transaction of its own as InTx runs
+	// one: background work (a sweep) that must not hold up requests. On a
+	// database with one writer (SQLite) each range is sized to hold the writer
+	// for a few milliseconds and, while requests write too, a pause follows it.
+	// It stops at the first error, the ranges before it committed. Called on a
+	// transaction's Store, it runs fn once over [0, n) in that transaction.
+	InBatches(ctx context.Context, n, most int, fn func(tx Store, from, to int) error) error
 	// Ping reports whether the database answers (used by /readyz).
 	Ping(ctx context.Context) error
 	Close() error

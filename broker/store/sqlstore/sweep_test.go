@@ -9,7 +9,7 @@ import "testing"
 // as the batch took, never under sweepPause; with none writing, it is
 // sweepPause.
 func TestSweepPacer(t *testing.T) {
-	p := newSweepPacer(true)
+	p := newSweepPacer(true, sweepMinBatch, sweepBatch)
 	if p.batch != sweepMinBatch {
 		t.Fatalf("first batch %d, want %d", p.batch, sweepMinBatch)
 	}
@@ -46,7 +46,7 @@ func TestSweepPacer(t *testing.T) {
 // TestSweepPacerPostgres: on PostgreSQL, where a batch holds no lock a request
 // waits for, slow batches neither shrink nor pause as long as they took.
 func TestSweepPacerPostgres(t *testing.T) {
-	p := newSweepPacer(false)
+	p := newSweepPacer(false, sweepMinBatch, sweepBatch)
 	for range 10 {
 		if pause := p.done(10*sweepHold, true); pause != sweepPause {
 			t.Errorf("pause after a slow batch = %v, want %v", pause, sweepPause)

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("SecurityKeys", func(t *testing.T) { testSecurityKeys(t, open) })
 	t.Run("SessionStepUp", func(t *testing.T) { testSessionStepUp(t, open) })
 	t.Run("InTx", func(t *testing.T) { testInTx(t, open) })
+	t.Run("InBatches", func(t *testing.T) { testInBatches(t, open) })
 }
 
 // t0 is the suite's fixed clock; at(d) is t0+d. t0 is not in UTC and has

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -142,4 +143,96 @@ func assertNothingWritten(t *testing.T, s store.Store) {
 	if events, err := s.Audit().List(t.Context(), store.AuditFilter{}); err != nil || len(events) != 0 {
 		t.Errorf("audit after rollback: %d events (%v), want none", len(events), err)
 	}
+}
+
+func testInBatches(t *testing.T, open func(t *testing.T) store.Store) {
+	// users creates the users u<from>..u<to-1> through tx.
+	users := func(t *testing.T, tx store.Store, from, to int) {
+		for i := from; i < to; i++ {
+			must(t, "Users.Create", tx.Users().Create(t.Context(), newUser(fmt.Sprint("u", i))))
+		}
+	}
+	stored := func(t *testing.T, s store.Store, n int) (got []bool) {
+		for i := range n {
+			_, err := s.Users().Get(t.Context(), fmt.Sprint("u", i))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+			got = append(got, err == nil)
+		}
+		return got
+	}
+	t.Run("CoversEveryItemOnceInOrder", func(t *testing.T) {
+		s := open(t)
+		next := 0
+		must(t, "InBatches", s.InBatches(t.Context(), 23, 4, func(tx store.Store, from, to int) error {
+			if from != next || to <= from || to-from > 4 || to > 23 {
+				t.Errorf("range [%d, %d) after %d, want one starting at %d of 1 to 4 items within 23", from, to, next, next)
+			}
+			next = to
+			users(t, tx, from, to)
+			return nil
+		}))
+		if next != 23 {
+			t.Errorf("ranges ended at %d, want 23", next)
+		}
+		for i, ok := range stored(t, s, 23) {
+			if !ok {
+				t.Errorf("u%d not stored", i)
+			}
+		}
+	})
+	t.Run("StopsAtTheFirstErrorKeepingEarlierBatches", func(t *testing.T) {
+		s := open(t)
+		failAt := -1
+		err := s.InBatches(t.Context(), 20, 5, func(tx store.Store, from, to int) error {
+			users(t, tx, from, to)
+			if to > 10 && failAt < 0 {
+				failAt = from
+				return errAbort
+			}
+			if failAt >= 0 {
+				t.Errorf("range [%d, %d) run after the failed one", from, to)
+			}
+			return nil
+		})
+		if !errors.Is(err, errAbort) {
+			t.Fatalf("InBatches = %v, want fn's error", err)
+		}
+		for i, ok := range stored(t, s, 20) {
+			if want := i < failAt; ok != want {
+				t.Errorf("u%d stored %v, want %v (the failed batch began at %d)", i, ok, want, failAt)
+			}
+		}
+	})
+	t.Run("InsideATransactionOneRange", func(t *testing.T) {
+		s := open(t)
+		var calls [][2]int
+		err := s.InTx(t.Context(), func(tx store.Store) error {
+			must(t, "InBatches", tx.InBatches(t.Context(), 7, 2, func(tx store.Store, from, to int) error {
+				calls = append(calls, [2]int{from, to})
+				users(t, tx, from, to)
+				return nil
+			}))
+			return errAbort // the outer transaction's rollback undoes the batch
+		})
+		if !errors.Is(err, errAbort) {
+			t.Fatalf("InTx = %v, want fn's error", err)
+		}
+		if len(calls) != 1 || calls[0] != [2]int{0, 7} {
+			t.Errorf("ranges inside a transaction %v, want one: [0, 7)", calls)
+		}
+		for i, ok := range stored(t, s, 7) {
+			if ok {
+				t.Errorf("u%d stored although the outer transaction rolled back", i)
+			}
+		}
+	})
+	t.Run("NothingToDo", func(t *testing.T) {
+		s := open(t)
+		must(t, "InBatches", s.InBatches(t.Context(), 0, 5, func(store.Store, int, int) error {
+			t.Error("fn called for no items")
+			return nil
+		}))
+	})
 }

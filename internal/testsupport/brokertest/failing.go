@@ -63,6 +63,13 @@ func (f *FailingStore) InTx(ctx context.Context, fn func(tx store.Store) error) 
 	})
 }
 
+// InBatches runs fn on each batch's store wrapped with the same switches, as InTx.
+func (f *FailingStore) InBatches(ctx context.Context, n, most int, fn func(tx store.Store, from, to int) error) error {
+	return f.Store.InBatches(ctx, n, most, func(tx store.Store, from, to int) error {
+		return fn(&failingTx{Store: tx, s: f}, from, to)
+	})
+}
+
 // failingTx is a transaction's store under a FailingStore's switches.
 type failingTx struct {
 	store.Store
