@@ -18,7 +18,10 @@
 # the tests start one),
 # SEED_FLAGS (more tools/seed flags), SCENARIOS (a subset of "cc refresh refresh-api
 # introspect signin account audit"; refresh-api is refresh without an ID token, see
-# tools/scaleload), KEEP=1 (keep the work dir). Loopback only.
+# tools/scaleload), KEEP=1 (keep the work dir; its master-key file serves its databases
+# again: GATEHOUSE_MASTER_KEY=$(cat DIR/master-key)), SWEEP_POLL (seconds between the
+# sweep phase's counts of what is left, default 5: at 10M rows each count is seconds of a
+# CPU, which the load and the sweep share). Loopback only.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCALE=${SCALE:-0.01} DBS=${DBS:-sqlite postgres} RUNS=${RUNS:-3} SECS=${SECS:-10} CONNS=${CONNS:-16}
@@ -31,6 +34,7 @@ chmod 755 "$WORK" # the PostgreSQL cluster below runs as another user
 GH="$WORK/gatehouse" SEED="$WORK/seed" LOAD="$WORK/scaleload"
 BASE="http://127.0.0.1:$PORT" IDP="http://127.0.0.1:$IDP_PORT"
 export GATEHOUSE_MASTER_KEY=$(head -c32 /dev/urandom | base64)
+(umask 077 && echo "$GATEHOUSE_MASTER_KEY" > "$WORK/master-key")
 export GATEHOUSE_LISTEN_ADDR="127.0.0.1:$PORT" GATEHOUSE_ISSUER="$BASE"
 # As load.sh: log at warn (no access log), rate limits far above the offered load.
 export GATEHOUSE_LOG_LEVEL=warn GATEHOUSE_OAUTH_RATE_PER_CLIENT=100000000 GATEHOUSE_OAUTH_RATE_PER_IP=100000000
@@ -174,7 +178,7 @@ sweep() {
       s=$("$SEED" -status 2>/dev/null || echo "status failed")
       echo "$(date +%s.%N) $s"
       case $s in "expired_refresh=0 expired_sessions=0") break ;; esac
-      sleep 0.5
+      sleep "${SWEEP_POLL:-5}"
     done ) > "$dir/sweep.txt" &
   local poller=$! n=0
   while kill -0 $poller 2>/dev/null && [ $n -lt 180 ]; do
