@@ -90,15 +90,26 @@ func (p *sweepPacer) done(took time.Duration, contended bool) time.Duration {
 	return max(sweepPause, 2*took)
 }
 
-// pause waits d, and reports false if ctx ended first.
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+// run calls batch with the pacer's size until it reports the last batch or an
+// error, pausing after each as done says. batch says how long it held the
+// writer, the wait for it left out; whether requests wrote meanwhile run learns
+// from db's writer queue. If ctx ends during a pause, run returns ctx.Err()
+// itself.
+func (p *sweepPacer) run(ctx context.Context, db *DB, batch func(size int) (last bool, took time.Duration, err error)) error {
+	for {
+		entered := db.queue.entered()
+		last, took, err := batch(p.batch)
+		if err != nil || last {
+			return err
+		}
+		contended := db.queue.entered() > entered+1 // +1: the batch's own entry
+		t := time.NewTimer(p.done(took, contended))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 }
 
@@ -115,21 +126,17 @@ func (db *DB) deleteExpired(ctx context.Context, op, table, key, column string, 
 	// PostgreSQL scans the table for a condition that most rows match, and each
 	// batch would reread the dead rows of the ones before it. The limit is
 	// written into the statement, not bound, so each size plans as a constant.
-	pacer := newSweepPacer(db.dialect == sqliteDialect, sweepMinBatch, sweepBatch)
 	var total int64
-	for {
-		batch := pacer.batch
-		entered := db.queue.entered()
-		n, took, err := db.execHeld(ctx, op, sweepStatement(table, key, column, batch), db.ts(t))
-		contended := db.queue.entered() > entered+1 // +1: the batch's own entry
-		total += n
-		if err != nil || n < int64(batch) {
-			return total, err
-		}
-		if !pause(ctx, pacer.done(took, contended)) {
-			return total, wrap(op, ctx.Err())
-		}
+	err := newSweepPacer(db.dialect == sqliteDialect, sweepMinBatch, sweepBatch).run(ctx, db,
+		func(size int) (bool, time.Duration, error) {
+			n, took, err := db.execHeld(ctx, op, sweepStatement(table, key, column, size), db.ts(t))
+			total += n
+			return n < int64(size), took, err
+		})
+	if err != nil && err == ctx.Err() { // ended during a pause; execHeld wraps its own errors
+		err = wrap(op, err)
 	}
+	return total, err
 }
 
 // InBatches runs fn over [0, n) in ranges, each in a transaction of its own,
@@ -144,25 +151,20 @@ func (db *DB) InBatches(ctx context.Context, n, most int, fn func(tx store.Store
 	if db.tx != nil {
 		return db.InTx(ctx, func(tx store.Store) error { return fn(tx, 0, n) })
 	}
-	pacer := newSweepPacer(db.dialect == sqliteDialect, 1, most)
-	for from := 0; from < n; {
-		to := min(n, from+pacer.batch)
-		entered := db.queue.entered()
+	if n == 0 {
+		return nil
+	}
+	from := 0
+	return newSweepPacer(db.dialect == sqliteDialect, 1, most).run(ctx, db, func(size int) (bool, time.Duration, error) {
+		to := min(n, from+size)
 		var began time.Time
 		err := db.InTx(ctx, func(tx store.Store) error {
 			began = time.Now()
 			return fn(tx, from, to)
 		})
-		took := time.Since(began) // from BEGIN to COMMIT: the wait for the writer left out
-		if err != nil {
-			return err
-		}
-		contended := db.queue.entered() > entered+1 // +1: the batch's own entry
-		if from = to; from < n && !pause(ctx, pacer.done(took, contended)) {
-			return ctx.Err()
-		}
-	}
-	return nil
+		from = to
+		return to == n, time.Since(began), err // from BEGIN to COMMIT: the wait for the writer left out
+	})
 }
 
 // sweepStatement is the DELETE of one batch of deleteExpired: up to batch rows
