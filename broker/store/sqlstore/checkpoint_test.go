@@ -113,3 +113,48 @@ func TestSQLiteCheckpointOnWriterStartsTheWALOver(t *testing.T) {
 		t.Errorf("WAL at %d frames after the turn and one write, had %d: it did not start over", frames, grown)
 	}
 }
+
+// TestSQLiteCheckpointAndRestart: the checkpointer's loop takes the writer's
+// turn (checkpointOnWriter) only once the WAL is past walRestartPages and all
+// copied, after copying again what came meanwhile; and the next write starts
+// the WAL over.
+func TestSQLiteCheckpointAndRestart(t *testing.T) {
+	db := openMigrated(t, sqliteURL(t))
+	ctx := t.Context()
+	db.stopCheckpoints() // the test runs the loop's step by hand
+	// turnTaken runs checkpointAndRestart with the writer's queue held, and
+	// reports whether it waited there for a turn.
+	turnTaken := func() bool {
+		if !db.queue.enter(ctx) {
+			t.Fatal("enter")
+		}
+		defer db.queue.leave()
+		start := time.Now()
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		db.checkpointAndRestart(short)
+		return time.Since(start) >= 100*time.Millisecond
+	}
+	must(t, db.RefreshTokens().Create(ctx, liveRefresh("first", "fam-first")))
+	if turnTaken() {
+		t.Fatal("a short WAL took the writer's turn")
+	}
+	var grown int
+	for i := 0; grown < walRestartPages; i++ {
+		must(t, db.RefreshTokens().Create(ctx, liveRefresh(fmt.Sprint("cp-", i), fmt.Sprint("fam-", i))))
+		if i%50 == 0 {
+			var busy, copied int
+			must(t, db.read.QueryRowContext(ctx, `PRAGMA wal_checkpoint(NOOP)`).Scan(&busy, &grown, &copied))
+		}
+	}
+	if !turnTaken() {
+		t.Fatalf("a WAL of %d frames, all copied, did not take the writer's turn", grown)
+	}
+	db.checkpointAndRestart(ctx)
+	must(t, db.RefreshTokens().Create(ctx, liveRefresh("after", "fam-after")))
+	frames, _, err := db.checkpoint(ctx)
+	must(t, err)
+	if frames >= grown {
+		t.Errorf("WAL at %d frames after the turn and one write, had %d: it did not start over", frames, grown)
+	}
+}

@@ -91,7 +91,7 @@ func (s refreshTokens) Rotate(ctx context.Context, oldHash []byte, next store.Re
 		}
 	}
 	var reused bool
-	err := s.db.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.inGroupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// Prepared: on SQLite the one writer is held from BEGIN to COMMIT, and
 		// parsing these two statements took longer than running them.
 		claim, err := s.db.txStmt(ctx, tx, rotateClaim)

@@ -59,22 +59,24 @@ type DB struct {
 	// queue (SQLite) is where every use of pool waits its turn; nil on
 	// PostgreSQL.
 	queue *writerQueue
+	// group (SQLite) commits concurrent callers' short transactions together
+	// (inGroupTx); nil on PostgreSQL, whose pool runs them side by side.
+	group *txGroup
 	// read runs statements that only read, outside a transaction. On SQLite a
 	// pool of query_only connections that WAL lets read beside the writer; on
 	// PostgreSQL the same pool as pool.
 	read *sql.DB
-	// batches runs the audit writer's batches (AppendBatch): a pool of its own
-	// of one connection, so that a batch never queues for a connection behind
-	// the requests. On PostgreSQL one of the GATEHOUSE_DB_MAX_CONNS
-	// (SetMaxConns); on SQLite a second writer, which gate puts first.
+	// batches runs the audit writer's batches (AppendBatch) on PostgreSQL: a
+	// pool of its own of one connection (one of the GATEHOUSE_DB_MAX_CONNS, see
+	// SetMaxConns), so that a batch never queues for a connection behind the
+	// requests. On SQLite pool, where the batches enter the queue first.
 	batches *sql.DB
-	// gate (SQLite) holds the writer's connection at its next use while a
-	// batch is written on batches; nil on PostgreSQL.
-	gate *batchGate
 	// checkpointer (SQLite) copies the WAL into the database file in the
 	// background (checkpoints) until stopCheckpoints, after which
 	// checkpointsDone is closed; nil on PostgreSQL and in InTx's DB.
-	checkpointer    *sql.DB
+	checkpointer *sql.DB
+	// file is the SQLite database file's path (checkpointAndRestart syncs it).
+	file            string
 	stopCheckpoints func()
 	checkpointsDone chan struct{}
 	tx              *sql.Tx // InTx's transaction; nil outside one
@@ -128,16 +130,15 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open: %w", err)
 	}
-	var gate *batchGate
 	var queue *writerQueue
 	if d == sqliteDialect {
-		gate, queue = new(batchGate), newWriterQueue()
+		queue = newWriterQueue()
 	}
-	sdb, err := openPool(ctx, d, dsn, gate)
+	sdb, err := openPool(ctx, d, dsn)
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{sql: sdb, pool: sdb, queue: queue, read: sdb, batches: sdb, gate: gate, dialect: d, migrations: migrations, stmts: new(sync.Map)}
+	db := &DB{sql: sdb, pool: sdb, queue: queue, read: sdb, batches: sdb, dialect: d, migrations: migrations, stmts: new(sync.Map)}
 	if d == postgresDialect {
 		// Not pinged: it connects at the first batch, so a CLI command that
 		// writes none opens no second connection.
@@ -152,19 +153,13 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		// The writer first: its connection turns the file to WAL, which the
 		// readers' query_only connections could not.
 		sdb.SetMaxOpenConns(1)
-		if db.read, err = openPool(ctx, d, dsn+"&_query_only=1", nil); err != nil {
+		if db.read, err = openPool(ctx, d, dsn+"&_query_only=1"); err != nil {
 			_ = sdb.Close() // the reader's error is the one worth reporting
-			return nil, err
-		}
-		if db.batches, err = openSidePool(ctx, dsn); err != nil {
-			_ = sdb.Close() // the audit writer's error is the one worth reporting
-			_ = db.read.Close()
 			return nil, err
 		}
 		if db.checkpointer, err = openSidePool(ctx, dsn); err != nil {
 			_ = sdb.Close() // the checkpointer's error is the one worth reporting
 			_ = db.read.Close()
-			_ = db.batches.Close()
 			return nil, err
 		}
 		stop := make(chan struct{})
@@ -172,24 +167,18 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 		db.stopCheckpoints = sync.OnceFunc(func() { close(stop); <-db.checkpointsDone })
 		go db.checkpoints(stop, db.checkpointsDone)
 		db.sql = router{read: db.read, write: sdb, queue: queue}
+		db.group = &txGroup{pool: sdb, queue: queue}
+		db.file = rest
 	}
 	db.SetMaxConns(DefaultMaxConns)
 	return db, nil
 }
 
-// openPool opens and pings one pool; with a gate, its connections wait at it
-// (gatedConnector).
-func openPool(ctx context.Context, d *dialect, dsn string, gate *batchGate) (*sql.DB, error) {
+// openPool opens and pings one pool.
+func openPool(ctx context.Context, d *dialect, dsn string) (*sql.DB, error) {
 	sdb, err := sql.Open(d.driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", d.name, err)
-	}
-	if gate != nil {
-		// The driver registered under d.driver, wrapped; the first sdb has no
-		// connection yet, only its opener goroutine to stop.
-		drv := sdb.Driver()
-		_ = sdb.Close() // closing a pool that never connected cannot fail
-		sdb = sql.OpenDB(gatedConnector{drv: drv, dsn: dsn, gate: gate})
 	}
 	if err := sdb.PingContext(ctx); err != nil {
 		_ = sdb.Close() // the ping error is the one worth reporting
@@ -205,12 +194,11 @@ func openPool(ctx context.Context, d *dialect, dsn string, gate *batchGate) (*sq
 }
 
 // openSidePool opens a SQLite pool of one connection that reads no table, the
-// audit batches' (they only append) or the checkpointer's: a 256 KiB page
-// cache instead of SQLite's 2 MB default. With the default, the batches' one
-// raised peak RSS under the 16-connection client_credentials load from 37 to
+// checkpointer's: a 256 KiB page cache instead of SQLite's 2 MB default. With
+// the default, such a connection (the audit batches' had one) raised peak RSS under the 16-connection client_credentials load from 37 to
 // 42 MiB (GOMEMLIMIT=16MiB; 47 to 52 MiB without), at the same CPU per request.
 func openSidePool(ctx context.Context, dsn string) (*sql.DB, error) {
-	p, err := openPool(ctx, sqliteDialect, dsn+"&_pragma=cache_size(-256)", nil)
+	p, err := openPool(ctx, sqliteDialect, dsn+"&_pragma=cache_size(-256)")
 	if err != nil {
 		return nil, err
 	}
@@ -327,9 +315,9 @@ func sqliteDSN(path string) (string, error) {
 	}
 	// _txlock=immediate: a transaction takes the write lock at BEGIN, so it cannot
 	// fail with SQLITE_BUSY half way when a read would upgrade to a write. In this
-	// process the one writer and the audit batches' connection write, which the
-	// batchGate takes in turn, so busy_timeout covers a batch's wait for the
-	// write under way and another process (a CLI command beside the server). synchronous=NORMAL in WAL mode: a commit
+	// process only the one writer writes (the checkpointer copies), so
+	// busy_timeout covers another process (a CLI command beside the server).
+	// synchronous=NORMAL in WAL mode: a commit
 	// is in the WAL file when it returns, so a crash of the process (kill -9)
 	// loses nothing acknowledged; a power loss may lose the last transactions,
 	// never corrupt the file (https://www.sqlite.org/pragma.html#pragma_synchronous).
@@ -485,12 +473,27 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.tx != nil {
 		return db.savepoint(ctx, func() error { return fn(db.tx) })
 	}
-	return inTxOn(ctx, db.pool, db.queue, fn)
+	return inTxOn(ctx, db.pool, db.queue, false, fn)
 }
 
-// beginOn begins a transaction on pool in its turn in queue (which may be nil).
-func beginOn(ctx context.Context, pool *sql.DB, queue *writerQueue) (*sql.Tx, error) {
-	if !queue.enter(ctx) {
+// inGroupTx runs fn as inTx does, but on SQLite in the next group transaction
+// (txGroup) beside other callers' work: fn's writes are undone if it fails,
+// and the others' stay. fn must run its statements with the ctx it is given,
+// which on SQLite is the group's, not the caller's.
+func (db *DB) inGroupTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	switch {
+	case db.tx != nil:
+		return db.savepoint(ctx, func() error { return fn(ctx, db.tx) })
+	case db.group != nil:
+		return db.group.run(ctx, fn)
+	}
+	return inTxOn(ctx, db.pool, db.queue, false, func(tx *sql.Tx) error { return fn(ctx, tx) })
+}
+
+// beginOn begins a transaction on pool in its turn in queue (which may be nil),
+// ahead of the callers waiting there if first.
+func beginOn(ctx context.Context, pool *sql.DB, queue *writerQueue, first bool) (*sql.Tx, error) {
+	if !queue.wait(ctx, first) {
 		return nil, ctx.Err()
 	}
 	defer queue.leave()
@@ -499,8 +502,8 @@ func beginOn(ctx context.Context, pool *sql.DB, queue *writerQueue) (*sql.Tx, er
 
 // inTxOn runs fn in a transaction begun by beginOn and commits it if fn
 // returns nil.
-func inTxOn(ctx context.Context, pool *sql.DB, queue *writerQueue, fn func(tx *sql.Tx) error) error {
-	tx, err := beginOn(ctx, pool, queue)
+func inTxOn(ctx context.Context, pool *sql.DB, queue *writerQueue, first bool, fn func(tx *sql.Tx) error) error {
+	tx, err := beginOn(ctx, pool, queue, first)
 	if err != nil {
 		return err
 	}
@@ -532,11 +535,11 @@ func (db *DB) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	if db.tx != nil {
 		return db.savepoint(ctx, func() error { return fn(db) })
 	}
-	tx, err := beginOn(ctx, db.pool, db.queue)
+	tx, err := beginOn(ctx, db.pool, db.queue, false)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
-	txdb := &DB{sql: tx, pool: db.pool, queue: db.queue, read: db.read, batches: db.batches, gate: db.gate, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
+	txdb := &DB{sql: tx, pool: db.pool, queue: db.queue, read: db.read, batches: db.batches, tx: tx, dialect: db.dialect, migrations: db.migrations, stmts: db.stmts}
 	if err := fn(txdb); err != nil {
 		_ = tx.Rollback() // fn's error says what went wrong
 		return txErr(ctx, err)

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"sync/atomic"
 )
 
@@ -13,30 +15,61 @@ import (
 // 4.6 ms in turn). A caller enters the queue before it asks the pool for the
 // connection and leaves once the pool has answered (the connection done with,
 // or held by its rows or its transaction), so at most one caller waits inside
-// database/sql and the connection goes round in the order of entry: a channel
-// serves its blocked senders first in, first out. Nil on PostgreSQL, whose
-// pool has a connection for each request.
+// database/sql and the connection goes round in the order of entry. The audit
+// writer's batches enter first (wait): they wait only for the write under
+// way, so a kill -9 loses no more than the flush interval's events whatever
+// queues for the writer. Nil on PostgreSQL, whose pool has a connection for each
+// request.
 type writerQueue struct {
-	turn    chan struct{}
 	entries atomic.Int64 // calls of enter so far
+
+	mu      sync.Mutex
+	held    bool
+	first   []chan struct{} // waiters that enter first, in order; closed to hand over the turn
+	waiting []chan struct{} // enter's
 }
 
-func newWriterQueue() *writerQueue { return &writerQueue{turn: make(chan struct{}, 1)} }
+func newWriterQueue() *writerQueue { return new(writerQueue) }
 
 // enter waits for the caller's turn and reports whether it came before ctx
 // ended; only then must the caller leave. On a nil queue it returns true at
 // once.
-func (q *writerQueue) enter(ctx context.Context) bool {
+func (q *writerQueue) enter(ctx context.Context) bool { return q.wait(ctx, false) }
+
+// wait is enter, ahead of every caller of enter still waiting if first.
+func (q *writerQueue) wait(ctx context.Context, first bool) bool {
 	if q == nil {
 		return true
 	}
 	q.entries.Add(1)
+	q.mu.Lock()
+	if !q.held {
+		q.held = true
+		q.mu.Unlock()
+		return true
+	}
+	turn := make(chan struct{})
+	if first {
+		q.first = append(q.first, turn)
+	} else {
+		q.waiting = append(q.waiting, turn)
+	}
+	q.mu.Unlock()
 	select {
-	case q.turn <- struct{}{}:
+	case <-turn:
 		return true
 	case <-ctx.Done():
-		return false
 	}
+	q.mu.Lock()
+	n := len(q.first) + len(q.waiting)
+	q.first = slices.DeleteFunc(q.first, func(c chan struct{}) bool { return c == turn })
+	q.waiting = slices.DeleteFunc(q.waiting, func(c chan struct{}) bool { return c == turn })
+	handed := len(q.first)+len(q.waiting) == n // not found: leave gave it the turn meanwhile
+	q.mu.Unlock()
+	if handed {
+		q.leave() // pass it on
+	}
+	return false
 }
 
 // entered is how many times enter was called so far (0 on a nil queue): a
@@ -48,9 +81,22 @@ func (q *writerQueue) entered() int64 {
 	return q.entries.Load()
 }
 
-// leave ends the turn enter gave.
+// leave ends the turn enter gave, handing it to the next caller.
 func (q *writerQueue) leave() {
-	if q != nil {
-		<-q.turn
+	if q == nil {
+		return
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var next chan struct{}
+	switch {
+	case len(q.first) > 0:
+		next, q.first = q.first[0], q.first[1:]
+	case len(q.waiting) > 0:
+		next, q.waiting = q.waiting[0], q.waiting[1:]
+	default:
+		q.held = false
+		return
+	}
+	close(next)
 }

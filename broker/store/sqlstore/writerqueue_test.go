@@ -125,3 +125,32 @@ func TestSQLiteWritesWaitInTheQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterQueueFirstGoesAhead: callers that enter first get the writer before
+// the callers of enter already waiting, in the order they came, and those then
+// keep theirs (the audit writer's batches wait only for the write under way).
+func TestWriterQueueFirstGoesAhead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newWriterQueue()
+		q.enter(t.Context()) // the write under way
+		served := make(chan string, 5)
+		for _, c := range []struct {
+			name  string
+			first bool
+		}{{"a", false}, {"b", false}, {"first-1", true}, {"c", false}, {"first-2", true}} {
+			go func() {
+				if q.wait(context.Background(), c.first) {
+					served <- c.name
+					q.leave()
+				}
+			}()
+			synctest.Wait()
+		}
+		q.leave()
+		for _, want := range []string{"first-1", "first-2", "a", "b", "c"} {
+			if got := <-served; got != want {
+				t.Fatalf("served %s, want %s", got, want)
+			}
+		}
+	})
+}
