@@ -365,5 +365,5 @@ func (s replay) Used(ctx context.Context, key string, now time.Time) (bool, erro
 }
 
 func (s replay) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
-	return s.db.deleteExpired(ctx, "replay: delete expired", "replay_cache", "id", "expires_at", before)
+	return s.db.deleteExpired(ctx, "replay: delete expired", "replay_cache", "expires_at", before)
 }

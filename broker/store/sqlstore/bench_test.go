@@ -272,7 +272,7 @@ func writeVolume(b *testing.B, db *DB, reset bool) float64 {
 }
 
 // BenchmarkRefreshSweep deletes expired refresh tokens with deleteExpired's
-// statement in batches of 50 and of 1000 (its least and largest), beside
+// batch (sweepBatch) in batches of 50 and of 1000 (its least and largest), beside
 // 20,000 live tokens, and reports rows deleted per second (issue 14: a sweep
 // batch costs its rows times the cost of deleting one row) and what deleting
 // a row wrote: SQLite's pages (WAL frames) or PostgreSQL's WAL bytes. Each
@@ -284,7 +284,6 @@ func BenchmarkRefreshSweep(b *testing.B) {
 		next := live
 		for _, batch := range []int{sweepMinBatch, sweepBatch} {
 			b.Run(fmt.Sprint("batch", batch), func(b *testing.B) {
-				q := sweepStatement("refresh_tokens", "token_hash", "expires_at", batch)
 				var written float64
 				for range b.N {
 					b.StopTimer()
@@ -292,7 +291,7 @@ func BenchmarkRefreshSweep(b *testing.B) {
 					next += batch
 					before := writeVolume(b, db, true)
 					b.StartTimer()
-					n, err := db.execCount(b.Context(), "sweep", q, db.ts(benchNow))
+					n, _, _, err := db.sweepBatch(b.Context(), "sweep", "refresh_tokens", "expires_at", batch, benchNow, time.Time{})
 					b.StopTimer()
 					if err != nil || n != int64(batch) {
 						b.Fatalf("deleted %d, %v; want %d", n, err, batch)

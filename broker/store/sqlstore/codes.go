@@ -62,5 +62,5 @@ RETURNING `+codeColumns, codeHash, s.db.ts(now)))
 }
 
 func (s codes) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
-	return s.db.deleteExpired(ctx, "codes: delete expired", "auth_codes", "code_hash", "expires_at", before)
+	return s.db.deleteExpired(ctx, "codes: delete expired", "auth_codes", "expires_at", before)
 }

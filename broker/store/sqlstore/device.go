@@ -97,6 +97,6 @@ RETURNING `+deviceColumns, deviceCodeHash, s.db.ts(now)))
 }
 
 func (s deviceAuthorizations) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
-	return s.db.deleteExpired(ctx, "device authorizations: delete expired", "device_authorizations", "device_code_hash",
+	return s.db.deleteExpired(ctx, "device authorizations: delete expired", "device_authorizations",
 		"expires_at", before)
 }

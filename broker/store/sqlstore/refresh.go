@@ -179,5 +179,5 @@ func (s refreshTokens) Revoke(ctx context.Context, f store.RefreshFilter, now ti
 }
 
 func (s refreshTokens) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
-	return s.db.deleteExpired(ctx, "refresh tokens: delete expired", "refresh_tokens", "token_hash", "expires_at", before)
+	return s.db.deleteExpired(ctx, "refresh tokens: delete expired", "refresh_tokens", "expires_at", before)
 }

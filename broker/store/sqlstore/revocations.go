@@ -134,7 +134,7 @@ func standingQuery(n int) string {
 }
 
 func (s revocations) DeleteExpired(ctx context.Context, before time.Time) (int64, error) {
-	return s.db.deleteExpired(ctx, "revocations: delete expired", "token_revocations", "key", "keep_until", before)
+	return s.db.deleteExpired(ctx, "revocations: delete expired", "token_revocations", "keep_until", before)
 }
 
 var _ store.Revocations = revocations{}

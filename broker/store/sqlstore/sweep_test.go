@@ -1,6 +1,10 @@
 package sqlstore
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+	"time"
+)
 
 // TestSweepPacer: on SQLite's one writer the first batch is the smallest;
 // quick batches double it, up to sweepBatch; a batch that takes longer than
@@ -55,4 +59,47 @@ func TestSweepPacerPostgres(t *testing.T) {
 	if p.batch != sweepBatch {
 		t.Errorf("slow batches changed the size to %d, want %d", p.batch, sweepBatch)
 	}
+}
+
+// TestSweep_EveryBatchStartsWhereTheLastEnded: a sweep over more rows than a
+// batch deletes every expired row and nothing else, when many rows expire at
+// the same instant across the edge between two batches (on PostgreSQL each
+// batch starts at the newest expiry the last one deleted).
+func TestSweep_EveryBatchStartsWhereTheLastEnded(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			db := openMigrated(t, b.url(t))
+			ctx := t.Context()
+			const n = 2*sweepBatch + 500
+			seedExpired(t, db, n)
+			// Families 900 to 2,100 expire at once: whatever size the batches
+			// take, one edge falls among them.
+			tie := db.ts(sweepNow.Add(-time.Hour))
+			if _, err := db.pool.ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = $1
+WHERE family_id IN (`+paramList(2, 1201)+`)`, append([]any{tie}, tieFamilies(900, 2100)...)...); err != nil {
+				t.Fatal(err)
+			}
+			live := liveRefresh("live", "fam-live")
+			must(t, db.RefreshTokens().Create(ctx, live))
+			deleted, err := db.RefreshTokens().DeleteExpired(ctx, sweepNow)
+			must(t, err)
+			var left int
+			must(t, db.pool.QueryRowContext(ctx, `SELECT count(*) FROM refresh_tokens`).Scan(&left))
+			if deleted != n || left != 1 {
+				t.Errorf("deleted %d of %d expired rows, %d rows left; want all deleted and the live one left", deleted, n, left)
+			}
+			if _, err := db.RefreshTokens().GetByHash(ctx, live.TokenHash); err != nil {
+				t.Errorf("the live token: %v", err)
+			}
+		})
+	}
+}
+
+// tieFamilies is seed-from … seed-to as query arguments.
+func tieFamilies(from, to int) []any {
+	var f []any
+	for i := from; i <= to; i++ {
+		f = append(f, fmt.Sprint("seed-", i))
+	}
+	return f
 }
