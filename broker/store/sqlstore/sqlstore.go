@@ -195,8 +195,9 @@ func openPool(ctx context.Context, d *dialect, dsn string) (*sql.DB, error) {
 
 // openSidePool opens a SQLite pool of one connection that reads no table, the
 // checkpointer's: a 256 KiB page cache instead of SQLite's 2 MB default. With
-// the default, such a connection (the audit batches' had one) raised peak RSS under the 16-connection client_credentials load from 37 to
-// 42 MiB (GOMEMLIMIT=16MiB; 47 to 52 MiB without), at the same CPU per request.
+// the default, such a connection (the audit batches' had one) raised peak RSS
+// under the 16-connection client_credentials load from 37 to 42 MiB
+// (GOMEMLIMIT=16MiB; 47 to 52 MiB without), at the same CPU per request.
 func openSidePool(ctx context.Context, dsn string) (*sql.DB, error) {
 	p, err := openPool(ctx, sqliteDialect, dsn+"&_pragma=cache_size(-256)")
 	if err != nil {
